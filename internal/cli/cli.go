@@ -101,4 +101,3 @@ func versionCmd() *cobra.Command {
 		},
 	}
 }
-
