@@ -49,10 +49,10 @@ type superblock struct {
 // Pool is a thin pool in one directory. All methods are safe for concurrent
 // use.
 type Pool struct {
-	dir   string
-	sb    superblock
-	chunk int64
-	shift uint
+	dir       string
+	sb        superblock
+	chunk     int64
+	shift     uint
 	ckptBytes int64
 
 	zeros []byte // one chunk of zeros, never written

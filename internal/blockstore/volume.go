@@ -408,14 +408,14 @@ func (p *Pool) Stat(ctx context.Context, id string) (VolumeStat, error) {
 
 // PoolStat describes the whole pool.
 type PoolStat struct {
-	ChunkSize  int64
-	Volumes    int   // volumes, snapshots and clones
-	Chunks     int64 // data chunks referenced by at least one map
-	Pages      int64 // map pages
-	UsedBytes  int64 // Chunks * ChunkSize
-	DiskBytes  int64 // bytes the data file occupies on disk
-	FreeIDs    int64 // ids ready for reuse
-	HighWater  int64 // ids ever handed out
+	ChunkSize int64
+	Volumes   int   // volumes, snapshots and clones
+	Chunks    int64 // data chunks referenced by at least one map
+	Pages     int64 // map pages
+	UsedBytes int64 // Chunks * ChunkSize
+	DiskBytes int64 // bytes the data file occupies on disk
+	FreeIDs   int64 // ids ready for reuse
+	HighWater int64 // ids ever handed out
 }
 
 // PoolStat reports pool-wide space use.
