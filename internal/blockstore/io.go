@@ -162,7 +162,7 @@ func (h *Volume) writeChunk(c uint64, in int64, b []byte) error {
 	}
 	_, _, li := split(c)
 	old := leaf[li] & idMask
-	if old != 0 && p.st.ref(old) == 1 {
+	if old != 0 && p.owned(old) {
 		p.mu.Unlock() // the path copy made it ours
 		_, err := p.data.WriteAt(b, int64(old)<<p.shift+in)
 		return err
@@ -175,7 +175,9 @@ func (h *Volume) writeChunk(c uint64, in int64, b []byte) error {
 	p.setRef(nid, 1)
 	leaf[li] = nid
 	if old != 0 {
-		p.setRef(old, p.st.ref(old)-1) // was > 1: never frees here
+		// If this frees old, the commit that reuses it waits for our
+		// shared ioMu, so the copy below still reads intact data.
+		p.decChunk(old)
 	}
 	p.mu.Unlock()
 
@@ -318,7 +320,7 @@ func (h *Volume) allocZero(c uint64) error {
 	}
 	_, _, li := split(c)
 	old := leaf[li] & idMask
-	if old != 0 && p.st.ref(old) == 1 {
+	if old != 0 && p.owned(old) {
 		p.mu.Unlock()
 		return unix.Fallocate(int(p.data.Fd()), unix.FALLOC_FL_ZERO_RANGE|unix.FALLOC_FL_KEEP_SIZE, int64(old)<<p.shift, p.chunk)
 	}

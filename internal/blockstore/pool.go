@@ -80,6 +80,8 @@ type Pool struct {
 	dirtyPages map[uint64]struct{}
 	dirtyRefs  map[uint64]struct{}
 	dirtyVols  map[string]struct{}
+	shrunk     map[uint64]struct{} // ids whose refcount dropped since the last commit capture
+	shrinking  map[uint64]struct{} // the same for the commit being made durable
 	closed     bool
 
 	commitMu  sync.Mutex // one commit at a time; later flushes wait and group
@@ -105,7 +107,8 @@ func Open(ctx context.Context, dir string, opts Options) (*Pool, error) {
 		return nil, fmt.Errorf("open pool %s: %w", dir, err)
 	}
 	p := &Pool{dir: dir, ckptBytes: opts.CheckpointBytes,
-		dirtyPages: map[uint64]struct{}{}, dirtyRefs: map[uint64]struct{}{}, dirtyVols: map[string]struct{}{}}
+		dirtyPages: map[uint64]struct{}{}, dirtyRefs: map[uint64]struct{}{}, dirtyVols: map[string]struct{}{},
+		shrunk: map[uint64]struct{}{}}
 	var err error
 	p.lock, err = os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE, 0o640)
 	if err != nil {
@@ -401,6 +404,7 @@ func (p *Pool) commit() error {
 	freed := p.freeChunks
 	freedPages := p.freePages
 	p.freeChunks, p.freePages = nil, nil
+	p.shrinking, p.shrunk = p.shrunk, map[uint64]struct{}{}
 	p.mu.Unlock()
 	p.ioMu.Unlock()
 
@@ -432,6 +436,7 @@ func (p *Pool) commit() error {
 	p.mu.Lock()
 	p.free = append(p.free, freedPages...)
 	p.free = append(p.free, freed...)
+	p.shrinking = nil
 	p.mu.Unlock()
 	p.doneGen = capGen
 	return nil

@@ -60,8 +60,7 @@ func (p *Pool) copyPage(src uint64) (uint64, error) {
 // decPage drops one reference to the page id at level; a page that loses
 // its last reference drops its children's in turn.
 func (p *Pool) decPage(id uint64, level int) {
-	r := p.st.ref(id) - 1
-	p.setRef(id, r)
+	r := p.drop(id)
 	if r > 0 {
 		return
 	}
@@ -83,11 +82,37 @@ func (p *Pool) decPage(id uint64, level int) {
 }
 
 func (p *Pool) decChunk(id uint64) {
-	r := p.st.ref(id) - 1
-	p.setRef(id, r)
+	r := p.drop(id)
 	if r == 0 {
 		p.freeChunks = append(p.freeChunks, id)
 	}
+}
+
+// drop removes one reference to id and returns the count left. An id whose
+// count went down is not owned by its remaining holder until that change
+// is durable: see owned.
+func (p *Pool) drop(id uint64) uint32 {
+	r := p.st.ref(id) - 1
+	p.setRef(id, r)
+	p.shrunk[id] = struct{}{}
+	return r
+}
+
+// owned reports whether the one holder of id may change it in place.
+// A count of one is not enough when it only just dropped to one: if the
+// volume that let go did so in a commit that is not yet durable, a crash
+// brings back the sharing, and an in-place write made meanwhile would show
+// up in the other volume. So exclusivity counts only once established by a
+// durable commit; until then writes copy, as for a shared chunk.
+func (p *Pool) owned(id uint64) bool {
+	if p.st.ref(id) != 1 {
+		return false
+	}
+	if _, ok := p.shrunk[id]; ok {
+		return false
+	}
+	_, ok := p.shrinking[id]
+	return !ok
 }
 
 func split(c uint64) (root, mid, leaf int) {
@@ -106,14 +131,14 @@ func (p *Pool) lookup(v *volRec, c uint64) (id uint64, exclusive bool) {
 		if next == 0 {
 			return 0, false
 		}
-		excl = excl && p.st.ref(next) == 1
+		excl = excl && p.owned(next)
 		pg = p.st.pages[next]
 	}
 	id = pg[li] & idMask
 	if id == 0 {
 		return 0, false
 	}
-	return id, excl && p.st.ref(id) == 1
+	return id, excl && p.owned(id)
 }
 
 // leafForWrite returns the leaf page covering chunk c, made private to v by
@@ -123,7 +148,7 @@ func (p *Pool) leafForWrite(v *volRec, c uint64, create bool) (*page, error) {
 	ri, mi, _ := split(c)
 	parentID := v.root // a root page always has exactly one reference
 	parent := p.st.pages[parentID]
-	for _, i := range [2]int{ri, mi} {
+	for level, i := range [2]int{ri, mi} {
 		child := parent[i] & idMask
 		switch {
 		case child == 0 && !create:
@@ -134,12 +159,12 @@ func (p *Pool) leafForWrite(v *volRec, c uint64, create bool) (*page, error) {
 				return nil, err
 			}
 			child = id
-		case p.st.ref(child) > 1:
+		case !p.owned(child):
 			id, err := p.copyPage(child)
 			if err != nil {
 				return nil, err
 			}
-			p.setRef(child, p.st.ref(child)-1)
+			p.decPage(child, 1-level) // frees it if we were its last holder
 			child = id
 		default:
 			parentID, parent = child, p.st.pages[child]
