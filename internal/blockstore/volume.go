@@ -3,6 +3,7 @@ package blockstore
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/stowage/stowage/internal/errs"
 )
@@ -470,7 +471,7 @@ func (p *Pool) PoolStat(ctx context.Context) (PoolStat, error) {
 	return s, nil
 }
 
-// List returns the ids of all volumes, snapshots and clones.
+// List returns the ids of all volumes, snapshots and clones, sorted.
 func (p *Pool) List(ctx context.Context) ([]string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -481,5 +482,6 @@ func (p *Pool) List(ctx context.Context) ([]string, error) {
 	for name := range p.st.vols {
 		out = append(out, name)
 	}
+	slices.Sort(out)
 	return out, nil
 }
