@@ -165,8 +165,10 @@ func (s *Service) ResolveExport(ctx context.Context, name string) (Export, error
 	if err != nil {
 		return Export{}, err
 	}
-	if e.Kind != KindBlock {
-		return Export{}, errs.E(errs.Invalid, "export %s is not a block volume", name)
+	if e.Type != "" {
+		if t, err := s.catalog.Type(e.Type); err != nil || t.Kind != KindBlock {
+			return Export{}, errs.E(errs.Invalid, "export %s is not a block volume", name)
+		}
 	}
 	return e, nil
 }

@@ -177,7 +177,7 @@ func (s *Service) runDetach(ctx context.Context, j jobs.Job) (any, error) {
 		return nil, err
 	}
 	s.revoke(ctx, pl.ExportName)
-	return nil, s.store.CompleteDetach(ctx, pl.AttachmentID)
+	return nil, s.store.CompleteDetach(ctx, j.ResourceID, pl.AttachmentID)
 }
 
 func (s *Service) runRevert(ctx context.Context, j jobs.Job) (any, error) {

@@ -155,6 +155,6 @@ type Export struct {
 	Name      string
 	BackendID string
 	ReadOnly  bool
-	// Kind of the volume type; only "block" may be served.
-	Kind string
+	// Type of the volume; empty for snapshots, which are always block.
+	Type string
 }

@@ -125,7 +125,7 @@ type Store interface {
 	CompleteAttach(ctx context.Context, attachmentID string) error
 	// CompleteDetach removes the attachment; the volume becomes available,
 	// or stays in use when other attachments remain.
-	CompleteDetach(ctx context.Context, attachmentID string) error
+	CompleteDetach(ctx context.Context, volumeID, attachmentID string) error
 	// RemoveVolume deletes the volume's row and attachments and releases
 	// its usage. Removing a missing volume succeeds.
 	RemoveVolume(ctx context.Context, id string) error
