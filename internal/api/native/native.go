@@ -12,6 +12,7 @@ import (
 
 	"github.com/stowage/stowage/internal/core/identity"
 	"github.com/stowage/stowage/internal/core/page"
+	"github.com/stowage/stowage/internal/core/volume"
 	"github.com/stowage/stowage/internal/httpapi"
 	"github.com/stowage/stowage/internal/jobs"
 )
@@ -23,6 +24,7 @@ var openapiDoc []byte
 type API struct {
 	identity *identity.Service
 	jobs     *jobs.Service
+	volumes  *volume.Service
 	surface  httpapi.Surface
 	maxBody  int64
 	// sessionTTL is how long a session from POST /api/v1/sessions lasts.
@@ -35,6 +37,14 @@ func New(id *identity.Service, js *jobs.Service, log *slog.Logger, maxBody int64
 		identity: id, jobs: js, maxBody: maxBody, sessionTTL: 24 * time.Hour,
 		surface: httpapi.Surface{Auth: id, Schemes: httpapi.Bearer, Render: httpapi.ProblemRenderer(log)},
 	}
+}
+
+// WithVolumes adds the block service (volumes, snapshots, instances,
+// quotas, events); its routes are in the table either way, so the OpenAPI
+// test sees them.
+func (a *API) WithVolumes(v *volume.Service) *API {
+	a.volumes = v
+	return a
 }
 
 // Route is one registered endpoint; the table is also what the OpenAPI
@@ -77,6 +87,42 @@ func (a *API) Routes() []Route {
 
 		{Method: "GET", Path: "/api/v1/jobs", Handler: a.listJobs},
 		{Method: "GET", Path: "/api/v1/jobs/{id}", Handler: a.getJob},
+
+		{Method: "GET", Path: "/api/v1/regions", Handler: a.listRegions},
+		{Method: "GET", Path: "/api/v1/volume-types", Handler: a.listVolumeTypes},
+
+		{Method: "GET", Path: "/api/v1/volumes", Handler: a.listVolumes},
+		{Method: "POST", Path: "/api/v1/volumes", Handler: a.createVolume},
+		{Method: "GET", Path: "/api/v1/volumes/{id}", Handler: a.getVolume},
+		{Method: "PATCH", Path: "/api/v1/volumes/{id}", Handler: a.updateVolume},
+		{Method: "DELETE", Path: "/api/v1/volumes/{id}", Handler: a.deleteVolume},
+		{Method: "POST", Path: "/api/v1/volumes/{id}/extend", Handler: a.extendVolume},
+		{Method: "POST", Path: "/api/v1/volumes/{id}/retype", Handler: a.retypeVolume},
+		{Method: "POST", Path: "/api/v1/volumes/{id}/clone", Handler: a.cloneVolume},
+		{Method: "POST", Path: "/api/v1/volumes/{id}/snapshots", Handler: a.createSnapshot},
+		{Method: "POST", Path: "/api/v1/volumes/{id}/attach", Handler: a.attachVolume},
+		{Method: "POST", Path: "/api/v1/volumes/{id}/detach", Handler: a.detachVolume},
+		{Method: "POST", Path: "/api/v1/volumes/{id}/revert", Handler: a.revertVolume},
+
+		{Method: "GET", Path: "/api/v1/snapshots", Handler: a.listSnapshots},
+		{Method: "GET", Path: "/api/v1/snapshots/{id}", Handler: a.getSnapshot},
+		{Method: "PATCH", Path: "/api/v1/snapshots/{id}", Handler: a.updateSnapshot},
+		{Method: "DELETE", Path: "/api/v1/snapshots/{id}", Handler: a.deleteSnapshot},
+		{Method: "POST", Path: "/api/v1/snapshots/{id}/restore", Handler: a.restoreSnapshot},
+		{Method: "GET", Path: "/api/v1/snapshots/{id}/exports", Handler: a.listSnapshotExports},
+		{Method: "POST", Path: "/api/v1/snapshots/{id}/exports", Handler: a.exportSnapshot},
+		{Method: "DELETE", Path: "/api/v1/snapshots/{id}/exports/{export_id}", Handler: a.unexportSnapshot},
+
+		{Method: "GET", Path: "/api/v1/instances", Handler: a.listInstances},
+		{Method: "POST", Path: "/api/v1/instances", Handler: a.createInstance},
+		{Method: "GET", Path: "/api/v1/instances/{id}", Handler: a.getInstance},
+		{Method: "PATCH", Path: "/api/v1/instances/{id}", Handler: a.updateInstance},
+		{Method: "DELETE", Path: "/api/v1/instances/{id}", Handler: a.deleteInstance},
+
+		{Method: "GET", Path: "/api/v1/projects/{id}/quotas", Handler: a.getQuota},
+		{Method: "PUT", Path: "/api/v1/projects/{id}/quotas", Handler: a.setQuota},
+
+		{Method: "GET", Path: "/api/v1/events", Handler: a.listEvents},
 	}
 }
 
