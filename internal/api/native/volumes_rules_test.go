@@ -4,6 +4,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/stowage/stowage/internal/config"
 	"github.com/stowage/stowage/internal/testenv"
 )
 
@@ -174,7 +175,14 @@ func TestVolumeTenantWall(t *testing.T) {
 // TestQuotaRace: 20 concurrent creates against a quota of 10 volumes; the
 // reservation in the intent transaction lets exactly 10 through.
 func TestQuotaRace(t *testing.T) {
-	e := testenv.Start(t)
+	t.Run("sqlite", func(t *testing.T) { quotaRace(t, testenv.Start(t)) })
+	t.Run("postgres", func(t *testing.T) {
+		dsn := testenv.FreshPostgres(t)
+		quotaRace(t, testenv.Start(t, func(c *config.Config) { c.Database = dsn }))
+	})
+}
+
+func quotaRace(t *testing.T, e *testenv.Env) {
 	c := client{t: t, e: e, auth: testenv.Bearer(e.AdminToken)}
 	prj := c.project()
 	wantStatus(t, c.do("PUT", "/api/v1/projects/"+prj+"/quotas", map[string]any{"volumes": 10, "storage_bytes": 1 << 30}), 200)
