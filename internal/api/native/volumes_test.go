@@ -163,6 +163,10 @@ func qemuIO(t *testing.T, uri string, cmds ...string) (string, error) {
 	}
 	args := []string{"-f", "raw"}
 	for _, c := range cmds {
+		if strings.HasPrefix(c, "-") { // a flag such as -r (read-only)
+			args = append(args, c)
+			continue
+		}
 		args = append(args, "-c", c)
 	}
 	out, err := exec.Command("qemu-io", append(args, uri)...).CombinedOutput()
