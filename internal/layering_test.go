@@ -13,10 +13,8 @@ const mod = "github.com/stowage/stowage/"
 
 // forbidden maps a package prefix to dependencies its packages must not have.
 var forbidden = map[string][]string{
-	mod + "internal/errs": {mod},
-	mod + "internal/core/": {mod + "internal/store/", mod + "internal/httpapi", mod + "internal/api/", mod + "internal/s3", mod + "internal/nbd", mod + "internal/cli", mod + "internal/server", "net/http",
-		// Data planes sit behind interfaces the core declares (volume.Backend).
-		mod + "internal/blockstore", mod + "internal/objectstore"},
+	mod + "internal/errs":        {mod},
+	mod + "internal/core/":       {mod + "internal/store/", mod + "internal/httpapi", mod + "internal/api/", mod + "internal/s3", mod + "internal/nbd", mod + "internal/cli", mod + "internal/server", "net/http", mod + "internal/blockstore", mod + "internal/objectstore"},
 	mod + "internal/jobs":        {mod + "internal/store/", mod + "internal/httpapi", mod + "internal/api/", mod + "internal/server", "net/http"},
 	mod + "internal/api/":        {mod + "internal/store/", mod + "internal/server"},
 	mod + "internal/httpapi":     {mod + "internal/store/", mod + "internal/server"},
