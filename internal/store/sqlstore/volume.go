@@ -158,6 +158,13 @@ func (s *Store) Apply(ctx context.Context, in volume.Intent) error {
 			if err := execOne(ctx, tx, q); err != nil {
 				return err
 			}
+			// Deleting, growing or reverting the source would change what
+			// a pending copy's job reads.
+			if in.To == volume.Deleting || in.To == volume.Resizing || in.To == volume.Restoring {
+				if err := noPendingCopies(ctx, tx, "volume", in.VolumeID); err != nil {
+					return err
+				}
+			}
 		}
 		if in.SnapshotID != "" {
 			q := new(query).add("UPDATE snapshots SET updated_at = ?", now)
@@ -167,6 +174,11 @@ func (s *Store) Apply(ctx context.Context, in volume.Intent) error {
 			q.add(" WHERE id = ? AND ", in.SnapshotID).in("status", statusStrings(in.SnapFrom))
 			if err := execOne(ctx, tx, q); err != nil {
 				return err
+			}
+			if in.SnapTo == volume.SnapDeleting {
+				if err := noPendingCopies(ctx, tx, "snapshot", in.SnapshotID); err != nil {
+					return err
+				}
 			}
 			if in.RestoredTo != "" {
 				if err := addRestoration(ctx, tx, in.SnapshotID, in.RestoredTo); err != nil {
@@ -213,6 +225,23 @@ func (s *Store) Apply(ctx context.Context, in volume.Intent) error {
 		}
 		return nil
 	})
+}
+
+// noPendingCopies refuses to change a source whose clones or snapshots
+// are still being made: their jobs read the source's data and size. It runs after
+// the caller's UPDATE of the source row, whose lock orders it against the
+// intents that start such copies (they update the same row).
+func noPendingCopies(ctx context.Context, tx *sql.Tx, kind, id string) error {
+	var n int
+	err := tx.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM volumes WHERE source_type = $1 AND source_id = $2 AND status = 'cloning')
+		+ (SELECT COUNT(*) FROM snapshots WHERE volume_id = $2 AND status = 'creating' AND $1 = 'volume')`, kind, id).Scan(&n)
+	if err != nil {
+		return mapErr(err)
+	}
+	if n > 0 {
+		return errs.E(errs.Conflict, "%s %s is the source of %d clones or snapshots still being made; try again when they are done", kind, id, n)
+	}
+	return nil
 }
 
 func addRestoration(ctx context.Context, tx *sql.Tx, snapshotID, volumeID string) error {
