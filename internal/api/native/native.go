@@ -1,0 +1,130 @@
+// Package native owns Stowage's own REST API under /api/v1: resources as the
+// core models them, problem+json errors, cursor pagination, and the OpenAPI
+// document that describes every route. It translates HTTP to core calls and
+// decides nothing itself.
+package native
+
+import (
+	_ "embed"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/stowage/stowage/internal/core/identity"
+	"github.com/stowage/stowage/internal/core/page"
+	"github.com/stowage/stowage/internal/httpapi"
+	"github.com/stowage/stowage/internal/jobs"
+)
+
+//go:embed openapi.json
+var openapiDoc []byte
+
+// API serves /api/v1.
+type API struct {
+	identity *identity.Service
+	jobs     *jobs.Service
+	surface  httpapi.Surface
+	maxBody  int64
+	// sessionTTL is how long a session from POST /api/v1/sessions lasts.
+	sessionTTL time.Duration
+}
+
+// New builds the API over the core services.
+func New(id *identity.Service, js *jobs.Service, log *slog.Logger, maxBody int64) *API {
+	return &API{
+		identity: id, jobs: js, maxBody: maxBody, sessionTTL: 24 * time.Hour,
+		surface: httpapi.Surface{Auth: id, Schemes: httpapi.Bearer, Render: httpapi.ProblemRenderer(log)},
+	}
+}
+
+// Route is one registered endpoint; the table is also what the OpenAPI
+// test compares against the document.
+type Route struct {
+	Method  string
+	Path    string // ServeMux pattern path, e.g. /api/v1/projects/{id}
+	Public  bool
+	Handler httpapi.HandlerFunc
+}
+
+// Routes lists every endpoint of the native API.
+func (a *API) Routes() []Route {
+	return []Route{
+		{Method: "GET", Path: "/api/v1/openapi.json", Public: true, Handler: a.openapi},
+		{Method: "POST", Path: "/api/v1/sessions", Public: true, Handler: a.createSession},
+
+		{Method: "GET", Path: "/api/v1/organisations", Handler: a.listOrganisations},
+		{Method: "POST", Path: "/api/v1/organisations", Handler: a.createOrganisation},
+		{Method: "GET", Path: "/api/v1/organisations/{id}", Handler: a.getOrganisation},
+		{Method: "GET", Path: "/api/v1/organisations/{id}/members", Handler: a.listMembers(identity.ScopeOrganisation)},
+		{Method: "POST", Path: "/api/v1/organisations/{id}/members", Handler: a.addMember(identity.ScopeOrganisation)},
+		{Method: "DELETE", Path: "/api/v1/organisations/{id}/members/{user_id}", Handler: a.removeMember(identity.ScopeOrganisation)},
+
+		{Method: "GET", Path: "/api/v1/projects", Handler: a.listProjects},
+		{Method: "POST", Path: "/api/v1/projects", Handler: a.createProject},
+		{Method: "GET", Path: "/api/v1/projects/{id}", Handler: a.getProject},
+		{Method: "PATCH", Path: "/api/v1/projects/{id}", Handler: a.updateProject},
+		{Method: "GET", Path: "/api/v1/projects/{id}/members", Handler: a.listMembers(identity.ScopeProject)},
+		{Method: "POST", Path: "/api/v1/projects/{id}/members", Handler: a.addMember(identity.ScopeProject)},
+		{Method: "DELETE", Path: "/api/v1/projects/{id}/members/{user_id}", Handler: a.removeMember(identity.ScopeProject)},
+
+		{Method: "POST", Path: "/api/v1/users", Handler: a.createUser},
+		{Method: "GET", Path: "/api/v1/users/me", Handler: a.getSelf},
+		{Method: "POST", Path: "/api/v1/users/me/password", Handler: a.changePassword},
+
+		{Method: "GET", Path: "/api/v1/tokens", Handler: a.listTokens},
+		{Method: "POST", Path: "/api/v1/tokens", Handler: a.createToken},
+		{Method: "DELETE", Path: "/api/v1/tokens/{id}", Handler: a.revokeToken},
+
+		{Method: "GET", Path: "/api/v1/jobs", Handler: a.listJobs},
+		{Method: "GET", Path: "/api/v1/jobs/{id}", Handler: a.getJob},
+	}
+}
+
+// Register mounts every route on mux, plus a problem+json 404 for unknown
+// paths under /api/v1/.
+func (a *API) Register(mux *http.ServeMux) {
+	for _, rt := range a.Routes() {
+		h := a.surface.Private(rt.Handler)
+		if rt.Public {
+			h = a.surface.Public(rt.Handler)
+		}
+		mux.Handle(rt.Method+" "+rt.Path, h)
+	}
+	mux.Handle("/api/v1/", a.surface.Public(func(w http.ResponseWriter, r *http.Request) error {
+		return errNoRoute
+	}))
+}
+
+func (a *API) openapi(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Content-Type", "application/json")
+	_, err := w.Write(openapiDoc)
+	return err
+}
+
+// list is the envelope of every list response.
+type list[T any] struct {
+	Items      []T    `json:"items"`
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+func writeList[S, T any](w http.ResponseWriter, res page.Result[S], conv func(S) T) error {
+	out := list[T]{Items: make([]T, 0, len(res.Items)), NextCursor: res.Next}
+	for _, v := range res.Items {
+		out.Items = append(out.Items, conv(v))
+	}
+	return httpapi.WriteJSON(w, http.StatusOK, out)
+}
+
+func (a *API) decode(r *http.Request, dst any) error {
+	return httpapi.DecodeJSON(r, a.maxBody, dst, true)
+}
+
+func timePtr(t *time.Time) *string {
+	if t == nil {
+		return nil
+	}
+	s := t.UTC().Format(time.RFC3339Nano)
+	return &s
+}
+
+func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }

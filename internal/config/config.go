@@ -1,0 +1,157 @@
+// Package config owns the server's configuration: one Config struct filled
+// from flags, then from STOWAGE_* environment variables for anything no flag
+// set, and validated once before any component starts.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Config is everything `stowage serve` needs. Zero values are never used:
+// Parse fills defaults and Validate rejects what cannot work.
+type Config struct {
+	DataDir   string // all state of the embedded default
+	Listen    string // management API
+	S3Listen  string // S3 data plane
+	NBDListen string // NBD data plane
+	Database  string // empty: SQLite in the data dir; postgres://… selects PostgreSQL
+	Region    string
+	Zones     []string
+	S3Domain  string // enables virtual-hosted style when set
+	// MasterKey, when set, replaces the key file in the data dir used to
+	// encrypt S3 secrets at rest. Hex or base64 of 32 bytes.
+	MasterKey string
+	LogLevel  slog.Level
+	// ShutdownTimeout bounds how long in-flight requests and jobs may take
+	// to drain after SIGTERM.
+	ShutdownTimeout time.Duration
+	// MaxBodyBytes limits JSON request bodies on the management API.
+	MaxBodyBytes int64
+}
+
+// Default returns the embedded defaults of contract.md.
+func Default() Config {
+	return Config{
+		DataDir:         "./stowage-data",
+		Listen:          "127.0.0.1:8080",
+		S3Listen:        "127.0.0.1:9000",
+		NBDListen:       "127.0.0.1:10809",
+		Region:          "local-1",
+		LogLevel:        slog.LevelInfo,
+		ShutdownTimeout: 30 * time.Second,
+		MaxBodyBytes:    1 << 20,
+	}
+}
+
+// Parse reads args (without the program and sub-command names) and the
+// environment. Flags win over STOWAGE_* variables, which win over defaults.
+func Parse(args []string, getenv func(string) string) (Config, error) {
+	c := Default()
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(new(strings.Builder))
+	var zones, level string
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory holding all state of the embedded default")
+	fs.StringVar(&c.Listen, "listen", c.Listen, "management API listen address")
+	fs.StringVar(&c.S3Listen, "s3-listen", c.S3Listen, "S3 listen address")
+	fs.StringVar(&c.NBDListen, "nbd-listen", c.NBDListen, "NBD listen address")
+	fs.StringVar(&c.Database, "database", c.Database, "database DSN (default: SQLite in the data dir; postgres://… for PostgreSQL)")
+	fs.StringVar(&c.Region, "region", c.Region, "the region this node serves")
+	fs.StringVar(&zones, "zones", "", "comma-separated availability zones (default: <region>a)")
+	fs.StringVar(&c.S3Domain, "s3-domain", c.S3Domain, "domain for virtual-hosted-style S3 requests")
+	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long to drain on SIGTERM")
+	if err := fs.Parse(args); err != nil {
+		return Config{}, fmt.Errorf("parse flags: %w", err)
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	env := func(name, key string, dst *string) {
+		if v := getenv(key); v != "" && !set[name] {
+			*dst = v
+		}
+	}
+	env("data-dir", "STOWAGE_DATA_DIR", &c.DataDir)
+	env("listen", "STOWAGE_LISTEN", &c.Listen)
+	env("s3-listen", "STOWAGE_S3_LISTEN", &c.S3Listen)
+	env("nbd-listen", "STOWAGE_NBD_LISTEN", &c.NBDListen)
+	env("database", "STOWAGE_DATABASE", &c.Database)
+	env("region", "STOWAGE_REGION", &c.Region)
+	env("zones", "STOWAGE_ZONES", &zones)
+	env("s3-domain", "STOWAGE_S3_DOMAIN", &c.S3Domain)
+	env("log-level", "STOWAGE_LOG_LEVEL", &level)
+	c.MasterKey = getenv("STOWAGE_MASTER_KEY")
+	if err := c.LogLevel.UnmarshalText([]byte(level)); err != nil {
+		return Config{}, fmt.Errorf("log level %q: %w", level, err)
+	}
+	if zones != "" {
+		for _, z := range strings.Split(zones, ",") {
+			if z = strings.TrimSpace(z); z != "" {
+				c.Zones = append(c.Zones, z)
+			}
+		}
+	}
+	if len(c.Zones) == 0 {
+		c.Zones = []string{c.Region + "a"}
+	}
+	return c, c.Validate()
+}
+
+// Validate reports every problem at once so an operator fixes them in one go.
+func (c *Config) Validate() error {
+	var problems []error
+	if c.DataDir == "" {
+		problems = append(problems, errors.New("data dir must not be empty"))
+	}
+	for name, addr := range map[string]string{"listen": c.Listen, "s3-listen": c.S3Listen, "nbd-listen": c.NBDListen} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			problems = append(problems, fmt.Errorf("--%s %q: %w", name, addr, err))
+		}
+	}
+	if c.Database != "" && !strings.HasPrefix(c.Database, "postgres://") && !strings.HasPrefix(c.Database, "postgresql://") &&
+		!strings.HasPrefix(c.Database, "sqlite:") {
+		problems = append(problems, fmt.Errorf("--database %q: want postgres://… or sqlite:PATH", c.Database))
+	}
+	if !validName(c.Region) {
+		problems = append(problems, fmt.Errorf("--region %q: lowercase letters, digits and hyphens", c.Region))
+	}
+	for _, z := range c.Zones {
+		if !validName(z) {
+			problems = append(problems, fmt.Errorf("zone %q: lowercase letters, digits and hyphens", z))
+		}
+	}
+	if c.ShutdownTimeout <= 0 {
+		problems = append(problems, errors.New("shutdown timeout must be positive"))
+	}
+	return errors.Join(problems...)
+}
+
+// DatabaseDSN returns the DSN to open: the configured one, or the SQLite
+// file in the data dir.
+func (c *Config) DatabaseDSN() string {
+	if c.Database != "" {
+		return c.Database
+	}
+	return "sqlite:" + filepath.Join(c.DataDir, "stowage.db")
+}
+
+func validName(s string) bool {
+	if s == "" || len(s) > 63 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,266 @@
+// Package server owns assembly and lifetime: it opens the data dir and the
+// store, bootstraps the first tenant, builds every component, binds the
+// listeners, and drains them on shutdown. It is used by `stowage serve` and,
+// in-process, by tests through testenv.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/stowage/stowage/internal/api/native"
+	"github.com/stowage/stowage/internal/config"
+	"github.com/stowage/stowage/internal/core/identity"
+	"github.com/stowage/stowage/internal/httpapi"
+	"github.com/stowage/stowage/internal/jobs"
+	"github.com/stowage/stowage/internal/seal"
+	"github.com/stowage/stowage/internal/store/sqlstore"
+)
+
+// Server is a running Stowage node.
+type Server struct {
+	cfg      config.Config
+	log      *slog.Logger
+	store    *sqlstore.Store
+	identity *identity.Service
+	runner   *jobs.Runner
+	sealer   *seal.Sealer
+	registry *prometheus.Registry
+	apiLn    net.Listener
+	api      *http.Server
+	addrs    Addresses
+	closeMu  sync.Mutex
+	closed   bool
+}
+
+// Run starts a server and serves until ctx is cancelled.
+func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	s, err := New(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	return s.Serve(ctx)
+}
+
+// New prepares the data dir, the store and every component, and binds the
+// listeners (so addresses are known before Serve), but serves nothing yet.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	s := &Server{cfg: cfg, log: log, registry: prometheus.NewRegistry()}
+	ok := false
+	defer func() {
+		if !ok {
+			s.Close()
+		}
+	}()
+	var err error
+	if s.store, err = sqlstore.Open(ctx, cfg.DatabaseDSN()); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	jwtKey, err := loadOrCreateKey(filepath.Join(cfg.DataDir, jwtKeyFile))
+	if err != nil {
+		return nil, err
+	}
+	if s.identity, err = identity.NewService(s.store, identity.Options{JWTKey: jwtKey}); err != nil {
+		return nil, err
+	}
+	if s.sealer, err = s.masterSealer(); err != nil {
+		return nil, err
+	}
+	if err := s.bootstrap(ctx); err != nil {
+		return nil, err
+	}
+	s.runner = jobs.NewRunner(s.store, jobs.Options{Logger: log.With("component", "jobs")})
+
+	mux := http.NewServeMux()
+	s.routes(mux)
+	obs := httpapi.NewObserver(log.With("component", "api"), s.registry)
+	s.api = &http.Server{Handler: obs.Wrap(mux), ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		newJobCollector(s.store))
+
+	if s.apiLn, err = net.Listen("tcp", cfg.Listen); err != nil {
+		return nil, fmt.Errorf("listen api %s: %w", cfg.Listen, err)
+	}
+	s.addrs = Addresses{API: s.apiLn.Addr().String()}
+	if err := writeAddresses(cfg.DataDir, s.addrs); err != nil {
+		return nil, err
+	}
+	log.Info("listening", "api", s.addrs.API, "data_dir", cfg.DataDir, "database", string(s.store.Engine()))
+	ok = true
+	return s, nil
+}
+
+func (s *Server) masterSealer() (*seal.Sealer, error) {
+	var key []byte
+	var err error
+	if s.cfg.MasterKey != "" {
+		key, err = seal.ParseKey(s.cfg.MasterKey)
+	} else {
+		key, err = loadOrCreateKey(filepath.Join(s.cfg.DataDir, masterKeyFile))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("master key: %w", err)
+	}
+	return seal.New(key)
+}
+
+// bootstrap creates the first tenant and writes the admin's credentials to
+// files only the server's user can read; their values are never logged.
+func (s *Server) bootstrap(ctx context.Context) error {
+	res, err := s.identity.Bootstrap(ctx)
+	if err != nil || !res.Created {
+		return err
+	}
+	tokenPath := filepath.Join(s.cfg.DataDir, adminTokenFile)
+	pwPath := filepath.Join(s.cfg.DataDir, adminPasswordFile)
+	if err := writeFileAtomic(tokenPath, []byte(res.Token+"\n"), 0o600); err != nil {
+		return err
+	}
+	if err := writeFileAtomic(pwPath, []byte(res.Password+"\n"), 0o600); err != nil {
+		return err
+	}
+	s.log.Info("first start: created organisation, project and user 'admin'", "token_file", tokenPath, "password_file", pwPath)
+	return nil
+}
+
+func (s *Server) routes(mux *http.ServeMux) {
+	native.New(s.identity, jobs.NewService(s.store), s.log.With("component", "native"), s.cfg.MaxBodyBytes).Register(mux)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
+}
+
+// readyz answers 200 only when the database answers and the data dir takes
+// a write, which is what serving requests needs.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	err := s.store.Ping(ctx)
+	if err == nil {
+		err = probeWritable(s.cfg.DataDir)
+	}
+	w.Header().Set("Content-Type", "text/plain")
+	if err != nil {
+		s.log.Warn("not ready", "err", err)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("not ready\n"))
+		return
+	}
+	_, _ = w.Write([]byte("ready\n"))
+}
+
+func probeWritable(dir string) error {
+	f, err := os.CreateTemp(dir, ".ready-*")
+	if err != nil {
+		return fmt.Errorf("data dir not writable: %w", err)
+	}
+	name := f.Name()
+	_, err = f.Write([]byte("x"))
+	err = errors.Join(err, f.Close(), os.Remove(name))
+	if err != nil {
+		return fmt.Errorf("data dir not writable: %w", err)
+	}
+	return nil
+}
+
+// Addrs returns the bound listener addresses.
+func (s *Server) Addrs() Addresses { return s.addrs }
+
+// Serve runs the listeners and the job runner until ctx is cancelled, then
+// stops taking new work, lets in-flight requests and jobs finish (bounded by
+// the shutdown timeout) and closes everything.
+func (s *Server) Serve(ctx context.Context) error {
+	defer s.Close()
+	runCtx, stopRunner := context.WithCancel(context.WithoutCancel(ctx))
+	runnerDone := make(chan struct{})
+	go func() {
+		defer close(runnerDone)
+		s.runner.Run(runCtx)
+	}()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- s.api.Serve(s.apiLn) }()
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+		err = fmt.Errorf("api listener: %w", err)
+	}
+	s.log.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if serr := s.api.Shutdown(shutCtx); serr != nil {
+		err = errors.Join(err, fmt.Errorf("drain api: %w", serr))
+	}
+	stopRunner()
+	select {
+	case <-runnerDone:
+	case <-shutCtx.Done():
+		err = errors.Join(err, errors.New("jobs did not drain before the shutdown timeout"))
+	}
+	return err
+}
+
+// Close releases everything; it is idempotent.
+func (s *Server) Close() error {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	var err error
+	if s.apiLn != nil {
+		s.apiLn.Close()
+	}
+	if s.store != nil {
+		err = s.store.Close()
+	}
+	return err
+}
+
+// jobCollector exports job counts by state, read at scrape time.
+type jobCollector struct {
+	store *sqlstore.Store
+	desc  *prometheus.Desc
+}
+
+func newJobCollector(st *sqlstore.Store) *jobCollector {
+	return &jobCollector{store: st, desc: prometheus.NewDesc("stowage_jobs", "Jobs by state.", []string{"state"}, nil)}
+}
+
+func (c *jobCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *jobCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	counts, err := c.store.CountJobsByState(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.desc, err)
+		return
+	}
+	for _, st := range []jobs.State{jobs.Queued, jobs.Running, jobs.Succeeded, jobs.Failed, jobs.Cancelled} {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(counts[st]), string(st))
+	}
+}

@@ -1,0 +1,169 @@
+// Package testenv owns starting a whole Stowage server in-process for tests:
+// free ports on 127.0.0.1, a temporary data dir, and the admin token from
+// the bootstrap files, exactly as an operator would find them; and fresh
+// PostgreSQL databases on the server named by TEST_PG_DSN.
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stowage/stowage/internal/config"
+	"github.com/stowage/stowage/internal/server"
+)
+
+// Env is a running server.
+type Env struct {
+	T          testing.TB
+	DataDir    string
+	Addrs      server.Addresses
+	AdminToken string
+	Config     config.Config
+	stop       func()
+}
+
+// Option adjusts the configuration before start.
+type Option func(*config.Config)
+
+// Start runs a server until the test ends.
+func Start(t testing.TB, opts ...Option) *Env {
+	t.Helper()
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.Listen, cfg.S3Listen, cfg.NBDListen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Zones = []string{cfg.Region + "a"}
+	cfg.ShutdownTimeout = 10 * time.Second
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return StartConfig(t, cfg)
+}
+
+// StartConfig runs a server with exactly cfg until the test ends.
+func StartConfig(t testing.TB, cfg config.Config) *Env {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	s, err := server.New(ctx, cfg, log)
+	if err != nil {
+		cancel()
+		t.Fatalf("start server: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	e := &Env{T: t, DataDir: cfg.DataDir, Addrs: s.Addrs(), Config: cfg}
+	var once bool
+	e.stop = func() {
+		if once {
+			return
+		}
+		once = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("server stopped with error: %v", err)
+		}
+	}
+	t.Cleanup(e.stop)
+	tok, err := os.ReadFile(filepath.Join(cfg.DataDir, "admin-token"))
+	if err != nil {
+		t.Fatalf("read admin token: %v", err)
+	}
+	e.AdminToken = strings.TrimSpace(string(tok))
+	return e
+}
+
+// Stop shuts the server down gracefully before the test ends.
+func (e *Env) Stop() { e.stop() }
+
+// URL returns the management API URL of path.
+func (e *Env) URL(path string) string { return "http://" + e.Addrs.API + path }
+
+// Response is a decoded reply.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// JSON decodes the body into v, failing the test on error.
+func (r Response) JSON(t testing.TB, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		t.Fatalf("decode %s: %v", r.Body, err)
+	}
+}
+
+// Do sends a request with the given Authorization value (none when empty)
+// and a JSON body (raw when body is a string or []byte).
+func (e *Env) Do(method, path, auth string, body any) Response {
+	e.T.Helper()
+	return e.DoHeaders(method, path, http.Header{"Authorization": nonEmpty(auth)}, body)
+}
+
+func nonEmpty(v string) []string {
+	if v == "" {
+		return nil
+	}
+	return []string{v}
+}
+
+// DoHeaders sends a request with arbitrary headers.
+func (e *Env) DoHeaders(method, path string, h http.Header, body any) Response {
+	e.T.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			e.T.Fatal(err)
+		}
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, e.URL(path), rd)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	for k, vs := range h {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
+	if rd != nil && req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.T.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.T.Fatalf("%s %s: read body: %v", method, path, err)
+	}
+	return Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+// Bearer formats a token for the native API.
+func Bearer(tok string) string { return "Bearer " + tok }
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the test suite drives (real clients, real
+# servers), only when missing, so a second `make test` starts at once.
+set -euo pipefail
+pkgs=(
+  postgresql                             # sqlstore on PostgreSQL, schema lockstep
+  qemu-utils libnbd-bin nbdkit nbdfuse   # NBD interop: qemu-img/qemu-io, nbdinfo/nbdcopy, nbdkit peer
+  fio fuse3 e2fsprogs kmod               # block benchmarks, nbdfuse + mkfs.ext4
+  awscli python3-boto3 s3cmd rclone      # S3 clients
+  curl ca-certificates
+)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "installing test tools: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
