@@ -153,3 +153,14 @@ func PrefixEnd(prefix string) (end string, ok bool) {
 	}
 	return "", false
 }
+
+// ListQuery selects objects for a listing page: keys starting with Prefix,
+// greater than After (exclusive) and at least From (inclusive), in byte
+// order, at most Limit of them. From lets a delimiter listing jump past a
+// whole common prefix in one step.
+type ListQuery struct {
+	Prefix string
+	After  string
+	From   string
+	Limit  int
+}

@@ -266,20 +266,20 @@ func (s *Store) DeleteObject(ctx context.Context, bucketID, key string) (blobID 
 	return blobID, err
 }
 
-// ListObjects returns up to limit objects whose keys start with prefix and
-// sort after `after`, in byte order. The prefix is a range scan on the
-// primary key.
-func (s *Store) ListObjects(ctx context.Context, bucketID, prefix, after string, limit int) ([]bucket.Object, error) {
+// ListObjects returns a listing page as q describes: a range scan on the
+// primary key (prefix as key >= prefix AND key < PrefixEnd(prefix)).
+func (s *Store) ListObjects(ctx context.Context, bucketID string, lq bucket.ListQuery) ([]bucket.Object, error) {
 	q := new(query).add("SELECT "+objectCols+" FROM objects WHERE bucket_id = ?", bucketID)
-	if after >= prefix {
-		q.add(" AND key_name > ?", after)
-	} else {
-		q.add(" AND key_name >= ?", prefix)
+	from := max(lq.Prefix, lq.From)
+	if lq.After != "" && lq.After >= from {
+		q.add(" AND key_name > ?", lq.After)
+	} else if from != "" {
+		q.add(" AND key_name >= ?", from)
 	}
-	if end, ok := bucket.PrefixEnd(prefix); ok {
+	if end, ok := bucket.PrefixEnd(lq.Prefix); ok {
 		q.add(" AND key_name < ?", end)
 	}
-	q.add(" ORDER BY key_name LIMIT ?", limit)
+	q.add(" ORDER BY key_name LIMIT ?", lq.Limit)
 	return collect(ctx, s.r, q, scanObject)
 }
 
