@@ -37,10 +37,14 @@ func TestScenario(t *testing.T) {
 		}},
 		{"aws-default-http", func() client {
 			return newAWS(e.srv.URL, e.a, http.DefaultClient, aws.RequestChecksumCalculationWhenSupported)
-		}, func() client { return newAWS(e.srv.URL, e.b, http.DefaultClient, aws.RequestChecksumCalculationWhenSupported) }},
+		}, func() client {
+			return newAWS(e.srv.URL, e.b, http.DefaultClient, aws.RequestChecksumCalculationWhenSupported)
+		}},
 		{"aws-when-required", func() client {
 			return newAWS(e.srv.URL, e.a, http.DefaultClient, aws.RequestChecksumCalculationWhenRequired)
-		}, func() client { return newAWS(e.srv.URL, e.b, http.DefaultClient, aws.RequestChecksumCalculationWhenRequired) }},
+		}, func() client {
+			return newAWS(e.srv.URL, e.b, http.DefaultClient, aws.RequestChecksumCalculationWhenRequired)
+		}},
 		{"minio-http", func() client { return newMinio(t, e.srv.URL, e.a, nil) },
 			func() client { return newMinio(t, e.srv.URL, e.b, nil) }},
 		{"minio-https", func() client { return newMinio(t, e.tls.URL, e.a, e.tlsTransport()) },
