@@ -20,6 +20,7 @@ import (
 	"github.com/stowage/stowage/internal/s3"
 	"github.com/stowage/stowage/internal/seal"
 	"github.com/stowage/stowage/internal/store/sqlstore"
+	"github.com/stowage/stowage/internal/testenv"
 )
 
 const region = "local-1"
@@ -79,11 +80,23 @@ func (q *limitQuota) Reserve(ctx context.Context, projectID string, _ bucket.Buc
 	}, nil
 }
 
-func newEnv(t *testing.T) *env {
+// backends are the metadata engines every store-sensitive test runs on:
+// SQLite always, PostgreSQL from $TEST_PG_DSN (which `make test` sets).
+func backends(*testing.T) []string {
+	return []string{"sqlite", "postgres"}
+}
+
+func newEnv(t *testing.T) *env { return newEnvOn(t, "sqlite") }
+
+func newEnvOn(t *testing.T, backend string) *env {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	st, err := sqlstore.Open(ctx, "sqlite:"+filepath.Join(dir, "meta.db"))
+	dsn := "sqlite:" + filepath.Join(dir, "meta.db")
+	if backend == "postgres" {
+		dsn = testenv.FreshPostgres(t)
+	}
+	st, err := sqlstore.Open(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,12 @@ import (
 )
 
 func TestListing(t *testing.T) {
-	e := newEnv(t)
+	for _, b := range backends(t) {
+		t.Run(b, func(t *testing.T) { listing(t, newEnvOn(t, b)) })
+	}
+}
+
+func listing(t *testing.T, e *env) {
 	ctx := context.Background()
 	c := awsFor(e, e.a)
 	mustCreate(t, c, "lst")
@@ -148,7 +153,12 @@ func TestListing(t *testing.T) {
 }
 
 func TestMultipart(t *testing.T) {
-	e := newEnv(t)
+	for _, b := range backends(t) {
+		t.Run(b, func(t *testing.T) { multipart(t, newEnvOn(t, b)) })
+	}
+}
+
+func multipart(t *testing.T, e *env) {
 	ctx := context.Background()
 	c := awsFor(e, e.a)
 	mustCreate(t, c, "mpu")

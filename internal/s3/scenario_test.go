@@ -24,7 +24,12 @@ func randomBytes(t *testing.T, n int) []byte {
 // bucket, put small and 20 MiB objects, list with prefix and delimiter, get
 // a range, copy, multipart, delete, and another project's denial.
 func TestScenario(t *testing.T) {
-	e := newEnv(t)
+	for _, b := range backends(t) {
+		t.Run(b, func(t *testing.T) { scenario(t, newEnvOn(t, b)) })
+	}
+}
+
+func scenario(t *testing.T, e *env) {
 	runners := []struct {
 		name  string
 		owner func() client
