@@ -64,7 +64,9 @@ func objectMeta(r *http.Request) (map[string]string, error) {
 	for k, vs := range r.Header {
 		if strings.HasPrefix(k, "X-Amz-Meta-") {
 			v := strings.Join(vs, ",")
-			m[k] = v
+			// Kept lower case and written back verbatim, as AWS does:
+			// botocore takes metadata names from the header as sent.
+			m[strings.ToLower(k)] = v
 			size += len(k) - len("X-Amz-Meta-") + len(v)
 		}
 	}
@@ -517,7 +519,11 @@ func setObjectHeaders(w http.ResponseWriter, o bucket.Object, r *http.Request) {
 	hd.Set("Accept-Ranges", "bytes")
 	hd.Set("Content-Type", "binary/octet-stream")
 	for k, v := range o.Meta {
-		hd.Set(k, v)
+		if strings.HasPrefix(k, "x-amz-meta-") {
+			hd[k] = []string{v} // not canonicalised: see objectMeta
+		} else {
+			hd.Set(k, v)
+		}
 	}
 	if len(o.Tags) > 0 {
 		hd.Set("X-Amz-Tagging-Count", strconv.Itoa(len(o.Tags)))
