@@ -247,7 +247,9 @@ func TestRclone(t *testing.T) {
 	c := newCLI(t, "rclone")
 	c.env = append(c.env, rcloneEnv(e, e.a, "mine")...)
 	c.env = append(c.env, rcloneEnv(e, e.b, "theirs")...)
-	rc := func(args ...string) string { return c.must("rclone", append([]string{"-q", "--retries", "1", "--low-level-retries", "1"}, args...)...) }
+	rc := func(args ...string) string {
+		return c.must("rclone", append([]string{"-q", "--retries", "1", "--low-level-retries", "1"}, args...)...)
+	}
 	large := randomBytes(t, 20<<20)
 	c.file("small.txt", []byte("hello"))
 	c.file("large.bin", large)

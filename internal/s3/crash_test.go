@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -38,7 +39,14 @@ const (
 // TestCrashChild is the server process of TestCrash: it opens (and on
 // first start seeds) the data dir named by $STOWAGE_S3_CRASH_CHILD, runs
 // the orphan GC as a server start does, serves S3 on 127.0.0.1 and prints
-// its address. It only runs when re-executed by TestCrash.
+// its address. It only runs when re-executed by TestCrash, or by hand to
+// serve a standalone endpoint for ceph/s3-tests or bench/s3 until killed:
+//
+//	STOWAGE_S3_CRASH_CHILD=/tmp/d STOWAGE_S3_ADDR=127.0.0.1:9000 \
+//	STOWAGE_S3_KEYS=main:AK1:SK1,alt:AK2:SK2 go test -run '^TestCrashChild$' -timeout 0 ./internal/s3
+//
+// Each name in STOWAGE_S3_KEYS gets its own project; the project ids are
+// printed as "PROJECT name id" (s3-tests compares owner ids).
 func TestCrashChild(t *testing.T) {
 	dir := os.Getenv(crashEnv)
 	if dir == "" {
@@ -50,19 +58,45 @@ func TestCrashChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	sealer, _ := seal.New(make([]byte, 32))
-	if _, err := st.S3Credential(ctx, crashKey); err != nil {
-		now := time.Now()
-		id := func() string { return uuid.Must(uuid.NewV7()).String() }
-		org := identity.Organisation{ID: id(), Name: "org", Created: now}
-		p := identity.Project{ID: id(), OrganisationID: org.ID, Name: "p", Created: now}
-		u := identity.User{ID: id(), Username: "u", Active: true, Created: now}
-		if err := st.Bootstrap(ctx, org, p, u, identity.Token{ID: id(), UserID: u.ID, Hash: "h", Prefix: "p", Created: now}); err != nil {
+	keys := os.Getenv("STOWAGE_S3_KEYS")
+	if keys == "" {
+		keys = "crash:" + crashKey + ":" + crashSecret
+	}
+	now := time.Now()
+	id := func() string { return uuid.Must(uuid.NewV7()).String() }
+	var orgID string
+	for i, spec := range strings.Split(keys, ",") {
+		parts := strings.SplitN(spec, ":", 3)
+		if len(parts) != 3 {
+			t.Fatalf("STOWAGE_S3_KEYS entry %q is not name:access:secret", spec)
+		}
+		if c, err := st.S3Credential(ctx, parts[1]); err == nil {
+			fmt.Printf("PROJECT %s %s\n", parts[0], c.ProjectID)
+			continue
+		}
+		p := identity.Project{ID: id(), Name: parts[0], Created: now}
+		if i == 0 && orgID == "" {
+			org := identity.Organisation{ID: id(), Name: "org-" + parts[0], Created: now}
+			p.OrganisationID = org.ID
+			u := identity.User{ID: id(), Username: "u-" + parts[0], Active: true, Created: now}
+			if err := st.Bootstrap(ctx, org, p, u, identity.Token{ID: id(), UserID: u.ID, Hash: id(), Prefix: "p", Created: now}); err != nil {
+				t.Fatal(err)
+			}
+			orgID = org.ID
+		} else {
+			if orgID == "" {
+				t.Fatal("the first key of STOWAGE_S3_KEYS must be new to seed the organisation")
+			}
+			p.OrganisationID = orgID
+			if err := st.CreateProject(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := st.CreateS3Credential(ctx, bucket.Credential{AccessKey: parts[1], ProjectID: p.ID,
+			SecretSealed: sealer.Seal([]byte(parts[2]), []byte(parts[1])), Created: now}); err != nil {
 			t.Fatal(err)
 		}
-		if err := st.CreateS3Credential(ctx, bucket.Credential{AccessKey: crashKey, ProjectID: p.ID,
-			SecretSealed: sealer.Seal([]byte(crashSecret), []byte(crashKey)), Created: now}); err != nil {
-			t.Fatal(err)
-		}
+		fmt.Printf("PROJECT %s %s\n", parts[0], p.ID)
 	}
 	blobs, err := objectstore.New(filepath.Join(dir, "objects"), nil)
 	if err != nil {
@@ -72,11 +106,16 @@ func TestCrashChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := s3.New(s3.Options{Meta: st, Blobs: blobs, Credentials: s3.NewSealedCredentials(st, sealer), Region: region})
+	h, err := s3.New(s3.Options{Meta: st, Blobs: blobs, Credentials: s3.NewSealedCredentials(st, sealer), Region: region,
+		Domain: os.Getenv("STOWAGE_S3_DOMAIN")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr := os.Getenv("STOWAGE_S3_ADDR")
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
