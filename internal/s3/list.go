@@ -210,3 +210,69 @@ func (h *Handler) listObjectsV2(w http.ResponseWriter, req *request) error {
 	}
 	return writeXML(w, http.StatusOK, res)
 }
+
+type versionEntry struct {
+	Key          string `xml:"Key"`
+	VersionID    string `xml:"VersionId"`
+	IsLatest     bool   `xml:"IsLatest"`
+	LastModified string `xml:"LastModified"`
+	ETag         string `xml:"ETag"`
+	Size         int64  `xml:"Size"`
+	StorageClass string `xml:"StorageClass"`
+	Owner        owner  `xml:"Owner"`
+}
+
+type listVersionsResult struct {
+	XMLName             xml.Name       `xml:"ListVersionsResult"`
+	Xmlns               string         `xml:"xmlns,attr"`
+	Name                string         `xml:"Name"`
+	Prefix              string         `xml:"Prefix"`
+	KeyMarker           string         `xml:"KeyMarker"`
+	VersionIDMarker     string         `xml:"VersionIdMarker"`
+	NextKeyMarker       string         `xml:"NextKeyMarker,omitempty"`
+	NextVersionIDMarker string         `xml:"NextVersionIdMarker,omitempty"`
+	MaxKeys             int            `xml:"MaxKeys"`
+	Delimiter           string         `xml:"Delimiter,omitempty"`
+	EncodingType        string         `xml:"EncodingType,omitempty"`
+	IsTruncated         bool           `xml:"IsTruncated"`
+	Versions            []versionEntry `xml:"Version"`
+	CommonPrefixes      []commonPrefix `xml:"CommonPrefixes"`
+}
+
+// listObjectVersions answers ListObjectVersions for unversioned buckets:
+// every object is its own only version, "null", as S3 reports objects
+// written while versioning was never enabled. Clients (and s3-tests'
+// cleanup) use it to empty buckets.
+func (h *Handler) listObjectVersions(w http.ResponseWriter, req *request) error {
+	b, err := h.bucketFor(req, listBucket)
+	if err != nil {
+		return err
+	}
+	prefix, delimiter, maxKeys, encode, err := listParams(req)
+	if err != nil {
+		return err
+	}
+	q := req.r.URL.Query()
+	marker := q.Get("key-marker")
+	l, err := h.list(req, b, prefix, delimiter, marker, maxKeys)
+	if err != nil {
+		return err
+	}
+	res := listVersionsResult{Xmlns: s3NS, Name: b.Name, Prefix: encode(prefix), KeyMarker: encode(marker),
+		VersionIDMarker: q.Get("version-id-marker"), MaxKeys: maxKeys, Delimiter: encode(delimiter), IsTruncated: l.truncated}
+	if encode("a b") != "a b" {
+		res.EncodingType = "url"
+	}
+	o := owner{ID: b.ProjectID, DisplayName: b.ProjectID}
+	for _, obj := range l.objects {
+		res.Versions = append(res.Versions, versionEntry{Key: encode(obj.Key), VersionID: "null", IsLatest: true,
+			LastModified: iso8601(obj.Modified), ETag: quoted(obj.ETag), Size: obj.Size, StorageClass: "STANDARD", Owner: o})
+	}
+	for _, p := range l.prefixes {
+		res.CommonPrefixes = append(res.CommonPrefixes, commonPrefix{Prefix: encode(p)})
+	}
+	if l.truncated {
+		res.NextKeyMarker, res.NextVersionIDMarker = encode(l.last), "null"
+	}
+	return writeXML(w, http.StatusOK, res)
+}

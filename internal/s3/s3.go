@@ -204,7 +204,7 @@ func notImplemented(what string) handlerFunc {
 // NotImplemented rather than being mistaken for a plain bucket request.
 var unsupportedBucketQueries = []string{"cors", "lifecycle", "website", "logging", "notification", "replication",
 	"encryption", "object-lock", "accelerate", "requestPayment", "analytics", "metrics", "inventory",
-	"intelligent-tiering", "ownershipControls", "publicAccessBlock", "versions", "tagging"}
+	"intelligent-tiering", "ownershipControls", "publicAccessBlock", "tagging"}
 
 // route picks the operation from method, bucket/key presence and query keys.
 func (h *Handler) route(req *request) (handlerFunc, string) {
@@ -247,6 +247,8 @@ func (h *Handler) route(req *request) (handlerFunc, string) {
 				return h.getBucketVersioning, "GetBucketVersioning"
 			case q.Has("uploads"):
 				return h.listUploads, "ListMultipartUploads"
+			case q.Has("versions"):
+				return h.listObjectVersions, "ListObjectVersions"
 			case q.Get("list-type") == "2":
 				return h.listObjectsV2, "ListObjectsV2"
 			}
