@@ -88,7 +88,10 @@ func backends(*testing.T) []string {
 
 func newEnv(t *testing.T) *env { return newEnvOn(t, "sqlite") }
 
-func newEnvOn(t *testing.T, backend string) *env {
+func newEnvOn(t *testing.T, backend string) *env { return newEnvWith(t, backend, "") }
+
+// newEnvWith also sets the virtual-hosted-style domain.
+func newEnvWith(t *testing.T, backend, domain string) *env {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -136,7 +139,7 @@ func newEnvOn(t *testing.T, backend string) *env {
 	e := &env{store: st, blobs: blobs, dataDir: dir, a: mk(pa.ID), b: mk(pb.ID), reg: prometheus.NewRegistry()}
 	e.quota = &limitQuota{store: st, limit: map[string]int64{}, reserved: map[string]int64{}}
 	h, err := s3.New(s3.Options{Meta: st, Blobs: blobs, Credentials: s3.NewSealedCredentials(st, sealer),
-		Quota: e.quota, Registry: e.reg, Region: region})
+		Quota: e.quota, Registry: e.reg, Region: region, Domain: domain})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,11 +4,11 @@ import (
 	"encoding/base64"
 	"encoding/xml"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 
 	"github.com/stowage/stowage/internal/core/bucket"
+	"github.com/stowage/stowage/internal/s3/sigv4"
 )
 
 type listEntry struct {
@@ -125,7 +125,8 @@ func listParams(req *request) (prefix, delimiter string, maxKeys int, encode fun
 	switch et := q.Get("encoding-type"); et {
 	case "":
 	case "url":
-		encode = func(s string) string { return strings.ReplaceAll(url.QueryEscape(s), "%2F", "/") }
+		// As AWS: percent-encoding with %20 for space, '/' left as is.
+		encode = func(s string) string { return sigv4.Encode(s, true) }
 	default:
 		return "", "", 0, nil, apiErr(errInvalidArgument, "invalid encoding method specified in request")
 	}
