@@ -32,6 +32,9 @@ func (h *Handler) bucketFor(req *request, a access) (bucket.Bucket, error) {
 	if err != nil {
 		return b, err
 	}
+	if want := req.r.Header.Get("X-Amz-Expected-Bucket-Owner"); want != "" && want != b.ProjectID {
+		return b, apiErr(errAccessDenied, "access denied")
+	}
 	if req.project != "" && b.ProjectID == req.project {
 		return b, nil
 	}

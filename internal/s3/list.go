@@ -32,7 +32,7 @@ type listBucketResult struct {
 	Marker         *string        `xml:"Marker,omitempty"`
 	NextMarker     string         `xml:"NextMarker,omitempty"`
 	StartAfter     string         `xml:"StartAfter,omitempty"`
-	Token          string         `xml:"ContinuationToken,omitempty"`
+	Token          *string        `xml:"ContinuationToken"`
 	NextToken      string         `xml:"NextContinuationToken,omitempty"`
 	KeyCount       *int           `xml:"KeyCount,omitempty"`
 	MaxKeys        int            `xml:"MaxKeys"`
@@ -190,9 +190,9 @@ func (h *Handler) listObjectsV2(w http.ResponseWriter, req *request) error {
 	q := req.r.URL.Query()
 	after := q.Get("start-after")
 	token := q.Get("continuation-token")
-	if q.Has("continuation-token") {
+	if token != "" {
 		dec, derr := base64.RawURLEncoding.DecodeString(token)
-		if derr != nil || token == "" {
+		if derr != nil {
 			return apiErr(errInvalidArgument, "the continuation token provided is incorrect")
 		}
 		after = string(dec)
@@ -203,7 +203,9 @@ func (h *Handler) listObjectsV2(w http.ResponseWriter, req *request) error {
 	}
 	res := h.listResult(b, l, prefix, delimiter, maxKeys, encode, q.Get("fetch-owner") == "true")
 	res.StartAfter = encode(q.Get("start-after"))
-	res.Token = token
+	if q.Has("continuation-token") {
+		res.Token = &token
+	}
 	n := len(l.objects) + len(l.prefixes)
 	res.KeyCount = &n
 	if l.truncated {

@@ -141,9 +141,10 @@ func (h *Handler) receive(req *request, b bucket.Bucket) (*received, error) {
 	if err != nil {
 		return nil, err
 	}
-	if size < 0 {
-		return nil, apiErr(errMissingContentLength, "you must provide the Content-Length (or x-amz-decoded-content-length) HTTP header")
-	}
+	// A body of unknown length (Transfer-Encoding: chunked) is accepted up
+	// to the single-PUT limit; its quota is reserved once its size is known,
+	// still before the metadata commit that makes it count.
+	unknown := size < 0
 	if size > MaxPutSize {
 		return nil, apiErr(errEntityTooLarge, "your proposed upload exceeds the maximum allowed size")
 	}
@@ -180,15 +181,16 @@ func (h *Handler) receive(req *request, b bucket.Bucket) (*received, error) {
 		}
 	}
 	release := func() {}
-	if h.o.Quota != nil {
+	if h.o.Quota != nil && !unknown {
 		if release, err = h.o.Quota.Reserve(ctx, b.ProjectID, b, size); err != nil {
-			if errs.Is(err, errs.Quota) {
-				return nil, &apiError{s3Code: errQuotaExceeded, Msg: "the storage quota of this project or service is exhausted", Err: err}
-			}
-			return nil, err
+			return nil, toQuotaErr(err)
 		}
 	}
-	blob, err := h.o.Blobs.Put(ctx, body, objectstore.PutOptions{Checksums: algos, Limit: size})
+	limit := size
+	if unknown {
+		limit = MaxPutSize
+	}
+	blob, err := h.o.Blobs.Put(ctx, body, objectstore.PutOptions{Checksums: algos, Limit: limit})
 	req.bytesIn += blob.Size
 	fail := func(e error) (*received, error) {
 		release()
@@ -200,10 +202,22 @@ func (h *Handler) receive(req *request, b bucket.Bucket) (*received, error) {
 		return nil, e
 	}
 	if err != nil {
+		if errs.Is(err, errs.TooLarge) && unknown {
+			return fail(apiErr(errEntityTooLarge, "your proposed upload exceeds the maximum allowed size"))
+		}
 		if errs.Is(err, errs.TooLarge) {
 			return fail(apiErr(errIncompleteBody, "the request body is longer than its declared length"))
 		}
 		return fail(err)
+	}
+	if unknown && h.o.Quota != nil {
+		if release, err = h.o.Quota.Reserve(ctx, b.ProjectID, b, blob.Size); err != nil {
+			release = func() {}
+			return fail(toQuotaErr(err))
+		}
+	}
+	if unknown {
+		size = blob.Size
 	}
 	if blob.Size != size {
 		return fail(apiErr(errIncompleteBody, "you did not provide the number of bytes specified by the Content-Length HTTP header"))
