@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Encode percent-encodes s the way SigV4 requires: every byte except the
@@ -129,7 +130,7 @@ func HeaderValue(r *http.Request, name string) (string, bool) {
 	}
 	out := make([]string, len(vs))
 	for i, v := range vs {
-		out[i] = trimAll(v)
+		out[i] = trimAll(latin1(v))
 	}
 	return strings.Join(out, ","), true
 }
@@ -157,4 +158,18 @@ func CanonicalHeaders(r *http.Request, signed []string) (string, error) {
 func CanonicalRequest(method, uri, query, headers string, signed []string, payloadHash string) string {
 	return method + "\n" + uri + "\n" + query + "\n" + headers + "\n" +
 		strings.Join(signed, ";") + "\n" + payloadHash
+}
+
+// latin1 reads a header value that is not UTF-8 as ISO-8859-1, which is
+// what HTTP/1.1 clients (Python's http.client among them) put on the wire
+// for non-ASCII text they signed as UTF-8.
+func latin1(v string) string {
+	if utf8.ValidString(v) {
+		return v
+	}
+	rs := make([]rune, len(v))
+	for i := 0; i < len(v); i++ {
+		rs[i] = rune(v[i])
+	}
+	return string(rs)
 }
