@@ -560,3 +560,11 @@ func (l *loginLimiter) fail(key string) {
 	}
 	f.n++
 }
+
+// PublicUser returns who a user id is, for showing names next to the
+// things they did; the password hash is cleared.
+func (s *Service) PublicUser(ctx context.Context, id string) (User, error) {
+	u, err := s.store.GetUser(ctx, id)
+	u.PasswordHash = ""
+	return u, err
+}
