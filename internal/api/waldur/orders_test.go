@@ -51,7 +51,9 @@ func TestOrderTransitions(t *testing.T) {
 		want(t, r, 201, "")
 		return decode[obj](t, r)
 	}
-	path := func(o obj, action string) string { return "/api/marketplace-orders/" + o["uuid"].(string) + "/" + action + "/" }
+	path := func(o obj, action string) string {
+		return "/api/marketplace-orders/" + o["uuid"].(string) + "/" + action + "/"
+	}
 
 	// A member's order waits for someone who may approve.
 	o := order(bob, c.volume, c.volumePlan, "vol-a")

@@ -79,7 +79,9 @@ func (s *Service) EnsureDefaultCatalog(ctx context.Context, volumeTypes []string
 }
 
 // Offerings lists the catalog (visible to every authenticated user).
-func (s *Service) Offerings(ctx context.Context) ([]Offering, error) { return s.store.ListOfferings(ctx) }
+func (s *Service) Offerings(ctx context.Context) ([]Offering, error) {
+	return s.store.ListOfferings(ctx)
+}
 
 func (s *Service) Offering(ctx context.Context, id string) (Offering, error) {
 	return s.store.GetOffering(ctx, id)

@@ -356,4 +356,3 @@ func (s *Store) ListResources(ctx context.Context, sc access.Scope, f marketplac
 	}
 	return offsetPage(ctx, s.r, resourceCols, "marketplace_resources r", w, "r.id", offset, limit, scanResource)
 }
-
