@@ -66,3 +66,55 @@ type Session struct {
 	Token     string `json:"token"`
 	ExpiresAt string `json:"expires_at"`
 }
+
+type Component struct {
+	Type         string `json:"type"`
+	Name         string `json:"name"`
+	MeasuredUnit string `json:"measured_unit"`
+	BillingType  string `json:"billing_type"`
+	MinValue     int64  `json:"min_value"`
+	MaxValue     int64  `json:"max_value"`
+}
+
+type Offering struct {
+	ID               string      `json:"id"`
+	Name             string      `json:"name"`
+	Description      string      `json:"description"`
+	Kind             string      `json:"kind"`
+	Type             string      `json:"type"`
+	VolumeType       string      `json:"volume_type,omitempty"`
+	Category         string      `json:"category"`
+	State            string      `json:"state"`
+	ProviderApproval bool        `json:"provider_approval"`
+	Components       []Component `json:"components"`
+	CreatedAt        string      `json:"created_at"`
+}
+
+type Plan struct {
+	ID          string            `json:"id"`
+	OfferingID  string            `json:"offering_id"`
+	Name        string            `json:"name"`
+	Description string            `json:"description"`
+	Unit        string            `json:"unit"`
+	Prices      map[string]string `json:"prices"`
+	InitPrice   string            `json:"init_price"`
+	SwitchPrice string            `json:"switch_price"`
+	Archived    bool              `json:"archived"`
+}
+
+type Order struct {
+	ID           string           `json:"id"`
+	ProjectID    string           `json:"project_id"`
+	OfferingID   string           `json:"offering_id"`
+	PlanID       string           `json:"plan_id,omitempty"`
+	ResourceID   string           `json:"resource_id"`
+	Type         string           `json:"type"`
+	State        string           `json:"state"`
+	Attributes   map[string]any   `json:"attributes"`
+	Limits       map[string]int64 `json:"limits"`
+	Cost         string           `json:"cost,omitempty"`
+	ErrorMessage string           `json:"error_message"`
+	CreatedAt    string           `json:"created_at"`
+	UpdatedAt    string           `json:"updated_at"`
+	CompletedAt  *string          `json:"completed_at"`
+}
