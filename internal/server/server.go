@@ -21,13 +21,19 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/stowage/stowage/internal/api/native"
+	"github.com/stowage/stowage/internal/api/waldur"
 	"github.com/stowage/stowage/internal/config"
 	"github.com/stowage/stowage/internal/core/identity"
+	"github.com/stowage/stowage/internal/core/marketplace"
 	"github.com/stowage/stowage/internal/httpapi"
 	"github.com/stowage/stowage/internal/jobs"
 	"github.com/stowage/stowage/internal/seal"
 	"github.com/stowage/stowage/internal/store/sqlstore"
 )
+
+// defaultVolumeTypes get a block-volume offering each in the default
+// catalog.
+var defaultVolumeTypes = []string{"ssd", "nvme", "hdd"}
 
 // Server is a running Stowage node.
 type Server struct {
@@ -35,6 +41,7 @@ type Server struct {
 	log      *slog.Logger
 	store    *sqlstore.Store
 	identity *identity.Service
+	market   *marketplace.Service
 	runner   *jobs.Runner
 	sealer   *seal.Sealer
 	registry *prometheus.Registry
@@ -88,6 +95,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		return nil, err
 	}
 	s.runner = jobs.NewRunner(s.store, jobs.Options{Logger: log.With("component", "jobs")})
+	s.market = marketplace.NewService(s.store, s.identity, s.runner.Wake)
+	s.runner.Register(s.market.Registration())
+	if err := s.market.EnsureDefaultCatalog(ctx, defaultVolumeTypes); err != nil {
+		return nil, err
+	}
 
 	mux := http.NewServeMux()
 	s.routes(mux)
@@ -142,7 +154,8 @@ func (s *Server) bootstrap(ctx context.Context) error {
 }
 
 func (s *Server) routes(mux *http.ServeMux) {
-	native.New(s.identity, jobs.NewService(s.store), s.log.With("component", "native"), s.cfg.MaxBodyBytes).Register(mux)
+	native.New(s.identity, jobs.NewService(s.store), s.market, s.log.With("component", "native"), s.cfg.MaxBodyBytes).Register(mux)
+	waldur.New(s.identity, s.market, s.log.With("component", "waldur"), s.cfg.MaxBodyBytes).Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("ok\n"))

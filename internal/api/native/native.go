@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stowage/stowage/internal/core/identity"
+	"github.com/stowage/stowage/internal/core/marketplace"
 	"github.com/stowage/stowage/internal/core/page"
 	"github.com/stowage/stowage/internal/httpapi"
 	"github.com/stowage/stowage/internal/jobs"
@@ -23,6 +24,7 @@ var openapiDoc []byte
 type API struct {
 	identity *identity.Service
 	jobs     *jobs.Service
+	market   *marketplace.Service
 	surface  httpapi.Surface
 	maxBody  int64
 	// sessionTTL is how long a session from POST /api/v1/sessions lasts.
@@ -30,9 +32,9 @@ type API struct {
 }
 
 // New builds the API over the core services.
-func New(id *identity.Service, js *jobs.Service, log *slog.Logger, maxBody int64) *API {
+func New(id *identity.Service, js *jobs.Service, m *marketplace.Service, log *slog.Logger, maxBody int64) *API {
 	return &API{
-		identity: id, jobs: js, maxBody: maxBody, sessionTTL: 24 * time.Hour,
+		identity: id, jobs: js, market: m, maxBody: maxBody, sessionTTL: 24 * time.Hour,
 		surface: httpapi.Surface{Auth: id, Schemes: httpapi.Bearer, Render: httpapi.ProblemRenderer(log)},
 	}
 }
@@ -77,6 +79,19 @@ func (a *API) Routes() []Route {
 
 		{Method: "GET", Path: "/api/v1/jobs", Handler: a.listJobs},
 		{Method: "GET", Path: "/api/v1/jobs/{id}", Handler: a.getJob},
+
+		{Method: "GET", Path: "/api/v1/offerings", Handler: a.listOfferings},
+		{Method: "POST", Path: "/api/v1/offerings", Handler: a.createOffering},
+		{Method: "GET", Path: "/api/v1/offerings/{id}", Handler: a.getOffering},
+		{Method: "PATCH", Path: "/api/v1/offerings/{id}", Handler: a.updateOffering},
+		{Method: "GET", Path: "/api/v1/offerings/{id}/plans", Handler: a.listPlans},
+		{Method: "POST", Path: "/api/v1/offerings/{id}/plans", Handler: a.createPlan},
+		{Method: "GET", Path: "/api/v1/orders", Handler: a.listOrders},
+		{Method: "POST", Path: "/api/v1/orders", Handler: a.createOrder},
+		{Method: "GET", Path: "/api/v1/orders/{id}", Handler: a.getOrder},
+		{Method: "POST", Path: "/api/v1/orders/{id}/{action}", Handler: a.orderAction},
+		{Method: "GET", Path: "/api/v1/resources", Handler: a.listResources},
+		{Method: "GET", Path: "/api/v1/resources/{id}", Handler: a.getResource},
 	}
 }
 
