@@ -33,6 +33,7 @@ type Bucket struct {
 	ACL        string
 	Policy     string // bucket policy JSON as the client sent it, "" for none
 	Versioning string // "", "Enabled" or "Suspended" (reported only)
+	Tier       string // "standard" or "enterprise", as tenants chose it
 	Bytes      int64
 	Objects    int64
 	Created    time.Time

@@ -38,14 +38,16 @@ func fromJSON(s string) (map[string]string, error) {
 // ---- credentials
 
 func (s *Store) CreateS3Credential(ctx context.Context, c bucket.Credential) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO s3_credentials (access_key, project_id, service_id, secret_sealed, description, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6)`, c.AccessKey, c.ProjectID, c.ServiceID, c.SecretSealed, c.Description, ts(c.Created))
-		if err != nil {
-			return fmt.Errorf("create s3 credential: %w", mapErr(err))
-		}
-		return nil
-	})
+	return s.tx(ctx, func(tx *sql.Tx) error { return insertCredential(ctx, tx, c) })
+}
+
+func insertCredential(ctx context.Context, tx *sql.Tx, c bucket.Credential) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO s3_credentials (access_key, project_id, service_id, secret_sealed, description, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6)`, c.AccessKey, c.ProjectID, c.ServiceID, c.SecretSealed, c.Description, ts(c.Created))
+	if err != nil {
+		return fmt.Errorf("create s3 credential: %w", mapErr(err))
+	}
+	return nil
 }
 
 const credCols = "access_key, project_id, service_id, secret_sealed, description, created_at"
@@ -88,12 +90,12 @@ func (s *Store) RevokeS3Credential(ctx context.Context, projectID, accessKey str
 
 // ---- buckets
 
-const bucketCols = "id, name, project_id, service_id, region, acl, policy, versioning, object_bytes, object_count, created_at"
+const bucketCols = "id, name, project_id, service_id, region, acl, policy, versioning, object_bytes, object_count, created_at, tier"
 
 func scanBucket(row interface{ Scan(...any) error }) (bucket.Bucket, error) {
 	var b bucket.Bucket
 	var created int64
-	err := row.Scan(&b.ID, &b.Name, &b.ProjectID, &b.ServiceID, &b.Region, &b.ACL, &b.Policy, &b.Versioning, &b.Bytes, &b.Objects, &created)
+	err := row.Scan(&b.ID, &b.Name, &b.ProjectID, &b.ServiceID, &b.Region, &b.ACL, &b.Policy, &b.Versioning, &b.Bytes, &b.Objects, &created, &b.Tier)
 	b.Created = fromTS(created)
 	return b, err
 }
@@ -101,18 +103,23 @@ func scanBucket(row interface{ Scan(...any) error }) (bucket.Bucket, error) {
 // CreateBucket inserts a bucket; a name held by any bucket, live or
 // deleted, is errs.Exist.
 func (s *Store) CreateBucket(ctx context.Context, b bucket.Bucket) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO buckets (id, name, project_id, service_id, region, acl, policy, versioning, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-			b.ID, b.Name, b.ProjectID, b.ServiceID, b.Region, b.ACL, b.Policy, b.Versioning, ts(b.Created))
-		if errs.Is(mapErr(err), errs.Exist) {
-			return errs.Wrap(errs.Exist, fmt.Sprintf("bucket name %q is taken", b.Name), err)
-		}
-		if err != nil {
-			return fmt.Errorf("create bucket: %w", mapErr(err))
-		}
-		return nil
-	})
+	return s.tx(ctx, func(tx *sql.Tx) error { return insertBucket(ctx, tx, b) })
+}
+
+func insertBucket(ctx context.Context, tx *sql.Tx, b bucket.Bucket) error {
+	if b.Tier == "" {
+		b.Tier = "standard"
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO buckets (id, name, project_id, service_id, region, acl, policy, versioning, created_at, tier)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		b.ID, b.Name, b.ProjectID, b.ServiceID, b.Region, b.ACL, b.Policy, b.Versioning, ts(b.Created), b.Tier)
+	if errs.Is(mapErr(err), errs.Exist) {
+		return errs.Wrap(errs.Exist, fmt.Sprintf("bucket name %q is taken", b.Name), err)
+	}
+	if err != nil {
+		return fmt.Errorf("create bucket: %w", mapErr(err))
+	}
+	return nil
 }
 
 // BucketByName returns a live bucket. The caller decides whether the
