@@ -12,6 +12,7 @@ import (
 
 	"github.com/stowage/stowage/internal/core/identity"
 	"github.com/stowage/stowage/internal/core/marketplace"
+	"github.com/stowage/stowage/internal/core/objectstorage"
 	"github.com/stowage/stowage/internal/core/page"
 	"github.com/stowage/stowage/internal/httpapi"
 	"github.com/stowage/stowage/internal/jobs"
@@ -25,6 +26,9 @@ type API struct {
 	identity *identity.Service
 	jobs     *jobs.Service
 	market   *marketplace.Service
+	objects  *objectstorage.Manager
+	// s3Endpoint is the URL S3 clients use, as configured or bound.
+	s3Endpoint func() string
 	surface  httpapi.Surface
 	maxBody  int64
 	// sessionTTL is how long a session from POST /api/v1/sessions lasts.
@@ -32,9 +36,10 @@ type API struct {
 }
 
 // New builds the API over the core services.
-func New(id *identity.Service, js *jobs.Service, m *marketplace.Service, log *slog.Logger, maxBody int64) *API {
+func New(id *identity.Service, js *jobs.Service, m *marketplace.Service, objects *objectstorage.Manager, s3Endpoint func() string,
+	log *slog.Logger, maxBody int64) *API {
 	return &API{
-		identity: id, jobs: js, market: m, maxBody: maxBody, sessionTTL: 24 * time.Hour,
+		identity: id, jobs: js, market: m, objects: objects, s3Endpoint: s3Endpoint, maxBody: maxBody, sessionTTL: 24 * time.Hour,
 		surface: httpapi.Surface{Auth: id, Schemes: httpapi.Bearer, Render: httpapi.ProblemRenderer(log)},
 	}
 }
@@ -92,6 +97,18 @@ func (a *API) Routes() []Route {
 		{Method: "POST", Path: "/api/v1/orders/{id}/{action}", Handler: a.orderAction},
 		{Method: "GET", Path: "/api/v1/resources", Handler: a.listResources},
 		{Method: "GET", Path: "/api/v1/resources/{id}", Handler: a.getResource},
+
+		{Method: "GET", Path: "/api/v1/projects/{id}/buckets", Handler: a.listBuckets},
+		{Method: "POST", Path: "/api/v1/projects/{id}/buckets", Handler: a.createBucket},
+		{Method: "GET", Path: "/api/v1/projects/{id}/buckets/{name}", Handler: a.getBucket},
+		{Method: "PATCH", Path: "/api/v1/projects/{id}/buckets/{name}", Handler: a.updateBucket},
+		{Method: "DELETE", Path: "/api/v1/projects/{id}/buckets/{name}", Handler: a.deleteBucket},
+		{Method: "GET", Path: "/api/v1/projects/{id}/credentials", Handler: a.listCredentials},
+		{Method: "POST", Path: "/api/v1/projects/{id}/credentials", Handler: a.createCredential},
+		{Method: "DELETE", Path: "/api/v1/projects/{id}/credentials/{key}", Handler: a.revokeCredential},
+		{Method: "GET", Path: "/api/v1/object-storage", Handler: a.listServices},
+		{Method: "GET", Path: "/api/v1/object-storage/{id}", Handler: a.getService},
+		{Method: "GET", Path: "/api/v1/object-storage/{id}/credentials", Handler: a.serviceCredentials},
 	}
 }
 
