@@ -29,8 +29,8 @@ type API struct {
 	objects  *objectstorage.Manager
 	// s3Endpoint is the URL S3 clients use, as configured or bound.
 	s3Endpoint func() string
-	surface  httpapi.Surface
-	maxBody  int64
+	surface    httpapi.Surface
+	maxBody    int64
 	// sessionTTL is how long a session from POST /api/v1/sessions lasts.
 	sessionTTL time.Duration
 }

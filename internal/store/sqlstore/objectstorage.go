@@ -58,7 +58,7 @@ func (s *Store) GetObjectStorage(ctx context.Context, sc access.Scope, id string
 }
 
 func (s *Store) ListObjectStorage(ctx context.Context, sc access.Scope, projectID string) ([]objectstorage.Service, error) {
-	q := new(query).add("SELECT " + serviceCols + " FROM object_storage_services WHERE deleted_at IS NULL AND ").visibleProjects("project_id", sc)
+	q := new(query).add("SELECT "+serviceCols+" FROM object_storage_services WHERE deleted_at IS NULL AND ").visibleProjects("project_id", sc)
 	if projectID != "" {
 		q.add(" AND project_id = ?", projectID)
 	}
