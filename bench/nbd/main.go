@@ -255,7 +255,7 @@ func snapLatency(pool *blockstore.Pool, size int64) error {
 			return err
 		}
 		t0 = time.Now()
-		if err := h.WriteAt(ctx, buf[:4096], int64(i)<<30); err != nil {
+		if err := h.WriteAt(ctx, buf[:4096], (int64(i)<<30)%size); err != nil {
 			return err
 		}
 		cow = append(cow, time.Since(t0))
