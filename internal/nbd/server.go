@@ -114,6 +114,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // ServeConn runs one client connection to completion and closes it.
 func (s *Server) ServeConn(ctx context.Context, nc net.Conn) {
 	defer nc.Close()
+	if tc, ok := nc.(*net.TCPConn); ok {
+		// Room for a few 1 MiB replies and payloads in flight, so a large
+		// reply is one write rather than a wait for the client to drain.
+		tc.SetWriteBuffer(4 << 20)
+		tc.SetReadBuffer(4 << 20)
+	}
 	// Cancellation unblocks whatever read is pending; the code after it
 	// sees ctx.Err() and winds down.
 	stop := context.AfterFunc(ctx, func() { nc.SetReadDeadline(time.Now()) })
