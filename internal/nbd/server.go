@@ -87,8 +87,12 @@ func NewServer(r Resolver, opts Options) *Server {
 // flight finish and reply, closes every connection and returns nil once
 // all of its goroutines have stopped.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	// If Accept fails for good, the connections are told to wind down
+	// too, so that Serve never returns with goroutines still running.
+	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	defer cancel()
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 	for {
