@@ -175,3 +175,41 @@ func TestVolumeOrderPolledLikeTerraform(t *testing.T) {
 		t.Fatalf("volume after terminate: %d %s", r.Status, r.Body)
 	}
 }
+
+func TestStaffStateActionsAndUnavailableOfferings(t *testing.T) {
+	e := testenv.Start(t)
+	admin := tok(e.AdminToken)
+	c := readCatalog(t, e, admin)
+	bob := tok(user(t, e, "bob", "projects", dashed(c.project["uuid"].(string)), "member"))
+	order := func(auth string) obj {
+		r := e.Do("POST", "/api/marketplace-orders/", auth, obj{"project": c.project["url"], "offering": c.volume["url"],
+			"plan": c.volumePlan["url"], "attributes": obj{"name": "v"}, "limits": obj{"storage": 1}})
+		want(t, r, 201, "")
+		return decode[obj](t, r)
+	}
+	path := func(o obj, action string) string { return "/api/marketplace-orders/" + o["uuid"].(string) + "/" + action + "/" }
+
+	o := order(bob)
+	want(t, e.Do("POST", path(o, "set_state_erred"), bob, obj{"error_message": "x"}), 403, "")
+	want(t, e.Do("POST", path(o, "set_state_erred"), admin, obj{"error_message": "backend down"}), 200, "")
+	got := decode[obj](t, e.Do("GET", "/api/marketplace-orders/"+o["uuid"].(string)+"/?field=state&field=error_message", admin, nil))
+	if got["state"] != "erred" || got["error_message"] != "backend down" {
+		t.Fatalf("after set_state_erred: %v", got)
+	}
+	want(t, e.Do("POST", path(o, "set_state_done"), admin, nil), 409, `{"detail": "Valid states for operation: executing."}`)
+	want(t, e.Do("POST", path(o, "set_state_executing"), admin, nil), 200, "")
+	if s := waitOrder(t, e, admin, o["uuid"].(string), "done", "erred"); s["state"] != "done" {
+		t.Fatalf("re-executed order: %v", s)
+	}
+	want(t, e.Do("POST", path(o, "set_state_executing"), admin, nil), 409,
+		`{"detail": "Valid states for operation: pending-consumer, pending-provider, erred."}`)
+	want(t, e.Do("POST", path(o, "unlink"), bob, nil), 403, "")
+	want(t, e.Do("POST", path(o, "unlink"), admin, nil), 204, "")
+	want(t, e.Do("GET", "/api/marketplace-orders/"+o["uuid"].(string)+"/", admin, nil), 404, "")
+	want(t, e.Do("POST", path(order(admin), "frobnicate"), admin, nil), 404, "")
+
+	// A paused offering takes no new orders.
+	want(t, e.Do("PATCH", "/api/v1/offerings/"+dashed(c.volume["uuid"].(string)), testenv.Bearer(e.AdminToken), obj{"state": "Paused"}), 200, "")
+	want(t, e.Do("POST", "/api/marketplace-orders/", admin, obj{"project": c.project["url"], "offering": c.volume["url"],
+		"attributes": obj{"name": "v"}, "limits": obj{"storage": 1}}), 400, `{"offering": ["Offering is not available."]}`)
+}
