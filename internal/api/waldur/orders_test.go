@@ -187,7 +187,9 @@ func TestStaffStateActionsAndUnavailableOfferings(t *testing.T) {
 		want(t, r, 201, "")
 		return decode[obj](t, r)
 	}
-	path := func(o obj, action string) string { return "/api/marketplace-orders/" + o["uuid"].(string) + "/" + action + "/" }
+	path := func(o obj, action string) string {
+		return "/api/marketplace-orders/" + o["uuid"].(string) + "/" + action + "/"
+	}
 
 	o := order(bob)
 	want(t, e.Do("POST", path(o, "set_state_erred"), bob, obj{"error_message": "x"}), 403, "")
