@@ -11,7 +11,7 @@ import (
 	"github.com/stowage/stowage/internal/client"
 )
 
-// projectOrBound returns the project a command acts on: the flag, else the
+// projectOrOnly returns the project a command acts on: the flag, else the
 // only project the caller sees.
 func (a *app) projectOrOnly(cmd *cobra.Command, c *client.Client, project string) (string, error) {
 	if project != "" {

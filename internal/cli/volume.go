@@ -72,6 +72,11 @@ func (a *app) volumeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if fromSnap == "" && fromVol == "" {
+				if body["project_id"], err = a.projectOrOnly(cmd, c, project); err != nil {
+					return err
+				}
+			}
 			acc, err := a.async(cmd, c, "POST", "/api/v1/volumes", body, wait)
 			if err != nil {
 				return err
@@ -80,7 +85,7 @@ func (a *app) volumeCmd() *cobra.Command {
 		},
 	}
 	f := create.Flags()
-	f.StringVar(&project, "project", "", "project id (default: the token's project)")
+	f.StringVar(&project, "project", "", "project id (default: the only project you see)")
 	f.StringVar(&size, "size", "", "size, e.g. 10G or 512M")
 	f.StringVar(&typ, "type", "ssd", "volume type (stowage volume types)")
 	f.StringVar(&zone, "zone", "", "availability zone")
