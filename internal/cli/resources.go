@@ -11,6 +11,16 @@ import (
 	"github.com/stowage/stowage/internal/client"
 )
 
+// projectClient returns a client and the project a command acts on.
+func (a *app) projectClient(cmd *cobra.Command, project string) (*client.Client, string, error) {
+	c, err := a.client()
+	if err != nil {
+		return nil, "", err
+	}
+	project, err = a.projectOrOnly(cmd, c, project)
+	return c, project, err
+}
+
 // projectOrOnly returns the project a command acts on: the flag, else the
 // only project the caller sees.
 func (a *app) projectOrOnly(cmd *cobra.Command, c *client.Client, project string) (string, error) {
@@ -113,11 +123,8 @@ func (a *app) instanceCmd() *cobra.Command {
 	create := &cobra.Command{
 		Use: "create NAME", Short: "Register an instance", Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
-			c, err := a.client()
+			c, project, err := a.projectClient(cmd, project)
 			if err != nil {
-				return err
-			}
-			if project, err = a.projectOrOnly(cmd, c, project); err != nil {
 				return err
 			}
 			var in client.Instance
@@ -177,11 +184,8 @@ func (a *app) bucketCmd() *cobra.Command {
 	create := &cobra.Command{
 		Use: "create NAME", Short: "Create a bucket (names are global and never reused)", Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
-			c, err := a.client()
+			c, project, err := a.projectClient(cmd, project)
 			if err != nil {
-				return err
-			}
-			if project, err = a.projectOrOnly(cmd, c, project); err != nil {
 				return err
 			}
 			var b client.Bucket
@@ -198,11 +202,8 @@ func (a *app) bucketCmd() *cobra.Command {
 	ls := &cobra.Command{
 		Use: "ls", Short: "List buckets with their usage", Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.client()
+			c, project, err := a.projectClient(cmd, project)
 			if err != nil {
-				return err
-			}
-			if project, err = a.projectOrOnly(cmd, c, project); err != nil {
 				return err
 			}
 			bs, err := client.All[client.Bucket](cmd.Context(), c, "/api/v1/projects/"+url.PathEscape(project)+"/buckets", nil)
@@ -220,11 +221,8 @@ func (a *app) bucketCmd() *cobra.Command {
 	one := func(use, short, method string, body map[string]any) *cobra.Command {
 		c := &cobra.Command{Use: use + " NAME", Short: short, Args: args(cobra.ExactArgs(1)),
 			RunE: func(cmd *cobra.Command, argv []string) error {
-				cl, err := a.client()
+				cl, project, err := a.projectClient(cmd, project)
 				if err != nil {
-					return err
-				}
-				if project, err = a.projectOrOnly(cmd, cl, project); err != nil {
 					return err
 				}
 				path := "/api/v1/projects/" + url.PathEscape(project) + "/buckets/" + url.PathEscape(argv[0])
@@ -264,11 +262,8 @@ func (a *app) credentialCmd() *cobra.Command {
 	create := withProject(&cobra.Command{
 		Use: "create", Short: "Create an S3 key; the secret is printed once", Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.client()
+			c, project, err := a.projectClient(cmd, project)
 			if err != nil {
-				return err
-			}
-			if project, err = a.projectOrOnly(cmd, c, project); err != nil {
 				return err
 			}
 			var cr client.Credential
@@ -282,11 +277,8 @@ func (a *app) credentialCmd() *cobra.Command {
 	ls := withProject(&cobra.Command{
 		Use: "ls", Short: "List S3 keys (never their secrets)", Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.client()
+			c, project, err := a.projectClient(cmd, project)
 			if err != nil {
-				return err
-			}
-			if project, err = a.projectOrOnly(cmd, c, project); err != nil {
 				return err
 			}
 			cs, err := client.All[client.Credential](cmd.Context(), c, "/api/v1/projects/"+url.PathEscape(project)+"/credentials", nil)
@@ -303,11 +295,8 @@ func (a *app) credentialCmd() *cobra.Command {
 	rm := withProject(&cobra.Command{
 		Use: "rm ACCESS_KEY...", Short: "Revoke S3 keys", Args: args(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
-			c, err := a.client()
+			c, project, err := a.projectClient(cmd, project)
 			if err != nil {
-				return err
-			}
-			if project, err = a.projectOrOnly(cmd, c, project); err != nil {
 				return err
 			}
 			for _, k := range argv {
@@ -334,11 +323,8 @@ func (a *app) quotaCmd() *cobra.Command {
 	show := &cobra.Command{
 		Use: "show", Short: "Show a project's limits and usage", Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.client()
+			c, project, err := a.projectClient(cmd, project)
 			if err != nil {
-				return err
-			}
-			if project, err = a.projectOrOnly(cmd, c, project); err != nil {
 				return err
 			}
 			var q quota
