@@ -1,6 +1,7 @@
 // Package cloudsigma owns the CloudSigma API 2.0 dialect mounted at
 // /api/2.0/: drives (list, detail, create one or many, edit, resize, clone,
-// delete one or many), their schema, jobs and capabilities, with HTTP Basic
+// delete one or many), their schema, jobs and capabilities, and servers as
+// far as mounting drives needs (create, edit drives, start, stop), with HTTP Basic
 // credentials and Tastypie's error body, a JSON array of
 // {error_point, error_type, error_message}. The CloudSigma account is the
 // project of the caller's credentials (the project a token is bound to, or
@@ -67,6 +68,12 @@ func (a *API) Register(mux *http.ServeMux) {
 	route("GET", "jobs/", a.listJobs)
 	route("GET", "jobs/{uuid}/", a.getJob)
 	route("GET", "capabilities/", a.capabilities)
+	route("GET", "servers/", a.listServers(false))
+	route("GET", "servers/detail/", a.listServers(true))
+	route("POST", "servers/", a.createServers)
+	route("GET", "servers/{uuid}/", a.getServer)
+	route("PUT", "servers/{uuid}/", a.editServer)
+	route("POST", "servers/{uuid}/action/", a.serverAction)
 
 	// Anything else under the base is Tastypie's 404, or 405 when the path
 	// exists for another method.

@@ -40,9 +40,12 @@ func status(v volume.Volume) string {
 		return stCreating
 	case volume.Cloning:
 		return stCloningDst
-	case volume.Available, volume.Detaching:
+	case volume.Available:
 		return stUnmounted
-	case volume.Attaching, volume.InUse:
+	case volume.Attaching, volume.InUse, volume.Detaching:
+		// A server that lists the drive mounts it at once; until the
+		// detach is done the drive is still mounted, so "unmounted"
+		// always means every operation of an unmounted drive works.
 		return stMounted
 	case volume.Resizing:
 		return stResizing
