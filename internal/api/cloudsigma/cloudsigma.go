@@ -1,8 +1,9 @@
 // Package cloudsigma owns the CloudSigma API 2.0 dialect mounted at
 // /api/2.0/: drives (list, detail, create one or many, edit, resize, clone,
 // delete one or many), their schema, jobs and capabilities, and servers as
-// far as mounting drives needs (create, edit drives, start, stop), with HTTP Basic
-// credentials and Tastypie's error body, a JSON array of
+// far as mounting drives needs (create, edit drives, start, stop), with HTTP
+// Basic credentials or a session cookie (with a CSRF token on writes) and
+// Tastypie's error body, a JSON array of
 // {error_point, error_type, error_message}. The CloudSigma account is the
 // project of the caller's credentials (the project a token is bound to, or
 // else the caller's first project). It translates names, units, shapes and
@@ -43,7 +44,7 @@ type API struct {
 // New builds the dialect over the identity, volume and job services.
 func New(id *identity.Service, volumes *volume.Service, js *jobs.Service, log *slog.Logger, maxBody int64) *API {
 	a := &API{identity: id, volumes: volumes, jobs: js, log: log, maxBody: maxBody}
-	a.surface = httpapi.Surface{Auth: id, Schemes: httpapi.Basic | httpapi.Bearer, Render: a.render}
+	a.surface = httpapi.Surface{Auth: id, Schemes: httpapi.Basic | httpapi.Bearer | httpapi.Cookie, Cookie: sessionCookie, Render: a.render}
 	return a
 }
 
@@ -51,10 +52,13 @@ func New(id *identity.Service, volumes *volume.Service, js *jobs.Service, log *s
 // trailing slash: clients send it, but answering both is simpler than
 // Tastypie's redirect.
 func (a *API) Register(mux *http.ServeMux) {
-	p := a.surface.Private
+	p := func(h httpapi.HandlerFunc) http.Handler { return a.surface.Private(checkCSRF(h)) }
 	route := func(method, path string, h httpapi.HandlerFunc) {
 		mux.Handle(method+" "+Base+path+"{$}", p(h))
 		mux.Handle(method+" "+Base+strings.TrimSuffix(path, "/"), p(h))
+	}
+	for _, path := range []string{"accounts/action/{$}", "accounts/action"} {
+		mux.Handle("POST "+Base+path, a.surface.Public(a.accountAction))
 	}
 	route("GET", "drives/", a.listDrives(false))
 	route("GET", "drives/detail/", a.listDrives(true))
