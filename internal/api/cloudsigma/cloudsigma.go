@@ -1,6 +1,6 @@
 // Package cloudsigma owns the CloudSigma API 2.0 dialect mounted at
 // /api/2.0/: drives (list, detail, create one or many, edit, resize, clone,
-// delete one or many), their schema, jobs and capabilities, and servers as
+// delete one or many), their schema, jobs, capabilities, RDS drive users, and servers as
 // far as mounting drives needs (create, edit drives, start, stop), with HTTP
 // Basic credentials or a session cookie (with a CSRF token on writes) and
 // Tastypie's error body, a JSON array of
@@ -72,6 +72,11 @@ func (a *API) Register(mux *http.ServeMux) {
 	route("GET", "jobs/", a.listJobs)
 	route("GET", "jobs/{uuid}/", a.getJob)
 	route("GET", "capabilities/", a.capabilities)
+	route("GET", "driveusers/", a.listDriveUsers)
+	route("POST", "driveusers/", a.createDriveUsers)
+	route("GET", "driveusers/{uuid}/", a.getDriveUsers)
+	route("PUT", "driveusers/{uuid}/", a.editDriveUsers)
+	route("DELETE", "driveusers/{uuid}/", a.deleteDriveUsers)
 	route("GET", "servers/", a.listServers(false))
 	route("GET", "servers/detail/", a.listServers(true))
 	route("POST", "servers/", a.createServers)

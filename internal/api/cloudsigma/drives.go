@@ -188,10 +188,7 @@ func (d *driveView) full(v volume.Volume) map[string]any {
 	// traffic shows both null and true while a drive is being made.
 	_, snapErr := d.a.volumes.Catalog().Type(v.Type)
 	snapshotable := snapErr == nil
-	meta := v.Metadata
-	if meta == nil {
-		meta = map[string]string{}
-	}
+	meta := userMeta(v.Metadata)
 	tags := []any{}
 	for _, t := range v.Tags {
 		tags = append(tags, ref("tags", t))
@@ -444,7 +441,7 @@ func (a *API) toCreate(project string, in driveInput) (volume.Create, []tpError)
 	}
 	c := volume.Create{ProjectID: project, Name: *in.name, Size: *in.size, Type: t.Name, Media: *in.media}
 	if in.meta != nil {
-		c.Metadata = *in.meta
+		c.Metadata = keepRDS(*in.meta, nil)
 	}
 	if in.tags != nil {
 		c.Tags = *in.tags
@@ -564,7 +561,11 @@ func (a *API) applyEdit(ctx context.Context, v volume.Volume, in driveInput, fro
 			return v, sizeRange(t)
 		}
 	}
-	u := volume.Update{Name: in.name, Metadata: in.meta, Tags: in.tags, MultiAttach: in.multimount}
+	u := volume.Update{Name: in.name, Tags: in.tags, MultiAttach: in.multimount}
+	if in.meta != nil {
+		meta := keepRDS(*in.meta, v.Metadata)
+		u.Metadata = &meta
+	}
 	if !frozen {
 		u.Media = in.media
 	}
@@ -716,7 +717,7 @@ func (a *API) cloneDrive(w http.ResponseWriter, r *http.Request) error {
 		c.MultiAttach = *in.multimount
 	}
 	if in.meta != nil {
-		c.Metadata = *in.meta
+		c.Metadata = keepRDS(*in.meta, src.Metadata)
 	}
 	if in.tags != nil {
 		c.Tags = *in.tags
