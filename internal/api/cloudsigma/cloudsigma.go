@@ -1,6 +1,7 @@
 // Package cloudsigma owns the CloudSigma API 2.0 dialect mounted at
 // /api/2.0/: drives (list, detail, create one or many, edit, resize, clone,
-// delete one or many), their schema, jobs, capabilities, RDS drive users, and servers as
+// delete one or many), their schema, snapshots (and clones of them), jobs,
+// capabilities, RDS drive users, and servers as
 // far as mounting drives needs (create, edit drives, start, stop), with HTTP
 // Basic credentials or a session cookie (with a CSRF token on writes) and
 // Tastypie's error body, a JSON array of
@@ -19,6 +20,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/stowage/stowage/internal/core/identity"
 	"github.com/stowage/stowage/internal/core/page"
@@ -37,13 +39,14 @@ type API struct {
 	volumes  *volume.Service
 	jobs     *jobs.Service
 	log      *slog.Logger
+	now      func() time.Time
 	maxBody  int64
 	surface  httpapi.Surface
 }
 
 // New builds the dialect over the identity, volume and job services.
 func New(id *identity.Service, volumes *volume.Service, js *jobs.Service, log *slog.Logger, maxBody int64) *API {
-	a := &API{identity: id, volumes: volumes, jobs: js, log: log, maxBody: maxBody}
+	a := &API{identity: id, volumes: volumes, jobs: js, log: log, now: time.Now, maxBody: maxBody}
 	a.surface = httpapi.Surface{Auth: id, Schemes: httpapi.Basic | httpapi.Bearer | httpapi.Cookie, Cookie: sessionCookie, Render: a.render}
 	return a
 }
@@ -72,6 +75,14 @@ func (a *API) Register(mux *http.ServeMux) {
 	route("GET", "jobs/", a.listJobs)
 	route("GET", "jobs/{uuid}/", a.getJob)
 	route("GET", "capabilities/", a.capabilities)
+	route("GET", "snapshots/", a.listSnapshots(false))
+	route("GET", "snapshots/detail/", a.listSnapshots(true))
+	route("POST", "snapshots/", a.createSnapshots)
+	route("DELETE", "snapshots/", a.deleteSnapshots)
+	route("GET", "snapshots/{uuid}/", a.getSnapshot)
+	route("PUT", "snapshots/{uuid}/", a.editSnapshot)
+	route("DELETE", "snapshots/{uuid}/", a.deleteSnapshot)
+	route("POST", "snapshots/{uuid}/action/", a.snapshotAction)
 	route("GET", "driveusers/", a.listDriveUsers)
 	route("POST", "driveusers/", a.createDriveUsers)
 	route("GET", "driveusers/{uuid}/", a.getDriveUsers)

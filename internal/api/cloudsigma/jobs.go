@@ -31,8 +31,13 @@ func jobState(s jobs.State) string {
 func (a *API) operation(ctx context.Context, j jobs.Job) (string, []string) {
 	resources := []string{}
 	if j.ResourceType == "volume" {
-		if v, err := a.volumes.GetVolume(ctx, httpapi.Principal(ctx), j.ResourceID); err == nil && j.Kind == "volume.create" && v.SourceType == "volume" {
-			return "drive_clone", []string{"/api/2.0/drives/" + v.SourceID + "/", "/api/2.0/drives/" + v.ID + "/"}
+		if v, err := a.volumes.GetVolume(ctx, httpapi.Principal(ctx), j.ResourceID); err == nil && j.Kind == "volume.create" {
+			switch v.SourceType {
+			case "volume":
+				return "drive_clone", []string{"/api/2.0/drives/" + v.SourceID + "/", "/api/2.0/drives/" + v.ID + "/"}
+			case "snapshot":
+				return "snapshot_clone", []string{"/api/2.0/snapshots/" + v.SourceID + "/", "/api/2.0/drives/" + v.ID + "/"}
+			}
 		}
 		resources = append(resources, "/api/2.0/drives/"+j.ResourceID+"/")
 	} else if j.ResourceType == "snapshot" {
