@@ -784,10 +784,32 @@ func (a *API) deleteDrive(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if _, err := a.volumes.DeleteVolume(r.Context(), httpapi.Principal(r.Context()), v.ID, force); err != nil {
-		return fmt.Errorf("delete drive %s: %w", v.ID, err)
+	if err := a.removeDrive(r.Context(), v, force); err != nil {
+		return err
 	}
 	noContent(w)
+	return nil
+}
+
+// removeDrive deletes a drive and, as CloudSigma does, its snapshots. A
+// snapshot still being taken is left alone rather than failing the delete.
+func (a *API) removeDrive(ctx context.Context, v volume.Volume, force bool) error {
+	p := httpapi.Principal(ctx)
+	if _, err := a.volumes.DeleteVolume(ctx, p, v.ID, force); err != nil {
+		return fmt.Errorf("delete drive %s: %w", v.ID, err)
+	}
+	res, err := a.volumes.ListSnapshots(ctx, p, volume.SnapshotFilter{ProjectID: v.ProjectID, VolumeID: v.ID}, page.Request{Limit: page.MaxLimit})
+	if err != nil {
+		return fmt.Errorf("snapshots of drive %s: %w", v.ID, err)
+	}
+	for _, sn := range res.Items {
+		if sn.Status != volume.SnapAvailable && sn.Status != volume.SnapError {
+			continue
+		}
+		if _, err := a.volumes.DeleteSnapshot(ctx, p, sn.ID); err != nil && !errs.Is(err, errs.Conflict) {
+			return fmt.Errorf("delete snapshot %s of drive %s: %w", sn.ID, v.ID, err)
+		}
+	}
 	return nil
 }
 
@@ -840,8 +862,8 @@ func (a *API) deleteDrives(w http.ResponseWriter, r *http.Request) error {
 		targets = append(targets, target{v, force})
 	}
 	for _, t := range targets {
-		if _, err := a.volumes.DeleteVolume(r.Context(), httpapi.Principal(r.Context()), t.v.ID, t.force); err != nil {
-			return fmt.Errorf("delete drive %s: %w", t.v.ID, err)
+		if err := a.removeDrive(r.Context(), t.v, t.force); err != nil {
+			return err
 		}
 	}
 	noContent(w)

@@ -86,9 +86,21 @@ func TestSnapshots(t *testing.T) {
 	}
 	waitSnapshot(t, e, auth, sid2, "")
 
+	// Deleting a drive deletes its snapshots.
+	st, body = call(t, e, "POST", "snapshots/", auth, obj{"drive": id, "name": "third"})
+	mustStatus(t, st, body, 201)
+	sid3 := objects(t, body)[0]["uuid"].(string)
+	waitSnapshot(t, e, auth, sid3, "available")
+	if r := e.Do("DELETE", "/api/2.0/drives/"+id+"/", auth, nil); r.Status != 204 {
+		t.Fatalf("delete drive %d %s", r.Status, r.Body)
+	}
+	waitGone(t, e, auth, id)
+	waitSnapshot(t, e, auth, sid3, "")
+
 	// Another account sees none of it.
 	bob := newTenant(t, e, "bob")
-	st, body = call(t, e, "POST", "snapshots/", bob, obj{"drive": id})
+	other := createDrive(t, e, auth, obj{"name": "other", "media": "disk", "size": 64 * mib})
+	st, body = call(t, e, "POST", "snapshots/", bob, obj{"drive": other})
 	wantErr(t, st, body, 404, "notexist", "")
 	st, body = call(t, e, "GET", "snapshots/"+sid2+"/", bob, nil)
 	wantErr(t, st, body, 404, "notexist", "")
