@@ -76,6 +76,10 @@ func TestAuthAndErrors(t *testing.T) {
 	wantErr(t, st, body, 404, "notexist", "")
 	st, body = call(t, e, "PATCH", "drives/", auth, obj{})
 	wantErr(t, st, body, 405, "validation", "")
+	r := e.Do("OPTIONS", "/api/2.0/drives/", "", nil)
+	if r.Status != 200 || r.Header.Get("Allow") != "GET,DELETE,POST" {
+		t.Errorf("OPTIONS: %d %v", r.Status, r.Header)
+	}
 
 	// Validation: missing required fields, bad choices, bad sizes.
 	for _, c := range []struct {
@@ -143,7 +147,7 @@ func TestAuthAndErrors(t *testing.T) {
 	} // else the create job already finished: nothing to check
 
 	// Bulk delete with one unknown uuid deletes nothing.
-	r := e.Do("DELETE", "/api/2.0/drives/", auth, obj{"objects": []obj{{"uuid": id}, {"uuid": "472835d5-2bbb-4d87-9d08-7364bc373692"}}})
+	r = e.Do("DELETE", "/api/2.0/drives/", auth, obj{"objects": []obj{{"uuid": id}, {"uuid": "472835d5-2bbb-4d87-9d08-7364bc373692"}}})
 	if r.Status != 404 {
 		t.Fatalf("bulk delete with unknown: %d %s", r.Status, r.Body)
 	}
@@ -226,15 +230,61 @@ func TestTenantWall(t *testing.T) {
 		st, body := call(t, e, c.method, c.path, bob, c.body)
 		wantErr(t, st, body, 404, "notexist", "")
 	}
-	st, body = call(t, e, "GET", "drives/detail/?limit=0", bob, nil)
-	if st != 200 || body.(obj)["meta"].(obj)["total_count"] != 0.0 {
-		t.Fatalf("bob sees %v", body)
+	// Alice's server, snapshot, RDS record and clone job are as invisible.
+	st, body = call(t, e, "POST", "servers/", alice, obj{"name": "alice-vm"})
+	mustStatus(t, st, body, 201)
+	srv := objects(t, body)[0]["uuid"].(string)
+	st, body = call(t, e, "POST", "snapshots/", alice, obj{"drive": mine, "name": "alice-snap"})
+	mustStatus(t, st, body, 201)
+	snap := objects(t, body)[0]["uuid"].(string)
+	st, body = call(t, e, "POST", "driveusers/", alice, obj{"drive": mine, "amount": 3})
+	mustStatus(t, st, body, 201)
+	st, body = call(t, e, "POST", "drives/"+mine+"/action/?do=clone", alice, obj{"name": "alice-clone"})
+	mustStatus(t, st, body, 202)
+	job := objects(t, body)[0]["jobs"].([]any)[0].(obj)["uuid"].(string)
+	st, body = call(t, e, "POST", "servers/", bob, obj{"name": "bob-vm"})
+	mustStatus(t, st, body, 201)
+	bobSrv := objects(t, body)[0]["uuid"].(string)
+	for _, c := range []struct {
+		method, path string
+		body         any
+	}{
+		{"GET", "servers/" + srv + "/", nil},
+		{"PUT", "servers/" + srv + "/", obj{"name": "mine"}},
+		{"POST", "servers/" + srv + "/action/?do=start", nil},
+		{"PUT", "servers/" + bobSrv + "/", obj{"drives": []obj{{"drive": mine}}}},
+		{"POST", "servers/", obj{"name": "steal", "drives": []obj{{"drive": mine}}}},
+		{"GET", "snapshots/" + snap + "/", nil},
+		{"PUT", "snapshots/" + snap + "/", obj{"name": "mine"}},
+		{"DELETE", "snapshots/" + snap + "/", nil},
+		{"POST", "snapshots/" + snap + "/action/?do=clone", nil},
+		{"GET", "driveusers/" + mine + "/", nil},
+		{"PUT", "driveusers/" + mine + "/", obj{"amount": 9}},
+		{"DELETE", "driveusers/" + mine + "/", nil},
+		{"POST", "driveusers/", obj{"drive": mine, "amount": 9}},
+		{"GET", "jobs/" + job + "/", nil},
+	} {
+		st, body := call(t, e, c.method, c.path, bob, c.body)
+		wantErr(t, st, body, 404, "notexist", "")
+	}
+	for list, n := range map[string]float64{"drives/detail/": 0, "servers/": 1, "snapshots/": 0, "driveusers/": 0} {
+		st, body = call(t, e, "GET", list+"?limit=0", bob, nil)
+		if st != 200 || body.(obj)["meta"].(obj)["total_count"] != n {
+			t.Fatalf("bob sees %s: %v", list, body)
+		}
+	}
+	st, body = call(t, e, "GET", "drives/detail/?limit=0", alice, nil)
+	if st != 200 || body.(obj)["meta"].(obj)["total_count"] != 2.0 {
+		t.Fatalf("alice sees %v", body)
 	}
 	st, body = call(t, e, "GET", "jobs/", bob, nil)
 	if st != 200 || body.(obj)["meta"].(obj)["total_count"] != 0.0 {
 		t.Fatalf("bob sees jobs %v", body)
 	}
 	d := waitStatus(t, e, alice, mine, "unmounted")
+	if st, body := call(t, e, "GET", "driveusers/"+mine+"/", alice, nil); st != 200 || body.(obj)["amount"] != 3.0 {
+		t.Fatalf("alice's RDS record: %d %v", st, body)
+	}
 	if d["name"] != "alice-disk" || d["size"] != float64(1<<30) {
 		t.Fatalf("alice's drive changed: %v", d)
 	}

@@ -248,6 +248,13 @@ func (a *API) createServers(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
+		// Drives are checked before any server is made, so a bad drive
+		// leaves nothing behind.
+		for _, id := range derefIDs(in.drives) {
+			if _, err := a.drive(r.Context(), project, id); err != nil {
+				return err
+			}
+		}
 		ins = append(ins, in)
 	}
 	p := httpapi.Principal(r.Context())
@@ -353,4 +360,11 @@ func (a *API) serverAction(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusAccepted, map[string]any{"action": do, "result": "success", "uuid": inst.ID})
 	return nil
+}
+
+func derefIDs(ids *[]string) []string {
+	if ids == nil {
+		return nil
+	}
+	return *ids
 }
