@@ -1,7 +1,8 @@
 // Package cloudsigma owns the CloudSigma API 2.0 dialect mounted at
 // /api/2.0/: drives (list, detail, create one or many, edit, resize, clone,
 // delete one or many), their schema, snapshots (and clones of them), jobs,
-// capabilities, RDS drive users, and servers as
+// capabilities, RDS drive users, the tags drives carry, the profile, and
+// servers as
 // far as mounting drives needs (create, edit drives, start, stop), with HTTP
 // Basic credentials or a session cookie (with a CSRF token on writes) and
 // Tastypie's error body, a JSON array of
@@ -88,6 +89,10 @@ func (a *API) Register(mux *http.ServeMux) {
 	route("GET", "driveusers/{uuid}/", a.getDriveUsers)
 	route("PUT", "driveusers/{uuid}/", a.editDriveUsers)
 	route("DELETE", "driveusers/{uuid}/", a.deleteDriveUsers)
+	route("GET", "tags/", a.listTags)
+	route("GET", "tags/{uuid}/", a.getTag)
+	route("GET", "tags/{uuid}/drives/", a.tagDrives)
+	route("GET", "profile/", a.profile)
 	route("GET", "servers/", a.listServers(false))
 	route("GET", "servers/detail/", a.listServers(true))
 	route("POST", "servers/", a.createServers)

@@ -184,6 +184,24 @@ func TestAuthAndErrors(t *testing.T) {
 	if st != 200 || body.(obj)["meta"].(obj)["total_count"] != 1.0 {
 		t.Errorf("tag filter: %v", body)
 	}
+	st, body = call(t, e, "GET", "tags/?limit=0", auth, nil)
+	if st != 200 || body.(obj)["meta"].(obj)["total_count"] != 2.0 {
+		t.Errorf("tags: %v", body)
+	}
+	st, body = call(t, e, "GET", "tags/5c6d/", auth, nil)
+	if st != 200 || body.(obj)["resources"].([]any)[0].(obj)["uuid"] != id {
+		t.Errorf("tag: %v", body)
+	}
+	st, body = call(t, e, "GET", "tags/5c6d/drives/", auth, nil)
+	if st != 200 || objects(t, body)[0]["uuid"] != id || objects(t, body)[0]["name"] != "str" {
+		t.Errorf("tag drives: %v", body)
+	}
+	st, body = call(t, e, "GET", "tags/none/", auth, nil)
+	wantErr(t, st, body, 404, "notexist", "")
+	st, body = call(t, e, "GET", "profile/", auth, nil)
+	if st != 200 || body.(obj)["clone_naming"] != "NONE" || body.(obj)["username"] != "admin" {
+		t.Errorf("profile: %v", body)
+	}
 
 	// Responses are JSON with the documented content type; deletes are
 	// 204 with an empty body.
