@@ -192,6 +192,9 @@ func (a *API) render(w http.ResponseWriter, r *http.Request, err error) {
 		e = translate(err)
 	}
 	httpapi.LogError(a.log, r, e.status, err)
+	if e.status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Basic realm="cloudsigma"`)
+	}
 	writeJSON(w, e.status, e.errs)
 }
 

@@ -141,9 +141,25 @@ func TestDriveLifecycle(t *testing.T) {
 	if js := src["jobs"].([]any); len(js) != 1 || js[0].(obj)["uuid"] != jid {
 		t.Fatalf("source jobs %v", js)
 	}
-	st, body = call(t, e, "GET", "jobs/?limit=0", auth, nil)
+	st, body = call(t, e, "GET", "jobs/?limit=0&state=success", auth, nil)
 	if st != 200 || len(objects(t, body)) == 0 {
 		t.Fatalf("jobs list: %v", body)
+	}
+	for _, j := range objects(t, body) {
+		if j["state"] != "success" {
+			t.Fatalf("state filter let through %v", j)
+		}
+	}
+	// A job is marked done just after its drive changes status; give the
+	// last one a moment.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		st, body = call(t, e, "GET", "jobs/?limit=0&state=started", auth, nil)
+		if st == 200 && len(objects(t, body)) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("started jobs after all finished: %v", body)
+		}
 	}
 
 	// Writes to the source after the clone do not reach it; the clone has

@@ -57,6 +57,9 @@ func TestAuthAndErrors(t *testing.T) {
 	// password and the token both work as Basic passwords.
 	st, body := call(t, e, "GET", "drives/", "", nil)
 	wantErr(t, st, body, 401, "permission", "")
+	if r := e.Do("GET", "/api/2.0/drives/", "", nil); r.Header.Get("WWW-Authenticate") == "" {
+		t.Errorf("401 without WWW-Authenticate")
+	}
 	st, body = call(t, e, "GET", "drives/", basic("admin", "wrong"), nil)
 	wantErr(t, st, body, 401, "permission", "")
 	pw, err := os.ReadFile(filepath.Join(e.DataDir, "admin-password"))
