@@ -69,6 +69,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	route("POST", "drives/", a.createDrives)
 	route("DELETE", "drives/", a.deleteDrives)
 	route("GET", "drives/schema/", a.driveSchema)
+	route("GET", "drives/availability_groups/", a.availabilityGroups)
 	route("GET", "drives/{uuid}/", a.getDrive)
 	route("PUT", "drives/{uuid}/", a.editDrive)
 	route("DELETE", "drives/{uuid}/", a.deleteDrive)

@@ -869,3 +869,26 @@ func (a *API) deleteDrives(w http.ResponseWriter, r *http.Request) error {
 	noContent(w)
 	return nil
 }
+
+// availabilityGroups answers which drives share a storage host: this
+// server keeps every drive in one pool, so all of them form one group.
+func (a *API) availabilityGroups(w http.ResponseWriter, r *http.Request) error {
+	project, err := a.account(r.Context())
+	if err != nil {
+		return err
+	}
+	all, err := a.projectVolumes(r.Context(), project)
+	if err != nil {
+		return err
+	}
+	groups := [][]string{}
+	if len(all) > 0 {
+		ids := make([]string, len(all))
+		for i, v := range all {
+			ids[i] = v.ID
+		}
+		groups = append(groups, ids)
+	}
+	writeJSON(w, http.StatusOK, groups)
+	return nil
+}

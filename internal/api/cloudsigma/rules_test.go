@@ -201,6 +201,10 @@ func TestAuthAndErrors(t *testing.T) {
 	}
 	st, body = call(t, e, "GET", "tags/none/", auth, nil)
 	wantErr(t, st, body, 404, "notexist", "")
+	st, body = call(t, e, "GET", "drives/availability_groups/", auth, nil)
+	if groups, ok := body.([]any); st != 200 || !ok || len(groups) != 1 || len(groups[0].([]any)) != 2 {
+		t.Errorf("availability groups: %d %v", st, body)
+	}
 	st, body = call(t, e, "GET", "profile/", auth, nil)
 	if st != 200 || body.(obj)["clone_naming"] != "NONE" || body.(obj)["username"] != "admin" {
 		t.Errorf("profile: %v", body)
