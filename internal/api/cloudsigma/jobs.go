@@ -85,7 +85,7 @@ func (a *API) listJobs(w http.ResponseWriter, r *http.Request) error {
 	sc := httpapi.Principal(r.Context()).Scope()
 	var all []jobs.Job
 	req := page.Request{Limit: page.MaxLimit}
-	cutoff := time.Now().Add(-jobHistory)
+	cutoff := a.now().Add(-jobHistory)
 	for {
 		res, err := a.jobs.List(r.Context(), sc, jobs.Filter{}, req)
 		if err != nil {
