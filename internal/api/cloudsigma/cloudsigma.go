@@ -99,6 +99,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	route("POST", "servers/", a.createServers)
 	route("GET", "servers/{uuid}/", a.getServer)
 	route("PUT", "servers/{uuid}/", a.editServer)
+	route("DELETE", "servers/{uuid}/", a.deleteServer)
 	route("POST", "servers/{uuid}/action/", a.serverAction)
 
 	// Anything else under the base is Tastypie's 404, or 405 when the path

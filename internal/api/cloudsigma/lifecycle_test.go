@@ -175,6 +175,32 @@ func TestDriveLifecycle(t *testing.T) {
 	mustStatus(t, st, body, 200)
 	waitStatus(t, e, auth, id, "unmounted")
 	waitStatus(t, e, auth, cid, "unmounted")
+	// A running server cannot be deleted; a stopped one can, and its
+	// drives stay, unmounted.
+	st, body = call(t, e, "POST", "servers/"+sid+"/action/?do=start", auth, nil)
+	mustStatus(t, st, body, 202)
+	st, body = call(t, e, "DELETE", "servers/"+sid+"/", auth, nil)
+	wantErr(t, st, body, 403, "permission", "")
+	st, body = call(t, e, "POST", "servers/"+sid+"/action/?do=stop", auth, nil)
+	mustStatus(t, st, body, 202)
+	st, body = call(t, e, "POST", "servers/", auth, obj{"name": "vm2", "drives": []obj{{"drive": cid}}})
+	mustStatus(t, st, body, 201)
+	sid2 := objects(t, body)[0]["uuid"].(string)
+	// A drive mounted elsewhere cannot be mounted again, and the refused
+	// server is not left behind.
+	st, body = call(t, e, "POST", "servers/", auth, obj{"name": "vm3", "drives": []obj{{"drive": cid}}})
+	wantErr(t, st, body, 403, "permission", "drives")
+	st, body = call(t, e, "GET", "servers/?limit=0", auth, nil)
+	if n := body.(obj)["meta"].(obj)["total_count"]; n != 2.0 {
+		t.Fatalf("servers after a refused create: %v", n)
+	}
+	if st, body := call(t, e, "DELETE", "servers/"+sid2+"/", auth, nil); st != 204 {
+		t.Fatalf("delete server: %d %v", st, body)
+	}
+	st, body = call(t, e, "GET", "servers/"+sid2+"/", auth, nil)
+	wantErr(t, st, body, 404, "notexist", "")
+
+	waitStatus(t, e, auth, cid, "unmounted")
 	for _, x := range []string{id, cid} {
 		r := e.Do("DELETE", "/api/2.0/drives/"+x+"/", auth, nil)
 		if r.Status != 204 {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/stowage/stowage/internal/core/page"
 	"github.com/stowage/stowage/internal/core/volume"
@@ -271,6 +272,11 @@ func (a *API) createServers(w http.ResponseWriter, r *http.Request) error {
 				return err
 			}
 			if err := a.mountDrives(r.Context(), project, d, inst, *in.drives); err != nil {
+				// Take the server back; that fails, and it stays, only if
+				// one of its drives got mounted before the refusal.
+				if derr := a.volumes.DeleteInstance(r.Context(), p, inst.ID); derr != nil {
+					a.log.Warn("roll back server", "server", inst.ID, "err", derr)
+				}
 				return err
 			}
 		}
@@ -367,4 +373,53 @@ func derefIDs(ids *[]string) []string {
 		return nil
 	}
 	return *ids
+}
+
+// unmountWait bounds how long deleting a server waits for its drives to be
+// unmounted before asking the client to retry.
+const unmountWait = 10 * time.Second
+
+// deleteServer deletes a stopped server; its drives are unmounted, not
+// deleted. Unmounting is a job per drive, so the handler waits briefly and
+// otherwise answers 503 concurrency, which CloudSigma clients retry.
+func (a *API) deleteServer(w http.ResponseWriter, r *http.Request) error {
+	project, err := a.account(r.Context())
+	if err != nil {
+		return err
+	}
+	inst, err := a.server(r.Context(), project, r.PathValue("uuid"))
+	if err != nil {
+		return err
+	}
+	if inst.PowerState != volume.Stopped {
+		return newError(http.StatusForbidden, "permission", "", "Cannot delete guest in state \"%s\". Guest should be in state \"stopped\"", serverStatus(inst))
+	}
+	deadline := time.Now().Add(unmountWait)
+	for {
+		d, err := a.view(r.Context(), project)
+		if err != nil {
+			return err
+		}
+		if len(d.serverDrives(inst.ID)) == 0 {
+			break
+		}
+		// A drive still attaching or already detaching refuses a detach
+		// (Conflict); the next round tries again.
+		if err := a.mountDrives(r.Context(), project, d, inst, nil); err != nil && !errs.Is(err, errs.Conflict) {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return newError(http.StatusServiceUnavailable, "concurrency", "", "Drives of server %s are still being unmounted; retry", inst.ID)
+		}
+		select {
+		case <-r.Context().Done():
+			return r.Context().Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if err := a.volumes.DeleteInstance(r.Context(), httpapi.Principal(r.Context()), inst.ID); err != nil {
+		return fmt.Errorf("delete server %s: %w", inst.ID, err)
+	}
+	noContent(w)
+	return nil
 }
