@@ -153,7 +153,7 @@ func TestSeedDrives(t *testing.T) {
 		t.Fatalf("bulk delete: %d %s", r.Status, r.Body)
 	}
 	r = e.Do("DELETE", "/api/2.0/drives/"+all[8]["uuid"].(string)+"/", auth, nil)
-	if r.Status != 204 || len(r.Body) != 0 {
+	if r.Status != 204 || len(r.Body) != 0 || r.Header.Get("Content-Type") != "text/html; charset=utf-8" {
 		t.Fatalf("delete: %d %s", r.Status, r.Body)
 	}
 	for _, g := range append(gone, all[8]["uuid"].(string)) {

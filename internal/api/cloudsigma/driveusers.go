@@ -232,6 +232,8 @@ func (a *API) deleteDriveUsers(w http.ResponseWriter, r *http.Request) error {
 	if _, err := a.volumes.UpdateVolume(r.Context(), httpapi.Principal(r.Context()), v.ID, volume.Update{Metadata: &meta}); err != nil {
 		return fmt.Errorf("delete RDS users of drive %s: %w", v.ID, err)
 	}
-	noContent(w)
+	// The recorded 204 of this resource says JSON, unlike the drives' one.
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

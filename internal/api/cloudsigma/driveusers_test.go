@@ -70,8 +70,8 @@ func TestSeedDriveUsers(t *testing.T) {
 	waitStatus(t, e, auth, b, "unmounted")
 	for _, id := range []string{a, b} {
 		r := e.Do("DELETE", "/api/2.0/driveusers/"+id+"/", auth, nil)
-		if r.Status != 204 {
-			t.Fatalf("delete: %d %s", r.Status, r.Body)
+		if r.Status != 204 || len(r.Body) != 0 || r.Header.Get("Content-Type") != "application/json; charset=utf-8" {
+			t.Fatalf("delete: %d %v %s", r.Status, r.Header, r.Body)
 		}
 		st, body := call(t, e, "GET", "driveusers/"+id+"/", auth, nil)
 		wantErr(t, st, body, 404, "notexist", "")
