@@ -252,6 +252,43 @@ func checkMetadata(m map[string]string, tags []string) error {
 	return nil
 }
 
+func checkMedia(m string) error {
+	if m != MediaDisk && m != MediaCDROM {
+		return errs.Field("media", "media must be disk or cdrom")
+	}
+	return nil
+}
+
+// CheckCreate applies the request-only rules of CreateVolume for a volume
+// without a source (name, description, metadata, tags, media, type and
+// size), so an edge that creates several volumes at once can refuse the
+// whole batch before recording any of them.
+func (s *Service) CheckCreate(c Create) error {
+	if err := checkName(c.Name); err != nil {
+		return err
+	}
+	if err := checkDescription(c.Description); err != nil {
+		return err
+	}
+	if err := checkMetadata(c.Metadata, c.Tags); err != nil {
+		return err
+	}
+	if c.Media != "" {
+		if err := checkMedia(c.Media); err != nil {
+			return err
+		}
+	}
+	typ := c.Type
+	if typ == "" {
+		typ = s.catalog.types[0].Name
+	}
+	t, err := s.catalog.Type(typ)
+	if err != nil {
+		return err
+	}
+	return t.checkSize(c.Size)
+}
+
 // conflict names the states an operation needs.
 func conflict(what, id string, have Status, op string, allowed []Status) error {
 	names := make([]string, len(allowed))
@@ -467,6 +504,9 @@ type Update struct {
 	MultiAttach *bool
 	Metadata    *map[string]string
 	Tags        *[]string
+	// Media is how instances see the volume (disk or cdrom); CloudSigma
+	// lets a drive's media be edited.
+	Media *string
 }
 
 // UpdateVolume changes descriptive fields; turning multi-attach off is
@@ -490,6 +530,12 @@ func (s *Service) UpdateVolume(ctx context.Context, p identity.Principal, id str
 	}
 	if u.Bootable != nil {
 		v.Bootable = *u.Bootable
+	}
+	if u.Media != nil {
+		if err := checkMedia(*u.Media); err != nil {
+			return Volume{}, err
+		}
+		v.Media = *u.Media
 	}
 	if u.Metadata != nil {
 		v.Metadata = *u.Metadata

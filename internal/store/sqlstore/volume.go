@@ -368,9 +368,9 @@ func (s *Store) ListVolumes(ctx context.Context, sc access.Scope, f volume.Filte
 }
 
 func (s *Store) UpdateVolume(ctx context.Context, v volume.Volume, allowed []volume.Status) error {
-	q := new(query).add(`UPDATE volumes SET name = ?, description = ?, bootable = ?, multiattach = ?, metadata = ?, tags = ?, type = ?,
-		updated_at = ? WHERE id = ?`, v.Name, v.Description, v.Bootable, v.MultiAttach, jsonText(v.Metadata), jsonText(v.Tags), v.Type,
-		ts(v.Updated), v.ID)
+	q := new(query).add(`UPDATE volumes SET name = ?, description = ?, bootable = ?, media = ?, multiattach = ?, metadata = ?, tags = ?,
+		type = ?, updated_at = ? WHERE id = ?`, v.Name, v.Description, v.Bootable, v.Media, v.MultiAttach, jsonText(v.Metadata),
+		jsonText(v.Tags), v.Type, ts(v.Updated), v.ID)
 	if len(allowed) > 0 {
 		q.add(" AND ").in("status", statusStrings(allowed))
 	}
