@@ -208,7 +208,7 @@ func (s *Server) bootstrap(ctx context.Context) error {
 func (s *Server) routes(mux *http.ServeMux) {
 	native.New(s.identity, jobs.NewService(s.store), s.market, s.objects, s.s3Endpoint, s.log.With("component", "native"), s.cfg.MaxBodyBytes).
 		WithVolumes(s.volumes).Register(mux)
-	waldur.New(s.identity, s.market, s.log.With("component", "waldur"), s.cfg.MaxBodyBytes).Register(mux)
+	waldur.New(s.identity, s.market, s.log.With("component", "waldur"), s.cfg.MaxBodyBytes).WithVolumes(s.volumes).Register(mux)
 	wayscloud.New(s.identity, s.objects, s.s3Endpoint, s.log.With("component", "wayscloud"), s.cfg.MaxBodyBytes).Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
