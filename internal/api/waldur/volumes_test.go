@@ -327,3 +327,120 @@ func TestOpenStackVolumeScenario(t *testing.T) {
 	}
 	want(t, e.Do("GET", vpath, auth, nil), 404, "")
 }
+
+// TestOpenStackVolumeWalls checks visibility (another customer sees
+// nothing: 404s and empty lists) and §4's precedence for a viewer:
+// 404 before 403, and 403 before any state validator.
+func TestOpenStackVolumeWalls(t *testing.T) {
+	e := testenv.Start(t)
+	auth := tok(e.AdminToken)
+	c := readCatalog(t, e, auth)
+	project := dashed(c.project["uuid"].(string))
+	_, v := orderVolume(t, e, auth, c, "mine", 1)
+	vpath := "/api/openstack-volumes/" + v["uuid"].(string) + "/"
+	r := e.Do("POST", vpath+"snapshot/", auth, obj{"name": "s"})
+	want(t, r, 201, "")
+	spath := path(decode[obj](t, r)["url"])
+	vm := newInstance(t, e, auth, project, "vm", "running")
+
+	org := decode[obj](t, e.Do("POST", "/api/v1/organisations", testenv.Bearer(e.AdminToken), obj{"name": "other"}))
+	eve := tok(user(t, e, "eve", "organisations", org["id"].(string), "owner"))
+	want(t, e.Do("GET", "/api/openstack-volumes/", eve, nil), 200, "[]")
+	want(t, e.Do("GET", "/api/openstack-volumes/?name=mine", eve, nil), 200, "[]")
+	want(t, e.Do("GET", "/api/openstack-volumes/?project_uuid="+c.project["uuid"].(string), eve, nil), 200, "[]")
+	want(t, e.Do("GET", "/api/openstack-snapshots/", eve, nil), 200, "[]")
+	want(t, e.Do("GET", "/api/openstack-instances/", eve, nil), 200, "[]")
+	want(t, e.Do("GET", vpath, eve, nil), 404, `{"detail": "Not found."}`)
+	want(t, e.Do("GET", spath, eve, nil), 404, "")
+	want(t, e.Do("GET", path(vm["url"]), eve, nil), 404, "")
+	want(t, e.Do("GET", path(v["tenant"]), eve, nil), 404, "")
+	want(t, e.Do("PATCH", vpath, eve, obj{"name": "theirs"}), 404, "")
+	for _, action := range []string{"pull", "unlink", "attach", "detach", "extend", "retype", "snapshot"} {
+		want(t, e.Do("POST", vpath+action+"/", eve, obj{"name": "x"}), 404, "")
+	}
+	want(t, e.Do("POST", spath+"restore/", eve, obj{"name": "x"}), 404, "")
+	want(t, e.Do("DELETE", spath, eve, nil), 404, "")
+	// Types, zones and the service settings are shared.
+	if got := decode[[]obj](t, e.Do("GET", "/api/openstack-volume-types/", eve, nil)); len(got) == 0 {
+		t.Error("eve sees no volume types")
+	}
+	want(t, e.Do("GET", path(v["service_settings"]), eve, nil), 200, "")
+	// Eve's own instance is not a target for our volume: it is invisible to us.
+	eveProject := decode[obj](t, e.Do("POST", "/api/v1/projects", testenv.Bearer(e.AdminToken), obj{"organisation_id": org["id"], "name": "p"}))
+	evm := newInstance(t, e, eve, eveProject["id"].(string), "evm", "running")
+	want(t, e.Do("POST", vpath+"attach/", auth, obj{"instance": evm["url"]}), 400,
+		`{"instance": ["Volume and instance should belong to the same service and project."]}`)
+
+	// A viewer sees the volume but may not change it, whatever its state.
+	vic := tok(user(t, e, "vic", "projects", project, "viewer"))
+	want(t, e.Do("GET", vpath, vic, nil), 200, "")
+	want(t, e.Do("PATCH", vpath, vic, obj{"name": "x"}), 403, `{"detail": "You do not have permission to perform this action."}`)
+	want(t, e.Do("POST", vpath+"detach/", vic, nil), 403, "")
+	// 401 first, then 405 before the lookup.
+	want(t, e.Do("GET", vpath, "", nil), 401, `{"detail": "Authentication credentials were not provided."}`)
+	want(t, e.Do("DELETE", "/api/openstack-volumes/"+strings.Repeat("0", 32)+"/", auth, nil), 405, "")
+	want(t, e.Do("GET", "/api/openstack-volumes/"+strings.Repeat("0", 32)+"/", auth, nil), 404, "")
+	want(t, e.Do("GET", "/api/openstack-volumes/not-a-uuid/", auth, nil), 404, `{"detail": "Not found."}`)
+}
+
+// TestOpenStackVolumePages checks X-Result-Count and Link for 0, 1 and 25
+// volumes with page_size 10, and the 404 for a page out of range.
+func TestOpenStackVolumePages(t *testing.T) {
+	e := testenv.Start(t)
+	auth := tok(e.AdminToken)
+	c := readCatalog(t, e, auth)
+	project := dashed(c.project["uuid"].(string))
+	list := func(query string) testenv.Response {
+		r := e.Do("GET", "/api/openstack-volumes/"+query, auth, nil)
+		want(t, r, 200, "")
+		return r
+	}
+	u := func(query string) string { return "<" + e.URL("/api/openstack-volumes/"+query) + ">" }
+
+	r := list("?page_size=10")
+	if r.Header.Get("X-Result-Count") != "0" || strings.TrimSpace(string(r.Body)) != "[]" {
+		t.Fatalf("empty: %s %s", r.Header.Get("X-Result-Count"), r.Body)
+	}
+	if got, exp := r.Header.Get("Link"), u("?page_size=10")+`; rel="first", `+u("?page_size=10")+`; rel="last"`; got != exp {
+		t.Errorf("empty Link\n got %s\nwant %s", got, exp)
+	}
+	want(t, e.Do("GET", "/api/openstack-volumes/?page=2", auth, nil), 404, `{"detail": "Invalid page."}`)
+
+	mk := func(i int) {
+		want(t, e.Do("POST", "/api/v1/volumes", testenv.Bearer(e.AdminToken),
+			obj{"project_id": project, "name": fmt.Sprintf("v%02d", i), "size": 1 << 30}), 202, "")
+	}
+	mk(0)
+	r = list("?page_size=10")
+	if r.Header.Get("X-Result-Count") != "1" || len(decode[[]obj](t, r)) != 1 {
+		t.Fatalf("one: %s", r.Header.Get("X-Result-Count"))
+	}
+	if got, exp := r.Header.Get("Link"), u("?page_size=10")+`; rel="first", `+u("?page_size=10")+`; rel="last"`; got != exp {
+		t.Errorf("one Link\n got %s\nwant %s", got, exp)
+	}
+	for i := 1; i < 25; i++ {
+		mk(i)
+	}
+	r = list("?page_size=10&page=2")
+	items := decode[[]obj](t, r)
+	if r.Header.Get("X-Result-Count") != "25" || len(items) != 10 || items[0]["name"] != "v10" {
+		t.Fatalf("page 2: %s, %d items", r.Header.Get("X-Result-Count"), len(items))
+	}
+	exp := u("?page_size=10") + `; rel="first", ` + u("?page_size=10") + `; rel="prev", ` +
+		u("?page=3&page_size=10") + `; rel="next", ` + u("?page=3&page_size=10") + `; rel="last"`
+	if got := r.Header.Get("Link"); got != exp {
+		t.Errorf("page 2 Link\n got %s\nwant %s", got, exp)
+	}
+	r = list("?page_size=10&page=3")
+	if n := len(decode[[]obj](t, r)); n != 5 {
+		t.Errorf("page 3: %d items", n)
+	}
+	want(t, e.Do("GET", "/api/openstack-volumes/?page_size=10&page=4", auth, nil), 404, `{"detail": "Invalid page."}`)
+	want(t, e.Do("GET", "/api/openstack-volumes/?page=0", auth, nil), 404, `{"detail": "Invalid page."}`)
+	r = list("?o=-name&page_size=1")
+	if items := decode[[]obj](t, r); items[0]["name"] != "v24" {
+		t.Errorf("o=-name: %v", items[0]["name"])
+	}
+	want(t, e.Do("GET", "/api/openstack-volumes/?o=bogus", auth, nil), 400,
+		`{"o": ["Select a valid choice. bogus is not one of the available choices."]}`)
+}
