@@ -444,3 +444,45 @@ func TestOpenStackVolumePages(t *testing.T) {
 	want(t, e.Do("GET", "/api/openstack-volumes/?o=bogus", auth, nil), 400,
 		`{"o": ["Select a valid choice. bogus is not one of the available choices."]}`)
 }
+
+// TestOpenStackVolumeBusyStates catches volumes while their creation job
+// runs (it is quick, so the test retries until it sees one) and checks
+// §8's 409 bodies for update and pull.
+func TestOpenStackVolumeBusyStates(t *testing.T) {
+	e := testenv.Start(t)
+	auth := tok(e.AdminToken)
+	c := readCatalog(t, e, auth)
+	project := dashed(c.project["uuid"].(string))
+	var sawUpdate, sawPull bool
+	for i := 0; i < 40 && !(sawUpdate && sawPull); i++ {
+		r := e.Do("POST", "/api/v1/volumes", testenv.Bearer(e.AdminToken), obj{"project_id": project, "name": fmt.Sprintf("b%d", i), "size": 64 << 30})
+		want(t, r, 202, "")
+		id := strings.ReplaceAll(decode[obj](t, r)["volume"].(obj)["id"].(string), "-", "")
+		vpath := "/api/openstack-volumes/" + id + "/"
+		var up, pull testenv.Response
+		if i%2 == 0 {
+			up = e.Do("PATCH", vpath, auth, obj{"name": ""})
+			pull = e.Do("POST", vpath+"pull/", auth, nil)
+		} else {
+			pull = e.Do("POST", vpath+"pull/", auth, nil)
+			up = e.Do("PATCH", vpath, auth, obj{"name": ""})
+		}
+		switch up.Status {
+		case 409:
+			// The state validator wins over the blank name (§4).
+			want(t, up, 409, `{"detail": "Valid states for operation: OK."}`)
+			sawUpdate = true
+		default:
+			want(t, up, 400, `{"name": ["This field may not be blank."]}`)
+		}
+		if pull.Status == 409 {
+			want(t, pull, 409, `{"detail": "Valid states for operation: OK, ERRED."}`)
+			sawPull = true
+		} else {
+			want(t, pull, 202, "")
+		}
+	}
+	if !sawUpdate || !sawPull {
+		t.Skipf("never caught a volume being created (update %v, pull %v)", sawUpdate, sawPull)
+	}
+}
