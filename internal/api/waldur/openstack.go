@@ -219,3 +219,19 @@ func (l *osLookups) marketJSON(m map[string]any, mi *marketInfo) {
 	m["marketplace_resource_state"] = mi.res.State
 	m["is_limit_based"] = len(mi.off.Components) > 0
 }
+
+// body reads a JSON object; an empty body is an empty object, as DRF's
+// request.data is when httpie or a client sends no items.
+func (a *API) body(r *http.Request) (map[string]any, error) {
+	in := map[string]any{}
+	if r.ContentLength == 0 {
+		return in, nil
+	}
+	if err := a.decode(r, &in); err != nil {
+		return nil, err
+	}
+	if in == nil {
+		in = map[string]any{}
+	}
+	return in, nil
+}

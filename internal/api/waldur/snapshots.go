@@ -201,8 +201,8 @@ func (a *API) updateSnapshot(w http.ResponseWriter, r *http.Request) error {
 	if st, _ := snapshotState(s.Status); st != stOK {
 		return validStates(stOK)
 	}
-	var in map[string]any
-	if err := a.decode(r, &in); err != nil {
+	in, err := a.body(r)
+	if err != nil {
 		return err
 	}
 	fe := fieldErrors{}
@@ -244,8 +244,8 @@ func (a *API) deleteSnapshot(w http.ResponseWriter, r *http.Request) error {
 // snapshotVolume is the volume's snapshot action: no state validator, a
 // 201 with the new snapshot.
 func (a *API) snapshotVolume(w http.ResponseWriter, r *http.Request, v volume.Volume) error {
-	var in map[string]any
-	if err := a.decode(r, &in); err != nil {
+	in, err := a.body(r)
+	if err != nil {
 		return err
 	}
 	fe := fieldErrors{}
@@ -276,8 +276,8 @@ func (a *API) restoreSnapshot(w http.ResponseWriter, r *http.Request) error {
 	if st, _ := snapshotState(s.Status); st != stOK {
 		return validStates(stOK)
 	}
-	var in map[string]any
-	if err := a.decode(r, &in); err != nil {
+	in, err := a.body(r)
+	if err != nil {
 		return err
 	}
 	fe := fieldErrors{}

@@ -485,8 +485,8 @@ func (a *API) updateVolume(w http.ResponseWriter, r *http.Request) error {
 	if err := requireState(v, stOK); err != nil {
 		return err
 	}
-	var in map[string]any
-	if err := a.decode(r, &in); err != nil {
+	in, err := a.body(r)
+	if err != nil {
 		return err
 	}
 	fe := fieldErrors{}
@@ -587,8 +587,8 @@ func (a *API) attachVolume(r *http.Request, v volume.Volume, scheduled func(stri
 	if v.Status != volume.Available {
 		return validRuntime("available")
 	}
-	var in map[string]any
-	if err := a.decode(r, &in); err != nil {
+	in, err := a.body(r)
+	if err != nil {
 		return err
 	}
 	raw, ok := in["instance"]
@@ -639,8 +639,8 @@ func (a *API) extendVolume(r *http.Request, v volume.Volume, scheduled func(stri
 	if err := requireState(v, stOK); err != nil {
 		return err
 	}
-	var in map[string]any
-	if err := a.decode(r, &in); err != nil {
+	in, err := a.body(r)
+	if err != nil {
 		return err
 	}
 	size, err := intField(in, "disk_size")
@@ -690,8 +690,8 @@ func (a *API) retypeVolume(r *http.Request, v volume.Volume, scheduled func(stri
 	if v.Status != volume.Available {
 		return validRuntime("available")
 	}
-	var in map[string]any
-	if err := a.decode(r, &in); err != nil {
+	in, err := a.body(r)
+	if err != nil {
 		return err
 	}
 	raw, ok := in["type"]

@@ -486,3 +486,57 @@ func TestOpenStackVolumeBusyStates(t *testing.T) {
 		t.Skipf("never caught a volume being created (update %v, pull %v)", sawUpdate, sawPull)
 	}
 }
+
+// TestOpenStackSeedExamples sends each of the seed's `http` examples as
+// httpie does: `key=value` items become JSON strings (so disk_size arrives
+// as "20480"), and a request without items has no body at all.
+func TestOpenStackSeedExamples(t *testing.T) {
+	e := testenv.Start(t)
+	auth := tok(e.AdminToken)
+	c := readCatalog(t, e, auth)
+	project := dashed(c.project["uuid"].(string))
+	_, v := orderVolume(t, e, auth, c, "seed", 2)
+	vpath := "/api/openstack-volumes/" + v["uuid"].(string) + "/"
+	// The seed's path uses the dashed form; it is accepted too.
+	want(t, e.Do("GET", "/api/openstack-volumes/"+dashed(v["uuid"].(string))+"/", auth, nil), 200, "")
+	want(t, e.Do("GET", "/api/openstack-volumes/", auth, nil), 200, "")
+	want(t, e.Do("POST", vpath+"pull/", auth, nil), 202, "")
+	want(t, e.Do("PUT", vpath, auth, obj{"name": "my-awesome-openstack-volume"}), 200, "")
+	r := e.Do("PATCH", vpath, auth, nil)
+	want(t, r, 200, "")
+	hasFields(t, "PATCH answer", decode[obj](t, r), seedVolumeFields)
+	want(t, e.Do("POST", vpath+"extend/", auth, obj{"disk_size": "20480"}), 200, "")
+	v = waitFor(t, e, auth, vpath, stateIs("OK", "available"))
+	if v["size"] != float64(20480) {
+		t.Fatalf("size %v", v["size"])
+	}
+	vm := newInstance(t, e, auth, project, "vm", "stopped")
+	want(t, e.Do("POST", vpath+"attach/", auth, obj{"instance": vm["url"]}), 200, "")
+	waitFor(t, e, auth, vpath, stateIs("OK", "in-use"))
+	want(t, e.Do("POST", vpath+"detach/", auth, nil), 200, "")
+	waitFor(t, e, auth, vpath, stateIs("OK", "available"))
+	types := decode[[]obj](t, e.Do("GET", "/api/openstack-volume-types/", auth, nil))
+	other := types[0]
+	if other["name"] == v["type_name"] {
+		other = types[1]
+	}
+	want(t, e.Do("POST", vpath+"retype/", auth, obj{"type": other["url"]}), 200, "")
+	// A type link to another collection is DRF's incorrect match.
+	want(t, e.Do("POST", vpath+"retype/", auth, obj{"type": "https://api.example.com/api/type/a1b2c3d4-e5f6-7890-abcd-ef1234567890/"}), 400,
+		`{"type": ["Invalid hyperlink - Incorrect URL match."]}`)
+	r = e.Do("POST", vpath+"snapshot/", auth, obj{"name": "my-awesome-openstack-volume"})
+	want(t, r, 201, "")
+	waitFor(t, e, auth, path(decode[obj](t, r)["url"]), stateIs("OK", ""))
+	want(t, e.Do("POST", vpath+"unlink/", auth, nil), 204, "")
+	// The read-only endpoints the hyperlinks point to list and retrieve.
+	for _, p := range []string{"/api/openstack-volume-types/", "/api/openstack-volume-availability-zones/",
+		"/api/openstack-instances/", "/api/openstack-tenants/", "/api/service-settings/", "/api/openstack-snapshots/"} {
+		r := e.Do("GET", p, auth, nil)
+		want(t, r, 200, "")
+		items := decode[[]obj](t, r)
+		if len(items) == 0 || r.Header.Get("X-Result-Count") == "" {
+			t.Fatalf("%s: %d items", p, len(items))
+		}
+		want(t, e.Do("GET", path(items[0]["url"]), auth, nil), 200, "")
+	}
+}
