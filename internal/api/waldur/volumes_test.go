@@ -190,6 +190,14 @@ func TestOpenStackVolumeScenario(t *testing.T) {
 	if v["device"] != "/dev/vdb" || v["instance"] != vm["url"] || v["instance_name"] != "vm" {
 		t.Errorf("attached: device %v instance %v %v", v["device"], v["instance"], v["instance_name"])
 	}
+	// The hypervisor side: the native API hands out the attachment's NBD
+	// uri, which reads and writes.
+	nv := decode[obj](t, e.Do("GET", "/api/v1/volumes/"+dashed(v["uuid"].(string)), testenv.Bearer(e.AdminToken), nil))
+	atts, _ := nv["attachments"].([]any)
+	if len(atts) != 1 {
+		t.Fatalf("native attachments %v", nv["attachments"])
+	}
+	nbdRoundTrip(t, atts[0].(obj)["connection_info"].(obj)["uri"].(string))
 	for q, n := range map[string]int{"?instance=" + vm["url"].(string): 1, "?instance_uuid=" + vm["uuid"].(string): 1,
 		"?attach_instance_uuid=" + vm["uuid"].(string): 0, "?runtime_state=in-use": 1} {
 		if got := listOf(t, e, auth, q); len(got) != n {
