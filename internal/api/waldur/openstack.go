@@ -217,7 +217,14 @@ func (l *osLookups) marketJSON(m map[string]any, mi *marketInfo) {
 		m["marketplace_plan_uuid"] = hex(mi.res.PlanID)
 	}
 	m["marketplace_resource_state"] = mi.res.State
-	m["is_limit_based"] = len(mi.off.Components) > 0
+	for _, c := range mi.off.Components {
+		switch c.BillingType {
+		case "usage":
+			m["is_usage_based"] = true
+		case "limit":
+			m["is_limit_based"] = true
+		}
+	}
 }
 
 // body reads a JSON object; an empty body is an empty object, as DRF's

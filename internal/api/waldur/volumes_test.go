@@ -31,11 +31,38 @@ source_volume_marketplace_uuid action action_details restorations kept_until mar
 marketplace_offering_name marketplace_offering_plugin_options marketplace_category_uuid marketplace_category_name
 marketplace_resource_uuid marketplace_plan_uuid marketplace_resource_state is_usage_based is_limit_based`)
 
+// hasFields checks that every field is present and typed as py-client
+// parses it: uuids as 32 hex characters (or null), timestamps ISO-8601,
+// state one of the [new] strings, sizes integers.
 func hasFields(t *testing.T, what string, m obj, fields []string) {
 	t.Helper()
 	for _, f := range fields {
-		if _, ok := m[f]; !ok {
+		v, ok := m[f]
+		if !ok {
 			t.Errorf("%s lacks %q", what, f)
+			continue
+		}
+		switch {
+		case f == "uuid" || strings.HasSuffix(f, "_uuid"):
+			if s, isStr := v.(string); v != nil && (!isStr || !hexUUID.MatchString(s)) {
+				t.Errorf("%s.%s = %v, not a uuid", what, f, v)
+			}
+		case f == "created" || f == "modified":
+			if _, err := time.Parse(time.RFC3339Nano, fmt.Sprint(v)); err != nil || !strings.HasSuffix(fmt.Sprint(v), "Z") {
+				t.Errorf("%s.%s = %v: %v", what, f, v, err)
+			}
+		case f == "state":
+			if !strings.Contains(" CREATION_SCHEDULED CREATING UPDATE_SCHEDULED UPDATING DELETION_SCHEDULED DELETING OK ERRED ", " "+fmt.Sprint(v)+" ") {
+				t.Errorf("%s.state = %v", what, v)
+			}
+		case f == "size":
+			if n, isNum := v.(float64); !isNum || n != float64(int64(n)) {
+				t.Errorf("%s.size = %v", what, v)
+			}
+		case f == "bootable" || strings.HasPrefix(f, "is_") || f == "extend_enabled":
+			if _, isBool := v.(bool); !isBool {
+				t.Errorf("%s.%s = %v, not a bool", what, f, v)
+			}
 		}
 	}
 }
@@ -131,7 +158,9 @@ func TestOpenStackVolumeScenario(t *testing.T) {
 		t.Errorf("uuid %v url %v", v["uuid"], v["url"])
 	}
 	if v["marketplace_resource_uuid"] != o["marketplace_resource_uuid"] || v["marketplace_offering_uuid"] != c.volume["uuid"] ||
-		v["marketplace_plan_uuid"] != c.volumePlan["uuid"] || v["marketplace_resource_state"] != "OK" {
+		v["marketplace_plan_uuid"] != c.volumePlan["uuid"] || v["marketplace_resource_state"] != "OK" ||
+		v["marketplace_offering_name"] != c.volume["name"] || v["marketplace_category_uuid"] != c.volume["category_uuid"] ||
+		v["is_limit_based"] != true || v["is_usage_based"] != false {
 		t.Errorf("marketplace fields: %v %v %v %v", v["marketplace_resource_uuid"], v["marketplace_offering_uuid"],
 			v["marketplace_plan_uuid"], v["marketplace_resource_state"])
 	}
