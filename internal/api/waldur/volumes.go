@@ -297,9 +297,14 @@ func (a *API) parseVolumeFilter(r *http.Request, l *osLookups) (*volumeFilter, e
 		return nil, err
 	}
 	if canManage != nil {
+		manages := map[string]bool{}
 		f.add(func(v volume.Volume, _ map[string]any) bool {
-			err := a.identity.RequireProjectRole(r.Context(), l.p, v.ProjectID, access.Member)
-			return (err == nil) == *canManage
+			ok, seen := manages[v.ProjectID]
+			if !seen {
+				ok = a.identity.RequireProjectRole(r.Context(), l.p, v.ProjectID, access.Member) == nil
+				manages[v.ProjectID] = ok
+			}
+			return ok == *canManage
 		})
 	}
 	return f, nil
@@ -370,7 +375,14 @@ func (a *API) listVolumes(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	vs, err := a.allVolumes(r, volume.Filter{})
+	// The project filters narrow the query itself; the rest apply below.
+	var cf volume.Filter
+	for _, k := range []string{"project", "project_uuid"} {
+		if id, ok, _ := uuidParam(r, k); ok {
+			cf.ProjectID = id
+		}
+	}
+	vs, err := a.allVolumes(r, cf)
 	if err != nil {
 		return err
 	}
