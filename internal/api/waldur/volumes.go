@@ -564,10 +564,11 @@ func (a *API) volumeAction(w http.ResponseWriter, r *http.Request) error {
 		}
 		// Unlike Waldur, the record cannot be dropped while its data stays
 		// in the pool, so unlink is a forced delete that also frees it.
-		if _, err := a.vols.DeleteVolume(ctx, p, v.ID, true); err != nil && !errs.Is(err, errs.Conflict) {
-			return fmt.Errorf("unlink volume %s: %w", v.ID, err)
-		} else if err != nil {
-			return err
+		// A volume already being deleted is as good as unlinked.
+		if v.Status != volume.Deleting {
+			if _, err := a.vols.DeleteVolume(ctx, p, v.ID, true); err != nil {
+				return fmt.Errorf("unlink volume %s: %w", v.ID, err)
+			}
 		}
 		w.WriteHeader(http.StatusNoContent)
 		return nil
