@@ -210,7 +210,7 @@ func (s *Server) bootstrap(ctx context.Context) error {
 func (s *Server) routes(mux *http.ServeMux) {
 	native.New(s.identity, jobs.NewService(s.store), s.market, s.objects, s.s3Endpoint, s.log.With("component", "native"), s.cfg.MaxBodyBytes).
 		WithVolumes(s.volumes).Register(mux)
-	waldur.New(s.identity, s.market, s.log.With("component", "waldur"), s.cfg.MaxBodyBytes).Register(mux)
+	waldur.New(s.identity, s.market, s.log.With("component", "waldur"), s.cfg.MaxBodyBytes).WithVolumes(s.volumes).Register(mux)
 	cloudsigma.New(s.identity, s.volumes, jobs.NewService(s.store), s.log.With("component", "cloudsigma"), s.cfg.MaxBodyBytes).Register(mux)
 	wayscloud.New(s.identity, s.objects, s.s3Endpoint, s.log.With("component", "wayscloud"), s.cfg.MaxBodyBytes).Register(mux)
 	hpcai.New(s.identity, s.volumes, s.log.With("component", "hpcai"), s.cfg.MaxBodyBytes).Register(mux)

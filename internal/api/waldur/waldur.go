@@ -17,6 +17,7 @@ import (
 
 	"github.com/stowage/stowage/internal/core/identity"
 	"github.com/stowage/stowage/internal/core/marketplace"
+	"github.com/stowage/stowage/internal/core/volume"
 	"github.com/stowage/stowage/internal/errs"
 	"github.com/stowage/stowage/internal/httpapi"
 )
@@ -25,9 +26,12 @@ import (
 type API struct {
 	identity *identity.Service
 	market   *marketplace.Service
-	surface  httpapi.Surface
-	log      *slog.Logger
-	maxBody  int64
+	// vols is nil when the server runs without block storage; the
+	// OpenStack routes are then not mounted.
+	vols    *volume.Service
+	surface httpapi.Surface
+	log     *slog.Logger
+	maxBody int64
 }
 
 // New builds the dialect over the core services.
@@ -36,6 +40,9 @@ func New(id *identity.Service, m *marketplace.Service, log *slog.Logger, maxBody
 	a.surface = httpapi.Surface{Auth: id, Schemes: httpapi.Token, Render: a.render}
 	return a
 }
+
+// WithVolumes adds the OpenStack volume, snapshot and instance routes.
+func (a *API) WithVolumes(v *volume.Service) *API { a.vols = v; return a }
 
 // Register mounts the dialect's routes on mux.
 func (a *API) Register(mux *http.ServeMux) {
@@ -71,6 +78,10 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.Handle("GET /api/marketplace-resources/{uuid}/{$}", priv(a.getResource))
 	mux.Handle("DELETE /api/marketplace-resources/{uuid}/{$}", priv(methodNotAllowed))
 	mux.Handle("POST /api/marketplace-resources/{uuid}/{action}/{$}", priv(a.resourceAction))
+
+	if a.vols != nil {
+		a.registerOpenStack(mux)
+	}
 
 	mux.Handle("/api/", pub(func(w http.ResponseWriter, r *http.Request) error { return errNotFound }))
 }
