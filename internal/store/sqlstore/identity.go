@@ -160,12 +160,8 @@ func (s *Store) GetProject(ctx context.Context, sc access.Scope, id string) (ide
 
 func (s *Store) ListProjects(ctx context.Context, sc access.Scope, f identity.ProjectFilter, r page.Request) ([]identity.Project, error) {
 	q := new(query).add("SELECT "+projectCols+" FROM projects WHERE id > ? AND ", r.After).visibleProjects("id", sc)
-	if f.OrganisationID != "" {
-		q.add(" AND organisation_id = ?", f.OrganisationID)
-	}
-	if f.Name != "" {
-		q.add(" AND name = ?", f.Name)
-	}
+	q.eq("organisation_id", f.OrganisationID)
+	q.eq("name", f.Name)
 	q.add(" ORDER BY id LIMIT ?", r.Limit)
 	return collect(ctx, s.r, q, scanProject)
 }

@@ -145,15 +145,9 @@ func (s *Store) ListJobs(ctx context.Context, sc access.Scope, f jobs.Filter, r 
 	if f.State != "" {
 		q.add(" AND state = ?", string(f.State))
 	}
-	if f.Kind != "" {
-		q.add(" AND kind = ?", f.Kind)
-	}
-	if f.ResourceType != "" {
-		q.add(" AND resource_type = ?", f.ResourceType)
-	}
-	if f.ResourceID != "" {
-		q.add(" AND resource_id = ?", f.ResourceID)
-	}
+	q.eq("kind", f.Kind)
+	q.eq("resource_type", f.ResourceType)
+	q.eq("resource_id", f.ResourceID)
 	q.add(" ORDER BY id LIMIT ?", r.Limit)
 	return collect(ctx, s.r, q, scanJob)
 }

@@ -288,18 +288,12 @@ func (s *Store) ListOrders(ctx context.Context, sc access.Scope, f marketplace.O
 	if len(f.Types) > 0 {
 		w.add(" AND o.type IN (").list(f.Types).add(")")
 	}
-	if f.ProjectID != "" {
-		w.add(" AND o.project_id = ?", f.ProjectID)
-	}
+	w.eq("o.project_id", f.ProjectID)
 	if f.OrgID != "" {
 		w.add(" AND o.project_id IN (SELECT id FROM projects WHERE organisation_id = ?)", f.OrgID)
 	}
-	if f.OfferingID != "" {
-		w.add(" AND o.offering_id = ?", f.OfferingID)
-	}
-	if f.ResourceID != "" {
-		w.add(" AND o.resource_id = ?", f.ResourceID)
-	}
+	w.eq("o.offering_id", f.OfferingID)
+	w.eq("o.resource_id", f.ResourceID)
 	if f.OfferingKind != "" {
 		w.add(" AND o.offering_id IN (SELECT id FROM offerings WHERE kind = ?)", string(f.OfferingKind))
 	}
@@ -339,17 +333,11 @@ func (s *Store) ListResources(ctx context.Context, sc access.Scope, f marketplac
 	if len(f.States) > 0 {
 		w.add(" AND r.state IN (").list(f.States).add(")")
 	}
-	if f.ProjectID != "" {
-		w.add(" AND r.project_id = ?", f.ProjectID)
-	}
+	w.eq("r.project_id", f.ProjectID)
 	if f.OrgID != "" {
 		w.add(" AND r.project_id IN (SELECT id FROM projects WHERE organisation_id = ?)", f.OrgID)
 	}
-	if f.OfferingID != "" {
-		w.add(" AND r.offering_id = ?", f.OfferingID)
-	}
-	if f.Name != "" {
-		w.add(" AND r.name = ?", f.Name)
-	}
+	w.eq("r.offering_id", f.OfferingID)
+	w.eq("r.name", f.Name)
 	return offsetPage(ctx, s.r, resourceCols, "marketplace_resources r", w, "r.id", offset, limit, scanResource)
 }

@@ -228,3 +228,12 @@ func (q *query) add(sql string, args ...any) *query {
 }
 
 func (q *query) String() string { return q.b.String() }
+
+// eq appends "AND col = v" when v is set: the shape of every optional
+// equality filter.
+func (q *query) eq(col, v string) *query {
+	if v != "" {
+		q.add(" AND "+col+" = ?", v)
+	}
+	return q
+}
