@@ -208,3 +208,14 @@ type Credential struct {
 	Endpoint        string `json:"endpoint_url"`
 	CreatedAt       string `json:"created_at"`
 }
+
+type Event struct {
+	ID           string         `json:"id"`
+	ProjectID    string         `json:"project_id,omitempty"`
+	UserID       string         `json:"user_id,omitempty"`
+	Action       string         `json:"action"`
+	ResourceType string         `json:"resource_type"`
+	ResourceID   string         `json:"resource_id"`
+	Detail       map[string]any `json:"detail"`
+	CreatedAt    string         `json:"created_at"`
+}
