@@ -51,6 +51,10 @@ type Store interface {
 	DeleteObjectStorage(ctx context.Context, id string, at time.Time) error
 	// ObjectStorageUsage is the bytes held by the service's live buckets.
 	ObjectStorageUsage(ctx context.Context, id string) (int64, error)
+	// ProjectStorage is the project's storage quota (limited false when
+	// unlimited) and the bytes counted against it: volumes, snapshots and
+	// the objects in its buckets.
+	ProjectStorage(ctx context.Context, projectID string) (limit int64, limited bool, used int64, err error)
 
 	CreateBucket(ctx context.Context, b bucket.Bucket) error
 	BucketByName(ctx context.Context, name string) (bucket.Bucket, error)

@@ -30,7 +30,7 @@ type Manager struct {
 	now      func() time.Time
 
 	mu       sync.Mutex
-	reserved map[string]int64 // service id → bytes of writes in flight
+	reserved map[string]int64 // "service:<id>" or "project:<id>" → bytes of writes in flight
 }
 
 func NewManager(store Store, id *identity.Service, sealer Sealer, region string) *Manager {
@@ -270,39 +270,54 @@ func (s *Manager) ObjectStorages(ctx context.Context, p identity.Principal, proj
 	return s.store.ListObjectStorage(ctx, p.Scope(), projectID)
 }
 
-// Reserve implements the S3 plane's quota hook: a write into a bucket of a
-// service must fit under the service's limit counting the bytes stored and
-// the bytes of other writes still in flight. Reservations are held in this
+// Reserve implements the S3 plane's quota hook. A write into a bucket of
+// a service must fit under the service's limit; a write into a project's
+// own bucket must fit under the project's storage quota (volumes,
+// snapshots and objects together). Both count the bytes stored and the
+// bytes of other writes still in flight. Reservations are held in this
 // process; on several nodes each node admits its own in-flight writes, so
-// the limit can be overshot by at most the writes in flight elsewhere.
+// a limit can be overshot by at most the writes in flight elsewhere.
 func (s *Manager) Reserve(ctx context.Context, projectID string, b bucket.Bucket, bytes int64) (func(), error) {
-	if b.ServiceID == "" || bytes <= 0 {
+	if bytes <= 0 {
 		return func() {}, nil
 	}
-	svc, err := s.store.GetObjectStorage(ctx, access.System, b.ServiceID)
-	if errs.Is(err, errs.NotExist) {
-		return nil, errs.E(errs.Quota, "the object-storage service of this bucket no longer exists")
-	}
-	if err != nil {
-		return nil, err
-	}
-	used, err := s.store.ObjectStorageUsage(ctx, svc.ID)
-	if err != nil {
-		return nil, err
+	key, name := "project:"+b.ProjectID, "project"
+	var limit, used int64
+	if b.ServiceID != "" {
+		svc, err := s.store.GetObjectStorage(ctx, access.System, b.ServiceID)
+		if errs.Is(err, errs.NotExist) {
+			return nil, errs.E(errs.Quota, "the object-storage service of this bucket no longer exists")
+		}
+		if err != nil {
+			return nil, err
+		}
+		if used, err = s.store.ObjectStorageUsage(ctx, svc.ID); err != nil {
+			return nil, err
+		}
+		key, name, limit = "service:"+svc.ID, fmt.Sprintf("object-storage service %q", svc.Name), svc.StorageLimit
+	} else {
+		var limited bool
+		var err error
+		if limit, limited, used, err = s.store.ProjectStorage(ctx, b.ProjectID); err != nil {
+			return nil, err
+		}
+		if !limited {
+			return func() {}, nil
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if used+s.reserved[svc.ID]+bytes > svc.StorageLimit {
-		return nil, errs.E(errs.Quota, "the object-storage service %q holds %d of %d bytes; %d more do not fit", svc.Name, used, svc.StorageLimit, bytes)
+	if used+s.reserved[key]+bytes > limit {
+		return nil, errs.E(errs.Quota, "the %s holds %d of %d bytes; %d more do not fit", name, used, limit, bytes)
 	}
-	s.reserved[svc.ID] += bytes
+	s.reserved[key] += bytes
 	var once sync.Once
 	return func() {
 		once.Do(func() {
 			s.mu.Lock()
 			defer s.mu.Unlock()
-			if s.reserved[svc.ID] -= bytes; s.reserved[svc.ID] <= 0 {
-				delete(s.reserved, svc.ID)
+			if s.reserved[key] -= bytes; s.reserved[key] <= 0 {
+				delete(s.reserved, key)
 			}
 		})
 	}, nil

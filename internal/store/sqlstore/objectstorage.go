@@ -77,6 +77,20 @@ func (s *Store) ObjectStorageUsage(ctx context.Context, id string) (int64, error
 	return serviceUsage(ctx, s.r, id)
 }
 
+func (s *Store) ProjectStorage(ctx context.Context, projectID string) (limit int64, limited bool, used int64, err error) {
+	var l sql.NullInt64
+	err = s.r.QueryRowContext(ctx, "SELECT storage_bytes FROM volume_quotas WHERE project_id = $1", projectID).Scan(&l)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, false, 0, mapErr(err)
+	}
+	if !l.Valid {
+		return 0, false, 0, nil
+	}
+	err = s.r.QueryRowContext(ctx, `SELECT COALESCE((SELECT storage_bytes FROM volume_usage WHERE project_id = $1), 0)
+		+ COALESCE((SELECT SUM(object_bytes) FROM buckets WHERE project_id = $1 AND deleted_at IS NULL), 0)`, projectID).Scan(&used)
+	return l.Int64, true, used, mapErr(err)
+}
+
 func (s *Store) SetObjectStorageLimit(ctx context.Context, id string, limit int64, at time.Time) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		used, err := serviceUsage(ctx, tx, id)
