@@ -166,9 +166,11 @@ func (s *Service) ResolveExport(ctx context.Context, name string) (Export, error
 		return Export{}, err
 	}
 	if e.Type != "" {
-		if t, err := s.catalog.Type(e.Type); err != nil || t.Kind != KindBlock {
+		t, err := s.catalog.Type(e.Type)
+		if err != nil || t.Kind != KindBlock {
 			return Export{}, errs.E(errs.Invalid, "export %s is not a block volume", name)
 		}
+		e.IOPS, e.MBps = t.IOPS, t.MBps
 	}
 	return e, nil
 }

@@ -157,4 +157,7 @@ type Export struct {
 	ReadOnly  bool
 	// Type of the volume; empty for snapshots, which are always block.
 	Type string
+	// IOPS and MBps are the type's per-export limits; zero is unlimited.
+	IOPS int
+	MBps int
 }
