@@ -112,8 +112,10 @@ func TestBadCredentials(t *testing.T) {
 	f := newFixture(t)
 	url := f.serve(t, httpapi.Bearer|httpapi.Token|httpapi.APIKey|httpapi.Basic|httpapi.Cookie).URL
 	bad := map[string]func(*http.Request){
-		"none":            func(r *http.Request) {},
-		"unknown token":   func(r *http.Request) { r.Header.Set("Authorization", "Bearer stw_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA") },
+		"none": func(r *http.Request) {},
+		"unknown token": func(r *http.Request) {
+			r.Header.Set("Authorization", "Bearer stw_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+		},
 		"expired session": func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+f.expired) },
 		"forged session":  func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+f.session[:len(f.session)-2]+"xx") },
 		"wrong password":  func(r *http.Request) { r.SetBasicAuth("admin", "nope") },

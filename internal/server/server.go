@@ -21,16 +21,25 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/stowage/stowage/internal/api/native"
+	"github.com/stowage/stowage/internal/api/waldur"
+	"github.com/stowage/stowage/internal/api/wayscloud"
 	"github.com/stowage/stowage/internal/blockstore"
 	"github.com/stowage/stowage/internal/config"
 	"github.com/stowage/stowage/internal/core/identity"
+	"github.com/stowage/stowage/internal/core/marketplace"
+	"github.com/stowage/stowage/internal/core/objectstorage"
 	"github.com/stowage/stowage/internal/core/volume"
 	"github.com/stowage/stowage/internal/httpapi"
 	"github.com/stowage/stowage/internal/jobs"
 	"github.com/stowage/stowage/internal/nbd"
+	"github.com/stowage/stowage/internal/objectstore"
 	"github.com/stowage/stowage/internal/seal"
 	"github.com/stowage/stowage/internal/store/sqlstore"
 )
+
+// defaultVolumeTypes get a block-volume offering each in the default
+// catalog.
+var defaultVolumeTypes = []string{"ssd", "nvme", "hdd"}
 
 // Server is a running Stowage node.
 type Server struct {
@@ -38,11 +47,16 @@ type Server struct {
 	log      *slog.Logger
 	store    *sqlstore.Store
 	identity *identity.Service
+	market   *marketplace.Service
+	objects  *objectstorage.Manager
+	blobs    *objectstore.Store
 	runner   *jobs.Runner
 	sealer   *seal.Sealer
 	registry *prometheus.Registry
 	apiLn    net.Listener
 	api      *http.Server
+	s3Ln     net.Listener
+	s3       *http.Server
 	pool     *blockstore.Pool
 	volumes  *volume.Service
 	exports  *exports
@@ -96,6 +110,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		return nil, err
 	}
 	s.runner = jobs.NewRunner(s.store, jobs.Options{Logger: log.With("component", "jobs")})
+	s.market = marketplace.NewService(s.store, s.identity, s.runner.Wake)
+	s.runner.Register(s.market.Registration())
+	if err := s.market.EnsureDefaultCatalog(ctx, defaultVolumeTypes); err != nil {
+		return nil, err
+	}
+	if err := s.objectPlane(ctx); err != nil {
+		return nil, err
+	}
 	if err := s.block(ctx); err != nil {
 		return nil, err
 	}
@@ -110,11 +132,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	if s.apiLn, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, fmt.Errorf("listen api %s: %w", cfg.Listen, err)
 	}
-	s.addrs = Addresses{API: s.apiLn.Addr().String(), NBD: s.nbdLn.Addr().String()}
+	if s.s3Ln, err = net.Listen("tcp", cfg.S3Listen); err != nil {
+		return nil, fmt.Errorf("listen s3 %s: %w", cfg.S3Listen, err)
+	}
+	s.addrs = Addresses{API: s.apiLn.Addr().String(), S3: s.s3Ln.Addr().String(), NBD: s.nbdLn.Addr().String()}
 	if err := writeAddresses(cfg.DataDir, s.addrs); err != nil {
 		return nil, err
 	}
-	log.Info("listening", "api", s.addrs.API, "nbd", s.addrs.NBD, "data_dir", cfg.DataDir, "database", string(s.store.Engine()))
+	log.Info("listening", "api", s.addrs.API, "s3", s.addrs.S3, "nbd", s.addrs.NBD, "data_dir", cfg.DataDir, "database", string(s.store.Engine()))
 	ok = true
 	return s, nil
 }
@@ -178,8 +203,10 @@ func (s *Server) bootstrap(ctx context.Context) error {
 }
 
 func (s *Server) routes(mux *http.ServeMux) {
-	native.New(s.identity, jobs.NewService(s.store), s.log.With("component", "native"), s.cfg.MaxBodyBytes).
+	native.New(s.identity, jobs.NewService(s.store), s.market, s.objects, s.s3Endpoint, s.log.With("component", "native"), s.cfg.MaxBodyBytes).
 		WithVolumes(s.volumes).Register(mux)
+	waldur.New(s.identity, s.market, s.log.With("component", "waldur"), s.cfg.MaxBodyBytes).Register(mux)
+	wayscloud.New(s.identity, s.objects, s.s3Endpoint, s.log.With("component", "wayscloud"), s.cfg.MaxBodyBytes).Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("ok\n"))
@@ -235,8 +262,9 @@ func (s *Server) Serve(ctx context.Context) error {
 		defer close(runnerDone)
 		s.runner.Run(runCtx)
 	}()
-	serveErr := make(chan error, 2)
+	serveErr := make(chan error, 3)
 	go func() { serveErr <- s.api.Serve(s.apiLn) }()
+	go func() { serveErr <- s.s3.Serve(s.s3Ln) }()
 	// NBD clients are cut off when the runner stops: a drained job may still
 	// need to revoke an export, and nothing may write to the pool after it.
 	nbdDone := make(chan struct{})
@@ -256,13 +284,16 @@ func (s *Server) Serve(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 	case err = <-serveErr:
-		err = fmt.Errorf("serve: %w", err)
+		err = fmt.Errorf("listener: %w", err)
 	}
 	s.log.Info("shutting down")
 	shutCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 	if serr := s.api.Shutdown(shutCtx); serr != nil {
 		err = errors.Join(err, fmt.Errorf("drain api: %w", serr))
+	}
+	if serr := s.s3.Shutdown(shutCtx); serr != nil {
+		err = errors.Join(err, fmt.Errorf("drain s3: %w", serr))
 	}
 	stopRunner()
 	select {
@@ -284,8 +315,10 @@ func (s *Server) Close() error {
 	}
 	s.closed = true
 	var err error
-	if s.apiLn != nil {
-		s.apiLn.Close()
+	for _, ln := range []net.Listener{s.apiLn, s.s3Ln} {
+		if ln != nil {
+			ln.Close()
+		}
 	}
 	if s.nbdLn != nil {
 		s.nbdLn.Close()

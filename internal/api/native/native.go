@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/stowage/stowage/internal/core/identity"
+	"github.com/stowage/stowage/internal/core/marketplace"
+	"github.com/stowage/stowage/internal/core/objectstorage"
 	"github.com/stowage/stowage/internal/core/page"
 	"github.com/stowage/stowage/internal/core/volume"
 	"github.com/stowage/stowage/internal/httpapi"
@@ -24,17 +26,22 @@ var openapiDoc []byte
 type API struct {
 	identity *identity.Service
 	jobs     *jobs.Service
+	market   *marketplace.Service
+	objects  *objectstorage.Manager
 	volumes  *volume.Service
-	surface  httpapi.Surface
-	maxBody  int64
+	// s3Endpoint is the URL S3 clients use, as configured or bound.
+	s3Endpoint func() string
+	surface    httpapi.Surface
+	maxBody    int64
 	// sessionTTL is how long a session from POST /api/v1/sessions lasts.
 	sessionTTL time.Duration
 }
 
 // New builds the API over the core services.
-func New(id *identity.Service, js *jobs.Service, log *slog.Logger, maxBody int64) *API {
+func New(id *identity.Service, js *jobs.Service, m *marketplace.Service, objects *objectstorage.Manager, s3Endpoint func() string,
+	log *slog.Logger, maxBody int64) *API {
 	return &API{
-		identity: id, jobs: js, maxBody: maxBody, sessionTTL: 24 * time.Hour,
+		identity: id, jobs: js, market: m, objects: objects, s3Endpoint: s3Endpoint, maxBody: maxBody, sessionTTL: 24 * time.Hour,
 		surface: httpapi.Surface{Auth: id, Schemes: httpapi.Bearer, Render: httpapi.ProblemRenderer(log)},
 	}
 }
@@ -87,6 +94,31 @@ func (a *API) Routes() []Route {
 
 		{Method: "GET", Path: "/api/v1/jobs", Handler: a.listJobs},
 		{Method: "GET", Path: "/api/v1/jobs/{id}", Handler: a.getJob},
+
+		{Method: "GET", Path: "/api/v1/offerings", Handler: a.listOfferings},
+		{Method: "POST", Path: "/api/v1/offerings", Handler: a.createOffering},
+		{Method: "GET", Path: "/api/v1/offerings/{id}", Handler: a.getOffering},
+		{Method: "PATCH", Path: "/api/v1/offerings/{id}", Handler: a.updateOffering},
+		{Method: "GET", Path: "/api/v1/offerings/{id}/plans", Handler: a.listPlans},
+		{Method: "POST", Path: "/api/v1/offerings/{id}/plans", Handler: a.createPlan},
+		{Method: "GET", Path: "/api/v1/orders", Handler: a.listOrders},
+		{Method: "POST", Path: "/api/v1/orders", Handler: a.createOrder},
+		{Method: "GET", Path: "/api/v1/orders/{id}", Handler: a.getOrder},
+		{Method: "POST", Path: "/api/v1/orders/{id}/{action}", Handler: a.orderAction},
+		{Method: "GET", Path: "/api/v1/resources", Handler: a.listResources},
+		{Method: "GET", Path: "/api/v1/resources/{id}", Handler: a.getResource},
+
+		{Method: "GET", Path: "/api/v1/projects/{id}/buckets", Handler: a.listBuckets},
+		{Method: "POST", Path: "/api/v1/projects/{id}/buckets", Handler: a.createBucket},
+		{Method: "GET", Path: "/api/v1/projects/{id}/buckets/{name}", Handler: a.getBucket},
+		{Method: "PATCH", Path: "/api/v1/projects/{id}/buckets/{name}", Handler: a.updateBucket},
+		{Method: "DELETE", Path: "/api/v1/projects/{id}/buckets/{name}", Handler: a.deleteBucket},
+		{Method: "GET", Path: "/api/v1/projects/{id}/credentials", Handler: a.listCredentials},
+		{Method: "POST", Path: "/api/v1/projects/{id}/credentials", Handler: a.createCredential},
+		{Method: "DELETE", Path: "/api/v1/projects/{id}/credentials/{key}", Handler: a.revokeCredential},
+		{Method: "GET", Path: "/api/v1/object-storage", Handler: a.listServices},
+		{Method: "GET", Path: "/api/v1/object-storage/{id}", Handler: a.getService},
+		{Method: "GET", Path: "/api/v1/object-storage/{id}/credentials", Handler: a.serviceCredentials},
 
 		{Method: "GET", Path: "/api/v1/regions", Handler: a.listRegions},
 		{Method: "GET", Path: "/api/v1/volume-types", Handler: a.listVolumeTypes},

@@ -87,8 +87,15 @@ func newTenant(t *testing.T, e *testenv.Env, name string) tenant {
 	return tenant{user: u.ID, password: "pw-" + name + "-secret", token: tok.Token, org: o.ID, project: p.ID}
 }
 
-func TestTenantWall(t *testing.T) {
-	e := testenv.Start(t)
+// engines runs a test body against the embedded SQLite and PostgreSQL.
+func engines(t *testing.T, body func(t *testing.T, e *testenv.Env)) {
+	t.Run("sqlite", func(t *testing.T) { body(t, testenv.Start(t)) })
+	t.Run("postgres", func(t *testing.T) { body(t, testenv.Start(t, testenv.Postgres(t))) })
+}
+
+func TestTenantWall(t *testing.T) { engines(t, testTenantWall) }
+
+func testTenantWall(t *testing.T, e *testenv.Env) {
 	a, b := newTenant(t, e, "alice"), newTenant(t, e, "bob")
 	var ps listOf[project]
 	r := e.Do("GET", "/api/v1/projects", testenv.Bearer(a.token), nil)
@@ -119,8 +126,9 @@ func TestTenantWall(t *testing.T) {
 	wantProblem(t, e.Do("POST", "/api/v1/users", testenv.Bearer(a.token), map[string]any{"username": "eve", "password": "12345678"}), 403, "permission_denied")
 }
 
-func TestTokens(t *testing.T) {
-	e := testenv.Start(t)
+func TestTokens(t *testing.T) { engines(t, testTokens) }
+
+func testTokens(t *testing.T, e *testenv.Env) {
 	a, b := newTenant(t, e, "alice"), newTenant(t, e, "bob")
 	auth := testenv.Bearer(a.token)
 
@@ -245,8 +253,9 @@ func TestBadInputWritesNothing(t *testing.T) {
 	wantProblem(t, e.Do("POST", "/api/v1/projects", auth, map[string]any{"organisation_id": org, "name": "dup"}), 409, "already_exists")
 }
 
-func TestPagination(t *testing.T) {
-	e := testenv.Start(t)
+func TestPagination(t *testing.T) { engines(t, testPagination) }
+
+func testPagination(t *testing.T, e *testenv.Env) {
 	auth := testenv.Bearer(e.AdminToken)
 	var ps listOf[project]
 	e.Do("GET", "/api/v1/projects", auth, nil).JSON(t, &ps)

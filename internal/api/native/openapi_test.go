@@ -32,7 +32,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 			}
 		}
 	}
-	for _, rt := range New(nil, nil, slog.New(slog.DiscardHandler), 1).Routes() {
+	for _, rt := range New(nil, nil, nil, nil, nil, slog.New(slog.DiscardHandler), 1).Routes() {
 		routed = append(routed, rt.Method+" "+rt.Path)
 	}
 	sort.Strings(documented)

@@ -42,11 +42,6 @@ func scanVolume(row rowScanner) (volume.Volume, error) {
 	return v, nil
 }
 
-func jsonText(v any) string {
-	b, _ := json.Marshal(v)
-	return string(b)
-}
-
 func insertVolume(ctx context.Context, x execer, v volume.Volume) error {
 	_, err := x.ExecContext(ctx, `INSERT INTO volumes (`+volumeCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
 		$14, $15, $16, $17, $18, $19)`, v.ID, v.ProjectID, v.Name, v.Description, v.Size, v.Type, v.Zone, string(v.Status), v.Bootable,

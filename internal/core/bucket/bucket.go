@@ -1,0 +1,167 @@
+// Package bucket owns the object-storage records shared by the S3 data
+// plane and the metadata store: buckets (globally unique names, never reused
+// after deletion), objects, multipart uploads and parts, S3 credentials, and
+// the naming rules for buckets and keys. It holds data shapes and pure
+// rules only; the S3 handler decides behaviour and sqlstore persists them.
+package bucket
+
+import (
+	"net"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/stowage/stowage/internal/errs"
+)
+
+// Canned ACLs the data plane supports.
+const (
+	ACLPrivate    = "private"
+	ACLPublicRead = "public-read"
+)
+
+// Bucket is one bucket. Usage counters change only in the transaction that
+// changes an object row, so they always equal the sum over its objects.
+type Bucket struct {
+	ID        string
+	Name      string
+	ProjectID string
+	// ServiceID is the object-storage service (order) the bucket belongs
+	// to, when it was created with a service-scoped credential.
+	ServiceID  string
+	Region     string
+	ACL        string
+	Policy     string // bucket policy JSON as the client sent it, "" for none
+	Versioning string // "", "Enabled" or "Suspended" (reported only)
+	Tier       string // "standard" or "enterprise", as tenants chose it
+	Bytes      int64
+	Objects    int64
+	Created    time.Time
+}
+
+// Object is a committed object version. Meta holds the stored HTTP headers
+// (Content-Type, Cache-Control, Content-Disposition, Content-Encoding,
+// Content-Language, Expires) and user metadata (x-amz-meta-*), keyed by
+// canonical header name.
+type Object struct {
+	BucketID  string
+	Key       string
+	BlobID    string
+	Size      int64
+	ETag      string // without quotes
+	Meta      map[string]string
+	Checksums map[string]string // algorithm (CRC32C…) → base64
+	Tags      map[string]string
+	Parts     int // part count of a multipart object, 0 otherwise
+	Modified  time.Time
+}
+
+// Upload is a multipart upload in progress.
+type Upload struct {
+	ID        string
+	BucketID  string
+	Key       string
+	Meta      map[string]string
+	Tags      map[string]string
+	Checksum  string // algorithm declared at creation, "" for none
+	Initiated time.Time
+}
+
+// Part is one uploaded part.
+type Part struct {
+	UploadID  string
+	Number    int
+	BlobID    string
+	Size      int64
+	ETag      string // without quotes
+	Checksums map[string]string
+	Modified  time.Time
+}
+
+// Credential is an S3 access key. SecretSealed is the secret encrypted
+// with the master key; the plain secret is shown once at creation.
+type Credential struct {
+	AccessKey    string
+	ProjectID    string
+	ServiceID    string
+	SecretSealed string
+	Description  string
+	Created      time.Time
+}
+
+// ValidName checks the S3 bucket naming rules: 3–63 characters of lower
+// case letters, digits, hyphens and dots, starting and ending with a letter
+// or digit, no "..", and not shaped like an IP address.
+func ValidName(name string) error {
+	if len(name) < 3 || len(name) > 63 {
+		return errs.Field("name", "bucket names must be 3 to 63 characters long")
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '.') {
+			return errs.Field("name", "bucket names may contain only lower-case letters, digits, hyphens and dots")
+		}
+	}
+	first, last := name[0], name[len(name)-1]
+	if first == '-' || first == '.' || last == '-' || last == '.' {
+		return errs.Field("name", "bucket names must begin and end with a letter or digit")
+	}
+	if strings.Contains(name, "..") || strings.Contains(name, ".-") || strings.Contains(name, "-.") {
+		return errs.Field("name", "bucket names must not contain adjacent dots or dots next to hyphens")
+	}
+	if net.ParseIP(name) != nil {
+		return errs.Field("name", "bucket names must not be formatted as an IP address")
+	}
+	return nil
+}
+
+// MaxKeyLen is the S3 limit on key length in bytes.
+const MaxKeyLen = 1024
+
+// ValidKey checks that a key is non-empty UTF-8 of at most 1024 bytes.
+// Keys are otherwise opaque: "../x" and "a//b" are ordinary keys.
+func ValidKey(key string) error {
+	if key == "" {
+		return errs.Field("key", "the object key must not be empty")
+	}
+	if len(key) > MaxKeyLen {
+		return errs.Field("key", "your key is too long")
+	}
+	if !utf8.ValidString(key) {
+		return errs.Field("key", "the object key must be UTF-8")
+	}
+	return nil
+}
+
+// PrefixEnd returns the smallest string greater than every string that
+// starts with prefix, in UTF-8 byte order, so a prefix scan is the range
+// key >= prefix AND key < PrefixEnd(prefix). It increments the last code
+// point (skipping surrogates) so the bound stays valid UTF-8, which
+// PostgreSQL requires of TEXT parameters. ok is false when no bound exists
+// (empty prefix or only U+10FFFF).
+func PrefixEnd(prefix string) (end string, ok bool) {
+	rs := []rune(prefix)
+	for i := len(rs) - 1; i >= 0; i-- {
+		r := rs[i]
+		if r == utf8.MaxRune {
+			continue
+		}
+		r++
+		if r >= 0xD800 && r <= 0xDFFF {
+			r = 0xE000
+		}
+		return string(rs[:i]) + string(r), true
+	}
+	return "", false
+}
+
+// ListQuery selects objects for a listing page: keys starting with Prefix,
+// greater than After (exclusive) and at least From (inclusive), in byte
+// order, at most Limit of them. From lets a delimiter listing jump past a
+// whole common prefix in one step.
+type ListQuery struct {
+	Prefix string
+	After  string
+	From   string
+	Limit  int
+}

@@ -1,0 +1,5 @@
+package objectstore
+
+import "syscall"
+
+const syscallENOSPC = syscall.ENOSPC

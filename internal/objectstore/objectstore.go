@@ -1,0 +1,417 @@
+// Package objectstore owns the bytes of S3 objects on local disk: bodies
+// streamed to temp files while MD5 and the requested S3 checksums are
+// computed in one pass, made durable (fsync file, rename, fsync directory)
+// under a generated blob id, read back by range, concatenated for multipart
+// completion, deleted, and garbage-collected when no metadata refers to them.
+//
+// It owns no metadata: which key maps to which blob, sizes as the user sees
+// them and ETags live in the metadata store. Object keys never reach the
+// file system; blob ids are generated here. Callers depend on the API only
+// (a Ceph RADOS implementation will sit behind the same methods), so nothing
+// above this package may assume files.
+package objectstore
+
+import (
+	"context"
+	"crypto/md5"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/stowage/stowage/internal/checksum"
+	"github.com/stowage/stowage/internal/errs"
+)
+
+// Store keeps blobs under dir/blobs/<xx>/<id> and writes through dir/tmp.
+// It is safe for concurrent use; it holds no state besides its paths.
+type Store struct {
+	dir string
+	log *slog.Logger
+}
+
+// Blob describes stored bytes.
+type Blob struct {
+	ID   string
+	Size int64
+	// MD5 is the digest of the bytes (the ETag of a single-part object).
+	MD5 []byte
+	// Checksums holds the digests asked for in PutOptions.
+	Checksums map[checksum.Algorithm][]byte
+}
+
+// PutOptions tunes Put.
+type PutOptions struct {
+	// Checksums to compute besides MD5, in the same pass.
+	Checksums []checksum.Algorithm
+	// Limit refuses bodies longer than this many bytes (errs.TooLarge) when
+	// positive. It is how callers enforce the single-PUT maximum and a quota
+	// reservation without trusting Content-Length.
+	Limit int64
+}
+
+const copyBuf = 1 << 20
+
+// New opens (creating if needed) a store rooted at dir.
+func New(dir string, log *slog.Logger) (*Store, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	for _, d := range []string{dir, filepath.Join(dir, "blobs"), filepath.Join(dir, "tmp")} {
+		if err := os.MkdirAll(d, 0o750); err != nil {
+			return nil, fmt.Errorf("objectstore: create %s: %w", d, err)
+		}
+	}
+	return &Store{dir: dir, log: log}, nil
+}
+
+// validID guards every path built from an id: ids are ours (uuid text), so
+// anything else is a bug or corrupted metadata, never a path to follow.
+func validID(id string) bool {
+	if len(id) != 36 {
+		return false
+	}
+	_, err := uuid.Parse(id)
+	return err == nil && !strings.ContainsAny(id, "/\\.")
+}
+
+// path fans blobs out over 256 directories by the id's last two hex digits,
+// which are random in a v7 uuid (the first ones are a timestamp).
+func (s *Store) path(id string) string {
+	return filepath.Join(s.dir, "blobs", id[len(id)-2:], id)
+}
+
+func newID() (string, error) {
+	u, err := uuid.NewV7()
+	if err != nil {
+		return "", fmt.Errorf("objectstore: new id: %w", err)
+	}
+	return u.String(), nil
+}
+
+// Put streams r into a new blob. Nothing is visible under the blob's id
+// until the bytes are on disk; on any error (including r's) the temp file is
+// removed and no blob exists.
+func (s *Store) Put(ctx context.Context, r io.Reader, o PutOptions) (Blob, error) {
+	id, err := newID()
+	if err != nil {
+		return Blob{}, err
+	}
+	f, err := os.CreateTemp(filepath.Join(s.dir, "tmp"), "put-*")
+	if err != nil {
+		return Blob{}, s.ioErr("create temp file", err)
+	}
+	tmp := f.Name()
+	committed := false
+	defer func() {
+		if !committed {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	md := md5.New()
+	hashes := []hash.Hash{md}
+	sums := make(map[checksum.Algorithm]hash.Hash, len(o.Checksums))
+	for _, a := range o.Checksums {
+		if _, dup := sums[a]; dup {
+			continue
+		}
+		h := a.New()
+		if h == nil {
+			return Blob{}, errs.E(errs.Invalid, "unsupported checksum algorithm %q", a)
+		}
+		sums[a] = h
+		hashes = append(hashes, h)
+	}
+	n, err := copyHashed(ctx, f, r, hashes, o.Limit)
+	if err != nil {
+		return Blob{}, err
+	}
+	if err := f.Sync(); err != nil {
+		return Blob{}, s.ioErr("sync temp file", err)
+	}
+	if err := f.Close(); err != nil {
+		return Blob{}, s.ioErr("close temp file", err)
+	}
+	if err := s.install(tmp, id); err != nil {
+		return Blob{}, err
+	}
+	committed = true
+	b := Blob{ID: id, Size: n, MD5: md.Sum(nil), Checksums: make(map[checksum.Algorithm][]byte, len(sums))}
+	for a, h := range sums {
+		b.Checksums[a] = h.Sum(nil)
+	}
+	return b, nil
+}
+
+// copyHashed copies r to w, feeding every hash, checking ctx between
+// buffers and refusing more than limit bytes when limit > 0.
+func copyHashed(ctx context.Context, w io.Writer, r io.Reader, hashes []hash.Hash, limit int64) (int64, error) {
+	buf := make([]byte, copyBuf)
+	var n int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return n, fmt.Errorf("objectstore: write: %w", err)
+		}
+		k, rerr := io.ReadFull(r, buf)
+		if k > 0 {
+			n += int64(k)
+			if limit > 0 && n > limit {
+				return n, errs.E(errs.TooLarge, "the body is larger than the %d bytes allowed", limit)
+			}
+			for _, h := range hashes {
+				h.Write(buf[:k])
+			}
+			if _, err := w.Write(buf[:k]); err != nil {
+				return n, ioErr("write temp file", err)
+			}
+		}
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			return n, nil
+		}
+		if rerr != nil {
+			// The reader's error is the caller's (a bad signature, a client
+			// gone); keep it intact for errors.As.
+			return n, fmt.Errorf("objectstore: read body: %w", rerr)
+		}
+	}
+}
+
+// install renames a synced temp file into place and syncs the directories
+// that changed, so a crash leaves either no blob or the whole blob.
+func (s *Store) install(tmp, id string) error {
+	final := s.path(id)
+	shard := filepath.Dir(final)
+	if _, err := os.Stat(shard); errors.Is(err, fs.ErrNotExist) {
+		if err := os.Mkdir(shard, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
+			return s.ioErr("create shard", err)
+		}
+		if err := syncDir(filepath.Dir(shard)); err != nil {
+			return s.ioErr("sync blobs dir", err)
+		}
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return s.ioErr("rename blob", err)
+	}
+	if err := syncDir(shard); err != nil {
+		return s.ioErr("sync shard", err)
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+func ioErr(what string, err error) error {
+	if errors.Is(err, syscallENOSPC) {
+		return errs.Wrap(errs.NoSpace, "the object store is full", fmt.Errorf("objectstore: %s: %w", what, err))
+	}
+	return fmt.Errorf("objectstore: %s: %w", what, err)
+}
+
+func (s *Store) ioErr(what string, err error) error { return ioErr(what, err) }
+
+// Reader is an open range of a blob. It implements io.WriterTo so that
+// copying it to a network connection can use sendfile.
+type Reader struct {
+	f *os.File
+	r io.LimitedReader
+}
+
+func (r *Reader) Read(p []byte) (int, error) { return r.r.Read(p) }
+
+// WriteTo hands the writer an *io.LimitedReader over the *os.File, the
+// shape net/http and net.TCPConn recognise for sendfile.
+func (r *Reader) WriteTo(w io.Writer) (int64, error) {
+	if rf, ok := w.(io.ReaderFrom); ok {
+		return rf.ReadFrom(&r.r)
+	}
+	return io.Copy(w, struct{ io.Reader }{&r.r})
+}
+
+// Close releases the blob.
+func (r *Reader) Close() error { return r.f.Close() }
+
+// Open returns length bytes of blob id from offset (length < 0: to the
+// end). A missing blob is errs.NotExist.
+func (s *Store) Open(ctx context.Context, id string, offset, length int64) (*Reader, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if !validID(id) {
+		return nil, errs.E(errs.Internal, "malformed blob id %q", id)
+	}
+	f, err := os.Open(s.path(id))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, errs.Wrap(errs.NotExist, "blob not found", err)
+	}
+	if err != nil {
+		return nil, ioErr("open blob", err)
+	}
+	if length < 0 {
+		st, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return nil, ioErr("stat blob", err)
+		}
+		length = max(st.Size()-offset, 0)
+	}
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		f.Close()
+		return nil, ioErr("seek blob", err)
+	}
+	return &Reader{f: f, r: io.LimitedReader{R: f, N: length}}, nil
+}
+
+// Delete removes a blob; a blob already gone is not an error, so deletes
+// can be retried after a crash.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !validID(id) {
+		return errs.E(errs.Internal, "malformed blob id %q", id)
+	}
+	if err := os.Remove(s.path(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return ioErr("delete blob", err)
+	}
+	return nil
+}
+
+// Concat writes a new blob holding the given blobs back to back, streaming
+// (copy_file_range where the kernel offers it) rather than reading them
+// into memory. The sources are left alone; the caller deletes them once the
+// metadata points at the new blob. MD5 is not computed: a multipart ETag is
+// the MD5 of the parts' MD5s, which the caller already has.
+func (s *Store) Concat(ctx context.Context, ids []string) (Blob, error) {
+	id, err := newID()
+	if err != nil {
+		return Blob{}, err
+	}
+	f, err := os.CreateTemp(filepath.Join(s.dir, "tmp"), "concat-*")
+	if err != nil {
+		return Blob{}, ioErr("create temp file", err)
+	}
+	tmp := f.Name()
+	committed := false
+	defer func() {
+		if !committed {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	var total int64
+	for _, src := range ids {
+		if err := ctx.Err(); err != nil {
+			return Blob{}, err
+		}
+		if !validID(src) {
+			return Blob{}, errs.E(errs.Internal, "malformed blob id %q", src)
+		}
+		in, err := os.Open(s.path(src))
+		if errors.Is(err, fs.ErrNotExist) {
+			return Blob{}, errs.Wrap(errs.NotExist, "part blob not found", err)
+		}
+		if err != nil {
+			return Blob{}, ioErr("open part", err)
+		}
+		n, err := io.Copy(f, in) // *os.File.ReadFrom: copy_file_range
+		in.Close()
+		if err != nil {
+			return Blob{}, ioErr("copy part", err)
+		}
+		total += n
+	}
+	if err := f.Sync(); err != nil {
+		return Blob{}, ioErr("sync temp file", err)
+	}
+	if err := f.Close(); err != nil {
+		return Blob{}, ioErr("close temp file", err)
+	}
+	if err := s.install(tmp, id); err != nil {
+		return Blob{}, err
+	}
+	committed = true
+	return Blob{ID: id, Size: total}, nil
+}
+
+// LiveFunc reports which of ids are referenced by metadata (objects or
+// multipart parts); GC deletes the others.
+type LiveFunc func(ctx context.Context, ids []string) (live map[string]bool, err error)
+
+// GC removes temp files and unreferenced blobs last modified before
+// cutoff. Run it at start with cutoff = now: nothing is in flight then, and
+// what a crash left behind (temp files, blobs written but never committed,
+// blobs whose delete was lost) goes. The cutoff protects blobs written
+// between the metadata snapshot and the removal when run later.
+func (s *Store) GC(ctx context.Context, cutoff time.Time, live LiveFunc) (removed int, err error) {
+	tmps, err := os.ReadDir(filepath.Join(s.dir, "tmp"))
+	if err != nil {
+		return 0, ioErr("list temp files", err)
+	}
+	for _, e := range tmps {
+		if old(e, cutoff) {
+			if err := os.Remove(filepath.Join(s.dir, "tmp", e.Name())); err == nil {
+				removed++
+			}
+		}
+	}
+	shards, err := os.ReadDir(filepath.Join(s.dir, "blobs"))
+	if err != nil {
+		return removed, ioErr("list shards", err)
+	}
+	for _, sh := range shards {
+		if !sh.IsDir() {
+			continue
+		}
+		entries, err := os.ReadDir(filepath.Join(s.dir, "blobs", sh.Name()))
+		if err != nil {
+			return removed, ioErr("list shard", err)
+		}
+		var ids []string
+		for _, e := range entries {
+			if validID(e.Name()) && old(e, cutoff) {
+				ids = append(ids, e.Name())
+			}
+		}
+		for len(ids) > 0 {
+			batch := ids[:min(len(ids), 500)]
+			ids = ids[len(batch):]
+			alive, err := live(ctx, batch)
+			if err != nil {
+				return removed, fmt.Errorf("objectstore: gc: %w", err)
+			}
+			for _, id := range batch {
+				if !alive[id] {
+					if err := s.Delete(ctx, id); err != nil {
+						return removed, err
+					}
+					removed++
+				}
+			}
+		}
+	}
+	if removed > 0 {
+		s.log.Info("objectstore: collected orphans", "removed", removed)
+	}
+	return removed, nil
+}
+
+func old(e fs.DirEntry, cutoff time.Time) bool {
+	info, err := e.Info()
+	return err == nil && info.ModTime().Before(cutoff)
+}

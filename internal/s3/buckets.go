@@ -1,0 +1,484 @@
+package s3
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/stowage/stowage/internal/core/bucket"
+	"github.com/stowage/stowage/internal/errs"
+)
+
+// access is what an operation needs from a bucket besides ownership.
+type access int
+
+const (
+	ownerOnly  access = iota // writes and configuration
+	readObject               // GetObject, HeadObject: public when granted
+	listBucket               // ListObjects: public when granted
+)
+
+// bucketFor loads the request's bucket and checks the caller may use it
+// for a. Another project's bucket is AccessDenied and reveals nothing else.
+func (h *Handler) bucketFor(req *request, a access) (bucket.Bucket, error) {
+	b, err := h.o.Meta.BucketByName(req.r.Context(), req.bucket)
+	if isNotExist(err) {
+		return b, apiErr(errNoSuchBucket, "the specified bucket does not exist")
+	}
+	if err != nil {
+		return b, err
+	}
+	if want := req.r.Header.Get("X-Amz-Expected-Bucket-Owner"); want != "" && want != b.ProjectID {
+		return b, apiErr(errAccessDenied, "access denied")
+	}
+	if req.project != "" && b.ProjectID == req.project {
+		return b, nil
+	}
+	if a != ownerOnly && publicFor(b, a, req.key) {
+		return b, nil
+	}
+	return b, apiErr(errAccessDenied, "access denied")
+}
+
+// publicFor reports whether anyone may do a: the public-read canned ACL
+// grants reads and listing; a bucket policy may grant s3:GetObject on keys
+// or s3:ListBucket on the bucket to Principal "*".
+func publicFor(b bucket.Bucket, a access, key string) bool {
+	if b.ACL == bucket.ACLPublicRead {
+		return true
+	}
+	if b.Policy == "" {
+		return false
+	}
+	p, err := parsePolicy(b.Policy)
+	if err != nil {
+		return false
+	}
+	switch a {
+	case readObject:
+		return p.allows("s3:GetObject", "arn:aws:s3:::"+b.Name+"/"+key)
+	case listBucket:
+		return p.allows("s3:ListBucket", "arn:aws:s3:::"+b.Name)
+	}
+	return false
+}
+
+// policy is the subset of an IAM policy document needed for public reads.
+type policy struct {
+	Version   string            `json:"Version"`
+	Statement []policyStatement `json:"Statement"`
+}
+
+type policyStatement struct {
+	Effect    string          `json:"Effect"`
+	Principal json.RawMessage `json:"Principal"`
+	Action    stringOrList    `json:"Action"`
+	Resource  stringOrList    `json:"Resource"`
+	Condition json.RawMessage `json:"Condition"`
+}
+
+type stringOrList []string
+
+func (s *stringOrList) UnmarshalJSON(b []byte) error {
+	var one string
+	if err := json.Unmarshal(b, &one); err == nil {
+		*s = []string{one}
+		return nil
+	}
+	var many []string
+	if err := json.Unmarshal(b, &many); err != nil {
+		return err
+	}
+	*s = many
+	return nil
+}
+
+func parsePolicy(doc string) (policy, error) {
+	var p policy
+	if err := json.Unmarshal([]byte(doc), &p); err != nil {
+		return p, err
+	}
+	if len(p.Statement) == 0 {
+		return p, errors.New("policy has no statements")
+	}
+	for _, st := range p.Statement {
+		if st.Effect != "Allow" && st.Effect != "Deny" {
+			return p, errors.New("statement effect must be Allow or Deny")
+		}
+		if len(st.Action) == 0 || len(st.Resource) == 0 {
+			return p, errors.New("statement needs Action and Resource")
+		}
+	}
+	return p, nil
+}
+
+// everyone reports whether a Principal is "*" or {"AWS": "*"}.
+func everyone(raw json.RawMessage) bool {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s == "*"
+	}
+	var m map[string]stringOrList
+	if json.Unmarshal(raw, &m) == nil {
+		for _, v := range m["AWS"] {
+			if v == "*" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// allows evaluates action on resource for an anonymous caller: an explicit
+// Deny wins over an Allow; statements with conditions are not understood
+// and so grant nothing (and deny everything they match, to stay safe).
+func (p policy) allows(action, resource string) bool {
+	allowed := false
+	for _, st := range p.Statement {
+		if !everyone(st.Principal) || !matchAny(st.Action, action) || !matchAny(st.Resource, resource) {
+			continue
+		}
+		if st.Effect == "Deny" {
+			return false
+		}
+		if len(st.Condition) > 0 && string(st.Condition) != "{}" && string(st.Condition) != "null" {
+			continue
+		}
+		allowed = true
+	}
+	return allowed
+}
+
+func matchAny(patterns []string, v string) bool {
+	for _, p := range patterns {
+		if wildcard(p, v) {
+			return true
+		}
+	}
+	return false
+}
+
+// wildcard matches v against a pattern where * is any run and ? one byte.
+func wildcard(p, v string) bool {
+	for len(p) > 0 {
+		switch p[0] {
+		case '*':
+			for i := len(v); i >= 0; i-- {
+				if wildcard(p[1:], v[i:]) {
+					return true
+				}
+			}
+			return false
+		case '?':
+			if v == "" {
+				return false
+			}
+		default:
+			if v == "" || p[0] != v[0] {
+				return false
+			}
+		}
+		p, v = p[1:], v[1:]
+	}
+	return v == ""
+}
+
+func (h *Handler) requireAuth(req *request) error {
+	if req.project == "" {
+		return apiErr(errAccessDenied, "anonymous access is not allowed for this operation")
+	}
+	return nil
+}
+
+func (h *Handler) listBuckets(w http.ResponseWriter, req *request) error {
+	if err := h.requireAuth(req); err != nil {
+		return err
+	}
+	bs, err := h.o.Meta.ListBuckets(req.r.Context(), req.project)
+	if err != nil {
+		return err
+	}
+	res := listAllMyBucketsResult{Xmlns: s3NS, Owner: owner{ID: req.project, DisplayName: req.project}}
+	res.Buckets = []bucketInfo{}
+	for _, b := range bs {
+		res.Buckets = append(res.Buckets, bucketInfo{Name: b.Name, CreationDate: iso8601(b.Created)})
+	}
+	return writeXML(w, http.StatusOK, res)
+}
+
+// cannedACL reads x-amz-acl; only private and public-read are supported.
+func cannedACL(r *http.Request, def string) (string, error) {
+	v := strings.TrimSpace(r.Header.Get("X-Amz-Acl"))
+	switch v {
+	case "":
+		return def, nil
+	case bucket.ACLPrivate, bucket.ACLPublicRead:
+		return v, nil
+	case "public-read-write", "authenticated-read", "aws-exec-read", "bucket-owner-read", "bucket-owner-full-control", "log-delivery-write":
+		return "", apiErr(errNotImplemented, "the canned ACL %s is not supported; use private or public-read", v)
+	}
+	return "", apiErr(errInvalidArgument, "unknown canned ACL %q", v)
+}
+
+func (h *Handler) createBucket(w http.ResponseWriter, req *request) error {
+	if err := h.requireAuth(req); err != nil {
+		return err
+	}
+	if err := bucket.ValidName(req.bucket); err != nil {
+		return apiErr(errInvalidBucketName, "the specified bucket is not valid")
+	}
+	if hdr := req.r.Header; hdr.Get("X-Amz-Grant-Full-Control") != "" || hdr.Get("X-Amz-Grant-Read") != "" ||
+		hdr.Get("X-Amz-Grant-Write") != "" || hdr.Get("X-Amz-Grant-Read-Acp") != "" || hdr.Get("X-Amz-Grant-Write-Acp") != "" {
+		return apiErr(errNotImplemented, "explicit grants are not supported; use a canned ACL")
+	}
+	acl, err := cannedACL(req.r, bucket.ACLPrivate)
+	if err != nil {
+		return err
+	}
+	var cfg createBucketConfiguration
+	if err := req.readXML(&cfg); err != nil && !emptyXML(err) {
+		return err
+	}
+	if lc := cfg.LocationConstraint; lc != "" && lc != h.o.Region {
+		return apiErr(errInvalidLocation, "the specified location constraint %q is not valid; this endpoint serves %s", lc, h.o.Region)
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return err
+	}
+	b := bucket.Bucket{ID: id.String(), Name: req.bucket, ProjectID: req.project, Region: h.o.Region,
+		ACL: acl, Created: h.o.Now().UTC()}
+	err = h.o.Meta.CreateBucket(req.r.Context(), b)
+	if errs.Is(err, errs.Exist) {
+		existing, gerr := h.o.Meta.BucketByName(req.r.Context(), req.bucket)
+		if gerr == nil && existing.ProjectID == req.project {
+			return apiErr(errBucketAlreadyOwned, "your previous request to create the named bucket succeeded and you already own it")
+		}
+		return apiErr(errBucketAlreadyExists, "the requested bucket name is not available; the bucket namespace is shared by all users of the system")
+	}
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/"+b.Name)
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// emptyXML reports a readXML failure caused only by an empty body.
+func emptyXML(err error) bool {
+	var ae *apiError
+	return errors.As(err, &ae) && ae.Code == errMalformedXML.Code && errors.Is(ae.Err, io.EOF)
+}
+
+func (h *Handler) headBucket(w http.ResponseWriter, req *request) error {
+	b, err := h.bucketFor(req, listBucket)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("X-Amz-Bucket-Region", b.Region)
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (h *Handler) deleteBucket(w http.ResponseWriter, req *request) error {
+	b, err := h.bucketFor(req, ownerOnly)
+	if err != nil {
+		return err
+	}
+	err = h.o.Meta.DeleteBucket(req.r.Context(), b.ID, h.o.Now())
+	if errs.Is(err, errs.Conflict) {
+		return apiErr(errBucketNotEmpty, "the bucket you tried to delete is not empty")
+	}
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (h *Handler) getBucketLocation(w http.ResponseWriter, req *request) error {
+	b, err := h.bucketFor(req, ownerOnly)
+	if err != nil {
+		return err
+	}
+	return writeXML(w, http.StatusOK, locationConstraint{Xmlns: s3NS, Value: b.Region})
+}
+
+const allUsersURI = "http://acs.amazonaws.com/groups/global/AllUsers"
+
+func aclDocument(projectID, acl string) accessControlPolicy {
+	const xsi = "http://www.w3.org/2001/XMLSchema-instance"
+	p := accessControlPolicy{Xmlns: s3NS, Owner: owner{ID: projectID, DisplayName: projectID}}
+	p.Grants = append(p.Grants, grant{Grantee: grantee{XMLNS: xsi, Type: "CanonicalUser", ID: projectID, DisplayName: projectID}, Permission: "FULL_CONTROL"})
+	if acl == bucket.ACLPublicRead {
+		p.Grants = append(p.Grants, grant{Grantee: grantee{XMLNS: xsi, Type: "Group", URI: allUsersURI}, Permission: "READ"})
+	}
+	return p
+}
+
+func (h *Handler) getBucketACL(w http.ResponseWriter, req *request) error {
+	b, err := h.bucketFor(req, ownerOnly)
+	if err != nil {
+		return err
+	}
+	return writeXML(w, http.StatusOK, aclDocument(b.ProjectID, b.ACL))
+}
+
+// requestACL reads a canned ACL header or an AccessControlPolicy body and
+// reduces it to private or public-read.
+func (h *Handler) requestACL(req *request, ownerID string) (string, error) {
+	if req.r.Header.Get("X-Amz-Acl") != "" {
+		return cannedACL(req.r, bucket.ACLPrivate)
+	}
+	var in aclIn
+	if err := req.readXML(&in); err != nil {
+		if emptyXML(err) {
+			return "", apiErr(errMalformedACL, "the ACL you provided was empty")
+		}
+		return "", err
+	}
+	acl := bucket.ACLPrivate
+	for _, g := range in.Grants {
+		switch {
+		case g.Grantee.URI == allUsersURI && g.Permission == "READ":
+			acl = bucket.ACLPublicRead
+		case g.Grantee.ID == ownerID && g.Permission == "FULL_CONTROL":
+		default:
+			return "", apiErr(errNotImplemented, "only the private and public-read ACLs are supported")
+		}
+	}
+	return acl, nil
+}
+
+func (h *Handler) putBucketACL(w http.ResponseWriter, req *request) error {
+	b, err := h.bucketFor(req, ownerOnly)
+	if err != nil {
+		return err
+	}
+	if b.ACL, err = h.requestACL(req, b.ProjectID); err != nil {
+		return err
+	}
+	if err := h.o.Meta.UpdateBucket(req.r.Context(), b); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+const maxPolicy = 20 << 10
+
+func (h *Handler) putBucketPolicy(w http.ResponseWriter, req *request) error {
+	b, err := h.bucketFor(req, ownerOnly)
+	if err != nil {
+		return err
+	}
+	body, err := req.body()
+	if err != nil {
+		return err
+	}
+	doc, err := io.ReadAll(io.LimitReader(body, maxPolicy+1))
+	if err != nil {
+		return err
+	}
+	if len(doc) > maxPolicy {
+		return apiErr(errMalformedPolicy, "policies must be at most 20 KB")
+	}
+	p, err := parsePolicy(string(doc))
+	if err != nil {
+		return &apiError{s3Code: errMalformedPolicy, Msg: "the policy is not valid JSON or lacks statements", Err: err}
+	}
+	for _, st := range p.Statement {
+		for _, r := range st.Resource {
+			if r != "arn:aws:s3:::"+b.Name && !strings.HasPrefix(r, "arn:aws:s3:::"+b.Name+"/") {
+				return apiErr(errMalformedPolicy, "policy has invalid resource")
+			}
+		}
+	}
+	b.Policy = string(doc)
+	if err := h.o.Meta.UpdateBucket(req.r.Context(), b); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (h *Handler) getBucketPolicy(w http.ResponseWriter, req *request) error {
+	b, err := h.bucketFor(req, ownerOnly)
+	if err != nil {
+		return err
+	}
+	if b.Policy == "" {
+		return apiErr(errNoSuchBucketPolicy, "the bucket policy does not exist")
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, err = io.WriteString(w, b.Policy)
+	return err
+}
+
+func (h *Handler) deleteBucketPolicy(w http.ResponseWriter, req *request) error {
+	b, err := h.bucketFor(req, ownerOnly)
+	if err != nil {
+		return err
+	}
+	b.Policy = ""
+	if err := h.o.Meta.UpdateBucket(req.r.Context(), b); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (h *Handler) getBucketPolicyStatus(w http.ResponseWriter, req *request) error {
+	b, err := h.bucketFor(req, ownerOnly)
+	if err != nil {
+		return err
+	}
+	public := false
+	if p, err := parsePolicy(b.Policy); err == nil {
+		for _, st := range p.Statement {
+			public = public || (st.Effect == "Allow" && everyone(st.Principal))
+		}
+	}
+	return writeXML(w, http.StatusOK, policyStatus{Xmlns: s3NS, IsPublic: public})
+}
+
+func (h *Handler) getBucketVersioning(w http.ResponseWriter, req *request) error {
+	b, err := h.bucketFor(req, ownerOnly)
+	if err != nil {
+		return err
+	}
+	return writeXML(w, http.StatusOK, versioningConfiguration{Xmlns: s3NS, Status: b.Versioning})
+}
+
+// putBucketVersioning records Suspended; Enabled needs object versions,
+// which are not implemented, so it is refused rather than silently ignored.
+func (h *Handler) putBucketVersioning(w http.ResponseWriter, req *request) error {
+	b, err := h.bucketFor(req, ownerOnly)
+	if err != nil {
+		return err
+	}
+	var v versioningConfiguration
+	if err := req.readXML(&v); err != nil {
+		return err
+	}
+	switch v.Status {
+	case "Suspended":
+		if b.Versioning == "" {
+			break // never enabled: nothing to suspend, stays unversioned
+		}
+		b.Versioning = "Suspended"
+	case "Enabled":
+		return apiErr(errNotImplemented, "bucket versioning is not implemented")
+	default:
+		return apiErr(errIllegalVersioning, "the versioning configuration specified in the request is invalid")
+	}
+	if err := h.o.Meta.UpdateBucket(req.r.Context(), b); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}

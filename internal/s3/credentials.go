@@ -1,0 +1,63 @@
+package s3
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/base64"
+	"fmt"
+
+	"github.com/stowage/stowage/internal/core/bucket"
+	"github.com/stowage/stowage/internal/errs"
+)
+
+// CredentialStore is where sealed S3 credentials live (sqlstore).
+type CredentialStore interface {
+	S3Credential(ctx context.Context, accessKey string) (bucket.Credential, error)
+}
+
+// Opener decrypts a sealed secret (seal.Sealer).
+type Opener interface {
+	Open(sealed string, aad []byte) ([]byte, error)
+}
+
+// SealedCredentials resolves access keys whose secrets are stored sealed
+// with the master key, the access key id being the additional data so a
+// sealed secret cannot be moved to another key's row.
+type SealedCredentials struct {
+	store  CredentialStore
+	opener Opener
+}
+
+// NewSealedCredentials builds the resolver the handler needs.
+func NewSealedCredentials(store CredentialStore, opener Opener) *SealedCredentials {
+	return &SealedCredentials{store: store, opener: opener}
+}
+
+// ResolveS3Key implements Credentials.
+func (c *SealedCredentials) ResolveS3Key(ctx context.Context, accessKey string) (string, string, error) {
+	cred, err := c.store.S3Credential(ctx, accessKey)
+	if err != nil {
+		return "", "", err
+	}
+	secret, err := c.opener.Open(cred.SecretSealed, []byte(accessKey))
+	if err != nil {
+		return "", "", errs.Wrap(errs.Internal, "cannot open a stored secret", fmt.Errorf("open secret of %s: %w", accessKey, err))
+	}
+	return cred.ProjectID, string(secret), nil
+}
+
+// GenerateKey makes a new access key id (20 upper-case characters, like
+// AWS's) and secret (40 characters of base64).
+func GenerateKey() (accessKey, secret string, err error) {
+	var id [15]byte
+	var sec [30]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return "", "", fmt.Errorf("generate access key: %w", err)
+	}
+	if _, err := rand.Read(sec[:]); err != nil {
+		return "", "", fmt.Errorf("generate secret: %w", err)
+	}
+	accessKey = "STW" + base32.StdEncoding.EncodeToString(id[:])[:17]
+	return accessKey, base64.StdEncoding.EncodeToString(sec[:]), nil
+}

@@ -1,0 +1,426 @@
+package s3
+
+import (
+	"crypto/md5"
+	"encoding/hex"
+	"encoding/xml"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/stowage/stowage/internal/core/bucket"
+	"github.com/stowage/stowage/internal/objectstore"
+)
+
+// MinPartSize is the smallest part S3 accepts except for the last one.
+const MinPartSize = 5 << 20
+
+const maxParts = 10000
+
+type initiateResult struct {
+	XMLName  xml.Name `xml:"InitiateMultipartUploadResult"`
+	Xmlns    string   `xml:"xmlns,attr"`
+	Bucket   string   `xml:"Bucket"`
+	Key      string   `xml:"Key"`
+	UploadID string   `xml:"UploadId"`
+}
+
+type completeRequest struct {
+	Parts []struct {
+		PartNumber int    `xml:"PartNumber"`
+		ETag       string `xml:"ETag"`
+	} `xml:"Part"`
+}
+
+type completeResult struct {
+	XMLName  xml.Name `xml:"CompleteMultipartUploadResult"`
+	Xmlns    string   `xml:"xmlns,attr"`
+	Location string   `xml:"Location"`
+	Bucket   string   `xml:"Bucket"`
+	Key      string   `xml:"Key"`
+	ETag     string   `xml:"ETag"`
+}
+
+type partEntry struct {
+	PartNumber   int    `xml:"PartNumber"`
+	LastModified string `xml:"LastModified"`
+	ETag         string `xml:"ETag"`
+	Size         int64  `xml:"Size"`
+}
+
+type listPartsResult struct {
+	XMLName              xml.Name    `xml:"ListPartsResult"`
+	Xmlns                string      `xml:"xmlns,attr"`
+	Bucket               string      `xml:"Bucket"`
+	Key                  string      `xml:"Key"`
+	UploadID             string      `xml:"UploadId"`
+	Initiator            owner       `xml:"Initiator"`
+	Owner                owner       `xml:"Owner"`
+	StorageClass         string      `xml:"StorageClass"`
+	PartNumberMarker     int         `xml:"PartNumberMarker"`
+	NextPartNumberMarker int         `xml:"NextPartNumberMarker"`
+	MaxParts             int         `xml:"MaxParts"`
+	IsTruncated          bool        `xml:"IsTruncated"`
+	Parts                []partEntry `xml:"Part"`
+}
+
+type uploadEntry struct {
+	Key          string `xml:"Key"`
+	UploadID     string `xml:"UploadId"`
+	Initiator    owner  `xml:"Initiator"`
+	Owner        owner  `xml:"Owner"`
+	StorageClass string `xml:"StorageClass"`
+	Initiated    string `xml:"Initiated"`
+}
+
+type listUploadsResult struct {
+	XMLName            xml.Name      `xml:"ListMultipartUploadsResult"`
+	Xmlns              string        `xml:"xmlns,attr"`
+	Bucket             string        `xml:"Bucket"`
+	KeyMarker          string        `xml:"KeyMarker"`
+	UploadIDMarker     string        `xml:"UploadIdMarker"`
+	NextKeyMarker      string        `xml:"NextKeyMarker,omitempty"`
+	NextUploadIDMarker string        `xml:"NextUploadIdMarker,omitempty"`
+	Prefix             string        `xml:"Prefix"`
+	MaxUploads         int           `xml:"MaxUploads"`
+	IsTruncated        bool          `xml:"IsTruncated"`
+	Uploads            []uploadEntry `xml:"Upload"`
+}
+
+func (h *Handler) createUpload(w http.ResponseWriter, req *request) error {
+	if err := bucket.ValidKey(req.key); err != nil {
+		return keyError(err)
+	}
+	b, err := h.bucketFor(req, ownerOnly)
+	if err != nil {
+		return err
+	}
+	meta, err := objectMeta(req.r)
+	if err != nil {
+		return err
+	}
+	if err := objectACL(req.r); err != nil {
+		return err
+	}
+	tags, err := parseTags(req.r.Header.Get("X-Amz-Tagging"))
+	if err != nil {
+		return err
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return err
+	}
+	u := bucket.Upload{ID: id.String(), BucketID: b.ID, Key: req.key, Meta: meta, Tags: tags,
+		Checksum: strings.ToUpper(req.r.Header.Get("X-Amz-Checksum-Algorithm")), Initiated: h.o.Now().UTC()}
+	if err := h.o.Meta.CreateUpload(req.r.Context(), u); err != nil {
+		return err
+	}
+	return writeXML(w, http.StatusOK, initiateResult{Xmlns: s3NS, Bucket: b.Name, Key: req.key, UploadID: u.ID})
+}
+
+// upload loads the upload named by ?uploadId and checks it is for this key.
+func (h *Handler) upload(req *request, b bucket.Bucket) (bucket.Upload, error) {
+	id := req.r.URL.Query().Get("uploadId")
+	u, err := h.o.Meta.GetUpload(req.r.Context(), b.ID, id)
+	if isNotExist(err) || err == nil && u.Key != req.key {
+		return u, apiErr(errNoSuchUpload, "the specified multipart upload does not exist")
+	}
+	return u, err
+}
+
+func partNumber(req *request) (int, error) {
+	n, err := strconv.Atoi(req.r.URL.Query().Get("partNumber"))
+	if err != nil || n < 1 || n > maxParts {
+		return 0, apiErr(errInvalidArgument, "part number must be an integer between 1 and 10000, inclusive")
+	}
+	return n, nil
+}
+
+func (h *Handler) uploadPart(w http.ResponseWriter, req *request) error {
+	b, err := h.bucketFor(req, ownerOnly)
+	if err != nil {
+		return err
+	}
+	n, err := partNumber(req)
+	if err != nil {
+		return err
+	}
+	u, err := h.upload(req, b)
+	if err != nil {
+		return err
+	}
+	rc, err := h.receive(req, b)
+	if err != nil {
+		return err
+	}
+	defer rc.release()
+	return h.storePart(w, req, u, n, rc.blob, rc.checksums, false)
+}
+
+func (h *Handler) storePart(w http.ResponseWriter, req *request, u bucket.Upload, n int, blob objectstore.Blob, sums map[string]string, copied bool) error {
+	p := bucket.Part{UploadID: u.ID, Number: n, BlobID: blob.ID, Size: blob.Size, ETag: hex.EncodeToString(blob.MD5),
+		Checksums: sums, Modified: h.o.Now().UTC()}
+	replaced, err := h.o.Meta.PutPart(req.r.Context(), p)
+	if err != nil {
+		h.dropBlob(req, blob.ID)
+		if isNotExist(err) {
+			return apiErr(errNoSuchUpload, "the specified multipart upload does not exist")
+		}
+		return err
+	}
+	h.dropBlob(req, replaced)
+	if copied {
+		return writeXML(w, http.StatusOK, copyPartResult{Xmlns: s3NS, LastModified: iso8601(p.Modified), ETag: quoted(p.ETag)})
+	}
+	w.Header().Set("ETag", quoted(p.ETag))
+	setChecksumHeaders(w, sums)
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// uploadPartCopy stores a range of an existing object as a part. The range
+// is streamed from the source blob into a new one, hashed on the way.
+func (h *Handler) uploadPartCopy(w http.ResponseWriter, req *request) error {
+	ctx := req.r.Context()
+	b, err := h.bucketFor(req, ownerOnly)
+	if err != nil {
+		return err
+	}
+	n, err := partNumber(req)
+	if err != nil {
+		return err
+	}
+	u, err := h.upload(req, b)
+	if err != nil {
+		return err
+	}
+	_, src, err := h.sourceObject(req)
+	if err != nil {
+		return err
+	}
+	start, length := int64(0), src.Size
+	if v := req.r.Header.Get("X-Amz-Copy-Source-Range"); v != "" {
+		var ok bool
+		start, length, ok, err = parseRange(v, src.Size)
+		if err != nil || !ok || strings.HasPrefix(strings.TrimPrefix(v, "bytes="), "-") {
+			return apiErr(errInvalidArgument, "the x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy")
+		}
+	}
+	if length > MaxPutSize {
+		return apiErr(errInvalidRequest, "the specified copy source is larger than the maximum allowable size for a copy source: 5368709120")
+	}
+	release := func() {}
+	if h.o.Quota != nil {
+		if release, err = h.o.Quota.Reserve(ctx, b.ProjectID, b, length); err != nil {
+			return toQuotaErr(err)
+		}
+	}
+	defer release()
+	rd, err := h.o.Blobs.Open(ctx, src.BlobID, start, length)
+	if err != nil {
+		if isNotExist(err) {
+			return apiErr(errNoSuchKey, "the copy source was replaced while copying; retry")
+		}
+		return err
+	}
+	blob, err := h.o.Blobs.Put(ctx, rd, objectstore.PutOptions{Limit: length})
+	rd.Close()
+	if err != nil {
+		return err
+	}
+	return h.storePart(w, req, u, n, blob, nil, true)
+}
+
+func (h *Handler) completeUpload(w http.ResponseWriter, req *request) error {
+	ctx := req.r.Context()
+	b, err := h.bucketFor(req, ownerOnly)
+	if err != nil {
+		return err
+	}
+	u, err := h.upload(req, b)
+	if err != nil {
+		return err
+	}
+	var in completeRequest
+	if err := req.readXML(&in); err != nil {
+		return err
+	}
+	if len(in.Parts) == 0 {
+		return apiErr(errMalformedXML, "you must specify at least one part")
+	}
+	if len(in.Parts) > maxParts {
+		return apiErr(errInvalidArgument, "at most 10000 parts")
+	}
+	have := map[int]bucket.Part{}
+	after := 0
+	for {
+		ps, err := h.o.Meta.ListParts(ctx, u.ID, after, 1000)
+		if err != nil {
+			return err
+		}
+		for _, p := range ps {
+			have[p.Number] = p
+			after = p.Number
+		}
+		if len(ps) < 1000 {
+			break
+		}
+	}
+	ids := make([]string, 0, len(in.Parts))
+	sum := md5.New()
+	var size int64
+	prev := 0
+	for i, cp := range in.Parts {
+		if cp.PartNumber <= prev {
+			return apiErr(errInvalidPartOrder, "the list of parts was not in ascending order; parts must be ordered by part number")
+		}
+		prev = cp.PartNumber
+		p, ok := have[cp.PartNumber]
+		if !ok || strings.Trim(cp.ETag, `" `) != p.ETag {
+			return apiErr(errInvalidPart, "one or more of the specified parts could not be found; the part may not have been uploaded, or the specified entity tag may not have matched the part's entity tag")
+		}
+		if i < len(in.Parts)-1 && p.Size < MinPartSize {
+			return apiErr(errEntityTooSmall, "your proposed upload is smaller than the minimum allowed object size")
+		}
+		raw, err := hex.DecodeString(p.ETag)
+		if err != nil {
+			return fmt.Errorf("stored part etag %q: %w", p.ETag, err)
+		}
+		sum.Write(raw)
+		size += p.Size
+		ids = append(ids, p.BlobID)
+	}
+	blob, err := h.o.Blobs.Concat(ctx, ids)
+	if err != nil {
+		return err
+	}
+	o := bucket.Object{BucketID: b.ID, Key: u.Key, BlobID: blob.ID, Size: size,
+		ETag: fmt.Sprintf("%s-%d", hex.EncodeToString(sum.Sum(nil)), len(in.Parts)),
+		Meta: u.Meta, Tags: u.Tags, Parts: len(in.Parts), Modified: h.o.Now().UTC()}
+	replaced, partBlobs, err := h.o.Meta.CompleteUpload(ctx, b.ID, u.ID, o)
+	if err != nil {
+		h.dropBlob(req, blob.ID)
+		if isNotExist(err) {
+			return apiErr(errNoSuchUpload, "the specified multipart upload does not exist")
+		}
+		return err
+	}
+	h.dropBlob(req, replaced)
+	for _, id := range partBlobs {
+		h.dropBlob(req, id)
+	}
+	return writeXML(w, http.StatusOK, completeResult{Xmlns: s3NS, Location: "/" + b.Name + "/" + u.Key,
+		Bucket: b.Name, Key: u.Key, ETag: quoted(o.ETag)})
+}
+
+func (h *Handler) abortUpload(w http.ResponseWriter, req *request) error {
+	b, err := h.bucketFor(req, ownerOnly)
+	if err != nil {
+		return err
+	}
+	u, err := h.upload(req, b)
+	if err != nil {
+		return err
+	}
+	blobs, err := h.o.Meta.AbortUpload(req.r.Context(), b.ID, u.ID)
+	if isNotExist(err) {
+		return apiErr(errNoSuchUpload, "the specified multipart upload does not exist")
+	}
+	if err != nil {
+		return err
+	}
+	for _, id := range blobs {
+		h.dropBlob(req, id)
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (h *Handler) listParts(w http.ResponseWriter, req *request) error {
+	b, err := h.bucketFor(req, ownerOnly)
+	if err != nil {
+		return err
+	}
+	u, err := h.upload(req, b)
+	if err != nil {
+		return err
+	}
+	q := req.r.URL.Query()
+	maxP := 1000
+	if v := q.Get("max-parts"); v != "" {
+		if maxP, err = strconv.Atoi(v); err != nil || maxP < 0 {
+			return apiErr(errInvalidArgument, "max-parts must be a non-negative integer")
+		}
+		maxP = min(maxP, 1000)
+	}
+	marker := 0
+	if v := q.Get("part-number-marker"); v != "" {
+		if marker, err = strconv.Atoi(v); err != nil || marker < 0 {
+			return apiErr(errInvalidArgument, "part-number-marker must be a non-negative integer")
+		}
+	}
+	ps, err := h.o.Meta.ListParts(req.r.Context(), u.ID, marker, maxP+1)
+	if err != nil {
+		return err
+	}
+	res := listPartsResult{Xmlns: s3NS, Bucket: b.Name, Key: u.Key, UploadID: u.ID, StorageClass: "STANDARD",
+		Initiator: owner{ID: b.ProjectID, DisplayName: b.ProjectID}, Owner: owner{ID: b.ProjectID, DisplayName: b.ProjectID},
+		PartNumberMarker: marker, MaxParts: maxP}
+	if len(ps) > maxP {
+		ps, res.IsTruncated = ps[:maxP], true
+	}
+	for _, p := range ps {
+		res.Parts = append(res.Parts, partEntry{PartNumber: p.Number, LastModified: iso8601(p.Modified), ETag: quoted(p.ETag), Size: p.Size})
+		res.NextPartNumberMarker = p.Number
+	}
+	return writeXML(w, http.StatusOK, res)
+}
+
+func (h *Handler) listUploads(w http.ResponseWriter, req *request) error {
+	b, err := h.bucketFor(req, ownerOnly)
+	if err != nil {
+		return err
+	}
+	q := req.r.URL.Query()
+	maxU := 1000
+	if v := q.Get("max-uploads"); v != "" {
+		if maxU, err = strconv.Atoi(v); err != nil || maxU < 0 {
+			return apiErr(errInvalidArgument, "max-uploads must be a non-negative integer")
+		}
+		maxU = min(maxU, 1000)
+	}
+	keyMarker, idMarker := q.Get("key-marker"), q.Get("upload-id-marker")
+	if idMarker == "" && keyMarker != "" {
+		idMarker = "\U0010FFFF" // no upload id: skip every upload of key-marker
+	}
+	us, err := h.o.Meta.ListUploads(req.r.Context(), b.ID, q.Get("prefix"), keyMarker, idMarker, maxU+1)
+	if err != nil {
+		return err
+	}
+	res := listUploadsResult{Xmlns: s3NS, Bucket: b.Name, KeyMarker: keyMarker, UploadIDMarker: q.Get("upload-id-marker"),
+		Prefix: q.Get("prefix"), MaxUploads: maxU}
+	if len(us) > maxU {
+		us, res.IsTruncated = us[:maxU], true
+	}
+	sort.SliceStable(us, func(i, j int) bool { return us[i].Key < us[j].Key })
+	for _, u := range us {
+		o := owner{ID: b.ProjectID, DisplayName: b.ProjectID}
+		res.Uploads = append(res.Uploads, uploadEntry{Key: u.Key, UploadID: u.ID, Initiator: o, Owner: o,
+			StorageClass: "STANDARD", Initiated: iso8601(u.Initiated)})
+	}
+	if res.IsTruncated && len(us) > 0 {
+		res.NextKeyMarker, res.NextUploadIDMarker = us[len(us)-1].Key, us[len(us)-1].ID
+	}
+	return writeXML(w, http.StatusOK, res)
+}
+
+func toQuotaErr(err error) error {
+	if isQuota(err) {
+		return &apiError{s3Code: errQuotaExceeded, Msg: "the storage quota of this project or service is exhausted", Err: err}
+	}
+	return err
+}

@@ -1,0 +1,815 @@
+package s3
+
+import (
+	"bytes"
+	"crypto/md5"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/stowage/stowage/internal/checksum"
+	"github.com/stowage/stowage/internal/core/bucket"
+	"github.com/stowage/stowage/internal/errs"
+	"github.com/stowage/stowage/internal/objectstore"
+	"github.com/stowage/stowage/internal/s3/sigv4"
+)
+
+// MaxPutSize is the largest single PUT (and part) S3 accepts.
+const MaxPutSize = 5 << 30
+
+// maxUserMeta is S3's limit on the x-amz-meta-* headers of one object.
+const maxUserMeta = 2 << 10
+
+// storedHeaders are the request headers kept with an object and returned
+// on GET and HEAD, besides x-amz-meta-*.
+var storedHeaders = []string{"Content-Type", "Cache-Control", "Content-Disposition", "Content-Encoding",
+	"Content-Language", "Expires", "X-Amz-Website-Redirect-Location", "X-Amz-Storage-Class"}
+
+// objectMeta collects what an object keeps of its creating request.
+func objectMeta(r *http.Request) (map[string]string, error) {
+	m := map[string]string{}
+	for _, k := range storedHeaders {
+		if v := r.Header.Get(k); v != "" {
+			m[k] = v
+		}
+	}
+	// aws-chunked is transfer framing, not a property of the object.
+	if ce, ok := m["Content-Encoding"]; ok {
+		var keep []string
+		for _, p := range strings.Split(ce, ",") {
+			if p = strings.TrimSpace(p); p != "" && !strings.EqualFold(p, "aws-chunked") {
+				keep = append(keep, p)
+			}
+		}
+		if len(keep) == 0 {
+			delete(m, "Content-Encoding")
+		} else {
+			m["Content-Encoding"] = strings.Join(keep, ",")
+		}
+	}
+	if sc, ok := m["X-Amz-Storage-Class"]; ok {
+		switch sc {
+		case "STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR":
+		default:
+			return nil, apiErr(errInvalidStorageClass, "the storage class you specified is not valid")
+		}
+	}
+	size := 0
+	for k, vs := range r.Header {
+		if strings.HasPrefix(k, "X-Amz-Meta-") {
+			v := strings.Join(vs, ",")
+			// Kept lower case and written back verbatim, as AWS does:
+			// botocore takes metadata names from the header as sent.
+			m[strings.ToLower(k)] = v
+			size += len(k) - len("X-Amz-Meta-") + len(v)
+		}
+	}
+	if size > maxUserMeta {
+		return nil, apiErr(s3Code{"MetadataTooLarge", http.StatusBadRequest}, "your metadata headers exceed the maximum allowed metadata size")
+	}
+	return m, nil
+}
+
+// objectACL accepts the canned ACLs that keep an object as private as its
+// bucket; per-object grants are not modelled.
+func objectACL(r *http.Request) error {
+	switch v := r.Header.Get("X-Amz-Acl"); v {
+	case "", bucket.ACLPrivate, "bucket-owner-full-control", "bucket-owner-read":
+		return nil
+	default:
+		return apiErr(errNotImplemented, "object ACL %q is not supported; objects follow their bucket's ACL", v)
+	}
+}
+
+// parseTags reads a tag set in the x-amz-tagging URL-query form.
+func parseTags(v string) (map[string]string, error) {
+	if v == "" {
+		return nil, nil
+	}
+	q, err := url.ParseQuery(v)
+	if err != nil {
+		return nil, apiErr(errInvalidTag, "the tag header is not a valid query string")
+	}
+	tags := map[string]string{}
+	for k, vs := range q {
+		if len(vs) != 1 {
+			return nil, apiErr(errInvalidTag, "tag keys must be unique")
+		}
+		tags[k] = vs[0]
+	}
+	return tags, checkTags(tags)
+}
+
+func checkTags(tags map[string]string) error {
+	if len(tags) > 10 {
+		return apiErr(errInvalidTag, "object tags cannot be greater than 10")
+	}
+	for k, v := range tags {
+		if k == "" || len(k) > 128 || len(v) > 256 {
+			return apiErr(errInvalidTag, "tag keys must be 1 to 128 and values at most 256 characters")
+		}
+	}
+	return nil
+}
+
+// received is a body stored as a blob, not yet referenced by metadata.
+type received struct {
+	blob      objectstore.Blob
+	checksums map[string]string
+	release   func()
+}
+
+// receive streams the request body into a new blob, verifying length,
+// Content-MD5 and x-amz-checksum-* (header or trailer), under a quota
+// reservation the caller releases after its metadata commit. On error
+// nothing is left behind.
+func (h *Handler) receive(req *request, b bucket.Bucket) (*received, error) {
+	r := req.r
+	ctx := r.Context()
+	body, chunked, err := req.sig.Body(r)
+	if err != nil {
+		return nil, err
+	}
+	streaming := req.sig != nil && req.sig.Streaming()
+	size, err := sigv4.DecodedLength(r, streaming)
+	if err != nil {
+		return nil, err
+	}
+	// A body of unknown length (Transfer-Encoding: chunked) is accepted up
+	// to the single-PUT limit; its quota is reserved once its size is known,
+	// still before the metadata commit that makes it count.
+	unknown := size < 0
+	if size > MaxPutSize {
+		return nil, apiErr(errEntityTooLarge, "your proposed upload exceeds the maximum allowed size")
+	}
+	var wantMD5 []byte
+	if v := r.Header.Get("Content-Md5"); v != "" {
+		wantMD5, err = base64.StdEncoding.DecodeString(v)
+		if err != nil || len(wantMD5) != md5.Size {
+			return nil, apiErr(errInvalidDigest, "the Content-MD5 you specified was invalid")
+		}
+	}
+	wantSums := map[checksum.Algorithm]string{}
+	for _, a := range checksum.All {
+		if v := r.Header.Get(a.Header()); v != "" {
+			if !a.Valid(v) {
+				return nil, apiErr(errInvalidRequest, "value for %s header is invalid", strings.ToLower(a.Header()))
+			}
+			wantSums[a] = v
+		}
+	}
+	if len(wantSums) > 1 {
+		return nil, apiErr(errInvalidRequest, "expecting a single x-amz-checksum- header; multiple checksum types are not allowed")
+	}
+	algos := make([]checksum.Algorithm, 0, 2)
+	for a := range wantSums {
+		algos = append(algos, a)
+	}
+	trailerAlgo, hasTrailer := checksum.FromHeader(r.Header.Get("X-Amz-Trailer"))
+	if hasTrailer {
+		algos = append(algos, trailerAlgo)
+	}
+	if v := r.Header.Get("X-Amz-Sdk-Checksum-Algorithm"); v != "" && len(algos) == 0 {
+		if a, ok := checksum.Parse(v); ok {
+			algos = append(algos, a) // computed and stored, nothing to compare
+		}
+	}
+	release := func() {}
+	if h.o.Quota != nil && !unknown {
+		if release, err = h.o.Quota.Reserve(ctx, b.ProjectID, b, size); err != nil {
+			return nil, toQuotaErr(err)
+		}
+	}
+	limit := size
+	if unknown {
+		limit = MaxPutSize
+	}
+	blob, err := h.o.Blobs.Put(ctx, body, objectstore.PutOptions{Checksums: algos, Limit: limit})
+	req.bytesIn += blob.Size
+	fail := func(e error) (*received, error) {
+		release()
+		if blob.ID != "" {
+			if derr := h.o.Blobs.Delete(ctx, blob.ID); derr != nil {
+				h.log.Warn("s3: delete refused blob", "blob", blob.ID, "err", derr)
+			}
+		}
+		return nil, e
+	}
+	if err != nil {
+		if errs.Is(err, errs.TooLarge) && unknown {
+			return fail(apiErr(errEntityTooLarge, "your proposed upload exceeds the maximum allowed size"))
+		}
+		if errs.Is(err, errs.TooLarge) {
+			return fail(apiErr(errIncompleteBody, "the request body is longer than its declared length"))
+		}
+		return fail(err)
+	}
+	if unknown && h.o.Quota != nil {
+		if release, err = h.o.Quota.Reserve(ctx, b.ProjectID, b, blob.Size); err != nil {
+			release = func() {}
+			return fail(toQuotaErr(err))
+		}
+	}
+	if unknown {
+		size = blob.Size
+	}
+	if blob.Size != size {
+		return fail(apiErr(errIncompleteBody, "you did not provide the number of bytes specified by the Content-Length HTTP header"))
+	}
+	if wantMD5 != nil && !bytes.Equal(wantMD5, blob.MD5) {
+		return fail(apiErr(errBadDigest, "the Content-MD5 you specified did not match what we received"))
+	}
+	sums := map[string]string{}
+	for a, sum := range blob.Checksums {
+		sums[string(a)] = checksum.Encode(sum)
+	}
+	for a, want := range wantSums {
+		if sums[string(a)] != want {
+			return fail(apiErr(errBadDigest, "the %s you specified did not match the calculated checksum", a))
+		}
+	}
+	if hasTrailer && chunked != nil {
+		// The decoder already compared the trailer with its own digest.
+		if v, ok := chunked.Trailers()[strings.ToLower(trailerAlgo.Header())]; ok && v != sums[string(trailerAlgo)] {
+			return fail(apiErr(errBadDigest, "the %s you specified did not match the calculated checksum", trailerAlgo))
+		}
+	}
+	return &received{blob: blob, checksums: sums, release: release}, nil
+}
+
+// dropBlob deletes a blob that metadata no longer references. A failure
+// only leaves an orphan for the start-up GC, so it is logged, not returned.
+func (h *Handler) dropBlob(req *request, id string) {
+	if id == "" {
+		return
+	}
+	if err := h.o.Blobs.Delete(req.r.Context(), id); err != nil {
+		h.log.Warn("s3: delete replaced blob", "request_id", req.id, "blob", id, "err", err)
+	}
+}
+
+func quoted(etag string) string { return `"` + etag + `"` }
+
+func setChecksumHeaders(w http.ResponseWriter, sums map[string]string) {
+	for a, v := range sums {
+		if alg, ok := checksum.Parse(a); ok {
+			w.Header().Set(alg.Header(), v)
+		}
+	}
+}
+
+func (h *Handler) putObject(w http.ResponseWriter, req *request) error {
+	if err := bucket.ValidKey(req.key); err != nil {
+		return keyError(err)
+	}
+	b, err := h.bucketFor(req, ownerOnly)
+	if err != nil {
+		return err
+	}
+	meta, err := objectMeta(req.r)
+	if err != nil {
+		return err
+	}
+	if err := objectACL(req.r); err != nil {
+		return err
+	}
+	tags, err := parseTags(req.r.Header.Get("X-Amz-Tagging"))
+	if err != nil {
+		return err
+	}
+	if err := checkIfNoneMatchWrite(req.r); err != nil {
+		return err
+	}
+	rc, err := h.receive(req, b)
+	if err != nil {
+		return err
+	}
+	defer rc.release()
+	o := bucket.Object{BucketID: b.ID, Key: req.key, BlobID: rc.blob.ID, Size: rc.blob.Size,
+		ETag: hex.EncodeToString(rc.blob.MD5), Meta: meta, Checksums: rc.checksums, Tags: tags, Modified: h.o.Now().UTC()}
+	if err := h.conditionalWrite(req, b); err != nil {
+		h.dropBlob(req, rc.blob.ID)
+		return err
+	}
+	replaced, err := h.o.Meta.PutObject(req.r.Context(), o)
+	if err != nil {
+		h.dropBlob(req, rc.blob.ID)
+		return err
+	}
+	h.dropBlob(req, replaced)
+	w.Header().Set("ETag", quoted(o.ETag))
+	setChecksumHeaders(w, rc.checksums)
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// checkIfNoneMatchWrite accepts only the conditional-write form S3 has:
+// If-None-Match: * (create only if absent).
+func checkIfNoneMatchWrite(r *http.Request) error {
+	if v := r.Header.Get("If-None-Match"); v != "" && v != "*" {
+		return apiErr(errNotImplemented, "If-None-Match on writes supports only *")
+	}
+	return nil
+}
+
+// conditionalWrite enforces If-None-Match: * and If-Match on PUT. The check
+// and the commit are not one transaction, so two racing creates may both
+// pass; the last commit wins, as with unconditional PUTs.
+func (h *Handler) conditionalWrite(req *request, b bucket.Bucket) error {
+	inm, im := req.r.Header.Get("If-None-Match"), req.r.Header.Get("If-Match")
+	if inm == "" && im == "" {
+		return nil
+	}
+	cur, err := h.o.Meta.GetObject(req.r.Context(), b.ID, req.key)
+	exists := err == nil
+	if err != nil && !isNotExist(err) {
+		return err
+	}
+	if inm == "*" && exists {
+		return apiErr(errPreconditionFailed, "at least one of the pre-conditions you specified did not hold")
+	}
+	if im != "" {
+		if !exists {
+			return apiErr(errNoSuchKey, "the specified key does not exist")
+		}
+		if !etagMatches(im, cur.ETag) {
+			return apiErr(errPreconditionFailed, "at least one of the pre-conditions you specified did not hold")
+		}
+	}
+	return nil
+}
+
+func keyError(err error) error {
+	if strings.Contains(errs.Message(err), "too long") {
+		return apiErr(errKeyTooLong, "your key is too long")
+	}
+	return apiErr(errInvalidArgument, "%s", errs.Message(err))
+}
+
+// etagMatches evaluates an If-Match / If-None-Match list against etag.
+func etagMatches(header, etag string) bool {
+	for _, p := range strings.Split(header, ",") {
+		p = strings.TrimSpace(p)
+		p = strings.TrimPrefix(p, "W/")
+		if p == "*" || strings.Trim(p, `"`) == etag {
+			return true
+		}
+	}
+	return false
+}
+
+// preconditions evaluates GET/HEAD conditionals in S3's order: If-Match
+// then If-Unmodified-Since (412), If-None-Match then If-Modified-Since (304).
+func preconditions(h http.Header, etag string, modified time.Time, prefix string) error {
+	mod := modified.Truncate(time.Second)
+	if v := h.Get(prefix + "If-Match"); v != "" {
+		if !etagMatches(v, etag) {
+			return apiErr(errPreconditionFailed, "at least one of the pre-conditions you specified did not hold")
+		}
+	} else if v := h.Get(prefix + "If-Unmodified-Since"); v != "" {
+		if t, err := http.ParseTime(v); err == nil && mod.After(t) {
+			return apiErr(errPreconditionFailed, "at least one of the pre-conditions you specified did not hold")
+		}
+	}
+	notModified := errNotModified
+	if prefix != "" { // copy-source conditions fail with 412, never 304
+		notModified = errPreconditionFailed
+	}
+	if v := h.Get(prefix + "If-None-Match"); v != "" {
+		if etagMatches(v, etag) {
+			return apiErr(notModified, "not modified")
+		}
+	} else if v := h.Get(prefix + "If-Modified-Since"); v != "" {
+		if t, err := http.ParseTime(v); err == nil && !mod.After(t) {
+			return apiErr(notModified, "not modified")
+		}
+	}
+	return nil
+}
+
+// parseRange reads a single "bytes=" range; ok is false when the header is
+// absent or not a form S3 honours (then the whole object is served).
+func parseRange(v string, size int64) (start, length int64, ok bool, err error) {
+	spec, found := strings.CutPrefix(strings.TrimSpace(v), "bytes=")
+	if !found || strings.Contains(spec, ",") {
+		return 0, 0, false, nil
+	}
+	a, b, found := strings.Cut(strings.TrimSpace(spec), "-")
+	if !found {
+		return 0, 0, false, nil
+	}
+	invalid := apiErr(errInvalidRange, "the requested range is not satisfiable")
+	switch {
+	case a == "":
+		n, perr := strconv.ParseInt(b, 10, 64)
+		if perr != nil || n < 0 {
+			return 0, 0, false, nil
+		}
+		if n == 0 || size == 0 {
+			return 0, 0, false, invalid
+		}
+		n = min(n, size)
+		return size - n, n, true, nil
+	default:
+		s, perr := strconv.ParseInt(a, 10, 64)
+		if perr != nil || s < 0 {
+			return 0, 0, false, nil
+		}
+		e := size - 1
+		if b != "" {
+			if e, perr = strconv.ParseInt(b, 10, 64); perr != nil || e < s {
+				return 0, 0, false, nil
+			}
+		}
+		if s >= size {
+			return 0, 0, false, invalid
+		}
+		e = min(e, size-1)
+		return s, e - s + 1, true, nil
+	}
+}
+
+func (h *Handler) getObject(w http.ResponseWriter, req *request) error {
+	return h.serveObject(w, req, true)
+}
+
+func (h *Handler) headObject(w http.ResponseWriter, req *request) error {
+	return h.serveObject(w, req, false)
+}
+
+func (h *Handler) serveObject(w http.ResponseWriter, req *request, withBody bool) error {
+	ctx := req.r.Context()
+	b, err := h.bucketFor(req, readObject)
+	if err != nil {
+		return err
+	}
+	q := req.r.URL.Query()
+	if v := q.Get("partNumber"); v != "" && v != "1" {
+		return apiErr(errInvalidArgument, "partNumber other than 1 is not supported")
+	}
+	var o bucket.Object
+	var rd *objectstore.Reader
+	var start, length int64
+	var ranged bool
+	// An overwrite may delete the blob between reading the row and opening
+	// the blob; the row read again then names the new blob. Once open, the
+	// blob stays readable, so a reader sees the old or the new bytes whole.
+	for attempt := 0; ; attempt++ {
+		o, err = h.o.Meta.GetObject(ctx, b.ID, req.key)
+		if isNotExist(err) {
+			return apiErr(errNoSuchKey, "the specified key does not exist")
+		}
+		if err != nil {
+			return err
+		}
+		if err := preconditions(req.r.Header, o.ETag, o.Modified, ""); err != nil {
+			setObjectHeaders(w, o, req.r)
+			return err
+		}
+		start, length, ranged, err = parseRange(req.r.Header.Get("Range"), o.Size)
+		if err != nil {
+			w.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(o.Size, 10))
+			return err
+		}
+		if !ranged {
+			start, length = 0, o.Size
+		}
+		if !withBody {
+			break
+		}
+		rd, err = h.o.Blobs.Open(ctx, o.BlobID, start, length)
+		if err == nil {
+			break
+		}
+		if !isNotExist(err) || attempt == 2 {
+			return err
+		}
+	}
+	if rd != nil {
+		defer rd.Close()
+	}
+	setObjectHeaders(w, o, req.r)
+	if !ranged && strings.EqualFold(req.r.Header.Get("X-Amz-Checksum-Mode"), "ENABLED") {
+		setChecksumHeaders(w, o.Checksums)
+	}
+	w.Header().Set("Content-Length", strconv.FormatInt(length, 10))
+	status := http.StatusOK
+	if ranged {
+		status = http.StatusPartialContent
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, start+length-1, o.Size))
+	}
+	w.WriteHeader(status)
+	if withBody && length > 0 {
+		if _, err := io.Copy(w, rd); err != nil {
+			// Headers are gone; all we can do is cut the connection short.
+			h.log.Debug("s3: send object", "request_id", req.id, "err", err)
+			return nil
+		}
+	}
+	return nil
+}
+
+// responseOverrides maps response-* query parameters to the header they
+// replace on GET.
+var responseOverrides = map[string]string{
+	"response-content-type":        "Content-Type",
+	"response-content-language":    "Content-Language",
+	"response-expires":             "Expires",
+	"response-cache-control":       "Cache-Control",
+	"response-content-disposition": "Content-Disposition",
+	"response-content-encoding":    "Content-Encoding",
+}
+
+func setObjectHeaders(w http.ResponseWriter, o bucket.Object, r *http.Request) {
+	hd := w.Header()
+	hd.Set("ETag", quoted(o.ETag))
+	hd.Set("Last-Modified", o.Modified.UTC().Format(http.TimeFormat))
+	hd.Set("Accept-Ranges", "bytes")
+	hd.Set("Content-Type", "binary/octet-stream")
+	for k, v := range o.Meta {
+		if strings.HasPrefix(k, "x-amz-meta-") {
+			hd[k] = []string{v} // not canonicalised: see objectMeta
+		} else {
+			hd.Set(k, v)
+		}
+	}
+	if len(o.Tags) > 0 {
+		hd.Set("X-Amz-Tagging-Count", strconv.Itoa(len(o.Tags)))
+	}
+	if o.Parts > 0 {
+		hd.Set("X-Amz-Mp-Parts-Count", strconv.Itoa(o.Parts))
+	}
+	q := r.URL.Query()
+	for p, header := range responseOverrides {
+		if v := q.Get(p); v != "" {
+			hd.Set(header, v)
+		}
+	}
+}
+
+func (h *Handler) deleteObject(w http.ResponseWriter, req *request) error {
+	b, err := h.bucketFor(req, ownerOnly)
+	if err != nil {
+		return err
+	}
+	blob, err := h.o.Meta.DeleteObject(req.r.Context(), b.ID, req.key)
+	if err != nil && !isNotExist(err) {
+		return err
+	}
+	h.dropBlob(req, blob)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (h *Handler) deleteObjects(w http.ResponseWriter, req *request) error {
+	b, err := h.bucketFor(req, ownerOnly)
+	if err != nil {
+		return err
+	}
+	var in deleteRequest
+	if err := req.readXML(&in); err != nil {
+		return err
+	}
+	if len(in.Objects) == 0 || len(in.Objects) > 1000 {
+		return apiErr(errMalformedXML, "a delete request names 1 to 1000 objects")
+	}
+	res := deleteResult{Xmlns: s3NS}
+	for _, obj := range in.Objects {
+		if err := bucket.ValidKey(obj.Key); err != nil {
+			res.Errors = append(res.Errors, deleteErrorEntry{Key: obj.Key, Code: errInvalidArgument.Code, Message: errs.Message(err)})
+			continue
+		}
+		blob, err := h.o.Meta.DeleteObject(req.r.Context(), b.ID, obj.Key)
+		if err != nil && !isNotExist(err) {
+			ae := toAPIError(err)
+			h.log.Error("s3: delete object", "request_id", req.id, "key", obj.Key, "err", err)
+			res.Errors = append(res.Errors, deleteErrorEntry{Key: obj.Key, Code: ae.Code, Message: ae.Msg})
+			continue
+		}
+		h.dropBlob(req, blob)
+		if !in.Quiet {
+			res.Deleted = append(res.Deleted, deletedEntry{Key: obj.Key})
+		}
+	}
+	return writeXML(w, http.StatusOK, res)
+}
+
+// copySource parses x-amz-copy-source: "[/]bucket/key[?versionId=…]",
+// URL-encoded.
+func copySource(v string) (bucketName, key string, err error) {
+	v, _, _ = strings.Cut(v, "?versionId=")
+	dec, uerr := url.PathUnescape(v)
+	if uerr != nil {
+		return "", "", apiErr(errInvalidArgument, "the copy source is not URL-encoded correctly")
+	}
+	dec = strings.TrimPrefix(dec, "/")
+	bucketName, key, ok := strings.Cut(dec, "/")
+	if !ok || bucketName == "" || key == "" {
+		return "", "", apiErr(errInvalidArgument, "copy source must be bucket/key")
+	}
+	return bucketName, key, nil
+}
+
+// sourceObject loads and authorises the object named by x-amz-copy-source
+// and checks the x-amz-copy-source-if-* conditions.
+func (h *Handler) sourceObject(req *request) (bucket.Bucket, bucket.Object, error) {
+	bn, key, err := copySource(req.r.Header.Get("X-Amz-Copy-Source"))
+	if err != nil {
+		return bucket.Bucket{}, bucket.Object{}, err
+	}
+	src := &request{r: req.r, bucket: bn, key: key, hasKey: true, project: req.project}
+	sb, err := h.bucketFor(src, readObject)
+	if err != nil {
+		return sb, bucket.Object{}, err
+	}
+	o, err := h.o.Meta.GetObject(req.r.Context(), sb.ID, key)
+	if isNotExist(err) {
+		return sb, o, apiErr(errNoSuchKey, "the specified copy source key does not exist")
+	}
+	if err != nil {
+		return sb, o, err
+	}
+	if err := preconditions(req.r.Header, o.ETag, o.Modified, "X-Amz-Copy-Source-"); err != nil {
+		return sb, o, err
+	}
+	return sb, o, nil
+}
+
+func (h *Handler) copyObject(w http.ResponseWriter, req *request) error {
+	ctx := req.r.Context()
+	if err := bucket.ValidKey(req.key); err != nil {
+		return keyError(err)
+	}
+	b, err := h.bucketFor(req, ownerOnly)
+	if err != nil {
+		return err
+	}
+	sb, src, err := h.sourceObject(req)
+	if err != nil {
+		return err
+	}
+	if err := objectACL(req.r); err != nil {
+		return err
+	}
+	directive := req.r.Header.Get("X-Amz-Metadata-Directive")
+	tagDirective := req.r.Header.Get("X-Amz-Tagging-Directive")
+	for _, d := range []string{directive, tagDirective} {
+		if d != "" && d != "COPY" && d != "REPLACE" {
+			return apiErr(errInvalidArgument, "unknown directive %q", d)
+		}
+	}
+	o := bucket.Object{BucketID: b.ID, Key: req.key, BlobID: src.BlobID, Size: src.Size, ETag: src.ETag,
+		Meta: src.Meta, Checksums: src.Checksums, Tags: src.Tags, Parts: src.Parts, Modified: h.o.Now().UTC()}
+	if directive == "REPLACE" {
+		if o.Meta, err = objectMeta(req.r); err != nil {
+			return err
+		}
+	}
+	if tagDirective == "REPLACE" {
+		if o.Tags, err = parseTags(req.r.Header.Get("X-Amz-Tagging")); err != nil {
+			return err
+		}
+	}
+	sameObject := sb.ID == b.ID && src.Key == req.key
+	if sameObject && directive != "REPLACE" && tagDirective != "REPLACE" && req.r.Header.Get("X-Amz-Storage-Class") == "" {
+		return apiErr(errInvalidRequest, "this copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes")
+	}
+	release := func() {}
+	if !sameObject {
+		// A copy gets its own blob, so deleting either object never
+		// touches the other; copy_file_range makes it cheap on disk.
+		if h.o.Quota != nil {
+			if release, err = h.o.Quota.Reserve(ctx, b.ProjectID, b, src.Size); err != nil {
+				if errs.Is(err, errs.Quota) {
+					return &apiError{s3Code: errQuotaExceeded, Msg: "the storage quota of this project or service is exhausted", Err: err}
+				}
+				return err
+			}
+		}
+		defer release()
+		nb, err := h.o.Blobs.Concat(ctx, []string{src.BlobID})
+		if err != nil {
+			if isNotExist(err) {
+				return apiErr(errNoSuchKey, "the copy source was replaced while copying; retry")
+			}
+			return err
+		}
+		o.BlobID = nb.ID
+	}
+	replaced, err := h.o.Meta.PutObject(ctx, o)
+	if err != nil {
+		if !sameObject {
+			h.dropBlob(req, o.BlobID)
+		}
+		return err
+	}
+	h.dropBlob(req, replaced)
+	return writeXML(w, http.StatusOK, copyObjectResult{Xmlns: s3NS, LastModified: iso8601(o.Modified), ETag: quoted(o.ETag)})
+}
+
+func (h *Handler) getObjectTagging(w http.ResponseWriter, req *request) error {
+	b, err := h.bucketFor(req, ownerOnly)
+	if err != nil {
+		return err
+	}
+	o, err := h.o.Meta.GetObject(req.r.Context(), b.ID, req.key)
+	if isNotExist(err) {
+		return apiErr(errNoSuchKey, "the specified key does not exist")
+	}
+	if err != nil {
+		return err
+	}
+	t := tagging{Xmlns: s3NS, TagSet: []tag{}}
+	for k, v := range o.Tags {
+		t.TagSet = append(t.TagSet, tag{Key: k, Value: v})
+	}
+	return writeXML(w, http.StatusOK, t)
+}
+
+func (h *Handler) putObjectTagging(w http.ResponseWriter, req *request) error {
+	b, err := h.bucketFor(req, ownerOnly)
+	if err != nil {
+		return err
+	}
+	var in tagging
+	if err := req.readXML(&in); err != nil {
+		return err
+	}
+	tags := map[string]string{}
+	for _, t := range in.TagSet {
+		if _, dup := tags[t.Key]; dup {
+			return apiErr(errInvalidTag, "cannot provide multiple tags with the same key")
+		}
+		tags[t.Key] = t.Value
+	}
+	if err := checkTags(tags); err != nil {
+		return err
+	}
+	err = h.o.Meta.SetObjectTags(req.r.Context(), b.ID, req.key, tags)
+	if isNotExist(err) {
+		return apiErr(errNoSuchKey, "the specified key does not exist")
+	}
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (h *Handler) deleteObjectTagging(w http.ResponseWriter, req *request) error {
+	b, err := h.bucketFor(req, ownerOnly)
+	if err != nil {
+		return err
+	}
+	err = h.o.Meta.SetObjectTags(req.r.Context(), b.ID, req.key, nil)
+	if isNotExist(err) {
+		return apiErr(errNoSuchKey, "the specified key does not exist")
+	}
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (h *Handler) getObjectACL(w http.ResponseWriter, req *request) error {
+	b, err := h.bucketFor(req, ownerOnly)
+	if err != nil {
+		return err
+	}
+	if _, err := h.o.Meta.GetObject(req.r.Context(), b.ID, req.key); err != nil {
+		if isNotExist(err) {
+			return apiErr(errNoSuchKey, "the specified key does not exist")
+		}
+		return err
+	}
+	return writeXML(w, http.StatusOK, aclDocument(b.ProjectID, b.ACL))
+}
+
+func (h *Handler) putObjectACL(w http.ResponseWriter, req *request) error {
+	b, err := h.bucketFor(req, ownerOnly)
+	if err != nil {
+		return err
+	}
+	if _, err := h.o.Meta.GetObject(req.r.Context(), b.ID, req.key); err != nil {
+		if isNotExist(err) {
+			return apiErr(errNoSuchKey, "the specified key does not exist")
+		}
+		return err
+	}
+	acl, err := h.requestACL(req, b.ProjectID)
+	if err != nil {
+		return err
+	}
+	if acl != b.ACL && acl != bucket.ACLPrivate {
+		return apiErr(errNotImplemented, "per-object ACLs are not supported; objects follow their bucket's ACL")
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}

@@ -1,0 +1,405 @@
+// Package s3 owns the S3 data plane's HTTP face: one top-level http.Handler
+// (never behind ServeMux, which cleans paths like "a//b" and cannot route on
+// query keys) that authenticates with SigV4, routes on method, path and
+// query keys, checks that the caller's project owns the bucket (or that the
+// bucket is public for reads), streams bodies between clients and the blob
+// store, commits metadata through the store, and renders S3 XML and errors.
+//
+// It does not own bytes on disk (objectstore), SQL (sqlstore), SigV4 maths
+// (sigv4) or quota accounting (a Quota it is given). The interfaces below
+// are what it needs from each; the server wires implementations in.
+package s3
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/stowage/stowage/internal/core/bucket"
+	"github.com/stowage/stowage/internal/objectstore"
+	"github.com/stowage/stowage/internal/s3/sigv4"
+)
+
+// Meta is the metadata store the handler needs (sqlstore implements it).
+// NotExist, Exist and Conflict are reported as errs kinds.
+type Meta interface {
+	CreateBucket(ctx context.Context, b bucket.Bucket) error
+	BucketByName(ctx context.Context, name string) (bucket.Bucket, error)
+	ListBuckets(ctx context.Context, projectID string) ([]bucket.Bucket, error)
+	UpdateBucket(ctx context.Context, b bucket.Bucket) error
+	DeleteBucket(ctx context.Context, id string, at time.Time) error
+
+	GetObject(ctx context.Context, bucketID, key string) (bucket.Object, error)
+	PutObject(ctx context.Context, o bucket.Object) (replacedBlob string, err error)
+	DeleteObject(ctx context.Context, bucketID, key string) (blobID string, err error)
+	ListObjects(ctx context.Context, bucketID string, q bucket.ListQuery) ([]bucket.Object, error)
+	SetObjectTags(ctx context.Context, bucketID, key string, tags map[string]string) error
+
+	CreateUpload(ctx context.Context, u bucket.Upload) error
+	GetUpload(ctx context.Context, bucketID, uploadID string) (bucket.Upload, error)
+	ListUploads(ctx context.Context, bucketID, prefix, keyMarker, idMarker string, limit int) ([]bucket.Upload, error)
+	PutPart(ctx context.Context, p bucket.Part) (replacedBlob string, err error)
+	ListParts(ctx context.Context, uploadID string, after, limit int) ([]bucket.Part, error)
+	CompleteUpload(ctx context.Context, bucketID, uploadID string, o bucket.Object) (replacedBlob string, partBlobs []string, err error)
+	AbortUpload(ctx context.Context, bucketID, uploadID string) (partBlobs []string, err error)
+}
+
+// Blobs stores object bytes (objectstore.Store implements it; a RADOS
+// backend will too). Open must return errs.NotExist for a missing blob.
+type Blobs interface {
+	Put(ctx context.Context, r io.Reader, o objectstore.PutOptions) (objectstore.Blob, error)
+	Open(ctx context.Context, id string, offset, length int64) (*objectstore.Reader, error)
+	Delete(ctx context.Context, id string) error
+	Concat(ctx context.Context, ids []string) (objectstore.Blob, error)
+}
+
+// Credentials resolves an access key id to the project it belongs to and
+// its plain secret; an unknown or revoked key is errs.NotExist.
+type Credentials interface {
+	ResolveS3Key(ctx context.Context, accessKey string) (projectID, secret string, err error)
+}
+
+// Quota reserves storage before a write. Reserve returns errs.Quota when
+// the project's (or the bucket's object-storage service's) limit would be
+// exceeded. release is called exactly once, after the write committed or
+// failed; by then committed bytes show in the bucket's usage counters.
+type Quota interface {
+	Reserve(ctx context.Context, projectID string, b bucket.Bucket, bytes int64) (release func(), err error)
+}
+
+// Options are the handler's dependencies.
+type Options struct {
+	Meta        Meta
+	Blobs       Blobs
+	Credentials Credentials
+	Quota       Quota // nil: no limit
+	Logger      *slog.Logger
+	Registry    prometheus.Registerer // nil: metrics are not registered
+	Region      string                // reported by GetBucketLocation; default "local-1"
+	// Domain enables virtual-hosted-style requests: Host "b.<Domain>"
+	// addresses bucket b. Path style always works.
+	Domain string
+	// Now is the clock (tests); default time.Now.
+	Now func() time.Time
+}
+
+// Handler is the S3 API.
+type Handler struct {
+	o       Options
+	log     *slog.Logger
+	metrics *metrics
+}
+
+// New builds the handler.
+func New(o Options) (*Handler, error) {
+	if o.Meta == nil || o.Blobs == nil || o.Credentials == nil {
+		return nil, errors.New("s3: Meta, Blobs and Credentials are required")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Region == "" {
+		o.Region = "local-1"
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	o.Domain = strings.ToLower(strings.TrimPrefix(o.Domain, "."))
+	m, err := newMetrics(o.Registry)
+	if err != nil {
+		return nil, err
+	}
+	return &Handler{o: o, log: o.Logger, metrics: m}, nil
+}
+
+// request is one S3 call as routed: who is asking, which bucket and key,
+// and the verified signature (nil when anonymous).
+type request struct {
+	r         *http.Request
+	id        string
+	op        string
+	bucket    string
+	key       string
+	hasKey    bool
+	project   string // "" when anonymous
+	sig       *sigv4.Result
+	resource  string
+	bytesIn   int64
+	bytesOut  int64
+	startTime time.Time
+}
+
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return strings.ToUpper(hex.EncodeToString(b[:]))
+}
+
+// ServeHTTP routes one request and renders its error, if any.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	req := &request{r: r, id: newRequestID(), startTime: time.Now()}
+	sw := &statusWriter{ResponseWriter: w}
+	sw.Header().Set("x-amz-request-id", req.id)
+	sw.Header().Set("x-amz-id-2", req.id)
+	sw.Header().Set("Server", "Stowage")
+	h.locate(req)
+	handler, op := h.route(req)
+	req.op = op
+	err := h.authenticate(req)
+	if err == nil {
+		err = handler(sw, req)
+	}
+	if err != nil {
+		h.renderError(sw, req, err)
+	}
+	h.metrics.observe(req.op, sw.status(), req.bytesIn, sw.n, time.Since(req.startTime))
+}
+
+// locate extracts bucket and key, virtual-hosted style when the Host is a
+// subdomain of the configured domain, path style otherwise. The path is
+// used as decoded, never cleaned: "a//b" and "../x" are keys.
+func (h *Handler) locate(req *request) {
+	path := req.r.URL.Path
+	host := strings.ToLower(req.r.Host)
+	if hst, _, err := net.SplitHostPort(host); err == nil {
+		host = hst
+	}
+	if h.o.Domain != "" && strings.HasSuffix(host, "."+h.o.Domain) {
+		req.bucket = strings.TrimSuffix(host, "."+h.o.Domain)
+		req.key = strings.TrimPrefix(path, "/")
+		req.hasKey = req.key != ""
+	} else {
+		rest := strings.TrimPrefix(path, "/")
+		b, k, found := strings.Cut(rest, "/")
+		req.bucket, req.key, req.hasKey = b, k, found && k != ""
+	}
+	req.resource = "/" + req.bucket
+	if req.hasKey {
+		req.resource += "/" + req.key
+	}
+	if req.bucket == "" {
+		req.resource = "/"
+	}
+}
+
+type handlerFunc func(w http.ResponseWriter, req *request) error
+
+func notImplemented(what string) handlerFunc {
+	return func(http.ResponseWriter, *request) error {
+		return apiErr(errNotImplemented, "%s is not implemented", what)
+	}
+}
+
+// Bucket subresources this handler does not implement; asking for one is
+// NotImplemented rather than being mistaken for a plain bucket request.
+var unsupportedBucketQueries = []string{"cors", "lifecycle", "website", "logging", "notification", "replication",
+	"encryption", "object-lock", "accelerate", "requestPayment", "analytics", "metrics", "inventory",
+	"intelligent-tiering", "ownershipControls", "publicAccessBlock", "tagging"}
+
+// route picks the operation from method, bucket/key presence and query keys.
+func (h *Handler) route(req *request) (handlerFunc, string) {
+	q := req.r.URL.Query()
+	m := req.r.Method
+	if req.bucket == "" {
+		if m == http.MethodGet {
+			return h.listBuckets, "ListBuckets"
+		}
+		return methodNotAllowed, "Unknown"
+	}
+	if !req.hasKey {
+		switch m {
+		case http.MethodPut:
+			switch {
+			case q.Has("acl"):
+				return h.putBucketACL, "PutBucketAcl"
+			case q.Has("policy"):
+				return h.putBucketPolicy, "PutBucketPolicy"
+			case q.Has("versioning"):
+				return h.putBucketVersioning, "PutBucketVersioning"
+			}
+			for _, s := range unsupportedBucketQueries {
+				if q.Has(s) {
+					return notImplemented("PUT ?" + s), "NotImplemented"
+				}
+			}
+			return h.createBucket, "CreateBucket"
+		case http.MethodGet:
+			switch {
+			case q.Has("location"):
+				return h.getBucketLocation, "GetBucketLocation"
+			case q.Has("acl"):
+				return h.getBucketACL, "GetBucketAcl"
+			case q.Has("policy"):
+				return h.getBucketPolicy, "GetBucketPolicy"
+			case q.Has("policyStatus"):
+				return h.getBucketPolicyStatus, "GetBucketPolicyStatus"
+			case q.Has("versioning"):
+				return h.getBucketVersioning, "GetBucketVersioning"
+			case q.Has("uploads"):
+				return h.listUploads, "ListMultipartUploads"
+			case q.Has("versions"):
+				return h.listObjectVersions, "ListObjectVersions"
+			case q.Get("list-type") == "2":
+				return h.listObjectsV2, "ListObjectsV2"
+			}
+			for _, s := range unsupportedBucketQueries {
+				if q.Has(s) {
+					return notImplemented("GET ?" + s), "NotImplemented"
+				}
+			}
+			return h.listObjectsV1, "ListObjects"
+		case http.MethodHead:
+			return h.headBucket, "HeadBucket"
+		case http.MethodDelete:
+			if q.Has("policy") {
+				return h.deleteBucketPolicy, "DeleteBucketPolicy"
+			}
+			for _, s := range unsupportedBucketQueries {
+				if q.Has(s) {
+					return notImplemented("DELETE ?" + s), "NotImplemented"
+				}
+			}
+			return h.deleteBucket, "DeleteBucket"
+		case http.MethodPost:
+			if q.Has("delete") {
+				return h.deleteObjects, "DeleteObjects"
+			}
+		}
+		return methodNotAllowed, "Unknown"
+	}
+	switch m {
+	case http.MethodPut:
+		switch {
+		case q.Has("uploadId") && q.Has("partNumber"):
+			if req.r.Header.Get("X-Amz-Copy-Source") != "" {
+				return h.uploadPartCopy, "UploadPartCopy"
+			}
+			return h.uploadPart, "UploadPart"
+		case q.Has("tagging"):
+			return h.putObjectTagging, "PutObjectTagging"
+		case q.Has("acl"):
+			return h.putObjectACL, "PutObjectAcl"
+		case q.Has("retention"), q.Has("legal-hold"):
+			return notImplemented("object lock"), "NotImplemented"
+		case req.r.Header.Get("X-Amz-Copy-Source") != "":
+			return h.copyObject, "CopyObject"
+		}
+		return h.putObject, "PutObject"
+	case http.MethodGet:
+		switch {
+		case q.Has("uploadId"):
+			return h.listParts, "ListParts"
+		case q.Has("tagging"):
+			return h.getObjectTagging, "GetObjectTagging"
+		case q.Has("acl"):
+			return h.getObjectACL, "GetObjectAcl"
+		case q.Has("retention"), q.Has("legal-hold"), q.Has("torrent"), q.Has("attributes"):
+			return notImplemented("this object subresource"), "NotImplemented"
+		}
+		return h.getObject, "GetObject"
+	case http.MethodHead:
+		return h.headObject, "HeadObject"
+	case http.MethodDelete:
+		switch {
+		case q.Has("uploadId"):
+			return h.abortUpload, "AbortMultipartUpload"
+		case q.Has("tagging"):
+			return h.deleteObjectTagging, "DeleteObjectTagging"
+		}
+		return h.deleteObject, "DeleteObject"
+	case http.MethodPost:
+		switch {
+		case q.Has("uploads"):
+			return h.createUpload, "CreateMultipartUpload"
+		case q.Has("uploadId"):
+			return h.completeUpload, "CompleteMultipartUpload"
+		}
+	}
+	return methodNotAllowed, "Unknown"
+}
+
+func methodNotAllowed(http.ResponseWriter, *request) error {
+	return apiErr(errMethodNotAllowed, "the specified method is not allowed against this resource")
+}
+
+// authenticate verifies the signature, if any, and records the caller's
+// project. Authorisation (owner or public) happens per operation once the
+// bucket is loaded.
+func (h *Handler) authenticate(req *request) error {
+	var project string
+	secret := func(ctx context.Context, key string) (string, error) {
+		p, s, err := h.o.Credentials.ResolveS3Key(ctx, key)
+		if err != nil {
+			if isNotExist(err) {
+				return "", fmt.Errorf("%w: %w", sigv4.ErrUnknownAccessKey, err)
+			}
+			return "", err
+		}
+		project = p
+		return s, nil
+	}
+	res, err := sigv4.Verify(req.r.Context(), req.r, h.o.Now(), secret)
+	if err != nil {
+		return err
+	}
+	req.sig, req.project = res, project
+	return nil
+}
+
+// statusWriter records the status and body bytes for metrics and logs.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+	n    int64
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.n += int64(n)
+	return n, err
+}
+
+// ReadFrom keeps sendfile available for object bodies.
+func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	var n int64
+	var err error
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(r)
+	} else {
+		n, err = io.Copy(w.ResponseWriter, r)
+	}
+	w.n += n
+	return n, err
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *statusWriter) status() int {
+	if w.code == 0 {
+		return http.StatusOK
+	}
+	return w.code
+}

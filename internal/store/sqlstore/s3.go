@@ -1,0 +1,497 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/stowage/stowage/internal/core/bucket"
+	"github.com/stowage/stowage/internal/errs"
+)
+
+// This file persists the S3 data plane's metadata: credentials, buckets,
+// objects, multipart uploads and parts. Every object-row change and its
+// bucket's usage counters commit in one transaction.
+
+func toJSON(m map[string]string) string {
+	if len(m) == 0 {
+		return "{}"
+	}
+	b, _ := json.Marshal(m) // a map of strings always marshals
+	return string(b)
+}
+
+func fromJSON(s string) (map[string]string, error) {
+	if s == "" || s == "{}" {
+		return nil, nil
+	}
+	var m map[string]string
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		return nil, fmt.Errorf("decode stored map: %w", err)
+	}
+	return m, nil
+}
+
+// ---- credentials
+
+func (s *Store) CreateS3Credential(ctx context.Context, c bucket.Credential) error {
+	return s.tx(ctx, func(tx *sql.Tx) error { return insertCredential(ctx, tx, c) })
+}
+
+func insertCredential(ctx context.Context, tx *sql.Tx, c bucket.Credential) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO s3_credentials (access_key, project_id, service_id, secret_sealed, description, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6)`, c.AccessKey, c.ProjectID, c.ServiceID, c.SecretSealed, c.Description, ts(c.Created))
+	if err != nil {
+		return fmt.Errorf("create s3 credential: %w", mapErr(err))
+	}
+	return nil
+}
+
+const credCols = "access_key, project_id, service_id, secret_sealed, description, created_at"
+
+func scanCredential(row interface{ Scan(...any) error }) (bucket.Credential, error) {
+	var c bucket.Credential
+	var created int64
+	err := row.Scan(&c.AccessKey, &c.ProjectID, &c.ServiceID, &c.SecretSealed, &c.Description, &created)
+	c.Created = fromTS(created)
+	return c, err
+}
+
+// S3Credential returns the live credential with this access key.
+func (s *Store) S3Credential(ctx context.Context, accessKey string) (bucket.Credential, error) {
+	row := s.r.QueryRowContext(ctx, "SELECT "+credCols+" FROM s3_credentials WHERE access_key = $1 AND revoked_at IS NULL", accessKey)
+	c, err := scanCredential(row)
+	if err != nil {
+		return c, notFound(err, "s3 credential", accessKey)
+	}
+	return c, nil
+}
+
+// ListS3Credentials lists a project's live credentials.
+func (s *Store) ListS3Credentials(ctx context.Context, projectID string) ([]bucket.Credential, error) {
+	q := new(query).add("SELECT "+credCols+" FROM s3_credentials WHERE project_id = ? AND revoked_at IS NULL ORDER BY access_key", projectID)
+	return collect(ctx, s.r, q, scanCredential)
+}
+
+// RevokeS3Credential revokes a project's credential.
+func (s *Store) RevokeS3Credential(ctx context.Context, projectID, accessKey string, at time.Time) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE s3_credentials SET revoked_at = $1 WHERE access_key = $2 AND project_id = $3 AND revoked_at IS NULL",
+			ts(at), accessKey, projectID)
+		if err != nil {
+			return mapErr(err)
+		}
+		return mustAffect(res, "s3 credential", accessKey)
+	})
+}
+
+// ---- buckets
+
+const bucketCols = "id, name, project_id, service_id, region, acl, policy, versioning, object_bytes, object_count, created_at, tier"
+
+func scanBucket(row interface{ Scan(...any) error }) (bucket.Bucket, error) {
+	var b bucket.Bucket
+	var created int64
+	err := row.Scan(&b.ID, &b.Name, &b.ProjectID, &b.ServiceID, &b.Region, &b.ACL, &b.Policy, &b.Versioning, &b.Bytes, &b.Objects, &created, &b.Tier)
+	b.Created = fromTS(created)
+	return b, err
+}
+
+// CreateBucket inserts a bucket; a name held by any bucket, live or
+// deleted, is errs.Exist.
+func (s *Store) CreateBucket(ctx context.Context, b bucket.Bucket) error {
+	return s.tx(ctx, func(tx *sql.Tx) error { return insertBucket(ctx, tx, b) })
+}
+
+func insertBucket(ctx context.Context, tx *sql.Tx, b bucket.Bucket) error {
+	if b.Tier == "" {
+		b.Tier = "standard"
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO buckets (id, name, project_id, service_id, region, acl, policy, versioning, created_at, tier)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		b.ID, b.Name, b.ProjectID, b.ServiceID, b.Region, b.ACL, b.Policy, b.Versioning, ts(b.Created), b.Tier)
+	if errs.Is(mapErr(err), errs.Exist) {
+		return errs.Wrap(errs.Exist, fmt.Sprintf("bucket name %q is taken", b.Name), err)
+	}
+	if err != nil {
+		return fmt.Errorf("create bucket: %w", mapErr(err))
+	}
+	return nil
+}
+
+// BucketByName returns a live bucket. The caller decides whether the
+// asking project may see it; this lookup is global because bucket names are.
+func (s *Store) BucketByName(ctx context.Context, name string) (bucket.Bucket, error) {
+	row := s.r.QueryRowContext(ctx, "SELECT "+bucketCols+" FROM buckets WHERE name = $1 AND deleted_at IS NULL", name)
+	b, err := scanBucket(row)
+	if err != nil {
+		return b, notFound(err, "bucket", name)
+	}
+	return b, nil
+}
+
+// ListBuckets lists a project's live buckets by name.
+func (s *Store) ListBuckets(ctx context.Context, projectID string) ([]bucket.Bucket, error) {
+	q := new(query).add("SELECT "+bucketCols+" FROM buckets WHERE project_id = ? AND deleted_at IS NULL ORDER BY name", projectID)
+	return collect(ctx, s.r, q, scanBucket)
+}
+
+// UpdateBucket stores a bucket's ACL, policy and versioning status.
+func (s *Store) UpdateBucket(ctx context.Context, b bucket.Bucket) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE buckets SET acl = $1, policy = $2, versioning = $3 WHERE id = $4 AND deleted_at IS NULL",
+			b.ACL, b.Policy, b.Versioning, b.ID)
+		if err != nil {
+			return mapErr(err)
+		}
+		return mustAffect(res, "bucket", b.Name)
+	})
+}
+
+// DeleteBucket turns an empty bucket into a tombstone; a bucket holding
+// objects or multipart uploads is errs.Conflict.
+func (s *Store) DeleteBucket(ctx context.Context, id string, at time.Time) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var n int
+		err := tx.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM objects WHERE bucket_id = $1 LIMIT 1) o)
+			+ (SELECT COUNT(*) FROM (SELECT 1 FROM multipart_uploads WHERE bucket_id = $1 LIMIT 1) u)`, id).Scan(&n)
+		if err != nil {
+			return mapErr(err)
+		}
+		if n > 0 {
+			return errs.E(errs.Conflict, "the bucket you tried to delete is not empty")
+		}
+		res, err := tx.ExecContext(ctx, "UPDATE buckets SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL", ts(at), id)
+		if err != nil {
+			return mapErr(err)
+		}
+		return mustAffect(res, "bucket", id)
+	})
+}
+
+// ---- objects
+
+const objectCols = "bucket_id, key_name, blob_id, size, etag, meta, checksums, tags, parts, modified_at"
+
+func scanObject(row interface{ Scan(...any) error }) (bucket.Object, error) {
+	var o bucket.Object
+	var meta, sums, tags string
+	var mod int64
+	if err := row.Scan(&o.BucketID, &o.Key, &o.BlobID, &o.Size, &o.ETag, &meta, &sums, &tags, &o.Parts, &mod); err != nil {
+		return o, err
+	}
+	o.Modified = fromTS(mod)
+	var err error
+	if o.Meta, err = fromJSON(meta); err != nil {
+		return o, err
+	}
+	if o.Checksums, err = fromJSON(sums); err != nil {
+		return o, err
+	}
+	o.Tags, err = fromJSON(tags)
+	return o, err
+}
+
+// GetObject returns the committed object at key.
+func (s *Store) GetObject(ctx context.Context, bucketID, key string) (bucket.Object, error) {
+	row := s.r.QueryRowContext(ctx, "SELECT "+objectCols+" FROM objects WHERE bucket_id = $1 AND key_name = $2", bucketID, key)
+	o, err := scanObject(row)
+	if err != nil {
+		return o, notFound(err, "object", key)
+	}
+	return o, nil
+}
+
+// putObject upserts o and moves the bucket's counters by the difference,
+// returning the blob id it replaced ("" for a new key).
+func putObject(ctx context.Context, tx *sql.Tx, o bucket.Object) (string, error) {
+	var oldBlob string
+	var oldSize int64
+	err := tx.QueryRowContext(ctx, "SELECT blob_id, size FROM objects WHERE bucket_id = $1 AND key_name = $2", o.BucketID, o.Key).Scan(&oldBlob, &oldSize)
+	switch {
+	case err == sql.ErrNoRows:
+		_, err = tx.ExecContext(ctx, `INSERT INTO objects (`+objectCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+			o.BucketID, o.Key, o.BlobID, o.Size, o.ETag, toJSON(o.Meta), toJSON(o.Checksums), toJSON(o.Tags), o.Parts, ts(o.Modified))
+		if err != nil {
+			return "", fmt.Errorf("insert object: %w", mapErr(err))
+		}
+		err = bumpUsage(ctx, tx, o.BucketID, o.Size, 1)
+		return "", err
+	case err != nil:
+		return "", fmt.Errorf("read object: %w", mapErr(err))
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE objects SET blob_id = $1, size = $2, etag = $3, meta = $4, checksums = $5, tags = $6, parts = $7, modified_at = $8
+		WHERE bucket_id = $9 AND key_name = $10`,
+		o.BlobID, o.Size, o.ETag, toJSON(o.Meta), toJSON(o.Checksums), toJSON(o.Tags), o.Parts, ts(o.Modified), o.BucketID, o.Key)
+	if err != nil {
+		return "", fmt.Errorf("update object: %w", mapErr(err))
+	}
+	if err := bumpUsage(ctx, tx, o.BucketID, o.Size-oldSize, 0); err != nil {
+		return "", err
+	}
+	if oldBlob == o.BlobID {
+		return "", nil // metadata-only replace (copy onto itself)
+	}
+	return oldBlob, nil
+}
+
+func bumpUsage(ctx context.Context, tx *sql.Tx, bucketID string, bytes, count int64) error {
+	res, err := tx.ExecContext(ctx, "UPDATE buckets SET object_bytes = object_bytes + $1, object_count = object_count + $2 WHERE id = $3 AND deleted_at IS NULL",
+		bytes, count, bucketID)
+	if err != nil {
+		return fmt.Errorf("update bucket usage: %w", mapErr(err))
+	}
+	return mustAffect(res, "bucket", bucketID)
+}
+
+// PutObject commits o (new or replacing) with the bucket's counters and
+// returns the blob id it replaced, for the caller to delete after commit.
+func (s *Store) PutObject(ctx context.Context, o bucket.Object) (replaced string, err error) {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		replaced, err = putObject(ctx, tx, o)
+		return err
+	})
+	return replaced, err
+}
+
+// DeleteObject removes the object at key and returns its blob id.
+func (s *Store) DeleteObject(ctx context.Context, bucketID, key string) (blobID string, err error) {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		var size int64
+		err := tx.QueryRowContext(ctx, "SELECT blob_id, size FROM objects WHERE bucket_id = $1 AND key_name = $2", bucketID, key).Scan(&blobID, &size)
+		if err != nil {
+			return notFound(err, "object", key)
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM objects WHERE bucket_id = $1 AND key_name = $2", bucketID, key); err != nil {
+			return fmt.Errorf("delete object: %w", mapErr(err))
+		}
+		return bumpUsage(ctx, tx, bucketID, -size, -1)
+	})
+	return blobID, err
+}
+
+// ListObjects returns a listing page as q describes: a range scan on the
+// primary key (prefix as key >= prefix AND key < PrefixEnd(prefix)).
+func (s *Store) ListObjects(ctx context.Context, bucketID string, lq bucket.ListQuery) ([]bucket.Object, error) {
+	q := new(query).add("SELECT "+objectCols+" FROM objects WHERE bucket_id = ?", bucketID)
+	from := max(lq.Prefix, lq.From)
+	if lq.After != "" && lq.After >= from {
+		q.add(" AND key_name > ?", lq.After)
+	} else if from != "" {
+		q.add(" AND key_name >= ?", from)
+	}
+	if end, ok := bucket.PrefixEnd(lq.Prefix); ok {
+		q.add(" AND key_name < ?", end)
+	}
+	q.add(" ORDER BY key_name LIMIT ?", lq.Limit)
+	return collect(ctx, s.r, q, scanObject)
+}
+
+// SetObjectTags replaces an object's tags.
+func (s *Store) SetObjectTags(ctx context.Context, bucketID, key string, tags map[string]string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE objects SET tags = $1 WHERE bucket_id = $2 AND key_name = $3", toJSON(tags), bucketID, key)
+		if err != nil {
+			return mapErr(err)
+		}
+		return mustAffect(res, "object", key)
+	})
+}
+
+// ---- multipart
+
+const uploadCols = "id, bucket_id, key_name, meta, tags, checksum, created_at"
+
+func scanUpload(row interface{ Scan(...any) error }) (bucket.Upload, error) {
+	var u bucket.Upload
+	var meta, tags string
+	var created int64
+	if err := row.Scan(&u.ID, &u.BucketID, &u.Key, &meta, &tags, &u.Checksum, &created); err != nil {
+		return u, err
+	}
+	u.Initiated = fromTS(created)
+	var err error
+	if u.Meta, err = fromJSON(meta); err != nil {
+		return u, err
+	}
+	u.Tags, err = fromJSON(tags)
+	return u, err
+}
+
+func (s *Store) CreateUpload(ctx context.Context, u bucket.Upload) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, "INSERT INTO multipart_uploads ("+uploadCols+") VALUES ($1, $2, $3, $4, $5, $6, $7)",
+			u.ID, u.BucketID, u.Key, toJSON(u.Meta), toJSON(u.Tags), u.Checksum, ts(u.Initiated))
+		if err != nil {
+			return fmt.Errorf("create upload: %w", mapErr(err))
+		}
+		return nil
+	})
+}
+
+// GetUpload returns an upload of the bucket.
+func (s *Store) GetUpload(ctx context.Context, bucketID, uploadID string) (bucket.Upload, error) {
+	row := s.r.QueryRowContext(ctx, "SELECT "+uploadCols+" FROM multipart_uploads WHERE id = $1 AND bucket_id = $2", uploadID, bucketID)
+	u, err := scanUpload(row)
+	if err != nil {
+		return u, notFound(err, "upload", uploadID)
+	}
+	return u, nil
+}
+
+// ListUploads lists a bucket's uploads by key then id, after the
+// (keyMarker, idMarker) position, restricted to prefix.
+func (s *Store) ListUploads(ctx context.Context, bucketID, prefix, keyMarker, idMarker string, limit int) ([]bucket.Upload, error) {
+	q := new(query).add("SELECT "+uploadCols+" FROM multipart_uploads WHERE bucket_id = ? AND key_name >= ?", bucketID, prefix)
+	if end, ok := bucket.PrefixEnd(prefix); ok {
+		q.add(" AND key_name < ?", end)
+	}
+	if keyMarker != "" {
+		q.add(" AND (key_name > ? OR (key_name = ? AND id > ?))", keyMarker, keyMarker, idMarker)
+	}
+	q.add(" ORDER BY key_name, id LIMIT ?", limit)
+	return collect(ctx, s.r, q, scanUpload)
+}
+
+const partCols = "upload_id, part_number, blob_id, size, etag, checksums, modified_at"
+
+func scanPart(row interface{ Scan(...any) error }) (bucket.Part, error) {
+	var p bucket.Part
+	var sums string
+	var mod int64
+	if err := row.Scan(&p.UploadID, &p.Number, &p.BlobID, &p.Size, &p.ETag, &sums, &mod); err != nil {
+		return p, err
+	}
+	p.Modified = fromTS(mod)
+	var err error
+	p.Checksums, err = fromJSON(sums)
+	return p, err
+}
+
+// PutPart records a part (replacing one with the same number) and returns
+// the blob id it replaced. A vanished upload is errs.NotExist.
+func (s *Store) PutPart(ctx context.Context, p bucket.Part) (replaced string, err error) {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		var one int
+		if err := tx.QueryRowContext(ctx, "SELECT 1 FROM multipart_uploads WHERE id = $1", p.UploadID).Scan(&one); err != nil {
+			return notFound(err, "upload", p.UploadID)
+		}
+		err := tx.QueryRowContext(ctx, "SELECT blob_id FROM multipart_parts WHERE upload_id = $1 AND part_number = $2", p.UploadID, p.Number).Scan(&replaced)
+		if err != nil && err != sql.ErrNoRows {
+			return mapErr(err)
+		}
+		if err == nil {
+			_, err = tx.ExecContext(ctx, "UPDATE multipart_parts SET blob_id = $1, size = $2, etag = $3, checksums = $4, modified_at = $5 WHERE upload_id = $6 AND part_number = $7",
+				p.BlobID, p.Size, p.ETag, toJSON(p.Checksums), ts(p.Modified), p.UploadID, p.Number)
+		} else {
+			_, err = tx.ExecContext(ctx, "INSERT INTO multipart_parts ("+partCols+") VALUES ($1, $2, $3, $4, $5, $6, $7)",
+				p.UploadID, p.Number, p.BlobID, p.Size, p.ETag, toJSON(p.Checksums), ts(p.Modified))
+		}
+		if err != nil {
+			return fmt.Errorf("put part: %w", mapErr(err))
+		}
+		return nil
+	})
+	return replaced, err
+}
+
+// ListParts lists an upload's parts numbered above after.
+func (s *Store) ListParts(ctx context.Context, uploadID string, after, limit int) ([]bucket.Part, error) {
+	q := new(query).add("SELECT "+partCols+" FROM multipart_parts WHERE upload_id = ? AND part_number > ? ORDER BY part_number LIMIT ?", uploadID, after, limit)
+	return collect(ctx, s.r, q, scanPart)
+}
+
+func partBlobs(ctx context.Context, tx *sql.Tx, uploadID string) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, "SELECT blob_id FROM multipart_parts WHERE upload_id = $1", uploadID)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, mapErr(err)
+		}
+		out = append(out, id)
+	}
+	return out, mapErr(rows.Err())
+}
+
+// CompleteUpload replaces the upload and its parts with object o in one
+// transaction, returning the blob o replaced and every part blob, which
+// the caller deletes after commit (o's blob is new: parts were
+// concatenated into it).
+func (s *Store) CompleteUpload(ctx context.Context, bucketID, uploadID string, o bucket.Object) (replaced string, parts []string, err error) {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		var one int
+		if err := tx.QueryRowContext(ctx, "SELECT 1 FROM multipart_uploads WHERE id = $1 AND bucket_id = $2", uploadID, bucketID).Scan(&one); err != nil {
+			return notFound(err, "upload", uploadID)
+		}
+		if parts, err = deleteUpload(ctx, tx, uploadID); err != nil {
+			return err
+		}
+		replaced, err = putObject(ctx, tx, o)
+		return err
+	})
+	return replaced, parts, err
+}
+
+func deleteUpload(ctx context.Context, tx *sql.Tx, uploadID string) ([]string, error) {
+	blobs, err := partBlobs(ctx, tx, uploadID)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, "DELETE FROM multipart_parts WHERE upload_id = $1", uploadID); err != nil {
+		return nil, mapErr(err)
+	}
+	if _, err := tx.ExecContext(ctx, "DELETE FROM multipart_uploads WHERE id = $1", uploadID); err != nil {
+		return nil, mapErr(err)
+	}
+	return blobs, nil
+}
+
+// AbortUpload drops an upload and returns its part blobs.
+func (s *Store) AbortUpload(ctx context.Context, bucketID, uploadID string) (parts []string, err error) {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		var one int
+		if err := tx.QueryRowContext(ctx, "SELECT 1 FROM multipart_uploads WHERE id = $1 AND bucket_id = $2", uploadID, bucketID).Scan(&one); err != nil {
+			return notFound(err, "upload", uploadID)
+		}
+		parts, err = deleteUpload(ctx, tx, uploadID)
+		return err
+	})
+	return parts, err
+}
+
+// LiveBlobs reports which of ids an object or a part refers to; the
+// object store's GC deletes the rest.
+func (s *Store) LiveBlobs(ctx context.Context, ids []string) (map[string]bool, error) {
+	live := make(map[string]bool, len(ids))
+	if len(ids) == 0 {
+		return live, nil
+	}
+	ph := make([]string, len(ids))
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		ph[i] = fmt.Sprintf("$%d", i+1)
+		args[i] = id
+	}
+	in := strings.Join(ph, ", ")
+	rows, err := s.r.QueryContext(ctx, "SELECT blob_id FROM objects WHERE blob_id IN ("+in+") UNION SELECT blob_id FROM multipart_parts WHERE blob_id IN ("+in+")", args...)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, mapErr(err)
+		}
+		live[id] = true
+	}
+	return live, mapErr(rows.Err())
+}
