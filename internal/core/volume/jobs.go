@@ -236,7 +236,7 @@ func (s *Service) runSnapshotDelete(ctx context.Context, j jobs.Job) (any, error
 		return nil, err
 	}
 	for _, a := range as {
-		if err := s.store.RemoveAttachment(ctx, a.ID); err != nil {
+		if err := s.store.RemoveAttachment(ctx, a.ID, nil); err != nil {
 			return nil, err
 		}
 		s.revoke(ctx, a.ExportName)
