@@ -82,6 +82,9 @@ type Snapshot struct {
 	KeptUntil *time.Time
 	// Restorations are the ids of volumes made from or reverted to it.
 	Restorations []string
+	// ExclusiveBytes is the data only this snapshot holds (what deleting
+	// it frees), as last measured; it counts towards storage usage.
+	ExclusiveBytes int64
 	Created      time.Time
 	Updated      time.Time
 }

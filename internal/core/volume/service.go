@@ -140,6 +140,9 @@ type Store interface {
 	UpdateSnapshot(ctx context.Context, s Snapshot, e Event) error
 	SetSnapshotStatus(ctx context.Context, id string, from []SnapshotStatus, to SnapshotStatus) error
 	RemoveSnapshot(ctx context.Context, id string) error
+	// SetSnapshotExclusive records a measurement of a snapshot's exclusive
+	// bytes and moves the project's storage usage by the difference.
+	SetSnapshotExclusive(ctx context.Context, id string, bytes int64) error
 	ExpiredSnapshots(ctx context.Context, now time.Time, limit int) ([]Snapshot, error)
 
 	CreateInstance(ctx context.Context, in Instance, e Event) error

@@ -51,7 +51,7 @@ func insertVolume(ctx context.Context, x execer, v volume.Volume) error {
 }
 
 const snapshotCols = `id, project_id, volume_id, name, description, size_bytes, status, backend_id, kept_until, restorations,
-	created_at, updated_at`
+	exclusive_bytes, created_at, updated_at`
 
 func scanSnapshot(row rowScanner) (volume.Snapshot, error) {
 	var s volume.Snapshot
@@ -59,7 +59,7 @@ func scanSnapshot(row rowScanner) (volume.Snapshot, error) {
 	var kept sql.NullInt64
 	var created, updated int64
 	err := row.Scan(&s.ID, &s.ProjectID, &s.VolumeID, &s.Name, &s.Description, &s.Size, &status, &s.BackendID, &kept, &rest,
-		&created, &updated)
+		&s.ExclusiveBytes, &created, &updated)
 	if err != nil {
 		return s, err
 	}
@@ -196,9 +196,9 @@ func (s *Store) Apply(ctx context.Context, in volume.Intent) error {
 			}
 		}
 		if sn := in.NewSnapshot; sn != nil {
-			_, err := tx.ExecContext(ctx, `INSERT INTO snapshots (`+snapshotCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+			_, err := tx.ExecContext(ctx, `INSERT INTO snapshots (`+snapshotCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 				sn.ID, sn.ProjectID, sn.VolumeID, sn.Name, sn.Description, sn.Size, string(sn.Status), sn.BackendID, tsPtr(sn.KeptUntil),
-				jsonText(sn.Restorations), ts(sn.Created), ts(sn.Updated))
+				jsonText(sn.Restorations), sn.ExclusiveBytes, ts(sn.Created), ts(sn.Updated))
 			if err != nil {
 				return mapErr(err)
 			}
@@ -565,7 +565,8 @@ func (s *Store) SetSnapshotStatus(ctx context.Context, id string, from []volume.
 func (s *Store) RemoveSnapshot(ctx context.Context, id string) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		var project string
-		err := tx.QueryRowContext(ctx, "SELECT project_id FROM snapshots WHERE id = $1", id).Scan(&project)
+		var excl int64
+		err := tx.QueryRowContext(ctx, "SELECT project_id, exclusive_bytes FROM snapshots WHERE id = $1", id).Scan(&project, &excl)
 		if err == sql.ErrNoRows {
 			return nil
 		}
@@ -578,7 +579,29 @@ func (s *Store) RemoveSnapshot(ctx context.Context, id string) error {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM snapshots WHERE id = $1", id); err != nil {
 			return mapErr(err)
 		}
-		return reserve(ctx, tx, project, volume.Usage{Snapshots: -1})
+		return reserve(ctx, tx, project, volume.Usage{Snapshots: -1, StorageBytes: -excl})
+	})
+}
+
+// SetSnapshotExclusive records a new measurement and moves the project's
+// storage usage by the difference. Growth is measured, not requested, so
+// it is never refused: a project over its limit only cannot reserve more.
+func (s *Store) SetSnapshotExclusive(ctx context.Context, id string, bytes int64) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var project string
+		var old int64
+		err := tx.QueryRowContext(ctx, "SELECT project_id, exclusive_bytes FROM snapshots WHERE id = $1", id).Scan(&project, &old)
+		if err == sql.ErrNoRows || (err == nil && old == bytes) {
+			return nil
+		}
+		if err != nil {
+			return mapErr(err)
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE snapshots SET exclusive_bytes = $1 WHERE id = $2", bytes, id); err != nil {
+			return mapErr(err)
+		}
+		_, err = tx.ExecContext(ctx, "UPDATE volume_usage SET storage_bytes = storage_bytes + $1 WHERE project_id = $2", bytes-old, project)
+		return mapErr(err)
 	})
 }
 
