@@ -85,8 +85,8 @@ type Snapshot struct {
 	// ExclusiveBytes is the data only this snapshot holds (what deleting
 	// it frees), as last measured; it counts towards storage usage.
 	ExclusiveBytes int64
-	Created      time.Time
-	Updated      time.Time
+	Created        time.Time
+	Updated        time.Time
 }
 
 // Power states of an instance.
