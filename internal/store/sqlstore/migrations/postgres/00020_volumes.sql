@@ -35,9 +35,6 @@ CREATE TABLE snapshots (
     backend_id   TEXT NOT NULL,
     kept_until   BIGINT,
     restorations TEXT NOT NULL DEFAULT '[]',
-    -- Bytes only this snapshot holds, as last measured; counted in the
-    -- project's storage usage.
-    exclusive_bytes BIGINT NOT NULL DEFAULT 0,
     created_at   BIGINT NOT NULL,
     updated_at   BIGINT NOT NULL
 );
