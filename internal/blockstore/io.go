@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -88,27 +89,57 @@ func (h *Volume) ReadAt(ctx context.Context, b []byte, off int64) error {
 		return fmt.Errorf("read volume %s: %w", h.v.name, err)
 	}
 	defer h.p.ioMu.RUnlock()
+	if len(b) == 0 {
+		return nil
+	}
 	p := h.p
-	for len(b) > 0 {
-		c := uint64(off >> p.shift)
-		in := off & (p.chunk - 1)
-		n := min(int64(len(b)), p.chunk-in)
-		s := &p.stripes[h.stripe(c)]
-		s.RLock()
-		p.mu.RLock()
-		id, _ := p.lookup(h.v, c)
-		p.mu.RUnlock()
-		var err error
-		if id == 0 {
-			clear(b[:n])
-		} else {
-			err = p.readData(b[:n], int64(id)<<p.shift+in)
+	first := uint64(off >> p.shift)
+	last := uint64((off + int64(len(b)) - 1) >> p.shift)
+	n := int(last - first + 1)
+
+	// Hold the stripes of every chunk in the range while reading, taken
+	// in ascending order: writers hold one stripe at a time, so ordered
+	// readers cannot deadlock with them or with each other.
+	var stripeBuf [16]int
+	stripes := stripeBuf[:0]
+	for c := first; c <= last; c++ {
+		stripes = append(stripes, h.stripe(c))
+	}
+	if n > 1 {
+		slices.Sort(stripes)
+		stripes = slices.Compact(stripes)
+	}
+	for _, i := range stripes {
+		p.stripes[i].RLock()
+	}
+	defer func() {
+		for _, i := range stripes {
+			p.stripes[i].RUnlock()
 		}
-		s.RUnlock()
-		if err != nil {
+	}()
+	var idBuf [16]uint64
+	ids := idBuf[:0]
+	p.mu.RLock()
+	for c := first; c <= last; c++ {
+		id, _ := p.lookup(h.v, c)
+		ids = append(ids, id)
+	}
+	p.mu.RUnlock()
+
+	// One pread per run of physically contiguous chunks.
+	in := off & (p.chunk - 1)
+	for i := 0; i < n; {
+		j := i + 1
+		for j < n && (ids[i] == 0) == (ids[j] == 0) && (ids[i] == 0 || ids[j] == ids[j-1]+1) {
+			j++
+		}
+		l := min(int64(len(b)), int64(j-i)*p.chunk-in)
+		if ids[i] == 0 {
+			clear(b[:l])
+		} else if err := p.readData(b[:l], int64(ids[i])<<p.shift+in); err != nil {
 			return fmt.Errorf("read volume %s at %d: %w", h.v.name, off, err)
 		}
-		b, off = b[n:], off+n
+		b, off, in, i = b[l:], off+l, 0, j
 	}
 	return nil
 }
@@ -120,27 +151,90 @@ func (h *Volume) WriteAt(ctx context.Context, b []byte, off int64) error {
 		return fmt.Errorf("write volume %s: %w", h.v.name, err)
 	}
 	defer h.p.ioMu.RUnlock()
+	if len(b) == 0 {
+		return nil
+	}
 	p := h.p
-	for len(b) > 0 {
-		c := uint64(off >> p.shift)
-		in := off & (p.chunk - 1)
-		n := min(int64(len(b)), p.chunk-in)
-		if err := h.writeChunk(c, in, b[:n]); err != nil {
+	first := uint64(off >> p.shift)
+	last := uint64((off + int64(len(b)) - 1) >> p.shift)
+	if first == last {
+		if err := h.writeChunk(first, off&(p.chunk-1), b); err != nil {
 			return fmt.Errorf("write volume %s at %d: %w", h.v.name, off, err)
 		}
-		b, off = b[n:], off+n
+		return nil
+	}
+	// Several chunks: hold all their stripes (ascending, like ReadAt) and
+	// write each run of owned, physically contiguous chunks with one
+	// pwrite; the rest take the per-chunk path.
+	stripes := h.lockStripes(first, last)
+	defer h.unlockStripes(stripes)
+	n := int(last - first + 1)
+	var idBuf [16]uint64
+	ids := idBuf[:0]
+	p.mu.RLock()
+	for c := first; c <= last; c++ {
+		id, owned := p.lookup(h.v, c)
+		if !owned {
+			id = 0
+		}
+		ids = append(ids, id)
+	}
+	p.mu.RUnlock()
+	in := off & (p.chunk - 1)
+	for i := 0; i < n; {
+		if ids[i] == 0 {
+			l := min(int64(len(b)), p.chunk-in)
+			if err := h.writeChunkLocked(first+uint64(i), in, b[:l]); err != nil {
+				return fmt.Errorf("write volume %s at %d: %w", h.v.name, off, err)
+			}
+			b, off, in, i = b[l:], off+l, 0, i+1
+			continue
+		}
+		j := i + 1
+		for j < n && ids[j] != 0 && ids[j] == ids[j-1]+1 {
+			j++
+		}
+		l := min(int64(len(b)), int64(j-i)*p.chunk-in)
+		if _, err := p.data.WriteAt(b[:l], int64(ids[i])<<p.shift+in); err != nil {
+			return fmt.Errorf("write volume %s at %d: %w", h.v.name, off, err)
+		}
+		b, off, in, i = b[l:], off+l, 0, j
 	}
 	return nil
 }
 
-// writeChunk writes b at offset in within volume chunk c, or zeros the
-// range when b is nil (then n is its length).
+// lockStripes write-locks the stripes of chunks first..last in ascending
+// order and returns them for unlockStripes.
+func (h *Volume) lockStripes(first, last uint64) []int {
+	stripes := make([]int, 0, last-first+1)
+	for c := first; c <= last; c++ {
+		stripes = append(stripes, h.stripe(c))
+	}
+	slices.Sort(stripes)
+	stripes = slices.Compact(stripes)
+	for _, i := range stripes {
+		h.p.stripes[i].Lock()
+	}
+	return stripes
+}
+
+func (h *Volume) unlockStripes(stripes []int) {
+	for _, i := range stripes {
+		h.p.stripes[i].Unlock()
+	}
+}
+
+// writeChunk writes b at offset in within volume chunk c.
 func (h *Volume) writeChunk(c uint64, in int64, b []byte) error {
-	p := h.p
-	s := &p.stripes[h.stripe(c)]
+	s := &h.p.stripes[h.stripe(c)]
 	s.Lock()
 	defer s.Unlock()
+	return h.writeChunkLocked(c, in, b)
+}
 
+// writeChunkLocked is writeChunk for a caller that holds c's stripe.
+func (h *Volume) writeChunkLocked(c uint64, in int64, b []byte) error {
+	p := h.p
 	// Fast path: the volume owns the chunk, so no metadata changes.
 	p.mu.RLock()
 	id, excl := p.lookup(h.v, c)

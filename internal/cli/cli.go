@@ -56,7 +56,7 @@ Client commands talk to the native API of the endpoint you logged in to
 	pf.StringVar(&a.endpoint, "endpoint", "", "API endpoint, overriding the profile and STOWAGE_ENDPOINT")
 	pf.BoolVar(&a.json, "json", false, "print JSON with stable field names")
 	pf.BoolVarP(&a.quiet, "quiet", "q", false, "print ids only")
-	root.AddCommand(serveCmd(getenv, stderr), versionCmd(), a.loginCmd(), a.whoamiCmd(), a.projectCmd(), a.tokenCmd(), a.jobCmd(), a.adminCmd(), a.offeringCmd(), a.orderCmd())
+	root.AddCommand(serveCmd(getenv, stderr), versionCmd(), a.loginCmd(), a.whoamiCmd(), a.projectCmd(), a.tokenCmd(), a.jobCmd(), a.adminCmd(), a.offeringCmd(), a.orderCmd(), a.volumeCmd(), a.snapshotCmd(), a.instanceCmd(), a.bucketCmd(), a.credentialCmd(), a.quotaCmd())
 	err := root.ExecuteContext(context.Background())
 	if err == nil {
 		return 0

@@ -118,3 +118,93 @@ type Order struct {
 	UpdatedAt    string           `json:"updated_at"`
 	CompletedAt  *string          `json:"completed_at"`
 }
+
+type ConnectionInfo struct {
+	Driver string `json:"driver"`
+	URI    string `json:"uri"`
+}
+
+type Attachment struct {
+	ID             string         `json:"id"`
+	VolumeID       string         `json:"volume_id"`
+	SnapshotID     string         `json:"snapshot_id,omitempty"`
+	InstanceID     string         `json:"instance_id,omitempty"`
+	ReadOnly       bool           `json:"read_only"`
+	State          string         `json:"state"`
+	ConnectionInfo ConnectionInfo `json:"connection_info"`
+	CreatedAt      string         `json:"created_at"`
+}
+
+type Volume struct {
+	ID          string            `json:"id"`
+	ProjectID   string            `json:"project_id"`
+	Name        string            `json:"name"`
+	Description string            `json:"description"`
+	Size        int64             `json:"size"`
+	Type        string            `json:"type"`
+	Zone        string            `json:"zone"`
+	Status      string            `json:"status"`
+	Bootable    bool              `json:"bootable"`
+	Media       string            `json:"media"`
+	MultiAttach bool              `json:"multiattach"`
+	Metadata    map[string]string `json:"metadata"`
+	Tags        []string          `json:"tags"`
+	SourceType  string            `json:"source_type,omitempty"`
+	SourceID    string            `json:"source_id,omitempty"`
+	Error       string            `json:"error,omitempty"`
+	Attachments []Attachment      `json:"attachments"`
+	CreatedAt   string            `json:"created_at"`
+}
+
+type Snapshot struct {
+	ID           string   `json:"id"`
+	ProjectID    string   `json:"project_id"`
+	VolumeID     string   `json:"volume_id"`
+	Name         string   `json:"name"`
+	Description  string   `json:"description"`
+	Size         int64    `json:"size"`
+	Status       string   `json:"status"`
+	KeptUntil    *string  `json:"kept_until"`
+	Restorations []string `json:"restorations"`
+	CreatedAt    string   `json:"created_at"`
+}
+
+type Instance struct {
+	ID          string `json:"id"`
+	ProjectID   string `json:"project_id"`
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	PowerState  string `json:"power_state"`
+	CreatedAt   string `json:"created_at"`
+}
+
+// Accepted is the answer to an asynchronous request: what was recorded
+// and the job that carries it out.
+type Accepted struct {
+	Volume     *Volume     `json:"volume,omitempty"`
+	Snapshot   *Snapshot   `json:"snapshot,omitempty"`
+	Attachment *Attachment `json:"attachment,omitempty"`
+	Job        Job         `json:"job"`
+}
+
+type Bucket struct {
+	Name        string `json:"name"`
+	ProjectID   string `json:"project_id"`
+	ServiceID   string `json:"service_id,omitempty"`
+	Region      string `json:"region"`
+	Tier        string `json:"tier"`
+	Public      bool   `json:"public"`
+	SizeBytes   int64  `json:"size_bytes"`
+	ObjectCount int64  `json:"object_count"`
+	CreatedAt   string `json:"created_at"`
+}
+
+type Credential struct {
+	AccessKeyID     string `json:"access_key_id"`
+	SecretAccessKey string `json:"secret_access_key,omitempty"`
+	ProjectID       string `json:"project_id"`
+	ServiceID       string `json:"service_id,omitempty"`
+	Description     string `json:"description"`
+	Endpoint        string `json:"endpoint_url"`
+	CreatedAt       string `json:"created_at"`
+}

@@ -21,7 +21,12 @@ type conn struct {
 	br       *bufio.Reader
 	noZeroes bool
 
-	wmu sync.Mutex // one reply on the wire at a time
+	qmu       sync.Mutex // guards the reply queue below
+	queue     [][]byte   // replies waiting for the sender
+	queueBufs []*[]byte  // pooled buffers referenced by queue
+	spare     [][]byte
+	spareBufs []*[]byte
+	sending   bool // a goroutine is writing the queue
 }
 
 func (c *conn) setDeadline(t time.Time) {

@@ -87,8 +87,12 @@ func NewServer(r Resolver, opts Options) *Server {
 // flight finish and reply, closes every connection and returns nil once
 // all of its goroutines have stopped.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	// If Accept fails for good, the connections are told to wind down
+	// too, so that Serve never returns with goroutines still running.
+	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	defer cancel()
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 	for {
@@ -114,6 +118,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // ServeConn runs one client connection to completion and closes it.
 func (s *Server) ServeConn(ctx context.Context, nc net.Conn) {
 	defer nc.Close()
+	if tc, ok := nc.(*net.TCPConn); ok {
+		// Room for a few 1 MiB replies and payloads in flight, so a large
+		// reply is one write rather than a wait for the client to drain.
+		tc.SetWriteBuffer(4 << 20)
+		tc.SetReadBuffer(4 << 20)
+	}
 	// Cancellation unblocks whatever read is pending; the code after it
 	// sees ctx.Err() and winds down.
 	stop := context.AfterFunc(ctx, func() { nc.SetReadDeadline(time.Now()) })

@@ -222,7 +222,22 @@ func TestCrash(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(1500 * time.Millisecond)
+	// Kill once some writes are acknowledged, however slow the machine is,
+	// while others are still in flight.
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		mu.Lock()
+		n := 0
+		for _, st := range keys {
+			if st.hasAck {
+				n++
+			}
+		}
+		mu.Unlock()
+		if n >= 8 {
+			break
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
 	child.kill()
 	close(stop)
 	wg.Wait()

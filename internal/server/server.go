@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/stowage/stowage/internal/api/hpcai"
 	"github.com/stowage/stowage/internal/api/native"
 	"github.com/stowage/stowage/internal/api/waldur"
 	"github.com/stowage/stowage/internal/api/wayscloud"
@@ -37,10 +38,6 @@ import (
 	"github.com/stowage/stowage/internal/store/sqlstore"
 )
 
-// defaultVolumeTypes get a block-volume offering each in the default
-// catalog.
-var defaultVolumeTypes = []string{"ssd", "nvme", "hdd"}
-
 // Server is a running Stowage node.
 type Server struct {
 	cfg      config.Config
@@ -55,13 +52,13 @@ type Server struct {
 	registry *prometheus.Registry
 	apiLn    net.Listener
 	api      *http.Server
-	s3Ln     net.Listener
-	s3       *http.Server
 	pool     *blockstore.Pool
 	volumes  *volume.Service
 	exports  *exports
 	nbdLn    net.Listener
 	nbd      *nbd.Server
+	s3Ln     net.Listener
+	s3       *http.Server
 	addrs    Addresses
 	closeMu  sync.Mutex
 	closed   bool
@@ -110,15 +107,22 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		return nil, err
 	}
 	s.runner = jobs.NewRunner(s.store, jobs.Options{Logger: log.With("component", "jobs")})
+	if err := s.block(ctx); err != nil {
+		return nil, err
+	}
 	s.market = marketplace.NewService(s.store, s.identity, s.runner.Wake)
 	s.runner.Register(s.market.Registration())
-	if err := s.market.EnsureDefaultCatalog(ctx, defaultVolumeTypes); err != nil {
+	s.market.SetProvisioner(marketplace.KindVolume, s.volumes.Provisioner())
+	var blockTypes []string
+	for _, t := range s.volumes.Catalog().Types() {
+		if t.Kind == volume.KindBlock {
+			blockTypes = append(blockTypes, t.Name)
+		}
+	}
+	if err := s.market.EnsureDefaultCatalog(ctx, blockTypes); err != nil {
 		return nil, err
 	}
 	if err := s.objectPlane(ctx); err != nil {
-		return nil, err
-	}
-	if err := s.block(ctx); err != nil {
 		return nil, err
 	}
 
@@ -207,6 +211,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 		WithVolumes(s.volumes).Register(mux)
 	waldur.New(s.identity, s.market, s.log.With("component", "waldur"), s.cfg.MaxBodyBytes).Register(mux)
 	wayscloud.New(s.identity, s.objects, s.s3Endpoint, s.log.With("component", "wayscloud"), s.cfg.MaxBodyBytes).Register(mux)
+	hpcai.New(s.identity, s.volumes, s.log.With("component", "hpcai"), s.cfg.MaxBodyBytes).Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("ok\n"))
@@ -284,7 +289,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 	case err = <-serveErr:
-		err = fmt.Errorf("listener: %w", err)
+		err = fmt.Errorf("serve: %w", err)
 	}
 	s.log.Info("shutting down")
 	shutCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
@@ -315,13 +320,10 @@ func (s *Server) Close() error {
 	}
 	s.closed = true
 	var err error
-	for _, ln := range []net.Listener{s.apiLn, s.s3Ln} {
+	for _, ln := range []net.Listener{s.apiLn, s.s3Ln, s.nbdLn} {
 		if ln != nil {
 			ln.Close()
 		}
-	}
-	if s.nbdLn != nil {
-		s.nbdLn.Close()
 	}
 	if s.pool != nil {
 		err = s.pool.Close()

@@ -26,9 +26,9 @@ var openapiDoc []byte
 type API struct {
 	identity *identity.Service
 	jobs     *jobs.Service
+	volumes  *volume.Service
 	market   *marketplace.Service
 	objects  *objectstorage.Manager
-	volumes  *volume.Service
 	// s3Endpoint is the URL S3 clients use, as configured or bound.
 	s3Endpoint func() string
 	surface    httpapi.Surface
@@ -95,31 +95,6 @@ func (a *API) Routes() []Route {
 		{Method: "GET", Path: "/api/v1/jobs", Handler: a.listJobs},
 		{Method: "GET", Path: "/api/v1/jobs/{id}", Handler: a.getJob},
 
-		{Method: "GET", Path: "/api/v1/offerings", Handler: a.listOfferings},
-		{Method: "POST", Path: "/api/v1/offerings", Handler: a.createOffering},
-		{Method: "GET", Path: "/api/v1/offerings/{id}", Handler: a.getOffering},
-		{Method: "PATCH", Path: "/api/v1/offerings/{id}", Handler: a.updateOffering},
-		{Method: "GET", Path: "/api/v1/offerings/{id}/plans", Handler: a.listPlans},
-		{Method: "POST", Path: "/api/v1/offerings/{id}/plans", Handler: a.createPlan},
-		{Method: "GET", Path: "/api/v1/orders", Handler: a.listOrders},
-		{Method: "POST", Path: "/api/v1/orders", Handler: a.createOrder},
-		{Method: "GET", Path: "/api/v1/orders/{id}", Handler: a.getOrder},
-		{Method: "POST", Path: "/api/v1/orders/{id}/{action}", Handler: a.orderAction},
-		{Method: "GET", Path: "/api/v1/resources", Handler: a.listResources},
-		{Method: "GET", Path: "/api/v1/resources/{id}", Handler: a.getResource},
-
-		{Method: "GET", Path: "/api/v1/projects/{id}/buckets", Handler: a.listBuckets},
-		{Method: "POST", Path: "/api/v1/projects/{id}/buckets", Handler: a.createBucket},
-		{Method: "GET", Path: "/api/v1/projects/{id}/buckets/{name}", Handler: a.getBucket},
-		{Method: "PATCH", Path: "/api/v1/projects/{id}/buckets/{name}", Handler: a.updateBucket},
-		{Method: "DELETE", Path: "/api/v1/projects/{id}/buckets/{name}", Handler: a.deleteBucket},
-		{Method: "GET", Path: "/api/v1/projects/{id}/credentials", Handler: a.listCredentials},
-		{Method: "POST", Path: "/api/v1/projects/{id}/credentials", Handler: a.createCredential},
-		{Method: "DELETE", Path: "/api/v1/projects/{id}/credentials/{key}", Handler: a.revokeCredential},
-		{Method: "GET", Path: "/api/v1/object-storage", Handler: a.listServices},
-		{Method: "GET", Path: "/api/v1/object-storage/{id}", Handler: a.getService},
-		{Method: "GET", Path: "/api/v1/object-storage/{id}/credentials", Handler: a.serviceCredentials},
-
 		{Method: "GET", Path: "/api/v1/regions", Handler: a.listRegions},
 		{Method: "GET", Path: "/api/v1/volume-types", Handler: a.listVolumeTypes},
 
@@ -155,6 +130,30 @@ func (a *API) Routes() []Route {
 		{Method: "PUT", Path: "/api/v1/projects/{id}/quotas", Handler: a.setQuota},
 
 		{Method: "GET", Path: "/api/v1/events", Handler: a.listEvents},
+		{Method: "GET", Path: "/api/v1/offerings", Handler: a.listOfferings},
+		{Method: "POST", Path: "/api/v1/offerings", Handler: a.createOffering},
+		{Method: "GET", Path: "/api/v1/offerings/{id}", Handler: a.getOffering},
+		{Method: "PATCH", Path: "/api/v1/offerings/{id}", Handler: a.updateOffering},
+		{Method: "GET", Path: "/api/v1/offerings/{id}/plans", Handler: a.listPlans},
+		{Method: "POST", Path: "/api/v1/offerings/{id}/plans", Handler: a.createPlan},
+		{Method: "GET", Path: "/api/v1/orders", Handler: a.listOrders},
+		{Method: "POST", Path: "/api/v1/orders", Handler: a.createOrder},
+		{Method: "GET", Path: "/api/v1/orders/{id}", Handler: a.getOrder},
+		{Method: "POST", Path: "/api/v1/orders/{id}/{action}", Handler: a.orderAction},
+		{Method: "GET", Path: "/api/v1/resources", Handler: a.listResources},
+		{Method: "GET", Path: "/api/v1/resources/{id}", Handler: a.getResource},
+
+		{Method: "GET", Path: "/api/v1/projects/{id}/buckets", Handler: a.listBuckets},
+		{Method: "POST", Path: "/api/v1/projects/{id}/buckets", Handler: a.createBucket},
+		{Method: "GET", Path: "/api/v1/projects/{id}/buckets/{name}", Handler: a.getBucket},
+		{Method: "PATCH", Path: "/api/v1/projects/{id}/buckets/{name}", Handler: a.updateBucket},
+		{Method: "DELETE", Path: "/api/v1/projects/{id}/buckets/{name}", Handler: a.deleteBucket},
+		{Method: "GET", Path: "/api/v1/projects/{id}/credentials", Handler: a.listCredentials},
+		{Method: "POST", Path: "/api/v1/projects/{id}/credentials", Handler: a.createCredential},
+		{Method: "DELETE", Path: "/api/v1/projects/{id}/credentials/{key}", Handler: a.revokeCredential},
+		{Method: "GET", Path: "/api/v1/object-storage", Handler: a.listServices},
+		{Method: "GET", Path: "/api/v1/object-storage/{id}", Handler: a.getService},
+		{Method: "GET", Path: "/api/v1/object-storage/{id}/credentials", Handler: a.serviceCredentials},
 	}
 }
 

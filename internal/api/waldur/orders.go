@@ -327,6 +327,13 @@ func (a *API) orderAction(w http.ResponseWriter, r *http.Request) error {
 	}
 	msg := in.ErrorMessage + in.ConsumerRejectionComment + in.ProviderRejectionComment
 	p := httpapi.Principal(r.Context())
+	if action == "unlink" {
+		if err := a.market.UnlinkOrder(r.Context(), p, id); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
 	switch action {
 	case marketplace.ApproveByConsumer, marketplace.ApproveByProvider, marketplace.RejectByConsumer, marketplace.RejectByProvider,
 		marketplace.Cancel, marketplace.SetExecuting, marketplace.SetDone, marketplace.SetErred:

@@ -65,9 +65,7 @@ func TestOrderTransitions(t *testing.T) {
 	want(t, e.Do("POST", path(o, "approve_by_consumer"), admin, nil), 200, `{"detail": "Order has been approved."}`)
 	want(t, e.Do("POST", path(o, "approve_by_consumer"), admin, nil), 409, `{"detail": "Valid states for operation: pending-consumer."}`)
 	want(t, e.Do("POST", path(o, "cancel"), admin, nil), 409, `{"detail": "Valid states for operation: pending-consumer, pending-provider."}`)
-	// No provisioner serves volume offerings in this build, so the
-	// fulfilment job fails the order cleanly with the reason.
-	done := waitOrder(t, e, admin, o["uuid"].(string), "erred", "done")
+	done := waitOrder(t, e, admin, o["uuid"].(string), "done")
 	if done["consumer_reviewed_by"] != "admin" {
 		t.Errorf("consumer_reviewed_by %v", done["consumer_reviewed_by"])
 	}
@@ -140,4 +138,80 @@ func TestOrdersTenantWall(t *testing.T) {
 	if ps := decode[[]obj](t, e.Do("GET", "/api/customers/", eve, nil)); len(ps) != 1 || ps[0]["name"] != "other" {
 		t.Errorf("eve's customers: %v", ps)
 	}
+}
+
+// TestVolumeOrderPolledLikeTerraform places a volume order and polls it as
+// Terraform's provider does, then finds the volume by resource_uuid.
+func TestVolumeOrderPolledLikeTerraform(t *testing.T) {
+	e := testenv.Start(t)
+	auth := tok(e.AdminToken)
+	c := readCatalog(t, e, auth)
+	r := e.Do("POST", "/api/marketplace-orders/", auth, obj{"project": c.project["url"], "offering": c.volume["url"],
+		"plan": c.volumePlan["url"], "attributes": obj{"name": "db-data"}, "limits": obj{"storage": 2}})
+	want(t, r, 201, "")
+	o := waitOrder(t, e, auth, decode[obj](t, r)["uuid"].(string), "done", "erred", "rejected", "canceled")
+	if o["state"] != "done" || o["resource_type"] != "OpenStack.Volume" {
+		t.Fatalf("order %v: %v", o["state"], o["error_message"])
+	}
+	id := o["resource_uuid"].(string)
+	v := decode[obj](t, e.Do("GET", "/api/v1/volumes/"+dashed(id), testenv.Bearer(e.AdminToken), nil))
+	if v["name"] != "db-data" || v["size"] != float64(2<<30) || v["status"] != "available" {
+		t.Fatalf("volume %v", v)
+	}
+	// Grow it through the resource, then terminate it.
+	rid := o["marketplace_resource_uuid"].(string)
+	up := decode[obj](t, e.Do("POST", "/api/marketplace-resources/"+rid+"/update_limits/", auth, obj{"limits": obj{"storage": 3}}))
+	if u := waitOrder(t, e, auth, up["order_uuid"].(string), "done", "erred"); u["state"] != "done" {
+		t.Fatalf("grow: %v", u["error_message"])
+	}
+	if v := decode[obj](t, e.Do("GET", "/api/v1/volumes/"+dashed(id), testenv.Bearer(e.AdminToken), nil)); v["size"] != float64(3<<30) {
+		t.Fatalf("size after update %v", v["size"])
+	}
+	term := decode[obj](t, e.Do("POST", "/api/marketplace-resources/"+rid+"/terminate/", auth, nil))
+	if u := waitOrder(t, e, auth, term["order_uuid"].(string), "done", "erred"); u["state"] != "done" {
+		t.Fatalf("terminate: %v", u["error_message"])
+	}
+	if r := e.Do("GET", "/api/v1/volumes/"+dashed(id), testenv.Bearer(e.AdminToken), nil); r.Status != 404 {
+		t.Fatalf("volume after terminate: %d %s", r.Status, r.Body)
+	}
+}
+
+func TestStaffStateActionsAndUnavailableOfferings(t *testing.T) {
+	e := testenv.Start(t)
+	admin := tok(e.AdminToken)
+	c := readCatalog(t, e, admin)
+	bob := tok(user(t, e, "bob", "projects", dashed(c.project["uuid"].(string)), "member"))
+	order := func(auth string) obj {
+		r := e.Do("POST", "/api/marketplace-orders/", auth, obj{"project": c.project["url"], "offering": c.volume["url"],
+			"plan": c.volumePlan["url"], "attributes": obj{"name": "v"}, "limits": obj{"storage": 1}})
+		want(t, r, 201, "")
+		return decode[obj](t, r)
+	}
+	path := func(o obj, action string) string {
+		return "/api/marketplace-orders/" + o["uuid"].(string) + "/" + action + "/"
+	}
+
+	o := order(bob)
+	want(t, e.Do("POST", path(o, "set_state_erred"), bob, obj{"error_message": "x"}), 403, "")
+	want(t, e.Do("POST", path(o, "set_state_erred"), admin, obj{"error_message": "backend down"}), 200, "")
+	got := decode[obj](t, e.Do("GET", "/api/marketplace-orders/"+o["uuid"].(string)+"/?field=state&field=error_message", admin, nil))
+	if got["state"] != "erred" || got["error_message"] != "backend down" {
+		t.Fatalf("after set_state_erred: %v", got)
+	}
+	want(t, e.Do("POST", path(o, "set_state_done"), admin, nil), 409, `{"detail": "Valid states for operation: executing."}`)
+	want(t, e.Do("POST", path(o, "set_state_executing"), admin, nil), 200, "")
+	if s := waitOrder(t, e, admin, o["uuid"].(string), "done", "erred"); s["state"] != "done" {
+		t.Fatalf("re-executed order: %v", s)
+	}
+	want(t, e.Do("POST", path(o, "set_state_executing"), admin, nil), 409,
+		`{"detail": "Valid states for operation: pending-consumer, pending-provider, erred."}`)
+	want(t, e.Do("POST", path(o, "unlink"), bob, nil), 403, "")
+	want(t, e.Do("POST", path(o, "unlink"), admin, nil), 204, "")
+	want(t, e.Do("GET", "/api/marketplace-orders/"+o["uuid"].(string)+"/", admin, nil), 404, "")
+	want(t, e.Do("POST", path(order(admin), "frobnicate"), admin, nil), 404, "")
+
+	// A paused offering takes no new orders.
+	want(t, e.Do("PATCH", "/api/v1/offerings/"+dashed(c.volume["uuid"].(string)), testenv.Bearer(e.AdminToken), obj{"state": "Paused"}), 200, "")
+	want(t, e.Do("POST", "/api/marketplace-orders/", admin, obj{"project": c.project["url"], "offering": c.volume["url"],
+		"attributes": obj{"name": "v"}, "limits": obj{"storage": 1}}), 400, `{"offering": ["Offering is not available."]}`)
 }

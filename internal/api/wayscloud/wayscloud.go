@@ -16,7 +16,6 @@ import (
 	"github.com/stowage/stowage/internal/core/bucket"
 	"github.com/stowage/stowage/internal/core/identity"
 	"github.com/stowage/stowage/internal/core/objectstorage"
-	"github.com/stowage/stowage/internal/core/page"
 	"github.com/stowage/stowage/internal/errs"
 	"github.com/stowage/stowage/internal/httpapi"
 )
@@ -101,18 +100,11 @@ func translate(err error) apiError {
 
 // account is the project the caller's key acts for.
 func (a *API) account(ctx context.Context) (string, error) {
-	p := httpapi.Principal(ctx)
-	if p.BoundProject != "" {
-		return p.BoundProject, nil
-	}
-	res, err := a.identity.ListProjects(ctx, p, identity.ProjectFilter{}, page.Request{Limit: 1})
-	if err != nil {
-		return "", err
-	}
-	if len(res.Items) == 0 {
+	pr, err := a.identity.DefaultProject(ctx, httpapi.Principal(ctx))
+	if errs.Is(err, errs.Permission) {
 		return "", apiError{http.StatusForbidden, "INSUFFICIENT_PERMISSIONS", "This API key belongs to no project with storage", nil}
 	}
-	return res.Items[0].ID, nil
+	return pr.ID, err
 }
 
 func bucketJSON(b bucket.Bucket) map[string]any {

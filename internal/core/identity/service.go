@@ -568,3 +568,20 @@ func (s *Service) PublicUser(ctx context.Context, id string) (User, error) {
 	u.PasswordHash = ""
 	return u, err
 }
+
+// DefaultProject is the project a caller acts in when an API has no notion
+// of projects (WAYSCloud's account, HPC-AI's user): the project a token is
+// bound to, or else the oldest project the caller sees.
+func (s *Service) DefaultProject(ctx context.Context, p Principal) (Project, error) {
+	if p.BoundProject != "" {
+		return s.GetProject(ctx, p, p.BoundProject)
+	}
+	res, err := s.ListProjects(ctx, p, ProjectFilter{}, page.Request{Limit: 1})
+	if err != nil {
+		return Project{}, err
+	}
+	if len(res.Items) == 0 {
+		return Project{}, errs.E(errs.Permission, "this user belongs to no project")
+	}
+	return res.Items[0], nil
+}

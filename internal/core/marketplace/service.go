@@ -635,6 +635,19 @@ func (s *Service) DeleteOrder(ctx context.Context, p identity.Principal, id stri
 	return s.store.DeleteOrder(ctx, id, from)
 }
 
+// UnlinkOrder removes an order's record in any state, for staff cleaning
+// up after the backend was fixed by hand. It touches no resource.
+func (s *Service) UnlinkOrder(ctx context.Context, p identity.Principal, id string) error {
+	o, err := s.store.GetOrder(ctx, p.Scope(), id)
+	if err != nil {
+		return err
+	}
+	if !p.User.Staff {
+		return errs.E(errs.Permission, "You do not have permission to perform this action.")
+	}
+	return s.store.DeleteOrder(ctx, o.ID, []string{o.State})
+}
+
 // fulfil carries out an executing order through the offering's provisioner.
 func (s *Service) fulfil(ctx context.Context, j jobs.Job) (any, error) {
 	var payload struct {

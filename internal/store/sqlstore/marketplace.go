@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"fmt"
 
 	"github.com/stowage/stowage/internal/core/access"
 	"github.com/stowage/stowage/internal/core/marketplace"
@@ -14,12 +13,10 @@ import (
 
 var _ marketplace.Store = (*Store)(nil)
 
+// jsonText encodes the maps and slices of plain values stored as JSON
+// columns, which cannot fail to encode.
 func jsonText(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
-		// Only maps and slices of plain values reach here.
-		panic(fmt.Sprintf("sqlstore: encode %T: %v", v, err))
-	}
+	b, _ := json.Marshal(v)
 	return string(b)
 }
 
