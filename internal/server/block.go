@@ -43,10 +43,26 @@ type exports struct {
 	pool *blockstore.Pool
 	mu   sync.Mutex
 	live map[string]map[*connHandle]struct{}
+	// qos holds one limiter per export name in use, shared by its
+	// connections so that opening more connections does not raise the limit.
+	qos map[string]*limiter
+}
+
+// limiter returns the export's shared limiter, made on first use; the
+// caller holds no lock.
+func (x *exports) limiter(name string, iops, mibps int) *limiter {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	l, ok := x.qos[name]
+	if !ok {
+		l = newLimiter(iops, mibps)
+		x.qos[name] = l
+	}
+	return l
 }
 
 func newExports(pool *blockstore.Pool) *exports {
-	return &exports{pool: pool, live: map[string]map[*connHandle]struct{}{}}
+	return &exports{pool: pool, live: map[string]map[*connHandle]struct{}{}, qos: map[string]*limiter{}}
 }
 
 // connHandle is one NBD client connection; cancelling it makes the NBD
@@ -81,7 +97,7 @@ func (x *exports) Resolve(ctx context.Context, name string) (nbd.Export, error) 
 	}
 	x.live[name][h] = struct{}{}
 	x.mu.Unlock()
-	ex := &export{Volume: v, x: x, name: name, h: h, readOnly: e.ReadOnly || v.ReadOnly()}
+	ex := &export{Volume: v, x: x, name: name, h: h, readOnly: e.ReadOnly || v.ReadOnly(), qos: x.limiter(name, e.IOPS, e.MBps)}
 	// A detach that committed between the lookup and the registration
 	// above may have revoked before this connection was listed; look again.
 	if _, err := x.vols.ResolveExport(ctx, name); err != nil {
@@ -99,6 +115,7 @@ func (x *exports) Revoke(ctx context.Context, name string) {
 	x.mu.Lock()
 	hs := x.live[name]
 	delete(x.live, name)
+	delete(x.qos, name)
 	x.mu.Unlock()
 	for h := range hs {
 		h.revoked.Store(true)
@@ -113,6 +130,7 @@ type export struct {
 	name     string
 	h        *connHandle
 	readOnly bool
+	qos      *limiter
 	once     sync.Once
 }
 
@@ -124,6 +142,9 @@ func (e *export) ReadAt(ctx context.Context, b []byte, off int64) error {
 	if e.h.revoked.Load() {
 		return errRevoked
 	}
+	if err := e.qos.wait(ctx, int64(len(b))); err != nil {
+		return err
+	}
 	return e.Volume.ReadAt(ctx, b, off)
 }
 
@@ -133,6 +154,9 @@ func (e *export) WriteAt(ctx context.Context, b []byte, off int64) error {
 	}
 	if e.readOnly {
 		return errs.E(errs.Permission, "read-only export")
+	}
+	if err := e.qos.wait(ctx, int64(len(b))); err != nil {
+		return err
 	}
 	return e.Volume.WriteAt(ctx, b, off)
 }
@@ -144,6 +168,7 @@ func (e *export) Close() error {
 			delete(m, e.h)
 			if len(m) == 0 {
 				delete(e.x.live, e.name)
+				delete(e.x.qos, e.name)
 			}
 		}
 		e.x.mu.Unlock()

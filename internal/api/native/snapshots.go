@@ -20,14 +20,16 @@ type snapshotJSON struct {
 	Status       string   `json:"status"`
 	KeptUntil    *string  `json:"kept_until"`
 	Restorations []string `json:"restorations"`
-	CreatedAt    string   `json:"created_at"`
-	UpdatedAt    string   `json:"updated_at"`
+	// ExclusiveBytes is what deleting the snapshot would free.
+	ExclusiveBytes int64  `json:"exclusive_bytes"`
+	CreatedAt      string `json:"created_at"`
+	UpdatedAt      string `json:"updated_at"`
 }
 
 func snapshotOut(s volume.Snapshot) snapshotJSON {
 	return snapshotJSON{ID: s.ID, ProjectID: s.ProjectID, VolumeID: s.VolumeID, Name: s.Name, Description: s.Description,
 		Size: s.Size, Status: string(s.Status), KeptUntil: timePtr(s.KeptUntil), Restorations: s.Restorations,
-		CreatedAt: stamp(s.Created), UpdatedAt: stamp(s.Updated)}
+		ExclusiveBytes: s.ExclusiveBytes, CreatedAt: stamp(s.Created), UpdatedAt: stamp(s.Updated)}
 }
 
 func (a *API) createSnapshot(w http.ResponseWriter, r *http.Request) error {

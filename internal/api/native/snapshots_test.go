@@ -22,6 +22,28 @@ func TestSnapshotRevertExportRetention(t *testing.T) {
 	sn := c.accepted("POST", "/api/v1/volumes/"+v.ID+"/snapshots", map[string]any{"name": "before"}).Snapshot
 	mustQemuIO(t, att.ConnectionInfo.URI, "write -P 0x11 0 1M", "write -P 0x22 8M 1M")
 
+	// The overwritten megabyte now lives only in the snapshot: the periodic
+	// measurement counts it in the snapshot and in the project's storage.
+	var q struct {
+		Usage struct {
+			StorageBytes int64 `json:"storage_bytes"`
+		} `json:"usage"`
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		var s struct {
+			ExclusiveBytes int64 `json:"exclusive_bytes"`
+		}
+		c.do("GET", "/api/v1/snapshots/"+sn.ID, nil).JSON(t, &s)
+		c.do("GET", "/api/v1/projects/"+prj+"/quotas", nil).JSON(t, &q)
+		if s.ExclusiveBytes == 1*mib && q.Usage.StorageBytes == 17*mib {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("snapshot exclusive %d bytes, storage usage %d; want 1 MiB and 17 MiB", s.ExclusiveBytes, q.Usage.StorageBytes)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
 	p := wantProblem(t, c.do("POST", "/api/v1/volumes/"+v.ID+"/revert", map[string]any{"snapshot_id": sn.ID}), 409, "conflict")
 	t.Logf("revert attached: %s", p.Detail)
 	c.accepted("POST", "/api/v1/volumes/"+v.ID+"/detach", map[string]any{})

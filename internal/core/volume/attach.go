@@ -140,11 +140,11 @@ func (s *Service) UnexportSnapshot(ctx context.Context, p identity.Principal, sn
 	}
 	for _, a := range as {
 		if a.ID == exportID {
-			if err := s.store.RemoveAttachment(ctx, a.ID); err != nil {
+			ev := s.event(p, sn.ProjectID, "snapshot.unexport", "snapshot", sn.ID, map[string]any{"attachment_id": a.ID})
+			if err := s.store.RemoveAttachment(ctx, a.ID, ev); err != nil {
 				return err
 			}
 			s.revoke(ctx, a.ExportName)
-			_ = s.store.AddEvent(ctx, *s.event(p, sn.ProjectID, "snapshot.unexport", "snapshot", sn.ID, map[string]any{"attachment_id": a.ID}))
 			return nil
 		}
 	}
@@ -166,9 +166,11 @@ func (s *Service) ResolveExport(ctx context.Context, name string) (Export, error
 		return Export{}, err
 	}
 	if e.Type != "" {
-		if t, err := s.catalog.Type(e.Type); err != nil || t.Kind != KindBlock {
+		t, err := s.catalog.Type(e.Type)
+		if err != nil || t.Kind != KindBlock {
 			return Export{}, errs.E(errs.Invalid, "export %s is not a block volume", name)
 		}
+		e.IOPS, e.MBps = t.IOPS, t.MBps
 	}
 	return e, nil
 }

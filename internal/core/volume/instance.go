@@ -100,10 +100,9 @@ func (s *Service) UpdateInstance(ctx context.Context, p identity.Principal, id s
 		in.PowerState = *power
 	}
 	in.Updated = s.o.Now().UTC()
-	if err := s.store.UpdateInstance(ctx, in); err != nil {
+	if err := s.store.UpdateInstance(ctx, in, *s.event(p, in.ProjectID, "instance.update", "instance", in.ID, nil)); err != nil {
 		return Instance{}, fmt.Errorf("update instance %s: %w", id, err)
 	}
-	_ = s.store.AddEvent(ctx, *s.event(p, in.ProjectID, "instance.update", "instance", in.ID, nil))
 	return in, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stowage/stowage/internal/core/access"
+	"github.com/stowage/stowage/internal/core/page"
 	"github.com/stowage/stowage/internal/errs"
 	"github.com/stowage/stowage/internal/jobs"
 )
@@ -236,7 +237,7 @@ func (s *Service) runSnapshotDelete(ctx context.Context, j jobs.Job) (any, error
 		return nil, err
 	}
 	for _, a := range as {
-		if err := s.store.RemoveAttachment(ctx, a.ID); err != nil {
+		if err := s.store.RemoveAttachment(ctx, a.ID, nil); err != nil {
 			return nil, err
 		}
 		s.revoke(ctx, a.ExportName)
@@ -257,7 +258,37 @@ func (s *Service) Allocation(ctx context.Context, backendID string) (allocated, 
 	return a, e
 }
 
-// RunRetention deletes expired snapshots every interval until ctx ends.
+// MeasureSnapshots refreshes every snapshot's exclusive bytes. A snapshot
+// starts sharing all its data with its volume and gains exclusive bytes
+// as the volume is overwritten, so usage must be measured, not reserved.
+func (s *Service) MeasureSnapshots(ctx context.Context) error {
+	r := page.Request{Limit: page.MaxLimit}
+	for {
+		list, err := s.store.ListSnapshots(ctx, access.System, SnapshotFilter{Status: SnapAvailable}, r)
+		if err != nil {
+			return fmt.Errorf("measure snapshots: %w", err)
+		}
+		for _, sn := range list {
+			_, excl, err := s.backend.Usage(ctx, sn.BackendID)
+			if errs.Is(err, errs.NotExist) {
+				continue // deleted meanwhile
+			}
+			if err != nil {
+				return fmt.Errorf("measure snapshot %s: %w", sn.ID, err)
+			}
+			if err := s.store.SetSnapshotExclusive(ctx, sn.ID, excl); err != nil {
+				return fmt.Errorf("measure snapshot %s: %w", sn.ID, err)
+			}
+		}
+		if len(list) < r.Limit {
+			return nil
+		}
+		r.After = list[len(list)-1].ID
+	}
+}
+
+// RunRetention deletes expired snapshots and measures the others every
+// interval until ctx ends.
 func (s *Service) RunRetention(ctx context.Context, every time.Duration, logf func(msg string, args ...any)) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -266,6 +297,9 @@ func (s *Service) RunRetention(ctx context.Context, every time.Duration, logf fu
 			logf("snapshot retention", "err", fmt.Sprint(err))
 		} else if n > 0 {
 			logf("snapshot retention queued deletions", "count", n)
+		}
+		if err := s.MeasureSnapshots(ctx); err != nil && ctx.Err() == nil {
+			logf("snapshot usage", "err", fmt.Sprint(err))
 		}
 		select {
 		case <-ctx.Done():

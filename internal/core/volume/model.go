@@ -82,8 +82,11 @@ type Snapshot struct {
 	KeptUntil *time.Time
 	// Restorations are the ids of volumes made from or reverted to it.
 	Restorations []string
-	Created      time.Time
-	Updated      time.Time
+	// ExclusiveBytes is the data only this snapshot holds (what deleting
+	// it frees), as last measured; it counts towards storage usage.
+	ExclusiveBytes int64
+	Created        time.Time
+	Updated        time.Time
 }
 
 // Power states of an instance.
@@ -157,4 +160,7 @@ type Export struct {
 	ReadOnly  bool
 	// Type of the volume; empty for snapshots, which are always block.
 	Type string
+	// IOPS and MBps are the type's per-export limits; zero is unlimited.
+	IOPS int
+	MBps int
 }

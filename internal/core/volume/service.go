@@ -115,7 +115,7 @@ type Store interface {
 	ListVolumes(ctx context.Context, sc access.Scope, f Filter, r page.Request) ([]Volume, error)
 	// UpdateVolume writes the mutable fields (and the type) if the status
 	// is one of allowed (any when allowed is empty).
-	UpdateVolume(ctx context.Context, v Volume, allowed []Status) error
+	UpdateVolume(ctx context.Context, v Volume, allowed []Status, e Event) error
 	// SetVolumeStatus moves a volume from one of from to to.
 	SetVolumeStatus(ctx context.Context, id string, from []Status, to Status, errMsg string) error
 	// SetVolumeBackend points a restoring volume at new data and makes it
@@ -131,27 +131,30 @@ type Store interface {
 	RemoveVolume(ctx context.Context, id string) error
 	ListAttachments(ctx context.Context, volumeID, snapshotID string) ([]Attachment, error)
 	CreateExport(ctx context.Context, a Attachment, e Event) error
-	RemoveAttachment(ctx context.Context, id string) error
+	// RemoveAttachment deletes an attachment, recording e when it is set.
+	RemoveAttachment(ctx context.Context, id string, e *Event) error
 	ExportByName(ctx context.Context, name string) (Export, error)
 
 	GetSnapshot(ctx context.Context, sc access.Scope, id string) (Snapshot, error)
 	ListSnapshots(ctx context.Context, sc access.Scope, f SnapshotFilter, r page.Request) ([]Snapshot, error)
-	UpdateSnapshot(ctx context.Context, s Snapshot) error
+	UpdateSnapshot(ctx context.Context, s Snapshot, e Event) error
 	SetSnapshotStatus(ctx context.Context, id string, from []SnapshotStatus, to SnapshotStatus) error
 	RemoveSnapshot(ctx context.Context, id string) error
+	// SetSnapshotExclusive records a measurement of a snapshot's exclusive
+	// bytes and moves the project's storage usage by the difference.
+	SetSnapshotExclusive(ctx context.Context, id string, bytes int64) error
 	ExpiredSnapshots(ctx context.Context, now time.Time, limit int) ([]Snapshot, error)
 
 	CreateInstance(ctx context.Context, in Instance, e Event) error
 	GetInstance(ctx context.Context, sc access.Scope, id string) (Instance, error)
 	ListInstances(ctx context.Context, sc access.Scope, projectID string, r page.Request) ([]Instance, error)
-	UpdateInstance(ctx context.Context, in Instance) error
+	UpdateInstance(ctx context.Context, in Instance, e Event) error
 	// DeleteInstance fails with errs.Conflict while volumes are attached.
 	DeleteInstance(ctx context.Context, id string, e Event) error
 
 	GetQuota(ctx context.Context, projectID string) (Limits, Usage, error)
 	SetQuota(ctx context.Context, projectID string, l Limits, e Event) error
 
-	AddEvent(ctx context.Context, e Event) error
 	ListEvents(ctx context.Context, sc access.Scope, f EventFilter, r page.Request) ([]Event, error)
 }
 
@@ -559,10 +562,9 @@ func (s *Service) UpdateVolume(ctx context.Context, p identity.Principal, id str
 		v.MultiAttach = *u.MultiAttach
 	}
 	v.Updated = s.o.Now().UTC()
-	if err := s.store.UpdateVolume(ctx, v, allowed); err != nil {
+	if err := s.store.UpdateVolume(ctx, v, allowed, *s.event(p, v.ProjectID, "volume.update", "volume", v.ID, nil)); err != nil {
 		return Volume{}, fmt.Errorf("update volume %s: %w", id, err)
 	}
-	_ = s.store.AddEvent(ctx, *s.event(p, v.ProjectID, "volume.update", "volume", v.ID, nil))
 	return v, nil
 }
 
@@ -661,9 +663,9 @@ func (s *Service) RetypeVolume(ctx context.Context, p identity.Principal, id, ty
 	}
 	from := v.Type
 	v.Type, v.Updated = t.Name, s.o.Now().UTC()
-	if err := s.store.UpdateVolume(ctx, v, allowed); err != nil {
+	ev := s.event(p, v.ProjectID, "volume.retype", "volume", v.ID, map[string]any{"from": from, "to": t.Name})
+	if err := s.store.UpdateVolume(ctx, v, allowed, *ev); err != nil {
 		return Volume{}, fmt.Errorf("retype volume %s: %w", id, err)
 	}
-	_ = s.store.AddEvent(ctx, *s.event(p, v.ProjectID, "volume.retype", "volume", v.ID, map[string]any{"from": from, "to": t.Name}))
 	return v, nil
 }

@@ -121,10 +121,9 @@ func (s *Service) UpdateSnapshot(ctx context.Context, p identity.Principal, id s
 		sn.KeptUntil = &kt
 	}
 	sn.Updated = s.o.Now().UTC()
-	if err := s.store.UpdateSnapshot(ctx, sn); err != nil {
+	if err := s.store.UpdateSnapshot(ctx, sn, *s.event(p, sn.ProjectID, "snapshot.update", "snapshot", sn.ID, nil)); err != nil {
 		return Snapshot{}, fmt.Errorf("update snapshot %s: %w", id, err)
 	}
-	_ = s.store.AddEvent(ctx, *s.event(p, sn.ProjectID, "snapshot.update", "snapshot", sn.ID, nil))
 	return sn, nil
 }
 

@@ -51,7 +51,7 @@ func insertVolume(ctx context.Context, x execer, v volume.Volume) error {
 }
 
 const snapshotCols = `id, project_id, volume_id, name, description, size_bytes, status, backend_id, kept_until, restorations,
-	created_at, updated_at`
+	exclusive_bytes, created_at, updated_at`
 
 func scanSnapshot(row rowScanner) (volume.Snapshot, error) {
 	var s volume.Snapshot
@@ -59,7 +59,7 @@ func scanSnapshot(row rowScanner) (volume.Snapshot, error) {
 	var kept sql.NullInt64
 	var created, updated int64
 	err := row.Scan(&s.ID, &s.ProjectID, &s.VolumeID, &s.Name, &s.Description, &s.Size, &status, &s.BackendID, &kept, &rest,
-		&created, &updated)
+		&s.ExclusiveBytes, &created, &updated)
 	if err != nil {
 		return s, err
 	}
@@ -135,6 +135,15 @@ func execOne(ctx context.Context, tx *sql.Tx, q *query) error {
 	return nil
 }
 
+// execWithEvent runs a one-row change and records its audit event in the
+// same transaction, so the log never shows a change that did not happen.
+func execWithEvent(ctx context.Context, tx *sql.Tx, q *query, e volume.Event) error {
+	if err := execOne(ctx, tx, q); err != nil {
+		return err
+	}
+	return insertEvent(ctx, tx, e)
+}
+
 // Apply records an intent: every step below runs in one transaction, so an
 // intent either happened whole (status, rows, reservation, job, event) or
 // not at all.
@@ -187,9 +196,9 @@ func (s *Store) Apply(ctx context.Context, in volume.Intent) error {
 			}
 		}
 		if sn := in.NewSnapshot; sn != nil {
-			_, err := tx.ExecContext(ctx, `INSERT INTO snapshots (`+snapshotCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+			_, err := tx.ExecContext(ctx, `INSERT INTO snapshots (`+snapshotCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
 				sn.ID, sn.ProjectID, sn.VolumeID, sn.Name, sn.Description, sn.Size, string(sn.Status), sn.BackendID, tsPtr(sn.KeptUntil),
-				jsonText(sn.Restorations), ts(sn.Created), ts(sn.Updated))
+				jsonText(sn.Restorations), sn.ExclusiveBytes, ts(sn.Created), ts(sn.Updated))
 			if err != nil {
 				return mapErr(err)
 			}
@@ -367,14 +376,14 @@ func (s *Store) ListVolumes(ctx context.Context, sc access.Scope, f volume.Filte
 	return vs, s.attachmentsOf(ctx, vs)
 }
 
-func (s *Store) UpdateVolume(ctx context.Context, v volume.Volume, allowed []volume.Status) error {
+func (s *Store) UpdateVolume(ctx context.Context, v volume.Volume, allowed []volume.Status, e volume.Event) error {
 	q := new(query).add(`UPDATE volumes SET name = ?, description = ?, bootable = ?, media = ?, multiattach = ?, metadata = ?, tags = ?,
 		type = ?, updated_at = ? WHERE id = ?`, v.Name, v.Description, v.Bootable, v.Media, v.MultiAttach, jsonText(v.Metadata),
 		jsonText(v.Tags), v.Type, ts(v.Updated), v.ID)
 	if len(allowed) > 0 {
 		q.add(" AND ").in("status", statusStrings(allowed))
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error { return execOne(ctx, tx, q) })
+	return s.tx(ctx, func(tx *sql.Tx) error { return execWithEvent(ctx, tx, q, e) })
 }
 
 func (s *Store) SetVolumeStatus(ctx context.Context, id string, from []volume.Status, to volume.Status, errMsg string) error {
@@ -474,9 +483,16 @@ func (s *Store) CreateExport(ctx context.Context, a volume.Attachment, e volume.
 	})
 }
 
-func (s *Store) RemoveAttachment(ctx context.Context, id string) error {
-	_, err := s.w.ExecContext(ctx, "DELETE FROM attachments WHERE id = $1", id)
-	return mapErr(err)
+func (s *Store) RemoveAttachment(ctx context.Context, id string, e *volume.Event) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM attachments WHERE id = $1", id); err != nil {
+			return mapErr(err)
+		}
+		if e != nil {
+			return insertEvent(ctx, tx, *e)
+		}
+		return nil
+	})
 }
 
 // ExportByName resolves only attachments in state attached, of volumes
@@ -528,10 +544,10 @@ func (s *Store) ListSnapshots(ctx context.Context, sc access.Scope, f volume.Sna
 	return collect(ctx, s.r, q, scanSnapshot)
 }
 
-func (s *Store) UpdateSnapshot(ctx context.Context, sn volume.Snapshot) error {
+func (s *Store) UpdateSnapshot(ctx context.Context, sn volume.Snapshot, e volume.Event) error {
 	q := new(query).add("UPDATE snapshots SET name = ?, description = ?, kept_until = ?, updated_at = ? WHERE id = ?",
 		sn.Name, sn.Description, tsPtr(sn.KeptUntil), ts(sn.Updated), sn.ID)
-	return s.tx(ctx, func(tx *sql.Tx) error { return execOne(ctx, tx, q) })
+	return s.tx(ctx, func(tx *sql.Tx) error { return execWithEvent(ctx, tx, q, e) })
 }
 
 func (s *Store) SetSnapshotStatus(ctx context.Context, id string, from []volume.SnapshotStatus, to volume.SnapshotStatus) error {
@@ -549,7 +565,8 @@ func (s *Store) SetSnapshotStatus(ctx context.Context, id string, from []volume.
 func (s *Store) RemoveSnapshot(ctx context.Context, id string) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		var project string
-		err := tx.QueryRowContext(ctx, "SELECT project_id FROM snapshots WHERE id = $1", id).Scan(&project)
+		var excl int64
+		err := tx.QueryRowContext(ctx, "SELECT project_id, exclusive_bytes FROM snapshots WHERE id = $1", id).Scan(&project, &excl)
 		if err == sql.ErrNoRows {
 			return nil
 		}
@@ -562,7 +579,29 @@ func (s *Store) RemoveSnapshot(ctx context.Context, id string) error {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM snapshots WHERE id = $1", id); err != nil {
 			return mapErr(err)
 		}
-		return reserve(ctx, tx, project, volume.Usage{Snapshots: -1})
+		return reserve(ctx, tx, project, volume.Usage{Snapshots: -1, StorageBytes: -excl})
+	})
+}
+
+// SetSnapshotExclusive records a new measurement and moves the project's
+// storage usage by the difference. Growth is measured, not requested, so
+// it is never refused: a project over its limit only cannot reserve more.
+func (s *Store) SetSnapshotExclusive(ctx context.Context, id string, bytes int64) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var project string
+		var old int64
+		err := tx.QueryRowContext(ctx, "SELECT project_id, exclusive_bytes FROM snapshots WHERE id = $1", id).Scan(&project, &old)
+		if err == sql.ErrNoRows || (err == nil && old == bytes) {
+			return nil
+		}
+		if err != nil {
+			return mapErr(err)
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE snapshots SET exclusive_bytes = $1 WHERE id = $2", bytes, id); err != nil {
+			return mapErr(err)
+		}
+		_, err = tx.ExecContext(ctx, "UPDATE volume_usage SET storage_bytes = storage_bytes + $1 WHERE project_id = $2", bytes-old, project)
+		return mapErr(err)
 	})
 }
 
@@ -611,10 +650,10 @@ func (s *Store) ListInstances(ctx context.Context, sc access.Scope, projectID st
 	return collect(ctx, s.r, q, scanInstance)
 }
 
-func (s *Store) UpdateInstance(ctx context.Context, in volume.Instance) error {
+func (s *Store) UpdateInstance(ctx context.Context, in volume.Instance, e volume.Event) error {
 	q := new(query).add("UPDATE instances SET name = ?, description = ?, power_state = ?, updated_at = ? WHERE id = ?",
 		in.Name, in.Description, in.PowerState, ts(in.Updated), in.ID)
-	return s.tx(ctx, func(tx *sql.Tx) error { return execOne(ctx, tx, q) })
+	return s.tx(ctx, func(tx *sql.Tx) error { return execWithEvent(ctx, tx, q, e) })
 }
 
 func (s *Store) DeleteInstance(ctx context.Context, id string, e volume.Event) error {
@@ -675,10 +714,6 @@ func (s *Store) SetQuota(ctx context.Context, projectID string, l volume.Limits,
 		}
 		return insertEvent(ctx, tx, e)
 	})
-}
-
-func (s *Store) AddEvent(ctx context.Context, e volume.Event) error {
-	return insertEvent(ctx, s.w, e)
 }
 
 func scanEvent(row rowScanner) (volume.Event, error) {

@@ -1,0 +1,67 @@
+package native_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"os/exec"
+	"testing"
+
+	"github.com/stowage/stowage/internal/testenv"
+)
+
+type fioResult struct {
+	Jobs []struct {
+		Read struct {
+			IOPS float64 `json:"iops"`
+			BW   float64 `json:"bw_bytes"`
+		} `json:"read"`
+	} `json:"jobs"`
+}
+
+func fio(t *testing.T, uri string, args ...string) fioResult {
+	t.Helper()
+	if _, err := exec.LookPath("fio"); err != nil {
+		t.Fatalf("fio is not installed (apt-get install fio): %v", err)
+	}
+	base := []string{"--name=qos", "--ioengine=nbd", "--uri=" + uri, "--rw=randread", "--time_based", "--runtime=4",
+		"--ramp_time=1", "--output-format=json"}
+	out, err := exec.Command("fio", append(base, args...)...).Output()
+	if err != nil {
+		t.Fatalf("fio: %v\n%s", err, out)
+	}
+	// fio prints a banner line before the JSON.
+	if i := bytes.IndexByte(out, '{'); i > 0 {
+		out = out[i:]
+	}
+	var r fioResult
+	if err := json.Unmarshal(out, &r); err != nil || len(r.Jobs) != 1 {
+		t.Fatalf("fio output: %v\n%s", err, out)
+	}
+	return r
+}
+
+// TestQoS measures with fio through NBD that an hdd volume (1000 IOPS,
+// 100 MiB/s) is held to its type's limits within 10%.
+func TestQoS(t *testing.T) {
+	e := testenv.Start(t)
+	c := client{t: t, e: e, auth: testenv.Bearer(e.AdminToken)}
+	prj := c.project()
+	vm := c.instance(prj, "vm")
+	v := c.createVolume(map[string]any{"project_id": prj, "name": "slow", "size": 256 * mib, "type": "hdd"})
+	att := c.attach(v.ID, vm)
+	mustQemuIO(t, att.ConnectionInfo.URI, "write -P 0x5a 0 256M")
+
+	r := fio(t, att.ConnectionInfo.URI, "--bs=4k", "--iodepth=16")
+	iops := r.Jobs[0].Read.IOPS
+	t.Logf("hdd 4 KiB random reads: %.0f IOPS (limit 1000)", iops)
+	if math.Abs(iops-1000) > 100 {
+		t.Fatalf("measured %.0f IOPS, want 1000 ± 10%%", iops)
+	}
+	r = fio(t, att.ConnectionInfo.URI, "--bs=1m", "--iodepth=4")
+	mibps := r.Jobs[0].Read.BW / mib
+	t.Logf("hdd 1 MiB random reads: %.1f MiB/s (limit 100)", mibps)
+	if math.Abs(mibps-100) > 10 {
+		t.Fatalf("measured %.1f MiB/s, want 100 ± 10%%", mibps)
+	}
+}
