@@ -172,3 +172,35 @@ func TestAccountsAreWalls(t *testing.T) {
 		t.Fatalf("Bearer auth: %d %s", r.Status, r.Body)
 	}
 }
+
+// TestProjectQuotaCoversObjects sets a project storage quota and sees S3
+// writes into the project's buckets refused past it, with earlier objects
+// intact.
+func TestProjectQuotaCoversObjects(t *testing.T) {
+	e := testenv.Start(t)
+	var ps struct{ Items []obj }
+	e.Do("GET", "/api/v1/projects", testenv.Bearer(e.AdminToken), nil).JSON(t, &ps)
+	project := ps.Items[0]["id"].(string)
+	if r := e.Do("PUT", "/api/v1/projects/"+project+"/quotas", testenv.Bearer(e.AdminToken), obj{"storage_bytes": 3 << 20}); r.Status != 200 {
+		t.Fatalf("set quota: %d %s", r.Status, r.Body)
+	}
+	do(t, e, "POST", "/v1/storage/buckets", e.AdminToken, obj{"bucket_name": "capped"})
+	_, cred := do(t, e, "GET", "/v1/storage/credentials", e.AdminToken, nil)
+	ep, ak, sk := cred["endpoint_url"].(string), cred["access_key_id"].(string), cred["secret_access_key"].(string)
+	dir := t.TempDir()
+	two := filepath.Join(dir, "two")
+	os.WriteFile(two, bytes.Repeat([]byte("x"), 2<<20), 0o600)
+	if out, err := awsCLI(t, ep, ak, sk, "s3api", "put-object", "--bucket", "capped", "--key", "a", "--body", two); err != nil {
+		t.Fatalf("first 2 MiB: %v %s", err, out)
+	}
+	out, err := awsCLI(t, ep, ak, sk, "s3api", "put-object", "--bucket", "capped", "--key", "b", "--body", two)
+	if err == nil || !strings.Contains(out, "QuotaExceeded") {
+		t.Fatalf("second 2 MiB past a 3 MiB quota: %v %s", err, out)
+	}
+	if _, b := do(t, e, "GET", "/v1/storage/buckets/capped", e.AdminToken, nil); b["size_bytes"] != float64(2<<20) || b["object_count"] != float64(1) {
+		t.Fatalf("bucket after the refused write: %v", b)
+	}
+	var q struct{ Usage obj }
+	e.Do("GET", "/api/v1/projects/"+project+"/quotas", testenv.Bearer(e.AdminToken), nil).JSON(t, &q)
+	t.Logf("quota usage %v", q.Usage)
+}
