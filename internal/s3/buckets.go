@@ -289,12 +289,15 @@ func (h *Handler) deleteBucket(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
-	err = h.o.Meta.DeleteBucket(req.r.Context(), b.ID, h.o.Now())
+	parts, err := h.o.Meta.DeleteBucket(req.r.Context(), b.ID, h.o.Now())
 	if errs.Is(err, errs.Conflict) {
 		return apiErr(errBucketNotEmpty, "the bucket you tried to delete is not empty")
 	}
 	if err != nil {
 		return err
+	}
+	for _, id := range parts {
+		h.dropBlob(req, id)
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil

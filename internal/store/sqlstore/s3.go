@@ -144,18 +144,42 @@ func (s *Store) UpdateBucket(ctx context.Context, b bucket.Bucket) error {
 	})
 }
 
-// DeleteBucket turns an empty bucket into a tombstone; a bucket holding
-// objects or multipart uploads is errs.Conflict.
-func (s *Store) DeleteBucket(ctx context.Context, id string, at time.Time) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+// DeleteBucket turns a bucket without objects into a tombstone. Its
+// multipart uploads in progress are aborted in the same transaction, as S3
+// does, and their part blobs returned for the caller to delete. A bucket
+// holding objects is errs.Conflict.
+func (s *Store) DeleteBucket(ctx context.Context, id string, at time.Time) (partBlobs []string, err error) {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
 		var n int
-		err := tx.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM objects WHERE bucket_id = $1 LIMIT 1) o)
-			+ (SELECT COUNT(*) FROM (SELECT 1 FROM multipart_uploads WHERE bucket_id = $1 LIMIT 1) u)`, id).Scan(&n)
+		err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM (SELECT 1 FROM objects WHERE bucket_id = $1 LIMIT 1) o", id).Scan(&n)
 		if err != nil {
 			return mapErr(err)
 		}
 		if n > 0 {
 			return errs.E(errs.Conflict, "the bucket you tried to delete is not empty")
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT p.blob_id FROM multipart_parts p JOIN multipart_uploads u ON u.id = p.upload_id
+			WHERE u.bucket_id = $1`, id)
+		if err != nil {
+			return mapErr(err)
+		}
+		for rows.Next() {
+			var b string
+			if err := rows.Scan(&b); err != nil {
+				rows.Close()
+				return mapErr(err)
+			}
+			partBlobs = append(partBlobs, b)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return mapErr(err)
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM multipart_parts WHERE upload_id IN (SELECT id FROM multipart_uploads WHERE bucket_id = $1)", id); err != nil {
+			return mapErr(err)
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM multipart_uploads WHERE bucket_id = $1", id); err != nil {
+			return mapErr(err)
 		}
 		res, err := tx.ExecContext(ctx, "UPDATE buckets SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL", ts(at), id)
 		if err != nil {
@@ -163,6 +187,7 @@ func (s *Store) DeleteBucket(ctx context.Context, id string, at time.Time) error
 		}
 		return mustAffect(res, "bucket", id)
 	})
+	return partBlobs, err
 }
 
 // ---- objects
