@@ -300,7 +300,15 @@ func TestAccessControl(t *testing.T) {
 		mustPut(t, c, b, "public/x.txt", []byte("visible"))
 		mustPut(t, c, b, "secret/y.txt", []byte("hidden"))
 	}
+	// As in S3, the bucket ACL governs listing and the object ACL reading.
 	if _, err := c.PutBucketAcl(ctx, &awss3.PutBucketAclInput{Bucket: aws.String("pub"), ACL: types.BucketCannedACLPublicRead}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutObjectAcl(ctx, &awss3.PutObjectAclInput{Bucket: aws.String("pub"), Key: aws.String("public/x.txt"), ACL: types.ObjectCannedACLPublicRead}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String("priv"), Key: aws.String("shared.txt"), Body: strings.NewReader("shared"),
+		ACL: types.ObjectCannedACLAuthenticatedRead}); err != nil {
 		t.Fatal(err)
 	}
 	policy := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::pol/public/*"}]}`
@@ -312,7 +320,8 @@ func TestAccessControl(t *testing.T) {
 		want int
 	}{
 		{"/priv/public/x.txt", 403}, {"/priv?list-type=2", 403}, {"/", 403},
-		{"/pub/public/x.txt", 200}, {"/pub/secret/y.txt", 200}, {"/pub?list-type=2", 200},
+		{"/pub/public/x.txt", 200}, {"/pub/secret/y.txt", 403}, {"/pub?list-type=2", 200}, {"/pub/missing", 404},
+		{"/priv/missing", 403}, {"/priv/shared.txt", 403},
 		{"/pol/public/x.txt", 200}, {"/pol/secret/y.txt", 403}, {"/pol?list-type=2", 403},
 		{"/nosuch/x", 404},
 	}
@@ -346,6 +355,25 @@ func TestAccessControl(t *testing.T) {
 	other := awsFor(e, e.b)
 	if _, err := other.GetBucketPolicy(ctx, &awss3.GetBucketPolicyInput{Bucket: aws.String("pol")}); errCode(err) != "AccessDenied" {
 		t.Errorf("other project policy: %v", err)
+	}
+	g, err := other.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String("priv"), Key: aws.String("shared.txt")})
+	if err != nil {
+		t.Errorf("authenticated-read object, other project: %v", err)
+	} else {
+		g.Body.Close()
+	}
+	oacl, err := c.GetObjectAcl(ctx, &awss3.GetObjectAclInput{Bucket: aws.String("priv"), Key: aws.String("shared.txt")})
+	if err != nil || len(oacl.Grants) != 2 || *oacl.Grants[1].Grantee.URI != "http://acs.amazonaws.com/groups/global/AuthenticatedUsers" {
+		t.Errorf("object acl: %+v %v", oacl, err)
+	}
+	if _, err := other.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String("pub"), Key: aws.String("w"), Body: strings.NewReader("x")}); errCode(err) != "AccessDenied" {
+		t.Errorf("write to public-read bucket: %v", err)
+	}
+	if _, err := c.PutBucketAcl(ctx, &awss3.PutBucketAclInput{Bucket: aws.String("pub"), ACL: types.BucketCannedACLPublicReadWrite}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String("pub"), Key: aws.String("w"), Body: strings.NewReader("x")}); err != nil {
+		t.Errorf("write to public-read-write bucket: %v", err)
 	}
 	lb, err := other.ListBuckets(ctx, &awss3.ListBucketsInput{})
 	if err != nil || len(lb.Buckets) != 0 {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"sort"
 	"strings"
 
 	"github.com/google/uuid"
@@ -17,13 +18,16 @@ import (
 type access int
 
 const (
-	ownerOnly  access = iota // writes and configuration
-	readObject               // GetObject, HeadObject: public when granted
-	listBucket               // ListObjects: public when granted
+	ownerOnly   access = iota // configuration, ACLs, tagging
+	readObject                // GetObject, HeadObject, copy source: decided per object by canRead
+	listBucket                // ListObjects, HeadBucket: the bucket ACL's READ or a policy
+	writeObject               // PutObject, DeleteObject, multipart: the bucket ACL's WRITE
 )
 
 // bucketFor loads the request's bucket and checks the caller may use it
 // for a. Another project's bucket is AccessDenied and reveals nothing else.
+// For readObject a non-owner passes here and canRead decides once the
+// object is loaded, as S3 object ACLs do.
 func (h *Handler) bucketFor(req *request, a access) (bucket.Bucket, error) {
 	b, err := h.o.Meta.BucketByName(req.r.Context(), req.bucket)
 	if isNotExist(err) {
@@ -35,22 +39,53 @@ func (h *Handler) bucketFor(req *request, a access) (bucket.Bucket, error) {
 	if want := req.r.Header.Get("X-Amz-Expected-Bucket-Owner"); want != "" && want != b.ProjectID {
 		return b, apiErr(errAccessDenied, "access denied")
 	}
-	if req.project != "" && b.ProjectID == req.project {
+	req.owner = req.project != "" && b.ProjectID == req.project
+	if req.owner {
 		return b, nil
 	}
-	if a != ownerOnly && publicFor(b, a, req.key) {
+	authenticated := req.project != ""
+	switch a {
+	case readObject:
 		return b, nil
+	case listBucket:
+		if bucket.Readable(b.ACL, authenticated) || policyAllows(b, "s3:ListBucket", "arn:aws:s3:::"+b.Name) {
+			return b, nil
+		}
+	case writeObject:
+		if b.ACL == bucket.ACLPublicReadWrite {
+			return b, nil
+		}
 	}
 	return b, apiErr(errAccessDenied, "access denied")
 }
 
-// publicFor reports whether anyone may do a: the public-read canned ACL
-// grants reads and listing; a bucket policy may grant s3:GetObject on keys
-// or s3:ListBucket on the bucket to Principal "*".
-func publicFor(b bucket.Bucket, a access, key string) bool {
-	if b.ACL == bucket.ACLPublicRead {
-		return true
+// canRead decides a non-owner's read of key: a bucket policy granting
+// s3:GetObject, or the object's own ACL. o is nil when the key does not
+// exist; then the answer is NoSuchKey only to callers who may list the
+// bucket, AccessDenied to the rest, so absence leaks no more than listing.
+func (h *Handler) canRead(req *request, b bucket.Bucket, key string, o *bucket.Object) error {
+	authenticated := req.project != ""
+	if req.owner || policyAllows(b, "s3:GetObject", "arn:aws:s3:::"+b.Name+"/"+key) {
+		if o == nil {
+			return apiErr(errNoSuchKey, "the specified key does not exist")
+		}
+		return nil
 	}
+	if o == nil {
+		if bucket.Readable(b.ACL, authenticated) {
+			return apiErr(errNoSuchKey, "the specified key does not exist")
+		}
+		return apiErr(errAccessDenied, "access denied")
+	}
+	if bucket.Readable(o.ACL, authenticated) {
+		return nil
+	}
+	return apiErr(errAccessDenied, "access denied")
+}
+
+// policyAllows evaluates the bucket policy for a caller who is not the
+// owner.
+func policyAllows(b bucket.Bucket, action, resource string) bool {
 	if b.Policy == "" {
 		return false
 	}
@@ -58,13 +93,7 @@ func publicFor(b bucket.Bucket, a access, key string) bool {
 	if err != nil {
 		return false
 	}
-	switch a {
-	case readObject:
-		return p.allows("s3:GetObject", "arn:aws:s3:::"+b.Name+"/"+key)
-	case listBucket:
-		return p.allows("s3:ListBucket", "arn:aws:s3:::"+b.Name)
-	}
-	return false
+	return p.allows(action, resource)
 }
 
 // policy is the subset of an IAM policy document needed for public reads.
@@ -210,18 +239,32 @@ func (h *Handler) listBuckets(w http.ResponseWriter, req *request) error {
 	return writeXML(w, http.StatusOK, res)
 }
 
-// cannedACL reads x-amz-acl; only private and public-read are supported.
+// cannedACL reads x-amz-acl: the four canned ACLs that need no per-user
+// grants are supported.
 func cannedACL(r *http.Request, def string) (string, error) {
 	v := strings.TrimSpace(r.Header.Get("X-Amz-Acl"))
-	switch v {
-	case "":
+	switch {
+	case v == "":
 		return def, nil
-	case bucket.ACLPrivate, bucket.ACLPublicRead:
+	case bucket.ValidACL(v):
 		return v, nil
-	case "public-read-write", "authenticated-read", "aws-exec-read", "bucket-owner-read", "bucket-owner-full-control", "log-delivery-write":
-		return "", apiErr(errNotImplemented, "the canned ACL %s is not supported; use private or public-read", v)
+	case v == "bucket-owner-full-control" || v == "bucket-owner-read":
+		return bucket.ACLPrivate, nil // the bucket owner owns every object already
+	case v == "aws-exec-read" || v == "log-delivery-write":
+		return "", apiErr(errNotImplemented, "the canned ACL %s is not supported", v)
 	}
 	return "", apiErr(errInvalidArgument, "unknown canned ACL %q", v)
+}
+
+// noGrantHeaders refuses x-amz-grant-* headers: per-user grants are not
+// modelled, and ignoring them would silently keep data private (or not).
+func noGrantHeaders(r *http.Request) error {
+	for _, h := range []string{"X-Amz-Grant-Full-Control", "X-Amz-Grant-Read", "X-Amz-Grant-Write", "X-Amz-Grant-Read-Acp", "X-Amz-Grant-Write-Acp"} {
+		if r.Header.Get(h) != "" {
+			return apiErr(errNotImplemented, "explicit grants are not supported; use a canned ACL")
+		}
+	}
+	return nil
 }
 
 func (h *Handler) createBucket(w http.ResponseWriter, req *request) error {
@@ -231,9 +274,8 @@ func (h *Handler) createBucket(w http.ResponseWriter, req *request) error {
 	if err := bucket.ValidName(req.bucket); err != nil {
 		return apiErr(errInvalidBucketName, "the specified bucket is not valid")
 	}
-	if hdr := req.r.Header; hdr.Get("X-Amz-Grant-Full-Control") != "" || hdr.Get("X-Amz-Grant-Read") != "" ||
-		hdr.Get("X-Amz-Grant-Write") != "" || hdr.Get("X-Amz-Grant-Read-Acp") != "" || hdr.Get("X-Amz-Grant-Write-Acp") != "" {
-		return apiErr(errNotImplemented, "explicit grants are not supported; use a canned ACL")
+	if err := noGrantHeaders(req.r); err != nil {
+		return err
 	}
 	acl, err := cannedACL(req.r, bucket.ACLPrivate)
 	if err != nil {
@@ -311,14 +353,27 @@ func (h *Handler) getBucketLocation(w http.ResponseWriter, req *request) error {
 	return writeXML(w, http.StatusOK, locationConstraint{Xmlns: s3NS, Value: b.Region})
 }
 
-const allUsersURI = "http://acs.amazonaws.com/groups/global/AllUsers"
+const (
+	allUsersURI  = "http://acs.amazonaws.com/groups/global/AllUsers"
+	authUsersURI = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
+)
 
+// aclDocument renders a canned ACL as the grants S3 shows for it.
 func aclDocument(projectID, acl string) accessControlPolicy {
 	const xsi = "http://www.w3.org/2001/XMLSchema-instance"
 	p := accessControlPolicy{Xmlns: s3NS, Owner: owner{ID: projectID, DisplayName: projectID}}
 	p.Grants = append(p.Grants, grant{Grantee: grantee{XMLNS: xsi, Type: "CanonicalUser", ID: projectID, DisplayName: projectID}, Permission: "FULL_CONTROL"})
-	if acl == bucket.ACLPublicRead {
-		p.Grants = append(p.Grants, grant{Grantee: grantee{XMLNS: xsi, Type: "Group", URI: allUsersURI}, Permission: "READ"})
+	group := func(uri, perm string) {
+		p.Grants = append(p.Grants, grant{Grantee: grantee{XMLNS: xsi, Type: "Group", URI: uri}, Permission: perm})
+	}
+	switch acl {
+	case bucket.ACLPublicRead:
+		group(allUsersURI, "READ")
+	case bucket.ACLPublicReadWrite:
+		group(allUsersURI, "READ")
+		group(allUsersURI, "WRITE")
+	case bucket.ACLAuthenticatedRead:
+		group(authUsersURI, "READ")
 	}
 	return p
 }
@@ -332,29 +387,45 @@ func (h *Handler) getBucketACL(w http.ResponseWriter, req *request) error {
 }
 
 // requestACL reads a canned ACL header or an AccessControlPolicy body and
-// reduces it to private or public-read.
+// reduces it to the canned ACL it is equivalent to.
 func (h *Handler) requestACL(req *request, ownerID string) (string, error) {
+	if err := noGrantHeaders(req.r); err != nil {
+		return "", err
+	}
 	if req.r.Header.Get("X-Amz-Acl") != "" {
 		return cannedACL(req.r, bucket.ACLPrivate)
 	}
 	var in aclIn
 	if err := req.readXML(&in); err != nil {
 		if emptyXML(err) {
-			return "", apiErr(errMalformedACL, "the ACL you provided was empty")
+			return "", apiErr(errMalformedACL, "the XML you provided was not well-formed or did not validate against our published schema")
 		}
 		return "", err
 	}
-	acl := bucket.ACLPrivate
+	var extra []string
 	for _, g := range in.Grants {
 		switch {
-		case g.Grantee.URI == allUsersURI && g.Permission == "READ":
-			acl = bucket.ACLPublicRead
 		case g.Grantee.ID == ownerID && g.Permission == "FULL_CONTROL":
+		case g.Grantee.URI == allUsersURI && (g.Permission == "READ" || g.Permission == "WRITE"):
+			extra = append(extra, "all-"+g.Permission)
+		case g.Grantee.URI == authUsersURI && g.Permission == "READ":
+			extra = append(extra, "auth-READ")
 		default:
-			return "", apiErr(errNotImplemented, "only the private and public-read ACLs are supported")
+			return "", apiErr(errNotImplemented, "only grants equivalent to a canned ACL are supported")
 		}
 	}
-	return acl, nil
+	sort.Strings(extra)
+	switch strings.Join(extra, ",") {
+	case "":
+		return bucket.ACLPrivate, nil
+	case "all-READ":
+		return bucket.ACLPublicRead, nil
+	case "all-READ,all-WRITE":
+		return bucket.ACLPublicReadWrite, nil
+	case "auth-READ":
+		return bucket.ACLAuthenticatedRead, nil
+	}
+	return "", apiErr(errNotImplemented, "only grants equivalent to a canned ACL are supported")
 }
 
 func (h *Handler) putBucketACL(w http.ResponseWriter, req *request) error {

@@ -95,7 +95,7 @@ func (h *Handler) createUpload(w http.ResponseWriter, req *request) error {
 	if err := bucket.ValidKey(req.key); err != nil {
 		return keyError(err)
 	}
-	b, err := h.bucketFor(req, ownerOnly)
+	b, err := h.bucketFor(req, writeObject)
 	if err != nil {
 		return err
 	}
@@ -103,7 +103,8 @@ func (h *Handler) createUpload(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
-	if err := objectACL(req.r); err != nil {
+	acl, err := objectACL(req.r)
+	if err != nil {
 		return err
 	}
 	tags, err := parseTags(req.r.Header.Get("X-Amz-Tagging"))
@@ -114,7 +115,7 @@ func (h *Handler) createUpload(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
-	u := bucket.Upload{ID: id.String(), BucketID: b.ID, Key: req.key, Meta: meta, Tags: tags,
+	u := bucket.Upload{ID: id.String(), BucketID: b.ID, Key: req.key, Meta: meta, Tags: tags, ACL: acl,
 		Checksum: strings.ToUpper(req.r.Header.Get("X-Amz-Checksum-Algorithm")), Initiated: h.o.Now().UTC()}
 	if err := h.o.Meta.CreateUpload(req.r.Context(), u); err != nil {
 		return err
@@ -141,7 +142,7 @@ func partNumber(req *request) (int, error) {
 }
 
 func (h *Handler) uploadPart(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, ownerOnly)
+	b, err := h.bucketFor(req, writeObject)
 	if err != nil {
 		return err
 	}
@@ -186,7 +187,7 @@ func (h *Handler) storePart(w http.ResponseWriter, req *request, u bucket.Upload
 // is streamed from the source blob into a new one, hashed on the way.
 func (h *Handler) uploadPartCopy(w http.ResponseWriter, req *request) error {
 	ctx := req.r.Context()
-	b, err := h.bucketFor(req, ownerOnly)
+	b, err := h.bucketFor(req, writeObject)
 	if err != nil {
 		return err
 	}
@@ -237,7 +238,7 @@ func (h *Handler) uploadPartCopy(w http.ResponseWriter, req *request) error {
 
 func (h *Handler) completeUpload(w http.ResponseWriter, req *request) error {
 	ctx := req.r.Context()
-	b, err := h.bucketFor(req, ownerOnly)
+	b, err := h.bucketFor(req, writeObject)
 	if err != nil {
 		return err
 	}
@@ -318,7 +319,7 @@ func (h *Handler) completeUpload(w http.ResponseWriter, req *request) error {
 }
 
 func (h *Handler) abortUpload(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, ownerOnly)
+	b, err := h.bucketFor(req, writeObject)
 	if err != nil {
 		return err
 	}
@@ -341,7 +342,7 @@ func (h *Handler) abortUpload(w http.ResponseWriter, req *request) error {
 }
 
 func (h *Handler) listParts(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, ownerOnly)
+	b, err := h.bucketFor(req, writeObject)
 	if err != nil {
 		return err
 	}

@@ -76,15 +76,12 @@ func objectMeta(r *http.Request) (map[string]string, error) {
 	return m, nil
 }
 
-// objectACL accepts the canned ACLs that keep an object as private as its
-// bucket; per-object grants are not modelled.
-func objectACL(r *http.Request) error {
-	switch v := r.Header.Get("X-Amz-Acl"); v {
-	case "", bucket.ACLPrivate, "bucket-owner-full-control", "bucket-owner-read":
-		return nil
-	default:
-		return apiErr(errNotImplemented, "object ACL %q is not supported; objects follow their bucket's ACL", v)
+// objectACL reads the canned ACL a new object gets (private by default).
+func objectACL(r *http.Request) (string, error) {
+	if err := noGrantHeaders(r); err != nil {
+		return "", err
 	}
+	return cannedACL(r, bucket.ACLPrivate)
 }
 
 // parseTags reads a tag set in the x-amz-tagging URL-query form.
@@ -268,7 +265,7 @@ func (h *Handler) putObject(w http.ResponseWriter, req *request) error {
 	if err := bucket.ValidKey(req.key); err != nil {
 		return keyError(err)
 	}
-	b, err := h.bucketFor(req, ownerOnly)
+	b, err := h.bucketFor(req, writeObject)
 	if err != nil {
 		return err
 	}
@@ -276,7 +273,8 @@ func (h *Handler) putObject(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
-	if err := objectACL(req.r); err != nil {
+	acl, err := objectACL(req.r)
+	if err != nil {
 		return err
 	}
 	tags, err := parseTags(req.r.Header.Get("X-Amz-Tagging"))
@@ -292,7 +290,7 @@ func (h *Handler) putObject(w http.ResponseWriter, req *request) error {
 	}
 	defer rc.release()
 	o := bucket.Object{BucketID: b.ID, Key: req.key, BlobID: rc.blob.ID, Size: rc.blob.Size,
-		ETag: hex.EncodeToString(rc.blob.MD5), Meta: meta, Checksums: rc.checksums, Tags: tags, Modified: h.o.Now().UTC()}
+		ETag: hex.EncodeToString(rc.blob.MD5), Meta: meta, Checksums: rc.checksums, Tags: tags, ACL: acl, Modified: h.o.Now().UTC()}
 	if err := h.conditionalWrite(req, b); err != nil {
 		h.dropBlob(req, rc.blob.ID)
 		return err
@@ -463,9 +461,12 @@ func (h *Handler) serveObject(w http.ResponseWriter, req *request, withBody bool
 	for attempt := 0; ; attempt++ {
 		o, err = h.o.Meta.GetObject(ctx, b.ID, req.key)
 		if isNotExist(err) {
-			return apiErr(errNoSuchKey, "the specified key does not exist")
+			return h.canRead(req, b, req.key, nil)
 		}
 		if err != nil {
+			return err
+		}
+		if err := h.canRead(req, b, req.key, &o); err != nil {
 			return err
 		}
 		if err := preconditions(req.r.Header, o.ETag, o.Modified, ""); err != nil {
@@ -554,7 +555,7 @@ func setObjectHeaders(w http.ResponseWriter, o bucket.Object, r *http.Request) {
 }
 
 func (h *Handler) deleteObject(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, ownerOnly)
+	b, err := h.bucketFor(req, writeObject)
 	if err != nil {
 		return err
 	}
@@ -568,7 +569,7 @@ func (h *Handler) deleteObject(w http.ResponseWriter, req *request) error {
 }
 
 func (h *Handler) deleteObjects(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, ownerOnly)
+	b, err := h.bucketFor(req, writeObject)
 	if err != nil {
 		return err
 	}
@@ -630,9 +631,12 @@ func (h *Handler) sourceObject(req *request) (bucket.Bucket, bucket.Object, erro
 	}
 	o, err := h.o.Meta.GetObject(req.r.Context(), sb.ID, key)
 	if isNotExist(err) {
-		return sb, o, apiErr(errNoSuchKey, "the specified copy source key does not exist")
+		return sb, o, h.canRead(src, sb, key, nil)
 	}
 	if err != nil {
+		return sb, o, err
+	}
+	if err := h.canRead(src, sb, key, &o); err != nil {
 		return sb, o, err
 	}
 	if err := preconditions(req.r.Header, o.ETag, o.Modified, "X-Amz-Copy-Source-"); err != nil {
@@ -646,7 +650,7 @@ func (h *Handler) copyObject(w http.ResponseWriter, req *request) error {
 	if err := bucket.ValidKey(req.key); err != nil {
 		return keyError(err)
 	}
-	b, err := h.bucketFor(req, ownerOnly)
+	b, err := h.bucketFor(req, writeObject)
 	if err != nil {
 		return err
 	}
@@ -654,7 +658,8 @@ func (h *Handler) copyObject(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
-	if err := objectACL(req.r); err != nil {
+	acl, err := objectACL(req.r)
+	if err != nil {
 		return err
 	}
 	directive := req.r.Header.Get("X-Amz-Metadata-Directive")
@@ -665,7 +670,7 @@ func (h *Handler) copyObject(w http.ResponseWriter, req *request) error {
 		}
 	}
 	o := bucket.Object{BucketID: b.ID, Key: req.key, BlobID: src.BlobID, Size: src.Size, ETag: src.ETag,
-		Meta: src.Meta, Checksums: src.Checksums, Tags: src.Tags, Parts: src.Parts, Modified: h.o.Now().UTC()}
+		Meta: src.Meta, Checksums: src.Checksums, Tags: src.Tags, ACL: acl, Parts: src.Parts, Modified: h.o.Now().UTC()}
 	if directive == "REPLACE" {
 		if o.Meta, err = objectMeta(req.r); err != nil {
 			return err
@@ -783,13 +788,14 @@ func (h *Handler) getObjectACL(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
-	if _, err := h.o.Meta.GetObject(req.r.Context(), b.ID, req.key); err != nil {
-		if isNotExist(err) {
-			return apiErr(errNoSuchKey, "the specified key does not exist")
-		}
+	o, err := h.o.Meta.GetObject(req.r.Context(), b.ID, req.key)
+	if isNotExist(err) {
+		return apiErr(errNoSuchKey, "the specified key does not exist")
+	}
+	if err != nil {
 		return err
 	}
-	return writeXML(w, http.StatusOK, aclDocument(b.ProjectID, b.ACL))
+	return writeXML(w, http.StatusOK, aclDocument(b.ProjectID, o.ACL))
 }
 
 func (h *Handler) putObjectACL(w http.ResponseWriter, req *request) error {
@@ -797,18 +803,16 @@ func (h *Handler) putObjectACL(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
-	if _, err := h.o.Meta.GetObject(req.r.Context(), b.ID, req.key); err != nil {
-		if isNotExist(err) {
-			return apiErr(errNoSuchKey, "the specified key does not exist")
-		}
-		return err
-	}
 	acl, err := h.requestACL(req, b.ProjectID)
 	if err != nil {
 		return err
 	}
-	if acl != b.ACL && acl != bucket.ACLPrivate {
-		return apiErr(errNotImplemented, "per-object ACLs are not supported; objects follow their bucket's ACL")
+	err = h.o.Meta.SetObjectACL(req.r.Context(), b.ID, req.key, acl)
+	if isNotExist(err) {
+		return apiErr(errNoSuchKey, "the specified key does not exist")
+	}
+	if err != nil {
+		return err
 	}
 	w.WriteHeader(http.StatusOK)
 	return nil

@@ -44,6 +44,7 @@ type Meta interface {
 	DeleteObject(ctx context.Context, bucketID, key string) (blobID string, err error)
 	ListObjects(ctx context.Context, bucketID string, q bucket.ListQuery) ([]bucket.Object, error)
 	SetObjectTags(ctx context.Context, bucketID, key string, tags map[string]string) error
+	SetObjectACL(ctx context.Context, bucketID, key, acl string) error
 
 	CreateUpload(ctx context.Context, u bucket.Upload) error
 	GetUpload(ctx context.Context, bucketID, uploadID string) (bucket.Upload, error)
@@ -132,6 +133,7 @@ type request struct {
 	key       string
 	hasKey    bool
 	project   string // "" when anonymous
+	owner     bool   // the caller's project owns the bucket (set by bucketFor)
 	sig       *sigv4.Result
 	resource  string
 	bytesIn   int64

@@ -14,11 +14,29 @@ import (
 	"github.com/stowage/stowage/internal/errs"
 )
 
-// Canned ACLs the data plane supports.
+// Canned ACLs the data plane supports. On a bucket they govern listing
+// (READ) and writing objects (WRITE); on an object, reading it.
 const (
-	ACLPrivate    = "private"
-	ACLPublicRead = "public-read"
+	ACLPrivate           = "private"
+	ACLPublicRead        = "public-read"
+	ACLPublicReadWrite   = "public-read-write"
+	ACLAuthenticatedRead = "authenticated-read"
 )
+
+// ValidACL reports whether acl is one of the canned ACLs above.
+func ValidACL(acl string) bool {
+	switch acl {
+	case ACLPrivate, ACLPublicRead, ACLPublicReadWrite, ACLAuthenticatedRead:
+		return true
+	}
+	return false
+}
+
+// Readable reports whether a canned ACL lets a non-owner read; authenticated
+// says whether the caller signed the request.
+func Readable(acl string, authenticated bool) bool {
+	return acl == ACLPublicRead || acl == ACLPublicReadWrite || acl == ACLAuthenticatedRead && authenticated
+}
 
 // Bucket is one bucket. Usage counters change only in the transaction that
 // changes an object row, so they always equal the sum over its objects.
@@ -51,7 +69,8 @@ type Object struct {
 	Meta      map[string]string
 	Checksums map[string]string // algorithm (CRC32C…) → base64
 	Tags      map[string]string
-	Parts     int // part count of a multipart object, 0 otherwise
+	ACL       string // canned ACL, "" meaning private
+	Parts     int    // part count of a multipart object, 0 otherwise
 	Modified  time.Time
 }
 
@@ -62,6 +81,7 @@ type Upload struct {
 	Key       string
 	Meta      map[string]string
 	Tags      map[string]string
+	ACL       string // canned ACL the object will get
 	Checksum  string // algorithm declared at creation, "" for none
 	Initiated time.Time
 }

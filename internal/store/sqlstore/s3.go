@@ -192,13 +192,13 @@ func (s *Store) DeleteBucket(ctx context.Context, id string, at time.Time) (part
 
 // ---- objects
 
-const objectCols = "bucket_id, key_name, blob_id, size, etag, meta, checksums, tags, parts, modified_at"
+const objectCols = "bucket_id, key_name, blob_id, size, etag, meta, checksums, tags, acl, parts, modified_at"
 
 func scanObject(row interface{ Scan(...any) error }) (bucket.Object, error) {
 	var o bucket.Object
 	var meta, sums, tags string
 	var mod int64
-	if err := row.Scan(&o.BucketID, &o.Key, &o.BlobID, &o.Size, &o.ETag, &meta, &sums, &tags, &o.Parts, &mod); err != nil {
+	if err := row.Scan(&o.BucketID, &o.Key, &o.BlobID, &o.Size, &o.ETag, &meta, &sums, &tags, &o.ACL, &o.Parts, &mod); err != nil {
 		return o, err
 	}
 	o.Modified = fromTS(mod)
@@ -231,8 +231,8 @@ func putObject(ctx context.Context, tx *sql.Tx, o bucket.Object) (string, error)
 	err := tx.QueryRowContext(ctx, "SELECT blob_id, size FROM objects WHERE bucket_id = $1 AND key_name = $2", o.BucketID, o.Key).Scan(&oldBlob, &oldSize)
 	switch {
 	case err == sql.ErrNoRows:
-		_, err = tx.ExecContext(ctx, `INSERT INTO objects (`+objectCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-			o.BucketID, o.Key, o.BlobID, o.Size, o.ETag, toJSON(o.Meta), toJSON(o.Checksums), toJSON(o.Tags), o.Parts, ts(o.Modified))
+		_, err = tx.ExecContext(ctx, `INSERT INTO objects (`+objectCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+			o.BucketID, o.Key, o.BlobID, o.Size, o.ETag, toJSON(o.Meta), toJSON(o.Checksums), toJSON(o.Tags), aclOrPrivate(o.ACL), o.Parts, ts(o.Modified))
 		if err != nil {
 			return "", fmt.Errorf("insert object: %w", mapErr(err))
 		}
@@ -241,9 +241,9 @@ func putObject(ctx context.Context, tx *sql.Tx, o bucket.Object) (string, error)
 	case err != nil:
 		return "", fmt.Errorf("read object: %w", mapErr(err))
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE objects SET blob_id = $1, size = $2, etag = $3, meta = $4, checksums = $5, tags = $6, parts = $7, modified_at = $8
-		WHERE bucket_id = $9 AND key_name = $10`,
-		o.BlobID, o.Size, o.ETag, toJSON(o.Meta), toJSON(o.Checksums), toJSON(o.Tags), o.Parts, ts(o.Modified), o.BucketID, o.Key)
+	_, err = tx.ExecContext(ctx, `UPDATE objects SET blob_id = $1, size = $2, etag = $3, meta = $4, checksums = $5, tags = $6, acl = $7, parts = $8, modified_at = $9
+		WHERE bucket_id = $10 AND key_name = $11`,
+		o.BlobID, o.Size, o.ETag, toJSON(o.Meta), toJSON(o.Checksums), toJSON(o.Tags), aclOrPrivate(o.ACL), o.Parts, ts(o.Modified), o.BucketID, o.Key)
 	if err != nil {
 		return "", fmt.Errorf("update object: %w", mapErr(err))
 	}
@@ -308,6 +308,24 @@ func (s *Store) ListObjects(ctx context.Context, bucketID string, lq bucket.List
 	return collect(ctx, s.r, q, scanObject)
 }
 
+func aclOrPrivate(acl string) string {
+	if acl == "" {
+		return bucket.ACLPrivate
+	}
+	return acl
+}
+
+// SetObjectACL replaces an object's canned ACL.
+func (s *Store) SetObjectACL(ctx context.Context, bucketID, key, acl string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE objects SET acl = $1 WHERE bucket_id = $2 AND key_name = $3", aclOrPrivate(acl), bucketID, key)
+		if err != nil {
+			return mapErr(err)
+		}
+		return mustAffect(res, "object", key)
+	})
+}
+
 // SetObjectTags replaces an object's tags.
 func (s *Store) SetObjectTags(ctx context.Context, bucketID, key string, tags map[string]string) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
@@ -321,13 +339,13 @@ func (s *Store) SetObjectTags(ctx context.Context, bucketID, key string, tags ma
 
 // ---- multipart
 
-const uploadCols = "id, bucket_id, key_name, meta, tags, checksum, created_at"
+const uploadCols = "id, bucket_id, key_name, meta, tags, acl, checksum, created_at"
 
 func scanUpload(row interface{ Scan(...any) error }) (bucket.Upload, error) {
 	var u bucket.Upload
 	var meta, tags string
 	var created int64
-	if err := row.Scan(&u.ID, &u.BucketID, &u.Key, &meta, &tags, &u.Checksum, &created); err != nil {
+	if err := row.Scan(&u.ID, &u.BucketID, &u.Key, &meta, &tags, &u.ACL, &u.Checksum, &created); err != nil {
 		return u, err
 	}
 	u.Initiated = fromTS(created)
@@ -341,8 +359,8 @@ func scanUpload(row interface{ Scan(...any) error }) (bucket.Upload, error) {
 
 func (s *Store) CreateUpload(ctx context.Context, u bucket.Upload) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, "INSERT INTO multipart_uploads ("+uploadCols+") VALUES ($1, $2, $3, $4, $5, $6, $7)",
-			u.ID, u.BucketID, u.Key, toJSON(u.Meta), toJSON(u.Tags), u.Checksum, ts(u.Initiated))
+		_, err := tx.ExecContext(ctx, "INSERT INTO multipart_uploads ("+uploadCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+			u.ID, u.BucketID, u.Key, toJSON(u.Meta), toJSON(u.Tags), aclOrPrivate(u.ACL), u.Checksum, ts(u.Initiated))
 		if err != nil {
 			return fmt.Errorf("create upload: %w", mapErr(err))
 		}

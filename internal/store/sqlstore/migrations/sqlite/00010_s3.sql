@@ -44,6 +44,7 @@ CREATE TABLE objects (
     meta        TEXT NOT NULL DEFAULT '{}',
     checksums   TEXT NOT NULL DEFAULT '{}',
     tags        TEXT NOT NULL DEFAULT '{}',
+    acl         TEXT NOT NULL DEFAULT 'private',
     parts       INTEGER NOT NULL DEFAULT 0,
     modified_at BIGINT NOT NULL,
     PRIMARY KEY (bucket_id, key_name)
@@ -56,6 +57,7 @@ CREATE TABLE multipart_uploads (
     key_name   TEXT NOT NULL COLLATE BINARY,
     meta       TEXT NOT NULL DEFAULT '{}',
     tags       TEXT NOT NULL DEFAULT '{}',
+    acl        TEXT NOT NULL DEFAULT 'private',
     checksum   TEXT NOT NULL DEFAULT '',
     created_at BIGINT NOT NULL
 );
