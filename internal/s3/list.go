@@ -170,6 +170,7 @@ func (h *Handler) listObjectsV1(w http.ResponseWriter, req *request) error {
 		return err
 	}
 	res := h.listResult(b, l, prefix, delimiter, maxKeys, encode, true)
+	res.Prefix = prefix // V1 never URL-encodes Prefix (clients do not decode it)
 	m := encode(marker)
 	res.Marker = &m
 	if l.truncated && delimiter != "" {

@@ -145,8 +145,12 @@ func (h *Handler) receive(req *request, b bucket.Bucket) (*received, error) {
 	if size > MaxPutSize {
 		return nil, apiErr(errEntityTooLarge, "your proposed upload exceeds the maximum allowed size")
 	}
+	if r.Header.Get("Content-Length") == "" && len(r.TransferEncoding) == 0 {
+		return nil, apiErr(errMissingContentLength, "you must provide the Content-Length HTTP header")
+	}
 	var wantMD5 []byte
-	if v := r.Header.Get("Content-Md5"); v != "" {
+	if vs, ok := r.Header["Content-Md5"]; ok {
+		v := strings.Join(vs, ",")
 		wantMD5, err = base64.StdEncoding.DecodeString(v)
 		if err != nil || len(wantMD5) != md5.Size {
 			return nil, apiErr(errInvalidDigest, "the Content-MD5 you specified was invalid")
