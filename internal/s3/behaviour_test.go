@@ -363,7 +363,7 @@ func TestAccessControl(t *testing.T) {
 		g.Body.Close()
 	}
 	oacl, err := c.GetObjectAcl(ctx, &awss3.GetObjectAclInput{Bucket: aws.String("priv"), Key: aws.String("shared.txt")})
-	if err != nil || len(oacl.Grants) != 2 || *oacl.Grants[1].Grantee.URI != "http://acs.amazonaws.com/groups/global/AuthenticatedUsers" {
+	if err != nil || len(oacl.Grants) != 2 || *oacl.Grants[0].Grantee.URI != "http://acs.amazonaws.com/groups/global/AuthenticatedUsers" {
 		t.Errorf("object acl: %+v %v", oacl, err)
 	}
 	if _, err := other.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String("pub"), Key: aws.String("w"), Body: strings.NewReader("x")}); errCode(err) != "AccessDenied" {

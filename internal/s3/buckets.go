@@ -14,21 +14,27 @@ import (
 	"github.com/stowage/stowage/internal/errs"
 )
 
-// access is what an operation needs from a bucket besides ownership.
-type access int
-
+// Actions name what a request does, in the vocabulary of bucket
+// policies, so one decision covers ownership, policy grants and ACLs.
 const (
-	ownerOnly   access = iota // configuration, ACLs, tagging
-	readObject                // GetObject, HeadObject, copy source: decided per object by canRead
-	listBucket                // ListObjects, HeadBucket: the bucket ACL's READ or a policy
-	writeObject               // PutObject, DeleteObject, multipart: the bucket ACL's WRITE
+	actGetObject = "s3:GetObject"
+	actPutObject = "s3:PutObject"
+	actDelete    = "s3:DeleteObject"
+	actList      = "s3:ListBucket"
 )
 
-// bucketFor loads the request's bucket and checks the caller may use it
-// for a. Another project's bucket is AccessDenied and reveals nothing else.
-// For readObject a non-owner passes here and canRead decides once the
-// object is loaded, as S3 object ACLs do.
-func (h *Handler) bucketFor(req *request, a access) (bucket.Bucket, error) {
+// bucketLevel lists the actions whose policy resource is the bucket itself
+// rather than one of its objects.
+var bucketLevel = map[string]bool{actList: true, "s3:ListBucketVersions": true, "s3:ListBucketMultipartUploads": true}
+
+// bucketFor loads the request's bucket and checks the caller may perform
+// action on it (or on req.key). The owning project may do everything; any
+// other caller needs a bucket-policy grant to "*" or, failing that, the
+// canned ACL's grant: READ on the bucket for listing, WRITE for writing
+// objects. Another project's bucket is AccessDenied and reveals nothing
+// else. GetObject is decided per object by canRead once it is loaded, as
+// S3 object ACLs require.
+func (h *Handler) bucketFor(req *request, action string) (bucket.Bucket, error) {
 	b, err := h.o.Meta.BucketByName(req.r.Context(), req.bucket)
 	if isNotExist(err) {
 		return b, apiErr(errNoSuchBucket, "the specified bucket does not exist")
@@ -40,18 +46,22 @@ func (h *Handler) bucketFor(req *request, a access) (bucket.Bucket, error) {
 		return b, apiErr(errAccessDenied, "access denied")
 	}
 	req.owner = req.project != "" && b.ProjectID == req.project
-	if req.owner {
+	if req.owner || action == actGetObject {
 		return b, nil
 	}
-	authenticated := req.project != ""
-	switch a {
-	case readObject:
+	resource := "arn:aws:s3:::" + b.Name
+	if !bucketLevel[action] {
+		resource += "/" + req.key
+	}
+	if policyAllows(b, action, resource) {
 		return b, nil
-	case listBucket:
-		if bucket.Readable(b.ACL, authenticated) || policyAllows(b, "s3:ListBucket", "arn:aws:s3:::"+b.Name) {
+	}
+	switch action {
+	case actList, "s3:ListBucketVersions", "s3:ListBucketMultipartUploads":
+		if bucket.Readable(b.ACL, req.project != "") {
 			return b, nil
 		}
-	case writeObject:
+	case actPutObject, actDelete, "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts":
 		if b.ACL == bucket.ACLPublicReadWrite {
 			return b, nil
 		}
@@ -317,7 +327,7 @@ func emptyXML(err error) bool {
 }
 
 func (h *Handler) headBucket(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, listBucket)
+	b, err := h.bucketFor(req, actList)
 	if err != nil {
 		return err
 	}
@@ -327,7 +337,7 @@ func (h *Handler) headBucket(w http.ResponseWriter, req *request) error {
 }
 
 func (h *Handler) deleteBucket(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, ownerOnly)
+	b, err := h.bucketFor(req, "s3:DeleteBucket")
 	if err != nil {
 		return err
 	}
@@ -346,7 +356,7 @@ func (h *Handler) deleteBucket(w http.ResponseWriter, req *request) error {
 }
 
 func (h *Handler) getBucketLocation(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, ownerOnly)
+	b, err := h.bucketFor(req, "s3:GetBucketLocation")
 	if err != nil {
 		return err
 	}
@@ -362,7 +372,8 @@ const (
 func aclDocument(projectID, acl string) accessControlPolicy {
 	const xsi = "http://www.w3.org/2001/XMLSchema-instance"
 	p := accessControlPolicy{Xmlns: s3NS, Owner: owner{ID: projectID, DisplayName: projectID}}
-	p.Grants = append(p.Grants, grant{Grantee: grantee{XMLNS: xsi, Type: "CanonicalUser", ID: projectID, DisplayName: projectID}, Permission: "FULL_CONTROL"})
+	// Group grants first, the owner's last, the order S3 clients' tests
+	// compare in.
 	group := func(uri, perm string) {
 		p.Grants = append(p.Grants, grant{Grantee: grantee{XMLNS: xsi, Type: "Group", URI: uri}, Permission: perm})
 	}
@@ -375,11 +386,12 @@ func aclDocument(projectID, acl string) accessControlPolicy {
 	case bucket.ACLAuthenticatedRead:
 		group(authUsersURI, "READ")
 	}
+	p.Grants = append(p.Grants, grant{Grantee: grantee{XMLNS: xsi, Type: "CanonicalUser", ID: projectID, DisplayName: projectID}, Permission: "FULL_CONTROL"})
 	return p
 }
 
 func (h *Handler) getBucketACL(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, ownerOnly)
+	b, err := h.bucketFor(req, "s3:GetBucketAcl")
 	if err != nil {
 		return err
 	}
@@ -429,7 +441,7 @@ func (h *Handler) requestACL(req *request, ownerID string) (string, error) {
 }
 
 func (h *Handler) putBucketACL(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, ownerOnly)
+	b, err := h.bucketFor(req, "s3:PutBucketAcl")
 	if err != nil {
 		return err
 	}
@@ -446,7 +458,7 @@ func (h *Handler) putBucketACL(w http.ResponseWriter, req *request) error {
 const maxPolicy = 20 << 10
 
 func (h *Handler) putBucketPolicy(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, ownerOnly)
+	b, err := h.bucketFor(req, "s3:PutBucketPolicy")
 	if err != nil {
 		return err
 	}
@@ -481,7 +493,7 @@ func (h *Handler) putBucketPolicy(w http.ResponseWriter, req *request) error {
 }
 
 func (h *Handler) getBucketPolicy(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, ownerOnly)
+	b, err := h.bucketFor(req, "s3:GetBucketPolicy")
 	if err != nil {
 		return err
 	}
@@ -494,7 +506,7 @@ func (h *Handler) getBucketPolicy(w http.ResponseWriter, req *request) error {
 }
 
 func (h *Handler) deleteBucketPolicy(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, ownerOnly)
+	b, err := h.bucketFor(req, "s3:DeleteBucketPolicy")
 	if err != nil {
 		return err
 	}
@@ -507,7 +519,7 @@ func (h *Handler) deleteBucketPolicy(w http.ResponseWriter, req *request) error 
 }
 
 func (h *Handler) getBucketPolicyStatus(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, ownerOnly)
+	b, err := h.bucketFor(req, "s3:GetBucketPolicyStatus")
 	if err != nil {
 		return err
 	}
@@ -521,7 +533,7 @@ func (h *Handler) getBucketPolicyStatus(w http.ResponseWriter, req *request) err
 }
 
 func (h *Handler) getBucketVersioning(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, ownerOnly)
+	b, err := h.bucketFor(req, "s3:GetBucketVersioning")
 	if err != nil {
 		return err
 	}
@@ -531,7 +543,7 @@ func (h *Handler) getBucketVersioning(w http.ResponseWriter, req *request) error
 // putBucketVersioning records Suspended; Enabled needs object versions,
 // which are not implemented, so it is refused rather than silently ignored.
 func (h *Handler) putBucketVersioning(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, ownerOnly)
+	b, err := h.bucketFor(req, "s3:PutBucketVersioning")
 	if err != nil {
 		return err
 	}

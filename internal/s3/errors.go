@@ -177,3 +177,9 @@ func (h *Handler) renderError(w http.ResponseWriter, req *request, err error) {
 }
 
 func isQuota(err error) bool { return errs.Is(err, errs.Quota) }
+
+// isAPICode reports whether err is the S3 answer c.
+func isAPICode(err error, c s3Code) bool {
+	var ae *apiError
+	return errors.As(err, &ae) && ae.Code == c.Code
+}

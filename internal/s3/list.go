@@ -156,7 +156,7 @@ func (h *Handler) listResult(b bucket.Bucket, l listing, prefix, delimiter strin
 }
 
 func (h *Handler) listObjectsV1(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, listBucket)
+	b, err := h.bucketFor(req, actList)
 	if err != nil {
 		return err
 	}
@@ -180,7 +180,7 @@ func (h *Handler) listObjectsV1(w http.ResponseWriter, req *request) error {
 }
 
 func (h *Handler) listObjectsV2(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, listBucket)
+	b, err := h.bucketFor(req, actList)
 	if err != nil {
 		return err
 	}
@@ -248,7 +248,7 @@ type listVersionsResult struct {
 // written while versioning was never enabled. Clients (and s3-tests'
 // cleanup) use it to empty buckets.
 func (h *Handler) listObjectVersions(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, listBucket)
+	b, err := h.bucketFor(req, "s3:ListBucketVersions")
 	if err != nil {
 		return err
 	}

@@ -226,8 +226,12 @@ func multipart(t *testing.T, e *env) {
 	if !bytes.Equal(got, slices.Concat(p1, p2, p3)) || *g.ContentType != "application/x-mp" || g.Metadata["m"] != "1" {
 		t.Fatalf("object: %d bytes, %v %v", len(got), *g.ContentType, g.Metadata)
 	}
-	if _, err := complete("obj", id, c1, c2, c3); errCode(err) != "NoSuchUpload" {
+	// A retried completion reports the same object; other parts do not.
+	if again, err := complete("obj", id, c1, c2, c3); err != nil || *again.ETag != *out.ETag {
 		t.Errorf("complete twice: %v", err)
+	}
+	if _, err := complete("obj", id, c1, c2); errCode(err) != "NoSuchUpload" {
+		t.Errorf("complete a finished upload with other parts: %v", err)
 	}
 
 	t.Run("small middle part", func(t *testing.T) {

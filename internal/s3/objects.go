@@ -269,7 +269,7 @@ func (h *Handler) putObject(w http.ResponseWriter, req *request) error {
 	if err := bucket.ValidKey(req.key); err != nil {
 		return keyError(err)
 	}
-	b, err := h.bucketFor(req, writeObject)
+	b, err := h.bucketFor(req, actPutObject)
 	if err != nil {
 		return err
 	}
@@ -447,7 +447,7 @@ func (h *Handler) headObject(w http.ResponseWriter, req *request) error {
 
 func (h *Handler) serveObject(w http.ResponseWriter, req *request, withBody bool) error {
 	ctx := req.r.Context()
-	b, err := h.bucketFor(req, readObject)
+	b, err := h.bucketFor(req, actGetObject)
 	if err != nil {
 		return err
 	}
@@ -559,7 +559,7 @@ func setObjectHeaders(w http.ResponseWriter, o bucket.Object, r *http.Request) {
 }
 
 func (h *Handler) deleteObject(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, writeObject)
+	b, err := h.bucketFor(req, actDelete)
 	if err != nil {
 		return err
 	}
@@ -573,7 +573,7 @@ func (h *Handler) deleteObject(w http.ResponseWriter, req *request) error {
 }
 
 func (h *Handler) deleteObjects(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, writeObject)
+	b, err := h.bucketFor(req, actDelete)
 	if err != nil {
 		return err
 	}
@@ -629,7 +629,7 @@ func (h *Handler) sourceObject(req *request) (bucket.Bucket, bucket.Object, erro
 		return bucket.Bucket{}, bucket.Object{}, err
 	}
 	src := &request{r: req.r, bucket: bn, key: key, hasKey: true, project: req.project}
-	sb, err := h.bucketFor(src, readObject)
+	sb, err := h.bucketFor(src, actGetObject)
 	if err != nil {
 		return sb, bucket.Object{}, err
 	}
@@ -654,7 +654,7 @@ func (h *Handler) copyObject(w http.ResponseWriter, req *request) error {
 	if err := bucket.ValidKey(req.key); err != nil {
 		return keyError(err)
 	}
-	b, err := h.bucketFor(req, writeObject)
+	b, err := h.bucketFor(req, actPutObject)
 	if err != nil {
 		return err
 	}
@@ -723,7 +723,7 @@ func (h *Handler) copyObject(w http.ResponseWriter, req *request) error {
 }
 
 func (h *Handler) getObjectTagging(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, ownerOnly)
+	b, err := h.bucketFor(req, "s3:GetObjectTagging")
 	if err != nil {
 		return err
 	}
@@ -742,7 +742,7 @@ func (h *Handler) getObjectTagging(w http.ResponseWriter, req *request) error {
 }
 
 func (h *Handler) putObjectTagging(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, ownerOnly)
+	b, err := h.bucketFor(req, "s3:PutObjectTagging")
 	if err != nil {
 		return err
 	}
@@ -772,7 +772,7 @@ func (h *Handler) putObjectTagging(w http.ResponseWriter, req *request) error {
 }
 
 func (h *Handler) deleteObjectTagging(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, ownerOnly)
+	b, err := h.bucketFor(req, "s3:DeleteObjectTagging")
 	if err != nil {
 		return err
 	}
@@ -788,7 +788,7 @@ func (h *Handler) deleteObjectTagging(w http.ResponseWriter, req *request) error
 }
 
 func (h *Handler) getObjectACL(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, ownerOnly)
+	b, err := h.bucketFor(req, "s3:GetObjectAcl")
 	if err != nil {
 		return err
 	}
@@ -803,7 +803,7 @@ func (h *Handler) getObjectACL(w http.ResponseWriter, req *request) error {
 }
 
 func (h *Handler) putObjectACL(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, ownerOnly)
+	b, err := h.bucketFor(req, "s3:PutObjectAcl")
 	if err != nil {
 		return err
 	}
