@@ -429,3 +429,52 @@ func TestQuotaExceeded(t *testing.T) {
 		t.Fatalf("objects %v", l.Contents)
 	}
 }
+
+func TestPublicAccessBlockAndOwnership(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c := awsFor(e, e.a)
+	mustCreate(t, c, "blk")
+	if _, err := c.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String("blk"), Key: aws.String("p"), Body: strings.NewReader("p"),
+		ACL: types.ObjectCannedACLPublicRead}); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, _ := rawGet(t, e.srv.URL+"/blk/p"); code != 200 {
+		t.Fatalf("public object: %d", code)
+	}
+	if _, err := c.GetPublicAccessBlock(ctx, &awss3.GetPublicAccessBlockInput{Bucket: aws.String("blk")}); errCode(err) != "NoSuchPublicAccessBlockConfiguration" {
+		t.Errorf("no block yet: %v", err)
+	}
+	_, err := c.PutPublicAccessBlock(ctx, &awss3.PutPublicAccessBlockInput{Bucket: aws.String("blk"),
+		PublicAccessBlockConfiguration: &types.PublicAccessBlockConfiguration{IgnorePublicAcls: aws.Bool(true), BlockPublicAcls: aws.Bool(true)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _, _ := rawGet(t, e.srv.URL+"/blk/p"); code != 403 {
+		t.Errorf("IgnorePublicAcls: %d", code)
+	}
+	if _, err := c.PutObjectAcl(ctx, &awss3.PutObjectAclInput{Bucket: aws.String("blk"), Key: aws.String("p"), ACL: types.ObjectCannedACLPublicRead}); errCode(err) != "AccessDenied" {
+		t.Errorf("BlockPublicAcls: %v", err)
+	}
+	if _, err := c.DeletePublicAccessBlock(ctx, &awss3.DeletePublicAccessBlockInput{Bucket: aws.String("blk")}); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, _ := rawGet(t, e.srv.URL+"/blk/p"); code != 200 {
+		t.Errorf("after delete: %d", code)
+	}
+
+	if _, err := c.GetBucketOwnershipControls(ctx, &awss3.GetBucketOwnershipControlsInput{Bucket: aws.String("blk")}); errCode(err) != "OwnershipControlsNotFoundError" {
+		t.Errorf("no ownership controls: %v", err)
+	}
+	if _, err := c.CreateBucket(ctx, &awss3.CreateBucketInput{Bucket: aws.String("enforced"), ObjectOwnership: types.ObjectOwnershipBucketOwnerEnforced}); err != nil {
+		t.Fatal(err)
+	}
+	oc, err := c.GetBucketOwnershipControls(ctx, &awss3.GetBucketOwnershipControlsInput{Bucket: aws.String("enforced")})
+	if err != nil || oc.OwnershipControls.Rules[0].ObjectOwnership != types.ObjectOwnershipBucketOwnerEnforced {
+		t.Fatalf("ownership: %v %v", oc, err)
+	}
+	_, err = c.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String("enforced"), Key: aws.String("x"), Body: strings.NewReader("x"), ACL: types.ObjectCannedACLPublicRead})
+	if errCode(err) != "AccessControlListNotSupported" {
+		t.Errorf("ACL on an enforced bucket: %v", err)
+	}
+}

@@ -58,11 +58,11 @@ func (h *Handler) bucketFor(req *request, action string) (bucket.Bucket, error) 
 	}
 	switch action {
 	case actList, "s3:ListBucketVersions", "s3:ListBucketMultipartUploads":
-		if bucket.Readable(b.ACL, req.project != "") {
+		if aclReadable(b, b.ACL, req.project != "") {
 			return b, nil
 		}
 	case actPutObject, actDelete, "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts":
-		if b.ACL == bucket.ACLPublicReadWrite {
+		if b.ACL == bucket.ACLPublicReadWrite && !b.IgnoresACLs() && !b.ACLsDisabled() {
 			return b, nil
 		}
 	}
@@ -82,12 +82,12 @@ func (h *Handler) canRead(req *request, b bucket.Bucket, key string, o *bucket.O
 		return nil
 	}
 	if o == nil {
-		if bucket.Readable(b.ACL, authenticated) {
+		if aclReadable(b, b.ACL, authenticated) {
 			return apiErr(errNoSuchKey, "the specified key does not exist")
 		}
 		return apiErr(errAccessDenied, "access denied")
 	}
-	if bucket.Readable(o.ACL, authenticated) {
+	if aclReadable(b, o.ACL, authenticated) {
 		return nil
 	}
 	return apiErr(errAccessDenied, "access denied")
@@ -96,7 +96,7 @@ func (h *Handler) canRead(req *request, b bucket.Bucket, key string, o *bucket.O
 // policyAllows evaluates the bucket policy for a caller who is not the
 // owner.
 func policyAllows(b bucket.Bucket, action, resource string) bool {
-	if b.Policy == "" {
+	if b.Policy == "" || b.RestrictsPolicy() {
 		return false
 	}
 	p, err := parsePolicy(b.Policy)
@@ -190,6 +190,16 @@ func (p policy) allows(action, resource string) bool {
 		allowed = true
 	}
 	return allowed
+}
+
+// public reports whether any statement allows everyone.
+func (p policy) public() bool {
+	for _, st := range p.Statement {
+		if st.Effect == "Allow" && everyone(st.Principal) {
+			return true
+		}
+	}
+	return false
 }
 
 func matchAny(patterns []string, v string) bool {
@@ -291,6 +301,13 @@ func (h *Handler) createBucket(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
+	ownership := req.r.Header.Get("X-Amz-Object-Ownership")
+	if ownership != "" && !validOwnership(ownership) {
+		return apiErr(errInvalidArgument, "invalid x-amz-object-ownership %q", ownership)
+	}
+	if ownership == "BucketOwnerEnforced" && acl != bucket.ACLPrivate {
+		return apiErr(errBucketACLOwnership, "bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting")
+	}
 	var cfg createBucketConfiguration
 	if err := req.readXML(&cfg); err != nil && !emptyXML(err) {
 		return err
@@ -303,7 +320,7 @@ func (h *Handler) createBucket(w http.ResponseWriter, req *request) error {
 		return err
 	}
 	b := bucket.Bucket{ID: id.String(), Name: req.bucket, ProjectID: req.project, Region: h.o.Region,
-		ACL: acl, Created: h.o.Now().UTC()}
+		ACL: acl, Ownership: ownership, Created: h.o.Now().UTC()}
 	err = h.o.Meta.CreateBucket(req.r.Context(), b)
 	if errs.Is(err, errs.Exist) {
 		existing, gerr := h.o.Meta.BucketByName(req.r.Context(), req.bucket)
@@ -445,9 +462,14 @@ func (h *Handler) putBucketACL(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
-	if b.ACL, err = h.requestACL(req, b.ProjectID); err != nil {
+	acl, err := h.requestACL(req, b.ProjectID)
+	if err != nil {
 		return err
 	}
+	if err := checkACL(b, acl, true); err != nil {
+		return err
+	}
+	b.ACL = acl
 	if err := h.o.Meta.UpdateBucket(req.r.Context(), b); err != nil {
 		return err
 	}
@@ -483,6 +505,9 @@ func (h *Handler) putBucketPolicy(w http.ResponseWriter, req *request) error {
 				return apiErr(errMalformedPolicy, "policy has invalid resource")
 			}
 		}
+	}
+	if b.AccessBlock != nil && b.AccessBlock.BlockPublicPolicy && p.public() {
+		return apiErr(errAccessDenied, "access denied: public policies are blocked on this bucket")
 	}
 	b.Policy = string(doc)
 	if err := h.o.Meta.UpdateBucket(req.r.Context(), b); err != nil {
@@ -525,9 +550,7 @@ func (h *Handler) getBucketPolicyStatus(w http.ResponseWriter, req *request) err
 	}
 	public := false
 	if p, err := parsePolicy(b.Policy); err == nil {
-		for _, st := range p.Statement {
-			public = public || (st.Effect == "Allow" && everyone(st.Principal))
-		}
+		public = p.public()
 	}
 	return writeXML(w, http.StatusOK, policyStatus{Xmlns: s3NS, IsPublic: public})
 }

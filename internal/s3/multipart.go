@@ -107,6 +107,9 @@ func (h *Handler) createUpload(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
+	if err := checkACL(b, acl, req.r.Header.Get("X-Amz-Acl") != ""); err != nil {
+		return err
+	}
 	tags, err := parseTags(req.r.Header.Get("X-Amz-Tagging"))
 	if err != nil {
 		return err

@@ -281,6 +281,9 @@ func (h *Handler) putObject(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
+	if err := checkACL(b, acl, req.r.Header.Get("X-Amz-Acl") != ""); err != nil {
+		return err
+	}
 	tags, err := parseTags(req.r.Header.Get("X-Amz-Tagging"))
 	if err != nil {
 		return err
@@ -666,6 +669,9 @@ func (h *Handler) copyObject(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
+	if err := checkACL(b, acl, req.r.Header.Get("X-Amz-Acl") != ""); err != nil {
+		return err
+	}
 	directive := req.r.Header.Get("X-Amz-Metadata-Directive")
 	tagDirective := req.r.Header.Get("X-Amz-Tagging-Directive")
 	for _, d := range []string{directive, tagDirective} {
@@ -809,6 +815,9 @@ func (h *Handler) putObjectACL(w http.ResponseWriter, req *request) error {
 	}
 	acl, err := h.requestACL(req, b.ProjectID)
 	if err != nil {
+		return err
+	}
+	if err := checkACL(b, acl, true); err != nil {
 		return err
 	}
 	err = h.o.Meta.SetObjectACL(req.r.Context(), b.ID, req.key, acl)

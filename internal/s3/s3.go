@@ -206,7 +206,7 @@ func notImplemented(what string) handlerFunc {
 // NotImplemented rather than being mistaken for a plain bucket request.
 var unsupportedBucketQueries = []string{"cors", "lifecycle", "website", "logging", "notification", "replication",
 	"encryption", "object-lock", "accelerate", "requestPayment", "analytics", "metrics", "inventory",
-	"intelligent-tiering", "ownershipControls", "publicAccessBlock", "tagging"}
+	"intelligent-tiering", "tagging"}
 
 // route picks the operation from method, bucket/key presence and query keys.
 func (h *Handler) route(req *request) (handlerFunc, string) {
@@ -228,6 +228,10 @@ func (h *Handler) route(req *request) (handlerFunc, string) {
 				return h.putBucketPolicy, "PutBucketPolicy"
 			case q.Has("versioning"):
 				return h.putBucketVersioning, "PutBucketVersioning"
+			case q.Has("publicAccessBlock"):
+				return h.putPublicAccessBlock, "PutPublicAccessBlock"
+			case q.Has("ownershipControls"):
+				return h.putOwnershipControls, "PutBucketOwnershipControls"
 			}
 			for _, s := range unsupportedBucketQueries {
 				if q.Has(s) {
@@ -251,6 +255,10 @@ func (h *Handler) route(req *request) (handlerFunc, string) {
 				return h.listUploads, "ListMultipartUploads"
 			case q.Has("versions"):
 				return h.listObjectVersions, "ListObjectVersions"
+			case q.Has("publicAccessBlock"):
+				return h.getPublicAccessBlock, "GetPublicAccessBlock"
+			case q.Has("ownershipControls"):
+				return h.getOwnershipControls, "GetBucketOwnershipControls"
 			case q.Get("list-type") == "2":
 				return h.listObjectsV2, "ListObjectsV2"
 			}
@@ -263,8 +271,13 @@ func (h *Handler) route(req *request) (handlerFunc, string) {
 		case http.MethodHead:
 			return h.headBucket, "HeadBucket"
 		case http.MethodDelete:
-			if q.Has("policy") {
+			switch {
+			case q.Has("policy"):
 				return h.deleteBucketPolicy, "DeleteBucketPolicy"
+			case q.Has("publicAccessBlock"):
+				return h.deletePublicAccessBlock, "DeletePublicAccessBlock"
+			case q.Has("ownershipControls"):
+				return h.deleteOwnershipControls, "DeleteBucketOwnershipControls"
 			}
 			for _, s := range unsupportedBucketQueries {
 				if q.Has(s) {

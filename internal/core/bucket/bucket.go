@@ -51,6 +51,11 @@ type Bucket struct {
 	ACL        string
 	Policy     string // bucket policy JSON as the client sent it, "" for none
 	Versioning string // "", "Enabled" or "Suspended" (reported only)
+	// AccessBlock is the bucket's PublicAccessBlock, nil when none is set.
+	AccessBlock *AccessBlock
+	// Ownership is the ObjectOwnership control ("BucketOwnerEnforced",
+	// "BucketOwnerPreferred", "ObjectWriter"), "" when none is set.
+	Ownership string
 	Bytes      int64
 	Objects    int64
 	Created    time.Time
@@ -184,3 +189,24 @@ type ListQuery struct {
 	From   string
 	Limit  int
 }
+
+// AccessBlock is S3's PublicAccessBlock: switches that keep ACLs and
+// policies from making a bucket public.
+type AccessBlock struct {
+	BlockPublicAcls       bool
+	IgnorePublicAcls      bool
+	BlockPublicPolicy     bool
+	RestrictPublicBuckets bool
+}
+
+// IgnoresACLs reports whether public ACLs must be treated as private.
+func (b Bucket) IgnoresACLs() bool { return b.AccessBlock != nil && b.AccessBlock.IgnorePublicAcls }
+
+// RestrictsPolicy reports whether public policy grants must be ignored.
+func (b Bucket) RestrictsPolicy() bool {
+	return b.AccessBlock != nil && b.AccessBlock.RestrictPublicBuckets
+}
+
+// ACLsDisabled reports whether the bucket refuses ACLs altogether
+// (ObjectOwnership BucketOwnerEnforced).
+func (b Bucket) ACLsDisabled() bool { return b.Ownership == "BucketOwnerEnforced" }

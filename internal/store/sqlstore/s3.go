@@ -88,23 +88,41 @@ func (s *Store) RevokeS3Credential(ctx context.Context, projectID, accessKey str
 
 // ---- buckets
 
-const bucketCols = "id, name, project_id, service_id, region, acl, policy, versioning, object_bytes, object_count, created_at"
+const bucketCols = "id, name, project_id, service_id, region, acl, policy, versioning, access_block, ownership, object_bytes, object_count, created_at"
 
 func scanBucket(row interface{ Scan(...any) error }) (bucket.Bucket, error) {
 	var b bucket.Bucket
 	var created int64
-	err := row.Scan(&b.ID, &b.Name, &b.ProjectID, &b.ServiceID, &b.Region, &b.ACL, &b.Policy, &b.Versioning, &b.Bytes, &b.Objects, &created)
+	var block string
+	err := row.Scan(&b.ID, &b.Name, &b.ProjectID, &b.ServiceID, &b.Region, &b.ACL, &b.Policy, &b.Versioning, &block, &b.Ownership, &b.Bytes, &b.Objects, &created)
+	if err != nil {
+		return b, err
+	}
 	b.Created = fromTS(created)
-	return b, err
+	if block != "" {
+		b.AccessBlock = new(bucket.AccessBlock)
+		if err := json.Unmarshal([]byte(block), b.AccessBlock); err != nil {
+			return b, fmt.Errorf("decode access block of bucket %s: %w", b.Name, err)
+		}
+	}
+	return b, nil
+}
+
+func accessBlockJSON(b *bucket.AccessBlock) string {
+	if b == nil {
+		return ""
+	}
+	out, _ := json.Marshal(b) // four booleans always marshal
+	return string(out)
 }
 
 // CreateBucket inserts a bucket; a name held by any bucket, live or
 // deleted, is errs.Exist.
 func (s *Store) CreateBucket(ctx context.Context, b bucket.Bucket) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO buckets (id, name, project_id, service_id, region, acl, policy, versioning, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-			b.ID, b.Name, b.ProjectID, b.ServiceID, b.Region, b.ACL, b.Policy, b.Versioning, ts(b.Created))
+		_, err := tx.ExecContext(ctx, `INSERT INTO buckets (id, name, project_id, service_id, region, acl, policy, versioning, access_block, ownership, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+			b.ID, b.Name, b.ProjectID, b.ServiceID, b.Region, b.ACL, b.Policy, b.Versioning, accessBlockJSON(b.AccessBlock), b.Ownership, ts(b.Created))
 		if errs.Is(mapErr(err), errs.Exist) {
 			return errs.Wrap(errs.Exist, fmt.Sprintf("bucket name %q is taken", b.Name), err)
 		}
@@ -132,11 +150,13 @@ func (s *Store) ListBuckets(ctx context.Context, projectID string) ([]bucket.Buc
 	return collect(ctx, s.r, q, scanBucket)
 }
 
-// UpdateBucket stores a bucket's ACL, policy and versioning status.
+// UpdateBucket stores a bucket's configuration: ACL, policy, versioning
+// status, public access block and object ownership.
 func (s *Store) UpdateBucket(ctx context.Context, b bucket.Bucket) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, "UPDATE buckets SET acl = $1, policy = $2, versioning = $3 WHERE id = $4 AND deleted_at IS NULL",
-			b.ACL, b.Policy, b.Versioning, b.ID)
+		res, err := tx.ExecContext(ctx, `UPDATE buckets SET acl = $1, policy = $2, versioning = $3, access_block = $4, ownership = $5
+			WHERE id = $6 AND deleted_at IS NULL`,
+			b.ACL, b.Policy, b.Versioning, accessBlockJSON(b.AccessBlock), b.Ownership, b.ID)
 		if err != nil {
 			return mapErr(err)
 		}

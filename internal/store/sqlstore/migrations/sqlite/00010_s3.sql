@@ -27,6 +27,9 @@ CREATE TABLE buckets (
     acl          TEXT NOT NULL DEFAULT 'private',
     policy       TEXT NOT NULL DEFAULT '',
     versioning   TEXT NOT NULL DEFAULT '',
+    -- PublicAccessBlock flags as JSON, '' when the bucket has none.
+    access_block TEXT NOT NULL DEFAULT '',
+    ownership    TEXT NOT NULL DEFAULT '',
     object_bytes BIGINT NOT NULL DEFAULT 0,
     object_count BIGINT NOT NULL DEFAULT 0,
     created_at   BIGINT NOT NULL,
