@@ -56,9 +56,9 @@ type Bucket struct {
 	// Ownership is the ObjectOwnership control ("BucketOwnerEnforced",
 	// "BucketOwnerPreferred", "ObjectWriter"), "" when none is set.
 	Ownership string
-	Bytes      int64
-	Objects    int64
-	Created    time.Time
+	Bytes     int64
+	Objects   int64
+	Created   time.Time
 }
 
 // Object is a committed object version. Meta holds the stored HTTP headers
