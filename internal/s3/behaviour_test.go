@@ -478,3 +478,52 @@ func TestPublicAccessBlockAndOwnership(t *testing.T) {
 		t.Errorf("ACL on an enforced bucket: %v", err)
 	}
 }
+
+func TestCORS(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c := awsFor(e, e.a)
+	mustCreate(t, c, "cors")
+	if _, err := c.GetBucketCors(ctx, &awss3.GetBucketCorsInput{Bucket: aws.String("cors")}); errCode(err) != "NoSuchCORSConfiguration" {
+		t.Fatalf("no rules yet: %v", err)
+	}
+	_, err := c.PutBucketCors(ctx, &awss3.PutBucketCorsInput{Bucket: aws.String("cors"), CORSConfiguration: &types.CORSConfiguration{
+		CORSRules: []types.CORSRule{{AllowedOrigins: []string{"https://*.example.com"}, AllowedMethods: []string{"GET", "PUT"},
+			AllowedHeaders: []string{"x-amz-*"}, MaxAgeSeconds: aws.Int32(600)}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	preflight := func(origin, method, headers string) (int, http.Header) {
+		req, _ := http.NewRequest(http.MethodOptions, e.srv.URL+"/cors/obj", nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", method)
+		if headers != "" {
+			req.Header.Set("Access-Control-Request-Headers", headers)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header
+	}
+	if code, h := preflight("https://app.example.com", "PUT", "x-amz-meta-a"); code != 200 ||
+		h.Get("Access-Control-Allow-Origin") != "https://app.example.com" || h.Get("Access-Control-Max-Age") != "600" {
+		t.Errorf("allowed preflight: %d %v", code, h)
+	}
+	if code, _ := preflight("https://evil.test", "GET", ""); code != 403 {
+		t.Errorf("foreign origin: %d", code)
+	}
+	if code, _ := preflight("https://app.example.com", "DELETE", ""); code != 403 {
+		t.Errorf("method not allowed: %d", code)
+	}
+	if code, _ := preflight("https://app.example.com", "GET", "authorization"); code != 403 {
+		t.Errorf("header not allowed: %d", code)
+	}
+	if _, err := c.DeleteBucketCors(ctx, &awss3.DeleteBucketCorsInput{Bucket: aws.String("cors")}); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := preflight("https://app.example.com", "GET", ""); code != 403 {
+		t.Errorf("after delete: %d", code)
+	}
+}

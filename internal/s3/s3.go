@@ -156,10 +156,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sw.Header().Set("Server", "Stowage")
 	h.locate(req)
 	handler, op := h.route(req)
+	if req.r.Method == http.MethodOptions {
+		op = "PreflightCORS"
+	}
 	req.op = op
-	err := h.authenticate(req)
-	if err == nil {
-		err = handler(sw, req)
+	var err error
+	if req.r.Method == http.MethodOptions {
+		// A CORS preflight carries no credentials, even on a presigned
+		// URL (whose signature is for another method).
+		err = h.preflight(sw, req)
+	} else {
+		h.corsActual(sw, req)
+		if err = h.authenticate(req); err == nil {
+			err = handler(sw, req)
+		}
 	}
 	if err != nil {
 		h.renderError(sw, req, err)
@@ -204,7 +214,7 @@ func notImplemented(what string) handlerFunc {
 
 // Bucket subresources this handler does not implement; asking for one is
 // NotImplemented rather than being mistaken for a plain bucket request.
-var unsupportedBucketQueries = []string{"cors", "lifecycle", "website", "logging", "notification", "replication",
+var unsupportedBucketQueries = []string{"lifecycle", "website", "logging", "notification", "replication",
 	"encryption", "object-lock", "accelerate", "requestPayment", "analytics", "metrics", "inventory",
 	"intelligent-tiering", "tagging"}
 
@@ -232,6 +242,8 @@ func (h *Handler) route(req *request) (handlerFunc, string) {
 				return h.putPublicAccessBlock, "PutPublicAccessBlock"
 			case q.Has("ownershipControls"):
 				return h.putOwnershipControls, "PutBucketOwnershipControls"
+			case q.Has("cors"):
+				return h.putBucketCORS, "PutBucketCors"
 			}
 			for _, s := range unsupportedBucketQueries {
 				if q.Has(s) {
@@ -259,6 +271,8 @@ func (h *Handler) route(req *request) (handlerFunc, string) {
 				return h.getPublicAccessBlock, "GetPublicAccessBlock"
 			case q.Has("ownershipControls"):
 				return h.getOwnershipControls, "GetBucketOwnershipControls"
+			case q.Has("cors"):
+				return h.getBucketCORS, "GetBucketCors"
 			case q.Get("list-type") == "2":
 				return h.listObjectsV2, "ListObjectsV2"
 			}
@@ -278,6 +292,8 @@ func (h *Handler) route(req *request) (handlerFunc, string) {
 				return h.deletePublicAccessBlock, "DeletePublicAccessBlock"
 			case q.Has("ownershipControls"):
 				return h.deleteOwnershipControls, "DeleteBucketOwnershipControls"
+			case q.Has("cors"):
+				return h.deleteBucketCORS, "DeleteBucketCors"
 			}
 			for _, s := range unsupportedBucketQueries {
 				if q.Has(s) {

@@ -56,9 +56,11 @@ type Bucket struct {
 	// Ownership is the ObjectOwnership control ("BucketOwnerEnforced",
 	// "BucketOwnerPreferred", "ObjectWriter"), "" when none is set.
 	Ownership string
-	Bytes     int64
-	Objects   int64
-	Created   time.Time
+	// CORS is the bucket's CORS configuration, nil when none is set.
+	CORS    []CORSRule
+	Bytes   int64
+	Objects int64
+	Created time.Time
 }
 
 // Object is a committed object version. Meta holds the stored HTTP headers
@@ -210,3 +212,13 @@ func (b Bucket) RestrictsPolicy() bool {
 // ACLsDisabled reports whether the bucket refuses ACLs altogether
 // (ObjectOwnership BucketOwnerEnforced).
 func (b Bucket) ACLsDisabled() bool { return b.Ownership == "BucketOwnerEnforced" }
+
+// CORSRule is one rule of a bucket's CORS configuration.
+type CORSRule struct {
+	ID             string   `json:",omitempty"`
+	AllowedOrigins []string `json:",omitempty"`
+	AllowedMethods []string `json:",omitempty"`
+	AllowedHeaders []string `json:",omitempty"`
+	ExposeHeaders  []string `json:",omitempty"`
+	MaxAgeSeconds  int      `json:",omitempty"`
+}

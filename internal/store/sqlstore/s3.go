@@ -88,13 +88,13 @@ func (s *Store) RevokeS3Credential(ctx context.Context, projectID, accessKey str
 
 // ---- buckets
 
-const bucketCols = "id, name, project_id, service_id, region, acl, policy, versioning, access_block, ownership, object_bytes, object_count, created_at"
+const bucketCols = "id, name, project_id, service_id, region, acl, policy, versioning, access_block, ownership, cors, object_bytes, object_count, created_at"
 
 func scanBucket(row interface{ Scan(...any) error }) (bucket.Bucket, error) {
 	var b bucket.Bucket
 	var created int64
-	var block string
-	err := row.Scan(&b.ID, &b.Name, &b.ProjectID, &b.ServiceID, &b.Region, &b.ACL, &b.Policy, &b.Versioning, &block, &b.Ownership, &b.Bytes, &b.Objects, &created)
+	var block, cors string
+	err := row.Scan(&b.ID, &b.Name, &b.ProjectID, &b.ServiceID, &b.Region, &b.ACL, &b.Policy, &b.Versioning, &block, &b.Ownership, &cors, &b.Bytes, &b.Objects, &created)
 	if err != nil {
 		return b, err
 	}
@@ -105,7 +105,20 @@ func scanBucket(row interface{ Scan(...any) error }) (bucket.Bucket, error) {
 			return b, fmt.Errorf("decode access block of bucket %s: %w", b.Name, err)
 		}
 	}
+	if cors != "" {
+		if err := json.Unmarshal([]byte(cors), &b.CORS); err != nil {
+			return b, fmt.Errorf("decode cors of bucket %s: %w", b.Name, err)
+		}
+	}
 	return b, nil
+}
+
+func corsJSON(rules []bucket.CORSRule) string {
+	if rules == nil {
+		return ""
+	}
+	out, _ := json.Marshal(rules) // strings and ints always marshal
+	return string(out)
 }
 
 func accessBlockJSON(b *bucket.AccessBlock) string {
@@ -120,9 +133,9 @@ func accessBlockJSON(b *bucket.AccessBlock) string {
 // deleted, is errs.Exist.
 func (s *Store) CreateBucket(ctx context.Context, b bucket.Bucket) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO buckets (id, name, project_id, service_id, region, acl, policy, versioning, access_block, ownership, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-			b.ID, b.Name, b.ProjectID, b.ServiceID, b.Region, b.ACL, b.Policy, b.Versioning, accessBlockJSON(b.AccessBlock), b.Ownership, ts(b.Created))
+		_, err := tx.ExecContext(ctx, `INSERT INTO buckets (id, name, project_id, service_id, region, acl, policy, versioning, access_block, ownership, cors, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+			b.ID, b.Name, b.ProjectID, b.ServiceID, b.Region, b.ACL, b.Policy, b.Versioning, accessBlockJSON(b.AccessBlock), b.Ownership, corsJSON(b.CORS), ts(b.Created))
 		if errs.Is(mapErr(err), errs.Exist) {
 			return errs.Wrap(errs.Exist, fmt.Sprintf("bucket name %q is taken", b.Name), err)
 		}
@@ -151,12 +164,12 @@ func (s *Store) ListBuckets(ctx context.Context, projectID string) ([]bucket.Buc
 }
 
 // UpdateBucket stores a bucket's configuration: ACL, policy, versioning
-// status, public access block and object ownership.
+// status, public access block, object ownership and CORS rules.
 func (s *Store) UpdateBucket(ctx context.Context, b bucket.Bucket) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE buckets SET acl = $1, policy = $2, versioning = $3, access_block = $4, ownership = $5
-			WHERE id = $6 AND deleted_at IS NULL`,
-			b.ACL, b.Policy, b.Versioning, accessBlockJSON(b.AccessBlock), b.Ownership, b.ID)
+		res, err := tx.ExecContext(ctx, `UPDATE buckets SET acl = $1, policy = $2, versioning = $3, access_block = $4, ownership = $5, cors = $6
+			WHERE id = $7 AND deleted_at IS NULL`,
+			b.ACL, b.Policy, b.Versioning, accessBlockJSON(b.AccessBlock), b.Ownership, corsJSON(b.CORS), b.ID)
 		if err != nil {
 			return mapErr(err)
 		}

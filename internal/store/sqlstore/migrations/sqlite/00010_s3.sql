@@ -30,6 +30,8 @@ CREATE TABLE buckets (
     -- PublicAccessBlock flags as JSON, '' when the bucket has none.
     access_block TEXT NOT NULL DEFAULT '',
     ownership    TEXT NOT NULL DEFAULT '',
+    -- CORS rules as JSON, '' when the bucket has none.
+    cors         TEXT NOT NULL DEFAULT '',
     object_bytes BIGINT NOT NULL DEFAULT 0,
     object_count BIGINT NOT NULL DEFAULT 0,
     created_at   BIGINT NOT NULL,
