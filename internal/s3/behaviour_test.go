@@ -527,3 +527,25 @@ func TestCORS(t *testing.T) {
 		t.Errorf("after delete: %d", code)
 	}
 }
+
+func TestObjectAttributes(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c := awsFor(e, e.a)
+	mustCreate(t, c, "attrs")
+	put, err := c.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String("attrs"), Key: aws.String("k"), Body: strings.NewReader("foo"),
+		ChecksumAlgorithm: types.ChecksumAlgorithmSha256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.GetObjectAttributes(ctx, &awss3.GetObjectAttributesInput{Bucket: aws.String("attrs"), Key: aws.String("k"),
+		ObjectAttributes: []types.ObjectAttributes{types.ObjectAttributesEtag, types.ObjectAttributesChecksum,
+			types.ObjectAttributesObjectSize, types.ObjectAttributesStorageClass, types.ObjectAttributesObjectParts}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *out.ObjectSize != 3 || `"`+*out.ETag+`"` != *put.ETag || out.StorageClass != types.StorageClassStandard ||
+		out.Checksum == nil || *out.Checksum.ChecksumSHA256 != *put.ChecksumSHA256 || out.ObjectParts != nil {
+		t.Fatalf("attributes: %+v", out)
+	}
+}

@@ -334,7 +334,9 @@ func (h *Handler) route(req *request) (handlerFunc, string) {
 			return h.getObjectTagging, "GetObjectTagging"
 		case q.Has("acl"):
 			return h.getObjectACL, "GetObjectAcl"
-		case q.Has("retention"), q.Has("legal-hold"), q.Has("torrent"), q.Has("attributes"):
+		case q.Has("attributes"):
+			return h.getObjectAttributes, "GetObjectAttributes"
+		case q.Has("retention"), q.Has("legal-hold"), q.Has("torrent"):
 			return notImplemented("this object subresource"), "NotImplemented"
 		}
 		return h.getObject, "GetObject"
