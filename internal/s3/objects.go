@@ -468,7 +468,12 @@ func (h *Handler) serveObject(w http.ResponseWriter, req *request, withBody bool
 	for attempt := 0; ; attempt++ {
 		o, err = h.o.Meta.GetObject(ctx, b.ID, req.key)
 		if isNotExist(err) {
-			return h.canRead(req, b, req.key, nil)
+			err = h.canRead(req, b, req.key, nil)
+			if isAPICode(err, errNoSuchKey) {
+				// Unversioned: a missing key is never a delete marker.
+				w.Header().Set("X-Amz-Delete-Marker", "false")
+			}
+			return err
 		}
 		if err != nil {
 			return err
