@@ -576,9 +576,8 @@ func (h *Handler) putBucketVersioning(w http.ResponseWriter, req *request) error
 	}
 	switch v.Status {
 	case "Suspended":
-		if b.Versioning == "" {
-			break // never enabled: nothing to suspend, stays unversioned
-		}
+		// Suspended behaves as never versioned here (every object is the
+		// "null" version); S3 reports the status once set.
 		b.Versioning = "Suspended"
 	case "Enabled":
 		return apiErr(errNotImplemented, "bucket versioning is not implemented")
