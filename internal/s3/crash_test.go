@@ -222,7 +222,21 @@ func TestCrash(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(1500 * time.Millisecond)
+	// Kill once writes are being acknowledged (and more are in flight), but
+	// never wait more than 30 s on a slow machine.
+	for start := time.Now(); time.Since(start) < 30*time.Second; time.Sleep(50 * time.Millisecond) {
+		mu.Lock()
+		n := 0
+		for _, st := range keys {
+			if st.hasAck {
+				n++
+			}
+		}
+		mu.Unlock()
+		if n >= 8 && time.Since(start) > 500*time.Millisecond {
+			break
+		}
+	}
 	child.kill()
 	close(stop)
 	wg.Wait()
