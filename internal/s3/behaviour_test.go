@@ -428,6 +428,28 @@ func TestQuotaExceeded(t *testing.T) {
 	if len(l.Contents) != 2 {
 		t.Fatalf("objects %v", l.Contents)
 	}
+
+	// Metrics count operations by status, and payload bytes.
+	mfs, err := e.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			labels := ""
+			for _, lp := range m.GetLabel() {
+				labels += lp.GetName() + "=" + lp.GetValue() + ","
+			}
+			if m.Counter != nil {
+				found[mf.GetName()+"{"+labels+"}"] = m.Counter.GetValue()
+			}
+		}
+	}
+	if found["stowage_s3_requests_total{code=200,op=PutObject,}"] != 2 || found["stowage_s3_requests_total{code=403,op=PutObject,}"] != 1 ||
+		found["stowage_s3_received_bytes_total{op=PutObject,}"] != 900 {
+		t.Errorf("metrics: %v", found)
+	}
 }
 
 func TestPublicAccessBlockAndOwnership(t *testing.T) {

@@ -459,7 +459,7 @@ func (h *Handler) serveObject(w http.ResponseWriter, req *request, withBody bool
 		return apiErr(errInvalidArgument, "partNumber other than 1 is not supported")
 	}
 	var o bucket.Object
-	var rd *objectstore.Reader
+	var rd io.ReadCloser
 	var start, length int64
 	var ranged bool
 	// An overwrite may delete the blob between reading the row and opening

@@ -59,7 +59,7 @@ type Meta interface {
 // backend will too). Open must return errs.NotExist for a missing blob.
 type Blobs interface {
 	Put(ctx context.Context, r io.Reader, o objectstore.PutOptions) (objectstore.Blob, error)
-	Open(ctx context.Context, id string, offset, length int64) (*objectstore.Reader, error)
+	Open(ctx context.Context, id string, offset, length int64) (io.ReadCloser, error)
 	Delete(ctx context.Context, id string) error
 	Concat(ctx context.Context, ids []string) (objectstore.Blob, error)
 }
