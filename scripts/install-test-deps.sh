@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(
   postgresql                             # sqlstore on PostgreSQL, schema lockstep
-  qemu-utils libnbd-bin nbdkit nbdfuse   # NBD interop: qemu-img/qemu-io, nbdinfo/nbdcopy, nbdkit peer
+  qemu-utils libnbd-bin nbdkit           # NBD interop: qemu-img/qemu-io, nbdinfo/nbdcopy/nbdfuse, nbdkit peer
   fio fuse3 e2fsprogs kmod               # block benchmarks, nbdfuse + mkfs.ext4
   awscli python3-boto3 s3cmd rclone      # S3 clients
   curl ca-certificates

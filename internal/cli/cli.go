@@ -1,103 +1,117 @@
-// Package cli owns the stowage command line: parsing arguments, running the
-// server (`serve`), and exit codes (0 ok, 1 error, 2 usage). The client
-// commands talk to the native API; none of them touch the store.
+// Package cli owns the stowage command line: the server (`serve`) and the
+// client commands over the native API, their output formats (tables,
+// --json, --quiet) and exit codes (0 ok, 1 error, 2 usage). Client commands
+// go through internal/client; none of them touch the store.
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
+	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/stowage/stowage/internal/config"
-	"github.com/stowage/stowage/internal/server"
+	"github.com/stowage/stowage/internal/client"
 )
 
 // Version is set at build time with -ldflags "-X ...cli.Version=…".
 var Version = "dev"
 
-// usageError marks errors that should exit 2.
+// usageError marks errors that exit 2.
 type usageError struct{ error }
 
+// app carries what every command needs; commands get it by closure, so
+// nothing is global.
+type app struct {
+	getenv         func(string) string
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	// global flags
+	profile, endpoint, token string
+	json, quiet              bool
+}
+
 // Main runs the command line and returns the process exit code.
-func Main(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	a := &app{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
 	root := &cobra.Command{
-		Use:           "stowage",
-		Short:         "A self-hosted storage cloud: block volumes and S3 object storage in one binary",
+		Use:   "stowage",
+		Short: "A self-hosted storage cloud: block volumes and S3 object storage in one binary",
+		Long: `stowage runs the Stowage server (stowage serve) and is its client.
+
+Client commands talk to the native API of the endpoint you logged in to
+(stowage login), or to STOWAGE_ENDPOINT with STOWAGE_TOKEN when set.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetArgs(args)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(serveCmd(getenv, stderr), versionCmd())
-	err := root.Execute()
+	pf := root.PersistentFlags()
+	pf.StringVar(&a.profile, "profile", "", "named profile from the config file (default: the current one)")
+	pf.StringVar(&a.endpoint, "endpoint", "", "API endpoint, overriding the profile and STOWAGE_ENDPOINT")
+	pf.BoolVar(&a.json, "json", false, "print JSON with stable field names")
+	pf.BoolVarP(&a.quiet, "quiet", "q", false, "print ids only")
+	root.AddCommand(serveCmd(getenv, stderr), versionCmd(), a.loginCmd(), a.whoamiCmd(), a.projectCmd(), a.tokenCmd(), a.jobCmd(), a.adminCmd(), a.offeringCmd(), a.orderCmd(), a.volumeCmd(), a.snapshotCmd(), a.instanceCmd(), a.bucketCmd(), a.credentialCmd(), a.quotaCmd())
+	err := root.ExecuteContext(context.Background())
 	if err == nil {
 		return 0
 	}
 	fmt.Fprintln(stderr, "stowage:", err)
 	var ue usageError
-	if errors.As(err, &ue) {
+	if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command") {
 		return 2
 	}
 	return 1
 }
 
-func serveCmd(getenv func(string) string, stderr io.Writer) *cobra.Command {
-	return &cobra.Command{
-		Use:   "serve [flags]",
-		Short: "Run the server on the embedded defaults (SQLite and local disk) or the given configuration",
-		Long: `Run the Stowage server.
-
-Flags (each also read from the STOWAGE_* variable named in brackets; a flag wins):
-  --data-dir DIR        all state of the embedded default [STOWAGE_DATA_DIR] (./stowage-data)
-  --listen ADDR         management API [STOWAGE_LISTEN] (127.0.0.1:8080)
-  --s3-listen ADDR      S3 data plane [STOWAGE_S3_LISTEN] (127.0.0.1:9000)
-  --nbd-listen ADDR     NBD data plane [STOWAGE_NBD_LISTEN] (127.0.0.1:10809)
-  --database DSN        postgres://… for PostgreSQL [STOWAGE_DATABASE] (SQLite in the data dir)
-  --region NAME         region this node serves [STOWAGE_REGION] (local-1)
-  --zones A,B           availability zones [STOWAGE_ZONES] (<region>a)
-  --s3-domain DOMAIN    enable virtual-hosted-style S3 [STOWAGE_S3_DOMAIN]
-  --log-level LEVEL     debug, info, warn, error [STOWAGE_LOG_LEVEL]
-  --shutdown-timeout D  how long to drain on SIGTERM (30s)
-
-A port of :0 picks a free port; the bound addresses are written to <data-dir>/addresses.json.
-On first start the admin's token and password are written to <data-dir>/admin-token and
-<data-dir>/admin-password (mode 0600).`,
-		Example:            "  stowage serve\n  stowage serve --data-dir /var/lib/stowage --listen 0.0.0.0:8080",
-		DisableFlagParsing: true,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			for _, a := range args {
-				if a == "-h" || a == "--help" {
-					return cmd.Help()
-				}
-			}
-			cfg, err := config.Parse(args, getenv)
-			if err != nil {
-				return usageError{err}
-			}
-			log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			return server.Run(ctx, cfg, log)
-		},
+// args wraps cobra's argument checks so their failures exit 2.
+func args(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, a []string) error {
+		if err := check(cmd, a); err != nil {
+			return usageError{err}
+		}
+		return nil
 	}
 }
 
-func versionCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the version",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			_, err := fmt.Fprintln(cmd.OutOrStdout(), "stowage", Version)
-			return err
-		},
+func (a *app) out() output { return output{w: a.stdout, json: a.json, quiet: a.quiet} }
+
+// client resolves the endpoint and token: flags, then STOWAGE_ENDPOINT and
+// STOWAGE_TOKEN, then the chosen profile.
+func (a *app) client() (*client.Client, error) {
+	endpoint, token := a.endpoint, ""
+	if endpoint == "" {
+		endpoint = a.getenv("STOWAGE_ENDPOINT")
 	}
+	token = a.getenv("STOWAGE_TOKEN")
+	if endpoint == "" || token == "" {
+		path, err := configPath(a.getenv)
+		if err != nil {
+			return nil, err
+		}
+		ps, err := loadProfiles(path)
+		if err != nil {
+			return nil, err
+		}
+		name := a.profile
+		if name == "" {
+			name = ps.Current
+		}
+		p, ok := ps.Profiles[name]
+		if !ok && (endpoint == "" || token == "") {
+			return nil, errors.New("not logged in: run `stowage login --endpoint URL` or set STOWAGE_ENDPOINT and STOWAGE_TOKEN")
+		}
+		if endpoint == "" {
+			endpoint = p.Endpoint
+		}
+		if token == "" {
+			token = p.Token
+		}
+	}
+	return client.New(endpoint, token), nil
 }

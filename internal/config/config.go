@@ -34,6 +34,8 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// MaxBodyBytes limits JSON request bodies on the management API.
 	MaxBodyBytes int64
+	// RetentionInterval is how often snapshots past kept_until are deleted.
+	RetentionInterval time.Duration
 }
 
 // Default returns the embedded defaults of contract.md.
@@ -47,6 +49,8 @@ func Default() Config {
 		LogLevel:        slog.LevelInfo,
 		ShutdownTimeout: 30 * time.Second,
 		MaxBodyBytes:    1 << 20,
+
+		RetentionInterval: time.Minute,
 	}
 }
 
@@ -128,6 +132,9 @@ func (c *Config) Validate() error {
 		if !validName(z) {
 			problems = append(problems, fmt.Errorf("zone %q: lowercase letters, digits and hyphens", z))
 		}
+	}
+	if c.RetentionInterval <= 0 {
+		problems = append(problems, errors.New("retention interval must be positive"))
 	}
 	if c.ShutdownTimeout <= 0 {
 		problems = append(problems, errors.New("shutdown timeout must be positive"))

@@ -358,7 +358,7 @@ func (h *Handler) deleteBucket(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
-	parts, err := h.o.Meta.DeleteBucket(req.r.Context(), b.ID, h.o.Now())
+	parts, err := h.o.Meta.DeleteBucketAbortUploads(req.r.Context(), b.ID, h.o.Now())
 	if errs.Is(err, errs.Conflict) {
 		return apiErr(errBucketNotEmpty, "the bucket you tried to delete is not empty")
 	}

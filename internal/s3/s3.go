@@ -37,7 +37,7 @@ type Meta interface {
 	BucketByName(ctx context.Context, name string) (bucket.Bucket, error)
 	ListBuckets(ctx context.Context, projectID string) ([]bucket.Bucket, error)
 	UpdateBucket(ctx context.Context, b bucket.Bucket) error
-	DeleteBucket(ctx context.Context, id string, at time.Time) (partBlobs []string, err error)
+	DeleteBucketAbortUploads(ctx context.Context, id string, at time.Time) (partBlobs []string, err error)
 
 	GetObject(ctx context.Context, bucketID, key string) (bucket.Object, error)
 	PutObject(ctx context.Context, o bucket.Object) (replacedBlob string, err error)

@@ -20,11 +20,20 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/stowage/stowage/internal/api/hpcai"
 	"github.com/stowage/stowage/internal/api/native"
+	"github.com/stowage/stowage/internal/api/waldur"
+	"github.com/stowage/stowage/internal/api/wayscloud"
+	"github.com/stowage/stowage/internal/blockstore"
 	"github.com/stowage/stowage/internal/config"
 	"github.com/stowage/stowage/internal/core/identity"
+	"github.com/stowage/stowage/internal/core/marketplace"
+	"github.com/stowage/stowage/internal/core/objectstorage"
+	"github.com/stowage/stowage/internal/core/volume"
 	"github.com/stowage/stowage/internal/httpapi"
 	"github.com/stowage/stowage/internal/jobs"
+	"github.com/stowage/stowage/internal/nbd"
+	"github.com/stowage/stowage/internal/objectstore"
 	"github.com/stowage/stowage/internal/seal"
 	"github.com/stowage/stowage/internal/store/sqlstore"
 )
@@ -35,11 +44,21 @@ type Server struct {
 	log      *slog.Logger
 	store    *sqlstore.Store
 	identity *identity.Service
+	market   *marketplace.Service
+	objects  *objectstorage.Manager
+	blobs    *objectstore.Store
 	runner   *jobs.Runner
 	sealer   *seal.Sealer
 	registry *prometheus.Registry
 	apiLn    net.Listener
 	api      *http.Server
+	pool     *blockstore.Pool
+	volumes  *volume.Service
+	exports  *exports
+	nbdLn    net.Listener
+	nbd      *nbd.Server
+	s3Ln     net.Listener
+	s3       *http.Server
 	addrs    Addresses
 	closeMu  sync.Mutex
 	closed   bool
@@ -88,6 +107,24 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		return nil, err
 	}
 	s.runner = jobs.NewRunner(s.store, jobs.Options{Logger: log.With("component", "jobs")})
+	if err := s.block(ctx); err != nil {
+		return nil, err
+	}
+	s.market = marketplace.NewService(s.store, s.identity, s.runner.Wake)
+	s.runner.Register(s.market.Registration())
+	s.market.SetProvisioner(marketplace.KindVolume, s.volumes.Provisioner())
+	var blockTypes []string
+	for _, t := range s.volumes.Catalog().Types() {
+		if t.Kind == volume.KindBlock {
+			blockTypes = append(blockTypes, t.Name)
+		}
+	}
+	if err := s.market.EnsureDefaultCatalog(ctx, blockTypes); err != nil {
+		return nil, err
+	}
+	if err := s.objectPlane(ctx); err != nil {
+		return nil, err
+	}
 
 	mux := http.NewServeMux()
 	s.routes(mux)
@@ -99,13 +136,41 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	if s.apiLn, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, fmt.Errorf("listen api %s: %w", cfg.Listen, err)
 	}
-	s.addrs = Addresses{API: s.apiLn.Addr().String()}
+	if s.s3Ln, err = net.Listen("tcp", cfg.S3Listen); err != nil {
+		return nil, fmt.Errorf("listen s3 %s: %w", cfg.S3Listen, err)
+	}
+	s.addrs = Addresses{API: s.apiLn.Addr().String(), S3: s.s3Ln.Addr().String(), NBD: s.nbdLn.Addr().String()}
 	if err := writeAddresses(cfg.DataDir, s.addrs); err != nil {
 		return nil, err
 	}
-	log.Info("listening", "api", s.addrs.API, "data_dir", cfg.DataDir, "database", string(s.store.Engine()))
+	log.Info("listening", "api", s.addrs.API, "s3", s.addrs.S3, "nbd", s.addrs.NBD, "data_dir", cfg.DataDir, "database", string(s.store.Engine()))
 	ok = true
 	return s, nil
+}
+
+// block opens the volume pool, binds the NBD listener (its address goes
+// into connection_info) and builds the volume service over both.
+func (s *Server) block(ctx context.Context) error {
+	var err error
+	if s.pool, err = blockstore.Open(ctx, filepath.Join(s.cfg.DataDir, "blocks"), blockstore.Options{}); err != nil {
+		return fmt.Errorf("volume pool: %w", err)
+	}
+	if s.nbdLn, err = net.Listen("tcp", s.cfg.NBDListen); err != nil {
+		return fmt.Errorf("listen nbd %s: %w", s.cfg.NBDListen, err)
+	}
+	catalog, err := volume.NewCatalog(s.cfg.Region, s.cfg.Zones, volume.DefaultTypes())
+	if err != nil {
+		return fmt.Errorf("volume types: %w", err)
+	}
+	s.exports = newExports(s.pool)
+	s.volumes = volume.NewService(s.store, poolBackend{s.pool}, s.exports, s.identity, catalog,
+		volume.Options{NBDAddress: s.nbdLn.Addr().String(), Wake: s.runner.Wake})
+	s.exports.vols = s.volumes
+	for _, reg := range s.volumes.Registrations() {
+		s.runner.Register(reg)
+	}
+	s.nbd = nbd.NewServer(s.exports, nbd.Options{Logger: s.log.With("component", "nbd")})
+	return nil
 }
 
 func (s *Server) masterSealer() (*seal.Sealer, error) {
@@ -142,7 +207,11 @@ func (s *Server) bootstrap(ctx context.Context) error {
 }
 
 func (s *Server) routes(mux *http.ServeMux) {
-	native.New(s.identity, jobs.NewService(s.store), s.log.With("component", "native"), s.cfg.MaxBodyBytes).Register(mux)
+	native.New(s.identity, jobs.NewService(s.store), s.market, s.objects, s.s3Endpoint, s.log.With("component", "native"), s.cfg.MaxBodyBytes).
+		WithVolumes(s.volumes).Register(mux)
+	waldur.New(s.identity, s.market, s.log.With("component", "waldur"), s.cfg.MaxBodyBytes).Register(mux)
+	wayscloud.New(s.identity, s.objects, s.s3Endpoint, s.log.With("component", "wayscloud"), s.cfg.MaxBodyBytes).Register(mux)
+	hpcai.New(s.identity, s.volumes, s.log.With("component", "hpcai"), s.cfg.MaxBodyBytes).Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("ok\n"))
@@ -198,14 +267,29 @@ func (s *Server) Serve(ctx context.Context) error {
 		defer close(runnerDone)
 		s.runner.Run(runCtx)
 	}()
-	serveErr := make(chan error, 1)
+	serveErr := make(chan error, 3)
 	go func() { serveErr <- s.api.Serve(s.apiLn) }()
+	go func() { serveErr <- s.s3.Serve(s.s3Ln) }()
+	// NBD clients are cut off when the runner stops: a drained job may still
+	// need to revoke an export, and nothing may write to the pool after it.
+	nbdDone := make(chan struct{})
+	go func() {
+		defer close(nbdDone)
+		if err := serveNBD(runCtx, s.nbdLn, s.nbd); err != nil {
+			serveErr <- fmt.Errorf("nbd listener: %w", err)
+		}
+	}()
+	retentionDone := make(chan struct{})
+	go func() {
+		defer close(retentionDone)
+		s.volumes.RunRetention(runCtx, s.cfg.RetentionInterval, func(msg string, args ...any) { s.log.Warn(msg, args...) })
+	}()
 
 	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-serveErr:
-		err = fmt.Errorf("api listener: %w", err)
+		err = fmt.Errorf("serve: %w", err)
 	}
 	s.log.Info("shutting down")
 	shutCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
@@ -213,12 +297,17 @@ func (s *Server) Serve(ctx context.Context) error {
 	if serr := s.api.Shutdown(shutCtx); serr != nil {
 		err = errors.Join(err, fmt.Errorf("drain api: %w", serr))
 	}
+	if serr := s.s3.Shutdown(shutCtx); serr != nil {
+		err = errors.Join(err, fmt.Errorf("drain s3: %w", serr))
+	}
 	stopRunner()
 	select {
 	case <-runnerDone:
 	case <-shutCtx.Done():
 		err = errors.Join(err, errors.New("jobs did not drain before the shutdown timeout"))
 	}
+	<-nbdDone
+	<-retentionDone
 	return err
 }
 
@@ -231,11 +320,16 @@ func (s *Server) Close() error {
 	}
 	s.closed = true
 	var err error
-	if s.apiLn != nil {
-		s.apiLn.Close()
+	for _, ln := range []net.Listener{s.apiLn, s.s3Ln, s.nbdLn} {
+		if ln != nil {
+			ln.Close()
+		}
+	}
+	if s.pool != nil {
+		err = s.pool.Close()
 	}
 	if s.store != nil {
-		err = s.store.Close()
+		err = errors.Join(err, s.store.Close())
 	}
 	return err
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
+
+	"github.com/stowage/stowage/internal/config"
 )
 
 // FreshPostgres creates an empty database on the PostgreSQL server named by
@@ -42,4 +44,10 @@ func FreshPostgres(t testing.TB) string {
 	}
 	u.Path = "/" + name
 	return u.String()
+}
+
+// Postgres is an Option that runs the server on a fresh PostgreSQL database.
+func Postgres(t testing.TB) Option {
+	dsn := FreshPostgres(t)
+	return func(c *config.Config) { c.Database = dsn }
 }

@@ -12,6 +12,8 @@ import (
 
 var errNoRoute = errs.E(errs.NotExist, "no such endpoint")
 
+func errBucketNotFound(name string) error { return errs.E(errs.NotExist, "bucket %s not found", name) }
+
 type organisationJSON struct {
 	ID          string `json:"id"`
 	Name        string `json:"name"`

@@ -11,7 +11,10 @@ import (
 	"time"
 
 	"github.com/stowage/stowage/internal/core/identity"
+	"github.com/stowage/stowage/internal/core/marketplace"
+	"github.com/stowage/stowage/internal/core/objectstorage"
 	"github.com/stowage/stowage/internal/core/page"
+	"github.com/stowage/stowage/internal/core/volume"
 	"github.com/stowage/stowage/internal/httpapi"
 	"github.com/stowage/stowage/internal/jobs"
 )
@@ -23,18 +26,32 @@ var openapiDoc []byte
 type API struct {
 	identity *identity.Service
 	jobs     *jobs.Service
-	surface  httpapi.Surface
-	maxBody  int64
+	volumes  *volume.Service
+	market   *marketplace.Service
+	objects  *objectstorage.Manager
+	// s3Endpoint is the URL S3 clients use, as configured or bound.
+	s3Endpoint func() string
+	surface    httpapi.Surface
+	maxBody    int64
 	// sessionTTL is how long a session from POST /api/v1/sessions lasts.
 	sessionTTL time.Duration
 }
 
 // New builds the API over the core services.
-func New(id *identity.Service, js *jobs.Service, log *slog.Logger, maxBody int64) *API {
+func New(id *identity.Service, js *jobs.Service, m *marketplace.Service, objects *objectstorage.Manager, s3Endpoint func() string,
+	log *slog.Logger, maxBody int64) *API {
 	return &API{
-		identity: id, jobs: js, maxBody: maxBody, sessionTTL: 24 * time.Hour,
+		identity: id, jobs: js, market: m, objects: objects, s3Endpoint: s3Endpoint, maxBody: maxBody, sessionTTL: 24 * time.Hour,
 		surface: httpapi.Surface{Auth: id, Schemes: httpapi.Bearer, Render: httpapi.ProblemRenderer(log)},
 	}
+}
+
+// WithVolumes adds the block service (volumes, snapshots, instances,
+// quotas, events); its routes are in the table either way, so the OpenAPI
+// test sees them.
+func (a *API) WithVolumes(v *volume.Service) *API {
+	a.volumes = v
+	return a
 }
 
 // Route is one registered endpoint; the table is also what the OpenAPI
@@ -77,6 +94,66 @@ func (a *API) Routes() []Route {
 
 		{Method: "GET", Path: "/api/v1/jobs", Handler: a.listJobs},
 		{Method: "GET", Path: "/api/v1/jobs/{id}", Handler: a.getJob},
+
+		{Method: "GET", Path: "/api/v1/regions", Handler: a.listRegions},
+		{Method: "GET", Path: "/api/v1/volume-types", Handler: a.listVolumeTypes},
+
+		{Method: "GET", Path: "/api/v1/volumes", Handler: a.listVolumes},
+		{Method: "POST", Path: "/api/v1/volumes", Handler: a.createVolume},
+		{Method: "GET", Path: "/api/v1/volumes/{id}", Handler: a.getVolume},
+		{Method: "PATCH", Path: "/api/v1/volumes/{id}", Handler: a.updateVolume},
+		{Method: "DELETE", Path: "/api/v1/volumes/{id}", Handler: a.deleteVolume},
+		{Method: "POST", Path: "/api/v1/volumes/{id}/extend", Handler: a.extendVolume},
+		{Method: "POST", Path: "/api/v1/volumes/{id}/retype", Handler: a.retypeVolume},
+		{Method: "POST", Path: "/api/v1/volumes/{id}/clone", Handler: a.cloneVolume},
+		{Method: "POST", Path: "/api/v1/volumes/{id}/snapshots", Handler: a.createSnapshot},
+		{Method: "POST", Path: "/api/v1/volumes/{id}/attach", Handler: a.attachVolume},
+		{Method: "POST", Path: "/api/v1/volumes/{id}/detach", Handler: a.detachVolume},
+		{Method: "POST", Path: "/api/v1/volumes/{id}/revert", Handler: a.revertVolume},
+
+		{Method: "GET", Path: "/api/v1/snapshots", Handler: a.listSnapshots},
+		{Method: "GET", Path: "/api/v1/snapshots/{id}", Handler: a.getSnapshot},
+		{Method: "PATCH", Path: "/api/v1/snapshots/{id}", Handler: a.updateSnapshot},
+		{Method: "DELETE", Path: "/api/v1/snapshots/{id}", Handler: a.deleteSnapshot},
+		{Method: "POST", Path: "/api/v1/snapshots/{id}/restore", Handler: a.restoreSnapshot},
+		{Method: "GET", Path: "/api/v1/snapshots/{id}/exports", Handler: a.listSnapshotExports},
+		{Method: "POST", Path: "/api/v1/snapshots/{id}/exports", Handler: a.exportSnapshot},
+		{Method: "DELETE", Path: "/api/v1/snapshots/{id}/exports/{export_id}", Handler: a.unexportSnapshot},
+
+		{Method: "GET", Path: "/api/v1/instances", Handler: a.listInstances},
+		{Method: "POST", Path: "/api/v1/instances", Handler: a.createInstance},
+		{Method: "GET", Path: "/api/v1/instances/{id}", Handler: a.getInstance},
+		{Method: "PATCH", Path: "/api/v1/instances/{id}", Handler: a.updateInstance},
+		{Method: "DELETE", Path: "/api/v1/instances/{id}", Handler: a.deleteInstance},
+
+		{Method: "GET", Path: "/api/v1/projects/{id}/quotas", Handler: a.getQuota},
+		{Method: "PUT", Path: "/api/v1/projects/{id}/quotas", Handler: a.setQuota},
+
+		{Method: "GET", Path: "/api/v1/events", Handler: a.listEvents},
+		{Method: "GET", Path: "/api/v1/offerings", Handler: a.listOfferings},
+		{Method: "POST", Path: "/api/v1/offerings", Handler: a.createOffering},
+		{Method: "GET", Path: "/api/v1/offerings/{id}", Handler: a.getOffering},
+		{Method: "PATCH", Path: "/api/v1/offerings/{id}", Handler: a.updateOffering},
+		{Method: "GET", Path: "/api/v1/offerings/{id}/plans", Handler: a.listPlans},
+		{Method: "POST", Path: "/api/v1/offerings/{id}/plans", Handler: a.createPlan},
+		{Method: "GET", Path: "/api/v1/orders", Handler: a.listOrders},
+		{Method: "POST", Path: "/api/v1/orders", Handler: a.createOrder},
+		{Method: "GET", Path: "/api/v1/orders/{id}", Handler: a.getOrder},
+		{Method: "POST", Path: "/api/v1/orders/{id}/{action}", Handler: a.orderAction},
+		{Method: "GET", Path: "/api/v1/resources", Handler: a.listResources},
+		{Method: "GET", Path: "/api/v1/resources/{id}", Handler: a.getResource},
+
+		{Method: "GET", Path: "/api/v1/projects/{id}/buckets", Handler: a.listBuckets},
+		{Method: "POST", Path: "/api/v1/projects/{id}/buckets", Handler: a.createBucket},
+		{Method: "GET", Path: "/api/v1/projects/{id}/buckets/{name}", Handler: a.getBucket},
+		{Method: "PATCH", Path: "/api/v1/projects/{id}/buckets/{name}", Handler: a.updateBucket},
+		{Method: "DELETE", Path: "/api/v1/projects/{id}/buckets/{name}", Handler: a.deleteBucket},
+		{Method: "GET", Path: "/api/v1/projects/{id}/credentials", Handler: a.listCredentials},
+		{Method: "POST", Path: "/api/v1/projects/{id}/credentials", Handler: a.createCredential},
+		{Method: "DELETE", Path: "/api/v1/projects/{id}/credentials/{key}", Handler: a.revokeCredential},
+		{Method: "GET", Path: "/api/v1/object-storage", Handler: a.listServices},
+		{Method: "GET", Path: "/api/v1/object-storage/{id}", Handler: a.getService},
+		{Method: "GET", Path: "/api/v1/object-storage/{id}/credentials", Handler: a.serviceCredentials},
 	}
 }
 

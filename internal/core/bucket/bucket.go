@@ -58,6 +58,7 @@ type Bucket struct {
 	Ownership string
 	// CORS is the bucket's CORS configuration, nil when none is set.
 	CORS    []CORSRule
+	Tier    string // "standard" or "enterprise", as tenants chose it
 	Bytes   int64
 	Objects int64
 	Created time.Time

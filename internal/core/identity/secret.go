@@ -34,8 +34,8 @@ func hashToken(raw string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// RandomPassword returns a password for generated accounts.
-func RandomPassword() string {
+// randomPassword returns a password for generated accounts.
+func randomPassword() string {
 	b := make([]byte, 18)
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)

@@ -65,7 +65,7 @@ func (s *Service) Bootstrap(ctx context.Context) (BootstrapResult, error) {
 	now := s.now().UTC()
 	org := Organisation{ID: NewID(), Name: "default", Description: "Created at first start", Created: now}
 	prj := Project{ID: NewID(), OrganisationID: org.ID, Name: "default", Description: "Created at first start", Created: now}
-	pw := RandomPassword()
+	pw := randomPassword()
 	usr := User{ID: NewID(), Username: "admin", Staff: true, Active: true, PasswordHash: hashPassword(pw), Created: now}
 	raw, hash := newToken()
 	tok := Token{ID: NewID(), UserID: usr.ID, Name: "bootstrap", Hash: hash, Prefix: raw[:12], Created: now}
@@ -559,4 +559,29 @@ func (l *loginLimiter) fail(key string) {
 		l.fails[key] = f
 	}
 	f.n++
+}
+
+// PublicUser returns who a user id is, for showing names next to the
+// things they did; the password hash is cleared.
+func (s *Service) PublicUser(ctx context.Context, id string) (User, error) {
+	u, err := s.store.GetUser(ctx, id)
+	u.PasswordHash = ""
+	return u, err
+}
+
+// DefaultProject is the project a caller acts in when an API has no notion
+// of projects (WAYSCloud's account, HPC-AI's user): the project a token is
+// bound to, or else the oldest project the caller sees.
+func (s *Service) DefaultProject(ctx context.Context, p Principal) (Project, error) {
+	if p.BoundProject != "" {
+		return s.GetProject(ctx, p, p.BoundProject)
+	}
+	res, err := s.ListProjects(ctx, p, ProjectFilter{}, page.Request{Limit: 1})
+	if err != nil {
+		return Project{}, err
+	}
+	if len(res.Items) == 0 {
+		return Project{}, errs.E(errs.Permission, "this user belongs to no project")
+	}
+	return res.Items[0], nil
 }

@@ -72,7 +72,7 @@ func (s *Store) ClaimJob(ctx context.Context, owner string, kinds []string, now,
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var err error
 		j, err = scanJob(tx.QueryRowContext(ctx, q.String(), q.args...))
-		return err
+		return mapErr(err) // no queued job is sql.ErrNoRows, which must read as NotExist
 	})
 	if errs.Is(err, errs.NotExist) {
 		return jobs.Job{}, false, nil

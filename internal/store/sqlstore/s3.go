@@ -38,14 +38,16 @@ func fromJSON(s string) (map[string]string, error) {
 // ---- credentials
 
 func (s *Store) CreateS3Credential(ctx context.Context, c bucket.Credential) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO s3_credentials (access_key, project_id, service_id, secret_sealed, description, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6)`, c.AccessKey, c.ProjectID, c.ServiceID, c.SecretSealed, c.Description, ts(c.Created))
-		if err != nil {
-			return fmt.Errorf("create s3 credential: %w", mapErr(err))
-		}
-		return nil
-	})
+	return s.tx(ctx, func(tx *sql.Tx) error { return insertCredential(ctx, tx, c) })
+}
+
+func insertCredential(ctx context.Context, tx *sql.Tx, c bucket.Credential) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO s3_credentials (access_key, project_id, service_id, secret_sealed, description, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6)`, c.AccessKey, c.ProjectID, c.ServiceID, c.SecretSealed, c.Description, ts(c.Created))
+	if err != nil {
+		return fmt.Errorf("create s3 credential: %w", mapErr(err))
+	}
+	return nil
 }
 
 const credCols = "access_key, project_id, service_id, secret_sealed, description, created_at"
@@ -88,13 +90,13 @@ func (s *Store) RevokeS3Credential(ctx context.Context, projectID, accessKey str
 
 // ---- buckets
 
-const bucketCols = "id, name, project_id, service_id, region, acl, policy, versioning, access_block, ownership, cors, object_bytes, object_count, created_at"
+const bucketCols = "id, name, project_id, service_id, region, acl, policy, versioning, access_block, ownership, cors, object_bytes, object_count, created_at, tier"
 
 func scanBucket(row interface{ Scan(...any) error }) (bucket.Bucket, error) {
 	var b bucket.Bucket
 	var created int64
 	var block, cors string
-	err := row.Scan(&b.ID, &b.Name, &b.ProjectID, &b.ServiceID, &b.Region, &b.ACL, &b.Policy, &b.Versioning, &block, &b.Ownership, &cors, &b.Bytes, &b.Objects, &created)
+	err := row.Scan(&b.ID, &b.Name, &b.ProjectID, &b.ServiceID, &b.Region, &b.ACL, &b.Policy, &b.Versioning, &block, &b.Ownership, &cors, &b.Bytes, &b.Objects, &created, &b.Tier)
 	if err != nil {
 		return b, err
 	}
@@ -132,18 +134,23 @@ func accessBlockJSON(b *bucket.AccessBlock) string {
 // CreateBucket inserts a bucket; a name held by any bucket, live or
 // deleted, is errs.Exist.
 func (s *Store) CreateBucket(ctx context.Context, b bucket.Bucket) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO buckets (id, name, project_id, service_id, region, acl, policy, versioning, access_block, ownership, cors, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-			b.ID, b.Name, b.ProjectID, b.ServiceID, b.Region, b.ACL, b.Policy, b.Versioning, accessBlockJSON(b.AccessBlock), b.Ownership, corsJSON(b.CORS), ts(b.Created))
-		if errs.Is(mapErr(err), errs.Exist) {
-			return errs.Wrap(errs.Exist, fmt.Sprintf("bucket name %q is taken", b.Name), err)
-		}
-		if err != nil {
-			return fmt.Errorf("create bucket: %w", mapErr(err))
-		}
-		return nil
-	})
+	return s.tx(ctx, func(tx *sql.Tx) error { return insertBucket(ctx, tx, b) })
+}
+
+func insertBucket(ctx context.Context, tx *sql.Tx, b bucket.Bucket) error {
+	if b.Tier == "" {
+		b.Tier = "standard"
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO buckets (id, name, project_id, service_id, region, acl, policy, versioning, access_block, ownership, cors, created_at, tier)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		b.ID, b.Name, b.ProjectID, b.ServiceID, b.Region, b.ACL, b.Policy, b.Versioning, accessBlockJSON(b.AccessBlock), b.Ownership, corsJSON(b.CORS), ts(b.Created), b.Tier)
+	if errs.Is(mapErr(err), errs.Exist) {
+		return errs.Wrap(errs.Exist, fmt.Sprintf("bucket name %q is taken", b.Name), err)
+	}
+	if err != nil {
+		return fmt.Errorf("create bucket: %w", mapErr(err))
+	}
+	return nil
 }
 
 // BucketByName returns a live bucket. The caller decides whether the
@@ -177,11 +184,32 @@ func (s *Store) UpdateBucket(ctx context.Context, b bucket.Bucket) error {
 	})
 }
 
-// DeleteBucket turns a bucket without objects into a tombstone. Its
-// multipart uploads in progress are aborted in the same transaction, as S3
-// does, and their part blobs returned for the caller to delete. A bucket
-// holding objects is errs.Conflict.
-func (s *Store) DeleteBucket(ctx context.Context, id string, at time.Time) (partBlobs []string, err error) {
+// DeleteBucket turns an empty bucket into a tombstone; a bucket holding
+// objects or multipart uploads is errs.Conflict.
+func (s *Store) DeleteBucket(ctx context.Context, id string, at time.Time) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var n int
+		err := tx.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM objects WHERE bucket_id = $1 LIMIT 1) o)
+			+ (SELECT COUNT(*) FROM (SELECT 1 FROM multipart_uploads WHERE bucket_id = $1 LIMIT 1) u)`, id).Scan(&n)
+		if err != nil {
+			return mapErr(err)
+		}
+		if n > 0 {
+			return errs.E(errs.Conflict, "the bucket you tried to delete is not empty")
+		}
+		res, err := tx.ExecContext(ctx, "UPDATE buckets SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL", ts(at), id)
+		if err != nil {
+			return mapErr(err)
+		}
+		return mustAffect(res, "bucket", id)
+	})
+}
+
+// DeleteBucketAbortUploads turns a bucket without objects into a
+// tombstone, as S3's DeleteBucket does: its multipart uploads in progress
+// are aborted in the same transaction and their part blobs returned for the
+// caller to delete. A bucket holding objects is errs.Conflict.
+func (s *Store) DeleteBucketAbortUploads(ctx context.Context, id string, at time.Time) (partBlobs []string, err error) {
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		var n int
 		err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM (SELECT 1 FROM objects WHERE bucket_id = $1 LIMIT 1) o", id).Scan(&n)

@@ -14,8 +14,8 @@ func (q *query) visibleProjects(col string, s access.Scope) *query {
 		q.add("1 = 1)")
 		return q
 	}
-	q.add(col+" IN (SELECT scope_id FROM memberships WHERE user_id = ? AND scope = 'project')", s.UserID)
-	q.add(" OR "+col+" IN (SELECT p.id FROM projects p JOIN memberships m ON m.scope = 'organisation' AND m.scope_id = p.organisation_id WHERE m.user_id = ?))", s.UserID)
+	q.add("("+col+" IN (SELECT scope_id FROM memberships WHERE user_id = ? AND scope = 'project')", s.UserID)
+	q.add(" OR "+col+" IN (SELECT p.id FROM projects p JOIN memberships m ON m.scope = 'organisation' AND m.scope_id = p.organisation_id WHERE m.user_id = ?)))", s.UserID)
 	return q
 }
 
@@ -31,7 +31,7 @@ func (q *query) visibleOrganisations(col string, s access.Scope) *query {
 		q.add("1 = 1)")
 		return q
 	}
-	q.add(col+" IN (SELECT scope_id FROM memberships WHERE user_id = ? AND scope = 'organisation')", s.UserID)
-	q.add(" OR "+col+" IN (SELECT p.organisation_id FROM projects p JOIN memberships m ON m.scope = 'project' AND m.scope_id = p.id WHERE m.user_id = ?))", s.UserID)
+	q.add("("+col+" IN (SELECT scope_id FROM memberships WHERE user_id = ? AND scope = 'organisation')", s.UserID)
+	q.add(" OR "+col+" IN (SELECT p.organisation_id FROM projects p JOIN memberships m ON m.scope = 'project' AND m.scope_id = p.id WHERE m.user_id = ?)))", s.UserID)
 	return q
 }

@@ -27,11 +27,6 @@ CREATE TABLE buckets (
     acl          TEXT NOT NULL DEFAULT 'private',
     policy       TEXT NOT NULL DEFAULT '',
     versioning   TEXT NOT NULL DEFAULT '',
-    -- PublicAccessBlock flags as JSON, '' when the bucket has none.
-    access_block TEXT NOT NULL DEFAULT '',
-    ownership    TEXT NOT NULL DEFAULT '',
-    -- CORS rules as JSON, '' when the bucket has none.
-    cors         TEXT NOT NULL DEFAULT '',
     object_bytes BIGINT NOT NULL DEFAULT 0,
     object_count BIGINT NOT NULL DEFAULT 0,
     created_at   BIGINT NOT NULL,
@@ -49,7 +44,6 @@ CREATE TABLE objects (
     meta        TEXT NOT NULL DEFAULT '{}',
     checksums   TEXT NOT NULL DEFAULT '{}',
     tags        TEXT NOT NULL DEFAULT '{}',
-    acl         TEXT NOT NULL DEFAULT 'private',
     parts       INTEGER NOT NULL DEFAULT 0,
     modified_at BIGINT NOT NULL,
     PRIMARY KEY (bucket_id, key_name)
@@ -62,7 +56,6 @@ CREATE TABLE multipart_uploads (
     key_name   TEXT NOT NULL COLLATE BINARY,
     meta       TEXT NOT NULL DEFAULT '{}',
     tags       TEXT NOT NULL DEFAULT '{}',
-    acl        TEXT NOT NULL DEFAULT 'private',
     checksum   TEXT NOT NULL DEFAULT '',
     created_at BIGINT NOT NULL
 );

@@ -1,0 +1,174 @@
+package wayscloud_test
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/stowage/stowage/internal/testenv"
+)
+
+type obj = map[string]any
+
+func key(tok string) http.Header { return http.Header{"X-Api-Key": {tok}} }
+
+func do(t *testing.T, e *testenv.Env, method, path, tok string, body any) (int, obj) {
+	t.Helper()
+	r := e.DoHeaders(method, path, key(tok), body)
+	var m obj
+	if err := json.Unmarshal(r.Body, &m); err != nil {
+		t.Fatalf("%s %s: %d %q is not a JSON object", method, path, r.Status, r.Body)
+	}
+	return r.Status, m
+}
+
+func wantError(t *testing.T, status int, body obj, wantStatus int, code string) {
+	t.Helper()
+	e, _ := body["error"].(map[string]any)
+	if status != wantStatus || e == nil || e["code"] != code || e["message"] == "" {
+		t.Fatalf("got %d %v, want %d with code %s", status, body, wantStatus, code)
+	}
+}
+
+// awsCLI runs Debian's aws-cli against the server with the given keys.
+func awsCLI(t *testing.T, endpoint, ak, sk string, args ...string) (string, error) {
+	t.Helper()
+	home := t.TempDir()
+	cmd := exec.Command("/usr/bin/aws", append([]string{"--endpoint-url", endpoint, "--region", "local-1"}, args...)...)
+	cmd.Env = append(os.Environ(), "HOME="+home, "AWS_ACCESS_KEY_ID="+ak, "AWS_SECRET_ACCESS_KEY="+sk,
+		"AWS_CONFIG_FILE="+filepath.Join(home, "none"), "AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(home, "none"))
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func TestBucketsAndCredentials(t *testing.T) {
+	e := testenv.Start(t)
+	tok := e.AdminToken
+
+	status, body := do(t, e, "POST", "/v1/storage/buckets", tok, obj{"bucket_name": "photos"})
+	if status != 201 || body["success"] != true || body["bucket_name"] != "photos" || body["region"] != "local-1" ||
+		body["endpoint"] != "http://"+e.Addrs.S3+"/photos" {
+		t.Fatalf("create: %d %v", status, body)
+	}
+	status, body = do(t, e, "POST", "/v1/storage/buckets", tok, obj{"bucket_name": "photos"})
+	wantError(t, status, body, 409, "BUCKET_ALREADY_EXISTS")
+	for _, bad := range []obj{{"bucket_name": "No_Caps"}, {"bucket_name": "ab"}, {"bucket_name": "-lead"}, {"bucket_name": "dots.are.out"}, {}} {
+		status, body := do(t, e, "POST", "/v1/storage/buckets", tok, bad)
+		wantError(t, status, body, 400, "INVALID_PARAMETER")
+		if d, _ := body["error"].(obj)["details"].(obj); d["field"] != "bucket_name" {
+			t.Errorf("%v: details %v", bad, body)
+		}
+	}
+	status, body = do(t, e, "POST", "/v1/storage/buckets", tok, obj{"bucket_name": "tiered", "tier": "platinum"})
+	wantError(t, status, body, 400, "INVALID_PARAMETER")
+	status, body = do(t, e, "POST", "/v1/storage/buckets", tok, obj{"bucket_name": "tiered", "region": "no-oslo-1"})
+	wantError(t, status, body, 400, "INVALID_PARAMETER")
+
+	// The credentials work over S3 with a stock client, and are stable.
+	_, cred := do(t, e, "GET", "/v1/storage/credentials", tok, nil)
+	_, again := do(t, e, "GET", "/v1/storage/credentials", tok, nil)
+	if diff := cmp.Diff(cred, again); diff != "" || cred["endpoint_url"] != "http://"+e.Addrs.S3 {
+		t.Fatalf("credentials %v, then %s", cred, diff)
+	}
+	ak, sk := cred["access_key_id"].(string), cred["secret_access_key"].(string)
+	dir := t.TempDir()
+	small, big := filepath.Join(dir, "small"), filepath.Join(dir, "big")
+	os.WriteFile(small, []byte("hello"), 0o600)
+	data := make([]byte, 20<<20)
+	rand.Read(data)
+	os.WriteFile(big, data, 0o600)
+	for _, args := range [][]string{
+		{"s3", "cp", small, "s3://photos/a.txt"},
+		{"s3", "cp", small, "s3://photos/a.txt"}, // overwrite: no double counting
+		{"s3", "cp", big, "s3://photos/big.bin"}, // multipart (20 MiB > 8 MiB threshold)
+	} {
+		if out, err := awsCLI(t, cred["endpoint_url"].(string), ak, sk, args...); err != nil {
+			t.Fatalf("aws %v: %v\n%s", args, err, out)
+		}
+	}
+	_, b := do(t, e, "GET", "/v1/storage/buckets/photos", tok, nil)
+	if b["size_bytes"] != float64(5+20<<20) || b["object_count"] != float64(2) || b["is_public"] != false || b["tier"] != "standard" {
+		t.Fatalf("bucket after uploads: %v", b)
+	}
+	out, err := awsCLI(t, cred["endpoint_url"].(string), ak, sk, "s3", "cp", "s3://photos/big.bin", filepath.Join(dir, "back"))
+	if err != nil {
+		t.Fatalf("download: %v %s", err, out)
+	}
+	if back, _ := os.ReadFile(filepath.Join(dir, "back")); !bytes.Equal(back, data) {
+		t.Fatal("downloaded bytes differ")
+	}
+	_, l := do(t, e, "GET", "/v1/storage/buckets", tok, nil)
+	if l["total"] != float64(1) || len(l["buckets"].([]any)) != 1 {
+		t.Fatalf("list %v", l)
+	}
+
+	// Delete: refused while not empty; the name is then retired.
+	status, body = do(t, e, "DELETE", "/v1/storage/buckets/photos", tok, nil)
+	wantError(t, status, body, 409, "BUCKET_NOT_EMPTY")
+	if out, err := awsCLI(t, cred["endpoint_url"].(string), ak, sk, "s3", "rm", "--recursive", "s3://photos/"); err != nil {
+		t.Fatalf("rm: %v %s", err, out)
+	}
+	_, b = do(t, e, "GET", "/v1/storage/buckets/photos", tok, nil)
+	if b["size_bytes"] != float64(0) || b["object_count"] != float64(0) {
+		t.Fatalf("bucket after deletes: %v", b)
+	}
+	if status, body = do(t, e, "DELETE", "/v1/storage/buckets/photos", tok, nil); status != 200 || body["success"] != true {
+		t.Fatalf("delete: %d %v", status, body)
+	}
+	status, body = do(t, e, "POST", "/v1/storage/buckets", tok, obj{"bucket_name": "photos"})
+	wantError(t, status, body, 409, "BUCKET_NAME_UNAVAILABLE")
+	status, body = do(t, e, "GET", "/v1/storage/buckets/photos", tok, nil)
+	wantError(t, status, body, 404, "BUCKET_NOT_FOUND")
+
+	r := e.DoHeaders("GET", "/storage/s3", key(tok), nil)
+	if r.Status != 200 || !strings.Contains(string(r.Body), "http://"+e.Addrs.S3) || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/markdown") {
+		t.Fatalf("guide: %d %s", r.Status, r.Body)
+	}
+}
+
+func TestAccountsAreWalls(t *testing.T) {
+	e := testenv.Start(t)
+	admin := testenv.Bearer(e.AdminToken)
+	do(t, e, "POST", "/v1/storage/buckets", e.AdminToken, obj{"bucket_name": "private-stuff"})
+
+	// Another organisation's owner gets a key bound to their project.
+	u := e.Do("POST", "/api/v1/users", admin, obj{"username": "mallory", "password": "mallory-password"})
+	var user, org, proj, sess, tk obj
+	u.JSON(t, &user)
+	e.Do("POST", "/api/v1/organisations", admin, obj{"name": "evil"}).JSON(t, &org)
+	e.Do("POST", "/api/v1/organisations/"+org["id"].(string)+"/members", admin, obj{"user_id": user["id"], "role": "owner"})
+	e.Do("POST", "/api/v1/sessions", "", obj{"username": "mallory", "password": "mallory-password"}).JSON(t, &sess)
+	e.Do("POST", "/api/v1/projects", testenv.Bearer(sess["token"].(string)), obj{"organisation_id": org["id"], "name": "p"}).JSON(t, &proj)
+	e.Do("POST", "/api/v1/tokens", testenv.Bearer(sess["token"].(string)), obj{"project_id": proj["id"]}).JSON(t, &tk)
+	other := tk["token"].(string)
+
+	status, body := do(t, e, "GET", "/v1/storage/buckets/private-stuff", other, nil)
+	wantError(t, status, body, 404, "BUCKET_NOT_FOUND")
+	status, body = do(t, e, "DELETE", "/v1/storage/buckets/private-stuff", other, nil)
+	wantError(t, status, body, 404, "BUCKET_NOT_FOUND")
+	status, body = do(t, e, "POST", "/v1/storage/buckets", other, obj{"bucket_name": "private-stuff"})
+	wantError(t, status, body, 409, "BUCKET_ALREADY_EXISTS")
+	if _, l := do(t, e, "GET", "/v1/storage/buckets", other, nil); l["total"] != float64(0) {
+		t.Fatalf("other account lists %v", l)
+	}
+	_, cred := do(t, e, "GET", "/v1/storage/credentials", other, nil)
+	out, err := awsCLI(t, cred["endpoint_url"].(string), cred["access_key_id"].(string), cred["secret_access_key"].(string), "s3", "ls", "s3://private-stuff/")
+	if err == nil || !strings.Contains(out, "AccessDenied") {
+		t.Fatalf("other account listed the bucket over S3: %v %s", err, out)
+	}
+
+	status, body = do(t, e, "GET", "/v1/storage/buckets", "stw_wrong", nil)
+	wantError(t, status, body, 401, "AUTH_FAILED")
+	r := e.Do("GET", "/v1/storage/buckets", "Bearer "+e.AdminToken, nil)
+	if r.Status != 200 {
+		t.Fatalf("Bearer auth: %d %s", r.Status, r.Body)
+	}
+}

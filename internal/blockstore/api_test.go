@@ -1,0 +1,92 @@
+package blockstore
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stowage/stowage/internal/errs"
+)
+
+// TestRetriesAndErrors pins the contract the volume service's job runner
+// relies on: re-running a step after a crash is harmless, and the errors
+// it branches on carry an errs.Kind.
+func TestRetriesAndErrors(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	p := openPool(t, dir, Options{})
+	defer func() { p.Close() }()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	kind := func(err error, k errs.Kind) {
+		t.Helper()
+		if !errs.Is(err, k) {
+			t.Fatalf("got %v, want kind %v", err, k)
+		}
+	}
+	must(p.Create(ctx, "a", 1<<20))
+	must(p.Create(ctx, "a", 1<<20)) // retry
+	kind(p.Create(ctx, "a", 2<<20), errs.Exist)
+	kind(p.Create(ctx, "b", 1000), errs.Invalid)
+	kind(p.Create(ctx, "b", 0), errs.Invalid)
+	kind(p.Create(ctx, "", 4096), errs.Invalid)
+
+	must(p.Snapshot(ctx, "a", "a@1"))
+	must(p.Snapshot(ctx, "a", "a@1")) // retry
+	kind(p.Clone(ctx, "a", "a@1"), errs.Exist)
+	kind(p.Snapshot(ctx, "missing", "x"), errs.NotExist)
+	must(p.Clone(ctx, "a@1", "c"))
+	must(p.Clone(ctx, "a@1", "c")) // retry
+	kind(p.Snapshot(ctx, "a", "c"), errs.Exist)
+
+	must(p.Grow(ctx, "a", 4<<20))
+	must(p.Grow(ctx, "a", 4<<20))
+	kind(p.Grow(ctx, "a", 1<<20), errs.Invalid)
+	kind(p.Grow(ctx, "a@1", 8<<20), errs.Conflict)
+	kind(p.Grow(ctx, "missing", 8<<20), errs.NotExist)
+
+	snap, err := p.Volume(ctx, "a@1")
+	must(err)
+	if !snap.ReadOnly() || snap.Size() != 1<<20 {
+		t.Fatalf("snapshot: read-only %v size %d", snap.ReadOnly(), snap.Size())
+	}
+	kind(snap.WriteAt(ctx, []byte{1}, 0), errs.Permission)
+	kind(snap.Trim(ctx, 0, 4096), errs.Permission)
+	a, err := p.Volume(ctx, "a")
+	must(err)
+	kind(a.ReadAt(ctx, make([]byte, 2), 4<<20-1), errs.Invalid)
+	kind(a.WriteAt(ctx, make([]byte, 1), -1), errs.Invalid)
+	must(a.WriteAt(ctx, []byte("tail"), 4<<20-4)) // the grown range is usable
+
+	must(p.Delete(ctx, "a"))
+	must(p.Delete(ctx, "a")) // retry
+	kind(a.ReadAt(ctx, make([]byte, 1), 0), errs.NotExist)
+	kind(p.Grow(ctx, "a", 8<<20), errs.NotExist)
+	_, err = p.Stat(ctx, "a")
+	kind(err, errs.NotExist)
+
+	// The snapshot and clone outlive their source, and everything survives
+	// a reopen.
+	must(p.Close())
+	must(p.Close()) // idempotent
+	kind(p.Create(ctx, "z", 4096), errs.Unavailable)
+	p = openPool(t, dir, Options{ChunkSize: 1 << 20}) // ignored for an existing pool
+	if p.ChunkSize() != DefaultChunkSize {
+		t.Fatalf("chunk size %d after reopen", p.ChunkSize())
+	}
+	names, err := p.List(ctx)
+	must(err)
+	if len(names) != 2 || names[0] != "a@1" || names[1] != "c" {
+		t.Fatalf("volumes after reopen: %v", names)
+	}
+	if _, err := Open(ctx, dir, Options{}); !errs.Is(err, errs.Conflict) {
+		t.Fatalf("second Open of a pool in use: %v", err)
+	}
+	if _, err := Open(ctx, t.TempDir(), Options{ChunkSize: 3000}); !errs.Is(err, errs.Invalid) {
+		t.Fatalf("bad chunk size: %v", err)
+	}
+	checkFsck(t, p)
+}

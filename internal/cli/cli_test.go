@@ -1,0 +1,32 @@
+package cli_test
+
+import (
+	"os"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/stowage/stowage/internal/cli"
+	"github.com/stowage/stowage/internal/testenv"
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(testscript.RunMain(m, map[string]func() int{
+		"stowage": func() int { return cli.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv) },
+	}))
+}
+
+// TestScripts runs testdata/script/*.txtar against one in-process server;
+// each script gets $ENDPOINT and $ADMIN_TOKEN and a HOME of its own.
+func TestScripts(t *testing.T) {
+	e := testenv.Start(t)
+	testscript.Run(t, testscript.Params{
+		Dir: "testdata/script",
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("HOME", env.WorkDir)
+			env.Setenv("ENDPOINT", "http://"+e.Addrs.API)
+			env.Setenv("ADMIN_TOKEN", e.AdminToken)
+			return nil
+		},
+	})
+}

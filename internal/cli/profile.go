@@ -1,0 +1,71 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// profiles is the client configuration file: named endpoints with their
+// tokens, and which one is current.
+type profiles struct {
+	Current  string             `json:"current"`
+	Profiles map[string]profile `json:"profiles"`
+}
+
+type profile struct {
+	Endpoint string `json:"endpoint"`
+	Token    string `json:"token"`
+}
+
+// configPath is ~/.config/stowage/config.json, or under $XDG_CONFIG_HOME.
+func configPath(getenv func(string) string) (string, error) {
+	if d := getenv("XDG_CONFIG_HOME"); d != "" {
+		return filepath.Join(d, "stowage", "config.json"), nil
+	}
+	home := getenv("HOME")
+	if home == "" {
+		return "", errors.New("cannot find the config file: HOME is not set")
+	}
+	return filepath.Join(home, ".config", "stowage", "config.json"), nil
+}
+
+func loadProfiles(path string) (profiles, error) {
+	p := profiles{Profiles: map[string]profile{}}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return p, nil
+	}
+	if err != nil {
+		return p, fmt.Errorf("read %s: %w", path, err)
+	}
+	if err := json.Unmarshal(b, &p); err != nil {
+		return p, fmt.Errorf("read %s: %w", path, err)
+	}
+	if p.Profiles == nil {
+		p.Profiles = map[string]profile{}
+	}
+	return p, nil
+}
+
+// save writes the file with mode 0600: it holds tokens.
+func (p profiles) save(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("save config: %w", err)
+	}
+	b, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("save config: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("save config: %w", err)
+	}
+	return nil
+}

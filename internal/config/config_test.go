@@ -1,0 +1,44 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestFlagsWinOverEnvWhichWinsOverDefaults(t *testing.T) {
+	c, err := Parse([]string{"--listen", "127.0.0.1:0"}, env(map[string]string{
+		"STOWAGE_LISTEN": "127.0.0.1:1", "STOWAGE_DATA_DIR": "/srv/stowage", "STOWAGE_REGION": "eu-2",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "127.0.0.1:0" || c.DataDir != "/srv/stowage" || c.Region != "eu-2" || c.S3Listen != "127.0.0.1:9000" {
+		t.Fatalf("got %+v", c)
+	}
+	if len(c.Zones) != 1 || c.Zones[0] != "eu-2a" {
+		t.Fatalf("default zones %v", c.Zones)
+	}
+	if c.DatabaseDSN() != "sqlite:/srv/stowage/stowage.db" {
+		t.Fatalf("dsn %s", c.DatabaseDSN())
+	}
+}
+
+func TestValidationReportsEveryProblem(t *testing.T) {
+	_, err := Parse([]string{"--listen", "nope", "--region", "Bad Region", "--database", "mysql://x"}, env(nil))
+	if err == nil {
+		t.Fatal("invalid config accepted")
+	}
+	for _, want := range []string{"--listen", "--region", "--database"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %s", err, want)
+		}
+	}
+	if _, err := Parse([]string{"stray"}, env(nil)); err == nil {
+		t.Error("stray argument accepted")
+	}
+	if _, err := Parse([]string{"--log-level", "chatty"}, env(nil)); err == nil {
+		t.Error("bad log level accepted")
+	}
+}

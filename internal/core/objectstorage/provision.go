@@ -1,0 +1,112 @@
+package objectstorage
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/stowage/stowage/internal/core/access"
+	"github.com/stowage/stowage/internal/core/bucket"
+	"github.com/stowage/stowage/internal/core/marketplace"
+	"github.com/stowage/stowage/internal/errs"
+)
+
+// GiB is the unit of the storage component: orders say "storage: 10" for
+// ten GiB, the binary gigabyte that disks and Waldur's OpenStack plugins
+// mean.
+const GiB = 1 << 30
+
+// Provisioner returns the fulfiller of object-storage orders.
+func (s *Manager) Provisioner() marketplace.Provisioner { return provisioner{s} }
+
+type provisioner struct{ s *Manager }
+
+func limitBytes(limits map[string]int64) (int64, error) {
+	gb, ok := limits["storage"]
+	if !ok {
+		return 0, errs.Field("limits", "an object-storage order needs limits.storage in GB")
+	}
+	if gb <= 0 || gb > 1<<33 {
+		return 0, errs.Field("limits", "limits.storage must be a positive number of GB")
+	}
+	return gb * GiB, nil
+}
+
+// Create makes the service under the resource's id, so a re-run after a
+// crash finds it instead of making a second one.
+func (p provisioner) Create(ctx context.Context, r marketplace.Resource, o marketplace.Offering) (marketplace.Scope, error) {
+	s := p.s
+	limit, err := limitBytes(r.Limits)
+	if err != nil {
+		return marketplace.Scope{}, err
+	}
+	tier, _ := r.Attributes["tier"].(string)
+	if tier == "" {
+		tier = TierStandard
+	}
+	if err := checkTier(tier); err != nil {
+		return marketplace.Scope{}, err
+	}
+	now := s.now().UTC()
+	svc := Service{ID: r.ID, ProjectID: r.ProjectID, Name: r.Name, Region: s.region, Tier: tier, StorageLimit: limit, Created: now, Modified: now}
+	cred, _ := s.newCredential(r.ProjectID, svc.ID, "object storage "+r.Name)
+	var b *bucket.Bucket
+	if name, _ := r.Attributes["name"].(string); name != "" {
+		if err := checkBucketName(name); err != nil {
+			return marketplace.Scope{}, errs.E(errs.Invalid, "attributes.name %q is not a valid bucket name: %s", name, errs.Message(err))
+		}
+		nb := newBucket(BucketInput{ProjectID: r.ProjectID, Name: name, Tier: tier, ServiceID: svc.ID}, s.region, now)
+		b = &nb
+	}
+	if err := s.store.CreateObjectStorage(ctx, svc, cred, b); err != nil {
+		if b != nil {
+			err = s.nameError(ctx, b.Name, err)
+		}
+		return marketplace.Scope{}, fmt.Errorf("create object storage %s: %w", r.Name, err)
+	}
+	return marketplace.Scope{Type: string(marketplace.KindObjectStorage), ID: svc.ID}, nil
+}
+
+func (p provisioner) Update(ctx context.Context, r marketplace.Resource, o marketplace.Offering, limits map[string]int64) error {
+	limit, err := limitBytes(limits)
+	if err != nil {
+		return err
+	}
+	return p.s.store.SetObjectStorageLimit(ctx, r.ScopeID, limit, p.s.now().UTC())
+}
+
+func (p provisioner) Terminate(ctx context.Context, r marketplace.Resource, o marketplace.Offering) error {
+	if r.ScopeID == "" {
+		return nil // never created
+	}
+	err := p.s.store.DeleteObjectStorage(ctx, r.ScopeID, p.s.now().UTC())
+	if errs.Is(err, errs.NotExist) {
+		return nil // deleted by an earlier attempt
+	}
+	return err
+}
+
+// ServiceCredentials returns a service's keys with their secrets, for the
+// project's members: the order that made the service could not show them.
+func (s *Manager) ServiceCredentials(ctx context.Context, sc access.Scope, id string) ([]bucket.Credential, []string, error) {
+	svc, err := s.store.GetObjectStorage(ctx, sc, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	all, err := s.store.ListS3Credentials(ctx, svc.ProjectID)
+	if err != nil {
+		return nil, nil, err
+	}
+	var cs []bucket.Credential
+	var secrets []string
+	for _, c := range all {
+		if c.ServiceID != svc.ID {
+			continue
+		}
+		secret, err := s.sealer.Open(c.SecretSealed, []byte(c.AccessKey))
+		if err != nil {
+			return nil, nil, errs.Wrap(errs.Internal, "cannot open a stored secret", err)
+		}
+		cs, secrets = append(cs, c), append(secrets, string(secret))
+	}
+	return cs, secrets, nil
+}

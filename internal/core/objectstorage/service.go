@@ -1,0 +1,309 @@
+package objectstorage
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/stowage/stowage/internal/core/access"
+	"github.com/stowage/stowage/internal/core/bucket"
+	"github.com/stowage/stowage/internal/core/identity"
+	"github.com/stowage/stowage/internal/errs"
+)
+
+// ErrNameRetired marks a bucket name that was used before: names are never
+// reused, so data addressed by an old name can never reach a new owner.
+var ErrNameRetired = errors.New("bucket name retired")
+
+// Manager applies the rules of object storage.
+type Manager struct {
+	store    Store
+	identity *identity.Service
+	sealer   Sealer
+	region   string
+	now      func() time.Time
+
+	mu       sync.Mutex
+	reserved map[string]int64 // service id → bytes of writes in flight
+}
+
+func NewManager(store Store, id *identity.Service, sealer Sealer, region string) *Manager {
+	return &Manager{store: store, identity: id, sealer: sealer, region: region, now: time.Now, reserved: map[string]int64{}}
+}
+
+// Region is the region this node's buckets live in.
+func (s *Manager) Region() string { return s.region }
+
+var bucketNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$`)
+
+// checkBucketName applies the management API's naming rule, stricter than
+// S3's: no dots, so every name also works in virtual-hosted style over TLS.
+func checkBucketName(name string) error {
+	if !bucketNameRE.MatchString(name) {
+		return errs.Field("name", "bucket names are 3-63 characters of lowercase letters, digits and hyphens, starting and ending with a letter or digit")
+	}
+	return bucket.ValidName(name)
+}
+
+func checkTier(t string) error {
+	if t != TierStandard && t != TierEnterprise {
+		return errs.Field("tier", "tier must be standard or enterprise")
+	}
+	return nil
+}
+
+// BucketInput describes a new bucket.
+type BucketInput struct {
+	ProjectID string
+	Name      string
+	Tier      string
+	Public    bool
+	ServiceID string
+}
+
+// CreateBucket makes a bucket for a project (or one of its services).
+func (s *Manager) CreateBucket(ctx context.Context, p identity.Principal, in BucketInput) (bucket.Bucket, error) {
+	if err := s.writable(ctx, p, in.ProjectID); err != nil {
+		return bucket.Bucket{}, err
+	}
+	if in.Tier == "" {
+		in.Tier = TierStandard
+	}
+	if err := checkBucketName(in.Name); err != nil {
+		return bucket.Bucket{}, err
+	}
+	if err := checkTier(in.Tier); err != nil {
+		return bucket.Bucket{}, err
+	}
+	if in.ServiceID != "" {
+		svc, err := s.store.GetObjectStorage(ctx, p.Scope(), in.ServiceID)
+		if err != nil || svc.ProjectID != in.ProjectID {
+			return bucket.Bucket{}, errs.Field("service_id", "object-storage service %s not found in this project", in.ServiceID)
+		}
+	}
+	b := newBucket(in, s.region, s.now())
+	if err := s.store.CreateBucket(ctx, b); err != nil {
+		return bucket.Bucket{}, s.nameError(ctx, in.Name, err)
+	}
+	return b, nil
+}
+
+func newBucket(in BucketInput, region string, now time.Time) bucket.Bucket {
+	acl := bucket.ACLPrivate
+	if in.Public {
+		acl = bucket.ACLPublicRead
+	}
+	return bucket.Bucket{ID: identity.NewID(), Name: in.Name, ProjectID: in.ProjectID, ServiceID: in.ServiceID, Region: region,
+		ACL: acl, Tier: in.Tier, Created: now.UTC()}
+}
+
+// nameError tells a taken name from a retired one.
+func (s *Manager) nameError(ctx context.Context, name string, err error) error {
+	if !errs.Is(err, errs.Exist) {
+		return err
+	}
+	if _, lerr := s.store.BucketByName(ctx, name); errs.Is(lerr, errs.NotExist) {
+		return &errs.Error{Kind: errs.Exist, Field: "name", Msg: fmt.Sprintf("bucket name %q cannot be reused after deletion", name), Err: ErrNameRetired}
+	}
+	return &errs.Error{Kind: errs.Exist, Field: "name", Msg: fmt.Sprintf("bucket name %q is already taken", name)}
+}
+
+// writable checks that p may create and change things in the project,
+// answering NotExist for projects p cannot see.
+func (s *Manager) writable(ctx context.Context, p identity.Principal, projectID string) error {
+	if _, err := s.identity.GetProject(ctx, p, projectID); err != nil {
+		return err
+	}
+	return s.identity.RequireProjectRole(ctx, p, projectID, access.Member)
+}
+
+// Buckets lists the project's buckets with their usage.
+func (s *Manager) Buckets(ctx context.Context, p identity.Principal, projectID string) ([]bucket.Bucket, error) {
+	if _, err := s.identity.GetProject(ctx, p, projectID); err != nil {
+		return nil, err
+	}
+	return s.store.ListVisibleBuckets(ctx, p.Scope(), projectID)
+}
+
+// Bucket returns a bucket the caller can see; another project's bucket is
+// NotExist, the same as a missing one.
+func (s *Manager) Bucket(ctx context.Context, p identity.Principal, name string) (bucket.Bucket, error) {
+	b, err := s.store.BucketByName(ctx, name)
+	if err == nil {
+		_, err = s.identity.GetProject(ctx, p, b.ProjectID)
+	}
+	if err != nil {
+		if errs.Is(err, errs.NotExist) {
+			return bucket.Bucket{}, errs.E(errs.NotExist, "bucket %s not found", name)
+		}
+		return bucket.Bucket{}, err
+	}
+	return b, nil
+}
+
+// BucketUpdate holds the settings a client may change; nil leaves one alone.
+type BucketUpdate struct {
+	Public *bool
+	Tier   *string
+}
+
+func (s *Manager) UpdateBucket(ctx context.Context, p identity.Principal, name string, u BucketUpdate) (bucket.Bucket, error) {
+	b, err := s.Bucket(ctx, p, name)
+	if err != nil {
+		return b, err
+	}
+	if err := s.identity.RequireProjectRole(ctx, p, b.ProjectID, access.Member); err != nil {
+		return b, err
+	}
+	if u.Tier != nil {
+		if err := checkTier(*u.Tier); err != nil {
+			return b, err
+		}
+		b.Tier = *u.Tier
+	}
+	if u.Public != nil {
+		b.ACL = bucket.ACLPrivate
+		if *u.Public {
+			b.ACL = bucket.ACLPublicRead
+		}
+	}
+	return b, s.store.UpdateBucketSettings(ctx, b)
+}
+
+// DeleteBucket deletes an empty bucket; its name is retired for good.
+func (s *Manager) DeleteBucket(ctx context.Context, p identity.Principal, name string) error {
+	b, err := s.Bucket(ctx, p, name)
+	if err != nil {
+		return err
+	}
+	if err := s.identity.RequireProjectRole(ctx, p, b.ProjectID, access.Member); err != nil {
+		return err
+	}
+	return s.store.DeleteBucket(ctx, b.ID, s.now().UTC())
+}
+
+// newKey makes an access key id (20 upper-case characters, like AWS's)
+// and a 40-character secret.
+func newKey() (accessKey, secret string) {
+	var id [15]byte
+	var sec [30]byte
+	_, _ = rand.Read(id[:])
+	_, _ = rand.Read(sec[:])
+	return "STW" + base32.StdEncoding.EncodeToString(id[:])[:17], base64.StdEncoding.EncodeToString(sec[:])
+}
+
+func (s *Manager) newCredential(projectID, serviceID, description string) (bucket.Credential, string) {
+	ak, secret := newKey()
+	return bucket.Credential{AccessKey: ak, ProjectID: projectID, ServiceID: serviceID, Description: description,
+		SecretSealed: s.sealer.Seal([]byte(secret), []byte(ak)), Created: s.now().UTC()}, secret
+}
+
+// CreateCredential makes an S3 key for the project; the secret is returned
+// once and stored only sealed.
+func (s *Manager) CreateCredential(ctx context.Context, p identity.Principal, projectID, description string) (bucket.Credential, string, error) {
+	if err := s.writable(ctx, p, projectID); err != nil {
+		return bucket.Credential{}, "", err
+	}
+	if len(description) > 256 {
+		return bucket.Credential{}, "", errs.Field("description", "description must be at most 256 bytes")
+	}
+	c, secret := s.newCredential(projectID, "", description)
+	if err := s.store.CreateS3Credential(ctx, c); err != nil {
+		return bucket.Credential{}, "", fmt.Errorf("create credential: %w", err)
+	}
+	return c, secret, nil
+}
+
+// Credentials lists the project's active keys, without secrets.
+func (s *Manager) Credentials(ctx context.Context, p identity.Principal, projectID string) ([]bucket.Credential, error) {
+	if _, err := s.identity.GetProject(ctx, p, projectID); err != nil {
+		return nil, err
+	}
+	return s.store.ListS3Credentials(ctx, projectID)
+}
+
+// RevokeCredential makes a key unusable at once.
+func (s *Manager) RevokeCredential(ctx context.Context, p identity.Principal, projectID, accessKey string) error {
+	if err := s.writable(ctx, p, projectID); err != nil {
+		return err
+	}
+	return s.store.RevokeS3Credential(ctx, projectID, accessKey, s.now().UTC())
+}
+
+// AccountCredential returns the project's standing key and its secret, as
+// dialects that show an account's credentials on every call need: the
+// oldest active project-wide key, made on first use.
+func (s *Manager) AccountCredential(ctx context.Context, p identity.Principal, projectID string) (bucket.Credential, string, error) {
+	cs, err := s.Credentials(ctx, p, projectID)
+	if err != nil {
+		return bucket.Credential{}, "", err
+	}
+	for _, c := range cs {
+		if c.ServiceID == "" {
+			secret, err := s.sealer.Open(c.SecretSealed, []byte(c.AccessKey))
+			if err != nil {
+				return bucket.Credential{}, "", errs.Wrap(errs.Internal, "cannot open a stored secret", err)
+			}
+			return c, string(secret), nil
+		}
+	}
+	return s.CreateCredential(ctx, p, projectID, "account key")
+}
+
+// ObjectStorage returns a service visible to p.
+func (s *Manager) ObjectStorage(ctx context.Context, p identity.Principal, id string) (Service, int64, error) {
+	svc, err := s.store.GetObjectStorage(ctx, p.Scope(), id)
+	if err != nil {
+		return svc, 0, err
+	}
+	used, err := s.store.ObjectStorageUsage(ctx, id)
+	return svc, used, err
+}
+
+func (s *Manager) ObjectStorages(ctx context.Context, p identity.Principal, projectID string) ([]Service, error) {
+	return s.store.ListObjectStorage(ctx, p.Scope(), projectID)
+}
+
+// Reserve implements the S3 plane's quota hook: a write into a bucket of a
+// service must fit under the service's limit counting the bytes stored and
+// the bytes of other writes still in flight. Reservations are held in this
+// process; on several nodes each node admits its own in-flight writes, so
+// the limit can be overshot by at most the writes in flight elsewhere.
+func (s *Manager) Reserve(ctx context.Context, projectID string, b bucket.Bucket, bytes int64) (func(), error) {
+	if b.ServiceID == "" || bytes <= 0 {
+		return func() {}, nil
+	}
+	svc, err := s.store.GetObjectStorage(ctx, access.System, b.ServiceID)
+	if errs.Is(err, errs.NotExist) {
+		return nil, errs.E(errs.Quota, "the object-storage service of this bucket no longer exists")
+	}
+	if err != nil {
+		return nil, err
+	}
+	used, err := s.store.ObjectStorageUsage(ctx, svc.ID)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if used+s.reserved[svc.ID]+bytes > svc.StorageLimit {
+		return nil, errs.E(errs.Quota, "the object-storage service %q holds %d of %d bytes; %d more do not fit", svc.Name, used, svc.StorageLimit, bytes)
+	}
+	s.reserved[svc.ID] += bytes
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if s.reserved[svc.ID] -= bytes; s.reserved[svc.ID] <= 0 {
+				delete(s.reserved, svc.ID)
+			}
+		})
+	}, nil
+}

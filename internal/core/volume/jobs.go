@@ -1,0 +1,276 @@
+package volume
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/stowage/stowage/internal/core/access"
+	"github.com/stowage/stowage/internal/errs"
+	"github.com/stowage/stowage/internal/jobs"
+)
+
+// Job kinds. Each handler reloads the resource and does nothing when it has
+// already moved on, so a step re-run after a crash converges.
+const (
+	jobCreate         = "volume.create"
+	jobDelete         = "volume.delete"
+	jobExtend         = "volume.extend"
+	jobAttach         = "volume.attach"
+	jobDetach         = "volume.detach"
+	jobRevert         = "volume.revert"
+	jobSnapshot       = "snapshot.create"
+	jobSnapshotDelete = "snapshot.delete"
+)
+
+type createPayload struct {
+	SourceBackend string `json:"source_backend,omitempty"`
+	Kind          string `json:"kind"`
+}
+
+type extendPayload struct {
+	Size int64  `json:"size"`
+	Back Status `json:"back"`
+}
+
+type attachPayload struct {
+	AttachmentID string `json:"attachment_id"`
+	ExportName   string `json:"export_name,omitempty"`
+}
+
+type snapshotPayload struct {
+	SourceBackend string `json:"source_backend"`
+}
+
+type revertPayload struct {
+	SnapshotBackend string `json:"snapshot_backend"`
+	OldBackend      string `json:"old_backend"`
+	NewBackend      string `json:"new_backend"`
+	Size            int64  `json:"size"`
+}
+
+// Registrations returns the job handlers the runner must know.
+func (s *Service) Registrations() []jobs.Registration {
+	volFail := func(ctx context.Context, j jobs.Job, err error) error {
+		return s.store.SetVolumeStatus(ctx, j.ResourceID, nil, Error, errs.Message(err))
+	}
+	snapFail := func(ctx context.Context, j jobs.Job, err error) error {
+		return s.store.SetSnapshotStatus(ctx, j.ResourceID, nil, SnapError)
+	}
+	return []jobs.Registration{
+		{Kind: jobCreate, Handle: s.runCreate, OnFailure: volFail},
+		{Kind: jobDelete, Handle: s.runDelete, OnFailure: volFail},
+		{Kind: jobExtend, Handle: s.runExtend, OnFailure: volFail},
+		{Kind: jobAttach, Handle: s.runAttach, OnFailure: volFail},
+		{Kind: jobDetach, Handle: s.runDetach, OnFailure: volFail},
+		{Kind: jobRevert, Handle: s.runRevert, OnFailure: volFail},
+		{Kind: jobSnapshot, Handle: s.runSnapshot, OnFailure: snapFail},
+		{Kind: jobSnapshotDelete, Handle: s.runSnapshotDelete, OnFailure: snapFail},
+	}
+}
+
+func decode(j jobs.Job, dst any) error {
+	if err := json.Unmarshal(j.Payload, dst); err != nil {
+		return errs.Wrap(errs.Invalid, "job payload is malformed", err)
+	}
+	return nil
+}
+
+// loadVolume returns ok=false when the volume is gone, which ends the job.
+func (s *Service) loadVolume(ctx context.Context, id string) (Volume, bool, error) {
+	v, err := s.store.GetVolume(ctx, access.System, id)
+	if errs.Is(err, errs.NotExist) {
+		return Volume{}, false, nil
+	}
+	if err != nil {
+		return Volume{}, false, err
+	}
+	return v, true, nil
+}
+
+func (s *Service) runCreate(ctx context.Context, j jobs.Job) (any, error) {
+	var pl createPayload
+	if err := decode(j, &pl); err != nil {
+		return nil, err
+	}
+	v, ok, err := s.loadVolume(ctx, j.ResourceID)
+	if err != nil || !ok || (v.Status != Creating && v.Status != Cloning) {
+		return nil, err
+	}
+	switch {
+	case pl.Kind == KindFilesystem:
+		// Filesystem volumes get their data plane in a later issue; the
+		// record exists so quotas and APIs treat them alike.
+	case pl.SourceBackend != "":
+		if err := s.backend.Clone(ctx, pl.SourceBackend, v.BackendID); err != nil {
+			return nil, err
+		}
+		if err := s.backend.Grow(ctx, v.BackendID, v.Size); err != nil {
+			return nil, err
+		}
+	default:
+		if err := s.backend.Create(ctx, v.BackendID, v.Size); err != nil {
+			return nil, err
+		}
+	}
+	return nil, s.store.SetVolumeStatus(ctx, v.ID, []Status{Creating, Cloning}, Available, "")
+}
+
+func (s *Service) runDelete(ctx context.Context, j jobs.Job) (any, error) {
+	v, ok, err := s.loadVolume(ctx, j.ResourceID)
+	if err != nil || !ok {
+		return nil, err
+	}
+	if v.Status != Deleting {
+		return nil, errs.E(errs.Conflict, "volume %s is %s, not deleting", v.ID, v.Status)
+	}
+	// The exports stopped resolving when the volume became deleting; drop
+	// the clients still connected before the data goes.
+	for _, a := range v.Attachments {
+		s.revoke(ctx, a.ExportName)
+	}
+	if err := s.backend.Delete(ctx, v.BackendID); err != nil {
+		return nil, err
+	}
+	return nil, s.store.RemoveVolume(ctx, v.ID)
+}
+
+func (s *Service) runExtend(ctx context.Context, j jobs.Job) (any, error) {
+	var pl extendPayload
+	if err := decode(j, &pl); err != nil {
+		return nil, err
+	}
+	v, ok, err := s.loadVolume(ctx, j.ResourceID)
+	if err != nil || !ok || v.Status != Resizing {
+		return nil, err
+	}
+	if err := s.backend.Grow(ctx, v.BackendID, pl.Size); err != nil {
+		return nil, err
+	}
+	back := pl.Back
+	if back == InUse && len(v.Attachments) == 0 {
+		back = Available
+	}
+	return nil, s.store.SetVolumeStatus(ctx, v.ID, []Status{Resizing}, back, "")
+}
+
+func (s *Service) runAttach(ctx context.Context, j jobs.Job) (any, error) {
+	var pl attachPayload
+	if err := decode(j, &pl); err != nil {
+		return nil, err
+	}
+	v, ok, err := s.loadVolume(ctx, j.ResourceID)
+	if err != nil || !ok || v.Status != Attaching {
+		return nil, err
+	}
+	// The data must exist before a hypervisor is told it can connect.
+	if _, _, err := s.backend.Usage(ctx, v.BackendID); err != nil {
+		return nil, err
+	}
+	return nil, s.store.CompleteAttach(ctx, pl.AttachmentID)
+}
+
+func (s *Service) runDetach(ctx context.Context, j jobs.Job) (any, error) {
+	var pl attachPayload
+	if err := decode(j, &pl); err != nil {
+		return nil, err
+	}
+	s.revoke(ctx, pl.ExportName)
+	return nil, s.store.CompleteDetach(ctx, j.ResourceID, pl.AttachmentID)
+}
+
+func (s *Service) runRevert(ctx context.Context, j jobs.Job) (any, error) {
+	var pl revertPayload
+	if err := decode(j, &pl); err != nil {
+		return nil, err
+	}
+	v, ok, err := s.loadVolume(ctx, j.ResourceID)
+	if err != nil || !ok {
+		return nil, err
+	}
+	if v.Status == Restoring {
+		if err := s.backend.Clone(ctx, pl.SnapshotBackend, pl.NewBackend); err != nil {
+			return nil, err
+		}
+		if err := s.backend.Grow(ctx, pl.NewBackend, pl.Size); err != nil {
+			return nil, err
+		}
+		if err := s.store.SetVolumeBackend(ctx, v.ID, pl.NewBackend, pl.Size); err != nil {
+			return nil, err
+		}
+	} else if v.BackendID != pl.NewBackend {
+		return nil, nil
+	}
+	return nil, s.backend.Delete(ctx, pl.OldBackend)
+}
+
+func (s *Service) runSnapshot(ctx context.Context, j jobs.Job) (any, error) {
+	var pl snapshotPayload
+	if err := decode(j, &pl); err != nil {
+		return nil, err
+	}
+	sn, err := s.store.GetSnapshot(ctx, access.System, j.ResourceID)
+	if errs.Is(err, errs.NotExist) {
+		return nil, nil
+	}
+	if err != nil || sn.Status != SnapCreating {
+		return nil, err
+	}
+	if err := s.backend.Snapshot(ctx, pl.SourceBackend, sn.BackendID); err != nil {
+		return nil, err
+	}
+	return nil, s.store.SetSnapshotStatus(ctx, sn.ID, []SnapshotStatus{SnapCreating}, SnapAvailable)
+}
+
+func (s *Service) runSnapshotDelete(ctx context.Context, j jobs.Job) (any, error) {
+	sn, err := s.store.GetSnapshot(ctx, access.System, j.ResourceID)
+	if errs.Is(err, errs.NotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	as, err := s.store.ListAttachments(ctx, "", sn.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range as {
+		if err := s.store.RemoveAttachment(ctx, a.ID); err != nil {
+			return nil, err
+		}
+		s.revoke(ctx, a.ExportName)
+	}
+	if err := s.backend.Delete(ctx, sn.BackendID); err != nil {
+		return nil, err
+	}
+	return nil, s.store.RemoveSnapshot(ctx, sn.ID)
+}
+
+// Allocation reports the bytes a volume's data holds in the backend; zero
+// when it has none yet.
+func (s *Service) Allocation(ctx context.Context, backendID string) (allocated, exclusive int64) {
+	a, e, err := s.backend.Usage(ctx, backendID)
+	if err != nil {
+		return 0, 0
+	}
+	return a, e
+}
+
+// RunRetention deletes expired snapshots every interval until ctx ends.
+func (s *Service) RunRetention(ctx context.Context, every time.Duration, logf func(msg string, args ...any)) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if n, err := s.ExpireSnapshots(ctx); err != nil && ctx.Err() == nil {
+			logf("snapshot retention", "err", fmt.Sprint(err))
+		} else if n > 0 {
+			logf("snapshot retention queued deletions", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

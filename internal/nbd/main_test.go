@@ -1,0 +1,71 @@
+package nbd_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/stowage/stowage/internal/blockstore"
+	"github.com/stowage/stowage/internal/nbd"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// A *blockstore.Volume is an export as it is.
+var _ nbd.Export = (*blockstore.Volume)(nil)
+
+// poolResolver exports every volume and snapshot of a pool by its id.
+type poolResolver struct{ p *blockstore.Pool }
+
+func (r poolResolver) Resolve(ctx context.Context, name string) (nbd.Export, error) {
+	v, err := r.p.Volume(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+func (r poolResolver) List(ctx context.Context) ([]string, error) { return r.p.List(ctx) }
+
+type testServer struct {
+	pool *blockstore.Pool
+	addr string
+}
+
+// startServer runs the NBD server in-process on 127.0.0.1:0 over a real
+// pool in a temporary directory; cleanup stops it and checks that Serve
+// returned.
+func startServer(t *testing.T) *testServer {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pool, err := blockstore.Open(ctx, t.TempDir(), blockstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := nbd.NewServer(poolResolver{pool}, nbd.Options{})
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, net.ErrClosed) {
+			t.Errorf("Serve: %v", err)
+		}
+		r, err := pool.Fsck(context.Background())
+		if err != nil || !r.Clean() {
+			t.Errorf("fsck: %v %v", err, r.Problems)
+		}
+		if err := pool.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return &testServer{pool: pool, addr: ln.Addr().String()}
+}
+
+func (s *testServer) uri(name string) string { return "nbd://" + s.addr + "/" + name }

@@ -1,0 +1,205 @@
+package nbd
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+)
+
+type request struct {
+	flags  uint16
+	typ    uint16
+	handle uint64
+	off    uint64
+	length uint32
+	buf    *[]byte // WRITE payload
+}
+
+// transmit serves requests until the client disconnects, breaks the
+// protocol, or the server shuts down; then it waits for the requests in
+// flight to reply.
+func (c *conn) transmit(exp Export) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	sem := make(chan struct{}, c.s.opts.MaxInFlight)
+	size := uint64(exp.Size())
+	flags := flagsFor(exp)
+	// Requests already read finish even when the server is stopping, so
+	// that a client sees a reply for every request it sent.
+	ctx := context.WithoutCancel(c.ctx)
+	var h [28]byte
+	for {
+		if _, err := io.ReadFull(c.br, h[:]); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		if binary.BigEndian.Uint32(h[0:]) != magicRequest {
+			return errors.New("bad request magic")
+		}
+		r := request{
+			flags:  binary.BigEndian.Uint16(h[4:]),
+			typ:    binary.BigEndian.Uint16(h[6:]),
+			handle: binary.BigEndian.Uint64(h[8:]),
+			off:    binary.BigEndian.Uint64(h[16:]),
+			length: binary.BigEndian.Uint32(h[24:]),
+		}
+		if r.typ == cmdDisc {
+			return nil
+		}
+		if r.typ == cmdWrite {
+			if r.length > maxPayload {
+				// Stay in sync with the stream, then refuse.
+				if _, err := io.CopyN(io.Discard, c.br, int64(r.length)); err != nil {
+					return err
+				}
+				if err := c.reply(r.handle, errOverflow, nil, nil); err != nil {
+					return err
+				}
+				continue
+			}
+			r.buf = c.s.bufs.get(int(r.length))
+			if _, err := io.ReadFull(c.br, *r.buf); err != nil {
+				c.s.bufs.put(r.buf)
+				return err
+			}
+		}
+		if e := check(r, size, flags); e != 0 {
+			if r.buf != nil {
+				c.s.bufs.put(r.buf)
+			}
+			if err := c.reply(r.handle, e, nil, nil); err != nil {
+				return err
+			}
+			continue
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			c.serve(ctx, exp, r)
+		}()
+	}
+}
+
+// check validates a request against the export before any I/O.
+func check(r request, size uint64, flags uint16) uint32 {
+	readOnly := flags&tflagReadOnly != 0
+	allowed := uint16(0)
+	switch r.typ {
+	case cmdRead, cmdFlush:
+	case cmdWrite, cmdTrim:
+		allowed = cmdFlagFUA
+	case cmdWriteZeroes:
+		allowed = cmdFlagFUA | cmdFlagNoHole | cmdFlagFastZ
+	default:
+		return errInval // CACHE, BLOCK_STATUS, RESIZE: not advertised
+	}
+	if r.flags&^allowed != 0 {
+		return errInval
+	}
+	if readOnly && r.typ != cmdRead && r.typ != cmdFlush {
+		return errPerm
+	}
+	if r.typ == cmdFlush {
+		return 0
+	}
+	if r.typ == cmdRead && r.length > maxPayload {
+		return errOverflow
+	}
+	if r.off > size || uint64(r.length) > size-r.off {
+		if r.typ == cmdWrite || r.typ == cmdWriteZeroes {
+			return errNoSpc
+		}
+		return errInval
+	}
+	return 0
+}
+
+func (c *conn) serve(ctx context.Context, exp Export, r request) {
+	var err error
+	off, n := int64(r.off), int64(r.length)
+	switch r.typ {
+	case cmdRead:
+		buf := c.s.bufs.get(int(r.length))
+		if err = exp.ReadAt(ctx, *buf, off); err == nil {
+			c.reply(r.handle, 0, *buf, buf) // the buffer goes back to the pool once sent
+			return
+		}
+		c.s.bufs.put(buf)
+	case cmdWrite:
+		err = exp.WriteAt(ctx, *r.buf, off)
+		c.s.bufs.put(r.buf)
+	case cmdFlush:
+		err = exp.Flush(ctx)
+	case cmdTrim:
+		err = exp.Trim(ctx, off, n)
+	case cmdWriteZeroes:
+		err = exp.Zero(ctx, off, n, r.flags&cmdFlagNoHole != 0)
+	}
+	if err == nil && r.flags&cmdFlagFUA != 0 {
+		err = exp.Flush(ctx)
+	}
+	e := uint32(0)
+	if err != nil {
+		e = errno(err)
+		c.s.log.Warn("nbd request failed", "remote", c.nc.RemoteAddr().String(), "cmd", r.typ,
+			"offset", off, "length", n, "err", err)
+	}
+	c.reply(r.handle, e, nil, nil)
+}
+
+// reply queues a simple reply (data follows only on success of a READ)
+// and sends it. Replies are combined: whoever finds the socket free writes
+// everything queued so far with one writev, while the others return at
+// once, leaving their reply (and buffer) to it. At queue depth 32 this cuts
+// the send syscalls for small requests several-fold. A failed send closes
+// the connection, which ends the request loop.
+func (c *conn) reply(handle uint64, e uint32, data []byte, buf *[]byte) error {
+	h := make([]byte, 16)
+	binary.BigEndian.PutUint32(h[0:], magicSimpleRep)
+	binary.BigEndian.PutUint32(h[4:], e)
+	binary.BigEndian.PutUint64(h[8:], handle)
+	c.qmu.Lock()
+	c.queue = append(c.queue, h)
+	if len(data) > 0 {
+		c.queue = append(c.queue, data)
+	}
+	if buf != nil {
+		c.queueBufs = append(c.queueBufs, buf)
+	}
+	if c.sending {
+		c.qmu.Unlock()
+		return nil
+	}
+	c.sending = true
+	var err error
+	for len(c.queue) > 0 {
+		out, bufs := c.queue, c.queueBufs
+		c.queue, c.queueBufs = c.spare[:0], c.spareBufs[:0]
+		c.qmu.Unlock()
+		if err == nil {
+			nb := net.Buffers(out)
+			if _, werr := nb.WriteTo(c.nc); werr != nil {
+				c.nc.Close()
+				err = fmt.Errorf("reply: %w", werr)
+			}
+		}
+		for _, b := range bufs {
+			c.s.bufs.put(b)
+		}
+		clear(out)
+		clear(bufs)
+		c.qmu.Lock()
+		c.spare, c.spareBufs = out[:0], bufs[:0]
+	}
+	c.sending = false
+	c.qmu.Unlock()
+	return err
+}

@@ -1,0 +1,183 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+
+	"github.com/stowage/stowage/internal/blockstore"
+	"github.com/stowage/stowage/internal/core/volume"
+	"github.com/stowage/stowage/internal/errs"
+	"github.com/stowage/stowage/internal/nbd"
+)
+
+// poolBackend adapts the local thin pool to the volume service's Backend.
+type poolBackend struct{ p *blockstore.Pool }
+
+func (b poolBackend) Create(ctx context.Context, id string, size int64) error {
+	return b.p.Create(ctx, id, size)
+}
+func (b poolBackend) Snapshot(ctx context.Context, src, dst string) error {
+	return b.p.Snapshot(ctx, src, dst)
+}
+func (b poolBackend) Clone(ctx context.Context, src, dst string) error {
+	return b.p.Clone(ctx, src, dst)
+}
+func (b poolBackend) Grow(ctx context.Context, id string, size int64) error {
+	return b.p.Grow(ctx, id, size)
+}
+func (b poolBackend) Delete(ctx context.Context, id string) error { return b.p.Delete(ctx, id) }
+
+func (b poolBackend) Usage(ctx context.Context, id string) (int64, int64, error) {
+	st, err := b.p.Stat(ctx, id)
+	return st.Allocated, st.Exclusive, err
+}
+
+// exports is the NBD resolver: the volume service decides which names
+// exist (attachments in state attached); exports tracks the connections
+// using each name so that Revoke can cut them off.
+type exports struct {
+	vols *volume.Service
+	pool *blockstore.Pool
+	mu   sync.Mutex
+	live map[string]map[*connHandle]struct{}
+}
+
+func newExports(pool *blockstore.Pool) *exports {
+	return &exports{pool: pool, live: map[string]map[*connHandle]struct{}{}}
+}
+
+// connHandle is one NBD client connection; cancelling it makes the NBD
+// server stop reading requests and close the connection.
+type connHandle struct {
+	cancel  context.CancelFunc
+	revoked atomic.Bool
+}
+
+type connKey struct{}
+
+var errNoSuchExport = errs.E(errs.NotExist, "no such export")
+
+// Resolve answers only names of current attachments; every failure looks
+// the same to the client so names cannot be probed.
+func (x *exports) Resolve(ctx context.Context, name string) (nbd.Export, error) {
+	h, _ := ctx.Value(connKey{}).(*connHandle)
+	if h == nil {
+		return nil, errNoSuchExport
+	}
+	e, err := x.vols.ResolveExport(ctx, name)
+	if err != nil {
+		return nil, errNoSuchExport
+	}
+	v, err := x.pool.Volume(ctx, e.BackendID)
+	if err != nil {
+		return nil, errNoSuchExport
+	}
+	x.mu.Lock()
+	if x.live[name] == nil {
+		x.live[name] = map[*connHandle]struct{}{}
+	}
+	x.live[name][h] = struct{}{}
+	x.mu.Unlock()
+	ex := &export{Volume: v, x: x, name: name, h: h, readOnly: e.ReadOnly || v.ReadOnly()}
+	// A detach that committed between the lookup and the registration
+	// above may have revoked before this connection was listed; look again.
+	if _, err := x.vols.ResolveExport(ctx, name); err != nil {
+		ex.Close()
+		return nil, errNoSuchExport
+	}
+	return ex, nil
+}
+
+// List shows nothing: export names are capabilities, not a directory.
+func (x *exports) List(ctx context.Context) ([]string, error) { return nil, nil }
+
+// Revoke disconnects every client of name.
+func (x *exports) Revoke(ctx context.Context, name string) {
+	x.mu.Lock()
+	hs := x.live[name]
+	delete(x.live, name)
+	x.mu.Unlock()
+	for h := range hs {
+		h.revoked.Store(true)
+		h.cancel()
+	}
+}
+
+// export serves one attachment to one connection.
+type export struct {
+	*blockstore.Volume
+	x        *exports
+	name     string
+	h        *connHandle
+	readOnly bool
+	once     sync.Once
+}
+
+var errRevoked = errs.E(errs.Unavailable, "the export was revoked")
+
+func (e *export) ReadOnly() bool { return e.readOnly }
+
+func (e *export) ReadAt(ctx context.Context, b []byte, off int64) error {
+	if e.h.revoked.Load() {
+		return errRevoked
+	}
+	return e.Volume.ReadAt(ctx, b, off)
+}
+
+func (e *export) WriteAt(ctx context.Context, b []byte, off int64) error {
+	if e.h.revoked.Load() {
+		return errRevoked
+	}
+	if e.readOnly {
+		return errs.E(errs.Permission, "read-only export")
+	}
+	return e.Volume.WriteAt(ctx, b, off)
+}
+
+func (e *export) Close() error {
+	e.once.Do(func() {
+		e.x.mu.Lock()
+		if m := e.x.live[e.name]; m != nil {
+			delete(m, e.h)
+			if len(m) == 0 {
+				delete(e.x.live, e.name)
+			}
+		}
+		e.x.mu.Unlock()
+	})
+	return nil
+}
+
+// serveNBD accepts NBD clients until ctx ends, giving each connection its
+// own cancellable context so Revoke can end it, and waits for them all.
+func serveNBD(ctx context.Context, ln net.Listener, srv *nbd.Server) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return err
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		h := &connHandle{cancel: cancel}
+		cctx = context.WithValue(cctx, connKey{}, h)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer cancel()
+			srv.ServeConn(cctx, nc)
+		}()
+	}
+}

@@ -1,0 +1,46 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/stowage/stowage/internal/core/marketplace"
+	"github.com/stowage/stowage/internal/core/objectstorage"
+	"github.com/stowage/stowage/internal/objectstore"
+	"github.com/stowage/stowage/internal/s3"
+)
+
+// objectPlane builds the object store, collects blobs a crash orphaned,
+// and assembles the S3 handler with the object-storage rules as its quota.
+func (s *Server) objectPlane(ctx context.Context) error {
+	var err error
+	if s.blobs, err = objectstore.New(filepath.Join(s.cfg.DataDir, "objects"), s.log.With("component", "objectstore")); err != nil {
+		return fmt.Errorf("object store: %w", err)
+	}
+	// A blob written but never committed (a crash between rename and the
+	// metadata transaction) is older than this start; live writes are not.
+	n, err := s.blobs.GC(ctx, time.Now(), s.store.LiveBlobs)
+	if err != nil {
+		return fmt.Errorf("collect orphan blobs: %w", err)
+	}
+	if n > 0 {
+		s.log.Info("removed orphan blobs", "count", n)
+	}
+	s.objects = objectstorage.NewManager(s.store, s.identity, s.sealer, s.cfg.Region)
+	s.market.SetProvisioner(marketplace.KindObjectStorage, s.objects.Provisioner())
+	h, err := s3.New(s3.Options{
+		Meta: s.store, Blobs: s.blobs, Credentials: s3.NewSealedCredentials(s.store, s.sealer), Quota: s.objects,
+		Logger: s.log.With("component", "s3"), Registry: s.registry, Region: s.cfg.Region, Domain: s.cfg.S3Domain,
+	})
+	if err != nil {
+		return fmt.Errorf("s3: %w", err)
+	}
+	s.s3 = &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second}
+	return nil
+}
+
+// s3Endpoint is the URL S3 clients reach this node at.
+func (s *Server) s3Endpoint() string { return "http://" + s.addrs.S3 }
