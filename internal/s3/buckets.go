@@ -75,17 +75,15 @@ func (h *Handler) bucketFor(req *request, action string) (bucket.Bucket, error) 
 // bucket, AccessDenied to the rest, so absence leaks no more than listing.
 func (h *Handler) canRead(req *request, b bucket.Bucket, key string, o *bucket.Object) error {
 	authenticated := req.project != ""
-	if req.owner || policyAllows(b, "s3:GetObject", "arn:aws:s3:::"+b.Name+"/"+key) {
-		if o == nil {
-			return apiErr(errNoSuchKey, "the specified key does not exist")
-		}
-		return nil
-	}
 	if o == nil {
-		if aclReadable(b, b.ACL, authenticated) {
+		// As S3: absence is told only to callers who could list the bucket.
+		if req.owner || aclReadable(b, b.ACL, authenticated) || policyAllows(b, actList, "arn:aws:s3:::"+b.Name) {
 			return apiErr(errNoSuchKey, "the specified key does not exist")
 		}
 		return apiErr(errAccessDenied, "access denied")
+	}
+	if req.owner || policyAllows(b, "s3:GetObject", "arn:aws:s3:::"+b.Name+"/"+key) {
+		return nil
 	}
 	if aclReadable(b, o.ACL, authenticated) {
 		return nil

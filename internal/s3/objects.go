@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -50,7 +51,7 @@ func objectMeta(r *http.Request) (map[string]string, error) {
 		if len(keep) == 0 {
 			delete(m, "Content-Encoding")
 		} else {
-			m["Content-Encoding"] = strings.Join(keep, ",")
+			m["Content-Encoding"] = strings.Join(keep, ", ")
 		}
 	}
 	if sc, ok := m["X-Amz-Storage-Class"]; ok {
@@ -749,6 +750,8 @@ func (h *Handler) getObjectTagging(w http.ResponseWriter, req *request) error {
 	for k, v := range o.Tags {
 		t.TagSet = append(t.TagSet, tag{Key: k, Value: v})
 	}
+	// Stored as a map: answer in key order so the answer is stable.
+	sort.Slice(t.TagSet, func(i, j int) bool { return t.TagSet[i].Key < t.TagSet[j].Key })
 	return writeXML(w, http.StatusOK, t)
 }
 
