@@ -571,3 +571,30 @@ func TestObjectAttributes(t *testing.T) {
 		t.Fatalf("attributes: %+v", out)
 	}
 }
+
+func TestListBucketsPaginated(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c := awsFor(e, e.a)
+	for _, n := range []string{"pg-a", "pg-b", "pg-c", "other"} {
+		mustCreate(t, c, n)
+	}
+	var names []string
+	var token *string
+	for range 10 {
+		out, err := c.ListBuckets(ctx, &awss3.ListBucketsInput{MaxBuckets: aws.Int32(2), ContinuationToken: token, Prefix: aws.String("pg-")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range out.Buckets {
+			names = append(names, *b.Name)
+		}
+		if out.ContinuationToken == nil {
+			break
+		}
+		token = out.ContinuationToken
+	}
+	if strings.Join(names, ",") != "pg-a,pg-b,pg-c" {
+		t.Fatalf("paged buckets %v", names)
+	}
+}

@@ -1,11 +1,13 @@
 package s3
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
@@ -245,13 +247,40 @@ func (h *Handler) listBuckets(w http.ResponseWriter, req *request) error {
 	if err := h.requireAuth(req); err != nil {
 		return err
 	}
+	q := req.r.URL.Query()
+	limit := 10000
+	if v := q.Get("max-buckets"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 10000 {
+			return apiErr(errInvalidArgument, "max-buckets must be an integer from 1 to 10000")
+		}
+		limit = n
+	}
+	after := ""
+	if v := q.Get("continuation-token"); v != "" {
+		dec, err := base64.RawURLEncoding.DecodeString(v)
+		if err != nil {
+			return apiErr(errInvalidArgument, "the continuation token provided is incorrect")
+		}
+		after = string(dec)
+	}
+	prefix := q.Get("prefix")
 	bs, err := h.o.Meta.ListBuckets(req.r.Context(), req.project)
 	if err != nil {
 		return err
 	}
-	res := listAllMyBucketsResult{Xmlns: s3NS, Owner: owner{ID: req.project, DisplayName: req.project}}
+	res := listAllMyBucketsResult{Xmlns: s3NS, Owner: owner{ID: req.project, DisplayName: req.project}, Prefix: prefix}
 	res.Buckets = []bucketInfo{}
+	// A project holds few buckets (quota-bound), so paging the sorted list
+	// here is cheaper than another query shape.
 	for _, b := range bs {
+		if b.Name <= after || !strings.HasPrefix(b.Name, prefix) {
+			continue
+		}
+		if len(res.Buckets) == limit {
+			res.ContinuationToken = base64.RawURLEncoding.EncodeToString([]byte(res.Buckets[limit-1].Name))
+			break
+		}
 		res.Buckets = append(res.Buckets, bucketInfo{Name: b.Name, CreationDate: iso8601(b.Created)})
 	}
 	return writeXML(w, http.StatusOK, res)
