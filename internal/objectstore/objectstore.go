@@ -247,8 +247,10 @@ func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 func (r *Reader) Close() error { return r.f.Close() }
 
 // Open returns length bytes of blob id from offset (length < 0: to the
-// end). A missing blob is errs.NotExist.
-func (s *Store) Open(ctx context.Context, id string, offset, length int64) (*Reader, error) {
+// end). A missing blob is errs.NotExist. The reader is a *Reader, whose
+// WriteTo lets io.Copy to a socket use sendfile; callers need only
+// io.ReadCloser, so other backends can return their own readers.
+func (s *Store) Open(ctx context.Context, id string, offset, length int64) (io.ReadCloser, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

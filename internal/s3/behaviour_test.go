@@ -300,7 +300,15 @@ func TestAccessControl(t *testing.T) {
 		mustPut(t, c, b, "public/x.txt", []byte("visible"))
 		mustPut(t, c, b, "secret/y.txt", []byte("hidden"))
 	}
+	// As in S3, the bucket ACL governs listing and the object ACL reading.
 	if _, err := c.PutBucketAcl(ctx, &awss3.PutBucketAclInput{Bucket: aws.String("pub"), ACL: types.BucketCannedACLPublicRead}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutObjectAcl(ctx, &awss3.PutObjectAclInput{Bucket: aws.String("pub"), Key: aws.String("public/x.txt"), ACL: types.ObjectCannedACLPublicRead}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String("priv"), Key: aws.String("shared.txt"), Body: strings.NewReader("shared"),
+		ACL: types.ObjectCannedACLAuthenticatedRead}); err != nil {
 		t.Fatal(err)
 	}
 	policy := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::pol/public/*"}]}`
@@ -312,7 +320,8 @@ func TestAccessControl(t *testing.T) {
 		want int
 	}{
 		{"/priv/public/x.txt", 403}, {"/priv?list-type=2", 403}, {"/", 403},
-		{"/pub/public/x.txt", 200}, {"/pub/secret/y.txt", 200}, {"/pub?list-type=2", 200},
+		{"/pub/public/x.txt", 200}, {"/pub/secret/y.txt", 403}, {"/pub?list-type=2", 200}, {"/pub/missing", 404},
+		{"/priv/missing", 403}, {"/priv/shared.txt", 403},
 		{"/pol/public/x.txt", 200}, {"/pol/secret/y.txt", 403}, {"/pol?list-type=2", 403},
 		{"/nosuch/x", 404},
 	}
@@ -346,6 +355,25 @@ func TestAccessControl(t *testing.T) {
 	other := awsFor(e, e.b)
 	if _, err := other.GetBucketPolicy(ctx, &awss3.GetBucketPolicyInput{Bucket: aws.String("pol")}); errCode(err) != "AccessDenied" {
 		t.Errorf("other project policy: %v", err)
+	}
+	g, err := other.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String("priv"), Key: aws.String("shared.txt")})
+	if err != nil {
+		t.Errorf("authenticated-read object, other project: %v", err)
+	} else {
+		g.Body.Close()
+	}
+	oacl, err := c.GetObjectAcl(ctx, &awss3.GetObjectAclInput{Bucket: aws.String("priv"), Key: aws.String("shared.txt")})
+	if err != nil || len(oacl.Grants) != 2 || *oacl.Grants[0].Grantee.URI != "http://acs.amazonaws.com/groups/global/AuthenticatedUsers" {
+		t.Errorf("object acl: %+v %v", oacl, err)
+	}
+	if _, err := other.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String("pub"), Key: aws.String("w"), Body: strings.NewReader("x")}); errCode(err) != "AccessDenied" {
+		t.Errorf("write to public-read bucket: %v", err)
+	}
+	if _, err := c.PutBucketAcl(ctx, &awss3.PutBucketAclInput{Bucket: aws.String("pub"), ACL: types.BucketCannedACLPublicReadWrite}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String("pub"), Key: aws.String("w"), Body: strings.NewReader("x")}); err != nil {
+		t.Errorf("write to public-read-write bucket: %v", err)
 	}
 	lb, err := other.ListBuckets(ctx, &awss3.ListBucketsInput{})
 	if err != nil || len(lb.Buckets) != 0 {
@@ -399,5 +427,174 @@ func TestQuotaExceeded(t *testing.T) {
 	l, _ := c.ListObjectsV2(ctx, &awss3.ListObjectsV2Input{Bucket: aws.String("quota")})
 	if len(l.Contents) != 2 {
 		t.Fatalf("objects %v", l.Contents)
+	}
+
+	// Metrics count operations by status, and payload bytes.
+	mfs, err := e.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			labels := ""
+			for _, lp := range m.GetLabel() {
+				labels += lp.GetName() + "=" + lp.GetValue() + ","
+			}
+			if m.Counter != nil {
+				found[mf.GetName()+"{"+labels+"}"] = m.Counter.GetValue()
+			}
+		}
+	}
+	if found["stowage_s3_requests_total{code=200,op=PutObject,}"] != 2 || found["stowage_s3_requests_total{code=403,op=PutObject,}"] != 1 ||
+		found["stowage_s3_received_bytes_total{op=PutObject,}"] != 900 {
+		t.Errorf("metrics: %v", found)
+	}
+}
+
+func TestPublicAccessBlockAndOwnership(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c := awsFor(e, e.a)
+	mustCreate(t, c, "blk")
+	if _, err := c.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String("blk"), Key: aws.String("p"), Body: strings.NewReader("p"),
+		ACL: types.ObjectCannedACLPublicRead}); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, _ := rawGet(t, e.srv.URL+"/blk/p"); code != 200 {
+		t.Fatalf("public object: %d", code)
+	}
+	if _, err := c.GetPublicAccessBlock(ctx, &awss3.GetPublicAccessBlockInput{Bucket: aws.String("blk")}); errCode(err) != "NoSuchPublicAccessBlockConfiguration" {
+		t.Errorf("no block yet: %v", err)
+	}
+	_, err := c.PutPublicAccessBlock(ctx, &awss3.PutPublicAccessBlockInput{Bucket: aws.String("blk"),
+		PublicAccessBlockConfiguration: &types.PublicAccessBlockConfiguration{IgnorePublicAcls: aws.Bool(true), BlockPublicAcls: aws.Bool(true)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _, _ := rawGet(t, e.srv.URL+"/blk/p"); code != 403 {
+		t.Errorf("IgnorePublicAcls: %d", code)
+	}
+	if _, err := c.PutObjectAcl(ctx, &awss3.PutObjectAclInput{Bucket: aws.String("blk"), Key: aws.String("p"), ACL: types.ObjectCannedACLPublicRead}); errCode(err) != "AccessDenied" {
+		t.Errorf("BlockPublicAcls: %v", err)
+	}
+	if _, err := c.DeletePublicAccessBlock(ctx, &awss3.DeletePublicAccessBlockInput{Bucket: aws.String("blk")}); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, _ := rawGet(t, e.srv.URL+"/blk/p"); code != 200 {
+		t.Errorf("after delete: %d", code)
+	}
+
+	if _, err := c.GetBucketOwnershipControls(ctx, &awss3.GetBucketOwnershipControlsInput{Bucket: aws.String("blk")}); errCode(err) != "OwnershipControlsNotFoundError" {
+		t.Errorf("no ownership controls: %v", err)
+	}
+	if _, err := c.CreateBucket(ctx, &awss3.CreateBucketInput{Bucket: aws.String("enforced"), ObjectOwnership: types.ObjectOwnershipBucketOwnerEnforced}); err != nil {
+		t.Fatal(err)
+	}
+	oc, err := c.GetBucketOwnershipControls(ctx, &awss3.GetBucketOwnershipControlsInput{Bucket: aws.String("enforced")})
+	if err != nil || oc.OwnershipControls.Rules[0].ObjectOwnership != types.ObjectOwnershipBucketOwnerEnforced {
+		t.Fatalf("ownership: %v %v", oc, err)
+	}
+	_, err = c.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String("enforced"), Key: aws.String("x"), Body: strings.NewReader("x"), ACL: types.ObjectCannedACLPublicRead})
+	if errCode(err) != "AccessControlListNotSupported" {
+		t.Errorf("ACL on an enforced bucket: %v", err)
+	}
+}
+
+func TestCORS(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c := awsFor(e, e.a)
+	mustCreate(t, c, "cors")
+	if _, err := c.GetBucketCors(ctx, &awss3.GetBucketCorsInput{Bucket: aws.String("cors")}); errCode(err) != "NoSuchCORSConfiguration" {
+		t.Fatalf("no rules yet: %v", err)
+	}
+	_, err := c.PutBucketCors(ctx, &awss3.PutBucketCorsInput{Bucket: aws.String("cors"), CORSConfiguration: &types.CORSConfiguration{
+		CORSRules: []types.CORSRule{{AllowedOrigins: []string{"https://*.example.com"}, AllowedMethods: []string{"GET", "PUT"},
+			AllowedHeaders: []string{"x-amz-*"}, MaxAgeSeconds: aws.Int32(600)}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	preflight := func(origin, method, headers string) (int, http.Header) {
+		req, _ := http.NewRequest(http.MethodOptions, e.srv.URL+"/cors/obj", nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", method)
+		if headers != "" {
+			req.Header.Set("Access-Control-Request-Headers", headers)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header
+	}
+	if code, h := preflight("https://app.example.com", "PUT", "x-amz-meta-a"); code != 200 ||
+		h.Get("Access-Control-Allow-Origin") != "https://app.example.com" || h.Get("Access-Control-Max-Age") != "600" {
+		t.Errorf("allowed preflight: %d %v", code, h)
+	}
+	if code, _ := preflight("https://evil.test", "GET", ""); code != 403 {
+		t.Errorf("foreign origin: %d", code)
+	}
+	if code, _ := preflight("https://app.example.com", "DELETE", ""); code != 403 {
+		t.Errorf("method not allowed: %d", code)
+	}
+	if code, _ := preflight("https://app.example.com", "GET", "authorization"); code != 403 {
+		t.Errorf("header not allowed: %d", code)
+	}
+	if _, err := c.DeleteBucketCors(ctx, &awss3.DeleteBucketCorsInput{Bucket: aws.String("cors")}); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := preflight("https://app.example.com", "GET", ""); code != 403 {
+		t.Errorf("after delete: %d", code)
+	}
+}
+
+func TestObjectAttributes(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c := awsFor(e, e.a)
+	mustCreate(t, c, "attrs")
+	put, err := c.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String("attrs"), Key: aws.String("k"), Body: strings.NewReader("foo"),
+		ChecksumAlgorithm: types.ChecksumAlgorithmSha256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.GetObjectAttributes(ctx, &awss3.GetObjectAttributesInput{Bucket: aws.String("attrs"), Key: aws.String("k"),
+		ObjectAttributes: []types.ObjectAttributes{types.ObjectAttributesEtag, types.ObjectAttributesChecksum,
+			types.ObjectAttributesObjectSize, types.ObjectAttributesStorageClass, types.ObjectAttributesObjectParts}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *out.ObjectSize != 3 || `"`+*out.ETag+`"` != *put.ETag || out.StorageClass != types.StorageClassStandard ||
+		out.Checksum == nil || *out.Checksum.ChecksumSHA256 != *put.ChecksumSHA256 || out.ObjectParts != nil {
+		t.Fatalf("attributes: %+v", out)
+	}
+}
+
+func TestListBucketsPaginated(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c := awsFor(e, e.a)
+	for _, n := range []string{"pg-a", "pg-b", "pg-c", "other"} {
+		mustCreate(t, c, n)
+	}
+	var names []string
+	var token *string
+	for range 10 {
+		out, err := c.ListBuckets(ctx, &awss3.ListBucketsInput{MaxBuckets: aws.Int32(2), ContinuationToken: token, Prefix: aws.String("pg-")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range out.Buckets {
+			names = append(names, *b.Name)
+		}
+		if out.ContinuationToken == nil {
+			break
+		}
+		token = out.ContinuationToken
+	}
+	if strings.Join(names, ",") != "pg-a,pg-b,pg-c" {
+		t.Fatalf("paged buckets %v", names)
 	}
 }

@@ -1,10 +1,13 @@
 package s3
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
+	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
@@ -13,18 +16,27 @@ import (
 	"github.com/stowage/stowage/internal/errs"
 )
 
-// access is what an operation needs from a bucket besides ownership.
-type access int
-
+// Actions name what a request does, in the vocabulary of bucket
+// policies, so one decision covers ownership, policy grants and ACLs.
 const (
-	ownerOnly  access = iota // writes and configuration
-	readObject               // GetObject, HeadObject: public when granted
-	listBucket               // ListObjects: public when granted
+	actGetObject = "s3:GetObject"
+	actPutObject = "s3:PutObject"
+	actDelete    = "s3:DeleteObject"
+	actList      = "s3:ListBucket"
 )
 
-// bucketFor loads the request's bucket and checks the caller may use it
-// for a. Another project's bucket is AccessDenied and reveals nothing else.
-func (h *Handler) bucketFor(req *request, a access) (bucket.Bucket, error) {
+// bucketLevel lists the actions whose policy resource is the bucket itself
+// rather than one of its objects.
+var bucketLevel = map[string]bool{actList: true, "s3:ListBucketVersions": true, "s3:ListBucketMultipartUploads": true}
+
+// bucketFor loads the request's bucket and checks the caller may perform
+// action on it (or on req.key). The owning project may do everything; any
+// other caller needs a bucket-policy grant to "*" or, failing that, the
+// canned ACL's grant: READ on the bucket for listing, WRITE for writing
+// objects. Another project's bucket is AccessDenied and reveals nothing
+// else. GetObject is decided per object by canRead once it is loaded, as
+// S3 object ACLs require.
+func (h *Handler) bucketFor(req *request, action string) (bucket.Bucket, error) {
 	b, err := h.o.Meta.BucketByName(req.r.Context(), req.bucket)
 	if isNotExist(err) {
 		return b, apiErr(errNoSuchBucket, "the specified bucket does not exist")
@@ -35,36 +47,63 @@ func (h *Handler) bucketFor(req *request, a access) (bucket.Bucket, error) {
 	if want := req.r.Header.Get("X-Amz-Expected-Bucket-Owner"); want != "" && want != b.ProjectID {
 		return b, apiErr(errAccessDenied, "access denied")
 	}
-	if req.project != "" && b.ProjectID == req.project {
+	req.owner = req.project != "" && b.ProjectID == req.project
+	if req.owner || action == actGetObject {
 		return b, nil
 	}
-	if a != ownerOnly && publicFor(b, a, req.key) {
+	resource := "arn:aws:s3:::" + b.Name
+	if !bucketLevel[action] {
+		resource += "/" + req.key
+	}
+	if policyAllows(b, action, resource) {
 		return b, nil
+	}
+	switch action {
+	case actList, "s3:ListBucketVersions", "s3:ListBucketMultipartUploads":
+		if aclReadable(b, b.ACL, req.project != "") {
+			return b, nil
+		}
+	case actPutObject, actDelete, "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts":
+		if b.ACL == bucket.ACLPublicReadWrite && !b.IgnoresACLs() && !b.ACLsDisabled() {
+			return b, nil
+		}
 	}
 	return b, apiErr(errAccessDenied, "access denied")
 }
 
-// publicFor reports whether anyone may do a: the public-read canned ACL
-// grants reads and listing; a bucket policy may grant s3:GetObject on keys
-// or s3:ListBucket on the bucket to Principal "*".
-func publicFor(b bucket.Bucket, a access, key string) bool {
-	if b.ACL == bucket.ACLPublicRead {
-		return true
+// canRead decides a non-owner's read of key: a bucket policy granting
+// s3:GetObject, or the object's own ACL. o is nil when the key does not
+// exist; then the answer is NoSuchKey only to callers who may list the
+// bucket, AccessDenied to the rest, so absence leaks no more than listing.
+func (h *Handler) canRead(req *request, b bucket.Bucket, key string, o *bucket.Object) error {
+	authenticated := req.project != ""
+	if o == nil {
+		// As S3: absence is told only to callers who could list the bucket.
+		if req.owner || aclReadable(b, b.ACL, authenticated) || policyAllows(b, actList, "arn:aws:s3:::"+b.Name) {
+			return apiErr(errNoSuchKey, "the specified key does not exist")
+		}
+		return apiErr(errAccessDenied, "access denied")
 	}
-	if b.Policy == "" {
+	if req.owner || policyAllows(b, "s3:GetObject", "arn:aws:s3:::"+b.Name+"/"+key) {
+		return nil
+	}
+	if aclReadable(b, o.ACL, authenticated) {
+		return nil
+	}
+	return apiErr(errAccessDenied, "access denied")
+}
+
+// policyAllows evaluates the bucket policy for a caller who is not the
+// owner.
+func policyAllows(b bucket.Bucket, action, resource string) bool {
+	if b.Policy == "" || b.RestrictsPolicy() {
 		return false
 	}
 	p, err := parsePolicy(b.Policy)
 	if err != nil {
 		return false
 	}
-	switch a {
-	case readObject:
-		return p.allows("s3:GetObject", "arn:aws:s3:::"+b.Name+"/"+key)
-	case listBucket:
-		return p.allows("s3:ListBucket", "arn:aws:s3:::"+b.Name)
-	}
-	return false
+	return p.allows(action, resource)
 }
 
 // policy is the subset of an IAM policy document needed for public reads.
@@ -153,6 +192,16 @@ func (p policy) allows(action, resource string) bool {
 	return allowed
 }
 
+// public reports whether any statement allows everyone.
+func (p policy) public() bool {
+	for _, st := range p.Statement {
+		if st.Effect == "Allow" && everyone(st.Principal) {
+			return true
+		}
+	}
+	return false
+}
+
 func matchAny(patterns []string, v string) bool {
 	for _, p := range patterns {
 		if wildcard(p, v) {
@@ -198,30 +247,71 @@ func (h *Handler) listBuckets(w http.ResponseWriter, req *request) error {
 	if err := h.requireAuth(req); err != nil {
 		return err
 	}
+	q := req.r.URL.Query()
+	limit := 10000
+	if v := q.Get("max-buckets"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 10000 {
+			return apiErr(errInvalidArgument, "max-buckets must be an integer from 1 to 10000")
+		}
+		limit = n
+	}
+	after := ""
+	if v := q.Get("continuation-token"); v != "" {
+		dec, err := base64.RawURLEncoding.DecodeString(v)
+		if err != nil {
+			return apiErr(errInvalidArgument, "the continuation token provided is incorrect")
+		}
+		after = string(dec)
+	}
+	prefix := q.Get("prefix")
 	bs, err := h.o.Meta.ListBuckets(req.r.Context(), req.project)
 	if err != nil {
 		return err
 	}
-	res := listAllMyBucketsResult{Xmlns: s3NS, Owner: owner{ID: req.project, DisplayName: req.project}}
+	res := listAllMyBucketsResult{Xmlns: s3NS, Owner: owner{ID: req.project, DisplayName: req.project}, Prefix: prefix}
 	res.Buckets = []bucketInfo{}
+	// A project holds few buckets (quota-bound), so paging the sorted list
+	// here is cheaper than another query shape.
 	for _, b := range bs {
+		if b.Name <= after || !strings.HasPrefix(b.Name, prefix) {
+			continue
+		}
+		if len(res.Buckets) == limit {
+			res.ContinuationToken = base64.RawURLEncoding.EncodeToString([]byte(res.Buckets[limit-1].Name))
+			break
+		}
 		res.Buckets = append(res.Buckets, bucketInfo{Name: b.Name, CreationDate: iso8601(b.Created)})
 	}
 	return writeXML(w, http.StatusOK, res)
 }
 
-// cannedACL reads x-amz-acl; only private and public-read are supported.
+// cannedACL reads x-amz-acl: the four canned ACLs that need no per-user
+// grants are supported.
 func cannedACL(r *http.Request, def string) (string, error) {
 	v := strings.TrimSpace(r.Header.Get("X-Amz-Acl"))
-	switch v {
-	case "":
+	switch {
+	case v == "":
 		return def, nil
-	case bucket.ACLPrivate, bucket.ACLPublicRead:
+	case bucket.ValidACL(v):
 		return v, nil
-	case "public-read-write", "authenticated-read", "aws-exec-read", "bucket-owner-read", "bucket-owner-full-control", "log-delivery-write":
-		return "", apiErr(errNotImplemented, "the canned ACL %s is not supported; use private or public-read", v)
+	case v == "bucket-owner-full-control" || v == "bucket-owner-read":
+		return bucket.ACLPrivate, nil // the bucket owner owns every object already
+	case v == "aws-exec-read" || v == "log-delivery-write":
+		return "", apiErr(errNotImplemented, "the canned ACL %s is not supported", v)
 	}
 	return "", apiErr(errInvalidArgument, "unknown canned ACL %q", v)
+}
+
+// noGrantHeaders refuses x-amz-grant-* headers: per-user grants are not
+// modelled, and ignoring them would silently keep data private (or not).
+func noGrantHeaders(r *http.Request) error {
+	for _, h := range []string{"X-Amz-Grant-Full-Control", "X-Amz-Grant-Read", "X-Amz-Grant-Write", "X-Amz-Grant-Read-Acp", "X-Amz-Grant-Write-Acp"} {
+		if r.Header.Get(h) != "" {
+			return apiErr(errNotImplemented, "explicit grants are not supported; use a canned ACL")
+		}
+	}
+	return nil
 }
 
 func (h *Handler) createBucket(w http.ResponseWriter, req *request) error {
@@ -231,13 +321,19 @@ func (h *Handler) createBucket(w http.ResponseWriter, req *request) error {
 	if err := bucket.ValidName(req.bucket); err != nil {
 		return apiErr(errInvalidBucketName, "the specified bucket is not valid")
 	}
-	if hdr := req.r.Header; hdr.Get("X-Amz-Grant-Full-Control") != "" || hdr.Get("X-Amz-Grant-Read") != "" ||
-		hdr.Get("X-Amz-Grant-Write") != "" || hdr.Get("X-Amz-Grant-Read-Acp") != "" || hdr.Get("X-Amz-Grant-Write-Acp") != "" {
-		return apiErr(errNotImplemented, "explicit grants are not supported; use a canned ACL")
+	if err := noGrantHeaders(req.r); err != nil {
+		return err
 	}
 	acl, err := cannedACL(req.r, bucket.ACLPrivate)
 	if err != nil {
 		return err
+	}
+	ownership := req.r.Header.Get("X-Amz-Object-Ownership")
+	if ownership != "" && !validOwnership(ownership) {
+		return apiErr(errInvalidArgument, "invalid x-amz-object-ownership %q", ownership)
+	}
+	if ownership == "BucketOwnerEnforced" && acl != bucket.ACLPrivate {
+		return apiErr(errBucketACLOwnership, "bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting")
 	}
 	var cfg createBucketConfiguration
 	if err := req.readXML(&cfg); err != nil && !emptyXML(err) {
@@ -251,7 +347,7 @@ func (h *Handler) createBucket(w http.ResponseWriter, req *request) error {
 		return err
 	}
 	b := bucket.Bucket{ID: id.String(), Name: req.bucket, ProjectID: req.project, Region: h.o.Region,
-		ACL: acl, Created: h.o.Now().UTC()}
+		ACL: acl, Ownership: ownership, Created: h.o.Now().UTC()}
 	err = h.o.Meta.CreateBucket(req.r.Context(), b)
 	if errs.Is(err, errs.Exist) {
 		existing, gerr := h.o.Meta.BucketByName(req.r.Context(), req.bucket)
@@ -275,7 +371,7 @@ func emptyXML(err error) bool {
 }
 
 func (h *Handler) headBucket(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, listBucket)
+	b, err := h.bucketFor(req, actList)
 	if err != nil {
 		return err
 	}
@@ -285,43 +381,61 @@ func (h *Handler) headBucket(w http.ResponseWriter, req *request) error {
 }
 
 func (h *Handler) deleteBucket(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, ownerOnly)
+	b, err := h.bucketFor(req, "s3:DeleteBucket")
 	if err != nil {
 		return err
 	}
-	err = h.o.Meta.DeleteBucket(req.r.Context(), b.ID, h.o.Now())
+	parts, err := h.o.Meta.DeleteBucketAbortUploads(req.r.Context(), b.ID, h.o.Now())
 	if errs.Is(err, errs.Conflict) {
 		return apiErr(errBucketNotEmpty, "the bucket you tried to delete is not empty")
 	}
 	if err != nil {
 		return err
 	}
+	for _, id := range parts {
+		h.dropBlob(req, id)
+	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 
 func (h *Handler) getBucketLocation(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, ownerOnly)
+	b, err := h.bucketFor(req, "s3:GetBucketLocation")
 	if err != nil {
 		return err
 	}
 	return writeXML(w, http.StatusOK, locationConstraint{Xmlns: s3NS, Value: b.Region})
 }
 
-const allUsersURI = "http://acs.amazonaws.com/groups/global/AllUsers"
+const (
+	allUsersURI  = "http://acs.amazonaws.com/groups/global/AllUsers"
+	authUsersURI = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
+)
 
+// aclDocument renders a canned ACL as the grants S3 shows for it.
 func aclDocument(projectID, acl string) accessControlPolicy {
 	const xsi = "http://www.w3.org/2001/XMLSchema-instance"
 	p := accessControlPolicy{Xmlns: s3NS, Owner: owner{ID: projectID, DisplayName: projectID}}
-	p.Grants = append(p.Grants, grant{Grantee: grantee{XMLNS: xsi, Type: "CanonicalUser", ID: projectID, DisplayName: projectID}, Permission: "FULL_CONTROL"})
-	if acl == bucket.ACLPublicRead {
-		p.Grants = append(p.Grants, grant{Grantee: grantee{XMLNS: xsi, Type: "Group", URI: allUsersURI}, Permission: "READ"})
+	// Group grants first, the owner's last, the order S3 clients' tests
+	// compare in.
+	group := func(uri, perm string) {
+		p.Grants = append(p.Grants, grant{Grantee: grantee{XMLNS: xsi, Type: "Group", URI: uri}, Permission: perm})
 	}
+	switch acl {
+	case bucket.ACLPublicRead:
+		group(allUsersURI, "READ")
+	case bucket.ACLPublicReadWrite:
+		group(allUsersURI, "READ")
+		group(allUsersURI, "WRITE")
+	case bucket.ACLAuthenticatedRead:
+		group(authUsersURI, "READ")
+	}
+	p.Grants = append(p.Grants, grant{Grantee: grantee{XMLNS: xsi, Type: "CanonicalUser", ID: projectID, DisplayName: projectID}, Permission: "FULL_CONTROL"})
 	return p
 }
 
 func (h *Handler) getBucketACL(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, ownerOnly)
+	b, err := h.bucketFor(req, "s3:GetBucketAcl")
 	if err != nil {
 		return err
 	}
@@ -329,39 +443,60 @@ func (h *Handler) getBucketACL(w http.ResponseWriter, req *request) error {
 }
 
 // requestACL reads a canned ACL header or an AccessControlPolicy body and
-// reduces it to private or public-read.
+// reduces it to the canned ACL it is equivalent to.
 func (h *Handler) requestACL(req *request, ownerID string) (string, error) {
+	if err := noGrantHeaders(req.r); err != nil {
+		return "", err
+	}
 	if req.r.Header.Get("X-Amz-Acl") != "" {
 		return cannedACL(req.r, bucket.ACLPrivate)
 	}
 	var in aclIn
 	if err := req.readXML(&in); err != nil {
 		if emptyXML(err) {
-			return "", apiErr(errMalformedACL, "the ACL you provided was empty")
+			return "", apiErr(errMalformedACL, "the XML you provided was not well-formed or did not validate against our published schema")
 		}
 		return "", err
 	}
-	acl := bucket.ACLPrivate
+	var extra []string
 	for _, g := range in.Grants {
 		switch {
-		case g.Grantee.URI == allUsersURI && g.Permission == "READ":
-			acl = bucket.ACLPublicRead
 		case g.Grantee.ID == ownerID && g.Permission == "FULL_CONTROL":
+		case g.Grantee.URI == allUsersURI && (g.Permission == "READ" || g.Permission == "WRITE"):
+			extra = append(extra, "all-"+g.Permission)
+		case g.Grantee.URI == authUsersURI && g.Permission == "READ":
+			extra = append(extra, "auth-READ")
 		default:
-			return "", apiErr(errNotImplemented, "only the private and public-read ACLs are supported")
+			return "", apiErr(errNotImplemented, "only grants equivalent to a canned ACL are supported")
 		}
 	}
-	return acl, nil
+	sort.Strings(extra)
+	switch strings.Join(extra, ",") {
+	case "":
+		return bucket.ACLPrivate, nil
+	case "all-READ":
+		return bucket.ACLPublicRead, nil
+	case "all-READ,all-WRITE":
+		return bucket.ACLPublicReadWrite, nil
+	case "auth-READ":
+		return bucket.ACLAuthenticatedRead, nil
+	}
+	return "", apiErr(errNotImplemented, "only grants equivalent to a canned ACL are supported")
 }
 
 func (h *Handler) putBucketACL(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, ownerOnly)
+	b, err := h.bucketFor(req, "s3:PutBucketAcl")
 	if err != nil {
 		return err
 	}
-	if b.ACL, err = h.requestACL(req, b.ProjectID); err != nil {
+	acl, err := h.requestACL(req, b.ProjectID)
+	if err != nil {
 		return err
 	}
+	if err := checkACL(b, acl, true); err != nil {
+		return err
+	}
+	b.ACL = acl
 	if err := h.o.Meta.UpdateBucket(req.r.Context(), b); err != nil {
 		return err
 	}
@@ -372,7 +507,7 @@ func (h *Handler) putBucketACL(w http.ResponseWriter, req *request) error {
 const maxPolicy = 20 << 10
 
 func (h *Handler) putBucketPolicy(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, ownerOnly)
+	b, err := h.bucketFor(req, "s3:PutBucketPolicy")
 	if err != nil {
 		return err
 	}
@@ -398,6 +533,9 @@ func (h *Handler) putBucketPolicy(w http.ResponseWriter, req *request) error {
 			}
 		}
 	}
+	if b.AccessBlock != nil && b.AccessBlock.BlockPublicPolicy && p.public() {
+		return apiErr(errAccessDenied, "access denied: public policies are blocked on this bucket")
+	}
 	b.Policy = string(doc)
 	if err := h.o.Meta.UpdateBucket(req.r.Context(), b); err != nil {
 		return err
@@ -407,7 +545,7 @@ func (h *Handler) putBucketPolicy(w http.ResponseWriter, req *request) error {
 }
 
 func (h *Handler) getBucketPolicy(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, ownerOnly)
+	b, err := h.bucketFor(req, "s3:GetBucketPolicy")
 	if err != nil {
 		return err
 	}
@@ -420,7 +558,7 @@ func (h *Handler) getBucketPolicy(w http.ResponseWriter, req *request) error {
 }
 
 func (h *Handler) deleteBucketPolicy(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, ownerOnly)
+	b, err := h.bucketFor(req, "s3:DeleteBucketPolicy")
 	if err != nil {
 		return err
 	}
@@ -433,21 +571,19 @@ func (h *Handler) deleteBucketPolicy(w http.ResponseWriter, req *request) error 
 }
 
 func (h *Handler) getBucketPolicyStatus(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, ownerOnly)
+	b, err := h.bucketFor(req, "s3:GetBucketPolicyStatus")
 	if err != nil {
 		return err
 	}
 	public := false
 	if p, err := parsePolicy(b.Policy); err == nil {
-		for _, st := range p.Statement {
-			public = public || (st.Effect == "Allow" && everyone(st.Principal))
-		}
+		public = p.public()
 	}
 	return writeXML(w, http.StatusOK, policyStatus{Xmlns: s3NS, IsPublic: public})
 }
 
 func (h *Handler) getBucketVersioning(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, ownerOnly)
+	b, err := h.bucketFor(req, "s3:GetBucketVersioning")
 	if err != nil {
 		return err
 	}
@@ -457,7 +593,7 @@ func (h *Handler) getBucketVersioning(w http.ResponseWriter, req *request) error
 // putBucketVersioning records Suspended; Enabled needs object versions,
 // which are not implemented, so it is refused rather than silently ignored.
 func (h *Handler) putBucketVersioning(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, ownerOnly)
+	b, err := h.bucketFor(req, "s3:PutBucketVersioning")
 	if err != nil {
 		return err
 	}
@@ -467,9 +603,8 @@ func (h *Handler) putBucketVersioning(w http.ResponseWriter, req *request) error
 	}
 	switch v.Status {
 	case "Suspended":
-		if b.Versioning == "" {
-			break // never enabled: nothing to suspend, stays unversioned
-		}
+		// Suspended behaves as never versioned here (every object is the
+		// "null" version); S3 reports the status once set.
 		b.Versioning = "Suspended"
 	case "Enabled":
 		return apiErr(errNotImplemented, "bucket versioning is not implemented")

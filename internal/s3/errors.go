@@ -18,44 +18,42 @@ type s3Code struct {
 }
 
 var (
-	errAccessDenied          = s3Code{"AccessDenied", http.StatusForbidden}
-	errBadDigest             = s3Code{"BadDigest", http.StatusBadRequest}
-	errBucketAlreadyExists   = s3Code{"BucketAlreadyExists", http.StatusConflict}
-	errBucketAlreadyOwned    = s3Code{"BucketAlreadyOwnedByYou", http.StatusConflict}
-	errBucketNotEmpty        = s3Code{"BucketNotEmpty", http.StatusConflict}
-	errEntityTooLarge        = s3Code{"EntityTooLarge", http.StatusBadRequest}
-	errEntityTooSmall        = s3Code{"EntityTooSmall", http.StatusBadRequest}
-	errIncompleteBody        = s3Code{"IncompleteBody", http.StatusBadRequest}
-	errInternal              = s3Code{"InternalError", http.StatusInternalServerError}
-	errInvalidArgument       = s3Code{"InvalidArgument", http.StatusBadRequest}
-	errInvalidBucketName     = s3Code{"InvalidBucketName", http.StatusBadRequest}
-	errInvalidDigest         = s3Code{"InvalidDigest", http.StatusBadRequest}
-	errInvalidLocation       = s3Code{"InvalidLocationConstraint", http.StatusBadRequest}
-	errInvalidPart           = s3Code{"InvalidPart", http.StatusBadRequest}
-	errInvalidPartOrder      = s3Code{"InvalidPartOrder", http.StatusBadRequest}
-	errInvalidRange          = s3Code{"InvalidRange", http.StatusRequestedRangeNotSatisfiable}
-	errInvalidRequest        = s3Code{"InvalidRequest", http.StatusBadRequest}
-	errInvalidTag            = s3Code{"InvalidTag", http.StatusBadRequest}
-	errKeyTooLong            = s3Code{"KeyTooLongError", http.StatusBadRequest}
-	errMalformedACL          = s3Code{"MalformedACLError", http.StatusBadRequest}
-	errMalformedPolicy       = s3Code{"MalformedPolicy", http.StatusBadRequest}
-	errMalformedXML          = s3Code{"MalformedXML", http.StatusBadRequest}
-	errMethodNotAllowed      = s3Code{"MethodNotAllowed", http.StatusMethodNotAllowed}
-	errMissingContentLength  = s3Code{"MissingContentLength", http.StatusLengthRequired}
-	errNoSuchBucket          = s3Code{"NoSuchBucket", http.StatusNotFound}
-	errNoSuchBucketPolicy    = s3Code{"NoSuchBucketPolicy", http.StatusNotFound}
-	errNoSuchKey             = s3Code{"NoSuchKey", http.StatusNotFound}
-	errNoSuchUpload          = s3Code{"NoSuchUpload", http.StatusNotFound}
-	errNotImplemented        = s3Code{"NotImplemented", http.StatusNotImplemented}
-	errNotModified           = s3Code{"NotModified", http.StatusNotModified}
-	errPreconditionFailed    = s3Code{"PreconditionFailed", http.StatusPreconditionFailed}
-	errQuotaExceeded         = s3Code{"QuotaExceeded", http.StatusForbidden}
-	errSlowDown              = s3Code{"SlowDown", http.StatusServiceUnavailable}
-	errStorageFull           = s3Code{"InsufficientStorage", http.StatusInsufficientStorage}
-	errIllegalVersioning     = s3Code{"IllegalVersioningConfigurationException", http.StatusBadRequest}
-	errInvalidStorageClass   = s3Code{"InvalidStorageClass", http.StatusBadRequest}
-	errUnexpectedContent     = s3Code{"UnexpectedContent", http.StatusBadRequest}
-	errAnonymousNotPermitted = s3Code{"AccessDenied", http.StatusForbidden}
+	errAccessDenied         = s3Code{"AccessDenied", http.StatusForbidden}
+	errBadDigest            = s3Code{"BadDigest", http.StatusBadRequest}
+	errBucketAlreadyExists  = s3Code{"BucketAlreadyExists", http.StatusConflict}
+	errBucketAlreadyOwned   = s3Code{"BucketAlreadyOwnedByYou", http.StatusConflict}
+	errBucketNotEmpty       = s3Code{"BucketNotEmpty", http.StatusConflict}
+	errEntityTooLarge       = s3Code{"EntityTooLarge", http.StatusBadRequest}
+	errEntityTooSmall       = s3Code{"EntityTooSmall", http.StatusBadRequest}
+	errIncompleteBody       = s3Code{"IncompleteBody", http.StatusBadRequest}
+	errInternal             = s3Code{"InternalError", http.StatusInternalServerError}
+	errInvalidArgument      = s3Code{"InvalidArgument", http.StatusBadRequest}
+	errInvalidBucketName    = s3Code{"InvalidBucketName", http.StatusBadRequest}
+	errInvalidDigest        = s3Code{"InvalidDigest", http.StatusBadRequest}
+	errInvalidLocation      = s3Code{"InvalidLocationConstraint", http.StatusBadRequest}
+	errInvalidPart          = s3Code{"InvalidPart", http.StatusBadRequest}
+	errInvalidPartOrder     = s3Code{"InvalidPartOrder", http.StatusBadRequest}
+	errInvalidRange         = s3Code{"InvalidRange", http.StatusRequestedRangeNotSatisfiable}
+	errInvalidRequest       = s3Code{"InvalidRequest", http.StatusBadRequest}
+	errInvalidTag           = s3Code{"InvalidTag", http.StatusBadRequest}
+	errKeyTooLong           = s3Code{"KeyTooLongError", http.StatusBadRequest}
+	errMalformedACL         = s3Code{"MalformedACLError", http.StatusBadRequest}
+	errMalformedPolicy      = s3Code{"MalformedPolicy", http.StatusBadRequest}
+	errMalformedXML         = s3Code{"MalformedXML", http.StatusBadRequest}
+	errMethodNotAllowed     = s3Code{"MethodNotAllowed", http.StatusMethodNotAllowed}
+	errMissingContentLength = s3Code{"MissingContentLength", http.StatusLengthRequired}
+	errNoSuchBucket         = s3Code{"NoSuchBucket", http.StatusNotFound}
+	errNoSuchBucketPolicy   = s3Code{"NoSuchBucketPolicy", http.StatusNotFound}
+	errNoSuchKey            = s3Code{"NoSuchKey", http.StatusNotFound}
+	errNoSuchUpload         = s3Code{"NoSuchUpload", http.StatusNotFound}
+	errNotImplemented       = s3Code{"NotImplemented", http.StatusNotImplemented}
+	errNotModified          = s3Code{"NotModified", http.StatusNotModified}
+	errPreconditionFailed   = s3Code{"PreconditionFailed", http.StatusPreconditionFailed}
+	errQuotaExceeded        = s3Code{"QuotaExceeded", http.StatusForbidden}
+	errSlowDown             = s3Code{"SlowDown", http.StatusServiceUnavailable}
+	errStorageFull          = s3Code{"InsufficientStorage", http.StatusInsufficientStorage}
+	errIllegalVersioning    = s3Code{"IllegalVersioningConfigurationException", http.StatusBadRequest}
+	errInvalidStorageClass  = s3Code{"InvalidStorageClass", http.StatusBadRequest}
 )
 
 // sigv4Status gives the status of each code the sigv4 package returns.
@@ -177,3 +175,9 @@ func (h *Handler) renderError(w http.ResponseWriter, req *request, err error) {
 }
 
 func isQuota(err error) bool { return errs.Is(err, errs.Quota) }
+
+// isAPICode reports whether err is the S3 answer c.
+func isAPICode(err error, c s3Code) bool {
+	var ae *apiError
+	return errors.As(err, &ae) && ae.Code == c.Code
+}

@@ -156,7 +156,7 @@ func (h *Handler) listResult(b bucket.Bucket, l listing, prefix, delimiter strin
 }
 
 func (h *Handler) listObjectsV1(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, listBucket)
+	b, err := h.bucketFor(req, actList)
 	if err != nil {
 		return err
 	}
@@ -170,6 +170,7 @@ func (h *Handler) listObjectsV1(w http.ResponseWriter, req *request) error {
 		return err
 	}
 	res := h.listResult(b, l, prefix, delimiter, maxKeys, encode, true)
+	res.Prefix = prefix // V1 never URL-encodes Prefix (clients do not decode it)
 	m := encode(marker)
 	res.Marker = &m
 	if l.truncated && delimiter != "" {
@@ -179,7 +180,7 @@ func (h *Handler) listObjectsV1(w http.ResponseWriter, req *request) error {
 }
 
 func (h *Handler) listObjectsV2(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, listBucket)
+	b, err := h.bucketFor(req, actList)
 	if err != nil {
 		return err
 	}
@@ -247,7 +248,7 @@ type listVersionsResult struct {
 // written while versioning was never enabled. Clients (and s3-tests'
 // cleanup) use it to empty buckets.
 func (h *Handler) listObjectVersions(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, listBucket)
+	b, err := h.bucketFor(req, "s3:ListBucketVersions")
 	if err != nil {
 		return err
 	}

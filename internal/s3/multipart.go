@@ -95,7 +95,7 @@ func (h *Handler) createUpload(w http.ResponseWriter, req *request) error {
 	if err := bucket.ValidKey(req.key); err != nil {
 		return keyError(err)
 	}
-	b, err := h.bucketFor(req, ownerOnly)
+	b, err := h.bucketFor(req, actPutObject)
 	if err != nil {
 		return err
 	}
@@ -103,7 +103,11 @@ func (h *Handler) createUpload(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
-	if err := objectACL(req.r); err != nil {
+	acl, err := objectACL(req.r)
+	if err != nil {
+		return err
+	}
+	if err := checkACL(b, acl, req.r.Header.Get("X-Amz-Acl") != ""); err != nil {
 		return err
 	}
 	tags, err := parseTags(req.r.Header.Get("X-Amz-Tagging"))
@@ -114,7 +118,7 @@ func (h *Handler) createUpload(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
-	u := bucket.Upload{ID: id.String(), BucketID: b.ID, Key: req.key, Meta: meta, Tags: tags,
+	u := bucket.Upload{ID: id.String(), BucketID: b.ID, Key: req.key, Meta: meta, Tags: tags, ACL: acl,
 		Checksum: strings.ToUpper(req.r.Header.Get("X-Amz-Checksum-Algorithm")), Initiated: h.o.Now().UTC()}
 	if err := h.o.Meta.CreateUpload(req.r.Context(), u); err != nil {
 		return err
@@ -141,7 +145,7 @@ func partNumber(req *request) (int, error) {
 }
 
 func (h *Handler) uploadPart(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, ownerOnly)
+	b, err := h.bucketFor(req, actPutObject)
 	if err != nil {
 		return err
 	}
@@ -186,7 +190,7 @@ func (h *Handler) storePart(w http.ResponseWriter, req *request, u bucket.Upload
 // is streamed from the source blob into a new one, hashed on the way.
 func (h *Handler) uploadPartCopy(w http.ResponseWriter, req *request) error {
 	ctx := req.r.Context()
-	b, err := h.bucketFor(req, ownerOnly)
+	b, err := h.bucketFor(req, actPutObject)
 	if err != nil {
 		return err
 	}
@@ -237,13 +241,13 @@ func (h *Handler) uploadPartCopy(w http.ResponseWriter, req *request) error {
 
 func (h *Handler) completeUpload(w http.ResponseWriter, req *request) error {
 	ctx := req.r.Context()
-	b, err := h.bucketFor(req, ownerOnly)
+	b, err := h.bucketFor(req, actPutObject)
 	if err != nil {
 		return err
 	}
-	u, err := h.upload(req, b)
-	if err != nil {
-		return err
+	u, uerr := h.upload(req, b)
+	if uerr != nil && !isAPICode(uerr, errNoSuchUpload) {
+		return uerr
 	}
 	var in completeRequest
 	if err := req.readXML(&in); err != nil {
@@ -254,6 +258,9 @@ func (h *Handler) completeUpload(w http.ResponseWriter, req *request) error {
 	}
 	if len(in.Parts) > maxParts {
 		return apiErr(errInvalidArgument, "at most 10000 parts")
+	}
+	if uerr != nil {
+		return h.recomplete(w, req, b, in, uerr)
 	}
 	have := map[int]bucket.Part{}
 	after := 0
@@ -318,7 +325,7 @@ func (h *Handler) completeUpload(w http.ResponseWriter, req *request) error {
 }
 
 func (h *Handler) abortUpload(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, ownerOnly)
+	b, err := h.bucketFor(req, "s3:AbortMultipartUpload")
 	if err != nil {
 		return err
 	}
@@ -341,7 +348,7 @@ func (h *Handler) abortUpload(w http.ResponseWriter, req *request) error {
 }
 
 func (h *Handler) listParts(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, ownerOnly)
+	b, err := h.bucketFor(req, "s3:ListMultipartUploadParts")
 	if err != nil {
 		return err
 	}
@@ -381,7 +388,7 @@ func (h *Handler) listParts(w http.ResponseWriter, req *request) error {
 }
 
 func (h *Handler) listUploads(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, ownerOnly)
+	b, err := h.bucketFor(req, "s3:ListBucketMultipartUploads")
 	if err != nil {
 		return err
 	}
@@ -423,4 +430,26 @@ func toQuotaErr(err error) error {
 		return &apiError{s3Code: errQuotaExceeded, Msg: "the storage quota of this project or service is exhausted", Err: err}
 	}
 	return err
+}
+
+// recomplete answers a retried CompleteMultipartUpload whose upload is
+// already gone: if the object at the key is what these parts produced (its
+// ETag is the MD5 of the listed part ETags), the completion succeeded
+// earlier and is reported again; otherwise the upload does not exist.
+func (h *Handler) recomplete(w http.ResponseWriter, req *request, b bucket.Bucket, in completeRequest, notFound error) error {
+	sum := md5.New()
+	for _, p := range in.Parts {
+		raw, err := hex.DecodeString(strings.Trim(p.ETag, `" `))
+		if err != nil {
+			return notFound
+		}
+		sum.Write(raw)
+	}
+	etag := fmt.Sprintf("%s-%d", hex.EncodeToString(sum.Sum(nil)), len(in.Parts))
+	o, err := h.o.Meta.GetObject(req.r.Context(), b.ID, req.key)
+	if err != nil || o.ETag != etag {
+		return notFound
+	}
+	return writeXML(w, http.StatusOK, completeResult{Xmlns: s3NS, Location: "/" + b.Name + "/" + o.Key,
+		Bucket: b.Name, Key: o.Key, ETag: quoted(o.ETag)})
 }

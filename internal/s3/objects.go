@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -50,7 +51,7 @@ func objectMeta(r *http.Request) (map[string]string, error) {
 		if len(keep) == 0 {
 			delete(m, "Content-Encoding")
 		} else {
-			m["Content-Encoding"] = strings.Join(keep, ",")
+			m["Content-Encoding"] = strings.Join(keep, ", ")
 		}
 	}
 	if sc, ok := m["X-Amz-Storage-Class"]; ok {
@@ -76,15 +77,12 @@ func objectMeta(r *http.Request) (map[string]string, error) {
 	return m, nil
 }
 
-// objectACL accepts the canned ACLs that keep an object as private as its
-// bucket; per-object grants are not modelled.
-func objectACL(r *http.Request) error {
-	switch v := r.Header.Get("X-Amz-Acl"); v {
-	case "", bucket.ACLPrivate, "bucket-owner-full-control", "bucket-owner-read":
-		return nil
-	default:
-		return apiErr(errNotImplemented, "object ACL %q is not supported; objects follow their bucket's ACL", v)
+// objectACL reads the canned ACL a new object gets (private by default).
+func objectACL(r *http.Request) (string, error) {
+	if err := noGrantHeaders(r); err != nil {
+		return "", err
 	}
+	return cannedACL(r, bucket.ACLPrivate)
 }
 
 // parseTags reads a tag set in the x-amz-tagging URL-query form.
@@ -148,8 +146,12 @@ func (h *Handler) receive(req *request, b bucket.Bucket) (*received, error) {
 	if size > MaxPutSize {
 		return nil, apiErr(errEntityTooLarge, "your proposed upload exceeds the maximum allowed size")
 	}
+	if r.Header.Get("Content-Length") == "" && len(r.TransferEncoding) == 0 {
+		return nil, apiErr(errMissingContentLength, "you must provide the Content-Length HTTP header")
+	}
 	var wantMD5 []byte
-	if v := r.Header.Get("Content-Md5"); v != "" {
+	if vs, ok := r.Header["Content-Md5"]; ok {
+		v := strings.Join(vs, ",")
 		wantMD5, err = base64.StdEncoding.DecodeString(v)
 		if err != nil || len(wantMD5) != md5.Size {
 			return nil, apiErr(errInvalidDigest, "the Content-MD5 you specified was invalid")
@@ -268,7 +270,7 @@ func (h *Handler) putObject(w http.ResponseWriter, req *request) error {
 	if err := bucket.ValidKey(req.key); err != nil {
 		return keyError(err)
 	}
-	b, err := h.bucketFor(req, ownerOnly)
+	b, err := h.bucketFor(req, actPutObject)
 	if err != nil {
 		return err
 	}
@@ -276,7 +278,11 @@ func (h *Handler) putObject(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
-	if err := objectACL(req.r); err != nil {
+	acl, err := objectACL(req.r)
+	if err != nil {
+		return err
+	}
+	if err := checkACL(b, acl, req.r.Header.Get("X-Amz-Acl") != ""); err != nil {
 		return err
 	}
 	tags, err := parseTags(req.r.Header.Get("X-Amz-Tagging"))
@@ -292,7 +298,7 @@ func (h *Handler) putObject(w http.ResponseWriter, req *request) error {
 	}
 	defer rc.release()
 	o := bucket.Object{BucketID: b.ID, Key: req.key, BlobID: rc.blob.ID, Size: rc.blob.Size,
-		ETag: hex.EncodeToString(rc.blob.MD5), Meta: meta, Checksums: rc.checksums, Tags: tags, Modified: h.o.Now().UTC()}
+		ETag: hex.EncodeToString(rc.blob.MD5), Meta: meta, Checksums: rc.checksums, Tags: tags, ACL: acl, Modified: h.o.Now().UTC()}
 	if err := h.conditionalWrite(req, b); err != nil {
 		h.dropBlob(req, rc.blob.ID)
 		return err
@@ -445,7 +451,7 @@ func (h *Handler) headObject(w http.ResponseWriter, req *request) error {
 
 func (h *Handler) serveObject(w http.ResponseWriter, req *request, withBody bool) error {
 	ctx := req.r.Context()
-	b, err := h.bucketFor(req, readObject)
+	b, err := h.bucketFor(req, actGetObject)
 	if err != nil {
 		return err
 	}
@@ -454,7 +460,7 @@ func (h *Handler) serveObject(w http.ResponseWriter, req *request, withBody bool
 		return apiErr(errInvalidArgument, "partNumber other than 1 is not supported")
 	}
 	var o bucket.Object
-	var rd *objectstore.Reader
+	var rd io.ReadCloser
 	var start, length int64
 	var ranged bool
 	// An overwrite may delete the blob between reading the row and opening
@@ -463,9 +469,17 @@ func (h *Handler) serveObject(w http.ResponseWriter, req *request, withBody bool
 	for attempt := 0; ; attempt++ {
 		o, err = h.o.Meta.GetObject(ctx, b.ID, req.key)
 		if isNotExist(err) {
-			return apiErr(errNoSuchKey, "the specified key does not exist")
+			err = h.canRead(req, b, req.key, nil)
+			if isAPICode(err, errNoSuchKey) {
+				// Unversioned: a missing key is never a delete marker.
+				w.Header().Set("X-Amz-Delete-Marker", "false")
+			}
+			return err
 		}
 		if err != nil {
+			return err
+		}
+		if err := h.canRead(req, b, req.key, &o); err != nil {
 			return err
 		}
 		if err := preconditions(req.r.Header, o.ETag, o.Modified, ""); err != nil {
@@ -554,7 +568,7 @@ func setObjectHeaders(w http.ResponseWriter, o bucket.Object, r *http.Request) {
 }
 
 func (h *Handler) deleteObject(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, ownerOnly)
+	b, err := h.bucketFor(req, actDelete)
 	if err != nil {
 		return err
 	}
@@ -568,7 +582,7 @@ func (h *Handler) deleteObject(w http.ResponseWriter, req *request) error {
 }
 
 func (h *Handler) deleteObjects(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, ownerOnly)
+	b, err := h.bucketFor(req, actDelete)
 	if err != nil {
 		return err
 	}
@@ -624,15 +638,18 @@ func (h *Handler) sourceObject(req *request) (bucket.Bucket, bucket.Object, erro
 		return bucket.Bucket{}, bucket.Object{}, err
 	}
 	src := &request{r: req.r, bucket: bn, key: key, hasKey: true, project: req.project}
-	sb, err := h.bucketFor(src, readObject)
+	sb, err := h.bucketFor(src, actGetObject)
 	if err != nil {
 		return sb, bucket.Object{}, err
 	}
 	o, err := h.o.Meta.GetObject(req.r.Context(), sb.ID, key)
 	if isNotExist(err) {
-		return sb, o, apiErr(errNoSuchKey, "the specified copy source key does not exist")
+		return sb, o, h.canRead(src, sb, key, nil)
 	}
 	if err != nil {
+		return sb, o, err
+	}
+	if err := h.canRead(src, sb, key, &o); err != nil {
 		return sb, o, err
 	}
 	if err := preconditions(req.r.Header, o.ETag, o.Modified, "X-Amz-Copy-Source-"); err != nil {
@@ -646,7 +663,7 @@ func (h *Handler) copyObject(w http.ResponseWriter, req *request) error {
 	if err := bucket.ValidKey(req.key); err != nil {
 		return keyError(err)
 	}
-	b, err := h.bucketFor(req, ownerOnly)
+	b, err := h.bucketFor(req, actPutObject)
 	if err != nil {
 		return err
 	}
@@ -654,7 +671,11 @@ func (h *Handler) copyObject(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
-	if err := objectACL(req.r); err != nil {
+	acl, err := objectACL(req.r)
+	if err != nil {
+		return err
+	}
+	if err := checkACL(b, acl, req.r.Header.Get("X-Amz-Acl") != ""); err != nil {
 		return err
 	}
 	directive := req.r.Header.Get("X-Amz-Metadata-Directive")
@@ -665,7 +686,7 @@ func (h *Handler) copyObject(w http.ResponseWriter, req *request) error {
 		}
 	}
 	o := bucket.Object{BucketID: b.ID, Key: req.key, BlobID: src.BlobID, Size: src.Size, ETag: src.ETag,
-		Meta: src.Meta, Checksums: src.Checksums, Tags: src.Tags, Parts: src.Parts, Modified: h.o.Now().UTC()}
+		Meta: src.Meta, Checksums: src.Checksums, Tags: src.Tags, ACL: acl, Parts: src.Parts, Modified: h.o.Now().UTC()}
 	if directive == "REPLACE" {
 		if o.Meta, err = objectMeta(req.r); err != nil {
 			return err
@@ -714,7 +735,7 @@ func (h *Handler) copyObject(w http.ResponseWriter, req *request) error {
 }
 
 func (h *Handler) getObjectTagging(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, ownerOnly)
+	b, err := h.bucketFor(req, "s3:GetObjectTagging")
 	if err != nil {
 		return err
 	}
@@ -729,11 +750,13 @@ func (h *Handler) getObjectTagging(w http.ResponseWriter, req *request) error {
 	for k, v := range o.Tags {
 		t.TagSet = append(t.TagSet, tag{Key: k, Value: v})
 	}
+	// Stored as a map: answer in key order so the answer is stable.
+	sort.Slice(t.TagSet, func(i, j int) bool { return t.TagSet[i].Key < t.TagSet[j].Key })
 	return writeXML(w, http.StatusOK, t)
 }
 
 func (h *Handler) putObjectTagging(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, ownerOnly)
+	b, err := h.bucketFor(req, "s3:PutObjectTagging")
 	if err != nil {
 		return err
 	}
@@ -763,7 +786,7 @@ func (h *Handler) putObjectTagging(w http.ResponseWriter, req *request) error {
 }
 
 func (h *Handler) deleteObjectTagging(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, ownerOnly)
+	b, err := h.bucketFor(req, "s3:DeleteObjectTagging")
 	if err != nil {
 		return err
 	}
@@ -779,36 +802,38 @@ func (h *Handler) deleteObjectTagging(w http.ResponseWriter, req *request) error
 }
 
 func (h *Handler) getObjectACL(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, ownerOnly)
+	b, err := h.bucketFor(req, "s3:GetObjectAcl")
 	if err != nil {
 		return err
 	}
-	if _, err := h.o.Meta.GetObject(req.r.Context(), b.ID, req.key); err != nil {
-		if isNotExist(err) {
-			return apiErr(errNoSuchKey, "the specified key does not exist")
-		}
+	o, err := h.o.Meta.GetObject(req.r.Context(), b.ID, req.key)
+	if isNotExist(err) {
+		return apiErr(errNoSuchKey, "the specified key does not exist")
+	}
+	if err != nil {
 		return err
 	}
-	return writeXML(w, http.StatusOK, aclDocument(b.ProjectID, b.ACL))
+	return writeXML(w, http.StatusOK, aclDocument(b.ProjectID, o.ACL))
 }
 
 func (h *Handler) putObjectACL(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, ownerOnly)
+	b, err := h.bucketFor(req, "s3:PutObjectAcl")
 	if err != nil {
-		return err
-	}
-	if _, err := h.o.Meta.GetObject(req.r.Context(), b.ID, req.key); err != nil {
-		if isNotExist(err) {
-			return apiErr(errNoSuchKey, "the specified key does not exist")
-		}
 		return err
 	}
 	acl, err := h.requestACL(req, b.ProjectID)
 	if err != nil {
 		return err
 	}
-	if acl != b.ACL && acl != bucket.ACLPrivate {
-		return apiErr(errNotImplemented, "per-object ACLs are not supported; objects follow their bucket's ACL")
+	if err := checkACL(b, acl, true); err != nil {
+		return err
+	}
+	err = h.o.Meta.SetObjectACL(req.r.Context(), b.ID, req.key, acl)
+	if isNotExist(err) {
+		return apiErr(errNoSuchKey, "the specified key does not exist")
+	}
+	if err != nil {
+		return err
 	}
 	w.WriteHeader(http.StatusOK)
 	return nil

@@ -37,13 +37,14 @@ type Meta interface {
 	BucketByName(ctx context.Context, name string) (bucket.Bucket, error)
 	ListBuckets(ctx context.Context, projectID string) ([]bucket.Bucket, error)
 	UpdateBucket(ctx context.Context, b bucket.Bucket) error
-	DeleteBucket(ctx context.Context, id string, at time.Time) error
+	DeleteBucketAbortUploads(ctx context.Context, id string, at time.Time) (partBlobs []string, err error)
 
 	GetObject(ctx context.Context, bucketID, key string) (bucket.Object, error)
 	PutObject(ctx context.Context, o bucket.Object) (replacedBlob string, err error)
 	DeleteObject(ctx context.Context, bucketID, key string) (blobID string, err error)
 	ListObjects(ctx context.Context, bucketID string, q bucket.ListQuery) ([]bucket.Object, error)
 	SetObjectTags(ctx context.Context, bucketID, key string, tags map[string]string) error
+	SetObjectACL(ctx context.Context, bucketID, key, acl string) error
 
 	CreateUpload(ctx context.Context, u bucket.Upload) error
 	GetUpload(ctx context.Context, bucketID, uploadID string) (bucket.Upload, error)
@@ -58,7 +59,7 @@ type Meta interface {
 // backend will too). Open must return errs.NotExist for a missing blob.
 type Blobs interface {
 	Put(ctx context.Context, r io.Reader, o objectstore.PutOptions) (objectstore.Blob, error)
-	Open(ctx context.Context, id string, offset, length int64) (*objectstore.Reader, error)
+	Open(ctx context.Context, id string, offset, length int64) (io.ReadCloser, error)
 	Delete(ctx context.Context, id string) error
 	Concat(ctx context.Context, ids []string) (objectstore.Blob, error)
 }
@@ -132,6 +133,7 @@ type request struct {
 	key       string
 	hasKey    bool
 	project   string // "" when anonymous
+	owner     bool   // the caller's project owns the bucket (set by bucketFor)
 	sig       *sigv4.Result
 	resource  string
 	bytesIn   int64
@@ -154,10 +156,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sw.Header().Set("Server", "Stowage")
 	h.locate(req)
 	handler, op := h.route(req)
+	if req.r.Method == http.MethodOptions {
+		op = "PreflightCORS"
+	}
 	req.op = op
-	err := h.authenticate(req)
-	if err == nil {
-		err = handler(sw, req)
+	var err error
+	if req.r.Method == http.MethodOptions {
+		// A CORS preflight carries no credentials, even on a presigned
+		// URL (whose signature is for another method).
+		err = h.preflight(sw, req)
+	} else {
+		h.corsActual(sw, req)
+		if err = h.authenticate(req); err == nil {
+			err = handler(sw, req)
+		}
 	}
 	if err != nil {
 		h.renderError(sw, req, err)
@@ -202,9 +214,9 @@ func notImplemented(what string) handlerFunc {
 
 // Bucket subresources this handler does not implement; asking for one is
 // NotImplemented rather than being mistaken for a plain bucket request.
-var unsupportedBucketQueries = []string{"cors", "lifecycle", "website", "logging", "notification", "replication",
+var unsupportedBucketQueries = []string{"lifecycle", "website", "logging", "notification", "replication",
 	"encryption", "object-lock", "accelerate", "requestPayment", "analytics", "metrics", "inventory",
-	"intelligent-tiering", "ownershipControls", "publicAccessBlock", "tagging"}
+	"intelligent-tiering", "tagging"}
 
 // route picks the operation from method, bucket/key presence and query keys.
 func (h *Handler) route(req *request) (handlerFunc, string) {
@@ -226,6 +238,12 @@ func (h *Handler) route(req *request) (handlerFunc, string) {
 				return h.putBucketPolicy, "PutBucketPolicy"
 			case q.Has("versioning"):
 				return h.putBucketVersioning, "PutBucketVersioning"
+			case q.Has("publicAccessBlock"):
+				return h.putPublicAccessBlock, "PutPublicAccessBlock"
+			case q.Has("ownershipControls"):
+				return h.putOwnershipControls, "PutBucketOwnershipControls"
+			case q.Has("cors"):
+				return h.putBucketCORS, "PutBucketCors"
 			}
 			for _, s := range unsupportedBucketQueries {
 				if q.Has(s) {
@@ -249,6 +267,12 @@ func (h *Handler) route(req *request) (handlerFunc, string) {
 				return h.listUploads, "ListMultipartUploads"
 			case q.Has("versions"):
 				return h.listObjectVersions, "ListObjectVersions"
+			case q.Has("publicAccessBlock"):
+				return h.getPublicAccessBlock, "GetPublicAccessBlock"
+			case q.Has("ownershipControls"):
+				return h.getOwnershipControls, "GetBucketOwnershipControls"
+			case q.Has("cors"):
+				return h.getBucketCORS, "GetBucketCors"
 			case q.Get("list-type") == "2":
 				return h.listObjectsV2, "ListObjectsV2"
 			}
@@ -261,8 +285,15 @@ func (h *Handler) route(req *request) (handlerFunc, string) {
 		case http.MethodHead:
 			return h.headBucket, "HeadBucket"
 		case http.MethodDelete:
-			if q.Has("policy") {
+			switch {
+			case q.Has("policy"):
 				return h.deleteBucketPolicy, "DeleteBucketPolicy"
+			case q.Has("publicAccessBlock"):
+				return h.deletePublicAccessBlock, "DeletePublicAccessBlock"
+			case q.Has("ownershipControls"):
+				return h.deleteOwnershipControls, "DeleteBucketOwnershipControls"
+			case q.Has("cors"):
+				return h.deleteBucketCORS, "DeleteBucketCors"
 			}
 			for _, s := range unsupportedBucketQueries {
 				if q.Has(s) {
@@ -303,7 +334,9 @@ func (h *Handler) route(req *request) (handlerFunc, string) {
 			return h.getObjectTagging, "GetObjectTagging"
 		case q.Has("acl"):
 			return h.getObjectACL, "GetObjectAcl"
-		case q.Has("retention"), q.Has("legal-hold"), q.Has("torrent"), q.Has("attributes"):
+		case q.Has("attributes"):
+			return h.getObjectAttributes, "GetObjectAttributes"
+		case q.Has("retention"), q.Has("legal-hold"), q.Has("torrent"):
 			return notImplemented("this object subresource"), "NotImplemented"
 		}
 		return h.getObject, "GetObject"

@@ -14,11 +14,29 @@ import (
 	"github.com/stowage/stowage/internal/errs"
 )
 
-// Canned ACLs the data plane supports.
+// Canned ACLs the data plane supports. On a bucket they govern listing
+// (READ) and writing objects (WRITE); on an object, reading it.
 const (
-	ACLPrivate    = "private"
-	ACLPublicRead = "public-read"
+	ACLPrivate           = "private"
+	ACLPublicRead        = "public-read"
+	ACLPublicReadWrite   = "public-read-write"
+	ACLAuthenticatedRead = "authenticated-read"
 )
+
+// ValidACL reports whether acl is one of the canned ACLs above.
+func ValidACL(acl string) bool {
+	switch acl {
+	case ACLPrivate, ACLPublicRead, ACLPublicReadWrite, ACLAuthenticatedRead:
+		return true
+	}
+	return false
+}
+
+// Readable reports whether a canned ACL lets a non-owner read; authenticated
+// says whether the caller signed the request.
+func Readable(acl string, authenticated bool) bool {
+	return acl == ACLPublicRead || acl == ACLPublicReadWrite || acl == ACLAuthenticatedRead && authenticated
+}
 
 // Bucket is one bucket. Usage counters change only in the transaction that
 // changes an object row, so they always equal the sum over its objects.
@@ -33,10 +51,17 @@ type Bucket struct {
 	ACL        string
 	Policy     string // bucket policy JSON as the client sent it, "" for none
 	Versioning string // "", "Enabled" or "Suspended" (reported only)
-	Tier       string // "standard" or "enterprise", as tenants chose it
-	Bytes      int64
-	Objects    int64
-	Created    time.Time
+	// AccessBlock is the bucket's PublicAccessBlock, nil when none is set.
+	AccessBlock *AccessBlock
+	// Ownership is the ObjectOwnership control ("BucketOwnerEnforced",
+	// "BucketOwnerPreferred", "ObjectWriter"), "" when none is set.
+	Ownership string
+	// CORS is the bucket's CORS configuration, nil when none is set.
+	CORS    []CORSRule
+	Tier    string // "standard" or "enterprise", as tenants chose it
+	Bytes   int64
+	Objects int64
+	Created time.Time
 }
 
 // Object is a committed object version. Meta holds the stored HTTP headers
@@ -52,7 +77,8 @@ type Object struct {
 	Meta      map[string]string
 	Checksums map[string]string // algorithm (CRC32C…) → base64
 	Tags      map[string]string
-	Parts     int // part count of a multipart object, 0 otherwise
+	ACL       string // canned ACL, "" meaning private
+	Parts     int    // part count of a multipart object, 0 otherwise
 	Modified  time.Time
 }
 
@@ -63,6 +89,7 @@ type Upload struct {
 	Key       string
 	Meta      map[string]string
 	Tags      map[string]string
+	ACL       string // canned ACL the object will get
 	Checksum  string // algorithm declared at creation, "" for none
 	Initiated time.Time
 }
@@ -164,4 +191,35 @@ type ListQuery struct {
 	After  string
 	From   string
 	Limit  int
+}
+
+// AccessBlock is S3's PublicAccessBlock: switches that keep ACLs and
+// policies from making a bucket public.
+type AccessBlock struct {
+	BlockPublicAcls       bool
+	IgnorePublicAcls      bool
+	BlockPublicPolicy     bool
+	RestrictPublicBuckets bool
+}
+
+// IgnoresACLs reports whether public ACLs must be treated as private.
+func (b Bucket) IgnoresACLs() bool { return b.AccessBlock != nil && b.AccessBlock.IgnorePublicAcls }
+
+// RestrictsPolicy reports whether public policy grants must be ignored.
+func (b Bucket) RestrictsPolicy() bool {
+	return b.AccessBlock != nil && b.AccessBlock.RestrictPublicBuckets
+}
+
+// ACLsDisabled reports whether the bucket refuses ACLs altogether
+// (ObjectOwnership BucketOwnerEnforced).
+func (b Bucket) ACLsDisabled() bool { return b.Ownership == "BucketOwnerEnforced" }
+
+// CORSRule is one rule of a bucket's CORS configuration.
+type CORSRule struct {
+	ID             string   `json:",omitempty"`
+	AllowedOrigins []string `json:",omitempty"`
+	AllowedMethods []string `json:",omitempty"`
+	AllowedHeaders []string `json:",omitempty"`
+	ExposeHeaders  []string `json:",omitempty"`
+	MaxAgeSeconds  int      `json:",omitempty"`
 }

@@ -90,14 +90,45 @@ func (s *Store) RevokeS3Credential(ctx context.Context, projectID, accessKey str
 
 // ---- buckets
 
-const bucketCols = "id, name, project_id, service_id, region, acl, policy, versioning, object_bytes, object_count, created_at, tier"
+const bucketCols = "id, name, project_id, service_id, region, acl, policy, versioning, access_block, ownership, cors, object_bytes, object_count, created_at, tier"
 
 func scanBucket(row interface{ Scan(...any) error }) (bucket.Bucket, error) {
 	var b bucket.Bucket
 	var created int64
-	err := row.Scan(&b.ID, &b.Name, &b.ProjectID, &b.ServiceID, &b.Region, &b.ACL, &b.Policy, &b.Versioning, &b.Bytes, &b.Objects, &created, &b.Tier)
+	var block, cors string
+	err := row.Scan(&b.ID, &b.Name, &b.ProjectID, &b.ServiceID, &b.Region, &b.ACL, &b.Policy, &b.Versioning, &block, &b.Ownership, &cors, &b.Bytes, &b.Objects, &created, &b.Tier)
+	if err != nil {
+		return b, err
+	}
 	b.Created = fromTS(created)
-	return b, err
+	if block != "" {
+		b.AccessBlock = new(bucket.AccessBlock)
+		if err := json.Unmarshal([]byte(block), b.AccessBlock); err != nil {
+			return b, fmt.Errorf("decode access block of bucket %s: %w", b.Name, err)
+		}
+	}
+	if cors != "" {
+		if err := json.Unmarshal([]byte(cors), &b.CORS); err != nil {
+			return b, fmt.Errorf("decode cors of bucket %s: %w", b.Name, err)
+		}
+	}
+	return b, nil
+}
+
+func corsJSON(rules []bucket.CORSRule) string {
+	if rules == nil {
+		return ""
+	}
+	out, _ := json.Marshal(rules) // strings and ints always marshal
+	return string(out)
+}
+
+func accessBlockJSON(b *bucket.AccessBlock) string {
+	if b == nil {
+		return ""
+	}
+	out, _ := json.Marshal(b) // four booleans always marshal
+	return string(out)
 }
 
 // CreateBucket inserts a bucket; a name held by any bucket, live or
@@ -110,9 +141,9 @@ func insertBucket(ctx context.Context, tx *sql.Tx, b bucket.Bucket) error {
 	if b.Tier == "" {
 		b.Tier = "standard"
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO buckets (id, name, project_id, service_id, region, acl, policy, versioning, created_at, tier)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		b.ID, b.Name, b.ProjectID, b.ServiceID, b.Region, b.ACL, b.Policy, b.Versioning, ts(b.Created), b.Tier)
+	_, err := tx.ExecContext(ctx, `INSERT INTO buckets (id, name, project_id, service_id, region, acl, policy, versioning, access_block, ownership, cors, created_at, tier)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		b.ID, b.Name, b.ProjectID, b.ServiceID, b.Region, b.ACL, b.Policy, b.Versioning, accessBlockJSON(b.AccessBlock), b.Ownership, corsJSON(b.CORS), ts(b.Created), b.Tier)
 	if errs.Is(mapErr(err), errs.Exist) {
 		return errs.Wrap(errs.Exist, fmt.Sprintf("bucket name %q is taken", b.Name), err)
 	}
@@ -139,11 +170,13 @@ func (s *Store) ListBuckets(ctx context.Context, projectID string) ([]bucket.Buc
 	return collect(ctx, s.r, q, scanBucket)
 }
 
-// UpdateBucket stores a bucket's ACL, policy and versioning status.
+// UpdateBucket stores a bucket's configuration: ACL, policy, versioning
+// status, public access block, object ownership and CORS rules.
 func (s *Store) UpdateBucket(ctx context.Context, b bucket.Bucket) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, "UPDATE buckets SET acl = $1, policy = $2, versioning = $3 WHERE id = $4 AND deleted_at IS NULL",
-			b.ACL, b.Policy, b.Versioning, b.ID)
+		res, err := tx.ExecContext(ctx, `UPDATE buckets SET acl = $1, policy = $2, versioning = $3, access_block = $4, ownership = $5, cors = $6
+			WHERE id = $7 AND deleted_at IS NULL`,
+			b.ACL, b.Policy, b.Versioning, accessBlockJSON(b.AccessBlock), b.Ownership, corsJSON(b.CORS), b.ID)
 		if err != nil {
 			return mapErr(err)
 		}
@@ -172,15 +205,61 @@ func (s *Store) DeleteBucket(ctx context.Context, id string, at time.Time) error
 	})
 }
 
+// DeleteBucketAbortUploads turns a bucket without objects into a
+// tombstone, as S3's DeleteBucket does: its multipart uploads in progress
+// are aborted in the same transaction and their part blobs returned for the
+// caller to delete. A bucket holding objects is errs.Conflict.
+func (s *Store) DeleteBucketAbortUploads(ctx context.Context, id string, at time.Time) (partBlobs []string, err error) {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		var n int
+		err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM (SELECT 1 FROM objects WHERE bucket_id = $1 LIMIT 1) o", id).Scan(&n)
+		if err != nil {
+			return mapErr(err)
+		}
+		if n > 0 {
+			return errs.E(errs.Conflict, "the bucket you tried to delete is not empty")
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT p.blob_id FROM multipart_parts p JOIN multipart_uploads u ON u.id = p.upload_id
+			WHERE u.bucket_id = $1`, id)
+		if err != nil {
+			return mapErr(err)
+		}
+		for rows.Next() {
+			var b string
+			if err := rows.Scan(&b); err != nil {
+				rows.Close()
+				return mapErr(err)
+			}
+			partBlobs = append(partBlobs, b)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return mapErr(err)
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM multipart_parts WHERE upload_id IN (SELECT id FROM multipart_uploads WHERE bucket_id = $1)", id); err != nil {
+			return mapErr(err)
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM multipart_uploads WHERE bucket_id = $1", id); err != nil {
+			return mapErr(err)
+		}
+		res, err := tx.ExecContext(ctx, "UPDATE buckets SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL", ts(at), id)
+		if err != nil {
+			return mapErr(err)
+		}
+		return mustAffect(res, "bucket", id)
+	})
+	return partBlobs, err
+}
+
 // ---- objects
 
-const objectCols = "bucket_id, key_name, blob_id, size, etag, meta, checksums, tags, parts, modified_at"
+const objectCols = "bucket_id, key_name, blob_id, size, etag, meta, checksums, tags, acl, parts, modified_at"
 
 func scanObject(row interface{ Scan(...any) error }) (bucket.Object, error) {
 	var o bucket.Object
 	var meta, sums, tags string
 	var mod int64
-	if err := row.Scan(&o.BucketID, &o.Key, &o.BlobID, &o.Size, &o.ETag, &meta, &sums, &tags, &o.Parts, &mod); err != nil {
+	if err := row.Scan(&o.BucketID, &o.Key, &o.BlobID, &o.Size, &o.ETag, &meta, &sums, &tags, &o.ACL, &o.Parts, &mod); err != nil {
 		return o, err
 	}
 	o.Modified = fromTS(mod)
@@ -213,8 +292,8 @@ func putObject(ctx context.Context, tx *sql.Tx, o bucket.Object) (string, error)
 	err := tx.QueryRowContext(ctx, "SELECT blob_id, size FROM objects WHERE bucket_id = $1 AND key_name = $2", o.BucketID, o.Key).Scan(&oldBlob, &oldSize)
 	switch {
 	case err == sql.ErrNoRows:
-		_, err = tx.ExecContext(ctx, `INSERT INTO objects (`+objectCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-			o.BucketID, o.Key, o.BlobID, o.Size, o.ETag, toJSON(o.Meta), toJSON(o.Checksums), toJSON(o.Tags), o.Parts, ts(o.Modified))
+		_, err = tx.ExecContext(ctx, `INSERT INTO objects (`+objectCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+			o.BucketID, o.Key, o.BlobID, o.Size, o.ETag, toJSON(o.Meta), toJSON(o.Checksums), toJSON(o.Tags), aclOrPrivate(o.ACL), o.Parts, ts(o.Modified))
 		if err != nil {
 			return "", fmt.Errorf("insert object: %w", mapErr(err))
 		}
@@ -223,9 +302,9 @@ func putObject(ctx context.Context, tx *sql.Tx, o bucket.Object) (string, error)
 	case err != nil:
 		return "", fmt.Errorf("read object: %w", mapErr(err))
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE objects SET blob_id = $1, size = $2, etag = $3, meta = $4, checksums = $5, tags = $6, parts = $7, modified_at = $8
-		WHERE bucket_id = $9 AND key_name = $10`,
-		o.BlobID, o.Size, o.ETag, toJSON(o.Meta), toJSON(o.Checksums), toJSON(o.Tags), o.Parts, ts(o.Modified), o.BucketID, o.Key)
+	_, err = tx.ExecContext(ctx, `UPDATE objects SET blob_id = $1, size = $2, etag = $3, meta = $4, checksums = $5, tags = $6, acl = $7, parts = $8, modified_at = $9
+		WHERE bucket_id = $10 AND key_name = $11`,
+		o.BlobID, o.Size, o.ETag, toJSON(o.Meta), toJSON(o.Checksums), toJSON(o.Tags), aclOrPrivate(o.ACL), o.Parts, ts(o.Modified), o.BucketID, o.Key)
 	if err != nil {
 		return "", fmt.Errorf("update object: %w", mapErr(err))
 	}
@@ -290,6 +369,24 @@ func (s *Store) ListObjects(ctx context.Context, bucketID string, lq bucket.List
 	return collect(ctx, s.r, q, scanObject)
 }
 
+func aclOrPrivate(acl string) string {
+	if acl == "" {
+		return bucket.ACLPrivate
+	}
+	return acl
+}
+
+// SetObjectACL replaces an object's canned ACL.
+func (s *Store) SetObjectACL(ctx context.Context, bucketID, key, acl string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE objects SET acl = $1 WHERE bucket_id = $2 AND key_name = $3", aclOrPrivate(acl), bucketID, key)
+		if err != nil {
+			return mapErr(err)
+		}
+		return mustAffect(res, "object", key)
+	})
+}
+
 // SetObjectTags replaces an object's tags.
 func (s *Store) SetObjectTags(ctx context.Context, bucketID, key string, tags map[string]string) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
@@ -303,13 +400,13 @@ func (s *Store) SetObjectTags(ctx context.Context, bucketID, key string, tags ma
 
 // ---- multipart
 
-const uploadCols = "id, bucket_id, key_name, meta, tags, checksum, created_at"
+const uploadCols = "id, bucket_id, key_name, meta, tags, acl, checksum, created_at"
 
 func scanUpload(row interface{ Scan(...any) error }) (bucket.Upload, error) {
 	var u bucket.Upload
 	var meta, tags string
 	var created int64
-	if err := row.Scan(&u.ID, &u.BucketID, &u.Key, &meta, &tags, &u.Checksum, &created); err != nil {
+	if err := row.Scan(&u.ID, &u.BucketID, &u.Key, &meta, &tags, &u.ACL, &u.Checksum, &created); err != nil {
 		return u, err
 	}
 	u.Initiated = fromTS(created)
@@ -323,8 +420,8 @@ func scanUpload(row interface{ Scan(...any) error }) (bucket.Upload, error) {
 
 func (s *Store) CreateUpload(ctx context.Context, u bucket.Upload) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, "INSERT INTO multipart_uploads ("+uploadCols+") VALUES ($1, $2, $3, $4, $5, $6, $7)",
-			u.ID, u.BucketID, u.Key, toJSON(u.Meta), toJSON(u.Tags), u.Checksum, ts(u.Initiated))
+		_, err := tx.ExecContext(ctx, "INSERT INTO multipart_uploads ("+uploadCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+			u.ID, u.BucketID, u.Key, toJSON(u.Meta), toJSON(u.Tags), aclOrPrivate(u.ACL), u.Checksum, ts(u.Initiated))
 		if err != nil {
 			return fmt.Errorf("create upload: %w", mapErr(err))
 		}

@@ -1,0 +1,156 @@
+package s3
+
+import (
+	"encoding/xml"
+	"net/http"
+
+	"github.com/stowage/stowage/internal/core/bucket"
+)
+
+// This file holds the bucket controls that restrain ACLs and policies:
+// PublicAccessBlock and ObjectOwnership.
+
+var (
+	errNoAccessBlock      = s3Code{"NoSuchPublicAccessBlockConfiguration", http.StatusNotFound}
+	errNoOwnership        = s3Code{"OwnershipControlsNotFoundError", http.StatusNotFound}
+	errACLNotSupported    = s3Code{"AccessControlListNotSupported", http.StatusBadRequest}
+	errBucketACLOwnership = s3Code{"InvalidBucketAclWithObjectOwnership", http.StatusBadRequest}
+)
+
+type publicAccessBlockConfiguration struct {
+	XMLName               xml.Name `xml:"PublicAccessBlockConfiguration"`
+	Xmlns                 string   `xml:"xmlns,attr,omitempty"`
+	BlockPublicAcls       bool     `xml:"BlockPublicAcls"`
+	IgnorePublicAcls      bool     `xml:"IgnorePublicAcls"`
+	BlockPublicPolicy     bool     `xml:"BlockPublicPolicy"`
+	RestrictPublicBuckets bool     `xml:"RestrictPublicBuckets"`
+}
+
+type ownershipControls struct {
+	XMLName xml.Name `xml:"OwnershipControls"`
+	Xmlns   string   `xml:"xmlns,attr,omitempty"`
+	Rules   []struct {
+		ObjectOwnership string `xml:"ObjectOwnership"`
+	} `xml:"Rule"`
+}
+
+func validOwnership(v string) bool {
+	return v == "BucketOwnerEnforced" || v == "BucketOwnerPreferred" || v == "ObjectWriter"
+}
+
+// checkACL applies the bucket's controls to an ACL a request asks for:
+// ACLs disabled by BucketOwnerEnforced refuse anything but private, and
+// BlockPublicAcls refuses public ones.
+func checkACL(b bucket.Bucket, acl string, requested bool) error {
+	if !requested {
+		return nil
+	}
+	if b.ACLsDisabled() && acl != bucket.ACLPrivate {
+		return apiErr(errACLNotSupported, "the bucket does not allow ACLs")
+	}
+	if b.AccessBlock != nil && b.AccessBlock.BlockPublicAcls && acl != bucket.ACLPrivate {
+		return apiErr(errAccessDenied, "access denied: public ACLs are blocked on this bucket")
+	}
+	return nil
+}
+
+// aclReadable is bucket.Readable under the bucket's controls: ignored
+// public ACLs, or ACLs disabled altogether, grant nothing.
+func aclReadable(b bucket.Bucket, acl string, authenticated bool) bool {
+	if b.IgnoresACLs() || b.ACLsDisabled() {
+		return false
+	}
+	return bucket.Readable(acl, authenticated)
+}
+
+func (h *Handler) getPublicAccessBlock(w http.ResponseWriter, req *request) error {
+	b, err := h.bucketFor(req, "s3:GetBucketPublicAccessBlock")
+	if err != nil {
+		return err
+	}
+	if b.AccessBlock == nil {
+		return apiErr(errNoAccessBlock, "the public access block configuration was not found")
+	}
+	a := b.AccessBlock
+	return writeXML(w, http.StatusOK, publicAccessBlockConfiguration{Xmlns: s3NS, BlockPublicAcls: a.BlockPublicAcls,
+		IgnorePublicAcls: a.IgnorePublicAcls, BlockPublicPolicy: a.BlockPublicPolicy, RestrictPublicBuckets: a.RestrictPublicBuckets})
+}
+
+func (h *Handler) putPublicAccessBlock(w http.ResponseWriter, req *request) error {
+	b, err := h.bucketFor(req, "s3:PutBucketPublicAccessBlock")
+	if err != nil {
+		return err
+	}
+	var in publicAccessBlockConfiguration
+	if err := req.readXML(&in); err != nil {
+		return err
+	}
+	b.AccessBlock = &bucket.AccessBlock{BlockPublicAcls: in.BlockPublicAcls, IgnorePublicAcls: in.IgnorePublicAcls,
+		BlockPublicPolicy: in.BlockPublicPolicy, RestrictPublicBuckets: in.RestrictPublicBuckets}
+	if err := h.o.Meta.UpdateBucket(req.r.Context(), b); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (h *Handler) deletePublicAccessBlock(w http.ResponseWriter, req *request) error {
+	b, err := h.bucketFor(req, "s3:PutBucketPublicAccessBlock")
+	if err != nil {
+		return err
+	}
+	b.AccessBlock = nil
+	if err := h.o.Meta.UpdateBucket(req.r.Context(), b); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (h *Handler) getOwnershipControls(w http.ResponseWriter, req *request) error {
+	b, err := h.bucketFor(req, "s3:GetBucketOwnershipControls")
+	if err != nil {
+		return err
+	}
+	if b.Ownership == "" {
+		return apiErr(errNoOwnership, "the bucket ownership controls were not found")
+	}
+	out := ownershipControls{Xmlns: s3NS}
+	out.Rules = append(out.Rules, struct {
+		ObjectOwnership string `xml:"ObjectOwnership"`
+	}{b.Ownership})
+	return writeXML(w, http.StatusOK, out)
+}
+
+func (h *Handler) putOwnershipControls(w http.ResponseWriter, req *request) error {
+	b, err := h.bucketFor(req, "s3:PutBucketOwnershipControls")
+	if err != nil {
+		return err
+	}
+	var in ownershipControls
+	if err := req.readXML(&in); err != nil {
+		return err
+	}
+	if len(in.Rules) != 1 || !validOwnership(in.Rules[0].ObjectOwnership) {
+		return apiErr(errMalformedXML, "ownership controls need exactly one valid ObjectOwnership rule")
+	}
+	b.Ownership = in.Rules[0].ObjectOwnership
+	if err := h.o.Meta.UpdateBucket(req.r.Context(), b); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+func (h *Handler) deleteOwnershipControls(w http.ResponseWriter, req *request) error {
+	b, err := h.bucketFor(req, "s3:PutBucketOwnershipControls")
+	if err != nil {
+		return err
+	}
+	b.Ownership = ""
+	if err := h.o.Meta.UpdateBucket(req.r.Context(), b); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
