@@ -2,9 +2,6 @@ package s3
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base32"
-	"encoding/base64"
 	"fmt"
 
 	"github.com/stowage/stowage/internal/core/bucket"
@@ -45,19 +42,4 @@ func (c *SealedCredentials) ResolveS3Key(ctx context.Context, accessKey string) 
 		return "", "", errs.Wrap(errs.Internal, "cannot open a stored secret", fmt.Errorf("open secret of %s: %w", accessKey, err))
 	}
 	return cred.ProjectID, string(secret), nil
-}
-
-// GenerateKey makes a new access key id (20 upper-case characters, like
-// AWS's) and secret (40 characters of base64).
-func GenerateKey() (accessKey, secret string, err error) {
-	var id [15]byte
-	var sec [30]byte
-	if _, err := rand.Read(id[:]); err != nil {
-		return "", "", fmt.Errorf("generate access key: %w", err)
-	}
-	if _, err := rand.Read(sec[:]); err != nil {
-		return "", "", fmt.Errorf("generate secret: %w", err)
-	}
-	accessKey = "STW" + base32.StdEncoding.EncodeToString(id[:])[:17]
-	return accessKey, base64.StdEncoding.EncodeToString(sec[:]), nil
 }

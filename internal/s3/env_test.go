@@ -126,10 +126,7 @@ func newEnvWith(t *testing.T, backend, domain string) *env {
 		t.Fatal(err)
 	}
 	mk := func(project string) key {
-		ak, sk, err := s3.GenerateKey()
-		if err != nil {
-			t.Fatal(err)
-		}
+		ak, sk := bucket.NewKey()
 		c := bucket.Credential{AccessKey: ak, ProjectID: project, SecretSealed: sealer.Seal([]byte(sk), []byte(ak)), Created: now}
 		if err := st.CreateS3Credential(ctx, c); err != nil {
 			t.Fatal(err)

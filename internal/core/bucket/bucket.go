@@ -6,6 +6,9 @@
 package bucket
 
 import (
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/base64"
 	"net"
 	"strings"
 	"time"
@@ -222,4 +225,14 @@ type CORSRule struct {
 	AllowedHeaders []string `json:",omitempty"`
 	ExposeHeaders  []string `json:",omitempty"`
 	MaxAgeSeconds  int      `json:",omitempty"`
+}
+
+// NewKey makes an S3 access key id (20 upper-case characters, like AWS's)
+// and a 40-character secret.
+func NewKey() (accessKey, secret string) {
+	var id [15]byte
+	var sec [30]byte
+	_, _ = rand.Read(id[:])
+	_, _ = rand.Read(sec[:])
+	return "STW" + base32.StdEncoding.EncodeToString(id[:])[:17], base64.StdEncoding.EncodeToString(sec[:])
 }

@@ -2,9 +2,6 @@ package objectstorage
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base32"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"regexp"
@@ -188,18 +185,8 @@ func (s *Manager) DeleteBucket(ctx context.Context, p identity.Principal, name s
 	return s.store.DeleteBucket(ctx, b.ID, s.now().UTC())
 }
 
-// newKey makes an access key id (20 upper-case characters, like AWS's)
-// and a 40-character secret.
-func newKey() (accessKey, secret string) {
-	var id [15]byte
-	var sec [30]byte
-	_, _ = rand.Read(id[:])
-	_, _ = rand.Read(sec[:])
-	return "STW" + base32.StdEncoding.EncodeToString(id[:])[:17], base64.StdEncoding.EncodeToString(sec[:])
-}
-
 func (s *Manager) newCredential(projectID, serviceID, description string) (bucket.Credential, string) {
-	ak, secret := newKey()
+	ak, secret := bucket.NewKey()
 	return bucket.Credential{AccessKey: ak, ProjectID: projectID, ServiceID: serviceID, Description: description,
 		SecretSealed: s.sealer.Seal([]byte(secret), []byte(ak)), Created: s.now().UTC()}, secret
 }
