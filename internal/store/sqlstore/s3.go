@@ -62,7 +62,7 @@ func scanCredential(row interface{ Scan(...any) error }) (bucket.Credential, err
 
 // S3Credential returns the live credential with this access key.
 func (s *Store) S3Credential(ctx context.Context, accessKey string) (bucket.Credential, error) {
-	row := s.r.QueryRowContext(ctx, "SELECT "+credCols+" FROM s3_credentials WHERE access_key = $1 AND revoked_at IS NULL", accessKey)
+	row := s.hotRow(ctx, "SELECT "+credCols+" FROM s3_credentials WHERE access_key = $1 AND revoked_at IS NULL", accessKey)
 	c, err := scanCredential(row)
 	if err != nil {
 		return c, notFound(err, "s3 credential", accessKey)
@@ -156,7 +156,7 @@ func insertBucket(ctx context.Context, tx *sql.Tx, b bucket.Bucket) error {
 // BucketByName returns a live bucket. The caller decides whether the
 // asking project may see it; this lookup is global because bucket names are.
 func (s *Store) BucketByName(ctx context.Context, name string) (bucket.Bucket, error) {
-	row := s.r.QueryRowContext(ctx, "SELECT "+bucketCols+" FROM buckets WHERE name = $1 AND deleted_at IS NULL", name)
+	row := s.hotRow(ctx, "SELECT "+bucketCols+" FROM buckets WHERE name = $1 AND deleted_at IS NULL", name)
 	b, err := scanBucket(row)
 	if err != nil {
 		return b, notFound(err, "bucket", name)
@@ -276,7 +276,7 @@ func scanObject(row interface{ Scan(...any) error }) (bucket.Object, error) {
 
 // GetObject returns the committed object at key.
 func (s *Store) GetObject(ctx context.Context, bucketID, key string) (bucket.Object, error) {
-	row := s.r.QueryRowContext(ctx, "SELECT "+objectCols+" FROM objects WHERE bucket_id = $1 AND key_name = $2", bucketID, key)
+	row := s.hotRow(ctx, "SELECT "+objectCols+" FROM objects WHERE bucket_id = $1 AND key_name = $2", bucketID, key)
 	o, err := scanObject(row)
 	if err != nil {
 		return o, notFound(err, "object", key)

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
@@ -45,6 +46,10 @@ type Store struct {
 	w *sql.DB
 	// r serves reads; on PostgreSQL it is the same pool as w.
 	r *sql.DB
+	// stmts caches prepared statements of the hot read paths (S3 key,
+	// bucket and object lookups), which otherwise re-parse their SQL on
+	// every request.
+	stmts sync.Map // query text → *sql.Stmt
 }
 
 // Open connects to dsn ("sqlite:PATH" or "postgres://…") and applies
@@ -127,8 +132,29 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
+// hotRow runs a read query through a cached prepared statement.
+func (s *Store) hotRow(ctx context.Context, query string, args ...any) *sql.Row {
+	if st, ok := s.stmts.Load(query); ok {
+		return st.(*sql.Stmt).QueryRowContext(ctx, args...)
+	}
+	st, err := s.r.PrepareContext(ctx, query)
+	if err != nil {
+		return s.r.QueryRowContext(ctx, query, args...) // reports the same error
+	}
+	if prev, loaded := s.stmts.LoadOrStore(query, st); loaded {
+		st.Close()
+		st = prev.(*sql.Stmt)
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
 // Close is idempotent.
 func (s *Store) Close() error {
+	s.stmts.Range(func(k, v any) bool {
+		v.(*sql.Stmt).Close()
+		s.stmts.Delete(k)
+		return true
+	})
 	err := s.w.Close()
 	if s.r != s.w {
 		err = errors.Join(err, s.r.Close())
