@@ -202,5 +202,12 @@ func TestProjectQuotaCoversObjects(t *testing.T) {
 	}
 	var q struct{ Usage obj }
 	e.Do("GET", "/api/v1/projects/"+project+"/quotas", testenv.Bearer(e.AdminToken), nil).JSON(t, &q)
-	t.Logf("quota usage %v", q.Usage)
+	if q.Usage["storage_bytes"] != float64(2<<20) {
+		t.Fatalf("quota usage %v, want the object's 2 MiB counted", q.Usage)
+	}
+	// The same quota stops a volume that would not fit next to the objects.
+	r := e.Do("POST", "/api/v1/volumes", testenv.Bearer(e.AdminToken), obj{"project_id": project, "name": "big", "size": 2 << 20, "type": "ssd"})
+	if r.Status != 403 || !strings.Contains(string(r.Body), "quota") {
+		t.Fatalf("volume past the quota: %d %s", r.Status, r.Body)
+	}
 }

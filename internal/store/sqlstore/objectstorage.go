@@ -86,9 +86,8 @@ func (s *Store) ProjectStorage(ctx context.Context, projectID string) (limit int
 	if !l.Valid {
 		return 0, false, 0, nil
 	}
-	err = s.r.QueryRowContext(ctx, `SELECT COALESCE((SELECT storage_bytes FROM volume_usage WHERE project_id = $1), 0)
-		+ COALESCE((SELECT SUM(object_bytes) FROM buckets WHERE project_id = $1 AND deleted_at IS NULL), 0)`, projectID).Scan(&used)
-	return l.Int64, true, used, mapErr(err)
+	_, u, err := s.GetQuota(ctx, projectID)
+	return l.Int64, true, u.StorageBytes, err
 }
 
 func (s *Store) SetObjectStorageLimit(ctx context.Context, id string, limit int64, at time.Time) error {

@@ -291,13 +291,28 @@ func reserve(ctx context.Context, tx *sql.Tx, projectID string, d volume.Usage) 
 		}
 		return nil
 	}
-	if err := check("storage bytes", d.StorageBytes, u.StorageBytes, lb); err != nil {
+	// The storage quota covers the project's objects too; their bytes live
+	// in the buckets' transactional counters.
+	objects, err := projectObjectBytes(ctx, tx, projectID)
+	if err != nil {
+		return err
+	}
+	if err := check("storage bytes", d.StorageBytes, u.StorageBytes+objects, lb); err != nil {
 		return err
 	}
 	if err := check("volumes", d.Volumes, u.Volumes, lv); err != nil {
 		return err
 	}
 	return check("snapshots", d.Snapshots, u.Snapshots, ls)
+}
+
+// projectObjectBytes is the bytes held in a project's live buckets.
+func projectObjectBytes(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, projectID string) (int64, error) {
+	var n int64
+	err := q.QueryRowContext(ctx, "SELECT COALESCE(SUM(object_bytes), 0) FROM buckets WHERE project_id = $1 AND deleted_at IS NULL", projectID).Scan(&n)
+	return n, mapErr(err)
 }
 
 func (s *Store) attachmentsOf(ctx context.Context, vols []volume.Volume) error {
@@ -701,7 +716,9 @@ func (s *Store) GetQuota(ctx context.Context, projectID string) (volume.Limits, 
 	if err != nil && err != sql.ErrNoRows {
 		return l, u, mapErr(err)
 	}
-	return l, u, nil
+	objects, err := projectObjectBytes(ctx, s.r, projectID)
+	u.StorageBytes += objects
+	return l, u, err
 }
 
 func (s *Store) SetQuota(ctx context.Context, projectID string, l volume.Limits, e volume.Event) error {
