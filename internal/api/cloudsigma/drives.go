@@ -813,21 +813,27 @@ func (a *API) removeDrive(ctx context.Context, v volume.Volume, force bool) erro
 	return nil
 }
 
-// deleteDrives deletes several drives; every uuid is checked first, so an
-// unknown or busy one deletes nothing.
-func (a *API) deleteDrives(w http.ResponseWriter, r *http.Request) error {
-	project, err := a.account(r.Context())
-	if err != nil {
-		return err
+// bulkBody reads the caller's account and the objects of a bulk request,
+// which must have a body.
+func (a *API) bulkBody(r *http.Request) (project string, raws []json.RawMessage, err error) {
+	if project, err = a.account(r.Context()); err != nil {
+		return "", nil, err
 	}
 	body, err := a.readBody(r)
 	if err != nil {
-		return err
+		return "", nil, err
 	}
 	if body == nil {
-		return required("objects")
+		return "", nil, required("objects")
 	}
-	raws, err := objects(body)
+	raws, err = objects(body)
+	return project, raws, err
+}
+
+// deleteDrives deletes several drives; every uuid is checked first, so an
+// unknown or busy one deletes nothing.
+func (a *API) deleteDrives(w http.ResponseWriter, r *http.Request) error {
+	project, raws, err := a.bulkBody(r)
 	if err != nil {
 		return err
 	}

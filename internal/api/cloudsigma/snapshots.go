@@ -290,18 +290,7 @@ func (a *API) deleteSnapshot(w http.ResponseWriter, r *http.Request) error {
 
 // deleteSnapshots deletes several; every uuid is checked first.
 func (a *API) deleteSnapshots(w http.ResponseWriter, r *http.Request) error {
-	project, err := a.account(r.Context())
-	if err != nil {
-		return err
-	}
-	body, err := a.readBody(r)
-	if err != nil {
-		return err
-	}
-	if body == nil {
-		return required("objects")
-	}
-	raws, err := objects(body)
+	project, raws, err := a.bulkBody(r)
 	if err != nil {
 		return err
 	}
