@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -61,8 +62,10 @@ type Server struct {
 	s3Ln     net.Listener
 	s3       *http.Server
 	addrs    Addresses
-	closeMu  sync.Mutex
-	closed   bool
+	// routes are the management API's patterns, as registered.
+	routes  []string
+	closeMu sync.Mutex
+	closed  bool
 }
 
 // Run starts a server and serves until ctx is cancelled.
@@ -127,8 +130,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		return nil, err
 	}
 
-	mux := http.NewServeMux()
-	s.routes(mux)
+	mux := httpapi.NewRecordingMux()
+	s.register(mux)
+	s.routes = mux.Patterns()
 	obs := httpapi.NewObserver(log.With("component", "api"), s.registry)
 	s.api = &http.Server{Handler: obs.Wrap(mux), ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -207,7 +211,7 @@ func (s *Server) bootstrap(ctx context.Context) error {
 	return nil
 }
 
-func (s *Server) routes(mux *http.ServeMux) {
+func (s *Server) register(mux *httpapi.RecordingMux) {
 	native.New(s.identity, jobs.NewService(s.store), s.market, s.objects, s.s3Endpoint, s.log.With("component", "native"), s.cfg.MaxBodyBytes).
 		WithVolumes(s.volumes).Register(mux)
 	waldur.New(s.identity, s.market, s.log.With("component", "waldur"), s.cfg.MaxBodyBytes).WithVolumes(s.volumes).Register(mux)
@@ -254,6 +258,10 @@ func probeWritable(dir string) error {
 	}
 	return nil
 }
+
+// Routes returns every ServeMux pattern of the management API, in the
+// order the surfaces registered them.
+func (s *Server) Routes() []string { return slices.Clone(s.routes) }
 
 // Addrs returns the bound listener addresses.
 func (s *Server) Addrs() Addresses { return s.addrs }

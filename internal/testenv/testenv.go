@@ -28,7 +28,9 @@ type Env struct {
 	Addrs      server.Addresses
 	AdminToken string
 	Config     config.Config
-	stop       func()
+	// Routes are the management API's ServeMux patterns (Server.Routes).
+	Routes []string
+	stop   func()
 }
 
 // Option adjusts the configuration before start.
@@ -60,7 +62,7 @@ func StartConfig(t testing.TB, cfg config.Config) *Env {
 	}
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx) }()
-	e := &Env{T: t, DataDir: cfg.DataDir, Addrs: s.Addrs(), Config: cfg}
+	e := &Env{T: t, DataDir: cfg.DataDir, Addrs: s.Addrs(), Config: cfg, Routes: s.Routes()}
 	var once bool
 	e.stop = func() {
 		if once {

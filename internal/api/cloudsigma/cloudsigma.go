@@ -55,7 +55,7 @@ func New(id *identity.Service, volumes *volume.Service, js *jobs.Service, log *s
 // Register mounts the dialect on mux. Every path is also served without its
 // trailing slash: clients send it, but answering both is simpler than
 // Tastypie's redirect.
-func (a *API) Register(mux *http.ServeMux) {
+func (a *API) Register(mux httpapi.Mux) {
 	p := func(h httpapi.HandlerFunc) http.Handler { return a.surface.Private(checkCSRF(h)) }
 	route := func(method, path string, h httpapi.HandlerFunc) {
 		mux.Handle(method+" "+Base+path+"{$}", p(h))

@@ -43,7 +43,7 @@ func New(id *identity.Service, volumes *volume.Service, log *slog.Logger, maxBod
 }
 
 // Register mounts the dialect on mux.
-func (a *API) Register(mux *http.ServeMux) {
+func (a *API) Register(mux httpapi.Mux) {
 	mux.Handle("POST /api/user/login", a.surface.Public(a.login))
 	p := a.surface.Private
 	mux.Handle("POST /api/region/list", p(a.regions))

@@ -159,7 +159,7 @@ func (a *API) Routes() []Route {
 
 // Register mounts every route on mux, plus a problem+json 404 for unknown
 // paths under /api/v1/.
-func (a *API) Register(mux *http.ServeMux) {
+func (a *API) Register(mux httpapi.Mux) {
 	for _, rt := range a.Routes() {
 		h := a.surface.Private(rt.Handler)
 		if rt.Public {

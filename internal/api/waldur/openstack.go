@@ -13,7 +13,7 @@ import (
 
 // registerOpenStack mounts the OpenStack plugin's routes. Volumes are made
 // and removed through marketplace orders, so POST and DELETE on them are 405.
-func (a *API) registerOpenStack(mux *http.ServeMux) {
+func (a *API) registerOpenStack(mux httpapi.Mux) {
 	priv := a.surface.Private
 	mux.Handle("GET /api/openstack-volumes/{$}", priv(a.listVolumes))
 	mux.Handle("POST /api/openstack-volumes/{$}", priv(methodNotAllowed))

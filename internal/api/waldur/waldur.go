@@ -45,7 +45,7 @@ func New(id *identity.Service, m *marketplace.Service, log *slog.Logger, maxBody
 func (a *API) WithVolumes(v *volume.Service) *API { a.vols = v; return a }
 
 // Register mounts the dialect's routes on mux.
-func (a *API) Register(mux *http.ServeMux) {
+func (a *API) Register(mux httpapi.Mux) {
 	pub, priv := a.surface.Public, a.surface.Private
 	mux.Handle("POST /api-auth/password/{$}", pub(a.login))
 

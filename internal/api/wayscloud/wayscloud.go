@@ -37,7 +37,7 @@ func New(id *identity.Service, objects *objectstorage.Manager, s3Endpoint func()
 }
 
 // Register mounts the dialect on mux.
-func (a *API) Register(mux *http.ServeMux) {
+func (a *API) Register(mux httpapi.Mux) {
 	p := a.surface.Private
 	mux.Handle("GET /v1/storage/buckets", p(a.listBuckets))
 	mux.Handle("POST /v1/storage/buckets", p(a.createBucket))
