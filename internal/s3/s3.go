@@ -99,6 +99,7 @@ type Handler struct {
 	o       Options
 	log     *slog.Logger
 	metrics *metrics
+	routes  []Route
 }
 
 // New builds the handler.
@@ -120,7 +121,7 @@ func New(o Options) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Handler{o: o, log: o.Logger, metrics: m}, nil
+	return &Handler{o: o, log: o.Logger, metrics: m, routes: Routes()}, nil
 }
 
 // request is one S3 call as routed: who is asking, which bucket and key,
@@ -155,11 +156,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sw.Header().Set("x-amz-id-2", req.id)
 	sw.Header().Set("Server", "Stowage")
 	h.locate(req)
-	handler, op := h.route(req)
+	rt := h.route(req)
+	req.op = rt.Op
 	if req.r.Method == http.MethodOptions {
-		op = "PreflightCORS"
+		req.op = "PreflightCORS"
 	}
-	req.op = op
 	var err error
 	if req.r.Method == http.MethodOptions {
 		// A CORS preflight carries no credentials, even on a presigned
@@ -168,7 +169,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		h.corsActual(sw, req)
 		if err = h.authenticate(req); err == nil {
-			err = handler(sw, req)
+			err = rt.serve(h, sw, req)
 		}
 	}
 	if err != nil {
@@ -202,167 +203,6 @@ func (h *Handler) locate(req *request) {
 	if req.bucket == "" {
 		req.resource = "/"
 	}
-}
-
-type handlerFunc func(w http.ResponseWriter, req *request) error
-
-func notImplemented(what string) handlerFunc {
-	return func(http.ResponseWriter, *request) error {
-		return apiErr(errNotImplemented, "%s is not implemented", what)
-	}
-}
-
-// Bucket subresources this handler does not implement; asking for one is
-// NotImplemented rather than being mistaken for a plain bucket request.
-var unsupportedBucketQueries = []string{"lifecycle", "website", "logging", "notification", "replication",
-	"encryption", "object-lock", "accelerate", "requestPayment", "analytics", "metrics", "inventory",
-	"intelligent-tiering", "tagging"}
-
-// route picks the operation from method, bucket/key presence and query keys.
-func (h *Handler) route(req *request) (handlerFunc, string) {
-	q := req.r.URL.Query()
-	m := req.r.Method
-	if req.bucket == "" {
-		if m == http.MethodGet {
-			return h.listBuckets, "ListBuckets"
-		}
-		return methodNotAllowed, "Unknown"
-	}
-	if !req.hasKey {
-		switch m {
-		case http.MethodPut:
-			switch {
-			case q.Has("acl"):
-				return h.putBucketACL, "PutBucketAcl"
-			case q.Has("policy"):
-				return h.putBucketPolicy, "PutBucketPolicy"
-			case q.Has("versioning"):
-				return h.putBucketVersioning, "PutBucketVersioning"
-			case q.Has("publicAccessBlock"):
-				return h.putPublicAccessBlock, "PutPublicAccessBlock"
-			case q.Has("ownershipControls"):
-				return h.putOwnershipControls, "PutBucketOwnershipControls"
-			case q.Has("cors"):
-				return h.putBucketCORS, "PutBucketCors"
-			}
-			for _, s := range unsupportedBucketQueries {
-				if q.Has(s) {
-					return notImplemented("PUT ?" + s), "NotImplemented"
-				}
-			}
-			return h.createBucket, "CreateBucket"
-		case http.MethodGet:
-			switch {
-			case q.Has("location"):
-				return h.getBucketLocation, "GetBucketLocation"
-			case q.Has("acl"):
-				return h.getBucketACL, "GetBucketAcl"
-			case q.Has("policy"):
-				return h.getBucketPolicy, "GetBucketPolicy"
-			case q.Has("policyStatus"):
-				return h.getBucketPolicyStatus, "GetBucketPolicyStatus"
-			case q.Has("versioning"):
-				return h.getBucketVersioning, "GetBucketVersioning"
-			case q.Has("uploads"):
-				return h.listUploads, "ListMultipartUploads"
-			case q.Has("versions"):
-				return h.listObjectVersions, "ListObjectVersions"
-			case q.Has("publicAccessBlock"):
-				return h.getPublicAccessBlock, "GetPublicAccessBlock"
-			case q.Has("ownershipControls"):
-				return h.getOwnershipControls, "GetBucketOwnershipControls"
-			case q.Has("cors"):
-				return h.getBucketCORS, "GetBucketCors"
-			case q.Get("list-type") == "2":
-				return h.listObjectsV2, "ListObjectsV2"
-			}
-			for _, s := range unsupportedBucketQueries {
-				if q.Has(s) {
-					return notImplemented("GET ?" + s), "NotImplemented"
-				}
-			}
-			return h.listObjectsV1, "ListObjects"
-		case http.MethodHead:
-			return h.headBucket, "HeadBucket"
-		case http.MethodDelete:
-			switch {
-			case q.Has("policy"):
-				return h.deleteBucketPolicy, "DeleteBucketPolicy"
-			case q.Has("publicAccessBlock"):
-				return h.deletePublicAccessBlock, "DeletePublicAccessBlock"
-			case q.Has("ownershipControls"):
-				return h.deleteOwnershipControls, "DeleteBucketOwnershipControls"
-			case q.Has("cors"):
-				return h.deleteBucketCORS, "DeleteBucketCors"
-			}
-			for _, s := range unsupportedBucketQueries {
-				if q.Has(s) {
-					return notImplemented("DELETE ?" + s), "NotImplemented"
-				}
-			}
-			return h.deleteBucket, "DeleteBucket"
-		case http.MethodPost:
-			if q.Has("delete") {
-				return h.deleteObjects, "DeleteObjects"
-			}
-		}
-		return methodNotAllowed, "Unknown"
-	}
-	switch m {
-	case http.MethodPut:
-		switch {
-		case q.Has("uploadId") && q.Has("partNumber"):
-			if req.r.Header.Get("X-Amz-Copy-Source") != "" {
-				return h.uploadPartCopy, "UploadPartCopy"
-			}
-			return h.uploadPart, "UploadPart"
-		case q.Has("tagging"):
-			return h.putObjectTagging, "PutObjectTagging"
-		case q.Has("acl"):
-			return h.putObjectACL, "PutObjectAcl"
-		case q.Has("retention"), q.Has("legal-hold"):
-			return notImplemented("object lock"), "NotImplemented"
-		case req.r.Header.Get("X-Amz-Copy-Source") != "":
-			return h.copyObject, "CopyObject"
-		}
-		return h.putObject, "PutObject"
-	case http.MethodGet:
-		switch {
-		case q.Has("uploadId"):
-			return h.listParts, "ListParts"
-		case q.Has("tagging"):
-			return h.getObjectTagging, "GetObjectTagging"
-		case q.Has("acl"):
-			return h.getObjectACL, "GetObjectAcl"
-		case q.Has("attributes"):
-			return h.getObjectAttributes, "GetObjectAttributes"
-		case q.Has("retention"), q.Has("legal-hold"), q.Has("torrent"):
-			return notImplemented("this object subresource"), "NotImplemented"
-		}
-		return h.getObject, "GetObject"
-	case http.MethodHead:
-		return h.headObject, "HeadObject"
-	case http.MethodDelete:
-		switch {
-		case q.Has("uploadId"):
-			return h.abortUpload, "AbortMultipartUpload"
-		case q.Has("tagging"):
-			return h.deleteObjectTagging, "DeleteObjectTagging"
-		}
-		return h.deleteObject, "DeleteObject"
-	case http.MethodPost:
-		switch {
-		case q.Has("uploads"):
-			return h.createUpload, "CreateMultipartUpload"
-		case q.Has("uploadId"):
-			return h.completeUpload, "CompleteMultipartUpload"
-		}
-	}
-	return methodNotAllowed, "Unknown"
-}
-
-func methodNotAllowed(http.ResponseWriter, *request) error {
-	return apiErr(errMethodNotAllowed, "the specified method is not allowed against this resource")
 }
 
 // authenticate verifies the signature, if any, and records the caller's
