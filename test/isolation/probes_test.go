@@ -1,0 +1,222 @@
+package isolation
+
+// probe is one request an intruder sends on a route. Templates use the
+// variables of vars(): $V… are the victim's, $OWN… the intruder's own,
+// the rest shared catalog entries; a _H suffix is Waldur's undashed hex.
+type probe struct {
+	query  string
+	body   string            // JSON; empty for none
+	params map[string]string // path parameters to set instead of the defaults
+	path   string            // the whole path, for catch-all patterns
+	// own marks a request on the intruder's own account (create a drive,
+	// list my volumes): it may succeed, and must still leak nothing.
+	own bool
+	// login marks a password login as the victim with a wrong password.
+	login bool
+}
+
+// paramTable gives each path parameter, named by the literal segment before
+// it, the victim's thing (or a shared catalog entry) it stands for.
+func paramTable() map[string]string {
+	return map[string]string{
+		// native
+		"organisations/{id}":  "$ORGV",
+		"members/{user_id}":   "$VUSER",
+		"projects/{id}":       "$PV",
+		"tokens/{id}":         "$VTOKENID",
+		"jobs/{id}":           "$VJOB",
+		"volumes/{id}":        "$VVOL",
+		"snapshots/{id}":      "$VSNAP",
+		"exports/{export_id}": "$VEXPORT",
+		"instances/{id}":      "$VINST",
+		"offerings/{id}":      "$OFFER",
+		"orders/{id}":         "$VORDER",
+		"resources/{id}":      "$VRES",
+		"buckets/{name}":      "$VBKT",
+		"credentials/{key}":   "$VACCESS",
+		"object-storage/{id}": "$VSVC",
+		// Waldur
+		"customers/{uuid}":                           "$ORGV_H",
+		"projects/{uuid}":                            "$PV_H",
+		"marketplace-categories/{uuid}":              "$WCATEGORY",
+		"marketplace-public-offerings/{uuid}":        "$WOFFER",
+		"plans/{plan}":                               "$WPLAN",
+		"marketplace-plans/{uuid}":                   "$WPLAN",
+		"marketplace-orders/{uuid}":                  "$VORDER_H",
+		"marketplace-resources/{uuid}":               "$VRES_H",
+		"openstack-volumes/{uuid}":                   "$VVOL_H",
+		"openstack-snapshots/{uuid}":                 "$VSNAP_H",
+		"openstack-instances/{uuid}":                 "$VINST_H",
+		"openstack-volume-types/{uuid}":              "$WTYPE",
+		"openstack-volume-availability-zones/{uuid}": "$WZONE",
+		"openstack-tenants/{uuid}":                   "$PV_H",
+		"service-settings/{uuid}":                    "$WSETTINGS",
+		// CloudSigma
+		"drives/{uuid}":     "$VVOL",
+		"jobs/{uuid}":       "$VJOB",
+		"snapshots/{uuid}":  "$VSNAP",
+		"driveusers/{uuid}": "$VVOL",
+		"tags/{uuid}":       "$VTAG",
+		"servers/{uuid}":    "$VINST",
+		// WAYSCloud
+		"buckets/{bucket_name}": "$VBKT",
+	}
+}
+
+func actions(body string, names ...string) []probe {
+	var ps []probe
+	for _, n := range names {
+		ps = append(ps, probe{body: body, params: map[string]string{"action": n}})
+	}
+	return ps
+}
+
+const (
+	nativeVolume = `{"project_id":"$PV","name":"x-$R","size":1073741824,"type":"ssd"}`
+	waldurOrder  = `{"project":"$BASE/api/projects/$PV_H/","offering":"$BASE/api/marketplace-public-offerings/$WOFFER/",` +
+		`"plan":"$BASE/api/marketplace-public-offerings/$WOFFER/plans/$WPLAN/","attributes":{"name":"x-$R"},"limits":{"storage":1}}`
+	csServer = `{"objects":[{"name":"x-$R","cpu":1000,"mem":536870912,"vnc_password":"x","drives":[{"drive":"$VVOL","boot_order":1,"dev_channel":"0:0","device":"virtio"}]}]}`
+)
+
+// probeTable lists what to send on each route, keyed by method and path with
+// no trailing slash or {$}. A GET without an entry gets one plain probe;
+// any other method without an entry fails the test, so that whoever adds
+// a write route decides how an intruder would abuse it.
+func probeTable() map[string][]probe {
+	orderActions := []string{"approve_by_consumer", "approve_by_provider", "reject_by_consumer", "reject_by_provider",
+		"cancel", "set_state_executing", "set_state_done", "set_state_erred", "unlink"}
+	return map[string][]probe{
+		// native /api/v1
+		"/api/v1":                                             {{path: "/api/v1/no-such-route/$VVOL"}},
+		"POST /api/v1/sessions":                               {{body: `{"username":"$VUSERNAME","password":"wrong-password"}`, login: true}},
+		"GET /api/v1/volumes":                                 {{}, {query: "project=$PV"}, {query: "instance=$VINST"}, {query: "tag=$VTAG"}},
+		"GET /api/v1/snapshots":                               {{}, {query: "project=$PV"}, {query: "volume=$VVOL"}},
+		"GET /api/v1/instances":                               {{}, {query: "project=$PV"}},
+		"GET /api/v1/jobs":                                    {{}, {query: "resource_id=$VVOL"}},
+		"GET /api/v1/events":                                  {{}, {query: "project=$PV"}, {query: "resource_id=$VVOL"}},
+		"GET /api/v1/orders":                                  {{}, {query: "project_id=$PV"}, {query: "resource_id=$VRES"}},
+		"GET /api/v1/object-storage":                          {{}, {query: "project_id=$PV"}},
+		"GET /api/v1/resources":                               {{}, {query: "project_id=$PV"}},
+		"GET /api/v1/projects":                                {{}, {query: "organisation_id=$ORGV"}, {query: "name=$PVNAME"}},
+		"POST /api/v1/organisations":                          {{body: `{"name":"x-$R"}`}},
+		"POST /api/v1/organisations/{id}/members":             {{body: `{"user_id":"$SELF","role":"owner"}`}},
+		"DELETE /api/v1/organisations/{id}/members/{user_id}": {{}},
+		"POST /api/v1/projects":                               {{body: `{"organisation_id":"$ORGV","name":"x-$R"}`}},
+		"PATCH /api/v1/projects/{id}":                         {{body: `{"name":"pwned-$R"}`}},
+		"POST /api/v1/projects/{id}/members":                  {{body: `{"user_id":"$SELF","role":"admin"}`}},
+		"DELETE /api/v1/projects/{id}/members/{user_id}":      {{}},
+		"POST /api/v1/users":                                  {{body: `{"username":"x-$R","password":"long-enough-password"}`}},
+		"POST /api/v1/users/me/password":                      {{body: `{"current_password":"wrong-password","new_password":"long-enough-password"}`, own: true}},
+		"POST /api/v1/tokens":                                 {{body: `{"name":"x","project_id":"$PV"}`}, {body: `{"name":"mine"}`, own: true}},
+		"DELETE /api/v1/tokens/{id}":                          {{}},
+		"POST /api/v1/volumes": {{body: nativeVolume},
+			{body: `{"project_id":"$OWNP","name":"x-$R","size":1073741824,"type":"ssd","snapshot_id":"$VSNAP"}`},
+			{body: `{"project_id":"$OWNP","name":"x-$R","size":1073741824,"type":"ssd","source_volume_id":"$VVOL"}`}},
+		"PATCH /api/v1/volumes/{id}":          {{body: `{"name":"pwned-$R"}`}},
+		"DELETE /api/v1/volumes/{id}":         {{}, {query: "force=true"}},
+		"POST /api/v1/volumes/{id}/extend":    {{body: `{"size":2147483648}`}},
+		"POST /api/v1/volumes/{id}/retype":    {{body: `{"type":"hdd"}`}},
+		"POST /api/v1/volumes/{id}/clone":     {{body: `{"name":"x-$R"}`}, {body: `{"name":"x-$R","project_id":"$OWNP"}`}},
+		"POST /api/v1/volumes/{id}/snapshots": {{body: `{"name":"x-$R"}`}},
+		"POST /api/v1/volumes/{id}/attach": {{body: `{"instance_id":"$OWNINST"}`}, {body: `{"instance_id":"$VINST"}`},
+			{body: `{"instance_id":"$VINST"}`, params: map[string]string{"id": "$OWNVOL"}}},
+		"POST /api/v1/volumes/{id}/detach":                  {{body: `{"instance_id":"$VINST"}`, params: map[string]string{"id": "$VATT"}}},
+		"POST /api/v1/volumes/{id}/revert":                  {{body: `{"snapshot_id":"$VSNAP"}`}, {body: `{"snapshot_id":"$VSNAP"}`, params: map[string]string{"id": "$OWNVOL"}}},
+		"PATCH /api/v1/snapshots/{id}":                      {{body: `{"name":"pwned-$R"}`}},
+		"DELETE /api/v1/snapshots/{id}":                     {{}},
+		"POST /api/v1/snapshots/{id}/restore":               {{body: `{"name":"x-$R"}`}, {body: `{"name":"x-$R","project_id":"$OWNP"}`}},
+		"POST /api/v1/snapshots/{id}/exports":               {{}},
+		"DELETE /api/v1/snapshots/{id}/exports/{export_id}": {{}},
+		"POST /api/v1/instances":                            {{body: `{"project_id":"$PV","name":"x-$R"}`}},
+		"PATCH /api/v1/instances/{id}":                      {{body: `{"name":"pwned-$R"}`}},
+		"DELETE /api/v1/instances/{id}":                     {{}},
+		"PUT /api/v1/projects/{id}/quotas":                  {{body: `{"storage_bytes":1}`}},
+		"POST /api/v1/offerings":                            {{body: `{"name":"x-$R","kind":"object_storage"}`}},
+		"PATCH /api/v1/offerings/{id}":                      {{body: `{"state":"archived"}`}},
+		"POST /api/v1/offerings/{id}/plans":                 {{body: `{"name":"x-$R","unit":"month"}`}},
+		"POST /api/v1/orders": {{body: `{"project_id":"$PV","offering_id":"$OFFER","plan_id":"$PLAN","attributes":{"name":"x-$R"},"limits":{"storage":1}}`},
+			{body: `{"project_id":"$OWNP","type":"Terminate","resource_id":"$VRES"}`},
+			{body: `{"project_id":"$OWNP","offering_id":"$OFFER","plan_id":"$PLAN","type":"Update","resource_id":"$VRES","limits":{"storage":2}}`}},
+		"POST /api/v1/orders/{id}/{action}":        actions("", orderActions...),
+		"GET /api/v1/projects/{id}/buckets/{name}": {{}, {params: map[string]string{"id": "$OWNP"}}},
+		"POST /api/v1/projects/{id}/buckets": {{body: `{"name":"x-$R"}`},
+			{body: `{"name":"x-$R","service_id":"$VSVC"}`, params: map[string]string{"id": "$OWNP"}}},
+		"PATCH /api/v1/projects/{id}/buckets/{name}":     {{body: `{"public":true}`}, {body: `{"public":true}`, params: map[string]string{"id": "$OWNP"}}},
+		"DELETE /api/v1/projects/{id}/buckets/{name}":    {{}, {params: map[string]string{"id": "$OWNP"}}},
+		"POST /api/v1/projects/{id}/credentials":         {{}},
+		"DELETE /api/v1/projects/{id}/credentials/{key}": {{}, {params: map[string]string{"id": "$OWNP"}}},
+
+		// Waldur
+		"/api":                                         {{path: "/api/no-such-route/$VVOL_H/"}},
+		"POST /api-auth/password":                      {{body: `{"username":"$VUSERNAME","password":"wrong-password"}`, login: true}},
+		"GET /api/projects":                            {{}, {query: "customer=$ORGV_H"}, {query: "customer_uuid=$ORGV_H"}},
+		"GET /api/marketplace-orders":                  {{}, {query: "project_uuid=$PV_H"}, {query: "customer_uuid=$ORGV_H"}},
+		"GET /api/marketplace-resources":               {{}, {query: "project_uuid=$PV_H"}, {query: "customer_uuid=$ORGV_H"}},
+		"GET /api/openstack-volumes":                   {{}, {query: "project_uuid=$PV_H"}, {query: "instance_uuid=$VINST_H"}},
+		"GET /api/openstack-snapshots":                 {{}, {query: "project_uuid=$PV_H"}, {query: "source_volume_uuid=$VVOL_H"}},
+		"GET /api/openstack-instances":                 {{}, {query: "project_uuid=$PV_H"}},
+		"POST /api/marketplace-orders":                 {{body: waldurOrder}},
+		"DELETE /api/marketplace-orders/{uuid}":        {{}},
+		"PUT /api/marketplace-orders/{uuid}":           {{body: `{}`}},
+		"PATCH /api/marketplace-orders/{uuid}":         {{body: `{}`}},
+		"POST /api/marketplace-orders/{uuid}/{action}": actions("{}", orderActions...),
+		"POST /api/marketplace-resources":              {{body: `{}`}},
+		"DELETE /api/marketplace-resources/{uuid}":     {{}},
+		"POST /api/marketplace-resources/{uuid}/{action}": append(append(actions("{}", "terminate"),
+			actions(`{"limits":{"storage":2}}`, "update_limits")...),
+			actions(`{"plan":"$BASE/api/marketplace-public-offerings/$WOFFER/plans/$WPLAN/"}`, "switch_plan")...),
+		"POST /api/openstack-volumes":          {{body: `{}`}},
+		"PUT /api/openstack-volumes/{uuid}":    {{body: `{"name":"pwned-$R"}`}},
+		"PATCH /api/openstack-volumes/{uuid}":  {{body: `{"name":"pwned-$R"}`}},
+		"DELETE /api/openstack-volumes/{uuid}": {{}},
+		"POST /api/openstack-volumes/{uuid}/{action}": append(append(append(append(append(
+			actions("{}", "pull", "unlink", "detach"),
+			actions(`{"instance":"$BASE/api/openstack-instances/$OWNINST_H/"}`, "attach")...),
+			probe{body: `{"instance":"$BASE/api/openstack-instances/$VINST_H/"}`, params: map[string]string{"action": "attach", "uuid": "$OWNVOL_H"}}),
+			actions(`{"disk_size":4096}`, "extend")...),
+			actions(`{"type":"$BASE/api/openstack-volume-types/$WTYPE/"}`, "retype")...),
+			actions(`{"name":"x-$R"}`, "snapshot")...),
+		"POST /api/openstack-snapshots":                {{body: `{}`}},
+		"PUT /api/openstack-snapshots/{uuid}":          {{body: `{"name":"pwned-$R"}`}},
+		"PATCH /api/openstack-snapshots/{uuid}":        {{body: `{"name":"pwned-$R"}`}},
+		"DELETE /api/openstack-snapshots/{uuid}":       {{}},
+		"POST /api/openstack-snapshots/{uuid}/restore": {{body: `{"name":"x-$R"}`}},
+
+		// WAYSCloud
+		"/v1/storage":                              {{path: "/v1/storage/no-such-route/$VBKT"}},
+		"POST /v1/storage/buckets":                 {{body: `{"bucket_name":"fresh-$R"}`, own: true}},
+		"DELETE /v1/storage/buckets/{bucket_name}": {{}},
+
+		// HPC-AI: every call a POST; reads of one's own account may succeed.
+		"POST /api/user/login":            {{body: `{"username":"$VUSERNAME","password":"wrong-password"}`, login: true}},
+		"POST /api/region/list":           {{body: `{}`, own: true}},
+		"POST /api/storage/volume/list":   {{body: `{}`, own: true}, {body: `{"projectId":"$PV"}`, own: true}},
+		"POST /api/storage/volume/create": {{body: `{"name":"x-$R","sizeGB":1,"region":"$HREGION","volumeType":"highspeedstorage"}`, own: true}},
+		"POST /api/storage/volume/detail": {{body: `{"volumeId":"$VVOL"}`}},
+		"POST /api/storage/volume/resize": {{body: `{"volumeId":"$VVOL","sizeGB":5}`}},
+		"POST /api/storage/volume/delete": {{body: `{"volumeId":"$VVOL"}`}},
+
+		// CloudSigma
+		"/api/2.0":                              {{path: "/api/2.0/no-such-route/$VVOL/"}},
+		"POST /api/2.0/accounts/action":         {{query: "do=login", body: `{"username":"$VUSERNAME","password":"wrong-password"}`, login: true}},
+		"POST /api/2.0/drives":                  {{body: `{"objects":[{"name":"x-$R","size":1073741824,"media":"disk"}]}`, own: true}},
+		"DELETE /api/2.0/drives":                {{body: `{"objects":[{"uuid":"$VVOL"}]}`}, {body: `["$VVOL"]`}},
+		"PUT /api/2.0/drives/{uuid}":            {{body: `{"name":"pwned-$R","size":1073741824,"media":"disk"}`}},
+		"DELETE /api/2.0/drives/{uuid}":         {{}},
+		"POST /api/2.0/drives/{uuid}/action":    {{query: "do=clone", body: `{"name":"x-$R"}`}, {query: "do=resize", body: `{"size":2147483648}`}},
+		"POST /api/2.0/snapshots":               {{body: `{"objects":[{"drive":"$VVOL","name":"x-$R"}]}`}},
+		"DELETE /api/2.0/snapshots":             {{body: `{"objects":[{"uuid":"$VSNAP"}]}`}},
+		"PUT /api/2.0/snapshots/{uuid}":         {{body: `{"name":"pwned-$R"}`}},
+		"DELETE /api/2.0/snapshots/{uuid}":      {{}},
+		"POST /api/2.0/snapshots/{uuid}/action": {{query: "do=clone", body: `{"name":"x-$R"}`}},
+		"POST /api/2.0/driveusers":              {{body: `{"objects":[{"drive":"$VVOL","amount":7}]}`}},
+		"PUT /api/2.0/driveusers/{uuid}":        {{body: `{"amount":7}`}},
+		"DELETE /api/2.0/driveusers/{uuid}":     {{}},
+		"POST /api/2.0/servers":                 {{body: csServer}},
+		"PUT /api/2.0/servers/{uuid}": {{body: `{"name":"pwned-$R","cpu":1000,"mem":536870912,"vnc_password":"x"}`},
+			{body: `{"name":"mine","cpu":1000,"mem":536870912,"vnc_password":"x","drives":[{"drive":"$VVOL","boot_order":1,"dev_channel":"0:0","device":"virtio"}]}`,
+				params: map[string]string{"uuid": "$OWNINST"}}},
+		"DELETE /api/2.0/servers/{uuid}":      {{}},
+		"POST /api/2.0/servers/{uuid}/action": {{query: "do=start"}, {query: "do=stop"}},
+	}
+}
