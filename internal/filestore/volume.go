@@ -1,0 +1,740 @@
+package filestore
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/stowage/stowage/internal/errs"
+	"golang.org/x/sys/unix"
+)
+
+// ErrStale means a file id no longer names a file in the volume.
+var ErrStale = errors.New("filestore: stale file id")
+
+// ErrQuota is what a write beyond the volume's quota returns.
+var ErrQuota = errs.E(errs.Quota, "filesystem volume quota exceeded")
+
+// Volume is one open filesystem volume. Files are named by inode number;
+// a cache maps the numbers in use to paths, and a miss (after a restart)
+// walks the tree once to find the file again.
+type Volume struct {
+	base    string
+	root    int // O_PATH descriptor of the tree
+	rootIno uint64
+
+	// mu orders size changes: writes inside a file's size and reads
+	// share it; anything that changes a size takes it alone, so usage
+	// is exact.
+	mu    sync.RWMutex
+	quota int64
+	used  int64
+
+	pmu   sync.Mutex
+	paths map[uint64]string
+}
+
+// resolveFlags keep every lookup inside the tree: no symlink is followed
+// and no ".." climbs out.
+const resolveFlags = unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV
+
+func openVolume(ctx context.Context, base string) (*Volume, error) {
+	quota, err := readQuota(base)
+	if err != nil {
+		return nil, err
+	}
+	fd, err := unix.Open(filepath.Join(base, treeDir), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	v := &Volume{base: base, root: fd, rootIno: st.Ino, quota: quota, paths: map[uint64]string{}}
+	used, err := v.count(ctx)
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	v.used = used
+	return v, nil
+}
+
+func (v *Volume) close() { unix.Close(v.root) }
+
+// count sums the sizes of the regular files, each inode once.
+func (v *Volume) count(ctx context.Context) (int64, error) {
+	seen := map[uint64]bool{}
+	var used int64
+	err := v.walk(ctx, func(rel string, st *syscall.Stat_t) bool {
+		if st.Mode&syscall.S_IFMT == syscall.S_IFREG && !seen[st.Ino] {
+			if st.Nlink > 1 {
+				seen[st.Ino] = true
+			}
+			used += st.Size
+		}
+		return true
+	})
+	return used, err
+}
+
+// walk visits every entry under the tree without following symlinks
+// until fn returns false.
+func (v *Volume) walk(ctx context.Context, fn func(rel string, st *syscall.Stat_t) bool) error {
+	top := filepath.Join(v.base, treeDir)
+	errStop := errors.New("stop")
+	err := filepath.WalkDir(top, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil // removed while walking
+			}
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if p == top {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return nil
+		}
+		st, ok := info.Sys().(*syscall.Stat_t)
+		if !ok {
+			return nil
+		}
+		rel, _ := filepath.Rel(top, p)
+		if !fn(rel, st) {
+			return errStop
+		}
+		return nil
+	})
+	if errors.Is(err, errStop) {
+		return nil
+	}
+	return err
+}
+
+// Root is the file id of the tree's top directory.
+func (v *Volume) Root() uint64 { return v.rootIno }
+
+// Quota returns the quota and the bytes used.
+func (v *Volume) Quota() (quota, used int64) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.quota, v.used
+}
+
+// open opens rel inside the tree with flags (O_NOFOLLOW is implied for
+// the last component by the resolve flags).
+func (v *Volume) open(rel string, flags int) (int, error) {
+	return unix.Openat2(v.root, rel, &unix.OpenHow{Flags: uint64(flags | unix.O_CLOEXEC | unix.O_NOFOLLOW), Resolve: resolveFlags})
+}
+
+func (v *Volume) lstat(rel string) (unix.Stat_t, error) {
+	var st unix.Stat_t
+	fd, err := v.open(rel, unix.O_PATH)
+	if err != nil {
+		return st, err
+	}
+	defer unix.Close(fd)
+	err = unix.Fstat(fd, &st)
+	return st, err
+}
+
+func (v *Volume) remember(ino uint64, rel string) {
+	v.pmu.Lock()
+	v.paths[ino] = rel
+	v.pmu.Unlock()
+}
+
+func (v *Volume) forget(ino uint64) {
+	v.pmu.Lock()
+	delete(v.paths, ino)
+	v.pmu.Unlock()
+}
+
+// path finds the file id's current path, checking the cached one first.
+func (v *Volume) path(ctx context.Context, ino uint64) (string, unix.Stat_t, error) {
+	if ino == v.rootIno {
+		st, err := v.lstat(".")
+		return ".", st, err
+	}
+	v.pmu.Lock()
+	rel, ok := v.paths[ino]
+	v.pmu.Unlock()
+	if ok {
+		if st, err := v.lstat(rel); err == nil && st.Ino == ino {
+			return rel, st, nil
+		}
+	}
+	found := ""
+	if err := v.walk(ctx, func(r string, st *syscall.Stat_t) bool {
+		if st.Ino == ino {
+			found = r
+			return false
+		}
+		return true
+	}); err != nil {
+		return "", unix.Stat_t{}, err
+	}
+	if found == "" {
+		v.forget(ino)
+		return "", unix.Stat_t{}, ErrStale
+	}
+	st, err := v.lstat(found)
+	if err != nil || st.Ino != ino {
+		return "", unix.Stat_t{}, ErrStale
+	}
+	v.remember(ino, found)
+	return found, st, nil
+}
+
+// openID opens the file id with flags and returns its path too.
+func (v *Volume) openID(ctx context.Context, ino uint64, flags int) (int, string, error) {
+	rel, _, err := v.path(ctx, ino)
+	if err != nil {
+		return -1, "", err
+	}
+	fd, err := v.open(rel, flags)
+	if err != nil {
+		return -1, "", err
+	}
+	return fd, rel, nil
+}
+
+// CheckName accepts one path component.
+func CheckName(name string) error {
+	switch {
+	case name == "" || name == "." || name == "..":
+		return unix.EINVAL
+	case len(name) > 255:
+		return unix.ENAMETOOLONG
+	case strings.ContainsAny(name, "/\x00"):
+		return unix.EINVAL
+	}
+	return nil
+}
+
+// dir opens a directory by id for *at calls.
+func (v *Volume) dir(ctx context.Context, ino uint64) (int, string, error) {
+	rel, st, err := v.path(ctx, ino)
+	if err != nil {
+		return -1, "", err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return -1, "", unix.ENOTDIR
+	}
+	fd, err := v.open(rel, unix.O_PATH|unix.O_DIRECTORY)
+	return fd, rel, err
+}
+
+func join(dir, name string) string {
+	if dir == "." {
+		return name
+	}
+	return dir + "/" + name
+}
+
+// Stat returns a file's attributes.
+func (v *Volume) Stat(ctx context.Context, ino uint64) (unix.Stat_t, error) {
+	_, st, err := v.path(ctx, ino)
+	return st, err
+}
+
+// Lookup finds name in directory dir; "." and ".." are understood.
+func (v *Volume) Lookup(ctx context.Context, dir uint64, name string) (unix.Stat_t, error) {
+	rel, st, err := v.path(ctx, dir)
+	if err != nil {
+		return st, err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return unix.Stat_t{}, unix.ENOTDIR
+	}
+	switch name {
+	case ".":
+		return st, nil
+	case "..":
+		if rel == "." {
+			return st, nil
+		}
+		return v.lstat(path.Dir(rel))
+	}
+	if err := CheckName(name); err != nil {
+		return unix.Stat_t{}, err
+	}
+	child := join(rel, name)
+	cst, err := v.lstat(child)
+	if err != nil {
+		return cst, err
+	}
+	v.remember(cst.Ino, child)
+	return cst, nil
+}
+
+// Read fills b from offset off and reports whether it reached the end.
+func (v *Volume) Read(ctx context.Context, ino uint64, off int64, b []byte) (int, bool, error) {
+	fd, _, err := v.openID(ctx, ino, unix.O_RDONLY)
+	if err != nil {
+		return 0, false, err
+	}
+	defer unix.Close(fd)
+	n := 0
+	for n < len(b) {
+		m, err := unix.Pread(fd, b[n:], off+int64(n))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return n, false, err
+		}
+		if m == 0 {
+			break
+		}
+		n += m
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return n, false, err
+	}
+	return n, off+int64(n) >= st.Size, nil
+}
+
+func pwriteAll(fd int, b []byte, off int64) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := unix.Pwrite(fd, b[n:], off+int64(n))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		n += m
+	}
+	return n, nil
+}
+
+// Write stores b at off. A write that would take the volume beyond its
+// quota writes nothing and returns ErrQuota. With sync the data is on
+// disk when Write returns.
+func (v *Volume) Write(ctx context.Context, ino uint64, off int64, b []byte, sync bool) (before, after unix.Stat_t, err error) {
+	fd, _, err := v.openID(ctx, ino, unix.O_WRONLY)
+	if err != nil {
+		return before, after, err
+	}
+	defer unix.Close(fd)
+	end := off + int64(len(b))
+	v.mu.RLock()
+	if err := unix.Fstat(fd, &before); err != nil {
+		v.mu.RUnlock()
+		return before, after, err
+	}
+	if end <= before.Size {
+		_, err = pwriteAll(fd, b, off)
+		v.mu.RUnlock()
+	} else {
+		v.mu.RUnlock()
+		err = v.grow(fd, &before, func() error {
+			_, err := pwriteAll(fd, b, off)
+			return err
+		}, end)
+	}
+	if err == nil && sync {
+		err = unix.Fdatasync(fd)
+	}
+	if serr := unix.Fstat(fd, &after); err == nil {
+		err = serr
+	}
+	return before, after, err
+}
+
+// grow runs op, which may change the file's size to at most end, under
+// the exclusive lock, checking the quota first and charging the real
+// change after (a failed op may have written part).
+func (v *Volume) grow(fd int, before *unix.Stat_t, op func() error, end int64) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if err := unix.Fstat(fd, before); err != nil {
+		return err
+	}
+	if delta := end - before.Size; delta > 0 && v.used+delta > v.quota {
+		return ErrQuota
+	}
+	err := op()
+	var st unix.Stat_t
+	if serr := unix.Fstat(fd, &st); serr == nil {
+		v.used += st.Size - before.Size
+	}
+	return err
+}
+
+// Commit flushes a file's data and metadata to disk.
+func (v *Volume) Commit(ctx context.Context, ino uint64) error {
+	fd, _, err := v.openID(ctx, ino, unix.O_RDONLY)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return unix.Fsync(fd)
+}
+
+// SetAttr carries the changes of a SETATTR; nil fields stay as they are.
+type SetAttr struct {
+	Mode     *uint32
+	UID, GID *uint32
+	Size     *int64
+	// Atime and Mtime: nil keeps the time; a zero time means now.
+	Atime, Mtime *time.Time
+}
+
+// procPath names an O_PATH descriptor so that calls which take no
+// descriptor act on exactly that file.
+func procPath(fd int) string { return "/proc/self/fd/" + strconv.Itoa(fd) }
+
+// SetAttr applies a. It returns the attributes before and after.
+func (v *Volume) SetAttr(ctx context.Context, ino uint64, a SetAttr) (before, after unix.Stat_t, err error) {
+	fd, rel, err := v.openID(ctx, ino, unix.O_PATH)
+	if err != nil {
+		return before, after, err
+	}
+	defer unix.Close(fd)
+	if err := unix.Fstat(fd, &before); err != nil {
+		return before, after, err
+	}
+	isLink := before.Mode&unix.S_IFMT == unix.S_IFLNK
+	if a.Size != nil {
+		if before.Mode&unix.S_IFMT != unix.S_IFREG {
+			return before, before, unix.EINVAL
+		}
+		if *a.Size < 0 {
+			return before, before, unix.EINVAL
+		}
+		wfd, err := v.open(rel, unix.O_WRONLY)
+		if err != nil {
+			return before, before, err
+		}
+		var st unix.Stat_t
+		err = v.grow(wfd, &st, func() error { return unix.Ftruncate(wfd, *a.Size) }, *a.Size)
+		unix.Close(wfd)
+		if err != nil {
+			return before, before, err
+		}
+	}
+	if a.Mode != nil && !isLink {
+		if err := unix.Chmod(procPath(fd), *a.Mode&0o7777); err != nil {
+			return before, before, err
+		}
+	}
+	if a.UID != nil || a.GID != nil {
+		uid, gid := -1, -1
+		if a.UID != nil {
+			uid = int(*a.UID)
+		}
+		if a.GID != nil {
+			gid = int(*a.GID)
+		}
+		if err := unix.Fchownat(fd, "", uid, gid, unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return before, before, err
+		}
+	}
+	if (a.Atime != nil || a.Mtime != nil) && !isLink {
+		ts := []unix.Timespec{{Nsec: unix.UTIME_OMIT}, {Nsec: unix.UTIME_OMIT}}
+		for i, t := range []*time.Time{a.Atime, a.Mtime} {
+			switch {
+			case t == nil:
+			case t.IsZero():
+				ts[i] = unix.Timespec{Nsec: unix.UTIME_NOW}
+			default:
+				ts[i] = unix.NsecToTimespec(t.UnixNano())
+			}
+		}
+		if err := unix.UtimesNanoAt(unix.AT_FDCWD, procPath(fd), ts, 0); err != nil {
+			return before, before, err
+		}
+	}
+	err = unix.Fstat(fd, &after)
+	return before, after, err
+}
+
+// CreateMode says what Create does when the name exists.
+type CreateMode int
+
+const (
+	// Unchecked opens an existing file as it is.
+	Unchecked CreateMode = iota
+	// Guarded fails with EEXIST.
+	Guarded
+	// Exclusive fails unless the existing file was made by a Create with
+	// the same verifier (a retransmission).
+	Exclusive
+)
+
+// Create makes (or, Unchecked, opens) a regular file in dir.
+func (v *Volume) Create(ctx context.Context, dir uint64, name string, mode uint32, how CreateMode, verf [8]byte) (unix.Stat_t, error) {
+	var st unix.Stat_t
+	if err := CheckName(name); err != nil {
+		return st, err
+	}
+	dfd, drel, err := v.dir(ctx, dir)
+	if err != nil {
+		return st, err
+	}
+	defer unix.Close(dfd)
+	flags := unix.O_CREAT | unix.O_WRONLY | unix.O_NOFOLLOW | unix.O_CLOEXEC
+	if how != Unchecked {
+		flags |= unix.O_EXCL
+	}
+	fd, err := unix.Openat(dfd, name, flags, mode&0o7777)
+	if err == unix.EEXIST && how == Exclusive {
+		if err := unix.Fstatat(dfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return st, err
+		}
+		if st.Mode&unix.S_IFMT == unix.S_IFREG && st.Atim.Sec == int64(binary.BigEndian.Uint32(verf[:4])) && st.Mtim.Sec == int64(binary.BigEndian.Uint32(verf[4:])) {
+			v.remember(st.Ino, join(drel, name))
+			return st, nil
+		}
+		return st, unix.EEXIST
+	}
+	if err != nil {
+		return st, err
+	}
+	defer unix.Close(fd)
+	if how == Exclusive {
+		// The verifier is kept in the times until the client sets them,
+		// so a retransmitted create can be recognised.
+		ts := []unix.Timespec{{Sec: int64(binary.BigEndian.Uint32(verf[:4]))}, {Sec: int64(binary.BigEndian.Uint32(verf[4:]))}}
+		if err := unix.UtimesNanoAt(unix.AT_FDCWD, procPath(fd), ts, 0); err != nil {
+			return st, err
+		}
+	}
+	if err := unix.Fstat(fd, &st); err != nil {
+		return st, err
+	}
+	v.remember(st.Ino, join(drel, name))
+	return st, nil
+}
+
+// Mkdir makes a directory in dir.
+func (v *Volume) Mkdir(ctx context.Context, dir uint64, name string, mode uint32) (unix.Stat_t, error) {
+	return v.make(ctx, dir, name, func(dfd int) error { return unix.Mkdirat(dfd, name, mode&0o7777) })
+}
+
+// Symlink makes a symbolic link; its target is never followed here.
+func (v *Volume) Symlink(ctx context.Context, dir uint64, name, target string) (unix.Stat_t, error) {
+	if len(target) > 4096 || strings.ContainsRune(target, 0) {
+		return unix.Stat_t{}, unix.EINVAL
+	}
+	return v.make(ctx, dir, name, func(dfd int) error { return unix.Symlinkat(target, dfd, name) })
+}
+
+// Link gives file ino another name in dir.
+func (v *Volume) Link(ctx context.Context, ino, dir uint64, name string) (unix.Stat_t, error) {
+	fd, _, err := v.openID(ctx, ino, unix.O_PATH)
+	if err != nil {
+		return unix.Stat_t{}, err
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return st, err
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		return st, unix.EISDIR
+	}
+	return v.make(ctx, dir, name, func(dfd int) error {
+		return unix.Linkat(unix.AT_FDCWD, procPath(fd), dfd, name, unix.AT_SYMLINK_FOLLOW)
+	})
+}
+
+func (v *Volume) make(ctx context.Context, dir uint64, name string, op func(dfd int) error) (unix.Stat_t, error) {
+	var st unix.Stat_t
+	if err := CheckName(name); err != nil {
+		return st, err
+	}
+	dfd, drel, err := v.dir(ctx, dir)
+	if err != nil {
+		return st, err
+	}
+	defer unix.Close(dfd)
+	if err := op(dfd); err != nil {
+		return st, err
+	}
+	if err := unix.Fstatat(dfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return st, err
+	}
+	v.remember(st.Ino, join(drel, name))
+	return st, nil
+}
+
+// Readlink returns a symbolic link's target.
+func (v *Volume) Readlink(ctx context.Context, ino uint64) (string, error) {
+	fd, _, err := v.openID(ctx, ino, unix.O_PATH)
+	if err != nil {
+		return "", err
+	}
+	defer unix.Close(fd)
+	buf := make([]byte, 4096)
+	n, err := unix.Readlinkat(fd, "", buf)
+	if err != nil {
+		return "", err
+	}
+	return string(buf[:n]), nil
+}
+
+// freed is what unlinking st gives back to the quota.
+func freed(st unix.Stat_t) int64 {
+	if st.Mode&unix.S_IFMT == unix.S_IFREG && st.Nlink == 1 {
+		return st.Size
+	}
+	return 0
+}
+
+// Remove unlinks a non-directory; Rmdir an empty directory.
+func (v *Volume) Remove(ctx context.Context, dir uint64, name string, isDir bool) error {
+	if err := CheckName(name); err != nil {
+		return err
+	}
+	dfd, _, err := v.dir(ctx, dir)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dfd)
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var st unix.Stat_t
+	if err := unix.Fstatat(dfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return err
+	}
+	flags := 0
+	if isDir {
+		flags = unix.AT_REMOVEDIR
+	} else if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		return unix.EISDIR
+	}
+	if err := unix.Unlinkat(dfd, name, flags); err != nil {
+		return err
+	}
+	v.used -= freed(st)
+	if st.Nlink <= 1 || isDir {
+		v.forget(st.Ino)
+	}
+	return nil
+}
+
+// Rename moves fromName in fromDir to toName in toDir, replacing what is
+// there as rename(2) does.
+func (v *Volume) Rename(ctx context.Context, fromDir uint64, fromName string, toDir uint64, toName string) error {
+	if err := CheckName(fromName); err != nil {
+		return err
+	}
+	if err := CheckName(toName); err != nil {
+		return err
+	}
+	ffd, frel, err := v.dir(ctx, fromDir)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(ffd)
+	tfd, trel, err := v.dir(ctx, toDir)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(tfd)
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var src, dst unix.Stat_t
+	if err := unix.Fstatat(ffd, fromName, &src, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return err
+	}
+	replaced := unix.Fstatat(tfd, toName, &dst, unix.AT_SYMLINK_NOFOLLOW) == nil && dst.Ino != src.Ino
+	if err := unix.Renameat(ffd, fromName, tfd, toName); err != nil {
+		return err
+	}
+	if replaced {
+		v.used -= freed(dst)
+	}
+	oldRel, newRel := join(frel, fromName), join(trel, toName)
+	v.pmu.Lock()
+	v.paths[src.Ino] = newRel
+	if src.Mode&unix.S_IFMT == unix.S_IFDIR {
+		for ino, p := range v.paths {
+			if strings.HasPrefix(p, oldRel+"/") {
+				v.paths[ino] = newRel + p[len(oldRel):]
+			}
+		}
+	}
+	v.pmu.Unlock()
+	return nil
+}
+
+// Entry is one directory entry. Cookie is where the next read continues.
+type Entry struct {
+	Name   string
+	Cookie uint64
+	Stat   unix.Stat_t
+}
+
+// ReadDir lists dir from cookie (0 is the start), at most max entries,
+// "." and ".." first. Cookies are positions in the directory's order.
+func (v *Volume) ReadDir(ctx context.Context, dir uint64, cookie uint64, max int) ([]Entry, bool, error) {
+	rel, dst, err := v.path(ctx, dir)
+	if err != nil {
+		return nil, false, err
+	}
+	if dst.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return nil, false, unix.ENOTDIR
+	}
+	fd, err := v.open(rel, unix.O_RDONLY|unix.O_DIRECTORY)
+	if err != nil {
+		return nil, false, err
+	}
+	f := os.NewFile(uintptr(fd), rel)
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		return nil, false, fmt.Errorf("read directory: %w", err)
+	}
+	names = append([]string{".", ".."}, names...)
+	if cookie > uint64(len(names)) {
+		return nil, false, unix.EINVAL
+	}
+	var out []Entry
+	for i := int(cookie); i < len(names) && len(out) < max; i++ {
+		name := names[i]
+		var st unix.Stat_t
+		switch name {
+		case ".":
+			st = dst
+		case "..":
+			st, err = v.Lookup(ctx, dir, "..")
+		default:
+			err = unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
+			if err == nil {
+				v.remember(st.Ino, join(rel, name))
+			}
+		}
+		if errors.Is(err, unix.ENOENT) {
+			continue // removed since the listing
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		out = append(out, Entry{Name: name, Cookie: uint64(i + 1), Stat: st})
+	}
+	eof := len(out) == 0 || out[len(out)-1].Cookie == uint64(len(names))
+	return out, eof, nil
+}

@@ -1,0 +1,180 @@
+package nfs_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stowage/stowage/internal/errs"
+	"github.com/stowage/stowage/internal/filestore"
+	"github.com/stowage/stowage/internal/nfs"
+)
+
+// exportsOf serves named volumes of a real filestore; Revoke-able.
+type exportsOf struct {
+	fs    *filestore.Store
+	mu    sync.Mutex
+	names map[string]string
+}
+
+func (e *exportsOf) Resolve(ctx context.Context, name string) (*filestore.Volume, error) {
+	e.mu.Lock()
+	id, ok := e.names[name]
+	e.mu.Unlock()
+	if !ok {
+		return nil, errs.E(errs.NotExist, "no export")
+	}
+	return e.fs.Volume(ctx, id)
+}
+
+type fixture struct {
+	t      *testing.T
+	addr   *net.TCPAddr
+	srv    *nfs.Server
+	ex     *exportsOf
+	fs     *filestore.Store
+	export string
+	tmp    string
+}
+
+func start(t *testing.T, quota int64) *fixture {
+	t.Helper()
+	for _, tool := range []string{"nfs-cp", "nfs-ls", "nfs-cat"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s not installed (make test-deps installs libnfs-utils): %v", tool, err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	fst, err := filestore.Open(filepath.Join(t.TempDir(), "fs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fst.Create(ctx, "vol1", quota); err != nil {
+		t.Fatal(err)
+	}
+	name := nfs.ExportPrefix + strings.Repeat("ab", 16)
+	ex := &exportsOf{fs: fst, names: map[string]string{name: "vol1"}}
+	srv := nfs.NewServer(ex, nfs.Options{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+		fst.Close()
+	})
+	return &fixture{t: t, addr: ln.Addr().(*net.TCPAddr), srv: srv, ex: ex, fs: fst, export: name, tmp: t.TempDir()}
+}
+
+// url is libnfs's form of nfs://HOST:PORT/EXPORT/path.
+func (f *fixture) url(p string) string {
+	return fmt.Sprintf("nfs://127.0.0.1/%s%s?nfsport=%d&mountport=%d&version=3", f.export, p, f.addr.Port, f.addr.Port)
+}
+
+func (f *fixture) run(name string, args ...string) (string, error) {
+	out, err := exec.Command(name, args...).CombinedOutput()
+	return string(out), err
+}
+
+func (f *fixture) must(name string, args ...string) string {
+	f.t.Helper()
+	out, err := f.run(name, args...)
+	if err != nil {
+		f.t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+	}
+	return out
+}
+
+func (f *fixture) local(name string, data []byte) string {
+	p := filepath.Join(f.tmp, name)
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		f.t.Fatal(err)
+	}
+	return p
+}
+
+func random(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return b
+}
+
+func TestCopyInOutListAndQuota(t *testing.T) {
+	f := start(t, 8<<20)
+	ctx := context.Background()
+	small := []byte("hello over nfs\n")
+	big := random(3<<20 + 12345)
+	f.must("nfs-cp", f.local("small.txt", small), f.url("/small.txt"))
+	f.must("nfs-cp", f.local("big.bin", big), f.url("/big.bin"))
+
+	if got := f.must("nfs-cat", f.url("/small.txt")); got != string(small) {
+		t.Fatalf("nfs-cat = %q", got)
+	}
+	back := filepath.Join(f.tmp, "back.bin")
+	f.must("nfs-cp", f.url("/big.bin"), back)
+	if got, _ := os.ReadFile(back); !bytes.Equal(got, big) {
+		t.Fatalf("big.bin came back different (%d bytes)", len(got))
+	}
+	ls := f.must("nfs-ls", f.url(""))
+	for _, want := range []string{"small.txt", "big.bin"} {
+		if !strings.Contains(ls, want) {
+			t.Fatalf("nfs-ls lacks %s:\n%s", want, ls)
+		}
+	}
+	used, _, err := f.fs.Usage(ctx, "vol1")
+	if err != nil || used != int64(len(small)+len(big)) {
+		t.Fatalf("usage %d (%v), want %d", used, err, len(small)+len(big))
+	}
+
+	// 5 MiB more does not fit in 8 MiB: the copy fails with a quota
+	// error and the files already there are untouched.
+	out, err := f.run("nfs-cp", f.local("over.bin", random(5<<20)), f.url("/over.bin"))
+	if err == nil {
+		t.Fatalf("copy beyond the quota succeeded:\n%s", out)
+	}
+	os.Remove(back)
+	f.must("nfs-cp", f.url("/big.bin"), back)
+	if got, _ := os.ReadFile(back); !bytes.Equal(got, big) {
+		t.Fatal("big.bin changed after the failed copy")
+	}
+	used, quota, _ := f.fs.Usage(ctx, "vol1")
+	if used > quota {
+		t.Fatalf("usage %d beyond quota %d", used, quota)
+	}
+
+	// Growing the quota online lets the same copy through.
+	if err := f.fs.Grow(ctx, "vol1", 16<<20); err != nil {
+		t.Fatal(err)
+	}
+	f.must("nfs-cp", f.local("over.bin", random(5<<20)), f.url("/over2.bin"))
+}
+
+func TestRevokedExportAndUnknownNames(t *testing.T) {
+	f := start(t, 1<<20)
+	f.must("nfs-cp", f.local("a", []byte("a")), f.url("/a"))
+	// A name that was never exported and a revoked one look the same.
+	bad := fmt.Sprintf("nfs://127.0.0.1/%s/a?nfsport=%d&mountport=%d&version=3", nfs.ExportPrefix+strings.Repeat("cd", 16), f.addr.Port, f.addr.Port)
+	if out, err := f.run("nfs-cat", bad); err == nil {
+		t.Fatalf("unknown export served: %s", out)
+	}
+	f.ex.mu.Lock()
+	delete(f.ex.names, f.export)
+	f.ex.mu.Unlock()
+	f.srv.Revoke(f.export)
+	if out, err := f.run("nfs-cat", f.url("/a")); err == nil {
+		t.Fatalf("revoked export served: %s", out)
+	}
+}

@@ -1,0 +1,209 @@
+package nfs
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stowage/stowage/internal/errs"
+	"github.com/stowage/stowage/internal/filestore"
+)
+
+type oneExport struct {
+	name string
+	v    *filestore.Volume
+}
+
+func (o oneExport) Resolve(ctx context.Context, name string) (*filestore.Volume, error) {
+	if name != o.name {
+		return nil, errs.E(errs.NotExist, "no export")
+	}
+	return o.v, nil
+}
+
+// wire speaks raw ONC RPC to the server, to check status codes that
+// command-line clients only summarise.
+type wire struct {
+	t   *testing.T
+	c   net.Conn
+	br  *bufio.Reader
+	xid uint32
+}
+
+func (w *wire) call(prog, proc uint32, args func(*writer)) *reader {
+	w.t.Helper()
+	w.xid++
+	m := &writer{b: make([]byte, 4)}
+	m.u32(w.xid)
+	m.u32(msgCall)
+	m.u32(2)
+	m.u32(prog)
+	m.u32(3)
+	m.u32(proc)
+	m.u32(authUnix)
+	cred := &writer{}
+	cred.u32(0)
+	cred.string("test")
+	cred.u32(0)
+	cred.u32(0)
+	cred.u32(0)
+	m.opaque(cred.b)
+	m.u32(authNone)
+	m.u32(0)
+	if args != nil {
+		args(m)
+	}
+	if _, err := w.c.Write(m.record()); err != nil {
+		w.t.Fatal(err)
+	}
+	rec, err := readRecord(w.br, nil)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	r := &reader{b: rec}
+	if xid := r.u32(); xid != w.xid {
+		w.t.Fatalf("xid %d, want %d", xid, w.xid)
+	}
+	r.u32() // reply
+	if st := r.u32(); st != msgAccepted {
+		w.t.Fatalf("call denied: %d", st)
+	}
+	r.u32()
+	r.opaque(400)
+	if st := r.u32(); st != acceptSuccess {
+		w.t.Fatalf("accept status %d", st)
+	}
+	return r
+}
+
+func TestWireStatuses(t *testing.T) {
+	ctx := context.Background()
+	st, err := filestore.Open(filepath.Join(t.TempDir(), "fs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Create(ctx, "v", 10000); err != nil {
+		t.Fatal(err)
+	}
+	v, err := st.Volume(ctx, "v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := ExportPrefix + strings.Repeat("01", 16)
+	srv := NewServer(oneExport{name: name, v: v}, Options{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(sctx, ln) }()
+	defer func() { cancel(); <-done }()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	w := &wire{t: t, c: c, br: bufio.NewReader(c)}
+
+	r := w.call(progMount, mntMnt, func(m *writer) { m.string("/" + name) })
+	if s := r.u32(); s != mnt3OK {
+		t.Fatalf("MNT status %d", s)
+	}
+	root := append([]byte(nil), r.opaque(64)...)
+	if s := w.call(progMount, mntMnt, func(m *writer) { m.string("/" + ExportPrefix + strings.Repeat("02", 16)) }).u32(); s != mnt3NoEnt {
+		t.Fatalf("MNT of an unknown export: %d", s)
+	}
+
+	r = w.call(progNFS, procCreate, func(m *writer) {
+		m.opaque(root)
+		m.string("f")
+		m.u32(uint32(filestore.Guarded))
+		for range 6 {
+			m.u32(0) // no attributes
+		}
+	})
+	if s := r.u32(); s != nfsOK {
+		t.Fatalf("CREATE status %d", s)
+	}
+	r.bool()
+	file := append([]byte(nil), r.opaque(64)...)
+
+	write := func(off uint64, n int) uint32 {
+		return w.call(progNFS, procWrite, func(m *writer) {
+			m.opaque(file)
+			m.u64(off)
+			m.u32(uint32(n))
+			m.u32(2)
+			m.opaque(make([]byte, n))
+		}).u32()
+	}
+	if s := write(0, 8000); s != nfsOK {
+		t.Fatalf("WRITE within quota: %d", s)
+	}
+	if s := write(8000, 4000); s != errDQuot {
+		t.Fatalf("WRITE beyond quota: %d, want NFS3ERR_DQUOT", s)
+	}
+	if s := write(0, 8000); s != nfsOK {
+		t.Fatalf("overwrite within the file: %d", s)
+	}
+	if q, used := v.Quota(); used != 8000 || q != 10000 {
+		t.Fatalf("quota %d used %d", q, used)
+	}
+
+	// Names that would leave the directory are refused.
+	for _, bad := range []string{"..", "a/b", "", strings.Repeat("x", 256)} {
+		r = w.call(progNFS, procMkdir, func(m *writer) {
+			m.opaque(root)
+			m.string(bad)
+			for range 6 {
+				m.u32(0)
+			}
+		})
+		if s := r.u32(); s == nfsOK {
+			t.Errorf("MKDIR %q succeeded", bad)
+		}
+	}
+	// A forged handle is stale, a short one bad.
+	forged := append([]byte(nil), root...)
+	forged[0] ^= 1
+	if s := w.call(progNFS, procGetattr, func(m *writer) { m.opaque(forged) }).u32(); s != errStale {
+		t.Fatalf("GETATTR of a forged handle: %d", s)
+	}
+	if s := w.call(progNFS, procGetattr, func(m *writer) { m.opaque(root[:8]) }).u32(); s != errBadHandle {
+		t.Fatalf("GETATTR of a short handle: %d", s)
+	}
+}
+
+func TestSymlinksAreNotFollowed(t *testing.T) {
+	ctx := context.Background()
+	st, err := filestore.Open(filepath.Join(t.TempDir(), "fs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Create(ctx, "v", 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	v, _ := st.Volume(ctx, "v")
+	if _, err := v.Symlink(ctx, v.Root(), "etc", "/etc"); err != nil {
+		t.Fatal(err)
+	}
+	dir, err := v.Lookup(ctx, v.Root(), "etc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Lookup(ctx, dir.Ino, "passwd"); err == nil {
+		t.Fatal("lookup went through a symlink")
+	}
+	if _, err := v.Create(ctx, dir.Ino, "x", 0o644, filestore.Unchecked, [8]byte{}); err == nil {
+		t.Fatal("create went through a symlink")
+	}
+	if _, _, err := v.Write(ctx, dir.Ino, 0, []byte("x"), false); err == nil {
+		t.Fatal("write through a symlink")
+	}
+}
