@@ -36,6 +36,20 @@ type Config struct {
 	MaxBodyBytes int64
 	// RetentionInterval is how often snapshots past kept_until are deleted.
 	RetentionInterval time.Duration
+	// HeaderTimeout bounds how long a client may take to present a
+	// request: the headers of an HTTP request on the API and S3 listeners
+	// (and a new connection's silence), the NBD handshake. Together with
+	// MaxHeaderBytes it keeps a slowloris from holding connections.
+	HeaderTimeout time.Duration
+	// IdleTimeout closes HTTP keep-alive connections idle this long.
+	IdleTimeout time.Duration
+	// BodyTimeout bounds reading a whole management API request, body
+	// included (bodies there are at most MaxBodyBytes). S3 bodies are
+	// unbounded in size, so the S3 listener has no such limit.
+	BodyTimeout time.Duration
+	// MaxHeaderBytes limits HTTP request headers on the API and S3
+	// listeners; larger requests get 431.
+	MaxHeaderBytes int
 }
 
 // Default returns the embedded defaults of contract.md.
@@ -51,6 +65,10 @@ func Default() Config {
 		MaxBodyBytes:    1 << 20,
 
 		RetentionInterval: time.Minute,
+		HeaderTimeout:     10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		BodyTimeout:       time.Minute,
+		MaxHeaderBytes:    64 << 10,
 	}
 }
 
@@ -138,6 +156,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		problems = append(problems, errors.New("shutdown timeout must be positive"))
+	}
+	if c.HeaderTimeout <= 0 || c.IdleTimeout <= 0 || c.BodyTimeout <= 0 || c.MaxHeaderBytes <= 0 {
+		problems = append(problems, errors.New("header, idle and body timeouts and the header size limit must be positive"))
 	}
 	return errors.Join(problems...)
 }

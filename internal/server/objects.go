@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"path/filepath"
 	"time"
@@ -38,7 +39,8 @@ func (s *Server) objectPlane(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("s3: %w", err)
 	}
-	s.s3 = &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second}
+	s.s3 = &http.Server{Handler: h, ReadHeaderTimeout: s.cfg.HeaderTimeout, IdleTimeout: s.cfg.IdleTimeout,
+		MaxHeaderBytes: s.cfg.MaxHeaderBytes, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	return nil
 }
 

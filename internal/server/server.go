@@ -134,7 +134,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	s.register(mux)
 	s.routes = mux.Patterns()
 	obs := httpapi.NewObserver(log.With("component", "api"), s.registry)
-	s.api = &http.Server{Handler: obs.Wrap(mux), ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	s.api = &http.Server{Handler: obs.Wrap(mux), ReadHeaderTimeout: cfg.HeaderTimeout, ReadTimeout: cfg.BodyTimeout,
+		IdleTimeout: cfg.IdleTimeout, MaxHeaderBytes: cfg.MaxHeaderBytes, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newJobCollector(s.store))
 
@@ -174,7 +175,7 @@ func (s *Server) block(ctx context.Context) error {
 	for _, reg := range s.volumes.Registrations() {
 		s.runner.Register(reg)
 	}
-	s.nbd = nbd.NewServer(s.exports, nbd.Options{Logger: s.log.With("component", "nbd")})
+	s.nbd = nbd.NewServer(s.exports, nbd.Options{Logger: s.log.With("component", "nbd"), HandshakeTimeout: s.cfg.HeaderTimeout})
 	return nil
 }
 
