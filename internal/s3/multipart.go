@@ -92,9 +92,6 @@ type listUploadsResult struct {
 }
 
 func (h *Handler) createUpload(w http.ResponseWriter, req *request) error {
-	if err := bucket.ValidKey(req.key); err != nil {
-		return keyError(err)
-	}
 	b, err := h.bucketFor(req, actPutObject)
 	if err != nil {
 		return err

@@ -267,9 +267,6 @@ func setChecksumHeaders(w http.ResponseWriter, sums map[string]string) {
 }
 
 func (h *Handler) putObject(w http.ResponseWriter, req *request) error {
-	if err := bucket.ValidKey(req.key); err != nil {
-		return keyError(err)
-	}
 	b, err := h.bucketFor(req, actPutObject)
 	if err != nil {
 		return err
@@ -638,6 +635,9 @@ func (h *Handler) sourceObject(req *request) (bucket.Bucket, bucket.Object, erro
 		return bucket.Bucket{}, bucket.Object{}, err
 	}
 	src := &request{r: req.r, bucket: bn, key: key, hasKey: true, project: req.project}
+	if err := h.checkKey(src); err != nil {
+		return bucket.Bucket{}, bucket.Object{}, err
+	}
 	sb, err := h.bucketFor(src, actGetObject)
 	if err != nil {
 		return sb, bucket.Object{}, err
@@ -660,9 +660,6 @@ func (h *Handler) sourceObject(req *request) (bucket.Bucket, bucket.Object, erro
 
 func (h *Handler) copyObject(w http.ResponseWriter, req *request) error {
 	ctx := req.r.Context()
-	if err := bucket.ValidKey(req.key); err != nil {
-		return keyError(err)
-	}
 	b, err := h.bucketFor(req, actPutObject)
 	if err != nil {
 		return err

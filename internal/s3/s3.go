@@ -169,6 +169,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		h.corsActual(sw, req)
 		if err = h.authenticate(req); err == nil {
+			err = h.checkKey(req)
+		}
+		if err == nil {
 			err = rt.serve(h, sw, req)
 		}
 	}
@@ -203,6 +206,19 @@ func (h *Handler) locate(req *request) {
 	if req.bucket == "" {
 		req.resource = "/"
 	}
+}
+
+// checkKey refuses a key no object can have before any operation looks
+// it up, so that every engine answers the same 400 (PostgreSQL would
+// refuse invalid UTF-8 and NUL only at the query).
+func (h *Handler) checkKey(req *request) error {
+	if !req.hasKey {
+		return nil
+	}
+	if err := bucket.ValidKey(req.key); err != nil {
+		return keyError(err)
+	}
+	return nil
 }
 
 // authenticate verifies the signature, if any, and records the caller's

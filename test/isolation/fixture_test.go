@@ -1,21 +1,16 @@
 package isolation
 
 import (
-	"bytes"
-	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/xml"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/stowage/stowage/internal/testenv"
 )
@@ -163,7 +158,7 @@ func setUp(t *testing.T, e *testenv.Env) (*victim, []*intruder) {
 	if v.s3.AccessKeyID == "" || v.s3.SecretAccessKey == "" {
 		t.Fatalf("credential response %v", c)
 	}
-	mustS3(t, s3Do(t, e, &v.s3, "PUT", "/"+v.bucket+"/"+v.key, "", nil, []byte(v.data)), 200)
+	mustS3(t, e.S3(&v.s3, "PUT", "/"+v.bucket+"/"+v.key, "", nil, []byte(v.data)), 200)
 	v.upload = startUpload(t, e, &v.s3, v.bucket, v.mpuKey)
 
 	offering, plan := objectStorageOffering(t, e, v.token)
@@ -242,37 +237,6 @@ func objectStorageOffering(t *testing.T, e *testenv.Env, tok string) (offering, 
 	return "", ""
 }
 
-// s3Do sends one S3 request signed with creds (anonymous when nil).
-func s3Do(t *testing.T, e *testenv.Env, creds *aws.Credentials, method, path, rawQuery string, h http.Header, body []byte) testenv.Response {
-	t.Helper()
-	u := "http://" + e.Addrs.S3 + path
-	if rawQuery != "" {
-		u += "?" + rawQuery
-	}
-	req, err := http.NewRequest(method, u, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, vs := range h {
-		req.Header[k] = vs
-	}
-	if creds != nil {
-		sum := sha256.Sum256(body)
-		payload := hex.EncodeToString(sum[:])
-		req.Header.Set("X-Amz-Content-Sha256", payload)
-		if err := v4.NewSigner().SignHTTP(context.Background(), *creds, req, payload, "s3", "local-1", time.Now()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return testenv.Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
-}
-
 func mustS3(t *testing.T, r testenv.Response, want int) testenv.Response {
 	t.Helper()
 	if r.Status != want {
@@ -284,12 +248,12 @@ func mustS3(t *testing.T, r testenv.Response, want int) testenv.Response {
 // startUpload begins a multipart upload with one part and returns its id.
 func startUpload(t *testing.T, e *testenv.Env, creds *aws.Credentials, bucket, key string) string {
 	t.Helper()
-	r := mustS3(t, s3Do(t, e, creds, "POST", "/"+bucket+"/"+key, "uploads=", nil, nil), 200)
+	r := mustS3(t, e.S3(creds, "POST", "/"+bucket+"/"+key, "uploads=", nil, nil), 200)
 	var res struct{ UploadId string }
 	if err := xml.Unmarshal(r.Body, &res); err != nil || res.UploadId == "" {
 		t.Fatalf("CreateMultipartUpload: %v %s", err, r.Body)
 	}
-	mustS3(t, s3Do(t, e, creds, "PUT", "/"+bucket+"/"+key, "partNumber=1&uploadId="+res.UploadId, nil, []byte("part-one")), 200)
+	mustS3(t, e.S3(creds, "PUT", "/"+bucket+"/"+key, "partNumber=1&uploadId="+res.UploadId, nil, []byte("part-one")), 200)
 	return res.UploadId
 }
 
@@ -316,7 +280,7 @@ func state(t *testing.T, e *testenv.Env, v *victim) string {
 		{"GET", "/" + v.bucket, "acl="}, {"GET", "/" + v.bucket, "policy="}, {"GET", "/" + v.bucket, "cors="}, {"GET", "/" + v.bucket + "/" + v.key, "tagging="},
 		{"GET", "/" + v.bucket + "/" + v.key, "acl="}, {"GET", "/" + v.bucket, "versioning="}, {"GET", "/" + v.bucket, "publicAccessBlock="},
 	} {
-		r := s3Do(t, e, &v.s3, q.method, q.path, q.query, nil, nil)
+		r := e.S3(&v.s3, q.method, q.path, q.query, nil, nil)
 		body := string(r.Body)
 		// Error bodies carry per-request ids.
 		if i := strings.Index(body, "<RequestId>"); i >= 0 {

@@ -86,7 +86,7 @@ func s3Matrix(t *testing.T, e *testenv.Env, v *victim, in *intruder, n *tally) {
 				sum := md5.Sum(body)
 				h.Set("Content-Md5", base64.StdEncoding.EncodeToString(sum[:]))
 			}
-			r := s3Do(t, e, creds, rt.Method, path, strings.Join(q, "&"), h, body)
+			r := e.S3(creds, rt.Method, path, strings.Join(q, "&"), h, body)
 			n.requests++
 			n.statuses[r.Status]++
 			what := fmt.Sprintf("S3 %s (%s %s?%s)", rt.Op, rt.Method, path, strings.Join(q, "&"))

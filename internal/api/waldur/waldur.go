@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"mime"
 	"net/http"
 	"net/url"
@@ -269,7 +270,9 @@ func pageOf(r *http.Request) (page, size int, err error) {
 	page = 1
 	if v := q.Get("page"); v != "" {
 		n, e := strconv.Atoi(v)
-		if e != nil || n < 1 {
+		// No list has 2^31 pages; bounding the page keeps (page-1)*size
+		// from overflowing into a negative offset.
+		if e != nil || n < 1 || n > math.MaxInt32 {
 			return 0, 0, detail{http.StatusNotFound, "Invalid page."}
 		}
 		page = n

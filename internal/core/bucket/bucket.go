@@ -148,7 +148,8 @@ func ValidName(name string) error {
 // MaxKeyLen is the S3 limit on key length in bytes.
 const MaxKeyLen = 1024
 
-// ValidKey checks that a key is non-empty UTF-8 of at most 1024 bytes.
+// ValidKey checks that a key is non-empty UTF-8 of at most 1024 bytes
+// without NUL, which PostgreSQL cannot store (so neither engine takes it).
 // Keys are otherwise opaque: "../x" and "a//b" are ordinary keys.
 func ValidKey(key string) error {
 	if key == "" {
@@ -159,6 +160,9 @@ func ValidKey(key string) error {
 	}
 	if !utf8.ValidString(key) {
 		return errs.Field("key", "the object key must be UTF-8")
+	}
+	if strings.IndexByte(key, 0) >= 0 {
+		return errs.Field("key", "the object key must not contain NUL")
 	}
 	return nil
 }

@@ -32,3 +32,18 @@ func TestValidName(t *testing.T) {
 		}
 	}
 }
+
+func TestValidKey(t *testing.T) {
+	for _, k := range []string{"../x", "a//b", "/", "\t", strings.Repeat("k", MaxKeyLen)} {
+		if err := ValidKey(k); err != nil {
+			t.Errorf("%q: %v", k, err)
+		}
+	}
+	// NUL is valid UTF-8 but PostgreSQL cannot store it: refused on both
+	// engines alike.
+	for _, k := range []string{"", "a\x00b", "\xff", strings.Repeat("k", MaxKeyLen+1)} {
+		if ValidKey(k) == nil {
+			t.Errorf("%q accepted", k)
+		}
+	}
+}

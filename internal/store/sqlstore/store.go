@@ -191,6 +191,10 @@ func mapErr(err error) error {
 		return errs.Wrap(errs.Exist, "already exists", err)
 	case strings.Contains(msg, "FOREIGN KEY constraint failed"), strings.Contains(msg, "SQLSTATE 23503"):
 		return errs.Wrap(errs.Conflict, "a referenced resource does not exist or is still in use", err)
+	case strings.Contains(msg, "SQLSTATE 22021"), strings.Contains(msg, "SQLSTATE 22P05"):
+		// PostgreSQL TEXT holds neither NUL nor invalid UTF-8, which
+		// SQLite stores: the client sent text no row can hold.
+		return errs.Wrap(errs.Invalid, "text must be valid UTF-8 without NUL characters", err)
 	case strings.Contains(msg, "SQLITE_BUSY"), strings.Contains(msg, "database is locked"):
 		return errs.Wrap(errs.Unavailable, "database busy", err)
 	}
