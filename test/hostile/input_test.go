@@ -359,3 +359,31 @@ func TestHeaderLimits(t *testing.T) {
 		}
 	}
 }
+
+// TestTextFields sends names and descriptions holding NUL, which
+// PostgreSQL's TEXT refuses, and other control and format characters to
+// every face that stores free text. Each must be refused or stored; never
+// a 5xx.
+func TestTextFields(t *testing.T) { engines(t, testTextFields) }
+
+func testTextFields(t *testing.T, e *testenv.Env) {
+	project, _ := admin(t, e)
+	bearer := http.Header{"Authorization": {"Bearer " + e.AdminToken}}
+	for _, text := range []string{`a\u0000b`, `\u0000`, `\ud800`, `\u001b[31mred`, `a\r\nb`, `\u202e`, `\ufffd`} {
+		for _, c := range []struct {
+			method, path, body string
+		}{
+			{"POST", "/api/v1/volumes", `{"project_id":"` + project + `","name":"$T","description":"$T","size":1048576,"type":"ssd","metadata":{"$T":"$T"},"tags":["$T"]}`},
+			{"POST", "/api/v1/instances", `{"project_id":"` + project + `","name":"$T","description":"$T"}`},
+			{"PATCH", "/api/v1/projects/" + project, `{"description":"$T"}`},
+			{"POST", "/api/v1/tokens", `{"name":"$T"}`},
+			{"POST", "/api/v1/projects/" + project + "/credentials", `{"description":"$T"}`},
+			{"POST", "/api/2.0/drives/", `{"objects":[{"name":"$T","size":1048576,"media":"disk","meta":{"$T":"$T"}}]}`},
+			{"POST", "/api/storage/volume/create", `{"name":"$T","sizeGB":1,"region":"local-1","volumeType":"highspeedstorage"}`},
+			{"POST", "/v1/storage/buckets", `{"bucket_name":"$T"}`},
+		} {
+			body := strings.ReplaceAll(c.body, "$T", text)
+			noServerError(t, c.method+" "+c.path+" "+body, e.DoHeaders(c.method, c.path, bearer, body))
+		}
+	}
+}
