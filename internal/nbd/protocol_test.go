@@ -60,12 +60,7 @@ func (c *rawClient) write(b []byte) {
 	}
 }
 
-func (c *rawClient) option(opt uint32, data []byte) {
-	b := binary.BigEndian.AppendUint64(nil, 0x49484156454F5054)
-	b = binary.BigEndian.AppendUint32(b, opt)
-	b = binary.BigEndian.AppendUint32(b, uint32(len(data)))
-	c.write(append(b, data...))
-}
+func (c *rawClient) option(opt uint32, data []byte) { c.write(optionBytes(opt, data)) }
 
 // optReply returns the reply type and data of the next option reply.
 func (c *rawClient) optReply(opt uint32) (uint32, []byte) {
@@ -75,12 +70,6 @@ func (c *rawClient) optReply(opt uint32) (uint32, []byte) {
 		c.t.Fatalf("bad option reply % x", h)
 	}
 	return binary.BigEndian.Uint32(h[12:]), c.read(int(binary.BigEndian.Uint32(h[16:])))
-}
-
-func goData(name string) []byte {
-	b := binary.BigEndian.AppendUint32(nil, uint32(len(name)))
-	b = append(b, name...)
-	return binary.BigEndian.AppendUint16(b, 0)
 }
 
 // goExport negotiates name with OPT_GO and returns its size and flags.
@@ -105,13 +94,7 @@ func (c *rawClient) goExport(name string) (uint64, uint16) {
 }
 
 func (c *rawClient) request(typ, flags uint16, handle, off uint64, length uint32, payload []byte) {
-	b := binary.BigEndian.AppendUint32(nil, 0x25609513)
-	b = binary.BigEndian.AppendUint16(b, flags)
-	b = binary.BigEndian.AppendUint16(b, typ)
-	b = binary.BigEndian.AppendUint64(b, handle)
-	b = binary.BigEndian.AppendUint64(b, off)
-	b = binary.BigEndian.AppendUint32(b, length)
-	c.write(append(b, payload...))
+	c.write(requestBytes(flags, typ, handle, off, length, payload))
 }
 
 // reply reads a simple reply header: handle and error.
