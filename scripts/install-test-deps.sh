@@ -6,6 +6,7 @@ pkgs=(
   postgresql                             # sqlstore on PostgreSQL, schema lockstep
   qemu-utils libnbd-bin nbdkit           # NBD interop: qemu-img/qemu-io, nbdinfo/nbdcopy/nbdfuse, nbdkit peer
   fio fuse3 e2fsprogs kmod               # block benchmarks, nbdfuse + mkfs.ext4
+  libnfs-utils                           # NFS interop: nfs-cp/nfs-ls/nfs-cat against filesystem volumes
   awscli python3-boto3 s3cmd rclone      # S3 clients
   curl ca-certificates
 )

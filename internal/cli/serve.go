@@ -25,6 +25,7 @@ Flags (each also read from the STOWAGE_* variable named in brackets; a flag wins
   --listen ADDR         management API [STOWAGE_LISTEN] (127.0.0.1:8080)
   --s3-listen ADDR      S3 data plane [STOWAGE_S3_LISTEN] (127.0.0.1:9000)
   --nbd-listen ADDR     NBD data plane [STOWAGE_NBD_LISTEN] (127.0.0.1:10809)
+  --nfs-listen ADDR     NFSv3 data plane for filesystem volumes [STOWAGE_NFS_LISTEN] (127.0.0.1:2049)
   --database DSN        postgres://… for PostgreSQL [STOWAGE_DATABASE] (SQLite in the data dir)
   --region NAME         region this node serves [STOWAGE_REGION] (local-1)
   --zones A,B           availability zones [STOWAGE_ZONES] (<region>a)

@@ -257,6 +257,13 @@ func (a *app) volumeCmd() *cobra.Command {
 			if a.json || a.quiet {
 				return a.out().one(v.Attachments[0].ConnectionInfo, uri, nil)
 			}
+			if rest, ok := strings.CutPrefix(uri, "nfs://"); ok {
+				hostPort, export, _ := strings.Cut(rest, "/")
+				host, port, _ := strings.Cut(hostPort, ":")
+				fmt.Fprintf(a.stdout, "uri:        %s\nmount:      mount -t nfs -o vers=3,proto=tcp,port=%s,mountport=%s,nolock %s:/%s /mnt\nlibnfs:     nfs-ls 'nfs://%s/%s?nfsport=%s&mountport=%s&version=3'\n",
+					uri, port, port, host, export, host, export, port, port)
+				return nil
+			}
 			hostPort, export, _ := strings.Cut(strings.TrimPrefix(uri, "nbd://"), "/")
 			host, port, _ := strings.Cut(hostPort, ":")
 			fmt.Fprintf(a.stdout, "uri:        %s\nqemu:       qemu-system-x86_64 -drive file=%s,format=raw,if=virtio\nqemu-img:   qemu-img info %s\nnbd-client: nbd-client %s %s /dev/nbd0 -N %s\n",

@@ -21,6 +21,7 @@ type Config struct {
 	Listen    string // management API
 	S3Listen  string // S3 data plane
 	NBDListen string // NBD data plane
+	NFSListen string // NFS data plane (filesystem volumes)
 	Database  string // empty: SQLite in the data dir; postgres://… selects PostgreSQL
 	Region    string
 	Zones     []string
@@ -59,6 +60,7 @@ func Default() Config {
 		Listen:          "127.0.0.1:8080",
 		S3Listen:        "127.0.0.1:9000",
 		NBDListen:       "127.0.0.1:10809",
+		NFSListen:       "127.0.0.1:2049",
 		Region:          "local-1",
 		LogLevel:        slog.LevelInfo,
 		ShutdownTimeout: 30 * time.Second,
@@ -83,6 +85,7 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	fs.StringVar(&c.Listen, "listen", c.Listen, "management API listen address")
 	fs.StringVar(&c.S3Listen, "s3-listen", c.S3Listen, "S3 listen address")
 	fs.StringVar(&c.NBDListen, "nbd-listen", c.NBDListen, "NBD listen address")
+	fs.StringVar(&c.NFSListen, "nfs-listen", c.NFSListen, "NFS listen address")
 	fs.StringVar(&c.Database, "database", c.Database, "database DSN (default: SQLite in the data dir; postgres://… for PostgreSQL)")
 	fs.StringVar(&c.Region, "region", c.Region, "the region this node serves")
 	fs.StringVar(&zones, "zones", "", "comma-separated availability zones (default: <region>a)")
@@ -106,6 +109,7 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	env("listen", "STOWAGE_LISTEN", &c.Listen)
 	env("s3-listen", "STOWAGE_S3_LISTEN", &c.S3Listen)
 	env("nbd-listen", "STOWAGE_NBD_LISTEN", &c.NBDListen)
+	env("nfs-listen", "STOWAGE_NFS_LISTEN", &c.NFSListen)
 	env("database", "STOWAGE_DATABASE", &c.Database)
 	env("region", "STOWAGE_REGION", &c.Region)
 	env("zones", "STOWAGE_ZONES", &zones)
@@ -134,7 +138,7 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		problems = append(problems, errors.New("data dir must not be empty"))
 	}
-	for name, addr := range map[string]string{"listen": c.Listen, "s3-listen": c.S3Listen, "nbd-listen": c.NBDListen} {
+	for name, addr := range map[string]string{"listen": c.Listen, "s3-listen": c.S3Listen, "nbd-listen": c.NBDListen, "nfs-listen": c.NFSListen} {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			problems = append(problems, fmt.Errorf("--%s %q: %w", name, addr, err))
 		}

@@ -173,7 +173,7 @@ func TestRevokedExportAndUnknownNames(t *testing.T) {
 	f.ex.mu.Lock()
 	delete(f.ex.names, f.export)
 	f.ex.mu.Unlock()
-	f.srv.Revoke(f.export)
+	f.srv.Revoke(context.Background(), f.export)
 	if out, err := f.run("nfs-cat", f.url("/a")); err == nil {
 		t.Fatalf("revoked export served: %s", out)
 	}

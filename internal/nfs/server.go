@@ -105,7 +105,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 // Revoke forgets an export at once; its handles answer NFS3ERR_STALE.
-func (s *Server) Revoke(name string) {
+func (s *Server) Revoke(ctx context.Context, name string) {
 	s.mu.Lock()
 	delete(s.cache, name)
 	s.mu.Unlock()
@@ -120,7 +120,7 @@ func (s *Server) volume(ctx context.Context, name string) (*filestore.Volume, er
 	}
 	v, err := s.res.Resolve(ctx, name)
 	if err != nil {
-		s.Revoke(name)
+		s.Revoke(ctx, name)
 		return nil, err
 	}
 	s.mu.Lock()

@@ -84,7 +84,7 @@ func (x *exports) Resolve(ctx context.Context, name string) (nbd.Export, error) 
 		return nil, errNoSuchExport
 	}
 	e, err := x.vols.ResolveExport(ctx, name)
-	if err != nil {
+	if err != nil || e.Kind != volume.KindBlock {
 		return nil, errNoSuchExport
 	}
 	v, err := x.pool.Volume(ctx, e.BackendID)

@@ -31,7 +31,7 @@ type node struct {
 func startNode(t *testing.T, bin, dir string) *node {
 	t.Helper()
 	os.Remove(filepath.Join(dir, "addresses.json"))
-	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--nbd-listen", "127.0.0.1:0", "--log-level", "warn")
+	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--nbd-listen", "127.0.0.1:0", "--s3-listen", "127.0.0.1:0", "--nfs-listen", "127.0.0.1:0", "--log-level", "warn")
 	cmd.Env = append(os.Environ(), "STOWAGE_DATA_DIR="+dir)
 	log, err := os.OpenFile(filepath.Join(t.TempDir(), "log"), os.O_CREATE|os.O_WRONLY, 0o600)
 	if err != nil {

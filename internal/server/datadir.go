@@ -81,6 +81,7 @@ type Addresses struct {
 	API string `json:"api"`
 	S3  string `json:"s3,omitempty"`
 	NBD string `json:"nbd,omitempty"`
+	NFS string `json:"nfs,omitempty"`
 }
 
 func writeAddresses(dir string, a Addresses) error {

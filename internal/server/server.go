@@ -34,7 +34,9 @@ import (
 	"github.com/stowage/stowage/internal/core/volume"
 	"github.com/stowage/stowage/internal/httpapi"
 	"github.com/stowage/stowage/internal/jobs"
+	"github.com/stowage/stowage/internal/filestore"
 	"github.com/stowage/stowage/internal/nbd"
+	"github.com/stowage/stowage/internal/nfs"
 	"github.com/stowage/stowage/internal/objectstore"
 	"github.com/stowage/stowage/internal/seal"
 	"github.com/stowage/stowage/internal/store/sqlstore"
@@ -61,6 +63,9 @@ type Server struct {
 	nbd      *nbd.Server
 	s3Ln     net.Listener
 	s3       *http.Server
+	files    *filestore.Store
+	nfsLn    net.Listener
+	nfs      *nfs.Server
 	addrs    Addresses
 	// routes are the management API's patterns, as registered.
 	routes  []string
@@ -145,18 +150,22 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	if s.s3Ln, err = net.Listen("tcp", cfg.S3Listen); err != nil {
 		return nil, fmt.Errorf("listen s3 %s: %w", cfg.S3Listen, err)
 	}
-	s.addrs = Addresses{API: s.apiLn.Addr().String(), S3: s.s3Ln.Addr().String(), NBD: s.nbdLn.Addr().String()}
+	s.addrs = Addresses{API: s.apiLn.Addr().String(), S3: s.s3Ln.Addr().String(), NBD: s.nbdLn.Addr().String(), NFS: s.nfsLn.Addr().String()}
 	if err := writeAddresses(cfg.DataDir, s.addrs); err != nil {
 		return nil, err
 	}
-	log.Info("listening", "api", s.addrs.API, "s3", s.addrs.S3, "nbd", s.addrs.NBD, "data_dir", cfg.DataDir, "database", string(s.store.Engine()))
+	log.Info("listening", "api", s.addrs.API, "s3", s.addrs.S3, "nbd", s.addrs.NBD, "nfs", s.addrs.NFS, "data_dir", cfg.DataDir, "database", string(s.store.Engine()))
 	ok = true
 	return s, nil
 }
 
-// block opens the volume pool, binds the NBD listener (its address goes
-// into connection_info) and builds the volume service over both.
+// block opens the volume pool and the filesystem store, binds the NBD and
+// NFS listeners (their addresses go into connection_info) and builds the
+// volume service over them.
 func (s *Server) block(ctx context.Context) error {
+	if err := s.filesystems(); err != nil {
+		return err
+	}
 	var err error
 	if s.pool, err = blockstore.Open(ctx, filepath.Join(s.cfg.DataDir, "blocks"), blockstore.Options{}); err != nil {
 		return fmt.Errorf("volume pool: %w", err)
@@ -169,8 +178,8 @@ func (s *Server) block(ctx context.Context) error {
 		return fmt.Errorf("volume types: %w", err)
 	}
 	s.exports = newExports(s.pool)
-	s.volumes = volume.NewService(s.store, poolBackend{s.pool}, s.exports, s.identity, catalog,
-		volume.Options{NBDAddress: s.nbdLn.Addr().String(), Wake: s.runner.Wake})
+	s.volumes = volume.NewService(s.store, poolBackend{s.pool}, planes{s.exports, s.nfs}, s.identity, catalog,
+		volume.Options{NBDAddress: s.nbdLn.Addr().String(), NFSAddress: s.nfsLn.Addr().String(), Files: s.files, Wake: s.runner.Wake})
 	s.exports.vols = s.volumes
 	for _, reg := range s.volumes.Registrations() {
 		s.runner.Register(reg)
@@ -214,7 +223,7 @@ func (s *Server) bootstrap(ctx context.Context) error {
 
 func (s *Server) register(mux *httpapi.RecordingMux) {
 	native.New(s.identity, jobs.NewService(s.store), s.market, s.objects, s.s3Endpoint, s.log.With("component", "native"), s.cfg.MaxBodyBytes).
-		WithVolumes(s.volumes).Register(mux)
+		WithVolumes(s.volumes).WithPools(s.pools()).Register(mux)
 	waldur.New(s.identity, s.market, s.log.With("component", "waldur"), s.cfg.MaxBodyBytes).WithVolumes(s.volumes).Register(mux)
 	cloudsigma.New(s.identity, s.volumes, jobs.NewService(s.store), s.log.With("component", "cloudsigma"), s.cfg.MaxBodyBytes).Register(mux)
 	wayscloud.New(s.identity, s.objects, s.s3Endpoint, s.log.With("component", "wayscloud"), s.cfg.MaxBodyBytes).Register(mux)
@@ -278,7 +287,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		defer close(runnerDone)
 		s.runner.Run(runCtx)
 	}()
-	serveErr := make(chan error, 3)
+	serveErr := make(chan error, 4)
 	go func() { serveErr <- s.api.Serve(s.apiLn) }()
 	go func() { serveErr <- s.s3.Serve(s.s3Ln) }()
 	// NBD clients are cut off when the runner stops: a drained job may still
@@ -288,6 +297,13 @@ func (s *Server) Serve(ctx context.Context) error {
 		defer close(nbdDone)
 		if err := serveNBD(runCtx, s.nbdLn, s.nbd); err != nil {
 			serveErr <- fmt.Errorf("nbd listener: %w", err)
+		}
+	}()
+	nfsDone := make(chan struct{})
+	go func() {
+		defer close(nfsDone)
+		if err := s.nfs.Serve(runCtx, s.nfsLn); err != nil {
+			serveErr <- fmt.Errorf("nfs listener: %w", err)
 		}
 	}()
 	retentionDone := make(chan struct{})
@@ -318,6 +334,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		err = errors.Join(err, errors.New("jobs did not drain before the shutdown timeout"))
 	}
 	<-nbdDone
+	<-nfsDone
 	<-retentionDone
 	return err
 }
@@ -331,13 +348,16 @@ func (s *Server) Close() error {
 	}
 	s.closed = true
 	var err error
-	for _, ln := range []net.Listener{s.apiLn, s.s3Ln, s.nbdLn} {
+	for _, ln := range []net.Listener{s.apiLn, s.s3Ln, s.nbdLn, s.nfsLn} {
 		if ln != nil {
 			ln.Close()
 		}
 	}
 	if s.pool != nil {
 		err = s.pool.Close()
+	}
+	if s.files != nil {
+		err = errors.Join(err, s.files.Close())
 	}
 	if s.store != nil {
 		err = errors.Join(err, s.store.Close())

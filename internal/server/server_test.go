@@ -120,7 +120,7 @@ func TestBinaryServeAndSIGTERM(t *testing.T) {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	dir := t.TempDir()
-	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--nbd-listen", "127.0.0.1:0")
+	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--nbd-listen", "127.0.0.1:0", "--s3-listen", "127.0.0.1:0", "--nfs-listen", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), "STOWAGE_DATA_DIR="+dir, "STOWAGE_LISTEN=127.0.0.1:1") // the flag wins over env
 	logFile, err := os.Create(filepath.Join(t.TempDir(), "log"))
 	if err != nil {

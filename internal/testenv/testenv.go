@@ -41,7 +41,7 @@ func Start(t testing.TB, opts ...Option) *Env {
 	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
-	cfg.Listen, cfg.S3Listen, cfg.NBDListen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Listen, cfg.S3Listen, cfg.NBDListen, cfg.NFSListen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Zones = []string{cfg.Region + "a"}
 	cfg.ShutdownTimeout = 10 * time.Second
 	for _, o := range opts {
@@ -81,6 +81,14 @@ func StartConfig(t testing.TB, cfg config.Config) *Env {
 	}
 	e.AdminToken = strings.TrimSpace(string(tok))
 	return e
+}
+
+// WithT returns the environment reporting to t: a fuzz target must not
+// fail through the *testing.F that started the server.
+func (e *Env) WithT(t testing.TB) *Env {
+	c := *e
+	c.T = t
+	return &c
 }
 
 // Stop shuts the server down gracefully before the test ends.

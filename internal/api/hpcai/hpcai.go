@@ -147,8 +147,9 @@ func status(v volume.Volume) string {
 func (a *API) volumeJSON(r *http.Request, v volume.Volume) map[string]any {
 	used := int64(0)
 	if v.BackendID != "" {
-		alloc, _ := a.volumes.Allocation(r.Context(), v.BackendID)
-		used = (alloc + gib/2) / gib
+		// Whole GB as the seed shows, rounded up: any data shows.
+		alloc, _ := a.volumes.Allocation(r.Context(), v)
+		used = (alloc + gib - 1) / gib
 	}
 	return map[string]any{"id": v.ID, "volumeName": v.Name, "region": regionID(a.volumes.Catalog().Region), "volumeType": v.Type,
 		"sizeGB": v.Size / gib, "usageGB": used, "status": status(v), "username": httpapi.Principal(r.Context()).User.Username,

@@ -192,7 +192,7 @@ func (a *API) getVolume(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	out := a.volumeOut(v)
-	if alloc, _ := a.volumes.Allocation(r.Context(), v.BackendID); v.Status != volume.Creating {
+	if alloc, _ := a.volumes.Allocation(r.Context(), v); v.Status != volume.Creating {
 		out.AllocatedBytes = &alloc
 	}
 	return httpapi.WriteJSON(w, http.StatusOK, out)

@@ -1,6 +1,7 @@
 package native_test
 
 import (
+	"strings"
 	"sync"
 	"testing"
 
@@ -82,10 +83,17 @@ func TestRefusedTransitions(t *testing.T) {
 	}
 	mustQemuIO(t, a3.ConnectionInfo.URI, "read -P 0x42 0 64k")
 
-	// Filesystem volumes exist but have no NBD data plane yet.
+	// Filesystem volumes are served over NFS and have no snapshots or
+	// clones (yet); both are refused up front.
 	fs := c.createVolume(map[string]any{"project_id": prj, "name": "fs", "size": 8 * mib, "type": "filesystem"})
-	p = wantProblem(t, c.do("POST", "/api/v1/volumes/"+fs.ID+"/attach", map[string]any{"instance_id": vm2}), 400, "invalid")
-	t.Logf("attach filesystem: %s", p.Detail)
+	c.wantVolumeStatus(fs.ID, "available")
+	p = wantProblem(t, c.do("POST", "/api/v1/volumes/"+fs.ID+"/snapshots", map[string]any{"name": "s"}), 400, "invalid")
+	t.Logf("snapshot filesystem: %s", p.Detail)
+	p = wantProblem(t, c.do("POST", "/api/v1/volumes", map[string]any{"project_id": prj, "source_volume_id": fs.ID}), 400, "invalid")
+	t.Logf("clone filesystem: %s", p.Detail)
+	if a := c.accepted("POST", "/api/v1/volumes/"+fs.ID+"/attach", map[string]any{"instance_id": vm2}).Attachment; a.ConnectionInfo.Driver != "nfs" || !strings.HasPrefix(a.ConnectionInfo.URI, "nfs://"+e.Addrs.NFS+"/fs-") {
+		t.Fatalf("filesystem attachment %+v", a.ConnectionInfo)
+	}
 
 	wantProblem(t, c.do("POST", "/api/v1/volumes", map[string]any{"project_id": prj, "size": 8 * mib, "type": "floppy"}), 400, "invalid")
 	wantProblem(t, c.do("POST", "/api/v1/volumes", map[string]any{"project_id": prj, "size": 1000}), 400, "invalid")

@@ -129,8 +129,7 @@ func (l *osLookups) volumeJSON(v volume.Volume) map[string]any {
 		m["action_details"] = map[string]any{"message": fmt.Sprintf("Extend volume to %d MB", v.Size/mib), "new_size": v.Size / mib}
 	}
 	m["tenant"], m["tenant_uuid"] = tenantURL(r, v.ProjectID), hex(v.ProjectID)
-	t, err := l.a.vols.Catalog().Type(v.Type)
-	m["extend_enabled"] = err == nil && t.Kind == volume.KindBlock
+	m["extend_enabled"] = true
 	l.marketJSON(m, l.market(v.Tags))
 	return m
 }

@@ -28,9 +28,6 @@ func (s *Service) Attach(ctx context.Context, p identity.Principal, volumeID, in
 	if err != nil {
 		return Attachment{}, jobs.Job{}, err
 	}
-	if t.Kind != KindBlock {
-		return Attachment{}, jobs.Job{}, errs.E(errs.Invalid, "volume %s is a %s volume; it is not served over NBD", v.ID, t.Kind)
-	}
 	for _, a := range v.Attachments {
 		if a.InstanceID == in.ID {
 			return Attachment{}, jobs.Job{}, errs.E(errs.Conflict, "volume %s is already attached to instance %s", v.ID, in.ID)
@@ -48,7 +45,7 @@ func (s *Service) Attach(ctx context.Context, p identity.Principal, volumeID, in
 		return Attachment{}, jobs.Job{}, err
 	}
 	now := s.o.Now().UTC()
-	a := Attachment{ID: NewID(), ProjectID: v.ProjectID, VolumeID: v.ID, InstanceID: in.ID, ExportName: newExportName(),
+	a := Attachment{ID: NewID(), ProjectID: v.ProjectID, VolumeID: v.ID, InstanceID: in.ID, ExportName: newExportName(t.Kind),
 		State: AttAttaching, Created: now}
 	j, err := jobs.New(jobAttach, v.ProjectID, "volume", v.ID, attachPayload{AttachmentID: a.ID}, now)
 	if err != nil {
@@ -111,7 +108,7 @@ func (s *Service) ExportSnapshot(ctx context.Context, p identity.Principal, snap
 	if sn.Status != SnapAvailable {
 		return Attachment{}, errs.E(errs.Conflict, "snapshot %s is %s; exporting needs it to be available", sn.ID, sn.Status)
 	}
-	a := Attachment{ID: NewID(), ProjectID: sn.ProjectID, VolumeID: sn.VolumeID, SnapshotID: sn.ID, ExportName: newExportName(),
+	a := Attachment{ID: NewID(), ProjectID: sn.ProjectID, VolumeID: sn.VolumeID, SnapshotID: sn.ID, ExportName: newExportName(KindBlock),
 		ReadOnly: true, State: AttAttached, Created: s.o.Now().UTC()}
 	if err := s.store.CreateExport(ctx, a, *s.event(p, sn.ProjectID, "snapshot.export", "snapshot", sn.ID, map[string]any{"attachment_id": a.ID})); err != nil {
 		return Attachment{}, fmt.Errorf("export snapshot %s: %w", sn.ID, err)
@@ -157,20 +154,22 @@ func (s *Service) revoke(ctx context.Context, name string) {
 	}
 }
 
-// ResolveExport is the NBD resolver's question: which data does this
-// export name serve? Only attachments in state attached resolve; anything
-// else is errs.NotExist, so names being detached stop working at once.
+// ResolveExport is the data planes' question: which data does this
+// export name serve, and of which kind? Only attachments in state
+// attached resolve; anything else is errs.NotExist, so names being
+// detached stop working at once.
 func (s *Service) ResolveExport(ctx context.Context, name string) (Export, error) {
 	e, err := s.store.ExportByName(ctx, name)
 	if err != nil {
 		return Export{}, err
 	}
+	e.Kind = KindBlock
 	if e.Type != "" {
 		t, err := s.catalog.Type(e.Type)
-		if err != nil || t.Kind != KindBlock {
-			return Export{}, errs.E(errs.Invalid, "export %s is not a block volume", name)
+		if err != nil {
+			return Export{}, err
 		}
-		e.IOPS, e.MBps = t.IOPS, t.MBps
+		e.Kind, e.IOPS, e.MBps = t.Kind, t.IOPS, t.MBps
 	}
 	return e, nil
 }

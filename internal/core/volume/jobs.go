@@ -101,8 +101,9 @@ func (s *Service) runCreate(ctx context.Context, j jobs.Job) (any, error) {
 	}
 	switch {
 	case pl.Kind == KindFilesystem:
-		// Filesystem volumes get their data plane in a later issue; the
-		// record exists so quotas and APIs treat them alike.
+		if err := s.files().Create(ctx, v.BackendID, v.Size); err != nil {
+			return nil, err
+		}
 	case pl.SourceBackend != "":
 		if err := s.backend.Clone(ctx, pl.SourceBackend, v.BackendID); err != nil {
 			return nil, err
@@ -131,7 +132,11 @@ func (s *Service) runDelete(ctx context.Context, j jobs.Job) (any, error) {
 	for _, a := range v.Attachments {
 		s.revoke(ctx, a.ExportName)
 	}
-	if err := s.backend.Delete(ctx, v.BackendID); err != nil {
+	del := s.backend.Delete
+	if s.isFilesystem(v) {
+		del = s.files().Delete
+	}
+	if err := del(ctx, v.BackendID); err != nil {
 		return nil, err
 	}
 	return nil, s.store.RemoveVolume(ctx, v.ID)
@@ -146,7 +151,11 @@ func (s *Service) runExtend(ctx context.Context, j jobs.Job) (any, error) {
 	if err != nil || !ok || v.Status != Resizing {
 		return nil, err
 	}
-	if err := s.backend.Grow(ctx, v.BackendID, pl.Size); err != nil {
+	grow := s.backend.Grow
+	if s.isFilesystem(v) {
+		grow = s.files().Grow
+	}
+	if err := grow(ctx, v.BackendID, pl.Size); err != nil {
 		return nil, err
 	}
 	back := pl.Back
@@ -166,7 +175,7 @@ func (s *Service) runAttach(ctx context.Context, j jobs.Job) (any, error) {
 		return nil, err
 	}
 	// The data must exist before a hypervisor is told it can connect.
-	if _, _, err := s.backend.Usage(ctx, v.BackendID); err != nil {
+	if _, _, err := s.usage(ctx, v); err != nil {
 		return nil, err
 	}
 	return nil, s.store.CompleteAttach(ctx, pl.AttachmentID)
@@ -248,10 +257,30 @@ func (s *Service) runSnapshotDelete(ctx context.Context, j jobs.Job) (any, error
 	return nil, s.store.RemoveSnapshot(ctx, sn.ID)
 }
 
-// Allocation reports the bytes a volume's data holds in the backend; zero
-// when it has none yet.
-func (s *Service) Allocation(ctx context.Context, backendID string) (allocated, exclusive int64) {
-	a, e, err := s.backend.Usage(ctx, backendID)
+// files is the filesystem store; CreateVolume refuses filesystem volumes
+// on a node without one, so jobs only reach here when it exists.
+func (s *Service) files() Files { return s.o.Files }
+
+func (s *Service) isFilesystem(v Volume) bool {
+	t, err := s.catalog.Type(v.Type)
+	return err == nil && t.Kind == KindFilesystem
+}
+
+// usage asks the volume's data plane what its data holds: allocated and
+// exclusive bytes of a block volume, the file bytes (twice) of a
+// filesystem.
+func (s *Service) usage(ctx context.Context, v Volume) (int64, int64, error) {
+	if s.isFilesystem(v) {
+		used, _, err := s.files().Usage(ctx, v.BackendID)
+		return used, used, err
+	}
+	return s.backend.Usage(ctx, v.BackendID)
+}
+
+// Allocation reports the bytes a volume's data holds; zero when it has
+// none yet.
+func (s *Service) Allocation(ctx context.Context, v Volume) (allocated, exclusive int64) {
+	a, e, err := s.usage(ctx, v)
 	if err != nil {
 		return 0, 0
 	}

@@ -160,6 +160,8 @@ type Export struct {
 	ReadOnly  bool
 	// Type of the volume; empty for snapshots, which are always block.
 	Type string
+	// Kind is the type's kind: which data plane serves the export.
+	Kind string
 	// IOPS and MBps are the type's per-export limits; zero is unlimited.
 	IOPS int
 	MBps int

@@ -33,6 +33,16 @@ type Backend interface {
 	Usage(ctx context.Context, id string) (allocated, exclusive int64, err error)
 }
 
+// Files stores filesystem volumes: directory trees with a byte quota
+// equal to the volume's size.
+type Files interface {
+	Create(ctx context.Context, id string, size int64) error
+	Grow(ctx context.Context, id string, size int64) error
+	Delete(ctx context.Context, id string) error
+	// Usage reports the bytes the volume's files hold.
+	Usage(ctx context.Context, id string) (used, quota int64, err error)
+}
+
 // Exports is the NBD side the service must reach: after an attachment
 // stops being served, Revoke disconnects every client still using it.
 type Exports interface {
@@ -160,8 +170,12 @@ type Store interface {
 
 // Options configure a Service.
 type Options struct {
-	// NBDAddress is host:port put into connection_info URIs.
+	// NBDAddress and NFSAddress are the host:port put into
+	// connection_info URIs of block and filesystem volumes.
 	NBDAddress string
+	NFSAddress string
+	// Files holds filesystem volumes; without it they cannot be made.
+	Files Files
 	// Wake, when set, tells the job runner new work is queued.
 	Wake func()
 	Now  func() time.Time
@@ -195,11 +209,18 @@ func (s *Service) Catalog() *Catalog { return s.catalog }
 // NewID returns a time-ordered id.
 func NewID() string { return identity.NewID() }
 
-// newExportName is unguessable: 128 random bits, so knowing the NBD
-// address is not enough to reach a volume.
-func newExportName() string {
+// NFSExportPrefix starts the export names of filesystem volumes, which
+// the NFS server takes; block exports start with "att-".
+const NFSExportPrefix = "fs-"
+
+// newExportName is unguessable: 128 random bits, so knowing the NBD or
+// NFS address is not enough to reach a volume.
+func newExportName(kind string) string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
+	if kind == KindFilesystem {
+		return NFSExportPrefix + hex.EncodeToString(b)
+	}
 	return "att-" + hex.EncodeToString(b)
 }
 
@@ -209,8 +230,11 @@ type ConnectionInfo struct {
 	URI    string
 }
 
-// ConnectionInfo returns the NBD URI of an attachment.
+// ConnectionInfo returns the NBD or NFS URI of an attachment.
 func (s *Service) ConnectionInfo(a Attachment) ConnectionInfo {
+	if strings.HasPrefix(a.ExportName, NFSExportPrefix) {
+		return ConnectionInfo{Driver: "nfs", URI: "nfs://" + s.o.NFSAddress + "/" + a.ExportName}
+	}
 	return ConnectionInfo{Driver: "nbd", URI: "nbd://" + s.o.NBDAddress + "/" + a.ExportName}
 }
 
@@ -435,8 +459,14 @@ func (s *Service) CreateVolume(ctx context.Context, p identity.Principal, c Crea
 	if c.Size < srcSize {
 		return Volume{}, jobs.Job{}, errs.Field("size", "size %d is smaller than the source's %d bytes", c.Size, srcSize)
 	}
+	if st, err := s.catalog.Type(srcType); err == nil && srcBackend != "" && st.Kind != KindBlock {
+		return Volume{}, jobs.Job{}, errs.Field("source_volume_id", "%s volumes cannot be cloned", st.Kind)
+	}
 	if srcBackend != "" && t.Kind != KindBlock {
 		return Volume{}, jobs.Job{}, errs.Field("type", "a %s volume cannot be made from a block source", t.Name)
+	}
+	if t.Kind == KindFilesystem && s.o.Files == nil {
+		return Volume{}, jobs.Job{}, errs.E(errs.Unavailable, "this node has no filesystem volume store")
 	}
 	zone, err := s.catalog.Zone(c.Zone)
 	if err != nil {
@@ -608,9 +638,6 @@ func (s *Service) ExtendVolume(ctx context.Context, p identity.Principal, id str
 	t, err := s.catalog.Type(v.Type)
 	if err != nil {
 		return Volume{}, jobs.Job{}, err
-	}
-	if t.Kind != KindBlock {
-		return Volume{}, jobs.Job{}, errs.Field("type", "extending %s volumes is not supported yet", t.Kind)
 	}
 	if size <= v.Size {
 		return Volume{}, jobs.Job{}, errs.Field("size", "extend only grows: new size %d must be larger than the current %d bytes", size, v.Size)

@@ -1,0 +1,47 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"path/filepath"
+
+	"github.com/stowage/stowage/internal/core/volume"
+	"github.com/stowage/stowage/internal/filestore"
+	"github.com/stowage/stowage/internal/nfs"
+)
+
+// filesystems opens the store of filesystem volumes and binds the NFS
+// listener that serves them.
+func (s *Server) filesystems() error {
+	var err error
+	if s.files, err = filestore.Open(filepath.Join(s.cfg.DataDir, "filesystems")); err != nil {
+		return fmt.Errorf("filesystem volumes: %w", err)
+	}
+	if s.nfsLn, err = net.Listen("tcp", s.cfg.NFSListen); err != nil {
+		return fmt.Errorf("listen nfs %s: %w", s.cfg.NFSListen, err)
+	}
+	s.nfs = nfs.NewServer(nfsExports{s}, nfs.Options{Logger: s.log.With("component", "nfs")})
+	return nil
+}
+
+// nfsExports is the NFS resolver: names of attached filesystem volumes.
+type nfsExports struct{ s *Server }
+
+func (x nfsExports) Resolve(ctx context.Context, name string) (*filestore.Volume, error) {
+	e, err := x.s.volumes.ResolveExport(ctx, name)
+	if err != nil || e.Kind != volume.KindFilesystem {
+		return nil, errNoSuchExport
+	}
+	return x.s.files.Volume(ctx, e.BackendID)
+}
+
+// planes revokes an export on every data plane; only the one serving
+// the name has anything to cut off.
+type planes []volume.Exports
+
+func (p planes) Revoke(ctx context.Context, name string) {
+	for _, x := range p {
+		x.Revoke(ctx, name)
+	}
+}
