@@ -14,6 +14,7 @@ import (
 	"github.com/stowage/stowage/internal/core/marketplace"
 	"github.com/stowage/stowage/internal/core/objectstorage"
 	"github.com/stowage/stowage/internal/core/page"
+	"github.com/stowage/stowage/internal/core/pool"
 	"github.com/stowage/stowage/internal/core/volume"
 	"github.com/stowage/stowage/internal/httpapi"
 	"github.com/stowage/stowage/internal/jobs"
@@ -29,6 +30,7 @@ type API struct {
 	volumes  *volume.Service
 	market   *marketplace.Service
 	objects  *objectstorage.Manager
+	pools    *pool.Service
 	// s3Endpoint is the URL S3 clients use, as configured or bound.
 	s3Endpoint func() string
 	surface    httpapi.Surface
@@ -154,6 +156,10 @@ func (a *API) Routes() []Route {
 		{Method: "GET", Path: "/api/v1/object-storage", Handler: a.listServices},
 		{Method: "GET", Path: "/api/v1/object-storage/{id}", Handler: a.getService},
 		{Method: "GET", Path: "/api/v1/object-storage/{id}/credentials", Handler: a.serviceCredentials},
+
+		{Method: "GET", Path: "/api/v1/admin/pools", Handler: a.getPools},
+		{Method: "POST", Path: "/api/v1/admin/pools/block/fsck", Handler: a.fsckBlockPool},
+		{Method: "POST", Path: "/api/v1/admin/pools/object/gc", Handler: a.collectObjectGarbage},
 	}
 }
 
