@@ -29,7 +29,7 @@ func engines(t *testing.T, body func(t *testing.T, e *testenv.Env)) {
 type obj = map[string]any
 
 // admin returns the default project and S3 credentials of the admin.
-func admin(t *testing.T, e *testenv.Env) (project string, creds *aws.Credentials) {
+func admin(t testing.TB, e *testenv.Env) (project string, creds *aws.Credentials) {
 	t.Helper()
 	var ps struct{ Items []struct{ ID string } }
 	e.Do("GET", "/api/v1/projects", testenv.Bearer(e.AdminToken), nil).JSON(t, &ps)
