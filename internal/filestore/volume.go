@@ -285,11 +285,13 @@ func (v *Volume) Lookup(ctx context.Context, dir uint64, name string) (unix.Stat
 	return cst, nil
 }
 
-// Read fills b from offset off and reports whether it reached the end.
-func (v *Volume) Read(ctx context.Context, ino uint64, off int64, b []byte) (int, bool, error) {
+// Read fills b from offset off and reports whether it reached the end,
+// and the file's attributes after the read.
+func (v *Volume) Read(ctx context.Context, ino uint64, off int64, b []byte) (int, bool, unix.Stat_t, error) {
+	var st unix.Stat_t
 	fd, _, err := v.openID(ctx, ino, unix.O_RDONLY)
 	if err != nil {
-		return 0, false, err
+		return 0, false, st, err
 	}
 	defer unix.Close(fd)
 	n := 0
@@ -299,18 +301,17 @@ func (v *Volume) Read(ctx context.Context, ino uint64, off int64, b []byte) (int
 			continue
 		}
 		if err != nil {
-			return n, false, err
+			return n, false, st, err
 		}
 		if m == 0 {
 			break
 		}
 		n += m
 	}
-	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
-		return n, false, err
+		return n, false, st, err
 	}
-	return n, off+int64(n) >= st.Size, nil
+	return n, off+int64(n) >= st.Size, st, nil
 }
 
 func pwriteAll(fd int, b []byte, off int64) (int, error) {

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/stowage/stowage/internal/errs"
@@ -389,10 +390,12 @@ func (s *Server) nfsCall(ctx context.Context, c *call, f fh, hst uint32, w *writ
 		if count > maxIO {
 			count = maxIO
 		}
+		// Room for the whole reply up front: the data is copied once.
+		w.b = slices.Grow(w.b, 256+int(count))
 		buf := make([]byte, count)
-		n, eof, err := f.v.Read(ctx, f.ino, int64(off), buf)
+		n, eof, st, err := f.v.Read(ctx, f.ino, int64(off), buf)
 		w.u32(status(err))
-		w.postOpOf(ctx, f, f.ino)
+		w.postOp(f, statOrNil(&st, err))
 		if err == nil {
 			w.u32(uint32(n))
 			w.bool(eof)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stowage/stowage/internal/errs"
 	"github.com/stowage/stowage/internal/filestore"
@@ -36,7 +37,7 @@ func (e *exportsOf) Resolve(ctx context.Context, name string) (*filestore.Volume
 }
 
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
 	addr   *net.TCPAddr
 	srv    *nfs.Server
 	ex     *exportsOf
@@ -45,7 +46,7 @@ type fixture struct {
 	tmp    string
 }
 
-func start(t *testing.T, quota int64) *fixture {
+func start(t testing.TB, quota int64) *fixture {
 	t.Helper()
 	for _, tool := range []string{"nfs-cp", "nfs-ls", "nfs-cat"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -176,5 +177,33 @@ func TestRevokedExportAndUnknownNames(t *testing.T) {
 	f.srv.Revoke(context.Background(), f.export)
 	if out, err := f.run("nfs-cat", f.url("/a")); err == nil {
 		t.Fatalf("revoked export served: %s", out)
+	}
+}
+
+// BenchmarkCopy measures nfs-cp of 256 MiB in and out against a plain
+// local copy of the same file measured in the same run.
+func BenchmarkCopy(b *testing.B) {
+	f := start(b, 1<<40)
+	src := f.local("src.bin", random(256<<20))
+	dst := filepath.Join(f.tmp, "dst.bin")
+	for i := 0; b.Loop(); i++ {
+		name := fmt.Sprintf("/in-%d.bin", i)
+		t0 := time.Now()
+		f.must("cp", src, dst)
+		f.must("sync", dst)
+		local := time.Since(t0)
+		os.Remove(dst)
+		t0 = time.Now()
+		f.must("nfs-cp", src, f.url(name))
+		in := time.Since(t0)
+		t0 = time.Now()
+		f.must("nfs-cp", f.url(name), dst)
+		out := time.Since(t0)
+		os.Remove(dst)
+		mib := func(d time.Duration) float64 { return 256 / d.Seconds() }
+		b.ReportMetric(mib(in), "in-MiB/s")
+		b.ReportMetric(mib(out), "out-MiB/s")
+		b.ReportMetric(mib(local), "local-cp-MiB/s")
+		b.ReportMetric(local.Seconds()/in.Seconds(), "in/local")
 	}
 }
