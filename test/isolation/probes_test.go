@@ -146,6 +146,10 @@ func probeTable() map[string][]probe {
 		"POST /api/v1/projects/{id}/credentials":         {{}},
 		"DELETE /api/v1/projects/{id}/credentials/{key}": {{}, {params: map[string]string{"id": "$OWNP"}}},
 
+		// Operator routes: staff only, whoever owns what.
+		"POST /api/v1/admin/pools/block/fsck": {{body: `{}`}},
+		"POST /api/v1/admin/pools/object/gc":  {{body: `{"min_age_seconds":0}`}},
+
 		// Waldur
 		"/api":                                         {{path: "/api/no-such-route/$VVOL_H/"}},
 		"POST /api-auth/password":                      {{body: `{"username":"$VUSERNAME","password":"wrong-password"}`, login: true}},
