@@ -1,6 +1,9 @@
 package hpcai_test
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -148,7 +151,26 @@ func TestAuthAndWalls(t *testing.T) {
 	_, created := post(t, e, "/api/storage/volume/create", tok, obj{"name": "mine", "sizeGB": 1, "region": region, "volumeType": "filesystem"})
 	id := created["volume"].(obj)["id"].(string)
 
-	for name, token := range map[string]string{"none": "", "forged": tok[:len(tok)-3] + "abc", "garbage": "x.y.z"} {
+	// Tokens signed with the node's own key: the expired one is refused,
+	// the same one still valid is not (so the refusal is the expiry).
+	key, err := os.ReadFile(filepath.Join(e.DataDir, "session.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := strings.Split(string(mustB64(t, strings.Split(tok, ".")[1])), `"`)[3]
+	sign := func(exp time.Time) string {
+		claims, _ := json.Marshal(obj{"sub": sub, "iat": exp.Add(-24 * time.Hour).Unix(), "exp": exp.Unix()})
+		msg := strings.Split(tok, ".")[0] + "." + base64.RawURLEncoding.EncodeToString(claims)
+		mac := hmac.New(sha256.New, key)
+		mac.Write([]byte(msg))
+		return msg + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+	}
+	expired := sign(time.Now().Add(-time.Hour))
+	if status, body := post(t, e, "/api/storage/volume/list", sign(time.Now().Add(time.Hour)), obj{}); status != 200 {
+		t.Fatalf("control token: %d %v", status, body)
+	}
+
+	for name, token := range map[string]string{"none": "", "forged": tok[:len(tok)-3] + "abc", "garbage": "x.y.z", "expired": expired} {
 		if status, body := post(t, e, "/api/storage/volume/list", token, obj{}); status != 401 || body["message"] != "Unauthorized" {
 			t.Errorf("%s token: %d %v", name, status, body)
 		}
@@ -177,4 +199,13 @@ func TestAuthAndWalls(t *testing.T) {
 	if _, l := post(t, e, "/api/storage/volume/list", zoe, obj{}); l["pager"].(obj)["total"] != float64(0) {
 		t.Errorf("zoe lists %v", l)
 	}
+}
+
+func mustB64(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
