@@ -46,6 +46,9 @@ type Resolver interface {
 // Options configure a Server.
 type Options struct {
 	Logger *slog.Logger
+	// IdleTimeout closes a connection that sends no call for this long
+	// (default 6 minutes, as Linux's server does); clients reconnect.
+	IdleTimeout time.Duration
 	// Squash maps every caller to the server's own identity instead of
 	// applying the caller's AUTH_UNIX uid and gid to new files.
 	Squash bool
@@ -72,6 +75,9 @@ type cached struct {
 func NewServer(res Resolver, o Options) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.IdleTimeout == 0 {
+		o.IdleTimeout = 6 * time.Minute
 	}
 	s := &Server{res: res, log: o.Logger, o: o, cache: map[string]cached{}, conns: map[*conn]struct{}{}}
 	_, _ = rand.Read(s.verf[:])
@@ -154,6 +160,7 @@ func (c *conn) send(rec []byte) {
 }
 
 func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
+	defer nc.Close()
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := context.AfterFunc(cctx, func() { nc.Close() })
@@ -164,6 +171,7 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
+		_ = nc.SetReadDeadline(time.Now().Add(s.o.IdleTimeout))
 		rec, err := readRecord(br, nil)
 		if err != nil {
 			if cctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
