@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -13,7 +14,7 @@ import (
 )
 
 func (a *app) adminCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "admin", Short: "Operator commands (staff only): users, organisations, memberships"}
+	cmd := &cobra.Command{Use: "admin", Short: "Operator commands (staff only): users, organisations, quotas, storage pools"}
 
 	var email, fullName string
 	var staff, passwordStdin bool
@@ -47,7 +48,7 @@ func (a *app) adminCmd() *cobra.Command {
 
 	var desc string
 	org := &cobra.Command{
-		Use: "org-create NAME", Short: "Create an organisation", Args: args(cobra.ExactArgs(1)),
+		Use: "org-create NAME", Short: "Create an organisation", Example: "  stowage admin org-create acme --description 'ACME Corp' -q", Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			c, err := a.client()
 			if err != nil {
@@ -88,6 +89,92 @@ func (a *app) adminCmd() *cobra.Command {
 	member.Flags().StringVar(&onOrg, "organisation", "", "organisation id")
 	member.Flags().StringVar(&onProject, "project", "", "project id")
 	member.Flags().StringVar(&role, "role", "member", "owner, admin, member or viewer")
-	cmd.AddCommand(user, org, member)
+	cmd.AddCommand(user, org, member, a.quotaSetCmd("quota-set", "admin quota-set"), a.poolsCmd(), a.fsckCmd(), a.gcCmd())
+	return cmd
+}
+
+func (a *app) poolsCmd() *cobra.Command {
+	return &cobra.Command{
+		Use: "pools", Short: "List the storage pools and how full they are", Args: args(cobra.NoArgs),
+		Long: `List the block pool (volumes, snapshots and clones) and the object store (buckets) with
+what they hold, what that takes on disk and what the file system under each has left. The
+object store's USED is what the buckets' counters say; its ON DISK also counts parts of
+unfinished uploads and orphan blobs, which admin gc removes.`,
+		Example: "  stowage admin pools\n  stowage admin pools --json",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			var p client.Pools
+			if err := c.Do(cmd.Context(), "GET", "/api/v1/admin/pools", nil, nil, &p); err != nil {
+				return err
+			}
+			b, o := p.Block, p.Object
+			return a.out().list(p, []string{"POOL", "USED", "ON DISK", "FREE", "SIZE", "HOLDS"}, []row{
+				{id: "block", fields: []string{"block", humanSize(b.UsedBytes), humanSize(b.DiskBytes), humanSize(b.FreeBytes), humanSize(b.CapacityBytes),
+					fmt.Sprintf("%d volumes, %d chunks of %s", b.Volumes, b.Chunks, humanSize(b.ChunkSize))}},
+				{id: "object", fields: []string{"object", humanSize(o.ObjectBytes), humanSize(o.BlobBytes), humanSize(o.FreeBytes), humanSize(o.CapacityBytes),
+					fmt.Sprintf("%d buckets, %d objects, %d blobs", o.Buckets, o.Objects, o.Blobs)}},
+			})
+		},
+	}
+}
+
+func (a *app) fsckCmd() *cobra.Command {
+	return &cobra.Command{
+		Use: "fsck", Short: "Check the block pool's reference counts; exits 1 when it finds problems", Args: args(cobra.NoArgs),
+		Long: `Recompute every reference count of the block pool from the volume maps and compare it
+with the stored one. Volume I/O pauses while it runs: one pass over the map pages.`,
+		Example: "  stowage admin fsck\n  stowage admin fsck --json",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			var r client.FsckReport
+			if err := c.Do(cmd.Context(), "POST", "/api/v1/admin/pools/block/fsck", nil, nil, &r); err != nil {
+				return err
+			}
+			pairs := [][2]string{{"clean", fmt.Sprint(r.Clean)}, {"volumes", fmt.Sprint(r.Volumes)}, {"pages", fmt.Sprint(r.Pages)},
+				{"chunks", fmt.Sprint(r.Chunks)}}
+			for _, p := range r.Problems {
+				pairs = append(pairs, [2]string{"problem", p})
+			}
+			if err := a.out().one(r, fmt.Sprint(r.Clean), pairs); err != nil {
+				return err
+			}
+			if !r.Clean {
+				return fmt.Errorf("the block pool has %d problems", len(r.Problems))
+			}
+			return nil
+		},
+	}
+}
+
+func (a *app) gcCmd() *cobra.Command {
+	var minAge time.Duration
+	cmd := &cobra.Command{
+		Use: "gc [--min-age 1h]", Short: "Remove object blobs nothing refers to", Args: args(cobra.NoArgs),
+		Long: `Remove the temp files and blobs of the object store that no object and no part of an
+unfinished upload refers to: what a crash or a lost delete left behind. Only files last
+written more than --min-age ago go, so that writes in flight are never touched.`,
+		Example: "  stowage admin gc\n  stowage admin gc --min-age 24h --json",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if minAge < time.Minute {
+				return usageError{errors.New("--min-age must be at least 1m: younger blobs may belong to writes in flight")}
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			var r client.GCReport
+			if err := c.Do(cmd.Context(), "POST", "/api/v1/admin/pools/object/gc", nil, map[string]any{"min_age_seconds": int64(minAge.Seconds())}, &r); err != nil {
+				return err
+			}
+			return a.out().one(r, fmt.Sprint(r.Removed), [][2]string{{"removed", fmt.Sprint(r.Removed)}, {"older than", r.Cutoff}})
+		},
+	}
+	cmd.Flags().DurationVar(&minAge, "min-age", time.Hour, "remove only files last written longer ago than this")
 	return cmd
 }

@@ -36,27 +36,8 @@ type app struct {
 // Main runs the command line and returns the process exit code.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
 	a := &app{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
-	root := &cobra.Command{
-		Use:   "stowage",
-		Short: "A self-hosted storage cloud: block volumes and S3 object storage in one binary",
-		Long: `stowage runs the Stowage server (stowage serve) and is its client.
-
-Client commands talk to the native API of the endpoint you logged in to
-(stowage login), or to STOWAGE_ENDPOINT with STOWAGE_TOKEN when set.`,
-		SilenceUsage:  true,
-		SilenceErrors: true,
-	}
-	root.SetIn(stdin)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
+	root := a.root()
 	root.SetArgs(args)
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
-	pf := root.PersistentFlags()
-	pf.StringVar(&a.profile, "profile", "", "named profile from the config file (default: the current one)")
-	pf.StringVar(&a.endpoint, "endpoint", "", "API endpoint, overriding the profile and STOWAGE_ENDPOINT")
-	pf.BoolVar(&a.json, "json", false, "print JSON with stable field names")
-	pf.BoolVarP(&a.quiet, "quiet", "q", false, "print ids only")
-	root.AddCommand(serveCmd(getenv, stderr), versionCmd(), a.loginCmd(), a.whoamiCmd(), a.projectCmd(), a.tokenCmd(), a.jobCmd(), a.adminCmd(), a.offeringCmd(), a.orderCmd(), a.volumeCmd(), a.snapshotCmd(), a.instanceCmd(), a.bucketCmd(), a.credentialCmd(), a.quotaCmd(), a.eventCmd())
 	err := root.ExecuteContext(context.Background())
 	if err == nil {
 		return 0
@@ -67,6 +48,32 @@ Client commands talk to the native API of the endpoint you logged in to
 		return 2
 	}
 	return 1
+}
+
+// root builds the command tree.
+func (a *app) root() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "stowage",
+		Short: "A self-hosted storage cloud: block volumes and S3 object storage in one binary",
+		Long: `stowage runs the Stowage server (stowage serve) and is its client.
+
+Client commands talk to the native API of the endpoint you logged in to
+(stowage login), or to STOWAGE_ENDPOINT with STOWAGE_TOKEN when set.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(a.stdin)
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
+	pf := root.PersistentFlags()
+	pf.StringVar(&a.profile, "profile", "", "named profile from the config file (default: the current one)")
+	pf.StringVar(&a.endpoint, "endpoint", "", "API endpoint, overriding the profile and STOWAGE_ENDPOINT")
+	pf.BoolVar(&a.json, "json", false, "print JSON with stable field names")
+	pf.BoolVarP(&a.quiet, "quiet", "q", false, "print ids only")
+	root.AddCommand(serveCmd(a.getenv, a.stderr), versionCmd(), a.loginCmd(), a.whoamiCmd(), a.projectCmd(), a.tokenCmd(), a.jobCmd(), a.adminCmd(), a.offeringCmd(), a.orderCmd(), a.volumeCmd(), a.snapshotCmd(), a.instanceCmd(), a.bucketCmd(), a.credentialCmd(), a.quotaCmd(), a.eventCmd(),
+		a.cpCmd(), a.lsCmd(), a.rmCmd(), a.presignCmd())
+	return root
 }
 
 // args wraps cobra's argument checks so their failures exit 2.

@@ -91,9 +91,10 @@ API token, so the password itself is never stored.`,
 
 func (a *app) whoamiCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "whoami",
-		Short: "Show the user the current credentials belong to",
-		Args:  args(cobra.NoArgs),
+		Use:     "whoami",
+		Short:   "Show the user the current credentials belong to",
+		Example: "  stowage whoami\n  stowage --profile prod whoami --json",
+		Args:    args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := a.client()
 			if err != nil {
@@ -141,7 +142,7 @@ func (a *app) projectCmd() *cobra.Command {
 	}
 	ls.Flags().StringVar(&org, "organisation", "", "only projects of this organisation")
 	show := &cobra.Command{
-		Use: "show ID", Short: "Show one project", Args: args(cobra.ExactArgs(1)),
+		Use: "show ID", Short: "Show one project", Example: "  stowage project show PROJECT_ID --json", Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			c, err := a.client()
 			if err != nil {
@@ -183,7 +184,7 @@ func (a *app) projectCmd() *cobra.Command {
 func (a *app) tokenCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "token", Short: "Manage your API tokens"}
 	ls := &cobra.Command{
-		Use: "ls", Short: "List your active tokens (never their secrets)", Args: args(cobra.NoArgs),
+		Use: "ls", Short: "List your active tokens (never their secrets)", Example: "  stowage token ls", Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := a.client()
 			if err != nil {
@@ -230,7 +231,7 @@ func (a *app) tokenCmd() *cobra.Command {
 	create.Flags().StringVar(&project, "project", "", "bind the token to one project")
 	create.Flags().DurationVar(&ttl, "ttl", 0, "expire the token after this long (e.g. 24h)")
 	rm := &cobra.Command{
-		Use: "rm ID...", Short: "Revoke tokens", Args: args(cobra.MinimumNArgs(1)),
+		Use: "rm ID...", Short: "Revoke tokens", Example: "  stowage token rm TOKEN_ID", Args: args(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			c, err := a.client()
 			if err != nil {

@@ -49,7 +49,7 @@ func (a *app) jobCmd() *cobra.Command {
 	ls.Flags().StringVar(&state, "state", "", "queued, running, succeeded, failed or cancelled")
 	ls.Flags().StringVar(&kind, "kind", "", "only jobs of this kind")
 	show := &cobra.Command{
-		Use: "show ID", Short: "Show one job", Args: args(cobra.ExactArgs(1)),
+		Use: "show ID", Short: "Show one job", Example: "  stowage job show JOB_ID --json", Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			c, err := a.client()
 			if err != nil {

@@ -15,7 +15,7 @@ import (
 func (a *app) offeringCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "offering", Short: "Browse the catalog of what can be ordered"}
 	ls := &cobra.Command{
-		Use: "ls", Short: "List offerings and their plans", Args: args(cobra.NoArgs),
+		Use: "ls", Short: "List offerings and their plans", Example: "  stowage offering ls\n  stowage offering ls --json", Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := a.client()
 			if err != nil {
@@ -119,7 +119,7 @@ func (a *app) orderCmd() *cobra.Command {
 	create.Flags().BoolVar(&wait, "wait", false, "wait until the order is done; fail if it errs")
 	var state string
 	ls := &cobra.Command{
-		Use: "ls", Short: "List orders", Args: args(cobra.NoArgs),
+		Use: "ls", Short: "List orders", Example: "  stowage order ls --state done", Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := a.client()
 			if err != nil {
@@ -142,7 +142,7 @@ func (a *app) orderCmd() *cobra.Command {
 	}
 	ls.Flags().StringVar(&state, "state", "", "only orders in this state")
 	show := &cobra.Command{
-		Use: "show ID", Short: "Show one order", Args: args(cobra.ExactArgs(1)),
+		Use: "show ID", Short: "Show one order", Example: "  stowage order show ORDER_ID", Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			c, err := a.client()
 			if err != nil {
@@ -157,7 +157,7 @@ func (a *app) orderCmd() *cobra.Command {
 	}
 	action := func(use, short, act string) *cobra.Command {
 		return &cobra.Command{
-			Use: use + " ID", Short: short, Args: args(cobra.ExactArgs(1)),
+			Use: use + " ID", Short: short, Args: args(cobra.ExactArgs(1)), Example: "  stowage order " + use + " ORDER_ID",
 			RunE: func(cmd *cobra.Command, argv []string) error {
 				c, err := a.client()
 				if err != nil {

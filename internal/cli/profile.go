@@ -10,10 +10,12 @@ import (
 )
 
 // profiles is the client configuration file: named endpoints with their
-// tokens, and which one is current.
+// tokens, which one is current, and the S3 keys the object commands made
+// (see s3KeyName).
 type profiles struct {
 	Current  string             `json:"current"`
 	Profiles map[string]profile `json:"profiles"`
+	S3Keys   map[string]s3Key   `json:"s3_keys,omitempty"`
 }
 
 type profile struct {

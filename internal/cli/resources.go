@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"time"
+	"strconv"
 
 	"github.com/spf13/cobra"
 
@@ -41,7 +41,7 @@ func (a *app) snapshotCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "snapshot", Short: "Volume snapshots: list, show, restore, delete"}
 	var volume string
 	ls := &cobra.Command{
-		Use: "ls", Short: "List snapshots", Args: args(cobra.NoArgs),
+		Use: "ls", Short: "List snapshots", Example: "  stowage snapshot ls --volume VOLUME_ID", Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := a.client()
 			if err != nil {
@@ -64,7 +64,7 @@ func (a *app) snapshotCmd() *cobra.Command {
 	}
 	ls.Flags().StringVar(&volume, "volume", "", "only snapshots of this volume")
 	show := &cobra.Command{
-		Use: "show ID", Short: "Show a snapshot", Args: args(cobra.ExactArgs(1)),
+		Use: "show ID", Short: "Show a snapshot", Example: "  stowage snapshot show SNAPSHOT_ID --json", Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			c, err := a.client()
 			if err != nil {
@@ -80,7 +80,7 @@ func (a *app) snapshotCmd() *cobra.Command {
 	}
 	var wait bool
 	restore := &cobra.Command{
-		Use: "restore ID NAME", Short: "Restore a snapshot into a new volume", Args: args(cobra.ExactArgs(2)),
+		Use: "restore ID NAME", Short: "Restore a snapshot into a new volume", Example: "  stowage snapshot restore SNAPSHOT_ID restored --wait", Args: args(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			c, err := a.client()
 			if err != nil {
@@ -95,7 +95,7 @@ func (a *app) snapshotCmd() *cobra.Command {
 	}
 	restore.Flags().BoolVar(&wait, "wait", false, "wait until the new volume is available")
 	rm := &cobra.Command{
-		Use: "rm ID...", Short: "Delete snapshots", Args: args(cobra.MinimumNArgs(1)),
+		Use: "rm ID...", Short: "Delete snapshots", Example: "  stowage snapshot rm SNAPSHOT_ID --wait", Args: args(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			c, err := a.client()
 			if err != nil {
@@ -121,7 +121,7 @@ func (a *app) instanceCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "instance", Short: "Instances: the machines volumes attach to"}
 	var project string
 	create := &cobra.Command{
-		Use: "create NAME", Short: "Register an instance", Args: args(cobra.ExactArgs(1)),
+		Use: "create NAME", Short: "Register an instance", Example: "  stowage instance create vm1 -q", Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			c, project, err := a.projectClient(cmd, project)
 			if err != nil {
@@ -136,7 +136,7 @@ func (a *app) instanceCmd() *cobra.Command {
 	}
 	create.Flags().StringVar(&project, "project", "", "project id")
 	ls := &cobra.Command{
-		Use: "ls", Short: "List instances", Args: args(cobra.NoArgs),
+		Use: "ls", Short: "List instances", Example: "  stowage instance ls --json", Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := a.client()
 			if err != nil {
@@ -154,7 +154,7 @@ func (a *app) instanceCmd() *cobra.Command {
 		},
 	}
 	rm := &cobra.Command{
-		Use: "rm ID...", Short: "Remove instances", Args: args(cobra.MinimumNArgs(1)),
+		Use: "rm ID...", Short: "Remove instances", Example: "  stowage instance rm INSTANCE_ID", Args: args(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			c, err := a.client()
 			if err != nil {
@@ -177,12 +177,30 @@ func bucketPairs(b client.Bucket) [][2]string {
 		{"public", fmt.Sprint(b.Public)}, {"size", humanSize(b.SizeBytes)}, {"objects", fmt.Sprint(b.ObjectCount)}}
 }
 
+// listBuckets prints a project's buckets with their usage (bucket ls, and
+// ls without an argument).
+func (a *app) listBuckets(cmd *cobra.Command, project string) error {
+	c, project, err := a.projectClient(cmd, project)
+	if err != nil {
+		return err
+	}
+	bs, err := client.All[client.Bucket](cmd.Context(), c, "/api/v1/projects/"+url.PathEscape(project)+"/buckets", nil)
+	if err != nil {
+		return err
+	}
+	rows := make([]row, 0, len(bs))
+	for _, b := range bs {
+		rows = append(rows, row{id: b.Name, fields: []string{b.Name, humanSize(b.SizeBytes), fmt.Sprint(b.ObjectCount), b.Tier, fmt.Sprint(b.Public)}})
+	}
+	return a.out().list(bs, []string{"NAME", "SIZE", "OBJECTS", "TIER", "PUBLIC"}, rows)
+}
+
 func (a *app) bucketCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "bucket", Short: "S3 buckets: create, list with usage, public/private, delete"}
 	var project, tier string
 	var public bool
 	create := &cobra.Command{
-		Use: "create NAME", Short: "Create a bucket (names are global and never reused)", Args: args(cobra.ExactArgs(1)),
+		Use: "create NAME", Short: "Create a bucket (names are global and never reused)", Example: "  stowage bucket create photos\n  stowage bucket create assets --public --project PROJECT_ID", Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			c, project, err := a.projectClient(cmd, project)
 			if err != nil {
@@ -200,26 +218,12 @@ func (a *app) bucketCmd() *cobra.Command {
 	create.Flags().StringVar(&tier, "tier", "standard", "standard or enterprise")
 	create.Flags().BoolVar(&public, "public", false, "anyone may read objects")
 	ls := &cobra.Command{
-		Use: "ls", Short: "List buckets with their usage", Args: args(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, project, err := a.projectClient(cmd, project)
-			if err != nil {
-				return err
-			}
-			bs, err := client.All[client.Bucket](cmd.Context(), c, "/api/v1/projects/"+url.PathEscape(project)+"/buckets", nil)
-			if err != nil {
-				return err
-			}
-			rows := make([]row, 0, len(bs))
-			for _, b := range bs {
-				rows = append(rows, row{id: b.Name, fields: []string{b.Name, humanSize(b.SizeBytes), fmt.Sprint(b.ObjectCount), b.Tier, fmt.Sprint(b.Public)}})
-			}
-			return a.out().list(bs, []string{"NAME", "SIZE", "OBJECTS", "TIER", "PUBLIC"}, rows)
-		},
+		Use: "ls", Short: "List buckets with their usage", Example: "  stowage bucket ls --project PROJECT_ID --json", Args: args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error { return a.listBuckets(cmd, project) },
 	}
 	ls.Flags().StringVar(&project, "project", "", "project id")
 	one := func(use, short, method string, body map[string]any) *cobra.Command {
-		c := &cobra.Command{Use: use + " NAME", Short: short, Args: args(cobra.ExactArgs(1)),
+		c := &cobra.Command{Use: use + " NAME", Short: short, Args: args(cobra.ExactArgs(1)), Example: "  stowage bucket " + use + " photos",
 			RunE: func(cmd *cobra.Command, argv []string) error {
 				cl, project, err := a.projectClient(cmd, project)
 				if err != nil {
@@ -260,7 +264,7 @@ func (a *app) credentialCmd() *cobra.Command {
 		return c
 	}
 	create := withProject(&cobra.Command{
-		Use: "create", Short: "Create an S3 key; the secret is printed once", Args: args(cobra.NoArgs),
+		Use: "create", Short: "Create an S3 key; the secret is printed once", Example: "  stowage credential create --description backups --json", Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, project, err := a.projectClient(cmd, project)
 			if err != nil {
@@ -275,7 +279,7 @@ func (a *app) credentialCmd() *cobra.Command {
 	})
 	create.Flags().StringVar(&desc, "description", "", "what the key is for")
 	ls := withProject(&cobra.Command{
-		Use: "ls", Short: "List S3 keys (never their secrets)", Args: args(cobra.NoArgs),
+		Use: "ls", Short: "List S3 keys (never their secrets)", Example: "  stowage credential ls --project PROJECT_ID", Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, project, err := a.projectClient(cmd, project)
 			if err != nil {
@@ -293,7 +297,7 @@ func (a *app) credentialCmd() *cobra.Command {
 		},
 	})
 	rm := withProject(&cobra.Command{
-		Use: "rm ACCESS_KEY...", Short: "Revoke S3 keys", Args: args(cobra.MinimumNArgs(1)),
+		Use: "rm ACCESS_KEY...", Short: "Revoke S3 keys", Example: "  stowage credential rm ACCESS_KEY_ID", Args: args(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			c, project, err := a.projectClient(cmd, project)
 			if err != nil {
@@ -317,11 +321,25 @@ type quota struct {
 	Usage     map[string]int64  `json:"usage"`
 }
 
+// print shows limits and usage as a table (show and set alike).
+func (q quota) print(o output) error {
+	var rows []row
+	for _, k := range []string{"storage_bytes", "volumes", "snapshots"} {
+		limit := "unlimited"
+		if l := q.Limits[k]; l != nil {
+			limit = fmt.Sprint(*l)
+		}
+		rows = append(rows, row{id: k, fields: []string{k, fmt.Sprint(q.Usage[k]), limit}})
+	}
+	return o.list(q, []string{"RESOURCE", "USED", "LIMIT"}, rows)
+}
+
 func (a *app) quotaCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "quota", Short: "Project quotas: limits and usage"}
 	var project string
 	show := &cobra.Command{
 		Use: "show", Short: "Show a project's limits and usage", Args: args(cobra.NoArgs),
+		Example: "  stowage quota show --project PROJECT_ID",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, project, err := a.projectClient(cmd, project)
 			if err != nil {
@@ -331,55 +349,75 @@ func (a *app) quotaCmd() *cobra.Command {
 			if err := c.Do(cmd.Context(), "GET", "/api/v1/projects/"+url.PathEscape(project)+"/quotas", nil, nil, &q); err != nil {
 				return err
 			}
-			var rows []row
-			for _, k := range []string{"storage_bytes", "volumes", "snapshots"} {
-				limit := "unlimited"
-				if l := q.Limits[k]; l != nil {
-					limit = fmt.Sprint(*l)
-				}
-				rows = append(rows, row{id: k, fields: []string{k, fmt.Sprint(q.Usage[k]), limit}})
-			}
-			return a.out().list(q, []string{"RESOURCE", "USED", "LIMIT"}, rows)
+			return q.print(a.out())
 		},
 	}
 	show.Flags().StringVar(&project, "project", "", "project id")
-	var storage string
-	var volumes, snapshots int64
+	cmd.AddCommand(show, a.quotaSetCmd("set", "quota set"))
+	return cmd
+}
+
+// quotaSetCmd is `quota set`, and `admin quota-set` for operators who look
+// there; full is the command's path for its examples. Limits not given keep
+// their value: the API replaces all three.
+func (a *app) quotaSetCmd(use, full string) *cobra.Command {
+	var project, storage, volumes, snapshots string
 	set := &cobra.Command{
-		Use: "set --project ID [--storage SIZE] [--volumes N] [--snapshots N]", Short: "Set a project's limits (staff)", Args: args(cobra.NoArgs),
+		Use: use + " --project ID [--storage SIZE] [--volumes N] [--snapshots N]", Short: "Set a project's limits (staff)", Args: args(cobra.NoArgs),
+		Example: "  stowage " + full + " --project PROJECT_ID --storage 100G --volumes 20\n  stowage " + full + " --project PROJECT_ID --snapshots unlimited",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if project == "" {
 				return usageError{errors.New("--project is required")}
 			}
-			body := map[string]any{}
-			if storage != "" {
-				n, err := parseSize(storage)
-				if err != nil {
-					return usageError{err}
-				}
-				body["storage_bytes"] = n
-			}
-			if volumes >= 0 {
-				body["volumes"] = volumes
-			}
-			if snapshots >= 0 {
-				body["snapshots"] = snapshots
+			if storage == "" && volumes == "" && snapshots == "" {
+				return usageError{errors.New("give at least one of --storage, --volumes and --snapshots")}
 			}
 			c, err := a.client()
 			if err != nil {
 				return err
 			}
+			path := "/api/v1/projects/" + url.PathEscape(project) + "/quotas"
 			var q quota
-			if err := c.Do(cmd.Context(), "PUT", "/api/v1/projects/"+url.PathEscape(project)+"/quotas", nil, body, &q); err != nil {
+			if err := c.Do(cmd.Context(), "GET", path, nil, nil, &q); err != nil {
 				return err
 			}
-			return a.out().one(q, q.ProjectID, [][2]string{{"project", q.ProjectID}, {"updated", time.Now().UTC().Format(time.RFC3339)}})
+			if q.Limits == nil {
+				q.Limits = map[string]*int64{}
+			}
+			for _, f := range []struct {
+				name, flag, v string
+				parse         func(string) (int64, error)
+			}{{"storage_bytes", "--storage", storage, parseSize}, {"volumes", "--volumes", volumes, parseCount}, {"snapshots", "--snapshots", snapshots, parseCount}} {
+				switch f.v {
+				case "":
+				case "unlimited":
+					q.Limits[f.name] = nil
+				default:
+					n, err := f.parse(f.v)
+					if err != nil {
+						return usageError{fmt.Errorf("%s: %w", f.flag, err)}
+					}
+					q.Limits[f.name] = &n
+				}
+			}
+			if err := c.Do(cmd.Context(), "PUT", path, nil, q.Limits, &q); err != nil {
+				return err
+			}
+			return q.print(a.out())
 		},
 	}
 	set.Flags().StringVar(&project, "project", "", "project id")
-	set.Flags().StringVar(&storage, "storage", "", "storage limit, e.g. 100G")
-	set.Flags().Int64Var(&volumes, "volumes", -1, "maximum number of volumes")
-	set.Flags().Int64Var(&snapshots, "snapshots", -1, "maximum number of snapshots")
-	cmd.AddCommand(show, set)
-	return cmd
+	set.Flags().StringVar(&storage, "storage", "", "storage limit, e.g. 100G, or unlimited")
+	set.Flags().StringVar(&volumes, "volumes", "", "maximum number of volumes, or unlimited")
+	set.Flags().StringVar(&snapshots, "snapshots", "", "maximum number of snapshots, or unlimited")
+	return set
+}
+
+// parseCount reads a limit on a number of things.
+func parseCount(s string) (int64, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%q: want a number of at least 0, or unlimited", s)
+	}
+	return n, nil
 }

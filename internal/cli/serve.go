@@ -58,9 +58,10 @@ On first start the admin's token and password are written to <data-dir>/admin-to
 
 func versionCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the version",
-		Args:  args(cobra.NoArgs),
+		Use:     "version",
+		Short:   "Print the version",
+		Example: "  stowage version",
+		Args:    args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			_, err := fmt.Fprintln(cmd.OutOrStdout(), "stowage", Version)
 			return err

@@ -98,7 +98,7 @@ func (a *app) volumeCmd() *cobra.Command {
 
 	var status string
 	ls := &cobra.Command{
-		Use: "ls", Short: "List volumes", Args: args(cobra.NoArgs),
+		Use: "ls", Short: "List volumes", Example: "  stowage volume ls --status available", Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := a.client()
 			if err != nil {
@@ -125,7 +125,7 @@ func (a *app) volumeCmd() *cobra.Command {
 	ls.Flags().StringVar(&status, "status", "", "only volumes in this status")
 	ls.Flags().StringVar(&project, "project", "", "only this project's volumes")
 	show := &cobra.Command{
-		Use: "show ID", Short: "Show one volume", Args: args(cobra.ExactArgs(1)),
+		Use: "show ID", Short: "Show one volume", Example: "  stowage volume show VOLUME_ID --json", Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			c, err := a.client()
 			if err != nil {
@@ -136,7 +136,7 @@ func (a *app) volumeCmd() *cobra.Command {
 	}
 	var force bool
 	rm := &cobra.Command{
-		Use: "rm ID...", Short: "Delete volumes (refused while attached unless --force)", Args: args(cobra.MinimumNArgs(1)),
+		Use: "rm ID...", Short: "Delete volumes (refused while attached unless --force)", Example: "  stowage volume rm VOLUME_ID --force --wait", Args: args(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			c, err := a.client()
 			if err != nil {
@@ -239,8 +239,14 @@ func (a *app) volumeCmd() *cobra.Command {
 		}
 		return map[string]any{"name": argv[1]}, nil
 	})
+	extend.Example = "  stowage volume extend VOLUME_ID 20G --wait"
+	retype.Example = "  stowage volume retype VOLUME_ID hdd --wait"
+	attach.Example = "  stowage volume attach VOLUME_ID INSTANCE_ID --wait"
+	detach.Example = "  stowage volume detach VOLUME_ID INSTANCE_ID --wait"
+	snapshot.Example = "  stowage volume snapshot VOLUME_ID before-upgrade --wait"
+	clone.Example = "  stowage volume clone VOLUME_ID scratch --wait"
 	connect := &cobra.Command{
-		Use: "connect ID", Short: "Print how to reach an attached volume over NBD", Args: args(cobra.ExactArgs(1)),
+		Use: "connect ID", Short: "Print how to reach an attached volume over NBD", Example: "  stowage volume connect VOLUME_ID\n  qemu-img info \"$(stowage volume connect -q VOLUME_ID)\"", Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			c, err := a.client()
 			if err != nil {

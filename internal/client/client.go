@@ -29,6 +29,10 @@ func New(endpoint, token string) *Client {
 	return &Client{endpoint: strings.TrimRight(endpoint, "/"), token: token, http: &http.Client{Timeout: 5 * time.Minute}}
 }
 
+// Endpoint is the API endpoint the client talks to, without a trailing
+// slash.
+func (c *Client) Endpoint() string { return c.endpoint }
+
 // Error is a refused request, as the server explained it.
 type Error struct {
 	Status    int    `json:"status"`

@@ -219,3 +219,43 @@ type Event struct {
 	Detail       map[string]any `json:"detail"`
 	CreatedAt    string         `json:"created_at"`
 }
+
+// Pools is the operator's view of the node's storage (staff only).
+type Pools struct {
+	Block  BlockPool  `json:"block"`
+	Object ObjectPool `json:"object"`
+}
+
+type BlockPool struct {
+	CapacityBytes int64 `json:"capacity_bytes"`
+	FreeBytes     int64 `json:"free_bytes"`
+	ChunkSize     int64 `json:"chunk_size"`
+	Volumes       int64 `json:"volumes"`
+	Chunks        int64 `json:"chunks"`
+	Pages         int64 `json:"pages"`
+	UsedBytes     int64 `json:"used_bytes"`
+	DiskBytes     int64 `json:"disk_bytes"`
+}
+
+type ObjectPool struct {
+	CapacityBytes int64 `json:"capacity_bytes"`
+	FreeBytes     int64 `json:"free_bytes"`
+	Buckets       int64 `json:"buckets"`
+	Objects       int64 `json:"objects"`
+	ObjectBytes   int64 `json:"object_bytes"`
+	Blobs         int64 `json:"blobs"`
+	BlobBytes     int64 `json:"blob_bytes"`
+}
+
+type FsckReport struct {
+	Clean    bool     `json:"clean"`
+	Volumes  int      `json:"volumes"`
+	Pages    int      `json:"pages"`
+	Chunks   int      `json:"chunks"`
+	Problems []string `json:"problems"`
+}
+
+type GCReport struct {
+	Removed int    `json:"removed"`
+	Cutoff  string `json:"cutoff"`
+}
