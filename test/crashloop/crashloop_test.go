@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/stowage/stowage/internal/blockstore"
+	"github.com/stowage/stowage/internal/testenv"
 )
 
 const (
@@ -260,25 +261,25 @@ func multipart(ctx context.Context, cl *awss3.Client, bucket, key string, parts 
 // nbdWorker writes tagged blocks one request at a time, a quarter of
 // them with FUA, and flushes every eighth write.
 func nbdWorker(ctx context.Context, addr, export string, m *nbdModel, cycle int) {
-	c, err := dialNBD(addr, export)
+	c, err := testenv.DialNBD(addr, export)
 	if err != nil {
 		return
 	}
-	defer c.close()
+	defer c.Close()
 	rng := rand.New(rand.NewPCG(uint64(cycle), uint64(m.vol)+100))
 	for seq := uint64(1); ctx.Err() == nil; seq++ {
 		b := rng.IntN(blocks)
 		tag := uint64(m.vol+1)<<56 | uint64(cycle)<<32 | seq
 		fua := rng.IntN(4) == 0
 		m.wrote(b, tag)
-		if err := c.write(uint64(b)*stride, block(b, tag), fua); err != nil {
+		if err := c.Write(uint64(b)*stride, block(b, tag), fua); err != nil {
 			return
 		}
 		if fua {
 			m.fua(b, tag)
 		}
 		if seq%8 == 0 {
-			if err := c.flush(); err != nil {
+			if err := c.Flush(); err != nil {
 				return
 			}
 			m.flushed()
@@ -357,20 +358,20 @@ func verify(t *testing.T, n *node, fx fixture, objects *s3Model, volumes [2]*nbd
 	t.Helper()
 	verifyObjects(t, n, fx, objects)
 	for v, m := range volumes {
-		c, err := dialNBD(n.addrs.NBD, fx.exports[v])
+		c, err := testenv.DialNBD(n.addrs.NBD, fx.exports[v])
 		if err != nil {
 			t.Fatalf("volume %d: %v", v, err)
 		}
 		buf := make([]byte, blockSize)
 		for b := range blocks {
-			if err := c.read(uint64(b)*stride, buf); err != nil {
+			if err := c.Read(uint64(b)*stride, buf); err != nil {
 				t.Fatalf("volume %d block %d: %v", v, b, err)
 			}
 			if ok, why := m.check(b, buf); !ok {
 				t.Errorf("volume %d block %d: %s (holds tag %#x)", v, b, why, buf[:8])
 			}
 		}
-		c.close()
+		c.Close()
 	}
 	var fsck struct {
 		Clean    bool

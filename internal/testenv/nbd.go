@@ -1,4 +1,4 @@
-package crashloop
+package testenv
 
 import (
 	"encoding/binary"
@@ -8,9 +8,10 @@ import (
 	"time"
 )
 
-// nbdClient is the smallest client the workload needs: fixed newstyle,
-// OPT_GO, simple replies, one request at a time.
-type nbdClient struct {
+// NBD is the smallest NBD client tests need: fixed newstyle, OPT_GO,
+// simple replies, one request at a time. A refused request returns an
+// *NBDError carrying the protocol's errno.
+type NBD struct {
 	c    net.Conn
 	size uint64
 	seq  uint64
@@ -24,12 +25,19 @@ const (
 	nbdFlagFUA  = 1
 )
 
-func dialNBD(addr, export string) (*nbdClient, error) {
+// NBDError is an error reply; Errno is the protocol's value (EIO 5,
+// ENOSPC 28, …).
+type NBDError struct{ Errno uint32 }
+
+func (e *NBDError) Error() string { return fmt.Sprintf("nbd error %d", e.Errno) }
+
+// DialNBD connects to export on addr and negotiates it.
+func DialNBD(addr, export string) (*NBD, error) {
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		return nil, err
 	}
-	n := &nbdClient{c: c}
+	n := &NBD{c: c}
 	if err := n.handshake(export); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("nbd handshake: %w", err)
@@ -37,7 +45,7 @@ func dialNBD(addr, export string) (*nbdClient, error) {
 	return n, nil
 }
 
-func (n *nbdClient) handshake(export string) error {
+func (n *NBD) handshake(export string) error {
 	n.c.SetDeadline(time.Now().Add(10 * time.Second))
 	defer n.c.SetDeadline(time.Time{})
 	var hello [18]byte
@@ -78,7 +86,7 @@ func (n *nbdClient) handshake(export string) error {
 	}
 }
 
-func (n *nbdClient) send(typ, flags uint16, off uint64, length uint32, payload []byte) error {
+func (n *NBD) send(typ, flags uint16, off uint64, length uint32, payload []byte) error {
 	n.seq++
 	n.c.SetDeadline(time.Now().Add(30 * time.Second))
 	b := binary.BigEndian.AppendUint32(nil, 0x25609513)
@@ -92,7 +100,7 @@ func (n *nbdClient) send(typ, flags uint16, off uint64, length uint32, payload [
 }
 
 // do sends one request and waits for its reply.
-func (n *nbdClient) do(typ, flags uint16, off uint64, length uint32, payload, into []byte) error {
+func (n *NBD) do(typ, flags uint16, off uint64, length uint32, payload, into []byte) error {
 	if err := n.send(typ, flags, off, length, payload); err != nil {
 		return err
 	}
@@ -104,7 +112,7 @@ func (n *nbdClient) do(typ, flags uint16, off uint64, length uint32, payload, in
 		return fmt.Errorf("bad reply % x", h)
 	}
 	if e := binary.BigEndian.Uint32(h[4:]); e != 0 {
-		return fmt.Errorf("nbd error %d", e)
+		return &NBDError{e}
 	}
 	if into != nil {
 		_, err := io.ReadFull(n.c, into)
@@ -113,7 +121,11 @@ func (n *nbdClient) do(typ, flags uint16, off uint64, length uint32, payload, in
 	return nil
 }
 
-func (n *nbdClient) write(off uint64, b []byte, fua bool) error {
+// Size is the export's size as announced at handshake.
+func (n *NBD) Size() uint64 { return n.size }
+
+// Write writes b at off, with FUA when asked.
+func (n *NBD) Write(off uint64, b []byte, fua bool) error {
 	var f uint16
 	if fua {
 		f = nbdFlagFUA
@@ -121,14 +133,16 @@ func (n *nbdClient) write(off uint64, b []byte, fua bool) error {
 	return n.do(nbdCmdWrite, f, off, uint32(len(b)), b, nil)
 }
 
-func (n *nbdClient) read(off uint64, b []byte) error {
+// Read fills b from off.
+func (n *NBD) Read(off uint64, b []byte) error {
 	return n.do(nbdCmdRead, 0, off, uint32(len(b)), nil, b)
 }
 
-func (n *nbdClient) flush() error { return n.do(nbdCmdFlush, 0, 0, 0, nil, nil) }
+// Flush makes every acknowledged write durable.
+func (n *NBD) Flush() error { return n.do(nbdCmdFlush, 0, 0, 0, nil, nil) }
 
-// close says goodbye (DISC has no reply) and hangs up.
-func (n *nbdClient) close() {
+// Close says goodbye (DISC has no reply) and hangs up.
+func (n *NBD) Close() {
 	n.send(nbdCmdDisc, 0, 0, 0, nil)
 	n.c.Close()
 }
