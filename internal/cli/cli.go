@@ -73,7 +73,26 @@ Client commands talk to the native API of the endpoint you logged in to
 	pf.BoolVarP(&a.quiet, "quiet", "q", false, "print ids only")
 	root.AddCommand(serveCmd(a.getenv, a.stderr), versionCmd(), a.loginCmd(), a.whoamiCmd(), a.projectCmd(), a.tokenCmd(), a.jobCmd(), a.adminCmd(), a.offeringCmd(), a.orderCmd(), a.volumeCmd(), a.snapshotCmd(), a.instanceCmd(), a.bucketCmd(), a.credentialCmd(), a.quotaCmd(), a.eventCmd(),
 		a.cpCmd(), a.lsCmd(), a.rmCmd(), a.presignCmd())
+	root.InitDefaultCompletionCmd()
+	groupsRefuseUnknown(root)
 	return root
+}
+
+// groupsRefuseUnknown makes the commands that only group others (volume,
+// admin, completion …) answer an unknown subcommand with a usage error;
+// cobra would print their help and exit 0.
+func groupsRefuseUnknown(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		if sub.HasSubCommands() && !sub.Runnable() {
+			sub.RunE = func(cmd *cobra.Command, argv []string) error {
+				if len(argv) > 0 {
+					return usageError{fmt.Errorf("unknown command %q for %q", argv[0], cmd.CommandPath())}
+				}
+				return cmd.Help()
+			}
+		}
+		groupsRefuseUnknown(sub)
+	}
 }
 
 // args wraps cobra's argument checks so their failures exit 2.

@@ -61,26 +61,30 @@ project's S3 key is made on first use and cached in the config file (mode 0600).
 			if srcRemote == dstRemote {
 				return usageError{errors.New("one of SOURCE and DEST must be s3://BUCKET/KEY and the other a local path")}
 			}
-			bucket := src.Bucket + dst.Bucket
+			var jobs []copyJob
+			if dstRemote {
+				if jobs, err = planUpload(argv[0], dst, recursive); err != nil {
+					return err
+				}
+			} else if !recursive && (src.Key == "" || strings.HasSuffix(src.Key, "/")) {
+				return usageError{fmt.Errorf("%s names no object: copy a prefix with -r", src)}
+			}
 			c, err := a.client()
 			if err != nil {
 				return err
 			}
-			project, err := a.bucketProject(cmd, c, project, bucket)
+			project, err := a.bucketProject(cmd, c, project, src.Bucket+dst.Bucket)
 			if err != nil {
 				return err
 			}
 			ctx := cmd.Context()
 			return a.withS3(ctx, c, project, func(cl *s3.Client) error {
-				var jobs []copyJob
-				var err error
-				if dstRemote {
-					jobs, err = planUpload(argv[0], dst, recursive)
-				} else {
-					jobs, err = planDownload(ctx, cl, src, argv[1], recursive)
-				}
-				if err != nil {
-					return err
+				jobs := jobs
+				if !dstRemote {
+					var err error
+					if jobs, err = planDownload(ctx, cl, src, argv[1], recursive); err != nil {
+						return err
+					}
 				}
 				var total int64
 				for _, j := range jobs {
@@ -191,14 +195,12 @@ func planUpload(local string, dst s3URI, recursive bool) ([]copyJob, error) {
 	return jobs, nil
 }
 
-// planDownload lists what a download moves: one object, or with recursive
-// every object under a prefix, placed by its key below the prefix. A key
-// that would land outside the directory is refused.
+// planDownload lists what a download moves: one object (the caller made
+// sure src names one), or with recursive every object under a prefix,
+// placed by its key below the prefix. A key that would land outside the
+// directory is refused.
 func planDownload(ctx context.Context, cl *s3.Client, src s3URI, local string, recursive bool) ([]copyJob, error) {
 	if !recursive {
-		if src.Key == "" || strings.HasSuffix(src.Key, "/") {
-			return nil, usageError{fmt.Errorf("%s names no object: copy a prefix with -r", src)}
-		}
 		head, err := cl.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &src.Bucket, Key: &src.Key})
 		if err != nil {
 			return nil, s3Err("download "+src.String(), err)
