@@ -1,6 +1,7 @@
 package blockstore
 
 import (
+	"bytes"
 	"context"
 	"testing"
 
@@ -87,6 +88,46 @@ func TestRetriesAndErrors(t *testing.T) {
 	}
 	if _, err := Open(ctx, t.TempDir(), Options{ChunkSize: 3000}); !errs.Is(err, errs.Invalid) {
 		t.Fatalf("bad chunk size: %v", err)
+	}
+	checkFsck(t, p)
+}
+
+// TestReserve checks that a pool short of free space refuses new chunks
+// as errs.NoSpace (which NBD answers as ENOSPC) and goes on serving the
+// chunks volumes already own.
+func TestReserve(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	p := openPool(t, dir, Options{})
+	if err := p.Create(ctx, "v", 1<<30); err != nil {
+		t.Fatal(err)
+	}
+	v, err := p.Volume(ctx, "v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := bytes.Repeat([]byte{1}, int(p.ChunkSize()))
+	if err := v.WriteAt(ctx, chunk, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+
+	p = openPool(t, dir, Options{Reserve: 1 << 62})
+	defer p.Close()
+	if v, err = p.Volume(ctx, "v"); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.WriteAt(ctx, chunk, 1<<20); !errs.Is(err, errs.NoSpace) {
+		t.Fatalf("a new chunk past the reserve: %v, want NoSpace", err)
+	}
+	if err := v.WriteAt(ctx, bytes.Repeat([]byte{2}, 512), 0); err != nil {
+		t.Fatalf("rewriting an owned chunk past the reserve: %v", err)
+	}
+	if err := v.Flush(ctx); err != nil {
+		t.Fatal(err)
 	}
 	checkFsck(t, p)
 }

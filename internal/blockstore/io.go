@@ -2,6 +2,7 @@ package blockstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -146,7 +147,8 @@ func (h *Volume) ReadAt(ctx context.Context, b []byte, off int64) error {
 
 // WriteAt writes b at off. The data is durable after the next Flush of any
 // volume in the pool.
-func (h *Volume) WriteAt(ctx context.Context, b []byte, off int64) error {
+func (h *Volume) WriteAt(ctx context.Context, b []byte, off int64) (err error) {
+	defer func() { err = noSpace(err) }()
 	if err := h.begin(ctx, "write", off, int64(len(b)), true); err != nil {
 		return fmt.Errorf("write volume %s: %w", h.v.name, err)
 	}
@@ -325,7 +327,8 @@ func (h *Volume) Flush(ctx context.Context) error {
 // chunks the volume owns are punched so they read as zeros; partial chunks
 // it shares are left alone, which the NBD contract allows. After Trim the
 // range reads as zeros except where it was shared.
-func (h *Volume) Trim(ctx context.Context, off, n int64) error {
+func (h *Volume) Trim(ctx context.Context, off, n int64) (err error) {
+	defer func() { err = noSpace(err) }()
 	if err := h.begin(ctx, "trim", off, n, true); err != nil {
 		return fmt.Errorf("trim volume %s: %w", h.v.name, err)
 	}
@@ -339,7 +342,8 @@ func (h *Volume) Trim(ctx context.Context, off, n int64) error {
 // Zero makes the range read as zeros. Without noHole whole chunks are
 // unmapped; with it they stay (or become) allocated, so later writes do not
 // need to allocate.
-func (h *Volume) Zero(ctx context.Context, off, n int64, noHole bool) error {
+func (h *Volume) Zero(ctx context.Context, off, n int64, noHole bool) (err error) {
+	defer func() { err = noSpace(err) }()
 	if err := h.begin(ctx, "zero", off, n, true); err != nil {
 		return fmt.Errorf("zero volume %s: %w", h.v.name, err)
 	}
@@ -348,6 +352,16 @@ func (h *Volume) Zero(ctx context.Context, off, n int64, noHole bool) error {
 		return fmt.Errorf("zero volume %s at %d: %w", h.v.name, off, err)
 	}
 	return nil
+}
+
+// noSpace marks a full file system (ENOSPC, or EDQUOT from a file system
+// quota) as errs.NoSpace, so that the NBD server answers ENOSPC and the
+// API 507 rather than an I/O error: the pool is intact, only full.
+func noSpace(err error) error {
+	if errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT) {
+		return errs.Wrap(errs.NoSpace, "the volume pool's file system is full", err)
+	}
+	return err
 }
 
 // discard implements Trim (zero false) and Zero.

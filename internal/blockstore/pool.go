@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/stowage/stowage/internal/diskspace"
 	"github.com/stowage/stowage/internal/errs"
 )
 
@@ -27,6 +28,10 @@ type Options struct {
 	// CheckpointBytes is the journal size that triggers a checkpoint;
 	// 64 MiB when zero.
 	CheckpointBytes int64
+	// Reserve is free space the pool leaves on its file system: allocating
+	// a chunk that would eat into it fails with errs.NoSpace, while writes
+	// to chunks a volume already owns go on. Zero keeps no reserve.
+	Reserve int64
 }
 
 const (
@@ -74,6 +79,8 @@ type Pool struct {
 	// mu guards the metadata below it.
 	mu         sync.RWMutex
 	st         *state
+	reserve    diskspace.Reserve
+	allocs     uint64   // chunk and page allocations, to space out reserve checks
 	free       []uint64 // ids reusable now; their data range is a hole
 	freeChunks []uint64 // freed since the last commit capture; punched and reused after it is durable
 	freePages  []uint64
@@ -106,7 +113,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Pool, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("open pool %s: %w", dir, err)
 	}
-	p := &Pool{dir: dir, ckptBytes: opts.CheckpointBytes,
+	p := &Pool{dir: dir, ckptBytes: opts.CheckpointBytes, reserve: diskspace.New(dir, opts.Reserve),
 		dirtyPages: map[uint64]struct{}{}, dirtyRefs: map[uint64]struct{}{}, dirtyVols: map[string]struct{}{},
 		shrunk: map[uint64]struct{}{}}
 	var err error
@@ -367,7 +374,8 @@ func (p *Pool) Flush(ctx context.Context) error {
 // flight, fdatasync the data file, then append and sync the journal record
 // (or write a checkpoint when the journal is long), and only then release
 // the chunks the commit freed.
-func (p *Pool) commit() error {
+func (p *Pool) commit() (err error) {
+	defer func() { err = noSpace(err) }()
 	gen := p.reqGen.Add(1)
 	p.commitMu.Lock()
 	defer p.commitMu.Unlock()

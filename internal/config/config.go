@@ -51,6 +51,11 @@ type Config struct {
 	// MaxHeaderBytes limits HTTP request headers on the API and S3
 	// listeners; larger requests get 431.
 	MaxHeaderBytes int
+	// ReserveBytes is free space the data planes leave on the data dir's
+	// file system: S3 writes and new volume chunks are refused (507,
+	// ENOSPC) before they eat into it, so the database can still record
+	// the deletes that free space.
+	ReserveBytes int64
 }
 
 // Default returns the embedded defaults of contract.md.
@@ -71,6 +76,7 @@ func Default() Config {
 		IdleTimeout:       2 * time.Minute,
 		BodyTimeout:       time.Minute,
 		MaxHeaderBytes:    64 << 10,
+		ReserveBytes:      64 << 20,
 	}
 }
 
@@ -160,6 +166,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		problems = append(problems, errors.New("shutdown timeout must be positive"))
+	}
+	if c.ReserveBytes < 0 {
+		problems = append(problems, errors.New("the disk reserve must not be negative"))
 	}
 	if c.HeaderTimeout <= 0 || c.IdleTimeout <= 0 || c.BodyTimeout <= 0 || c.MaxHeaderBytes <= 0 {
 		problems = append(problems, errors.New("header, idle and body timeouts and the header size limit must be positive"))

@@ -29,6 +29,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/stowage/stowage/internal/checksum"
+	"github.com/stowage/stowage/internal/diskspace"
 	"github.com/stowage/stowage/internal/errs"
 )
 
@@ -40,7 +41,8 @@ type Store struct {
 	log *slog.Logger
 	// bufs recycles copy buffers: a fresh zeroed megabyte per PUT was the
 	// largest cost of small uploads (allocation, clearing and GC).
-	bufs sync.Pool
+	bufs    sync.Pool
+	reserve diskspace.Reserve
 }
 
 // Blob describes stored bytes.
@@ -65,8 +67,18 @@ type PutOptions struct {
 
 const copyBuf = 1 << 20
 
+// Options tune a Store. The zero value is usable.
+type Options struct {
+	Logger *slog.Logger // nil discards
+	// Reserve is free space the store leaves on its file system: a write
+	// that would eat into it fails with errs.NoSpace, so that deletes,
+	// which need a little room in the metadata journal, still succeed.
+	Reserve int64
+}
+
 // New opens (creating if needed) a store rooted at dir.
-func New(dir string, log *slog.Logger) (*Store, error) {
+func New(dir string, o Options) (*Store, error) {
+	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -75,7 +87,7 @@ func New(dir string, log *slog.Logger) (*Store, error) {
 			return nil, fmt.Errorf("objectstore: create %s: %w", d, err)
 		}
 	}
-	s := &Store{dir: dir, log: log}
+	s := &Store{dir: dir, log: log, reserve: diskspace.New(dir, o.Reserve)}
 	s.bufs.New = func() any { b := make([]byte, copyBuf); return &b }
 	return s, nil
 }
@@ -112,6 +124,9 @@ func (s *Store) Put(ctx context.Context, r io.Reader, o PutOptions) (Blob, error
 	if err != nil {
 		return Blob{}, err
 	}
+	if err := s.reserve.Check(0); err != nil {
+		return Blob{}, err
+	}
 	f, err := os.CreateTemp(filepath.Join(s.dir, "tmp"), "put-*")
 	if err != nil {
 		return Blob{}, s.ioErr("create temp file", err)
@@ -139,7 +154,7 @@ func (s *Store) Put(ctx context.Context, r io.Reader, o PutOptions) (Blob, error
 		hashes = append(hashes, h)
 	}
 	buf := s.bufs.Get().(*[]byte)
-	n, err := copyHashed(ctx, f, r, hashes, o.Limit, *buf)
+	n, err := copyHashed(ctx, f, r, hashes, o.Limit, *buf, s.reserve.Check)
 	s.bufs.Put(buf)
 	if err != nil {
 		return Blob{}, err
@@ -163,7 +178,8 @@ func (s *Store) Put(ctx context.Context, r io.Reader, o PutOptions) (Blob, error
 
 // copyHashed copies r to w, feeding every hash, checking ctx between
 // buffers and refusing more than limit bytes when limit > 0.
-func copyHashed(ctx context.Context, w io.Writer, r io.Reader, hashes []hash.Hash, limit int64, buf []byte) (int64, error) {
+// Before each write, room(k) may refuse it for lack of space.
+func copyHashed(ctx context.Context, w io.Writer, r io.Reader, hashes []hash.Hash, limit int64, buf []byte, room func(int64) error) (int64, error) {
 	var n int64
 	for {
 		if err := ctx.Err(); err != nil {
@@ -177,6 +193,9 @@ func copyHashed(ctx context.Context, w io.Writer, r io.Reader, hashes []hash.Has
 			}
 			for _, h := range hashes {
 				h.Write(buf[:k])
+			}
+			if err := room(int64(k)); err != nil {
+				return n, err
 			}
 			if _, err := w.Write(buf[:k]); err != nil {
 				return n, ioErr("write temp file", err)
@@ -338,6 +357,12 @@ func (s *Store) Concat(ctx context.Context, ids []string) (Blob, error) {
 		}
 		if err != nil {
 			return Blob{}, ioErr("open part", err)
+		}
+		if fi, err := in.Stat(); err == nil {
+			if err := s.reserve.Check(fi.Size()); err != nil {
+				in.Close()
+				return Blob{}, err
+			}
 		}
 		n, err := io.Copy(f, in) // *os.File.ReadFrom: copy_file_range
 		in.Close()

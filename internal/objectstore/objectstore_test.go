@@ -18,7 +18,7 @@ import (
 func newStore(t *testing.T) (*Store, string) {
 	t.Helper()
 	dir := t.TempDir()
-	s, err := New(dir, nil)
+	s, err := New(dir, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,5 +229,21 @@ func TestGC(t *testing.T) {
 	}
 	if got := files(t, dir, "tmp"); len(got) != 0 {
 		t.Fatalf("temp survived: %v", got)
+	}
+}
+
+// TestReserve checks that a store short of free space refuses writes as
+// errs.NoSpace and leaves no temp file behind.
+func TestReserve(t *testing.T) {
+	dir := t.TempDir()
+	s, err := New(dir, Options{Reserve: 1 << 62})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put(context.Background(), bytes.NewReader([]byte("x")), PutOptions{}); !errs.Is(err, errs.NoSpace) {
+		t.Fatalf("put past the reserve: %v, want NoSpace", err)
+	}
+	if f := files(t, dir, "tmp"); len(f) != 0 {
+		t.Fatalf("temp files left: %v", f)
 	}
 }

@@ -98,7 +98,7 @@ func TestCrashChild(t *testing.T) {
 		}
 		fmt.Printf("PROJECT %s %s\n", parts[0], p.ID)
 	}
-	blobs, err := objectstore.New(filepath.Join(dir, "objects"), nil)
+	blobs, err := objectstore.New(filepath.Join(dir, "objects"), objectstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +297,7 @@ func TestCrash(t *testing.T) {
 	if b.Bytes != total || b.Objects != int64(len(objs)) {
 		t.Errorf("usage counters %d bytes / %d objects, objects sum to %d / %d", b.Bytes, b.Objects, total, len(objs))
 	}
-	blobs, _ := objectstore.New(filepath.Join(dir, "objects"), nil)
+	blobs, _ := objectstore.New(filepath.Join(dir, "objects"), objectstore.Options{})
 	if n, err := blobs.GC(ctx, time.Now().Add(time.Second), st.LiveBlobs); err != nil || n != 0 {
 		t.Errorf("a second GC found %d orphans (%v)", n, err)
 	}

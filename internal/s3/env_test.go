@@ -104,7 +104,7 @@ func newEnvWith(t *testing.T, backend, domain string) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	blobs, err := objectstore.New(filepath.Join(dir, "objects"), nil)
+	blobs, err := objectstore.New(filepath.Join(dir, "objects"), objectstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,8 @@ import (
 // and assembles the S3 handler with the object-storage rules as its quota.
 func (s *Server) objectPlane(ctx context.Context) error {
 	var err error
-	if s.blobs, err = objectstore.New(filepath.Join(s.cfg.DataDir, "objects"), s.log.With("component", "objectstore")); err != nil {
+	if s.blobs, err = objectstore.New(filepath.Join(s.cfg.DataDir, "objects"),
+		objectstore.Options{Logger: s.log.With("component", "objectstore"), Reserve: s.cfg.ReserveBytes}); err != nil {
 		return fmt.Errorf("object store: %w", err)
 	}
 	// A blob written but never committed (a crash between rename and the

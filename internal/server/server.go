@@ -167,7 +167,7 @@ func (s *Server) block(ctx context.Context) error {
 		return err
 	}
 	var err error
-	if s.pool, err = blockstore.Open(ctx, filepath.Join(s.cfg.DataDir, "blocks"), blockstore.Options{}); err != nil {
+	if s.pool, err = blockstore.Open(ctx, filepath.Join(s.cfg.DataDir, "blocks"), blockstore.Options{Reserve: s.cfg.ReserveBytes}); err != nil {
 		return fmt.Errorf("volume pool: %w", err)
 	}
 	if s.nbdLn, err = net.Listen("tcp", s.cfg.NBDListen); err != nil {

@@ -170,16 +170,17 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	}
 	if err := fn(t); err != nil {
 		_ = t.Rollback()
-		return err
+		return mapErr(err)
 	}
 	return mapErr(t.Commit())
 }
 
 // mapErr turns driver errors callers branch on into errs kinds; anything
-// else passes through wrapped as Internal by the caller's context.
+// else passes through wrapped as Internal by the caller's context. Errors
+// that already have a kind keep it.
 func mapErr(err error) error {
-	if err == nil {
-		return nil
+	if err == nil || errs.KindOf(err) != errs.Internal {
+		return err
 	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return errs.Wrap(errs.NotExist, "not found", err)
@@ -195,6 +196,10 @@ func mapErr(err error) error {
 		// PostgreSQL TEXT holds neither NUL nor invalid UTF-8, which
 		// SQLite stores: the client sent text no row can hold.
 		return errs.Wrap(errs.Invalid, "text must be valid UTF-8 without NUL characters", err)
+	case strings.Contains(msg, "database or disk is full"), strings.Contains(msg, "SQLSTATE 53100"):
+		// SQLITE_FULL, or PostgreSQL's disk_full: the store is intact,
+		// only out of room.
+		return errs.Wrap(errs.NoSpace, "the database's disk is full", err)
 	case strings.Contains(msg, "SQLITE_BUSY"), strings.Contains(msg, "database is locked"):
 		return errs.Wrap(errs.Unavailable, "database busy", err)
 	}
