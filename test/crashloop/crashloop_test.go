@@ -60,7 +60,7 @@ func TestCrashLoop(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the real binary many times")
 	}
-	bin := build(t)
+	bin := testenv.Build(t)
 	dir := t.TempDir()
 	logPath := filepath.Join(t.TempDir(), "server.log")
 	t.Cleanup(func() {
@@ -69,7 +69,7 @@ func TestCrashLoop(t *testing.T) {
 			t.Logf("server log (tail):\n%s", tail(b, 4000))
 		}
 	})
-	n := start(t, bin, dir, logPath)
+	n := testenv.StartNode(t, bin, dir, logPath)
 	fx := setUp(t, n)
 	objects := newS3Model()
 	volumes := [2]*nbdModel{newNBDModel(0), newNBDModel(1)}
@@ -87,25 +87,25 @@ func TestCrashLoop(t *testing.T) {
 		}
 		for v, m := range volumes {
 			wg.Add(1)
-			go func() { defer wg.Done(); nbdWorker(ctx, n.addrs.NBD, fx.exports[v], m, cycle) }()
+			go func() { defer wg.Done(); nbdWorker(ctx, n.Addrs.NBD, fx.exports[v], m, cycle) }()
 		}
 		wg.Add(1)
 		go func() { defer wg.Done(); apiWorker(ctx, n, fx, cycle, &api) }()
 		// Kill somewhere between the first requests and a few seconds in.
 		time.Sleep(300*time.Millisecond + time.Duration(rng.Int64N(int64(2500*time.Millisecond))))
-		n.kill()
+		n.Kill()
 		stop()
 		wg.Wait()
 
 		restarted := time.Now()
-		n = start(t, bin, dir, logPath)
+		n = testenv.StartNode(t, bin, dir, logPath)
 		if cycle%4 == 2 {
 			// Now and then, crash again while the node recovers: start-up
 			// GC, lease recovery and the pool's replay must survive it.
 			time.Sleep(time.Duration(rng.Int64N(int64(300 * time.Millisecond))))
-			n.kill()
+			n.Kill()
 			recoveryKills++
-			n = start(t, bin, dir, logPath)
+			n = testenv.StartNode(t, bin, dir, logPath)
 		}
 		verify(t, n, fx, objects, volumes)
 		t.Logf("cycle %d: restart and checks took %v", cycle, time.Since(restarted).Round(time.Millisecond))
@@ -119,8 +119,8 @@ func TestCrashLoop(t *testing.T) {
 	settling := time.Now()
 	settle(t, n)
 	t.Logf("jobs left by the kills settled in %v", time.Since(settling).Round(time.Millisecond))
-	vols, snaps := n.list("/api/v1/volumes"), n.list("/api/v1/snapshots")
-	n.stop()
+	vols, snaps := list(n, "/api/v1/volumes"), list(n, "/api/v1/snapshots")
+	n.Stop()
 	offlineFsck(t, dir, len(vols)+len(snaps))
 	fmt.Printf("crashloop: %d cycles (%d more kills during recovery); S3: %d writes acknowledged, %d keys verified, %d lost; "+
 		"NBD: %d writes acknowledged before a completed FLUSH or with FUA, %d blocks verified, %d lost (%d torn); "+
@@ -137,26 +137,26 @@ func tail(b []byte, n int) []byte {
 	return b
 }
 
-func setUp(t *testing.T, n *node) fixture {
+func setUp(t *testing.T, n *testenv.Node) fixture {
 	var fx fixture
 	var ps struct{ Items []item }
-	n.must("GET", "/api/v1/projects", nil, &ps)
+	n.Must("GET", "/api/v1/projects", nil, &ps)
 	fx.project = ps.Items[0].ID
 	fx.bucket = "crashloop"
-	n.must("POST", "/api/v1/projects/"+fx.project+"/buckets", map[string]any{"name": fx.bucket}, nil)
+	n.Must("POST", "/api/v1/projects/"+fx.project+"/buckets", map[string]any{"name": fx.bucket}, nil)
 	var c struct {
 		AccessKeyID     string `json:"access_key_id"`
 		SecretAccessKey string `json:"secret_access_key"`
 	}
-	n.must("POST", "/api/v1/projects/"+fx.project+"/credentials", nil, &c)
+	n.Must("POST", "/api/v1/projects/"+fx.project+"/credentials", nil, &c)
 	fx.access, fx.secret = c.AccessKeyID, c.SecretAccessKey
 	var inst item
-	n.must("POST", "/api/v1/instances", map[string]any{"project_id": fx.project, "name": "crashloop"}, &inst)
+	n.Must("POST", "/api/v1/instances", map[string]any{"project_id": fx.project, "name": "crashloop"}, &inst)
 	for i := range fx.exports {
 		var a struct{ Volume item }
-		n.must("POST", "/api/v1/volumes", map[string]any{"project_id": fx.project, "name": fmt.Sprint("nbd-", i), "size": 64 * mib}, &a)
+		n.Must("POST", "/api/v1/volumes", map[string]any{"project_id": fx.project, "name": fmt.Sprint("nbd-", i), "size": 64 * mib}, &a)
 		waitStatus(t, n, "/api/v1/volumes/"+a.Volume.ID, "available")
-		n.must("POST", "/api/v1/volumes/"+a.Volume.ID+"/attach", map[string]any{"instance_id": inst.ID}, nil)
+		n.Must("POST", "/api/v1/volumes/"+a.Volume.ID+"/attach", map[string]any{"instance_id": inst.ID}, nil)
 		v := waitStatus(t, n, "/api/v1/volumes/"+a.Volume.ID, "in_use")
 		uri := v.Attachments[0].ConnectionInfo.URI
 		fx.exports[i] = uri[strings.LastIndex(uri, "/")+1:]
@@ -171,11 +171,11 @@ type volumeJSON struct {
 	}
 }
 
-func waitStatus(t *testing.T, n *node, path, want string) volumeJSON {
+func waitStatus(t *testing.T, n *testenv.Node, path, want string) volumeJSON {
 	t.Helper()
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		var v volumeJSON
-		n.must("GET", path, nil, &v)
+		n.Must("GET", path, nil, &v)
 		if v.Status == want {
 			return v
 		}
@@ -186,9 +186,9 @@ func waitStatus(t *testing.T, n *node, path, want string) volumeJSON {
 	}
 }
 
-func s3Client(n *node, fx fixture) *awss3.Client {
+func s3Client(n *testenv.Node, fx fixture) *awss3.Client {
 	return awss3.New(awss3.Options{
-		Region: "local-1", BaseEndpoint: aws.String("http://" + n.addrs.S3), UsePathStyle: true,
+		Region: "local-1", BaseEndpoint: aws.String("http://" + n.Addrs.S3), UsePathStyle: true,
 		Credentials: credentials.NewStaticCredentialsProvider(fx.access, fx.secret, ""),
 		// One attempt: a retry would blur which request the server
 		// acknowledged.
@@ -291,11 +291,11 @@ type apiCounts struct{ accepted int }
 
 // apiWorker keeps a few scratch volumes churning through create,
 // snapshot, clone and delete, and places object-storage orders.
-func apiWorker(ctx context.Context, n *node, fx fixture, cycle int, counts *apiCounts) {
+func apiWorker(ctx context.Context, n *testenv.Node, fx fixture, cycle int, counts *apiCounts) {
 	rng := rand.New(rand.NewPCG(uint64(cycle), 7))
 	for i := 0; ctx.Err() == nil; i++ {
 		var vols struct{ Items []item }
-		if _, err := n.call("GET", "/api/v1/volumes?limit=100&name_contains=scratch", nil, &vols); err != nil {
+		if _, err := n.Call("GET", "/api/v1/volumes?limit=100&name_contains=scratch", nil, &vols); err != nil {
 			return
 		}
 		var target string
@@ -307,17 +307,17 @@ func apiWorker(ctx context.Context, n *node, fx fixture, cycle int, counts *apiC
 		var err error
 		switch op := rng.IntN(6); {
 		case op == 0 || target == "" && len(vols.Items) < 6:
-			_, err = n.call("POST", "/api/v1/volumes", map[string]any{"project_id": fx.project, "name": fmt.Sprintf("scratch-%d-%d", cycle, i), "size": 8 * mib}, nil)
+			_, err = n.Call("POST", "/api/v1/volumes", map[string]any{"project_id": fx.project, "name": fmt.Sprintf("scratch-%d-%d", cycle, i), "size": 8 * mib}, nil)
 		case op == 1 && target != "":
-			_, err = n.call("POST", "/api/v1/volumes/"+target+"/snapshots", map[string]any{"name": fmt.Sprintf("snap-%d-%d", cycle, i)}, nil)
+			_, err = n.Call("POST", "/api/v1/volumes/"+target+"/snapshots", map[string]any{"name": fmt.Sprintf("snap-%d-%d", cycle, i)}, nil)
 		case op == 2 && target != "":
-			_, err = n.call("POST", "/api/v1/volumes/"+target+"/clone", map[string]any{"name": fmt.Sprintf("scratch-clone-%d-%d", cycle, i)}, nil)
+			_, err = n.Call("POST", "/api/v1/volumes/"+target+"/clone", map[string]any{"name": fmt.Sprintf("scratch-clone-%d-%d", cycle, i)}, nil)
 		case op == 3 && target != "" && len(vols.Items) > 3:
-			_, err = n.call("DELETE", "/api/v1/volumes/"+target+"?force=true", nil, nil)
+			_, err = n.Call("DELETE", "/api/v1/volumes/"+target+"?force=true", nil, nil)
 		case op == 4:
 			var snaps struct{ Items []item }
-			if _, err = n.call("GET", "/api/v1/snapshots?limit=100", nil, &snaps); err == nil && len(snaps.Items) > 4 {
-				_, err = n.call("DELETE", "/api/v1/snapshots/"+snaps.Items[0].ID, nil, nil)
+			if _, err = n.Call("GET", "/api/v1/snapshots?limit=100", nil, &snaps); err == nil && len(snaps.Items) > 4 {
+				_, err = n.Call("DELETE", "/api/v1/snapshots/"+snaps.Items[0].ID, nil, nil)
 			}
 		case op == 5 && i%3 == 0:
 			err = order(n, fx, fmt.Sprintf("os-%d-%d", cycle, i))
@@ -331,11 +331,11 @@ func apiWorker(ctx context.Context, n *node, fx fixture, cycle int, counts *apiC
 	}
 }
 
-func order(n *node, fx fixture, name string) error {
+func order(n *testenv.Node, fx fixture, name string) error {
 	var offs struct {
 		Items []struct{ ID, Kind string }
 	}
-	if _, err := n.call("GET", "/api/v1/offerings", nil, &offs); err != nil {
+	if _, err := n.Call("GET", "/api/v1/offerings", nil, &offs); err != nil {
 		return err
 	}
 	for _, o := range offs.Items {
@@ -343,10 +343,10 @@ func order(n *node, fx fixture, name string) error {
 			continue
 		}
 		var plans struct{ Items []item }
-		if _, err := n.call("GET", "/api/v1/offerings/"+o.ID+"/plans", nil, &plans); err != nil || len(plans.Items) == 0 {
+		if _, err := n.Call("GET", "/api/v1/offerings/"+o.ID+"/plans", nil, &plans); err != nil || len(plans.Items) == 0 {
 			return errors.New("no plan")
 		}
-		_, err := n.call("POST", "/api/v1/orders", map[string]any{"project_id": fx.project, "offering_id": o.ID, "plan_id": plans.Items[0].ID,
+		_, err := n.Call("POST", "/api/v1/orders", map[string]any{"project_id": fx.project, "offering_id": o.ID, "plan_id": plans.Items[0].ID,
 			"attributes": map[string]any{"name": name}, "limits": map[string]any{"storage": 1}}, nil)
 		return err
 	}
@@ -354,11 +354,11 @@ func order(n *node, fx fixture, name string) error {
 }
 
 // verify runs the checks every restart owes, before any new workload.
-func verify(t *testing.T, n *node, fx fixture, objects *s3Model, volumes [2]*nbdModel) {
+func verify(t *testing.T, n *testenv.Node, fx fixture, objects *s3Model, volumes [2]*nbdModel) {
 	t.Helper()
 	verifyObjects(t, n, fx, objects)
 	for v, m := range volumes {
-		c, err := testenv.DialNBD(n.addrs.NBD, fx.exports[v])
+		c, err := testenv.DialNBD(n.Addrs.NBD, fx.exports[v])
 		if err != nil {
 			t.Fatalf("volume %d: %v", v, err)
 		}
@@ -377,12 +377,12 @@ func verify(t *testing.T, n *node, fx fixture, objects *s3Model, volumes [2]*nbd
 		Clean    bool
 		Problems []string
 	}
-	n.must("POST", "/api/v1/admin/pools/block/fsck", nil, &fsck)
+	n.Must("POST", "/api/v1/admin/pools/block/fsck", nil, &fsck)
 	if !fsck.Clean {
 		t.Errorf("block pool fsck after restart: %v", fsck.Problems)
 	}
 	var gc struct{ Removed int }
-	n.must("POST", "/api/v1/admin/pools/object/gc", map[string]any{"min_age_seconds": 0}, &gc)
+	n.Must("POST", "/api/v1/admin/pools/object/gc", map[string]any{"min_age_seconds": 0}, &gc)
 	if gc.Removed != 0 {
 		t.Errorf("%d orphan blobs survived start-up GC", gc.Removed)
 	}
@@ -391,7 +391,7 @@ func verify(t *testing.T, n *node, fx fixture, objects *s3Model, volumes [2]*nbd
 
 // verifyObjects reads every key of the model and the listing, and checks
 // the bucket's usage counters against the listing.
-func verifyObjects(t *testing.T, n *node, fx fixture, m *s3Model) {
+func verifyObjects(t *testing.T, n *testenv.Node, fx fixture, m *s3Model) {
 	t.Helper()
 	ctx := context.Background()
 	cl := s3Client(n, fx)
@@ -442,7 +442,7 @@ func verifyObjects(t *testing.T, n *node, fx fixture, m *s3Model) {
 		SizeBytes   int64 `json:"size_bytes"`
 		ObjectCount int64 `json:"object_count"`
 	}
-	n.must("GET", "/api/v1/projects/"+fx.project+"/buckets/"+fx.bucket, nil, &b)
+	n.Must("GET", "/api/v1/projects/"+fx.project+"/buckets/"+fx.bucket, nil, &b)
 	if b.SizeBytes != sum || b.ObjectCount != count {
 		t.Errorf("bucket usage says %d objects, %d bytes; the listing has %d, %d", b.ObjectCount, b.SizeBytes, count, sum)
 	}
@@ -454,10 +454,10 @@ func stableVolume(status string) bool { return status == "available" || status =
 // checkStates requires every job to be in a known state and every volume
 // and snapshot to rest in a stable status or to have a job that will move
 // it on (a job a killed node was running waits for its lease to lapse).
-func checkStates(t *testing.T, n *node) {
+func checkStates(t *testing.T, n *testenv.Node) {
 	t.Helper()
 	busy := map[string]bool{}
-	for _, j := range n.list("/api/v1/jobs") {
+	for _, j := range list(n, "/api/v1/jobs") {
 		switch j.State {
 		case "queued", "running":
 			busy[j.ResourceID] = true
@@ -466,12 +466,12 @@ func checkStates(t *testing.T, n *node) {
 			t.Errorf("job %s (%s) in state %q", j.ID, j.Kind, j.State)
 		}
 	}
-	for _, v := range n.list("/api/v1/volumes") {
+	for _, v := range list(n, "/api/v1/volumes") {
 		if !stableVolume(v.Status) && !busy[v.ID] {
 			t.Errorf("volume %s is %s with no job to move it on", v.ID, v.Status)
 		}
 	}
-	for _, s := range n.list("/api/v1/snapshots") {
+	for _, s := range list(n, "/api/v1/snapshots") {
 		if s.Status != "available" && !busy[s.ID] {
 			t.Errorf("snapshot %s is %s with no job to move it on", s.ID, s.Status)
 		}
@@ -481,11 +481,11 @@ func checkStates(t *testing.T, n *node) {
 // settle waits for the last node to finish every job (those a killed node
 // held come back when their lease lapses), then requires every resource to
 // be stable and every order finished.
-func settle(t *testing.T, n *node) {
+func settle(t *testing.T, n *testenv.Node) {
 	t.Helper()
 	deadline := time.Now().Add(120 * time.Second)
 	for {
-		live := len(n.list("/api/v1/jobs?state=queued")) + len(n.list("/api/v1/jobs?state=running"))
+		live := len(list(n, "/api/v1/jobs?state=queued")) + len(list(n, "/api/v1/jobs?state=running"))
 		if live == 0 {
 			break
 		}
@@ -494,22 +494,22 @@ func settle(t *testing.T, n *node) {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	for _, v := range n.list("/api/v1/volumes") {
+	for _, v := range list(n, "/api/v1/volumes") {
 		if !stableVolume(v.Status) {
 			t.Errorf("volume %s settled as %s", v.ID, v.Status)
 		}
 	}
-	for _, s := range n.list("/api/v1/snapshots") {
+	for _, s := range list(n, "/api/v1/snapshots") {
 		if s.Status != "available" {
 			t.Errorf("snapshot %s settled as %s", s.ID, s.Status)
 		}
 	}
-	for _, o := range n.list("/api/v1/orders") {
+	for _, o := range list(n, "/api/v1/orders") {
 		if !slices.Contains([]string{"done", "erred", "canceled", "rejected"}, o.State) {
 			t.Errorf("order %s settled as %s", o.ID, o.State)
 		}
 	}
-	for _, j := range n.list("/api/v1/jobs?state=failed") {
+	for _, j := range list(n, "/api/v1/jobs?state=failed") {
 		t.Logf("failed job %s (%s)", j.ID, j.Kind)
 	}
 }

@@ -1,0 +1,145 @@
+package testenv
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stowage/stowage/internal/server"
+)
+
+// Build compiles the stowage binary as it ships (CGO_ENABLED=0) into a
+// temporary directory and returns its path, for suites that need a real
+// process to kill or to measure.
+func Build(t testing.TB) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "stowage")
+	cmd := exec.Command("go", "build", "-o", bin, "github.com/stowage/stowage/cmd/stowage")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// Node is one run of the binary built by Build.
+type Node struct {
+	T     testing.TB
+	Cmd   *exec.Cmd
+	Addrs server.Addresses
+	Token string // the admin's API token
+	http  *http.Client
+}
+
+// StartNode runs `bin serve` on dir with free ports and waits for it to
+// write addresses.json, as a script would; its output is appended to
+// logPath. The test's end kills it if nothing else did.
+func StartNode(t testing.TB, bin, dir, logPath string) *Node {
+	t.Helper()
+	os.Remove(filepath.Join(dir, "addresses.json"))
+	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--s3-listen", "127.0.0.1:0", "--nbd-listen", "127.0.0.1:0",
+		"--nfs-listen", "127.0.0.1:0", "--log-level", "warn")
+	cmd.Env = append(os.Environ(), "STOWAGE_DATA_DIR="+dir)
+	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	fmt.Fprintf(log, "--- start %s\n", time.Now().Format(time.RFC3339Nano))
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	n := &Node{T: t, Cmd: cmd, http: &http.Client{Timeout: 30 * time.Second}}
+	t.Cleanup(n.Kill)
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		if b, err := os.ReadFile(filepath.Join(dir, "addresses.json")); err == nil && json.Unmarshal(b, &n.Addrs) == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server did not start; see %s", logPath)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	tok, err := os.ReadFile(filepath.Join(dir, "admin-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Token = strings.TrimSpace(string(tok))
+	return n
+}
+
+// Kill ends the process with SIGKILL; it is idempotent.
+func (n *Node) Kill() {
+	if n.Cmd.ProcessState == nil {
+		n.Cmd.Process.Signal(syscall.SIGKILL)
+		n.Cmd.Wait()
+	}
+}
+
+// Stop asks for a graceful shutdown and fails the test unless the process
+// exits 0.
+func (n *Node) Stop() {
+	n.T.Helper()
+	if err := n.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		n.T.Fatal(err)
+	}
+	if err := n.Cmd.Wait(); err != nil {
+		n.T.Fatalf("exit after SIGTERM: %v", err)
+	}
+}
+
+// Call sends a native API request as the admin; out, when not nil,
+// receives the decoded body of a success. A status of 300 or more is an
+// error that quotes the body.
+func (n *Node) Call(method, path string, body, out any) (int, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return 0, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, "http://"+n.Addrs.API+path, rd)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+n.Token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := n.http.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return resp.StatusCode, err
+	}
+	if resp.StatusCode >= 300 {
+		return resp.StatusCode, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, b)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			return resp.StatusCode, fmt.Errorf("decode %s: %w", b, err)
+		}
+	}
+	return resp.StatusCode, nil
+}
+
+// Must is Call for a suite's own steps, which may not fail.
+func (n *Node) Must(method, path string, body, out any) {
+	n.T.Helper()
+	if _, err := n.Call(method, path, body, out); err != nil {
+		n.T.Fatal(err)
+	}
+}
