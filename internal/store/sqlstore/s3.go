@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/stowage/stowage/internal/core/bucket"
@@ -328,12 +329,98 @@ func bumpUsage(ctx context.Context, tx *sql.Tx, bucketID string, bytes, count in
 
 // PutObject commits o (new or replacing) with the bucket's counters and
 // returns the blob id it replaced, for the caller to delete after commit.
+//
+// On SQLite, concurrent calls commit together: there is one writer and a
+// commit costs an fsync, so PUTs in flight share one transaction (each in
+// its own savepoint, so one failing leaves the others) instead of queueing
+// for a commit each. The first caller leads; whoever is first in the queue
+// when a batch ends leads the next one.
 func (s *Store) PutObject(ctx context.Context, o bucket.Object) (replaced string, err error) {
-	err = s.tx(ctx, func(tx *sql.Tx) error {
-		replaced, err = putObject(ctx, tx, o)
-		return err
+	if s.engine != SQLite {
+		err = s.tx(ctx, func(tx *sql.Tx) error {
+			replaced, err = putObject(ctx, tx, o)
+			return err
+		})
+		return replaced, err
+	}
+	me := &putReq{o: o, lead: make(chan bool, 1)}
+	g := &s.puts
+	g.mu.Lock()
+	g.queue = append(g.queue, me)
+	leading := !g.busy
+	g.busy = true
+	g.mu.Unlock()
+	// Once queued the request is carried out whatever happens to ctx: the
+	// caller must know the outcome before it may delete the blob.
+	if !leading && !<-me.lead {
+		return me.replaced, me.err
+	}
+	g.mu.Lock()
+	n := min(len(g.queue), maxPutBatch)
+	batch := g.queue[:n:n]
+	g.queue = g.queue[n:]
+	g.mu.Unlock()
+	s.commitPuts(context.WithoutCancel(ctx), batch)
+	for _, r := range batch {
+		if r != me {
+			r.lead <- false
+		}
+	}
+	g.mu.Lock()
+	if len(g.queue) > 0 {
+		g.queue[0].lead <- true
+	} else {
+		g.busy = false
+	}
+	g.mu.Unlock()
+	return me.replaced, me.err
+}
+
+// maxPutBatch bounds one group commit.
+const maxPutBatch = 256
+
+// putGroup is the queue of object commits waiting for a transaction.
+type putGroup struct {
+	mu    sync.Mutex
+	queue []*putReq
+	busy  bool
+}
+
+type putReq struct {
+	o        bucket.Object
+	replaced string
+	err      error
+	// lead receives true when this request is to lead the next batch,
+	// false when its batch is done.
+	lead chan bool
+}
+
+func (s *Store) commitPuts(ctx context.Context, batch []*putReq) {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		for _, r := range batch {
+			if _, err := tx.ExecContext(ctx, "SAVEPOINT put_object"); err != nil {
+				return fmt.Errorf("savepoint: %w", mapErr(err))
+			}
+			r.replaced, r.err = putObject(ctx, tx, r.o)
+			if r.err != nil {
+				if _, err := tx.ExecContext(ctx, "ROLLBACK TO put_object"); err != nil {
+					return fmt.Errorf("rollback to savepoint: %w", mapErr(err))
+				}
+			}
+			if _, err := tx.ExecContext(ctx, "RELEASE put_object"); err != nil {
+				return fmt.Errorf("release savepoint: %w", mapErr(err))
+			}
+		}
+		return nil
 	})
-	return replaced, err
+	if err != nil {
+		for _, r := range batch {
+			r.replaced = ""
+			if r.err == nil {
+				r.err = err
+			}
+		}
+	}
 }
 
 // DeleteObject removes the object at key and returns its blob id.

@@ -50,6 +50,8 @@ type Store struct {
 	// bucket and object lookups), which otherwise re-parse their SQL on
 	// every request.
 	stmts sync.Map // query text → *sql.Stmt
+	// puts groups concurrent object commits on SQLite.
+	puts putGroup
 }
 
 // Open connects to dsn ("sqlite:PATH" or "postgres://…") and applies
