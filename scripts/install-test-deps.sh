@@ -8,6 +8,7 @@ pkgs=(
   fio fuse3 e2fsprogs kmod               # block benchmarks, nbdfuse + mkfs.ext4
   libnfs-utils                           # NFS interop: nfs-cp/nfs-ls/nfs-cat against filesystem volumes
   awscli python3-boto3 s3cmd rclone      # S3 clients
+  wrk                                    # control-plane load under test/load
   tmux                                   # the CLI's progress bar on a real terminal
   curl ca-certificates
 )
