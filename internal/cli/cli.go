@@ -116,11 +116,7 @@ func (a *app) client() (*client.Client, error) {
 	}
 	token = a.getenv("STOWAGE_TOKEN")
 	if endpoint == "" || token == "" {
-		path, err := configPath(a.getenv)
-		if err != nil {
-			return nil, err
-		}
-		ps, err := loadProfiles(path)
+		ps, _, err := loadProfiles(a.getenv)
 		if err != nil {
 			return nil, err
 		}

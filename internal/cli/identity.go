@@ -63,11 +63,7 @@ API token, so the password itself is never stored.`,
 			if err := client.New(endpoint, token).Do(ctx, "GET", "/api/v1/users/me", nil, nil, &me); err != nil {
 				return err
 			}
-			path, err := configPath(a.getenv)
-			if err != nil {
-				return err
-			}
-			ps, err := loadProfiles(path)
+			ps, path, err := loadProfiles(a.getenv)
 			if err != nil {
 				return err
 			}

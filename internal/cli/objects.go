@@ -69,16 +69,8 @@ project's S3 key is made on first use and cached in the config file (mode 0600).
 			} else if !recursive && (src.Key == "" || strings.HasSuffix(src.Key, "/")) {
 				return usageError{fmt.Errorf("%s names no object: copy a prefix with -r", src)}
 			}
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			project, err := a.bucketProject(cmd, c, project, src.Bucket+dst.Bucket)
-			if err != nil {
-				return err
-			}
 			ctx := cmd.Context()
-			return a.withS3(ctx, c, project, func(cl *s3.Client) error {
+			return a.onBucket(cmd, project, src.Bucket+dst.Bucket, func(cl *s3.Client) error {
 				jobs := jobs
 				if !dstRemote {
 					var err error
@@ -289,15 +281,7 @@ of keys ending in /; with -r, every object under PREFIX.`,
 			if !ok {
 				return usageError{fmt.Errorf("%q is not s3://BUCKET[/PREFIX]", argv[0])}
 			}
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			project, err := a.bucketProject(cmd, c, project, u.Bucket)
-			if err != nil {
-				return err
-			}
-			return a.withS3(cmd.Context(), c, project, func(cl *s3.Client) error {
+			return a.onBucket(cmd, project, u.Bucket, func(cl *s3.Client) error {
 				in := &s3.ListObjectsV2Input{Bucket: &u.Bucket, Prefix: &u.Key}
 				if !recursive {
 					in.Delimiter = aws.String("/")
@@ -359,17 +343,9 @@ s3://photos deletes every object in the bucket, leaving the bucket.`,
 				}
 				us = append(us, u)
 			}
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
 			deleted := []string{}
 			for _, u := range us {
-				project, err := a.bucketProject(cmd, c, project, u.Bucket)
-				if err != nil {
-					return err
-				}
-				err = a.withS3(cmd.Context(), c, project, func(cl *s3.Client) error {
+				err := a.onBucket(cmd, project, u.Bucket, func(cl *s3.Client) error {
 					keys, err := a.toDelete(cmd, cl, u, recursive)
 					if err != nil {
 						return err
@@ -460,15 +436,7 @@ nothing else, until it expires (at most 7 days, SigV4's limit). The object must 
 			if !ok || u.Key == "" || strings.HasSuffix(u.Key, "/") {
 				return usageError{fmt.Errorf("%q is not s3://BUCKET/KEY", argv[0])}
 			}
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			project, err := a.bucketProject(cmd, c, project, u.Bucket)
-			if err != nil {
-				return err
-			}
-			return a.withS3(cmd.Context(), c, project, func(cl *s3.Client) error {
+			return a.onBucket(cmd, project, u.Bucket, func(cl *s3.Client) error {
 				in := &s3.GetObjectInput{Bucket: &u.Bucket, Key: &u.Key}
 				if _, err := cl.HeadObject(cmd.Context(), &s3.HeadObjectInput{Bucket: &u.Bucket, Key: &u.Key}); err != nil {
 					return s3Err("presign "+u.String(), err)

@@ -35,22 +35,28 @@ func configPath(getenv func(string) string) (string, error) {
 	return filepath.Join(home, ".config", "stowage", "config.json"), nil
 }
 
-func loadProfiles(path string) (profiles, error) {
+// loadProfiles reads the config file (none yet is an empty one) and
+// returns it with its path, for save.
+func loadProfiles(getenv func(string) string) (profiles, string, error) {
 	p := profiles{Profiles: map[string]profile{}}
+	path, err := configPath(getenv)
+	if err != nil {
+		return p, "", err
+	}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return p, nil
+		return p, path, nil
 	}
 	if err != nil {
-		return p, fmt.Errorf("read %s: %w", path, err)
+		return p, path, fmt.Errorf("read %s: %w", path, err)
 	}
 	if err := json.Unmarshal(b, &p); err != nil {
-		return p, fmt.Errorf("read %s: %w", path, err)
+		return p, path, fmt.Errorf("read %s: %w", path, err)
 	}
 	if p.Profiles == nil {
 		p.Profiles = map[string]profile{}
 	}
-	return p, nil
+	return p, path, nil
 }
 
 // save writes the file with mode 0600: it holds tokens.

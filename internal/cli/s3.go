@@ -55,6 +55,19 @@ type s3Key struct {
 // through the same endpoint shares one.
 func s3KeyName(endpoint, project string) string { return endpoint + " " + project }
 
+// onBucket runs op with an S3 client holding the key of the bucket's
+// project (see bucketProject and withS3).
+func (a *app) onBucket(cmd *cobra.Command, project, bucket string, op func(*s3.Client) error) error {
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	if project, err = a.bucketProject(cmd, c, project, bucket); err != nil {
+		return err
+	}
+	return a.withS3(cmd.Context(), c, project, op)
+}
+
 // withS3 runs op with an S3 client holding the project's key: the cached
 // one, or a new one made through the native API and cached (mode 0600).
 // A cached key the server no longer knows (revoked with `credential rm`)
@@ -80,11 +93,7 @@ func (a *app) withS3(ctx context.Context, c *client.Client, project string, op f
 
 // s3Key returns the project's cached key, or creates one; cached says which.
 func (a *app) s3Key(ctx context.Context, c *client.Client, project string) (s3Key, bool, error) {
-	path, err := configPath(a.getenv)
-	if err != nil {
-		return s3Key{}, false, err
-	}
-	ps, err := loadProfiles(path)
+	ps, _, err := loadProfiles(a.getenv)
 	if err != nil {
 		return s3Key{}, false, err
 	}
@@ -113,11 +122,7 @@ func (a *app) s3Key(ctx context.Context, c *client.Client, project string) (s3Ke
 // saveS3Key caches k for the project, or forgets the cached key when k is
 // nil.
 func (a *app) saveS3Key(endpoint, project string, k *s3Key) error {
-	path, err := configPath(a.getenv)
-	if err != nil {
-		return err
-	}
-	ps, err := loadProfiles(path)
+	ps, path, err := loadProfiles(a.getenv)
 	if err != nil {
 		return err
 	}
