@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -70,25 +72,50 @@ func (a *app) onBucket(cmd *cobra.Command, project, bucket string, op func(*s3.C
 
 // withS3 runs op with an S3 client holding the project's key: the cached
 // one, or a new one made through the native API and cached (mode 0600).
-// A cached key the server no longer knows (revoked with `credential rm`)
-// is replaced once and op runs again; the transfers op runs are resumable,
-// so running it twice costs little.
+// When a cached key fails, op runs once more after a repair: a key the
+// server no longer knows (revoked with `credential rm`) is replaced, and a
+// key whose S3 address no longer answers (the node moved it) gets the
+// address the server gives now. The transfers op runs are resumable, so
+// running one twice costs little.
 func (a *app) withS3(ctx context.Context, c *client.Client, project string, op func(*s3.Client) error) error {
 	key, cached, err := a.s3Key(ctx, c, project)
 	if err != nil {
 		return err
 	}
 	err = op(newS3Client(key))
-	if !cached || !isS3Code(err, "InvalidAccessKeyId") {
+	switch {
+	case !cached:
 		return err
-	}
-	if err := a.saveS3Key(c.Endpoint(), project, nil); err != nil {
-		return err
-	}
-	if key, _, err = a.s3Key(ctx, c, project); err != nil {
+	case isS3Code(err, "InvalidAccessKeyId"):
+		if err := a.saveS3Key(c.Endpoint(), project, nil); err != nil {
+			return err
+		}
+		if key, _, err = a.s3Key(ctx, c, project); err != nil {
+			return err
+		}
+	case unreachable(err):
+		cs, lerr := client.All[client.Credential](ctx, c, "/api/v1/projects/"+url.PathEscape(project)+"/credentials", nil)
+		if lerr != nil {
+			return lerr
+		}
+		i := slices.IndexFunc(cs, func(cr client.Credential) bool { return cr.AccessKeyID == key.AccessKeyID })
+		if i < 0 || cs[i].Endpoint == key.Endpoint {
+			return err
+		}
+		key.Endpoint = cs[i].Endpoint
+		if err := a.saveS3Key(c.Endpoint(), project, &key); err != nil {
+			return err
+		}
+	default:
 		return err
 	}
 	return op(newS3Client(key))
+}
+
+// unreachable reports whether err is a failure to connect at all.
+func unreachable(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "dial"
 }
 
 // s3Key returns the project's cached key, or creates one; cached says which.

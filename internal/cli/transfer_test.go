@@ -265,3 +265,27 @@ func TestCopyLargeUpAndDown(t *testing.T) {
 		t.Errorf("partial files left: %v", left)
 	}
 }
+
+// TestCachedKeyFollowsTheNode: when the S3 address cached with the key no
+// longer answers (the node moved it), the command asks the server for the
+// address and carries on with the same key.
+func TestCachedKeyFollowsTheNode(t *testing.T) {
+	e := testenv.Start(t)
+	u := newUser(t, e)
+	u.must("bucket", "create", "moved")
+	u.must("ls", "s3://moved")
+	gone := newS3Proxy(t, e)
+	gone.Close()
+	u.viaProxy(gone)
+	u.must("ls", "s3://moved")
+	b, err := os.ReadFile(filepath.Join(u.env["HOME"], ".config", "stowage", "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"endpoint_url": "http://`+e.Addrs.S3+`"`) {
+		t.Errorf("the cached key still points elsewhere:\n%s", b)
+	}
+	if keys := strings.Fields(u.must("credential", "ls", "-q")); len(keys) != 1 {
+		t.Errorf("keys after the repair: %v, want the one", keys)
+	}
+}
