@@ -7,6 +7,8 @@
 package diskspace
 
 import (
+	"fmt"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/stowage/stowage/internal/errs"
@@ -29,13 +31,22 @@ func (r Reserve) Check(n int64) error {
 	if r.bytes <= 0 {
 		return nil
 	}
-	var st unix.Statfs_t
-	if err := unix.Statfs(r.dir, &st); err != nil {
+	_, free, err := Of(r.dir)
+	if err != nil {
 		return nil
 	}
-	free := int64(st.Bavail) * int64(st.Bsize)
 	if free-n < r.bytes {
 		return errs.E(errs.NoSpace, "the disk is full: %d bytes free, %d kept in reserve", max(free, 0), r.bytes)
 	}
 	return nil
+}
+
+// Of reports the size of the file system holding dir and the bytes still
+// available on it to an unprivileged writer.
+func Of(dir string) (capacity, free int64, err error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return 0, 0, fmt.Errorf("statfs %s: %w", dir, err)
+	}
+	return int64(st.Blocks) * int64(st.Bsize), int64(st.Bavail) * int64(st.Bsize), nil
 }

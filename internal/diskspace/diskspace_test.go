@@ -22,3 +22,13 @@ func TestReserve(t *testing.T) {
 		t.Fatalf("a reserve larger than the disk: %v, want NoSpace", err)
 	}
 }
+
+func TestOf(t *testing.T) {
+	capacity, free, err := Of(t.TempDir())
+	if err != nil || capacity <= 0 || free < 0 || free > capacity {
+		t.Fatalf("Of: capacity %d, free %d, %v", capacity, free, err)
+	}
+	if _, _, err := Of("/no/such/dir"); err == nil {
+		t.Fatal("Of a missing directory succeeded")
+	}
+}

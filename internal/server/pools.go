@@ -5,10 +5,9 @@ import (
 	"path/filepath"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/stowage/stowage/internal/blockstore"
 	"github.com/stowage/stowage/internal/core/pool"
+	"github.com/stowage/stowage/internal/diskspace"
 	"github.com/stowage/stowage/internal/objectstore"
 	"github.com/stowage/stowage/internal/store/sqlstore"
 )
@@ -67,9 +66,9 @@ func (o objectPool) CollectOrphans(ctx context.Context, cutoff time.Time) (int, 
 // space reports the file system under dir; it is zero when the system
 // cannot say, which the operator sees as unknown rather than as an error.
 func space(dir string) pool.Space {
-	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
+	capacity, free, err := diskspace.Of(dir)
+	if err != nil {
 		return pool.Space{}
 	}
-	return pool.Space{CapacityBytes: int64(st.Blocks) * int64(st.Bsize), FreeBytes: int64(st.Bavail) * int64(st.Bsize)}
+	return pool.Space{CapacityBytes: capacity, FreeBytes: free}
 }
