@@ -1,8 +1,12 @@
 GO       ?= go
 BIN      := bin/stowage
 TESTARGS ?= -race -count=1 -timeout 30m
+# Fuzzing time per target in make test and make soak; targets under test/
+# start a whole node, so they get the second, longer time.
+FUZZTIME      ?= 3s 10s
+SOAK_FUZZTIME ?= 2m 5m
 
-.PHONY: build run test test-deps lint clean
+.PHONY: build run test soak test-deps lint clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/stowage
@@ -14,14 +18,24 @@ test-deps:
 	./scripts/install-test-deps.sh
 
 # Runs every test with the race detector against real clients and a real
-# PostgreSQL, installing what is missing first.
+# PostgreSQL, installing what is missing first: the packages' own tests,
+# then the whole-system suites under test/ (short versions, printing what
+# they measured), then every fuzz target for a few seconds.
 test: test-deps lint
-	@dsn=$$(./scripts/test-postgres.sh start) && \
-	TEST_PG_DSN="$$dsn" $(GO) test $(TESTARGS) ./... ; rc=$$?; \
+	@dsn=$$(./scripts/test-postgres.sh start) && export TEST_PG_DSN="$$dsn" && \
+	$(GO) test $(TESTARGS) $$($(GO) list ./... | grep -v /test/) && \
+	./scripts/suites.sh -race && ./scripts/fuzz.sh $(FUZZTIME); rc=$$?; \
+	./scripts/test-postgres.sh stop; exit $$rc
+
+# The long versions of the suites under test/ (25 crash cycles, 60 s of
+# load) and minutes of fuzzing per target; prints the figures.
+soak: test-deps
+	@dsn=$$(./scripts/test-postgres.sh start) && export TEST_PG_DSN="$$dsn" && \
+	STOWAGE_SOAK=1 ./scripts/suites.sh && ./scripts/fuzz.sh $(SOAK_FUZZTIME); rc=$$?; \
 	./scripts/test-postgres.sh stop; exit $$rc
 
 lint:
-	@out=$$(gofmt -l cmd internal bench 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l cmd internal bench test 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
 clean:

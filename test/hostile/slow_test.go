@@ -3,6 +3,7 @@ package hostile
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -49,6 +50,13 @@ func closedWithin(t *testing.T, what string, c net.Conn, start time.Time, limit 
 // the management API) its body, or by idling on a keep-alive connection.
 func TestSlowClients(t *testing.T) {
 	e := testenv.Start(t, shortTimeouts)
+	defer func() {
+		if !t.Failed() {
+			fmt.Printf("hostile: silent, slowloris and idle clients cut off on the API and S3 listeners, a trickled body on the API, "+
+				"silent and trickling NBD handshakes, all within the %v header timeout (+%v slack); 128 KiB of headers answered 431\n",
+				headerTimeout, slack)
+		}
+	}()
 	for name, addr := range map[string]string{"api": e.Addrs.API, "s3": e.Addrs.S3} {
 		t.Run(name+"/silent", func(t *testing.T) {
 			c := dial(t, addr)
