@@ -1,83 +1,15 @@
 package server_test
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/stowage/stowage/internal/blockstore"
-	"github.com/stowage/stowage/internal/server"
+	"github.com/stowage/stowage/internal/testenv"
 )
-
-// node is one run of the real binary on a data dir.
-type node struct {
-	t     *testing.T
-	cmd   *exec.Cmd
-	addrs server.Addresses
-	token string
-}
-
-func startNode(t *testing.T, bin, dir string) *node {
-	t.Helper()
-	os.Remove(filepath.Join(dir, "addresses.json"))
-	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--nbd-listen", "127.0.0.1:0", "--s3-listen", "127.0.0.1:0", "--nfs-listen", "127.0.0.1:0", "--log-level", "warn")
-	cmd.Env = append(os.Environ(), "STOWAGE_DATA_DIR="+dir)
-	log, err := os.OpenFile(filepath.Join(t.TempDir(), "log"), os.O_CREATE|os.O_WRONLY, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { log.Close() })
-	cmd.Stderr = log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	n := &node{t: t, cmd: cmd}
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		if b, err := os.ReadFile(filepath.Join(dir, "addresses.json")); err == nil && json.Unmarshal(b, &n.addrs) == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("server did not write addresses.json")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	tok, err := os.ReadFile(filepath.Join(dir, "admin-token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.token = strings.TrimSpace(string(tok))
-	return n
-}
-
-func (n *node) do(method, path string, body any) (int, []byte) {
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, "http://"+n.addrs.API+path, rd)
-	req.Header.Set("Authorization", "Bearer "+n.token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, nil
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
-}
 
 type item struct {
 	ID     string `json:"id"`
@@ -85,8 +17,8 @@ type item struct {
 	Type   string `json:"type"`
 }
 
-func (n *node) list(path string) []item {
-	n.t.Helper()
+func list(n *testenv.Node, path string) []item {
+	n.T.Helper()
 	var out []item
 	cursor := ""
 	for {
@@ -94,17 +26,11 @@ func (n *node) list(path string) []item {
 		if strings.Contains(path, "?") {
 			sep = "&"
 		}
-		status, b := n.do("GET", path+sep+"limit=1000&cursor="+cursor, nil)
-		if status != 200 {
-			n.t.Fatalf("GET %s: %d %s", path, status, b)
-		}
 		var l struct {
 			Items []item `json:"items"`
 			Next  string `json:"next_cursor"`
 		}
-		if err := json.Unmarshal(b, &l); err != nil {
-			n.t.Fatal(err)
-		}
+		n.Must("GET", path+sep+"limit=1000&cursor="+cursor, nil, &l)
 		out = append(out, l.Items...)
 		if l.Next == "" {
 			return out
@@ -118,33 +44,23 @@ func (n *node) list(path string) []item {
 // every volume and snapshot reaches a stable status, the pool holds exactly
 // the data the records name, and fsck finds nothing wrong.
 func TestCrashWhileJobsRun(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "stowage")
-	build := exec.Command("go", "build", "-o", bin, "../../cmd/stowage")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	dir := t.TempDir()
-	n := startNode(t, bin, dir)
-	_, b := n.do("GET", "/api/v1/projects", nil)
+	bin := testenv.Build(t)
+	dir, logPath := t.TempDir(), filepath.Join(t.TempDir(), "log")
+	n := testenv.StartNode(t, bin, dir, logPath)
 	var ps struct{ Items []item }
-	json.Unmarshal(b, &ps)
+	n.Must("GET", "/api/v1/projects", nil, &ps)
 	prj := ps.Items[0].ID
 
 	const mib = 1 << 20
 	var base []string
 	for i := range 8 {
-		status, b := n.do("POST", "/api/v1/volumes", map[string]any{"project_id": prj, "name": fmt.Sprint("base-", i), "size": 16 * mib})
-		if status != 202 {
-			t.Fatalf("create: %d %s", status, b)
-		}
 		var a struct{ Volume item }
-		json.Unmarshal(b, &a)
+		n.Must("POST", "/api/v1/volumes", map[string]any{"project_id": prj, "name": fmt.Sprint("base-", i), "size": 16 * mib}, &a)
 		base = append(base, a.Volume.ID)
 	}
 	for deadline := time.Now().Add(20 * time.Second); ; {
 		ready := 0
-		for _, v := range n.list("/api/v1/volumes") {
+		for _, v := range list(n, "/api/v1/volumes") {
 			if v.Status == "available" {
 				ready++
 			}
@@ -181,7 +97,7 @@ func TestCrashWhileJobsRun(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if status, _ := n.do(r.method, r.path, r.body); status == 202 {
+				if status, _ := n.Call(r.method, r.path, r.body, nil); status == 202 {
 					accepted <- 1
 				}
 			}()
@@ -192,20 +108,17 @@ func TestCrashWhileJobsRun(t *testing.T) {
 	for range 6 {
 		<-accepted
 	}
-	if err := n.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	n.cmd.Wait()
+	n.Kill()
 	wg.Wait()
 	close(accepted)
 	t.Logf("%d requests accepted before the kill", 6+len(accepted))
 
 	// Jobs that were running hold a lease until it lapses (30 s), then the
 	// new node re-queues and re-runs them; their steps must converge.
-	n = startNode(t, bin, dir)
+	n = testenv.StartNode(t, bin, dir, logPath)
 	pending := map[string]int{}
 	for _, st := range []string{"queued", "running"} {
-		for _, j := range n.list("/api/v1/jobs?state=" + st) {
+		for _, j := range list(n, "/api/v1/jobs?state="+st) {
 			pending[j.Status+st]++
 		}
 	}
@@ -213,7 +126,7 @@ func TestCrashWhileJobsRun(t *testing.T) {
 	stable := map[string]bool{"available": true, "in_use": true}
 	var vols, snaps []item
 	for deadline := time.Now().Add(90 * time.Second); ; {
-		vols, snaps = n.list("/api/v1/volumes"), n.list("/api/v1/snapshots")
+		vols, snaps = list(n, "/api/v1/volumes"), list(n, "/api/v1/snapshots")
 		busy := 0
 		for _, v := range vols {
 			if !stable[v.Status] {
@@ -229,34 +142,11 @@ func TestCrashWhileJobsRun(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			_, jobs := n.do("GET", "/api/v1/jobs?state=failed", nil)
-			t.Fatalf("not stable after restart: volumes %+v snapshots %+v; failed jobs %s", vols, snaps, jobs)
+			t.Fatalf("not stable after restart: volumes %+v snapshots %+v; failed jobs %+v", vols, snaps, list(n, "/api/v1/jobs?state=failed"))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Logf("after restart: %d volumes, %d snapshots, all stable", len(vols), len(snaps))
-	if err := n.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := n.cmd.Wait(); err != nil {
-		t.Fatalf("exit after SIGTERM: %v", err)
-	}
-
-	ctx := context.Background()
-	pool, err := blockstore.Open(ctx, filepath.Join(dir, "blocks"), blockstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	rep, err := pool.Fsck(ctx)
-	if err != nil || !rep.Clean() {
-		t.Fatalf("fsck: %v %+v", err, rep)
-	}
-	ids, err := pool.List(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(ids) != len(vols)+len(snaps) {
-		t.Fatalf("pool holds %d volumes and snapshots, the records name %d + %d", len(ids), len(vols), len(snaps))
-	}
+	n.Stop()
+	testenv.CheckPool(t, dir, len(vols)+len(snaps))
 }

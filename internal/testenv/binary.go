@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stowage/stowage/internal/blockstore"
 	"github.com/stowage/stowage/internal/server"
 )
 
@@ -141,5 +143,29 @@ func (n *Node) Must(method, path string, body, out any) {
 	n.T.Helper()
 	if _, err := n.Call(method, path, body, out); err != nil {
 		n.T.Fatal(err)
+	}
+}
+
+// CheckPool opens the block pool a stopped node left in dataDir, fails the
+// test unless its fsck is clean, and checks that it holds exactly want
+// volumes and snapshots (what the records name).
+func CheckPool(t testing.TB, dataDir string, want int) {
+	t.Helper()
+	ctx := context.Background()
+	pool, err := blockstore.Open(ctx, filepath.Join(dataDir, "blocks"), blockstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	rep, err := pool.Fsck(ctx)
+	if err != nil || !rep.Clean() {
+		t.Fatalf("fsck: %v %+v", err, rep)
+	}
+	ids, err := pool.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != want {
+		t.Errorf("the pool holds %d volumes and snapshots, the records name %d", len(ids), want)
 	}
 }

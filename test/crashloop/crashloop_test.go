@@ -23,7 +23,6 @@ import (
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
-	"github.com/stowage/stowage/internal/blockstore"
 	"github.com/stowage/stowage/internal/testenv"
 )
 
@@ -121,7 +120,7 @@ func TestCrashLoop(t *testing.T) {
 	t.Logf("jobs left by the kills settled in %v", time.Since(settling).Round(time.Millisecond))
 	vols, snaps := list(n, "/api/v1/volumes"), list(n, "/api/v1/snapshots")
 	n.Stop()
-	offlineFsck(t, dir, len(vols)+len(snaps))
+	testenv.CheckPool(t, dir, len(vols)+len(snaps))
 	fmt.Printf("crashloop: %d cycles (%d more kills during recovery); S3: %d writes acknowledged, %d keys verified, %d lost; "+
 		"NBD: %d writes acknowledged before a completed FLUSH or with FUA, %d blocks verified, %d lost (%d torn); "+
 		"API: %d volume/snapshot/clone/delete/order requests accepted\n",
@@ -511,28 +510,5 @@ func settle(t *testing.T, n *testenv.Node) {
 	}
 	for _, j := range list(n, "/api/v1/jobs?state=failed") {
 		t.Logf("failed job %s (%s)", j.ID, j.Kind)
-	}
-}
-
-// offlineFsck opens the pool the stopped node left and checks it holds
-// exactly the volumes and snapshots the records name.
-func offlineFsck(t *testing.T, dir string, want int) {
-	t.Helper()
-	ctx := context.Background()
-	pool, err := blockstore.Open(ctx, filepath.Join(dir, "blocks"), blockstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	rep, err := pool.Fsck(ctx)
-	if err != nil || !rep.Clean() {
-		t.Fatalf("offline fsck: %v %+v", err, rep)
-	}
-	ids, err := pool.List(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(ids) != want {
-		t.Errorf("the pool holds %d volumes and snapshots, the records name %d", len(ids), want)
 	}
 }
