@@ -7,10 +7,13 @@ import (
 	"encoding/hex"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"github.com/stowage/stowage/internal/s3"
 )
 
 // S3 sends one raw S3 request, path-style, signed with creds (anonymous
@@ -47,4 +50,23 @@ func (e *Env) S3(creds *aws.Credentials, method, path, rawQuery string, h http.H
 		e.T.Fatalf("S3 %s %s: read body: %v", method, path, err)
 	}
 	return Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+// S3Query returns a query string that selects rt: its keys, with uploadID
+// and part filled in where the route takes them.
+func S3Query(rt s3.Route, uploadID, part string) string {
+	var q []string
+	for _, k := range rt.Query {
+		switch {
+		case strings.Contains(k, "="):
+			q = append(q, k)
+		case k == "uploadId":
+			q = append(q, k+"="+uploadID)
+		case k == "partNumber":
+			q = append(q, k+"="+part)
+		default:
+			q = append(q, k+"=")
+		}
+	}
+	return strings.Join(q, "&")
 }

@@ -144,27 +144,15 @@ func FuzzS3Bodies(f *testing.F) {
 		if rt.Scope == s3.ObjectScope {
 			path += "/mpu"
 		}
-		var q []string
-		for _, k := range rt.Query {
-			switch {
-			case strings.Contains(k, "="):
-				q = append(q, k)
-			case k == "uploadId":
-				q = append(q, k+"="+u.UploadId)
-			case k == "partNumber":
-				q = append(q, k+"=1")
-			default:
-				q = append(q, k+"=")
-			}
-		}
+		query := testenv.S3Query(rt, u.UploadId, "1")
 		h := http.Header{}
 		if rt.Header != "" {
 			h.Set(rt.Header, "/"+bucket+"/k")
 		}
 		sum := md5.Sum(body)
 		h.Set("Content-Md5", base64.StdEncoding.EncodeToString(sum[:]))
-		if r := e.S3(creds, rt.Method, path, strings.Join(q, "&"), h, body); r.Status >= 500 && r.Status != 501 {
-			t.Fatalf("%s %s?%s %q: %d %.300s", rt.Op, path, strings.Join(q, "&"), body, r.Status, r.Body)
+		if r := e.S3(creds, rt.Method, path, query, h, body); r.Status >= 500 && r.Status != 501 {
+			t.Fatalf("%s %s?%s %q: %d %.300s", rt.Op, path, query, body, r.Status, r.Body)
 		}
 	})
 }

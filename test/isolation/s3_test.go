@@ -61,19 +61,7 @@ func s3Matrix(t *testing.T, e *testenv.Env, v *victim, in *intruder, n *tally) {
 			case s3.ObjectScope:
 				path += tg.bucket + "/" + tg.key
 			}
-			var q []string
-			for _, k := range rt.Query {
-				switch {
-				case strings.Contains(k, "="):
-					q = append(q, k)
-				case k == "uploadId":
-					q = append(q, k+"="+tg.upload)
-				case k == "partNumber":
-					q = append(q, k+"="+tg.part)
-				default:
-					q = append(q, k+"=")
-				}
-			}
+			query := testenv.S3Query(rt, tg.upload, tg.part)
 			h := http.Header{}
 			if rt.Header != "" {
 				h.Set(rt.Header, "/"+v.bucket+"/"+v.key)
@@ -86,10 +74,10 @@ func s3Matrix(t *testing.T, e *testenv.Env, v *victim, in *intruder, n *tally) {
 				sum := md5.Sum(body)
 				h.Set("Content-Md5", base64.StdEncoding.EncodeToString(sum[:]))
 			}
-			r := e.S3(creds, rt.Method, path, strings.Join(q, "&"), h, body)
+			r := e.S3(creds, rt.Method, path, query, h, body)
 			n.requests++
 			n.statuses[r.Status]++
-			what := fmt.Sprintf("S3 %s (%s %s?%s)", rt.Op, rt.Method, path, strings.Join(q, "&"))
+			what := fmt.Sprintf("S3 %s (%s %s?%s)", rt.Op, rt.Method, path, query)
 			if msg := judgeS3(r.Status, rt.Op, in == nil); msg != "" {
 				t.Errorf("%s: %s: %.300s", what, msg, r.Body)
 			}
