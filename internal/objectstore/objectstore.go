@@ -22,11 +22,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
+	"golang.org/x/sys/unix"
 
 	"github.com/stowage/stowage/internal/checksum"
 	"github.com/stowage/stowage/internal/diskspace"
@@ -127,18 +129,12 @@ func (s *Store) Put(ctx context.Context, r io.Reader, o PutOptions) (Blob, error
 	if err := s.reserve.Check(0); err != nil {
 		return Blob{}, err
 	}
-	f, err := os.CreateTemp(filepath.Join(s.dir, "tmp"), "put-*")
+	t, err := s.newTemp(id)
 	if err != nil {
-		return Blob{}, s.ioErr("create temp file", err)
+		return Blob{}, err
 	}
-	tmp := f.Name()
-	committed := false
-	defer func() {
-		if !committed {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
+	defer t.discard()
+	f := t.f
 	md := md5.New()
 	hashes := []hash.Hash{md}
 	sums := make(map[checksum.Algorithm]hash.Hash, len(o.Checksums))
@@ -159,16 +155,9 @@ func (s *Store) Put(ctx context.Context, r io.Reader, o PutOptions) (Blob, error
 	if err != nil {
 		return Blob{}, err
 	}
-	if err := f.Sync(); err != nil {
-		return Blob{}, s.ioErr("sync temp file", err)
-	}
-	if err := f.Close(); err != nil {
-		return Blob{}, s.ioErr("close temp file", err)
-	}
-	if err := s.install(tmp, id); err != nil {
+	if err := s.install(t, id); err != nil {
 		return Blob{}, err
 	}
-	committed = true
 	b := Blob{ID: id, Size: n, MD5: md.Sum(nil), Checksums: make(map[checksum.Algorithm][]byte, len(sums))}
 	for a, h := range sums {
 		b.Checksums[a] = h.Sum(nil)
@@ -212,24 +201,82 @@ func copyHashed(ctx context.Context, w io.Writer, r io.Reader, hashes []hash.Has
 	}
 }
 
-// install renames a synced temp file into place and syncs the directories
-// that changed, so a crash leaves either no blob or the whole blob.
-func (s *Store) install(tmp, id string) error {
-	final := s.path(id)
-	shard := filepath.Dir(final)
+// temp is a blob being written: an unnamed file (O_TMPFILE) in the
+// blob's own shard where the file system has them, else a named file in
+// tmp/. An unnamed file cannot be left behind by a crash, and writers
+// spread over the 256 shards instead of contending for one directory's
+// lock (creating files in tmp/ was most of small PUTs' CPU).
+type temp struct {
+	f     *os.File
+	named string // path of a named temp file, "" for an unnamed one
+	done  bool
+}
+
+func (s *Store) newTemp(id string) (*temp, error) {
+	shard := filepath.Dir(s.path(id))
+	if err := s.ensureShard(shard); err != nil {
+		return nil, err
+	}
+	fd, err := unix.Open(shard, unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o640)
+	if err == nil {
+		return &temp{f: os.NewFile(uintptr(fd), shard+"/(unnamed)")}, nil
+	}
+	if !errors.Is(err, unix.EOPNOTSUPP) && !errors.Is(err, unix.EISDIR) && !errors.Is(err, unix.EINVAL) {
+		return nil, ioErr("create temp file", err)
+	}
+	f, err := os.CreateTemp(filepath.Join(s.dir, "tmp"), "put-*")
+	if err != nil {
+		return nil, ioErr("create temp file", err)
+	}
+	return &temp{f: f, named: f.Name()}, nil
+}
+
+// discard drops a temp file that was not installed.
+func (t *temp) discard() {
+	if t.done {
+		return
+	}
+	t.f.Close()
+	if t.named != "" {
+		os.Remove(t.named)
+	}
+}
+
+func (s *Store) ensureShard(shard string) error {
 	if _, err := os.Stat(shard); errors.Is(err, fs.ErrNotExist) {
 		if err := os.Mkdir(shard, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
-			return s.ioErr("create shard", err)
+			return ioErr("create shard", err)
 		}
 		if err := syncDir(filepath.Dir(shard)); err != nil {
-			return s.ioErr("sync blobs dir", err)
+			return ioErr("sync blobs dir", err)
 		}
 	}
-	if err := os.Rename(tmp, final); err != nil {
-		return s.ioErr("rename blob", err)
+	return nil
+}
+
+// install makes a written temp file durable under the blob's id: sync the
+// data, give it its name (link or rename), sync the shard, so a crash
+// leaves either no blob or the whole blob.
+func (s *Store) install(t *temp, id string) error {
+	if err := t.f.Sync(); err != nil {
+		return ioErr("sync temp file", err)
 	}
-	if err := syncDir(shard); err != nil {
-		return s.ioErr("sync shard", err)
+	final := s.path(id)
+	var err error
+	if t.named == "" {
+		err = unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(int(t.f.Fd())), unix.AT_FDCWD, final, unix.AT_SYMLINK_FOLLOW)
+	} else {
+		err = os.Rename(t.named, final)
+	}
+	if err != nil {
+		return ioErr("name blob", err)
+	}
+	t.done = true
+	if err := t.f.Close(); err != nil {
+		return ioErr("close blob", err)
+	}
+	if err := syncDir(filepath.Dir(final)); err != nil {
+		return ioErr("sync shard", err)
 	}
 	return nil
 }
@@ -331,18 +378,12 @@ func (s *Store) Concat(ctx context.Context, ids []string) (Blob, error) {
 	if err != nil {
 		return Blob{}, err
 	}
-	f, err := os.CreateTemp(filepath.Join(s.dir, "tmp"), "concat-*")
+	t, err := s.newTemp(id)
 	if err != nil {
-		return Blob{}, ioErr("create temp file", err)
+		return Blob{}, err
 	}
-	tmp := f.Name()
-	committed := false
-	defer func() {
-		if !committed {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
+	defer t.discard()
+	f := t.f
 	var total int64
 	for _, src := range ids {
 		if err := ctx.Err(); err != nil {
@@ -371,16 +412,9 @@ func (s *Store) Concat(ctx context.Context, ids []string) (Blob, error) {
 		}
 		total += n
 	}
-	if err := f.Sync(); err != nil {
-		return Blob{}, ioErr("sync temp file", err)
-	}
-	if err := f.Close(); err != nil {
-		return Blob{}, ioErr("close temp file", err)
-	}
-	if err := s.install(tmp, id); err != nil {
+	if err := s.install(t, id); err != nil {
 		return Blob{}, err
 	}
-	committed = true
 	return Blob{ID: id, Size: total}, nil
 }
 
