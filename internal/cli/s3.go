@@ -82,7 +82,13 @@ func (a *app) withS3(ctx context.Context, c *client.Client, project string, op f
 	if err != nil {
 		return err
 	}
-	err = op(newS3Client(key))
+	// The command owns its connections: parts go in parallel, so each
+	// keeps one between requests, and all close when the command is done.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 64
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr}
+	err = op(newS3Client(key, hc))
 	switch {
 	case !cached:
 		return err
@@ -109,7 +115,7 @@ func (a *app) withS3(ctx context.Context, c *client.Client, project string, op f
 	default:
 		return err
 	}
-	return op(newS3Client(key))
+	return op(newS3Client(key, hc))
 }
 
 // unreachable reports whether err is a failure to connect at all.
@@ -167,8 +173,9 @@ func (a *app) saveS3Key(endpoint, project string, k *s3Key) error {
 // newS3Client signs with key, path-style. Checksums are computed only where
 // S3 requires them: transfers send Content-MD5 themselves, and the SDK's
 // default CRC32 would read every body one more time.
-func newS3Client(key s3Key) *s3.Client {
+func newS3Client(key s3Key, hc *http.Client) *s3.Client {
 	return s3.New(s3.Options{
+		HTTPClient:                 hc,
 		Region:                     key.Region,
 		BaseEndpoint:               aws.String(key.Endpoint),
 		UsePathStyle:               true,

@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/stowage/stowage/internal/cli"
 	"github.com/stowage/stowage/internal/testenv"
 )
@@ -92,6 +94,8 @@ type s3Proxy struct {
 	// are read at.
 	slow atomic.Int64
 
+	upstream *http.Transport
+
 	mu                  sync.Mutex
 	parts, ranges       int
 	inFlight, maxFlight int
@@ -105,7 +109,8 @@ func newS3Proxy(t *testing.T, e *testenv.Env) *s3Proxy {
 	rp := httputil.NewSingleHostReverseProxy(target)
 	// Requests the test interrupts end in cancelled proxying, as expected.
 	rp.ErrorLog = log.New(io.Discard, "", 0)
-	p := &s3Proxy{}
+	p := &s3Proxy{upstream: http.DefaultTransport.(*http.Transport).Clone()}
+	rp.Transport = p.upstream
 	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		part := r.Method == "PUT" && r.URL.Query().Has("partNumber")
 		ranged := r.Method == "GET" && r.Header.Get("Range") != ""
@@ -136,6 +141,12 @@ func newS3Proxy(t *testing.T, e *testenv.Env) *s3Proxy {
 	}))
 	t.Cleanup(p.Close)
 	return p
+}
+
+// Close stops the proxy and its connections to the server.
+func (p *s3Proxy) Close() {
+	p.Server.Close()
+	p.upstream.CloseIdleConnections()
 }
 
 // counts returns and resets what the proxy saw.
@@ -204,6 +215,10 @@ func TestCopyLargeUpAndDown(t *testing.T) {
 	u.must("ls", "s3://large") // makes and caches the project's S3 key
 	p := newS3Proxy(t, e)
 	u.viaProxy(p)
+	// No goroutine of the copies outlives them; the proxy's end when it
+	// closes, before this check.
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	defer p.Close()
 	dir := t.TempDir()
 	src := filepath.Join(dir, "blob.bin")
 	data := writeRandom(t, src, size)
