@@ -23,10 +23,7 @@ func TestProgressBarOnTerminal(t *testing.T) {
 		t.Skip("tmux is not installed (scripts/install-test-deps.sh installs it)")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "stowage")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/stowage/stowage/cmd/stowage").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := testenv.Build(t)
 	e := testenv.Start(t)
 	u := newUser(t, e)
 	u.must("bucket", "create", "bar")
