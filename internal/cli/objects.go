@@ -29,8 +29,9 @@ prefix to a directory. A DEST ending in / (or an existing directory) keeps the s
 Files of --part-size or more move in parts, --parallel at a time; smaller files move whole,
 --parallel files at a time. An interrupted copy resumes when run again: an upload continues
 the unfinished multipart upload of the same key and skips the parts already there, a
-download continues NAME.part. Uploads send each part's MD5 for the server to check; a
-download of an object uploaded in one piece is checked against its MD5 ETag.
+download continues NAME.<tag>.part, whose tag ties it to the object's ETag (a changed
+object starts over). Uploads send each part's MD5 for the server to check; a download of
+an object uploaded in one piece is checked against its MD5 ETag.
 
 When standard error is a terminal a progress bar shows bytes, rate and time left. The
 project's S3 key is made on first use and cached in the config file (mode 0600).`,
