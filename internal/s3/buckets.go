@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -47,7 +48,7 @@ func (h *Handler) bucketFor(req *request, action string) (bucket.Bucket, error) 
 	if want := req.r.Header.Get("X-Amz-Expected-Bucket-Owner"); want != "" && want != b.ProjectID {
 		return b, apiErr(errAccessDenied, "access denied")
 	}
-	req.owner = req.project != "" && b.ProjectID == req.project
+	req.owner = req.project != "" && b.ProjectID == req.project && (req.service == "" || b.ServiceID == req.service)
 	if req.owner || action == actGetObject {
 		return b, nil
 	}
@@ -269,6 +270,10 @@ func (h *Handler) listBuckets(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
+	if req.service != "" {
+		// A service's key sees its service's buckets only.
+		bs = slices.DeleteFunc(bs, func(b bucket.Bucket) bool { return b.ServiceID != req.service })
+	}
 	res := listAllMyBucketsResult{Xmlns: s3NS, Owner: owner{ID: req.project, DisplayName: req.project}, Prefix: prefix}
 	res.Buckets = []bucketInfo{}
 	// A project holds few buckets (quota-bound), so paging the sorted list
@@ -346,7 +351,7 @@ func (h *Handler) createBucket(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
-	b := bucket.Bucket{ID: id.String(), Name: req.bucket, ProjectID: req.project, Region: h.o.Region,
+	b := bucket.Bucket{ID: id.String(), Name: req.bucket, ProjectID: req.project, ServiceID: req.service, Region: h.o.Region,
 		ACL: acl, Ownership: ownership, Created: h.o.Now().UTC()}
 	err = h.o.Meta.CreateBucket(req.r.Context(), b)
 	if errs.Is(err, errs.Exist) {

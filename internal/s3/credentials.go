@@ -32,14 +32,14 @@ func NewSealedCredentials(store CredentialStore, opener Opener) *SealedCredentia
 }
 
 // ResolveS3Key implements Credentials.
-func (c *SealedCredentials) ResolveS3Key(ctx context.Context, accessKey string) (string, string, error) {
+func (c *SealedCredentials) ResolveS3Key(ctx context.Context, accessKey string) (Key, error) {
 	cred, err := c.store.S3Credential(ctx, accessKey)
 	if err != nil {
-		return "", "", err
+		return Key{}, err
 	}
 	secret, err := c.opener.Open(cred.SecretSealed, []byte(accessKey))
 	if err != nil {
-		return "", "", errs.Wrap(errs.Internal, "cannot open a stored secret", fmt.Errorf("open secret of %s: %w", accessKey, err))
+		return Key{}, errs.Wrap(errs.Internal, "cannot open a stored secret", fmt.Errorf("open secret of %s: %w", accessKey, err))
 	}
-	return cred.ProjectID, string(secret), nil
+	return Key{ProjectID: cred.ProjectID, ServiceID: cred.ServiceID, Secret: string(secret)}, nil
 }

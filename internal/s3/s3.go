@@ -67,7 +67,16 @@ type Blobs interface {
 // Credentials resolves an access key id to the project it belongs to and
 // its plain secret; an unknown or revoked key is errs.NotExist.
 type Credentials interface {
-	ResolveS3Key(ctx context.Context, accessKey string) (projectID, secret string, err error)
+	ResolveS3Key(ctx context.Context, accessKey string) (Key, error)
+}
+
+// Key is what an access key stands for: its project, and the object
+// storage service when the key belongs to one; such a key reaches only
+// that service's buckets.
+type Key struct {
+	ProjectID string
+	ServiceID string
+	Secret    string
 }
 
 // Quota reserves storage before a write. Reserve returns errs.Quota when
@@ -134,6 +143,7 @@ type request struct {
 	key       string
 	hasKey    bool
 	project   string // "" when anonymous
+	service   string // the key's object-storage service, "" for a project key
 	owner     bool   // the caller's project owns the bucket (set by bucketFor)
 	sig       *sigv4.Result
 	resource  string
@@ -225,23 +235,23 @@ func (h *Handler) checkKey(req *request) error {
 // project. Authorisation (owner or public) happens per operation once the
 // bucket is loaded.
 func (h *Handler) authenticate(req *request) error {
-	var project string
+	var k Key
 	secret := func(ctx context.Context, key string) (string, error) {
-		p, s, err := h.o.Credentials.ResolveS3Key(ctx, key)
+		var err error
+		k, err = h.o.Credentials.ResolveS3Key(ctx, key)
 		if err != nil {
 			if isNotExist(err) {
 				return "", fmt.Errorf("%w: %w", sigv4.ErrUnknownAccessKey, err)
 			}
 			return "", err
 		}
-		project = p
-		return s, nil
+		return k.Secret, nil
 	}
 	res, err := sigv4.Verify(req.r.Context(), req.r, h.o.Now(), secret)
 	if err != nil {
 		return err
 	}
-	req.sig, req.project = res, project
+	req.sig, req.project, req.service = res, k.ProjectID, k.ServiceID
 	return nil
 }
 

@@ -74,6 +74,23 @@ func TestObjectStorageOrderLifecycle(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(dir, "back")); string(b) != "in the service" {
 		t.Fatalf("downloaded %q", b)
 	}
+	// The service's keys reach the service's buckets only, not the
+	// project's other buckets.
+	if r := e.Do("POST", "/api/v1/projects/"+dashed(c.project["uuid"].(string))+"/buckets", native, obj{"name": "project-only"}); r.Status != 201 {
+		t.Fatalf("project bucket: %d %s", r.Status, r.Body)
+	}
+	if out, err := aws(t, ep, ak, sk, "s3", "ls"); err != nil || !strings.Contains(out, "my-storage") || strings.Contains(out, "project-only") {
+		t.Fatalf("service key lists: %v %s", err, out)
+	}
+	for _, args := range [][]string{{"s3", "ls", "s3://project-only/"}, {"s3", "cp", f, "s3://project-only/f"}} {
+		if out, err := aws(t, ep, ak, sk, args...); err == nil || !strings.Contains(out, "AccessDenied") {
+			t.Fatalf("service key on a project bucket (%v): %v %s", args, err, out)
+		}
+	}
+	if r := e.Do("DELETE", "/api/v1/projects/"+dashed(c.project["uuid"].(string))+"/buckets/project-only", native, nil); r.Status != 204 && r.Status != 200 {
+		t.Fatalf("delete project bucket: %d %s", r.Status, r.Body)
+	}
+
 	// One byte over the 1 GiB limit is refused before the body is sent.
 	huge := filepath.Join(dir, "huge")
 	hf, _ := os.Create(huge)
