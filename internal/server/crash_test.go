@@ -3,7 +3,6 @@ package server_test
 import (
 	"fmt"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,27 +16,7 @@ type item struct {
 	Type   string `json:"type"`
 }
 
-func list(n *testenv.Node, path string) []item {
-	n.T.Helper()
-	var out []item
-	cursor := ""
-	for {
-		sep := "?"
-		if strings.Contains(path, "?") {
-			sep = "&"
-		}
-		var l struct {
-			Items []item `json:"items"`
-			Next  string `json:"next_cursor"`
-		}
-		n.Must("GET", path+sep+"limit=1000&cursor="+cursor, nil, &l)
-		out = append(out, l.Items...)
-		if l.Next == "" {
-			return out
-		}
-		cursor = l.Next
-	}
-}
+func list(n *testenv.Node, path string) []item { return testenv.List[item](n, path) }
 
 // TestCrashWhileJobsRun kills the server with SIGKILL while volume jobs are
 // queued and running, restarts it on the same data dir, and checks that

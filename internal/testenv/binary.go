@@ -169,3 +169,26 @@ func CheckPool(t testing.TB, dataDir string, want int) {
 		t.Errorf("the pool holds %d volumes and snapshots, the records name %d", len(ids), want)
 	}
 }
+
+// List reads every page of a native list as the admin.
+func List[T any](n *Node, path string) []T {
+	n.T.Helper()
+	var out []T
+	cursor := ""
+	for {
+		sep := "?"
+		if strings.Contains(path, "?") {
+			sep = "&"
+		}
+		var l struct {
+			Items []T    `json:"items"`
+			Next  string `json:"next_cursor"`
+		}
+		n.Must("GET", path+sep+"limit=1000&cursor="+cursor, nil, &l)
+		out = append(out, l.Items...)
+		if l.Next == "" {
+			return out
+		}
+		cursor = l.Next
+	}
+}

@@ -48,6 +48,17 @@ func cycles(t *testing.T) int {
 	return 5
 }
 
+// item is what the checks read of any native resource.
+type item struct {
+	ID         string `json:"id"`
+	Status     string `json:"status"`
+	State      string `json:"state"`
+	Kind       string `json:"kind"`
+	ResourceID string `json:"resource_id"`
+}
+
+func list(n *testenv.Node, path string) []item { return testenv.List[item](n, path) }
+
 // fixture is what the first start sets up and every later one reuses.
 type fixture struct {
 	project, bucket string
