@@ -38,7 +38,7 @@ var bucketLevel = map[string]bool{actList: true, "s3:ListBucketVersions": true, 
 // else. GetObject is decided per object by canRead once it is loaded, as
 // S3 object ACLs require.
 func (h *Handler) bucketFor(req *request, action string) (bucket.Bucket, error) {
-	b, err := h.o.Meta.BucketByName(req.r.Context(), req.bucket)
+	b, err := h.o.Meta.BucketConfig(req.r.Context(), req.bucket)
 	if isNotExist(err) {
 		return b, apiErr(errNoSuchBucket, "the specified bucket does not exist")
 	}
@@ -355,7 +355,7 @@ func (h *Handler) createBucket(w http.ResponseWriter, req *request) error {
 		ACL: acl, Ownership: ownership, Created: h.o.Now().UTC()}
 	err = h.o.Meta.CreateBucket(req.r.Context(), b)
 	if errs.Is(err, errs.Exist) {
-		existing, gerr := h.o.Meta.BucketByName(req.r.Context(), req.bucket)
+		existing, gerr := h.o.Meta.BucketConfig(req.r.Context(), req.bucket)
 		if gerr == nil && existing.ProjectID == req.project {
 			return apiErr(errBucketAlreadyOwned, "your previous request to create the named bucket succeeded and you already own it")
 		}

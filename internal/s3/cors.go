@@ -178,7 +178,7 @@ func (h *Handler) preflight(w http.ResponseWriter, req *request) error {
 	if origin == "" || method == "" {
 		return apiErr(errBadRequest, "insufficient information; Origin and Access-Control-Request-Method are required")
 	}
-	b, err := h.o.Meta.BucketByName(req.r.Context(), req.bucket)
+	b, err := h.o.Meta.BucketConfig(req.r.Context(), req.bucket)
 	if isNotExist(err) {
 		return apiErr(errNoSuchBucket, "the specified bucket does not exist")
 	}
@@ -202,7 +202,7 @@ func (h *Handler) corsActual(w http.ResponseWriter, req *request) {
 	if origin == "" || req.bucket == "" {
 		return
 	}
-	b, err := h.o.Meta.BucketByName(req.r.Context(), req.bucket)
+	b, err := h.o.Meta.BucketConfig(req.r.Context(), req.bucket)
 	if err != nil || len(b.CORS) == 0 {
 		return
 	}

@@ -34,7 +34,8 @@ import (
 // NotExist, Exist and Conflict are reported as errs kinds.
 type Meta interface {
 	CreateBucket(ctx context.Context, b bucket.Bucket) error
-	BucketByName(ctx context.Context, name string) (bucket.Bucket, error)
+	// BucketConfig returns a live bucket; its usage counters may lag.
+	BucketConfig(ctx context.Context, name string) (bucket.Bucket, error)
 	ListBuckets(ctx context.Context, projectID string) ([]bucket.Bucket, error)
 	UpdateBucket(ctx context.Context, b bucket.Bucket) error
 	DeleteBucketAbortUploads(ctx context.Context, id string, at time.Time) (partBlobs []string, err error)

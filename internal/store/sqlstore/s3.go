@@ -62,12 +62,19 @@ func scanCredential(row interface{ Scan(...any) error }) (bucket.Credential, err
 }
 
 // S3Credential returns the live credential with this access key.
+// A revoked key stops working at once on this node and within a second
+// (the hot cache's TTL) on the others.
 func (s *Store) S3Credential(ctx context.Context, accessKey string) (bucket.Credential, error) {
+	if c, ok := cacheGet(&s.hot, s.hot.creds, accessKey); ok {
+		return c, nil
+	}
+	at := time.Now()
 	row := s.hotRow(ctx, "SELECT "+credCols+" FROM s3_credentials WHERE access_key = $1 AND revoked_at IS NULL", accessKey)
 	c, err := scanCredential(row)
 	if err != nil {
 		return c, notFound(err, "s3 credential", accessKey)
 	}
+	cachePut(&s.hot, &s.hot.creds, accessKey, c, at)
 	return c, nil
 }
 
@@ -79,6 +86,7 @@ func (s *Store) ListS3Credentials(ctx context.Context, projectID string) ([]buck
 
 // RevokeS3Credential revokes a project's credential.
 func (s *Store) RevokeS3Credential(ctx context.Context, projectID, accessKey string, at time.Time) error {
+	defer s.hot.forget()
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, "UPDATE s3_credentials SET revoked_at = $1 WHERE access_key = $2 AND project_id = $3 AND revoked_at IS NULL",
 			ts(at), accessKey, projectID)
@@ -165,6 +173,21 @@ func (s *Store) BucketByName(ctx context.Context, name string) (bucket.Bucket, e
 	return b, nil
 }
 
+// BucketConfig is BucketByName for the S3 data plane's every request: the
+// configuration (owner, ACL, policy, CORS…) may come from the hot cache,
+// so the usage counters in it may be up to a second old.
+func (s *Store) BucketConfig(ctx context.Context, name string) (bucket.Bucket, error) {
+	if b, ok := cacheGet(&s.hot, s.hot.buckets, name); ok {
+		return b, nil
+	}
+	at := time.Now()
+	b, err := s.BucketByName(ctx, name)
+	if err == nil {
+		cachePut(&s.hot, &s.hot.buckets, name, b, at)
+	}
+	return b, err
+}
+
 // ListBuckets lists a project's live buckets by name.
 func (s *Store) ListBuckets(ctx context.Context, projectID string) ([]bucket.Bucket, error) {
 	q := new(query).add("SELECT "+bucketCols+" FROM buckets WHERE project_id = ? AND deleted_at IS NULL ORDER BY name", projectID)
@@ -174,6 +197,7 @@ func (s *Store) ListBuckets(ctx context.Context, projectID string) ([]bucket.Buc
 // UpdateBucket stores a bucket's configuration: ACL, policy, versioning
 // status, public access block, object ownership and CORS rules.
 func (s *Store) UpdateBucket(ctx context.Context, b bucket.Bucket) error {
+	defer s.hot.forget()
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE buckets SET acl = $1, policy = $2, versioning = $3, access_block = $4, ownership = $5, cors = $6
 			WHERE id = $7 AND deleted_at IS NULL`,
@@ -188,6 +212,7 @@ func (s *Store) UpdateBucket(ctx context.Context, b bucket.Bucket) error {
 // DeleteBucket turns an empty bucket into a tombstone; a bucket holding
 // objects or multipart uploads is errs.Conflict.
 func (s *Store) DeleteBucket(ctx context.Context, id string, at time.Time) error {
+	defer s.hot.forget()
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		var n int
 		err := tx.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM objects WHERE bucket_id = $1 LIMIT 1) o)
@@ -211,6 +236,7 @@ func (s *Store) DeleteBucket(ctx context.Context, id string, at time.Time) error
 // are aborted in the same transaction and their part blobs returned for the
 // caller to delete. A bucket holding objects is errs.Conflict.
 func (s *Store) DeleteBucketAbortUploads(ctx context.Context, id string, at time.Time) (partBlobs []string, err error) {
+	defer s.hot.forget()
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		var n int
 		err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM (SELECT 1 FROM objects WHERE bucket_id = $1 LIMIT 1) o", id).Scan(&n)

@@ -52,6 +52,8 @@ type Store struct {
 	stmts sync.Map // query text → *sql.Stmt
 	// puts groups concurrent object commits on SQLite.
 	puts putGroup
+	// hot caches access keys and bucket configurations for the S3 plane.
+	hot hotCache
 }
 
 // Open connects to dsn ("sqlite:PATH" or "postgres://…") and applies
