@@ -78,7 +78,7 @@ func TestLoad(t *testing.T) {
 		results <- result{name, out, err}
 	}
 	script := wrkScript(t, n, fx)
-	go run("wrk", exec.CommandContext(ctx, "wrk", "-t2", "-c16", "-d"+d.String(), "--latency", "-s", script, "http://"+n.Addrs.API))
+	go run("wrk", exec.CommandContext(ctx, "wrk", "-t2", "-c16", fmt.Sprintf("-d%ds", int(math.Ceil(d.Seconds()))), "--latency", "-s", script, "http://"+n.Addrs.API))
 	go run("bench/s3", exec.CommandContext(ctx, bench, "-endpoint", "http://"+n.Addrs.S3, "-access-key", fx.access, "-secret-key", fx.secret,
 		"-region", "local-1", "-bucket", "load", "-test", "small", "-concurrency", "8", "-size", "4096", "-duration", (d/2).String()))
 	go run("fio", exec.CommandContext(ctx, "fio", "--name=load", "--ioengine=nbd", "--uri=nbd://"+n.Addrs.NBD+"/"+fx.export,
