@@ -63,7 +63,7 @@ func (h *Handler) list(req *request, b bucket.Bucket, prefix, delimiter, marker 
 	}
 	q := bucket.ListQuery{Prefix: prefix, After: marker}
 	for {
-		q.Limit = min(maxKeys-len(out.objects)-len(out.prefixes)+1, 1000)
+		q.Limit = min(maxKeys-len(out.objects)-len(out.prefixes)+1, 1001)
 		rows, err := h.o.Meta.ListObjects(req.r.Context(), b.ID, q)
 		if err != nil {
 			return out, err
