@@ -13,6 +13,7 @@ package objectstore
 
 import (
 	"context"
+	"crypto/cipher"
 	"crypto/md5"
 	"errors"
 	"fmt"
@@ -65,6 +66,10 @@ type PutOptions struct {
 	// positive. It is how callers enforce the single-PUT maximum and a quota
 	// reservation without trusting Content-Length.
 	Limit int64
+	// Encrypt, when set, turns the bytes into what is stored, after MD5
+	// and checksums have seen them (server-side encryption: digests are of
+	// what the client sent).
+	Encrypt cipher.Stream
 }
 
 const copyBuf = 1 << 20
@@ -150,7 +155,7 @@ func (s *Store) Put(ctx context.Context, r io.Reader, o PutOptions) (Blob, error
 		hashes = append(hashes, h)
 	}
 	buf := s.bufs.Get().(*[]byte)
-	n, err := copyHashed(ctx, f, r, hashes, o.Limit, *buf, s.reserve.Check)
+	n, err := copyHashed(ctx, f, r, hashes, o, *buf, s.reserve.Check)
 	s.bufs.Put(buf)
 	if err != nil {
 		return Blob{}, err
@@ -166,9 +171,11 @@ func (s *Store) Put(ctx context.Context, r io.Reader, o PutOptions) (Blob, error
 }
 
 // copyHashed copies r to w, feeding every hash, checking ctx between
-// buffers and refusing more than limit bytes when limit > 0.
-// Before each write, room(k) may refuse it for lack of space.
-func copyHashed(ctx context.Context, w io.Writer, r io.Reader, hashes []hash.Hash, limit int64, buf []byte, room func(int64) error) (int64, error) {
+// buffers, refusing more than o.Limit bytes when positive and encrypting
+// with o.Encrypt when set. Before each write, room(k) may refuse it for
+// lack of space.
+func copyHashed(ctx context.Context, w io.Writer, r io.Reader, hashes []hash.Hash, o PutOptions, buf []byte, room func(int64) error) (int64, error) {
+	limit := o.Limit
 	var n int64
 	for {
 		if err := ctx.Err(); err != nil {
@@ -182,6 +189,9 @@ func copyHashed(ctx context.Context, w io.Writer, r io.Reader, hashes []hash.Has
 			}
 			for _, h := range hashes {
 				h.Write(buf[:k])
+			}
+			if o.Encrypt != nil {
+				o.Encrypt.XORKeyStream(buf[:k], buf[:k])
 			}
 			if err := room(int64(k)); err != nil {
 				return n, err

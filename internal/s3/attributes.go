@@ -3,6 +3,7 @@ package s3
 import (
 	"encoding/xml"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/stowage/stowage/internal/core/bucket"
@@ -17,7 +18,17 @@ type checksumXML struct {
 }
 
 type objectPartsXML struct {
-	TotalPartsCount int `xml:"TotalPartsCount"`
+	TotalPartsCount      int           `xml:"TotalPartsCount"`
+	PartNumberMarker     int           `xml:"PartNumberMarker"`
+	NextPartNumberMarker int           `xml:"NextPartNumberMarker,omitempty"`
+	MaxParts             int           `xml:"MaxParts"`
+	IsTruncated          bool          `xml:"IsTruncated"`
+	Parts                []partSizeXML `xml:"Part"`
+}
+
+type partSizeXML struct {
+	PartNumber int   `xml:"PartNumber"`
+	Size       int64 `xml:"Size"`
 }
 
 type objectAttributes struct {
@@ -32,7 +43,8 @@ type objectAttributes struct {
 
 // getObjectAttributes answers GET ?attributes with what metadata holds:
 // ETag, size, storage class, whole-object checksums and, for multipart
-// objects, the part count (per-part details are not kept after completion).
+// objects, the parts' numbers and sizes, paged by x-amz-max-parts and
+// x-amz-part-number-marker (per-part checksums are not kept).
 func (h *Handler) getObjectAttributes(w http.ResponseWriter, req *request) error {
 	b, err := h.bucketFor(req, actGetObject)
 	if err != nil {
@@ -46,6 +58,13 @@ func (h *Handler) getObjectAttributes(w http.ResponseWriter, req *request) error
 		return err
 	}
 	if err := h.canRead(req, b, req.key, op); err != nil {
+		return err
+	}
+	sp, err := customerKey(req.r, "X-Amz-")
+	if err != nil {
+		return err
+	}
+	if _, err := h.dataKey(o.SSE, sp); err != nil {
 		return err
 	}
 	want := map[string]bool{}
@@ -75,8 +94,38 @@ func (h *Handler) getObjectAttributes(w http.ResponseWriter, req *request) error
 			CRC64NVME: o.Checksums["CRC64NVME"], SHA1: o.Checksums["SHA1"], SHA256: o.Checksums["SHA256"]}
 	}
 	if want["ObjectParts"] && o.Parts > 0 {
-		res.ObjectParts = &objectPartsXML{TotalPartsCount: o.Parts}
+		if res.ObjectParts, err = objectParts(req.r.Header, o); err != nil {
+			return err
+		}
 	}
 	w.Header().Set("Last-Modified", o.Modified.UTC().Format(http.TimeFormat))
 	return writeXML(w, http.StatusOK, res)
+}
+
+// objectParts pages through a multipart object's part sizes.
+func objectParts(hd http.Header, o bucket.Object) (*objectPartsXML, error) {
+	out := &objectPartsXML{TotalPartsCount: o.Parts, MaxParts: 1000}
+	if v := hd.Get("X-Amz-Max-Parts"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return nil, apiErr(errInvalidArgument, "x-amz-max-parts must be a non-negative integer")
+		}
+		out.MaxParts = min(n, 1000)
+	}
+	if v := hd.Get("X-Amz-Part-Number-Marker"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return nil, apiErr(errInvalidArgument, "x-amz-part-number-marker must be a non-negative integer")
+		}
+		out.PartNumberMarker = n
+	}
+	for i := out.PartNumberMarker; i < len(o.PartSizes); i++ {
+		if len(out.Parts) == out.MaxParts {
+			out.IsTruncated = true
+			break
+		}
+		out.Parts = append(out.Parts, partSizeXML{PartNumber: i + 1, Size: o.PartSizes[i]})
+		out.NextPartNumberMarker = i + 1
+	}
+	return out, nil
 }

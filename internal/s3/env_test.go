@@ -136,7 +136,7 @@ func newEnvWith(t *testing.T, backend, domain string) *env {
 	e := &env{store: st, blobs: blobs, dataDir: dir, a: mk(pa.ID), b: mk(pb.ID), reg: prometheus.NewRegistry()}
 	e.quota = &limitQuota{store: st, limit: map[string]int64{}, reserved: map[string]int64{}}
 	h, err := s3.New(s3.Options{Meta: st, Blobs: blobs, Credentials: s3.NewSealedCredentials(st, sealer),
-		Quota: e.quota, Registry: e.reg, Region: region, Domain: domain})
+		Quota: e.quota, Keys: sealer, Registry: e.reg, Region: region, Domain: domain})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package s3
 
 import (
+	"crypto/cipher"
 	"crypto/md5"
 	"encoding/hex"
 	"encoding/xml"
@@ -111,15 +112,24 @@ func (h *Handler) createUpload(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
+	sp, err := writeSSE(req.r, b)
+	if err != nil {
+		return err
+	}
+	_, sse, err := h.newDataKey(sp)
+	if err != nil {
+		return err
+	}
 	id, err := uuid.NewV7()
 	if err != nil {
 		return err
 	}
 	u := bucket.Upload{ID: id.String(), BucketID: b.ID, Key: req.key, Meta: meta, Tags: tags, ACL: acl,
-		Checksum: strings.ToUpper(req.r.Header.Get("X-Amz-Checksum-Algorithm")), Initiated: h.o.Now().UTC()}
+		Checksum: strings.ToUpper(req.r.Header.Get("X-Amz-Checksum-Algorithm")), SSE: sse, Initiated: h.o.Now().UTC()}
 	if err := h.o.Meta.CreateUpload(req.r.Context(), u); err != nil {
 		return err
 	}
+	setSSEHeaders(w, sse)
 	return writeXML(w, http.StatusOK, initiateResult{Xmlns: s3NS, Bucket: b.Name, Key: req.key, UploadID: u.ID})
 }
 
@@ -154,17 +164,47 @@ func (h *Handler) uploadPart(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
-	rc, err := h.receive(req, b)
+	pe, err := h.partEncryption(req, u)
+	if err != nil {
+		return err
+	}
+	rc, err := h.receive(req, b, pe.enc)
 	if err != nil {
 		return err
 	}
 	defer rc.release()
-	return h.storePart(w, req, u, n, rc.blob, rc.checksums, false)
+	return h.storePart(w, req, u, n, pe, rc.blob, rc.checksums, false)
 }
 
-func (h *Handler) storePart(w http.ResponseWriter, req *request, u bucket.Upload, n int, blob objectstore.Blob, sums map[string]string, copied bool) error {
-	p := bucket.Part{UploadID: u.ID, Number: n, BlobID: blob.ID, Size: blob.Size, ETag: hex.EncodeToString(blob.MD5),
-		Checksums: sums, Modified: h.o.Now().UTC()}
+// partEncrypter is how one part of an upload is encrypted: the upload's
+// data key from a fresh counter start (all nil for plain uploads).
+type partEncrypter struct {
+	dek, iv []byte
+	enc     cipher.Stream
+}
+
+// partEncryption checks the request against the upload's encryption (an
+// SSE-C upload needs its key on every part) and prepares the part's.
+func (h *Handler) partEncryption(req *request, u bucket.Upload) (partEncrypter, error) {
+	sp, err := customerKey(req.r, "X-Amz-")
+	if err != nil {
+		return partEncrypter{}, err
+	}
+	dek, err := h.dataKey(u.SSE, sp)
+	if err != nil || dek == nil {
+		return partEncrypter{}, err
+	}
+	iv, err := newIV()
+	if err != nil {
+		return partEncrypter{}, err
+	}
+	enc, err := encryptor(dek, iv)
+	return partEncrypter{dek: dek, iv: iv, enc: enc}, err
+}
+
+func (h *Handler) storePart(w http.ResponseWriter, req *request, u bucket.Upload, n int, pe partEncrypter, blob objectstore.Blob, sums map[string]string, copied bool) error {
+	p := bucket.Part{UploadID: u.ID, Number: n, BlobID: blob.ID, Size: blob.Size, ETag: etagOf(u.SSE, pe.dek, blob.MD5),
+		Checksums: sums, IV: pe.iv, Modified: h.o.Now().UTC()}
 	replaced, err := h.o.Meta.PutPart(req.r.Context(), p)
 	if err != nil {
 		h.dropBlob(req, blob.ID)
@@ -174,6 +214,7 @@ func (h *Handler) storePart(w http.ResponseWriter, req *request, u bucket.Upload
 		return err
 	}
 	h.dropBlob(req, replaced)
+	setSSEHeaders(w, u.SSE)
 	if copied {
 		return writeXML(w, http.StatusOK, copyPartResult{Xmlns: s3NS, LastModified: iso8601(p.Modified), ETag: quoted(p.ETag)})
 	}
@@ -203,6 +244,18 @@ func (h *Handler) uploadPartCopy(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
+	srcKey, err := customerKey(req.r, "X-Amz-Copy-Source-")
+	if err != nil {
+		return err
+	}
+	srcDEK, err := h.dataKey(src.SSE, srcKey)
+	if err != nil {
+		return err
+	}
+	pe, err := h.partEncryption(req, u)
+	if err != nil {
+		return err
+	}
 	start, length := int64(0), src.Size
 	if v := req.r.Header.Get("X-Amz-Copy-Source-Range"); v != "" {
 		var ok bool
@@ -221,19 +274,19 @@ func (h *Handler) uploadPartCopy(w http.ResponseWriter, req *request) error {
 		}
 	}
 	defer release()
-	rd, err := h.o.Blobs.Open(ctx, src.BlobID, start, length)
+	rd, err := h.open(ctx, src, srcDEK, start, length)
 	if err != nil {
 		if isNotExist(err) {
 			return apiErr(errNoSuchKey, "the copy source was replaced while copying; retry")
 		}
 		return err
 	}
-	blob, err := h.o.Blobs.Put(ctx, rd, objectstore.PutOptions{Limit: length})
+	blob, err := h.o.Blobs.Put(ctx, rd, objectstore.PutOptions{Limit: length, Encrypt: pe.enc})
 	rd.Close()
 	if err != nil {
 		return err
 	}
-	return h.storePart(w, req, u, n, blob, nil, true)
+	return h.storePart(w, req, u, n, pe, blob, nil, true)
 }
 
 func (h *Handler) completeUpload(w http.ResponseWriter, req *request) error {
@@ -275,6 +328,8 @@ func (h *Handler) completeUpload(w http.ResponseWriter, req *request) error {
 		}
 	}
 	ids := make([]string, 0, len(in.Parts))
+	sizes := make([]int64, 0, len(in.Parts))
+	sse := u.SSE
 	sum := md5.New()
 	var size int64
 	prev := 0
@@ -297,6 +352,13 @@ func (h *Handler) completeUpload(w http.ResponseWriter, req *request) error {
 		sum.Write(raw)
 		size += p.Size
 		ids = append(ids, p.BlobID)
+		sizes = append(sizes, p.Size)
+		if sse.Mode != "" {
+			if p.IV == nil {
+				return fmt.Errorf("part %d of encrypted upload %s has no counter start", p.Number, u.ID)
+			}
+			sse.IVs = append(sse.IVs, p.IV)
+		}
 	}
 	blob, err := h.o.Blobs.Concat(ctx, ids)
 	if err != nil {
@@ -304,7 +366,7 @@ func (h *Handler) completeUpload(w http.ResponseWriter, req *request) error {
 	}
 	o := bucket.Object{BucketID: b.ID, Key: u.Key, BlobID: blob.ID, Size: size,
 		ETag: fmt.Sprintf("%s-%d", hex.EncodeToString(sum.Sum(nil)), len(in.Parts)),
-		Meta: u.Meta, Tags: u.Tags, Parts: len(in.Parts), Modified: h.o.Now().UTC()}
+		Meta: u.Meta, Tags: u.Tags, ACL: u.ACL, Parts: len(in.Parts), PartSizes: sizes, SSE: sse, Modified: h.o.Now().UTC()}
 	replaced, partBlobs, err := h.o.Meta.CompleteUpload(ctx, b.ID, u.ID, o)
 	if err != nil {
 		h.dropBlob(req, blob.ID)
@@ -317,6 +379,7 @@ func (h *Handler) completeUpload(w http.ResponseWriter, req *request) error {
 	for _, id := range partBlobs {
 		h.dropBlob(req, id)
 	}
+	setSSEHeaders(w, sse)
 	return writeXML(w, http.StatusOK, completeResult{Xmlns: s3NS, Location: "/" + b.Name + "/" + u.Key,
 		Bucket: b.Name, Key: u.Key, ETag: quoted(o.ETag)})
 }

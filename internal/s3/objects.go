@@ -2,6 +2,8 @@ package s3
 
 import (
 	"bytes"
+	"context"
+	"crypto/cipher"
 	"crypto/md5"
 	"encoding/base64"
 	"encoding/hex"
@@ -124,10 +126,10 @@ type received struct {
 }
 
 // receive streams the request body into a new blob, verifying length,
-// Content-MD5 and x-amz-checksum-* (header or trailer), under a quota
-// reservation the caller releases after its metadata commit. On error
-// nothing is left behind.
-func (h *Handler) receive(req *request, b bucket.Bucket) (*received, error) {
+// Content-MD5 and x-amz-checksum-* (header or trailer) over the plaintext,
+// encrypting with enc when set, under a quota reservation the caller
+// releases after its metadata commit. On error nothing is left behind.
+func (h *Handler) receive(req *request, b bucket.Bucket, enc cipher.Stream) (*received, error) {
 	r := req.r
 	ctx := r.Context()
 	body, chunked, err := req.sig.Body(r)
@@ -192,7 +194,7 @@ func (h *Handler) receive(req *request, b bucket.Bucket) (*received, error) {
 	if unknown {
 		limit = MaxPutSize
 	}
-	blob, err := h.o.Blobs.Put(ctx, body, objectstore.PutOptions{Checksums: algos, Limit: limit})
+	blob, err := h.o.Blobs.Put(ctx, body, objectstore.PutOptions{Checksums: algos, Limit: limit, Encrypt: enc})
 	req.bytesIn += blob.Size
 	fail := func(e error) (*received, error) {
 		release()
@@ -289,13 +291,32 @@ func (h *Handler) putObject(w http.ResponseWriter, req *request) error {
 	if err := checkIfNoneMatchWrite(req.r); err != nil {
 		return err
 	}
-	rc, err := h.receive(req, b)
+	sp, err := writeSSE(req.r, b)
+	if err != nil {
+		return err
+	}
+	dek, sse, err := h.newDataKey(sp)
+	if err != nil {
+		return err
+	}
+	var enc cipher.Stream
+	if dek != nil {
+		iv, err := newIV()
+		if err != nil {
+			return err
+		}
+		sse.IVs = [][]byte{iv}
+		if enc, err = encryptor(dek, iv); err != nil {
+			return err
+		}
+	}
+	rc, err := h.receive(req, b, enc)
 	if err != nil {
 		return err
 	}
 	defer rc.release()
 	o := bucket.Object{BucketID: b.ID, Key: req.key, BlobID: rc.blob.ID, Size: rc.blob.Size,
-		ETag: hex.EncodeToString(rc.blob.MD5), Meta: meta, Checksums: rc.checksums, Tags: tags, ACL: acl, Modified: h.o.Now().UTC()}
+		ETag: etagOf(sse, dek, rc.blob.MD5), Meta: meta, Checksums: rc.checksums, Tags: tags, ACL: acl, SSE: sse, Modified: h.o.Now().UTC()}
 	if err := h.conditionalWrite(req, b); err != nil {
 		h.dropBlob(req, rc.blob.ID)
 		return err
@@ -308,8 +329,18 @@ func (h *Handler) putObject(w http.ResponseWriter, req *request) error {
 	h.dropBlob(req, replaced)
 	w.Header().Set("ETag", quoted(o.ETag))
 	setChecksumHeaders(w, rc.checksums)
+	setSSEHeaders(w, sse)
 	w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+// etagOf is the ETag of a single-part object or a part: the MD5 of its
+// bytes, masked for SSE-C.
+func etagOf(sse bucket.SSE, dek, sum []byte) string {
+	if sse.Mode == bucket.EncryptCustomer {
+		return maskETag(dek, sum)
+	}
+	return hex.EncodeToString(sum)
 }
 
 // checkIfNoneMatchWrite accepts only the conditional-write form S3 has:
@@ -452,12 +483,22 @@ func (h *Handler) serveObject(w http.ResponseWriter, req *request, withBody bool
 	if err != nil {
 		return err
 	}
-	q := req.r.URL.Query()
-	if v := q.Get("partNumber"); v != "" && v != "1" {
-		return apiErr(errInvalidArgument, "partNumber other than 1 is not supported")
+	part := 0
+	if v := req.r.URL.Query().Get("partNumber"); v != "" {
+		if part, err = strconv.Atoi(v); err != nil || part < 1 || part > maxParts {
+			return apiErr(errInvalidArgument, "part number must be an integer between 1 and 10000, inclusive")
+		}
+		if req.r.Header.Get("Range") != "" {
+			return apiErr(errInvalidRequest, "cannot specify both Range header and partNumber query parameter")
+		}
+	}
+	sp, err := customerKey(req.r, "X-Amz-")
+	if err != nil {
+		return err
 	}
 	var o bucket.Object
 	var rd io.ReadCloser
+	var dek []byte
 	var start, length int64
 	var ranged bool
 	// An overwrite may delete the blob between reading the row and opening
@@ -479,11 +520,19 @@ func (h *Handler) serveObject(w http.ResponseWriter, req *request, withBody bool
 		if err := h.canRead(req, b, req.key, &o); err != nil {
 			return err
 		}
+		if dek, err = h.dataKey(o.SSE, sp); err != nil {
+			return err
+		}
 		if err := preconditions(req.r.Header, o.ETag, o.Modified, ""); err != nil {
 			setObjectHeaders(w, o, req.r)
 			return err
 		}
-		start, length, ranged, err = parseRange(req.r.Header.Get("Range"), o.Size)
+		if part > 0 {
+			start, length, err = partRange(o, part)
+			ranged = o.Parts > 0
+		} else {
+			start, length, ranged, err = parseRange(req.r.Header.Get("Range"), o.Size)
+		}
 		if err != nil {
 			w.Header().Set("Content-Range", "bytes */"+strconv.FormatInt(o.Size, 10))
 			return err
@@ -494,7 +543,7 @@ func (h *Handler) serveObject(w http.ResponseWriter, req *request, withBody bool
 		if !withBody {
 			break
 		}
-		rd, err = h.o.Blobs.Open(ctx, o.BlobID, start, length)
+		rd, err = h.open(ctx, o, dek, start, length)
 		if err == nil {
 			break
 		}
@@ -506,6 +555,7 @@ func (h *Handler) serveObject(w http.ResponseWriter, req *request, withBody bool
 		defer rd.Close()
 	}
 	setObjectHeaders(w, o, req.r)
+	setSSEHeaders(w, o.SSE)
 	if !ranged && strings.EqualFold(req.r.Header.Get("X-Amz-Checksum-Mode"), "ENABLED") {
 		setChecksumHeaders(w, o.Checksums)
 	}
@@ -524,6 +574,27 @@ func (h *Handler) serveObject(w http.ResponseWriter, req *request, withBody bool
 		}
 	}
 	return nil
+}
+
+// partRange is where part n of o lies. A single-part object is its own
+// part 1, as in S3.
+func partRange(o bucket.Object, n int) (start, length int64, err error) {
+	if o.Parts == 0 {
+		if n != 1 {
+			return 0, 0, apiErr(errInvalidPart, "the requested part number is not satisfiable")
+		}
+		return 0, o.Size, nil
+	}
+	if n > o.Parts {
+		return 0, 0, apiErr(errInvalidPart, "the requested part number is not satisfiable")
+	}
+	if len(o.PartSizes) != o.Parts {
+		return 0, 0, apiErr(errNotImplemented, "this object was completed before part sizes were kept; read it by range")
+	}
+	for _, size := range o.PartSizes[:n-1] {
+		start += size
+	}
+	return start, o.PartSizes[n-1], nil
 }
 
 // responseOverrides maps response-* query parameters to the header they
@@ -682,8 +753,25 @@ func (h *Handler) copyObject(w http.ResponseWriter, req *request) error {
 			return apiErr(errInvalidArgument, "unknown directive %q", d)
 		}
 	}
+	srcKey, err := customerKey(req.r, "X-Amz-Copy-Source-")
+	if err != nil {
+		return err
+	}
+	srcDEK, err := h.dataKey(src.SSE, srcKey)
+	if err != nil {
+		return err
+	}
+	dst, err := writeSSE(req.r, b)
+	if err != nil {
+		return err
+	}
+	// Plain to plain and SSE-S3 to SSE-S3 keep the stored bytes (the data
+	// key is sealed under the same master key); anything else passes the
+	// plaintext through again.
+	reencrypt := src.SSE.Mode != dst.mode || dst.mode == bucket.EncryptCustomer
 	o := bucket.Object{BucketID: b.ID, Key: req.key, BlobID: src.BlobID, Size: src.Size, ETag: src.ETag,
-		Meta: src.Meta, Checksums: src.Checksums, Tags: src.Tags, ACL: acl, Parts: src.Parts, Modified: h.o.Now().UTC()}
+		Meta: src.Meta, Checksums: src.Checksums, Tags: src.Tags, ACL: acl, Parts: src.Parts, PartSizes: src.PartSizes,
+		SSE: src.SSE, Modified: h.o.Now().UTC()}
 	if directive == "REPLACE" {
 		if o.Meta, err = objectMeta(req.r); err != nil {
 			return err
@@ -695,11 +783,11 @@ func (h *Handler) copyObject(w http.ResponseWriter, req *request) error {
 		}
 	}
 	sameObject := sb.ID == b.ID && src.Key == req.key
-	if sameObject && directive != "REPLACE" && tagDirective != "REPLACE" && req.r.Header.Get("X-Amz-Storage-Class") == "" {
+	if sameObject && directive != "REPLACE" && tagDirective != "REPLACE" && req.r.Header.Get("X-Amz-Storage-Class") == "" && !reencrypt {
 		return apiErr(errInvalidRequest, "this copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes")
 	}
 	release := func() {}
-	if !sameObject {
+	if !sameObject || reencrypt {
 		// A copy gets its own blob, so deleting either object never
 		// touches the other; copy_file_range makes it cheap on disk.
 		if h.o.Quota != nil {
@@ -711,24 +799,82 @@ func (h *Handler) copyObject(w http.ResponseWriter, req *request) error {
 			}
 		}
 		defer release()
-		nb, err := h.o.Blobs.Concat(ctx, []string{src.BlobID})
+		if reencrypt {
+			err = h.reencrypt(ctx, &o, src, srcDEK, dst)
+		} else {
+			var nb objectstore.Blob
+			nb, err = h.o.Blobs.Concat(ctx, []string{src.BlobID})
+			o.BlobID = nb.ID
+		}
 		if err != nil {
 			if isNotExist(err) {
 				return apiErr(errNoSuchKey, "the copy source was replaced while copying; retry")
 			}
 			return err
 		}
-		o.BlobID = nb.ID
 	}
 	replaced, err := h.o.Meta.PutObject(ctx, o)
 	if err != nil {
-		if !sameObject {
+		if o.BlobID != src.BlobID {
 			h.dropBlob(req, o.BlobID)
 		}
 		return err
 	}
 	h.dropBlob(req, replaced)
+	setSSEHeaders(w, o.SSE)
 	return writeXML(w, http.StatusOK, copyObjectResult{Xmlns: s3NS, LastModified: iso8601(o.Modified), ETag: quoted(o.ETag)})
+}
+
+// reencrypt stores src's plaintext as o's new blob under the encryption
+// dst asks for (a new data key, or none), setting o's blob, encryption and
+// ETag.
+func (h *Handler) reencrypt(ctx context.Context, o *bucket.Object, src bucket.Object, srcDEK []byte, dst sseParams) error {
+	rd, err := h.open(ctx, src, srcDEK, 0, src.Size)
+	if err != nil {
+		return err
+	}
+	defer rd.Close()
+	dek, sse, err := h.newDataKey(dst)
+	if err != nil {
+		return err
+	}
+	var enc cipher.Stream
+	if dek != nil {
+		iv, err := newIV()
+		if err != nil {
+			return err
+		}
+		sse.IVs = [][]byte{iv}
+		if enc, err = encryptor(dek, iv); err != nil {
+			return err
+		}
+	}
+	nb, err := h.o.Blobs.Put(ctx, rd, objectstore.PutOptions{Limit: src.Size, Encrypt: enc})
+	if err != nil {
+		return err
+	}
+	o.BlobID, o.SSE = nb.ID, sse
+	switch {
+	case sse.Mode == bucket.EncryptCustomer:
+		o.ETag = maskETag(dek, nb.MD5)
+	case src.Parts == 0:
+		o.ETag = hex.EncodeToString(nb.MD5)
+	}
+	return nil
+}
+
+// open reads length plaintext bytes of o from start, decrypting with dek
+// when the object is encrypted.
+func (h *Handler) open(ctx context.Context, o bucket.Object, dek []byte, start, length int64) (io.ReadCloser, error) {
+	rd, err := h.o.Blobs.Open(ctx, o.BlobID, start, length)
+	if err != nil || dek == nil {
+		return rd, err
+	}
+	d, err := decrypt(rd, o, dek, start)
+	if err != nil {
+		rd.Close()
+	}
+	return d, err
 }
 
 func (h *Handler) getObjectTagging(w http.ResponseWriter, req *request) error {

@@ -37,7 +37,7 @@ type Route struct {
 // Bucket subresources this handler does not implement; asking for one is
 // NotImplemented rather than being mistaken for a plain bucket request.
 var unsupportedBucketQueries = []string{"lifecycle", "website", "logging", "notification", "replication",
-	"encryption", "object-lock", "accelerate", "requestPayment", "analytics", "metrics", "inventory",
+	"object-lock", "accelerate", "requestPayment", "analytics", "metrics", "inventory",
 	"intelligent-tiering", "tagging"}
 
 // Routes returns the routing table in precedence order; the handler keeps
@@ -67,6 +67,7 @@ func Routes() []Route {
 		Route{"PutPublicAccessBlock", "PUT", bkt, []string{"publicAccessBlock"}, "", (*Handler).putPublicAccessBlock},
 		Route{"PutBucketOwnershipControls", "PUT", bkt, []string{"ownershipControls"}, "", (*Handler).putOwnershipControls},
 		Route{"PutBucketCors", "PUT", bkt, []string{"cors"}, "", (*Handler).putBucketCORS},
+		Route{"PutBucketEncryption", "PUT", bkt, []string{"encryption"}, "", (*Handler).putBucketEncryption},
 	)
 	add(unsupported("PUT")...)
 	add(Route{"CreateBucket", "PUT", bkt, nil, "", (*Handler).createBucket})
@@ -82,6 +83,7 @@ func Routes() []Route {
 		Route{"GetPublicAccessBlock", "GET", bkt, []string{"publicAccessBlock"}, "", (*Handler).getPublicAccessBlock},
 		Route{"GetBucketOwnershipControls", "GET", bkt, []string{"ownershipControls"}, "", (*Handler).getOwnershipControls},
 		Route{"GetBucketCors", "GET", bkt, []string{"cors"}, "", (*Handler).getBucketCORS},
+		Route{"GetBucketEncryption", "GET", bkt, []string{"encryption"}, "", (*Handler).getBucketEncryption},
 		Route{"ListObjectsV2", "GET", bkt, []string{"list-type=2"}, "", (*Handler).listObjectsV2},
 	)
 	add(unsupported("GET")...)
@@ -93,6 +95,7 @@ func Routes() []Route {
 		Route{"DeletePublicAccessBlock", "DELETE", bkt, []string{"publicAccessBlock"}, "", (*Handler).deletePublicAccessBlock},
 		Route{"DeleteBucketOwnershipControls", "DELETE", bkt, []string{"ownershipControls"}, "", (*Handler).deleteOwnershipControls},
 		Route{"DeleteBucketCors", "DELETE", bkt, []string{"cors"}, "", (*Handler).deleteBucketCORS},
+		Route{"DeleteBucketEncryption", "DELETE", bkt, []string{"encryption"}, "", (*Handler).deleteBucketEncryption},
 	)
 	add(unsupported("DELETE")...)
 	add(Route{"DeleteBucket", "DELETE", bkt, nil, "", (*Handler).deleteBucket})

@@ -94,9 +94,12 @@ type Options struct {
 	Blobs       Blobs
 	Credentials Credentials
 	Quota       Quota // nil: no limit
-	Logger      *slog.Logger
-	Registry    prometheus.Registerer // nil: metrics are not registered
-	Region      string                // reported by GetBucketLocation; default "local-1"
+	// Keys seals SSE-S3 data keys under the master key; nil refuses SSE-S3
+	// (SSE-C needs nothing from the node).
+	Keys     Sealer
+	Logger   *slog.Logger
+	Registry prometheus.Registerer // nil: metrics are not registered
+	Region   string                // reported by GetBucketLocation; default "local-1"
 	// Domain enables virtual-hosted-style requests: Host "b.<Domain>"
 	// addresses bucket b. Path style always works.
 	Domain string

@@ -34,7 +34,7 @@ func (s *Server) objectPlane(ctx context.Context) error {
 	s.objects = objectstorage.NewManager(s.store, s.identity, s.sealer, s.cfg.Region)
 	s.market.SetProvisioner(marketplace.KindObjectStorage, s.objects.Provisioner())
 	h, err := s3.New(s3.Options{
-		Meta: s.store, Blobs: s.blobs, Credentials: s3.NewSealedCredentials(s.store, s.sealer), Quota: s.objects,
+		Meta: s.store, Blobs: s.blobs, Credentials: s3.NewSealedCredentials(s.store, s.sealer), Quota: s.objects, Keys: s.sealer,
 		Logger: s.log.With("component", "s3"), Registry: s.registry, Region: s.cfg.Region, Domain: s.cfg.S3Domain,
 	})
 	if err != nil {

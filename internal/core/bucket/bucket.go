@@ -60,8 +60,11 @@ type Bucket struct {
 	// "BucketOwnerPreferred", "ObjectWriter"), "" when none is set.
 	Ownership string
 	// CORS is the bucket's CORS configuration, nil when none is set.
-	CORS    []CORSRule
-	Tier    string // "standard" or "enterprise", as tenants chose it
+	CORS []CORSRule
+	// Encryption is the default server-side encryption of new objects
+	// (EncryptS3), "" for none.
+	Encryption string
+	Tier       string // "standard" or "enterprise", as tenants chose it
 	Bytes   int64
 	Objects int64
 	Created time.Time
@@ -82,7 +85,34 @@ type Object struct {
 	Tags      map[string]string
 	ACL       string // canned ACL, "" meaning private
 	Parts     int    // part count of a multipart object, 0 otherwise
+	// PartSizes are the sizes of a multipart object's parts in order (nil
+	// for single-part objects and those completed before they were kept).
+	PartSizes []int64
+	SSE       SSE
 	Modified  time.Time
+}
+
+// Server-side encryption modes.
+const (
+	EncryptS3       = "AES256" // SSE-S3: data key sealed under the master key
+	EncryptCustomer = "SSE-C"  // SSE-C: data key sealed under the client's key
+)
+
+// SSE says how an object's (or an upload's) bytes are encrypted at rest;
+// the zero value means they are not. Each object has its own random data
+// key; a multipart object's parts are encrypted with it from their own
+// counter starts.
+type SSE struct {
+	Mode string `json:"mode,omitempty"`
+	// Key is the data key, sealed (AES-GCM) under the master key or under
+	// the customer's key.
+	Key string `json:"key,omitempty"`
+	// KeyMD5 is the base64 MD5 of an SSE-C customer key, as clients send
+	// it; a request with another key is refused before any decryption.
+	KeyMD5 string `json:"key_md5,omitempty"`
+	// IVs are the AES-CTR counter starts: one for a single-part object,
+	// one per part (in PartSizes order) for a multipart object.
+	IVs [][]byte `json:"ivs,omitempty"`
 }
 
 // Upload is a multipart upload in progress.
@@ -94,6 +124,7 @@ type Upload struct {
 	Tags      map[string]string
 	ACL       string // canned ACL the object will get
 	Checksum  string // algorithm declared at creation, "" for none
+	SSE       SSE    // mode and data key the parts are encrypted with (no IVs)
 	Initiated time.Time
 }
 
@@ -105,6 +136,7 @@ type Part struct {
 	Size      int64
 	ETag      string // without quotes
 	Checksums map[string]string
+	IV        []byte // AES-CTR counter start when the upload is encrypted
 	Modified  time.Time
 }
 

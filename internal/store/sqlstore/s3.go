@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -34,6 +35,24 @@ func fromJSON(s string) (map[string]string, error) {
 		return nil, fmt.Errorf("decode stored map: %w", err)
 	}
 	return m, nil
+}
+
+// toJSONValue encodes v for a TEXT column, '' when empty says there is
+// nothing to keep (so rows without it stay small).
+func toJSONValue(v any, empty bool) string {
+	if empty {
+		return ""
+	}
+	b, _ := json.Marshal(v) // strings, ints and byte slices always marshal
+	return string(b)
+}
+
+// fromJSONValue is toJSONValue's inverse; '' leaves v as it is.
+func fromJSONValue(s string, v any) error {
+	if s == "" {
+		return nil
+	}
+	return json.Unmarshal([]byte(s), v)
 }
 
 // ---- credentials
@@ -99,13 +118,13 @@ func (s *Store) RevokeS3Credential(ctx context.Context, projectID, accessKey str
 
 // ---- buckets
 
-const bucketCols = "id, name, project_id, service_id, region, acl, policy, versioning, access_block, ownership, cors, object_bytes, object_count, created_at, tier"
+const bucketCols = "id, name, project_id, service_id, region, acl, policy, versioning, access_block, ownership, cors, object_bytes, object_count, created_at, tier, encryption"
 
 func scanBucket(row interface{ Scan(...any) error }) (bucket.Bucket, error) {
 	var b bucket.Bucket
 	var created int64
 	var block, cors string
-	err := row.Scan(&b.ID, &b.Name, &b.ProjectID, &b.ServiceID, &b.Region, &b.ACL, &b.Policy, &b.Versioning, &block, &b.Ownership, &cors, &b.Bytes, &b.Objects, &created, &b.Tier)
+	err := row.Scan(&b.ID, &b.Name, &b.ProjectID, &b.ServiceID, &b.Region, &b.ACL, &b.Policy, &b.Versioning, &block, &b.Ownership, &cors, &b.Bytes, &b.Objects, &created, &b.Tier, &b.Encryption)
 	if err != nil {
 		return b, err
 	}
@@ -150,9 +169,9 @@ func insertBucket(ctx context.Context, tx *sql.Tx, b bucket.Bucket) error {
 	if b.Tier == "" {
 		b.Tier = "standard"
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO buckets (id, name, project_id, service_id, region, acl, policy, versioning, access_block, ownership, cors, created_at, tier)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-		b.ID, b.Name, b.ProjectID, b.ServiceID, b.Region, b.ACL, b.Policy, b.Versioning, accessBlockJSON(b.AccessBlock), b.Ownership, corsJSON(b.CORS), ts(b.Created), b.Tier)
+	_, err := tx.ExecContext(ctx, `INSERT INTO buckets (id, name, project_id, service_id, region, acl, policy, versioning, access_block, ownership, cors, created_at, tier, encryption)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		b.ID, b.Name, b.ProjectID, b.ServiceID, b.Region, b.ACL, b.Policy, b.Versioning, accessBlockJSON(b.AccessBlock), b.Ownership, corsJSON(b.CORS), ts(b.Created), b.Tier, b.Encryption)
 	if errs.Is(mapErr(err), errs.Exist) {
 		return errs.Wrap(errs.Exist, fmt.Sprintf("bucket name %q is taken", b.Name), err)
 	}
@@ -195,13 +214,14 @@ func (s *Store) ListBuckets(ctx context.Context, projectID string) ([]bucket.Buc
 }
 
 // UpdateBucket stores a bucket's configuration: ACL, policy, versioning
-// status, public access block, object ownership and CORS rules.
+// status, public access block, object ownership, CORS rules and default
+// encryption.
 func (s *Store) UpdateBucket(ctx context.Context, b bucket.Bucket) error {
 	defer s.hot.forget()
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE buckets SET acl = $1, policy = $2, versioning = $3, access_block = $4, ownership = $5, cors = $6
-			WHERE id = $7 AND deleted_at IS NULL`,
-			b.ACL, b.Policy, b.Versioning, accessBlockJSON(b.AccessBlock), b.Ownership, corsJSON(b.CORS), b.ID)
+		res, err := tx.ExecContext(ctx, `UPDATE buckets SET acl = $1, policy = $2, versioning = $3, access_block = $4, ownership = $5, cors = $6, encryption = $7
+			WHERE id = $8 AND deleted_at IS NULL`,
+			b.ACL, b.Policy, b.Versioning, accessBlockJSON(b.AccessBlock), b.Ownership, corsJSON(b.CORS), b.Encryption, b.ID)
 		if err != nil {
 			return mapErr(err)
 		}
@@ -280,16 +300,22 @@ func (s *Store) DeleteBucketAbortUploads(ctx context.Context, id string, at time
 
 // ---- objects
 
-const objectCols = "bucket_id, key_name, blob_id, size, etag, meta, checksums, tags, acl, parts, modified_at"
+const objectCols = "bucket_id, key_name, blob_id, size, etag, meta, checksums, tags, acl, parts, modified_at, sse, part_sizes"
 
 func scanObject(row interface{ Scan(...any) error }) (bucket.Object, error) {
 	var o bucket.Object
-	var meta, sums, tags string
+	var meta, sums, tags, sse, sizes string
 	var mod int64
-	if err := row.Scan(&o.BucketID, &o.Key, &o.BlobID, &o.Size, &o.ETag, &meta, &sums, &tags, &o.ACL, &o.Parts, &mod); err != nil {
+	if err := row.Scan(&o.BucketID, &o.Key, &o.BlobID, &o.Size, &o.ETag, &meta, &sums, &tags, &o.ACL, &o.Parts, &mod, &sse, &sizes); err != nil {
 		return o, err
 	}
 	o.Modified = fromTS(mod)
+	if err := fromJSONValue(sse, &o.SSE); err != nil {
+		return o, fmt.Errorf("decode encryption of %s: %w", o.Key, err)
+	}
+	if err := fromJSONValue(sizes, &o.PartSizes); err != nil {
+		return o, fmt.Errorf("decode part sizes of %s: %w", o.Key, err)
+	}
 	var err error
 	if o.Meta, err = fromJSON(meta); err != nil {
 		return o, err
@@ -319,8 +345,9 @@ func putObject(ctx context.Context, tx *sql.Tx, o bucket.Object) (string, error)
 	err := tx.QueryRowContext(ctx, "SELECT blob_id, size FROM objects WHERE bucket_id = $1 AND key_name = $2", o.BucketID, o.Key).Scan(&oldBlob, &oldSize)
 	switch {
 	case err == sql.ErrNoRows:
-		_, err = tx.ExecContext(ctx, `INSERT INTO objects (`+objectCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-			o.BucketID, o.Key, o.BlobID, o.Size, o.ETag, toJSON(o.Meta), toJSON(o.Checksums), toJSON(o.Tags), aclOrPrivate(o.ACL), o.Parts, ts(o.Modified))
+		_, err = tx.ExecContext(ctx, `INSERT INTO objects (`+objectCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+			o.BucketID, o.Key, o.BlobID, o.Size, o.ETag, toJSON(o.Meta), toJSON(o.Checksums), toJSON(o.Tags), aclOrPrivate(o.ACL), o.Parts, ts(o.Modified),
+			toJSONValue(o.SSE, o.SSE.Mode == ""), toJSONValue(o.PartSizes, o.PartSizes == nil))
 		if err != nil {
 			return "", fmt.Errorf("insert object: %w", mapErr(err))
 		}
@@ -329,9 +356,10 @@ func putObject(ctx context.Context, tx *sql.Tx, o bucket.Object) (string, error)
 	case err != nil:
 		return "", fmt.Errorf("read object: %w", mapErr(err))
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE objects SET blob_id = $1, size = $2, etag = $3, meta = $4, checksums = $5, tags = $6, acl = $7, parts = $8, modified_at = $9
-		WHERE bucket_id = $10 AND key_name = $11`,
-		o.BlobID, o.Size, o.ETag, toJSON(o.Meta), toJSON(o.Checksums), toJSON(o.Tags), aclOrPrivate(o.ACL), o.Parts, ts(o.Modified), o.BucketID, o.Key)
+	_, err = tx.ExecContext(ctx, `UPDATE objects SET blob_id = $1, size = $2, etag = $3, meta = $4, checksums = $5, tags = $6, acl = $7, parts = $8, modified_at = $9,
+		sse = $10, part_sizes = $11 WHERE bucket_id = $12 AND key_name = $13`,
+		o.BlobID, o.Size, o.ETag, toJSON(o.Meta), toJSON(o.Checksums), toJSON(o.Tags), aclOrPrivate(o.ACL), o.Parts, ts(o.Modified),
+		toJSONValue(o.SSE, o.SSE.Mode == ""), toJSONValue(o.PartSizes, o.PartSizes == nil), o.BucketID, o.Key)
 	if err != nil {
 		return "", fmt.Errorf("update object: %w", mapErr(err))
 	}
@@ -526,16 +554,19 @@ func (s *Store) SetObjectTags(ctx context.Context, bucketID, key string, tags ma
 
 // ---- multipart
 
-const uploadCols = "id, bucket_id, key_name, meta, tags, acl, checksum, created_at"
+const uploadCols = "id, bucket_id, key_name, meta, tags, acl, checksum, created_at, sse"
 
 func scanUpload(row interface{ Scan(...any) error }) (bucket.Upload, error) {
 	var u bucket.Upload
-	var meta, tags string
+	var meta, tags, sse string
 	var created int64
-	if err := row.Scan(&u.ID, &u.BucketID, &u.Key, &meta, &tags, &u.ACL, &u.Checksum, &created); err != nil {
+	if err := row.Scan(&u.ID, &u.BucketID, &u.Key, &meta, &tags, &u.ACL, &u.Checksum, &created, &sse); err != nil {
 		return u, err
 	}
 	u.Initiated = fromTS(created)
+	if err := fromJSONValue(sse, &u.SSE); err != nil {
+		return u, fmt.Errorf("decode encryption of upload %s: %w", u.ID, err)
+	}
 	var err error
 	if u.Meta, err = fromJSON(meta); err != nil {
 		return u, err
@@ -546,8 +577,8 @@ func scanUpload(row interface{ Scan(...any) error }) (bucket.Upload, error) {
 
 func (s *Store) CreateUpload(ctx context.Context, u bucket.Upload) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, "INSERT INTO multipart_uploads ("+uploadCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-			u.ID, u.BucketID, u.Key, toJSON(u.Meta), toJSON(u.Tags), aclOrPrivate(u.ACL), u.Checksum, ts(u.Initiated))
+		_, err := tx.ExecContext(ctx, "INSERT INTO multipart_uploads ("+uploadCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+			u.ID, u.BucketID, u.Key, toJSON(u.Meta), toJSON(u.Tags), aclOrPrivate(u.ACL), u.Checksum, ts(u.Initiated), toJSONValue(u.SSE, u.SSE.Mode == ""))
 		if err != nil {
 			return fmt.Errorf("create upload: %w", mapErr(err))
 		}
@@ -579,17 +610,23 @@ func (s *Store) ListUploads(ctx context.Context, bucketID, prefix, keyMarker, id
 	return collect(ctx, s.r, q, scanUpload)
 }
 
-const partCols = "upload_id, part_number, blob_id, size, etag, checksums, modified_at"
+const partCols = "upload_id, part_number, blob_id, size, etag, checksums, modified_at, iv"
 
 func scanPart(row interface{ Scan(...any) error }) (bucket.Part, error) {
 	var p bucket.Part
-	var sums string
+	var sums, iv string
 	var mod int64
-	if err := row.Scan(&p.UploadID, &p.Number, &p.BlobID, &p.Size, &p.ETag, &sums, &mod); err != nil {
+	if err := row.Scan(&p.UploadID, &p.Number, &p.BlobID, &p.Size, &p.ETag, &sums, &mod, &iv); err != nil {
 		return p, err
 	}
 	p.Modified = fromTS(mod)
 	var err error
+	if p.IV, err = base64.StdEncoding.DecodeString(iv); err != nil {
+		return p, fmt.Errorf("decode iv of part %d: %w", p.Number, err)
+	}
+	if len(p.IV) == 0 {
+		p.IV = nil
+	}
 	p.Checksums, err = fromJSON(sums)
 	return p, err
 }
@@ -607,11 +644,11 @@ func (s *Store) PutPart(ctx context.Context, p bucket.Part) (replaced string, er
 			return mapErr(err)
 		}
 		if err == nil {
-			_, err = tx.ExecContext(ctx, "UPDATE multipart_parts SET blob_id = $1, size = $2, etag = $3, checksums = $4, modified_at = $5 WHERE upload_id = $6 AND part_number = $7",
-				p.BlobID, p.Size, p.ETag, toJSON(p.Checksums), ts(p.Modified), p.UploadID, p.Number)
+			_, err = tx.ExecContext(ctx, "UPDATE multipart_parts SET blob_id = $1, size = $2, etag = $3, checksums = $4, modified_at = $5, iv = $6 WHERE upload_id = $7 AND part_number = $8",
+				p.BlobID, p.Size, p.ETag, toJSON(p.Checksums), ts(p.Modified), base64.StdEncoding.EncodeToString(p.IV), p.UploadID, p.Number)
 		} else {
-			_, err = tx.ExecContext(ctx, "INSERT INTO multipart_parts ("+partCols+") VALUES ($1, $2, $3, $4, $5, $6, $7)",
-				p.UploadID, p.Number, p.BlobID, p.Size, p.ETag, toJSON(p.Checksums), ts(p.Modified))
+			_, err = tx.ExecContext(ctx, "INSERT INTO multipart_parts ("+partCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+				p.UploadID, p.Number, p.BlobID, p.Size, p.ETag, toJSON(p.Checksums), ts(p.Modified), base64.StdEncoding.EncodeToString(p.IV))
 		}
 		if err != nil {
 			return fmt.Errorf("put part: %w", mapErr(err))
