@@ -106,7 +106,7 @@ func TestCrashChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := s3.New(s3.Options{Meta: st, Blobs: blobs, Credentials: s3.NewSealedCredentials(st, sealer), Region: region,
+	h, err := s3.New(s3.Options{Meta: st, Blobs: blobs, Credentials: s3.NewSealedCredentials(st, sealer), Keys: sealer, Region: region,
 		Domain: os.Getenv("STOWAGE_S3_DOMAIN")})
 	if err != nil {
 		t.Fatal(err)

@@ -65,9 +65,9 @@ type Bucket struct {
 	// (EncryptS3), "" for none.
 	Encryption string
 	Tier       string // "standard" or "enterprise", as tenants chose it
-	Bytes   int64
-	Objects int64
-	Created time.Time
+	Bytes      int64
+	Objects    int64
+	Created    time.Time
 }
 
 // Object is a committed object version. Meta holds the stored HTTP headers

@@ -37,7 +37,7 @@ func fromJSON(s string) (map[string]string, error) {
 	return m, nil
 }
 
-// toJSONValue encodes v for a TEXT column, '' when empty says there is
+// toJSONValue encodes v for a TEXT column, ” when empty says there is
 // nothing to keep (so rows without it stay small).
 func toJSONValue(v any, empty bool) string {
 	if empty {
@@ -47,7 +47,7 @@ func toJSONValue(v any, empty bool) string {
 	return string(b)
 }
 
-// fromJSONValue is toJSONValue's inverse; '' leaves v as it is.
+// fromJSONValue is toJSONValue's inverse; ” leaves v as it is.
 func fromJSONValue(s string, v any) error {
 	if s == "" {
 		return nil
