@@ -360,6 +360,9 @@ func (h *Handler) completeUpload(w http.ResponseWriter, req *request) error {
 			sse.IVs = append(sse.IVs, p.IV)
 		}
 	}
+	if err := h.conditionalWrite(req, b); err != nil {
+		return err
+	}
 	blob, err := h.o.Blobs.Concat(ctx, ids)
 	if err != nil {
 		return err

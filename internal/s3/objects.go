@@ -288,8 +288,8 @@ func (h *Handler) putObject(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
-	if err := checkIfNoneMatchWrite(req.r); err != nil {
-		return err
+	if err := h.conditionalWrite(req, b); err != nil {
+		return err // before the body: a refused write costs no upload
 	}
 	sp, err := writeSSE(req.r, b)
 	if err != nil {
@@ -343,18 +343,10 @@ func etagOf(sse bucket.SSE, dek, sum []byte) string {
 	return hex.EncodeToString(sum)
 }
 
-// checkIfNoneMatchWrite accepts only the conditional-write form S3 has:
-// If-None-Match: * (create only if absent).
-func checkIfNoneMatchWrite(r *http.Request) error {
-	if v := r.Header.Get("If-None-Match"); v != "" && v != "*" {
-		return apiErr(errNotImplemented, "If-None-Match on writes supports only *")
-	}
-	return nil
-}
-
-// conditionalWrite enforces If-None-Match: * and If-Match on PUT. The check
-// and the commit are not one transaction, so two racing creates may both
-// pass; the last commit wins, as with unconditional PUTs.
+// conditionalWrite enforces If-None-Match (* or ETags) and If-Match on
+// PUT and CompleteMultipartUpload. PUT checks before and again after the
+// body. The check and the commit are not one transaction, so two racing
+// writers may both pass; the last commit wins, as with unconditional PUTs.
 func (h *Handler) conditionalWrite(req *request, b bucket.Bucket) error {
 	inm, im := req.r.Header.Get("If-None-Match"), req.r.Header.Get("If-Match")
 	if inm == "" && im == "" {
@@ -365,7 +357,7 @@ func (h *Handler) conditionalWrite(req *request, b bucket.Bucket) error {
 	if err != nil && !isNotExist(err) {
 		return err
 	}
-	if inm == "*" && exists {
+	if inm != "" && exists && etagMatches(inm, cur.ETag) {
 		return apiErr(errPreconditionFailed, "at least one of the pre-conditions you specified did not hold")
 	}
 	if im != "" {
