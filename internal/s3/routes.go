@@ -100,6 +100,7 @@ func Routes() []Route {
 	add(unsupported("DELETE")...)
 	add(Route{"DeleteBucket", "DELETE", bkt, nil, "", (*Handler).deleteBucket})
 	add(Route{"DeleteObjects", "POST", bkt, []string{"delete"}, "", (*Handler).deleteObjects})
+	add(Route{"PostObject", "POST", bkt, nil, "", (*Handler).postObject})
 
 	add(
 		Route{"UploadPartCopy", "PUT", obj, []string{"uploadId", "partNumber"}, copySource, (*Handler).uploadPartCopy},

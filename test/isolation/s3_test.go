@@ -14,6 +14,9 @@ import (
 	"github.com/stowage/stowage/internal/testenv"
 )
 
+// formBoundary separates the fields of the browser-upload form probe.
+const formBoundary = "stowage-isolation-form"
+
 // s3Bodies are valid bodies for the operations that take one, so that a
 // refusal is the wall's and not the parser's.
 func s3Bodies(bucket, key string) map[string]string {
@@ -29,8 +32,11 @@ func s3Bodies(bucket, key string) map[string]string {
 		"PutObjectTagging":           `<Tagging><TagSet><Tag><Key>k</Key><Value>v</Value></Tag></TagSet></Tagging>`,
 		"DeleteObjects":              `<Delete><Object><Key>` + key + `</Key></Object></Delete>`,
 		"CompleteMultipartUpload":    `<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>"` + partETag + `"</ETag></Part></CompleteMultipartUpload>`,
-		"PutObject":                  "intruder-bytes",
-		"UploadPart":                 "intruder-bytes",
+		"PutBucketEncryption":        `<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>AES256</SSEAlgorithm></ApplyServerSideEncryptionByDefault></Rule></ServerSideEncryptionConfiguration>`,
+		"PostObject": "--" + formBoundary + "\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\n" + key + "\r\n--" + formBoundary +
+			"\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\nintruder-bytes\r\n--" + formBoundary + "--\r\n",
+		"PutObject":  "intruder-bytes",
+		"UploadPart": "intruder-bytes",
 	}
 }
 
@@ -70,6 +76,9 @@ func s3Matrix(t *testing.T, e *testenv.Env, v *victim, in *intruder, n *tally) {
 				h.Set("X-Amz-Acl", "public-read")
 			}
 			body := []byte(s3Bodies(tg.bucket, v.key)[rt.Op])
+			if rt.Op == "PostObject" {
+				h.Set("Content-Type", "multipart/form-data; boundary="+formBoundary)
+			}
 			if rt.Op == "DeleteObjects" {
 				sum := md5.Sum(body)
 				h.Set("Content-Md5", base64.StdEncoding.EncodeToString(sum[:]))

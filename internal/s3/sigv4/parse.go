@@ -176,3 +176,9 @@ func truncate(s string) string {
 	}
 	return s
 }
+
+// ParseCredential reads "<key>/<yyyymmdd>/<region>/s3/aws4_request", as the
+// x-amz-credential field of a browser POST form carries it.
+func ParseCredential(v string) (accessKey string, s Scope, err error) {
+	return parseCredential(v, CodeInvalidArgument)
+}
