@@ -512,6 +512,12 @@ func (h *Handler) serveObject(w http.ResponseWriter, req *request, withBody bool
 		if err := h.canRead(req, b, req.key, &o); err != nil {
 			return err
 		}
+		if part > 0 {
+			if start, length, err = partRange(o, part); err != nil {
+				return err
+			}
+			ranged = o.Parts > 0
+		}
 		if dek, err = h.dataKey(o.SSE, sp); err != nil {
 			return err
 		}
@@ -519,10 +525,7 @@ func (h *Handler) serveObject(w http.ResponseWriter, req *request, withBody bool
 			setObjectHeaders(w, o, req.r)
 			return err
 		}
-		if part > 0 {
-			start, length, err = partRange(o, part)
-			ranged = o.Parts > 0
-		} else {
+		if part == 0 {
 			start, length, ranged, err = parseRange(req.r.Header.Get("Range"), o.Size)
 		}
 		if err != nil {

@@ -93,6 +93,7 @@ func (h *Handler) postObject(w http.ResponseWriter, req *request) error {
 		return apiErr(errInvalidArgument, "bucket POST must contain a field named 'key'")
 	}
 	key = strings.ReplaceAll(key, "${filename}", file.FileName())
+	form["key"] = key // the policy's conditions see the key as stored
 	if err := bucket.ValidKey(key); err != nil {
 		return keyError(err)
 	}
@@ -168,7 +169,8 @@ func (h *Handler) postObject(w http.ResponseWriter, req *request) error {
 			want[a], algos = v, append(algos, a)
 		}
 	}
-	limit := min(lengths[1], MaxPutSize)
+	// A limit of 0 means none to Put: read one byte more and refuse it.
+	limit := max(min(lengths[1], MaxPutSize), 1)
 	blob, err := h.o.Blobs.Put(ctx, file, objectstore.PutOptions{Checksums: algos, Limit: limit, Encrypt: enc})
 	req.bytesIn += blob.Size
 	drop := func(e error) error {
@@ -178,7 +180,7 @@ func (h *Handler) postObject(w http.ResponseWriter, req *request) error {
 		return e
 	}
 	switch {
-	case errs.Is(err, errs.TooLarge):
+	case errs.Is(err, errs.TooLarge) || err == nil && blob.Size > lengths[1]:
 		return drop(apiErr(errEntityTooLarge, "your proposed upload exceeds the maximum allowed size"))
 	case err != nil:
 		return drop(err)
@@ -218,11 +220,12 @@ func postAnswer(w http.ResponseWriter, req *request, form postForm, b bucket.Buc
 	location := "/" + b.Name + "/" + sigv4.Encode(o.Key, true)
 	if to := cmp.Or(form["success_action_redirect"], form["redirect"]); to != "" {
 		if u, err := url.Parse(to); err == nil && (u.Scheme == "http" || u.Scheme == "https") {
-			q := u.Query()
-			q.Set("bucket", b.Name)
-			q.Set("key", o.Key)
-			q.Set("etag", quoted(o.ETag))
-			u.RawQuery = q.Encode()
+			// In S3's order (bucket, key, etag), which clients compare.
+			add := "bucket=" + url.QueryEscape(b.Name) + "&key=" + url.QueryEscape(o.Key) + "&etag=" + url.QueryEscape(quoted(o.ETag))
+			if u.RawQuery != "" {
+				add = u.RawQuery + "&" + add
+			}
+			u.RawQuery = add
 			w.Header().Set("Location", u.String())
 			w.WriteHeader(http.StatusSeeOther)
 			return nil
