@@ -198,7 +198,7 @@ func (h *Handler) partEncryption(req *request, u bucket.Upload) (partEncrypter, 
 	if err != nil {
 		return partEncrypter{}, err
 	}
-	enc, err := encryptor(dek, iv)
+	enc, err := ctrAt(dek, iv, 0)
 	return partEncrypter{dek: dek, iv: iv, enc: enc}, err
 }
 

@@ -295,20 +295,9 @@ func (h *Handler) putObject(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
-	dek, sse, err := h.newDataKey(sp)
+	dek, sse, enc, err := h.newObjectEncryption(sp)
 	if err != nil {
 		return err
-	}
-	var enc cipher.Stream
-	if dek != nil {
-		iv, err := newIV()
-		if err != nil {
-			return err
-		}
-		sse.IVs = [][]byte{iv}
-		if enc, err = encryptor(dek, iv); err != nil {
-			return err
-		}
 	}
 	rc, err := h.receive(req, b, enc)
 	if err != nil {
@@ -829,20 +818,9 @@ func (h *Handler) reencrypt(ctx context.Context, o *bucket.Object, src bucket.Ob
 		return err
 	}
 	defer rd.Close()
-	dek, sse, err := h.newDataKey(dst)
+	dek, sse, enc, err := h.newObjectEncryption(dst)
 	if err != nil {
 		return err
-	}
-	var enc cipher.Stream
-	if dek != nil {
-		iv, err := newIV()
-		if err != nil {
-			return err
-		}
-		sse.IVs = [][]byte{iv}
-		if enc, err = encryptor(dek, iv); err != nil {
-			return err
-		}
 	}
 	nb, err := h.o.Blobs.Put(ctx, rd, objectstore.PutOptions{Limit: src.Size, Encrypt: enc})
 	if err != nil {

@@ -3,7 +3,6 @@ package s3
 import (
 	"bytes"
 	"cmp"
-	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/sha1"
 	"encoding/base64"
@@ -144,20 +143,9 @@ func (h *Handler) postObject(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
-	dek, sse, err := h.newDataKey(sp)
+	dek, sse, enc, err := h.newObjectEncryption(sp)
 	if err != nil {
 		return err
-	}
-	var enc cipher.Stream
-	if dek != nil {
-		iv, err := newIV()
-		if err != nil {
-			return err
-		}
-		sse.IVs = [][]byte{iv}
-		if enc, err = encryptor(dek, iv); err != nil {
-			return err
-		}
 	}
 	want := map[checksum.Algorithm]string{}
 	algos := []checksum.Algorithm{}

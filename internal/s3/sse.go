@@ -147,6 +147,23 @@ func (h *Handler) newDataKey(p sseParams) ([]byte, bucket.SSE, error) {
 	return dek, sse, nil
 }
 
+// newObjectEncryption prepares a single-part object's encryption: its
+// data key and counter start, and the stream that encrypts its bytes (all
+// zero for a plain object).
+func (h *Handler) newObjectEncryption(p sseParams) ([]byte, bucket.SSE, cipher.Stream, error) {
+	dek, sse, err := h.newDataKey(p)
+	if err != nil || dek == nil {
+		return nil, sse, nil, err
+	}
+	iv, err := newIV()
+	if err != nil {
+		return nil, sse, nil, err
+	}
+	sse.IVs = [][]byte{iv}
+	enc, err := ctrAt(dek, iv, 0)
+	return dek, sse, enc, err
+}
+
 // dataKey opens the data key of stored bytes with what the request proves:
 // nothing for plain and SSE-S3 objects, the same customer key for SSE-C.
 // A plain object yields nil.
@@ -218,15 +235,6 @@ func ctrAt(dek, iv []byte, off int64) (cipher.Stream, error) {
 		s.XORKeyStream(junk[:skip], junk[:skip])
 	}
 	return s, nil
-}
-
-// encryptor returns the stream that encrypts a new object or part from
-// its first byte.
-func encryptor(dek, iv []byte) (cipher.Stream, error) {
-	if dek == nil {
-		return nil, nil
-	}
-	return ctrAt(dek, iv, 0)
 }
 
 // maskETag is an SSE-C object's or part's ETag: derived from the MD5 of
