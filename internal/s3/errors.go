@@ -55,10 +55,7 @@ var (
 	errIllegalVersioning    = s3Code{"IllegalVersioningConfigurationException", http.StatusBadRequest}
 	errInvalidStorageClass  = s3Code{"InvalidStorageClass", http.StatusBadRequest}
 	errInvalidEncryptionAlg = s3Code{"InvalidEncryptionAlgorithmError", http.StatusBadRequest}
-	// AWS answers a wrong SSE-C key with 400 (not 403): the request is
-	// malformed for this object, whoever sends it.
-	errAccessDeniedSSEC   = s3Code{"InvalidArgument", http.StatusBadRequest}
-	errNoEncryptionConfig = s3Code{"ServerSideEncryptionConfigurationNotFoundError", http.StatusNotFound}
+	errNoEncryptionConfig   = s3Code{"ServerSideEncryptionConfigurationNotFoundError", http.StatusNotFound}
 )
 
 // sigv4Status gives the status of each code the sigv4 package returns.

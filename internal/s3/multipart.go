@@ -240,15 +240,7 @@ func (h *Handler) uploadPartCopy(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
-	_, src, err := h.sourceObject(req)
-	if err != nil {
-		return err
-	}
-	srcKey, err := customerKey(req.r, "X-Amz-Copy-Source-")
-	if err != nil {
-		return err
-	}
-	srcDEK, err := h.dataKey(src.SSE, srcKey)
+	_, src, srcDEK, err := h.sourceObject(req)
 	if err != nil {
 		return err
 	}

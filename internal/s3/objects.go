@@ -106,6 +106,18 @@ func parseTags(v string) (map[string]string, error) {
 	return tags, checkTags(tags)
 }
 
+// tags reads a Tagging document's tag set under S3's rules.
+func (t tagging) tags() (map[string]string, error) {
+	tags := map[string]string{}
+	for _, tg := range t.TagSet {
+		if _, dup := tags[tg.Key]; dup {
+			return nil, apiErr(errInvalidTag, "cannot provide multiple tags with the same key")
+		}
+		tags[tg.Key] = tg.Value
+	}
+	return tags, checkTags(tags)
+}
+
 func checkTags(tags map[string]string) error {
 	if len(tags) > 10 {
 		return apiErr(errInvalidTag, "object tags cannot be greater than 10")
@@ -682,35 +694,45 @@ func copySource(v string) (bucketName, key string, err error) {
 	return bucketName, key, nil
 }
 
-// sourceObject loads and authorises the object named by x-amz-copy-source
-// and checks the x-amz-copy-source-if-* conditions.
-func (h *Handler) sourceObject(req *request) (bucket.Bucket, bucket.Object, error) {
+// sourceObject loads and authorises the object named by x-amz-copy-source,
+// opens its data key with the x-amz-copy-source-server-side-encryption-
+// customer-* headers (nil for a plain object) and checks the
+// x-amz-copy-source-if-* conditions.
+func (h *Handler) sourceObject(req *request) (bucket.Bucket, bucket.Object, []byte, error) {
 	bn, key, err := copySource(req.r.Header.Get("X-Amz-Copy-Source"))
 	if err != nil {
-		return bucket.Bucket{}, bucket.Object{}, err
+		return bucket.Bucket{}, bucket.Object{}, nil, err
 	}
 	src := &request{r: req.r, bucket: bn, key: key, hasKey: true, project: req.project}
 	if err := h.checkKey(src); err != nil {
-		return bucket.Bucket{}, bucket.Object{}, err
+		return bucket.Bucket{}, bucket.Object{}, nil, err
 	}
 	sb, err := h.bucketFor(src, actGetObject)
 	if err != nil {
-		return sb, bucket.Object{}, err
+		return sb, bucket.Object{}, nil, err
 	}
 	o, err := h.o.Meta.GetObject(req.r.Context(), sb.ID, key)
 	if isNotExist(err) {
-		return sb, o, h.canRead(src, sb, key, nil)
+		return sb, o, nil, h.canRead(src, sb, key, nil)
 	}
 	if err != nil {
-		return sb, o, err
+		return sb, o, nil, err
 	}
 	if err := h.canRead(src, sb, key, &o); err != nil {
-		return sb, o, err
+		return sb, o, nil, err
+	}
+	sp, err := customerKey(req.r, "X-Amz-Copy-Source-")
+	if err != nil {
+		return sb, o, nil, err
+	}
+	dek, err := h.dataKey(o.SSE, sp)
+	if err != nil {
+		return sb, o, nil, err
 	}
 	if err := preconditions(req.r.Header, o.ETag, o.Modified, "X-Amz-Copy-Source-"); err != nil {
-		return sb, o, err
+		return sb, o, nil, err
 	}
-	return sb, o, nil
+	return sb, o, dek, nil
 }
 
 func (h *Handler) copyObject(w http.ResponseWriter, req *request) error {
@@ -719,7 +741,7 @@ func (h *Handler) copyObject(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
-	sb, src, err := h.sourceObject(req)
+	sb, src, srcDEK, err := h.sourceObject(req)
 	if err != nil {
 		return err
 	}
@@ -736,14 +758,6 @@ func (h *Handler) copyObject(w http.ResponseWriter, req *request) error {
 		if d != "" && d != "COPY" && d != "REPLACE" {
 			return apiErr(errInvalidArgument, "unknown directive %q", d)
 		}
-	}
-	srcKey, err := customerKey(req.r, "X-Amz-Copy-Source-")
-	if err != nil {
-		return err
-	}
-	srcDEK, err := h.dataKey(src.SSE, srcKey)
-	if err != nil {
-		return err
 	}
 	dst, err := writeSSE(req.r, b)
 	if err != nil {
@@ -880,14 +894,8 @@ func (h *Handler) putObjectTagging(w http.ResponseWriter, req *request) error {
 	if err := req.readXML(&in); err != nil {
 		return err
 	}
-	tags := map[string]string{}
-	for _, t := range in.TagSet {
-		if _, dup := tags[t.Key]; dup {
-			return apiErr(errInvalidTag, "cannot provide multiple tags with the same key")
-		}
-		tags[t.Key] = t.Value
-	}
-	if err := checkTags(tags); err != nil {
+	tags, err := in.tags()
+	if err != nil {
 		return err
 	}
 	err = h.o.Meta.SetObjectTags(req.r.Context(), b.ID, req.key, tags)

@@ -131,11 +131,7 @@ func (h *Handler) postObject(w http.ResponseWriter, req *request) error {
 		if err := xml.Unmarshal([]byte(v), &t); err != nil {
 			return apiErr(errMalformedXML, "the tagging field is not a Tagging document")
 		}
-		tags = map[string]string{}
-		for _, tg := range t.TagSet {
-			tags[tg.Key] = tg.Value
-		}
-		if err := checkTags(tags); err != nil {
+		if tags, err = t.tags(); err != nil {
 			return err
 		}
 	}

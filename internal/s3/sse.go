@@ -187,8 +187,10 @@ func (h *Handler) dataKey(sse bucket.SSE, p sseParams) ([]byte, error) {
 		if p.mode != bucket.EncryptCustomer {
 			return nil, apiErr(errInvalidRequest, "the object was stored using server side encryption with a customer-provided key; the same key must be provided to read it")
 		}
+		// A wrong key is 400, as AWS answers it, not 403: the request
+		// is malformed for this object whoever sends it.
 		if p.keyMD5 != sse.KeyMD5 {
-			return nil, apiErr(errAccessDeniedSSEC, "the provided customer key does not match the key the object was encrypted with")
+			return nil, apiErr(errInvalidArgument, "the provided customer key does not match the key the object was encrypted with")
 		}
 		s, err := seal.New(p.key)
 		if err != nil {
@@ -196,7 +198,7 @@ func (h *Handler) dataKey(sse bucket.SSE, p sseParams) ([]byte, error) {
 		}
 		dek, err := s.Open(sse.Key, dataKeyAAD)
 		if err != nil {
-			return nil, apiErr(errAccessDeniedSSEC, "the provided customer key does not match the key the object was encrypted with")
+			return nil, apiErr(errInvalidArgument, "the provided customer key does not match the key the object was encrypted with")
 		}
 		return dek, nil
 	}
