@@ -98,8 +98,9 @@ func (a *app) poolsCmd() *cobra.Command {
 		Use: "pools", Short: "List the storage pools and how full they are", Args: args(cobra.NoArgs),
 		Long: `List the block pool (volumes, snapshots and clones) and the object store (buckets) with
 what they hold, what that takes on disk and what the file system under each has left. The
-object store's USED is what the buckets' counters say; its ON DISK also counts parts of
-unfinished uploads and orphan blobs, which admin gc removes.`,
+object store's USED is what the buckets' counters say; its ON DISK is the blob files plus
+the small objects kept in the database, and also counts parts of unfinished uploads and
+orphan blobs, which admin gc removes.`,
 		Example: "  stowage admin pools\n  stowage admin pools --json",
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := a.client()
@@ -114,8 +115,8 @@ unfinished uploads and orphan blobs, which admin gc removes.`,
 			return a.out().list(p, []string{"POOL", "USED", "ON DISK", "FREE", "SIZE", "HOLDS"}, []row{
 				{id: "block", fields: []string{"block", humanSize(b.UsedBytes), humanSize(b.DiskBytes), humanSize(b.FreeBytes), humanSize(b.CapacityBytes),
 					fmt.Sprintf("%d volumes, %d chunks of %s", b.Volumes, b.Chunks, humanSize(b.ChunkSize))}},
-				{id: "object", fields: []string{"object", humanSize(o.ObjectBytes), humanSize(o.BlobBytes), humanSize(o.FreeBytes), humanSize(o.CapacityBytes),
-					fmt.Sprintf("%d buckets, %d objects, %d blobs", o.Buckets, o.Objects, o.Blobs)}},
+				{id: "object", fields: []string{"object", humanSize(o.ObjectBytes), humanSize(o.BlobBytes + o.InlineBytes), humanSize(o.FreeBytes), humanSize(o.CapacityBytes),
+					fmt.Sprintf("%d buckets, %d objects (%d inline), %d blobs", o.Buckets, o.Objects, o.InlineObjects, o.Blobs)}},
 			})
 		},
 	}

@@ -245,6 +245,8 @@ type ObjectPool struct {
 	ObjectBytes   int64 `json:"object_bytes"`
 	Blobs         int64 `json:"blobs"`
 	BlobBytes     int64 `json:"blob_bytes"`
+	InlineObjects int64 `json:"inline_objects"`
+	InlineBytes   int64 `json:"inline_bytes"`
 }
 
 type FsckReport struct {

@@ -5,13 +5,16 @@
 // completion, deleted, and garbage-collected when no metadata refers to them.
 //
 // It owns no metadata: which key maps to which blob, sizes as the user sees
-// them and ETags live in the metadata store. Object keys never reach the
+// them and ETags live in the metadata store. Small bodies may be handed back
+// instead of written (PutOptions.InlineMax): the caller keeps them with its
+// metadata, whose commit is then their only synchronous write. Object keys never reach the
 // file system; blob ids are generated here. Callers depend on the API only
 // (a Ceph RADOS implementation will sit behind the same methods), so nothing
 // above this package may assume files.
 package objectstore
 
 import (
+	"bytes"
 	"context"
 	"crypto/cipher"
 	"crypto/md5"
@@ -50,12 +53,16 @@ type Store struct {
 
 // Blob describes stored bytes.
 type Blob struct {
+	// ID names the blob file; "" when the bytes are Inline.
 	ID   string
 	Size int64
 	// MD5 is the digest of the bytes (the ETag of a single-part object).
 	MD5 []byte
 	// Checksums holds the digests asked for in PutOptions.
 	Checksums map[checksum.Algorithm][]byte
+	// Inline holds the bytes as they are to be stored (encrypted when
+	// asked) of a body no longer than PutOptions.InlineMax; no file exists.
+	Inline []byte
 }
 
 // PutOptions tunes Put.
@@ -70,6 +77,11 @@ type PutOptions struct {
 	// and checksums have seen them (server-side encryption: digests are of
 	// what the client sent).
 	Encrypt cipher.Stream
+	// InlineMax, when positive, returns a body of at most this many bytes
+	// in Blob.Inline instead of writing a file. A file costs a create, an
+	// fsync and a directory fsync; kept with the metadata, a small object
+	// costs a share of one commit (most of a small PUT's time).
+	InlineMax int
 }
 
 const copyBuf = 1 << 20
@@ -123,23 +135,14 @@ func newID() (string, error) {
 	return u.String(), nil
 }
 
-// Put streams r into a new blob. Nothing is visible under the blob's id
-// until the bytes are on disk; on any error (including r's) the temp file is
+// Put streams r into a new blob, or returns it in Blob.Inline when it is
+// no longer than o.InlineMax. Nothing is visible under the blob's id until
+// the bytes are on disk; on any error (including r's) the temp file is
 // removed and no blob exists.
-func (s *Store) Put(ctx context.Context, r io.Reader, o PutOptions) (Blob, error) {
-	id, err := newID()
-	if err != nil {
-		return Blob{}, err
-	}
+func (s *Store) Put(ctx context.Context, r io.Reader, o PutOptions) (b Blob, err error) {
 	if err := s.reserve.Check(0); err != nil {
 		return Blob{}, err
 	}
-	t, err := s.newTemp(id)
-	if err != nil {
-		return Blob{}, err
-	}
-	defer t.discard()
-	f := t.f
 	md := md5.New()
 	hashes := []hash.Hash{md}
 	sums := make(map[checksum.Algorithm]hash.Hash, len(o.Checksums))
@@ -155,15 +158,45 @@ func (s *Store) Put(ctx context.Context, r io.Reader, o PutOptions) (Blob, error
 		hashes = append(hashes, h)
 	}
 	buf := s.bufs.Get().(*[]byte)
-	n, err := copyHashed(ctx, f, r, hashes, o, *buf, s.reserve.Check)
-	s.bufs.Put(buf)
-	if err != nil {
-		return Blob{}, err
+	defer s.bufs.Put(buf)
+	b.Checksums = make(map[checksum.Algorithm][]byte, len(sums))
+	var head []byte
+	inline := false
+	if o.InlineMax > 0 {
+		// One read decides: a body that ends within InlineMax is returned
+		// whole; a longer one goes to a file, these bytes first.
+		k, err := io.ReadFull(r, (*buf)[:min(o.InlineMax, len(*buf)-1)+1])
+		if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+			return Blob{}, fmt.Errorf("objectstore: read body: %w", err)
+		}
+		head = append([]byte(nil), (*buf)[:k]...)
+		inline = err != nil
 	}
-	if err := s.install(t, id); err != nil {
-		return Blob{}, err
+	if inline {
+		out := bytes.NewBuffer(make([]byte, 0, len(head)))
+		if b.Size, err = copyHashed(ctx, out, bytes.NewReader(head), hashes, o, *buf, s.reserve.Check); err != nil {
+			return Blob{}, err
+		}
+		b.Inline = out.Bytes()
+	} else {
+		id, err := newID()
+		if err != nil {
+			return Blob{}, err
+		}
+		t, err := s.newTemp(id)
+		if err != nil {
+			return Blob{}, err
+		}
+		defer t.discard()
+		if b.Size, err = copyHashed(ctx, t.f, io.MultiReader(bytes.NewReader(head), r), hashes, o, *buf, s.reserve.Check); err != nil {
+			return Blob{}, err
+		}
+		if err := s.install(t, id); err != nil {
+			return Blob{}, err
+		}
+		b.ID = id
 	}
-	b := Blob{ID: id, Size: n, MD5: md.Sum(nil), Checksums: make(map[checksum.Algorithm][]byte, len(sums))}
+	b.MD5 = md.Sum(nil)
 	for a, h := range sums {
 		b.Checksums[a] = h.Sum(nil)
 	}

@@ -3,6 +3,8 @@ package objectstore
 import (
 	"bytes"
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/md5"
 	"errors"
 	"io"
@@ -246,5 +248,62 @@ func TestReserve(t *testing.T) {
 	}
 	if f := files(t, dir, "tmp"); len(f) != 0 {
 		t.Fatalf("temp files left: %v", f)
+	}
+}
+
+// TestInline: bodies up to InlineMax come back in memory, hashed, limited
+// and encrypted exactly as files are; anything longer is a whole file,
+// including the bytes read to decide.
+func TestInline(t *testing.T) {
+	ctx := context.Background()
+	s, dir := newStore(t)
+	const max = 1000
+	for _, n := range []int{0, 1, max - 1, max, max + 1, copyBuf + 7} {
+		data := bytes.Repeat([]byte{byte(n), 'x', 0x7f}, n/3+1)[:n]
+		b, err := s.Put(ctx, bytes.NewReader(data), PutOptions{Checksums: []checksum.Algorithm{checksum.CRC32C}, InlineMax: max})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := md5.Sum(data)
+		crc := checksum.CRC32C.New()
+		crc.Write(data)
+		if b.Size != int64(n) || !bytes.Equal(b.MD5, want[:]) || !bytes.Equal(b.Checksums[checksum.CRC32C], crc.Sum(nil)) {
+			t.Fatalf("%d bytes: blob %+v", n, b)
+		}
+		if inline := n <= max; inline != (b.ID == "") || inline != (b.Inline != nil) {
+			t.Fatalf("%d bytes: id %q, %d inline bytes", n, b.ID, len(b.Inline))
+		}
+		got := b.Inline
+		if b.ID != "" {
+			r, err := s.Open(ctx, b.ID, 0, -1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ = io.ReadAll(r)
+			r.Close()
+		}
+		if !bytes.Equal(got, data) {
+			t.Fatalf("%d bytes read back different", n)
+		}
+	}
+	if n := len(files(t, dir, "blobs")); n != 2 {
+		t.Fatalf("%d blob files, want 2 (the bodies over InlineMax)", n)
+	}
+	if _, err := s.Put(ctx, bytes.NewReader(make([]byte, 11)), PutOptions{Limit: 10, InlineMax: max}); !errs.Is(err, errs.TooLarge) {
+		t.Fatalf("inline body over the limit: %v", err)
+	}
+	// Encrypted inline bytes are what would have been stored.
+	key := bytes.Repeat([]byte{1}, 32)
+	blk, _ := aes.NewCipher(key)
+	iv := make([]byte, aes.BlockSize)
+	data := []byte("secret bytes kept with the metadata")
+	b, err := s.Put(ctx, bytes.NewReader(data), PutOptions{InlineMax: max, Encrypt: cipher.NewCTR(blk, iv)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := make([]byte, len(b.Inline))
+	cipher.NewCTR(blk, iv).XORKeyStream(plain, b.Inline)
+	if bytes.Contains(b.Inline, []byte("secret")) || !bytes.Equal(plain, data) {
+		t.Fatal("inline bytes are not the encrypted body")
 	}
 }

@@ -168,7 +168,7 @@ func (h *Handler) uploadPart(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
-	rc, err := h.receive(req, b, pe.enc)
+	rc, err := h.receive(req, b, pe.enc, 0) // parts are concatenated: always blobs
 	if err != nil {
 		return err
 	}

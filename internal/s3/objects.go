@@ -26,6 +26,13 @@ import (
 // MaxPutSize is the largest single PUT (and part) S3 accepts.
 const MaxPutSize = 5 << 30
 
+// InlineMax is the largest object kept with its metadata instead of in a
+// blob file (objectstore.PutOptions.InlineMax): without the file and its
+// two fsyncs, 4 KiB PUTs at 32 concurrent went from about 1,900 to 4,000 a
+// second on SQLite. It bounds a row, and the memory a GET of such an object
+// holds, to 64 KiB. Parts of multipart uploads are always blobs.
+const InlineMax = 64 << 10
+
 // maxUserMeta is S3's limit on the x-amz-meta-* headers of one object.
 const maxUserMeta = 2 << 10
 
@@ -140,8 +147,10 @@ type received struct {
 // receive streams the request body into a new blob, verifying length,
 // Content-MD5 and x-amz-checksum-* (header or trailer) over the plaintext,
 // encrypting with enc when set, under a quota reservation the caller
-// releases after its metadata commit. On error nothing is left behind.
-func (h *Handler) receive(req *request, b bucket.Bucket, enc cipher.Stream) (*received, error) {
+// releases after its metadata commit. A body of at most inline bytes comes
+// back in memory (received.blob.Inline) rather than as a blob. On error
+// nothing is left behind.
+func (h *Handler) receive(req *request, b bucket.Bucket, enc cipher.Stream, inline int) (*received, error) {
 	r := req.r
 	ctx := r.Context()
 	body, chunked, err := req.sig.Body(r)
@@ -206,7 +215,7 @@ func (h *Handler) receive(req *request, b bucket.Bucket, enc cipher.Stream) (*re
 	if unknown {
 		limit = MaxPutSize
 	}
-	blob, err := h.o.Blobs.Put(ctx, body, objectstore.PutOptions{Checksums: algos, Limit: limit, Encrypt: enc})
+	blob, err := h.o.Blobs.Put(ctx, body, objectstore.PutOptions{Checksums: algos, Limit: limit, Encrypt: enc, InlineMax: inline})
 	req.bytesIn += blob.Size
 	fail := func(e error) (*received, error) {
 		release()
@@ -311,12 +320,12 @@ func (h *Handler) putObject(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
-	rc, err := h.receive(req, b, enc)
+	rc, err := h.receive(req, b, enc, InlineMax)
 	if err != nil {
 		return err
 	}
 	defer rc.release()
-	o := bucket.Object{BucketID: b.ID, Key: req.key, BlobID: rc.blob.ID, Size: rc.blob.Size,
+	o := bucket.Object{BucketID: b.ID, Key: req.key, BlobID: rc.blob.ID, Inline: rc.blob.Inline, Size: rc.blob.Size,
 		ETag: etagOf(sse, dek, rc.blob.MD5), Meta: meta, Checksums: rc.checksums, Tags: tags, ACL: acl, SSE: sse, Modified: h.o.Now().UTC()}
 	if err := h.conditionalWrite(req, b); err != nil {
 		h.dropBlob(req, rc.blob.ID)
@@ -767,7 +776,7 @@ func (h *Handler) copyObject(w http.ResponseWriter, req *request) error {
 	// key is sealed under the same master key); anything else passes the
 	// plaintext through again.
 	reencrypt := src.SSE.Mode != dst.mode || dst.mode == bucket.EncryptCustomer
-	o := bucket.Object{BucketID: b.ID, Key: req.key, BlobID: src.BlobID, Size: src.Size, ETag: src.ETag,
+	o := bucket.Object{BucketID: b.ID, Key: req.key, BlobID: src.BlobID, Inline: src.Inline, Size: src.Size, ETag: src.ETag,
 		Meta: src.Meta, Checksums: src.Checksums, Tags: src.Tags, ACL: acl, Parts: src.Parts, PartSizes: src.PartSizes,
 		SSE: src.SSE, Modified: h.o.Now().UTC()}
 	if directive == "REPLACE" {
@@ -797,9 +806,12 @@ func (h *Handler) copyObject(w http.ResponseWriter, req *request) error {
 			}
 		}
 		defer release()
-		if reencrypt {
+		switch {
+		case reencrypt:
 			err = h.reencrypt(ctx, &o, src, srcDEK, dst)
-		} else {
+		case src.BlobID == "":
+			// Inline bytes are copied with the row.
+		default:
 			var nb objectstore.Blob
 			nb, err = h.o.Blobs.Concat(ctx, []string{src.BlobID})
 			o.BlobID = nb.ID
@@ -836,11 +848,11 @@ func (h *Handler) reencrypt(ctx context.Context, o *bucket.Object, src bucket.Ob
 	if err != nil {
 		return err
 	}
-	nb, err := h.o.Blobs.Put(ctx, rd, objectstore.PutOptions{Limit: src.Size, Encrypt: enc})
+	nb, err := h.o.Blobs.Put(ctx, rd, objectstore.PutOptions{Limit: src.Size, Encrypt: enc, InlineMax: InlineMax})
 	if err != nil {
 		return err
 	}
-	o.BlobID, o.SSE = nb.ID, sse
+	o.BlobID, o.Inline, o.SSE = nb.ID, nb.Inline, sse
 	switch {
 	case sse.Mode == bucket.EncryptCustomer:
 		o.ETag = maskETag(dek, nb.MD5)
@@ -853,7 +865,16 @@ func (h *Handler) reencrypt(ctx context.Context, o *bucket.Object, src bucket.Ob
 // open reads length plaintext bytes of o from start, decrypting with dek
 // when the object is encrypted.
 func (h *Handler) open(ctx context.Context, o bucket.Object, dek []byte, start, length int64) (io.ReadCloser, error) {
-	rd, err := h.o.Blobs.Open(ctx, o.BlobID, start, length)
+	var rd io.ReadCloser
+	var err error
+	if o.BlobID == "" {
+		if start < 0 || length < 0 || start+length > int64(len(o.Inline)) {
+			return nil, fmt.Errorf("s3: range %d+%d outside the %d inline bytes of %s", start, length, len(o.Inline), o.Key)
+		}
+		rd = io.NopCloser(bytes.NewReader(o.Inline[start : start+length]))
+	} else {
+		rd, err = h.o.Blobs.Open(ctx, o.BlobID, start, length)
+	}
 	if err != nil || dek == nil {
 		return rd, err
 	}

@@ -155,7 +155,7 @@ func (h *Handler) postObject(w http.ResponseWriter, req *request) error {
 	}
 	// A limit of 0 means none to Put: read one byte more and refuse it.
 	limit := max(min(lengths[1], MaxPutSize), 1)
-	blob, err := h.o.Blobs.Put(ctx, file, objectstore.PutOptions{Checksums: algos, Limit: limit, Encrypt: enc})
+	blob, err := h.o.Blobs.Put(ctx, file, objectstore.PutOptions{Checksums: algos, Limit: limit, Encrypt: enc, InlineMax: InlineMax})
 	req.bytesIn += blob.Size
 	drop := func(e error) error {
 		if blob.ID != "" {
@@ -185,7 +185,7 @@ func (h *Handler) postObject(w http.ResponseWriter, req *request) error {
 		}
 	}
 	defer release()
-	o := bucket.Object{BucketID: b.ID, Key: key, BlobID: blob.ID, Size: blob.Size, ETag: etagOf(sse, dek, blob.MD5),
+	o := bucket.Object{BucketID: b.ID, Key: key, BlobID: blob.ID, Inline: blob.Inline, Size: blob.Size, ETag: etagOf(sse, dek, blob.MD5),
 		Meta: meta, Checksums: sums, Tags: tags, ACL: acl, SSE: sse, Modified: h.o.Now().UTC()}
 	replaced, err := h.o.Meta.PutObject(ctx, o)
 	if err != nil {

@@ -42,11 +42,12 @@ func sseData(n int) []byte {
 	return b
 }
 
-// onDisk reports whether any stored blob contains needle.
+// onDisk reports whether any file of the data directory (blobs, the
+// SQLite database and its journal) contains needle.
 func onDisk(t *testing.T, dir string, needle []byte) bool {
 	t.Helper()
 	found := false
-	err := filepath.WalkDir(filepath.Join(dir, "objects", "blobs"), func(p string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || found {
 			return err
 		}

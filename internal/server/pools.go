@@ -51,12 +51,16 @@ func (o objectPool) Stats(ctx context.Context) (pool.ObjectStats, error) {
 	if err != nil {
 		return pool.ObjectStats{}, err
 	}
+	inlineObjects, inlineBytes, err := o.store.InlineTotals(ctx)
+	if err != nil {
+		return pool.ObjectStats{}, err
+	}
 	u, err := o.blobs.Usage(ctx)
 	if err != nil {
 		return pool.ObjectStats{}, err
 	}
 	return pool.ObjectStats{Space: space(o.dir), Buckets: buckets, Objects: objects, ObjectBytes: bytes,
-		Blobs: u.Blobs, BlobBytes: u.Bytes}, nil
+		Blobs: u.Blobs, BlobBytes: u.Bytes, InlineObjects: inlineObjects, InlineBytes: inlineBytes}, nil
 }
 
 func (o objectPool) CollectOrphans(ctx context.Context, cutoff time.Time) (int, error) {

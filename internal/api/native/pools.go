@@ -34,6 +34,8 @@ type objectPoolJSON struct {
 	ObjectBytes   int64 `json:"object_bytes"`
 	Blobs         int64 `json:"blobs"`
 	BlobBytes     int64 `json:"blob_bytes"`
+	InlineObjects int64 `json:"inline_objects"`
+	InlineBytes   int64 `json:"inline_bytes"`
 }
 
 type poolsJSON struct {
@@ -51,7 +53,8 @@ func (a *API) getPools(w http.ResponseWriter, r *http.Request) error {
 		Block: blockPoolJSON{CapacityBytes: b.CapacityBytes, FreeBytes: b.FreeBytes, ChunkSize: b.ChunkSize, Volumes: b.Volumes,
 			Chunks: b.Chunks, Pages: b.Pages, UsedBytes: b.UsedBytes, DiskBytes: b.DiskBytes},
 		Object: objectPoolJSON{CapacityBytes: o.CapacityBytes, FreeBytes: o.FreeBytes, Buckets: o.Buckets, Objects: o.Objects,
-			ObjectBytes: o.ObjectBytes, Blobs: o.Blobs, BlobBytes: o.BlobBytes},
+			ObjectBytes: o.ObjectBytes, Blobs: o.Blobs, BlobBytes: o.BlobBytes,
+			InlineObjects: o.InlineObjects, InlineBytes: o.InlineBytes},
 	})
 }
 

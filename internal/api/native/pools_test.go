@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/google/uuid"
 
 	"github.com/stowage/stowage/internal/testenv"
@@ -70,10 +71,22 @@ func testAdminPools(t *testing.T, e *testenv.Env) {
 		return p
 	}
 	old, young := orphan(2*time.Hour), orphan(0)
+	// A small object lives in the database: counted inline, not as a blob.
+	wantStatus(t, e.Do("POST", "/api/v1/projects/"+alice.project+"/buckets", testenv.Bearer(alice.token), map[string]any{"name": "pools-inline"}), 201)
+	var c struct {
+		AccessKeyID     string `json:"access_key_id"`
+		SecretAccessKey string `json:"secret_access_key"`
+	}
+	r = e.Do("POST", "/api/v1/projects/"+alice.project+"/credentials", testenv.Bearer(alice.token), nil)
+	wantStatus(t, r, 201)
+	r.JSON(t, &c)
+	if put := e.S3(&aws.Credentials{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey}, "PUT", "/pools-inline/small", "", nil, []byte("hello")); put.Status != 200 {
+		t.Fatalf("put: %d %s", put.Status, put.Body)
+	}
 	r = e.Do("GET", "/api/v1/admin/pools", admin, nil)
 	r.JSON(t, &pools)
-	if pools.Object["blobs"] != 2 || pools.Object["blob_bytes"] != 8 {
-		t.Errorf("object pool with two orphans: %+v", pools.Object)
+	if pools.Object["blobs"] != 2 || pools.Object["blob_bytes"] != 8 || pools.Object["inline_objects"] != 1 || pools.Object["inline_bytes"] != 5 {
+		t.Errorf("object pool with two orphans and an inline object: %+v", pools.Object)
 	}
 	var gc struct {
 		Removed int    `json:"removed"`

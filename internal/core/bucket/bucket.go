@@ -75,9 +75,12 @@ type Bucket struct {
 // Content-Language, Expires) and user metadata (x-amz-meta-*), keyed by
 // canonical header name.
 type Object struct {
-	BucketID  string
-	Key       string
+	BucketID string
+	Key      string
+	// BlobID names the object store blob holding the bytes; "" when they
+	// are Inline, kept with the metadata (small objects).
 	BlobID    string
+	Inline    []byte
 	Size      int64
 	ETag      string // without quotes
 	Meta      map[string]string

@@ -42,6 +42,10 @@ type ObjectStats struct {
 	// unfinished multipart uploads, and orphans a GC would remove.
 	Blobs     int64
 	BlobBytes int64
+	// InlineObjects and InlineBytes are the small objects kept in the
+	// metadata database rather than as blobs (part of Objects).
+	InlineObjects int64
+	InlineBytes   int64
 }
 
 // Stats is every pool of the node.

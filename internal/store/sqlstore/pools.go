@@ -10,3 +10,10 @@ func (s *Store) BucketTotals(ctx context.Context) (buckets, objects, bytes int64
 		Scan(&buckets, &objects, &bytes)
 	return buckets, objects, bytes, mapErr(err)
 }
+
+// InlineTotals counts the objects whose bytes live in their row (blob_id
+// ”), by the blob index.
+func (s *Store) InlineTotals(ctx context.Context) (objects, bytes int64, err error) {
+	err = s.r.QueryRowContext(ctx, "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM objects WHERE blob_id = ''").Scan(&objects, &bytes)
+	return objects, bytes, mapErr(err)
+}

@@ -300,13 +300,13 @@ func (s *Store) DeleteBucketAbortUploads(ctx context.Context, id string, at time
 
 // ---- objects
 
-const objectCols = "bucket_id, key_name, blob_id, size, etag, meta, checksums, tags, acl, parts, modified_at, sse, part_sizes"
+const objectCols = "bucket_id, key_name, blob_id, size, etag, meta, checksums, tags, acl, parts, modified_at, sse, part_sizes, inline_data"
 
 func scanObject(row interface{ Scan(...any) error }) (bucket.Object, error) {
 	var o bucket.Object
 	var meta, sums, tags, sse, sizes string
 	var mod int64
-	if err := row.Scan(&o.BucketID, &o.Key, &o.BlobID, &o.Size, &o.ETag, &meta, &sums, &tags, &o.ACL, &o.Parts, &mod, &sse, &sizes); err != nil {
+	if err := row.Scan(&o.BucketID, &o.Key, &o.BlobID, &o.Size, &o.ETag, &meta, &sums, &tags, &o.ACL, &o.Parts, &mod, &sse, &sizes, &o.Inline); err != nil {
 		return o, err
 	}
 	o.Modified = fromTS(mod)
@@ -345,9 +345,9 @@ func putObject(ctx context.Context, tx *sql.Tx, o bucket.Object) (string, error)
 	err := tx.QueryRowContext(ctx, "SELECT blob_id, size FROM objects WHERE bucket_id = $1 AND key_name = $2", o.BucketID, o.Key).Scan(&oldBlob, &oldSize)
 	switch {
 	case err == sql.ErrNoRows:
-		_, err = tx.ExecContext(ctx, `INSERT INTO objects (`+objectCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		_, err = tx.ExecContext(ctx, `INSERT INTO objects (`+objectCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 			o.BucketID, o.Key, o.BlobID, o.Size, o.ETag, toJSON(o.Meta), toJSON(o.Checksums), toJSON(o.Tags), aclOrPrivate(o.ACL), o.Parts, ts(o.Modified),
-			toJSONValue(o.SSE, o.SSE.Mode == ""), toJSONValue(o.PartSizes, o.PartSizes == nil))
+			toJSONValue(o.SSE, o.SSE.Mode == ""), toJSONValue(o.PartSizes, o.PartSizes == nil), inlineData(o))
 		if err != nil {
 			return "", fmt.Errorf("insert object: %w", mapErr(err))
 		}
@@ -357,9 +357,9 @@ func putObject(ctx context.Context, tx *sql.Tx, o bucket.Object) (string, error)
 		return "", fmt.Errorf("read object: %w", mapErr(err))
 	}
 	_, err = tx.ExecContext(ctx, `UPDATE objects SET blob_id = $1, size = $2, etag = $3, meta = $4, checksums = $5, tags = $6, acl = $7, parts = $8, modified_at = $9,
-		sse = $10, part_sizes = $11 WHERE bucket_id = $12 AND key_name = $13`,
+		sse = $10, part_sizes = $11, inline_data = $12 WHERE bucket_id = $13 AND key_name = $14`,
 		o.BlobID, o.Size, o.ETag, toJSON(o.Meta), toJSON(o.Checksums), toJSON(o.Tags), aclOrPrivate(o.ACL), o.Parts, ts(o.Modified),
-		toJSONValue(o.SSE, o.SSE.Mode == ""), toJSONValue(o.PartSizes, o.PartSizes == nil), o.BucketID, o.Key)
+		toJSONValue(o.SSE, o.SSE.Mode == ""), toJSONValue(o.PartSizes, o.PartSizes == nil), inlineData(o), o.BucketID, o.Key)
 	if err != nil {
 		return "", fmt.Errorf("update object: %w", mapErr(err))
 	}
@@ -367,9 +367,21 @@ func putObject(ctx context.Context, tx *sql.Tx, o bucket.Object) (string, error)
 		return "", err
 	}
 	if oldBlob == o.BlobID {
-		return "", nil // metadata-only replace (copy onto itself)
+		return "", nil // metadata-only replace (copy onto itself), or inline bytes
 	}
 	return oldBlob, nil
+}
+
+// inlineData is the inline_data column of o: NULL when its bytes are a
+// blob, never NULL when they are inline (an empty object is zero bytes).
+func inlineData(o bucket.Object) any {
+	if o.BlobID != "" {
+		return nil
+	}
+	if o.Inline == nil {
+		return []byte{}
+	}
+	return o.Inline
 }
 
 func bumpUsage(ctx context.Context, tx *sql.Tx, bucketID string, bytes, count int64) error {
