@@ -28,6 +28,7 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go/middleware"
 )
 
@@ -153,6 +154,22 @@ func throughput(ctx context.Context, cl *awss3.Client, c config, name string, si
 		fmt.Printf("%-3s %-5s size=%d conc=%d: %8.1f MiB/s %8.1f ops/s  p50 %6.1f ms  p99 %6.1f ms  (%d ops in %.1fs)\n",
 			phase.op, name, size, conc, float64(r.ops)*float64(size)/secs/(1<<20), float64(r.ops)/secs,
 			ms(r.pct(50)), ms(r.pct(99)), r.ops, secs)
+	}
+	// A minute of large PUTs writes tens of gigabytes: leave the disk as
+	// it was, so runs can follow one another.
+	var keys []types.ObjectIdentifier
+	for w, n := range written {
+		for i := range n {
+			keys = append(keys, types.ObjectIdentifier{Key: aws.String(keyOf(w, i))})
+		}
+	}
+	for len(keys) > 0 {
+		batch := keys[:min(len(keys), 1000)]
+		keys = keys[len(batch):]
+		if _, err := cl.DeleteObjects(ctx, &awss3.DeleteObjectsInput{Bucket: aws.String(c.bucket),
+			Delete: &types.Delete{Objects: batch, Quiet: aws.Bool(true)}}); err != nil {
+			return fmt.Errorf("delete what %s wrote: %w", name, err)
+		}
 	}
 	return nil
 }

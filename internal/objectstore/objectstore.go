@@ -188,7 +188,8 @@ func (s *Store) Put(ctx context.Context, r io.Reader, o PutOptions) (b Blob, err
 			return Blob{}, err
 		}
 		defer t.discard()
-		if b.Size, err = copyHashed(ctx, t.f, io.MultiReader(bytes.NewReader(head), r), hashes, o, *buf, s.reserve.Check); err != nil {
+		w := &writeBehind{f: t.f}
+		if b.Size, err = copyHashed(ctx, w, io.MultiReader(bytes.NewReader(head), r), hashes, o, *buf, s.reserve.Check); err != nil {
 			return Blob{}, err
 		}
 		if err := s.install(t, id); err != nil {
@@ -242,6 +243,31 @@ func copyHashed(ctx context.Context, w io.Writer, r io.Reader, hashes []hash.Has
 			return n, fmt.Errorf("objectstore: read body: %w", rerr)
 		}
 	}
+}
+
+// writeBehind writes to a file and starts the write-back of every
+// writeBehindStep bytes as they arrive (sync_file_range), so the fsync at
+// the end waits for the last few megabytes rather than the whole body: a
+// large PUT overlaps receiving with writing to disk instead of doing one
+// after the other.
+type writeBehind struct {
+	f             *os.File
+	off, unsynced int64
+}
+
+const writeBehindStep = 8 << 20
+
+func (w *writeBehind) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	w.unsynced += int64(n)
+	if w.unsynced >= writeBehindStep {
+		// Advisory: where the file system lacks it, the final fsync does
+		// all the work, as it would have anyway.
+		_ = unix.SyncFileRange(int(w.f.Fd()), w.off, w.unsynced, unix.SYNC_FILE_RANGE_WRITE)
+		w.off += w.unsynced
+		w.unsynced = 0
+	}
+	return n, err
 }
 
 // temp is a blob being written: an unnamed file (O_TMPFILE) in the

@@ -258,7 +258,7 @@ func TestInline(t *testing.T) {
 	ctx := context.Background()
 	s, dir := newStore(t)
 	const max = 1000
-	for _, n := range []int{0, 1, max - 1, max, max + 1, copyBuf + 7} {
+	for _, n := range []int{0, 1, max - 1, max, max + 1, copyBuf + 7, 2*writeBehindStep + 5} {
 		data := bytes.Repeat([]byte{byte(n), 'x', 0x7f}, n/3+1)[:n]
 		b, err := s.Put(ctx, bytes.NewReader(data), PutOptions{Checksums: []checksum.Algorithm{checksum.CRC32C}, InlineMax: max})
 		if err != nil {
@@ -286,8 +286,8 @@ func TestInline(t *testing.T) {
 			t.Fatalf("%d bytes read back different", n)
 		}
 	}
-	if n := len(files(t, dir, "blobs")); n != 2 {
-		t.Fatalf("%d blob files, want 2 (the bodies over InlineMax)", n)
+	if n := len(files(t, dir, "blobs")); n != 3 {
+		t.Fatalf("%d blob files, want 3 (the bodies over InlineMax)", n)
 	}
 	if _, err := s.Put(ctx, bytes.NewReader(make([]byte, 11)), PutOptions{Limit: 10, InlineMax: max}); !errs.Is(err, errs.TooLarge) {
 		t.Fatalf("inline body over the limit: %v", err)
