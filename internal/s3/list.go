@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/stowage/stowage/internal/core/bucket"
 	"github.com/stowage/stowage/internal/s3/sigv4"
@@ -176,7 +177,7 @@ func (h *Handler) listObjectsV1(w http.ResponseWriter, req *request) error {
 	if l.truncated && delimiter != "" {
 		res.NextMarker = encode(l.last)
 	}
-	return writeXML(w, http.StatusOK, res)
+	return writeList(w, &res)
 }
 
 func (h *Handler) listObjectsV2(w http.ResponseWriter, req *request) error {
@@ -212,7 +213,135 @@ func (h *Handler) listObjectsV2(w http.ResponseWriter, req *request) error {
 	if l.truncated {
 		res.NextToken = base64.RawURLEncoding.EncodeToString([]byte(l.last))
 	}
-	return writeXML(w, http.StatusOK, res)
+	return writeList(w, &res)
+}
+
+// writeList answers with a listing page. It writes what xml.Marshal
+// would (TestListXMLMatchesEncodingXML holds it to that) without
+// reflection: encoding a 1000-key page was a quarter of a listing's CPU.
+func writeList(w http.ResponseWriter, r *listBucketResult) error {
+	b := make([]byte, 0, 256+len(r.Contents)*256)
+	b = append(b, xml.Header...)
+	b = r.appendXML(b)
+	w.Header().Set("Content-Type", "application/xml")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
+	return nil
+}
+
+func (r *listBucketResult) appendXML(b []byte) []byte {
+	b = append(b, `<ListBucketResult xmlns="`...)
+	b = appendEscaped(b, r.Xmlns)
+	b = append(b, `">`...)
+	b = appendElem(b, "Name", r.Name)
+	b = appendElem(b, "Prefix", r.Prefix)
+	if r.Marker != nil {
+		b = appendElem(b, "Marker", *r.Marker)
+	}
+	if r.NextMarker != "" {
+		b = appendElem(b, "NextMarker", r.NextMarker)
+	}
+	if r.StartAfter != "" {
+		b = appendElem(b, "StartAfter", r.StartAfter)
+	}
+	if r.Token != nil {
+		b = appendElem(b, "ContinuationToken", *r.Token)
+	}
+	if r.NextToken != "" {
+		b = appendElem(b, "NextContinuationToken", r.NextToken)
+	}
+	if r.KeyCount != nil {
+		b = appendElem(b, "KeyCount", strconv.Itoa(*r.KeyCount))
+	}
+	b = appendElem(b, "MaxKeys", strconv.Itoa(r.MaxKeys))
+	if r.Delimiter != "" {
+		b = appendElem(b, "Delimiter", r.Delimiter)
+	}
+	if r.EncodingType != "" {
+		b = appendElem(b, "EncodingType", r.EncodingType)
+	}
+	b = appendElem(b, "IsTruncated", strconv.FormatBool(r.IsTruncated))
+	for _, e := range r.Contents {
+		b = append(b, "<Contents>"...)
+		b = appendElem(b, "Key", e.Key)
+		b = appendElem(b, "LastModified", e.LastModified)
+		b = appendElem(b, "ETag", e.ETag)
+		b = appendElem(b, "Size", strconv.FormatInt(e.Size, 10))
+		b = appendElem(b, "StorageClass", e.StorageClass)
+		if e.Owner != nil {
+			b = append(b, "<Owner>"...)
+			b = appendElem(b, "ID", e.Owner.ID)
+			b = appendElem(b, "DisplayName", e.Owner.DisplayName)
+			b = append(b, "</Owner>"...)
+		}
+		b = append(b, "</Contents>"...)
+	}
+	for _, p := range r.CommonPrefixes {
+		b = append(b, "<CommonPrefixes>"...)
+		b = appendElem(b, "Prefix", p.Prefix)
+		b = append(b, "</CommonPrefixes>"...)
+	}
+	return append(b, "</ListBucketResult>"...)
+}
+
+func appendElem(b []byte, name, text string) []byte {
+	b = append(b, '<')
+	b = append(b, name...)
+	b = append(b, '>')
+	b = appendEscaped(b, text)
+	b = append(b, "</"...)
+	b = append(b, name...)
+	return append(b, '>')
+}
+
+// appendEscaped escapes text as encoding/xml does: the five markup
+// characters, tab, newline and carriage return as references, and bytes
+// that are not valid XML characters as U+FFFD.
+func appendEscaped(b []byte, text string) []byte {
+	last := 0
+	for i := 0; i < len(text); {
+		r, width := utf8.DecodeRuneInString(text[i:])
+		var esc string
+		switch r {
+		case '"':
+			esc = "&#34;"
+		case '\'':
+			esc = "&#39;"
+		case '&':
+			esc = "&amp;"
+		case '<':
+			esc = "&lt;"
+		case '>':
+			esc = "&gt;"
+		case '\t':
+			esc = "&#x9;"
+		case '\n':
+			esc = "&#xA;"
+		case '\r':
+			esc = "&#xD;"
+		default:
+			if !validXMLChar(r) || (r == utf8.RuneError && width == 1) {
+				esc = "\uFFFD"
+				break
+			}
+			i += width
+			continue
+		}
+		b = append(b, text[last:i]...)
+		b = append(b, esc...)
+		i += width
+		last = i
+	}
+	return append(b, text[last:]...)
+}
+
+// validXMLChar is XML 1.0's Char production.
+func validXMLChar(r rune) bool {
+	return r == 0x09 || r == 0x0A || r == 0x0D ||
+		r >= 0x20 && r <= 0xD7FF ||
+		r >= 0xE000 && r <= 0xFFFD ||
+		r >= 0x10000 && r <= 0x10FFFF
 }
 
 type versionEntry struct {

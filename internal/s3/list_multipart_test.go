@@ -35,6 +35,26 @@ func listing(t *testing.T, e *env) {
 	byteOrder := slices.Clone(keys)
 	sort.Strings(byteOrder) // Go compares strings bytewise: UTF-8 byte order
 
+	t.Run("storage class", func(t *testing.T) {
+		if _, err := c.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String("lst"), Key: aws.String("sc/cold"), Body: strings.NewReader("x"),
+			StorageClass: types.StorageClassStandardIa, Metadata: map[string]string{"note": "x-amz-storage-class"}}); err != nil {
+			t.Fatal(err)
+		}
+		mustPut(t, c, "lst", "sc/plain", []byte("y"))
+		out, err := c.ListObjectsV2(ctx, &awss3.ListObjectsV2Input{Bucket: aws.String("lst"), Prefix: aws.String("sc/")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out.Contents) != 2 || out.Contents[0].StorageClass != types.ObjectStorageClassStandardIa || out.Contents[1].StorageClass != types.ObjectStorageClassStandard {
+			t.Fatalf("storage classes listed: %+v", out.Contents)
+		}
+		for _, k := range []string{"sc/cold", "sc/plain"} {
+			if _, err := c.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: aws.String("lst"), Key: aws.String(k)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+
 	t.Run("v2 pages in byte order", func(t *testing.T) {
 		var got []string
 		p := awss3.NewListObjectsV2Paginator(c, &awss3.ListObjectsV2Input{Bucket: aws.String("lst"), MaxKeys: aws.Int32(4)})
