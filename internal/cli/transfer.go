@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -267,11 +268,12 @@ func (t *transfer) download(ctx context.Context, src s3URI, path string) (result
 	if _, err := f.Seek(from, io.SeekStart); err != nil {
 		return res, err
 	}
-	// A single-part object's ETag is its MD5; a multipart one's depends on
-	// part sizes the object does not tell, so those are checked by size.
-	var sum hash.Hash
-	if isMD5(res.ETag) {
-		sum = md5.New()
+	// A single-part object's ETag is its MD5, a multipart one's the MD5 of
+	// its parts' MD5s, whose sizes HEAD ?partNumber tells; an ETag of
+	// another kind (or a server that cannot tell part sizes) leaves the
+	// size as the only check.
+	sum := t.etagHasher(ctx, src, res.ETag)
+	if sum != nil {
 		if _, err := io.Copy(sum, io.NewSectionReader(f, 0, from)); err != nil {
 			return res, err
 		}
@@ -297,10 +299,10 @@ func (t *transfer) download(ctx context.Context, src s3URI, path string) (result
 		}
 		return res, fmt.Errorf("%w; %s is kept: run the same command again to resume", err, partial)
 	}
-	if sum != nil && hex.EncodeToString(sum.Sum(nil)) != res.ETag {
+	if sum != nil && sum.etag() != res.ETag {
 		f.Close()
 		os.Remove(partial)
-		return res, fmt.Errorf("download %s: what arrived does not match the object's MD5 %s; removed %s", src, res.ETag, partial)
+		return res, fmt.Errorf("download %s: what arrived does not match the object's ETag %s; removed %s", src, res.ETag, partial)
 	}
 	if err := f.Close(); err != nil {
 		return res, err
@@ -456,6 +458,78 @@ func md5Section(f *os.File, off, n int64) ([]byte, error) {
 }
 
 func unquote(etag *string) string { return strings.Trim(aws.ToString(etag), `"`) }
+
+// etagHasher returns what computes the object's ETag from its bytes, or
+// nil when that cannot be known: an ETag that is not MD5-based, or part
+// sizes the server does not tell.
+func (t *transfer) etagHasher(ctx context.Context, src s3URI, etag string) *etagSum {
+	if isMD5(etag) {
+		return &etagSum{part: md5.New()}
+	}
+	sum, count, ok := strings.Cut(etag, "-")
+	n, err := strconv.Atoi(count)
+	if !ok || !isMD5(sum) || err != nil || n < 1 || n > maxParts {
+		return nil
+	}
+	sizes := make([]int64, n)
+	for i := range sizes {
+		head, err := t.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &src.Bucket, Key: &src.Key, PartNumber: aws.Int32(int32(i + 1)),
+			IfMatch: aws.String(`"` + etag + `"`)})
+		if err != nil || aws.ToInt32(head.PartsCount) != int32(n) {
+			return nil
+		}
+		sizes[i] = aws.ToInt64(head.ContentLength)
+	}
+	return &etagSum{part: md5.New(), all: md5.New(), sizes: sizes, left: sizes[0]}
+}
+
+// etagSum hashes an object's bytes in order into its ETag: the MD5 of a
+// single-part object (sizes nil), or for a multipart one the MD5 of each
+// part's MD5, in order, and the part count.
+type etagSum struct {
+	part, all hash.Hash
+	sizes     []int64
+	done      int   // parts hashed whole
+	left      int64 // bytes the current part still needs
+	extra     int64 // bytes beyond the last part
+}
+
+func (e *etagSum) Write(b []byte) (int, error) {
+	n := len(b)
+	if e.sizes == nil {
+		return e.part.Write(b)
+	}
+	for {
+		for e.done < len(e.sizes) && e.left == 0 {
+			e.all.Write(e.part.Sum(nil))
+			e.part.Reset()
+			if e.done++; e.done < len(e.sizes) {
+				e.left = e.sizes[e.done]
+			}
+		}
+		if len(b) == 0 {
+			return n, nil
+		}
+		if e.done == len(e.sizes) {
+			e.extra += int64(len(b))
+			return n, nil
+		}
+		k := min(int64(len(b)), e.left)
+		e.part.Write(b[:k])
+		b, e.left = b[k:], e.left-k
+	}
+}
+
+func (e *etagSum) etag() string {
+	if e.sizes == nil {
+		return hex.EncodeToString(e.part.Sum(nil))
+	}
+	e.Write(nil) // closes a part that just filled
+	if e.done < len(e.sizes) || e.extra > 0 {
+		return "" // the bytes do not fill the parts exactly
+	}
+	return hex.EncodeToString(e.all.Sum(nil)) + "-" + strconv.Itoa(len(e.sizes))
+}
 
 func isMD5(etag string) bool {
 	_, err := hex.DecodeString(etag)

@@ -93,6 +93,8 @@ type s3Proxy struct {
 	// slow, when positive, is how many bytes per second request bodies
 	// are read at.
 	slow atomic.Int64
+	// corrupt, when set, flips the first byte of every ranged GET's body.
+	corrupt atomic.Bool
 
 	upstream *http.Transport
 
@@ -137,10 +139,29 @@ func newS3Proxy(t *testing.T, e *testenv.Env) *s3Proxy {
 			p.inFlight--
 			p.mu.Unlock()
 		}()
+		if ranged && p.corrupt.Load() {
+			w = &flipFirst{ResponseWriter: w}
+		}
 		rp.ServeHTTP(w, r)
 	}))
 	t.Cleanup(p.Close)
 	return p
+}
+
+// flipFirst inverts the first byte of a response body.
+type flipFirst struct {
+	http.ResponseWriter
+	done bool
+}
+
+func (f *flipFirst) Write(b []byte) (int, error) {
+	if f.done || len(b) == 0 {
+		return f.ResponseWriter.Write(b)
+	}
+	f.done = true
+	c := append([]byte(nil), b...)
+	c[0] ^= 0xff
+	return f.ResponseWriter.Write(c)
 }
 
 // Close stops the proxy and its connections to the server.
@@ -278,6 +299,19 @@ func TestCopyLargeUpAndDown(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(dst + ".*.part"); len(left) != 0 {
 		t.Errorf("partial files left: %v", left)
+	}
+
+	// Bytes changed on the way fail the multipart ETag (the MD5 of the
+	// parts' MD5s, part sizes from HEAD ?partNumber) and leave nothing.
+	p.corrupt.Store(true)
+	bad := filepath.Join(dir, "back", "corrupt.bin")
+	out, errOut, code = u.run("cp", "s3://large/blob.bin", bad)
+	p.corrupt.Store(false)
+	if code != 1 || !strings.Contains(errOut, "does not match the object's ETag") {
+		t.Fatalf("corrupted download: exit %d\n%s%s", code, out, errOut)
+	}
+	if left, _ := filepath.Glob(bad + "*"); len(left) != 0 {
+		t.Errorf("a corrupted download left %v", left)
 	}
 }
 
