@@ -50,7 +50,7 @@ func (h *Handler) getObjectAttributes(w http.ResponseWriter, req *request) error
 	if err != nil {
 		return err
 	}
-	o, err := h.o.Meta.GetObject(req.r.Context(), b.ID, req.key)
+	o, err := h.versionAt(req, b)
 	var op *bucket.Object
 	if err == nil {
 		op = &o
@@ -99,6 +99,7 @@ func (h *Handler) getObjectAttributes(w http.ResponseWriter, req *request) error
 		}
 	}
 	w.Header().Set("Last-Modified", o.Modified.UTC().Format(http.TimeFormat))
+	setVersionHeader(w, b, o.VersionID)
 	return writeXML(w, http.StatusOK, res)
 }
 

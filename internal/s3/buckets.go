@@ -595,8 +595,8 @@ func (h *Handler) getBucketVersioning(w http.ResponseWriter, req *request) error
 	return writeXML(w, http.StatusOK, versioningConfiguration{Xmlns: s3NS, Status: b.Versioning})
 }
 
-// putBucketVersioning records Suspended; Enabled needs object versions,
-// which are not implemented, so it is refused rather than silently ignored.
+// putBucketVersioning enables or suspends versioning; a bucket once
+// versioned never goes back to unversioned, as in S3.
 func (h *Handler) putBucketVersioning(w http.ResponseWriter, req *request) error {
 	b, err := h.bucketFor(req, "s3:PutBucketVersioning")
 	if err != nil {
@@ -607,12 +607,8 @@ func (h *Handler) putBucketVersioning(w http.ResponseWriter, req *request) error
 		return err
 	}
 	switch v.Status {
-	case "Suspended":
-		// Suspended behaves as never versioned here (every object is the
-		// "null" version); S3 reports the status once set.
-		b.Versioning = "Suspended"
-	case "Enabled":
-		return apiErr(errNotImplemented, "bucket versioning is not implemented")
+	case bucket.VersioningEnabled, bucket.VersioningSuspended:
+		b.Versioning = v.Status
 	default:
 		return apiErr(errIllegalVersioning, "the versioning configuration specified in the request is invalid")
 	}

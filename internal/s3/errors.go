@@ -53,6 +53,7 @@ var (
 	errSlowDown             = s3Code{"SlowDown", http.StatusServiceUnavailable}
 	errStorageFull          = s3Code{"InsufficientStorage", http.StatusInsufficientStorage}
 	errIllegalVersioning    = s3Code{"IllegalVersioningConfigurationException", http.StatusBadRequest}
+	errNoSuchVersion        = s3Code{"NoSuchVersion", http.StatusNotFound}
 	errInvalidStorageClass  = s3Code{"InvalidStorageClass", http.StatusBadRequest}
 	errInvalidEncryptionAlg = s3Code{"InvalidEncryptionAlgorithmError", http.StatusBadRequest}
 	errNoEncryptionConfig   = s3Code{"ServerSideEncryptionConfigurationNotFoundError", http.StatusNotFound}

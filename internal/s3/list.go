@@ -355,27 +355,106 @@ type versionEntry struct {
 	Owner        owner  `xml:"Owner"`
 }
 
-type listVersionsResult struct {
-	XMLName             xml.Name       `xml:"ListVersionsResult"`
-	Xmlns               string         `xml:"xmlns,attr"`
-	Name                string         `xml:"Name"`
-	Prefix              string         `xml:"Prefix"`
-	KeyMarker           string         `xml:"KeyMarker"`
-	VersionIDMarker     string         `xml:"VersionIdMarker"`
-	NextKeyMarker       string         `xml:"NextKeyMarker,omitempty"`
-	NextVersionIDMarker string         `xml:"NextVersionIdMarker,omitempty"`
-	MaxKeys             int            `xml:"MaxKeys"`
-	Delimiter           string         `xml:"Delimiter,omitempty"`
-	EncodingType        string         `xml:"EncodingType,omitempty"`
-	IsTruncated         bool           `xml:"IsTruncated"`
-	Versions            []versionEntry `xml:"Version"`
-	CommonPrefixes      []commonPrefix `xml:"CommonPrefixes"`
+type deleteMarkerEntry struct {
+	Key          string `xml:"Key"`
+	VersionID    string `xml:"VersionId"`
+	IsLatest     bool   `xml:"IsLatest"`
+	LastModified string `xml:"LastModified"`
+	Owner        owner  `xml:"Owner"`
 }
 
-// listObjectVersions answers ListObjectVersions for unversioned buckets:
-// every object is its own only version, "null", as S3 reports objects
-// written while versioning was never enabled. Clients (and s3-tests'
-// cleanup) use it to empty buckets.
+type listVersionsResult struct {
+	XMLName             xml.Name            `xml:"ListVersionsResult"`
+	Xmlns               string              `xml:"xmlns,attr"`
+	Name                string              `xml:"Name"`
+	Prefix              string              `xml:"Prefix"`
+	KeyMarker           string              `xml:"KeyMarker"`
+	VersionIDMarker     string              `xml:"VersionIdMarker"`
+	NextKeyMarker       string              `xml:"NextKeyMarker,omitempty"`
+	NextVersionIDMarker string              `xml:"NextVersionIdMarker,omitempty"`
+	MaxKeys             int                 `xml:"MaxKeys"`
+	Delimiter           string              `xml:"Delimiter,omitempty"`
+	EncodingType        string              `xml:"EncodingType,omitempty"`
+	IsTruncated         bool                `xml:"IsTruncated"`
+	Versions            []versionEntry      `xml:"Version"`
+	DeleteMarkers       []deleteMarkerEntry `xml:"DeleteMarker"`
+	CommonPrefixes      []commonPrefix      `xml:"CommonPrefixes"`
+}
+
+// versionPage is one page of ListObjectVersions: versions and delete
+// markers in key order, newest first, and common prefixes.
+type versionPage struct {
+	versions  []bucket.Object
+	latest    []bool
+	prefixes  []string
+	truncated bool
+	// where the next page starts: after this key's version with this seq
+	// ("" after all of a common prefix)
+	lastKey, lastSeq, lastVersion string
+}
+
+// listVersions pages through every version of the bucket where q starts,
+// grouping keys with delimiter after prefix
+// into common prefixes, each skipped in one query as list does.
+func (h *Handler) listVersions(req *request, b bucket.Bucket, delimiter string, q bucket.VersionQuery, maxKeys int) (versionPage, error) {
+	var out versionPage
+	if maxKeys == 0 {
+		return out, nil
+	}
+	prefix, afterKey := q.Prefix, q.AfterKey
+	prevKey := "" // a key whose newer versions an earlier page showed
+	if q.AfterSeq != "" {
+		prevKey = afterKey
+	}
+	for {
+		q.Limit = min(maxKeys-len(out.versions)-len(out.prefixes)+1, 1001)
+		rows, err := h.o.Meta.ListVersions(req.r.Context(), b.ID, q)
+		if err != nil {
+			return out, err
+		}
+		jumped := false
+		for _, o := range rows {
+			cp := ""
+			if delimiter != "" {
+				if i := strings.Index(o.Key[len(prefix):], delimiter); i >= 0 {
+					cp = o.Key[:len(prefix)+i+len(delimiter)]
+				}
+			}
+			if cp == "" || cp > afterKey {
+				if len(out.versions)+len(out.prefixes) == maxKeys {
+					out.truncated = true
+					return out, nil
+				}
+				if cp != "" {
+					out.prefixes = append(out.prefixes, cp)
+					out.lastKey, out.lastSeq, out.lastVersion = cp, "", ""
+				} else {
+					out.versions = append(out.versions, o)
+					out.latest = append(out.latest, o.Key != prevKey)
+					out.lastKey, out.lastSeq, out.lastVersion = o.Key, o.Seq, versionName(o.VersionID)
+					prevKey = o.Key
+				}
+			}
+			if cp != "" {
+				end, ok := bucket.PrefixEnd(cp)
+				if !ok {
+					return out, nil
+				}
+				q = bucket.VersionQuery{Prefix: prefix, From: end}
+				jumped = true
+				break
+			}
+			q.AfterKey, q.AfterSeq = o.Key, o.Seq
+		}
+		if !jumped && len(rows) < q.Limit {
+			return out, nil
+		}
+	}
+}
+
+// listObjectVersions answers ListObjectVersions: every version and delete
+// marker, current ones flagged IsLatest. key-marker alone resumes after
+// every version of that key; with version-id-marker, after that version.
 func (h *Handler) listObjectVersions(w http.ResponseWriter, req *request) error {
 	b, err := h.bucketFor(req, "s3:ListBucketVersions")
 	if err != nil {
@@ -386,26 +465,61 @@ func (h *Handler) listObjectVersions(w http.ResponseWriter, req *request) error 
 		return err
 	}
 	q := req.r.URL.Query()
-	marker := q.Get("key-marker")
-	l, err := h.list(req, b, prefix, delimiter, marker, maxKeys)
+	keyMarker, versionMarker := q.Get("key-marker"), q.Get("version-id-marker")
+	start := bucket.VersionQuery{Prefix: prefix, AfterKey: keyMarker}
+	if versionMarker != "" {
+		if keyMarker == "" {
+			return apiErr(errInvalidArgument, "a version-id marker cannot be specified without a key marker")
+		}
+		vid, err := parseVersionID(versionMarker)
+		if err != nil {
+			return err
+		}
+		// A version id is its place in the key's history; the null
+		// version's place is looked up. Clients delete what they list, so
+		// a marker may be gone: a lost null version resumes at its key.
+		start.AfterSeq = vid
+		if vid == "" {
+			v, err := h.o.Meta.GetObjectVersion(req.r.Context(), b.ID, keyMarker, "")
+			switch {
+			case isNotExist(err):
+				start = bucket.VersionQuery{Prefix: prefix, From: keyMarker}
+			case err != nil:
+				return err
+			default:
+				// Without a seq it predates ordering: the key's oldest.
+				start.AfterSeq = v.Seq
+			}
+		}
+	}
+	p, err := h.listVersions(req, b, delimiter, start, maxKeys)
 	if err != nil {
 		return err
 	}
-	res := listVersionsResult{Xmlns: s3NS, Name: b.Name, Prefix: encode(prefix), KeyMarker: encode(marker),
-		VersionIDMarker: q.Get("version-id-marker"), MaxKeys: maxKeys, Delimiter: encode(delimiter), IsTruncated: l.truncated}
+	res := listVersionsResult{Xmlns: s3NS, Name: b.Name, Prefix: encode(prefix), KeyMarker: encode(keyMarker),
+		VersionIDMarker: versionMarker, MaxKeys: maxKeys, Delimiter: encode(delimiter), IsTruncated: p.truncated}
 	if encode("a b") != "a b" {
 		res.EncodingType = "url"
 	}
 	o := owner{ID: b.ProjectID, DisplayName: b.ProjectID}
-	for _, obj := range l.objects {
-		res.Versions = append(res.Versions, versionEntry{Key: encode(obj.Key), VersionID: "null", IsLatest: true,
-			LastModified: iso8601(obj.Modified), ETag: quoted(obj.ETag), Size: obj.Size, StorageClass: "STANDARD", Owner: o})
+	for i, v := range p.versions {
+		if v.DeleteMarker {
+			res.DeleteMarkers = append(res.DeleteMarkers, deleteMarkerEntry{Key: encode(v.Key), VersionID: versionName(v.VersionID),
+				IsLatest: p.latest[i], LastModified: iso8601(v.Modified), Owner: o})
+			continue
+		}
+		sc := "STANDARD"
+		if c := v.Meta["X-Amz-Storage-Class"]; c != "" {
+			sc = c
+		}
+		res.Versions = append(res.Versions, versionEntry{Key: encode(v.Key), VersionID: versionName(v.VersionID), IsLatest: p.latest[i],
+			LastModified: iso8601(v.Modified), ETag: quoted(v.ETag), Size: v.Size, StorageClass: sc, Owner: o})
 	}
-	for _, p := range l.prefixes {
-		res.CommonPrefixes = append(res.CommonPrefixes, commonPrefix{Prefix: encode(p)})
+	for _, cp := range p.prefixes {
+		res.CommonPrefixes = append(res.CommonPrefixes, commonPrefix{Prefix: encode(cp)})
 	}
-	if l.truncated {
-		res.NextKeyMarker, res.NextVersionIDMarker = encode(l.last), "null"
+	if p.truncated {
+		res.NextKeyMarker, res.NextVersionIDMarker = encode(p.lastKey), p.lastVersion
 	}
 	return writeXML(w, http.StatusOK, res)
 }

@@ -362,7 +362,7 @@ func (h *Handler) completeUpload(w http.ResponseWriter, req *request) error {
 	o := bucket.Object{BucketID: b.ID, Key: u.Key, BlobID: blob.ID, Size: size,
 		ETag: fmt.Sprintf("%s-%d", hex.EncodeToString(sum.Sum(nil)), len(in.Parts)),
 		Meta: u.Meta, Tags: u.Tags, ACL: u.ACL, Parts: len(in.Parts), PartSizes: sizes, SSE: sse, Modified: h.o.Now().UTC()}
-	replaced, partBlobs, err := h.o.Meta.CompleteUpload(ctx, b.ID, u.ID, o)
+	c, partBlobs, err := h.o.Meta.CompleteUpload(ctx, b.ID, u.ID, o, b.Versioning)
 	if err != nil {
 		h.dropBlob(req, blob.ID)
 		if isNotExist(err) {
@@ -370,7 +370,7 @@ func (h *Handler) completeUpload(w http.ResponseWriter, req *request) error {
 		}
 		return err
 	}
-	h.dropBlob(req, replaced)
+	h.committed(w, req, b, c)
 	for _, id := range partBlobs {
 		h.dropBlob(req, id)
 	}

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/stowage/stowage/internal/checksum"
 	"github.com/stowage/stowage/internal/core/bucket"
 	"github.com/stowage/stowage/internal/errs"
@@ -268,6 +270,44 @@ func (h *Handler) receive(req *request, b bucket.Bucket, enc cipher.Stream, inli
 	return &received{blob: blob, checksums: sums, release: release}, nil
 }
 
+// committed deletes the blobs a write freed and names the version it
+// made; like S3, it does not name a null version.
+func (h *Handler) committed(w http.ResponseWriter, req *request, b bucket.Bucket, c bucket.Committed) {
+	for _, id := range c.Freed {
+		h.dropBlob(req, id)
+	}
+	if c.VersionID != "" {
+		w.Header().Set("X-Amz-Version-Id", c.VersionID)
+	}
+}
+
+// setVersionHeader names the version a read returns, "null" included,
+// once its bucket is or was versioned.
+func setVersionHeader(w http.ResponseWriter, b bucket.Bucket, versionID string) {
+	if b.Versioning != "" || versionID != "" {
+		w.Header().Set("X-Amz-Version-Id", versionName(versionID))
+	}
+}
+
+// versionName is a version id as S3 shows it: "null" for the null version.
+func versionName(id string) string {
+	if id == "" {
+		return "null"
+	}
+	return id
+}
+
+// parseVersionID reads a versionId parameter: "null" or one of ours.
+func parseVersionID(v string) (string, error) {
+	if v == "null" {
+		return "", nil
+	}
+	if _, err := uuid.Parse(v); err != nil || len(v) != 36 {
+		return "", apiErr(errInvalidArgument, "invalid version id specified")
+	}
+	return v, nil
+}
+
 // dropBlob deletes a blob that metadata no longer references. A failure
 // only leaves an orphan for the start-up GC, so it is logged, not returned.
 func (h *Handler) dropBlob(req *request, id string) {
@@ -331,12 +371,12 @@ func (h *Handler) putObject(w http.ResponseWriter, req *request) error {
 		h.dropBlob(req, rc.blob.ID)
 		return err
 	}
-	replaced, err := h.o.Meta.PutObject(req.r.Context(), o)
+	c, err := h.o.Meta.PutObject(req.r.Context(), o, b.Versioning)
 	if err != nil {
 		h.dropBlob(req, rc.blob.ID)
 		return err
 	}
-	h.dropBlob(req, replaced)
+	h.committed(w, req, b, c)
 	w.Header().Set("ETag", quoted(o.ETag))
 	setChecksumHeaders(w, rc.checksums)
 	setSSEHeaders(w, sse)
@@ -506,18 +546,45 @@ func (h *Handler) serveObject(w http.ResponseWriter, req *request, withBody bool
 	// An overwrite may delete the blob between reading the row and opening
 	// the blob; the row read again then names the new blob. Once open, the
 	// blob stays readable, so a reader sees the old or the new bytes whole.
+	q := req.r.URL.Query()
+	versioned := q.Has("versionId")
+	vid, err := parseVersionID(q.Get("versionId"))
+	if versioned && err != nil {
+		return err
+	}
 	for attempt := 0; ; attempt++ {
-		o, err = h.o.Meta.GetObject(ctx, b.ID, req.key)
+		if versioned {
+			o, err = h.o.Meta.GetObjectVersion(ctx, b.ID, req.key, vid)
+		} else {
+			o, err = h.o.Meta.GetObject(ctx, b.ID, req.key)
+		}
 		if isNotExist(err) {
 			err = h.canRead(req, b, req.key, nil)
-			if isAPICode(err, errNoSuchKey) {
+			switch {
+			case isAPICode(err, errNoSuchKey) && versioned:
+				return apiErr(errNoSuchVersion, "the specified version does not exist")
+			case isAPICode(err, errNoSuchKey) && b.Versioning == "":
 				// Unversioned: a missing key is never a delete marker.
 				w.Header().Set("X-Amz-Delete-Marker", "false")
+			case isAPICode(err, errNoSuchKey):
+				if latest, lerr := h.o.Meta.ListVersions(ctx, b.ID, bucket.VersionQuery{From: req.key, Limit: 1}); lerr == nil &&
+					len(latest) == 1 && latest[0].Key == req.key && latest[0].DeleteMarker {
+					w.Header().Set("X-Amz-Delete-Marker", "true")
+					w.Header().Set("X-Amz-Version-Id", versionName(latest[0].VersionID))
+				}
 			}
 			return err
 		}
 		if err != nil {
 			return err
+		}
+		if o.DeleteMarker {
+			if err := h.canRead(req, b, req.key, nil); !isAPICode(err, errNoSuchKey) {
+				return err
+			}
+			w.Header().Set("X-Amz-Delete-Marker", "true")
+			w.Header().Set("X-Amz-Version-Id", versionName(o.VersionID))
+			return apiErr(errMethodNotAllowed, "the specified method is not allowed against a delete marker")
 		}
 		if err := h.canRead(req, b, req.key, &o); err != nil {
 			return err
@@ -560,6 +627,7 @@ func (h *Handler) serveObject(w http.ResponseWriter, req *request, withBody bool
 		defer rd.Close()
 	}
 	setObjectHeaders(w, o, req.r)
+	setVersionHeader(w, b, o.VersionID)
 	setSSEHeaders(w, o.SSE)
 	if !ranged && strings.EqualFold(req.r.Header.Get("X-Amz-Checksum-Mode"), "ENABLED") {
 		setChecksumHeaders(w, o.Checksums)
@@ -641,17 +709,67 @@ func setObjectHeaders(w http.ResponseWriter, o bucket.Object, r *http.Request) {
 }
 
 func (h *Handler) deleteObject(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, actDelete)
+	q := req.r.URL.Query()
+	action := actDelete
+	if q.Has("versionId") {
+		action = "s3:DeleteObjectVersion"
+	}
+	b, err := h.bucketFor(req, action)
 	if err != nil {
 		return err
 	}
-	blob, err := h.o.Meta.DeleteObject(req.r.Context(), b.ID, req.key)
-	if err != nil && !isNotExist(err) {
+	d, err := h.deleteKey(req, b, req.key, q.Has("versionId"), q.Get("versionId"))
+	if err != nil {
 		return err
 	}
-	h.dropBlob(req, blob)
+	if d.VersionID != "" {
+		w.Header().Set("X-Amz-Version-Id", d.VersionID)
+	}
+	if d.DeleteMarker {
+		w.Header().Set("X-Amz-Delete-Marker", "true")
+	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// deleteKey deletes key (a delete marker in a versioned bucket) or, when
+// versioned is set, one version of it for good, and says what it did as
+// DeleteObjects reports it. Deleting what is not there succeeds, as in S3.
+func (h *Handler) deleteKey(req *request, b bucket.Bucket, key string, versioned bool, versionID string) (deletedEntry, error) {
+	ctx := req.r.Context()
+	d := deletedEntry{Key: key}
+	if versioned {
+		vid, err := parseVersionID(versionID)
+		if err != nil {
+			return d, err
+		}
+		d.VersionID = versionID
+		gone, err := h.o.Meta.DeleteVersion(ctx, b.ID, key, vid)
+		if isNotExist(err) {
+			return d, nil
+		}
+		if err != nil {
+			return d, err
+		}
+		d.DeleteMarker = gone.DeleteMarker
+		if gone.DeleteMarker {
+			d.DeleteMarkerVersionID = versionID
+		}
+		h.dropBlob(req, gone.BlobID)
+		return d, nil
+	}
+	c, err := h.o.Meta.DeleteObject(ctx, b.ID, key, b.Versioning, h.o.Now().UTC())
+	if err != nil && !isNotExist(err) {
+		return d, err
+	}
+	for _, id := range c.Freed {
+		h.dropBlob(req, id)
+	}
+	if b.Versioning != "" {
+		d.DeleteMarker, d.DeleteMarkerVersionID = true, versionName(c.VersionID)
+		d.VersionID = d.DeleteMarkerVersionID
+	}
+	return d, nil
 }
 
 func (h *Handler) deleteObjects(w http.ResponseWriter, req *request) error {
@@ -672,16 +790,20 @@ func (h *Handler) deleteObjects(w http.ResponseWriter, req *request) error {
 			res.Errors = append(res.Errors, deleteErrorEntry{Key: obj.Key, Code: errInvalidArgument.Code, Message: errs.Message(err)})
 			continue
 		}
-		blob, err := h.o.Meta.DeleteObject(req.r.Context(), b.ID, obj.Key)
-		if err != nil && !isNotExist(err) {
+		d, err := h.deleteKey(req, b, obj.Key, obj.VersionID != "", obj.VersionID)
+		if err != nil {
 			ae := toAPIError(err)
-			h.log.Error("s3: delete object", "request_id", req.id, "key", obj.Key, "err", err)
+			if ae.Status >= 500 {
+				h.log.Error("s3: delete object", "request_id", req.id, "key", obj.Key, "err", err)
+			}
 			res.Errors = append(res.Errors, deleteErrorEntry{Key: obj.Key, Code: ae.Code, Message: ae.Msg})
 			continue
 		}
-		h.dropBlob(req, blob)
+		if d.VersionID != "" && d.DeleteMarkerVersionID == d.VersionID && obj.VersionID == "" {
+			d.VersionID = "" // a new delete marker: S3 names it only as DeleteMarkerVersionId
+		}
 		if !in.Quiet {
-			res.Deleted = append(res.Deleted, deletedEntry{Key: obj.Key})
+			res.Deleted = append(res.Deleted, d)
 		}
 	}
 	return writeXML(w, http.StatusOK, res)
@@ -689,18 +811,18 @@ func (h *Handler) deleteObjects(w http.ResponseWriter, req *request) error {
 
 // copySource parses x-amz-copy-source: "[/]bucket/key[?versionId=…]",
 // URL-encoded.
-func copySource(v string) (bucketName, key string, err error) {
-	v, _, _ = strings.Cut(v, "?versionId=")
+func copySource(v string) (bucketName, key, versionID string, versioned bool, err error) {
+	v, versionID, versioned = strings.Cut(v, "?versionId=")
 	dec, uerr := url.PathUnescape(v)
 	if uerr != nil {
-		return "", "", apiErr(errInvalidArgument, "the copy source is not URL-encoded correctly")
+		return "", "", "", false, apiErr(errInvalidArgument, "the copy source is not URL-encoded correctly")
 	}
 	dec = strings.TrimPrefix(dec, "/")
 	bucketName, key, ok := strings.Cut(dec, "/")
 	if !ok || bucketName == "" || key == "" {
-		return "", "", apiErr(errInvalidArgument, "copy source must be bucket/key")
+		return "", "", "", false, apiErr(errInvalidArgument, "copy source must be bucket/key")
 	}
-	return bucketName, key, nil
+	return bucketName, key, versionID, versioned, nil
 }
 
 // sourceObject loads and authorises the object named by x-amz-copy-source,
@@ -708,8 +830,12 @@ func copySource(v string) (bucketName, key string, err error) {
 // customer-* headers (nil for a plain object) and checks the
 // x-amz-copy-source-if-* conditions.
 func (h *Handler) sourceObject(req *request) (bucket.Bucket, bucket.Object, []byte, error) {
-	bn, key, err := copySource(req.r.Header.Get("X-Amz-Copy-Source"))
+	bn, key, versionID, versioned, err := copySource(req.r.Header.Get("X-Amz-Copy-Source"))
 	if err != nil {
+		return bucket.Bucket{}, bucket.Object{}, nil, err
+	}
+	vid, err := parseVersionID(versionID)
+	if versioned && err != nil {
 		return bucket.Bucket{}, bucket.Object{}, nil, err
 	}
 	src := &request{r: req.r, bucket: bn, key: key, hasKey: true, project: req.project}
@@ -720,9 +846,23 @@ func (h *Handler) sourceObject(req *request) (bucket.Bucket, bucket.Object, []by
 	if err != nil {
 		return sb, bucket.Object{}, nil, err
 	}
-	o, err := h.o.Meta.GetObject(req.r.Context(), sb.ID, key)
-	if isNotExist(err) {
-		return sb, o, nil, h.canRead(src, sb, key, nil)
+	var o bucket.Object
+	if versioned {
+		o, err = h.o.Meta.GetObjectVersion(req.r.Context(), sb.ID, key, vid)
+		if isNotExist(err) {
+			if err := h.canRead(src, sb, key, nil); !isAPICode(err, errNoSuchKey) {
+				return sb, o, nil, err
+			}
+			return sb, o, nil, apiErr(errNoSuchVersion, "the specified version does not exist")
+		}
+		if err == nil && o.DeleteMarker {
+			return sb, o, nil, apiErr(errInvalidRequest, "the source of a copy request may not specifically refer to a delete marker by version id")
+		}
+	} else {
+		o, err = h.o.Meta.GetObject(req.r.Context(), sb.ID, key)
+		if isNotExist(err) {
+			return sb, o, nil, h.canRead(src, sb, key, nil)
+		}
 	}
 	if err != nil {
 		return sb, o, nil, err
@@ -789,14 +929,18 @@ func (h *Handler) copyObject(w http.ResponseWriter, req *request) error {
 			return err
 		}
 	}
-	sameObject := sb.ID == b.ID && src.Key == req.key
+	// Onto itself: the source is the destination's current version (a
+	// named version may be an older one, which copying restores).
+	_, _, _, namedVersion, _ := copySource(req.r.Header.Get("X-Amz-Copy-Source"))
+	sameObject := sb.ID == b.ID && src.Key == req.key && !namedVersion
 	if sameObject && directive != "REPLACE" && tagDirective != "REPLACE" && req.r.Header.Get("X-Amz-Storage-Class") == "" && !reencrypt {
 		return apiErr(errInvalidRequest, "this copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes")
 	}
 	release := func() {}
-	if !sameObject || reencrypt {
-		// A copy gets its own blob, so deleting either object never
-		// touches the other; copy_file_range makes it cheap on disk.
+	if !sameObject || reencrypt || b.Versioning != "" {
+		// A copy (or a new version) gets its own blob, so deleting either
+		// object never touches the other; copy_file_range makes it cheap
+		// on disk.
 		if h.o.Quota != nil {
 			if release, err = h.o.Quota.Reserve(ctx, b.ProjectID, b, src.Size); err != nil {
 				if errs.Is(err, errs.Quota) {
@@ -823,14 +967,17 @@ func (h *Handler) copyObject(w http.ResponseWriter, req *request) error {
 			return err
 		}
 	}
-	replaced, err := h.o.Meta.PutObject(ctx, o)
+	c, err := h.o.Meta.PutObject(ctx, o, b.Versioning)
 	if err != nil {
 		if o.BlobID != src.BlobID {
 			h.dropBlob(req, o.BlobID)
 		}
 		return err
 	}
-	h.dropBlob(req, replaced)
+	h.committed(w, req, b, c)
+	if src.VersionID != "" || sb.Versioning != "" {
+		w.Header().Set("X-Amz-Copy-Source-Version-Id", versionName(src.VersionID))
+	}
 	setSSEHeaders(w, o.SSE)
 	return writeXML(w, http.StatusOK, copyObjectResult{Xmlns: s3NS, LastModified: iso8601(o.Modified), ETag: quoted(o.ETag)})
 }
@@ -885,12 +1032,53 @@ func (h *Handler) open(ctx context.Context, o bucket.Object, dek []byte, start, 
 	return d, err
 }
 
+// versionAt returns the object version a request's versionId names, or
+// the current version without one; a delete marker is MethodNotAllowed.
+func (h *Handler) versionAt(req *request, b bucket.Bucket) (bucket.Object, error) {
+	q := req.r.URL.Query()
+	if !q.Has("versionId") {
+		return h.o.Meta.GetObject(req.r.Context(), b.ID, req.key)
+	}
+	vid, err := parseVersionID(q.Get("versionId"))
+	if err != nil {
+		return bucket.Object{}, err
+	}
+	o, err := h.o.Meta.GetObjectVersion(req.r.Context(), b.ID, req.key, vid)
+	switch {
+	case isNotExist(err):
+		return o, apiErr(errNoSuchVersion, "the specified version does not exist")
+	case err == nil && o.DeleteMarker:
+		return o, apiErr(errMethodNotAllowed, "the specified method is not allowed against a delete marker")
+	}
+	return o, err
+}
+
+// currentOnly refuses a change to a version other than the current one:
+// tags and ACLs are kept for current versions only.
+func (h *Handler) currentOnly(req *request, b bucket.Bucket) error {
+	if !req.r.URL.Query().Has("versionId") {
+		return nil
+	}
+	o, err := h.versionAt(req, b)
+	if err != nil {
+		return err
+	}
+	cur, err := h.o.Meta.GetObject(req.r.Context(), b.ID, req.key)
+	if err != nil && !isNotExist(err) {
+		return err
+	}
+	if err != nil || cur.Seq != o.Seq {
+		return apiErr(errNotImplemented, "changing a noncurrent version is not implemented")
+	}
+	return nil
+}
+
 func (h *Handler) getObjectTagging(w http.ResponseWriter, req *request) error {
 	b, err := h.bucketFor(req, "s3:GetObjectTagging")
 	if err != nil {
 		return err
 	}
-	o, err := h.o.Meta.GetObject(req.r.Context(), b.ID, req.key)
+	o, err := h.versionAt(req, b)
 	if isNotExist(err) {
 		return apiErr(errNoSuchKey, "the specified key does not exist")
 	}
@@ -909,6 +1097,9 @@ func (h *Handler) getObjectTagging(w http.ResponseWriter, req *request) error {
 func (h *Handler) putObjectTagging(w http.ResponseWriter, req *request) error {
 	b, err := h.bucketFor(req, "s3:PutObjectTagging")
 	if err != nil {
+		return err
+	}
+	if err := h.currentOnly(req, b); err != nil {
 		return err
 	}
 	var in tagging
@@ -935,6 +1126,9 @@ func (h *Handler) deleteObjectTagging(w http.ResponseWriter, req *request) error
 	if err != nil {
 		return err
 	}
+	if err := h.currentOnly(req, b); err != nil {
+		return err
+	}
 	err = h.o.Meta.SetObjectTags(req.r.Context(), b.ID, req.key, nil)
 	if isNotExist(err) {
 		return apiErr(errNoSuchKey, "the specified key does not exist")
@@ -951,7 +1145,7 @@ func (h *Handler) getObjectACL(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
-	o, err := h.o.Meta.GetObject(req.r.Context(), b.ID, req.key)
+	o, err := h.versionAt(req, b)
 	if isNotExist(err) {
 		return apiErr(errNoSuchKey, "the specified key does not exist")
 	}
@@ -964,6 +1158,9 @@ func (h *Handler) getObjectACL(w http.ResponseWriter, req *request) error {
 func (h *Handler) putObjectACL(w http.ResponseWriter, req *request) error {
 	b, err := h.bucketFor(req, "s3:PutObjectAcl")
 	if err != nil {
+		return err
+	}
+	if err := h.currentOnly(req, b); err != nil {
 		return err
 	}
 	acl, err := h.requestACL(req, b.ProjectID)

@@ -187,11 +187,11 @@ func (h *Handler) postObject(w http.ResponseWriter, req *request) error {
 	defer release()
 	o := bucket.Object{BucketID: b.ID, Key: key, BlobID: blob.ID, Inline: blob.Inline, Size: blob.Size, ETag: etagOf(sse, dek, blob.MD5),
 		Meta: meta, Checksums: sums, Tags: tags, ACL: acl, SSE: sse, Modified: h.o.Now().UTC()}
-	replaced, err := h.o.Meta.PutObject(ctx, o)
+	c, err := h.o.Meta.PutObject(ctx, o, b.Versioning)
 	if err != nil {
 		return drop(err)
 	}
-	h.dropBlob(req, replaced)
+	h.committed(w, req, b, c)
 	return postAnswer(w, req, form, b, o)
 }
 

@@ -40,10 +40,16 @@ type Meta interface {
 	UpdateBucket(ctx context.Context, b bucket.Bucket) error
 	DeleteBucketAbortUploads(ctx context.Context, id string, at time.Time) (partBlobs []string, err error)
 
+	// GetObject returns key's current version.
 	GetObject(ctx context.Context, bucketID, key string) (bucket.Object, error)
-	PutObject(ctx context.Context, o bucket.Object) (replacedBlob string, err error)
-	DeleteObject(ctx context.Context, bucketID, key string) (blobID string, err error)
+	// PutObject and DeleteObject act as S3 does in a bucket whose
+	// versioning state is versioning (bucket.Bucket.Versioning).
+	PutObject(ctx context.Context, o bucket.Object, versioning string) (bucket.Committed, error)
+	DeleteObject(ctx context.Context, bucketID, key, versioning string, at time.Time) (bucket.Committed, error)
 	ListObjects(ctx context.Context, bucketID string, q bucket.ListQuery) ([]bucket.Object, error)
+	GetObjectVersion(ctx context.Context, bucketID, key, versionID string) (bucket.Object, error)
+	DeleteVersion(ctx context.Context, bucketID, key, versionID string) (bucket.Object, error)
+	ListVersions(ctx context.Context, bucketID string, q bucket.VersionQuery) ([]bucket.Object, error)
 	SetObjectTags(ctx context.Context, bucketID, key string, tags map[string]string) error
 	SetObjectACL(ctx context.Context, bucketID, key, acl string) error
 
@@ -52,7 +58,7 @@ type Meta interface {
 	ListUploads(ctx context.Context, bucketID, prefix, keyMarker, idMarker string, limit int) ([]bucket.Upload, error)
 	PutPart(ctx context.Context, p bucket.Part) (replacedBlob string, err error)
 	ListParts(ctx context.Context, uploadID string, after, limit int) ([]bucket.Part, error)
-	CompleteUpload(ctx context.Context, bucketID, uploadID string, o bucket.Object) (replacedBlob string, partBlobs []string, err error)
+	CompleteUpload(ctx context.Context, bucketID, uploadID string, o bucket.Object, versioning string) (bucket.Committed, []string, error)
 	AbortUpload(ctx context.Context, bucketID, uploadID string) (partBlobs []string, err error)
 }
 

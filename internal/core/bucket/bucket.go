@@ -53,7 +53,7 @@ type Bucket struct {
 	Region     string
 	ACL        string
 	Policy     string // bucket policy JSON as the client sent it, "" for none
-	Versioning string // "", "Enabled" or "Suspended" (reported only)
+	Versioning string // "", VersioningEnabled or VersioningSuspended
 	// AccessBlock is the bucket's PublicAccessBlock, nil when none is set.
 	AccessBlock *AccessBlock
 	// Ownership is the ObjectOwnership control ("BucketOwnerEnforced",
@@ -93,6 +93,40 @@ type Object struct {
 	PartSizes []int64
 	SSE       SSE
 	Modified  time.Time
+	// VersionID is the S3 version id, "" for the null version (every
+	// object of a bucket that was never versioned, and those written
+	// while versioning was suspended).
+	VersionID string
+	// Seq orders the versions of a key, newest highest.
+	Seq string
+	// DeleteMarker marks a version that says the key was deleted.
+	DeleteMarker bool
+}
+
+// Versioning states of a bucket (Bucket.Versioning); "" is never
+// versioned, and a bucket once versioned can only be suspended.
+const (
+	VersioningEnabled   = "Enabled"
+	VersioningSuspended = "Suspended"
+)
+
+// Committed is what a write or delete of a key did: the blobs it freed,
+// which the caller deletes once the call returned, and the version it
+// made ("" for the null version).
+type Committed struct {
+	Freed     []string
+	VersionID string
+}
+
+// VersionQuery selects a page of versions, in key order and newest first
+// within a key: those under Prefix after (AfterKey, AfterSeq), or from the
+// key From on.
+type VersionQuery struct {
+	Prefix   string
+	AfterKey string
+	AfterSeq string // "" with AfterKey: after every version of AfterKey
+	From     string
+	Limit    int
 }
 
 // Server-side encryption modes.

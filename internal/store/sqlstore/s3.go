@@ -236,6 +236,7 @@ func (s *Store) DeleteBucket(ctx context.Context, id string, at time.Time) error
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		var n int
 		err := tx.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM objects WHERE bucket_id = $1 LIMIT 1) o)
+			+ (SELECT COUNT(*) FROM (SELECT 1 FROM object_versions WHERE bucket_id = $1 LIMIT 1) v)
 			+ (SELECT COUNT(*) FROM (SELECT 1 FROM multipart_uploads WHERE bucket_id = $1 LIMIT 1) u)`, id).Scan(&n)
 		if err != nil {
 			return mapErr(err)
@@ -259,7 +260,8 @@ func (s *Store) DeleteBucketAbortUploads(ctx context.Context, id string, at time
 	defer s.hot.forget()
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		var n int
-		err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM (SELECT 1 FROM objects WHERE bucket_id = $1 LIMIT 1) o", id).Scan(&n)
+		err := tx.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM objects WHERE bucket_id = $1 LIMIT 1) o)
+			+ (SELECT COUNT(*) FROM (SELECT 1 FROM object_versions WHERE bucket_id = $1 LIMIT 1) v)`, id).Scan(&n)
 		if err != nil {
 			return mapErr(err)
 		}
@@ -300,13 +302,19 @@ func (s *Store) DeleteBucketAbortUploads(ctx context.Context, id string, at time
 
 // ---- objects
 
-const objectCols = "bucket_id, key_name, blob_id, size, etag, meta, checksums, tags, acl, parts, modified_at, sse, part_sizes, inline_data"
+const objectCols = "bucket_id, key_name, blob_id, size, etag, meta, checksums, tags, acl, parts, modified_at, sse, part_sizes, inline_data, version_id, seq"
 
 func scanObject(row interface{ Scan(...any) error }) (bucket.Object, error) {
+	return scanObjectWith(row)
+}
+
+// scanObjectWith reads objectCols followed by the extra columns.
+func scanObjectWith(row interface{ Scan(...any) error }, extra ...any) (bucket.Object, error) {
 	var o bucket.Object
 	var meta, sums, tags, sse, sizes string
 	var mod int64
-	if err := row.Scan(&o.BucketID, &o.Key, &o.BlobID, &o.Size, &o.ETag, &meta, &sums, &tags, &o.ACL, &o.Parts, &mod, &sse, &sizes, &o.Inline); err != nil {
+	dest := append([]any{&o.BucketID, &o.Key, &o.BlobID, &o.Size, &o.ETag, &meta, &sums, &tags, &o.ACL, &o.Parts, &mod, &sse, &sizes, &o.Inline, &o.VersionID, &o.Seq}, extra...)
+	if err := row.Scan(dest...); err != nil {
 		return o, err
 	}
 	o.Modified = fromTS(mod)
@@ -337,17 +345,31 @@ func (s *Store) GetObject(ctx context.Context, bucketID, key string) (bucket.Obj
 	return o, nil
 }
 
-// putObject upserts o and moves the bucket's counters by the difference,
-// returning the blob id it replaced ("" for a new key).
-func putObject(ctx context.Context, tx *sql.Tx, o bucket.Object) (string, error) {
+// putObject commits o as its key's newest version in a bucket whose
+// versioning state is versioning.
+func putObject(ctx context.Context, tx *sql.Tx, o bucket.Object, versioning string) (bucket.Committed, error) {
+	if versioning == "" {
+		replaced, err := replaceObject(ctx, tx, o)
+		var c bucket.Committed
+		if replaced != "" {
+			c.Freed = []string{replaced}
+		}
+		return c, err
+	}
+	return putVersion(ctx, tx, o, versioning)
+}
+
+// replaceObject upserts o and moves the bucket's counters by the
+// difference, returning the blob id it replaced ("" for a new key).
+func replaceObject(ctx context.Context, tx *sql.Tx, o bucket.Object) (string, error) {
 	var oldBlob string
 	var oldSize int64
 	err := tx.QueryRowContext(ctx, "SELECT blob_id, size FROM objects WHERE bucket_id = $1 AND key_name = $2", o.BucketID, o.Key).Scan(&oldBlob, &oldSize)
 	switch {
 	case err == sql.ErrNoRows:
-		_, err = tx.ExecContext(ctx, `INSERT INTO objects (`+objectCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		_, err = tx.ExecContext(ctx, `INSERT INTO objects (`+objectCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 			o.BucketID, o.Key, o.BlobID, o.Size, o.ETag, toJSON(o.Meta), toJSON(o.Checksums), toJSON(o.Tags), aclOrPrivate(o.ACL), o.Parts, ts(o.Modified),
-			toJSONValue(o.SSE, o.SSE.Mode == ""), toJSONValue(o.PartSizes, o.PartSizes == nil), inlineData(o))
+			toJSONValue(o.SSE, o.SSE.Mode == ""), toJSONValue(o.PartSizes, o.PartSizes == nil), inlineData(o), o.VersionID, o.Seq)
 		if err != nil {
 			return "", fmt.Errorf("insert object: %w", mapErr(err))
 		}
@@ -357,9 +379,9 @@ func putObject(ctx context.Context, tx *sql.Tx, o bucket.Object) (string, error)
 		return "", fmt.Errorf("read object: %w", mapErr(err))
 	}
 	_, err = tx.ExecContext(ctx, `UPDATE objects SET blob_id = $1, size = $2, etag = $3, meta = $4, checksums = $5, tags = $6, acl = $7, parts = $8, modified_at = $9,
-		sse = $10, part_sizes = $11, inline_data = $12 WHERE bucket_id = $13 AND key_name = $14`,
+		sse = $10, part_sizes = $11, inline_data = $12, version_id = $13, seq = $14 WHERE bucket_id = $15 AND key_name = $16`,
 		o.BlobID, o.Size, o.ETag, toJSON(o.Meta), toJSON(o.Checksums), toJSON(o.Tags), aclOrPrivate(o.ACL), o.Parts, ts(o.Modified),
-		toJSONValue(o.SSE, o.SSE.Mode == ""), toJSONValue(o.PartSizes, o.PartSizes == nil), inlineData(o), o.BucketID, o.Key)
+		toJSONValue(o.SSE, o.SSE.Mode == ""), toJSONValue(o.PartSizes, o.PartSizes == nil), inlineData(o), o.VersionID, o.Seq, o.BucketID, o.Key)
 	if err != nil {
 		return "", fmt.Errorf("update object: %w", mapErr(err))
 	}
@@ -393,23 +415,26 @@ func bumpUsage(ctx context.Context, tx *sql.Tx, bucketID string, bytes, count in
 	return mustAffect(res, "bucket", bucketID)
 }
 
-// PutObject commits o (new or replacing) with the bucket's counters and
-// returns the blob id it replaced, for the caller to delete after commit.
+// PutObject commits o as the newest version of its key, with the bucket's
+// counters, in a bucket whose versioning state is versioning: replacing
+// the object when never versioned (or its null version when suspended),
+// keeping the one it supersedes as a noncurrent version otherwise. It
+// returns the blobs the caller deletes after commit and the version id.
 //
 // On SQLite, concurrent calls commit together: there is one writer and a
 // commit costs an fsync, so PUTs in flight share one transaction (each in
 // its own savepoint, so one failing leaves the others) instead of queueing
 // for a commit each. The first caller leads; whoever is first in the queue
 // when a batch ends leads the next one.
-func (s *Store) PutObject(ctx context.Context, o bucket.Object) (replaced string, err error) {
+func (s *Store) PutObject(ctx context.Context, o bucket.Object, versioning string) (c bucket.Committed, err error) {
 	if s.engine != SQLite {
 		err = s.tx(ctx, func(tx *sql.Tx) error {
-			replaced, err = putObject(ctx, tx, o)
+			c, err = putObject(ctx, tx, o, versioning)
 			return err
 		})
-		return replaced, err
+		return c, err
 	}
-	me := &putReq{o: o, lead: make(chan bool, 1)}
+	me := &putReq{o: o, versioning: versioning, lead: make(chan bool, 1)}
 	g := &s.puts
 	g.mu.Lock()
 	g.queue = append(g.queue, me)
@@ -419,7 +444,7 @@ func (s *Store) PutObject(ctx context.Context, o bucket.Object) (replaced string
 	// Once queued the request is carried out whatever happens to ctx: the
 	// caller must know the outcome before it may delete the blob.
 	if !leading && !<-me.lead {
-		return me.replaced, me.err
+		return me.done, me.err
 	}
 	g.mu.Lock()
 	n := min(len(g.queue), maxPutBatch)
@@ -439,7 +464,7 @@ func (s *Store) PutObject(ctx context.Context, o bucket.Object) (replaced string
 		g.busy = false
 	}
 	g.mu.Unlock()
-	return me.replaced, me.err
+	return me.done, me.err
 }
 
 // maxPutBatch bounds one group commit.
@@ -453,9 +478,10 @@ type putGroup struct {
 }
 
 type putReq struct {
-	o        bucket.Object
-	replaced string
-	err      error
+	o          bucket.Object
+	versioning string
+	done       bucket.Committed
+	err        error
 	// lead receives true when this request is to lead the next batch,
 	// false when its batch is done.
 	lead chan bool
@@ -467,7 +493,7 @@ func (s *Store) commitPuts(ctx context.Context, batch []*putReq) {
 			if _, err := tx.ExecContext(ctx, "SAVEPOINT put_object"); err != nil {
 				return fmt.Errorf("savepoint: %w", mapErr(err))
 			}
-			r.replaced, r.err = putObject(ctx, tx, r.o)
+			r.done, r.err = putObject(ctx, tx, r.o, r.versioning)
 			if r.err != nil {
 				if _, err := tx.ExecContext(ctx, "ROLLBACK TO put_object"); err != nil {
 					return fmt.Errorf("rollback to savepoint: %w", mapErr(err))
@@ -481,7 +507,7 @@ func (s *Store) commitPuts(ctx context.Context, batch []*putReq) {
 	})
 	if err != nil {
 		for _, r := range batch {
-			r.replaced = ""
+			r.done = bucket.Committed{}
 			if r.err == nil {
 				r.err = err
 			}
@@ -489,8 +515,19 @@ func (s *Store) commitPuts(ctx context.Context, batch []*putReq) {
 	}
 }
 
-// DeleteObject removes the object at key and returns its blob id.
-func (s *Store) DeleteObject(ctx context.Context, bucketID, key string) (blobID string, err error) {
+// DeleteObject deletes key as S3 does in a bucket whose versioning state
+// is versioning: a never versioned bucket loses the object (its blob is
+// freed; a missing key is errs.NotExist), a versioned one gets a delete
+// marker (the null version's bytes are freed when suspended).
+func (s *Store) DeleteObject(ctx context.Context, bucketID, key, versioning string, at time.Time) (c bucket.Committed, err error) {
+	if versioning != "" {
+		err = s.tx(ctx, func(tx *sql.Tx) error {
+			c, err = putDeleteMarker(ctx, tx, bucketID, key, versioning, at)
+			return err
+		})
+		return c, err
+	}
+	var blobID string
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		var size int64
 		err := tx.QueryRowContext(ctx, "SELECT blob_id, size FROM objects WHERE bucket_id = $1 AND key_name = $2", bucketID, key).Scan(&blobID, &size)
@@ -502,7 +539,10 @@ func (s *Store) DeleteObject(ctx context.Context, bucketID, key string) (blobID 
 		}
 		return bumpUsage(ctx, tx, bucketID, -size, -1)
 	})
-	return blobID, err
+	if err == nil {
+		c.Freed = []string{blobID}
+	}
+	return c, err
 }
 
 // ListObjects returns a listing page as q describes: a range scan on the
@@ -700,7 +740,7 @@ func partBlobs(ctx context.Context, tx *sql.Tx, uploadID string) ([]string, erro
 // transaction, returning the blob o replaced and every part blob, which
 // the caller deletes after commit (o's blob is new: parts were
 // concatenated into it).
-func (s *Store) CompleteUpload(ctx context.Context, bucketID, uploadID string, o bucket.Object) (replaced string, parts []string, err error) {
+func (s *Store) CompleteUpload(ctx context.Context, bucketID, uploadID string, o bucket.Object, versioning string) (c bucket.Committed, parts []string, err error) {
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		var one int
 		if err := tx.QueryRowContext(ctx, "SELECT 1 FROM multipart_uploads WHERE id = $1 AND bucket_id = $2", uploadID, bucketID).Scan(&one); err != nil {
@@ -709,10 +749,10 @@ func (s *Store) CompleteUpload(ctx context.Context, bucketID, uploadID string, o
 		if parts, err = deleteUpload(ctx, tx, uploadID); err != nil {
 			return err
 		}
-		replaced, err = putObject(ctx, tx, o)
+		c, err = putObject(ctx, tx, o, versioning)
 		return err
 	})
-	return replaced, parts, err
+	return c, parts, err
 }
 
 func deleteUpload(ctx context.Context, tx *sql.Tx, uploadID string) ([]string, error) {
@@ -756,7 +796,8 @@ func (s *Store) LiveBlobs(ctx context.Context, ids []string) (map[string]bool, e
 		args[i] = id
 	}
 	in := strings.Join(ph, ", ")
-	rows, err := s.r.QueryContext(ctx, "SELECT blob_id FROM objects WHERE blob_id IN ("+in+") UNION SELECT blob_id FROM multipart_parts WHERE blob_id IN ("+in+")", args...)
+	rows, err := s.r.QueryContext(ctx, "SELECT blob_id FROM objects WHERE blob_id IN ("+in+") UNION SELECT blob_id FROM multipart_parts WHERE blob_id IN ("+in+
+		") UNION SELECT blob_id FROM object_versions WHERE blob_id IN ("+in+")", args...)
 	if err != nil {
 		return nil, mapErr(err)
 	}

@@ -1,0 +1,248 @@
+package s3_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+)
+
+// TestVersioning drives versioned buckets with aws-sdk-go-v2 on both
+// metadata engines: versions kept on overwrite, delete markers, reads and
+// copies of older versions, permanent deletes that bring the previous
+// version back, suspended buckets' null version, listing with markers,
+// usage over every version, and the start-up GC leaving noncurrent
+// versions' bytes alone.
+func TestVersioning(t *testing.T) {
+	for _, backend := range backends(t) {
+		t.Run(backend, func(t *testing.T) { versioning(t, newEnvOn(t, backend)) })
+	}
+}
+
+func versioning(t *testing.T, e *env) {
+	ctx := context.Background()
+	c := awsFor(e, e.a)
+	b := aws.String("vers")
+	mustCreate(t, c, "vers")
+	mustPut(t, c, "vers", "k", []byte("before")) // the null version, from before versioning
+	if _, err := c.PutBucketVersioning(ctx, &awss3.PutBucketVersioningInput{Bucket: b,
+		VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled}}); err != nil {
+		t.Fatal(err)
+	}
+	put := func(key, body string) string {
+		t.Helper()
+		out, err := c.PutObject(ctx, &awss3.PutObjectInput{Bucket: b, Key: aws.String(key), Body: bytes.NewReader([]byte(body))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if aws.ToString(out.VersionId) == "" {
+			t.Fatalf("put %s in a versioned bucket named no version", key)
+		}
+		return *out.VersionId
+	}
+	get := func(key, version string) (string, error) {
+		t.Helper()
+		in := &awss3.GetObjectInput{Bucket: b, Key: aws.String(key)}
+		if version != "" {
+			in.VersionId = aws.String(version)
+		}
+		out, err := c.GetObject(ctx, in)
+		if err != nil {
+			return "", err
+		}
+		return string(getBytes(t, out, nil)), nil
+	}
+	want := func(key, version, body string) {
+		t.Helper()
+		got, err := get(key, version)
+		if err != nil || got != body {
+			t.Fatalf("get %s@%q: %q, %v; want %q", key, version, got, err, body)
+		}
+	}
+	v1 := put("k", "one")
+	v2 := put("k", strings64k()) // inline, at the limit
+	big := string(sseData(3 << 20))
+	v3 := put("k", big) // a blob
+	want("k", "", big)
+	want("k", v1, "one")
+	want("k", v2, strings64k())
+	want("k", "null", "before")
+	if _, err := get("k", "01234567-89ab-7def-8123-456789abcdef"); errCode(err) != "NoSuchVersion" {
+		t.Fatalf("unknown version: %v", err)
+	}
+	if _, err := get("k", "not-a-version"); errCode(err) != "InvalidArgument" {
+		t.Fatalf("malformed version: %v", err)
+	}
+
+	// Every version counts.
+	usage := func(bytes, objects int64) {
+		t.Helper()
+		bk, err := e.store.BucketByName(ctx, "vers")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bk.Bytes != bytes || bk.Objects != objects {
+			t.Fatalf("usage %d bytes / %d objects, want %d / %d", bk.Bytes, bk.Objects, bytes, objects)
+		}
+	}
+	all := int64(len("before") + len("one") + len(strings64k()) + len(big))
+	usage(all, 4)
+
+	// A delete makes a marker: the key is gone, its versions are not.
+	del, err := c.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: b, Key: aws.String("k")})
+	if err != nil || !aws.ToBool(del.DeleteMarker) || aws.ToString(del.VersionId) == "" {
+		t.Fatalf("delete: %v %+v", err, del)
+	}
+	marker := *del.VersionId
+	if _, err := get("k", ""); errCode(err) != "NoSuchKey" {
+		t.Fatalf("get after delete: %v", err)
+	}
+	_, err = c.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: b, Key: aws.String("k")})
+	var re *smithyhttp.ResponseError
+	if !errors.As(err, &re) || re.Response.Header.Get("X-Amz-Delete-Marker") != "true" || re.Response.Header.Get("X-Amz-Version-Id") != marker {
+		t.Fatalf("head after delete: %v", err)
+	}
+	if _, err := get("k", marker); errCode(err) != "MethodNotAllowed" {
+		t.Fatalf("get of the delete marker: %v", err)
+	}
+	want("k", v3, big)
+	usage(all, 4)
+
+	// Listing: newest first, the marker latest, pages resume where they
+	// stopped.
+	type ver struct {
+		id     string
+		latest bool
+		marker bool
+	}
+	var seen []ver
+	var keyMarker, idMarker *string
+	for range 10 {
+		out, err := c.ListObjectVersions(ctx, &awss3.ListObjectVersionsInput{Bucket: b, MaxKeys: aws.Int32(2), KeyMarker: keyMarker, VersionIdMarker: idMarker})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The SDK keeps versions and markers apart; with one key, newest
+		// first means markers (all newer here) then versions.
+		for _, m := range out.DeleteMarkers {
+			seen = append(seen, ver{aws.ToString(m.VersionId), aws.ToBool(m.IsLatest), true})
+		}
+		for _, v := range out.Versions {
+			seen = append(seen, ver{aws.ToString(v.VersionId), aws.ToBool(v.IsLatest), false})
+		}
+		if !aws.ToBool(out.IsTruncated) {
+			break
+		}
+		keyMarker, idMarker = out.NextKeyMarker, out.NextVersionIdMarker
+	}
+	wantSeen := []ver{{marker, true, true}, {v3, false, false}, {v2, false, false}, {v1, false, false}, {"null", false, false}}
+	if len(seen) != len(wantSeen) {
+		t.Fatalf("listed %+v, want %+v", seen, wantSeen)
+	}
+	for i := range seen {
+		if seen[i] != wantSeen[i] {
+			t.Fatalf("listed %+v, want %+v", seen, wantSeen)
+		}
+	}
+
+	// Removing the marker brings v3 back; removing v3 brings v2 back.
+	if _, err := c.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: b, Key: aws.String("k"), VersionId: aws.String(marker)}); err != nil {
+		t.Fatal(err)
+	}
+	want("k", "", big)
+	if _, err := c.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: b, Key: aws.String("k"), VersionId: aws.String(v3)}); err != nil {
+		t.Fatal(err)
+	}
+	want("k", "", strings64k())
+	usage(all-int64(len(big)), 3)
+
+	// Copying an older version restores it as a new version, with bytes
+	// of its own.
+	cp, err := c.CopyObject(ctx, &awss3.CopyObjectInput{Bucket: b, Key: aws.String("k"), CopySource: aws.String("vers/k?versionId=" + v1)})
+	if err != nil || aws.ToString(cp.VersionId) == "" || aws.ToString(cp.CopySourceVersionId) != v1 {
+		t.Fatalf("copy of v1: %v %+v", err, cp)
+	}
+	want("k", "", "one")
+	if _, err := c.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: b, Key: aws.String("k"), VersionId: aws.String(v1)}); err != nil {
+		t.Fatal(err)
+	}
+	want("k", *cp.VersionId, "one")
+
+	// Suspended: writes and deletes replace the null version only.
+	if _, err := c.PutBucketVersioning(ctx, &awss3.PutBucketVersioningInput{Bucket: b,
+		VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusSuspended}}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.PutObject(ctx, &awss3.PutObjectInput{Bucket: b, Key: aws.String("k"), Body: bytes.NewReader([]byte("null two"))})
+	if err != nil || out.VersionId != nil {
+		t.Fatalf("suspended put: %v, version %v", err, aws.ToString(out.VersionId))
+	}
+	want("k", "null", "null two")
+	want("k", v2, strings64k())
+	want("k", *cp.VersionId, "one")
+	usage(int64(len(strings64k())+len("one")+len("null two")), 3)
+
+	// A versioned bucket cannot be deleted while versions remain.
+	if _, err := c.DeleteBucket(ctx, &awss3.DeleteBucketInput{Bucket: b}); errCode(err) != "BucketNotEmpty" {
+		t.Fatalf("delete of a bucket with versions: %v", err)
+	}
+
+	// The start-up GC keeps noncurrent versions' blobs.
+	mustPut(t, c, "vers", "big", []byte(big))
+	if _, err := c.PutBucketVersioning(ctx, &awss3.PutBucketVersioningInput{Bucket: b,
+		VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled}}); err != nil {
+		t.Fatal(err)
+	}
+	put("big", "replaced")
+	if n, err := e.blobs.GC(ctx, time.Now().Add(time.Hour), e.store.LiveBlobs); err != nil || n != 0 {
+		t.Fatalf("gc removed %d blobs (%v)", n, err)
+	}
+	want("big", "null", big)
+
+	// DeleteObjects with versions empties the bucket.
+	var objs []types.ObjectIdentifier
+	lv, err := c.ListObjectVersions(ctx, &awss3.ListObjectVersionsInput{Bucket: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range lv.Versions {
+		objs = append(objs, types.ObjectIdentifier{Key: v.Key, VersionId: v.VersionId})
+	}
+	for _, m := range lv.DeleteMarkers {
+		objs = append(objs, types.ObjectIdentifier{Key: m.Key, VersionId: m.VersionId})
+	}
+	dr, err := c.DeleteObjects(ctx, &awss3.DeleteObjectsInput{Bucket: b, Delete: &types.Delete{Objects: objs}})
+	if err != nil || len(dr.Errors) != 0 || len(dr.Deleted) != len(objs) {
+		t.Fatalf("delete every version: %v %+v", err, dr)
+	}
+	usage(0, 0)
+	if _, err := c.DeleteBucket(ctx, &awss3.DeleteBucketInput{Bucket: b}); err != nil {
+		t.Fatalf("delete of the emptied bucket: %v", err)
+	}
+
+	// Another project sees none of it.
+	other := awsFor(e, e.b)
+	mustCreate(t, c, "vers-wall")
+	mustPut(t, c, "vers-wall", "k", []byte("mine"))
+	if _, err := other.ListObjectVersions(ctx, &awss3.ListObjectVersionsInput{Bucket: aws.String("vers-wall")}); errCode(err) != "AccessDenied" {
+		t.Fatalf("another project's version listing: %v", err)
+	}
+	if _, err := other.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String("vers-wall"), Key: aws.String("k"), VersionId: aws.String("null")}); errCode(err) != "AccessDenied" {
+		t.Fatalf("another project's version read: %v", err)
+	}
+	if _, err := other.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: aws.String("vers-wall"), Key: aws.String("k"), VersionId: aws.String("null")}); errCode(err) != "AccessDenied" {
+		t.Fatalf("another project's version delete: %v", err)
+	}
+	out2, err := c.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String("vers-wall"), Key: aws.String("k")})
+	if got := string(getBytes(t, out2, err)); got != "mine" {
+		t.Fatalf("after another project's attempts: %q", got)
+	}
+}
+
+func strings64k() string { return string(bytes.Repeat([]byte("v2"), 32<<10)) }

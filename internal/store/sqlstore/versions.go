@@ -1,0 +1,247 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/stowage/stowage/internal/core/bucket"
+	"github.com/stowage/stowage/internal/errs"
+)
+
+// This file keeps object versions: objects holds each key's current
+// version, object_versions the noncurrent ones and delete markers. The
+// current row, when there is one, is always its key's newest version.
+
+const versionCols = "bucket_id, key_name, blob_id, size, etag, meta, checksums, tags, acl, parts, modified_at, sse, part_sizes, inline_data, version_id, seq"
+
+// newSeq is a version's place in its key's history: a time-ordered id
+// given at commit, so commit order is version order.
+func newSeq() (string, error) {
+	u, err := uuid.NewV7()
+	if err != nil {
+		return "", fmt.Errorf("new version id: %w", err)
+	}
+	return u.String(), nil
+}
+
+// retire moves the current version of key, if any, to object_versions.
+func retire(ctx context.Context, tx *sql.Tx, bucketID, key string) error {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO object_versions (`+versionCols+`, delete_marker)
+		SELECT `+versionCols+`, 0 FROM objects WHERE bucket_id = $1 AND key_name = $2`, bucketID, key); err != nil {
+		return fmt.Errorf("keep noncurrent version: %w", mapErr(err))
+	}
+	if _, err := tx.ExecContext(ctx, "DELETE FROM objects WHERE bucket_id = $1 AND key_name = $2", bucketID, key); err != nil {
+		return fmt.Errorf("retire current version: %w", mapErr(err))
+	}
+	return nil
+}
+
+// dropNullVersion removes key's null version, current or not, adding its
+// blob to c. There is at most one: a null write or delete replaces it.
+func dropNullVersion(ctx context.Context, tx *sql.Tx, bucketID, key string, c *bucket.Committed) error {
+	for _, table := range []string{"objects", "object_versions"} {
+		marker := "0"
+		if table == "object_versions" {
+			marker = "delete_marker"
+		}
+		var blob string
+		var size int64
+		var dm int
+		err := tx.QueryRowContext(ctx, "SELECT blob_id, size, "+marker+" FROM "+table+" WHERE bucket_id = $1 AND key_name = $2 AND version_id = ''",
+			bucketID, key).Scan(&blob, &size, &dm)
+		if err == sql.ErrNoRows {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("read null version: %w", mapErr(err))
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM "+table+" WHERE bucket_id = $1 AND key_name = $2 AND version_id = ''", bucketID, key); err != nil {
+			return fmt.Errorf("drop null version: %w", mapErr(err))
+		}
+		if dm == 0 {
+			if blob != "" {
+				c.Freed = append(c.Freed, blob)
+			}
+			if err := bumpUsage(ctx, tx, bucketID, -size, -1); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// putVersion commits o as key's newest version in a versioned bucket: a
+// new version id when versioning is enabled, the null version (replacing
+// the old one) when suspended. The version it supersedes stays.
+func putVersion(ctx context.Context, tx *sql.Tx, o bucket.Object, versioning string) (bucket.Committed, error) {
+	var c bucket.Committed
+	seq, err := newSeq()
+	if err != nil {
+		return c, err
+	}
+	o.Seq, o.VersionID = seq, ""
+	if versioning == bucket.VersioningEnabled {
+		o.VersionID = seq
+	} else if err := dropNullVersion(ctx, tx, o.BucketID, o.Key, &c); err != nil {
+		return c, err
+	}
+	if err := retire(ctx, tx, o.BucketID, o.Key); err != nil {
+		return c, err
+	}
+	if _, err := replaceObject(ctx, tx, o); err != nil {
+		return c, err
+	}
+	c.VersionID = o.VersionID
+	return c, nil
+}
+
+// putDeleteMarker deletes key in a versioned bucket: the current version
+// becomes noncurrent and a delete marker its newest version (the null one
+// when suspended, replacing the null version).
+func putDeleteMarker(ctx context.Context, tx *sql.Tx, bucketID, key, versioning string, at time.Time) (bucket.Committed, error) {
+	var c bucket.Committed
+	seq, err := newSeq()
+	if err != nil {
+		return c, err
+	}
+	vid := seq
+	if versioning != bucket.VersioningEnabled {
+		vid = ""
+		if err := dropNullVersion(ctx, tx, bucketID, key, &c); err != nil {
+			return c, err
+		}
+	}
+	if err := retire(ctx, tx, bucketID, key); err != nil {
+		return c, err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO object_versions (bucket_id, key_name, seq, version_id, delete_marker, blob_id, size, etag, modified_at)
+		VALUES ($1, $2, $3, $4, 1, '', 0, '', $5)`, bucketID, key, seq, vid, ts(at))
+	if err != nil {
+		return c, fmt.Errorf("insert delete marker: %w", mapErr(err))
+	}
+	c.VersionID = vid
+	return c, nil
+}
+
+// scanVersion reads versionCols and delete_marker.
+func scanVersion(row interface{ Scan(...any) error }) (bucket.Object, error) {
+	var dm int
+	o, err := scanObjectWith(row, &dm)
+	o.DeleteMarker = dm != 0
+	return o, err
+}
+
+// GetObjectVersion returns the version of key with versionID ("" for the
+// null version), current or not; a delete marker comes back as one.
+func (s *Store) GetObjectVersion(ctx context.Context, bucketID, key, versionID string) (bucket.Object, error) {
+	o, err := scanObject(s.r.QueryRowContext(ctx, "SELECT "+objectCols+" FROM objects WHERE bucket_id = $1 AND key_name = $2 AND version_id = $3",
+		bucketID, key, versionID))
+	if err == sql.ErrNoRows {
+		o, err = scanVersion(s.r.QueryRowContext(ctx, "SELECT "+versionCols+", delete_marker FROM object_versions WHERE bucket_id = $1 AND key_name = $2 AND version_id = $3",
+			bucketID, key, versionID))
+	}
+	if err != nil {
+		return o, notFound(err, "version", versionID)
+	}
+	return o, nil
+}
+
+// DeleteVersion removes one version of key for good and returns it (its
+// blob is the caller's to delete). When it was the newest, the next newest
+// becomes current, unless that one is a delete marker.
+func (s *Store) DeleteVersion(ctx context.Context, bucketID, key, versionID string) (gone bucket.Object, err error) {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		table := "objects"
+		gone, err = scanObject(tx.QueryRowContext(ctx, "SELECT "+objectCols+" FROM objects WHERE bucket_id = $1 AND key_name = $2 AND version_id = $3",
+			bucketID, key, versionID))
+		if err == sql.ErrNoRows {
+			table = "object_versions"
+			gone, err = scanVersion(tx.QueryRowContext(ctx, "SELECT "+versionCols+", delete_marker FROM object_versions WHERE bucket_id = $1 AND key_name = $2 AND version_id = $3",
+				bucketID, key, versionID))
+		}
+		if err != nil {
+			return notFound(err, "version", versionID)
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM "+table+" WHERE bucket_id = $1 AND key_name = $2 AND seq = $3", bucketID, key, gone.Seq); err != nil {
+			return fmt.Errorf("delete version: %w", mapErr(err))
+		}
+		if !gone.DeleteMarker {
+			if err := bumpUsage(ctx, tx, bucketID, -gone.Size, -1); err != nil {
+				return err
+			}
+		}
+		return promote(ctx, tx, bucketID, key)
+	})
+	return gone, err
+}
+
+// promote makes key's newest noncurrent version current when key has no
+// current version and that newest one is not a delete marker.
+func promote(ctx context.Context, tx *sql.Tx, bucketID, key string) error {
+	var one int
+	err := tx.QueryRowContext(ctx, "SELECT 1 FROM objects WHERE bucket_id = $1 AND key_name = $2", bucketID, key).Scan(&one)
+	if err != sql.ErrNoRows {
+		return mapErr(err) // nil: a current version exists
+	}
+	var seq string
+	var dm int
+	err = tx.QueryRowContext(ctx, "SELECT seq, delete_marker FROM object_versions WHERE bucket_id = $1 AND key_name = $2 ORDER BY seq DESC LIMIT 1",
+		bucketID, key).Scan(&seq, &dm)
+	if err == sql.ErrNoRows || err == nil && dm != 0 {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("find newest version: %w", mapErr(err))
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO objects (`+versionCols+`)
+		SELECT `+versionCols+` FROM object_versions WHERE bucket_id = $1 AND key_name = $2 AND seq = $3`, bucketID, key, seq); err != nil {
+		return fmt.Errorf("promote version: %w", mapErr(err))
+	}
+	_, err = tx.ExecContext(ctx, "DELETE FROM object_versions WHERE bucket_id = $1 AND key_name = $2 AND seq = $3", bucketID, key, seq)
+	return mapErr(err)
+}
+
+// ListVersions returns a page of versions and delete markers as q
+// describes, in key order and newest first within a key, with what
+// listings show (no bytes, tags or encryption).
+func (s *Store) ListVersions(ctx context.Context, bucketID string, vq bucket.VersionQuery) ([]bucket.Object, error) {
+	if vq.Limit <= 0 {
+		return nil, errs.E(errs.Invalid, "a version listing needs a positive limit")
+	}
+	where := func(q *query) {
+		q.add(" WHERE bucket_id = ?", bucketID)
+		switch {
+		case vq.AfterKey != "" && vq.AfterSeq != "" && vq.AfterKey >= max(vq.Prefix, vq.From):
+			q.add(" AND (key_name > ?", vq.AfterKey).add(" OR key_name = ?", vq.AfterKey).add(" AND seq < ?)", vq.AfterSeq)
+		case vq.AfterKey != "" && vq.AfterKey >= max(vq.Prefix, vq.From):
+			q.add(" AND key_name > ?", vq.AfterKey)
+		case max(vq.Prefix, vq.From) != "":
+			q.add(" AND key_name >= ?", max(vq.Prefix, vq.From))
+		}
+		if end, ok := bucket.PrefixEnd(vq.Prefix); ok {
+			q.add(" AND key_name < ?", end)
+		}
+	}
+	q := new(query).add("SELECT key_name, seq, version_id, 0 AS dm, size, etag, meta, modified_at FROM objects")
+	where(q)
+	q.add(" UNION ALL SELECT key_name, seq, version_id, delete_marker, size, etag, meta, modified_at FROM object_versions")
+	where(q)
+	q.add(" ORDER BY key_name, seq DESC LIMIT ?", vq.Limit)
+	return collect(ctx, s.r, q, func(row interface{ Scan(...any) error }) (bucket.Object, error) {
+		o := bucket.Object{BucketID: bucketID}
+		var meta string
+		var mod int64
+		var dm int
+		if err := row.Scan(&o.Key, &o.Seq, &o.VersionID, &dm, &o.Size, &o.ETag, &meta, &mod); err != nil {
+			return o, err
+		}
+		o.DeleteMarker, o.Modified = dm != 0, fromTS(mod)
+		var err error
+		o.Meta, err = fromJSON(meta)
+		return o, err
+	})
+}
