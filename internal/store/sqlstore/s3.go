@@ -429,6 +429,9 @@ func bumpUsage(ctx context.Context, tx *sql.Tx, bucketID string, bytes, count in
 func (s *Store) PutObject(ctx context.Context, o bucket.Object, versioning string) (c bucket.Committed, err error) {
 	if s.engine != SQLite {
 		err = s.tx(ctx, func(tx *sql.Tx) error {
+			if err := s.lockKey(ctx, tx, o.BucketID, o.Key); err != nil {
+				return err
+			}
 			c, err = putObject(ctx, tx, o, versioning)
 			return err
 		})
@@ -522,6 +525,9 @@ func (s *Store) commitPuts(ctx context.Context, batch []*putReq) {
 func (s *Store) DeleteObject(ctx context.Context, bucketID, key, versioning string, at time.Time) (c bucket.Committed, err error) {
 	if versioning != "" {
 		err = s.tx(ctx, func(tx *sql.Tx) error {
+			if err := s.lockKey(ctx, tx, bucketID, key); err != nil {
+				return err
+			}
 			c, err = putDeleteMarker(ctx, tx, bucketID, key, versioning, at)
 			return err
 		})
@@ -529,6 +535,9 @@ func (s *Store) DeleteObject(ctx context.Context, bucketID, key, versioning stri
 	}
 	var blobID string
 	err = s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.lockKey(ctx, tx, bucketID, key); err != nil {
+			return err
+		}
 		var size int64
 		err := tx.QueryRowContext(ctx, "SELECT blob_id, size FROM objects WHERE bucket_id = $1 AND key_name = $2", bucketID, key).Scan(&blobID, &size)
 		if err != nil {
@@ -747,6 +756,9 @@ func (s *Store) CompleteUpload(ctx context.Context, bucketID, uploadID string, o
 			return notFound(err, "upload", uploadID)
 		}
 		if parts, err = deleteUpload(ctx, tx, uploadID); err != nil {
+			return err
+		}
+		if err := s.lockKey(ctx, tx, o.BucketID, o.Key); err != nil {
 			return err
 		}
 		c, err = putObject(ctx, tx, o, versioning)
