@@ -179,11 +179,7 @@ func (s *Store) Put(ctx context.Context, r io.Reader, o PutOptions) (b Blob, err
 		}
 		b.Inline = out.Bytes()
 	} else {
-		id, err := newID()
-		if err != nil {
-			return Blob{}, err
-		}
-		t, err := s.newTemp(id)
+		id, t, err := s.newBlob()
 		if err != nil {
 			return Blob{}, err
 		}
@@ -279,6 +275,16 @@ type temp struct {
 	f     *os.File
 	named string // path of a named temp file, "" for an unnamed one
 	done  bool
+}
+
+// newBlob picks a new blob's id and opens its temp file.
+func (s *Store) newBlob() (string, *temp, error) {
+	id, err := newID()
+	if err != nil {
+		return "", nil, err
+	}
+	t, err := s.newTemp(id)
+	return id, t, err
 }
 
 func (s *Store) newTemp(id string) (*temp, error) {
@@ -443,11 +449,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 // metadata points at the new blob. MD5 is not computed: a multipart ETag is
 // the MD5 of the parts' MD5s, which the caller already has.
 func (s *Store) Concat(ctx context.Context, ids []string) (Blob, error) {
-	id, err := newID()
-	if err != nil {
-		return Blob{}, err
-	}
-	t, err := s.newTemp(id)
+	id, t, err := s.newBlob()
 	if err != nil {
 		return Blob{}, err
 	}

@@ -71,12 +71,7 @@ func (h *Handler) list(req *request, b bucket.Bucket, prefix, delimiter, marker 
 		}
 		jumped := false
 		for _, o := range rows {
-			cp := ""
-			if delimiter != "" {
-				if i := strings.Index(o.Key[len(prefix):], delimiter); i >= 0 {
-					cp = o.Key[:len(prefix)+i+len(delimiter)]
-				}
-			}
+			cp := commonPrefixOf(o.Key, prefix, delimiter)
 			if cp != "" && cp <= marker {
 				// The marker is inside this prefix: the prefix was already
 				// returned on an earlier page.
@@ -108,6 +103,18 @@ func (h *Handler) list(req *request, b bucket.Bucket, prefix, delimiter, marker 
 			return out, nil
 		}
 	}
+}
+
+// commonPrefixOf is the common prefix key rolls up into: up to the first
+// delimiter after prefix, "" when there is none (or no delimiter).
+func commonPrefixOf(key, prefix, delimiter string) string {
+	if delimiter == "" {
+		return ""
+	}
+	if i := strings.Index(key[len(prefix):], delimiter); i >= 0 {
+		return key[:len(prefix)+i+len(delimiter)]
+	}
+	return ""
 }
 
 // listParams reads the parameters common to both list versions.
@@ -414,12 +421,7 @@ func (h *Handler) listVersions(req *request, b bucket.Bucket, delimiter string, 
 		}
 		jumped := false
 		for _, o := range rows {
-			cp := ""
-			if delimiter != "" {
-				if i := strings.Index(o.Key[len(prefix):], delimiter); i >= 0 {
-					cp = o.Key[:len(prefix)+i+len(delimiter)]
-				}
-			}
+			cp := commonPrefixOf(o.Key, prefix, delimiter)
 			if cp == "" || cp > afterKey {
 				if len(out.versions)+len(out.prefixes) == maxKeys {
 					out.truncated = true

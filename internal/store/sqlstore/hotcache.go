@@ -29,10 +29,12 @@ type hotEntry[V any] struct {
 	at time.Time
 }
 
-func cacheGet[V any](c *hotCache, m map[string]hotEntry[V], k string) (V, bool) {
+// cacheGet takes the map by its field's address: forget and cachePut
+// replace the maps, so the field is read under the lock too.
+func cacheGet[V any](c *hotCache, m *map[string]hotEntry[V], k string) (V, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := m[k]
+	e, ok := (*m)[k]
 	if !ok || time.Since(e.at) > hotTTL {
 		var zero V
 		return zero, false

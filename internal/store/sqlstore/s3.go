@@ -84,7 +84,7 @@ func scanCredential(row interface{ Scan(...any) error }) (bucket.Credential, err
 // A revoked key stops working at once on this node and within a second
 // (the hot cache's TTL) on the others.
 func (s *Store) S3Credential(ctx context.Context, accessKey string) (bucket.Credential, error) {
-	if c, ok := cacheGet(&s.hot, s.hot.creds, accessKey); ok {
+	if c, ok := cacheGet(&s.hot, &s.hot.creds, accessKey); ok {
 		return c, nil
 	}
 	at := time.Now()
@@ -196,7 +196,7 @@ func (s *Store) BucketByName(ctx context.Context, name string) (bucket.Bucket, e
 // configuration (owner, ACL, policy, CORS…) may come from the hot cache,
 // so the usage counters in it may be up to a second old.
 func (s *Store) BucketConfig(ctx context.Context, name string) (bucket.Bucket, error) {
-	if b, ok := cacheGet(&s.hot, s.hot.buckets, name); ok {
+	if b, ok := cacheGet(&s.hot, &s.hot.buckets, name); ok {
 		return b, nil
 	}
 	at := time.Now()
