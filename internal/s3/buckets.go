@@ -353,6 +353,14 @@ func (h *Handler) createBucket(w http.ResponseWriter, req *request) error {
 	}
 	b := bucket.Bucket{ID: id.String(), Name: req.bucket, ProjectID: req.project, ServiceID: req.service, Region: h.o.Region,
 		ACL: acl, Ownership: ownership, Created: h.o.Now().UTC()}
+	switch v := strings.ToLower(req.r.Header.Get("X-Amz-Bucket-Object-Lock-Enabled")); v {
+	case "true":
+		// Object lock needs versions to protect.
+		b.Versioning, b.ObjectLock = bucket.VersioningEnabled, &bucket.ObjectLockConfig{}
+	case "", "false":
+	default:
+		return apiErr(errInvalidArgument, "x-amz-bucket-object-lock-enabled must be true or false")
+	}
 	err = h.o.Meta.CreateBucket(req.r.Context(), b)
 	if errs.Is(err, errs.Exist) {
 		existing, gerr := h.o.Meta.BucketConfig(req.r.Context(), req.bucket)
@@ -608,6 +616,9 @@ func (h *Handler) putBucketVersioning(w http.ResponseWriter, req *request) error
 	}
 	switch v.Status {
 	case bucket.VersioningEnabled, bucket.VersioningSuspended:
+		if b.ObjectLock != nil && v.Status != bucket.VersioningEnabled {
+			return apiErr(errInvalidBucketState, "versioning cannot be suspended on a bucket with object lock")
+		}
 		b.Versioning = v.Status
 	default:
 		return apiErr(errIllegalVersioning, "the versioning configuration specified in the request is invalid")

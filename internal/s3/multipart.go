@@ -120,12 +120,16 @@ func (h *Handler) createUpload(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
+	lock, err := writeLock(req.r, b, h.o.Now())
+	if err != nil {
+		return err
+	}
 	id, err := uuid.NewV7()
 	if err != nil {
 		return err
 	}
 	u := bucket.Upload{ID: id.String(), BucketID: b.ID, Key: req.key, Meta: meta, Tags: tags, ACL: acl,
-		Checksum: strings.ToUpper(req.r.Header.Get("X-Amz-Checksum-Algorithm")), SSE: sse, Initiated: h.o.Now().UTC()}
+		Checksum: strings.ToUpper(req.r.Header.Get("X-Amz-Checksum-Algorithm")), SSE: sse, Lock: lock, Initiated: h.o.Now().UTC()}
 	if err := h.o.Meta.CreateUpload(req.r.Context(), u); err != nil {
 		return err
 	}
@@ -361,7 +365,7 @@ func (h *Handler) completeUpload(w http.ResponseWriter, req *request) error {
 	}
 	o := bucket.Object{BucketID: b.ID, Key: u.Key, BlobID: blob.ID, Size: size,
 		ETag: fmt.Sprintf("%s-%d", hex.EncodeToString(sum.Sum(nil)), len(in.Parts)),
-		Meta: u.Meta, Tags: u.Tags, ACL: u.ACL, Parts: len(in.Parts), PartSizes: sizes, SSE: sse, Modified: h.o.Now().UTC()}
+		Meta: u.Meta, Tags: u.Tags, ACL: u.ACL, Parts: len(in.Parts), PartSizes: sizes, SSE: sse, Lock: u.Lock, Modified: h.o.Now().UTC()}
 	c, partBlobs, err := h.o.Meta.CompleteUpload(ctx, b.ID, u.ID, o, b.Versioning)
 	if err != nil {
 		h.dropBlob(req, blob.ID)

@@ -352,6 +352,10 @@ func (h *Handler) putObject(w http.ResponseWriter, req *request) error {
 	if err := h.conditionalWrite(req, b); err != nil {
 		return err // before the body: a refused write costs no upload
 	}
+	lock, err := writeLock(req.r, b, h.o.Now())
+	if err != nil {
+		return err
+	}
 	sp, err := writeSSE(req.r, b)
 	if err != nil {
 		return err
@@ -366,7 +370,7 @@ func (h *Handler) putObject(w http.ResponseWriter, req *request) error {
 	}
 	defer rc.release()
 	o := bucket.Object{BucketID: b.ID, Key: req.key, BlobID: rc.blob.ID, Inline: rc.blob.Inline, Size: rc.blob.Size,
-		ETag: etagOf(sse, dek, rc.blob.MD5), Meta: meta, Checksums: rc.checksums, Tags: tags, ACL: acl, SSE: sse, Modified: h.o.Now().UTC()}
+		ETag: etagOf(sse, dek, rc.blob.MD5), Meta: meta, Checksums: rc.checksums, Tags: tags, ACL: acl, SSE: sse, Lock: lock, Modified: h.o.Now().UTC()}
 	if err := h.conditionalWrite(req, b); err != nil {
 		h.dropBlob(req, rc.blob.ID)
 		return err
@@ -628,6 +632,7 @@ func (h *Handler) serveObject(w http.ResponseWriter, req *request, withBody bool
 	}
 	setObjectHeaders(w, o, req.r)
 	setVersionHeader(w, b, o.VersionID)
+	setLockHeaders(w, o.Lock)
 	setSSEHeaders(w, o.SSE)
 	if !ranged && strings.EqualFold(req.r.Header.Get("X-Amz-Checksum-Mode"), "ENABLED") {
 		setChecksumHeaders(w, o.Checksums)
@@ -744,7 +749,7 @@ func (h *Handler) deleteKey(req *request, b bucket.Bucket, key string, versioned
 			return d, err
 		}
 		d.VersionID = versionID
-		gone, err := h.o.Meta.DeleteVersion(ctx, b.ID, key, vid)
+		gone, err := h.o.Meta.DeleteVersion(ctx, b.ID, key, vid, deletable(req.r, h.o.Now()))
 		if isNotExist(err) {
 			return d, nil
 		}
@@ -796,7 +801,7 @@ func (h *Handler) deleteObjects(w http.ResponseWriter, req *request) error {
 			if ae.Status >= 500 {
 				h.log.Error("s3: delete object", "request_id", req.id, "key", obj.Key, "err", err)
 			}
-			res.Errors = append(res.Errors, deleteErrorEntry{Key: obj.Key, Code: ae.Code, Message: ae.Msg})
+			res.Errors = append(res.Errors, deleteErrorEntry{Key: obj.Key, VersionID: obj.VersionID, Code: ae.Code, Message: ae.Msg})
 			continue
 		}
 		if d.VersionID != "" && d.DeleteMarkerVersionID == d.VersionID && obj.VersionID == "" {
@@ -901,6 +906,10 @@ func (h *Handler) copyObject(w http.ResponseWriter, req *request) error {
 	if err := checkACL(b, acl, req.r.Header.Get("X-Amz-Acl") != ""); err != nil {
 		return err
 	}
+	lock, err := writeLock(req.r, b, h.o.Now())
+	if err != nil {
+		return err
+	}
 	directive := req.r.Header.Get("X-Amz-Metadata-Directive")
 	tagDirective := req.r.Header.Get("X-Amz-Tagging-Directive")
 	for _, d := range []string{directive, tagDirective} {
@@ -918,7 +927,7 @@ func (h *Handler) copyObject(w http.ResponseWriter, req *request) error {
 	reencrypt := src.SSE.Mode != dst.mode || dst.mode == bucket.EncryptCustomer
 	o := bucket.Object{BucketID: b.ID, Key: req.key, BlobID: src.BlobID, Inline: src.Inline, Size: src.Size, ETag: src.ETag,
 		Meta: src.Meta, Checksums: src.Checksums, Tags: src.Tags, ACL: acl, Parts: src.Parts, PartSizes: src.PartSizes,
-		SSE: src.SSE, Modified: h.o.Now().UTC()}
+		SSE: src.SSE, Lock: lock, Modified: h.o.Now().UTC()}
 	if directive == "REPLACE" {
 		if o.Meta, err = objectMeta(req.r); err != nil {
 			return err

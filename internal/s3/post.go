@@ -186,7 +186,7 @@ func (h *Handler) postObject(w http.ResponseWriter, req *request) error {
 	}
 	defer release()
 	o := bucket.Object{BucketID: b.ID, Key: key, BlobID: blob.ID, Inline: blob.Inline, Size: blob.Size, ETag: etagOf(sse, dek, blob.MD5),
-		Meta: meta, Checksums: sums, Tags: tags, ACL: acl, SSE: sse, Modified: h.o.Now().UTC()}
+		Meta: meta, Checksums: sums, Tags: tags, ACL: acl, SSE: sse, Lock: b.ObjectLock.Default(h.o.Now()), Modified: h.o.Now().UTC()}
 	c, err := h.o.Meta.PutObject(ctx, o, b.Versioning)
 	if err != nil {
 		return drop(err)

@@ -37,7 +37,7 @@ type Route struct {
 // Bucket subresources this handler does not implement; asking for one is
 // NotImplemented rather than being mistaken for a plain bucket request.
 var unsupportedBucketQueries = []string{"lifecycle", "website", "logging", "notification", "replication",
-	"object-lock", "accelerate", "requestPayment", "analytics", "metrics", "inventory",
+	"accelerate", "requestPayment", "analytics", "metrics", "inventory",
 	"intelligent-tiering", "tagging"}
 
 // Routes returns the routing table in precedence order; the handler keeps
@@ -68,6 +68,7 @@ func Routes() []Route {
 		Route{"PutBucketOwnershipControls", "PUT", bkt, []string{"ownershipControls"}, "", (*Handler).putOwnershipControls},
 		Route{"PutBucketCors", "PUT", bkt, []string{"cors"}, "", (*Handler).putBucketCORS},
 		Route{"PutBucketEncryption", "PUT", bkt, []string{"encryption"}, "", (*Handler).putBucketEncryption},
+		Route{"PutObjectLockConfiguration", "PUT", bkt, []string{"object-lock"}, "", (*Handler).putObjectLockConfiguration},
 	)
 	add(unsupported("PUT")...)
 	add(Route{"CreateBucket", "PUT", bkt, nil, "", (*Handler).createBucket})
@@ -84,6 +85,7 @@ func Routes() []Route {
 		Route{"GetBucketOwnershipControls", "GET", bkt, []string{"ownershipControls"}, "", (*Handler).getOwnershipControls},
 		Route{"GetBucketCors", "GET", bkt, []string{"cors"}, "", (*Handler).getBucketCORS},
 		Route{"GetBucketEncryption", "GET", bkt, []string{"encryption"}, "", (*Handler).getBucketEncryption},
+		Route{"GetObjectLockConfiguration", "GET", bkt, []string{"object-lock"}, "", (*Handler).getObjectLockConfiguration},
 		Route{"ListObjectsV2", "GET", bkt, []string{"list-type=2"}, "", (*Handler).listObjectsV2},
 	)
 	add(unsupported("GET")...)
@@ -98,6 +100,9 @@ func Routes() []Route {
 		Route{"DeleteBucketEncryption", "DELETE", bkt, []string{"encryption"}, "", (*Handler).deleteBucketEncryption},
 	)
 	add(unsupported("DELETE")...)
+	// Object lock is never turned off; without this a DELETE ?object-lock
+	// would be a DeleteBucket.
+	add(Route{"NotImplemented", "DELETE", bkt, []string{"object-lock"}, "", notImplemented("turning object lock off")})
 	add(Route{"DeleteBucket", "DELETE", bkt, nil, "", (*Handler).deleteBucket})
 	add(Route{"DeleteObjects", "POST", bkt, []string{"delete"}, "", (*Handler).deleteObjects})
 	add(Route{"PostObject", "POST", bkt, nil, "", (*Handler).postObject})
@@ -107,8 +112,8 @@ func Routes() []Route {
 		Route{"UploadPart", "PUT", obj, []string{"uploadId", "partNumber"}, "", (*Handler).uploadPart},
 		Route{"PutObjectTagging", "PUT", obj, []string{"tagging"}, "", (*Handler).putObjectTagging},
 		Route{"PutObjectAcl", "PUT", obj, []string{"acl"}, "", (*Handler).putObjectACL},
-		Route{"NotImplemented", "PUT", obj, []string{"retention"}, "", notImplemented("object lock")},
-		Route{"NotImplemented", "PUT", obj, []string{"legal-hold"}, "", notImplemented("object lock")},
+		Route{"PutObjectRetention", "PUT", obj, []string{"retention"}, "", (*Handler).putObjectRetention},
+		Route{"PutObjectLegalHold", "PUT", obj, []string{"legal-hold"}, "", (*Handler).putObjectLegalHold},
 		Route{"CopyObject", "PUT", obj, nil, copySource, (*Handler).copyObject},
 		Route{"PutObject", "PUT", obj, nil, "", (*Handler).putObject},
 
@@ -116,8 +121,8 @@ func Routes() []Route {
 		Route{"GetObjectTagging", "GET", obj, []string{"tagging"}, "", (*Handler).getObjectTagging},
 		Route{"GetObjectAcl", "GET", obj, []string{"acl"}, "", (*Handler).getObjectACL},
 		Route{"GetObjectAttributes", "GET", obj, []string{"attributes"}, "", (*Handler).getObjectAttributes},
-		Route{"NotImplemented", "GET", obj, []string{"retention"}, "", notImplemented("this object subresource")},
-		Route{"NotImplemented", "GET", obj, []string{"legal-hold"}, "", notImplemented("this object subresource")},
+		Route{"GetObjectRetention", "GET", obj, []string{"retention"}, "", (*Handler).getObjectRetention},
+		Route{"GetObjectLegalHold", "GET", obj, []string{"legal-hold"}, "", (*Handler).getObjectLegalHold},
 		Route{"NotImplemented", "GET", obj, []string{"torrent"}, "", notImplemented("this object subresource")},
 		Route{"GetObject", "GET", obj, nil, "", (*Handler).getObject},
 		Route{"HeadObject", "HEAD", obj, nil, "", (*Handler).headObject},

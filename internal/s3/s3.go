@@ -48,7 +48,11 @@ type Meta interface {
 	DeleteObject(ctx context.Context, bucketID, key, versioning string, at time.Time) (bucket.Committed, error)
 	ListObjects(ctx context.Context, bucketID string, q bucket.ListQuery) ([]bucket.Object, error)
 	GetObjectVersion(ctx context.Context, bucketID, key, versionID string) (bucket.Object, error)
-	DeleteVersion(ctx context.Context, bucketID, key, versionID string) (bucket.Object, error)
+	// DeleteVersion removes a version for good if allow, shown it in the
+	// deleting transaction, lets it; UpdateLock sets a version's lock to
+	// what change returns, in one transaction too.
+	DeleteVersion(ctx context.Context, bucketID, key, versionID string, allow func(bucket.Object) error) (bucket.Object, error)
+	UpdateLock(ctx context.Context, bucketID, key, versionID string, change func(bucket.Object) (bucket.Lock, error)) error
 	ListVersions(ctx context.Context, bucketID string, q bucket.VersionQuery) ([]bucket.Object, error)
 	SetObjectTags(ctx context.Context, bucketID, key string, tags map[string]string) error
 	SetObjectACL(ctx context.Context, bucketID, key, acl string) error

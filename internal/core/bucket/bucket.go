@@ -54,6 +54,9 @@ type Bucket struct {
 	ACL        string
 	Policy     string // bucket policy JSON as the client sent it, "" for none
 	Versioning string // "", VersioningEnabled or VersioningSuspended
+	// ObjectLock is the bucket's object lock configuration, nil when
+	// object lock is off (it cannot be turned off once on).
+	ObjectLock *ObjectLockConfig
 	// AccessBlock is the bucket's PublicAccessBlock, nil when none is set.
 	AccessBlock *AccessBlock
 	// Ownership is the ObjectOwnership control ("BucketOwnerEnforced",
@@ -101,6 +104,40 @@ type Object struct {
 	Seq string
 	// DeleteMarker marks a version that says the key was deleted.
 	DeleteMarker bool
+	Lock         Lock
+}
+
+// Object lock retention modes.
+const (
+	LockGovernance = "GOVERNANCE" // lifted by those allowed to bypass it
+	LockCompliance = "COMPLIANCE" // lifted by no one until it ends
+)
+
+// Lock is an object version's retention and legal hold. While either
+// holds, the version cannot be deleted.
+type Lock struct {
+	Mode      string    `json:"mode,omitempty"` // "", LockGovernance or LockCompliance
+	Until     time.Time `json:"until,omitzero"`
+	LegalHold bool      `json:"legal_hold,omitempty"`
+}
+
+// Retained reports whether the retention still holds at now.
+func (l Lock) Retained(now time.Time) bool { return l.Mode != "" && l.Until.After(now) }
+
+// ObjectLockConfig is a bucket's object lock: on, with an optional default
+// retention of Days or Years for new versions.
+type ObjectLockConfig struct {
+	Mode  string `json:"mode,omitempty"`
+	Days  int    `json:"days,omitempty"`
+	Years int    `json:"years,omitempty"`
+}
+
+// Default is the retention a version written at now gets without asking.
+func (c *ObjectLockConfig) Default(now time.Time) Lock {
+	if c == nil || c.Mode == "" {
+		return Lock{}
+	}
+	return Lock{Mode: c.Mode, Until: now.AddDate(c.Years, 0, c.Days)}
 }
 
 // Versioning states of a bucket (Bucket.Versioning); "" is never
@@ -162,6 +199,7 @@ type Upload struct {
 	ACL       string // canned ACL the object will get
 	Checksum  string // algorithm declared at creation, "" for none
 	SSE       SSE    // mode and data key the parts are encrypted with (no IVs)
+	Lock      Lock   // what the object will be locked with
 	Initiated time.Time
 }
 

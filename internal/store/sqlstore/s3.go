@@ -118,15 +118,21 @@ func (s *Store) RevokeS3Credential(ctx context.Context, projectID, accessKey str
 
 // ---- buckets
 
-const bucketCols = "id, name, project_id, service_id, region, acl, policy, versioning, access_block, ownership, cors, object_bytes, object_count, created_at, tier, encryption"
+const bucketCols = "id, name, project_id, service_id, region, acl, policy, versioning, access_block, ownership, cors, object_bytes, object_count, created_at, tier, encryption, object_lock"
 
 func scanBucket(row interface{ Scan(...any) error }) (bucket.Bucket, error) {
 	var b bucket.Bucket
 	var created int64
-	var block, cors string
-	err := row.Scan(&b.ID, &b.Name, &b.ProjectID, &b.ServiceID, &b.Region, &b.ACL, &b.Policy, &b.Versioning, &block, &b.Ownership, &cors, &b.Bytes, &b.Objects, &created, &b.Tier, &b.Encryption)
+	var block, cors, lock string
+	err := row.Scan(&b.ID, &b.Name, &b.ProjectID, &b.ServiceID, &b.Region, &b.ACL, &b.Policy, &b.Versioning, &block, &b.Ownership, &cors, &b.Bytes, &b.Objects, &created, &b.Tier, &b.Encryption, &lock)
 	if err != nil {
 		return b, err
+	}
+	if lock != "" {
+		b.ObjectLock = new(bucket.ObjectLockConfig)
+		if err := json.Unmarshal([]byte(lock), b.ObjectLock); err != nil {
+			return b, fmt.Errorf("decode object lock of bucket %s: %w", b.Name, err)
+		}
 	}
 	b.Created = fromTS(created)
 	if block != "" {
@@ -169,9 +175,10 @@ func insertBucket(ctx context.Context, tx *sql.Tx, b bucket.Bucket) error {
 	if b.Tier == "" {
 		b.Tier = "standard"
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO buckets (id, name, project_id, service_id, region, acl, policy, versioning, access_block, ownership, cors, created_at, tier, encryption)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-		b.ID, b.Name, b.ProjectID, b.ServiceID, b.Region, b.ACL, b.Policy, b.Versioning, accessBlockJSON(b.AccessBlock), b.Ownership, corsJSON(b.CORS), ts(b.Created), b.Tier, b.Encryption)
+	_, err := tx.ExecContext(ctx, `INSERT INTO buckets (id, name, project_id, service_id, region, acl, policy, versioning, access_block, ownership, cors, created_at, tier, encryption, object_lock)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+		b.ID, b.Name, b.ProjectID, b.ServiceID, b.Region, b.ACL, b.Policy, b.Versioning, accessBlockJSON(b.AccessBlock), b.Ownership, corsJSON(b.CORS), ts(b.Created), b.Tier, b.Encryption,
+		toJSONValue(b.ObjectLock, b.ObjectLock == nil))
 	if errs.Is(mapErr(err), errs.Exist) {
 		return errs.Wrap(errs.Exist, fmt.Sprintf("bucket name %q is taken", b.Name), err)
 	}
@@ -219,9 +226,10 @@ func (s *Store) ListBuckets(ctx context.Context, projectID string) ([]bucket.Buc
 func (s *Store) UpdateBucket(ctx context.Context, b bucket.Bucket) error {
 	defer s.hot.forget()
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE buckets SET acl = $1, policy = $2, versioning = $3, access_block = $4, ownership = $5, cors = $6, encryption = $7
-			WHERE id = $8 AND deleted_at IS NULL`,
-			b.ACL, b.Policy, b.Versioning, accessBlockJSON(b.AccessBlock), b.Ownership, corsJSON(b.CORS), b.Encryption, b.ID)
+		res, err := tx.ExecContext(ctx, `UPDATE buckets SET acl = $1, policy = $2, versioning = $3, access_block = $4, ownership = $5, cors = $6, encryption = $7,
+			object_lock = $8 WHERE id = $9 AND deleted_at IS NULL`,
+			b.ACL, b.Policy, b.Versioning, accessBlockJSON(b.AccessBlock), b.Ownership, corsJSON(b.CORS), b.Encryption,
+			toJSONValue(b.ObjectLock, b.ObjectLock == nil), b.ID)
 		if err != nil {
 			return mapErr(err)
 		}
@@ -302,7 +310,7 @@ func (s *Store) DeleteBucketAbortUploads(ctx context.Context, id string, at time
 
 // ---- objects
 
-const objectCols = "bucket_id, key_name, blob_id, size, etag, meta, checksums, tags, acl, parts, modified_at, sse, part_sizes, inline_data, version_id, seq"
+const objectCols = "bucket_id, key_name, blob_id, size, etag, meta, checksums, tags, acl, parts, modified_at, sse, part_sizes, inline_data, version_id, seq, lock_mode, lock_until, legal_hold"
 
 func scanObject(row interface{ Scan(...any) error }) (bucket.Object, error) {
 	return scanObjectWith(row)
@@ -312,11 +320,17 @@ func scanObject(row interface{ Scan(...any) error }) (bucket.Object, error) {
 func scanObjectWith(row interface{ Scan(...any) error }, extra ...any) (bucket.Object, error) {
 	var o bucket.Object
 	var meta, sums, tags, sse, sizes string
-	var mod int64
-	dest := append([]any{&o.BucketID, &o.Key, &o.BlobID, &o.Size, &o.ETag, &meta, &sums, &tags, &o.ACL, &o.Parts, &mod, &sse, &sizes, &o.Inline, &o.VersionID, &o.Seq}, extra...)
+	var mod, until int64
+	var hold int
+	dest := append([]any{&o.BucketID, &o.Key, &o.BlobID, &o.Size, &o.ETag, &meta, &sums, &tags, &o.ACL, &o.Parts, &mod, &sse, &sizes, &o.Inline,
+		&o.VersionID, &o.Seq, &o.Lock.Mode, &until, &hold}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return o, err
 	}
+	if until != 0 {
+		o.Lock.Until = fromTS(until)
+	}
+	o.Lock.LegalHold = hold != 0
 	o.Modified = fromTS(mod)
 	if err := fromJSONValue(sse, &o.SSE); err != nil {
 		return o, fmt.Errorf("decode encryption of %s: %w", o.Key, err)
@@ -367,9 +381,9 @@ func replaceObject(ctx context.Context, tx *sql.Tx, o bucket.Object) (string, er
 	err := tx.QueryRowContext(ctx, "SELECT blob_id, size FROM objects WHERE bucket_id = $1 AND key_name = $2", o.BucketID, o.Key).Scan(&oldBlob, &oldSize)
 	switch {
 	case err == sql.ErrNoRows:
-		_, err = tx.ExecContext(ctx, `INSERT INTO objects (`+objectCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+		_, err = tx.ExecContext(ctx, `INSERT INTO objects (`+objectCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
 			o.BucketID, o.Key, o.BlobID, o.Size, o.ETag, toJSON(o.Meta), toJSON(o.Checksums), toJSON(o.Tags), aclOrPrivate(o.ACL), o.Parts, ts(o.Modified),
-			toJSONValue(o.SSE, o.SSE.Mode == ""), toJSONValue(o.PartSizes, o.PartSizes == nil), inlineData(o), o.VersionID, o.Seq)
+			toJSONValue(o.SSE, o.SSE.Mode == ""), toJSONValue(o.PartSizes, o.PartSizes == nil), inlineData(o), o.VersionID, o.Seq, o.Lock.Mode, lockUntil(o.Lock), boolInt(o.Lock.LegalHold))
 		if err != nil {
 			return "", fmt.Errorf("insert object: %w", mapErr(err))
 		}
@@ -379,9 +393,11 @@ func replaceObject(ctx context.Context, tx *sql.Tx, o bucket.Object) (string, er
 		return "", fmt.Errorf("read object: %w", mapErr(err))
 	}
 	_, err = tx.ExecContext(ctx, `UPDATE objects SET blob_id = $1, size = $2, etag = $3, meta = $4, checksums = $5, tags = $6, acl = $7, parts = $8, modified_at = $9,
-		sse = $10, part_sizes = $11, inline_data = $12, version_id = $13, seq = $14 WHERE bucket_id = $15 AND key_name = $16`,
+		sse = $10, part_sizes = $11, inline_data = $12, version_id = $13, seq = $14, lock_mode = $15, lock_until = $16, legal_hold = $17
+		WHERE bucket_id = $18 AND key_name = $19`,
 		o.BlobID, o.Size, o.ETag, toJSON(o.Meta), toJSON(o.Checksums), toJSON(o.Tags), aclOrPrivate(o.ACL), o.Parts, ts(o.Modified),
-		toJSONValue(o.SSE, o.SSE.Mode == ""), toJSONValue(o.PartSizes, o.PartSizes == nil), inlineData(o), o.VersionID, o.Seq, o.BucketID, o.Key)
+		toJSONValue(o.SSE, o.SSE.Mode == ""), toJSONValue(o.PartSizes, o.PartSizes == nil), inlineData(o), o.VersionID, o.Seq,
+		o.Lock.Mode, lockUntil(o.Lock), boolInt(o.Lock.LegalHold), o.BucketID, o.Key)
 	if err != nil {
 		return "", fmt.Errorf("update object: %w", mapErr(err))
 	}
@@ -392,6 +408,22 @@ func replaceObject(ctx context.Context, tx *sql.Tx, o bucket.Object) (string, er
 		return "", nil // metadata-only replace (copy onto itself), or inline bytes
 	}
 	return oldBlob, nil
+}
+
+// boolInt is a flag as the INTEGER columns hold it on both engines.
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// lockUntil is the lock_until column: 0 for no retention.
+func lockUntil(l bucket.Lock) int64 {
+	if l.Until.IsZero() {
+		return 0
+	}
+	return ts(l.Until)
 }
 
 // inlineData is the inline_data column of o: NULL when its bytes are a
@@ -618,16 +650,19 @@ func (s *Store) SetObjectTags(ctx context.Context, bucketID, key string, tags ma
 
 // ---- multipart
 
-const uploadCols = "id, bucket_id, key_name, meta, tags, acl, checksum, created_at, sse"
+const uploadCols = "id, bucket_id, key_name, meta, tags, acl, checksum, created_at, sse, object_lock"
 
 func scanUpload(row interface{ Scan(...any) error }) (bucket.Upload, error) {
 	var u bucket.Upload
-	var meta, tags, sse string
+	var meta, tags, sse, lock string
 	var created int64
-	if err := row.Scan(&u.ID, &u.BucketID, &u.Key, &meta, &tags, &u.ACL, &u.Checksum, &created, &sse); err != nil {
+	if err := row.Scan(&u.ID, &u.BucketID, &u.Key, &meta, &tags, &u.ACL, &u.Checksum, &created, &sse, &lock); err != nil {
 		return u, err
 	}
 	u.Initiated = fromTS(created)
+	if err := fromJSONValue(lock, &u.Lock); err != nil {
+		return u, fmt.Errorf("decode object lock of upload %s: %w", u.ID, err)
+	}
 	if err := fromJSONValue(sse, &u.SSE); err != nil {
 		return u, fmt.Errorf("decode encryption of upload %s: %w", u.ID, err)
 	}
@@ -641,8 +676,9 @@ func scanUpload(row interface{ Scan(...any) error }) (bucket.Upload, error) {
 
 func (s *Store) CreateUpload(ctx context.Context, u bucket.Upload) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, "INSERT INTO multipart_uploads ("+uploadCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-			u.ID, u.BucketID, u.Key, toJSON(u.Meta), toJSON(u.Tags), aclOrPrivate(u.ACL), u.Checksum, ts(u.Initiated), toJSONValue(u.SSE, u.SSE.Mode == ""))
+		_, err := tx.ExecContext(ctx, "INSERT INTO multipart_uploads ("+uploadCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+			u.ID, u.BucketID, u.Key, toJSON(u.Meta), toJSON(u.Tags), aclOrPrivate(u.ACL), u.Checksum, ts(u.Initiated), toJSONValue(u.SSE, u.SSE.Mode == ""),
+			toJSONValue(u.Lock, u.Lock == bucket.Lock{}))
 		if err != nil {
 			return fmt.Errorf("create upload: %w", mapErr(err))
 		}

@@ -16,7 +16,8 @@ import (
 // version, object_versions the noncurrent ones and delete markers. The
 // current row, when there is one, is always its key's newest version.
 
-const versionCols = "bucket_id, key_name, blob_id, size, etag, meta, checksums, tags, acl, parts, modified_at, sse, part_sizes, inline_data, version_id, seq"
+// versionCols are the columns objects and object_versions share.
+const versionCols = objectCols
 
 // lockKey serialises the writers of one key on PostgreSQL until their
 // transactions end, so concurrent PUTs and deletes of a key each commit in
@@ -162,24 +163,38 @@ func (s *Store) GetObjectVersion(ctx context.Context, bucketID, key, versionID s
 	return o, nil
 }
 
+// versionIn reads the version of key with versionID in the transaction
+// and names the table that holds it.
+func versionIn(ctx context.Context, tx *sql.Tx, bucketID, key, versionID string) (o bucket.Object, table string, err error) {
+	table = "objects"
+	o, err = scanObject(tx.QueryRowContext(ctx, "SELECT "+objectCols+" FROM objects WHERE bucket_id = $1 AND key_name = $2 AND version_id = $3",
+		bucketID, key, versionID))
+	if err == sql.ErrNoRows {
+		table = "object_versions"
+		o, err = scanVersion(tx.QueryRowContext(ctx, "SELECT "+versionCols+", delete_marker FROM object_versions WHERE bucket_id = $1 AND key_name = $2 AND version_id = $3",
+			bucketID, key, versionID))
+	}
+	if err != nil {
+		return o, table, notFound(err, "version", versionID)
+	}
+	return o, table, nil
+}
+
 // DeleteVersion removes one version of key for good and returns it (its
-// blob is the caller's to delete). When it was the newest, the next newest
-// becomes current, unless that one is a delete marker.
-func (s *Store) DeleteVersion(ctx context.Context, bucketID, key, versionID string) (gone bucket.Object, err error) {
+// blob is the caller's to delete), if allow, shown the version in the same
+// transaction, lets it. When it was the newest, the next newest becomes
+// current, unless that one is a delete marker.
+func (s *Store) DeleteVersion(ctx context.Context, bucketID, key, versionID string, allow func(bucket.Object) error) (gone bucket.Object, err error) {
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		if err := s.lockKey(ctx, tx, bucketID, key); err != nil {
 			return err
 		}
-		table := "objects"
-		gone, err = scanObject(tx.QueryRowContext(ctx, "SELECT "+objectCols+" FROM objects WHERE bucket_id = $1 AND key_name = $2 AND version_id = $3",
-			bucketID, key, versionID))
-		if err == sql.ErrNoRows {
-			table = "object_versions"
-			gone, err = scanVersion(tx.QueryRowContext(ctx, "SELECT "+versionCols+", delete_marker FROM object_versions WHERE bucket_id = $1 AND key_name = $2 AND version_id = $3",
-				bucketID, key, versionID))
+		var table string
+		if gone, table, err = versionIn(ctx, tx, bucketID, key, versionID); err != nil {
+			return err
 		}
-		if err != nil {
-			return notFound(err, "version", versionID)
+		if err := allow(gone); err != nil {
+			return err
 		}
 		if _, err := tx.ExecContext(ctx, "DELETE FROM "+table+" WHERE bucket_id = $1 AND key_name = $2 AND seq = $3", bucketID, key, gone.Seq); err != nil {
 			return fmt.Errorf("delete version: %w", mapErr(err))
@@ -192,6 +207,27 @@ func (s *Store) DeleteVersion(ctx context.Context, bucketID, key, versionID stri
 		return promote(ctx, tx, bucketID, key)
 	})
 	return gone, err
+}
+
+// UpdateLock sets the retention and legal hold of one version of key to
+// what change, shown the version in the same transaction, returns.
+func (s *Store) UpdateLock(ctx context.Context, bucketID, key, versionID string, change func(bucket.Object) (bucket.Lock, error)) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.lockKey(ctx, tx, bucketID, key); err != nil {
+			return err
+		}
+		o, table, err := versionIn(ctx, tx, bucketID, key, versionID)
+		if err != nil {
+			return err
+		}
+		l, err := change(o)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, "UPDATE "+table+" SET lock_mode = $1, lock_until = $2, legal_hold = $3 WHERE bucket_id = $4 AND key_name = $5 AND seq = $6",
+			l.Mode, lockUntil(l), boolInt(l.LegalHold), bucketID, key, o.Seq)
+		return mapErr(err)
+	})
 }
 
 // promote makes key's newest noncurrent version current when key has no
