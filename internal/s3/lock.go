@@ -228,8 +228,7 @@ func (h *Handler) putObjectRetention(w http.ResponseWriter, req *request) error 
 	if !until.After(now) {
 		return apiErr(errInvalidArgument, "the retain until date must be in the future")
 	}
-	err = h.o.Meta.UpdateLock(req.r.Context(), b.ID, req.key, o.VersionID, func(cur bucket.Object) (bucket.Lock, error) {
-		l := cur.Lock
+	return h.changeLock(w, req, b, o, func(l bucket.Lock) (bucket.Lock, error) {
 		// A retention in force may only grow, in the same mode; GOVERNANCE
 		// gives way to a bypass, COMPLIANCE to nothing.
 		if l.Retained(now) && (in.Mode != l.Mode || until.Before(l.Until)) && (l.Mode == bucket.LockCompliance || !bypass) {
@@ -238,6 +237,12 @@ func (h *Handler) putObjectRetention(w http.ResponseWriter, req *request) error 
 		l.Mode, l.Until = in.Mode, until.UTC()
 		return l, nil
 	})
+}
+
+// changeLock sets version o's lock to what change makes of the lock it
+// has when the change commits.
+func (h *Handler) changeLock(w http.ResponseWriter, req *request, b bucket.Bucket, o bucket.Object, change func(bucket.Lock) (bucket.Lock, error)) error {
+	err := h.o.Meta.UpdateLock(req.r.Context(), b.ID, req.key, o.VersionID, func(cur bucket.Object) (bucket.Lock, error) { return change(cur.Lock) })
 	if err != nil {
 		return err
 	}
@@ -270,17 +275,10 @@ func (h *Handler) putObjectLegalHold(w http.ResponseWriter, req *request) error 
 	if in.Status != "ON" && in.Status != "OFF" {
 		return apiErr(errMalformedXML, "the legal hold status must be ON or OFF")
 	}
-	err = h.o.Meta.UpdateLock(req.r.Context(), b.ID, req.key, o.VersionID, func(cur bucket.Object) (bucket.Lock, error) {
-		l := cur.Lock
+	return h.changeLock(w, req, b, o, func(l bucket.Lock) (bucket.Lock, error) {
 		l.LegalHold = in.Status == "ON"
 		return l, nil
 	})
-	if err != nil {
-		return err
-	}
-	setVersionHeader(w, b, o.VersionID)
-	w.WriteHeader(http.StatusOK)
-	return nil
 }
 
 func (h *Handler) getObjectLegalHold(w http.ResponseWriter, req *request) error {
