@@ -614,17 +614,11 @@ func (h *Handler) putBucketVersioning(w http.ResponseWriter, req *request) error
 	if err := req.readXML(&v); err != nil {
 		return err
 	}
-	switch v.Status {
-	case bucket.VersioningEnabled, bucket.VersioningSuspended:
-		if b.ObjectLock != nil && v.Status != bucket.VersioningEnabled {
-			return apiErr(errInvalidBucketState, "versioning cannot be suspended on a bucket with object lock")
-		}
-		b.Versioning = v.Status
-	default:
+	if v.Status != bucket.VersioningEnabled && v.Status != bucket.VersioningSuspended {
 		return apiErr(errIllegalVersioning, "the versioning configuration specified in the request is invalid")
 	}
-	if err := h.o.Meta.UpdateBucket(req.r.Context(), b); err != nil {
-		return err
+	if err := h.o.Meta.SetVersioning(req.r.Context(), b.ID, v.Status); err != nil {
+		return bucketState(err)
 	}
 	w.WriteHeader(http.StatusOK)
 	return nil

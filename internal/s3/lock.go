@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stowage/stowage/internal/core/bucket"
+	"github.com/stowage/stowage/internal/errs"
 )
 
 // Object lock (WORM): a bucket created with it (or a versioned bucket it
@@ -107,15 +108,14 @@ func setLockHeaders(w http.ResponseWriter, l bucket.Lock) {
 }
 
 // bypassGovernance reports whether the request asks to lift GOVERNANCE
-// retention. Whoever may act on the bucket may ask.
+// retention (Handler.mayBypass decides whether it may).
 func bypassGovernance(r *http.Request) bool {
 	return strings.EqualFold(r.Header.Get("X-Amz-Bypass-Governance-Retention"), "true")
 }
 
 // deletable refuses the permanent deletion of a version that a legal hold
-// or a retention still protects.
-func deletable(r *http.Request, now time.Time) func(bucket.Object) error {
-	bypass := bypassGovernance(r)
+// or a retention still protects; bypass lifts GOVERNANCE.
+func deletable(bypass bool, now time.Time) func(bucket.Object) error {
 	return func(o bucket.Object) error {
 		switch {
 		case o.Lock.LegalHold:
@@ -135,9 +135,6 @@ func (h *Handler) putObjectLockConfiguration(w http.ResponseWriter, req *request
 	var in objectLockConfiguration
 	if err := req.readXML(&in); err != nil {
 		return err
-	}
-	if b.ObjectLock == nil && b.Versioning != bucket.VersioningEnabled {
-		return apiErr(errInvalidBucketState, "object lock can be turned on only for a bucket with versioning enabled")
 	}
 	if in.ObjectLockEnabled != "Enabled" {
 		return apiErr(errMalformedXML, "ObjectLockEnabled must be Enabled")
@@ -160,12 +157,20 @@ func (h *Handler) putObjectLockConfiguration(w http.ResponseWriter, req *request
 			cfg.Years = *d.Years
 		}
 	}
-	b.ObjectLock = cfg
-	if err := h.o.Meta.UpdateBucket(req.r.Context(), b); err != nil {
-		return err
+	if err := h.o.Meta.SetObjectLock(req.r.Context(), b.ID, *cfg); err != nil {
+		return bucketState(err)
 	}
 	w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+// bucketState answers a refusal of the store's versioning and object
+// lock rules as S3 does.
+func bucketState(err error) error {
+	if errs.Is(err, errs.Conflict) {
+		return &apiError{s3Code: errInvalidBucketState, Msg: errs.Message(err), Err: err}
+	}
+	return err
 }
 
 func (h *Handler) getObjectLockConfiguration(w http.ResponseWriter, req *request) error {
@@ -224,7 +229,11 @@ func (h *Handler) putObjectRetention(w http.ResponseWriter, req *request) error 
 	if err != nil {
 		return apiErr(errMalformedXML, "the retain until date must be an ISO 8601 date and time")
 	}
-	now, bypass := h.o.Now(), bypassGovernance(req.r)
+	now := h.o.Now()
+	bypass, err := h.mayBypass(req, req.key)
+	if err != nil {
+		return err
+	}
 	if !until.After(now) {
 		return apiErr(errInvalidArgument, "the retain until date must be in the future")
 	}

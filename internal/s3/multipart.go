@@ -366,7 +366,7 @@ func (h *Handler) completeUpload(w http.ResponseWriter, req *request) error {
 	o := bucket.Object{BucketID: b.ID, Key: u.Key, BlobID: blob.ID, Size: size,
 		ETag: fmt.Sprintf("%s-%d", hex.EncodeToString(sum.Sum(nil)), len(in.Parts)),
 		Meta: u.Meta, Tags: u.Tags, ACL: u.ACL, Parts: len(in.Parts), PartSizes: sizes, SSE: sse, Lock: u.Lock, Modified: h.o.Now().UTC()}
-	c, partBlobs, err := h.o.Meta.CompleteUpload(ctx, b.ID, u.ID, o, b.Versioning)
+	c, partBlobs, err := h.o.Meta.CompleteUpload(ctx, b.ID, u.ID, o)
 	if err != nil {
 		h.dropBlob(req, blob.ID)
 		if isNotExist(err) {

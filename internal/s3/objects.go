@@ -375,7 +375,7 @@ func (h *Handler) putObject(w http.ResponseWriter, req *request) error {
 		h.dropBlob(req, rc.blob.ID)
 		return err
 	}
-	c, err := h.o.Meta.PutObject(req.r.Context(), o, b.Versioning)
+	c, err := h.o.Meta.PutObject(req.r.Context(), o)
 	if err != nil {
 		h.dropBlob(req, rc.blob.ID)
 		return err
@@ -737,6 +737,25 @@ func (h *Handler) deleteObject(w http.ResponseWriter, req *request) error {
 	return nil
 }
 
+// about is the same caller asking about another object, to authorise one
+// request's work on several (copy sources, DeleteObjects entries).
+func (req *request) about(bucketName, key string) *request {
+	return &request{r: req.r, id: req.id, bucket: bucketName, key: key, hasKey: true, project: req.project, service: req.service}
+}
+
+// mayBypass reports whether the request lifts GOVERNANCE retention on key:
+// it asks to, and the caller owns the bucket or a bucket policy grants it
+// s3:BypassGovernanceRetention (else AccessDenied).
+func (h *Handler) mayBypass(req *request, key string) (bool, error) {
+	if !bypassGovernance(req.r) {
+		return false, nil
+	}
+	if _, err := h.bucketFor(req.about(req.bucket, key), "s3:BypassGovernanceRetention"); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
 // deleteKey deletes key (a delete marker in a versioned bucket) or, when
 // versioned is set, one version of it for good, and says what it did as
 // DeleteObjects reports it. Deleting what is not there succeeds, as in S3.
@@ -749,7 +768,11 @@ func (h *Handler) deleteKey(req *request, b bucket.Bucket, key string, versioned
 			return d, err
 		}
 		d.VersionID = versionID
-		gone, err := h.o.Meta.DeleteVersion(ctx, b.ID, key, vid, deletable(req.r, h.o.Now()))
+		bypass, err := h.mayBypass(req, key)
+		if err != nil {
+			return d, err
+		}
+		gone, err := h.o.Meta.DeleteVersion(ctx, b.ID, key, vid, deletable(bypass, h.o.Now()))
 		if isNotExist(err) {
 			return d, nil
 		}
@@ -763,14 +786,14 @@ func (h *Handler) deleteKey(req *request, b bucket.Bucket, key string, versioned
 		h.dropBlob(req, gone.BlobID)
 		return d, nil
 	}
-	c, err := h.o.Meta.DeleteObject(ctx, b.ID, key, b.Versioning, h.o.Now().UTC())
+	c, err := h.o.Meta.DeleteObject(ctx, b.ID, key, h.o.Now().UTC())
 	if err != nil && !isNotExist(err) {
 		return d, err
 	}
 	for _, id := range c.Freed {
 		h.dropBlob(req, id)
 	}
-	if b.Versioning != "" {
+	if c.Versioned {
 		d.DeleteMarker, d.DeleteMarkerVersionID = true, versionName(c.VersionID)
 		d.VersionID = d.DeleteMarkerVersionID
 	}
@@ -795,7 +818,16 @@ func (h *Handler) deleteObjects(w http.ResponseWriter, req *request) error {
 			res.Errors = append(res.Errors, deleteErrorEntry{Key: obj.Key, Code: errInvalidArgument.Code, Message: errs.Message(err)})
 			continue
 		}
-		d, err := h.deleteKey(req, b, obj.Key, obj.VersionID != "", obj.VersionID)
+		// Each entry is authorised as its own DELETE would be.
+		action := actDelete
+		if obj.VersionID != "" {
+			action = "s3:DeleteObjectVersion"
+		}
+		_, err := h.bucketFor(req.about(req.bucket, obj.Key), action)
+		var d deletedEntry
+		if err == nil {
+			d, err = h.deleteKey(req, b, obj.Key, obj.VersionID != "", obj.VersionID)
+		}
 		if err != nil {
 			ae := toAPIError(err)
 			if ae.Status >= 500 {
@@ -843,7 +875,7 @@ func (h *Handler) sourceObject(req *request) (bucket.Bucket, bucket.Object, []by
 	if versioned && err != nil {
 		return bucket.Bucket{}, bucket.Object{}, nil, err
 	}
-	src := &request{r: req.r, bucket: bn, key: key, hasKey: true, project: req.project}
+	src := req.about(bn, key)
 	if err := h.checkKey(src); err != nil {
 		return bucket.Bucket{}, bucket.Object{}, nil, err
 	}
@@ -861,6 +893,10 @@ func (h *Handler) sourceObject(req *request) (bucket.Bucket, bucket.Object, []by
 			return sb, o, nil, apiErr(errNoSuchVersion, "the specified version does not exist")
 		}
 		if err == nil && o.DeleteMarker {
+			// Said only to callers who may know the key's state.
+			if err := h.canRead(src, sb, key, nil); !isAPICode(err, errNoSuchKey) {
+				return sb, o, nil, err
+			}
 			return sb, o, nil, apiErr(errInvalidRequest, "the source of a copy request may not specifically refer to a delete marker by version id")
 		}
 	} else {
@@ -976,7 +1012,17 @@ func (h *Handler) copyObject(w http.ResponseWriter, req *request) error {
 			return err
 		}
 	}
-	c, err := h.o.Meta.PutObject(ctx, o, b.Versioning)
+	c, err := h.o.Meta.PutObject(ctx, o)
+	if errs.Is(err, errs.Conflict) && o.BlobID != "" && o.BlobID == src.BlobID {
+		// The bucket became versioned since it was read: the new version
+		// needs bytes of its own.
+		nb, cerr := h.o.Blobs.Concat(ctx, []string{src.BlobID})
+		if cerr != nil {
+			return cerr
+		}
+		o.BlobID = nb.ID
+		c, err = h.o.Meta.PutObject(ctx, o)
+	}
 	if err != nil {
 		if o.BlobID != src.BlobID {
 			h.dropBlob(req, o.BlobID)

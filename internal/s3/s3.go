@@ -42,10 +42,13 @@ type Meta interface {
 
 	// GetObject returns key's current version.
 	GetObject(ctx context.Context, bucketID, key string) (bucket.Object, error)
-	// PutObject and DeleteObject act as S3 does in a bucket whose
-	// versioning state is versioning (bucket.Bucket.Versioning).
-	PutObject(ctx context.Context, o bucket.Object, versioning string) (bucket.Committed, error)
-	DeleteObject(ctx context.Context, bucketID, key, versioning string, at time.Time) (bucket.Committed, error)
+	// PutObject and DeleteObject act as S3 does by the bucket's versioning
+	// state when they commit; SetVersioning and SetObjectLock check their
+	// rules against the stored state (errs.Conflict).
+	PutObject(ctx context.Context, o bucket.Object) (bucket.Committed, error)
+	DeleteObject(ctx context.Context, bucketID, key string, at time.Time) (bucket.Committed, error)
+	SetVersioning(ctx context.Context, bucketID, status string) error
+	SetObjectLock(ctx context.Context, bucketID string, cfg bucket.ObjectLockConfig) error
 	ListObjects(ctx context.Context, bucketID string, q bucket.ListQuery) ([]bucket.Object, error)
 	GetObjectVersion(ctx context.Context, bucketID, key, versionID string) (bucket.Object, error)
 	// DeleteVersion removes a version for good if allow, shown it in the
@@ -62,7 +65,7 @@ type Meta interface {
 	ListUploads(ctx context.Context, bucketID, prefix, keyMarker, idMarker string, limit int) ([]bucket.Upload, error)
 	PutPart(ctx context.Context, p bucket.Part) (replacedBlob string, err error)
 	ListParts(ctx context.Context, uploadID string, after, limit int) ([]bucket.Part, error)
-	CompleteUpload(ctx context.Context, bucketID, uploadID string, o bucket.Object, versioning string) (bucket.Committed, []string, error)
+	CompleteUpload(ctx context.Context, bucketID, uploadID string, o bucket.Object) (bucket.Committed, []string, error)
 	AbortUpload(ctx context.Context, bucketID, uploadID string) (partBlobs []string, err error)
 }
 

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
+	"net/http"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
@@ -302,5 +305,162 @@ func TestConcurrentWritesOfOneKey(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// slowPut starts a PUT of key whose body arrives in two halves: the first
+// now, the second when the returned function is called, which waits for
+// the answer.
+func slowPut(t *testing.T, e *env, bucketName, key string, first, second []byte) func() *http.Response {
+	t.Helper()
+	pr, pw := io.Pipe()
+	req, err := http.NewRequest("PUT", e.srv.URL+"/"+bucketName+"/"+key, pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = int64(len(first) + len(second))
+	req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
+	if err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: e.a.access, SecretAccessKey: e.a.secret},
+		req, "UNSIGNED-PAYLOAD", "s3", region, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan *http.Response, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- resp
+	}()
+	if _, err := pw.Write(first); err != nil {
+		t.Fatal(err)
+	}
+	return func() *http.Response {
+		pw.Write(second)
+		pw.Close()
+		resp := <-done
+		if resp != nil {
+			resp.Body.Close()
+		}
+		return resp
+	}
+}
+
+// TestVersioningChangesMidWrite: a write commits by the versioning state
+// its commit sees, not the one its request started with. A PUT begun in an
+// unversioned bucket and finished after versioning was enabled keeps the
+// version written meanwhile; one begun while suspended cannot replace a
+// null version that object lock has since protected.
+func TestVersioningChangesMidWrite(t *testing.T) {
+	for _, backend := range backends(t) {
+		t.Run(backend, func(t *testing.T) {
+			e := newEnvOn(t, backend)
+			ctx := context.Background()
+			c := awsFor(e, e.a)
+			mustCreate(t, c, "midway")
+			b := aws.String("midway")
+			enable := func() {
+				t.Helper()
+				if _, err := c.PutBucketVersioning(ctx, &awss3.PutBucketVersioningInput{Bucket: b,
+					VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			mustPut(t, c, "midway", "k", []byte("before"))
+			finish := slowPut(t, e, "midway", "k", []byte("slow-"), []byte("body!"))
+			time.Sleep(100 * time.Millisecond)
+			enable()
+			out, err := c.PutObject(ctx, &awss3.PutObjectInput{Bucket: b, Key: aws.String("k"), Body: bytes.NewReader([]byte("v1"))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp := finish(); resp == nil || resp.StatusCode != 200 || resp.Header.Get("X-Amz-Version-Id") == "" {
+				t.Fatalf("the slow PUT: %+v", resp)
+			}
+			got, err := c.GetObject(ctx, &awss3.GetObjectInput{Bucket: b, Key: aws.String("k"), VersionId: out.VersionId})
+			if string(getBytes(t, got, err)) != "v1" {
+				t.Fatal("the version written during the slow PUT is gone")
+			}
+			got, err = c.GetObject(ctx, &awss3.GetObjectInput{Bucket: b, Key: aws.String("k")})
+			if string(getBytes(t, got, err)) != "slow-body!" {
+				t.Fatal("the slow PUT is not the current version")
+			}
+			lv, err := c.ListObjectVersions(ctx, &awss3.ListObjectVersionsInput{Bucket: b})
+			if err != nil || len(lv.Versions) != 3 || !aws.ToBool(lv.Versions[0].IsLatest) {
+				t.Fatalf("versions after the slow PUT: %v %+v", err, lv)
+			}
+
+			// Suspended, then protected: the slow null write must not drop
+			// the locked null version.
+			mustCreate(t, c, "midway-lock")
+			lb := aws.String("midway-lock")
+			if _, err := c.PutBucketVersioning(ctx, &awss3.PutBucketVersioningInput{Bucket: lb,
+				VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusSuspended}}); err != nil {
+				t.Fatal(err)
+			}
+			mustPut(t, c, "midway-lock", "k", []byte("protect me"))
+			finish = slowPut(t, e, "midway-lock", "k", []byte("slow-"), []byte("body!"))
+			time.Sleep(100 * time.Millisecond)
+			if _, err := c.PutBucketVersioning(ctx, &awss3.PutBucketVersioningInput{Bucket: lb,
+				VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled}}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.PutObjectLockConfiguration(ctx, &awss3.PutObjectLockConfigurationInput{Bucket: lb,
+				ObjectLockConfiguration: &types.ObjectLockConfiguration{ObjectLockEnabled: types.ObjectLockEnabledEnabled}}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.PutObjectLegalHold(ctx, &awss3.PutObjectLegalHoldInput{Bucket: lb, Key: aws.String("k"), VersionId: aws.String("null"),
+				LegalHold: &types.ObjectLockLegalHold{Status: types.ObjectLockLegalHoldStatusOn}}); err != nil {
+				t.Fatal(err)
+			}
+			finish()
+			got, err = c.GetObject(ctx, &awss3.GetObjectInput{Bucket: lb, Key: aws.String("k"), VersionId: aws.String("null")})
+			if string(getBytes(t, got, err)) != "protect me" {
+				t.Fatal("the null version under legal hold was replaced")
+			}
+		})
+	}
+}
+
+// TestDeleteObjectsAuthorisesEachEntry: DeleteObjects asks for what each
+// entry's own DELETE would: a policy that grants s3:DeleteObject does not
+// let another project delete versions for good or bypass GOVERNANCE.
+func TestDeleteObjectsAuthorisesEachEntry(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c := awsFor(e, e.a)
+	b := aws.String("entries")
+	if _, err := c.CreateBucket(ctx, &awss3.CreateBucketInput{Bucket: b, ObjectLockEnabledForBucket: aws.Bool(true)}); err != nil {
+		t.Fatal(err)
+	}
+	policy := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":["s3:DeleteObject","s3:PutObjectRetention"],"Resource":"arn:aws:s3:::entries/*"}]}`
+	if _, err := c.PutBucketPolicy(ctx, &awss3.PutBucketPolicyInput{Bucket: b, Policy: aws.String(policy)}); err != nil {
+		t.Fatal(err)
+	}
+	plain, err := c.PutObject(ctx, &awss3.PutObjectInput{Bucket: b, Key: aws.String("plain"), Body: bytes.NewReader([]byte("p"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gov, err := c.PutObject(ctx, &awss3.PutObjectInput{Bucket: b, Key: aws.String("gov"), Body: bytes.NewReader([]byte("g")),
+		ObjectLockMode: types.ObjectLockModeGovernance, ObjectLockRetainUntilDate: aws.Time(time.Now().Add(time.Hour))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := awsFor(e, e.b)
+	dr, err := other.DeleteObjects(ctx, &awss3.DeleteObjectsInput{Bucket: b, BypassGovernanceRetention: aws.Bool(true),
+		Delete: &types.Delete{Objects: []types.ObjectIdentifier{{Key: aws.String("plain"), VersionId: plain.VersionId}, {Key: aws.String("gov"), VersionId: gov.VersionId}}}})
+	if err != nil || len(dr.Errors) != 2 || len(dr.Deleted) != 0 {
+		t.Fatalf("another project's version deletes: %v %+v", err, dr)
+	}
+	// Shortening GOVERNANCE needs s3:BypassGovernanceRetention too.
+	if _, err := other.PutObjectRetention(ctx, &awss3.PutObjectRetentionInput{Bucket: b, Key: aws.String("gov"), VersionId: gov.VersionId,
+		BypassGovernanceRetention: aws.Bool(true),
+		Retention:                 &types.ObjectLockRetention{Mode: types.ObjectLockRetentionModeGovernance, RetainUntilDate: aws.Time(time.Now().Add(time.Minute))}}); errCode(err) != "AccessDenied" {
+		t.Fatalf("another project's bypass: %v", err)
+	}
+	for _, v := range []struct{ key, id string }{{"plain", *plain.VersionId}, {"gov", *gov.VersionId}} {
+		if _, err := c.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: b, Key: aws.String(v.key), VersionId: aws.String(v.id)}); err != nil {
+			t.Fatalf("%s after another project's attempts: %v", v.key, err)
+		}
 	}
 }

@@ -149,10 +149,12 @@ const (
 
 // Committed is what a write or delete of a key did: the blobs it freed,
 // which the caller deletes once the call returned, and the version it
-// made ("" for the null version).
+// made ("" for the null version) in a bucket that is or was versioned
+// when it committed (Versioned; a delete there made a delete marker).
 type Committed struct {
 	Freed     []string
 	VersionID string
+	Versioned bool
 }
 
 // VersionQuery selects a page of versions, in key order and newest first

@@ -220,16 +220,16 @@ func (s *Store) ListBuckets(ctx context.Context, projectID string) ([]bucket.Buc
 	return collect(ctx, s.r, q, scanBucket)
 }
 
-// UpdateBucket stores a bucket's configuration: ACL, policy, versioning
-// status, public access block, object ownership, CORS rules and default
-// encryption.
+// UpdateBucket stores a bucket's configuration: ACL, policy, public
+// access block, object ownership, CORS rules and default encryption.
+// Versioning and object lock have setters of their own, which check their
+// rules against the stored state: a caller's copy may be a second old.
 func (s *Store) UpdateBucket(ctx context.Context, b bucket.Bucket) error {
 	defer s.hot.forget()
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE buckets SET acl = $1, policy = $2, versioning = $3, access_block = $4, ownership = $5, cors = $6, encryption = $7,
-			object_lock = $8 WHERE id = $9 AND deleted_at IS NULL`,
-			b.ACL, b.Policy, b.Versioning, accessBlockJSON(b.AccessBlock), b.Ownership, corsJSON(b.CORS), b.Encryption,
-			toJSONValue(b.ObjectLock, b.ObjectLock == nil), b.ID)
+		res, err := tx.ExecContext(ctx, `UPDATE buckets SET acl = $1, policy = $2, access_block = $3, ownership = $4, cors = $5, encryption = $6
+			WHERE id = $7 AND deleted_at IS NULL`,
+			b.ACL, b.Policy, accessBlockJSON(b.AccessBlock), b.Ownership, corsJSON(b.CORS), b.Encryption, b.ID)
 		if err != nil {
 			return mapErr(err)
 		}
@@ -359,9 +359,13 @@ func (s *Store) GetObject(ctx context.Context, bucketID, key string) (bucket.Obj
 	return o, nil
 }
 
-// putObject commits o as its key's newest version in a bucket whose
-// versioning state is versioning.
-func putObject(ctx context.Context, tx *sql.Tx, o bucket.Object, versioning string) (bucket.Committed, error) {
+// putObject commits o as its key's newest version, as the bucket's
+// versioning state, read in the same transaction, says.
+func (s *Store) putObject(ctx context.Context, tx *sql.Tx, o bucket.Object) (bucket.Committed, error) {
+	versioning, err := s.versioningIn(ctx, tx, o.BucketID)
+	if err != nil {
+		return bucket.Committed{}, err
+	}
 	if versioning == "" {
 		replaced, err := replaceObject(ctx, tx, o)
 		var c bucket.Committed
@@ -371,6 +375,22 @@ func putObject(ctx context.Context, tx *sql.Tx, o bucket.Object, versioning stri
 		return c, err
 	}
 	return putVersion(ctx, tx, o, versioning)
+}
+
+// versioningIn reads a bucket's versioning state in tx, so a write acts on
+// the state its commit sees, not on what the request saw when it started;
+// on PostgreSQL the row stays locked until commit (every write takes it
+// for the usage counters anyway).
+func (s *Store) versioningIn(ctx context.Context, tx *sql.Tx, bucketID string) (string, error) {
+	q := "SELECT versioning FROM buckets WHERE id = $1 AND deleted_at IS NULL"
+	if s.engine == Postgres {
+		q += " FOR UPDATE"
+	}
+	var v string
+	if err := tx.QueryRowContext(ctx, q, bucketID).Scan(&v); err != nil {
+		return "", notFound(err, "bucket", bucketID)
+	}
+	return v, nil
 }
 
 // replaceObject upserts o and moves the bucket's counters by the
@@ -448,28 +468,28 @@ func bumpUsage(ctx context.Context, tx *sql.Tx, bucketID string, bytes, count in
 }
 
 // PutObject commits o as the newest version of its key, with the bucket's
-// counters, in a bucket whose versioning state is versioning: replacing
-// the object when never versioned (or its null version when suspended),
-// keeping the one it supersedes as a noncurrent version otherwise. It
-// returns the blobs the caller deletes after commit and the version id.
+// counters: replacing the object when the bucket was never versioned (or
+// its null version when versioning is suspended), keeping the one it
+// supersedes as a noncurrent version otherwise. It returns the blobs the
+// caller deletes after commit and the version id.
 //
 // On SQLite, concurrent calls commit together: there is one writer and a
 // commit costs an fsync, so PUTs in flight share one transaction (each in
 // its own savepoint, so one failing leaves the others) instead of queueing
 // for a commit each. The first caller leads; whoever is first in the queue
 // when a batch ends leads the next one.
-func (s *Store) PutObject(ctx context.Context, o bucket.Object, versioning string) (c bucket.Committed, err error) {
+func (s *Store) PutObject(ctx context.Context, o bucket.Object) (c bucket.Committed, err error) {
 	if s.engine != SQLite {
 		err = s.tx(ctx, func(tx *sql.Tx) error {
 			if err := s.lockKey(ctx, tx, o.BucketID, o.Key); err != nil {
 				return err
 			}
-			c, err = putObject(ctx, tx, o, versioning)
+			c, err = s.putObject(ctx, tx, o)
 			return err
 		})
 		return c, err
 	}
-	me := &putReq{o: o, versioning: versioning, lead: make(chan bool, 1)}
+	me := &putReq{o: o, lead: make(chan bool, 1)}
 	g := &s.puts
 	g.mu.Lock()
 	g.queue = append(g.queue, me)
@@ -513,10 +533,9 @@ type putGroup struct {
 }
 
 type putReq struct {
-	o          bucket.Object
-	versioning string
-	done       bucket.Committed
-	err        error
+	o    bucket.Object
+	done bucket.Committed
+	err  error
 	// lead receives true when this request is to lead the next batch,
 	// false when its batch is done.
 	lead chan bool
@@ -528,7 +547,7 @@ func (s *Store) commitPuts(ctx context.Context, batch []*putReq) {
 			if _, err := tx.ExecContext(ctx, "SAVEPOINT put_object"); err != nil {
 				return fmt.Errorf("savepoint: %w", mapErr(err))
 			}
-			r.done, r.err = putObject(ctx, tx, r.o, r.versioning)
+			r.done, r.err = s.putObject(ctx, tx, r.o)
 			if r.err != nil {
 				if _, err := tx.ExecContext(ctx, "ROLLBACK TO put_object"); err != nil {
 					return fmt.Errorf("rollback to savepoint: %w", mapErr(err))
@@ -550,28 +569,29 @@ func (s *Store) commitPuts(ctx context.Context, batch []*putReq) {
 	}
 }
 
-// DeleteObject deletes key as S3 does in a bucket whose versioning state
-// is versioning: a never versioned bucket loses the object (its blob is
-// freed; a missing key is errs.NotExist), a versioned one gets a delete
-// marker (the null version's bytes are freed when suspended).
-func (s *Store) DeleteObject(ctx context.Context, bucketID, key, versioning string, at time.Time) (c bucket.Committed, err error) {
-	if versioning != "" {
-		err = s.tx(ctx, func(tx *sql.Tx) error {
-			if err := s.lockKey(ctx, tx, bucketID, key); err != nil {
-				return err
-			}
-			c, err = putDeleteMarker(ctx, tx, bucketID, key, versioning, at)
-			return err
-		})
-		return c, err
-	}
+// DeleteObject deletes key as S3 does, by the bucket's versioning state
+// read in the same transaction: a never versioned bucket loses the object
+// (its blob is freed; a missing key is errs.NotExist), a versioned one gets
+// a delete marker made at (the null version's bytes are freed when
+// suspended). Committed.VersionID is then the marker's.
+func (s *Store) DeleteObject(ctx context.Context, bucketID, key string, at time.Time) (c bucket.Committed, err error) {
 	var blobID string
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		if err := s.lockKey(ctx, tx, bucketID, key); err != nil {
 			return err
 		}
+		versioning, err := s.versioningIn(ctx, tx, bucketID)
+		if err != nil {
+			return err
+		}
+		c.Versioned = versioning != ""
+		if c.Versioned {
+			vc, err := putDeleteMarker(ctx, tx, bucketID, key, versioning, at)
+			c.Freed, c.VersionID = vc.Freed, vc.VersionID
+			return err
+		}
 		var size int64
-		err := tx.QueryRowContext(ctx, "SELECT blob_id, size FROM objects WHERE bucket_id = $1 AND key_name = $2", bucketID, key).Scan(&blobID, &size)
+		err = tx.QueryRowContext(ctx, "SELECT blob_id, size FROM objects WHERE bucket_id = $1 AND key_name = $2", bucketID, key).Scan(&blobID, &size)
 		if err != nil {
 			return notFound(err, "object", key)
 		}
@@ -580,7 +600,7 @@ func (s *Store) DeleteObject(ctx context.Context, bucketID, key, versioning stri
 		}
 		return bumpUsage(ctx, tx, bucketID, -size, -1)
 	})
-	if err == nil {
+	if err == nil && blobID != "" {
 		c.Freed = []string{blobID}
 	}
 	return c, err
@@ -785,7 +805,7 @@ func partBlobs(ctx context.Context, tx *sql.Tx, uploadID string) ([]string, erro
 // transaction, returning the blob o replaced and every part blob, which
 // the caller deletes after commit (o's blob is new: parts were
 // concatenated into it).
-func (s *Store) CompleteUpload(ctx context.Context, bucketID, uploadID string, o bucket.Object, versioning string) (c bucket.Committed, parts []string, err error) {
+func (s *Store) CompleteUpload(ctx context.Context, bucketID, uploadID string, o bucket.Object) (c bucket.Committed, parts []string, err error) {
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		var one int
 		if err := tx.QueryRowContext(ctx, "SELECT 1 FROM multipart_uploads WHERE id = $1 AND bucket_id = $2", uploadID, bucketID).Scan(&one); err != nil {
@@ -797,7 +817,7 @@ func (s *Store) CompleteUpload(ctx context.Context, bucketID, uploadID string, o
 		if err := s.lockKey(ctx, tx, o.BucketID, o.Key); err != nil {
 			return err
 		}
-		c, err = putObject(ctx, tx, o, versioning)
+		c, err = s.putObject(ctx, tx, o)
 		return err
 	})
 	return c, parts, err

@@ -19,6 +19,43 @@ import (
 // versionCols are the columns objects and object_versions share.
 const versionCols = objectCols
 
+// SetVersioning enables or suspends a bucket's versioning. A bucket with
+// object lock cannot be suspended (errs.Conflict).
+func (s *Store) SetVersioning(ctx context.Context, bucketID, status string) error {
+	defer s.hot.forget()
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := s.versioningIn(ctx, tx, bucketID); err != nil {
+			return err
+		}
+		var lock string
+		if err := tx.QueryRowContext(ctx, "SELECT object_lock FROM buckets WHERE id = $1", bucketID).Scan(&lock); err != nil {
+			return mapErr(err)
+		}
+		if lock != "" && status != bucket.VersioningEnabled {
+			return errs.E(errs.Conflict, "versioning cannot be suspended on a bucket with object lock")
+		}
+		_, err := tx.ExecContext(ctx, "UPDATE buckets SET versioning = $1 WHERE id = $2", status, bucketID)
+		return mapErr(err)
+	})
+}
+
+// SetObjectLock stores a bucket's object lock configuration; object lock
+// needs versioning enabled (errs.Conflict).
+func (s *Store) SetObjectLock(ctx context.Context, bucketID string, cfg bucket.ObjectLockConfig) error {
+	defer s.hot.forget()
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		v, err := s.versioningIn(ctx, tx, bucketID)
+		if err != nil {
+			return err
+		}
+		if v != bucket.VersioningEnabled {
+			return errs.E(errs.Conflict, "object lock can be turned on only for a bucket with versioning enabled")
+		}
+		_, err = tx.ExecContext(ctx, "UPDATE buckets SET object_lock = $1 WHERE id = $2", toJSONValue(cfg, false), bucketID)
+		return mapErr(err)
+	})
+}
+
 // lockKey serialises the writers of one key on PostgreSQL until their
 // transactions end, so concurrent PUTs and deletes of a key each commit in
 // turn (last writer current) instead of failing on each other's rows;
@@ -31,12 +68,29 @@ func (s *Store) lockKey(ctx context.Context, tx *sql.Tx, bucketID, key string) e
 	return mapErr(err)
 }
 
-// newSeq is a version's place in its key's history: a time-ordered id
-// given at commit, so commit order is version order.
-func newSeq() (string, error) {
+// newSeq is a new version's place in its key's history: a time-ordered
+// id given at commit, and past every seq the key has, so commit order is
+// version order even when clocks differ between nodes or step back (the
+// caller holds the key's lock).
+func newSeq(ctx context.Context, tx *sql.Tx, bucketID, key string) (string, error) {
 	u, err := uuid.NewV7()
 	if err != nil {
 		return "", fmt.Errorf("new version id: %w", err)
+	}
+	var newest string
+	err = tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), '') FROM (SELECT seq FROM objects WHERE bucket_id = $1 AND key_name = $2
+		UNION ALL SELECT seq FROM object_versions WHERE bucket_id = $1 AND key_name = $2) s`, bucketID, key).Scan(&newest)
+	if err != nil {
+		return "", fmt.Errorf("read newest version: %w", mapErr(err))
+	}
+	if last, perr := uuid.Parse(newest); perr == nil && u.String() <= newest {
+		// One past the newest: the id as a 128-bit number, plus one.
+		for i := len(last) - 1; i >= 0; i-- {
+			if last[i]++; last[i] != 0 {
+				break
+			}
+		}
+		u = last
 	}
 	return u.String(), nil
 }
@@ -54,29 +108,34 @@ func retire(ctx context.Context, tx *sql.Tx, bucketID, key string) error {
 }
 
 // dropNullVersion removes key's null version, current or not, adding its
-// blob to c. There is at most one: a null write or delete replaces it.
-func dropNullVersion(ctx context.Context, tx *sql.Tx, bucketID, key string, c *bucket.Committed) error {
+// blob to c. There is at most one: a null write or delete replaces it. A
+// null version that a retention or legal hold protects is never replaced
+// (errs.Permission).
+func dropNullVersion(ctx context.Context, tx *sql.Tx, bucketID, key, keep string, c *bucket.Committed) error {
 	for _, table := range []string{"objects", "object_versions"} {
 		marker := "0"
 		if table == "object_versions" {
 			marker = "delete_marker"
 		}
-		var blob string
-		var size int64
-		var dm int
-		err := tx.QueryRowContext(ctx, "SELECT blob_id, size, "+marker+" FROM "+table+" WHERE bucket_id = $1 AND key_name = $2 AND version_id = ''",
-			bucketID, key).Scan(&blob, &size, &dm)
+		var blob, mode string
+		var size, until int64
+		var dm, hold int
+		err := tx.QueryRowContext(ctx, "SELECT blob_id, size, "+marker+", lock_mode, lock_until, legal_hold FROM "+table+
+			" WHERE bucket_id = $1 AND key_name = $2 AND version_id = ''", bucketID, key).Scan(&blob, &size, &dm, &mode, &until, &hold)
 		if err == sql.ErrNoRows {
 			continue
 		}
 		if err != nil {
 			return fmt.Errorf("read null version: %w", mapErr(err))
 		}
+		if hold != 0 || (mode != "" && until > ts(time.Now())) {
+			return errs.E(errs.Permission, "the null version of %s is locked", key)
+		}
 		if _, err := tx.ExecContext(ctx, "DELETE FROM "+table+" WHERE bucket_id = $1 AND key_name = $2 AND version_id = ''", bucketID, key); err != nil {
 			return fmt.Errorf("drop null version: %w", mapErr(err))
 		}
 		if dm == 0 {
-			if blob != "" {
+			if blob != "" && blob != keep { // keep: a metadata-only replace reuses it
 				c.Freed = append(c.Freed, blob)
 			}
 			if err := bumpUsage(ctx, tx, bucketID, -size, -1); err != nil {
@@ -91,16 +150,26 @@ func dropNullVersion(ctx context.Context, tx *sql.Tx, bucketID, key string, c *b
 // new version id when versioning is enabled, the null version (replacing
 // the old one) when suspended. The version it supersedes stays.
 func putVersion(ctx context.Context, tx *sql.Tx, o bucket.Object, versioning string) (bucket.Committed, error) {
-	var c bucket.Committed
-	seq, err := newSeq()
+	c := bucket.Committed{Versioned: true}
+	seq, err := newSeq(ctx, tx, o.BucketID, o.Key)
 	if err != nil {
 		return c, err
 	}
 	o.Seq, o.VersionID = seq, ""
 	if versioning == bucket.VersioningEnabled {
 		o.VersionID = seq
-	} else if err := dropNullVersion(ctx, tx, o.BucketID, o.Key, &c); err != nil {
+	} else if err := dropNullVersion(ctx, tx, o.BucketID, o.Key, o.BlobID, &c); err != nil {
 		return c, err
+	}
+	// The version that stays must not share its blob with the new one: a
+	// delete of either would take the other's bytes.
+	var curBlob string
+	err = tx.QueryRowContext(ctx, "SELECT blob_id FROM objects WHERE bucket_id = $1 AND key_name = $2", o.BucketID, o.Key).Scan(&curBlob)
+	if err != nil && err != sql.ErrNoRows {
+		return c, fmt.Errorf("read current version: %w", mapErr(err))
+	}
+	if err == nil && curBlob != "" && curBlob == o.BlobID {
+		return c, errs.E(errs.Conflict, "a new version cannot share its bytes with the version it supersedes")
 	}
 	if err := retire(ctx, tx, o.BucketID, o.Key); err != nil {
 		return c, err
@@ -117,14 +186,14 @@ func putVersion(ctx context.Context, tx *sql.Tx, o bucket.Object, versioning str
 // when suspended, replacing the null version).
 func putDeleteMarker(ctx context.Context, tx *sql.Tx, bucketID, key, versioning string, at time.Time) (bucket.Committed, error) {
 	var c bucket.Committed
-	seq, err := newSeq()
+	seq, err := newSeq(ctx, tx, bucketID, key)
 	if err != nil {
 		return c, err
 	}
 	vid := seq
 	if versioning != bucket.VersioningEnabled {
 		vid = ""
-		if err := dropNullVersion(ctx, tx, bucketID, key, &c); err != nil {
+		if err := dropNullVersion(ctx, tx, bucketID, key, "", &c); err != nil {
 			return c, err
 		}
 	}
