@@ -1108,24 +1108,26 @@ func (h *Handler) versionAt(req *request, b bucket.Bucket) (bucket.Object, error
 	return o, err
 }
 
-// currentOnly refuses a change to a version other than the current one:
-// tags and ACLs are kept for current versions only.
-func (h *Handler) currentOnly(req *request, b bucket.Bucket) error {
-	if !req.r.URL.Query().Has("versionId") {
-		return nil
+// versionParam is the version a request names with versionId, nil for
+// the current one.
+func versionParam(req *request) (*string, error) {
+	q := req.r.URL.Query()
+	if !q.Has("versionId") {
+		return nil, nil
 	}
-	o, err := h.versionAt(req, b)
-	if err != nil {
-		return err
+	vid, err := parseVersionID(q.Get("versionId"))
+	return &vid, err
+}
+
+// versionChanged answers a change of one version's tags or ACL.
+func versionChanged(err error, version *string) error {
+	if isNotExist(err) && version != nil {
+		return apiErr(errNoSuchVersion, "the specified version does not exist")
 	}
-	cur, err := h.o.Meta.GetObject(req.r.Context(), b.ID, req.key)
-	if err != nil && !isNotExist(err) {
-		return err
+	if isNotExist(err) {
+		return apiErr(errNoSuchKey, "the specified key does not exist")
 	}
-	if err != nil || cur.Seq != o.Seq {
-		return apiErr(errNotImplemented, "changing a noncurrent version is not implemented")
-	}
-	return nil
+	return err
 }
 
 func (h *Handler) getObjectTagging(w http.ResponseWriter, req *request) error {
@@ -1154,9 +1156,6 @@ func (h *Handler) putObjectTagging(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
-	if err := h.currentOnly(req, b); err != nil {
-		return err
-	}
 	var in tagging
 	if err := req.readXML(&in); err != nil {
 		return err
@@ -1165,11 +1164,11 @@ func (h *Handler) putObjectTagging(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
-	err = h.o.Meta.SetObjectTags(req.r.Context(), b.ID, req.key, tags)
-	if isNotExist(err) {
-		return apiErr(errNoSuchKey, "the specified key does not exist")
-	}
+	version, err := versionParam(req)
 	if err != nil {
+		return err
+	}
+	if err := versionChanged(h.o.Meta.SetObjectTags(req.r.Context(), b.ID, req.key, version, tags), version); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusOK)
@@ -1181,14 +1180,11 @@ func (h *Handler) deleteObjectTagging(w http.ResponseWriter, req *request) error
 	if err != nil {
 		return err
 	}
-	if err := h.currentOnly(req, b); err != nil {
+	version, err := versionParam(req)
+	if err != nil {
 		return err
 	}
-	err = h.o.Meta.SetObjectTags(req.r.Context(), b.ID, req.key, nil)
-	if isNotExist(err) {
-		return apiErr(errNoSuchKey, "the specified key does not exist")
-	}
-	if err != nil {
+	if err := versionChanged(h.o.Meta.SetObjectTags(req.r.Context(), b.ID, req.key, version, nil), version); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -1215,9 +1211,6 @@ func (h *Handler) putObjectACL(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
-	if err := h.currentOnly(req, b); err != nil {
-		return err
-	}
 	acl, err := h.requestACL(req, b.ProjectID)
 	if err != nil {
 		return err
@@ -1225,11 +1218,11 @@ func (h *Handler) putObjectACL(w http.ResponseWriter, req *request) error {
 	if err := checkACL(b, acl, true); err != nil {
 		return err
 	}
-	err = h.o.Meta.SetObjectACL(req.r.Context(), b.ID, req.key, acl)
-	if isNotExist(err) {
-		return apiErr(errNoSuchKey, "the specified key does not exist")
-	}
+	version, err := versionParam(req)
 	if err != nil {
+		return err
+	}
+	if err := versionChanged(h.o.Meta.SetObjectACL(req.r.Context(), b.ID, req.key, version, acl), version); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusOK)

@@ -57,8 +57,10 @@ type Meta interface {
 	DeleteVersion(ctx context.Context, bucketID, key, versionID string, allow func(bucket.Object) error) (bucket.Object, error)
 	UpdateLock(ctx context.Context, bucketID, key, versionID string, change func(bucket.Object) (bucket.Lock, error)) error
 	ListVersions(ctx context.Context, bucketID string, q bucket.VersionQuery) ([]bucket.Object, error)
-	SetObjectTags(ctx context.Context, bucketID, key string, tags map[string]string) error
-	SetObjectACL(ctx context.Context, bucketID, key, acl string) error
+	// SetObjectTags and SetObjectACL change key's current version, or with
+	// version the one it names.
+	SetObjectTags(ctx context.Context, bucketID, key string, version *string, tags map[string]string) error
+	SetObjectACL(ctx context.Context, bucketID, key string, version *string, acl string) error
 
 	CreateUpload(ctx context.Context, u bucket.Upload) error
 	GetUpload(ctx context.Context, bucketID, uploadID string) (bucket.Upload, error)

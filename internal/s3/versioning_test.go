@@ -154,6 +154,24 @@ func versioning(t *testing.T, e *env) {
 		}
 	}
 
+	// Tags of a noncurrent version are its own.
+	if _, err := c.PutObjectTagging(ctx, &awss3.PutObjectTaggingInput{Bucket: b, Key: aws.String("k"), VersionId: aws.String(v1),
+		Tagging: &types.Tagging{TagSet: []types.Tag{{Key: aws.String("era"), Value: aws.String("one")}}}}); err != nil {
+		t.Fatal(err)
+	}
+	tg, err := c.GetObjectTagging(ctx, &awss3.GetObjectTaggingInput{Bucket: b, Key: aws.String("k"), VersionId: aws.String(v1)})
+	if err != nil || len(tg.TagSet) != 1 || aws.ToString(tg.TagSet[0].Value) != "one" {
+		t.Fatalf("tags of v1: %v %+v", err, tg)
+	}
+	tg, err = c.GetObjectTagging(ctx, &awss3.GetObjectTaggingInput{Bucket: b, Key: aws.String("k"), VersionId: aws.String(v3)})
+	if err != nil || len(tg.TagSet) != 0 {
+		t.Fatalf("tags of v3 after tagging v1: %v %+v", err, tg)
+	}
+	if _, err := c.PutObjectTagging(ctx, &awss3.PutObjectTaggingInput{Bucket: b, Key: aws.String("k"), VersionId: aws.String(marker),
+		Tagging: &types.Tagging{TagSet: []types.Tag{}}}); errCode(err) != "NoSuchVersion" {
+		t.Fatalf("tagging a delete marker: %v", err)
+	}
+
 	// Removing the marker brings v3 back; removing v3 brings v2 back.
 	if _, err := c.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: b, Key: aws.String("k"), VersionId: aws.String(marker)}); err != nil {
 		t.Fatal(err)

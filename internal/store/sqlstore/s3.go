@@ -647,24 +647,40 @@ func aclOrPrivate(acl string) string {
 }
 
 // SetObjectACL replaces an object's canned ACL.
-func (s *Store) SetObjectACL(ctx context.Context, bucketID, key, acl string) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, "UPDATE objects SET acl = $1 WHERE bucket_id = $2 AND key_name = $3", aclOrPrivate(acl), bucketID, key)
-		if err != nil {
-			return mapErr(err)
-		}
-		return mustAffect(res, "object", key)
-	})
+func (s *Store) SetObjectACL(ctx context.Context, bucketID, key string, version *string, acl string) error {
+	return s.setOnVersion(ctx, bucketID, key, version, "acl", aclOrPrivate(acl))
 }
 
 // SetObjectTags replaces an object's tags.
-func (s *Store) SetObjectTags(ctx context.Context, bucketID, key string, tags map[string]string) error {
+func (s *Store) SetObjectTags(ctx context.Context, bucketID, key string, version *string, tags map[string]string) error {
+	return s.setOnVersion(ctx, bucketID, key, version, "tags", toJSON(tags))
+}
+
+// setOnVersion sets one column of key's current version (version nil) or
+// of the version named, current or not, in one statement each, so a PUT
+// in between cannot take the change; a delete marker has none to set.
+func (s *Store) setOnVersion(ctx context.Context, bucketID, key string, version *string, column string, v any) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, "UPDATE objects SET tags = $1 WHERE bucket_id = $2 AND key_name = $3", toJSON(tags), bucketID, key)
+		q, args := "UPDATE objects SET "+column+" = $1 WHERE bucket_id = $2 AND key_name = $3", []any{v, bucketID, key}
+		if version != nil {
+			q, args = q+" AND version_id = $4", append(args, *version)
+		}
+		res, err := tx.ExecContext(ctx, q, args...)
 		if err != nil {
 			return mapErr(err)
 		}
-		return mustAffect(res, "object", key)
+		if version == nil {
+			return mustAffect(res, "object", key)
+		}
+		if n, err := res.RowsAffected(); err != nil || n > 0 {
+			return mapErr(err)
+		}
+		res, err = tx.ExecContext(ctx, "UPDATE object_versions SET "+column+" = $1 WHERE bucket_id = $2 AND key_name = $3 AND version_id = $4 AND delete_marker = 0",
+			v, bucketID, key, *version)
+		if err != nil {
+			return mapErr(err)
+		}
+		return mustAffect(res, "version", *version)
 	})
 }
 
