@@ -5,10 +5,10 @@
 // completion, deleted, and garbage-collected when no metadata refers to them.
 //
 // It owns no metadata: which key maps to which blob, sizes as the user sees
-// them and ETags live in the metadata store. Small bodies may be handed back
-// instead of written (PutOptions.InlineMax): the caller keeps them with its
-// metadata, whose commit is then their only synchronous write. Object keys never reach the
-// file system; blob ids are generated here. Callers depend on the API only
+// them and ETags live in the metadata store. Small bodies may be handed
+// back instead of written (PutOptions.InlineMax): the caller keeps them
+// with its metadata, whose commit is then their only synchronous write.
+// Object keys never reach the file system; blob ids are generated here. Callers depend on the API only
 // (a Ceph RADOS implementation will sit behind the same methods), so nothing
 // above this package may assume files.
 package objectstore

@@ -244,7 +244,7 @@ func (h *Handler) uploadPartCopy(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
-	_, src, srcDEK, err := h.sourceObject(req)
+	from, err := h.sourceObject(req)
 	if err != nil {
 		return err
 	}
@@ -252,10 +252,10 @@ func (h *Handler) uploadPartCopy(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
-	start, length := int64(0), src.Size
+	start, length := int64(0), from.o.Size
 	if v := req.r.Header.Get("X-Amz-Copy-Source-Range"); v != "" {
 		var ok bool
-		start, length, ok, err = parseRange(v, src.Size)
+		start, length, ok, err = parseRange(v, from.o.Size)
 		if err != nil || !ok || strings.HasPrefix(strings.TrimPrefix(v, "bytes="), "-") {
 			return apiErr(errInvalidArgument, "the x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy")
 		}
@@ -270,7 +270,7 @@ func (h *Handler) uploadPartCopy(w http.ResponseWriter, req *request) error {
 		}
 	}
 	defer release()
-	rd, err := h.open(ctx, src, srcDEK, start, length)
+	rd, err := h.open(ctx, from.o, from.dek, start, length)
 	if err != nil {
 		if isNotExist(err) {
 			return apiErr(errNoSuchKey, "the copy source was replaced while copying; retry")

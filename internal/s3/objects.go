@@ -2,6 +2,7 @@ package s3
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/cipher"
 	"crypto/md5"
@@ -550,22 +551,16 @@ func (h *Handler) serveObject(w http.ResponseWriter, req *request, withBody bool
 	// An overwrite may delete the blob between reading the row and opening
 	// the blob; the row read again then names the new blob. Once open, the
 	// blob stays readable, so a reader sees the old or the new bytes whole.
-	q := req.r.URL.Query()
-	versioned := q.Has("versionId")
-	vid, err := parseVersionID(q.Get("versionId"))
-	if versioned && err != nil {
+	version, err := versionParam(req.r)
+	if err != nil {
 		return err
 	}
 	for attempt := 0; ; attempt++ {
-		if versioned {
-			o, err = h.o.Meta.GetObjectVersion(ctx, b.ID, req.key, vid)
-		} else {
-			o, err = h.o.Meta.GetObject(ctx, b.ID, req.key)
-		}
+		o, err = h.versionOf(ctx, b.ID, req.key, version)
 		if isNotExist(err) {
 			err = h.canRead(req, b, req.key, nil)
 			switch {
-			case isAPICode(err, errNoSuchKey) && versioned:
+			case isAPICode(err, errNoSuchKey) && version != nil:
 				return apiErr(errNoSuchVersion, "the specified version does not exist")
 			case isAPICode(err, errNoSuchKey) && b.Versioning == "":
 				// Unversioned: a missing key is never a delete marker.
@@ -583,12 +578,12 @@ func (h *Handler) serveObject(w http.ResponseWriter, req *request, withBody bool
 			return err
 		}
 		if o.DeleteMarker {
-			if err := h.canRead(req, b, req.key, nil); !isAPICode(err, errNoSuchKey) {
-				return err
+			err := h.toldTo(req, b, req.key, apiErr(errMethodNotAllowed, "the specified method is not allowed against a delete marker"))
+			if isAPICode(err, errMethodNotAllowed) {
+				w.Header().Set("X-Amz-Delete-Marker", "true")
+				w.Header().Set("X-Amz-Version-Id", versionName(o.VersionID))
 			}
-			w.Header().Set("X-Amz-Delete-Marker", "true")
-			w.Header().Set("X-Amz-Version-Id", versionName(o.VersionID))
-			return apiErr(errMethodNotAllowed, "the specified method is not allowed against a delete marker")
+			return err
 		}
 		if err := h.canRead(req, b, req.key, &o); err != nil {
 			return err
@@ -714,21 +709,20 @@ func setObjectHeaders(w http.ResponseWriter, o bucket.Object, r *http.Request) {
 }
 
 func (h *Handler) deleteObject(w http.ResponseWriter, req *request) error {
-	q := req.r.URL.Query()
-	action := actDelete
-	if q.Has("versionId") {
-		action = "s3:DeleteObjectVersion"
-	}
-	b, err := h.bucketFor(req, action)
+	version, err := versionParam(req.r)
 	if err != nil {
 		return err
 	}
-	d, err := h.deleteKey(req, b, req.key, q.Has("versionId"), q.Get("versionId"))
+	b, err := h.bucketFor(req, deleteAction(version))
 	if err != nil {
 		return err
 	}
-	if d.VersionID != "" {
-		w.Header().Set("X-Amz-Version-Id", d.VersionID)
+	d, err := h.deleteKey(req, b, req.key, version)
+	if err != nil {
+		return err
+	}
+	if v := cmp.Or(d.VersionID, d.DeleteMarkerVersionID); v != "" {
+		w.Header().Set("X-Amz-Version-Id", v)
 	}
 	if d.DeleteMarker {
 		w.Header().Set("X-Amz-Delete-Marker", "true")
@@ -756,23 +750,27 @@ func (h *Handler) mayBypass(req *request, key string) (bool, error) {
 	return true, nil
 }
 
-// deleteKey deletes key (a delete marker in a versioned bucket) or, when
-// versioned is set, one version of it for good, and says what it did as
-// DeleteObjects reports it. Deleting what is not there succeeds, as in S3.
-func (h *Handler) deleteKey(req *request, b bucket.Bucket, key string, versioned bool, versionID string) (deletedEntry, error) {
+// deleteAction is what deleting a key, or one version of it, asks for.
+func deleteAction(version *string) string {
+	if version != nil {
+		return "s3:DeleteObjectVersion"
+	}
+	return actDelete
+}
+
+// deleteKey deletes key (a delete marker in a versioned bucket) or, with
+// version, that version for good, and says what it did as DeleteObjects
+// reports it. Deleting what is not there succeeds, as in S3.
+func (h *Handler) deleteKey(req *request, b bucket.Bucket, key string, version *string) (deletedEntry, error) {
 	ctx := req.r.Context()
 	d := deletedEntry{Key: key}
-	if versioned {
-		vid, err := parseVersionID(versionID)
-		if err != nil {
-			return d, err
-		}
-		d.VersionID = versionID
+	if version != nil {
+		d.VersionID = versionName(*version)
 		bypass, err := h.mayBypass(req, key)
 		if err != nil {
 			return d, err
 		}
-		gone, err := h.o.Meta.DeleteVersion(ctx, b.ID, key, vid, deletable(bypass, h.o.Now()))
+		gone, err := h.o.Meta.DeleteVersion(ctx, b.ID, key, *version, deletable(bypass, h.o.Now()))
 		if isNotExist(err) {
 			return d, nil
 		}
@@ -781,7 +779,7 @@ func (h *Handler) deleteKey(req *request, b bucket.Bucket, key string, versioned
 		}
 		d.DeleteMarker = gone.DeleteMarker
 		if gone.DeleteMarker {
-			d.DeleteMarkerVersionID = versionID
+			d.DeleteMarkerVersionID = d.VersionID
 		}
 		h.dropBlob(req, gone.BlobID)
 		return d, nil
@@ -794,8 +792,8 @@ func (h *Handler) deleteKey(req *request, b bucket.Bucket, key string, versioned
 		h.dropBlob(req, id)
 	}
 	if c.Versioned {
+		// A new delete marker: S3 names it only as DeleteMarkerVersionId.
 		d.DeleteMarker, d.DeleteMarkerVersionID = true, versionName(c.VersionID)
-		d.VersionID = d.DeleteMarkerVersionID
 	}
 	return d, nil
 }
@@ -818,15 +816,20 @@ func (h *Handler) deleteObjects(w http.ResponseWriter, req *request) error {
 			res.Errors = append(res.Errors, deleteErrorEntry{Key: obj.Key, Code: errInvalidArgument.Code, Message: errs.Message(err)})
 			continue
 		}
-		// Each entry is authorised as its own DELETE would be.
-		action := actDelete
+		var version *string
 		if obj.VersionID != "" {
-			action = "s3:DeleteObjectVersion"
+			vid, err := parseVersionID(obj.VersionID)
+			if err != nil {
+				res.Errors = append(res.Errors, deleteErrorEntry{Key: obj.Key, VersionID: obj.VersionID, Code: errInvalidArgument.Code, Message: errs.Message(err)})
+				continue
+			}
+			version = &vid
 		}
-		_, err := h.bucketFor(req.about(req.bucket, obj.Key), action)
+		// Each entry is authorised as its own DELETE would be.
+		_, err := h.bucketFor(req.about(req.bucket, obj.Key), deleteAction(version))
 		var d deletedEntry
 		if err == nil {
-			d, err = h.deleteKey(req, b, obj.Key, obj.VersionID != "", obj.VersionID)
+			d, err = h.deleteKey(req, b, obj.Key, version)
 		}
 		if err != nil {
 			ae := toAPIError(err)
@@ -835,9 +838,6 @@ func (h *Handler) deleteObjects(w http.ResponseWriter, req *request) error {
 			}
 			res.Errors = append(res.Errors, deleteErrorEntry{Key: obj.Key, VersionID: obj.VersionID, Code: ae.Code, Message: ae.Msg})
 			continue
-		}
-		if d.VersionID != "" && d.DeleteMarkerVersionID == d.VersionID && obj.VersionID == "" {
-			d.VersionID = "" // a new delete marker: S3 names it only as DeleteMarkerVersionId
 		}
 		if !in.Quiet {
 			res.Deleted = append(res.Deleted, d)
@@ -848,81 +848,93 @@ func (h *Handler) deleteObjects(w http.ResponseWriter, req *request) error {
 
 // copySource parses x-amz-copy-source: "[/]bucket/key[?versionId=…]",
 // URL-encoded.
-func copySource(v string) (bucketName, key, versionID string, versioned bool, err error) {
-	v, versionID, versioned = strings.Cut(v, "?versionId=")
+func copySource(v string) (bucketName, key string, version *string, err error) {
+	v, versionID, named := strings.Cut(v, "?versionId=")
+	if named {
+		vid, err := parseVersionID(versionID)
+		if err != nil {
+			return "", "", nil, err
+		}
+		version = &vid
+	}
 	dec, uerr := url.PathUnescape(v)
 	if uerr != nil {
-		return "", "", "", false, apiErr(errInvalidArgument, "the copy source is not URL-encoded correctly")
+		return "", "", nil, apiErr(errInvalidArgument, "the copy source is not URL-encoded correctly")
 	}
 	dec = strings.TrimPrefix(dec, "/")
 	bucketName, key, ok := strings.Cut(dec, "/")
 	if !ok || bucketName == "" || key == "" {
-		return "", "", "", false, apiErr(errInvalidArgument, "copy source must be bucket/key")
+		return "", "", nil, apiErr(errInvalidArgument, "copy source must be bucket/key")
 	}
-	return bucketName, key, versionID, versioned, nil
+	return bucketName, key, version, nil
+}
+
+// source is a copy's source: its bucket, the version read, that
+// version's data key (nil for a plain object), and whether the request
+// named the version.
+type source struct {
+	b     bucket.Bucket
+	o     bucket.Object
+	dek   []byte
+	named bool
 }
 
 // sourceObject loads and authorises the object named by x-amz-copy-source,
 // opens its data key with the x-amz-copy-source-server-side-encryption-
-// customer-* headers (nil for a plain object) and checks the
-// x-amz-copy-source-if-* conditions.
-func (h *Handler) sourceObject(req *request) (bucket.Bucket, bucket.Object, []byte, error) {
-	bn, key, versionID, versioned, err := copySource(req.r.Header.Get("X-Amz-Copy-Source"))
+// customer-* headers and checks the x-amz-copy-source-if-* conditions.
+func (h *Handler) sourceObject(req *request) (source, error) {
+	var s source
+	bn, key, version, err := copySource(req.r.Header.Get("X-Amz-Copy-Source"))
 	if err != nil {
-		return bucket.Bucket{}, bucket.Object{}, nil, err
+		return s, err
 	}
-	vid, err := parseVersionID(versionID)
-	if versioned && err != nil {
-		return bucket.Bucket{}, bucket.Object{}, nil, err
-	}
+	s.named = version != nil
 	src := req.about(bn, key)
 	if err := h.checkKey(src); err != nil {
-		return bucket.Bucket{}, bucket.Object{}, nil, err
+		return s, err
 	}
-	sb, err := h.bucketFor(src, actGetObject)
-	if err != nil {
-		return sb, bucket.Object{}, nil, err
+	if s.b, err = h.bucketFor(src, actGetObject); err != nil {
+		return s, err
 	}
-	var o bucket.Object
-	if versioned {
-		o, err = h.o.Meta.GetObjectVersion(req.r.Context(), sb.ID, key, vid)
-		if isNotExist(err) {
-			if err := h.canRead(src, sb, key, nil); !isAPICode(err, errNoSuchKey) {
-				return sb, o, nil, err
-			}
-			return sb, o, nil, apiErr(errNoSuchVersion, "the specified version does not exist")
-		}
-		if err == nil && o.DeleteMarker {
-			// Said only to callers who may know the key's state.
-			if err := h.canRead(src, sb, key, nil); !isAPICode(err, errNoSuchKey) {
-				return sb, o, nil, err
-			}
-			return sb, o, nil, apiErr(errInvalidRequest, "the source of a copy request may not specifically refer to a delete marker by version id")
-		}
-	} else {
-		o, err = h.o.Meta.GetObject(req.r.Context(), sb.ID, key)
-		if isNotExist(err) {
-			return sb, o, nil, h.canRead(src, sb, key, nil)
-		}
+	s.o, err = h.versionOf(req.r.Context(), s.b.ID, key, version)
+	switch {
+	case isNotExist(err) && version != nil:
+		return s, h.toldTo(src, s.b, key, apiErr(errNoSuchVersion, "the specified version does not exist"))
+	case isNotExist(err):
+		return s, h.canRead(src, s.b, key, nil)
+	case err != nil:
+		return s, err
+	case s.o.DeleteMarker:
+		return s, h.toldTo(src, s.b, key, apiErr(errInvalidRequest, "the source of a copy request may not specifically refer to a delete marker by version id"))
 	}
-	if err != nil {
-		return sb, o, nil, err
-	}
-	if err := h.canRead(src, sb, key, &o); err != nil {
-		return sb, o, nil, err
+	if err := h.canRead(src, s.b, key, &s.o); err != nil {
+		return s, err
 	}
 	sp, err := customerKey(req.r, "X-Amz-Copy-Source-")
 	if err != nil {
-		return sb, o, nil, err
+		return s, err
 	}
-	dek, err := h.dataKey(o.SSE, sp)
-	if err != nil {
-		return sb, o, nil, err
+	if s.dek, err = h.dataKey(s.o.SSE, sp); err != nil {
+		return s, err
 	}
-	if err := preconditions(req.r.Header, o.ETag, o.Modified, "X-Amz-Copy-Source-"); err != nil {
-		return sb, o, nil, err
+	return s, preconditions(req.r.Header, s.o.ETag, s.o.Modified, "X-Amz-Copy-Source-")
+}
+
+// versionOf reads key's current version, or with version the one named.
+func (h *Handler) versionOf(ctx context.Context, bucketID, key string, version *string) (bucket.Object, error) {
+	if version == nil {
+		return h.o.Meta.GetObject(ctx, bucketID, key)
 	}
-	return sb, o, dek, nil
+	return h.o.Meta.GetObjectVersion(ctx, bucketID, key, *version)
+}
+
+// toldTo answers e about key only to callers that may know the key's state
+// (those canRead would tell NoSuchKey); the rest get their refusal.
+func (h *Handler) toldTo(req *request, b bucket.Bucket, key string, e error) error {
+	if err := h.canRead(req, b, key, nil); !isAPICode(err, errNoSuchKey) {
+		return err
+	}
+	return e
 }
 
 func (h *Handler) copyObject(w http.ResponseWriter, req *request) error {
@@ -931,10 +943,11 @@ func (h *Handler) copyObject(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
-	sb, src, srcDEK, err := h.sourceObject(req)
+	from, err := h.sourceObject(req)
 	if err != nil {
 		return err
 	}
+	sb, src, srcDEK := from.b, from.o, from.dek
 	acl, err := objectACL(req.r)
 	if err != nil {
 		return err
@@ -976,8 +989,7 @@ func (h *Handler) copyObject(w http.ResponseWriter, req *request) error {
 	}
 	// Onto itself: the source is the destination's current version (a
 	// named version may be an older one, which copying restores).
-	_, _, _, namedVersion, _ := copySource(req.r.Header.Get("X-Amz-Copy-Source"))
-	sameObject := sb.ID == b.ID && src.Key == req.key && !namedVersion
+	sameObject := sb.ID == b.ID && src.Key == req.key && !from.named
 	if sameObject && directive != "REPLACE" && tagDirective != "REPLACE" && req.r.Header.Get("X-Amz-Storage-Class") == "" && !reencrypt {
 		return apiErr(errInvalidRequest, "this copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes")
 	}
@@ -1088,30 +1100,27 @@ func (h *Handler) open(ctx context.Context, o bucket.Object, dek []byte, start, 
 }
 
 // versionAt returns the object version a request's versionId names, or
-// the current version without one; a delete marker is MethodNotAllowed.
+// the current version without one (a missing current one is NotExist); a
+// missing version or a delete marker is told only to readers.
 func (h *Handler) versionAt(req *request, b bucket.Bucket) (bucket.Object, error) {
-	q := req.r.URL.Query()
-	if !q.Has("versionId") {
-		return h.o.Meta.GetObject(req.r.Context(), b.ID, req.key)
-	}
-	vid, err := parseVersionID(q.Get("versionId"))
+	version, err := versionParam(req.r)
 	if err != nil {
 		return bucket.Object{}, err
 	}
-	o, err := h.o.Meta.GetObjectVersion(req.r.Context(), b.ID, req.key, vid)
+	o, err := h.versionOf(req.r.Context(), b.ID, req.key, version)
 	switch {
-	case isNotExist(err):
-		return o, apiErr(errNoSuchVersion, "the specified version does not exist")
+	case isNotExist(err) && version != nil:
+		return o, h.toldTo(req, b, req.key, apiErr(errNoSuchVersion, "the specified version does not exist"))
 	case err == nil && o.DeleteMarker:
-		return o, apiErr(errMethodNotAllowed, "the specified method is not allowed against a delete marker")
+		return o, h.toldTo(req, b, req.key, apiErr(errMethodNotAllowed, "the specified method is not allowed against a delete marker"))
 	}
 	return o, err
 }
 
 // versionParam is the version a request names with versionId, nil for
 // the current one.
-func versionParam(req *request) (*string, error) {
-	q := req.r.URL.Query()
+func versionParam(r *http.Request) (*string, error) {
+	q := r.URL.Query()
 	if !q.Has("versionId") {
 		return nil, nil
 	}
@@ -1164,7 +1173,7 @@ func (h *Handler) putObjectTagging(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
-	version, err := versionParam(req)
+	version, err := versionParam(req.r)
 	if err != nil {
 		return err
 	}
@@ -1180,7 +1189,7 @@ func (h *Handler) deleteObjectTagging(w http.ResponseWriter, req *request) error
 	if err != nil {
 		return err
 	}
-	version, err := versionParam(req)
+	version, err := versionParam(req.r)
 	if err != nil {
 		return err
 	}
@@ -1218,7 +1227,7 @@ func (h *Handler) putObjectACL(w http.ResponseWriter, req *request) error {
 	if err := checkACL(b, acl, true); err != nil {
 		return err
 	}
-	version, err := versionParam(req)
+	version, err := versionParam(req.r)
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,12 @@ type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
+// rowQuerier is what both *sql.DB and *sql.Tx offer for single-row
+// reads, so a read can run inside an intent transaction or on its own.
+type rowQuerier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
 func insertJob(ctx context.Context, x execer, j jobs.Job) error {
 	_, err := x.ExecContext(ctx, `INSERT INTO jobs (id, kind, project_id, resource_type, resource_id, state, payload, result,
 		error, attempts, max_attempts, run_after, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,

@@ -65,9 +65,7 @@ func (s *Store) ListObjectStorage(ctx context.Context, sc access.Scope, projectI
 	return collect(ctx, s.r, q.add(" ORDER BY id"), scanService)
 }
 
-func serviceUsage(ctx context.Context, q interface {
-	QueryRowContext(context.Context, string, ...any) *sql.Row
-}, id string) (int64, error) {
+func serviceUsage(ctx context.Context, q rowQuerier, id string) (int64, error) {
 	var used int64
 	err := q.QueryRowContext(ctx, "SELECT COALESCE(SUM(object_bytes), 0) FROM buckets WHERE service_id = $1 AND deleted_at IS NULL", id).Scan(&used)
 	return used, mapErr(err)

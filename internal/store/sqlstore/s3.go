@@ -362,7 +362,7 @@ func (s *Store) GetObject(ctx context.Context, bucketID, key string) (bucket.Obj
 // putObject commits o as its key's newest version, as the bucket's
 // versioning state, read in the same transaction, says.
 func (s *Store) putObject(ctx context.Context, tx *sql.Tx, o bucket.Object) (bucket.Committed, error) {
-	versioning, err := s.versioningIn(ctx, tx, o.BucketID)
+	versioning, _, err := s.bucketStateIn(ctx, tx, o.BucketID)
 	if err != nil {
 		return bucket.Committed{}, err
 	}
@@ -377,20 +377,20 @@ func (s *Store) putObject(ctx context.Context, tx *sql.Tx, o bucket.Object) (buc
 	return putVersion(ctx, tx, o, versioning)
 }
 
-// versioningIn reads a bucket's versioning state in tx, so a write acts on
-// the state its commit sees, not on what the request saw when it started;
-// on PostgreSQL the row stays locked until commit (every write takes it
-// for the usage counters anyway).
-func (s *Store) versioningIn(ctx context.Context, tx *sql.Tx, bucketID string) (string, error) {
-	q := "SELECT versioning FROM buckets WHERE id = $1 AND deleted_at IS NULL"
+// bucketStateIn reads a bucket's versioning state and object lock
+// configuration (JSON, "" when off) in tx, so a write acts on the state
+// its commit sees, not on what the request saw when it started; on
+// PostgreSQL the row stays locked until commit (every write takes it for
+// the usage counters anyway).
+func (s *Store) bucketStateIn(ctx context.Context, tx *sql.Tx, bucketID string) (versioning, lock string, err error) {
+	q := "SELECT versioning, object_lock FROM buckets WHERE id = $1 AND deleted_at IS NULL"
 	if s.engine == Postgres {
 		q += " FOR UPDATE"
 	}
-	var v string
-	if err := tx.QueryRowContext(ctx, q, bucketID).Scan(&v); err != nil {
-		return "", notFound(err, "bucket", bucketID)
+	if err := tx.QueryRowContext(ctx, q, bucketID).Scan(&versioning, &lock); err != nil {
+		return "", "", notFound(err, "bucket", bucketID)
 	}
-	return v, nil
+	return versioning, lock, nil
 }
 
 // replaceObject upserts o and moves the bucket's counters by the
@@ -580,7 +580,7 @@ func (s *Store) DeleteObject(ctx context.Context, bucketID, key string, at time.
 		if err := s.lockKey(ctx, tx, bucketID, key); err != nil {
 			return err
 		}
-		versioning, err := s.versioningIn(ctx, tx, bucketID)
+		versioning, _, err := s.bucketStateIn(ctx, tx, bucketID)
 		if err != nil {
 			return err
 		}

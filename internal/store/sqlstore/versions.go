@@ -24,17 +24,14 @@ const versionCols = objectCols
 func (s *Store) SetVersioning(ctx context.Context, bucketID, status string) error {
 	defer s.hot.forget()
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := s.versioningIn(ctx, tx, bucketID); err != nil {
+		_, lock, err := s.bucketStateIn(ctx, tx, bucketID)
+		if err != nil {
 			return err
-		}
-		var lock string
-		if err := tx.QueryRowContext(ctx, "SELECT object_lock FROM buckets WHERE id = $1", bucketID).Scan(&lock); err != nil {
-			return mapErr(err)
 		}
 		if lock != "" && status != bucket.VersioningEnabled {
 			return errs.E(errs.Conflict, "versioning cannot be suspended on a bucket with object lock")
 		}
-		_, err := tx.ExecContext(ctx, "UPDATE buckets SET versioning = $1 WHERE id = $2", status, bucketID)
+		_, err = tx.ExecContext(ctx, "UPDATE buckets SET versioning = $1 WHERE id = $2", status, bucketID)
 		return mapErr(err)
 	})
 }
@@ -44,7 +41,7 @@ func (s *Store) SetVersioning(ctx context.Context, bucketID, status string) erro
 func (s *Store) SetObjectLock(ctx context.Context, bucketID string, cfg bucket.ObjectLockConfig) error {
 	defer s.hot.forget()
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		v, err := s.versioningIn(ctx, tx, bucketID)
+		v, _, err := s.bucketStateIn(ctx, tx, bucketID)
 		if err != nil {
 			return err
 		}
@@ -220,21 +217,13 @@ func scanVersion(row interface{ Scan(...any) error }) (bucket.Object, error) {
 // GetObjectVersion returns the version of key with versionID ("" for the
 // null version), current or not; a delete marker comes back as one.
 func (s *Store) GetObjectVersion(ctx context.Context, bucketID, key, versionID string) (bucket.Object, error) {
-	o, err := scanObject(s.r.QueryRowContext(ctx, "SELECT "+objectCols+" FROM objects WHERE bucket_id = $1 AND key_name = $2 AND version_id = $3",
-		bucketID, key, versionID))
-	if err == sql.ErrNoRows {
-		o, err = scanVersion(s.r.QueryRowContext(ctx, "SELECT "+versionCols+", delete_marker FROM object_versions WHERE bucket_id = $1 AND key_name = $2 AND version_id = $3",
-			bucketID, key, versionID))
-	}
-	if err != nil {
-		return o, notFound(err, "version", versionID)
-	}
-	return o, nil
+	o, _, err := versionIn(ctx, s.r, bucketID, key, versionID)
+	return o, err
 }
 
-// versionIn reads the version of key with versionID in the transaction
-// and names the table that holds it.
-func versionIn(ctx context.Context, tx *sql.Tx, bucketID, key, versionID string) (o bucket.Object, table string, err error) {
+// versionIn reads the version of key with versionID and names the table
+// that holds it.
+func versionIn(ctx context.Context, tx rowQuerier, bucketID, key, versionID string) (o bucket.Object, table string, err error) {
 	table = "objects"
 	o, err = scanObject(tx.QueryRowContext(ctx, "SELECT "+objectCols+" FROM objects WHERE bucket_id = $1 AND key_name = $2 AND version_id = $3",
 		bucketID, key, versionID))

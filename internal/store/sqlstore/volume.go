@@ -307,9 +307,7 @@ func reserve(ctx context.Context, tx *sql.Tx, projectID string, d volume.Usage) 
 }
 
 // projectObjectBytes is the bytes held in a project's live buckets.
-func projectObjectBytes(ctx context.Context, q interface {
-	QueryRowContext(context.Context, string, ...any) *sql.Row
-}, projectID string) (int64, error) {
+func projectObjectBytes(ctx context.Context, q rowQuerier, projectID string) (int64, error) {
 	var n int64
 	err := q.QueryRowContext(ctx, "SELECT COALESCE(SUM(object_bytes), 0) FROM buckets WHERE project_id = $1 AND deleted_at IS NULL", projectID).Scan(&n)
 	return n, mapErr(err)
