@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -51,6 +53,14 @@ type Config struct {
 	// MaxHeaderBytes limits HTTP request headers on the API and S3
 	// listeners; larger requests get 431.
 	MaxHeaderBytes int
+	// S3SigV2 accepts requests signed with signature version 2 (s3cmd,
+	// botocore's default presigned URLs in us-east-1).
+	S3SigV2 bool
+	// DialectRegions names this node's region in a dialect's own terms
+	// (wayscloud: bucket region, wayscloud-s3: the S3 signing region its
+	// credentials report, hpcai: the region id), so each face answers its
+	// provider's examples verbatim.
+	DialectRegions map[string]string
 	// ReserveBytes is free space the data planes leave on the data dir's
 	// file system: S3 writes and new volume chunks are refused (507,
 	// ENOSPC) before they eat into it, so the database can still record
@@ -77,6 +87,8 @@ func Default() Config {
 		BodyTimeout:       time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ReserveBytes:      64 << 20,
+		S3SigV2:           true,
+		DialectRegions:    DefaultDialectRegions(),
 	}
 }
 
@@ -86,7 +98,7 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	c := Default()
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(new(strings.Builder))
-	var zones, level string
+	var zones, level, regions, sigv2 string
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory holding all state of the embedded default")
 	fs.StringVar(&c.Listen, "listen", c.Listen, "management API listen address")
 	fs.StringVar(&c.S3Listen, "s3-listen", c.S3Listen, "S3 listen address")
@@ -97,6 +109,8 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	fs.StringVar(&zones, "zones", "", "comma-separated availability zones (default: <region>a)")
 	fs.StringVar(&c.S3Domain, "s3-domain", c.S3Domain, "domain for virtual-hosted-style S3 requests")
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&sigv2, "s3-sigv2", "true", "accept S3 requests signed with signature version 2 (true or false)")
+	fs.StringVar(&regions, "dialect-regions", "", "the region's name per dialect, as dialect=name,… (wayscloud, wayscloud-s3, hpcai)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long to drain on SIGTERM")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, fmt.Errorf("parse flags: %w", err)
@@ -121,7 +135,17 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	env("zones", "STOWAGE_ZONES", &zones)
 	env("s3-domain", "STOWAGE_S3_DOMAIN", &c.S3Domain)
 	env("log-level", "STOWAGE_LOG_LEVEL", &level)
+	env("s3-sigv2", "STOWAGE_S3_SIGV2", &sigv2)
+	env("dialect-regions", "STOWAGE_DIALECT_REGIONS", &regions)
 	c.MasterKey = getenv("STOWAGE_MASTER_KEY")
+	v2, err := strconv.ParseBool(sigv2)
+	if err != nil {
+		return Config{}, fmt.Errorf("--s3-sigv2 %q: want true or false", sigv2)
+	}
+	c.S3SigV2 = v2
+	if err := c.parseDialectRegions(regions); err != nil {
+		return Config{}, err
+	}
 	if err := c.LogLevel.UnmarshalText([]byte(level)); err != nil {
 		return Config{}, fmt.Errorf("log level %q: %w", level, err)
 	}
@@ -136,6 +160,34 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 		c.Zones = []string{c.Region + "a"}
 	}
 	return c, c.Validate()
+}
+
+// DefaultDialectRegions are the region names the providers' own documents
+// use: WAYSCloud's buckets live in no-oslo-1 while its credentials name
+// eu-north-1 for S3 clients. HPC-AI's default id is derived from the
+// region's name by the dialect.
+func DefaultDialectRegions() map[string]string {
+	return map[string]string{"wayscloud": "no-oslo-1", "wayscloud-s3": "eu-north-1"}
+}
+
+// dialectsWithRegions are the dialects that name regions their own way.
+var dialectsWithRegions = []string{"wayscloud", "wayscloud-s3", "hpcai"}
+
+// parseDialectRegions overrides the defaults with "dialect=name,…".
+func (c *Config) parseDialectRegions(s string) error {
+	for _, kv := range strings.Split(s, ",") {
+		if kv = strings.TrimSpace(kv); kv == "" {
+			continue
+		}
+		d, name, ok := strings.Cut(kv, "=")
+		d, name = strings.TrimSpace(d), strings.TrimSpace(name)
+		if !ok || !slices.Contains(dialectsWithRegions, d) || !validName(name) {
+			return fmt.Errorf("--dialect-regions %q: want dialect=name with a dialect of %s and a name of lowercase letters, digits and hyphens",
+				kv, strings.Join(dialectsWithRegions, ", "))
+		}
+		c.DialectRegions[d] = name
+	}
+	return nil
 }
 
 // Validate reports every problem at once so an operator fixes them in one go.

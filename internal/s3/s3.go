@@ -27,6 +27,7 @@ import (
 
 	"github.com/stowage/stowage/internal/core/bucket"
 	"github.com/stowage/stowage/internal/objectstore"
+	"github.com/stowage/stowage/internal/s3/sigv2"
 	"github.com/stowage/stowage/internal/s3/sigv4"
 )
 
@@ -118,6 +119,10 @@ type Options struct {
 	// Domain enables virtual-hosted-style requests: Host "b.<Domain>"
 	// addresses bucket b. Path style always works.
 	Domain string
+	// NoSigV2 refuses requests signed with signature version 2 (header or
+	// presigned), which are otherwise accepted as s3cmd and older SDKs
+	// send them.
+	NoSigV2 bool
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
 }
@@ -215,12 +220,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // used as decoded, never cleaned: "a//b" and "../x" are keys.
 func (h *Handler) locate(req *request) {
 	path := req.r.URL.Path
-	host := strings.ToLower(req.r.Host)
-	if hst, _, err := net.SplitHostPort(host); err == nil {
-		host = hst
-	}
-	if h.o.Domain != "" && strings.HasSuffix(host, "."+h.o.Domain) {
-		req.bucket = strings.TrimSuffix(host, "."+h.o.Domain)
+	if b, ok := h.vhostBucket(req.r); ok {
+		req.bucket = b
 		req.key = strings.TrimPrefix(path, "/")
 		req.hasKey = req.key != ""
 	} else {
@@ -235,6 +236,18 @@ func (h *Handler) locate(req *request) {
 	if req.bucket == "" {
 		req.resource = "/"
 	}
+}
+
+// vhostBucket is the bucket a virtual-hosted-style Host names.
+func (h *Handler) vhostBucket(r *http.Request) (string, bool) {
+	host := strings.ToLower(r.Host)
+	if hst, _, err := net.SplitHostPort(host); err == nil {
+		host = hst
+	}
+	if h.o.Domain != "" && strings.HasSuffix(host, "."+h.o.Domain) {
+		return strings.TrimSuffix(host, "."+h.o.Domain), true
+	}
+	return "", false
 }
 
 // checkKey refuses a key no object can have before any operation looks
@@ -266,7 +279,17 @@ func (h *Handler) authenticate(req *request) error {
 		}
 		return k.Secret, nil
 	}
-	res, err := sigv4.Verify(req.r.Context(), req.r, h.o.Now(), secret)
+	var res *sigv4.Result
+	var err error
+	switch {
+	case !sigv2.Is(req.r):
+		res, err = sigv4.Verify(req.r.Context(), req.r, h.o.Now(), secret)
+	case h.o.NoSigV2:
+		err = &sigv4.Error{Code: sigv4.CodeInvalidRequest, Msg: "the authorization mechanism you have provided is not supported; use AWS4-HMAC-SHA256"}
+	default:
+		vhost, _ := h.vhostBucket(req.r)
+		res, err = sigv2.Verify(req.r.Context(), req.r, h.o.Now(), secret, vhost)
+	}
 	if err != nil {
 		return err
 	}

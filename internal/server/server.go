@@ -226,8 +226,10 @@ func (s *Server) register(mux *httpapi.RecordingMux) {
 		WithVolumes(s.volumes).WithPools(s.pools()).Register(mux)
 	waldur.New(s.identity, s.market, s.log.With("component", "waldur"), s.cfg.MaxBodyBytes).WithVolumes(s.volumes).Register(mux)
 	cloudsigma.New(s.identity, s.volumes, jobs.NewService(s.store), s.log.With("component", "cloudsigma"), s.cfg.MaxBodyBytes).Register(mux)
-	wayscloud.New(s.identity, s.objects, s.s3Endpoint, s.log.With("component", "wayscloud"), s.cfg.MaxBodyBytes).Register(mux)
-	hpcai.New(s.identity, s.volumes, s.log.With("component", "hpcai"), s.cfg.MaxBodyBytes).Register(mux)
+	wayscloud.New(s.identity, s.objects, s.s3Endpoint, s.log.With("component", "wayscloud"), s.cfg.MaxBodyBytes).
+		WithRegions(s.cfg.DialectRegions["wayscloud"], s.cfg.DialectRegions["wayscloud-s3"]).Register(mux)
+	hpcai.New(s.identity, s.volumes, s.log.With("component", "hpcai"), s.cfg.MaxBodyBytes).
+		WithRegionID(s.cfg.DialectRegions["hpcai"]).Register(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("ok\n"))

@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/stowage/stowage/internal/core/identity"
@@ -34,15 +36,32 @@ type API struct {
 	log      *slog.Logger
 	maxBody  int64
 	surface  httpapi.Surface
+	// region is the id clients address this node's region by.
+	region string
 }
 
 func New(id *identity.Service, volumes *volume.Service, log *slog.Logger, maxBody int64) *API {
-	a := &API{identity: id, volumes: volumes, log: log, maxBody: maxBody}
+	a := &API{identity: id, volumes: volumes, log: log, maxBody: maxBody, region: regionID(volumes.Catalog().Region)}
 	a.surface = httpapi.Surface{Auth: id, Schemes: httpapi.Cookie | httpapi.Bearer, Cookie: cookie, Render: a.render}
 	return a
 }
 
-// Register mounts the dialect on mux.
+// WithRegionID sets the id clients address this node's region by ("" keeps
+// the id derived from the region's name).
+func (a *API) WithRegionID(id string) *API {
+	if id != "" {
+		a.region = id
+	}
+	return a
+}
+
+// routes are the dialect's calls; every one is a POST.
+var routes = []string{"/api/user/login", "/api/region/list", "/api/storage/volume/create", "/api/storage/volume/list",
+	"/api/storage/volume/detail", "/api/storage/volume/resize", "/api/storage/volume/delete"}
+
+// Register mounts the dialect on mux. The dialect's path prefixes are
+// mounted too, so that an unknown path or another method under them is
+// answered in HPC-AI's body rather than by whichever face owns /api/.
 func (a *API) Register(mux httpapi.Mux) {
 	mux.Handle("POST /api/user/login", a.surface.Public(a.login))
 	p := a.surface.Private
@@ -52,6 +71,19 @@ func (a *API) Register(mux httpapi.Mux) {
 	mux.Handle("POST /api/storage/volume/detail", p(a.detail))
 	mux.Handle("POST /api/storage/volume/resize", p(a.resize))
 	mux.Handle("POST /api/storage/volume/delete", p(a.delete))
+	for _, prefix := range []string{"/api/user/", "/api/region/", "/api/storage/", "/api/instance/"} {
+		mux.Handle(prefix, a.surface.Public(a.unknown))
+	}
+}
+
+// unknown answers a path under the dialect's prefixes that no route serves:
+// 405 with Allow for a known path asked with another method, else 404.
+func (a *API) unknown(w http.ResponseWriter, r *http.Request) error {
+	if slices.Contains(routes, strings.TrimSuffix(r.URL.Path, "/")) {
+		w.Header().Set("Allow", http.MethodPost)
+		return message{http.StatusMethodNotAllowed, "Method Not Allowed"}
+	}
+	return message{http.StatusNotFound, "Not Found"}
 }
 
 // message is an error with HPC-AI's body and a status.
@@ -124,7 +156,7 @@ func regionID(name string) string {
 
 func (a *API) regions(w http.ResponseWriter, r *http.Request) error {
 	name := a.volumes.Catalog().Region
-	return httpapi.WriteJSON(w, http.StatusOK, map[string]any{"regionList": []map[string]string{{"id": regionID(name), "name": name}}})
+	return httpapi.WriteJSON(w, http.StatusOK, map[string]any{"regionList": []map[string]string{{"id": a.region, "name": name}}})
 }
 
 // status maps the core's volume status to HPC-AI's.
@@ -151,7 +183,7 @@ func (a *API) volumeJSON(r *http.Request, v volume.Volume) map[string]any {
 		alloc, _ := a.volumes.Allocation(r.Context(), v)
 		used = (alloc + gib - 1) / gib
 	}
-	return map[string]any{"id": v.ID, "volumeName": v.Name, "region": regionID(a.volumes.Catalog().Region), "volumeType": v.Type,
+	return map[string]any{"id": v.ID, "volumeName": v.Name, "region": a.region, "volumeType": v.Type,
 		"sizeGB": v.Size / gib, "usageGB": used, "status": status(v), "username": httpapi.Principal(r.Context()).User.Username,
 		"createdAt": v.Created.UTC().Format("2006-01-02T15:04:05Z")}
 }
@@ -178,7 +210,7 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) error {
 		return message{http.StatusBadRequest, "name is required"}
 	case !ok || size < 1 || size != float64(int64(size)):
 		return message{http.StatusBadRequest, "sizeGB must be a positive integer"}
-	case in.Region != regionID(a.volumes.Catalog().Region):
+	case in.Region != a.region:
 		return message{http.StatusBadRequest, "region not found"}
 	case in.VolumeType != "filesystem" && in.VolumeType != "highspeedstorage":
 		return message{http.StatusBadRequest, "invalid volumeType"}

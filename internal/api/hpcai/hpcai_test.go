@@ -209,3 +209,32 @@ func mustB64(t *testing.T, s string) []byte {
 	}
 	return b
 }
+
+// TestErrorsInHPCAIShape: every path under the dialect's prefixes answers
+// in HPC-AI's {"message"} body, never another face's, including 404 and
+// 405 (which names the one method the dialect uses).
+func TestErrorsInHPCAIShape(t *testing.T) {
+	e := testenv.Start(t)
+	h := http.Header{"Authorization": {"Bearer " + e.AdminToken}}
+	for _, c := range []struct {
+		method, path string
+		status       int
+	}{
+		{"GET", "/api/storage/volume/list", 405},
+		{"DELETE", "/api/storage/volume/delete", 405},
+		{"GET", "/api/user/login", 405},
+		{"PUT", "/api/region/list", 405},
+		{"POST", "/api/storage/volume/explode", 404},
+		{"POST", "/api/storage/bucket/list", 404},
+		{"GET", "/api/instance/list", 404},
+	} {
+		r := e.DoHeaders(c.method, c.path, h, nil)
+		var m map[string]any
+		if err := json.Unmarshal(r.Body, &m); err != nil || r.Status != c.status || len(m) != 1 || m["message"] == "" {
+			t.Errorf("%s %s: %d %s, want %d with a message", c.method, c.path, r.Status, r.Body, c.status)
+		}
+		if c.status == 405 && r.Header.Get("Allow") != "POST" {
+			t.Errorf("%s %s: Allow %q", c.method, c.path, r.Header.Get("Allow"))
+		}
+	}
+}

@@ -28,12 +28,38 @@ type API struct {
 	log        *slog.Logger
 	maxBody    int64
 	surface    httpapi.Surface
+	// bucketRegion and s3Region are this node's region as WAYSCloud names
+	// it for buckets and for S3 clients ("" = the core's name).
+	bucketRegion, s3Region string
 }
 
 func New(id *identity.Service, objects *objectstorage.Manager, s3Endpoint func() string, log *slog.Logger, maxBody int64) *API {
 	a := &API{identity: id, objects: objects, s3Endpoint: s3Endpoint, log: log, maxBody: maxBody}
 	a.surface = httpapi.Surface{Auth: id, Schemes: httpapi.APIKey | httpapi.Bearer, Render: a.render}
 	return a
+}
+
+// WithRegions names the node's region as WAYSCloud clients expect it: the
+// region of buckets and the region S3 clients sign for.
+func (a *API) WithRegions(bucketRegion, s3Region string) *API {
+	a.bucketRegion, a.s3Region = bucketRegion, s3Region
+	return a
+}
+
+// regionName is a bucket's region as this dialect names it.
+func (a *API) regionName(core string) string {
+	if core == a.objects.Region() && a.bucketRegion != "" {
+		return a.bucketRegion
+	}
+	return core
+}
+
+// signingRegion is the region S3 clients are told to use.
+func (a *API) signingRegion() string {
+	if a.s3Region != "" {
+		return a.s3Region
+	}
+	return a.objects.Region()
 }
 
 // Register mounts the dialect on mux.
@@ -107,8 +133,8 @@ func (a *API) account(ctx context.Context) (string, error) {
 	return pr.ID, err
 }
 
-func bucketJSON(b bucket.Bucket) map[string]any {
-	return map[string]any{"name": b.Name, "region": b.Region, "tier": b.Tier, "created_at": b.Created.UTC().Format("2006-01-02T15:04:05Z"),
+func (a *API) bucketJSON(b bucket.Bucket) map[string]any {
+	return map[string]any{"name": b.Name, "region": a.regionName(b.Region), "tier": b.Tier, "created_at": b.Created.UTC().Format("2006-01-02T15:04:05Z"),
 		"size_bytes": b.Bytes, "object_count": b.Objects, "is_public": b.ACL == bucket.ACLPublicRead}
 }
 
@@ -123,7 +149,7 @@ func (a *API) listBuckets(w http.ResponseWriter, r *http.Request) error {
 	}
 	items := make([]map[string]any, 0, len(bs))
 	for _, b := range bs {
-		items = append(items, bucketJSON(b))
+		items = append(items, a.bucketJSON(b))
 	}
 	return httpapi.WriteJSON(w, http.StatusOK, map[string]any{"buckets": items, "total": len(items)})
 }
@@ -149,9 +175,9 @@ func (a *API) createBucket(w http.ResponseWriter, r *http.Request) error {
 		return apiError{http.StatusBadRequest, "INVALID_PARAMETER", "Unknown tier",
 			map[string]any{"field": "tier", "provided": tier, "expected": "standard or enterprise"}}
 	}
-	if in.Region != nil && *in.Region != a.objects.Region() {
+	if in.Region != nil && *in.Region != a.objects.Region() && *in.Region != a.regionName(a.objects.Region()) {
 		return apiError{http.StatusBadRequest, "INVALID_PARAMETER", "Unknown region",
-			map[string]any{"field": "region", "provided": *in.Region, "expected": a.objects.Region()}}
+			map[string]any{"field": "region", "provided": *in.Region, "expected": a.regionName(a.objects.Region())}}
 	}
 	project, err := a.account(r.Context())
 	if err != nil {
@@ -171,7 +197,7 @@ func (a *API) createBucket(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return httpapi.WriteJSON(w, http.StatusCreated, map[string]any{"success": true, "bucket_name": b.Name,
-		"message": "Bucket created successfully", "endpoint": strings.TrimRight(a.s3Endpoint(), "/") + "/" + b.Name, "region": b.Region})
+		"message": "Bucket created successfully", "endpoint": strings.TrimRight(a.s3Endpoint(), "/") + "/" + b.Name, "region": a.regionName(b.Region)})
 }
 
 var errNoBucket = apiError{http.StatusNotFound, "BUCKET_NOT_FOUND", "Bucket not found", nil}
@@ -195,7 +221,7 @@ func (a *API) getBucket(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return httpapi.WriteJSON(w, http.StatusOK, bucketJSON(b))
+	return httpapi.WriteJSON(w, http.StatusOK, a.bucketJSON(b))
 }
 
 func (a *API) deleteBucket(w http.ResponseWriter, r *http.Request) error {
@@ -223,12 +249,12 @@ func (a *API) credentials(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return httpapi.WriteJSON(w, http.StatusOK, map[string]any{"access_key_id": c.AccessKey, "secret_access_key": secret,
-		"endpoint_url": a.s3Endpoint(), "region": a.objects.Region(), "bucket_style": "path"})
+		"endpoint_url": a.s3Endpoint(), "region": a.signingRegion(), "bucket_style": "path"})
 }
 
 // guide is the S3 quick start, with this server's endpoint and region.
 func (a *API) guide(w http.ResponseWriter, r *http.Request) error {
-	ep, region := a.s3Endpoint(), a.objects.Region()
+	ep, region := a.s3Endpoint(), a.signingRegion()
 	w.Header().Set("Content-Type", "text/markdown; charset=utf-8")
 	_, err := fmt.Fprintf(w, `# S3 access
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/stowage/stowage/internal/config"
 	"github.com/stowage/stowage/internal/testenv"
 )
 
@@ -54,7 +55,7 @@ func TestBucketsAndCredentials(t *testing.T) {
 	tok := e.AdminToken
 
 	status, body := do(t, e, "POST", "/v1/storage/buckets", tok, obj{"bucket_name": "photos"})
-	if status != 201 || body["success"] != true || body["bucket_name"] != "photos" || body["region"] != "local-1" ||
+	if status != 201 || body["success"] != true || body["bucket_name"] != "photos" || body["region"] != "no-oslo-1" ||
 		body["endpoint"] != "http://"+e.Addrs.S3+"/photos" {
 		t.Fatalf("create: %d %v", status, body)
 	}
@@ -69,13 +70,13 @@ func TestBucketsAndCredentials(t *testing.T) {
 	}
 	status, body = do(t, e, "POST", "/v1/storage/buckets", tok, obj{"bucket_name": "tiered", "tier": "platinum"})
 	wantError(t, status, body, 400, "INVALID_PARAMETER")
-	status, body = do(t, e, "POST", "/v1/storage/buckets", tok, obj{"bucket_name": "tiered", "region": "no-oslo-1"})
+	status, body = do(t, e, "POST", "/v1/storage/buckets", tok, obj{"bucket_name": "tiered", "region": "us-east-1"})
 	wantError(t, status, body, 400, "INVALID_PARAMETER")
 
 	// The credentials work over S3 with a stock client, and are stable.
 	_, cred := do(t, e, "GET", "/v1/storage/credentials", tok, nil)
 	_, again := do(t, e, "GET", "/v1/storage/credentials", tok, nil)
-	if diff := cmp.Diff(cred, again); diff != "" || cred["endpoint_url"] != "http://"+e.Addrs.S3 {
+	if diff := cmp.Diff(cred, again); diff != "" || cred["endpoint_url"] != "http://"+e.Addrs.S3 || cred["region"] != "eu-north-1" {
 		t.Fatalf("credentials %v, then %s", cred, diff)
 	}
 	ak, sk := cred["access_key_id"].(string), cred["secret_access_key"].(string)
@@ -131,6 +132,57 @@ func TestBucketsAndCredentials(t *testing.T) {
 	r := e.DoHeaders("GET", "/storage/s3", key(tok), nil)
 	if r.Status != 200 || !strings.Contains(string(r.Body), "http://"+e.Addrs.S3) || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/markdown") {
 		t.Fatalf("guide: %d %s", r.Status, r.Body)
+	}
+}
+
+// TestSeedRegions: a default install answers the seed's examples verbatim
+// (buckets in no-oslo-1, S3 clients told eu-north-1, which they sign
+// for), and an operator can rename both.
+func TestSeedRegions(t *testing.T) {
+	e := testenv.Start(t)
+	tok := e.AdminToken
+	status, body := do(t, e, "POST", "/v1/storage/buckets", tok, obj{"bucket_name": "oslo", "tier": "standard", "region": "no-oslo-1"})
+	if status != 201 || body["region"] != "no-oslo-1" {
+		t.Fatalf("create in the seed's region: %d %v", status, body)
+	}
+	// The core's own name for the region stays accepted.
+	if status, body = do(t, e, "POST", "/v1/storage/buckets", tok, obj{"bucket_name": "local", "region": "local-1"}); status != 201 {
+		t.Fatalf("create in local-1: %d %v", status, body)
+	}
+	_, l := do(t, e, "GET", "/v1/storage/buckets", tok, nil)
+	for _, b := range l["buckets"].([]any) {
+		if b.(obj)["region"] != "no-oslo-1" {
+			t.Errorf("listed %v", b)
+		}
+	}
+	_, cred := do(t, e, "GET", "/v1/storage/credentials", tok, nil)
+	if cred["region"] != "eu-north-1" {
+		t.Fatalf("credentials %v", cred)
+	}
+	r := e.DoHeaders("GET", "/storage/s3", key(tok), nil)
+	if !strings.Contains(string(r.Body), "eu-north-1") {
+		t.Fatalf("guide names no eu-north-1: %s", r.Body)
+	}
+	// aws-cli signs for the region the credentials name.
+	cmd := exec.Command("/usr/bin/aws", "--endpoint-url", cred["endpoint_url"].(string), "--region", cred["region"].(string), "s3", "ls", "s3://oslo/")
+	home := t.TempDir()
+	cmd.Env = append(os.Environ(), "HOME="+home, "AWS_ACCESS_KEY_ID="+cred["access_key_id"].(string),
+		"AWS_SECRET_ACCESS_KEY="+cred["secret_access_key"].(string), "AWS_CONFIG_FILE="+filepath.Join(home, "none"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("aws s3 ls signed for eu-north-1: %v %s", err, out)
+	}
+
+	renamed := testenv.Start(t, func(c *config.Config) {
+		c.DialectRegions = map[string]string{"wayscloud": "no-bergen-1", "wayscloud-s3": "eu-west-9"}
+	})
+	status, body = do(t, renamed, "POST", "/v1/storage/buckets", renamed.AdminToken, obj{"bucket_name": "bergen", "region": "no-bergen-1"})
+	if status != 201 || body["region"] != "no-bergen-1" {
+		t.Fatalf("create in the renamed region: %d %v", status, body)
+	}
+	status, body = do(t, renamed, "POST", "/v1/storage/buckets", renamed.AdminToken, obj{"bucket_name": "oslo2", "region": "no-oslo-1"})
+	wantError(t, status, body, 400, "INVALID_PARAMETER")
+	if _, cred := do(t, renamed, "GET", "/v1/storage/credentials", renamed.AdminToken, nil); cred["region"] != "eu-west-9" {
+		t.Fatalf("renamed credentials %v", cred)
 	}
 }
 

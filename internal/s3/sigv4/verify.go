@@ -113,7 +113,9 @@ func validPayloadHash(v string) bool {
 	return err == nil
 }
 
-func lookup(ctx context.Context, secret SecretFunc, key string) (string, error) {
+// LookupSecret returns the secret of key, turning ErrUnknownAccessKey into
+// InvalidAccessKeyId; every signature version answers an unknown key alike.
+func LookupSecret(ctx context.Context, secret SecretFunc, key string) (string, error) {
 	s, err := secret(ctx, key)
 	if errors.Is(err, ErrUnknownAccessKey) {
 		return "", errorf(CodeInvalidAccessKeyID, "the AWS access key id you provided does not exist in our records")
@@ -145,7 +147,7 @@ func verifyHeader(ctx context.Context, r *http.Request, c Credentials, now time.
 	if err := checkSigned(r, c); err != nil {
 		return nil, err
 	}
-	s, err := lookup(ctx, secret, c.AccessKey)
+	s, err := LookupSecret(ctx, secret, c.AccessKey)
 	if err != nil {
 		return nil, err
 	}
@@ -181,7 +183,7 @@ func verifyPresigned(ctx context.Context, r *http.Request, c Credentials, now ti
 	if err := checkSigned(r, c); err != nil {
 		return nil, err
 	}
-	s, err := lookup(ctx, secret, c.AccessKey)
+	s, err := LookupSecret(ctx, secret, c.AccessKey)
 	if err != nil {
 		return nil, err
 	}
