@@ -141,25 +141,59 @@ func requestTime(r *http.Request) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, &sigv4.Error{Code: sigv4.CodeAccessDenied, Msg: "AWS authentication requires a valid Date or x-amz-date header"}
 	}
-	t, err := http.ParseTime(v)
-	if err != nil {
-		t, err = time.Parse(sigv4.TimeFormat, v)
-	}
+	t, err := parseTime(v)
 	if err != nil || t.Before(time.Unix(0, 0)) {
 		return time.Time{}, &sigv4.Error{Code: sigv4.CodeAccessDenied, Msg: "AWS authentication requires a valid Date or x-amz-date header"}
 	}
 	return t.UTC(), nil
 }
 
-// matches tries the canonical forms signers are known to produce (the
-// Date line, and the subresource list with and without the keys botocore
-// leaves out); every form is keyed with the secret, so accepting either
-// lets nobody sign without it.
+// parseTime reads HTTP's date formats, the numeric-zone form s3cmd sends
+// ("Wed, 02 Dec 2026 07:41:39 +0000") and ISO 8601 basic.
+func parseTime(v string) (time.Time, error) {
+	t, err := http.ParseTime(v)
+	for _, layout := range []string{time.RFC1123Z, time.RFC1123, sigv4.TimeFormat} {
+		if err == nil {
+			break
+		}
+		t, err = time.Parse(layout, v)
+	}
+	return t, err
+}
+
+// matches tries the canonical forms signers are known to produce; every
+// form is keyed with the secret, so accepting any of them lets nobody
+// sign without it. The forms differ in the Date line (see verifyHeader),
+// in the subresources (botocore leaves out some that MinIO's clients
+// sign), and in botocore's habit of signing its operation's URI template:
+// "/bucket/" for bucket-only paths and the template's literal query (say
+// "list-type=2"), which it sends first.
 func matches(r *http.Request, secret, sig string, dates []string, vhostBucket string) bool {
-	resources := []string{Resource(r, vhostBucket, subresources)}
+	path := r.URL.EscapedPath()
+	raw, rawQuery, _ := strings.Cut(r.RequestURI, "?")
+	if strings.HasPrefix(raw, "/") {
+		path = raw
+	}
+	if vhostBucket != "" {
+		path = "/" + vhostBucket + path
+	}
+	paths := []string{path}
+	if strings.Count(path, "/") == 1 && len(path) > 1 {
+		paths = append(paths, path+"/")
+	}
 	q := r.URL.Query()
+	subs := []string{subresourceQuery(q, subresources)}
 	if slices.ContainsFunc(extraSubresources, q.Has) {
-		resources = append(resources, Resource(r, vhostBucket, append(slices.Clone(subresources), extraSubresources...)))
+		subs = append(subs, subresourceQuery(q, append(slices.Clone(subresources), extraSubresources...)))
+	}
+	var resources []string
+	for _, p := range paths {
+		for _, sub := range subs {
+			resources = append(resources, p+sub)
+		}
+		if first, _, _ := strings.Cut(rawQuery, "&"); first != "" && !slices.Contains(subresources, strings.SplitN(first, "=", 2)[0]) {
+			resources = append(resources, p+"?"+first+subs[0])
+		}
 	}
 	for _, d := range dates {
 		for _, res := range resources {
@@ -213,18 +247,9 @@ func amzHeaders(h http.Header) string {
 	return b.String()
 }
 
-// Resource is the path as the client sent it (still escaped), with the
-// bucket in front for a virtual-hosted request, and the subresources of
-// keys in the query, sorted, values decoded.
-func Resource(r *http.Request, vhostBucket string, keys []string) string {
-	path := r.URL.EscapedPath()
-	if raw, _, _ := strings.Cut(r.RequestURI, "?"); strings.HasPrefix(raw, "/") {
-		path = raw
-	}
-	if vhostBucket != "" {
-		path = "/" + vhostBucket + path
-	}
-	q := r.URL.Query()
+// subresourceQuery is "?k=v&k2" for the subresources among keys present in
+// q, sorted by key with values decoded, or "" when there are none.
+func subresourceQuery(q url.Values, keys []string) string {
 	var present []string
 	for _, k := range keys {
 		if q.Has(k) {
@@ -232,7 +257,7 @@ func Resource(r *http.Request, vhostBucket string, keys []string) string {
 		}
 	}
 	if len(present) == 0 {
-		return path
+		return ""
 	}
 	slices.Sort(present)
 	for i, k := range present {
@@ -240,5 +265,5 @@ func Resource(r *http.Request, vhostBucket string, keys []string) string {
 			present[i] = k + "=" + v
 		}
 	}
-	return path + "?" + strings.Join(present, "&")
+	return "?" + strings.Join(present, "&")
 }
