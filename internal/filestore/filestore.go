@@ -67,7 +67,14 @@ func (s *Store) Create(ctx context.Context, id string, size int64) error {
 		return err
 	}
 	base := filepath.Join(s.dir, id)
-	if err := os.MkdirAll(filepath.Join(base, treeDir), 0o755); err != nil {
+	tree := filepath.Join(base, treeDir)
+	if err := os.MkdirAll(tree, 0o755); err != nil {
+		return fmt.Errorf("filestore: create %s: %w", id, err)
+	}
+	// The top directory is open to every user, sticky as /tmp is: a
+	// new volume is usable by any client user, each of whom can remove
+	// only their own files there. Its owner may narrow it.
+	if err := os.Chmod(tree, 0o777|os.ModeSticky); err != nil {
 		return fmt.Errorf("filestore: create %s: %w", id, err)
 	}
 	if err := writeQuota(base, size); err != nil {

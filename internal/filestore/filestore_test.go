@@ -23,7 +23,7 @@ func open(t *testing.T, dir string) *filestore.Store {
 func write(t *testing.T, v *filestore.Volume, dir uint64, name string, n int) unix.Stat_t {
 	t.Helper()
 	ctx := context.Background()
-	st, err := v.Create(ctx, dir, name, 0o644, filestore.Guarded, [8]byte{})
+	st, err := v.Create(ctx, dir, name, 0o644, filestore.Guarded, [8]byte{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func TestUsageIsExactAndSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	v, _ := s.Volume(ctx, "v")
-	sub, err := v.Mkdir(ctx, v.Root(), "sub", 0o755)
+	sub, err := v.Mkdir(ctx, v.Root(), "sub", 0o755, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -436,7 +436,7 @@ func (v *Volume) SetAttr(ctx context.Context, ino uint64, a SetAttr) (before, af
 		}
 	}
 	if a.Mode != nil && !isLink {
-		if err := unix.Chmod(procPath(fd), *a.Mode&0o7777); err != nil {
+		if err := unix.Chmod(procPath(fd), *a.Mode&modeMask); err != nil {
 			return before, before, err
 		}
 	}
@@ -471,6 +471,23 @@ func (v *Volume) SetAttr(ctx context.Context, ino uint64, a SetAttr) (before, af
 	return before, after, err
 }
 
+// modeMask keeps the permission bits a tenant may set: never setuid or
+// setgid, so that no file in a volume runs with its owner's rights on a
+// host that mounts it.
+const modeMask = 0o1777
+
+// Owner is who a new file belongs to; a nil *Owner leaves it to the
+// server process.
+type Owner struct{ UID, GID uint32 }
+
+// chown gives the file name in dfd to own.
+func (own *Owner) chown(dfd int, name string) error {
+	if own == nil {
+		return nil
+	}
+	return unix.Fchownat(dfd, name, int(own.UID), int(own.GID), unix.AT_SYMLINK_NOFOLLOW)
+}
+
 // CreateMode says what Create does when the name exists.
 type CreateMode int
 
@@ -484,8 +501,9 @@ const (
 	Exclusive
 )
 
-// Create makes (or, Unchecked, opens) a regular file in dir.
-func (v *Volume) Create(ctx context.Context, dir uint64, name string, mode uint32, how CreateMode, verf [8]byte) (unix.Stat_t, error) {
+// Create makes (or, Unchecked, opens) a regular file in dir; a file it
+// makes belongs to own.
+func (v *Volume) Create(ctx context.Context, dir uint64, name string, mode uint32, how CreateMode, verf [8]byte, own *Owner) (unix.Stat_t, error) {
 	var st unix.Stat_t
 	if err := CheckName(name); err != nil {
 		return st, err
@@ -495,11 +513,15 @@ func (v *Volume) Create(ctx context.Context, dir uint64, name string, mode uint3
 		return st, err
 	}
 	defer unix.Close(dfd)
-	flags := unix.O_CREAT | unix.O_WRONLY | unix.O_NOFOLLOW | unix.O_CLOEXEC
-	if how != Unchecked {
-		flags |= unix.O_EXCL
+	// Always exclusive first, so that a file made here is known to be
+	// new and given to its owner; an unchecked create then opens what
+	// is there.
+	flags := unix.O_CREAT | unix.O_EXCL | unix.O_WRONLY | unix.O_NOFOLLOW | unix.O_CLOEXEC
+	fd, err := unix.Openat(dfd, name, flags, mode&modeMask)
+	made := err == nil
+	if err == unix.EEXIST && how == Unchecked {
+		fd, err = unix.Openat(dfd, name, unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	}
-	fd, err := unix.Openat(dfd, name, flags, mode&0o7777)
 	if err == unix.EEXIST && how == Exclusive {
 		if err := unix.Fstatat(dfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			return st, err
@@ -514,6 +536,11 @@ func (v *Volume) Create(ctx context.Context, dir uint64, name string, mode uint3
 		return st, err
 	}
 	defer unix.Close(fd)
+	if made && own != nil {
+		if err := unix.Fchown(fd, int(own.UID), int(own.GID)); err != nil {
+			return st, err
+		}
+	}
 	if how == Exclusive {
 		// The verifier is kept in the times until the client sets them,
 		// so a retransmitted create can be recognised.
@@ -529,17 +556,18 @@ func (v *Volume) Create(ctx context.Context, dir uint64, name string, mode uint3
 	return st, nil
 }
 
-// Mkdir makes a directory in dir.
-func (v *Volume) Mkdir(ctx context.Context, dir uint64, name string, mode uint32) (unix.Stat_t, error) {
-	return v.make(ctx, dir, name, func(dfd int) error { return unix.Mkdirat(dfd, name, mode&0o7777) })
+// Mkdir makes a directory in dir that belongs to own.
+func (v *Volume) Mkdir(ctx context.Context, dir uint64, name string, mode uint32, own *Owner) (unix.Stat_t, error) {
+	return v.make(ctx, dir, name, own, func(dfd int) error { return unix.Mkdirat(dfd, name, mode&modeMask) })
 }
 
-// Symlink makes a symbolic link; its target is never followed here.
-func (v *Volume) Symlink(ctx context.Context, dir uint64, name, target string) (unix.Stat_t, error) {
+// Symlink makes a symbolic link that belongs to own; its target is never
+// followed here.
+func (v *Volume) Symlink(ctx context.Context, dir uint64, name, target string, own *Owner) (unix.Stat_t, error) {
 	if len(target) > 4096 || strings.ContainsRune(target, 0) {
 		return unix.Stat_t{}, unix.EINVAL
 	}
-	return v.make(ctx, dir, name, func(dfd int) error { return unix.Symlinkat(target, dfd, name) })
+	return v.make(ctx, dir, name, own, func(dfd int) error { return unix.Symlinkat(target, dfd, name) })
 }
 
 // Link gives file ino another name in dir.
@@ -556,12 +584,14 @@ func (v *Volume) Link(ctx context.Context, ino, dir uint64, name string) (unix.S
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 		return st, unix.EISDIR
 	}
-	return v.make(ctx, dir, name, func(dfd int) error {
+	return v.make(ctx, dir, name, nil, func(dfd int) error {
 		return unix.Linkat(unix.AT_FDCWD, procPath(fd), dfd, name, unix.AT_SYMLINK_FOLLOW)
 	})
 }
 
-func (v *Volume) make(ctx context.Context, dir uint64, name string, op func(dfd int) error) (unix.Stat_t, error) {
+// make runs op to add name to dir, gives what it made to own, and
+// returns its attributes.
+func (v *Volume) make(ctx context.Context, dir uint64, name string, own *Owner, op func(dfd int) error) (unix.Stat_t, error) {
 	var st unix.Stat_t
 	if err := CheckName(name); err != nil {
 		return st, err
@@ -572,6 +602,9 @@ func (v *Volume) make(ctx context.Context, dir uint64, name string, op func(dfd 
 	}
 	defer unix.Close(dfd)
 	if err := op(dfd); err != nil {
+		return st, err
+	}
+	if err := own.chown(dfd, name); err != nil {
 		return st, err
 	}
 	if err := unix.Fstatat(dfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {

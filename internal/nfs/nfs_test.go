@@ -26,14 +26,15 @@ type exportsOf struct {
 	names map[string]string
 }
 
-func (e *exportsOf) Resolve(ctx context.Context, name string) (*filestore.Volume, error) {
+func (e *exportsOf) Resolve(ctx context.Context, name string) (nfs.Export, error) {
 	e.mu.Lock()
 	id, ok := e.names[name]
 	e.mu.Unlock()
 	if !ok {
-		return nil, errs.E(errs.NotExist, "no export")
+		return nfs.Export{}, errs.E(errs.NotExist, "no export")
 	}
-	return e.fs.Volume(ctx, id)
+	v, err := e.fs.Volume(ctx, id)
+	return nfs.Export{Volume: v}, err
 }
 
 type fixture struct {

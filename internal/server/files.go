@@ -21,19 +21,23 @@ func (s *Server) filesystems() error {
 	if s.nfsLn, err = net.Listen("tcp", s.cfg.NFSListen); err != nil {
 		return fmt.Errorf("listen nfs %s: %w", s.cfg.NFSListen, err)
 	}
-	s.nfs = nfs.NewServer(nfsExports{s}, nfs.Options{Logger: s.log.With("component", "nfs")})
+	s.nfs = nfs.NewServer(nfsExports{s}, nfs.Options{Logger: s.log.With("component", "nfs"), HeaderTimeout: s.cfg.HeaderTimeout})
 	return nil
 }
 
 // nfsExports is the NFS resolver: names of attached filesystem volumes.
 type nfsExports struct{ s *Server }
 
-func (x nfsExports) Resolve(ctx context.Context, name string) (*filestore.Volume, error) {
+func (x nfsExports) Resolve(ctx context.Context, name string) (nfs.Export, error) {
 	e, err := x.s.volumes.ResolveExport(ctx, name)
 	if err != nil || e.Kind != volume.KindFilesystem {
-		return nil, errNoSuchExport
+		return nfs.Export{}, errNoSuchExport
 	}
-	return x.s.files.Volume(ctx, e.BackendID)
+	v, err := x.s.files.Volume(ctx, e.BackendID)
+	if err != nil {
+		return nfs.Export{}, err
+	}
+	return nfs.Export{Volume: v}, nil
 }
 
 // planes revokes an export on every data plane; only the one serving
