@@ -28,8 +28,14 @@ type served struct {
 
 func serve(t *testing.T, o Options, ex oneExport) *served {
 	t.Helper()
+	return serveStore(t, o, ex, filestore.Options{})
+}
+
+// serveStore is serve with the filestore's options.
+func serveStore(t *testing.T, o Options, ex oneExport, fo filestore.Options) *served {
+	t.Helper()
 	ctx := context.Background()
-	st, err := filestore.Open(filepath.Join(t.TempDir(), "fs"))
+	st, err := filestore.Open(filepath.Join(t.TempDir(), "fs"), fo)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -74,8 +74,11 @@ func status(err error) uint32 {
 	if errors.Is(err, filestore.ErrStale) {
 		return errStale
 	}
-	if errs.Is(err, errs.Quota) {
+	switch errs.KindOf(err) {
+	case errs.Quota:
 		return errDQuot
+	case errs.NoSpace:
+		return errNoSpc
 	}
 	var e unix.Errno
 	if errors.As(err, &e) {
@@ -591,15 +594,13 @@ func (s *Server) nfsCall(ctx context.Context, c *call, f fh, hst uint32, w *writ
 		}
 		switch c.proc {
 		case procFsstat:
-			quota, used := f.v.Quota()
-			free := max(quota-used, 0)
-			w.u64(uint64(quota))
-			w.u64(uint64(free))
-			w.u64(uint64(free))
-			// Files are limited by bytes, not by count.
-			w.u64(1 << 32)
-			w.u64(1 << 31)
-			w.u64(1 << 31)
+			sp := f.v.Space()
+			w.u64(uint64(sp.Bytes))
+			w.u64(uint64(sp.FreeBytes))
+			w.u64(uint64(sp.FreeBytes))
+			w.u64(uint64(sp.Files))
+			w.u64(uint64(sp.FreeFiles))
+			w.u64(uint64(sp.FreeFiles))
 			w.u32(0)
 		case procFsinfo:
 			w.u32(maxIO) // rtmax

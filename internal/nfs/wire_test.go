@@ -92,7 +92,7 @@ func (w *wire) call(prog, proc uint32, args func(*writer)) *reader {
 
 func TestWireStatuses(t *testing.T) {
 	ctx := context.Background()
-	st, err := filestore.Open(filepath.Join(t.TempDir(), "fs"))
+	st, err := filestore.Open(filepath.Join(t.TempDir(), "fs"), filestore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +162,8 @@ func TestWireStatuses(t *testing.T) {
 	if s := write(0, 8000); s != nfsOK {
 		t.Fatalf("overwrite within the file: %d", s)
 	}
-	if q, used := v.Quota(); used != 8000 || q != 10000 {
+	// The file's inode, its name "f" and its two blocks.
+	if q, used := v.Quota(); used != 256+12+8192 || q != 10000 {
 		t.Fatalf("quota %d used %d", q, used)
 	}
 
@@ -192,7 +193,7 @@ func TestWireStatuses(t *testing.T) {
 
 func TestSymlinksAreNotFollowed(t *testing.T) {
 	ctx := context.Background()
-	st, err := filestore.Open(filepath.Join(t.TempDir(), "fs"))
+	st, err := filestore.Open(filepath.Join(t.TempDir(), "fs"), filestore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +255,7 @@ func FuzzCall(f *testing.F) {
 
 	ctx := context.Background()
 	base := f.TempDir()
-	st, err := filestore.Open(filepath.Join(base, "fs"))
+	st, err := filestore.Open(filepath.Join(base, "fs"), filestore.Options{})
 	if err != nil {
 		f.Fatal(err)
 	}

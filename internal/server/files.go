@@ -15,7 +15,7 @@ import (
 // listener that serves them.
 func (s *Server) filesystems() error {
 	var err error
-	if s.files, err = filestore.Open(filepath.Join(s.cfg.DataDir, "filesystems")); err != nil {
+	if s.files, err = filestore.Open(filepath.Join(s.cfg.DataDir, "filesystems"), filestore.Options{Reserve: s.cfg.ReserveBytes}); err != nil {
 		return fmt.Errorf("filesystem volumes: %w", err)
 	}
 	if s.nfsLn, err = net.Listen("tcp", s.cfg.NFSListen); err != nil {
