@@ -48,7 +48,7 @@ func used(t *testing.T, s *filestore.Store, id string) int64 {
 
 // The cost model, as the package documents it: an inode and its data
 // in whole 4 KiB blocks, a directory one block, a name an ext4 entry.
-func fileCost(size int64) int64 { return 256 + (size+4095)/4096*4096 }
+func fileCost(size int64) int64  { return 256 + (size+4095)/4096*4096 }
 func nameCost(name string) int64 { return 8 + int64(len(name)+3)&^3 }
 
 const dirCost = 256 + 4096
@@ -225,7 +225,10 @@ func TestDiskReserveApplies(t *testing.T) {
 	defer s.Close()
 	v, _ = s.Volume(ctx, "v")
 	for what, err := range map[string]error{
-		"create":  func() error { _, err := v.Create(ctx, v.Root(), "g", 0o644, filestore.Guarded, [8]byte{}, nil); return err }(),
+		"create": func() error {
+			_, err := v.Create(ctx, v.Root(), "g", 0o644, filestore.Guarded, [8]byte{}, nil)
+			return err
+		}(),
 		"mkdir":   func() error { _, err := v.Mkdir(ctx, v.Root(), "d", 0o755, nil); return err }(),
 		"symlink": func() error { _, err := v.Symlink(ctx, v.Root(), "l", "f", nil); return err }(),
 		"write":   func() error { _, _, err := v.Write(ctx, f.Ino, 0, make([]byte, 5000), false); return err }(),
