@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"path/filepath"
 
 	"github.com/stowage/stowage/internal/core/volume"
@@ -37,7 +38,15 @@ func (x nfsExports) Resolve(ctx context.Context, name string) (nfs.Export, error
 	if err != nil {
 		return nfs.Export{}, err
 	}
-	return nfs.Export{Volume: v}, nil
+	clients := make([]netip.Prefix, 0, len(e.Clients))
+	for _, c := range e.Clients {
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			return nfs.Export{}, fmt.Errorf("export %s: client address %q: %w", name, c, err)
+		}
+		clients = append(clients, p)
+	}
+	return nfs.Export{Volume: v, Clients: clients, AllowRoot: e.AllowRoot}, nil
 }
 
 // planes revokes an export on every data plane; only the one serving
