@@ -2,6 +2,17 @@
 // MOUNT protocol on the same TCP port. An export is named by an
 // unguessable attachment name; its file handles carry that name, so a
 // handle stops working the moment the attachment is revoked.
+//
+// It decides what a call may do as a normal NFS server does: an export
+// serves only the client addresses its Resolver names, every call is
+// checked against the caller's AUTH_UNIX identity by the files' mode
+// bits, and root is squashed to nobody unless the export allows root.
+// It also keeps a hostile client from exhausting the node: records are
+// read as their bytes arrive up to a hard size, connections are bounded
+// per address and in total, and a connection that has not named a usable
+// export is closed at the header timeout. Quotas, the inode limit and the
+// disk reserve belong to filestore; which names exist and for whom, to
+// the Resolver's owner.
 package nfs
 
 import (
