@@ -206,9 +206,11 @@ func TestConnectionLimits(t *testing.T) {
 	// moment: try until it has.
 	first[0].Close()
 	for deadline := time.Now().Add(10 * time.Second); ; {
-		if c := dialFrom(t, "127.0.0.1", s.addr); answers(c) {
+		c := dialFrom(t, "127.0.0.1", s.addr)
+		if answers(c) {
 			break
 		}
+		c.Close()
 		if time.Now().After(deadline) {
 			t.Fatal("a closed connection did not free its place")
 		}
