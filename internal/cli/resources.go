@@ -120,21 +120,29 @@ func (a *app) snapshotCmd() *cobra.Command {
 func (a *app) instanceCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "instance", Short: "Instances: the machines volumes attach to"}
 	var project string
+	var addresses []string
 	create := &cobra.Command{
-		Use: "create NAME", Short: "Register an instance", Example: "  stowage instance create vm1 -q", Args: args(cobra.ExactArgs(1)),
+		Use: "create NAME", Short: "Register an instance",
+		Example: "  stowage instance create vm1 -q\n  stowage instance create vm2 --address 192.0.2.7   # NFS exports attached to it serve this address",
+		Args:    args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			c, project, err := a.projectClient(cmd, project)
 			if err != nil {
 				return err
 			}
+			body := map[string]any{"project_id": project, "name": argv[0]}
+			if len(addresses) > 0 {
+				body["addresses"] = addresses
+			}
 			var in client.Instance
-			if err := c.Do(cmd.Context(), "POST", "/api/v1/instances", nil, map[string]any{"project_id": project, "name": argv[0]}, &in); err != nil {
+			if err := c.Do(cmd.Context(), "POST", "/api/v1/instances", nil, body, &in); err != nil {
 				return err
 			}
 			return a.out().one(in, in.ID, [][2]string{{"id", in.ID}, {"name", in.Name}, {"power", in.PowerState}})
 		},
 	}
 	create.Flags().StringVar(&project, "project", "", "project id")
+	create.Flags().StringSliceVar(&addresses, "address", nil, "the instance's client address or prefix (repeat for more); NFS exports attached to it serve only these, or only this node when none")
 	ls := &cobra.Command{
 		Use: "ls", Short: "List instances", Example: "  stowage instance ls --json", Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -170,12 +170,13 @@ type Snapshot struct {
 }
 
 type Instance struct {
-	ID          string `json:"id"`
-	ProjectID   string `json:"project_id"`
-	Name        string `json:"name"`
-	Description string `json:"description"`
-	PowerState  string `json:"power_state"`
-	CreatedAt   string `json:"created_at"`
+	ID          string   `json:"id"`
+	ProjectID   string   `json:"project_id"`
+	Name        string   `json:"name"`
+	Description string   `json:"description"`
+	PowerState  string   `json:"power_state"`
+	Addresses   []string `json:"addresses"`
+	CreatedAt   string   `json:"created_at"`
 }
 
 // Accepted is the answer to an asynchronous request: what was recorded

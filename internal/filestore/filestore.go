@@ -1,6 +1,8 @@
 // Package filestore owns filesystem volumes: one directory tree per volume
-// under the data dir, with a hard byte quota equal to the volume's size and
-// usage kept exact as files change. It addresses files by inode number, as
+// under the data dir, with a hard byte quota equal to the volume's size,
+// usage kept exact as files change (every byte a volume costs on disk,
+// names and inodes included, see costOf), a limit on its files, and the
+// node's disk reserve applied to every growth. It addresses files by inode number, as
 // an NFS server does, and never follows a symbolic link while resolving a
 // path, so nothing a tenant creates can lead outside its tree.
 package filestore
@@ -24,8 +26,17 @@ import (
 // Store holds the filesystem volumes of one node.
 type Store struct {
 	dir  string
+	o    Options
 	mu   sync.Mutex
 	vols map[string]*Volume
+}
+
+// Options tune a Store.
+type Options struct {
+	// Reserve is free space on the data dir's file system that no
+	// volume may take: growth that would leave less fails with an
+	// errs.NoSpace error.
+	Reserve int64
 }
 
 const (
@@ -35,7 +46,7 @@ const (
 )
 
 // Open prepares dir and finishes deletions a crash interrupted.
-func Open(dir string) (*Store, error) {
+func Open(dir string, o Options) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("filestore: %w", err)
 	}
@@ -50,7 +61,7 @@ func Open(dir string) (*Store, error) {
 			}
 		}
 	}
-	return &Store{dir: dir, vols: map[string]*Volume{}}, nil
+	return &Store{dir: dir, o: o, vols: map[string]*Volume{}}, nil
 }
 
 func checkID(id string) error {
@@ -67,7 +78,14 @@ func (s *Store) Create(ctx context.Context, id string, size int64) error {
 		return err
 	}
 	base := filepath.Join(s.dir, id)
-	if err := os.MkdirAll(filepath.Join(base, treeDir), 0o755); err != nil {
+	tree := filepath.Join(base, treeDir)
+	if err := os.MkdirAll(tree, 0o755); err != nil {
+		return fmt.Errorf("filestore: create %s: %w", id, err)
+	}
+	// The top directory is open to every user, sticky as /tmp is: a
+	// new volume is usable by any client user, each of whom can remove
+	// only their own files there. Its owner may narrow it.
+	if err := os.Chmod(tree, 0o777|os.ModeSticky); err != nil {
 		return fmt.Errorf("filestore: create %s: %w", id, err)
 	}
 	if err := writeQuota(base, size); err != nil {
@@ -144,7 +162,7 @@ func (s *Store) Volume(ctx context.Context, id string) (*Volume, error) {
 	if v := s.vols[id]; v != nil {
 		return v, nil
 	}
-	v, err := openVolume(ctx, filepath.Join(s.dir, id))
+	v, err := openVolume(ctx, filepath.Join(s.dir, id), s.o.Reserve)
 	if err != nil {
 		return nil, fmt.Errorf("filestore: open %s: %w", id, err)
 	}

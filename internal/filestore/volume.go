@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/stowage/stowage/internal/diskspace"
 	"github.com/stowage/stowage/internal/errs"
 	"golang.org/x/sys/unix"
 )
@@ -22,8 +23,47 @@ import (
 // ErrStale means a file id no longer names a file in the volume.
 var ErrStale = errors.New("filestore: stale file id")
 
-// ErrQuota is what a write beyond the volume's quota returns.
+// ErrQuota is what a change beyond the volume's quota returns.
 var ErrQuota = errs.E(errs.Quota, "filesystem volume quota exceeded")
+
+// ErrInodes is what a new file beyond the volume's inode limit returns.
+var ErrInodes = errs.E(errs.Quota, "filesystem volume has as many files as it may")
+
+// What a volume costs on disk. Usage counts every byte a tenant can make
+// the node store, not only file contents: each inode, its data rounded
+// up to whole blocks (a one-byte file, a long symlink target and a
+// directory each take a block), and each name in a directory. The model
+// is ext4's, which is also about right for xfs; what matters is that
+// nothing a client can create is free, so that no mix of empty files,
+// directories and symlinks holds more of the disk than the quota.
+const (
+	blockSize = 4096
+	inodeCost = 256
+	// bytesPerInode caps the files of a volume at its quota over this,
+	// and never below minInodes, as mkfs.ext4 sizes its inode table.
+	bytesPerInode = 4096
+	minInodes     = 1024
+)
+
+func roundUp(n int64) int64 { return (n + blockSize - 1) / blockSize * blockSize }
+
+// dirent is what a name costs in its directory (an ext4 entry).
+func dirent(name string) int64 { return 8 + int64(len(name)+3)&^3 }
+
+// costOf is what an inode of this mode and size costs besides its names.
+func costOf(mode uint32, size int64) int64 {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFREG, unix.S_IFLNK:
+		return inodeCost + roundUp(size)
+	case unix.S_IFDIR:
+		return inodeCost + blockSize
+	}
+	return inodeCost
+}
+
+// MaxInodes is how many files, directories and symlinks a volume of
+// quota bytes may hold.
+func MaxInodes(quota int64) int64 { return max(quota/bytesPerInode, minInodes) }
 
 // Volume is one open filesystem volume. Files are named by inode number;
 // a cache maps the numbers in use to paths, and a miss (after a restart)
@@ -34,11 +74,16 @@ type Volume struct {
 	rootIno uint64
 
 	// mu orders size changes: writes inside a file's size and reads
-	// share it; anything that changes a size takes it alone, so usage
-	// is exact.
-	mu    sync.RWMutex
-	quota int64
-	used  int64
+	// share it; anything that changes what the volume costs takes it
+	// alone, so usage is exact.
+	mu     sync.RWMutex
+	quota  int64
+	used   int64 // bytes, as the cost model above counts them
+	inodes int64
+	// reserve refuses growth that would eat into the node's disk
+	// reserve of reserveBytes.
+	reserve      diskspace.Reserve
+	reserveBytes int64
 
 	pmu   sync.Mutex
 	paths map[uint64]string
@@ -48,7 +93,7 @@ type Volume struct {
 // and no ".." climbs out.
 const resolveFlags = unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV
 
-func openVolume(ctx context.Context, base string) (*Volume, error) {
+func openVolume(ctx context.Context, base string, reserveBytes int64) (*Volume, error) {
 	quota, err := readQuota(base)
 	if err != nil {
 		return nil, err
@@ -62,32 +107,34 @@ func openVolume(ctx context.Context, base string) (*Volume, error) {
 		unix.Close(fd)
 		return nil, err
 	}
-	v := &Volume{base: base, root: fd, rootIno: st.Ino, quota: quota, paths: map[uint64]string{}}
-	used, err := v.count(ctx)
-	if err != nil {
+	v := &Volume{base: base, root: fd, rootIno: st.Ino, quota: quota,
+		reserve: diskspace.New(base, reserveBytes), reserveBytes: reserveBytes, paths: map[uint64]string{}}
+	if v.used, v.inodes, err = v.count(ctx); err != nil {
 		unix.Close(fd)
 		return nil, err
 	}
-	v.used = used
 	return v, nil
 }
 
 func (v *Volume) close() { unix.Close(v.root) }
 
-// count sums the sizes of the regular files, each inode once.
-func (v *Volume) count(ctx context.Context) (int64, error) {
+// count sums what the tree costs, each name once and each inode once
+// however many names it has, and counts the inodes.
+func (v *Volume) count(ctx context.Context) (used, inodes int64, err error) {
 	seen := map[uint64]bool{}
-	var used int64
-	err := v.walk(ctx, func(rel string, st *syscall.Stat_t) bool {
-		if st.Mode&syscall.S_IFMT == syscall.S_IFREG && !seen[st.Ino] {
-			if st.Nlink > 1 {
-				seen[st.Ino] = true
-			}
-			used += st.Size
+	err = v.walk(ctx, func(rel string, st *syscall.Stat_t) bool {
+		used += dirent(filepath.Base(rel))
+		if seen[st.Ino] {
+			return true
 		}
+		if st.Mode&syscall.S_IFMT != syscall.S_IFDIR && st.Nlink > 1 {
+			seen[st.Ino] = true
+		}
+		used += costOf(st.Mode, st.Size)
+		inodes++
 		return true
 	})
-	return used, err
+	return used, inodes, err
 }
 
 // walk visits every entry under the tree without following symlinks
@@ -136,6 +183,41 @@ func (v *Volume) Quota() (quota, used int64) {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	return v.quota, v.used
+}
+
+// Space is what FSSTAT tells a client.
+type Space struct {
+	Bytes, FreeBytes int64
+	Files, FreeFiles int64
+}
+
+// Space returns the volume's size and what is left of it: bytes left
+// under the quota, fewer if the node's disk has less to give above its
+// reserve, and files left under the inode limit.
+func (v *Volume) Space() Space {
+	v.mu.RLock()
+	sp := Space{Bytes: v.quota, FreeBytes: max(v.quota-v.used, 0), Files: MaxInodes(v.quota), FreeFiles: max(MaxInodes(v.quota)-v.inodes, 0)}
+	v.mu.RUnlock()
+	if _, free, err := diskspace.Of(v.base); err == nil {
+		sp.FreeBytes = max(min(sp.FreeBytes, free-v.reserveBytes), 0)
+	}
+	return sp
+}
+
+// admit says whether bytes more and inodes more fit: within the quota,
+// within the inode limit, and above the node's disk reserve. The caller
+// holds mu exclusively and charges what it then makes.
+func (v *Volume) admit(bytes, inodes int64) error {
+	if bytes > 0 && v.used+bytes > v.quota {
+		return ErrQuota
+	}
+	if inodes > 0 && v.inodes+inodes > MaxInodes(v.quota) {
+		return ErrInodes
+	}
+	if bytes > 0 {
+		return v.reserve.Check(bytes)
+	}
+	return nil
 }
 
 // open opens rel inside the tree with flags (O_NOFOLLOW is implied for
@@ -364,21 +446,21 @@ func (v *Volume) Write(ctx context.Context, ino uint64, off int64, b []byte, syn
 }
 
 // grow runs op, which may change the file's size to at most end, under
-// the exclusive lock, checking the quota first and charging the real
-// change after (a failed op may have written part).
+// the exclusive lock, checking the quota and the disk reserve first and
+// charging the real change after (a failed op may have written part).
 func (v *Volume) grow(fd int, before *unix.Stat_t, op func() error, end int64) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if err := unix.Fstat(fd, before); err != nil {
 		return err
 	}
-	if delta := end - before.Size; delta > 0 && v.used+delta > v.quota {
-		return ErrQuota
+	if err := v.admit(roundUp(end)-roundUp(before.Size), 0); err != nil {
+		return err
 	}
 	err := op()
 	var st unix.Stat_t
 	if serr := unix.Fstat(fd, &st); serr == nil {
-		v.used += st.Size - before.Size
+		v.used += roundUp(st.Size) - roundUp(before.Size)
 	}
 	return err
 }
@@ -436,7 +518,7 @@ func (v *Volume) SetAttr(ctx context.Context, ino uint64, a SetAttr) (before, af
 		}
 	}
 	if a.Mode != nil && !isLink {
-		if err := unix.Chmod(procPath(fd), *a.Mode&0o7777); err != nil {
+		if err := unix.Chmod(procPath(fd), *a.Mode&modeMask); err != nil {
 			return before, before, err
 		}
 	}
@@ -471,6 +553,23 @@ func (v *Volume) SetAttr(ctx context.Context, ino uint64, a SetAttr) (before, af
 	return before, after, err
 }
 
+// modeMask keeps the permission bits a tenant may set: never setuid or
+// setgid, so that no file in a volume runs with its owner's rights on a
+// host that mounts it.
+const modeMask = 0o1777
+
+// Owner is who a new file belongs to; a nil *Owner leaves it to the
+// server process.
+type Owner struct{ UID, GID uint32 }
+
+// chown gives the file name in dfd to own.
+func (own *Owner) chown(dfd int, name string) error {
+	if own == nil {
+		return nil
+	}
+	return unix.Fchownat(dfd, name, int(own.UID), int(own.GID), unix.AT_SYMLINK_NOFOLLOW)
+}
+
 // CreateMode says what Create does when the name exists.
 type CreateMode int
 
@@ -484,8 +583,9 @@ const (
 	Exclusive
 )
 
-// Create makes (or, Unchecked, opens) a regular file in dir.
-func (v *Volume) Create(ctx context.Context, dir uint64, name string, mode uint32, how CreateMode, verf [8]byte) (unix.Stat_t, error) {
+// Create makes (or, Unchecked, opens) a regular file in dir; a file it
+// makes belongs to own.
+func (v *Volume) Create(ctx context.Context, dir uint64, name string, mode uint32, how CreateMode, verf [8]byte, own *Owner) (unix.Stat_t, error) {
 	var st unix.Stat_t
 	if err := CheckName(name); err != nil {
 		return st, err
@@ -495,11 +595,29 @@ func (v *Volume) Create(ctx context.Context, dir uint64, name string, mode uint3
 		return st, err
 	}
 	defer unix.Close(dfd)
-	flags := unix.O_CREAT | unix.O_WRONLY | unix.O_NOFOLLOW | unix.O_CLOEXEC
-	if how != Unchecked {
-		flags |= unix.O_EXCL
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	cost := inodeCost + dirent(name)
+	if err := v.admit(cost, 1); err != nil {
+		// A name that is there costs nothing more: Create opens it or
+		// refuses it below.
+		if unix.Fstatat(dfd, name, &st, unix.AT_SYMLINK_NOFOLLOW) != nil {
+			return st, err
+		}
 	}
-	fd, err := unix.Openat(dfd, name, flags, mode&0o7777)
+	// Always exclusive first, so that a file made here is known to be
+	// new and given to its owner; an unchecked create then opens what
+	// is there.
+	flags := unix.O_CREAT | unix.O_EXCL | unix.O_WRONLY | unix.O_NOFOLLOW | unix.O_CLOEXEC
+	fd, err := unix.Openat(dfd, name, flags, mode&modeMask)
+	made := err == nil
+	if made {
+		v.used += cost
+		v.inodes++
+	}
+	if err == unix.EEXIST && how == Unchecked {
+		fd, err = unix.Openat(dfd, name, unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	}
 	if err == unix.EEXIST && how == Exclusive {
 		if err := unix.Fstatat(dfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			return st, err
@@ -514,6 +632,11 @@ func (v *Volume) Create(ctx context.Context, dir uint64, name string, mode uint3
 		return st, err
 	}
 	defer unix.Close(fd)
+	if made && own != nil {
+		if err := unix.Fchown(fd, int(own.UID), int(own.GID)); err != nil {
+			return st, err
+		}
+	}
 	if how == Exclusive {
 		// The verifier is kept in the times until the client sets them,
 		// so a retransmitted create can be recognised.
@@ -529,17 +652,18 @@ func (v *Volume) Create(ctx context.Context, dir uint64, name string, mode uint3
 	return st, nil
 }
 
-// Mkdir makes a directory in dir.
-func (v *Volume) Mkdir(ctx context.Context, dir uint64, name string, mode uint32) (unix.Stat_t, error) {
-	return v.make(ctx, dir, name, func(dfd int) error { return unix.Mkdirat(dfd, name, mode&0o7777) })
+// Mkdir makes a directory in dir that belongs to own.
+func (v *Volume) Mkdir(ctx context.Context, dir uint64, name string, mode uint32, own *Owner) (unix.Stat_t, error) {
+	return v.make(ctx, dir, name, own, inodeCost+blockSize, 1, func(dfd int) error { return unix.Mkdirat(dfd, name, mode&modeMask) })
 }
 
-// Symlink makes a symbolic link; its target is never followed here.
-func (v *Volume) Symlink(ctx context.Context, dir uint64, name, target string) (unix.Stat_t, error) {
+// Symlink makes a symbolic link that belongs to own; its target is never
+// followed here.
+func (v *Volume) Symlink(ctx context.Context, dir uint64, name, target string, own *Owner) (unix.Stat_t, error) {
 	if len(target) > 4096 || strings.ContainsRune(target, 0) {
 		return unix.Stat_t{}, unix.EINVAL
 	}
-	return v.make(ctx, dir, name, func(dfd int) error { return unix.Symlinkat(target, dfd, name) })
+	return v.make(ctx, dir, name, own, inodeCost+roundUp(int64(len(target))), 1, func(dfd int) error { return unix.Symlinkat(target, dfd, name) })
 }
 
 // Link gives file ino another name in dir.
@@ -556,12 +680,15 @@ func (v *Volume) Link(ctx context.Context, ino, dir uint64, name string) (unix.S
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 		return st, unix.EISDIR
 	}
-	return v.make(ctx, dir, name, func(dfd int) error {
+	return v.make(ctx, dir, name, nil, 0, 0, func(dfd int) error {
 		return unix.Linkat(unix.AT_FDCWD, procPath(fd), dfd, name, unix.AT_SYMLINK_FOLLOW)
 	})
 }
 
-func (v *Volume) make(ctx context.Context, dir uint64, name string, op func(dfd int) error) (unix.Stat_t, error) {
+// make runs op to add name to dir, gives what it made to own, and
+// returns its attributes. What op makes costs cost bytes besides the
+// name and inodes new inodes; both are admitted first.
+func (v *Volume) make(ctx context.Context, dir uint64, name string, own *Owner, cost, inodes int64, op func(dfd int) error) (unix.Stat_t, error) {
 	var st unix.Stat_t
 	if err := CheckName(name); err != nil {
 		return st, err
@@ -571,7 +698,18 @@ func (v *Volume) make(ctx context.Context, dir uint64, name string, op func(dfd 
 		return st, err
 	}
 	defer unix.Close(dfd)
+	cost += dirent(name)
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if err := v.admit(cost, inodes); err != nil {
+		return st, err
+	}
 	if err := op(dfd); err != nil {
+		return st, err
+	}
+	v.used += cost
+	v.inodes += inodes
+	if err := own.chown(dfd, name); err != nil {
 		return st, err
 	}
 	if err := unix.Fstatat(dfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
@@ -596,12 +734,19 @@ func (v *Volume) Readlink(ctx context.Context, ino uint64) (string, error) {
 	return string(buf[:n]), nil
 }
 
-// freed is what unlinking st gives back to the quota.
-func freed(st unix.Stat_t) int64 {
-	if st.Mode&unix.S_IFMT == unix.S_IFREG && st.Nlink == 1 {
-		return st.Size
+// unlinked gives back what the name of st cost, and st's own cost when
+// that was its last name.
+func (v *Volume) unlinked(name string, st *unix.Stat_t) {
+	v.used -= dirent(name)
+	v.dropped(st)
+}
+
+// dropped gives back st's cost if it has just lost its last name.
+func (v *Volume) dropped(st *unix.Stat_t) {
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR || st.Nlink <= 1 {
+		v.used -= costOf(st.Mode, st.Size)
+		v.inodes--
 	}
-	return 0
 }
 
 // Remove unlinks a non-directory; Rmdir an empty directory.
@@ -629,7 +774,7 @@ func (v *Volume) Remove(ctx context.Context, dir uint64, name string, isDir bool
 	if err := unix.Unlinkat(dfd, name, flags); err != nil {
 		return err
 	}
-	v.used -= freed(st)
+	v.unlinked(name, &st)
 	if st.Nlink <= 1 || isDir {
 		v.forget(st.Ino)
 	}
@@ -661,12 +806,26 @@ func (v *Volume) Rename(ctx context.Context, fromDir uint64, fromName string, to
 	if err := unix.Fstatat(ffd, fromName, &src, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return err
 	}
-	replaced := unix.Fstatat(tfd, toName, &dst, unix.AT_SYMLINK_NOFOLLOW) == nil && dst.Ino != src.Ino
+	exists := unix.Fstatat(tfd, toName, &dst, unix.AT_SYMLINK_NOFOLLOW) == nil
+	if exists && dst.Ino == src.Ino {
+		// Two names of one file: rename(2) leaves both as they are.
+		return unix.Renameat(ffd, fromName, tfd, toName)
+	}
+	if !exists {
+		if err := v.admit(dirent(toName)-dirent(fromName), 0); err != nil {
+			return err
+		}
+	}
 	if err := unix.Renameat(ffd, fromName, tfd, toName); err != nil {
 		return err
 	}
-	if replaced {
-		v.used -= freed(dst)
+	// The source's name goes; the target's stays, naming the source
+	// now, and what it named goes with its last name.
+	v.used -= dirent(fromName)
+	if exists {
+		v.dropped(&dst)
+	} else {
+		v.used += dirent(toName)
 	}
 	oldRel, newRel := join(frel, fromName), join(trel, toName)
 	v.pmu.Lock()

@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
-	"os"
 	"slices"
 	"time"
 
@@ -75,8 +74,11 @@ func status(err error) uint32 {
 	if errors.Is(err, filestore.ErrStale) {
 		return errStale
 	}
-	if errs.Is(err, errs.Quota) {
+	switch errs.KindOf(err) {
+	case errs.Quota:
 		return errDQuot
+	case errs.NoSpace:
+		return errNoSpc
 	}
 	var e unix.Errno
 	if errors.As(err, &e) {
@@ -126,11 +128,13 @@ func handle(id []byte, ino uint64) []byte {
 	return h
 }
 
-// fh is a decoded handle bound to its volume.
+// fh is a decoded handle bound to its volume and the caller's identity
+// on it.
 type fh struct {
 	id  []byte
 	ino uint64
 	v   *filestore.Volume
+	who cred
 }
 
 func (f fh) child(ino uint64) []byte { return handle(f.id, ino) }
@@ -138,9 +142,9 @@ func (f fh) child(ino uint64) []byte { return handle(f.id, ino) }
 // fsid tells clients which files share a volume.
 func (f fh) fsid() uint64 { return binary.BigEndian.Uint64(f.id[:8]) }
 
-// fileHandle reads an nfs_fh3 and resolves its export; the status is
-// non-zero when it cannot be used.
-func (s *Server) fileHandle(ctx context.Context, r *reader) (fh, uint32) {
+// fileHandle reads an nfs_fh3 and resolves its export for call c; the
+// status is non-zero when it cannot be used.
+func (s *Server) fileHandle(ctx context.Context, c *call, r *reader) (fh, uint32) {
 	b := r.opaque(64)
 	if r.err != nil {
 		return fh{}, errBadHandle
@@ -149,11 +153,14 @@ func (s *Server) fileHandle(ctx context.Context, r *reader) (fh, uint32) {
 		return fh{}, errBadHandle
 	}
 	id := append([]byte(nil), b[:16]...)
-	v, err := s.volume(ctx, ExportPrefix+hex.EncodeToString(id))
+	ex, err := s.export(ctx, c, ExportPrefix+hex.EncodeToString(id))
+	if errors.Is(err, errNotYours) {
+		return fh{}, errAcces
+	}
 	if err != nil {
 		return fh{}, errStale
 	}
-	return fh{id: id, ino: binary.BigEndian.Uint64(b[16:]), v: v}, nfsOK
+	return fh{id: id, ino: binary.BigEndian.Uint64(b[16:]), v: ex.Volume, who: s.credOf(c, ex)}, nfsOK
 }
 
 func ftype(mode uint32) uint32 {
@@ -267,27 +274,13 @@ func (s *Server) nfs3(ctx context.Context, c *call) *writer {
 		return acceptedReply(c.xid, acceptSuccess)
 	}
 	r := &c.args
-	f, st := s.fileHandle(ctx, r)
+	f, st := s.fileHandle(ctx, c, r)
 	w := acceptedReply(c.xid, acceptSuccess)
 	ok := s.nfsCall(ctx, c, f, st, w)
 	if !ok {
 		return acceptedReply(c.xid, acceptGarbageArgs)
 	}
 	return w
-}
-
-// owner is who new files belong to: the caller's AUTH_UNIX identity
-// when the server may give files away (it runs as root, no squashing).
-func (s *Server) owner(c *call, a *filestore.SetAttr) {
-	if s.o.Squash || !c.hasUnix || os.Geteuid() != 0 {
-		return
-	}
-	if a.UID == nil {
-		a.UID = &c.uid
-	}
-	if a.GID == nil {
-		a.GID = &c.gid
-	}
 }
 
 // nfsCall runs one procedure on a decoded handle, writing the result
@@ -322,6 +315,15 @@ func (s *Server) nfsCall(ctx context.Context, c *call, f fh, hst uint32, w *writ
 			w.wcc(f, nil, nil)
 			return true
 		}
+		cur, err := f.v.Stat(ctx, f.ino)
+		if err == nil {
+			err = f.who.setattr(&cur, a)
+		}
+		if err != nil {
+			w.u32(status(err))
+			w.wcc(f, nil, statOrNil(&cur, err))
+			return true
+		}
 		before, after, err := f.v.SetAttr(ctx, f.ino, a)
 		w.u32(status(err))
 		w.wcc(f, &before, &after)
@@ -335,7 +337,11 @@ func (s *Server) nfsCall(ctx context.Context, c *call, f fh, hst uint32, w *writ
 			w.bool(false)
 			return true
 		}
-		st, err := f.v.Lookup(ctx, f.ino, name)
+		var st unix.Stat_t
+		err := f.allow(ctx, f.ino, mayExec)
+		if err == nil {
+			st, err = f.v.Lookup(ctx, f.ino, name)
+		}
 		w.u32(status(err))
 		if err == nil {
 			w.opaque(f.child(st.Ino))
@@ -359,9 +365,7 @@ func (s *Server) nfsCall(ctx context.Context, c *call, f fh, hst uint32, w *writ
 			return true
 		}
 		w.postOp(f, &st)
-		// The export is the tenant's own volume: the attachment is the
-		// permission, so everything asked for is granted.
-		w.u32(want & 0x3f)
+		w.u32(f.who.access(&st, want))
 	case procReadlink:
 		if r.err != nil {
 			return false
@@ -393,7 +397,13 @@ func (s *Server) nfsCall(ctx context.Context, c *call, f fh, hst uint32, w *writ
 		// Room for the whole reply up front: the data is copied once.
 		w.b = slices.Grow(w.b, 256+int(count))
 		buf := make([]byte, count)
-		n, eof, st, err := f.v.Read(ctx, f.ino, int64(off), buf)
+		var n int
+		var eof bool
+		var st unix.Stat_t
+		err := f.allowIO(ctx, mayRead)
+		if err == nil {
+			n, eof, st, err = f.v.Read(ctx, f.ino, int64(off), buf)
+		}
 		w.u32(status(err))
 		w.postOp(f, statOrNil(&st, err))
 		if err == nil {
@@ -409,6 +419,11 @@ func (s *Server) nfsCall(ctx context.Context, c *call, f fh, hst uint32, w *writ
 		}
 		if hst != nfsOK {
 			w.u32(hst)
+			w.wcc(f, nil, nil)
+			return true
+		}
+		if err := f.allowIO(ctx, mayWrite); err != nil {
+			w.u32(status(err))
 			w.wcc(f, nil, nil)
 			return true
 		}
@@ -443,12 +458,17 @@ func (s *Server) nfsCall(ctx context.Context, c *call, f fh, hst uint32, w *writ
 		if r.err != nil {
 			return false
 		}
-		s.made(ctx, c, f, hst, w, &a, func() (unix.Stat_t, error) {
+		// An unchecked create of an existing file changes that file.
+		var existing *unix.Stat_t
+		if st, err := f.v.Lookup(ctx, f.ino, name); err == nil && how == filestore.Unchecked && hst == nfsOK {
+			existing = &st
+		}
+		s.made(ctx, f, hst, w, &a, existing, func(own *filestore.Owner) (unix.Stat_t, error) {
 			mode := uint32(0o644)
 			if a.Mode != nil {
 				mode = *a.Mode
 			}
-			return f.v.Create(ctx, f.ino, name, mode, how, verf)
+			return f.v.Create(ctx, f.ino, name, mode, how, verf, own)
 		})
 	case procMkdir:
 		name := r.string(1024)
@@ -456,12 +476,12 @@ func (s *Server) nfsCall(ctx context.Context, c *call, f fh, hst uint32, w *writ
 		if r.err != nil {
 			return false
 		}
-		s.made(ctx, c, f, hst, w, &a, func() (unix.Stat_t, error) {
+		s.made(ctx, f, hst, w, &a, nil, func(own *filestore.Owner) (unix.Stat_t, error) {
 			mode := uint32(0o755)
 			if a.Mode != nil {
 				mode = *a.Mode
 			}
-			return f.v.Mkdir(ctx, f.ino, name, mode)
+			return f.v.Mkdir(ctx, f.ino, name, mode, own)
 		})
 	case procSymlink:
 		name := r.string(1024)
@@ -471,7 +491,9 @@ func (s *Server) nfsCall(ctx context.Context, c *call, f fh, hst uint32, w *writ
 			return false
 		}
 		a.Mode = nil
-		s.made(ctx, c, f, hst, w, &a, func() (unix.Stat_t, error) { return f.v.Symlink(ctx, f.ino, name, target) })
+		s.made(ctx, f, hst, w, &a, nil, func(own *filestore.Owner) (unix.Stat_t, error) {
+			return f.v.Symlink(ctx, f.ino, name, target, own)
+		})
 	case procMknod:
 		w.u32(errNotSupp)
 		w.wcc(f, nil, nil)
@@ -485,14 +507,19 @@ func (s *Server) nfsCall(ctx context.Context, c *call, f fh, hst uint32, w *writ
 			w.wcc(f, nil, nil)
 			return true
 		}
-		before, _ := f.v.Stat(ctx, f.ino)
-		err := f.v.Remove(ctx, f.ino, name, c.proc == procRmdir)
+		before, err := f.v.Stat(ctx, f.ino)
+		if err == nil {
+			err = f.mayUnlink(ctx, &before, name, true)
+		}
+		if err == nil {
+			err = f.v.Remove(ctx, f.ino, name, c.proc == procRmdir)
+		}
 		w.u32(status(err))
 		after, aerr := f.v.Stat(ctx, f.ino)
 		w.wcc(f, &before, statOrNil(&after, aerr))
 	case procRename:
 		fromName := r.string(1024)
-		to, tst := s.fileHandle(ctx, r)
+		to, tst := s.fileHandle(ctx, c, r)
 		toName := r.string(1024)
 		if r.err != nil {
 			return false
@@ -511,14 +538,17 @@ func (s *Server) nfsCall(ctx context.Context, c *call, f fh, hst uint32, w *writ
 		}
 		fb, _ := f.v.Stat(ctx, f.ino)
 		tb, _ := f.v.Stat(ctx, to.ino)
-		err := f.v.Rename(ctx, f.ino, fromName, to.ino, toName)
+		err := f.mayRename(ctx, &fb, fromName, &tb, toName)
+		if err == nil {
+			err = f.v.Rename(ctx, f.ino, fromName, to.ino, toName)
+		}
 		w.u32(status(err))
 		fa, ferr := f.v.Stat(ctx, f.ino)
 		ta, terr := f.v.Stat(ctx, to.ino)
 		w.wcc(f, &fb, statOrNil(&fa, ferr))
 		w.wcc(f, &tb, statOrNil(&ta, terr))
 	case procLink:
-		dir, dst := s.fileHandle(ctx, r)
+		dir, dst := s.fileHandle(ctx, c, r)
 		name := r.string(1024)
 		if r.err != nil {
 			return false
@@ -536,7 +566,11 @@ func (s *Server) nfsCall(ctx context.Context, c *call, f fh, hst uint32, w *writ
 			return true
 		}
 		db, _ := f.v.Stat(ctx, dir.ino)
-		st, err := f.v.Link(ctx, f.ino, dir.ino, name)
+		var st unix.Stat_t
+		err := dir.allow(ctx, dir.ino, mayWrite|mayExec)
+		if err == nil {
+			st, err = f.v.Link(ctx, f.ino, dir.ino, name)
+		}
 		w.u32(status(err))
 		w.postOp(f, statOrNil(&st, err))
 		da, derr := f.v.Stat(ctx, dir.ino)
@@ -560,15 +594,13 @@ func (s *Server) nfsCall(ctx context.Context, c *call, f fh, hst uint32, w *writ
 		}
 		switch c.proc {
 		case procFsstat:
-			quota, used := f.v.Quota()
-			free := max(quota-used, 0)
-			w.u64(uint64(quota))
-			w.u64(uint64(free))
-			w.u64(uint64(free))
-			// Files are limited by bytes, not by count.
-			w.u64(1 << 32)
-			w.u64(1 << 31)
-			w.u64(1 << 31)
+			sp := f.v.Space()
+			w.u64(uint64(sp.Bytes))
+			w.u64(uint64(sp.FreeBytes))
+			w.u64(uint64(sp.FreeBytes))
+			w.u64(uint64(sp.Files))
+			w.u64(uint64(sp.FreeFiles))
+			w.u64(uint64(sp.FreeFiles))
 			w.u32(0)
 		case procFsinfo:
 			w.u32(maxIO) // rtmax
@@ -615,6 +647,73 @@ func (s *Server) nfsCall(ctx context.Context, c *call, f fh, hst uint32, w *writ
 // maxIO is the largest READ or WRITE, announced in FSINFO.
 const maxIO = 1 << 20
 
+// allow returns EACCES unless f's caller has want on file ino.
+func (f fh) allow(ctx context.Context, ino uint64, want uint32) error {
+	st, err := f.v.Stat(ctx, ino)
+	if err != nil {
+		return err
+	}
+	if !f.who.may(&st, want) {
+		return unix.EACCES
+	}
+	return nil
+}
+
+// allowIO is allow for READ and WRITE of f itself (see cred.mayIO).
+func (f fh) allowIO(ctx context.Context, want uint32) error {
+	st, err := f.v.Stat(ctx, f.ino)
+	if err != nil {
+		return err
+	}
+	if !f.who.mayIO(&st, want) {
+		return unix.EACCES
+	}
+	return nil
+}
+
+// mayUnlink returns EACCES unless f's caller may take name out of dir
+// (which is f): write and search on dir, and the sticky bit's rule. A
+// missing name is ENOENT when it must exist, else nothing to check.
+func (f fh) mayUnlink(ctx context.Context, dir *unix.Stat_t, name string, mustExist bool) error {
+	if !f.who.may(dir, mayWrite|mayExec) {
+		return unix.EACCES
+	}
+	if dir.Mode&unix.S_ISVTX == 0 {
+		return nil
+	}
+	child, err := f.v.Lookup(ctx, dir.Ino, name)
+	if errors.Is(err, unix.ENOENT) && !mustExist {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !f.who.mayUnlink(dir, &child) {
+		return unix.EACCES
+	}
+	return nil
+}
+
+// mayRename checks a RENAME from fromName in from (f's file) to toName in
+// to: unlinking the source, replacing the target, and, for a directory
+// changing parent, writing its "..".
+func (f fh) mayRename(ctx context.Context, from *unix.Stat_t, fromName string, to *unix.Stat_t, toName string) error {
+	if err := f.mayUnlink(ctx, from, fromName, true); err != nil {
+		return err
+	}
+	if err := f.mayUnlink(ctx, to, toName, false); err != nil {
+		return err
+	}
+	src, err := f.v.Lookup(ctx, from.Ino, fromName)
+	if err != nil {
+		return err
+	}
+	if src.Mode&unix.S_IFMT == unix.S_IFDIR && from.Ino != to.Ino && !f.who.may(&src, mayWrite) {
+		return unix.EACCES
+	}
+	return nil
+}
+
 func statOrNil(st *unix.Stat_t, err error) *unix.Stat_t {
 	if err != nil {
 		return nil
@@ -622,22 +721,41 @@ func statOrNil(st *unix.Stat_t, err error) *unix.Stat_t {
 	return st
 }
 
-// made finishes CREATE, MKDIR and SYMLINK: create, apply the remaining
-// attributes and ownership, and answer with the new handle.
-func (s *Server) made(ctx context.Context, c *call, f fh, hst uint32, w *writer, a *filestore.SetAttr, create func() (unix.Stat_t, error)) {
+// made finishes CREATE, MKDIR and SYMLINK: check that the caller may
+// add to the directory and set the attributes it asks for, create (the
+// new file belongs to the caller), apply the remaining attributes and
+// answer with the new handle. existing is the file an unchecked CREATE
+// will open instead, whose attributes it changes.
+func (s *Server) made(ctx context.Context, f fh, hst uint32, w *writer, a *filestore.SetAttr, existing *unix.Stat_t, create func(*filestore.Owner) (unix.Stat_t, error)) {
 	if hst != nfsOK {
 		w.u32(hst)
 		w.wcc(f, nil, nil)
 		return
 	}
-	before, _ := f.v.Stat(ctx, f.ino)
-	st, err := create()
+	before, berr := f.v.Stat(ctx, f.ino)
+	err := berr
+	if err == nil && !f.who.may(&before, mayWrite|mayExec) {
+		err = unix.EACCES
+	}
+	var own *filestore.Owner
+	if s.chown {
+		own = &filestore.Owner{UID: f.who.uid, GID: f.who.gid}
+	}
+	rest := *a
+	rest.Mode = nil // given at creation
 	if err == nil {
-		a.Mode = nil // given at creation
-		s.owner(c, a)
-		if a.Size != nil || a.UID != nil || a.GID != nil || a.Atime != nil || a.Mtime != nil {
-			_, st, err = f.v.SetAttr(ctx, st.Ino, *a)
+		target := existing
+		if target == nil {
+			target = &unix.Stat_t{Uid: f.who.uid, Gid: f.who.gid, Mode: unix.S_IFREG | 0o600}
 		}
+		err = f.who.setattr(target, rest)
+	}
+	var st unix.Stat_t
+	if err == nil {
+		st, err = create(own)
+	}
+	if err == nil && (rest.Size != nil || rest.UID != nil || rest.GID != nil || rest.Atime != nil || rest.Mtime != nil) {
+		_, st, err = f.v.SetAttr(ctx, st.Ino, rest)
 	}
 	w.u32(status(err))
 	if err == nil {
@@ -646,7 +764,7 @@ func (s *Server) made(ctx context.Context, c *call, f fh, hst uint32, w *writer,
 		w.postOp(f, &st)
 	}
 	after, aerr := f.v.Stat(ctx, f.ino)
-	w.wcc(f, &before, statOrNil(&after, aerr))
+	w.wcc(f, statOrNil(&before, berr), statOrNil(&after, aerr))
 }
 
 func (s *Server) readdir(ctx context.Context, c *call, f fh, hst uint32, w *writer) bool {
@@ -664,6 +782,11 @@ func (s *Server) readdir(ctx context.Context, c *call, f fh, hst uint32, w *writ
 	if hst != nfsOK {
 		w.u32(hst)
 		w.bool(false)
+		return true
+	}
+	if err := f.allow(ctx, f.ino, mayRead); err != nil {
+		w.u32(status(err))
+		w.postOpOf(ctx, f, f.ino)
 		return true
 	}
 	// Read a page, then keep what fits in count bytes.

@@ -1,10 +1,11 @@
 package nfs
 
 import (
-	"bufio"
 	"encoding/binary"
 	"fmt"
 	"io"
+	"net/netip"
+	"slices"
 )
 
 // ONC RPC (RFC 5531) over TCP with record marking.
@@ -36,28 +37,50 @@ const (
 // call is one decoded RPC call.
 type call struct {
 	xid, prog, vers, proc uint32
-	uid, gid              uint32
-	hasUnix               bool
-	args                  reader
+	// The AUTH_UNIX credential as sent; hasUnix is false for AUTH_NONE.
+	uid, gid uint32
+	gids     []uint32
+	hasUnix  bool
+	args     reader
+	// conn is the connection the call came on (nil when a test calls
+	// dispatch directly) and peer the client's address.
+	conn *conn
+	peer netip.Addr
 }
 
-// readRecord reads one record, joining its fragments.
-func readRecord(br *bufio.Reader, buf []byte) ([]byte, error) {
-	buf = buf[:0]
+// errRecordTooLarge ends a connection whose record would pass maxRecord.
+var errRecordTooLarge = fmt.Errorf("nfs: record of more than %d bytes", maxRecord)
+
+// minChunk is the first read of a fragment's body.
+const minChunk = 4 << 10
+
+// readRecord reads one record, joining its fragments. A fragment's
+// declared length is a claim, not a size to reserve: the buffer grows
+// with the bytes that actually arrive (at most doubling, from minChunk),
+// so a client that announces a megabyte and sends nothing costs a few
+// kilobytes. A record whose fragments add up to more than maxRecord is
+// refused before its body is read, and the caller closes the connection:
+// past a bad record mark the stream cannot be resynchronised.
+func readRecord(r io.Reader) ([]byte, error) {
+	var buf []byte
 	for {
 		var hdr [4]byte
-		if _, err := io.ReadFull(br, hdr[:]); err != nil {
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
 			return nil, err
 		}
 		h := binary.BigEndian.Uint32(hdr[:])
 		n := int(h & 0x7fffffff)
-		if len(buf)+n > maxRecord {
-			return nil, fmt.Errorf("nfs: record of more than %d bytes", maxRecord)
+		if n > maxRecord-len(buf) {
+			return nil, errRecordTooLarge
 		}
-		start := len(buf)
-		buf = append(buf, make([]byte, n)...)
-		if _, err := io.ReadFull(br, buf[start:]); err != nil {
-			return nil, err
+		for n > 0 {
+			chunk := min(n, max(minChunk, len(buf)))
+			start := len(buf)
+			buf = slices.Grow(buf, chunk)[:start+chunk]
+			if _, err := io.ReadFull(r, buf[start:]); err != nil {
+				return nil, err
+			}
+			n -= chunk
 		}
 		if h&0x80000000 != 0 {
 			return buf, nil
@@ -97,7 +120,9 @@ func parseCall(rec []byte) (c call, ok bool, rejected *writer) {
 		cr.string(255) // machine name
 		c.uid, c.gid = cr.u32(), cr.u32()
 		if n := cr.u32(); n <= 16 {
-			cr.fixed(int(n) * 4) // supplementary gids
+			for range n {
+				c.gids = append(c.gids, cr.u32())
+			}
 		} else {
 			cr.err = errGarbage
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"path/filepath"
 
 	"github.com/stowage/stowage/internal/core/volume"
@@ -15,25 +16,37 @@ import (
 // listener that serves them.
 func (s *Server) filesystems() error {
 	var err error
-	if s.files, err = filestore.Open(filepath.Join(s.cfg.DataDir, "filesystems")); err != nil {
+	if s.files, err = filestore.Open(filepath.Join(s.cfg.DataDir, "filesystems"), filestore.Options{Reserve: s.cfg.ReserveBytes}); err != nil {
 		return fmt.Errorf("filesystem volumes: %w", err)
 	}
 	if s.nfsLn, err = net.Listen("tcp", s.cfg.NFSListen); err != nil {
 		return fmt.Errorf("listen nfs %s: %w", s.cfg.NFSListen, err)
 	}
-	s.nfs = nfs.NewServer(nfsExports{s}, nfs.Options{Logger: s.log.With("component", "nfs")})
+	s.nfs = nfs.NewServer(nfsExports{s}, nfs.Options{Logger: s.log.With("component", "nfs"), HeaderTimeout: s.cfg.HeaderTimeout})
 	return nil
 }
 
 // nfsExports is the NFS resolver: names of attached filesystem volumes.
 type nfsExports struct{ s *Server }
 
-func (x nfsExports) Resolve(ctx context.Context, name string) (*filestore.Volume, error) {
+func (x nfsExports) Resolve(ctx context.Context, name string) (nfs.Export, error) {
 	e, err := x.s.volumes.ResolveExport(ctx, name)
 	if err != nil || e.Kind != volume.KindFilesystem {
-		return nil, errNoSuchExport
+		return nfs.Export{}, errNoSuchExport
 	}
-	return x.s.files.Volume(ctx, e.BackendID)
+	v, err := x.s.files.Volume(ctx, e.BackendID)
+	if err != nil {
+		return nfs.Export{}, err
+	}
+	clients := make([]netip.Prefix, 0, len(e.Clients))
+	for _, c := range e.Clients {
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			return nfs.Export{}, fmt.Errorf("export %s: client address %q: %w", name, c, err)
+		}
+		clients = append(clients, p)
+	}
+	return nfs.Export{Volume: v, Clients: clients, AllowRoot: e.AllowRoot}, nil
 }
 
 // planes revokes an export on every data plane; only the one serving

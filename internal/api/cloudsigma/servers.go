@@ -262,7 +262,7 @@ func (a *API) createServers(w http.ResponseWriter, r *http.Request) error {
 	var made []volume.Instance
 	for _, in := range ins {
 		// CloudSigma servers are created stopped.
-		inst, err := a.volumes.CreateInstance(r.Context(), p, project, *in.name, "", volume.Stopped)
+		inst, err := a.volumes.CreateInstance(r.Context(), p, project, *in.name, "", volume.Stopped, nil)
 		if err != nil {
 			return fmt.Errorf("create server: %w", err)
 		}

@@ -12,14 +12,19 @@ type instanceJSON struct {
 	ProjectID   string `json:"project_id"`
 	Name        string `json:"name"`
 	Description string `json:"description"`
-	PowerState  string `json:"power_state"`
-	CreatedAt   string `json:"created_at"`
-	UpdatedAt   string `json:"updated_at"`
+	PowerState  string   `json:"power_state"`
+	Addresses   []string `json:"addresses"`
+	CreatedAt   string   `json:"created_at"`
+	UpdatedAt   string   `json:"updated_at"`
 }
 
 func instanceOut(in volume.Instance) instanceJSON {
+	addrs := in.Addresses
+	if addrs == nil {
+		addrs = []string{}
+	}
 	return instanceJSON{ID: in.ID, ProjectID: in.ProjectID, Name: in.Name, Description: in.Description, PowerState: in.PowerState,
-		CreatedAt: stamp(in.Created), UpdatedAt: stamp(in.Updated)}
+		Addresses: addrs, CreatedAt: stamp(in.Created), UpdatedAt: stamp(in.Updated)}
 }
 
 func (a *API) createInstance(w http.ResponseWriter, r *http.Request) error {
@@ -27,12 +32,14 @@ func (a *API) createInstance(w http.ResponseWriter, r *http.Request) error {
 		ProjectID   string `json:"project_id"`
 		Name        string `json:"name"`
 		Description string `json:"description"`
-		PowerState  string `json:"power_state"`
+		PowerState  string   `json:"power_state"`
+		Addresses   []string `json:"addresses"`
 	}
 	if err := a.decode(r, &in); err != nil {
 		return err
 	}
-	x, err := a.volumes.CreateInstance(r.Context(), httpapi.Principal(r.Context()), in.ProjectID, in.Name, in.Description, in.PowerState)
+	x, err := a.volumes.CreateInstance(r.Context(), httpapi.Principal(r.Context()), in.ProjectID, in.Name, in.Description, in.PowerState,
+		in.Addresses)
 	if err != nil {
 		return err
 	}

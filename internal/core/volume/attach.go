@@ -171,5 +171,6 @@ func (s *Service) ResolveExport(ctx context.Context, name string) (Export, error
 		}
 		e.Kind, e.IOPS, e.MBps = t.Kind, t.IOPS, t.MBps
 	}
+	e.AllowRoot = e.Metadata[MetaNFSAllowRoot] == "true"
 	return e, nil
 }

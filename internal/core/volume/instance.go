@@ -3,6 +3,7 @@ package volume
 import (
 	"context"
 	"fmt"
+	"net/netip"
 
 	"github.com/stowage/stowage/internal/core/access"
 	"github.com/stowage/stowage/internal/core/identity"
@@ -17,8 +18,32 @@ func checkPower(s string) error {
 	return nil
 }
 
-// CreateInstance records an attachment target.
-func (s *Service) CreateInstance(ctx context.Context, p identity.Principal, projectID, name, description, power string) (Instance, error) {
+// maxAddresses bounds an instance's client addresses.
+const maxAddresses = 16
+
+// checkAddresses turns client addresses (IPs or prefixes) into prefixes
+// in canonical form.
+func checkAddresses(in []string) ([]string, error) {
+	if len(in) > maxAddresses {
+		return nil, errs.Field("addresses", "at most %d addresses", maxAddresses)
+	}
+	out := make([]string, 0, len(in))
+	for _, a := range in {
+		p, err := netip.ParsePrefix(a)
+		if err != nil {
+			ip, aerr := netip.ParseAddr(a)
+			if aerr != nil {
+				return nil, errs.Field("addresses", "%q is not an IP address or prefix", a)
+			}
+			p = netip.PrefixFrom(ip, ip.BitLen())
+		}
+		out = append(out, p.Masked().String())
+	}
+	return out, nil
+}
+
+// CreateInstance records an attachment target and its client addresses.
+func (s *Service) CreateInstance(ctx context.Context, p identity.Principal, projectID, name, description, power string, addresses []string) (Instance, error) {
 	if projectID == "" {
 		projectID = p.BoundProject
 	}
@@ -43,8 +68,13 @@ func (s *Service) CreateInstance(ctx context.Context, p identity.Principal, proj
 	if err := checkPower(power); err != nil {
 		return Instance{}, err
 	}
+	addrs, err := checkAddresses(addresses)
+	if err != nil {
+		return Instance{}, err
+	}
 	now := s.o.Now().UTC()
-	in := Instance{ID: NewID(), ProjectID: projectID, Name: name, Description: description, PowerState: power, Created: now, Updated: now}
+	in := Instance{ID: NewID(), ProjectID: projectID, Name: name, Description: description, PowerState: power, Addresses: addrs,
+		Created: now, Updated: now}
 	if err := s.store.CreateInstance(ctx, in, *s.event(p, projectID, "instance.create", "instance", in.ID, nil)); err != nil {
 		return Instance{}, fmt.Errorf("create instance: %w", err)
 	}

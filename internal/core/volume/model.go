@@ -102,8 +102,13 @@ type Instance struct {
 	Name        string
 	Description string
 	PowerState  string
-	Created     time.Time
-	Updated     time.Time
+	// Addresses are the instance's client addresses, as IP prefixes
+	// ("192.0.2.7/32", "2001:db8::/64"): a filesystem volume attached to
+	// it is served over NFS to these only, or, with none, only to
+	// clients on the node itself.
+	Addresses []string
+	Created   time.Time
+	Updated   time.Time
 }
 
 // Attachment states.
@@ -165,4 +170,16 @@ type Export struct {
 	// IOPS and MBps are the type's per-export limits; zero is unlimited.
 	IOPS int
 	MBps int
+	// Clients are the addresses of the instance the volume is attached
+	// to (see Instance.Addresses); Metadata is the volume's.
+	Clients  []string
+	Metadata map[string]string
+	// AllowRoot says the volume's owner asked for NFS root access
+	// (MetaNFSAllowRoot); otherwise root is squashed.
+	AllowRoot bool
 }
+
+// MetaNFSAllowRoot is the volume metadata key that, set to "true", lets
+// NFS clients act as root on a filesystem volume. Without it the NFS
+// server squashes root to nobody, as a normal NFS export does.
+const MetaNFSAllowRoot = "nfs_allow_root"

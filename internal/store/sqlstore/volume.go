@@ -512,10 +512,21 @@ func (s *Store) RemoveAttachment(ctx context.Context, id string, e *volume.Event
 // whose status keeps exports up, or of available snapshots.
 func (s *Store) ExportByName(ctx context.Context, name string) (volume.Export, error) {
 	e := volume.Export{Name: name}
-	err := s.r.QueryRowContext(ctx, `SELECT v.backend_id, v.type FROM attachments a JOIN volumes v ON v.id = a.volume_id
+	var meta string
+	var addrs sql.NullString
+	err := s.r.QueryRowContext(ctx, `SELECT v.backend_id, v.type, v.metadata, i.addresses FROM attachments a
+		JOIN volumes v ON v.id = a.volume_id LEFT JOIN instances i ON i.id = a.instance_id
 		WHERE a.export_name = $1 AND a.snapshot_id = '' AND a.state = 'attached'
-		AND v.status IN ('in_use', 'attaching', 'detaching', 'resizing')`, name).Scan(&e.BackendID, &e.Type)
+		AND v.status IN ('in_use', 'attaching', 'detaching', 'resizing')`, name).Scan(&e.BackendID, &e.Type, &meta, &addrs)
 	if err == nil {
+		if err := json.Unmarshal([]byte(meta), &e.Metadata); err != nil {
+			return volume.Export{}, fmt.Errorf("export %s metadata: %w", name, err)
+		}
+		if addrs.Valid {
+			if err := json.Unmarshal([]byte(addrs.String), &e.Clients); err != nil {
+				return volume.Export{}, fmt.Errorf("export %s addresses: %w", name, err)
+			}
+		}
 		return e, nil
 	}
 	if err != sql.ErrNoRows {
@@ -624,20 +635,26 @@ func (s *Store) ExpiredSnapshots(ctx context.Context, now time.Time, limit int) 
 	return collect(ctx, s.r, q, scanSnapshot)
 }
 
-const instanceCols = "id, project_id, name, description, power_state, created_at, updated_at"
+const instanceCols = "id, project_id, name, description, power_state, addresses, created_at, updated_at"
 
 func scanInstance(row rowScanner) (volume.Instance, error) {
 	var in volume.Instance
+	var addrs string
 	var created, updated int64
-	err := row.Scan(&in.ID, &in.ProjectID, &in.Name, &in.Description, &in.PowerState, &created, &updated)
+	if err := row.Scan(&in.ID, &in.ProjectID, &in.Name, &in.Description, &in.PowerState, &addrs, &created, &updated); err != nil {
+		return in, err
+	}
 	in.Created, in.Updated = fromTS(created), fromTS(updated)
-	return in, err
+	if err := json.Unmarshal([]byte(addrs), &in.Addresses); err != nil {
+		return in, fmt.Errorf("instance %s addresses: %w", in.ID, err)
+	}
+	return in, nil
 }
 
 func (s *Store) CreateInstance(ctx context.Context, in volume.Instance, e volume.Event) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, "INSERT INTO instances ("+instanceCols+") VALUES ($1, $2, $3, $4, $5, $6, $7)",
-			in.ID, in.ProjectID, in.Name, in.Description, in.PowerState, ts(in.Created), ts(in.Updated))
+		_, err := tx.ExecContext(ctx, "INSERT INTO instances ("+instanceCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+			in.ID, in.ProjectID, in.Name, in.Description, in.PowerState, jsonText(in.Addresses), ts(in.Created), ts(in.Updated))
 		if err != nil {
 			return mapErr(err)
 		}
