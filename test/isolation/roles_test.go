@@ -3,6 +3,7 @@ package isolation
 import (
 	"encoding/json"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 
@@ -262,8 +263,15 @@ func TestLosingMemberRoleTakesCapabilities(t *testing.T) {
 // TestAdminsManageOnlyBelowThem: an admin cannot demote or remove an
 // owner (nor another admin, nor make one); only owners change owners; the
 // last owner stays. On organisations and on projects alike.
+// The last-owner check locks rows on PostgreSQL, so both engines run it.
 func TestAdminsManageOnlyBelowThem(t *testing.T) {
-	e := testenv.Start(t)
+	t.Run("sqlite", func(t *testing.T) { adminsManageOnlyBelowThem(t, testenv.Start(t)) })
+	if os.Getenv("TEST_PG_DSN") != "" {
+		t.Run("postgres", func(t *testing.T) { adminsManageOnlyBelowThem(t, testenv.Start(t, testenv.Postgres(t))) })
+	}
+}
+
+func adminsManageOnlyBelowThem(t *testing.T, e *testenv.Env) {
 	tm := newTeam(t, e)
 	orgAdmin, second := newPerson(t, e, "orgadmin-"+tm.r), newPerson(t, e, "second-"+tm.r)
 	orgMembers := "/api/v1/organisations/" + tm.org + "/members"
