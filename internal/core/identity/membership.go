@@ -12,9 +12,11 @@ import (
 // AccessLost is told, after a membership change has committed, of each
 // project on which a user held a role that may use capabilities (member
 // and up: S3 secrets, NBD export names) and now holds less. The services
-// that hand out those capabilities take them back (rotate, revoke); it
-// must be idempotent, since a failed call is retried by repeating the
-// change.
+// that hand out those capabilities take them back (rotate, revoke). The
+// hooks run after the change commits, so that a refused change (the last
+// owner) takes nothing; a hook's failure is returned to the caller while
+// the change stands, which only a store failure between two transactions
+// can cause.
 type AccessLost func(ctx context.Context, userID, projectID string) error
 
 // OnAccessLost registers f; the server wires it once, before serving.
