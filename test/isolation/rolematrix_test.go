@@ -25,6 +25,9 @@ import (
 func TestRoleMatrix(t *testing.T) {
 	e := testenv.Start(t)
 	m := newRoleFixture(t, e)
+	// S3 first, while the bucket is private (a management route makes it
+	// public).
+	s3n := m.s3Matrix(t)
 	routes := orderRoutes(e.Routes)
 	var checked, allowed, succeeded, stateful, refused, leaked int
 	for _, pattern := range routes {
@@ -126,9 +129,11 @@ func TestRoleMatrix(t *testing.T) {
 			}
 		}
 	}
-	fmt.Printf("role matrix: %d routes × %d callers = %d checks: %d allowed (%d succeeded, %d answered about the thing's state "+
-		"as staff would be), %d refusals seen in the face's shape, %d capabilities leaked\n",
-		len(routes), len(m.callers), checked, allowed, succeeded, stateful, refused, leaked)
+	fmt.Printf("role matrix: %d management routes × %d callers + %d S3 routes × %d keys = %d checks: %d allowed "+
+		"(%d succeeded, %d answered about the thing's state as staff would be), %d refusals seen in the face's shape, "+
+		"%d capabilities leaked\n",
+		len(routes), len(m.callers), s3n.routes, len(s3Callers), checked+s3n.checks, allowed+s3n.allowed, succeeded+s3n.succeeded,
+		stateful, refused+s3n.refused, leaked+s3n.leaked)
 }
 
 // roleTable is docs/roles.md: for each kind of route, the callers who may
@@ -166,6 +171,10 @@ type roleFixture struct {
 	keys       []aws.Credentials
 	blk        block
 	staffBound string
+	// bucket holds object k and a multipart upload of key mpu; own is
+	// the member's S3 key.
+	bucket, upload string
+	own            aws.Credentials
 }
 
 func newRoleFixture(t *testing.T, e *testenv.Env) *roleFixture {
@@ -185,6 +194,7 @@ func newRoleFixture(t *testing.T, e *testenv.Env) *roleFixture {
 	c := api(t, e, tm.member.token, "POST", "/api/v1/projects/"+tm.project+"/credentials", nil, 201)
 	own := aws.Credentials{AccessKeyID: str(c, "access_key_id"), SecretAccessKey: str(c, "secret_access_key")}
 	mustS3(t, e.S3(&own, "PUT", "/"+bkt+"/k", "", nil, []byte("data")), 200)
+	m.bucket, m.own, m.upload = bkt, own, startUpload(t, e, &own, bkt, "mpu")
 	spare2 := api(t, e, tm.admin.token, "POST", "/api/v1/projects/"+tm.project+"/credentials", nil, 201)
 	spareKey := str(spare2, "access_key_id")
 	service, svcKeys := objectService(t, e, tm)

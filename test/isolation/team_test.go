@@ -3,6 +3,8 @@ package isolation
 import (
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/stowage/stowage/internal/testenv"
 )
 
@@ -20,6 +22,8 @@ type team struct {
 	owner, admin, member, viewer person
 	bound, boundID               string
 	removed                      person
+	// removedKey is the S3 key the removed member made while a member.
+	removedKey aws.Credentials
 }
 
 func newPerson(t *testing.T, e *testenv.Env, label string) person {
@@ -50,6 +54,8 @@ func newTeam(t *testing.T, e *testenv.Env) *team {
 	}{{tm.admin, "admin"}, {tm.member, "member"}, {tm.viewer, "viewer"}, {tm.removed, "member"}} {
 		api(t, e, tm.owner.token, "POST", "/api/v1/projects/"+tm.project+"/members", obj{"user_id": m.p.id, "role": m.role}, 201)
 	}
+	c := api(t, e, tm.removed.token, "POST", "/api/v1/projects/"+tm.project+"/credentials", nil, 201)
+	tm.removedKey = aws.Credentials{AccessKeyID: str(c, "access_key_id"), SecretAccessKey: str(c, "secret_access_key")}
 	tok := api(t, e, tm.member.token, "POST", "/api/v1/tokens", obj{"name": "bound", "project_id": tm.project}, 201)
 	tm.bound, tm.boundID = str(tok, "token"), str(tok, "id")
 	api(t, e, tm.owner.token, "DELETE", "/api/v1/projects/"+tm.project+"/members/"+tm.removed.id, nil, 204)
