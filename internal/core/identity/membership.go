@@ -17,7 +17,8 @@ import (
 // owner) takes nothing; a hook's failure is returned to the caller while
 // the change stands, which only a store failure between two transactions
 // can cause.
-type AccessLost func(ctx context.Context, userID, projectID string) error
+// actorID is who made the change, for the events the hooks record.
+type AccessLost func(ctx context.Context, actorID, userID, projectID string) error
 
 // OnAccessLost registers f; the server wires it once, before serving.
 func (s *Service) OnAccessLost(f AccessLost) { s.lost = append(s.lost, f) }
@@ -61,7 +62,7 @@ func (s *Service) AddMember(ctx context.Context, p Principal, scope, scopeID, us
 		return Membership{}, err
 	}
 	m := Membership{UserID: u.ID, Username: u.Username, Scope: scope, ScopeID: scopeID, Role: role, Created: s.now().UTC()}
-	err = s.changing(ctx, u, scope, scopeID, func() error { return s.store.PutMembership(ctx, m) })
+	err = s.changing(ctx, p, u, scope, scopeID, func() error { return s.store.PutMembership(ctx, m) })
 	if err != nil {
 		return Membership{}, fmt.Errorf("add member: %w", err)
 	}
@@ -83,7 +84,7 @@ func (s *Service) RemoveMember(ctx context.Context, p Principal, scope, scopeID,
 	if err != nil {
 		return err
 	}
-	return s.changing(ctx, u, scope, scopeID, func() error { return s.store.DeleteMembership(ctx, userID, scope, scopeID) })
+	return s.changing(ctx, p, u, scope, scopeID, func() error { return s.store.DeleteMembership(ctx, userID, scope, scopeID) })
 }
 
 // mayManage decides whether p may move the user's role on the scope to
@@ -135,10 +136,10 @@ func (s *Service) roleOn(ctx context.Context, userID, scope, scopeID string) (ac
 	return r, nil
 }
 
-// changing runs change and then tells the AccessLost hooks of every
-// project of the scope on which u went from member or more to less. Staff
-// lose nothing: they reach every project whatever their memberships.
-func (s *Service) changing(ctx context.Context, u User, scope, scopeID string, change func() error) error {
+// changing runs change, made by p, and then tells the AccessLost hooks of
+// every project of the scope on which u went from member or more to less.
+// Staff lose nothing: they reach every project whatever their memberships.
+func (s *Service) changing(ctx context.Context, p Principal, u User, scope, scopeID string, change func() error) error {
 	if u.Staff || len(s.lost) == 0 {
 		return change()
 	}
@@ -172,7 +173,7 @@ func (s *Service) changing(ctx context.Context, u User, scope, scopeID string, c
 			continue
 		}
 		for _, f := range s.lost {
-			if err := f(ctx, u.ID, pr); err != nil {
+			if err := f(ctx, p.User.ID, u.ID, pr); err != nil {
 				return fmt.Errorf("take back what user %s could use in project %s: %w", u.ID, pr, err)
 			}
 		}

@@ -259,7 +259,7 @@ func (s *Manager) AccountCredential(ctx context.Context, p identity.Principal, p
 // services, which every member could read, are replaced by new ones.
 // Each change is an event. Running it again finds nothing left to do for
 // the user's keys, but rotates the service keys once more.
-func (s *Manager) TakeBack(ctx context.Context, userID, projectID string) error {
+func (s *Manager) TakeBack(ctx context.Context, actorID, userID, projectID string) error {
 	cs, err := s.store.ListS3Credentials(ctx, projectID)
 	if err != nil {
 		return fmt.Errorf("take back keys: %w", err)
@@ -270,7 +270,7 @@ func (s *Manager) TakeBack(ctx context.Context, userID, projectID string) error 
 	var events []volume.Event
 	event := func(action, key string, detail map[string]any) {
 		detail["user_id"] = userID
-		events = append(events, volume.Event{ID: identity.NewID(), ProjectID: projectID, Action: action,
+		events = append(events, volume.Event{ID: identity.NewID(), ProjectID: projectID, UserID: actorID, Action: action,
 			ResourceType: "s3_credential", ResourceID: key, Detail: detail, Created: now})
 	}
 	for _, c := range cs {

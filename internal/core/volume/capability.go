@@ -77,7 +77,7 @@ func (r *exportReader) redactVolumes(ctx context.Context, vs []Volume) error {
 // old name are disconnected, as on detach. Hypervisors that should keep
 // their volumes read the new connection_info and reconnect. Running it
 // again only renames once more.
-func (s *Service) TakeBack(ctx context.Context, userID, projectID string) error {
+func (s *Service) TakeBack(ctx context.Context, actorID, userID, projectID string) error {
 	as, err := s.store.ProjectAttachments(ctx, projectID)
 	if err != nil {
 		return fmt.Errorf("take back export names: %w", err)
@@ -98,7 +98,7 @@ func (s *Service) TakeBack(ctx context.Context, userID, projectID string) error 
 		if a.SnapshotID != "" {
 			rtype, rid = "snapshot", a.SnapshotID
 		}
-		events = append(events, Event{ID: NewID(), ProjectID: projectID, Action: rtype + ".export_rotate", ResourceType: rtype, ResourceID: rid,
+		events = append(events, Event{ID: NewID(), ProjectID: projectID, UserID: actorID, Action: rtype + ".export_rotate", ResourceType: rtype, ResourceID: rid,
 			Detail: map[string]any{"attachment_id": a.ID, "user_id": userID, "reason": "a member who could read it left"}, Created: now})
 	}
 	if err := s.store.RenameExports(ctx, renames, events); err != nil {
