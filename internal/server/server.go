@@ -134,6 +134,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	if err := s.objectPlane(ctx); err != nil {
 		return nil, err
 	}
+	// Whoever stops being a member keeps no capability they could read.
+	s.identity.OnAccessLost(s.volumes.TakeBack)
+	s.identity.OnAccessLost(s.objects.TakeBack)
 
 	mux := httpapi.NewRecordingMux()
 	s.register(mux)

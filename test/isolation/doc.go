@@ -8,5 +8,12 @@
 // organisation. Each request must be refused in the dialect's way, no
 // response may carry a byte of the victim's names or data, and the victim's
 // state must be unchanged at the end. A route without a probe fails the
-// test, so a new route cannot slip past. The package holds only tests.
+// test, so a new route cannot slip past.
+//
+// Inside a tenant, TestRoleMatrix does the same for roles: a team with
+// someone in every role of docs/roles.md (and a project-bound token, a
+// removed member, no credential) calls every route and every S3
+// operation, and each answer must match the table, with no capability
+// (S3 secret, export name, presigned URL) reaching a caller below member.
+// The package holds only tests.
 package isolation

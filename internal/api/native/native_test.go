@@ -147,7 +147,7 @@ func testTokens(t *testing.T, e *testenv.Env) {
 	wantProblem(t, e.Do("GET", "/api/v1/projects/"+other.ID, testenv.Bearer(bound.Token), nil), 404, "not_found")
 	wantProblem(t, e.Do("PATCH", "/api/v1/projects/"+other.ID, testenv.Bearer(bound.Token), map[string]any{"name": "x"}), 404, "not_found")
 	wantProblem(t, e.Do("POST", "/api/v1/projects", testenv.Bearer(bound.Token), map[string]any{"organisation_id": a.org, "name": "x"}), 403, "permission_denied")
-	wantProblem(t, e.Do("POST", "/api/v1/tokens", testenv.Bearer(bound.Token), map[string]any{"project_id": other.ID}), 400, "invalid")
+	wantProblem(t, e.Do("POST", "/api/v1/tokens", testenv.Bearer(bound.Token), map[string]any{"project_id": other.ID}), 403, "permission_denied")
 	// Binding to another tenant's project is refused.
 	wantProblem(t, e.Do("POST", "/api/v1/tokens", auth, map[string]any{"project_id": b.project}), 400, "invalid")
 

@@ -196,9 +196,10 @@ func (a *API) getService(w http.ResponseWriter, r *http.Request) error {
 }
 
 // serviceCredentials shows a service's keys with their secrets to the
-// project's members; the order that made them had nobody to show them to.
+// project's members (not its viewers); the order that made them had
+// nobody to show them to.
 func (a *API) serviceCredentials(w http.ResponseWriter, r *http.Request) error {
-	cs, secrets, err := a.objects.ServiceCredentials(r.Context(), httpapi.Principal(r.Context()).Scope(), r.PathValue("id"))
+	cs, secrets, err := a.objects.ServiceCredentials(r.Context(), httpapi.Principal(r.Context()), r.PathValue("id"))
 	if err != nil {
 		return err
 	}

@@ -16,20 +16,25 @@ type connectionInfoJSON struct {
 }
 
 type attachmentJSON struct {
-	ID             string             `json:"id"`
-	VolumeID       string             `json:"volume_id"`
-	SnapshotID     string             `json:"snapshot_id,omitempty"`
-	InstanceID     string             `json:"instance_id,omitempty"`
-	ReadOnly       bool               `json:"read_only"`
-	State          string             `json:"state"`
-	ConnectionInfo connectionInfoJSON `json:"connection_info"`
-	CreatedAt      string             `json:"created_at"`
+	ID         string `json:"id"`
+	VolumeID   string `json:"volume_id"`
+	SnapshotID string `json:"snapshot_id,omitempty"`
+	InstanceID string `json:"instance_id,omitempty"`
+	ReadOnly   bool   `json:"read_only"`
+	State      string `json:"state"`
+	// ConnectionInfo is absent for callers who may not attach: the URI
+	// is the capability.
+	ConnectionInfo *connectionInfoJSON `json:"connection_info,omitempty"`
+	CreatedAt      string              `json:"created_at"`
 }
 
 func (a *API) attachmentOut(x volume.Attachment) attachmentJSON {
-	ci := a.volumes.ConnectionInfo(x)
-	return attachmentJSON{ID: x.ID, VolumeID: x.VolumeID, SnapshotID: x.SnapshotID, InstanceID: x.InstanceID, ReadOnly: x.ReadOnly,
-		State: x.State, ConnectionInfo: connectionInfoJSON{Driver: ci.Driver, URI: ci.URI}, CreatedAt: stamp(x.Created)}
+	out := attachmentJSON{ID: x.ID, VolumeID: x.VolumeID, SnapshotID: x.SnapshotID, InstanceID: x.InstanceID, ReadOnly: x.ReadOnly,
+		State: x.State, CreatedAt: stamp(x.Created)}
+	if ci := a.volumes.ConnectionInfo(x); ci.URI != "" {
+		out.ConnectionInfo = &connectionInfoJSON{Driver: ci.Driver, URI: ci.URI}
+	}
+	return out
 }
 
 type volumeJSON struct {

@@ -239,6 +239,8 @@ func (a *API) deleteBucket(w http.ResponseWriter, r *http.Request) error {
 	return httpapi.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "message": "Bucket deleted"})
 }
 
+// credentials shows the caller's own key in the account, stable across
+// calls; a secret writes, so a viewer gets INSUFFICIENT_PERMISSIONS.
 func (a *API) credentials(w http.ResponseWriter, r *http.Request) error {
 	project, err := a.account(r.Context())
 	if err != nil {

@@ -225,7 +225,10 @@ type Credential struct {
 	ServiceID    string
 	SecretSealed string
 	Description  string
-	Created      time.Time
+	// CreatedBy is the user who made the key; "" for a service's key,
+	// which belongs to the service and is rotated instead.
+	CreatedBy string
+	Created   time.Time
 }
 
 // ValidName checks the S3 bucket naming rules: 3–63 characters of lower

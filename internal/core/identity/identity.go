@@ -105,6 +105,9 @@ type Store interface {
 	FindUserByLogin(ctx context.Context, login string) (User, error)
 	SetPasswordHash(ctx context.Context, userID, hash string) error
 
+	// PutMembership and DeleteMembership refuse (errs.Conflict), in the
+	// transaction that would do it, to take the owner role from the last
+	// owner of a scope.
 	PutMembership(ctx context.Context, m Membership) error
 	DeleteMembership(ctx context.Context, userID, scope, scopeID string) error
 	ListMemberships(ctx context.Context, scope, scopeID string) ([]Membership, error)

@@ -21,6 +21,9 @@ type Service struct {
 	jwtKey []byte
 	now    func() time.Time
 	logins *loginLimiter
+	// lost is told of every project a user stops being able to use
+	// capabilities on (see OnAccessLost).
+	lost []AccessLost
 }
 
 // Options configure a Service.
@@ -333,71 +336,6 @@ func (s *Service) requireOrgRole(ctx context.Context, p Principal, orgID string,
 	return nil
 }
 
-// ListMembers lists memberships of an organisation or project visible to p.
-func (s *Service) ListMembers(ctx context.Context, p Principal, scope, scopeID string) ([]Membership, error) {
-	if err := s.visible(ctx, p, scope, scopeID); err != nil {
-		return nil, err
-	}
-	return s.store.ListMemberships(ctx, scope, scopeID)
-}
-
-// AddMember grants (or changes) a role; it needs admin on the scope, and only
-// owners may create owners.
-func (s *Service) AddMember(ctx context.Context, p Principal, scope, scopeID, userID string, role access.Role) (Membership, error) {
-	if !role.Valid() {
-		return Membership{}, errs.Field("role", "role must be one of owner, admin, member, viewer")
-	}
-	if err := s.visible(ctx, p, scope, scopeID); err != nil {
-		return Membership{}, err
-	}
-	min := access.Admin
-	if role == access.Owner {
-		min = access.Owner
-	}
-	if err := s.requireRole(ctx, p, scope, scopeID, min); err != nil {
-		return Membership{}, err
-	}
-	u, err := s.store.GetUser(ctx, userID)
-	if errs.Is(err, errs.NotExist) {
-		return Membership{}, errs.Field("user_id", "user %s not found", userID)
-	}
-	if err != nil {
-		return Membership{}, err
-	}
-	m := Membership{UserID: u.ID, Username: u.Username, Scope: scope, ScopeID: scopeID, Role: role, Created: s.now().UTC()}
-	if err := s.store.PutMembership(ctx, m); err != nil {
-		return Membership{}, fmt.Errorf("add member: %w", err)
-	}
-	return m, nil
-}
-
-func (s *Service) RemoveMember(ctx context.Context, p Principal, scope, scopeID, userID string) error {
-	if err := s.visible(ctx, p, scope, scopeID); err != nil {
-		return err
-	}
-	if err := s.requireRole(ctx, p, scope, scopeID, access.Admin); err != nil {
-		return err
-	}
-	return s.store.DeleteMembership(ctx, userID, scope, scopeID)
-}
-
-func (s *Service) visible(ctx context.Context, p Principal, scope, scopeID string) error {
-	var err error
-	if scope == ScopeOrganisation {
-		_, err = s.store.GetOrganisation(ctx, p.Scope(), scopeID)
-	} else {
-		_, err = s.store.GetProject(ctx, p.Scope(), scopeID)
-	}
-	return err
-}
-
-func (s *Service) requireRole(ctx context.Context, p Principal, scope, scopeID string, min access.Role) error {
-	if scope == ScopeOrganisation {
-		return s.requireOrgRole(ctx, p, scopeID, min)
-	}
-	return s.RequireProjectRole(ctx, p, scopeID, min)
-}
-
 var usernameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{1,62}$`)
 
 // NewUser is the input of CreateUser.
@@ -443,6 +381,9 @@ func checkPassword8(pw string) error {
 
 // ChangePassword needs the current password.
 func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next string) error {
+	if err := unbound(p, "change the password"); err != nil {
+		return err
+	}
 	if !checkPassword(p.User.PasswordHash, current) {
 		return errs.Field("current_password", "current password is wrong")
 	}
@@ -460,17 +401,13 @@ type NewToken struct {
 }
 
 // CreateToken issues a token for the caller and returns its secret, which is
-// never retrievable again. A bound caller can only mint tokens bound to the
-// same project.
+// never retrievable again.
 func (s *Service) CreateToken(ctx context.Context, p Principal, n NewToken) (Token, string, error) {
+	if err := unbound(p, "create tokens"); err != nil {
+		return Token{}, "", err
+	}
 	if len(n.Name) > 100 {
 		return Token{}, "", errs.Field("name", "name must be at most 100 bytes")
-	}
-	if p.BoundProject != "" {
-		if n.ProjectID != "" && n.ProjectID != p.BoundProject {
-			return Token{}, "", errs.Field("project_id", "a project-bound token can only create tokens for its project")
-		}
-		n.ProjectID = p.BoundProject
 	}
 	if n.ProjectID != "" {
 		if _, err := s.store.GetProject(ctx, p.Scope(), n.ProjectID); err != nil {
@@ -504,6 +441,9 @@ func (s *Service) ListTokens(ctx context.Context, p Principal, r page.Request) (
 
 // RevokeToken revokes one of the caller's own tokens.
 func (s *Service) RevokeToken(ctx context.Context, p Principal, id string) error {
+	if err := unbound(p, "revoke tokens"); err != nil {
+		return err
+	}
 	return s.store.RevokeToken(ctx, p.User.ID, id, s.now().UTC())
 }
 

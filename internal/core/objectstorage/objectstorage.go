@@ -13,6 +13,7 @@ import (
 
 	"github.com/stowage/stowage/internal/core/access"
 	"github.com/stowage/stowage/internal/core/bucket"
+	"github.com/stowage/stowage/internal/core/volume"
 )
 
 // Tiers of service a bucket or service can have.
@@ -66,6 +67,9 @@ type Store interface {
 	CreateS3Credential(ctx context.Context, c bucket.Credential) error
 	ListS3Credentials(ctx context.Context, projectID string) ([]bucket.Credential, error)
 	RevokeS3Credential(ctx context.Context, projectID, accessKey string, at time.Time) error
+	// ReplaceS3Credentials revokes the project's keys in revoke, creates
+	// add and records events, in one transaction.
+	ReplaceS3Credentials(ctx context.Context, projectID string, revoke []string, add []bucket.Credential, events []volume.Event, at time.Time) error
 }
 
 // Sealer encrypts S3 secrets at rest (seal.Sealer).

@@ -6,6 +6,7 @@ import (
 
 	"github.com/stowage/stowage/internal/core/access"
 	"github.com/stowage/stowage/internal/core/bucket"
+	"github.com/stowage/stowage/internal/core/identity"
 	"github.com/stowage/stowage/internal/core/marketplace"
 	"github.com/stowage/stowage/internal/errs"
 )
@@ -48,7 +49,7 @@ func (p provisioner) Create(ctx context.Context, r marketplace.Resource, o marke
 	}
 	now := s.now().UTC()
 	svc := Service{ID: r.ID, ProjectID: r.ProjectID, Name: r.Name, Region: s.region, Tier: tier, StorageLimit: limit, Created: now, Modified: now}
-	cred, _ := s.newCredential(r.ProjectID, svc.ID, "object storage "+r.Name)
+	cred, _ := s.newCredential(r.ProjectID, svc.ID, "", "object storage "+r.Name)
 	var b *bucket.Bucket
 	if name, _ := r.Attributes["name"].(string); name != "" {
 		if err := checkBucketName(name); err != nil {
@@ -86,10 +87,14 @@ func (p provisioner) Terminate(ctx context.Context, r marketplace.Resource, o ma
 }
 
 // ServiceCredentials returns a service's keys with their secrets, for the
-// project's members: the order that made the service could not show them.
-func (s *Manager) ServiceCredentials(ctx context.Context, sc access.Scope, id string) ([]bucket.Credential, []string, error) {
-	svc, err := s.store.GetObjectStorage(ctx, sc, id)
+// project's members (the order that made the service could not show
+// them). A secret writes, so viewers are refused.
+func (s *Manager) ServiceCredentials(ctx context.Context, p identity.Principal, id string) ([]bucket.Credential, []string, error) {
+	svc, err := s.store.GetObjectStorage(ctx, p.Scope(), id)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.identity.RequireProjectRole(ctx, p, svc.ProjectID, access.Member); err != nil {
 		return nil, nil, err
 	}
 	all, err := s.store.ListS3Credentials(ctx, svc.ProjectID)

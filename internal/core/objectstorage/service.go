@@ -11,6 +11,7 @@ import (
 	"github.com/stowage/stowage/internal/core/access"
 	"github.com/stowage/stowage/internal/core/bucket"
 	"github.com/stowage/stowage/internal/core/identity"
+	"github.com/stowage/stowage/internal/core/volume"
 	"github.com/stowage/stowage/internal/errs"
 )
 
@@ -185,14 +186,17 @@ func (s *Manager) DeleteBucket(ctx context.Context, p identity.Principal, name s
 	return s.store.DeleteBucket(ctx, b.ID, s.now().UTC())
 }
 
-func (s *Manager) newCredential(projectID, serviceID, description string) (bucket.Credential, string) {
+// newCredential makes a key; createdBy is the user it is taken from when
+// they lose the member role ("" for a service's key).
+func (s *Manager) newCredential(projectID, serviceID, createdBy, description string) (bucket.Credential, string) {
 	ak, secret := bucket.NewKey()
-	return bucket.Credential{AccessKey: ak, ProjectID: projectID, ServiceID: serviceID, Description: description,
+	return bucket.Credential{AccessKey: ak, ProjectID: projectID, ServiceID: serviceID, Description: description, CreatedBy: createdBy,
 		SecretSealed: s.sealer.Seal([]byte(secret), []byte(ak)), Created: s.now().UTC()}, secret
 }
 
 // CreateCredential makes an S3 key for the project; the secret is returned
-// once and stored only sealed.
+// once and stored only sealed. The key is the caller's: it lives as long
+// as their member role on the project.
 func (s *Manager) CreateCredential(ctx context.Context, p identity.Principal, projectID, description string) (bucket.Credential, string, error) {
 	if err := s.writable(ctx, p, projectID); err != nil {
 		return bucket.Credential{}, "", err
@@ -200,7 +204,7 @@ func (s *Manager) CreateCredential(ctx context.Context, p identity.Principal, pr
 	if len(description) > 256 {
 		return bucket.Credential{}, "", errs.Field("description", "description must be at most 256 bytes")
 	}
-	c, secret := s.newCredential(projectID, "", description)
+	c, secret := s.newCredential(projectID, "", p.User.ID, description)
 	if err := s.store.CreateS3Credential(ctx, c); err != nil {
 		return bucket.Credential{}, "", fmt.Errorf("create credential: %w", err)
 	}
@@ -223,16 +227,22 @@ func (s *Manager) RevokeCredential(ctx context.Context, p identity.Principal, pr
 	return s.store.RevokeS3Credential(ctx, projectID, accessKey, s.now().UTC())
 }
 
-// AccountCredential returns the project's standing key and its secret, as
-// dialects that show an account's credentials on every call need: the
-// oldest active project-wide key, made on first use.
+// AccountCredential returns the caller's standing key in the project and
+// its secret, as dialects that show an account's credentials on every
+// call need: the oldest active project-wide key the caller made, made on
+// first use. A secret writes, so only those who may make keys (member and
+// up) see one; and it is the caller's own, so it goes when their role
+// does, never another member's key.
 func (s *Manager) AccountCredential(ctx context.Context, p identity.Principal, projectID string) (bucket.Credential, string, error) {
-	cs, err := s.Credentials(ctx, p, projectID)
+	if err := s.writable(ctx, p, projectID); err != nil {
+		return bucket.Credential{}, "", err
+	}
+	cs, err := s.store.ListS3Credentials(ctx, projectID)
 	if err != nil {
 		return bucket.Credential{}, "", err
 	}
 	for _, c := range cs {
-		if c.ServiceID == "" {
+		if c.ServiceID == "" && c.CreatedBy == p.User.ID {
 			secret, err := s.sealer.Open(c.SecretSealed, []byte(c.AccessKey))
 			if err != nil {
 				return bucket.Credential{}, "", errs.Wrap(errs.Internal, "cannot open a stored secret", err)
@@ -241,6 +251,46 @@ func (s *Manager) AccountCredential(ctx context.Context, p identity.Principal, p
 		}
 	}
 	return s.CreateCredential(ctx, p, projectID, "account key")
+}
+
+// TakeBack is identity's AccessLost hook: the user no longer holds the
+// member role on the project, so every key they could still use goes.
+// Their own keys are revoked; the keys of the project's object-storage
+// services, which every member could read, are replaced by new ones.
+// Each change is an event. Running it again finds nothing left to do for
+// the user's keys, but rotates the service keys once more.
+func (s *Manager) TakeBack(ctx context.Context, actorID, userID, projectID string) error {
+	cs, err := s.store.ListS3Credentials(ctx, projectID)
+	if err != nil {
+		return fmt.Errorf("take back keys: %w", err)
+	}
+	now := s.now().UTC()
+	var revoke []string
+	var add []bucket.Credential
+	var events []volume.Event
+	event := func(action, key string, detail map[string]any) {
+		detail["user_id"] = userID
+		events = append(events, volume.Event{ID: identity.NewID(), ProjectID: projectID, UserID: actorID, Action: action,
+			ResourceType: "s3_credential", ResourceID: key, Detail: detail, Created: now})
+	}
+	for _, c := range cs {
+		switch {
+		case c.CreatedBy == userID:
+			revoke = append(revoke, c.AccessKey)
+			event("s3_credential.revoke", c.AccessKey, map[string]any{"reason": "its creator no longer holds the member role"})
+		case c.CreatedBy == "" && c.ServiceID != "":
+			n, _ := s.newCredential(projectID, c.ServiceID, "", c.Description)
+			revoke, add = append(revoke, c.AccessKey), append(add, n)
+			event("s3_credential.rotate", c.AccessKey, map[string]any{"reason": "a member who could read it left", "new_access_key_id": n.AccessKey})
+		}
+	}
+	if len(revoke) == 0 {
+		return nil
+	}
+	if err := s.store.ReplaceS3Credentials(ctx, projectID, revoke, add, events, now); err != nil {
+		return fmt.Errorf("take back keys: %w", err)
+	}
+	return nil
 }
 
 // ObjectStorage returns a service visible to p.

@@ -116,13 +116,18 @@ func (s *Service) ExportSnapshot(ctx context.Context, p identity.Principal, snap
 	return a, nil
 }
 
-// SnapshotExports lists a snapshot's read-only exports.
+// SnapshotExports lists a snapshot's read-only exports (their names only
+// for those who may attach).
 func (s *Service) SnapshotExports(ctx context.Context, p identity.Principal, snapshotID string) ([]Attachment, error) {
 	sn, err := s.store.GetSnapshot(ctx, p.Scope(), snapshotID)
 	if err != nil {
 		return nil, err
 	}
-	return s.store.ListAttachments(ctx, "", sn.ID)
+	as, err := s.store.ListAttachments(ctx, "", sn.ID)
+	if err != nil {
+		return nil, err
+	}
+	return as, s.exportReader(p).redact(ctx, as)
 }
 
 // UnexportSnapshot revokes a read-only export and disconnects its clients.

@@ -144,6 +144,11 @@ type Store interface {
 	// RemoveAttachment deletes an attachment, recording e when it is set.
 	RemoveAttachment(ctx context.Context, id string, e *Event) error
 	ExportByName(ctx context.Context, name string) (Export, error)
+	// ProjectAttachments lists a project's attachments and snapshot
+	// exports in any state; RenameExports gives them new names (skipping
+	// any whose name is no longer Old) with events, in one transaction.
+	ProjectAttachments(ctx context.Context, projectID string) ([]Attachment, error)
+	RenameExports(ctx context.Context, renames []Rename, events []Event) error
 
 	GetSnapshot(ctx context.Context, sc access.Scope, id string) (Snapshot, error)
 	ListSnapshots(ctx context.Context, sc access.Scope, f SnapshotFilter, r page.Request) ([]Snapshot, error)
@@ -230,8 +235,12 @@ type ConnectionInfo struct {
 	URI    string
 }
 
-// ConnectionInfo returns the NBD or NFS URI of an attachment.
+// ConnectionInfo returns the NBD or NFS URI of an attachment; none when
+// its export name was withheld from the caller.
 func (s *Service) ConnectionInfo(a Attachment) ConnectionInfo {
+	if a.ExportName == "" {
+		return ConnectionInfo{}
+	}
 	if strings.HasPrefix(a.ExportName, NFSExportPrefix) {
 		return ConnectionInfo{Driver: "nfs", URI: "nfs://" + s.o.NFSAddress + "/" + a.ExportName}
 	}
@@ -509,9 +518,14 @@ func fieldNotFound(err error, field, what, id string) error {
 	return err
 }
 
-// GetVolume returns a visible volume with its attachments.
+// GetVolume returns a visible volume with its attachments (their export
+// names only for those who may attach).
 func (s *Service) GetVolume(ctx context.Context, p identity.Principal, id string) (Volume, error) {
-	return s.store.GetVolume(ctx, p.Scope(), id)
+	v, err := s.store.GetVolume(ctx, p.Scope(), id)
+	if err != nil {
+		return Volume{}, err
+	}
+	return v, s.exportReader(p).redact(ctx, v.Attachments)
 }
 
 // ListVolumes lists visible volumes.
@@ -525,6 +539,9 @@ func (s *Service) ListVolumes(ctx context.Context, p identity.Principal, f Filte
 	rows, err := s.store.ListVolumes(ctx, p.Scope(), f, page.Request{Limit: r.Limit + 1, After: r.After})
 	if err != nil {
 		return page.Result[Volume]{}, fmt.Errorf("list volumes: %w", err)
+	}
+	if err := s.exportReader(p).redactVolumes(ctx, rows); err != nil {
+		return page.Result[Volume]{}, err
 	}
 	return page.Make(rows, r, func(v Volume) string { return v.ID }), nil
 }

@@ -232,11 +232,51 @@ func (s *Store) SetPasswordHash(ctx context.Context, userID, hash string) error 
 }
 
 func (s *Store) PutMembership(ctx context.Context, m identity.Membership) error {
-	return s.tx(ctx, func(tx *sql.Tx) error { return putMembership(ctx, tx, m) })
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if m.Role != access.Owner {
+			if err := s.keepOwner(ctx, tx, m.UserID, m.Scope, m.ScopeID); err != nil {
+				return err
+			}
+		}
+		return putMembership(ctx, tx, m)
+	})
+}
+
+// keepOwner refuses to take the owner role from the scope's last owner.
+// On PostgreSQL the owners' rows are locked, so two owners demoting each
+// other at once cannot both see the other one remain.
+func (s *Store) keepOwner(ctx context.Context, tx *sql.Tx, userID, scope, scopeID string) error {
+	q := "SELECT user_id FROM memberships WHERE scope = $1 AND scope_id = $2 AND role = 'owner'"
+	if s.engine == Postgres {
+		q += " FOR UPDATE"
+	}
+	rows, err := tx.QueryContext(ctx, q, scope, scopeID)
+	if err != nil {
+		return mapErr(err)
+	}
+	defer rows.Close()
+	var owners []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return mapErr(err)
+		}
+		owners = append(owners, id)
+	}
+	if err := rows.Err(); err != nil {
+		return mapErr(err)
+	}
+	if len(owners) == 1 && owners[0] == userID {
+		return errs.E(errs.Conflict, "user %s is the last owner of this %s; make another owner first", userID, scope)
+	}
+	return nil
 }
 
 func (s *Store) DeleteMembership(ctx context.Context, userID, scope, scopeID string) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.keepOwner(ctx, tx, userID, scope, scopeID); err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, "DELETE FROM memberships WHERE user_id = $1 AND scope = $2 AND scope_id = $3", userID, scope, scopeID)
 		if err != nil {
 			return mapErr(err)

@@ -62,20 +62,20 @@ func (s *Store) CreateS3Credential(ctx context.Context, c bucket.Credential) err
 }
 
 func insertCredential(ctx context.Context, tx *sql.Tx, c bucket.Credential) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO s3_credentials (access_key, project_id, service_id, secret_sealed, description, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6)`, c.AccessKey, c.ProjectID, c.ServiceID, c.SecretSealed, c.Description, ts(c.Created))
+	_, err := tx.ExecContext(ctx, `INSERT INTO s3_credentials (access_key, project_id, service_id, secret_sealed, description, created_by, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, c.AccessKey, c.ProjectID, c.ServiceID, c.SecretSealed, c.Description, c.CreatedBy, ts(c.Created))
 	if err != nil {
 		return fmt.Errorf("create s3 credential: %w", mapErr(err))
 	}
 	return nil
 }
 
-const credCols = "access_key, project_id, service_id, secret_sealed, description, created_at"
+const credCols = "access_key, project_id, service_id, secret_sealed, description, created_by, created_at"
 
 func scanCredential(row interface{ Scan(...any) error }) (bucket.Credential, error) {
 	var c bucket.Credential
 	var created int64
-	err := row.Scan(&c.AccessKey, &c.ProjectID, &c.ServiceID, &c.SecretSealed, &c.Description, &created)
+	err := row.Scan(&c.AccessKey, &c.ProjectID, &c.ServiceID, &c.SecretSealed, &c.Description, &c.CreatedBy, &created)
 	c.Created = fromTS(created)
 	return c, err
 }
