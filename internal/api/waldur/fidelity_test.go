@@ -1,0 +1,79 @@
+package waldur_test
+
+import (
+	"strings"
+	"testing"
+)
+
+// nullRefs lists the uuid- and url-typed fields of m (and of the objects
+// inside it) that are null: a typed client parses a present uuid key as a
+// uuid, so each one fails the whole object.
+func nullRefs(at string, v any) []string {
+	var out []string
+	switch x := v.(type) {
+	case map[string]any:
+		for k, val := range x {
+			if val == nil && (k == "url" || strings.HasSuffix(k, "_uuid") || strings.HasSuffix(k, "_url") ||
+				strings.Contains(" project customer service_settings tenant instance type availability_zone source_snapshot source_volume offering plan category settings scope volume image ", " "+k+" ")) {
+				out = append(out, at+"."+k)
+			}
+			out = append(out, nullRefs(at+"."+k, val)...)
+		}
+	case []any:
+		for _, el := range x {
+			out = append(out, nullRefs(at+"[]", el)...)
+		}
+	}
+	return out
+}
+
+// TestUUIDAndURLFieldsAreValuesOrLeftOut: the provider of an order is a
+// real customer, and no uuid or url field of an order, a marketplace
+// resource, a volume or a snapshot is null.
+func TestUUIDAndURLFieldsAreValuesOrLeftOut(t *testing.T) {
+	e := start(t)
+	auth := tok(e.AdminToken)
+	c := readCatalog(t, e, auth)
+	order, vol := orderVolume(t, e, auth, c, "typed", 1)
+	r := e.Do("POST", "/api/openstack-volumes/"+vol["uuid"].(string)+"/snapshot/", auth, obj{"name": "s1"})
+	want(t, r, 201, "")
+	snap := decode[obj](t, r)
+
+	prov, ok := order["provider_uuid"].(string)
+	if !ok || !hexUUID.MatchString(prov) {
+		t.Fatalf("provider_uuid = %v", order["provider_uuid"])
+	}
+	cust := decode[obj](t, e.Do("GET", "/api/customers/"+prov+"/", auth, nil))
+	if cust["name"] != order["provider_name"] {
+		t.Errorf("provider %v is customer %v", order["provider_name"], cust["name"])
+	}
+	if snap["source_volume_marketplace_uuid"] != order["marketplace_resource_uuid"] {
+		t.Errorf("snapshot's source_volume_marketplace_uuid %v, want the volume's resource %v",
+			snap["source_volume_marketplace_uuid"], order["marketplace_resource_uuid"])
+	}
+	if _, has := vol["instance_marketplace_uuid"]; has {
+		t.Errorf("a detached volume has instance_marketplace_uuid %v", vol["instance_marketplace_uuid"])
+	}
+	reads := map[string]string{
+		"order":     "/api/marketplace-orders/" + order["uuid"].(string) + "/",
+		"orders":    "/api/marketplace-orders/",
+		"resource":  "/api/marketplace-resources/" + order["marketplace_resource_uuid"].(string) + "/",
+		"resources": "/api/marketplace-resources/",
+		"volume":    "/api/openstack-volumes/" + vol["uuid"].(string) + "/",
+		"volumes":   "/api/openstack-volumes/",
+		"snapshot":  "/api/openstack-snapshots/" + snap["uuid"].(string) + "/",
+		"offerings": "/api/marketplace-public-offerings/",
+		"instances": "/api/openstack-instances/",
+		"settings":  "/api/service-settings/",
+	}
+	newInstance(t, e, auth, dashed(c.project["uuid"].(string)), "vm", "running")
+	for what, p := range reads {
+		r := e.Do("GET", p, auth, nil)
+		want(t, r, 200, "")
+		var v any
+		r.JSON(t, &v)
+		if nulls := nullRefs(what, v); len(nulls) > 0 {
+			t.Errorf("null uuid or url fields: %v", nulls)
+		}
+	}
+}
