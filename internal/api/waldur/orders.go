@@ -20,6 +20,7 @@ type lookups struct {
 	plans    map[string]marketplace.Plan
 	projects map[string]identity.Project
 	orgs     map[string]identity.Organisation
+	provider *identity.Organisation
 }
 
 func (a *API) lookups(r *http.Request) *lookups {
@@ -48,6 +49,15 @@ func (l *lookups) plan(id string) (marketplace.Plan, bool) {
 	return p, err == nil
 }
 
+// providerOrg is the service provider's organisation, read once per request.
+func (l *lookups) providerOrg() (identity.Organisation, bool) {
+	if l.provider == nil {
+		o, _ := l.a.provider(l.r)
+		l.provider = &o
+	}
+	return *l.provider, l.provider.ID != ""
+}
+
 func (l *lookups) project(id string) (identity.Project, identity.Organisation) {
 	p, ok := l.projects[id]
 	if !ok {
@@ -70,7 +80,9 @@ func (l *lookups) offeringFields(m map[string]any, offeringID, planID string) {
 	m["offering"], m["offering_name"], m["offering_uuid"] = offeringURL(r, o.ID), o.Name, hex(o.ID)
 	m["offering_description"], m["offering_type"], m["offering_shared"] = o.Description, o.Type, o.Shared
 	m["offering_billable"], m["offering_plugin_options"] = o.Billable, map[string]any{}
-	m["provider_name"], m["provider_uuid"] = "Stowage", nil
+	if org, ok := l.providerOrg(); ok {
+		m["provider_name"], m["provider_uuid"] = org.Name, hex(org.ID)
+	}
 	m["category_title"], m["category_uuid"] = o.Category, categoryID(o.Category)
 	m["plan"], m["plan_unit"], m["plan_name"], m["plan_uuid"], m["plan_description"] = nil, nil, "", nil, ""
 	if p, ok := l.plan(planID); ok {
@@ -118,12 +130,12 @@ func (l *lookups) orderJSON(o marketplace.Order) map[string]any {
 		"error_traceback": "", "callback_url": nil, "consumer_reviewed_at": stampPtr(o.ConsumerAt),
 		"provider_reviewed_at": stampPtr(o.ProviderAt), "completed_at": stampPtr(o.CompletedAt),
 		"old_plan_name": "", "new_plan_name": "", "old_plan_uuid": nil, "new_plan_uuid": nil,
-		"old_cost_estimate": nil, "new_cost_estimate": nil, "can_terminate": false, "fixed_price": 0, "activation_price": 0,
+		"old_cost_estimate": 0, "new_cost_estimate": nil, "can_terminate": false, "fixed_price": 0, "activation_price": 0,
 		"termination_comment": "", "backend_id": "", "start_date": nil, "request_comment": "", "slug": hex(o.ID),
 		"auto_approved": o.ConsumerBy == o.CreatedBy && o.ConsumerBy != "",
 	}
 	if o.Cost != "" {
-		m["cost"] = decimal(o.Cost)
+		m["cost"], m["new_cost_estimate"] = decimal(o.Cost), decimal(o.Cost)
 	}
 	l.offeringFields(m, o.OfferingID, o.PlanID)
 	l.projectFields(m, o.ProjectID)
@@ -365,7 +377,7 @@ func (l *lookups) resourceJSON(res marketplace.Resource) map[string]any {
 		"parent_uuid": nil, "parent_name": "", "backend_metadata": map[string]any{}, "is_usage_based": false,
 		"is_limit_based": true, "created": stamp(res.Created), "modified": stamp(res.Modified), "end_date": nil,
 		"username": nil, "can_terminate": res.State == marketplace.ResOK || res.State == marketplace.ResErred,
-		"report": nil, "downscaled": false, "restrict_member_access": false, "paused": false, "endpoints": []any{},
+		"downscaled": false, "restrict_member_access": false, "paused": false, "endpoints": []any{},
 		"error_message": res.ErrorMessage, "error_traceback": "", "options": map[string]any{},
 		"available_actions": []string{"terminate", "update_limits", "switch_plan"},
 	}

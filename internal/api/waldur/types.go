@@ -139,7 +139,7 @@ func (a *API) getTenant(w http.ResponseWriter, r *http.Request) error {
 func (a *API) serviceSettingsJSON(r *http.Request) map[string]any {
 	c := a.vols.Catalog()
 	return map[string]any{"url": a.settingsURL(r), "uuid": hex(a.settingsID()), "name": c.Region, "type": "OpenStack",
-		"state": stOK, "error_message": "", "shared": true, "customer": nil, "customer_name": nil, "customer_native_name": nil,
+		"state": stOK, "error_message": "", "shared": true, "customer": nil, "customer_name": nil, "customer_native_name": "",
 		"scope": nil, "options": map[string]any{"availability_zones": c.Zones}}
 }
 

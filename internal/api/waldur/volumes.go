@@ -106,13 +106,17 @@ func (l *osLookups) volumeJSON(v volume.Volume) map[string]any {
 		md[k] = val
 	}
 	m["metadata"] = md
-	m["image"], m["image_metadata"], m["image_name"] = nil, map[string]any{}, ""
+	// The schema (and the seed) type image_metadata as a string.
+	m["image"], m["image_metadata"], m["image_name"] = nil, "", ""
 	m["type"], m["type_name"] = typeURL(r, v.Type), v.Type
 	m["runtime_state"] = runtime
 	m["availability_zone"], m["availability_zone_name"] = zoneURL(r, v.Zone), v.Zone
 	instID, device := attachedTo(v)
 	m["device"] = device
-	m["instance"], m["instance_name"], m["instance_marketplace_uuid"] = nil, nil, nil
+	// instance_name and instance_marketplace_uuid follow the instance; with
+	// none they are left out. Instances are not ordered through the
+	// marketplace, so the latter never has a value.
+	m["instance"] = nil
 	if instID != "" {
 		m["instance"] = instanceURL(r, instID)
 		if in := l.instance(instID); in != nil {

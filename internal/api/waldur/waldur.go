@@ -317,9 +317,27 @@ func writePage(w http.ResponseWriter, r *http.Request, items []map[string]any, t
 	return httpapi.WriteJSON(w, http.StatusOK, items)
 }
 
+// refKeys are the hyperlink fields whose names do not say so.
+var refKeys = map[string]bool{"project": true, "customer": true, "service_settings": true, "tenant": true, "instance": true,
+	"type": true, "availability_zone": true, "source_snapshot": true, "source_volume": true, "offering": true, "plan": true,
+	"category": true, "settings": true, "scope": true, "volume": true, "image": true}
+
+// dropMissingRefs leaves out the uuid and hyperlink fields that point at
+// nothing, as DRF leaves out a dotted source that resolves to nothing:
+// Waldur's schema types them as uuids and urls, and a typed client refuses
+// a whole object whose uuid field is null.
+func dropMissingRefs(m map[string]any) {
+	for k, v := range m {
+		if v == nil && (k == "url" || refKeys[k] || strings.HasSuffix(k, "_uuid") || strings.HasSuffix(k, "_url")) {
+			delete(m, k)
+		}
+	}
+}
+
 // selectFields applies ?field=a&field=b; unknown names are ignored, and
 // with no known name every field is kept.
 func selectFields(r *http.Request, m map[string]any) map[string]any {
+	dropMissingRefs(m)
 	fields := r.URL.Query()["field"]
 	if len(fields) == 0 {
 		return m
