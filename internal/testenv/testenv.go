@@ -33,7 +33,7 @@ type Env struct {
 	// Transport, when set, carries every request Do and DoHeaders send,
 	// so a suite can check each response its tests provoke.
 	Transport http.RoundTripper
-	stop   func()
+	stop      func()
 }
 
 // Option adjusts the configuration before start.

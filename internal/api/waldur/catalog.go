@@ -87,7 +87,7 @@ func (a *API) offeringJSON(r *http.Request, o marketplace.Offering, plans []mark
 		"category_uuid": categoryID(o.Category), "category_title": o.Category, "components": comps, "plans": ps,
 		"customer": base(r) + "/api/customers/" + hex(provider.ID) + "/", "customer_name": provider.Name, "customer_uuid": hex(provider.ID),
 		"plugin_options": map[string]any{},
-		"options": map[string]any{}, "terms_of_service": "", "created": stamp(o.Created), "modified": stamp(o.Modified),
+		"options":        map[string]any{}, "terms_of_service": "", "created": stamp(o.Created), "modified": stamp(o.Modified),
 	}
 }
 
