@@ -86,8 +86,8 @@ func (a *API) offeringJSON(r *http.Request, o marketplace.Offering, plans []mark
 		"state": o.State, "shared": o.Shared, "billable": o.Billable, "category": base(r) + "/api/marketplace-categories/" + categoryID(o.Category) + "/",
 		"category_uuid": categoryID(o.Category), "category_title": o.Category, "components": comps, "plans": ps,
 		"customer": base(r) + "/api/customers/" + hex(provider.ID) + "/", "customer_name": provider.Name, "customer_uuid": hex(provider.ID),
-		"plugin_options": map[string]any{},
-		"options":        map[string]any{}, "terms_of_service": "", "created": stamp(o.Created), "modified": stamp(o.Modified),
+		"plugin_options": map[string]any{}, "options": map[string]any{}, "terms_of_service": "", "created": stamp(o.Created),
+		"modified": stamp(o.Modified),
 	}
 }
 
