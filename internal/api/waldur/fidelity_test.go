@@ -3,6 +3,8 @@ package waldur_test
 import (
 	"strings"
 	"testing"
+
+	"github.com/stowage/stowage/internal/testenv"
 )
 
 // nullRefs lists the uuid- and url-typed fields of m (and of the objects
@@ -75,5 +77,53 @@ func TestUUIDAndURLFieldsAreValuesOrLeftOut(t *testing.T) {
 		if nulls := nullRefs(what, v); len(nulls) > 0 {
 			t.Errorf("null uuid or url fields: %v", nulls)
 		}
+	}
+}
+
+// TestVolumeOrderInWaldurShape orders a volume as Waldur's OpenStack.Volume
+// offering defines it (§6.4): size in MiB, type and availability zone as
+// hyperlinks, no limits. A bad order is refused when it is placed.
+func TestVolumeOrderInWaldurShape(t *testing.T) {
+	e := start(t)
+	auth := tok(e.AdminToken)
+	c := readCatalog(t, e, auth)
+	types := decode[[]obj](t, e.Do("GET", "/api/openstack-volume-types/?name=nvme", auth, nil))
+	zones := decode[[]obj](t, e.Do("GET", "/api/openstack-volume-availability-zones/", auth, nil))
+	if len(types) != 1 || len(zones) == 0 {
+		t.Fatalf("types %v zones %v", types, zones)
+	}
+	order := func(attrs obj) testenv.Response {
+		return e.Do("POST", "/api/marketplace-orders/", auth, obj{"project": c.project["url"], "offering": c.volume["url"],
+			"plan": c.volumePlan["url"], "attributes": attrs})
+	}
+	r := order(obj{"name": "waldur-shaped", "size": 2048, "type": types[0]["url"], "availability_zone": zones[0]["url"],
+		"description": "ordered as Waldur does"})
+	want(t, r, 201, "")
+	o := waitOrder(t, e, auth, decode[obj](t, r)["uuid"].(string), "done", "erred")
+	if o["state"] != "done" {
+		t.Fatalf("order %v: %v", o["state"], o["error_message"])
+	}
+	vol := decode[obj](t, e.Do("GET", "/api/openstack-volumes/"+o["resource_uuid"].(string)+"/", auth, nil))
+	if vol["size"] != 2048.0 || vol["type_name"] != "nvme" || vol["availability_zone_name"] != zones[0]["name"] ||
+		vol["description"] != "ordered as Waldur does" || vol["name"] != "waldur-shaped" {
+		t.Errorf("volume %v %v %v %v %v", vol["size"], vol["type_name"], vol["availability_zone_name"], vol["description"], vol["name"])
+	}
+
+	before := len(decode[[]obj](t, e.Do("GET", "/api/marketplace-orders/", auth, nil)))
+	for _, tc := range []struct {
+		attrs obj
+		want  string
+	}{
+		{obj{"name": "no-size"}, `{"attributes": ["a volume order needs attributes.size in MiB or limits.storage in GB"]}`},
+		{obj{"name": "bad-size", "size": "big"}, `{"attributes": ["attributes.size must be a positive whole number of MiB"]}`},
+		{obj{"name": "bad-type", "size": 1024, "type": "http://h/api/openstack-volume-types/0123456789abcdef0123456789abcdef/"},
+			`{"attributes": {"type": ["Invalid hyperlink - Object does not exist."]}}`},
+		{obj{"name": "bad-zone", "size": 1024, "availability_zone": "http://h/api/projects/0123456789abcdef0123456789abcdef/"},
+			`{"attributes": {"availability_zone": ["Invalid hyperlink - Incorrect URL match."]}}`},
+	} {
+		want(t, order(tc.attrs), 400, tc.want)
+	}
+	if after := len(decode[[]obj](t, e.Do("GET", "/api/marketplace-orders/", auth, nil))); after != before {
+		t.Errorf("refused orders were recorded: %d orders, had %d", after, before)
 	}
 }

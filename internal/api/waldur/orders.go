@@ -203,12 +203,50 @@ func (a *API) createOrder(w http.ResponseWriter, r *http.Request) error {
 	if len(bad) > 0 {
 		return bad
 	}
+	if err := a.volumeAttributes(r, offering, in.Attributes); err != nil {
+		return err
+	}
 	o, err := a.market.CreateOrder(r.Context(), httpapi.Principal(r.Context()), marketplace.OrderInput{
 		ProjectID: project, OfferingID: offering, PlanID: plan, Type: typ, Attributes: in.Attributes, Limits: limits})
 	if err != nil {
 		return orderError(err)
 	}
 	return writeOne(w, r, http.StatusCreated, a.lookups(r).orderJSON(o))
+}
+
+// volumeAttributes turns the hyperlinks in a volume order's attributes
+// (type, availability_zone: §6.4) into the names the core reads; names
+// pass as they are. The core then checks the order as a whole.
+func (a *API) volumeAttributes(r *http.Request, offeringID string, attrs map[string]any) error {
+	if a.vols == nil || attrs == nil {
+		return nil
+	}
+	if off, err := a.market.Offering(r.Context(), offeringID); err != nil || off.Kind != marketplace.KindVolume {
+		return nil
+	}
+	refs := []struct {
+		field, prefix string
+		name          func(id string) (string, bool)
+	}{
+		{"type", "/api/openstack-volume-types/", func(id string) (string, bool) { t, ok := a.typeByID(id); return t.Name, ok }},
+		{"availability_zone", "/api/openstack-volume-availability-zones/", a.zoneByID},
+	}
+	for _, f := range refs {
+		s, isStr := attrs[f.field].(string)
+		if _, isID := parseID(s); !isStr || (!isID && !strings.Contains(s, "/")) {
+			continue
+		}
+		id, err := ref(s, f.field, f.prefix)
+		if fe, ok := err.(fieldErrors); ok {
+			return fieldErrors{"attributes": map[string]any(fe)}
+		}
+		name, ok := f.name(id)
+		if !ok {
+			return fieldErrors{"attributes": map[string]any{f.field: []string{"Invalid hyperlink - Object does not exist."}}}
+		}
+		attrs[f.field] = name
+	}
+	return nil
 }
 
 // planRef accepts the public plan URL (the only form Waldur accepts) or a

@@ -75,17 +75,26 @@ func (a *API) listZones(w http.ResponseWriter, r *http.Request) error {
 	return writePage(w, r, slice(items, pg, size), len(items), pg, size)
 }
 
+// zoneByID finds a zone by its derived uuid.
+func (a *API) zoneByID(id string) (string, bool) {
+	for _, z := range a.vols.Catalog().Zones {
+		if derivedID("zone", z) == id {
+			return z, true
+		}
+	}
+	return "", false
+}
+
 func (a *API) getZone(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r, "uuid")
 	if err != nil {
 		return err
 	}
-	for _, z := range a.vols.Catalog().Zones {
-		if derivedID("zone", z) == id {
-			return writeOne(w, r, http.StatusOK, a.zoneJSON(r, z))
-		}
+	z, ok := a.zoneByID(id)
+	if !ok {
+		return errNotFound
 	}
-	return errNotFound
+	return writeOne(w, r, http.StatusOK, a.zoneJSON(r, z))
 }
 
 func (l *osLookups) tenantJSON(p identity.Project) map[string]any {
