@@ -127,3 +127,27 @@ func TestVolumeOrderInWaldurShape(t *testing.T) {
 		t.Errorf("refused orders were recorded: %d orders, had %d", after, before)
 	}
 }
+
+// TestUnlinkRemovesAtOnce: Waldur's unlink deletes the record, so right
+// after its 204 no read finds the volume, attached or not.
+func TestUnlinkRemovesAtOnce(t *testing.T) {
+	e := start(t)
+	auth := tok(e.AdminToken)
+	c := readCatalog(t, e, auth)
+	vm := newInstance(t, e, auth, dashed(c.project["uuid"].(string)), "vm", "stopped")
+	for i, attach := range []bool{false, true, false} {
+		_, vol := orderVolume(t, e, auth, c, "unlinked", 1)
+		id := vol["uuid"].(string)
+		vpath := "/api/openstack-volumes/" + id + "/"
+		if attach {
+			want(t, e.Do("POST", vpath+"attach/", auth, obj{"instance": vm["url"]}), 200, "")
+			waitFor(t, e, auth, vpath, stateIs("OK", "in-use"))
+		}
+		want(t, e.Do("POST", vpath+"unlink/", auth, nil), 204, "")
+		want(t, e.Do("GET", vpath, auth, nil), 404, "")
+		if l := listOf(t, e, auth, "?uuid="+id); len(l) != 0 {
+			t.Errorf("volume %d: still listed after unlink: %v", i, l[0]["state"])
+		}
+		want(t, e.Do("GET", "/api/v1/volumes/"+dashed(id), testenv.Bearer(e.AdminToken), nil), 404, "")
+	}
+}

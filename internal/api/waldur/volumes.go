@@ -2,11 +2,13 @@ package waldur
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/stowage/stowage/internal/core/access"
 	"github.com/stowage/stowage/internal/core/page"
@@ -573,6 +575,9 @@ func (a *API) volumeAction(w http.ResponseWriter, r *http.Request) error {
 				return fmt.Errorf("unlink volume %s: %w", v.ID, err)
 			}
 		}
+		if err := a.awaitGone(ctx, v.ID); err != nil {
+			return err
+		}
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	case "attach":
@@ -597,6 +602,43 @@ func (a *API) volumeAction(w http.ResponseWriter, r *http.Request) error {
 		return a.retypeVolume(r, v, scheduled)
 	}
 	return a.snapshotVolume(w, r, v)
+}
+
+// unlinkWait bounds how long unlink waits for the delete to finish.
+const unlinkWait = 30 * time.Second
+
+// awaitGone waits until the delete job has removed volume id: Waldur's
+// unlink drops the record at once, so after its 204 no read may find the
+// volume. Deleting is metadata work in the pool and takes milliseconds;
+// when it takes longer than unlinkWait the client gets a 503 and may
+// unlink again.
+func (a *API) awaitGone(ctx context.Context, id string) error {
+	ctx, cancel := context.WithTimeout(ctx, unlinkWait)
+	defer cancel()
+	p := httpapi.Principal(ctx)
+	delay := time.Millisecond
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return errs.E(errs.Unavailable, "volume %s is still being deleted; unlink it again", id)
+		case <-timer.C:
+		}
+		v, err := a.vols.GetVolume(ctx, p, id)
+		switch {
+		case errs.Is(err, errs.NotExist):
+			return nil
+		case ctx.Err() != nil:
+			continue
+		case err != nil:
+			return fmt.Errorf("unlink volume %s: %w", id, err)
+		case v.Status != volume.Deleting:
+			return errs.E(errs.Internal, "unlink volume %s: the delete ended %s: %s", id, v.Status, v.Error)
+		}
+		timer.Reset(delay)
+		delay = min(2*delay, 100*time.Millisecond)
+	}
 }
 
 func (a *API) attachVolume(r *http.Request, v volume.Volume, scheduled func(string) error) error {
