@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -56,6 +58,19 @@ type Config struct {
 	// ENOSPC) before they eat into it, so the database can still record
 	// the deletes that free space.
 	ReserveBytes int64
+	// PublicURL, when set, is where clients reach the management API
+	// (scheme, host and an optional path prefix, e.g. behind a proxy):
+	// absolute links the API hands out use it instead of the request's
+	// Host header.
+	PublicURL string
+	// AllowedHosts, when not empty, are the Host values the management
+	// API answers (a leading dot also allows every subdomain); any other
+	// Host gets 400. Empty allows every Host.
+	AllowedHosts []string
+	// WaldurActionStatus is the status of the Waldur volume actions
+	// (extend, retype, attach, detach): 200 as the seed documents and
+	// clients before mid-2026 expect, or 202 as current Waldur answers.
+	WaldurActionStatus int
 }
 
 // Default returns the embedded defaults of contract.md.
@@ -77,6 +92,8 @@ func Default() Config {
 		BodyTimeout:       time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ReserveBytes:      64 << 20,
+
+		WaldurActionStatus: 200,
 	}
 }
 
@@ -86,7 +103,7 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	c := Default()
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(new(strings.Builder))
-	var zones, level string
+	var zones, level, hosts, actionStatus string
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory holding all state of the embedded default")
 	fs.StringVar(&c.Listen, "listen", c.Listen, "management API listen address")
 	fs.StringVar(&c.S3Listen, "s3-listen", c.S3Listen, "S3 listen address")
@@ -98,6 +115,9 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	fs.StringVar(&c.S3Domain, "s3-domain", c.S3Domain, "domain for virtual-hosted-style S3 requests")
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long to drain on SIGTERM")
+	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "URL clients reach the API at; absolute links use it instead of the Host header")
+	fs.StringVar(&hosts, "allowed-hosts", "", "comma-separated Host values the API answers (.example.com allows subdomains; default: any)")
+	fs.StringVar(&actionStatus, "waldur-action-status", "200", "status of Waldur volume actions: 200 (seed, clients before mid-2026) or 202 (current Waldur)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, fmt.Errorf("parse flags: %w", err)
 	}
@@ -121,10 +141,25 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	env("zones", "STOWAGE_ZONES", &zones)
 	env("s3-domain", "STOWAGE_S3_DOMAIN", &c.S3Domain)
 	env("log-level", "STOWAGE_LOG_LEVEL", &level)
+	env("public-url", "STOWAGE_PUBLIC_URL", &c.PublicURL)
+	env("allowed-hosts", "STOWAGE_ALLOWED_HOSTS", &hosts)
+	env("waldur-action-status", "STOWAGE_WALDUR_ACTION_STATUS", &actionStatus)
 	c.MasterKey = getenv("STOWAGE_MASTER_KEY")
 	if err := c.LogLevel.UnmarshalText([]byte(level)); err != nil {
 		return Config{}, fmt.Errorf("log level %q: %w", level, err)
 	}
+	switch actionStatus {
+	case "200", "202":
+		c.WaldurActionStatus, _ = strconv.Atoi(actionStatus)
+	default:
+		return Config{}, fmt.Errorf("--waldur-action-status %q: want 200 or 202", actionStatus)
+	}
+	for _, h := range strings.Split(hosts, ",") {
+		if h = strings.ToLower(strings.TrimSpace(h)); h != "" {
+			c.AllowedHosts = append(c.AllowedHosts, h)
+		}
+	}
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	if zones != "" {
 		for _, z := range strings.Split(zones, ",") {
 			if z = strings.TrimSpace(z); z != "" {
@@ -169,6 +204,15 @@ func (c *Config) Validate() error {
 	}
 	if c.ReserveBytes < 0 {
 		problems = append(problems, errors.New("the disk reserve must not be negative"))
+	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			problems = append(problems, fmt.Errorf("--public-url %q: want http(s)://host[:port][/prefix]", c.PublicURL))
+		}
+	}
+	if c.WaldurActionStatus != 200 && c.WaldurActionStatus != 202 {
+		problems = append(problems, fmt.Errorf("waldur action status %d: want 200 or 202", c.WaldurActionStatus))
 	}
 	if c.HeaderTimeout <= 0 || c.IdleTimeout <= 0 || c.BodyTimeout <= 0 || c.MaxHeaderBytes <= 0 {
 		problems = append(problems, errors.New("header, idle and body timeouts and the header size limit must be positive"))

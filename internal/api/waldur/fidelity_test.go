@@ -1,9 +1,13 @@
 package waldur_test
 
 import (
+	"encoding/json"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/stowage/stowage/internal/config"
 	"github.com/stowage/stowage/internal/testenv"
 )
 
@@ -149,5 +153,83 @@ func TestUnlinkRemovesAtOnce(t *testing.T) {
 			t.Errorf("volume %d: still listed after unlink: %v", i, l[0]["state"])
 		}
 		want(t, e.Do("GET", "/api/v1/volumes/"+dashed(id), testenv.Bearer(e.AdminToken), nil), 404, "")
+	}
+}
+
+// TestVolumeActionStatusSetting: the seed's 200 stays the default (the
+// other tests check it); the setting selects current Waldur's 202.
+func TestVolumeActionStatusSetting(t *testing.T) {
+	e := start(t, func(c *config.Config) { c.WaldurActionStatus = 202 })
+	auth := tok(e.AdminToken)
+	c := readCatalog(t, e, auth)
+	vm := newInstance(t, e, auth, dashed(c.project["uuid"].(string)), "vm", "stopped")
+	_, vol := orderVolume(t, e, auth, c, "v202", 1)
+	vpath := path(vol["url"])
+	want(t, e.Do("POST", vpath+"extend/", auth, obj{"disk_size": 2048}), 202, `{"status": "extend was scheduled"}`)
+	waitFor(t, e, auth, vpath, stateIs("OK", "available"))
+	types := decode[[]obj](t, e.Do("GET", "/api/openstack-volume-types/?name=hdd", auth, nil))
+	want(t, e.Do("POST", vpath+"retype/", auth, obj{"type": types[0]["url"]}), 202, `{"status": "retype was scheduled"}`)
+	waitFor(t, e, auth, vpath, stateIs("OK", "available"))
+	want(t, e.Do("POST", vpath+"attach/", auth, obj{"instance": vm["url"]}), 202, `{"status": "attach was scheduled"}`)
+	waitFor(t, e, auth, vpath, stateIs("OK", "in-use"))
+	want(t, e.Do("POST", vpath+"detach/", auth, nil), 202, `{"status": "detach was scheduled"}`)
+}
+
+// getWithHost sends GET path with the given Host header through e's
+// checking transport.
+func getWithHost(t *testing.T, e *testenv.Env, p, host, auth string) (int, http.Header, []byte) {
+	t.Helper()
+	req, err := http.NewRequest("GET", e.URL(p), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = host
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := (&http.Client{Transport: e.Transport}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header, b
+}
+
+// TestPublicURLAndAllowedHosts: with a public URL every absolute link
+// uses it whatever Host a client sends; with allowed hosts another Host
+// is refused (health probes excepted).
+func TestPublicURLAndAllowedHosts(t *testing.T) {
+	e := start(t, func(c *config.Config) {
+		c.PublicURL = "https://cloud.example.com/stowage"
+		c.AllowedHosts = []string{"cloud.example.com", ".internal.example"}
+	})
+	auth := tok(e.AdminToken)
+	for _, host := range []string{"cloud.example.com", "CLOUD.example.com:8443", "node1.internal.example"} {
+		status, h, body := getWithHost(t, e, "/api/projects/?page_size=1", host, auth)
+		if status != 200 {
+			t.Fatalf("Host %s: %d %s", host, status, body)
+		}
+		var ps []obj
+		if err := json.Unmarshal(body, &ps); err != nil || len(ps) != 1 {
+			t.Fatalf("projects %s", body)
+		}
+		if u := ps[0]["url"].(string); !strings.HasPrefix(u, "https://cloud.example.com/stowage/api/projects/") {
+			t.Errorf("Host %s: url %s", host, u)
+		}
+		if l := h.Get("Link"); !strings.HasPrefix(l, "<https://cloud.example.com/stowage/api/projects/?page_size=1>") {
+			t.Errorf("Host %s: Link %s", host, l)
+		}
+	}
+	for _, host := range []string{"evil.example", "cloud.example.com.evil.example", "internal.example.evil"} {
+		if status, _, body := getWithHost(t, e, "/api/projects/", host, auth); status != 400 {
+			t.Errorf("Host %s: %d %s", host, status, body)
+		}
+	}
+	if status, _, _ := getWithHost(t, e, "/healthz", "10.0.0.7:8080", ""); status != 200 {
+		t.Errorf("health probe by address: %d", status)
 	}
 }

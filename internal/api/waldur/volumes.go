@@ -548,9 +548,9 @@ func (a *API) volumeAction(w http.ResponseWriter, r *http.Request) error {
 	p := httpapi.Principal(r.Context())
 	ctx := r.Context()
 	scheduled := func(verb string) error {
-		// The seed documents 200 for these actions (the spec's 202 is
-		// older); the body is the one Waldur sends, which clients ignore.
-		return httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": verb + " was scheduled"})
+		// The seed documents 200 for these actions, current Waldur answers
+		// 202 (Options.ActionStatus); the body is the one Waldur sends.
+		return httpapi.WriteJSON(w, a.opts.ActionStatus, map[string]string{"status": verb + " was scheduled"})
 	}
 	switch action {
 	case "pull":

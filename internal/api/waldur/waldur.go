@@ -5,6 +5,7 @@
 package waldur
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,12 +34,34 @@ type API struct {
 	surface httpapi.Surface
 	log     *slog.Logger
 	maxBody int64
+	opts    Options
+}
+
+// Options are the dialect's settings.
+type Options struct {
+	// ActionStatus answers the volume actions extend, retype, attach and
+	// detach: 200 as the seed documents (and clients before mid-2026
+	// expect) or 202 as current Waldur answers (and its current client
+	// expects). Zero means 200.
+	ActionStatus int
+	// PublicURL, when set, is the base of every absolute link instead of
+	// the request's scheme and Host.
+	PublicURL string
 }
 
 // New builds the dialect over the core services.
 func New(id *identity.Service, m *marketplace.Service, log *slog.Logger, maxBody int64) *API {
-	a := &API{identity: id, market: m, log: log, maxBody: maxBody}
+	a := &API{identity: id, market: m, log: log, maxBody: maxBody, opts: Options{ActionStatus: http.StatusOK}}
 	a.surface = httpapi.Surface{Auth: id, Schemes: httpapi.Token, Render: a.render}
+	return a
+}
+
+// WithOptions applies the dialect's settings.
+func (a *API) WithOptions(o Options) *API {
+	if o.ActionStatus == 0 {
+		o.ActionStatus = http.StatusOK
+	}
+	a.opts = o
 	return a
 }
 
@@ -47,6 +70,9 @@ func (a *API) WithVolumes(v *volume.Service) *API { a.vols = v; return a }
 
 // Register mounts the dialect's routes on mux.
 func (a *API) Register(mux httpapi.Mux) {
+	if a.opts.PublicURL != "" {
+		mux = linkMux{mux, a.opts.PublicURL}
+	}
 	pub, priv := a.surface.Public, a.surface.Private
 	mux.Handle("POST /api-auth/password/{$}", pub(a.login))
 
@@ -248,8 +274,28 @@ func jsonType(v any) string {
 	return "str"
 }
 
-// base is the scheme and host of the request, for absolute urls.
+// baseKey carries the configured public URL to base.
+type baseKey struct{}
+
+// linkMux hands every handler the public URL its absolute links start
+// with, so the links never echo a client's Host header.
+type linkMux struct {
+	httpapi.Mux
+	base string
+}
+
+func (m linkMux) Handle(pattern string, h http.Handler) {
+	m.Mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), baseKey{}, m.base)))
+	}))
+}
+
+// base is what absolute urls start with: the public URL when one is set,
+// else the scheme and host of the request.
 func base(r *http.Request) string {
+	if b, ok := r.Context().Value(baseKey{}).(string); ok {
+		return b
+	}
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
