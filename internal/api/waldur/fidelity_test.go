@@ -233,3 +233,48 @@ func TestPublicURLAndAllowedHosts(t *testing.T) {
 		t.Errorf("health probe by address: %d", status)
 	}
 }
+
+// TestLoginIsGetOrCreate: POST /api-auth/password/ hands out Waldur's
+// 40-hex token and the same one each time, until it is revoked; then a
+// new one.
+func TestLoginIsGetOrCreate(t *testing.T) {
+	e := start(t)
+	pw := strings.TrimSpace(readFile(t, e.DataDir+"/admin-password"))
+	login := func() string {
+		t.Helper()
+		r := e.Do("POST", "/api-auth/password/", "", obj{"username": "admin", "password": pw})
+		want(t, r, 200, "")
+		return decode[obj](t, r)["token"].(string)
+	}
+	first := login()
+	if len(first) != 40 || strings.Trim(first, "0123456789abcdef") != "" {
+		t.Fatalf("token %q is not 40 hex characters", first)
+	}
+	if again := login(); again != first {
+		t.Fatalf("second login gave %q, want the same %q", again, first)
+	}
+	me := decode[obj](t, e.Do("GET", "/api/users/me/", tok(first), nil))
+	if me["username"] != "admin" {
+		t.Fatalf("me %v", me)
+	}
+	var list struct {
+		Items []obj `json:"items"`
+	}
+	e.Do("GET", "/api/v1/tokens", testenv.Bearer(e.AdminToken), nil).JSON(t, &list)
+	n := 0
+	for _, tk := range list.Items {
+		if tk["name"] == "waldur login" {
+			n++
+			want(t, e.Do("DELETE", "/api/v1/tokens/"+tk["id"].(string), testenv.Bearer(e.AdminToken), nil), 204, "")
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d login tokens after two logins, want 1", n)
+	}
+	want(t, e.Do("GET", "/api/users/me/", tok(first), nil), 401, `{"detail": "Invalid token."}`)
+	next := login()
+	if next == first || len(next) != 40 {
+		t.Fatalf("login after revocation gave %q (the revoked one was %q)", next, first)
+	}
+	want(t, e.Do("GET", "/api/users/me/", tok(next), nil), 200, "")
+}
