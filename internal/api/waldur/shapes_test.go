@@ -183,8 +183,17 @@ func TestMain(m *testing.M) {
 		n += c
 	}
 	if n > 0 {
-		fmt.Printf("waldur shapes: %d routes (method and pattern, success and error answers apart), %d responses validated, %d violations\n",
-			len(shapeTally.responses), n, shapeTally.violations)
+		var unseen []string
+		for _, r := range shapeRoutes {
+			if shapeTally.responses[r.method+" "+r.pattern] == 0 {
+				unseen = append(unseen, r.method+" "+r.pattern)
+			}
+		}
+		fmt.Printf("waldur shapes: %d of %d routes answered with success, %d route×outcome pairs, %d responses validated, %d violations\n",
+			len(shapeRoutes)-len(unseen), len(shapeRoutes), len(shapeTally.responses), n, shapeTally.violations)
+		if len(unseen) > 0 {
+			fmt.Printf("waldur shapes: no success seen on %s\n", strings.Join(unseen, ", "))
+		}
 	}
 	shapeTally.Unlock()
 	os.Exit(code)
