@@ -127,6 +127,17 @@ func TestVolumeOrderInWaldurShape(t *testing.T) {
 	} {
 		want(t, order(tc.attrs), 400, tc.want)
 	}
+	// Object storage is checked when ordered too: a first bucket's name
+	// must be a bucket name, and the limit is needed.
+	storage := func(attrs obj, limits obj) testenv.Response {
+		return e.Do("POST", "/api/marketplace-orders/", auth, obj{"project": c.project["url"], "offering": c.storage["url"],
+			"plan": c.storagePlan["url"], "attributes": attrs, "limits": limits})
+	}
+	r = storage(obj{"name": "Not_A_Bucket"}, obj{"storage": 1})
+	if r.Status != 400 || !strings.Contains(string(r.Body), "is not a valid bucket name") {
+		t.Errorf("bad bucket name: %d %s", r.Status, r.Body)
+	}
+	want(t, storage(obj{"name": "fine-name"}, nil), 400, `{"limits": ["an object-storage order needs limits.storage in GB"]}`)
 	if after := len(decode[[]obj](t, e.Do("GET", "/api/marketplace-orders/", auth, nil))); after != before {
 		t.Errorf("refused orders were recorded: %d orders, had %d", after, before)
 	}
