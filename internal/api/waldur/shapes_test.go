@@ -249,6 +249,9 @@ func (c *shapeChecker) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	default:
 		problems = c.checkBody(rt.body, body, req.URL.Query().Has("field"))
+		if strings.HasPrefix(rt.body, "[]") && !strings.HasSuffix(rt.pattern, "/restorations/") {
+			problems = append(problems, checkPaging(resp.Header)...)
+		}
 	}
 	shapeTally.Lock()
 	shapeTally.responses[key]++
@@ -258,6 +261,35 @@ func (c *shapeChecker) RoundTrip(req *http.Request) (*http.Response, error) {
 		c.t.Errorf("shape: %s %s → %d: %s", req.Method, req.URL.RequestURI(), resp.StatusCode, pr)
 	}
 	return resp, nil
+}
+
+// linkEntry is one entry of a Link header as DRF writes it.
+var linkEntry = regexp.MustCompile(`^<([^>]+)>; rel="(first|prev|next|last)"$`)
+
+// checkPaging checks a page's headers: X-Result-Count, and Link entries
+// whose urls are absolute, in the order first, prev, next, last.
+func checkPaging(h http.Header) []string {
+	var out []string
+	if n := h.Get("X-Result-Count"); n == "" || strings.Trim(n, "0123456789") != "" {
+		out = append(out, fmt.Sprintf("X-Result-Count %q", n))
+	}
+	order := map[string]int{"first": 0, "prev": 1, "next": 2, "last": 3}
+	last := -1
+	for _, e := range strings.Split(h.Get("Link"), ", ") {
+		m := linkEntry.FindStringSubmatch(e)
+		if m == nil {
+			out = append(out, fmt.Sprintf("Link entry %q", e))
+			continue
+		}
+		if u, err := url.Parse(m[1]); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			out = append(out, fmt.Sprintf("Link url %q is not absolute", m[1]))
+		}
+		if order[m[2]] <= last {
+			out = append(out, fmt.Sprintf("Link rel %q out of order", m[2]))
+		}
+		last = order[m[2]]
+	}
+	return out
 }
 
 // checkError accepts DRF's three error bodies: {"detail": msg}, a dict of
