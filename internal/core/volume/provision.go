@@ -58,15 +58,18 @@ func (p provisioner) orderSpec(o marketplace.Offering, attrs map[string]any, lim
 	} else {
 		return Create{}, errs.Field("attributes", "a volume order needs attributes.size in MiB or limits.storage in GB")
 	}
-	for field, dst := range map[string]*string{"type": &c.Type, "availability_zone": &c.Zone, "description": &c.Description} {
-		switch v := attrs[field].(type) {
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{{"type", &c.Type}, {"availability_zone", &c.Zone}, {"description", &c.Description}} {
+		switch v := attrs[f.name].(type) {
 		case nil:
 		case string:
 			if v != "" {
-				*dst = v
+				*f.dst = v
 			}
 		default:
-			return Create{}, errs.Field("attributes", "attributes.%s must be a string", field)
+			return Create{}, errs.Field("attributes", "attributes.%s must be a string", f.name)
 		}
 	}
 	t, err := p.s.catalog.Type(c.Type)
