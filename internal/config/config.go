@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -66,6 +67,19 @@ type Config struct {
 	// ENOSPC) before they eat into it, so the database can still record
 	// the deletes that free space.
 	ReserveBytes int64
+	// PublicURL, when set, is where clients reach the management API
+	// (scheme, host and an optional path prefix, e.g. behind a proxy):
+	// absolute links the API hands out use it instead of the request's
+	// Host header.
+	PublicURL string
+	// AllowedHosts, when not empty, are the Host values the management
+	// API answers (a leading dot also allows every subdomain); any other
+	// Host gets 400. Empty allows every Host.
+	AllowedHosts []string
+	// WaldurActionStatus is the status of the Waldur volume actions
+	// (extend, retype, attach, detach): 200 as the seed documents and
+	// clients before mid-2026 expect, or 202 as current Waldur answers.
+	WaldurActionStatus int
 }
 
 // Default returns the embedded defaults of contract.md.
@@ -89,6 +103,8 @@ func Default() Config {
 		ReserveBytes:      64 << 20,
 		S3SigV2:           true,
 		DialectRegions:    DefaultDialectRegions(),
+
+		WaldurActionStatus: 200,
 	}
 }
 
@@ -98,7 +114,7 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	c := Default()
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(new(strings.Builder))
-	var zones, level, regions, sigv2 string
+	var zones, level, regions, sigv2, hosts, actionStatus string
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory holding all state of the embedded default")
 	fs.StringVar(&c.Listen, "listen", c.Listen, "management API listen address")
 	fs.StringVar(&c.S3Listen, "s3-listen", c.S3Listen, "S3 listen address")
@@ -112,6 +128,9 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	fs.StringVar(&sigv2, "s3-sigv2", "true", "accept S3 requests signed with signature version 2 (true or false)")
 	fs.StringVar(&regions, "dialect-regions", "", "the region's name per dialect, as dialect=name,… (wayscloud, wayscloud-s3, hpcai)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long to drain on SIGTERM")
+	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "URL clients reach the API at; absolute links use it instead of the Host header")
+	fs.StringVar(&hosts, "allowed-hosts", "", "comma-separated Host values the API answers (.example.com allows subdomains; default: any)")
+	fs.StringVar(&actionStatus, "waldur-action-status", "200", "status of Waldur volume actions: 200 (seed, clients before mid-2026) or 202 (current Waldur)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, fmt.Errorf("parse flags: %w", err)
 	}
@@ -137,6 +156,9 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	env("log-level", "STOWAGE_LOG_LEVEL", &level)
 	env("s3-sigv2", "STOWAGE_S3_SIGV2", &sigv2)
 	env("dialect-regions", "STOWAGE_DIALECT_REGIONS", &regions)
+	env("public-url", "STOWAGE_PUBLIC_URL", &c.PublicURL)
+	env("allowed-hosts", "STOWAGE_ALLOWED_HOSTS", &hosts)
+	env("waldur-action-status", "STOWAGE_WALDUR_ACTION_STATUS", &actionStatus)
 	c.MasterKey = getenv("STOWAGE_MASTER_KEY")
 	v2, err := strconv.ParseBool(sigv2)
 	if err != nil {
@@ -149,6 +171,18 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	if err := c.LogLevel.UnmarshalText([]byte(level)); err != nil {
 		return Config{}, fmt.Errorf("log level %q: %w", level, err)
 	}
+	switch actionStatus {
+	case "200", "202":
+		c.WaldurActionStatus, _ = strconv.Atoi(actionStatus)
+	default:
+		return Config{}, fmt.Errorf("--waldur-action-status %q: want 200 or 202", actionStatus)
+	}
+	for _, h := range strings.Split(hosts, ",") {
+		if h = strings.ToLower(strings.TrimSpace(h)); h != "" {
+			c.AllowedHosts = append(c.AllowedHosts, h)
+		}
+	}
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	if zones != "" {
 		for _, z := range strings.Split(zones, ",") {
 			if z = strings.TrimSpace(z); z != "" {
@@ -221,6 +255,15 @@ func (c *Config) Validate() error {
 	}
 	if c.ReserveBytes < 0 {
 		problems = append(problems, errors.New("the disk reserve must not be negative"))
+	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			problems = append(problems, fmt.Errorf("--public-url %q: want http(s)://host[:port][/prefix]", c.PublicURL))
+		}
+	}
+	if c.WaldurActionStatus != 200 && c.WaldurActionStatus != 202 {
+		problems = append(problems, fmt.Errorf("waldur action status %d: want 200 or 202", c.WaldurActionStatus))
 	}
 	if c.HeaderTimeout <= 0 || c.IdleTimeout <= 0 || c.BodyTimeout <= 0 || c.MaxHeaderBytes <= 0 {
 		problems = append(problems, errors.New("header, idle and body timeouts and the header size limit must be positive"))

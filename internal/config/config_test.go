@@ -42,3 +42,26 @@ func TestValidationReportsEveryProblem(t *testing.T) {
 		t.Error("bad log level accepted")
 	}
 }
+
+func TestPublicURLAllowedHostsAndWaldurActionStatus(t *testing.T) {
+	c, err := Parse(nil, env(nil))
+	if err != nil || c.PublicURL != "" || c.AllowedHosts != nil || c.WaldurActionStatus != 200 {
+		t.Fatalf("defaults: %v %+v", err, c)
+	}
+	c, err = Parse([]string{"--waldur-action-status", "202"}, env(map[string]string{
+		"STOWAGE_PUBLIC_URL": "https://cloud.example.com/stowage/", "STOWAGE_ALLOWED_HOSTS": "Cloud.example.com, .example.org",
+		"STOWAGE_WALDUR_ACTION_STATUS": "200",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.PublicURL != "https://cloud.example.com/stowage" || strings.Join(c.AllowedHosts, " ") != "cloud.example.com .example.org" ||
+		c.WaldurActionStatus != 202 {
+		t.Fatalf("got %q %q %d", c.PublicURL, c.AllowedHosts, c.WaldurActionStatus)
+	}
+	for _, args := range [][]string{{"--waldur-action-status", "201"}, {"--public-url", "ftp://x"}, {"--public-url", "https://x/?a=b"}} {
+		if _, err := Parse(args, env(nil)); err == nil {
+			t.Errorf("%v accepted", args)
+		}
+	}
+}

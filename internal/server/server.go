@@ -142,7 +142,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	s.register(mux)
 	s.routes = mux.Patterns()
 	obs := httpapi.NewObserver(log.With("component", "api"), s.registry)
-	s.api = &http.Server{Handler: obs.Wrap(mux), ReadHeaderTimeout: cfg.HeaderTimeout, ReadTimeout: cfg.BodyTimeout,
+	s.api = &http.Server{Handler: obs.Wrap(allowHosts(cfg.AllowedHosts, mux)), ReadHeaderTimeout: cfg.HeaderTimeout, ReadTimeout: cfg.BodyTimeout,
 		IdleTimeout: cfg.IdleTimeout, MaxHeaderBytes: cfg.MaxHeaderBytes, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newJobCollector(s.store))
@@ -227,7 +227,8 @@ func (s *Server) bootstrap(ctx context.Context) error {
 func (s *Server) register(mux *httpapi.RecordingMux) {
 	native.New(s.identity, jobs.NewService(s.store), s.market, s.objects, s.s3Endpoint, s.log.With("component", "native"), s.cfg.MaxBodyBytes).
 		WithVolumes(s.volumes).WithPools(s.pools()).Register(mux)
-	waldur.New(s.identity, s.market, s.log.With("component", "waldur"), s.cfg.MaxBodyBytes).WithVolumes(s.volumes).Register(mux)
+	waldur.New(s.identity, s.market, s.log.With("component", "waldur"), s.cfg.MaxBodyBytes).WithVolumes(s.volumes).
+		WithOptions(waldur.Options{ActionStatus: s.cfg.WaldurActionStatus, PublicURL: s.cfg.PublicURL}).Register(mux)
 	cloudsigma.New(s.identity, s.volumes, jobs.NewService(s.store), s.log.With("component", "cloudsigma"), s.cfg.MaxBodyBytes).Register(mux)
 	wayscloud.New(s.identity, s.objects, s.s3Endpoint, s.log.With("component", "wayscloud"), s.cfg.MaxBodyBytes).
 		WithRegions(s.cfg.DialectRegions["wayscloud"], s.cfg.DialectRegions["wayscloud-s3"]).Register(mux)

@@ -30,7 +30,10 @@ type Env struct {
 	Config     config.Config
 	// Routes are the management API's ServeMux patterns (Server.Routes).
 	Routes []string
-	stop   func()
+	// Transport, when set, carries every request Do and DoHeaders send,
+	// so a suite can check each response its tests provoke.
+	Transport http.RoundTripper
+	stop      func()
 }
 
 // Option adjusts the configuration before start.
@@ -155,7 +158,11 @@ func (e *Env) DoHeaders(method, path string, h http.Header, body any) Response {
 	if rd != nil && req.Header.Get("Content-Type") == "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := http.DefaultClient.Do(req)
+	client := http.DefaultClient
+	if e.Transport != nil {
+		client = &http.Client{Transport: e.Transport}
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		e.T.Fatalf("%s %s: %v", method, path, err)
 	}

@@ -2,10 +2,13 @@ package waldur
 
 import (
 	"crypto/md5"
+	"encoding/json"
 	"fmt"
 	"math/big"
 	"net/http"
+	"strings"
 
+	"github.com/stowage/stowage/internal/core/identity"
 	"github.com/stowage/stowage/internal/core/marketplace"
 	"github.com/stowage/stowage/internal/errs"
 )
@@ -26,6 +29,16 @@ func decimal(s string) string {
 	return r.FloatString(10)
 }
 
+// number renders a decimal as a JSON number, as the schema types plan
+// prices; it keeps the decimal's digits, so nothing passes through float.
+func number(s string) json.Number {
+	r, ok := new(big.Rat).SetString(s)
+	if !ok {
+		return "0"
+	}
+	return json.Number(strings.TrimSuffix(strings.TrimRight(r.FloatString(10), "0"), "."))
+}
+
 func offeringURL(r *http.Request, id string) string {
 	return base(r) + "/api/marketplace-public-offerings/" + hex(id) + "/"
 }
@@ -41,13 +54,24 @@ func (a *API) planJSON(r *http.Request, p marketplace.Plan) map[string]any {
 	}
 	return map[string]any{
 		"url": planURL(r, p.OfferingID, p.ID), "uuid": hex(p.ID), "name": p.Name, "description": p.Description,
-		"unit": p.Unit, "prices": prices, "init_price": decimal(p.InitPrice), "switch_price": decimal(p.SwitchPrice),
+		"unit": p.Unit, "prices": prices, "init_price": number(p.InitPrice), "switch_price": number(p.SwitchPrice),
 		"archived": p.Archived, "offering": offeringURL(r, p.OfferingID), "offering_uuid": hex(p.OfferingID),
 		"is_active": !p.Archived, "created": stamp(p.Created),
 	}
 }
 
-func (a *API) offeringJSON(r *http.Request, o marketplace.Offering, plans []marketplace.Plan) map[string]any {
+// provider reads the service provider's organisation: the operator's,
+// since every offering here is the operator's. Without one the provider
+// fields are left out.
+func (a *API) provider(r *http.Request) (identity.Organisation, error) {
+	org, err := a.identity.OperatorOrganisation(r.Context())
+	if err != nil {
+		return identity.Organisation{}, fmt.Errorf("provider: %w", err)
+	}
+	return org, nil
+}
+
+func (a *API) offeringJSON(r *http.Request, o marketplace.Offering, plans []marketplace.Plan, provider identity.Organisation) map[string]any {
 	comps := []map[string]any{}
 	for _, c := range o.Components {
 		comps = append(comps, map[string]any{"type": c.Type, "name": c.Name, "measured_unit": c.MeasuredUnit,
@@ -61,8 +85,9 @@ func (a *API) offeringJSON(r *http.Request, o marketplace.Offering, plans []mark
 		"url": offeringURL(r, o.ID), "uuid": hex(o.ID), "name": o.Name, "description": o.Description, "type": o.Type,
 		"state": o.State, "shared": o.Shared, "billable": o.Billable, "category": base(r) + "/api/marketplace-categories/" + categoryID(o.Category) + "/",
 		"category_uuid": categoryID(o.Category), "category_title": o.Category, "components": comps, "plans": ps,
-		"customer": nil, "customer_name": "Stowage", "customer_uuid": nil, "plugin_options": map[string]any{},
-		"options": map[string]any{}, "terms_of_service": "", "created": stamp(o.Created), "modified": stamp(o.Modified),
+		"customer": base(r) + "/api/customers/" + hex(provider.ID) + "/", "customer_name": provider.Name, "customer_uuid": hex(provider.ID),
+		"plugin_options": map[string]any{}, "options": map[string]any{}, "terms_of_service": "", "created": stamp(o.Created),
+		"modified": stamp(o.Modified),
 	}
 }
 
@@ -138,13 +163,17 @@ func (a *API) listOfferings(w http.ResponseWriter, r *http.Request) error {
 			keep = append(keep, o)
 		}
 	}
+	provider, err := a.provider(r)
+	if err != nil {
+		return err
+	}
 	var items []map[string]any
 	for _, o := range slice(keep, pg, size) {
 		plans, err := a.market.Plans(r.Context(), o.ID)
 		if err != nil {
 			return err
 		}
-		items = append(items, a.offeringJSON(r, o, plans))
+		items = append(items, a.offeringJSON(r, o, plans, provider))
 	}
 	return writePage(w, r, items, len(keep), pg, size)
 }
@@ -158,7 +187,11 @@ func (a *API) getOffering(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeOne(w, r, http.StatusOK, a.offeringJSON(r, o, plans))
+	provider, err := a.provider(r)
+	if err != nil {
+		return err
+	}
+	return writeOne(w, r, http.StatusOK, a.offeringJSON(r, o, plans, provider))
 }
 
 func (a *API) listOfferingPlans(w http.ResponseWriter, r *http.Request) error {

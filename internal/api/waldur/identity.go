@@ -54,9 +54,9 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return err
 	}
-	// Waldur hands out one token per user; ours are many and revocable, so
-	// each login mints one named for where it came from.
-	_, raw, err := a.identity.CreateToken(r.Context(), p, identity.NewToken{Name: "waldur login"})
+	// Waldur's login is get-or-create: the same 40-hex token until it is
+	// revoked or expires.
+	raw, err := a.identity.LoginToken(r.Context(), p, "waldur login")
 	if err != nil {
 		return err
 	}

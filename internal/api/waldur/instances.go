@@ -37,7 +37,6 @@ func (l *osLookups) instanceJSON(in volume.Instance) map[string]any {
 	m["created"], m["modified"] = stamp(in.Created), stamp(in.Updated)
 	m["backend_id"] = in.ID
 	m["tenant"], m["tenant_uuid"] = tenantURL(l.r, in.ProjectID), hex(in.ProjectID)
-	m["availability_zone"], m["availability_zone_name"] = nil, nil
 	m["action"], m["action_details"] = "", map[string]any{}
 	l.marketJSON(m, nil)
 	return m

@@ -25,7 +25,7 @@ func aws(t *testing.T, endpoint, ak, sk string, args ...string) (string, error) 
 // polls the order as Terraform's provider does, uses the service over S3
 // with its own keys, hits its storage limit, grows it, and terminates it.
 func TestObjectStorageOrderLifecycle(t *testing.T) {
-	e := testenv.Start(t)
+	e := start(t)
 	auth := tok(e.AdminToken)
 	c := readCatalog(t, e, auth)
 	r := e.Do("POST", "/api/marketplace-orders/", auth, `{

@@ -181,8 +181,6 @@ func (l *osLookups) baseJSON(m map[string]any, projectID string) {
 	m["service_settings_error_message"] = ""
 	m["project"] = base(r) + "/api/projects/" + hex(projectID) + "/"
 	m["project_uuid"] = hex(projectID)
-	m["project_name"] = nil
-	m["customer"], m["customer_uuid"], m["customer_name"] = nil, nil, nil
 	m["customer_native_name"], m["customer_abbreviation"] = "", ""
 	if p := l.project(projectID); p != nil {
 		m["project_name"] = p.Name

@@ -20,6 +20,7 @@ type lookups struct {
 	plans    map[string]marketplace.Plan
 	projects map[string]identity.Project
 	orgs     map[string]identity.Organisation
+	provider *identity.Organisation
 }
 
 func (a *API) lookups(r *http.Request) *lookups {
@@ -48,6 +49,15 @@ func (l *lookups) plan(id string) (marketplace.Plan, bool) {
 	return p, err == nil
 }
 
+// providerOrg is the service provider's organisation, read once per request.
+func (l *lookups) providerOrg() (identity.Organisation, bool) {
+	if l.provider == nil {
+		o, _ := l.a.provider(l.r)
+		l.provider = &o
+	}
+	return *l.provider, l.provider.ID != ""
+}
+
 func (l *lookups) project(id string) (identity.Project, identity.Organisation) {
 	p, ok := l.projects[id]
 	if !ok {
@@ -70,7 +80,9 @@ func (l *lookups) offeringFields(m map[string]any, offeringID, planID string) {
 	m["offering"], m["offering_name"], m["offering_uuid"] = offeringURL(r, o.ID), o.Name, hex(o.ID)
 	m["offering_description"], m["offering_type"], m["offering_shared"] = o.Description, o.Type, o.Shared
 	m["offering_billable"], m["offering_plugin_options"] = o.Billable, map[string]any{}
-	m["provider_name"], m["provider_uuid"] = "Stowage", nil
+	if org, ok := l.providerOrg(); ok {
+		m["provider_name"], m["provider_uuid"] = org.Name, hex(org.ID)
+	}
 	m["category_title"], m["category_uuid"] = o.Category, categoryID(o.Category)
 	m["plan"], m["plan_unit"], m["plan_name"], m["plan_uuid"], m["plan_description"] = nil, nil, "", nil, ""
 	if p, ok := l.plan(planID); ok {
@@ -118,12 +130,12 @@ func (l *lookups) orderJSON(o marketplace.Order) map[string]any {
 		"error_traceback": "", "callback_url": nil, "consumer_reviewed_at": stampPtr(o.ConsumerAt),
 		"provider_reviewed_at": stampPtr(o.ProviderAt), "completed_at": stampPtr(o.CompletedAt),
 		"old_plan_name": "", "new_plan_name": "", "old_plan_uuid": nil, "new_plan_uuid": nil,
-		"old_cost_estimate": nil, "new_cost_estimate": nil, "can_terminate": false, "fixed_price": 0, "activation_price": 0,
+		"old_cost_estimate": 0, "new_cost_estimate": nil, "can_terminate": false, "fixed_price": 0, "activation_price": 0,
 		"termination_comment": "", "backend_id": "", "start_date": nil, "request_comment": "", "slug": hex(o.ID),
 		"auto_approved": o.ConsumerBy == o.CreatedBy && o.ConsumerBy != "",
 	}
 	if o.Cost != "" {
-		m["cost"] = decimal(o.Cost)
+		m["cost"], m["new_cost_estimate"] = decimal(o.Cost), decimal(o.Cost)
 	}
 	l.offeringFields(m, o.OfferingID, o.PlanID)
 	l.projectFields(m, o.ProjectID)
@@ -191,12 +203,50 @@ func (a *API) createOrder(w http.ResponseWriter, r *http.Request) error {
 	if len(bad) > 0 {
 		return bad
 	}
+	if err := a.volumeAttributes(r, offering, in.Attributes); err != nil {
+		return err
+	}
 	o, err := a.market.CreateOrder(r.Context(), httpapi.Principal(r.Context()), marketplace.OrderInput{
 		ProjectID: project, OfferingID: offering, PlanID: plan, Type: typ, Attributes: in.Attributes, Limits: limits})
 	if err != nil {
 		return orderError(err)
 	}
 	return writeOne(w, r, http.StatusCreated, a.lookups(r).orderJSON(o))
+}
+
+// volumeAttributes turns the hyperlinks in a volume order's attributes
+// (type, availability_zone: §6.4) into the names the core reads; names
+// pass as they are. The core then checks the order as a whole.
+func (a *API) volumeAttributes(r *http.Request, offeringID string, attrs map[string]any) error {
+	if a.vols == nil || attrs == nil {
+		return nil
+	}
+	if off, err := a.market.Offering(r.Context(), offeringID); err != nil || off.Kind != marketplace.KindVolume {
+		return nil
+	}
+	refs := []struct {
+		field, prefix string
+		name          func(id string) (string, bool)
+	}{
+		{"type", "/api/openstack-volume-types/", func(id string) (string, bool) { t, ok := a.typeByID(id); return t.Name, ok }},
+		{"availability_zone", "/api/openstack-volume-availability-zones/", a.zoneByID},
+	}
+	for _, f := range refs {
+		s, isStr := attrs[f.field].(string)
+		if _, isID := parseID(s); !isStr || (!isID && !strings.Contains(s, "/")) {
+			continue
+		}
+		id, err := ref(s, f.field, f.prefix)
+		if fe, ok := err.(fieldErrors); ok {
+			return fieldErrors{"attributes": map[string]any(fe)}
+		}
+		name, ok := f.name(id)
+		if !ok {
+			return fieldErrors{"attributes": map[string]any{f.field: []string{"Invalid hyperlink - Object does not exist."}}}
+		}
+		attrs[f.field] = name
+	}
+	return nil
 }
 
 // planRef accepts the public plan URL (the only form Waldur accepts) or a
@@ -365,7 +415,7 @@ func (l *lookups) resourceJSON(res marketplace.Resource) map[string]any {
 		"parent_uuid": nil, "parent_name": "", "backend_metadata": map[string]any{}, "is_usage_based": false,
 		"is_limit_based": true, "created": stamp(res.Created), "modified": stamp(res.Modified), "end_date": nil,
 		"username": nil, "can_terminate": res.State == marketplace.ResOK || res.State == marketplace.ResErred,
-		"report": nil, "downscaled": false, "restrict_member_access": false, "paused": false, "endpoints": []any{},
+		"downscaled": false, "restrict_member_access": false, "paused": false, "endpoints": []any{},
 		"error_message": res.ErrorMessage, "error_traceback": "", "options": map[string]any{},
 		"available_actions": []string{"terminate", "update_limits", "switch_plan"},
 	}

@@ -40,7 +40,7 @@ func waitOrder(t *testing.T, e *testenv.Env, auth, uuid string, states ...string
 }
 
 func TestOrderTransitions(t *testing.T) {
-	e := testenv.Start(t)
+	e := start(t)
 	admin := tok(e.AdminToken)
 	c := readCatalog(t, e, admin)
 	project := dashed(c.project["uuid"].(string))
@@ -114,7 +114,7 @@ func TestOrderTransitions(t *testing.T) {
 }
 
 func TestOrdersTenantWall(t *testing.T) {
-	e := testenv.Start(t)
+	e := start(t)
 	admin := tok(e.AdminToken)
 	c := readCatalog(t, e, admin)
 	r := e.Do("POST", "/api/marketplace-orders/", admin, obj{"project": c.project["url"], "offering": c.volume["url"],
@@ -143,7 +143,7 @@ func TestOrdersTenantWall(t *testing.T) {
 // TestVolumeOrderPolledLikeTerraform places a volume order and polls it as
 // Terraform's provider does, then finds the volume by resource_uuid.
 func TestVolumeOrderPolledLikeTerraform(t *testing.T) {
-	e := testenv.Start(t)
+	e := start(t)
 	auth := tok(e.AdminToken)
 	c := readCatalog(t, e, auth)
 	r := e.Do("POST", "/api/marketplace-orders/", auth, obj{"project": c.project["url"], "offering": c.volume["url"],
@@ -177,7 +177,7 @@ func TestVolumeOrderPolledLikeTerraform(t *testing.T) {
 }
 
 func TestStaffStateActionsAndUnavailableOfferings(t *testing.T) {
-	e := testenv.Start(t)
+	e := start(t)
 	admin := tok(e.AdminToken)
 	c := readCatalog(t, e, admin)
 	bob := tok(user(t, e, "bob", "projects", dashed(c.project["uuid"].(string)), "member"))

@@ -36,7 +36,6 @@ func (l *osLookups) snapshotJSON(s volume.Snapshot) map[string]any {
 	m["created"], m["modified"] = stamp(s.Created), stamp(s.Updated)
 	m["backend_id"] = s.BackendID
 	m["source_volume"] = volumeURL(r, s.VolumeID)
-	m["source_volume_name"], m["source_volume_marketplace_uuid"] = nil, nil
 	if v := l.volume(s.VolumeID); v != nil {
 		m["source_volume_name"] = v.Name
 		if mi := l.market(v.Tags); mi != nil {

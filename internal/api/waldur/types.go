@@ -75,17 +75,26 @@ func (a *API) listZones(w http.ResponseWriter, r *http.Request) error {
 	return writePage(w, r, slice(items, pg, size), len(items), pg, size)
 }
 
+// zoneByID finds a zone by its derived uuid.
+func (a *API) zoneByID(id string) (string, bool) {
+	for _, z := range a.vols.Catalog().Zones {
+		if derivedID("zone", z) == id {
+			return z, true
+		}
+	}
+	return "", false
+}
+
 func (a *API) getZone(w http.ResponseWriter, r *http.Request) error {
 	id, err := pathID(r, "uuid")
 	if err != nil {
 		return err
 	}
-	for _, z := range a.vols.Catalog().Zones {
-		if derivedID("zone", z) == id {
-			return writeOne(w, r, http.StatusOK, a.zoneJSON(r, z))
-		}
+	z, ok := a.zoneByID(id)
+	if !ok {
+		return errNotFound
 	}
-	return errNotFound
+	return writeOne(w, r, http.StatusOK, a.zoneJSON(r, z))
 }
 
 func (l *osLookups) tenantJSON(p identity.Project) map[string]any {
@@ -139,7 +148,7 @@ func (a *API) getTenant(w http.ResponseWriter, r *http.Request) error {
 func (a *API) serviceSettingsJSON(r *http.Request) map[string]any {
 	c := a.vols.Catalog()
 	return map[string]any{"url": a.settingsURL(r), "uuid": hex(a.settingsID()), "name": c.Region, "type": "OpenStack",
-		"state": stOK, "error_message": "", "shared": true, "customer": nil, "customer_name": nil, "customer_native_name": nil,
+		"state": stOK, "error_message": "", "shared": true, "customer": nil, "customer_name": nil, "customer_native_name": "",
 		"scope": nil, "options": map[string]any{"availability_zones": c.Zones}}
 }
 

@@ -2,11 +2,13 @@ package waldur
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/stowage/stowage/internal/core/access"
 	"github.com/stowage/stowage/internal/core/page"
@@ -106,13 +108,17 @@ func (l *osLookups) volumeJSON(v volume.Volume) map[string]any {
 		md[k] = val
 	}
 	m["metadata"] = md
-	m["image"], m["image_metadata"], m["image_name"] = nil, map[string]any{}, ""
+	// The schema (and the seed) type image_metadata as a string.
+	m["image"], m["image_metadata"], m["image_name"] = nil, "", ""
 	m["type"], m["type_name"] = typeURL(r, v.Type), v.Type
 	m["runtime_state"] = runtime
 	m["availability_zone"], m["availability_zone_name"] = zoneURL(r, v.Zone), v.Zone
 	instID, device := attachedTo(v)
 	m["device"] = device
-	m["instance"], m["instance_name"], m["instance_marketplace_uuid"] = nil, nil, nil
+	// instance_name and instance_marketplace_uuid follow the instance; with
+	// none they are left out. Instances are not ordered through the
+	// marketplace, so the latter never has a value.
+	m["instance"] = nil
 	if instID != "" {
 		m["instance"] = instanceURL(r, instID)
 		if in := l.instance(instID); in != nil {
@@ -542,9 +548,9 @@ func (a *API) volumeAction(w http.ResponseWriter, r *http.Request) error {
 	p := httpapi.Principal(r.Context())
 	ctx := r.Context()
 	scheduled := func(verb string) error {
-		// The seed documents 200 for these actions (the spec's 202 is
-		// older); the body is the one Waldur sends, which clients ignore.
-		return httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": verb + " was scheduled"})
+		// The seed documents 200 for these actions, current Waldur answers
+		// 202 (Options.ActionStatus); the body is the one Waldur sends.
+		return httpapi.WriteJSON(w, a.opts.ActionStatus, map[string]string{"status": verb + " was scheduled"})
 	}
 	switch action {
 	case "pull":
@@ -568,6 +574,9 @@ func (a *API) volumeAction(w http.ResponseWriter, r *http.Request) error {
 			if _, err := a.vols.DeleteVolume(ctx, p, v.ID, true); err != nil {
 				return fmt.Errorf("unlink volume %s: %w", v.ID, err)
 			}
+		}
+		if err := a.awaitGone(ctx, v.ID); err != nil {
+			return err
 		}
 		w.WriteHeader(http.StatusNoContent)
 		return nil
@@ -593,6 +602,43 @@ func (a *API) volumeAction(w http.ResponseWriter, r *http.Request) error {
 		return a.retypeVolume(r, v, scheduled)
 	}
 	return a.snapshotVolume(w, r, v)
+}
+
+// unlinkWait bounds how long unlink waits for the delete to finish.
+const unlinkWait = 30 * time.Second
+
+// awaitGone waits until the delete job has removed volume id: Waldur's
+// unlink drops the record at once, so after its 204 no read may find the
+// volume. Deleting is metadata work in the pool and takes milliseconds;
+// when it takes longer than unlinkWait the client gets a 503 and may
+// unlink again.
+func (a *API) awaitGone(ctx context.Context, id string) error {
+	ctx, cancel := context.WithTimeout(ctx, unlinkWait)
+	defer cancel()
+	p := httpapi.Principal(ctx)
+	delay := time.Millisecond
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return errs.E(errs.Unavailable, "volume %s is still being deleted; unlink it again", id)
+		case <-timer.C:
+		}
+		v, err := a.vols.GetVolume(ctx, p, id)
+		switch {
+		case errs.Is(err, errs.NotExist):
+			return nil
+		case ctx.Err() != nil:
+			continue
+		case err != nil:
+			return fmt.Errorf("unlink volume %s: %w", id, err)
+		case v.Status != volume.Deleting:
+			return errs.E(errs.Internal, "unlink volume %s: the delete ended %s: %s", id, v.Status, v.Error)
+		}
+		timer.Reset(delay)
+		delay = min(2*delay, 100*time.Millisecond)
+	}
 }
 
 func (a *API) attachVolume(r *http.Request, v volume.Volume, scheduled func(string) error) error {

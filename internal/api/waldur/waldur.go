@@ -5,6 +5,7 @@
 package waldur
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,12 +34,34 @@ type API struct {
 	surface httpapi.Surface
 	log     *slog.Logger
 	maxBody int64
+	opts    Options
+}
+
+// Options are the dialect's settings.
+type Options struct {
+	// ActionStatus answers the volume actions extend, retype, attach and
+	// detach: 200 as the seed documents (and clients before mid-2026
+	// expect) or 202 as current Waldur answers (and its current client
+	// expects). Zero means 200.
+	ActionStatus int
+	// PublicURL, when set, is the base of every absolute link instead of
+	// the request's scheme and Host.
+	PublicURL string
 }
 
 // New builds the dialect over the core services.
 func New(id *identity.Service, m *marketplace.Service, log *slog.Logger, maxBody int64) *API {
-	a := &API{identity: id, market: m, log: log, maxBody: maxBody}
+	a := &API{identity: id, market: m, log: log, maxBody: maxBody, opts: Options{ActionStatus: http.StatusOK}}
 	a.surface = httpapi.Surface{Auth: id, Schemes: httpapi.Token, Render: a.render}
+	return a
+}
+
+// WithOptions applies the dialect's settings.
+func (a *API) WithOptions(o Options) *API {
+	if o.ActionStatus == 0 {
+		o.ActionStatus = http.StatusOK
+	}
+	a.opts = o
 	return a
 }
 
@@ -47,6 +70,9 @@ func (a *API) WithVolumes(v *volume.Service) *API { a.vols = v; return a }
 
 // Register mounts the dialect's routes on mux.
 func (a *API) Register(mux httpapi.Mux) {
+	if a.opts.PublicURL != "" {
+		mux = linkMux{mux, a.opts.PublicURL}
+	}
 	pub, priv := a.surface.Public, a.surface.Private
 	mux.Handle("POST /api-auth/password/{$}", pub(a.login))
 
@@ -248,8 +274,28 @@ func jsonType(v any) string {
 	return "str"
 }
 
-// base is the scheme and host of the request, for absolute urls.
+// baseKey carries the configured public URL to base.
+type baseKey struct{}
+
+// linkMux hands every handler the public URL its absolute links start
+// with, so the links never echo a client's Host header.
+type linkMux struct {
+	httpapi.Mux
+	base string
+}
+
+func (m linkMux) Handle(pattern string, h http.Handler) {
+	m.Mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), baseKey{}, m.base)))
+	}))
+}
+
+// base is what absolute urls start with: the public URL when one is set,
+// else the scheme and host of the request.
 func base(r *http.Request) string {
+	if b, ok := r.Context().Value(baseKey{}).(string); ok {
+		return b
+	}
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
@@ -317,9 +363,27 @@ func writePage(w http.ResponseWriter, r *http.Request, items []map[string]any, t
 	return httpapi.WriteJSON(w, http.StatusOK, items)
 }
 
+// refKeys are the hyperlink fields whose names do not say so.
+var refKeys = map[string]bool{"project": true, "customer": true, "service_settings": true, "tenant": true, "instance": true,
+	"type": true, "availability_zone": true, "source_snapshot": true, "source_volume": true, "offering": true, "plan": true,
+	"category": true, "settings": true, "scope": true, "volume": true, "image": true}
+
+// dropMissingRefs leaves out the uuid and hyperlink fields that point at
+// nothing, as DRF leaves out a dotted source that resolves to nothing:
+// Waldur's schema types them as uuids and urls, and a typed client refuses
+// a whole object whose uuid field is null.
+func dropMissingRefs(m map[string]any) {
+	for k, v := range m {
+		if v == nil && (k == "url" || refKeys[k] || strings.HasSuffix(k, "_uuid") || strings.HasSuffix(k, "_url")) {
+			delete(m, k)
+		}
+	}
+}
+
 // selectFields applies ?field=a&field=b; unknown names are ignored, and
 // with no known name every field is kept.
 func selectFields(r *http.Request, m map[string]any) map[string]any {
+	dropMissingRefs(m)
 	fields := r.URL.Query()["field"]
 	if len(fields) == 0 {
 		return m

@@ -79,7 +79,7 @@ func readCatalog(t *testing.T, e *testenv.Env, auth string) catalog {
 var hexUUID = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
 func TestSeedOrderRequest(t *testing.T) {
-	e := testenv.Start(t)
+	e := start(t)
 	auth := tok(e.AdminToken)
 	c := readCatalog(t, e, auth)
 	// The seed sends bare uuids; Waldur clients send hyperlinks. Both work.
@@ -114,7 +114,7 @@ func TestSeedOrderRequest(t *testing.T) {
 }
 
 func TestOrderValidation(t *testing.T) {
-	e := testenv.Start(t)
+	e := start(t)
 	auth := tok(e.AdminToken)
 	c := readCatalog(t, e, auth)
 	good := func(changes obj) obj {
@@ -163,7 +163,7 @@ func TestOrderValidation(t *testing.T) {
 }
 
 func TestAuthAndErrors(t *testing.T) {
-	e := testenv.Start(t)
+	e := start(t)
 	r := e.Do("GET", "/api/marketplace-orders/", "", nil)
 	want(t, r, 401, `{"detail": "Authentication credentials were not provided."}`)
 	if r.Header.Get("WWW-Authenticate") != "Token" {
@@ -190,7 +190,7 @@ func TestAuthAndErrors(t *testing.T) {
 }
 
 func TestPaginationHeaders(t *testing.T) {
-	e := testenv.Start(t)
+	e := start(t)
 	auth := tok(e.AdminToken)
 	c := readCatalog(t, e, auth)
 	for i := 0; i < 5; i++ {

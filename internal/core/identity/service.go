@@ -82,7 +82,7 @@ var unauthorized = errs.E(errs.Unauthorized, "invalid credentials")
 
 // AuthenticateToken resolves an API token.
 func (s *Service) AuthenticateToken(ctx context.Context, raw string) (Principal, error) {
-	if !strings.HasPrefix(raw, tokenPrefix) || len(raw) > 128 {
+	if !(strings.HasPrefix(raw, tokenPrefix) || isLoginToken(raw)) || len(raw) > 128 {
 		return Principal{}, unauthorized
 	}
 	t, err := s.store.FindTokenByHash(ctx, hashToken(raw))

@@ -171,6 +171,13 @@ type Provisioner interface {
 	Terminate(ctx context.Context, r Resource, o Offering) error
 }
 
+// OrderChecker is a Provisioner that can tell, when a Create order is
+// placed, whether it could fulfil it: a bad order is then refused at once
+// instead of being recorded and erring later.
+type OrderChecker interface {
+	Check(ctx context.Context, o Offering, attributes map[string]any, limits map[string]int64) error
+}
+
 // OrderFilter narrows order lists.
 type OrderFilter struct {
 	States       []string

@@ -318,6 +318,11 @@ func (s *Service) CreateOrder(ctx context.Context, p identity.Principal, in Orde
 		if strings.TrimSpace(name) == "" {
 			return Order{}, errs.Field("attributes", "attributes.name is required.")
 		}
+		if c, ok := s.provisioners[off.Kind].(OrderChecker); ok {
+			if err := c.Check(ctx, off, in.Attributes, o.Limits); err != nil {
+				return Order{}, err
+			}
+		}
 		desc, _ := in.Attributes["description"].(string)
 		newRes = &Resource{ID: identity.NewID(), ProjectID: in.ProjectID, OfferingID: off.ID, PlanID: in.PlanID, Name: name,
 			Description: desc, State: ResCreating, Attributes: in.Attributes, Limits: o.Limits, Created: now, Modified: now}

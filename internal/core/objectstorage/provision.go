@@ -32,29 +32,46 @@ func limitBytes(limits map[string]int64) (int64, error) {
 	return gb * GiB, nil
 }
 
-// Create makes the service under the resource's id, so a re-run after a
-// crash finds it instead of making a second one.
-func (p provisioner) Create(ctx context.Context, r marketplace.Resource, o marketplace.Offering) (marketplace.Scope, error) {
-	s := p.s
-	limit, err := limitBytes(r.Limits)
-	if err != nil {
-		return marketplace.Scope{}, err
+// orderSpec reads what a Create order asks for: the storage limit, the
+// tier and the name of the first bucket, if any.
+func orderSpec(attrs map[string]any, limits map[string]int64) (limit int64, tier, bucketName string, err error) {
+	if limit, err = limitBytes(limits); err != nil {
+		return 0, "", "", err
 	}
-	tier, _ := r.Attributes["tier"].(string)
+	tier, _ = attrs["tier"].(string)
 	if tier == "" {
 		tier = TierStandard
 	}
 	if err := checkTier(tier); err != nil {
+		return 0, "", "", err
+	}
+	if bucketName, _ = attrs["name"].(string); bucketName != "" {
+		if err := checkBucketName(bucketName); err != nil {
+			return 0, "", "", errs.Field("attributes", "attributes.name %q is not a valid bucket name: %s", bucketName, errs.Message(err))
+		}
+	}
+	return limit, tier, bucketName, nil
+}
+
+// Check refuses, when the order is placed, an order Create would refuse.
+func (p provisioner) Check(_ context.Context, _ marketplace.Offering, attrs map[string]any, limits map[string]int64) error {
+	_, _, _, err := orderSpec(attrs, limits)
+	return err
+}
+
+// Create makes the service under the resource's id, so a re-run after a
+// crash finds it instead of making a second one.
+func (p provisioner) Create(ctx context.Context, r marketplace.Resource, o marketplace.Offering) (marketplace.Scope, error) {
+	s := p.s
+	limit, tier, name, err := orderSpec(r.Attributes, r.Limits)
+	if err != nil {
 		return marketplace.Scope{}, err
 	}
 	now := s.now().UTC()
 	svc := Service{ID: r.ID, ProjectID: r.ProjectID, Name: r.Name, Region: s.region, Tier: tier, StorageLimit: limit, Created: now, Modified: now}
 	cred, _ := s.newCredential(r.ProjectID, svc.ID, "", "object storage "+r.Name)
 	var b *bucket.Bucket
-	if name, _ := r.Attributes["name"].(string); name != "" {
-		if err := checkBucketName(name); err != nil {
-			return marketplace.Scope{}, errs.E(errs.Invalid, "attributes.name %q is not a valid bucket name: %s", name, errs.Message(err))
-		}
+	if name != "" {
 		nb := newBucket(BucketInput{ProjectID: r.ProjectID, Name: name, Tier: tier, ServiceID: svc.ID}, s.region, now)
 		b = &nb
 	}

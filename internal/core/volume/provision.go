@@ -40,19 +40,86 @@ func (p provisioner) find(ctx context.Context, r marketplace.Resource) (Volume, 
 	return res.Items[0], true, nil
 }
 
+// orderSpec reads the volume a Create order asks for. The attributes are
+// those of Waldur's OpenStack.Volume offering: size in MiB, type and
+// availability_zone by name (a dialect resolves its own references to
+// names), description. Clients that order by limit give limits.storage in
+// GiB instead of a size.
+func (p provisioner) orderSpec(o marketplace.Offering, attrs map[string]any, limits map[string]int64) (Create, error) {
+	c := Create{Type: o.VolumeType}
+	if raw, ok := attrs["size"]; ok && raw != nil {
+		mib, ok := wholeNumber(raw)
+		if !ok || mib < 1 {
+			return Create{}, errs.Field("attributes", "attributes.size must be a positive whole number of MiB")
+		}
+		c.Size = mib << 20
+	} else if gb := limits["storage"]; gb > 0 {
+		c.Size = gb * gib
+	} else {
+		return Create{}, errs.Field("attributes", "a volume order needs attributes.size in MiB or limits.storage in GB")
+	}
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{{"type", &c.Type}, {"availability_zone", &c.Zone}, {"description", &c.Description}} {
+		switch v := attrs[f.name].(type) {
+		case nil:
+		case string:
+			if v != "" {
+				*f.dst = v
+			}
+		default:
+			return Create{}, errs.Field("attributes", "attributes.%s must be a string", f.name)
+		}
+	}
+	t, err := p.s.catalog.Type(c.Type)
+	if err != nil {
+		return Create{}, errs.Field("attributes", "%s", errs.Message(err))
+	}
+	if t.Kind != KindBlock {
+		return Create{}, errs.Field("attributes", "a %s volume cannot be ordered as a block volume", t.Name)
+	}
+	if c.Zone, err = p.s.catalog.Zone(c.Zone); err != nil {
+		return Create{}, errs.Field("attributes", "%s", errs.Message(err))
+	}
+	if err := t.checkSize(c.Size); err != nil {
+		return Create{}, errs.Field("attributes", "%s", errs.Message(err))
+	}
+	return c, nil
+}
+
+// wholeNumber reads an integer attribute, which JSON gives as a float.
+func wholeNumber(v any) (int64, bool) {
+	switch n := v.(type) {
+	case float64:
+		return int64(n), n == float64(int64(n)) && n < 1<<43
+	case int64:
+		return n, true
+	case int:
+		return int64(n), true
+	}
+	return 0, false
+}
+
+// Check refuses, when the order is placed, a Create order this provisioner
+// could not fulfil.
+func (p provisioner) Check(_ context.Context, o marketplace.Offering, attrs map[string]any, limits map[string]int64) error {
+	_, err := p.orderSpec(o, attrs, limits)
+	return err
+}
+
 func (p provisioner) Create(ctx context.Context, r marketplace.Resource, o marketplace.Offering) (marketplace.Scope, error) {
 	v, found, err := p.find(ctx, r)
 	if err != nil {
 		return marketplace.Scope{}, err
 	}
 	if !found {
-		gb := r.Limits["storage"]
-		if gb <= 0 {
-			return marketplace.Scope{}, errs.Field("limits", "a volume order needs limits.storage in GB")
+		c, err := p.orderSpec(o, r.Attributes, r.Limits)
+		if err != nil {
+			return marketplace.Scope{}, err
 		}
-		desc, _ := r.Attributes["description"].(string)
-		v, _, err = p.s.CreateVolume(ctx, actor(r.ProjectID), Create{ProjectID: r.ProjectID, Name: r.Name, Description: desc,
-			Size: gb * gib, Type: o.VolumeType, Tags: []string{orderTag(r.ID)}})
+		c.ProjectID, c.Name, c.Tags = r.ProjectID, r.Name, []string{orderTag(r.ID)}
+		v, _, err = p.s.CreateVolume(ctx, actor(r.ProjectID), c)
 		if err != nil {
 			return marketplace.Scope{}, fmt.Errorf("create volume for order: %w", err)
 		}
