@@ -45,15 +45,15 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.session, _ = f.id.IssueSession(p, time.Hour)
-	f.expired, _ = f.id.IssueSession(p, -time.Second)
+	f.session, _ = f.id.IssueSession(p, time.Hour, "test")
+	f.expired, _ = f.id.IssueSession(p, -time.Second, "test")
 	return f
 }
 
 // serve exposes one private endpoint accepting schemes, rendering errors as
 // a bare status so the test sees what the surface decided.
 func (f *fixture) serve(t *testing.T, schemes httpapi.Scheme) *httptest.Server {
-	s := httpapi.Surface{Auth: f.id, Schemes: schemes, Cookie: "AccessToken",
+	s := httpapi.Surface{Auth: f.id, Schemes: schemes, Cookie: "AccessToken", Audience: "test",
 		Render: func(w http.ResponseWriter, r *http.Request, err error) { w.WriteHeader(httpapi.Status(err)) }}
 	srv := httptest.NewServer(s.Private(func(w http.ResponseWriter, r *http.Request) error {
 		if httpapi.Principal(r.Context()).User.Username != "admin" {

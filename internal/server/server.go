@@ -91,6 +91,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
+	if err := tightenDataDir(cfg.DataDir, log); err != nil {
+		return nil, err
+	}
 	s := &Server{cfg: cfg, log: log, registry: prometheus.NewRegistry()}
 	ok := false
 	defer func() {
@@ -102,11 +105,17 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	if s.store, err = sqlstore.Open(ctx, cfg.DatabaseDSN()); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
+	// A new database and its -wal and -shm files were just created with
+	// the default mode; later ones inherit the database file's.
+	if err := tightenDataDir(cfg.DataDir, log); err != nil {
+		return nil, err
+	}
 	jwtKey, err := loadOrCreateKey(filepath.Join(cfg.DataDir, jwtKeyFile))
 	if err != nil {
 		return nil, err
 	}
-	if s.identity, err = identity.NewService(s.store, identity.Options{JWTKey: jwtKey}); err != nil {
+	if s.identity, err = identity.NewService(s.store, identity.Options{JWTKey: jwtKey,
+		HashSlots: identity.HashSlots(hashMemory())}); err != nil {
 		return nil, err
 	}
 	if s.sealer, err = s.masterSealer(); err != nil {
