@@ -136,3 +136,52 @@ func TestBadCredentials(t *testing.T) {
 		t.Errorf("session after expiry: %d", got)
 	}
 }
+
+// TestPasswordChecksAreRationed: with one hashing slot and no time to wait
+// for it, simultaneous Basic logins (for a user that does not exist) are
+// turned away as busy, 503 with Retry-After, rather than each taking its
+// own argon2id memory; at least one is checked.
+func TestPasswordChecksAreRationed(t *testing.T) {
+	st, err := sqlstore.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "s.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	id, err := identity.NewService(st, identity.Options{JWTKey: make([]byte, 32), HashSlots: 1, HashWait: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := httpapi.Surface{Auth: id, Schemes: httpapi.Basic,
+		Render: func(w http.ResponseWriter, r *http.Request, err error) { w.WriteHeader(httpapi.Status(err)) }}
+	srv := httptest.NewServer(s.Private(func(w http.ResponseWriter, r *http.Request) error { return nil }))
+	t.Cleanup(srv.Close)
+	type answer struct {
+		status     int
+		retryAfter string
+	}
+	answers := make(chan answer, 16)
+	start := make(chan struct{})
+	for i := 0; i < cap(answers); i++ {
+		go func() {
+			req, _ := http.NewRequest("GET", srv.URL, nil)
+			req.SetBasicAuth("nobody", "guess")
+			<-start
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				answers <- answer{}
+				return
+			}
+			resp.Body.Close()
+			answers <- answer{resp.StatusCode, resp.Header.Get("Retry-After")}
+		}()
+	}
+	close(start)
+	got := map[answer]int{}
+	for i := 0; i < cap(answers); i++ {
+		got[<-answers]++
+	}
+	// Past five checks the user's login limit answers instead (429).
+	if got[answer{401, ""}] == 0 || got[answer{503, "1"}] == 0 || got[answer{401, ""}]+got[answer{429, "60"}]+got[answer{503, "1"}] != cap(answers) {
+		t.Fatalf("16 simultaneous logins through one slot: %v; want some checked (401) and the rest 503 with Retry-After: 1", got)
+	}
+}

@@ -71,7 +71,7 @@ func tightenDataDir(dir string, log *slog.Logger) error {
 		if err := os.Chmod(path, mode); err != nil {
 			return fmt.Errorf("data dir permissions: %w", err)
 		}
-		log.Warn("tightened permissions in the data dir", "path", path, "was", st.Mode().Perm().String(), "now", mode.String())
+		log.Info("tightened permissions in the data dir", "path", path, "was", st.Mode().Perm().String(), "now", mode.String())
 		return nil
 	}
 	if err := fix(dir, 0o700); err != nil {
