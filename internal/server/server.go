@@ -156,9 +156,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	if s.apiLn, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, fmt.Errorf("listen api %s: %w", cfg.Listen, err)
 	}
+	s.apiLn = capListener{s.apiLn, newConnCap(maxConnsPerAddr, maxConns)}
 	if s.s3Ln, err = net.Listen("tcp", cfg.S3Listen); err != nil {
 		return nil, fmt.Errorf("listen s3 %s: %w", cfg.S3Listen, err)
 	}
+	s.s3Ln = capListener{s.s3Ln, newConnCap(maxConnsPerAddr, maxConns)}
 	s.addrs = Addresses{API: s.apiLn.Addr().String(), S3: s.s3Ln.Addr().String(), NBD: s.nbdLn.Addr().String(), NFS: s.nfsLn.Addr().String()}
 	if err := writeAddresses(cfg.DataDir, s.addrs); err != nil {
 		return nil, err
@@ -304,7 +306,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	nbdDone := make(chan struct{})
 	go func() {
 		defer close(nbdDone)
-		if err := serveNBD(runCtx, s.nbdLn, s.nbd); err != nil {
+		if err := serveNBD(runCtx, s.nbdLn, s.nbd, newConnCap(maxNBDConnsPerAddr, maxConns)); err != nil {
 			serveErr <- fmt.Errorf("nbd listener: %w", err)
 		}
 	}()
