@@ -89,7 +89,7 @@ func TestLoginFlood(t *testing.T) {
 	const (
 		clients  = 24
 		logins   = 240
-		boundMiB = 256 // peak growth allowed: a handful of hashes and the requests' buffers
+		boundMiB = 128 // peak growth allowed: one hash per CPU, garbage of the ones before, the requests
 	)
 	n := node(t)
 	before := memory(t, n, "VmRSS")

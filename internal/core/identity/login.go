@@ -25,13 +25,11 @@ const (
 
 // HashSlots is how many argon2id derivations may run at once for memory
 // bytes set aside for them: each holds argonMemory KiB until it ends, and
-// more than two per CPU add queueing, not throughput.
+// a derivation keeps one CPU busy, so more than one per CPU adds memory
+// and queueing, not throughput.
 func HashSlots(memory int64) int {
 	n := int(memory / (argonMemory * 1024))
-	if max := 2 * runtime.GOMAXPROCS(0); n > max {
-		n = max
-	}
-	return max(n, 1)
+	return max(min(n, runtime.GOMAXPROCS(0)), 1)
 }
 
 var errBusy = errs.E(errs.Unavailable, "too many logins at once; retry shortly")
