@@ -2,8 +2,10 @@ package httpapi
 
 import (
 	"context"
+	"mime"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/stowage/stowage/internal/core/identity"
@@ -25,7 +27,7 @@ const (
 type Authenticator interface {
 	AuthenticateToken(ctx context.Context, raw string) (identity.Principal, error)
 	AuthenticatePassword(ctx context.Context, login, password, remote string) (identity.Principal, error)
-	AuthenticateSession(ctx context.Context, raw string) (identity.Principal, error)
+	AuthenticateSession(ctx context.Context, raw, audience string) (identity.Principal, error)
 }
 
 // Surface is one face of the API: which credential schemes it accepts and
@@ -34,16 +36,31 @@ type Surface struct {
 	Auth    Authenticator
 	Schemes Scheme
 	Cookie  string // cookie name for the Cookie scheme
-	Render  Renderer
+	// Audience names the sessions this surface accepts (as Bearer or
+	// cookie): only those its own login issued. Empty accepts none.
+	Audience string
+	Render   Renderer
 }
 
 // Public adapts h without requiring credentials.
 func (s Surface) Public(h HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := h(w, r); err != nil {
+			setRetryAfter(w, err)
 			s.Render(w, r, err)
 		}
 	})
+}
+
+// setRetryAfter tells clients refused for load or for too many attempts
+// when to come back, whatever body their surface renders.
+func setRetryAfter(w http.ResponseWriter, err error) {
+	switch errs.KindOf(err) {
+	case errs.Unavailable:
+		w.Header().Set("Retry-After", "1")
+	case errs.RateLimited:
+		w.Header().Set("Retry-After", "60")
+	}
 }
 
 // Private adapts h, answering 401 in the surface's format unless the
@@ -68,7 +85,7 @@ func (s Surface) authenticate(r *http.Request) (identity.Principal, error) {
 		switch {
 		case strings.EqualFold(kw, "Bearer") && s.Schemes&Bearer != 0:
 			if strings.Count(cred, ".") == 2 {
-				return s.Auth.AuthenticateSession(ctx, cred)
+				return s.Auth.AuthenticateSession(ctx, cred, s.Audience)
 			}
 			return s.Auth.AuthenticateToken(ctx, cred)
 		case strings.EqualFold(kw, "Token") && s.Schemes&Token != 0:
@@ -87,10 +104,42 @@ func (s Surface) authenticate(r *http.Request) (identity.Principal, error) {
 	}
 	if s.Schemes&Cookie != 0 && s.Cookie != "" {
 		if c, err := r.Cookie(s.Cookie); err == nil && c.Value != "" {
-			return s.Auth.AuthenticateSession(ctx, c.Value)
+			if err := sameSite(r); err != nil {
+				return identity.Principal{}, err
+			}
+			return s.Auth.AuthenticateSession(ctx, c.Value, s.Audience)
 		}
 	}
 	return identity.Principal{}, noCredentials
+}
+
+// sameSite refuses a write that a browser may have sent from another site
+// on the strength of a cookie alone: a write with a body must be JSON,
+// which a cross-site form cannot send without a CORS preflight we never
+// grant, and no write may come from another origin by the browser's own
+// account (Sec-Fetch-Site, or else Origin, which browsers send on every
+// cross-origin POST).
+func sameSite(r *http.Request) error {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return nil
+	}
+	ct := r.Header.Get("Content-Type")
+	if mt, _, _ := mime.ParseMediaType(ct); mt != "application/json" && (ct != "" || r.ContentLength != 0) {
+		return errs.E(errs.Permission, "a write authenticated by a cookie must have Content-Type application/json")
+	}
+	switch site := r.Header.Get("Sec-Fetch-Site"); site {
+	case "", "same-origin", "none":
+	default:
+		return errs.E(errs.Permission, "cross-site write refused (Sec-Fetch-Site: %s)", site)
+	}
+	if o := r.Header.Get("Origin"); o != "" {
+		u, err := url.Parse(o)
+		if err != nil || !strings.EqualFold(u.Host, r.Host) {
+			return errs.E(errs.Permission, "cross-origin write refused (Origin: %s)", o)
+		}
+	}
+	return nil
 }
 
 // ClientIP is the peer address without its port, for per-client limits.

@@ -45,15 +45,15 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.session, _ = f.id.IssueSession(p, time.Hour)
-	f.expired, _ = f.id.IssueSession(p, -time.Second)
+	f.session, _ = f.id.IssueSession(p, time.Hour, "test")
+	f.expired, _ = f.id.IssueSession(p, -time.Second, "test")
 	return f
 }
 
 // serve exposes one private endpoint accepting schemes, rendering errors as
 // a bare status so the test sees what the surface decided.
 func (f *fixture) serve(t *testing.T, schemes httpapi.Scheme) *httptest.Server {
-	s := httpapi.Surface{Auth: f.id, Schemes: schemes, Cookie: "AccessToken",
+	s := httpapi.Surface{Auth: f.id, Schemes: schemes, Cookie: "AccessToken", Audience: "test",
 		Render: func(w http.ResponseWriter, r *http.Request, err error) { w.WriteHeader(httpapi.Status(err)) }}
 	srv := httptest.NewServer(s.Private(func(w http.ResponseWriter, r *http.Request) error {
 		if httpapi.Principal(r.Context()).User.Username != "admin" {
@@ -134,5 +134,54 @@ func TestBadCredentials(t *testing.T) {
 	f.now = f.now.Add(2 * time.Hour)
 	if got := status(t, url, func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+f.session) }); got != 401 {
 		t.Errorf("session after expiry: %d", got)
+	}
+}
+
+// TestPasswordChecksAreRationed: with one hashing slot and no time to wait
+// for it, simultaneous Basic logins (for a user that does not exist) are
+// turned away as busy, 503 with Retry-After, rather than each taking its
+// own argon2id memory; at least one is checked.
+func TestPasswordChecksAreRationed(t *testing.T) {
+	st, err := sqlstore.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "s.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	id, err := identity.NewService(st, identity.Options{JWTKey: make([]byte, 32), HashSlots: 1, HashWait: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := httpapi.Surface{Auth: id, Schemes: httpapi.Basic,
+		Render: func(w http.ResponseWriter, r *http.Request, err error) { w.WriteHeader(httpapi.Status(err)) }}
+	srv := httptest.NewServer(s.Private(func(w http.ResponseWriter, r *http.Request) error { return nil }))
+	t.Cleanup(srv.Close)
+	type answer struct {
+		status     int
+		retryAfter string
+	}
+	answers := make(chan answer, 16)
+	start := make(chan struct{})
+	for i := 0; i < cap(answers); i++ {
+		go func() {
+			req, _ := http.NewRequest("GET", srv.URL, nil)
+			req.SetBasicAuth("nobody", "guess")
+			<-start
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				answers <- answer{}
+				return
+			}
+			resp.Body.Close()
+			answers <- answer{resp.StatusCode, resp.Header.Get("Retry-After")}
+		}()
+	}
+	close(start)
+	got := map[answer]int{}
+	for i := 0; i < cap(answers); i++ {
+		got[<-answers]++
+	}
+	// Past five checks the user's login limit answers instead (429).
+	if got[answer{401, ""}] == 0 || got[answer{503, "1"}] == 0 || got[answer{401, ""}]+got[answer{429, "60"}]+got[answer{503, "1"}] != cap(answers) {
+		t.Fatalf("16 simultaneous logins through one slot: %v; want some checked (401) and the rest 503 with Retry-After: 1", got)
 	}
 }

@@ -144,18 +144,33 @@ func (o *Observer) Wrap(next http.Handler) http.Handler {
 			if sw.status == 0 {
 				sw.status = http.StatusOK
 			}
-			route := r2.Pattern // set by ServeMux on the request it routed
+			// Patterns are ours (ServeMux sets the one it routed to); a
+			// request that matched none is "other", never its path.
+			route := r2.Pattern
 			if route == "" {
-				route = "unmatched"
+				route = "other"
 			}
 			d := time.Since(start)
-			o.requests.WithLabelValues(route, r.Method, strconv.Itoa(sw.status)).Inc()
-			o.latency.WithLabelValues(route, r.Method).Observe(d.Seconds())
+			method := MetricMethod(r.Method)
+			o.requests.WithLabelValues(route, method, strconv.Itoa(sw.status)).Inc()
+			o.latency.WithLabelValues(route, method).Observe(d.Seconds())
 			o.log.Info("request", "request_id", id, "method", r.Method, "path", r.URL.Path, "route", route,
 				"status", sw.status, "bytes", sw.bytes, "duration", d, "remote", r.RemoteAddr)
 		}()
 		next.ServeHTTP(sw, r2)
 	})
+}
+
+// MetricMethod is a request method as a metric label: the methods HTTP
+// defines, and "other" for anything else, so that no client can create a
+// series by inventing methods.
+func MetricMethod(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "other"
 }
 
 // WriteJSON writes v as a JSON response.

@@ -2,6 +2,7 @@ package nbd
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -40,7 +41,10 @@ func (c *conn) setDeadline(t time.Time) {
 // client chose, or an error when the client left or broke the protocol.
 func (c *conn) handshake() (Export, error) {
 	c.setDeadline(time.Now().Add(c.s.opts.HandshakeTimeout))
-	c.br = bufio.NewReaderSize(c.nc, 64<<10)
+	// A small buffer until the client has chosen an export: anyone may
+	// open a connection, and thousands that never get that far must not
+	// hold 64 KiB each.
+	c.br = bufio.NewReaderSize(c.nc, 512)
 	var hello [18]byte
 	binary.BigEndian.PutUint64(hello[0:], magicNBD)
 	binary.BigEndian.PutUint64(hello[8:], magicOpt)
@@ -62,10 +66,22 @@ func (c *conn) handshake() (Export, error) {
 		if err != nil || exp != nil {
 			if exp != nil {
 				c.setDeadline(time.Time{})
+				c.growBuffer()
 			}
 			return exp, err
 		}
 	}
+}
+
+// growBuffer gives the connection the read buffer of the transmission
+// phase, keeping whatever the client already sent.
+func (c *conn) growBuffer() {
+	rd := io.Reader(c.nc)
+	if n := c.br.Buffered(); n > 0 {
+		early, _ := c.br.Peek(n)
+		rd = io.MultiReader(bytes.NewReader(bytes.Clone(early)), c.nc)
+	}
+	c.br = bufio.NewReaderSize(rd, 64<<10)
 }
 
 // option handles one option. It returns an export when the client entered
@@ -87,8 +103,13 @@ func (c *conn) option() (Export, error) {
 		}
 		return nil, c.optReply(opt, repErrTooBig, []byte("option too long"))
 	}
-	data := make([]byte, n)
-	if _, err := io.ReadFull(c.br, data); err != nil {
+	// Read what arrives rather than allocate what is declared, so an
+	// option that is announced and never sent costs nothing.
+	data, err := io.ReadAll(io.LimitReader(c.br, int64(n)))
+	if err == nil && len(data) < int(n) {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil {
 		return nil, err
 	}
 	if c.ctx.Err() != nil {

@@ -178,7 +178,9 @@ func (e *export) Close() error {
 
 // serveNBD accepts NBD clients until ctx ends, giving each connection its
 // own cancellable context so Revoke can end it, and waits for them all.
-func serveNBD(ctx context.Context, ln net.Listener, srv *nbd.Server) error {
+// Connections over the cap are closed at once. (The connection itself goes to
+// the NBD server unwrapped: it tunes a *net.TCPConn's buffers.)
+func serveNBD(ctx context.Context, ln net.Listener, srv *nbd.Server, conns *connCap) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
@@ -195,12 +197,18 @@ func serveNBD(ctx context.Context, ln net.Listener, srv *nbd.Server) error {
 			}
 			return err
 		}
+		release, ok := conns.admit(nc)
+		if !ok {
+			nc.Close()
+			continue
+		}
 		cctx, cancel := context.WithCancel(ctx)
 		h := &connHandle{cancel: cancel}
 		cctx = context.WithValue(cctx, connKey{}, h)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer release()
 			defer cancel()
 			srv.ServeConn(cctx, nc)
 		}()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 )
@@ -54,6 +55,44 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	return nil
 }
 
+// tightenDataDir makes the data dir 0700 and every file directly in it
+// 0600 (directories 0700): they hold password and token hashes, keys and
+// export names, and a dir made by someone else, or an older version, may
+// have left them readable by other users. Each change is logged.
+func tightenDataDir(dir string, log *slog.Logger) error {
+	fix := func(path string, mode os.FileMode) error {
+		st, err := os.Lstat(path)
+		if err != nil {
+			return fmt.Errorf("data dir permissions: %w", err)
+		}
+		if st.Mode()&os.ModeSymlink != 0 || st.Mode().Perm() == mode {
+			return nil
+		}
+		if err := os.Chmod(path, mode); err != nil {
+			return fmt.Errorf("data dir permissions: %w", err)
+		}
+		log.Info("tightened permissions in the data dir", "path", path, "was", st.Mode().Perm().String(), "now", mode.String())
+		return nil
+	}
+	if err := fix(dir, 0o700); err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("data dir permissions: %w", err)
+	}
+	for _, e := range entries {
+		mode := os.FileMode(0o600)
+		if e.IsDir() {
+			mode = 0o700
+		}
+		if err := fix(filepath.Join(dir, e.Name()), mode); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // loadOrCreateKey returns the 32-byte key in file, creating it on first start.
 func loadOrCreateKey(path string) ([]byte, error) {
 	b, err := os.ReadFile(path)
@@ -89,5 +128,5 @@ func writeAddresses(dir string, a Addresses) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, addressesFile), append(b, '\n'), 0o644)
+	return writeFileAtomic(filepath.Join(dir, addressesFile), append(b, '\n'), 0o600)
 }

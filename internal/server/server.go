@@ -91,6 +91,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
+	if err := tightenDataDir(cfg.DataDir, log); err != nil {
+		return nil, err
+	}
 	s := &Server{cfg: cfg, log: log, registry: prometheus.NewRegistry()}
 	ok := false
 	defer func() {
@@ -102,11 +105,17 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	if s.store, err = sqlstore.Open(ctx, cfg.DatabaseDSN()); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
+	// A new database and its -wal and -shm files were just created with
+	// the default mode; later ones inherit the database file's.
+	if err := tightenDataDir(cfg.DataDir, log); err != nil {
+		return nil, err
+	}
 	jwtKey, err := loadOrCreateKey(filepath.Join(cfg.DataDir, jwtKeyFile))
 	if err != nil {
 		return nil, err
 	}
-	if s.identity, err = identity.NewService(s.store, identity.Options{JWTKey: jwtKey}); err != nil {
+	if s.identity, err = identity.NewService(s.store, identity.Options{JWTKey: jwtKey,
+		HashSlots: identity.HashSlots(hashMemory())}); err != nil {
 		return nil, err
 	}
 	if s.sealer, err = s.masterSealer(); err != nil {
@@ -150,9 +159,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	if s.apiLn, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, fmt.Errorf("listen api %s: %w", cfg.Listen, err)
 	}
+	s.apiLn = capListener{s.apiLn, newConnCap(maxConnsPerAddr, maxConns)}
 	if s.s3Ln, err = net.Listen("tcp", cfg.S3Listen); err != nil {
 		return nil, fmt.Errorf("listen s3 %s: %w", cfg.S3Listen, err)
 	}
+	s.s3Ln = capListener{s.s3Ln, newConnCap(maxConnsPerAddr, maxConns)}
 	s.addrs = Addresses{API: s.apiLn.Addr().String(), S3: s.s3Ln.Addr().String(), NBD: s.nbdLn.Addr().String(), NFS: s.nfsLn.Addr().String()}
 	if err := writeAddresses(cfg.DataDir, s.addrs); err != nil {
 		return nil, err
@@ -301,7 +312,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	nbdDone := make(chan struct{})
 	go func() {
 		defer close(nbdDone)
-		if err := serveNBD(runCtx, s.nbdLn, s.nbd); err != nil {
+		if err := serveNBD(runCtx, s.nbdLn, s.nbd, newConnCap(maxNBDConnsPerAddr, maxConns)); err != nil {
 			serveErr <- fmt.Errorf("nbd listener: %w", err)
 		}
 	}()

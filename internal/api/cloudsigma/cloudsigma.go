@@ -48,7 +48,8 @@ type API struct {
 // New builds the dialect over the identity, volume and job services.
 func New(id *identity.Service, volumes *volume.Service, js *jobs.Service, log *slog.Logger, maxBody int64) *API {
 	a := &API{identity: id, volumes: volumes, jobs: js, log: log, now: time.Now, maxBody: maxBody}
-	a.surface = httpapi.Surface{Auth: id, Schemes: httpapi.Basic | httpapi.Bearer | httpapi.Cookie, Cookie: sessionCookie, Render: a.render}
+	a.surface = httpapi.Surface{Auth: id, Schemes: httpapi.Basic | httpapi.Bearer | httpapi.Cookie, Cookie: sessionCookie,
+		Audience: identity.AudienceCloudSigma, Render: a.render}
 	return a
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/stowage/stowage/internal/core/identity"
 	"github.com/stowage/stowage/internal/httpapi"
 )
 
@@ -58,6 +59,13 @@ func (a *API) accountAction(w http.ResponseWriter, r *http.Request) error {
 	case "login":
 		return a.login(w, r)
 	case "logout":
+		// Clearing the cookies is not enough: a copy of the session kept
+		// elsewhere would still work, so the session itself ends.
+		if c, err := r.Cookie(sessionCookie); err == nil {
+			if err := a.identity.EndSession(r.Context(), c.Value, identity.AudienceCloudSigma); err != nil {
+				return err
+			}
+		}
 		for _, n := range []string{sessionCookie, csrfCookie} {
 			http.SetCookie(w, &http.Cookie{Name: n, Value: "", Path: "/", MaxAge: -1})
 		}
@@ -90,10 +98,10 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("login %s: %w", in.Username, err)
 	}
-	session, _ := a.identity.IssueSession(p, sessionTTL)
+	session, _ := a.identity.IssueSession(p, sessionTTL, identity.AudienceCloudSigma)
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: session, Path: "/", MaxAge: int(sessionTTL / time.Second),
-		HttpOnly: true, SameSite: http.SameSiteLaxMode})
-	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: csrfFor(session), Path: "/", MaxAge: csrfMaxAge, SameSite: http.SameSiteLaxMode})
+		HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: csrfFor(session), Path: "/", MaxAge: csrfMaxAge, SameSite: http.SameSiteStrictMode})
 	writeJSON(w, http.StatusOK, map[string]any{"email": p.User.Email, "uuid": p.User.ID, "username": p.User.Username})
 	return nil
 }

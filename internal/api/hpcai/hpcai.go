@@ -42,7 +42,7 @@ type API struct {
 
 func New(id *identity.Service, volumes *volume.Service, log *slog.Logger, maxBody int64) *API {
 	a := &API{identity: id, volumes: volumes, log: log, maxBody: maxBody, region: regionID(volumes.Catalog().Region)}
-	a.surface = httpapi.Surface{Auth: id, Schemes: httpapi.Cookie | httpapi.Bearer, Cookie: cookie, Render: a.render}
+	a.surface = httpapi.Surface{Auth: id, Schemes: httpapi.Cookie | httpapi.Bearer, Cookie: cookie, Audience: identity.AudienceHPCAI, Render: a.render}
 	return a
 }
 
@@ -140,8 +140,8 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	tok, _ := a.identity.IssueSession(p, tokenLife)
-	http.SetCookie(w, &http.Cookie{Name: cookie, Value: tok, Path: "/", HttpOnly: true, MaxAge: int(tokenLife.Seconds()), SameSite: http.SameSiteLaxMode})
+	tok, _ := a.identity.IssueSession(p, tokenLife, identity.AudienceHPCAI)
+	http.SetCookie(w, &http.Cookie{Name: cookie, Value: tok, Path: "/", HttpOnly: true, MaxAge: int(tokenLife.Seconds()), SameSite: http.SameSiteStrictMode})
 	return httpapi.WriteJSON(w, http.StatusOK, map[string]any{"accessToken": tok, "accessExpire": int(tokenLife.Seconds())})
 }
 

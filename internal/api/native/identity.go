@@ -90,7 +90,7 @@ func (a *API) createSession(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	tok, exp := a.identity.IssueSession(p, a.sessionTTL)
+	tok, exp := a.identity.IssueSession(p, a.sessionTTL, identity.AudienceNative)
 	return httpapi.WriteJSON(w, http.StatusCreated, map[string]string{"token": tok, "expires_at": stamp(exp)})
 }
 
@@ -258,11 +258,12 @@ func (a *API) changePassword(w http.ResponseWriter, r *http.Request) error {
 	if err := a.decode(r, &in); err != nil {
 		return err
 	}
-	if err := a.identity.ChangePassword(r.Context(), httpapi.Principal(r.Context()), in.CurrentPassword, in.NewPassword); err != nil {
+	if err := a.identity.ChangePassword(r.Context(), httpapi.Principal(r.Context()), in.CurrentPassword, in.NewPassword, httpapi.ClientIP(r)); err != nil {
 		return err
 	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	// Every session of the user, the caller's own included, has ended; a
+	// client holding one must log in again.
+	return httpapi.WriteJSON(w, http.StatusOK, map[string]bool{"sessions_ended": true})
 }
 
 func (a *API) listTokens(w http.ResponseWriter, r *http.Request) error {

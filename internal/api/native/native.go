@@ -44,7 +44,7 @@ func New(id *identity.Service, js *jobs.Service, m *marketplace.Service, objects
 	log *slog.Logger, maxBody int64) *API {
 	return &API{
 		identity: id, jobs: js, market: m, objects: objects, s3Endpoint: s3Endpoint, maxBody: maxBody, sessionTTL: 24 * time.Hour,
-		surface: httpapi.Surface{Auth: id, Schemes: httpapi.Bearer, Render: httpapi.ProblemRenderer(log)},
+		surface: httpapi.Surface{Auth: id, Schemes: httpapi.Bearer, Audience: identity.AudienceNative, Render: httpapi.ProblemRenderer(log)},
 	}
 }
 

@@ -296,7 +296,7 @@ func TestPasswordChange(t *testing.T) {
 	a := newTenant(t, e, "carol")
 	auth := testenv.Bearer(a.token)
 	wantProblem(t, e.Do("POST", "/api/v1/users/me/password", auth, map[string]any{"current_password": "nope", "new_password": "long-enough-1"}), 400, "invalid")
-	wantStatus(t, e.Do("POST", "/api/v1/users/me/password", auth, map[string]any{"current_password": a.password, "new_password": "long-enough-1"}), 204)
+	wantStatus(t, e.Do("POST", "/api/v1/users/me/password", auth, map[string]any{"current_password": a.password, "new_password": "long-enough-1"}), 200)
 	wantStatus(t, e.Do("POST", "/api/v1/sessions", "", map[string]any{"username": "carol", "password": "long-enough-1"}), 201)
 	wantProblem(t, e.Do("POST", "/api/v1/sessions", "", map[string]any{"username": "carol", "password": a.password}), 401, "unauthorized")
 }

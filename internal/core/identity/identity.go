@@ -35,7 +35,11 @@ type User struct {
 	Staff        bool
 	Active       bool
 	PasswordHash string
-	Created      time.Time
+	// SessionGen counts the times the user's sessions were all ended (by
+	// a password change); a session is valid only for the generation it
+	// was issued in.
+	SessionGen int64
+	Created    time.Time
 }
 
 // Membership scopes.
@@ -63,6 +67,9 @@ type Token struct {
 	Hash      string
 	Prefix    string
 	ExpiresAt *time.Time
+	// ParentID is the token that created this one, if a token did:
+	// revoking a token revokes the tokens it made.
+	ParentID  string
 	LastUsed  *time.Time
 	RevokedAt *time.Time
 	Created   time.Time
@@ -75,6 +82,9 @@ type Principal struct {
 	TokenID string
 	// BoundProject narrows the principal to one project.
 	BoundProject string
+	// ExpiresAt is when the credential (token or session) stops working;
+	// nil when it does not expire. Nothing it creates may outlive it.
+	ExpiresAt *time.Time
 }
 
 // Scope is what the principal may see.
@@ -103,7 +113,21 @@ type Store interface {
 	GetUser(ctx context.Context, id string) (User, error)
 	// FindUserByLogin looks a user up by username or email.
 	FindUserByLogin(ctx context.Context, login string) (User, error)
+	// SetPasswordHash also moves the user to a new sessions generation,
+	// which ends every session issued before.
 	SetPasswordHash(ctx context.Context, userID, hash string) error
+
+	// CountLoginAttempt counts one attempt against key and returns the
+	// attempts in key's current window, this one included, in one atomic
+	// step; a window that started at or before stale is replaced by one
+	// starting now.
+	CountLoginAttempt(ctx context.Context, key string, now, stale time.Time) (int, error)
+	// RefundLoginAttempt takes back one attempt counted against key.
+	RefundLoginAttempt(ctx context.Context, key string) error
+	// EndSession records that session id no longer works; it may forget
+	// that after expires, when the session would have ended anyway.
+	EndSession(ctx context.Context, id string, expires, now time.Time) error
+	SessionEnded(ctx context.Context, id string) (bool, error)
 
 	// PutMembership and DeleteMembership refuse (errs.Conflict), in the
 	// transaction that would do it, to take the owner role from the last
@@ -119,6 +143,7 @@ type Store interface {
 	CreateToken(ctx context.Context, t Token) error
 	FindTokenByHash(ctx context.Context, hash string) (Token, error)
 	ListTokens(ctx context.Context, userID string, r page.Request) ([]Token, error)
+	// RevokeToken revokes the token and every token made from it.
 	RevokeToken(ctx context.Context, userID, id string, at time.Time) error
 	TouchToken(ctx context.Context, id string, at time.Time) error
 }

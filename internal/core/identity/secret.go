@@ -87,10 +87,13 @@ func checkPassword(encoded, pw string) bool {
 // jwtClaims are the claims of the session tokens handed out by login
 // endpoints (HPC-AI's AccessToken cookie among them).
 type jwtClaims struct {
-	Subject   string `json:"sub"`
-	Project   string `json:"prj,omitempty"`
-	IssuedAt  int64  `json:"iat"`
-	ExpiresAt int64  `json:"exp"`
+	ID         string `json:"jti"`
+	Subject    string `json:"sub"`
+	Audience   string `json:"aud"`
+	Generation int64  `json:"gen"` // the user's sessions generation at issue
+	Project    string `json:"prj,omitempty"`
+	IssuedAt   int64  `json:"iat"`
+	ExpiresAt  int64  `json:"exp"`
 }
 
 var jwtHeader = base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))

@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"runtime"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -20,7 +20,7 @@ type Service struct {
 	store  Store
 	jwtKey []byte
 	now    func() time.Time
-	logins *loginLimiter
+	hashes *hashGate
 	// lost is told of every project a user stops being able to use
 	// capabilities on (see OnAccessLost).
 	lost []AccessLost
@@ -32,6 +32,12 @@ type Options struct {
 	JWTKey []byte
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// HashSlots bounds the password hashes computed at once (see
+	// HashSlots); 0 means one per CPU.
+	HashSlots int
+	// HashWait is how long a login waits for a hashing slot before it is
+	// refused as Unavailable; 0 means a few seconds.
+	HashWait time.Duration
 }
 
 func NewService(store Store, o Options) (*Service, error) {
@@ -41,7 +47,13 @@ func NewService(store Store, o Options) (*Service, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Service{store: store, jwtKey: o.JWTKey, now: o.Now, logins: newLoginLimiter(o.Now)}, nil
+	if o.HashSlots <= 0 {
+		o.HashSlots = runtime.GOMAXPROCS(0)
+	}
+	if o.HashWait <= 0 {
+		o.HashWait = defaultHashWait
+	}
+	return &Service{store: store, jwtKey: o.JWTKey, now: o.Now, hashes: newHashGate(o.HashSlots, o.HashWait)}, nil
 }
 
 // NewID returns a time-ordered id, so keyset pagination by id is creation order.
@@ -107,7 +119,7 @@ func (s *Service) AuthenticateToken(ctx context.Context, raw string) (Principal,
 			return Principal{}, fmt.Errorf("authenticate token: %w", err)
 		}
 	}
-	return Principal{User: u, TokenID: t.ID, BoundProject: t.ProjectID}, nil
+	return Principal{User: u, TokenID: t.ID, BoundProject: t.ProjectID, ExpiresAt: t.ExpiresAt}, nil
 }
 
 func (s *Service) activeUser(ctx context.Context, id string) (User, error) {
@@ -119,66 +131,6 @@ func (s *Service) activeUser(ctx context.Context, id string) (User, error) {
 		return User{}, fmt.Errorf("load user: %w", err)
 	}
 	return u, nil
-}
-
-// AuthenticatePassword checks a login (username or email) and password, or a
-// login and an API token in the password's place, as CloudSigma clients send.
-// Failures are rate limited per login and client address.
-func (s *Service) AuthenticatePassword(ctx context.Context, login, password, remote string) (Principal, error) {
-	key := strings.ToLower(login) + "|" + remote
-	if !s.logins.allow(key) {
-		return Principal{}, errs.E(errs.RateLimited, "too many failed logins; try again later")
-	}
-	p, err := s.checkPassword(ctx, login, password)
-	if errs.Is(err, errs.Unauthorized) {
-		s.logins.fail(key)
-	}
-	return p, err
-}
-
-func (s *Service) checkPassword(ctx context.Context, login, password string) (Principal, error) {
-	if login == "" || len(login) > 254 || len(password) > 1024 {
-		return Principal{}, unauthorized
-	}
-	u, err := s.store.FindUserByLogin(ctx, login)
-	if err != nil && !errs.Is(err, errs.NotExist) {
-		return Principal{}, fmt.Errorf("authenticate password: %w", err)
-	}
-	if strings.HasPrefix(password, tokenPrefix) {
-		p, terr := s.AuthenticateToken(ctx, password)
-		if terr == nil && err == nil && p.User.ID == u.ID {
-			return p, nil
-		}
-		if terr != nil && !errs.Is(terr, errs.Unauthorized) {
-			return Principal{}, terr
-		}
-		return Principal{}, unauthorized
-	}
-	// checkPassword runs even for unknown users so both cost the same.
-	if !checkPassword(u.PasswordHash, password) || err != nil || !u.Active {
-		return Principal{}, unauthorized
-	}
-	return Principal{User: u}, nil
-}
-
-// IssueSession signs a session token for p valid for ttl.
-func (s *Service) IssueSession(p Principal, ttl time.Duration) (string, time.Time) {
-	now := s.now()
-	exp := now.Add(ttl)
-	return signJWT(s.jwtKey, jwtClaims{Subject: p.User.ID, Project: p.BoundProject, IssuedAt: now.Unix(), ExpiresAt: exp.Unix()}), exp
-}
-
-// AuthenticateSession resolves a session token from IssueSession.
-func (s *Service) AuthenticateSession(ctx context.Context, raw string) (Principal, error) {
-	c, err := parseJWT(s.jwtKey, raw, s.now())
-	if err != nil {
-		return Principal{}, errs.Wrap(errs.Unauthorized, "invalid or expired session", err)
-	}
-	u, err := s.activeUser(ctx, c.Subject)
-	if err != nil {
-		return Principal{}, err
-	}
-	return Principal{User: u, BoundProject: c.Project}, nil
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9 ._-]{0,62}$`)
@@ -364,8 +316,12 @@ func (s *Service) CreateUser(ctx context.Context, p Principal, n NewUser) (User,
 	if err := checkPassword8(n.Password); err != nil {
 		return User{}, err
 	}
+	h, err := s.hash(ctx, n.Password)
+	if err != nil {
+		return User{}, err
+	}
 	u := User{ID: NewID(), Username: n.Username, Email: strings.ToLower(n.Email), FullName: n.FullName,
-		Staff: n.Staff, Active: true, PasswordHash: hashPassword(n.Password), Created: s.now().UTC()}
+		Staff: n.Staff, Active: true, PasswordHash: h, Created: s.now().UTC()}
 	if err := s.store.CreateUser(ctx, u); err != nil {
 		return User{}, fmt.Errorf("create user %q: %w", n.Username, err)
 	}
@@ -379,20 +335,6 @@ func checkPassword8(pw string) error {
 	return nil
 }
 
-// ChangePassword needs the current password.
-func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next string) error {
-	if err := unbound(p, "change the password"); err != nil {
-		return err
-	}
-	if !checkPassword(p.User.PasswordHash, current) {
-		return errs.Field("current_password", "current password is wrong")
-	}
-	if err := checkPassword8(next); err != nil {
-		return err
-	}
-	return s.store.SetPasswordHash(ctx, p.User.ID, hashPassword(next))
-}
-
 // NewToken is the input of CreateToken.
 type NewToken struct {
 	Name      string
@@ -401,7 +343,10 @@ type NewToken struct {
 }
 
 // CreateToken issues a token for the caller and returns its secret, which is
-// never retrievable again.
+// never retrievable again. A project-bound caller mints none (tokens are a
+// user-level matter). A token cannot outlive the credential that made it:
+// it expires no later than that credential, and revoking the token that
+// made it revokes it too.
 func (s *Service) CreateToken(ctx context.Context, p Principal, n NewToken) (Token, string, error) {
 	if err := unbound(p, "create tokens"); err != nil {
 		return Token{}, "", err
@@ -421,9 +366,12 @@ func (s *Service) CreateToken(ctx context.Context, p Principal, n NewToken) (Tok
 	if n.ExpiresAt != nil && !n.ExpiresAt.After(now) {
 		return Token{}, "", errs.Field("expires_at", "expires_at must be in the future")
 	}
+	if p.ExpiresAt != nil && (n.ExpiresAt == nil || n.ExpiresAt.After(*p.ExpiresAt)) {
+		n.ExpiresAt = p.ExpiresAt
+	}
 	raw, hash := newToken()
 	t := Token{ID: NewID(), UserID: p.User.ID, ProjectID: n.ProjectID, Name: n.Name, Hash: hash, Prefix: raw[:12],
-		ExpiresAt: n.ExpiresAt, Created: now}
+		ExpiresAt: n.ExpiresAt, ParentID: p.TokenID, Created: now}
 	if err := s.store.CreateToken(ctx, t); err != nil {
 		return Token{}, "", fmt.Errorf("create token: %w", err)
 	}
@@ -445,60 +393,6 @@ func (s *Service) RevokeToken(ctx context.Context, p Principal, id string) error
 		return err
 	}
 	return s.store.RevokeToken(ctx, p.User.ID, id, s.now().UTC())
-}
-
-// loginLimiter counts failed logins per key in a fixed window. State is per
-// process: on several nodes an attacker gets a few more tries per node,
-// which still caps guessing far below anything useful.
-type loginLimiter struct {
-	mu     sync.Mutex
-	now    func() time.Time
-	window time.Duration
-	max    int
-	fails  map[string]*failCount
-}
-
-type failCount struct {
-	n     int
-	start time.Time
-}
-
-func newLoginLimiter(now func() time.Time) *loginLimiter {
-	return &loginLimiter{now: now, window: time.Minute, max: 5, fails: map[string]*failCount{}}
-}
-
-func (l *loginLimiter) allow(key string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	f := l.fails[key]
-	if f == nil {
-		return true
-	}
-	if l.now().Sub(f.start) > l.window {
-		delete(l.fails, key)
-		return true
-	}
-	return f.n < l.max
-}
-
-func (l *loginLimiter) fail(key string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	// Drop stale entries as we go so the map cannot grow without bound.
-	if len(l.fails) > 10000 {
-		for k, f := range l.fails {
-			if now.Sub(f.start) > l.window {
-				delete(l.fails, k)
-			}
-		}
-	}
-	f := l.fails[key]
-	if f == nil || now.Sub(f.start) > l.window {
-		f = &failCount{start: now}
-		l.fails[key] = f
-	}
-	f.n++
 }
 
 // PublicUser returns who a user id is, for showing names next to the

@@ -77,9 +77,9 @@ func putMembership(ctx context.Context, tx *sql.Tx, m identity.Membership) error
 }
 
 func insertToken(ctx context.Context, tx *sql.Tx, t identity.Token) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO tokens (id, user_id, project_id, name, hash, prefix, expires_at, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		t.ID, t.UserID, nullStr(t.ProjectID), t.Name, t.Hash, t.Prefix, tsPtr(t.ExpiresAt), ts(t.Created))
+	_, err := tx.ExecContext(ctx, `INSERT INTO tokens (id, user_id, project_id, name, hash, prefix, expires_at, parent_id, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		t.ID, t.UserID, nullStr(t.ProjectID), t.Name, t.Hash, t.Prefix, tsPtr(t.ExpiresAt), nullStr(t.ParentID), ts(t.Created))
 	return mapErr(err)
 }
 
@@ -194,12 +194,12 @@ func (s *Store) CreateUser(ctx context.Context, u identity.User) error {
 	return s.tx(ctx, func(tx *sql.Tx) error { return insertUser(ctx, tx, u) })
 }
 
-const userCols = "id, username, email, full_name, staff, active, password_hash, created_at"
+const userCols = "id, username, email, full_name, staff, active, password_hash, session_gen, created_at"
 
 func scanUser(row interface{ Scan(...any) error }) (identity.User, error) {
 	var u identity.User
 	var created int64
-	err := row.Scan(&u.ID, &u.Username, &u.Email, &u.FullName, &u.Staff, &u.Active, &u.PasswordHash, &created)
+	err := row.Scan(&u.ID, &u.Username, &u.Email, &u.FullName, &u.Staff, &u.Active, &u.PasswordHash, &u.SessionGen, &created)
 	u.Created = fromTS(created)
 	return u, err
 }
@@ -223,7 +223,7 @@ func (s *Store) FindUserByLogin(ctx context.Context, login string) (identity.Use
 
 func (s *Store) SetPasswordHash(ctx context.Context, userID, hash string) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, "UPDATE users SET password_hash = $1 WHERE id = $2", hash, userID)
+		res, err := tx.ExecContext(ctx, "UPDATE users SET password_hash = $1, session_gen = session_gen + 1 WHERE id = $2", hash, userID)
 		if err != nil {
 			return mapErr(err)
 		}
@@ -326,15 +326,15 @@ func (s *Store) CreateToken(ctx context.Context, t identity.Token) error {
 	return s.tx(ctx, func(tx *sql.Tx) error { return insertToken(ctx, tx, t) })
 }
 
-const tokenCols = "id, user_id, project_id, name, hash, prefix, expires_at, last_used_at, revoked_at, created_at"
+const tokenCols = "id, user_id, project_id, name, hash, prefix, expires_at, parent_id, last_used_at, revoked_at, created_at"
 
 func scanToken(row interface{ Scan(...any) error }) (identity.Token, error) {
 	var t identity.Token
-	var project sql.NullString
+	var project, parent sql.NullString
 	var exp, used, revoked sql.NullInt64
 	var created int64
-	err := row.Scan(&t.ID, &t.UserID, &project, &t.Name, &t.Hash, &t.Prefix, &exp, &used, &revoked, &created)
-	t.ProjectID = project.String
+	err := row.Scan(&t.ID, &t.UserID, &project, &t.Name, &t.Hash, &t.Prefix, &exp, &parent, &used, &revoked, &created)
+	t.ProjectID, t.ParentID = project.String, parent.String
 	t.ExpiresAt, t.LastUsed, t.RevokedAt, t.Created = fromTSPtr(exp), fromTSPtr(used), fromTSPtr(revoked), fromTS(created)
 	return t, err
 }
@@ -358,11 +358,64 @@ func (s *Store) RevokeToken(ctx context.Context, userID, id string, at time.Time
 		if err != nil {
 			return mapErr(err)
 		}
-		return mustAffect(res, "token", id)
+		if err := mustAffect(res, "token", id); err != nil {
+			return err
+		}
+		// Tokens made from this one, and the tokens made from those.
+		_, err = tx.ExecContext(ctx, `WITH RECURSIVE made (id) AS (
+				SELECT id FROM tokens WHERE parent_id = $1
+				UNION SELECT t.id FROM tokens t JOIN made ON t.parent_id = made.id)
+			UPDATE tokens SET revoked_at = $2 WHERE id IN (SELECT id FROM made) AND revoked_at IS NULL`, id, ts(at))
+		return mapErr(err)
 	})
 }
 
 func (s *Store) TouchToken(ctx context.Context, id string, at time.Time) error {
 	_, err := s.w.ExecContext(ctx, "UPDATE tokens SET last_used_at = $1 WHERE id = $2", ts(at), id)
 	return mapErr(err)
+}
+
+func (s *Store) CountLoginAttempt(ctx context.Context, key string, now, stale time.Time) (int, error) {
+	var n int
+	// One statement, so that simultaneous attempts each see the count
+	// with all the others in it.
+	err := s.w.QueryRowContext(ctx, `INSERT INTO login_attempts (login_key, window_start, attempts) VALUES ($1, $2, 1)
+		ON CONFLICT (login_key) DO UPDATE SET
+			attempts = CASE WHEN login_attempts.window_start <= $3 THEN 1 ELSE login_attempts.attempts + 1 END,
+			window_start = CASE WHEN login_attempts.window_start <= $3 THEN $2 ELSE login_attempts.window_start END
+		RETURNING attempts`, key, ts(now), ts(stale)).Scan(&n)
+	if err != nil {
+		return 0, mapErr(err)
+	}
+	if n == 1 {
+		// A new window: forget the windows that ended, so the table holds
+		// only keys seen within the last window.
+		if _, err := s.w.ExecContext(ctx, "DELETE FROM login_attempts WHERE window_start <= $1", ts(stale)); err != nil {
+			return 0, mapErr(err)
+		}
+	}
+	return n, nil
+}
+
+func (s *Store) RefundLoginAttempt(ctx context.Context, key string) error {
+	_, err := s.w.ExecContext(ctx, "UPDATE login_attempts SET attempts = attempts - 1 WHERE login_key = $1 AND attempts > 0", key)
+	return mapErr(err)
+}
+
+func (s *Store) EndSession(ctx context.Context, id string, expires, now time.Time) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM ended_sessions WHERE expires_at <= $1", ts(now)); err != nil {
+			return mapErr(err)
+		}
+		_, err := tx.ExecContext(ctx, "INSERT INTO ended_sessions (id, expires_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING", id, ts(expires))
+		return mapErr(err)
+	})
+}
+
+func (s *Store) SessionEnded(ctx context.Context, id string) (bool, error) {
+	var n int
+	if err := s.r.QueryRowContext(ctx, "SELECT COUNT(*) FROM ended_sessions WHERE id = $1", id).Scan(&n); err != nil {
+		return false, mapErr(err)
+	}
+	return n > 0, nil
 }
