@@ -18,7 +18,6 @@ import (
 	"github.com/stowage/stowage/internal/testenv"
 )
 
-
 // send posts body as JSON with optional headers through c and returns the
 // response with its body read.
 func send(t *testing.T, c *http.Client, method, url string, h http.Header, body any) (*http.Response, []byte) {
