@@ -203,40 +203,6 @@ func (p policy) public() bool {
 	return false
 }
 
-func matchAny(patterns []string, v string) bool {
-	for _, p := range patterns {
-		if wildcard(p, v) {
-			return true
-		}
-	}
-	return false
-}
-
-// wildcard matches v against a pattern where * is any run and ? one byte.
-func wildcard(p, v string) bool {
-	for len(p) > 0 {
-		switch p[0] {
-		case '*':
-			for i := len(v); i >= 0; i-- {
-				if wildcard(p[1:], v[i:]) {
-					return true
-				}
-			}
-			return false
-		case '?':
-			if v == "" {
-				return false
-			}
-		default:
-			if v == "" || p[0] != v[0] {
-				return false
-			}
-		}
-		p, v = p[1:], v[1:]
-	}
-	return v == ""
-}
-
 func (h *Handler) requireAuth(req *request) error {
 	if req.project == "" {
 		return apiErr(errAccessDenied, "anonymous access is not allowed for this operation")
