@@ -83,6 +83,15 @@ func (h *Handler) loadBucket(req *request) (bucket.Bucket, error) {
 	return b, nil
 }
 
+// requireAuth refuses anonymous callers the operations that need an
+// account: listing one's buckets and creating one.
+func (h *Handler) requireAuth(req *request) error {
+	if req.project == "" {
+		return apiErr(errAccessDenied, "anonymous access is not allowed for this operation")
+	}
+	return nil
+}
+
 // bucketFor loads the request's bucket and authorises action on it, or on
 // req.key for an object action. Reads whose answer depends on the object's
 // own ACL load the bucket and then ask readable.
@@ -130,9 +139,10 @@ func decide(req *request, b bucket.Bucket, action, key string, o *bucket.Object)
 	if b.Policy != "" {
 		var err error
 		if p, err = parsePolicy(b.Policy); err != nil {
-			// Stored policies were parsed when they were put; one that no
-			// longer parses grants nothing and must not be ignored.
-			return owner && policyActions[action]
+			// A stored policy a stricter parser no longer reads (one put
+			// before it) grants nothing; its owner keeps the bucket, as
+			// owners did before Deny was enforced, and can replace it.
+			return owner
 		}
 	}
 	env := conditionEnv{r: req.r}

@@ -16,13 +16,6 @@ import (
 	"github.com/stowage/stowage/internal/errs"
 )
 
-func (h *Handler) requireAuth(req *request) error {
-	if req.project == "" {
-		return apiErr(errAccessDenied, "anonymous access is not allowed for this operation")
-	}
-	return nil
-}
-
 func (h *Handler) listBuckets(w http.ResponseWriter, req *request) error {
 	if err := h.requireAuth(req); err != nil {
 		return err
