@@ -182,9 +182,29 @@ func (c caller) owns(b bucket.Bucket) bool {
 
 // policy is the subset of an IAM resource policy S3 buckets use.
 type policy struct {
-	Version   string            `json:"Version"`
-	ID        string            `json:"Id"`
-	Statement []policyStatement `json:"Statement"`
+	Version   string     `json:"Version"`
+	ID        string     `json:"Id"`
+	Statement statements `json:"Statement"`
+}
+
+// statements is a policy's Statement: a list, or one statement alone.
+type statements []policyStatement
+
+func (s *statements) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '{' {
+		b = append(append([]byte{'['}, b...), ']')
+	}
+	// A decoder of its own: the outer one's DisallowUnknownFields does not
+	// reach into an UnmarshalJSON.
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	var out []policyStatement
+	if err := d.Decode(&out); err != nil {
+		return err
+	}
+	*s = out
+	return nil
 }
 
 type policyStatement struct {

@@ -40,6 +40,7 @@ func TestAuthorizeTable(t *testing.T) {
 		"restricted":    {AccessBlock: &bucket.AccessBlock{RestrictPublicBuckets: true}, Policy: pol(`{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}`)},
 		"ignore-acls":   {ACL: bucket.ACLPublicReadWrite, AccessBlock: &bucket.AccessBlock{IgnorePublicAcls: true}},
 		"enforced":      {ACL: bucket.ACLPublicReadWrite, Ownership: "BucketOwnerEnforced"},
+		"one-statement": {Policy: `{"Statement":{"Effect":"Allow","Principal":"*","Action":"s3:ListBucket","Resource":"arn:aws:s3:::b"}}`},
 	}
 	type principal struct{ project, service string }
 	principals := map[string]principal{
@@ -114,6 +115,8 @@ func TestAuthorizeTable(t *testing.T) {
 		{"ignore-acls", "anonymous", actGetObject, "k", readable, "", false},
 		{"enforced", "anonymous", actPutObject, "k", nil, "", false},
 		{"enforced", "owner", actPutObject, "k", nil, "", true},
+		// A Statement may be one statement rather than a list.
+		{"one-statement", "anonymous", actList, "", nil, "", true},
 	}
 	for _, r := range rows {
 		name := fmt.Sprintf("%s/%s/%s", r.config, r.who, r.action)

@@ -126,6 +126,17 @@ func TestBucketActionsMatchTheBucketResource(t *testing.T) {
 			t.Errorf("granted project %s: %q, want %q", op, code, want)
 		}
 	}
+	// What the engine does not evaluate is refused, not ignored: ignoring
+	// NotPrincipal would grant everyone what it meant to deny.
+	for _, doc := range []string{
+		`{"Statement":[{"Effect":"Deny","NotPrincipal":{"AWS":"x"},"Action":"s3:*","Resource":"arn:aws:s3:::take/*"}]}`,
+		`{"Statement":[{"Effect":"Allow","Principal":{"Service":"x"},"Action":"s3:*","Resource":"arn:aws:s3:::take/*"}]}`,
+		`{"Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"arn:aws:s3:::take/*"}]}`,
+	} {
+		if _, err := owner.PutBucketPolicy(ctx, &awss3.PutBucketPolicyInput{Bucket: aws.String("take"), Policy: aws.String(doc)}); errCode(err) != "MalformedPolicy" {
+			t.Errorf("policy %s: %v, want MalformedPolicy", doc, err)
+		}
+	}
 	// The owner still owns it all (the bucket holds objects, so it stays).
 	for op, code := range bucketChanges(owner, "take") {
 		if want := map[bool]string{true: "BucketNotEmpty", false: ""}[op == "DeleteBucket"]; code != want && !(op == "PutObjectLockConfiguration" && code == "InvalidBucketState") {

@@ -309,7 +309,7 @@ func (h *Handler) putBucketPolicy(w http.ResponseWriter, req *request) error {
 	}
 	p, err := parsePolicy(string(doc))
 	if err != nil {
-		return &apiError{s3Code: errMalformedPolicy, Msg: "the policy is not valid JSON or lacks statements", Err: err}
+		return apiErr(errMalformedPolicy, "the policy is not valid: %v", err)
 	}
 	for _, st := range p.Statement {
 		for _, r := range st.Resource {
