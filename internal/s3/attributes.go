@@ -46,7 +46,7 @@ type objectAttributes struct {
 // objects, the parts' numbers and sizes, paged by x-amz-max-parts and
 // x-amz-part-number-marker (per-part checksums are not kept).
 func (h *Handler) getObjectAttributes(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, actGetObject)
+	b, err := h.loadBucket(req)
 	if err != nil {
 		return err
 	}
@@ -57,7 +57,7 @@ func (h *Handler) getObjectAttributes(w http.ResponseWriter, req *request) error
 	} else if !isNotExist(err) {
 		return err
 	}
-	if err := h.canRead(req, b, req.key, op); err != nil {
+	if err := h.readable(req, b, req.key, op); err != nil {
 		return err
 	}
 	sp, err := customerKey(req.r, "X-Amz-")

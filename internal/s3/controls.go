@@ -54,15 +54,6 @@ func checkACL(b bucket.Bucket, acl string, requested bool) error {
 	return nil
 }
 
-// aclReadable is bucket.Readable under the bucket's controls: ignored
-// public ACLs, or ACLs disabled altogether, grant nothing.
-func aclReadable(b bucket.Bucket, acl string, authenticated bool) bool {
-	if b.IgnoresACLs() || b.ACLsDisabled() {
-		return false
-	}
-	return bucket.Readable(acl, authenticated)
-}
-
 func (h *Handler) getPublicAccessBlock(w http.ResponseWriter, req *request) error {
 	b, err := h.bucketFor(req, "s3:GetBucketPublicAccessBlock")
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/stowage/stowage/internal/core/bucket"
 	"github.com/stowage/stowage/internal/core/identity"
+	"github.com/stowage/stowage/internal/core/objectstorage"
 	"github.com/stowage/stowage/internal/errs"
 	"github.com/stowage/stowage/internal/objectstore"
 	"github.com/stowage/stowage/internal/s3"
@@ -35,6 +36,7 @@ type key struct {
 type env struct {
 	store   *sqlstore.Store
 	blobs   *objectstore.Store
+	sealer  *seal.Sealer
 	dataDir string
 	srv     *httptest.Server
 	tls     *httptest.Server
@@ -93,6 +95,18 @@ func newEnvOn(t *testing.T, backend string) *env { return newEnvWith(t, backend,
 // newEnvWith also sets the virtual-hosted-style domain.
 func newEnvWith(t *testing.T, backend, domain string) *env {
 	t.Helper()
+	return buildEnv(t, backend, domain, false)
+}
+
+// newManagedEnv enforces quotas with the server's own objectstorage
+// Manager, which reads usage from the store, instead of limitQuota.
+func newManagedEnv(t *testing.T, backend string) *env {
+	t.Helper()
+	return buildEnv(t, backend, "", true)
+}
+
+func buildEnv(t *testing.T, backend, domain string, managed bool) *env {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	dsn := "sqlite:" + filepath.Join(dir, "meta.db")
@@ -133,10 +147,14 @@ func newEnvWith(t *testing.T, backend, domain string) *env {
 		}
 		return key{project: project, access: ak, secret: sk}
 	}
-	e := &env{store: st, blobs: blobs, dataDir: dir, a: mk(pa.ID), b: mk(pb.ID), reg: prometheus.NewRegistry()}
+	e := &env{store: st, blobs: blobs, sealer: sealer, dataDir: dir, a: mk(pa.ID), b: mk(pb.ID), reg: prometheus.NewRegistry()}
 	e.quota = &limitQuota{store: st, limit: map[string]int64{}, reserved: map[string]int64{}}
+	var quota s3.Quota = e.quota
+	if managed {
+		quota = objectstorage.NewManager(st, nil, sealer, region)
+	}
 	h, err := s3.New(s3.Options{Meta: st, Blobs: blobs, Credentials: s3.NewSealedCredentials(st, sealer),
-		Quota: e.quota, Keys: sealer, Registry: e.reg, Region: region, Domain: domain})
+		Quota: quota, Keys: sealer, Registry: e.reg, Region: region, Domain: domain})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -230,7 +230,7 @@ func (h *Handler) putObjectRetention(w http.ResponseWriter, req *request) error 
 		return apiErr(errMalformedXML, "the retain until date must be an ISO 8601 date and time")
 	}
 	now := h.o.Now()
-	bypass, err := h.mayBypass(req, req.key)
+	bypass, err := h.mayBypass(req, b, req.key)
 	if err != nil {
 		return err
 	}

@@ -526,7 +526,7 @@ func (h *Handler) headObject(w http.ResponseWriter, req *request) error {
 
 func (h *Handler) serveObject(w http.ResponseWriter, req *request, withBody bool) error {
 	ctx := req.r.Context()
-	b, err := h.bucketFor(req, actGetObject)
+	b, err := h.loadBucket(req)
 	if err != nil {
 		return err
 	}
@@ -558,7 +558,7 @@ func (h *Handler) serveObject(w http.ResponseWriter, req *request, withBody bool
 	for attempt := 0; ; attempt++ {
 		o, err = h.versionOf(ctx, b.ID, req.key, version)
 		if isNotExist(err) {
-			err = h.canRead(req, b, req.key, nil)
+			err = h.readable(req, b, req.key, nil)
 			switch {
 			case isAPICode(err, errNoSuchKey) && version != nil:
 				return apiErr(errNoSuchVersion, "the specified version does not exist")
@@ -585,7 +585,7 @@ func (h *Handler) serveObject(w http.ResponseWriter, req *request, withBody bool
 			}
 			return err
 		}
-		if err := h.canRead(req, b, req.key, &o); err != nil {
+		if err := h.readable(req, b, req.key, &o); err != nil {
 			return err
 		}
 		if part > 0 {
@@ -740,11 +740,11 @@ func (req *request) about(bucketName, key string) *request {
 // mayBypass reports whether the request lifts GOVERNANCE retention on key:
 // it asks to, and the caller owns the bucket or a bucket policy grants it
 // s3:BypassGovernanceRetention (else AccessDenied).
-func (h *Handler) mayBypass(req *request, key string) (bool, error) {
+func (h *Handler) mayBypass(req *request, b bucket.Bucket, key string) (bool, error) {
 	if !bypassGovernance(req.r) {
 		return false, nil
 	}
-	if _, err := h.bucketFor(req.about(req.bucket, key), "s3:BypassGovernanceRetention"); err != nil {
+	if err := h.authorize(req, b, "s3:BypassGovernanceRetention", key, nil); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -766,7 +766,7 @@ func (h *Handler) deleteKey(req *request, b bucket.Bucket, key string, version *
 	d := deletedEntry{Key: key}
 	if version != nil {
 		d.VersionID = versionName(*version)
-		bypass, err := h.mayBypass(req, key)
+		bypass, err := h.mayBypass(req, b, key)
 		if err != nil {
 			return d, err
 		}
@@ -799,7 +799,7 @@ func (h *Handler) deleteKey(req *request, b bucket.Bucket, key string, version *
 }
 
 func (h *Handler) deleteObjects(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, actDelete)
+	b, err := h.loadBucket(req)
 	if err != nil {
 		return err
 	}
@@ -811,6 +811,7 @@ func (h *Handler) deleteObjects(w http.ResponseWriter, req *request) error {
 		return apiErr(errMalformedXML, "a delete request names 1 to 1000 objects")
 	}
 	res := deleteResult{Xmlns: s3NS}
+	denied := 0
 	for _, obj := range in.Objects {
 		if err := bucket.ValidKey(obj.Key); err != nil {
 			res.Errors = append(res.Errors, deleteErrorEntry{Key: obj.Key, Code: errInvalidArgument.Code, Message: errs.Message(err)})
@@ -826,7 +827,10 @@ func (h *Handler) deleteObjects(w http.ResponseWriter, req *request) error {
 			version = &vid
 		}
 		// Each entry is authorised as its own DELETE would be.
-		_, err := h.bucketFor(req.about(req.bucket, obj.Key), deleteAction(version))
+		err := h.authorize(req, b, deleteAction(version), obj.Key, nil)
+		if err != nil {
+			denied++
+		}
 		var d deletedEntry
 		if err == nil {
 			d, err = h.deleteKey(req, b, obj.Key, version)
@@ -842,6 +846,11 @@ func (h *Handler) deleteObjects(w http.ResponseWriter, req *request) error {
 		if !in.Quiet {
 			res.Deleted = append(res.Deleted, d)
 		}
+	}
+	if denied == len(in.Objects) {
+		// A caller who may delete none of the keys named is refused
+		// outright, as the DELETE of each would be.
+		return apiErr(errAccessDenied, "access denied")
 	}
 	return writeXML(w, http.StatusOK, res)
 }
@@ -893,7 +902,7 @@ func (h *Handler) sourceObject(req *request) (source, error) {
 	if err := h.checkKey(src); err != nil {
 		return s, err
 	}
-	if s.b, err = h.bucketFor(src, actGetObject); err != nil {
+	if s.b, err = h.loadBucket(src); err != nil {
 		return s, err
 	}
 	s.o, err = h.versionOf(req.r.Context(), s.b.ID, key, version)
@@ -901,13 +910,13 @@ func (h *Handler) sourceObject(req *request) (source, error) {
 	case isNotExist(err) && version != nil:
 		return s, h.toldTo(src, s.b, key, apiErr(errNoSuchVersion, "the specified version does not exist"))
 	case isNotExist(err):
-		return s, h.canRead(src, s.b, key, nil)
+		return s, h.readable(src, s.b, key, nil)
 	case err != nil:
 		return s, err
 	case s.o.DeleteMarker:
 		return s, h.toldTo(src, s.b, key, apiErr(errInvalidRequest, "the source of a copy request may not specifically refer to a delete marker by version id"))
 	}
-	if err := h.canRead(src, s.b, key, &s.o); err != nil {
+	if err := h.readable(src, s.b, key, &s.o); err != nil {
 		return s, err
 	}
 	sp, err := customerKey(req.r, "X-Amz-Copy-Source-")
@@ -929,9 +938,9 @@ func (h *Handler) versionOf(ctx context.Context, bucketID, key string, version *
 }
 
 // toldTo answers e about key only to callers that may know the key's state
-// (those canRead would tell NoSuchKey); the rest get their refusal.
+// (those readable would tell NoSuchKey); the rest get their refusal.
 func (h *Handler) toldTo(req *request, b bucket.Bucket, key string, e error) error {
-	if err := h.canRead(req, b, key, nil); !isAPICode(err, errNoSuchKey) {
+	if err := h.readable(req, b, key, nil); !isAPICode(err, errNoSuchKey) {
 		return err
 	}
 	return e

@@ -101,11 +101,8 @@ func (h *Handler) postObject(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
-	b, err := h.bucketFor(req, actPutObject)
-	if err != nil {
-		return err
-	}
-	// The form's fields are the upload's headers: the same rules apply.
+	// The form's fields are the upload's headers: the same rules apply,
+	// the bucket policy's conditions included.
 	fr := req.r.Clone(ctx)
 	fr.Header = http.Header{}
 	for k, v := range form {
@@ -113,6 +110,15 @@ func (h *Handler) postObject(w http.ResponseWriter, req *request) error {
 			k = "x-amz-acl"
 		}
 		fr.Header.Set(k, v)
+	}
+	b, err := h.loadBucket(req)
+	if err != nil {
+		return err
+	}
+	asForm := *req
+	asForm.r = fr
+	if err := h.authorize(&asForm, b, actPutObject, key, nil); err != nil {
+		return err
 	}
 	meta, err := objectMeta(fr)
 	if err != nil {
@@ -299,6 +305,9 @@ func (h *Handler) postAuthenticate(req *request, form postForm) error {
 // ([0, MaxPutSize] when the policy sets none; anonymous forms have none).
 func checkPolicy(form postForm, bucketName string, now time.Time) ([2]int64, error) {
 	lengths := [2]int64{0, MaxPutSize}
+	if v, ok := form["bucket"]; ok && v != bucketName {
+		return lengths, apiErr(errAccessDenied, "invalid according to policy: the form's bucket field names another bucket than the one posted to")
+	}
 	enc, ok := form["policy"]
 	if !ok {
 		return lengths, nil
@@ -328,10 +337,12 @@ func checkPolicy(form postForm, bucketName string, now time.Time) ([2]int64, err
 	if !now.Before(t) {
 		return lengths, apiErr(errAccessDenied, "invalid according to policy: policy expired")
 	}
-	fields := map[string]string{"bucket": bucketName}
+	fields := map[string]string{}
 	for k, v := range form {
 		fields[k] = v
 	}
+	// Conditions see the bucket written, never what a field claims.
+	fields["bucket"] = bucketName
 	covered := map[string]bool{"policy": true, "signature": true, "awsaccesskeyid": true, "x-amz-signature": true, "file": true}
 	failed := func(what string) ([2]int64, error) {
 		return lengths, apiErr(errAccessDenied, "invalid according to policy: policy condition failed: %s", what)

@@ -135,3 +135,62 @@ func TestPostObject(t *testing.T) {
 		t.Fatalf("anonymous form stored %q", got)
 	}
 }
+
+// TestPostPolicyBucket is issue 18's item 5b: a form whose signed policy
+// names bucket "signed", posted to /elsewhere with a bucket field saying
+// "signed", stored its file in elsewhere. The policy's conditions are
+// checked against the bucket actually written, and a bucket field that
+// names another bucket is refused.
+func TestPostPolicyBucket(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c := awsFor(e, e.a)
+	mustCreate(t, c, "signed")
+	mustCreate(t, c, "elsewhere")
+	future := time.Now().Add(time.Hour)
+	v2 := func(policy string) string {
+		m := hmac.New(sha1.New, []byte(e.a.secret))
+		m.Write([]byte(policy))
+		return base64.StdEncoding.EncodeToString(m.Sum(nil))
+	}
+	for name, cond := range map[string]any{
+		"object condition": map[string]string{"bucket": "signed"},
+		"eq condition":     []any{"eq", "$bucket", "signed"},
+	} {
+		policy := policyDoc(t, future, cond, []any{"starts-with", "$key", ""})
+		fields := [][2]string{{"key", "k"}, {"bucket", "signed"}, {"AWSAccessKeyId", e.a.access}, {"policy", policy}, {"signature", v2(policy)}}
+		if resp := postForm(t, e.srv.URL+"/elsewhere", fields, "f", []byte("x")); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("%s: a form for signed posted to elsewhere: %d, want 403", name, resp.StatusCode)
+		}
+		if resp := postForm(t, e.srv.URL+"/elsewhere", fields[:1:1], "f", []byte("x")); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("%s: anonymous form to elsewhere: %d, want 403", name, resp.StatusCode)
+		}
+		if resp := postForm(t, e.srv.URL+"/signed", fields, "f", []byte("x")); resp.StatusCode != http.StatusNoContent {
+			t.Errorf("%s: the form posted to its own bucket: %d, want 204", name, resp.StatusCode)
+		}
+	}
+	if _, err := c.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: aws.String("elsewhere"), Key: aws.String("k")}); errCode(err) != "NotFound" {
+		t.Errorf("a form for another bucket stored its file: %v", err)
+	}
+}
+
+// TestPostObjectPolicyConditions: a bucket policy's conditions see a
+// form's fields as the headers they stand for, so a Deny of unencrypted
+// puts refuses a form without x-amz-server-side-encryption and lets one
+// with it through.
+func TestPostObjectPolicyConditions(t *testing.T) {
+	e := newEnv(t)
+	c := awsFor(e, e.a)
+	mustCreate(t, c, "sealed")
+	if _, err := c.PutBucketAcl(context.Background(), &awss3.PutBucketAclInput{Bucket: aws.String("sealed"), ACL: types.BucketCannedACLPublicReadWrite}); err != nil {
+		t.Fatal(err)
+	}
+	mustPolicy(t, c, "sealed", `{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:PutObject",
+		"Resource":"arn:aws:s3:::sealed/*","Condition":{"Null":{"s3:x-amz-server-side-encryption":"true"}}}]}`)
+	if resp := postForm(t, e.srv.URL+"/sealed", [][2]string{{"key", "plain"}}, "f", []byte("x")); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("unencrypted form under a Deny of unencrypted puts: %d, want 403", resp.StatusCode)
+	}
+	if resp := postForm(t, e.srv.URL+"/sealed", [][2]string{{"key", "enc"}, {"x-amz-server-side-encryption", "AES256"}}, "f", []byte("x")); resp.StatusCode != http.StatusNoContent {
+		t.Errorf("encrypted form: %d, want 204", resp.StatusCode)
+	}
+}

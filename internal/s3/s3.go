@@ -1,9 +1,10 @@
 // Package s3 owns the S3 data plane's HTTP face: one top-level http.Handler
 // (never behind ServeMux, which cleans paths like "a//b" and cannot route on
 // query keys) that authenticates with SigV4, routes on method, path and
-// query keys, checks that the caller's project owns the bucket (or that the
-// bucket is public for reads), streams bodies between clients and the blob
-// store, commits metadata through the store, and renders S3 XML and errors.
+// query keys, authorises each request in one decision (authz.go: ownership,
+// bucket policy, ACLs and the bucket's controls), streams bodies between
+// clients and the blob store, commits metadata through the store, and
+// renders S3 XML and errors.
 //
 // It does not own bytes on disk (objectstore), SQL (sqlstore), SigV4 maths
 // (sigv4) or quota accounting (a Quota it is given). The interfaces below
@@ -168,7 +169,6 @@ type request struct {
 	hasKey    bool
 	project   string // "" when anonymous
 	service   string // the key's object-storage service, "" for a project key
-	owner     bool   // the caller's project owns the bucket (set by bucketFor)
 	sig       *sigv4.Result
 	resource  string
 	bytesIn   int64

@@ -465,10 +465,18 @@ func TestDeleteObjectsAuthorisesEachEntry(t *testing.T) {
 		t.Fatal(err)
 	}
 	other := awsFor(e, e.b)
+	// The plain delete of a third key is granted, so the request is
+	// answered entry by entry; with none granted it would be refused whole.
 	dr, err := other.DeleteObjects(ctx, &awss3.DeleteObjectsInput{Bucket: b, BypassGovernanceRetention: aws.Bool(true),
-		Delete: &types.Delete{Objects: []types.ObjectIdentifier{{Key: aws.String("plain"), VersionId: plain.VersionId}, {Key: aws.String("gov"), VersionId: gov.VersionId}}}})
-	if err != nil || len(dr.Errors) != 2 || len(dr.Deleted) != 0 {
+		Delete: &types.Delete{Objects: []types.ObjectIdentifier{{Key: aws.String("plain"), VersionId: plain.VersionId}, {Key: aws.String("gov"), VersionId: gov.VersionId},
+			{Key: aws.String("third")}}}})
+	if err != nil || len(dr.Errors) != 2 || len(dr.Deleted) != 1 {
 		t.Fatalf("another project's version deletes: %v %+v", err, dr)
+	}
+	_, err = other.DeleteObjects(ctx, &awss3.DeleteObjectsInput{Bucket: b, BypassGovernanceRetention: aws.Bool(true),
+		Delete: &types.Delete{Objects: []types.ObjectIdentifier{{Key: aws.String("plain"), VersionId: plain.VersionId}, {Key: aws.String("gov"), VersionId: gov.VersionId}}}})
+	if errCode(err) != "AccessDenied" {
+		t.Fatalf("another project's version deletes, none granted: %v", err)
 	}
 	// Shortening GOVERNANCE needs s3:BypassGovernanceRetention too.
 	if _, err := other.PutObjectRetention(ctx, &awss3.PutObjectRetentionInput{Bucket: b, Key: aws.String("gov"), VersionId: gov.VersionId,

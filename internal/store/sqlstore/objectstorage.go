@@ -66,8 +66,21 @@ func (s *Store) ListObjectStorage(ctx context.Context, sc access.Scope, projectI
 }
 
 func serviceUsage(ctx context.Context, q rowQuerier, id string) (int64, error) {
+	return bucketUsage(ctx, q, "service_id", id)
+}
+
+// bucketUsage is what the live buckets whose column (project_id or
+// service_id, never caller input) is id cost: their objects' bytes, from
+// the buckets' transactional counters, and the parts of their multipart
+// uploads in progress. Parts count from the commit that stores them, so
+// that uploading parts cannot go past a quota that a PUT may not (issue
+// 18); the commit that completes or aborts an upload deletes its parts,
+// so their bytes are counted once, as the object's or not at all.
+func bucketUsage(ctx context.Context, q rowQuerier, column, id string) (int64, error) {
 	var used int64
-	err := q.QueryRowContext(ctx, "SELECT COALESCE(SUM(object_bytes), 0) FROM buckets WHERE service_id = $1 AND deleted_at IS NULL", id).Scan(&used)
+	err := q.QueryRowContext(ctx, `SELECT COALESCE((SELECT SUM(object_bytes) FROM buckets WHERE `+column+` = $1 AND deleted_at IS NULL), 0)
+		+ COALESCE((SELECT SUM(p.size) FROM multipart_parts p JOIN multipart_uploads u ON u.id = p.upload_id
+			JOIN buckets b ON b.id = u.bucket_id WHERE b.`+column+` = $1 AND b.deleted_at IS NULL), 0)`, id).Scan(&used)
 	return used, mapErr(err)
 }
 

@@ -291,8 +291,8 @@ func reserve(ctx context.Context, tx *sql.Tx, projectID string, d volume.Usage) 
 		}
 		return nil
 	}
-	// The storage quota covers the project's objects too; their bytes live
-	// in the buckets' transactional counters.
+	// The storage quota covers the project's objects and multipart parts
+	// too.
 	objects, err := projectObjectBytes(ctx, tx, projectID)
 	if err != nil {
 		return err
@@ -306,11 +306,10 @@ func reserve(ctx context.Context, tx *sql.Tx, projectID string, d volume.Usage) 
 	return check("snapshots", d.Snapshots, u.Snapshots, ls)
 }
 
-// projectObjectBytes is the bytes held in a project's live buckets.
+// projectObjectBytes is the bytes held in a project's live buckets,
+// multipart parts included.
 func projectObjectBytes(ctx context.Context, q rowQuerier, projectID string) (int64, error) {
-	var n int64
-	err := q.QueryRowContext(ctx, "SELECT COALESCE(SUM(object_bytes), 0) FROM buckets WHERE project_id = $1 AND deleted_at IS NULL", projectID).Scan(&n)
-	return n, mapErr(err)
+	return bucketUsage(ctx, q, "project_id", projectID)
 }
 
 func (s *Store) attachmentsOf(ctx context.Context, vols []volume.Volume) error {
