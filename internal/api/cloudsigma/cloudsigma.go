@@ -77,6 +77,8 @@ func (a *API) Register(mux httpapi.Mux) {
 	route("GET", "jobs/", a.listJobs)
 	route("GET", "jobs/{uuid}/", a.getJob)
 	route("GET", "capabilities/", a.capabilities)
+	route("GET", "capabilities/schema/", a.capabilitiesSchema)
+	route("GET", "snapshots/schema/", a.snapshotSchema)
 	route("GET", "snapshots/", a.listSnapshots(false))
 	route("GET", "snapshots/detail/", a.listSnapshots(true))
 	route("POST", "snapshots/", a.createSnapshots)
@@ -105,36 +107,18 @@ func (a *API) Register(mux httpapi.Mux) {
 	// Anything else under the base is Tastypie's 404, or 405 when the path
 	// exists for another method.
 	mux.Handle(Base, a.surface.Public(func(w http.ResponseWriter, r *http.Request) error {
+		allowed := httpapi.Allowed(mux, r, Base)
+		if len(allowed) == 0 {
+			return newError(http.StatusNotFound, "notexist", "", "Resource %s does not exist", r.URL.Path)
+		}
+		w.Header().Set("Allow", strings.Join(allowed, ","))
 		if r.Method == http.MethodOptions {
 			// OPTIONS answers with the methods the URL takes.
-			var allowed []string
-			for _, m := range []string{"GET", "PUT", "DELETE", "POST"} {
-				probe := r.Clone(r.Context())
-				probe.Method = m
-				if _, pat := mux.Handler(probe); pat != Base {
-					allowed = append(allowed, m)
-				}
-			}
-			if len(allowed) == 0 {
-				return newError(http.StatusNotFound, "notexist", "", "Resource %s does not exist", r.URL.Path)
-			}
-			w.Header().Set("Allow", strings.Join(allowed, ","))
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			_, err := io.WriteString(w, strings.Join(allowed, ","))
 			return err
 		}
-		for _, m := range []string{"GET", "POST", "PUT", "DELETE"} {
-			if m == r.Method {
-				continue
-			}
-			probe := r.Clone(r.Context())
-			probe.Method = m
-			if _, pat := mux.Handler(probe); pat != Base {
-				w.Header().Set("Allow", m)
-				return newError(http.StatusMethodNotAllowed, "validation", "", "Method %s is not allowed here", r.Method)
-			}
-		}
-		return newError(http.StatusNotFound, "notexist", "", "Resource %s does not exist", r.URL.Path)
+		return newError(http.StatusMethodNotAllowed, "validation", "", "Method %s is not allowed here", r.Method)
 	}))
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -29,8 +30,12 @@ func snapshotStatus(sn volume.Snapshot) string {
 }
 
 func snapshotJSON(sn volume.Snapshot) map[string]any {
-	meta := map[string]string{}
-	if sn.Description != "" {
+	meta := maps.Clone(sn.Metadata)
+	if meta == nil {
+		meta = map[string]string{}
+	}
+	// A snapshot taken through another face has a description only.
+	if _, ok := meta["description"]; !ok && sn.Description != "" {
 		meta["description"] = sn.Description
 	}
 	var allocated any
@@ -154,9 +159,9 @@ func (a *API) getSnapshot(w http.ResponseWriter, r *http.Request) error {
 
 // snapshotInput is what a snapshot body may set.
 type snapshotInput struct {
-	drive       string
-	name        *string
-	description *string
+	drive string
+	name  *string
+	meta  *map[string]string
 }
 
 func parseSnapshot(raw json.RawMessage, create bool) (snapshotInput, error) {
@@ -184,10 +189,7 @@ func parseSnapshot(raw json.RawMessage, create bool) (snapshotInput, error) {
 		if json.Unmarshal(v, &mm) != nil {
 			return in, newError(http.StatusBadRequest, "validation", "meta", "meta must be a dictionary of strings")
 		}
-		// The core keeps one description per snapshot; other keys are
-		// not stored.
-		d := mm["description"]
-		in.description = &d
+		in.meta = &mm
 	}
 	return in, nil
 }
@@ -229,8 +231,9 @@ func (a *API) createSnapshots(w http.ResponseWriter, r *http.Request) error {
 			// CloudSigma's default name: <drive uuid>__<date>__<time>.
 			c.Name = in.drive + "__" + a.now().UTC().Format("2006-01-02__15_04_05")
 		}
-		if in.description != nil {
-			c.Description = *in.description
+		if in.meta != nil {
+			// meta.description is the description other faces show.
+			c.Metadata, c.Description = *in.meta, (*in.meta)["description"]
 		}
 		sn, _, err := a.volumes.CreateSnapshot(r.Context(), p, in.drive, c)
 		if err != nil {
@@ -262,8 +265,13 @@ func (a *API) editSnapshot(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if in.name != nil || in.description != nil {
-		sn, err = a.volumes.UpdateSnapshot(r.Context(), httpapi.Principal(r.Context()), sn.ID, volume.SnapshotUpdate{Name: in.name, Description: in.description})
+	if in.name != nil || in.meta != nil {
+		u := volume.SnapshotUpdate{Name: in.name, Metadata: in.meta}
+		if in.meta != nil {
+			d := (*in.meta)["description"]
+			u.Description = &d
+		}
+		sn, err = a.volumes.UpdateSnapshot(r.Context(), httpapi.Principal(r.Context()), sn.ID, u)
 		if err != nil {
 			return fmt.Errorf("edit snapshot: %w", err)
 		}

@@ -75,9 +75,11 @@ type Snapshot struct {
 	VolumeID    string
 	Name        string
 	Description string
-	Size        int64
-	Status      SnapshotStatus
-	BackendID   string
+	// Metadata is the snapshot's key/value data, never nil on reads.
+	Metadata  map[string]string
+	Size      int64
+	Status    SnapshotStatus
+	BackendID string
 	// KeptUntil, when set, is when the retention job deletes the snapshot.
 	KeptUntil *time.Time
 	// Restorations are the ids of volumes made from or reverted to it.

@@ -17,6 +17,7 @@ import (
 type SnapshotCreate struct {
 	Name        string
 	Description string
+	Metadata    map[string]string
 	KeptUntil   *time.Time
 }
 
@@ -37,6 +38,12 @@ func (s *Service) CreateSnapshot(ctx context.Context, p identity.Principal, volu
 	if err := checkDescription(c.Description); err != nil {
 		return Snapshot{}, jobs.Job{}, err
 	}
+	if err := checkMetadata(c.Metadata, nil); err != nil {
+		return Snapshot{}, jobs.Job{}, err
+	}
+	if c.Metadata == nil {
+		c.Metadata = map[string]string{}
+	}
 	now := s.o.Now().UTC()
 	if c.KeptUntil != nil && !c.KeptUntil.After(now) {
 		return Snapshot{}, jobs.Job{}, errs.Field("kept_until", "kept_until must be in the future")
@@ -49,7 +56,7 @@ func (s *Service) CreateSnapshot(ctx context.Context, p identity.Principal, volu
 		return Snapshot{}, jobs.Job{}, conflict("volume", v.ID, v.Status, "snapshot", allowed)
 	}
 	id := NewID()
-	sn := Snapshot{ID: id, ProjectID: v.ProjectID, VolumeID: v.ID, Name: c.Name, Description: c.Description, Size: v.Size,
+	sn := Snapshot{ID: id, ProjectID: v.ProjectID, VolumeID: v.ID, Name: c.Name, Description: c.Description, Metadata: c.Metadata, Size: v.Size,
 		Status: SnapCreating, BackendID: id, KeptUntil: c.KeptUntil, Restorations: []string{}, Created: now, Updated: now}
 	j, err := jobs.New(jobSnapshot, v.ProjectID, "snapshot", sn.ID, snapshotPayload{SourceBackend: v.BackendID}, now)
 	if err != nil {
@@ -93,6 +100,7 @@ func (s *Service) ListSnapshots(ctx context.Context, p identity.Principal, f Sna
 type SnapshotUpdate struct {
 	Name           *string
 	Description    *string
+	Metadata       *map[string]string // replaces the whole map
 	KeptUntil      *time.Time
 	ClearKeptUntil bool
 }
@@ -113,6 +121,12 @@ func (s *Service) UpdateSnapshot(ctx context.Context, p identity.Principal, id s
 			return Snapshot{}, err
 		}
 		sn.Description = *u.Description
+	}
+	if u.Metadata != nil {
+		if err := checkMetadata(*u.Metadata, nil); err != nil {
+			return Snapshot{}, err
+		}
+		sn.Metadata = *u.Metadata
 	}
 	if u.ClearKeptUntil {
 		sn.KeptUntil = nil
