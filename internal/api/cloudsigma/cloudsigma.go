@@ -96,6 +96,8 @@ func (a *API) Register(mux httpapi.Mux) {
 	route("GET", "tags/{uuid}/", a.getTag)
 	route("GET", "tags/{uuid}/drives/", a.tagDrives)
 	route("GET", "profile/", a.profile)
+	route("PUT", "profile/", a.editProfile)
+	route("GET", "profile/schema/", a.profileSchema)
 	route("GET", "servers/", a.listServers(false))
 	route("GET", "servers/detail/", a.listServers(true))
 	route("POST", "servers/", a.createServers)

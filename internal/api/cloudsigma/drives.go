@@ -705,11 +705,12 @@ func (a *API) cloneDrive(w http.ResponseWriter, r *http.Request) error {
 	if s := status(src); s != stUnmounted && s != stMounted {
 		return stateError("clone", s, stUnmounted, stMounted)
 	}
-	c := volume.Create{ProjectID: project, VolumeID: src.ID, Name: src.Name, Media: src.Media, MultiAttach: src.MultiAttach,
-		Metadata: src.Metadata, Tags: src.Tags, Type: src.Type, Size: src.Size}
-	if in.name != nil {
-		c.Name = *in.name
+	name, err := a.cloneName(r, src.Name, in.name)
+	if err != nil {
+		return err
 	}
+	c := volume.Create{ProjectID: project, VolumeID: src.ID, Name: name, Media: src.Media, MultiAttach: src.MultiAttach,
+		Metadata: src.Metadata, Tags: src.Tags, Type: src.Type, Size: src.Size}
 	if in.media != nil {
 		c.Media = *in.media
 	}
@@ -748,6 +749,19 @@ func (a *API) cloneDrive(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusAccepted, map[string]any{"objects": []any{d.full(v)}})
 	return nil
+}
+
+// cloneName is the name given, or else the source's name by the caller's
+// clone naming.
+func (a *API) cloneName(r *http.Request, source string, given *string) (string, error) {
+	if given != nil {
+		return *given, nil
+	}
+	pr, err := a.identity.Profile(r.Context(), httpapi.Principal(r.Context()))
+	if err != nil {
+		return "", err
+	}
+	return cloneName(source, pr.CloneNaming, a.now()), nil
 }
 
 // deletable checks CloudSigma's delete rule: not in a transitional state

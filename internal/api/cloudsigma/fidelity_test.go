@@ -114,3 +114,82 @@ func TestMethodNotAllowedListsEveryMethod(t *testing.T) {
 		t.Errorf("OPTIONS: %d %v %q", r.Status, r.Header, r.Body)
 	}
 }
+
+// TestProfile: GET has state, PUT changes what a user may change (and
+// takes back the whole GET result), /profile/schema/ exists, and the clone
+// naming the profile sets names unnamed clones.
+func TestProfile(t *testing.T) {
+	e := testenv.Start(t)
+	auth := admin(e)
+
+	st, body := call(t, e, "GET", "profile/", auth, nil)
+	mustStatus(t, st, body, 200)
+	pr := body.(obj)
+	if pr["state"] != "REGULAR" || pr["clone_naming"] != "NONE" || pr["uuid"] == "" {
+		t.Fatalf("profile %v", pr)
+	}
+
+	// Clients PUT back what they read, with their changes.
+	pr["company"] = "Newly Set Company Name"
+	pr["last_name"] = "Doe"
+	pr["meta"] = obj{"k": "v"}
+	pr["clone_naming"] = "COUNTER"
+	pr["state"] = "TRIAL"   // read-only: ignored
+	pr["email"] = "x@y.org" // read-only: ignored
+	st, body = call(t, e, "PUT", "profile/", auth, pr)
+	mustStatus(t, st, body, 200)
+	got := body.(obj)
+	if got["company"] != "Newly Set Company Name" || got["last_name"] != "Doe" || got["clone_naming"] != "COUNTER" ||
+		got["state"] != "REGULAR" || got["email"] == "x@y.org" || cmp.Diff(obj{"k": "v"}, got["meta"]) != "" {
+		t.Fatalf("after PUT %v", got)
+	}
+	st, body = call(t, e, "GET", "profile/", auth, nil)
+	if st != 200 || body.(obj)["company"] != "Newly Set Company Name" || body.(obj)["clone_naming"] != "COUNTER" {
+		t.Fatalf("GET after PUT: %d %v", st, body)
+	}
+
+	// Bad values are refused and change nothing.
+	for _, c := range []struct {
+		body  obj
+		point string
+	}{
+		{obj{"clone_naming": "RANDOM"}, "clone_naming"},
+		{obj{"company": 7}, "company"},
+		{obj{"first_name": nil}, "first_name"},
+		{obj{"key_auth": true}, "key_auth"},
+		{obj{"meta": obj{"k": 1}}, "meta"},
+	} {
+		st, body = call(t, e, "PUT", "profile/", auth, c.body)
+		wantErr(t, st, body, 400, "validation", c.point)
+	}
+	st, body = call(t, e, "GET", "profile/", auth, nil)
+	if st != 200 || body.(obj)["clone_naming"] != "COUNTER" || body.(obj)["company"] != "Newly Set Company Name" {
+		t.Fatalf("GET after refused PUTs: %d %v", st, body)
+	}
+
+	st, body = call(t, e, "GET", "profile/schema/", auth, nil)
+	mustStatus(t, st, body, 200)
+	fields := body.(obj)["fields"].(obj)
+	if f := fields["state"].(obj); f["readonly"] != true || f["type"] != "string" {
+		t.Errorf("schema state %v", f)
+	}
+	if f := fields["clone_naming"].(obj); f["readonly"] != false || f["default"] != "NONE" {
+		t.Errorf("schema clone_naming %v", f)
+	}
+
+	// COUNTER names an unnamed clone name_1, then name_2 for a clone of it.
+	id := createDrive(t, e, auth, obj{"name": "disk", "media": "disk", "size": 64 * mib})
+	waitStatus(t, e, auth, id, "unmounted")
+	st, body = call(t, e, "POST", "drives/"+id+"/action/?do=clone", auth, nil)
+	mustStatus(t, st, body, 202)
+	c1 := objects(t, body)[0]
+	if c1["name"] != "disk_1" {
+		t.Fatalf("clone name %v", c1["name"])
+	}
+	waitStatus(t, e, auth, c1["uuid"].(string), "unmounted")
+	st, body = call(t, e, "POST", "drives/"+c1["uuid"].(string)+"/action/?do=clone", auth, obj{})
+	if st != 202 || objects(t, body)[0]["name"] != "disk_2" {
+		t.Fatalf("clone of clone: %d %v", st, body)
+	}
+	waitStatus(t, e, auth, objects(t, body)[0]["uuid"].(string), "unmounted")
+}

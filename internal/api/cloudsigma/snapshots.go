@@ -354,12 +354,13 @@ func (a *API) snapshotAction(w http.ResponseWriter, r *http.Request) error {
 	if sn.Status != volume.SnapAvailable {
 		return newError(http.StatusForbidden, "permission", "", "Cannot clone snapshot in state \"%s\". Snapshot should be in state \"available\"", snapshotStatus(sn))
 	}
-	c := volume.Create{ProjectID: project, SnapshotID: sn.ID, Name: sn.Name, Media: volume.MediaDisk, Size: sn.Size}
+	name, err := a.cloneName(r, sn.Name, in.name)
+	if err != nil {
+		return err
+	}
+	c := volume.Create{ProjectID: project, SnapshotID: sn.ID, Name: name, Media: volume.MediaDisk, Size: sn.Size}
 	if src, err := a.volumes.GetVolume(r.Context(), httpapi.Principal(r.Context()), sn.VolumeID); err == nil {
 		c.Media, c.Type, c.MultiAttach = src.Media, src.Type, src.MultiAttach
-	}
-	if in.name != nil {
-		c.Name = *in.name
 	}
 	if in.media != nil {
 		c.Media = *in.media

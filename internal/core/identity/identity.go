@@ -118,6 +118,10 @@ type Store interface {
 	ListTokens(ctx context.Context, userID string, r page.Request) ([]Token, error)
 	RevokeToken(ctx context.Context, userID, id string, at time.Time) error
 	TouchToken(ctx context.Context, id string, at time.Time) error
+
+	// GetProfile fails with errs.NotExist for a user who never saved one.
+	GetProfile(ctx context.Context, userID string) (Profile, error)
+	PutProfile(ctx context.Context, pr Profile) error
 }
 
 // ProjectFilter narrows project lists.
