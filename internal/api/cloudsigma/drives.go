@@ -181,7 +181,9 @@ func (d *driveView) full(v volume.Volume) map[string]any {
 	snaps := []any{}
 	if res, err := d.a.volumes.ListSnapshots(d.ctx, httpapi.Principal(d.ctx), volume.SnapshotFilter{VolumeID: v.ID}, page.Request{Limit: page.MaxLimit}); err == nil {
 		for _, sn := range res.Items {
-			snaps = append(snaps, ref("snapshots", sn.ID))
+			if !sn.Public {
+				snaps = append(snaps, ref("snapshots", sn.ID))
+			}
 		}
 	}
 	// Every block type takes snapshots, from the start: the recorded
@@ -531,7 +533,17 @@ func (a *API) getDrive(w http.ResponseWriter, r *http.Request) error {
 	}
 	v, err := a.drive(r.Context(), project, r.PathValue("uuid"))
 	if err != nil {
-		return err
+		// A library drive is readable here too, without an owner.
+		img, ierr := a.image(r, r.PathValue("uuid"))
+		if ierr != nil {
+			return err
+		}
+		obj := a.libdriveAsDrive(img)
+		if f := fieldsParam(r); f != nil {
+			obj = pick(obj, f)
+		}
+		writeJSON(w, http.StatusOK, obj)
+		return nil
 	}
 	d, err := a.view(r.Context(), project)
 	if err != nil {
@@ -817,7 +829,8 @@ func (a *API) removeDrive(ctx context.Context, v volume.Volume, force bool) erro
 		return fmt.Errorf("snapshots of drive %s: %w", v.ID, err)
 	}
 	for _, sn := range res.Items {
-		if sn.Status != volume.SnapAvailable && sn.Status != volume.SnapError {
+		// Library drives published from it stay: they are the operator's.
+		if sn.Public || (sn.Status != volume.SnapAvailable && sn.Status != volume.SnapError) {
 			continue
 		}
 		if _, err := a.volumes.DeleteSnapshot(ctx, p, sn.ID); err != nil && !errs.Is(err, errs.Conflict) {

@@ -55,7 +55,7 @@ func profileFields() []profileField {
 		{name: "network_restrictions", typ: "string", readonly: true, nullable: true, def: noDefault, help: "Networks API access is allowed from"},
 		contact("nickname", "Nickname", ""),
 		contact("phone", "Phone", ""),
-		{name: "postcode", typ: "string", nullable: true, def: noDefault, help: "Postcode"},
+		{name: "postcode", typ: "string", nullable: true, def: "", help: "Postcode"},
 		contact("reseller", "Reseller", ""),
 		{name: "signup_time", typ: "datetime", readonly: true, def: noDefault, help: "When the user was created"},
 		{name: "state", typ: "string", readonly: true, def: noDefault, help: "State of the account"},
@@ -96,6 +96,7 @@ func profileJSON(u identity.User, pr identity.Profile) map[string]any {
 	out["signup_time"] = u.Created.UTC().Format("2006-01-02T15:04:05.000000+00:00")
 	out["state"] = "REGULAR"
 	out["uuid"] = u.ID
+	out["username"] = u.Username // not CloudSigma's; kept for this service's clients
 	return out
 }
 

@@ -61,7 +61,8 @@ func snapshotJSON(sn volume.Snapshot) map[string]any {
 // snapshot loads one snapshot of the account; anything else is notexist.
 func (a *API) snapshot(ctx context.Context, project, id string) (volume.Snapshot, error) {
 	sn, err := a.volumes.GetSnapshot(ctx, httpapi.Principal(ctx), id)
-	if errs.Is(err, errs.NotExist) || (err == nil && (sn.ProjectID != project || snapshotStatus(sn) == "")) {
+	// A public snapshot is a library drive, not a snapshot of the account.
+	if errs.Is(err, errs.NotExist) || (err == nil && (sn.ProjectID != project || snapshotStatus(sn) == "" || sn.Public)) {
 		return volume.Snapshot{}, notExist(id)
 	}
 	if err != nil {
@@ -89,7 +90,7 @@ func (a *API) listSnapshots(detail bool) httpapi.HandlerFunc {
 				return fmt.Errorf("list snapshots: %w", err)
 			}
 			for _, sn := range res.Items {
-				if snapshotStatus(sn) != "" && snapshotMatches(q, sn) {
+				if snapshotStatus(sn) != "" && !sn.Public && snapshotMatches(q, sn) {
 					all = append(all, sn)
 				}
 			}

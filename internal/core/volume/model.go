@@ -76,7 +76,10 @@ type Snapshot struct {
 	Name        string
 	Description string
 	// Metadata is the snapshot's key/value data, never nil on reads.
-	Metadata  map[string]string
+	Metadata map[string]string
+	// Public makes the snapshot one of the operator's images: every
+	// tenant may list it and clone volumes from it (see image.go).
+	Public    bool
 	Size      int64
 	Status    SnapshotStatus
 	BackendID string

@@ -105,6 +105,8 @@ type SnapshotFilter struct {
 	VolumeID  string
 	Name      string
 	Status    SnapshotStatus
+	// Public, when set, keeps only images (true) or only the others.
+	Public *bool
 }
 
 // EventFilter narrows the audit log.
@@ -361,9 +363,11 @@ type Create struct {
 	MultiAttach bool
 	Metadata    map[string]string
 	Tags        []string
-	// At most one source.
+	// At most one source: a snapshot of the project, a volume of the
+	// project, or a public image of any project.
 	SnapshotID string
 	VolumeID   string
+	ImageID    string
 }
 
 // CreateVolume records a new volume and queues the job that makes its data.
@@ -395,8 +399,8 @@ func (s *Service) CreateVolume(ctx context.Context, p identity.Principal, c Crea
 	if err := checkMetadata(c.Metadata, c.Tags); err != nil {
 		return Volume{}, jobs.Job{}, err
 	}
-	if c.SnapshotID != "" && c.VolumeID != "" {
-		return Volume{}, jobs.Job{}, errs.Field("source", "give snapshot_id or source_volume_id, not both")
+	if (c.SnapshotID != "" && c.VolumeID != "") || (c.ImageID != "" && (c.SnapshotID != "" || c.VolumeID != "")) {
+		return Volume{}, jobs.Job{}, errs.Field("source", "give one of snapshot_id, source_volume_id or image_id")
 	}
 	switch c.Media {
 	case "":
@@ -423,6 +427,22 @@ func (s *Service) CreateVolume(ctx context.Context, p identity.Principal, c Crea
 		in.SnapshotID, in.SnapFrom = sn.ID, []SnapshotStatus{SnapAvailable}
 		srcBackend, srcSize = sn.BackendID, sn.Size
 		if src, err := s.store.GetVolume(ctx, access.System, sn.VolumeID); err == nil {
+			srcType = src.Type
+		}
+	case c.ImageID != "":
+		img, err := s.GetImage(ctx, p, c.ImageID)
+		if err != nil {
+			return Volume{}, jobs.Job{}, fieldNotFound(err, "image_id", "image", c.ImageID)
+		}
+		if img.Status != SnapAvailable {
+			return Volume{}, jobs.Job{}, errs.E(errs.Conflict, "image %s is %s; cloning needs it to be available", img.ID, img.Status)
+		}
+		// The compare-and-set on the image's row orders this clone against
+		// its unpublishing; no restoration is recorded, so the operator's
+		// snapshot never names tenants' volumes.
+		in.SnapshotID, in.SnapFrom = img.ID, []SnapshotStatus{SnapAvailable}
+		srcBackend, srcSize = img.BackendID, img.Size
+		if src, err := s.store.GetVolume(ctx, access.System, img.VolumeID); err == nil {
 			srcType = src.Type
 		}
 	case c.VolumeID != "":
@@ -488,6 +508,10 @@ func (s *Service) CreateVolume(ctx context.Context, p identity.Principal, c Crea
 		in.RestoredTo = id
 	} else if c.VolumeID != "" {
 		v.SourceType, v.SourceID, v.Status = "volume", c.VolumeID, Cloning
+	} else if c.ImageID != "" {
+		// An image is a snapshot: the guard against deleting a source
+		// while a clone reads it applies as it does to snapshots.
+		v.SourceType, v.SourceID, v.Status = "snapshot", c.ImageID, Cloning
 	}
 	j, err := jobs.New(jobCreate, v.ProjectID, "volume", v.ID, createPayload{SourceBackend: srcBackend, Kind: t.Kind}, now)
 	if err != nil {

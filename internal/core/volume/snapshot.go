@@ -25,6 +25,10 @@ type SnapshotCreate struct {
 // takes it. Attached volumes may be snapshotted; writes completed before
 // the job runs are in it.
 func (s *Service) CreateSnapshot(ctx context.Context, p identity.Principal, volumeID string, c SnapshotCreate) (Snapshot, jobs.Job, error) {
+	return s.createSnapshot(ctx, p, volumeID, c, false)
+}
+
+func (s *Service) createSnapshot(ctx context.Context, p identity.Principal, volumeID string, c SnapshotCreate, public bool) (Snapshot, jobs.Job, error) {
 	v, err := s.writable(ctx, p, volumeID)
 	if err != nil {
 		return Snapshot{}, jobs.Job{}, err
@@ -56,7 +60,7 @@ func (s *Service) CreateSnapshot(ctx context.Context, p identity.Principal, volu
 		return Snapshot{}, jobs.Job{}, conflict("volume", v.ID, v.Status, "snapshot", allowed)
 	}
 	id := NewID()
-	sn := Snapshot{ID: id, ProjectID: v.ProjectID, VolumeID: v.ID, Name: c.Name, Description: c.Description, Metadata: c.Metadata, Size: v.Size,
+	sn := Snapshot{ID: id, ProjectID: v.ProjectID, VolumeID: v.ID, Name: c.Name, Description: c.Description, Metadata: c.Metadata, Public: public, Size: v.Size,
 		Status: SnapCreating, BackendID: id, KeptUntil: c.KeptUntil, Restorations: []string{}, Created: now, Updated: now}
 	j, err := jobs.New(jobSnapshot, v.ProjectID, "snapshot", sn.ID, snapshotPayload{SourceBackend: v.BackendID}, now)
 	if err != nil {

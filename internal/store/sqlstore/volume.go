@@ -51,7 +51,7 @@ func insertVolume(ctx context.Context, x execer, v volume.Volume) error {
 }
 
 const snapshotCols = `id, project_id, volume_id, name, description, size_bytes, status, backend_id, kept_until, restorations,
-	exclusive_bytes, created_at, updated_at, metadata`
+	exclusive_bytes, created_at, updated_at, metadata, public`
 
 func scanSnapshot(row rowScanner) (volume.Snapshot, error) {
 	var s volume.Snapshot
@@ -59,7 +59,7 @@ func scanSnapshot(row rowScanner) (volume.Snapshot, error) {
 	var kept sql.NullInt64
 	var created, updated int64
 	err := row.Scan(&s.ID, &s.ProjectID, &s.VolumeID, &s.Name, &s.Description, &s.Size, &status, &s.BackendID, &kept, &rest,
-		&s.ExclusiveBytes, &created, &updated, &meta)
+		&s.ExclusiveBytes, &created, &updated, &meta, &s.Public)
 	if err != nil {
 		return s, err
 	}
@@ -202,9 +202,9 @@ func (s *Store) Apply(ctx context.Context, in volume.Intent) error {
 			}
 		}
 		if sn := in.NewSnapshot; sn != nil {
-			_, err := tx.ExecContext(ctx, `INSERT INTO snapshots (`+snapshotCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+			_, err := tx.ExecContext(ctx, `INSERT INTO snapshots (`+snapshotCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 				sn.ID, sn.ProjectID, sn.VolumeID, sn.Name, sn.Description, sn.Size, string(sn.Status), sn.BackendID, tsPtr(sn.KeptUntil),
-				jsonText(sn.Restorations), sn.ExclusiveBytes, ts(sn.Created), ts(sn.Updated), jsonText(sn.Metadata))
+				jsonText(sn.Restorations), sn.ExclusiveBytes, ts(sn.Created), ts(sn.Updated), jsonText(sn.Metadata), sn.Public)
 			if err != nil {
 				return mapErr(err)
 			}
@@ -558,6 +558,9 @@ func (s *Store) ListSnapshots(ctx context.Context, sc access.Scope, f volume.Sna
 	}
 	if f.Status != "" {
 		q.add(" AND status = ?", string(f.Status))
+	}
+	if f.Public != nil {
+		q.add(" AND public = ?", *f.Public)
 	}
 	q.add(" ORDER BY id LIMIT ?", r.Limit)
 	return collect(ctx, s.r, q, scanSnapshot)
