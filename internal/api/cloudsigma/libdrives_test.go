@@ -106,6 +106,10 @@ func TestLibraryDrives(t *testing.T) {
 		t.Fatalf("clone size %v", d["size"])
 	}
 	curi := mountOn(t, e, tenant, cid)
+	st, body = call(t, e, "GET", "servers/detail/", tenant, nil)
+	if st != 200 || len(objects(t, body)) != 1 || len(objects(t, body)[0]["drives"].([]any)) != 1 {
+		t.Fatalf("servers detail: %d %v", st, body)
+	}
 	qemuIO(t, curi, "read -P 0x5a 0 1M", "read -P 0x6b 63M 1M", "read -P 0 64M 64M")
 	// A smaller clone, an unknown library drive and an unknown action are refused.
 	st, body = call(t, e, "POST", "libdrives/"+lid+"/action/?do=clone", tenant, obj{"size": mib})
