@@ -74,6 +74,8 @@ func (a *API) Register(mux httpapi.Mux) {
 	route("PUT", "drives/{uuid}/", a.editDrive)
 	route("DELETE", "drives/{uuid}/", a.deleteDrive)
 	route("POST", "drives/{uuid}/action/", a.driveAction)
+	route("POST", "initupload/", a.initUpload)
+	route("POST", "drives/{uuid}/upload/{range}/", a.uploadChunk)
 	route("GET", "jobs/", a.listJobs)
 	route("GET", "jobs/{uuid}/", a.getJob)
 	route("GET", "capabilities/", a.capabilities)

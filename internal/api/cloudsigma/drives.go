@@ -30,6 +30,7 @@ const (
 	stCloningDst  = "cloning_dst"
 	stUnavailable = "unavailable"
 	stCopying     = "copying"
+	stUploading   = "uploading"
 )
 
 // status names a core status as CloudSigma does; "" means the drive is
@@ -51,6 +52,8 @@ func status(v volume.Volume) string {
 		return stResizing
 	case volume.Restoring:
 		return stCopying
+	case volume.Uploading:
+		return stUploading
 	case volume.Deleting:
 		return ""
 	}
@@ -644,6 +647,8 @@ func (a *API) driveAction(w http.ResponseWriter, r *http.Request) error {
 		return a.resizeDrive(w, r)
 	case "clone":
 		return a.cloneDrive(w, r)
+	case "upload_chunk":
+		return a.uploadChunkLink(w, r)
 	case "":
 		return newError(http.StatusBadRequest, "validation", "do", "This field is required")
 	default:
@@ -781,7 +786,7 @@ func (a *API) cloneName(r *http.Request, source string, given *string) (string, 
 // first (force).
 func (d *driveView) deletable(v volume.Volume) (force bool, err error) {
 	switch s := status(v); s {
-	case stUnmounted, stUnavailable:
+	case stUnmounted, stUnavailable, stUploading:
 		return false, nil
 	case stMounted:
 		if d.onRunning(v) {

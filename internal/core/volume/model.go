@@ -22,6 +22,7 @@ const (
 	Detaching Status = "detaching"
 	Resizing  Status = "resizing"
 	Restoring Status = "restoring" // reverting to a snapshot
+	Uploading Status = "uploading" // being filled by an upload (upload.go)
 	Deleting  Status = "deleting"
 	Error     Status = "error"
 )

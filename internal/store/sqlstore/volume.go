@@ -201,6 +201,12 @@ func (s *Store) Apply(ctx context.Context, in volume.Intent) error {
 				return err
 			}
 		}
+		if u := in.NewUpload; u != nil {
+			if _, err := tx.ExecContext(ctx, "INSERT INTO volume_uploads (volume_id, total, received, updated_at) VALUES ($1, $2, $3, $4)",
+				u.VolumeID, u.Total, jsonText(rangesDoc(u.Received)), now); err != nil {
+				return mapErr(err)
+			}
+		}
 		if sn := in.NewSnapshot; sn != nil {
 			_, err := tx.ExecContext(ctx, `INSERT INTO snapshots (`+snapshotCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 				sn.ID, sn.ProjectID, sn.VolumeID, sn.Name, sn.Description, sn.Size, string(sn.Status), sn.BackendID, tsPtr(sn.KeptUntil),
@@ -469,6 +475,9 @@ func (s *Store) RemoveVolume(ctx context.Context, id string) error {
 			return mapErr(err)
 		}
 		if _, err := tx.ExecContext(ctx, "DELETE FROM attachments WHERE volume_id = $1 AND snapshot_id = ''", id); err != nil {
+			return mapErr(err)
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM volume_uploads WHERE volume_id = $1", id); err != nil {
 			return mapErr(err)
 		}
 		if _, err := tx.ExecContext(ctx, "DELETE FROM volumes WHERE id = $1", id); err != nil {

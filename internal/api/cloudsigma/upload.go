@@ -1,0 +1,201 @@
+package cloudsigma
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/stowage/stowage/internal/core/volume"
+	"github.com/stowage/stowage/internal/errs"
+	"github.com/stowage/stowage/internal/httpapi"
+)
+
+// Drive upload, as pycloudsigma's upload client does it: POST /initupload/
+// makes a drive in status uploading for an image of the given size; then,
+// for each chunk, POST /drives/{uuid}/action/?do=upload_chunk with
+// {"chunk_number": n, "chunk_size": s} answers the link to POST the raw
+// bytes of that chunk to (416 when the chunk is already uploaded, which is
+// how a client resumes); chunks count from 0 and the last one takes the
+// rest of the image, so it is up to twice as large. When every byte is in,
+// the drive is unmounted. Unlike CloudSigma's, the link needs the same
+// credentials as any call (clients send them) and does not expire: it only
+// names a byte range.
+
+// exactSize reads the image size of an initupload: bytes, not rounded as
+// a drive's size is, because the whole image must fit exactly.
+func exactSize(raw json.RawMessage) (int64, error) {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil || m["size"] == nil {
+		return 0, required("size")
+	}
+	var s string
+	if json.Unmarshal(m["size"], &s) != nil {
+		s = string(m["size"])
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n <= 0 {
+		return 0, newError(http.StatusBadRequest, "validation", "size", "size must be the image's size in bytes")
+	}
+	return n, nil
+}
+
+func (a *API) initUpload(w http.ResponseWriter, r *http.Request) error {
+	project, err := a.account(r.Context())
+	if err != nil {
+		return err
+	}
+	body, err := a.readBody(r)
+	if err != nil {
+		return err
+	}
+	if body == nil {
+		return required("size")
+	}
+	raws, err := objects(body)
+	if err != nil {
+		return err
+	}
+	if len(raws) != 1 {
+		return newError(http.StatusBadRequest, "validation", "objects", "Initialise one upload at a time")
+	}
+	in, bad := parseDrive(raws[0], false)
+	if len(bad) > 0 {
+		return apiError{http.StatusBadRequest, bad}
+	}
+	size, err := exactSize(raws[0])
+	if err != nil {
+		return err
+	}
+	st := defaultStorageType
+	if in.storageType != nil {
+		st = *in.storageType
+	}
+	t, err := a.checkStorageType(st)
+	if err != nil {
+		return err
+	}
+	c := volume.Create{ProjectID: project, Name: "Upload", Media: volume.MediaDisk, Type: t.Name, Size: size, Upload: true}
+	if in.name != nil {
+		c.Name = *in.name
+	}
+	if in.media != nil {
+		c.Media = *in.media
+	}
+	if in.meta != nil {
+		c.Metadata = keepRDS(*in.meta, nil)
+	}
+	if in.tags != nil {
+		c.Tags = *in.tags
+	}
+	if in.multimount != nil {
+		c.MultiAttach = *in.multimount
+	}
+	v, _, err := a.volumes.CreateVolume(r.Context(), httpapi.Principal(r.Context()), c)
+	if err != nil {
+		if errs.Is(err, errs.NoSpace) {
+			return newError(http.StatusServiceUnavailable, "backend", "", "We currently cannot provide enough resources to create a %s drive", st)
+		}
+		return fmt.Errorf("initialise upload: %w", err)
+	}
+	d, err := a.view(r.Context(), project)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"objects": []any{d.full(v)}})
+	return nil
+}
+
+// chunkRange is where chunk n of size s lies in an image of total bytes;
+// the last chunk takes the rest.
+func chunkRange(n, s, total int64) (volume.Range, bool) {
+	chunks := max(total/s, 1)
+	if n < 0 || n >= chunks {
+		return volume.Range{}, false
+	}
+	rg := volume.Range{Off: n * s, Len: s}
+	if n == chunks-1 {
+		rg.Len = total - rg.Off
+	}
+	return rg, true
+}
+
+// uploadChunkLink answers where to send a chunk, or 416 when it is in.
+func (a *API) uploadChunkLink(w http.ResponseWriter, r *http.Request) error {
+	project, err := a.account(r.Context())
+	if err != nil {
+		return err
+	}
+	v, err := a.drive(r.Context(), project, r.PathValue("uuid"))
+	if err != nil {
+		return err
+	}
+	body, err := a.readBody(r)
+	if err != nil {
+		return err
+	}
+	var in struct {
+		Number *int64 `json:"chunk_number"`
+		Size   *int64 `json:"chunk_size"`
+	}
+	if body == nil || json.Unmarshal(body, &in) != nil {
+		return required("chunk_number")
+	}
+	if in.Number == nil {
+		return required("chunk_number")
+	}
+	if in.Size == nil || *in.Size <= 0 {
+		return newError(http.StatusBadRequest, "validation", "chunk_size", "chunk_size must be a positive number of bytes")
+	}
+	if s := status(v); s != stUploading {
+		return stateError("upload to", s, stUploading)
+	}
+	u, err := a.volumes.GetUpload(r.Context(), httpapi.Principal(r.Context()), v.ID)
+	if err != nil {
+		return err
+	}
+	rg, ok := chunkRange(*in.Number, *in.Size, u.Total)
+	if !ok {
+		return newError(http.StatusBadRequest, "validation", "chunk_number", "Chunk %d of %d bytes is outside the image of %d bytes", *in.Number, *in.Size, u.Total)
+	}
+	if u.Has(rg) {
+		return newError(http.StatusRequestedRangeNotSatisfiable, "validation", "chunk_number", "Chunk %d is already uploaded", *in.Number)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"link": fmt.Sprintf("/api/2.0/drives/%s/upload/%d-%d/", v.ID, rg.Off, rg.Len)})
+	return nil
+}
+
+// uploadChunk streams a chunk's raw bytes into the drive; the body is
+// not read into memory and not bound by the JSON body limit.
+func (a *API) uploadChunk(w http.ResponseWriter, r *http.Request) error {
+	project, err := a.account(r.Context())
+	if err != nil {
+		return err
+	}
+	v, err := a.drive(r.Context(), project, r.PathValue("uuid"))
+	if err != nil {
+		return err
+	}
+	offS, lenS, _ := strings.Cut(r.PathValue("range"), "-")
+	off, err1 := strconv.ParseInt(offS, 10, 64)
+	n, err2 := strconv.ParseInt(lenS, 10, 64)
+	if err1 != nil || err2 != nil {
+		return notExist(r.PathValue("range"))
+	}
+	if r.ContentLength >= 0 && r.ContentLength != n {
+		return newError(http.StatusBadRequest, "validation", "", "The chunk must be %d bytes; the body has %d", n, r.ContentLength)
+	}
+	if s := status(v); s != stUploading {
+		return stateError("upload to", s, stUploading)
+	}
+	_, err = a.volumes.WriteUpload(r.Context(), httpapi.Principal(r.Context()), v.ID, volume.Range{Off: off, Len: n}, r.Body)
+	if errs.Is(err, errs.Exist) {
+		return newError(http.StatusRequestedRangeNotSatisfiable, "validation", "", "Bytes %d-%d are already uploaded", off, off+n)
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{})
+	return nil
+}
