@@ -8,6 +8,13 @@ import (
 	"github.com/stowage/stowage/internal/testenv"
 )
 
+// onBothEngines runs body on a server over SQLite and one over
+// PostgreSQL: the store code behind these features has SQL for both.
+func onBothEngines(t *testing.T, body func(t *testing.T, e *testenv.Env)) {
+	t.Run("sqlite", func(t *testing.T) { body(t, testenv.Start(t)) })
+	t.Run("postgres", func(t *testing.T) { body(t, testenv.Start(t, testenv.Postgres(t))) })
+}
+
 // TestSchemasOfSnapshotsAndCapabilities: clients ask for both schemas;
 // snapshots/schema/ used to be routed as the snapshot with uuid "schema"
 // and capabilities/schema/ did not exist.
@@ -47,8 +54,9 @@ func TestSchemasOfSnapshotsAndCapabilities(t *testing.T) {
 // TestSnapshotMetaKeptWhole: meta is the user's dictionary, kept and
 // replaced whole on PUT, as a drive's is; it used to keep only
 // description.
-func TestSnapshotMetaKeptWhole(t *testing.T) {
-	e := testenv.Start(t)
+func TestSnapshotMetaKeptWhole(t *testing.T) { onBothEngines(t, snapshotMetaKeptWhole) }
+
+func snapshotMetaKeptWhole(t *testing.T, e *testenv.Env) {
 	auth := admin(e)
 	id := createDrive(t, e, auth, obj{"name": "src", "media": "disk", "size": 64 * mib})
 	waitStatus(t, e, auth, id, "unmounted")
@@ -118,8 +126,9 @@ func TestMethodNotAllowedListsEveryMethod(t *testing.T) {
 // TestProfile: GET has state, PUT changes what a user may change (and
 // takes back the whole GET result), /profile/schema/ exists, and the clone
 // naming the profile sets names unnamed clones.
-func TestProfile(t *testing.T) {
-	e := testenv.Start(t)
+func TestProfile(t *testing.T) { onBothEngines(t, profile) }
+
+func profile(t *testing.T, e *testenv.Env) {
 	auth := admin(e)
 
 	st, body := call(t, e, "GET", "profile/", auth, nil)

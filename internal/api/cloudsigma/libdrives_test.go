@@ -37,8 +37,9 @@ func waitLibdrive(t *testing.T, e *testenv.Env, auth, id, want string) obj {
 // into a drive of their own account that holds the image's bytes; a tenant
 // cannot publish or unpublish; the operator's later writes to the source
 // drive reach neither the image nor the clone.
-func TestLibraryDrives(t *testing.T) {
-	e := testenv.Start(t)
+func TestLibraryDrives(t *testing.T) { onBothEngines(t, libraryDrives) }
+
+func libraryDrives(t *testing.T, e *testenv.Env) {
 	staff := admin(e)
 	tenant := newTenant(t, e, "libuser")
 

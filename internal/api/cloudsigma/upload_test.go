@@ -45,8 +45,9 @@ func (r *repeatReader) Read(p []byte) (int, error) {
 // hands out; a chunk already in answers 416, which is how a client
 // resumes; a chunk of the wrong length is refused and not counted; when
 // every byte is in the drive is unmounted and holds the image.
-func TestDriveUpload(t *testing.T) {
-	e := testenv.Start(t)
+func TestDriveUpload(t *testing.T) { onBothEngines(t, driveUpload) }
+
+func driveUpload(t *testing.T, e *testenv.Env) {
 	auth := admin(e)
 	const chunk = 1 << 20
 	// Three chunks; the last takes the rest, so it is 1 MiB + 512.
