@@ -75,6 +75,7 @@ func (a *API) Register(mux httpapi.Mux) {
 	route("DELETE", "drives/{uuid}/", a.deleteDrive)
 	route("POST", "drives/{uuid}/action/", a.driveAction)
 	route("POST", "initupload/", a.initUpload)
+	route("POST", "drives/upload/", a.uploadWhole)
 	route("POST", "drives/{uuid}/upload/{range}/", a.uploadChunk)
 	route("GET", "jobs/", a.listJobs)
 	route("GET", "jobs/{uuid}/", a.getJob)

@@ -199,3 +199,36 @@ func (a *API) uploadChunk(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, map[string]any{})
 	return nil
 }
+
+// uploadWhole is CloudSigma's one-request upload (POST /drives/upload/,
+// as curl --upload-file sends it): the body is the whole raw image, its
+// Content-Length the drive's size, and the answer the new drive's uuid as
+// plain text. A body that ends early leaves no drive behind.
+func (a *API) uploadWhole(w http.ResponseWriter, r *http.Request) error {
+	project, err := a.account(r.Context())
+	if err != nil {
+		return err
+	}
+	if r.ContentLength <= 0 {
+		return newError(http.StatusLengthRequired, "validation", "", "Content-Length is required: it is the size of the drive")
+	}
+	p := httpapi.Principal(r.Context())
+	t, err := a.checkStorageType(defaultStorageType)
+	if err != nil {
+		return err
+	}
+	v, _, err := a.volumes.CreateVolume(r.Context(), p, volume.Create{ProjectID: project, Name: "Upload_" + a.now().UTC().Format("2006-01-02 15:04:05"),
+		Media: volume.MediaDisk, Type: t.Name, Size: r.ContentLength, Upload: true})
+	if err != nil {
+		return fmt.Errorf("upload drive: %w", err)
+	}
+	if _, err := a.volumes.WriteUpload(r.Context(), p, v.ID, volume.Range{Off: 0, Len: r.ContentLength}, r.Body); err != nil {
+		if _, derr := a.volumes.DeleteVolume(r.Context(), p, v.ID, false); derr != nil {
+			a.log.Warn("remove failed upload", "volume", v.ID, "err", derr)
+		}
+		return fmt.Errorf("upload drive %s: %w", v.ID, err)
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, err = fmt.Fprintln(w, v.ID)
+	return err
+}

@@ -187,3 +187,41 @@ func TestDriveUploadQuotaAndStreaming(t *testing.T) {
 	waitStatus(t, e, auth, id, "unmounted")
 	qemuIO(t, mountOn(t, e, auth, id), "read -P 0x7e 0 64M")
 }
+
+// TestDriveUploadWhole: CloudSigma's one-request upload, as curl sends it:
+// the body is the image, Content-Length the size, the answer the uuid.
+func TestDriveUploadWhole(t *testing.T) {
+	e := testenv.Start(t)
+	auth := admin(e)
+	image := append(bytes.Repeat([]byte{0x44}, 2<<20), bytes.Repeat([]byte{0x55}, 512)...)
+	r := e.DoHeaders("POST", "/api/2.0/drives/upload/", http.Header{"Authorization": {auth}, "Content-Type": {"application/octet-stream"}}, image)
+	id := strings.TrimSpace(string(r.Body))
+	if r.Status != 200 || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/plain") || len(id) != 36 {
+		t.Fatalf("upload: %d %v %q", r.Status, r.Header, r.Body)
+	}
+	d := waitStatus(t, e, auth, id, "unmounted")
+	if d["size"] != float64(len(image)) || d["media"] != "disk" {
+		t.Fatalf("uploaded drive %v", d)
+	}
+	qemuIO(t, mountOn(t, e, auth, id), "read -P 0x44 0 2M", "read -P 0x55 2M 512")
+
+	// Without a Content-Length the size is unknown: 411, and no drive.
+	req, err := http.NewRequest("POST", e.URL("/api/2.0/drives/upload/"), io.MultiReader(bytes.NewReader(image)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = -1
+	req.Header.Set("Authorization", auth)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusLengthRequired {
+		t.Fatalf("chunked upload: %d", resp.StatusCode)
+	}
+	st, body := call(t, e, "GET", "drives/?limit=0", auth, nil)
+	if st != 200 || len(objects(t, body)) != 1 {
+		t.Fatalf("drives after a refused upload: %v", body)
+	}
+}
