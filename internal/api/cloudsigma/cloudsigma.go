@@ -1,15 +1,17 @@
 // Package cloudsigma owns the CloudSigma API 2.0 dialect mounted at
 // /api/2.0/: drives (list, detail, create one or many, edit, resize, clone,
-// delete one or many), their schema, snapshots (and clones of them), jobs,
-// capabilities, RDS drive users, the tags drives carry, the profile, and
-// servers as
-// far as mounting drives needs (create, edit drives, start, stop), with HTTP
-// Basic credentials or a session cookie (with a CSRF token on writes) and
-// Tastypie's error body, a JSON array of
+// delete one or many), their schema, drive upload (initupload with chunks,
+// and the one-request upload), library drives (the operator's public
+// images: list, clone; publish and unpublish for staff), snapshots (and
+// clones of them), jobs, capabilities, RDS drive users, the tags drives
+// carry, the profile (read, edit, schema; its clone naming names unnamed
+// clones), and servers as far as mounting drives needs (create, edit
+// drives, start, stop), with HTTP Basic credentials or a session cookie
+// (with a CSRF token on writes) and Tastypie's error body, a JSON array of
 // {error_point, error_type, error_message}. The CloudSigma account is the
 // project of the caller's credentials (the project a token is bound to, or
 // else the caller's first project). It translates names, units, shapes and
-// errors; the volume service decides what is allowed.
+// errors; the volume and identity services decide what is allowed.
 package cloudsigma
 
 import (
