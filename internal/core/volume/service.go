@@ -386,7 +386,8 @@ type Create struct {
 	Upload bool
 }
 
-// CreateVolume records a new volume and queues the job that makes its data.
+// CreateVolume records a new volume and queues the job that makes its data;
+// an upload's data comes from its pieces instead (WriteUpload).
 func (s *Service) CreateVolume(ctx context.Context, p identity.Principal, c Create) (Volume, jobs.Job, error) {
 	if c.ProjectID == "" {
 		c.ProjectID = p.BoundProject
@@ -415,9 +416,14 @@ func (s *Service) CreateVolume(ctx context.Context, p identity.Principal, c Crea
 	if err := checkMetadata(c.Metadata, c.Tags); err != nil {
 		return Volume{}, jobs.Job{}, err
 	}
-	if (c.SnapshotID != "" && c.VolumeID != "") || (c.ImageID != "" && (c.SnapshotID != "" || c.VolumeID != "")) ||
-		(c.Upload && (c.SnapshotID != "" || c.VolumeID != "" || c.ImageID != "")) {
-		return Volume{}, jobs.Job{}, errs.Field("source", "give one of snapshot_id, source_volume_id or image_id")
+	sources := 0
+	for _, given := range []bool{c.SnapshotID != "", c.VolumeID != "", c.ImageID != "", c.Upload} {
+		if given {
+			sources++
+		}
+	}
+	if sources > 1 {
+		return Volume{}, jobs.Job{}, errs.Field("source", "give at most one source: snapshot_id, source_volume_id, image_id or an upload")
 	}
 	switch c.Media {
 	case "":
