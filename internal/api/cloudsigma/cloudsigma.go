@@ -79,6 +79,8 @@ func (a *API) Register(mux httpapi.Mux) {
 	route("POST", "initupload/", a.initUpload)
 	route("POST", "drives/upload/", a.uploadWhole)
 	route("POST", "drives/{uuid}/upload/{range}/", a.uploadChunk)
+	route("GET", "drives/{uuid}/upload/", a.resumableTest)
+	route("POST", "drives/{uuid}/upload/", a.resumableUpload)
 	route("GET", "jobs/", a.listJobs)
 	route("GET", "jobs/{uuid}/", a.getJob)
 	route("GET", "capabilities/", a.capabilities)

@@ -3,6 +3,7 @@ package cloudsigma
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -231,4 +232,115 @@ func (a *API) uploadWhole(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	_, err = fmt.Fprintln(w, v.ID)
 	return err
+}
+
+// The resumable.js protocol, as pycloudsigma's resumable upload and
+// browsers send it: GET /drives/{uuid}/upload/ with the chunk's
+// resumable* parameters answers 200 when the chunk is in (and 404 when it
+// is not), and POST of a multipart form with those fields and then the
+// chunk as the part named "file" streams it in. Chunks count from 1 and
+// the last takes the rest of the image.
+
+// resumableChunk reads the chunk's place from the resumable* values and
+// checks it against the upload.
+func resumableChunk(get func(string) string, u volume.Upload) (n int64, rg volume.Range, err error) {
+	num := func(k string) (int64, error) {
+		v, err := strconv.ParseInt(get(k), 10, 64)
+		if err != nil || v <= 0 {
+			return 0, newError(http.StatusBadRequest, "validation", k, "%s must be a positive integer", k)
+		}
+		return v, nil
+	}
+	if n, err = num("resumableChunkNumber"); err != nil {
+		return 0, rg, err
+	}
+	size, err := num("resumableChunkSize")
+	if err != nil {
+		return 0, rg, err
+	}
+	total, err := num("resumableTotalSize")
+	if err != nil {
+		return 0, rg, err
+	}
+	if total != u.Total {
+		return 0, rg, newError(http.StatusBadRequest, "validation", "resumableTotalSize", "The image is %d bytes, not %d", u.Total, total)
+	}
+	rg, ok := chunkRange(n-1, size, total)
+	if !ok {
+		return 0, rg, newError(http.StatusBadRequest, "validation", "resumableChunkNumber", "Chunk %d of %d bytes is outside the image of %d bytes", n, size, total)
+	}
+	return n, rg, nil
+}
+
+// uploadingDrive loads a drive of the account that an upload is filling,
+// with its upload.
+func (a *API) uploadingDrive(r *http.Request) (volume.Upload, error) {
+	project, err := a.account(r.Context())
+	if err != nil {
+		return volume.Upload{}, err
+	}
+	v, err := a.drive(r.Context(), project, r.PathValue("uuid"))
+	if err != nil {
+		return volume.Upload{}, err
+	}
+	if s := status(v); s != stUploading {
+		return volume.Upload{}, stateError("upload to", s, stUploading)
+	}
+	return a.volumes.GetUpload(r.Context(), httpapi.Principal(r.Context()), v.ID)
+}
+
+func (a *API) resumableTest(w http.ResponseWriter, r *http.Request) error {
+	u, err := a.uploadingDrive(r)
+	if err != nil {
+		return err
+	}
+	n, rg, err := resumableChunk(r.URL.Query().Get, u)
+	if err != nil {
+		return err
+	}
+	if !u.Has(rg) {
+		return newError(http.StatusNotFound, "notexist", "", "Chunk %d is not uploaded", n)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{})
+	return nil
+}
+
+func (a *API) resumableUpload(w http.ResponseWriter, r *http.Request) error {
+	u, err := a.uploadingDrive(r)
+	if err != nil {
+		return err
+	}
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return newError(http.StatusBadRequest, "validation", "", "The chunk must be sent as multipart/form-data")
+	}
+	fields := map[string]string{}
+	for {
+		part, err := mr.NextPart()
+		if err != nil {
+			return newError(http.StatusBadRequest, "validation", "file", "The form has no file part")
+		}
+		if part.FormName() != "file" {
+			// The resumable* fields are short; a field is capped at 64 bytes.
+			b, _ := io.ReadAll(io.LimitReader(part, 64))
+			fields[part.FormName()] = string(b)
+			continue
+		}
+		_, rg, err := resumableChunk(func(k string) string { return fields[k] }, u)
+		if err != nil {
+			return err
+		}
+		if !u.Has(rg) {
+			_, err = a.volumes.WriteUpload(r.Context(), httpapi.Principal(r.Context()), u.VolumeID, rg, part)
+		}
+		if errs.Is(err, errs.Exist) {
+			return newError(http.StatusRequestedRangeNotSatisfiable, "validation", "", "Bytes %d-%d overlap bytes already uploaded", rg.Off, rg.End())
+		}
+		if err != nil {
+			return err
+		}
+		// A chunk already in is a success: resumable.js retries chunks.
+		writeJSON(w, http.StatusOK, map[string]any{})
+		return nil
+	}
 }

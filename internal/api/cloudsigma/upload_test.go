@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"runtime"
 	"strings"
@@ -224,4 +225,71 @@ func TestDriveUploadWhole(t *testing.T) {
 	if st != 200 || len(objects(t, body)) != 1 {
 		t.Fatalf("drives after a refused upload: %v", body)
 	}
+}
+
+// TestDriveUploadResumable: the resumable.js protocol pycloudsigma's
+// resumable upload speaks: GET tells whether a chunk is in (200) or not
+// (404), POST sends it as a multipart form; chunks count from 1, the last
+// takes the rest, a chunk sent twice is a success and counted once.
+func TestDriveUploadResumable(t *testing.T) {
+	e := testenv.Start(t)
+	auth := admin(e)
+	const chunk = 1 << 20
+	image := append(bytes.Repeat([]byte{0x61}, chunk), bytes.Repeat([]byte{0x62}, chunk+1024)...)
+	st, body := call(t, e, "POST", "initupload/", auth, obj{"objects": []obj{{"name": "resumable", "size": len(image), "media": "disk"}}})
+	mustStatus(t, st, body, 201)
+	id := objects(t, body)[0]["uuid"].(string)
+	params := func(n int) string {
+		return fmt.Sprintf("resumableChunkNumber=%d&resumableChunkSize=%d&resumableTotalSize=%d&resumableIdentifier=img&resumableFilename=img", n, chunk, len(image))
+	}
+	test := func(n int) int {
+		return e.Do("GET", "/api/2.0/drives/"+id+"/upload/?"+params(n), auth, nil).Status
+	}
+	send := func(n int, data []byte) testenv.Response {
+		var b bytes.Buffer
+		mw := multipart.NewWriter(&b)
+		for _, kv := range strings.Split(params(n), "&") {
+			k, v, _ := strings.Cut(kv, "=")
+			if err := mw.WriteField(k, v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		fw, err := mw.CreateFormFile("file", "img")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fw.Write(data); err != nil {
+			t.Fatal(err)
+		}
+		if err := mw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return e.DoHeaders("POST", "/api/2.0/drives/"+id+"/upload/", http.Header{"Authorization": {auth}, "Content-Type": {mw.FormDataContentType()}}, b.Bytes())
+	}
+	if test(2) != 404 {
+		t.Fatalf("chunk 2 before upload: %d", test(2))
+	}
+	if r := send(2, image[chunk:]); r.Status != 200 {
+		t.Fatalf("chunk 2: %d %s", r.Status, r.Body)
+	}
+	if test(2) != 200 || test(1) != 404 {
+		t.Fatalf("after chunk 2: test(2)=%d test(1)=%d", test(2), test(1))
+	}
+	if r := send(2, image[chunk:]); r.Status != 200 {
+		t.Fatalf("chunk 2 again: %d %s", r.Status, r.Body)
+	}
+	// A wrong total or chunk number is refused; the drive still uploads.
+	r := e.Do("GET", "/api/2.0/drives/"+id+"/upload/?"+strings.Replace(params(1), fmt.Sprint(len(image)), "7", 1), auth, nil)
+	if r.Status != 400 {
+		t.Fatalf("wrong total: %d %s", r.Status, r.Body)
+	}
+	if test(3) != 400 {
+		t.Fatalf("chunk 3: %d", test(3))
+	}
+	waitStatus(t, e, auth, id, "uploading")
+	if r := send(1, image[:chunk]); r.Status != 200 {
+		t.Fatalf("chunk 1: %d %s", r.Status, r.Body)
+	}
+	waitStatus(t, e, auth, id, "unmounted")
+	qemuIO(t, mountOn(t, e, auth, id), "read -P 0x61 0 1M", fmt.Sprintf("read -P 0x62 1M %d", chunk+1024))
 }
