@@ -16,6 +16,23 @@ type Mux interface {
 	Handler(r *http.Request) (h http.Handler, pattern string)
 }
 
+// Allowed lists the methods m routes r's path for, in a fixed order, for
+// the Allow header of a 405 and for OPTIONS. Patterns in except (a
+// surface's catch-all, which takes every method) do not count.
+func Allowed(m Mux, r *http.Request, except ...string) []string {
+	var out []string
+	for _, method := range []string{http.MethodGet, http.MethodPut, http.MethodDelete, http.MethodPost, http.MethodPatch} {
+		probe := r.Clone(r.Context())
+		probe.Method = method
+		// ServeMux answers a path it knows only for other methods with
+		// its own 405 handler and an empty pattern.
+		if _, pat := m.Handler(probe); pat != "" && !slices.Contains(except, pat) {
+			out = append(out, method)
+		}
+	}
+	return out
+}
+
 // RecordingMux is an http.ServeMux that remembers every pattern
 // registered on it, in order.
 type RecordingMux struct {

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -29,6 +30,33 @@ func (b poolBackend) Grow(ctx context.Context, id string, size int64) error {
 	return b.p.Grow(ctx, id, size)
 }
 func (b poolBackend) Delete(ctx context.Context, id string) error { return b.p.Delete(ctx, id) }
+
+// Write streams r into the volume a buffer at a time, so an upload of any
+// size holds one buffer, and flushes before it counts the bytes as written.
+func (b poolBackend) Write(ctx context.Context, id string, off int64, r io.Reader) (int64, error) {
+	h, err := b.p.Volume(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	buf := make([]byte, 1<<20)
+	var n int64
+	for {
+		k, rerr := io.ReadFull(r, buf)
+		if k > 0 {
+			if err := h.WriteAt(ctx, buf[:k], off+n); err != nil {
+				return n, err
+			}
+			n += int64(k)
+		}
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			break
+		}
+		if rerr != nil {
+			return n, rerr
+		}
+	}
+	return n, h.Flush(ctx)
+}
 
 func (b poolBackend) Usage(ctx context.Context, id string) (int64, int64, error) {
 	st, err := b.p.Stat(ctx, id)

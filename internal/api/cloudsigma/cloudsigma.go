@@ -1,15 +1,17 @@
 // Package cloudsigma owns the CloudSigma API 2.0 dialect mounted at
 // /api/2.0/: drives (list, detail, create one or many, edit, resize, clone,
-// delete one or many), their schema, snapshots (and clones of them), jobs,
-// capabilities, RDS drive users, the tags drives carry, the profile, and
-// servers as
-// far as mounting drives needs (create, edit drives, start, stop), with HTTP
-// Basic credentials or a session cookie (with a CSRF token on writes) and
-// Tastypie's error body, a JSON array of
+// delete one or many), their schema, drive upload (initupload with chunks,
+// and the one-request upload), library drives (the operator's public
+// images: list, clone; publish and unpublish for staff), snapshots (and
+// clones of them), jobs, capabilities, RDS drive users, the tags drives
+// carry, the profile (read, edit, schema; its clone naming names unnamed
+// clones), and servers as far as mounting drives needs (create, edit
+// drives, start, stop), with HTTP Basic credentials or a session cookie
+// (with a CSRF token on writes) and Tastypie's error body, a JSON array of
 // {error_point, error_type, error_message}. The CloudSigma account is the
 // project of the caller's credentials (the project a token is bound to, or
 // else the caller's first project). It translates names, units, shapes and
-// errors; the volume service decides what is allowed.
+// errors; the volume and identity services decide what is allowed.
 package cloudsigma
 
 import (
@@ -75,9 +77,16 @@ func (a *API) Register(mux httpapi.Mux) {
 	route("PUT", "drives/{uuid}/", a.editDrive)
 	route("DELETE", "drives/{uuid}/", a.deleteDrive)
 	route("POST", "drives/{uuid}/action/", a.driveAction)
+	route("POST", "initupload/", a.initUpload)
+	route("POST", "drives/upload/", a.uploadWhole)
+	route("POST", "drives/{uuid}/upload/{range}/", a.uploadChunk)
+	route("GET", "drives/{uuid}/upload/", a.resumableTest)
+	route("POST", "drives/{uuid}/upload/", a.resumableUpload)
 	route("GET", "jobs/", a.listJobs)
 	route("GET", "jobs/{uuid}/", a.getJob)
 	route("GET", "capabilities/", a.capabilities)
+	route("GET", "capabilities/schema/", a.capabilitiesSchema)
+	route("GET", "snapshots/schema/", a.snapshotSchema)
 	route("GET", "snapshots/", a.listSnapshots(false))
 	route("GET", "snapshots/detail/", a.listSnapshots(true))
 	route("POST", "snapshots/", a.createSnapshots)
@@ -86,6 +95,13 @@ func (a *API) Register(mux httpapi.Mux) {
 	route("PUT", "snapshots/{uuid}/", a.editSnapshot)
 	route("DELETE", "snapshots/{uuid}/", a.deleteSnapshot)
 	route("POST", "snapshots/{uuid}/action/", a.snapshotAction)
+	route("GET", "libdrives/", a.listLibdrives)
+	route("GET", "libdrives/detail/", a.listLibdrives)
+	route("GET", "libdrives/schema/", a.libdriveSchema)
+	route("POST", "libdrives/", a.publishLibdrive)
+	route("GET", "libdrives/{uuid}/", a.getLibdrive)
+	route("DELETE", "libdrives/{uuid}/", a.unpublishLibdrive)
+	route("POST", "libdrives/{uuid}/action/", a.libdriveAction)
 	route("GET", "driveusers/", a.listDriveUsers)
 	route("POST", "driveusers/", a.createDriveUsers)
 	route("GET", "driveusers/{uuid}/", a.getDriveUsers)
@@ -95,6 +111,8 @@ func (a *API) Register(mux httpapi.Mux) {
 	route("GET", "tags/{uuid}/", a.getTag)
 	route("GET", "tags/{uuid}/drives/", a.tagDrives)
 	route("GET", "profile/", a.profile)
+	route("PUT", "profile/", a.editProfile)
+	route("GET", "profile/schema/", a.profileSchema)
 	route("GET", "servers/", a.listServers(false))
 	route("GET", "servers/detail/", a.listServers(true))
 	route("POST", "servers/", a.createServers)
@@ -106,36 +124,18 @@ func (a *API) Register(mux httpapi.Mux) {
 	// Anything else under the base is Tastypie's 404, or 405 when the path
 	// exists for another method.
 	mux.Handle(Base, a.surface.Public(func(w http.ResponseWriter, r *http.Request) error {
+		allowed := httpapi.Allowed(mux, r, Base)
+		if len(allowed) == 0 {
+			return newError(http.StatusNotFound, "notexist", "", "Resource %s does not exist", r.URL.Path)
+		}
+		w.Header().Set("Allow", strings.Join(allowed, ","))
 		if r.Method == http.MethodOptions {
 			// OPTIONS answers with the methods the URL takes.
-			var allowed []string
-			for _, m := range []string{"GET", "PUT", "DELETE", "POST"} {
-				probe := r.Clone(r.Context())
-				probe.Method = m
-				if _, pat := mux.Handler(probe); pat != Base {
-					allowed = append(allowed, m)
-				}
-			}
-			if len(allowed) == 0 {
-				return newError(http.StatusNotFound, "notexist", "", "Resource %s does not exist", r.URL.Path)
-			}
-			w.Header().Set("Allow", strings.Join(allowed, ","))
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			_, err := io.WriteString(w, strings.Join(allowed, ","))
 			return err
 		}
-		for _, m := range []string{"GET", "POST", "PUT", "DELETE"} {
-			if m == r.Method {
-				continue
-			}
-			probe := r.Clone(r.Context())
-			probe.Method = m
-			if _, pat := mux.Handler(probe); pat != Base {
-				w.Header().Set("Allow", m)
-				return newError(http.StatusMethodNotAllowed, "validation", "", "Method %s is not allowed here", r.Method)
-			}
-		}
-		return newError(http.StatusNotFound, "notexist", "", "Resource %s does not exist", r.URL.Path)
+		return newError(http.StatusMethodNotAllowed, "validation", "", "Method %s is not allowed here", r.Method)
 	}))
 }
 

@@ -30,6 +30,7 @@ const (
 	stCloningDst  = "cloning_dst"
 	stUnavailable = "unavailable"
 	stCopying     = "copying"
+	stUploading   = "uploading"
 )
 
 // status names a core status as CloudSigma does; "" means the drive is
@@ -51,6 +52,8 @@ func status(v volume.Volume) string {
 		return stResizing
 	case volume.Restoring:
 		return stCopying
+	case volume.Uploading:
+		return stUploading
 	case volume.Deleting:
 		return ""
 	}
@@ -181,7 +184,9 @@ func (d *driveView) full(v volume.Volume) map[string]any {
 	snaps := []any{}
 	if res, err := d.a.volumes.ListSnapshots(d.ctx, httpapi.Principal(d.ctx), volume.SnapshotFilter{VolumeID: v.ID}, page.Request{Limit: page.MaxLimit}); err == nil {
 		for _, sn := range res.Items {
-			snaps = append(snaps, ref("snapshots", sn.ID))
+			if !sn.Public {
+				snaps = append(snaps, ref("snapshots", sn.ID))
+			}
 		}
 	}
 	// Every block type takes snapshots, from the start: the recorded
@@ -531,7 +536,17 @@ func (a *API) getDrive(w http.ResponseWriter, r *http.Request) error {
 	}
 	v, err := a.drive(r.Context(), project, r.PathValue("uuid"))
 	if err != nil {
-		return err
+		// A library drive is readable here too, without an owner.
+		img, ierr := a.image(r, r.PathValue("uuid"))
+		if ierr != nil {
+			return err
+		}
+		obj := a.libdriveAsDrive(img)
+		if f := fieldsParam(r); f != nil {
+			obj = pick(obj, f)
+		}
+		writeJSON(w, http.StatusOK, obj)
+		return nil
 	}
 	d, err := a.view(r.Context(), project)
 	if err != nil {
@@ -632,6 +647,8 @@ func (a *API) driveAction(w http.ResponseWriter, r *http.Request) error {
 		return a.resizeDrive(w, r)
 	case "clone":
 		return a.cloneDrive(w, r)
+	case "upload_chunk":
+		return a.uploadChunkLink(w, r)
 	case "":
 		return newError(http.StatusBadRequest, "validation", "do", "This field is required")
 	default:
@@ -705,11 +722,12 @@ func (a *API) cloneDrive(w http.ResponseWriter, r *http.Request) error {
 	if s := status(src); s != stUnmounted && s != stMounted {
 		return stateError("clone", s, stUnmounted, stMounted)
 	}
-	c := volume.Create{ProjectID: project, VolumeID: src.ID, Name: src.Name, Media: src.Media, MultiAttach: src.MultiAttach,
-		Metadata: src.Metadata, Tags: src.Tags, Type: src.Type, Size: src.Size}
-	if in.name != nil {
-		c.Name = *in.name
+	name, err := a.cloneName(r, src.Name, in.name)
+	if err != nil {
+		return err
 	}
+	c := volume.Create{ProjectID: project, VolumeID: src.ID, Name: name, Media: src.Media, MultiAttach: src.MultiAttach,
+		Metadata: src.Metadata, Tags: src.Tags, Type: src.Type, Size: src.Size}
 	if in.media != nil {
 		c.Media = *in.media
 	}
@@ -750,12 +768,25 @@ func (a *API) cloneDrive(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// cloneName is the name given, or else the source's name by the caller's
+// clone naming.
+func (a *API) cloneName(r *http.Request, source string, given *string) (string, error) {
+	if given != nil {
+		return *given, nil
+	}
+	pr, err := a.identity.Profile(r.Context(), httpapi.Principal(r.Context()))
+	if err != nil {
+		return "", err
+	}
+	return cloneName(source, pr.CloneNaming, a.now()), nil
+}
+
 // deletable checks CloudSigma's delete rule: not in a transitional state
 // and not on a running server. A drive on a stopped server is detached
 // first (force).
 func (d *driveView) deletable(v volume.Volume) (force bool, err error) {
 	switch s := status(v); s {
-	case stUnmounted, stUnavailable:
+	case stUnmounted, stUnavailable, stUploading:
 		return false, nil
 	case stMounted:
 		if d.onRunning(v) {
@@ -803,7 +834,8 @@ func (a *API) removeDrive(ctx context.Context, v volume.Volume, force bool) erro
 		return fmt.Errorf("snapshots of drive %s: %w", v.ID, err)
 	}
 	for _, sn := range res.Items {
-		if sn.Status != volume.SnapAvailable && sn.Status != volume.SnapError {
+		// Library drives published from it stay: they are the operator's.
+		if sn.Public || (sn.Status != volume.SnapAvailable && sn.Status != volume.SnapError) {
 			continue
 		}
 		if _, err := a.volumes.DeleteSnapshot(ctx, p, sn.ID); err != nil && !errs.Is(err, errs.Conflict) {

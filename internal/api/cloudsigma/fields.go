@@ -82,16 +82,59 @@ func schemaFields(fs []field) map[string]any {
 	return out
 }
 
-func (a *API) driveSchema(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, map[string]any{
-		"allowed_detail_http_methods": []string{"get", "put", "delete"},
-		"allowed_list_http_methods":   []string{"get", "put", "delete", "post"},
+// resourceSchema is Tastypie's schema document of a resource.
+func resourceSchema(detail, list []string, fs []field, filtering map[string]string) map[string]any {
+	return map[string]any{
+		"allowed_detail_http_methods": detail,
+		"allowed_list_http_methods":   list,
 		"default_format":              "application/json",
 		"default_limit":               defaultLimit,
-		"fields":                      schemaFields(driveFields()),
-		// Tastypie prints "exact" for every filter, even name__contains.
-		"filtering": map[string]string{"name": "exact", "name__contains": "exact", "tag": "exact", "uuid": "exact"},
-		"ordering":  []string{"uuid", "name"},
-	})
+		"fields":                      schemaFields(fs),
+		"filtering":                   filtering,
+	}
+}
+
+// nameFilters are the filters drives and snapshots document. Tastypie
+// prints "exact" for every filter, even name__contains.
+func nameFilters() map[string]string {
+	return map[string]string{"name": "exact", "name__contains": "exact", "tag": "exact", "uuid": "exact"}
+}
+
+func (a *API) driveSchema(w http.ResponseWriter, r *http.Request) error {
+	s := resourceSchema([]string{"get", "put", "delete"}, []string{"get", "put", "delete", "post"}, driveFields(), nameFilters())
+	s["ordering"] = []string{"uuid", "name"}
+	writeJSON(w, http.StatusOK, s)
+	return nil
+}
+
+// snapshotFields are the fields of the recorded snapshot schema.
+func snapshotFields() []field {
+	return []field{
+		{name: "allocated_size", typ: "integer", readonly: true, required: true, def: noDefault, help: "Physical size of the snapshot"},
+		{name: "drive", typ: "related", required: true, def: nil, help: "Drive UUID"},
+		{name: "grantees", typ: "list", def: noDefault, help: "A list of data. Ex: ['abc', 26.73, 8]"},
+		{name: "meta", typ: "dict", def: map[string]string{}, help: "User defined meta information"},
+		{name: "name", typ: "string", def: nil, help: "Optional human readable name of the snapshot"},
+		{name: "owner", typ: "related", readonly: true, def: nil, help: "Owner of the snapshot"},
+		{name: "permissions", typ: "list", def: noDefault, help: "A list of data. Ex: ['abc', 26.73, 8]"},
+		{name: "resource_uri", typ: "string", readonly: true, required: true, def: noDefault, help: "Unicode string data. Ex: \"Hello World\""},
+		{name: "status", typ: "string", readonly: true, required: true, def: noDefault, help: "Status of the snapshot."},
+		{name: "tags", typ: "related", def: noDefault, help: "Many related resources. Can be either a list of URIs or list of individually nested resource data."},
+		{name: "timestamp", typ: "string", readonly: true, required: true, def: nil, help: "Timestamp of the snapshot creation"},
+		{name: "uuid", typ: "string", readonly: true, required: true, def: nil, help: "UUID of the snapshot"},
+	}
+}
+
+func (a *API) snapshotSchema(w http.ResponseWriter, r *http.Request) error {
+	// The recorded schema lists the name filters only, though ?drive= works.
+	writeJSON(w, http.StatusOK, resourceSchema([]string{"get", "put", "delete"}, []string{"get", "put", "delete", "post"}, snapshotFields(), nameFilters()))
+	return nil
+}
+
+// capabilitiesSchema is the recorded answer: capabilities is a single
+// read-only document, so its schema only names the method.
+func (a *API) capabilitiesSchema(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, map[string]any{"allowed_methods": []string{"get"},
+		"help_text": "Various API capabilities. Check documentation for reference"})
 	return nil
 }

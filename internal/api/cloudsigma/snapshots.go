@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -29,8 +30,12 @@ func snapshotStatus(sn volume.Snapshot) string {
 }
 
 func snapshotJSON(sn volume.Snapshot) map[string]any {
-	meta := map[string]string{}
-	if sn.Description != "" {
+	meta := maps.Clone(sn.Metadata)
+	if meta == nil {
+		meta = map[string]string{}
+	}
+	// A snapshot taken through another face has a description only.
+	if _, ok := meta["description"]; !ok && sn.Description != "" {
 		meta["description"] = sn.Description
 	}
 	var allocated any
@@ -56,7 +61,8 @@ func snapshotJSON(sn volume.Snapshot) map[string]any {
 // snapshot loads one snapshot of the account; anything else is notexist.
 func (a *API) snapshot(ctx context.Context, project, id string) (volume.Snapshot, error) {
 	sn, err := a.volumes.GetSnapshot(ctx, httpapi.Principal(ctx), id)
-	if errs.Is(err, errs.NotExist) || (err == nil && (sn.ProjectID != project || snapshotStatus(sn) == "")) {
+	// A public snapshot is a library drive, not a snapshot of the account.
+	if errs.Is(err, errs.NotExist) || (err == nil && (sn.ProjectID != project || snapshotStatus(sn) == "" || sn.Public)) {
 		return volume.Snapshot{}, notExist(id)
 	}
 	if err != nil {
@@ -84,7 +90,7 @@ func (a *API) listSnapshots(detail bool) httpapi.HandlerFunc {
 				return fmt.Errorf("list snapshots: %w", err)
 			}
 			for _, sn := range res.Items {
-				if snapshotStatus(sn) != "" && snapshotMatches(q, sn) {
+				if snapshotStatus(sn) != "" && !sn.Public && snapshotMatches(q, sn) {
 					all = append(all, sn)
 				}
 			}
@@ -154,9 +160,9 @@ func (a *API) getSnapshot(w http.ResponseWriter, r *http.Request) error {
 
 // snapshotInput is what a snapshot body may set.
 type snapshotInput struct {
-	drive       string
-	name        *string
-	description *string
+	drive string
+	name  *string
+	meta  *map[string]string
 }
 
 func parseSnapshot(raw json.RawMessage, create bool) (snapshotInput, error) {
@@ -184,10 +190,7 @@ func parseSnapshot(raw json.RawMessage, create bool) (snapshotInput, error) {
 		if json.Unmarshal(v, &mm) != nil {
 			return in, newError(http.StatusBadRequest, "validation", "meta", "meta must be a dictionary of strings")
 		}
-		// The core keeps one description per snapshot; other keys are
-		// not stored.
-		d := mm["description"]
-		in.description = &d
+		in.meta = &mm
 	}
 	return in, nil
 }
@@ -229,8 +232,9 @@ func (a *API) createSnapshots(w http.ResponseWriter, r *http.Request) error {
 			// CloudSigma's default name: <drive uuid>__<date>__<time>.
 			c.Name = in.drive + "__" + a.now().UTC().Format("2006-01-02__15_04_05")
 		}
-		if in.description != nil {
-			c.Description = *in.description
+		if in.meta != nil {
+			// meta.description is the description other faces show.
+			c.Metadata, c.Description = *in.meta, (*in.meta)["description"]
 		}
 		sn, _, err := a.volumes.CreateSnapshot(r.Context(), p, in.drive, c)
 		if err != nil {
@@ -262,8 +266,13 @@ func (a *API) editSnapshot(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if in.name != nil || in.description != nil {
-		sn, err = a.volumes.UpdateSnapshot(r.Context(), httpapi.Principal(r.Context()), sn.ID, volume.SnapshotUpdate{Name: in.name, Description: in.description})
+	if in.name != nil || in.meta != nil {
+		u := volume.SnapshotUpdate{Name: in.name, Metadata: in.meta}
+		if in.meta != nil {
+			d := (*in.meta)["description"]
+			u.Description = &d
+		}
+		sn, err = a.volumes.UpdateSnapshot(r.Context(), httpapi.Principal(r.Context()), sn.ID, u)
 		if err != nil {
 			return fmt.Errorf("edit snapshot: %w", err)
 		}
@@ -346,12 +355,13 @@ func (a *API) snapshotAction(w http.ResponseWriter, r *http.Request) error {
 	if sn.Status != volume.SnapAvailable {
 		return newError(http.StatusForbidden, "permission", "", "Cannot clone snapshot in state \"%s\". Snapshot should be in state \"available\"", snapshotStatus(sn))
 	}
-	c := volume.Create{ProjectID: project, SnapshotID: sn.ID, Name: sn.Name, Media: volume.MediaDisk, Size: sn.Size}
+	name, err := a.cloneName(r, sn.Name, in.name)
+	if err != nil {
+		return err
+	}
+	c := volume.Create{ProjectID: project, SnapshotID: sn.ID, Name: name, Media: volume.MediaDisk, Size: sn.Size}
 	if src, err := a.volumes.GetVolume(r.Context(), httpapi.Principal(r.Context()), sn.VolumeID); err == nil {
 		c.Media, c.Type, c.MultiAttach = src.Media, src.Type, src.MultiAttach
-	}
-	if in.name != nil {
-		c.Name = *in.name
 	}
 	if in.media != nil {
 		c.Media = *in.media

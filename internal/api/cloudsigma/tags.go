@@ -5,7 +5,6 @@ import (
 	"slices"
 
 	"github.com/stowage/stowage/internal/core/volume"
-	"github.com/stowage/stowage/internal/httpapi"
 )
 
 // Tags are read-only here: a tag exists while drives carry its uuid, which
@@ -108,14 +107,5 @@ func (a *API) tagDrives(w http.ResponseWriter, r *http.Request) error {
 		out = append(out, d.full(v))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"meta": win.meta(len(by[id])), "objects": out})
-	return nil
-}
-
-// profile answers the fields clients read; clone naming is NONE, the
-// documented default: clones keep their source's name unless given one.
-func (a *API) profile(w http.ResponseWriter, r *http.Request) error {
-	p := httpapi.Principal(r.Context())
-	writeJSON(w, http.StatusOK, map[string]any{"clone_naming": "NONE", "email": p.User.Email, "first_name": p.User.FullName,
-		"last_name": "", "meta": map[string]string{}, "uuid": p.User.ID, "username": p.User.Username})
 	return nil
 }

@@ -146,6 +146,10 @@ type Store interface {
 	// RevokeToken revokes the token and every token made from it.
 	RevokeToken(ctx context.Context, userID, id string, at time.Time) error
 	TouchToken(ctx context.Context, id string, at time.Time) error
+
+	// GetProfile fails with errs.NotExist for a user who never saved one.
+	GetProfile(ctx context.Context, userID string) (Profile, error)
+	PutProfile(ctx context.Context, pr Profile) error
 }
 
 // ProjectFilter narrows project lists.

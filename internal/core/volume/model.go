@@ -22,6 +22,7 @@ const (
 	Detaching Status = "detaching"
 	Resizing  Status = "resizing"
 	Restoring Status = "restoring" // reverting to a snapshot
+	Uploading Status = "uploading" // being filled by an upload (upload.go)
 	Deleting  Status = "deleting"
 	Error     Status = "error"
 )
@@ -75,9 +76,14 @@ type Snapshot struct {
 	VolumeID    string
 	Name        string
 	Description string
-	Size        int64
-	Status      SnapshotStatus
-	BackendID   string
+	// Metadata is the snapshot's key/value data, never nil on reads.
+	Metadata map[string]string
+	// Public makes the snapshot one of the operator's images: every
+	// tenant may list it and clone volumes from it (see image.go).
+	Public    bool
+	Size      int64
+	Status    SnapshotStatus
+	BackendID string
 	// KeptUntil, when set, is when the retention job deletes the snapshot.
 	KeptUntil *time.Time
 	// Restorations are the ids of volumes made from or reverted to it.

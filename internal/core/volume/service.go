@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"regexp"
 	"slices"
 	"strings"
@@ -28,6 +29,9 @@ type Backend interface {
 	Snapshot(ctx context.Context, srcID, newID string) error
 	Clone(ctx context.Context, srcID, newID string) error
 	Grow(ctx context.Context, id string, size int64) error
+	// Write streams what r yields into id at off and makes it durable
+	// before returning the count, holding at most a bounded buffer.
+	Write(ctx context.Context, id string, off int64, r io.Reader) (int64, error)
 	Delete(ctx context.Context, id string) error
 	// Usage reports bytes allocated to id and bytes only id holds.
 	Usage(ctx context.Context, id string) (allocated, exclusive int64, err error)
@@ -74,8 +78,10 @@ type Intent struct {
 	SnapFrom   []SnapshotStatus
 	SnapTo     SnapshotStatus
 	// RestoredTo is appended to the snapshot's restorations.
-	RestoredTo    string
-	NewVolume     *Volume
+	RestoredTo string
+	NewVolume  *Volume
+	// NewUpload starts an upload into NewVolume.
+	NewUpload     *Upload
 	NewSnapshot   *Snapshot
 	NewAttachment *Attachment
 	// DetachID moves that attachment to detaching.
@@ -105,6 +111,8 @@ type SnapshotFilter struct {
 	VolumeID  string
 	Name      string
 	Status    SnapshotStatus
+	// Public, when set, keeps only images (true) or only the others.
+	Public *bool
 }
 
 // EventFilter narrows the audit log.
@@ -171,6 +179,13 @@ type Store interface {
 	SetQuota(ctx context.Context, projectID string, l Limits, e Event) error
 
 	ListEvents(ctx context.Context, sc access.Scope, f EventFilter, r page.Request) ([]Event, error)
+
+	// GetVolumeUpload returns a volume's upload in progress.
+	GetVolumeUpload(ctx context.Context, volumeID string) (Upload, error)
+	// AddVolumeUploadRange records received bytes (errs.Exist when some were
+	// already) and, when the image is whole, ends the upload: the volume
+	// becomes available.
+	AddVolumeUploadRange(ctx context.Context, volumeID string, r Range) (Upload, error)
 }
 
 // Options configure a Service.
@@ -370,12 +385,18 @@ type Create struct {
 	MultiAttach bool
 	Metadata    map[string]string
 	Tags        []string
-	// At most one source.
+	// At most one source: a snapshot of the project, a volume of the
+	// project, or a public image of any project.
 	SnapshotID string
 	VolumeID   string
+	ImageID    string
+	// Upload makes an empty volume that an upload of Size bytes fills
+	// (see upload.go); it takes no source.
+	Upload bool
 }
 
-// CreateVolume records a new volume and queues the job that makes its data.
+// CreateVolume records a new volume and queues the job that makes its data;
+// an upload's data comes from its pieces instead (WriteUpload).
 func (s *Service) CreateVolume(ctx context.Context, p identity.Principal, c Create) (Volume, jobs.Job, error) {
 	if c.ProjectID == "" {
 		c.ProjectID = p.BoundProject
@@ -404,8 +425,14 @@ func (s *Service) CreateVolume(ctx context.Context, p identity.Principal, c Crea
 	if err := checkMetadata(c.Metadata, c.Tags); err != nil {
 		return Volume{}, jobs.Job{}, err
 	}
-	if c.SnapshotID != "" && c.VolumeID != "" {
-		return Volume{}, jobs.Job{}, errs.Field("source", "give snapshot_id or source_volume_id, not both")
+	sources := 0
+	for _, given := range []bool{c.SnapshotID != "", c.VolumeID != "", c.ImageID != "", c.Upload} {
+		if given {
+			sources++
+		}
+	}
+	if sources > 1 {
+		return Volume{}, jobs.Job{}, errs.Field("source", "give at most one source: snapshot_id, source_volume_id, image_id or an upload")
 	}
 	switch c.Media {
 	case "":
@@ -432,6 +459,22 @@ func (s *Service) CreateVolume(ctx context.Context, p identity.Principal, c Crea
 		in.SnapshotID, in.SnapFrom = sn.ID, []SnapshotStatus{SnapAvailable}
 		srcBackend, srcSize = sn.BackendID, sn.Size
 		if src, err := s.store.GetVolume(ctx, access.System, sn.VolumeID); err == nil {
+			srcType = src.Type
+		}
+	case c.ImageID != "":
+		img, err := s.GetImage(ctx, p, c.ImageID)
+		if err != nil {
+			return Volume{}, jobs.Job{}, fieldNotFound(err, "image_id", "image", c.ImageID)
+		}
+		if img.Status != SnapAvailable {
+			return Volume{}, jobs.Job{}, errs.E(errs.Conflict, "image %s is %s; cloning needs it to be available", img.ID, img.Status)
+		}
+		// The compare-and-set on the image's row orders this clone against
+		// its unpublishing; no restoration is recorded, so the operator's
+		// snapshot never names tenants' volumes.
+		in.SnapshotID, in.SnapFrom = img.ID, []SnapshotStatus{SnapAvailable}
+		srcBackend, srcSize = img.BackendID, img.Size
+		if src, err := s.store.GetVolume(ctx, access.System, img.VolumeID); err == nil {
 			srcType = src.Type
 		}
 	case c.VolumeID != "":
@@ -461,6 +504,17 @@ func (s *Service) CreateVolume(ctx context.Context, p identity.Principal, c Crea
 	}
 	if c.Size == 0 {
 		c.Size = srcSize
+	}
+	var upload *Upload
+	if c.Upload {
+		if t.Kind != KindBlock {
+			return Volume{}, jobs.Job{}, errs.Field("type", "only block volumes take uploads")
+		}
+		if c.Size <= 0 {
+			return Volume{}, jobs.Job{}, errs.Field("size", "size must be the image's size in bytes")
+		}
+		upload = &Upload{Total: c.Size, Received: []Range{}}
+		c.Size = uploadSize(t, c.Size)
 	}
 	if err := t.checkSize(c.Size); err != nil {
 		return Volume{}, jobs.Job{}, err
@@ -497,12 +551,24 @@ func (s *Service) CreateVolume(ctx context.Context, p identity.Principal, c Crea
 		in.RestoredTo = id
 	} else if c.VolumeID != "" {
 		v.SourceType, v.SourceID, v.Status = "volume", c.VolumeID, Cloning
+	} else if c.ImageID != "" {
+		// An image is a snapshot: the guard against deleting a source
+		// while a clone reads it applies as it does to snapshots.
+		v.SourceType, v.SourceID, v.Status = "snapshot", c.ImageID, Cloning
 	}
-	j, err := jobs.New(jobCreate, v.ProjectID, "volume", v.ID, createPayload{SourceBackend: srcBackend, Kind: t.Kind}, now)
-	if err != nil {
-		return Volume{}, jobs.Job{}, err
+	var j jobs.Job
+	if upload != nil {
+		// The upload's first piece makes the data; there is nothing to
+		// run before it.
+		v.Status, upload.VolumeID = Uploading, v.ID
+		in.NewUpload = upload
+	} else {
+		if j, err = jobs.New(jobCreate, v.ProjectID, "volume", v.ID, createPayload{SourceBackend: srcBackend, Kind: t.Kind}, now); err != nil {
+			return Volume{}, jobs.Job{}, err
+		}
+		in.Job = &j
 	}
-	in.NewVolume, in.Job = &v, &j
+	in.NewVolume = &v
 	in.Reserve = Usage{StorageBytes: v.Size, Volumes: 1}
 	in.Event = s.event(p, v.ProjectID, "volume.create", "volume", v.ID, map[string]any{"size": v.Size, "type": v.Type, "source": v.SourceID})
 	if err := s.apply(ctx, in); err != nil {
@@ -622,9 +688,9 @@ func (s *Service) DeleteVolume(ctx context.Context, p identity.Principal, id str
 	if err != nil {
 		return jobs.Job{}, err
 	}
-	allowed := []Status{Available, Error}
+	allowed := []Status{Available, Error, Uploading}
 	if force {
-		allowed = []Status{Available, Error, InUse, Attaching, Detaching, Creating, Cloning}
+		allowed = []Status{Available, Error, Uploading, InUse, Attaching, Detaching, Creating, Cloning}
 	}
 	if !slices.Contains(allowed, v.Status) {
 		msg := conflict("volume", v.ID, v.Status, "delete", allowed)

@@ -17,6 +17,7 @@ import (
 type SnapshotCreate struct {
 	Name        string
 	Description string
+	Metadata    map[string]string
 	KeptUntil   *time.Time
 }
 
@@ -24,6 +25,10 @@ type SnapshotCreate struct {
 // takes it. Attached volumes may be snapshotted; writes completed before
 // the job runs are in it.
 func (s *Service) CreateSnapshot(ctx context.Context, p identity.Principal, volumeID string, c SnapshotCreate) (Snapshot, jobs.Job, error) {
+	return s.createSnapshot(ctx, p, volumeID, c, false)
+}
+
+func (s *Service) createSnapshot(ctx context.Context, p identity.Principal, volumeID string, c SnapshotCreate, public bool) (Snapshot, jobs.Job, error) {
 	v, err := s.writable(ctx, p, volumeID)
 	if err != nil {
 		return Snapshot{}, jobs.Job{}, err
@@ -37,6 +42,12 @@ func (s *Service) CreateSnapshot(ctx context.Context, p identity.Principal, volu
 	if err := checkDescription(c.Description); err != nil {
 		return Snapshot{}, jobs.Job{}, err
 	}
+	if err := checkMetadata(c.Metadata, nil); err != nil {
+		return Snapshot{}, jobs.Job{}, err
+	}
+	if c.Metadata == nil {
+		c.Metadata = map[string]string{}
+	}
 	now := s.o.Now().UTC()
 	if c.KeptUntil != nil && !c.KeptUntil.After(now) {
 		return Snapshot{}, jobs.Job{}, errs.Field("kept_until", "kept_until must be in the future")
@@ -49,7 +60,7 @@ func (s *Service) CreateSnapshot(ctx context.Context, p identity.Principal, volu
 		return Snapshot{}, jobs.Job{}, conflict("volume", v.ID, v.Status, "snapshot", allowed)
 	}
 	id := NewID()
-	sn := Snapshot{ID: id, ProjectID: v.ProjectID, VolumeID: v.ID, Name: c.Name, Description: c.Description, Size: v.Size,
+	sn := Snapshot{ID: id, ProjectID: v.ProjectID, VolumeID: v.ID, Name: c.Name, Description: c.Description, Metadata: c.Metadata, Public: public, Size: v.Size,
 		Status: SnapCreating, BackendID: id, KeptUntil: c.KeptUntil, Restorations: []string{}, Created: now, Updated: now}
 	j, err := jobs.New(jobSnapshot, v.ProjectID, "snapshot", sn.ID, snapshotPayload{SourceBackend: v.BackendID}, now)
 	if err != nil {
@@ -93,6 +104,7 @@ func (s *Service) ListSnapshots(ctx context.Context, p identity.Principal, f Sna
 type SnapshotUpdate struct {
 	Name           *string
 	Description    *string
+	Metadata       *map[string]string // replaces the whole map
 	KeptUntil      *time.Time
 	ClearKeptUntil bool
 }
@@ -113,6 +125,12 @@ func (s *Service) UpdateSnapshot(ctx context.Context, p identity.Principal, id s
 			return Snapshot{}, err
 		}
 		sn.Description = *u.Description
+	}
+	if u.Metadata != nil {
+		if err := checkMetadata(*u.Metadata, nil); err != nil {
+			return Snapshot{}, err
+		}
+		sn.Metadata = *u.Metadata
 	}
 	if u.ClearKeptUntil {
 		sn.KeptUntil = nil

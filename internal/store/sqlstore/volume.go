@@ -51,15 +51,15 @@ func insertVolume(ctx context.Context, x execer, v volume.Volume) error {
 }
 
 const snapshotCols = `id, project_id, volume_id, name, description, size_bytes, status, backend_id, kept_until, restorations,
-	exclusive_bytes, created_at, updated_at`
+	exclusive_bytes, created_at, updated_at, metadata, public`
 
 func scanSnapshot(row rowScanner) (volume.Snapshot, error) {
 	var s volume.Snapshot
-	var status, rest string
+	var status, rest, meta string
 	var kept sql.NullInt64
 	var created, updated int64
 	err := row.Scan(&s.ID, &s.ProjectID, &s.VolumeID, &s.Name, &s.Description, &s.Size, &status, &s.BackendID, &kept, &rest,
-		&s.ExclusiveBytes, &created, &updated)
+		&s.ExclusiveBytes, &created, &updated, &meta, &s.Public)
 	if err != nil {
 		return s, err
 	}
@@ -67,6 +67,12 @@ func scanSnapshot(row rowScanner) (volume.Snapshot, error) {
 	s.Created, s.Updated = fromTS(created), fromTS(updated)
 	if err := json.Unmarshal([]byte(rest), &s.Restorations); err != nil {
 		return s, fmt.Errorf("snapshot %s restorations: %w", s.ID, err)
+	}
+	if err := json.Unmarshal([]byte(meta), &s.Metadata); err != nil {
+		return s, fmt.Errorf("snapshot %s metadata: %w", s.ID, err)
+	}
+	if s.Metadata == nil {
+		s.Metadata = map[string]string{}
 	}
 	return s, nil
 }
@@ -195,10 +201,16 @@ func (s *Store) Apply(ctx context.Context, in volume.Intent) error {
 				return err
 			}
 		}
+		if u := in.NewUpload; u != nil {
+			if _, err := tx.ExecContext(ctx, "INSERT INTO volume_uploads (volume_id, total, received, updated_at) VALUES ($1, $2, $3, $4)",
+				u.VolumeID, u.Total, jsonText(rangesDoc(u.Received)), now); err != nil {
+				return mapErr(err)
+			}
+		}
 		if sn := in.NewSnapshot; sn != nil {
-			_, err := tx.ExecContext(ctx, `INSERT INTO snapshots (`+snapshotCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+			_, err := tx.ExecContext(ctx, `INSERT INTO snapshots (`+snapshotCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 				sn.ID, sn.ProjectID, sn.VolumeID, sn.Name, sn.Description, sn.Size, string(sn.Status), sn.BackendID, tsPtr(sn.KeptUntil),
-				jsonText(sn.Restorations), sn.ExclusiveBytes, ts(sn.Created), ts(sn.Updated))
+				jsonText(sn.Restorations), sn.ExclusiveBytes, ts(sn.Created), ts(sn.Updated), jsonText(sn.Metadata), sn.Public)
 			if err != nil {
 				return mapErr(err)
 			}
@@ -464,6 +476,9 @@ func (s *Store) RemoveVolume(ctx context.Context, id string) error {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM attachments WHERE volume_id = $1 AND snapshot_id = ''", id); err != nil {
 			return mapErr(err)
 		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM volume_uploads WHERE volume_id = $1", id); err != nil {
+			return mapErr(err)
+		}
 		if _, err := tx.ExecContext(ctx, "DELETE FROM volumes WHERE id = $1", id); err != nil {
 			return mapErr(err)
 		}
@@ -563,13 +578,16 @@ func (s *Store) ListSnapshots(ctx context.Context, sc access.Scope, f volume.Sna
 	if f.Status != "" {
 		q.add(" AND status = ?", string(f.Status))
 	}
+	if f.Public != nil {
+		q.add(" AND public = ?", *f.Public)
+	}
 	q.add(" ORDER BY id LIMIT ?", r.Limit)
 	return collect(ctx, s.r, q, scanSnapshot)
 }
 
 func (s *Store) UpdateSnapshot(ctx context.Context, sn volume.Snapshot, e volume.Event) error {
-	q := new(query).add("UPDATE snapshots SET name = ?, description = ?, kept_until = ?, updated_at = ? WHERE id = ?",
-		sn.Name, sn.Description, tsPtr(sn.KeptUntil), ts(sn.Updated), sn.ID)
+	q := new(query).add("UPDATE snapshots SET name = ?, description = ?, metadata = ?, kept_until = ?, updated_at = ? WHERE id = ?",
+		sn.Name, sn.Description, jsonText(sn.Metadata), tsPtr(sn.KeptUntil), ts(sn.Updated), sn.ID)
 	return s.tx(ctx, func(tx *sql.Tx) error { return execWithEvent(ctx, tx, q, e) })
 }
 
