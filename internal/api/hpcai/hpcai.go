@@ -162,7 +162,7 @@ func (a *API) regions(w http.ResponseWriter, r *http.Request) error {
 // status maps the core's volume status to HPC-AI's.
 func status(v volume.Volume) string {
 	switch v.Status {
-	case volume.Creating, volume.Cloning:
+	case volume.Creating, volume.Cloning, volume.Uploading:
 		return "Pending"
 	case volume.InUse, volume.Detaching:
 		return "InUse"

@@ -39,6 +39,10 @@ func volumeState(s volume.Status) (state, runtime, action string) {
 	switch s {
 	case volume.Creating, volume.Cloning:
 		return stCreating, "creating", ""
+	case volume.Uploading:
+		// A CloudSigma upload is still filling it: Cinder's status for a
+		// volume taking an image's bytes.
+		return stCreating, "downloading", ""
 	case volume.Available:
 		return stOK, "available", ""
 	case volume.InUse:
