@@ -60,7 +60,7 @@ func (a *app) root() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "stowage",
 		Short: "A self-hosted storage cloud: block volumes and S3 object storage in one binary",
-		Long: `stowage runs the Stowage server (stowage serve) and is its client.
+		Long: `The stowage binary runs the Stowage server (stowage serve) and is its client.
 
 Client commands talk to the native API of the endpoint you logged in to
 (stowage login), or to STOWAGE_ENDPOINT with STOWAGE_TOKEN when set.`,
