@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/spf13/cobra"
+
+	"github.com/stowage/stowage/internal/bytesize"
 )
 
 func (a *app) cpCmd() *cobra.Command {
@@ -41,12 +43,12 @@ project's S3 key is made on first use and cached in the config file (mode 0600).
   stowage cp -r s3://www/assets ./assets --json`,
 		Args: args(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
-			ps, err := parseSize(partSize)
+			ps, err := bytesize.Parse(partSize)
 			if err != nil {
 				return usageError{fmt.Errorf("--part-size: %w", err)}
 			}
 			if ps < minPartSize {
-				return usageError{fmt.Errorf("--part-size must be at least %s, S3's smallest part", humanSize(minPartSize))}
+				return usageError{fmt.Errorf("--part-size must be at least %s, S3's smallest part", bytesize.Format(minPartSize))}
 			}
 			if parallel < 1 || parallel > 64 {
 				return usageError{errors.New("--parallel must be between 1 and 64")}
@@ -127,20 +129,16 @@ func (a *app) printCopied(verb string, rs []result, took time.Duration) error {
 		return nil
 	}
 	for _, r := range rs {
-		detail := humanSize(r.Bytes)
+		detail := bytesize.Format(r.Bytes)
 		if r.Parts > 1 {
-			detail += fmt.Sprintf(", %d parts", r.Parts)
+			detail += ", " + plural(int64(r.Parts), "part")
 		}
 		if r.Resumed > 0 {
-			detail += ", resumed after " + humanSize(r.Resumed)
+			detail += ", resumed after " + bytesize.Format(r.Resumed)
 		}
 		fmt.Fprintf(a.stdout, "%s: %s → %s (%s)\n", verb, r.Source, r.Dest, detail)
 	}
-	files := "1 file"
-	if len(rs) != 1 {
-		files = fmt.Sprintf("%d files", len(rs))
-	}
-	_, err := fmt.Fprintf(a.stdout, "done: %s, %s in %s (%s)\n", files, humanSize(bytes), took.Round(time.Millisecond), rate(moved, took))
+	_, err := fmt.Fprintf(a.stdout, "done: %s, %s in %s (%s)\n", plural(int64(len(rs)), "file"), bytesize.Format(bytes), took.Round(time.Millisecond), rate(moved, took))
 	return err
 }
 
@@ -305,7 +303,7 @@ of keys ending in /; with -r, every object under PREFIX.`,
 					for _, o := range page.Contents {
 						mod := aws.ToTime(o.LastModified).UTC().Format(time.RFC3339)
 						out.Objects = append(out.Objects, objectJSON{Key: aws.ToString(o.Key), Size: aws.ToInt64(o.Size), LastModified: mod, ETag: unquote(o.ETag)})
-						rows = append(rows, row{id: aws.ToString(o.Key), fields: []string{mod, humanSize(aws.ToInt64(o.Size)), aws.ToString(o.Key)}})
+						rows = append(rows, row{id: aws.ToString(o.Key), fields: []string{mod, bytesize.Format(aws.ToInt64(o.Size)), aws.ToString(o.Key)}})
 					}
 				}
 				return a.out().list(out, []string{"MODIFIED", "SIZE", "KEY"}, rows)

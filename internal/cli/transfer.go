@@ -25,6 +25,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/stowage/stowage/internal/bytesize"
 )
 
 // S3's limits on multipart uploads.
@@ -541,5 +543,5 @@ func rate(n int64, d time.Duration) string {
 	if d <= 0 {
 		return "-"
 	}
-	return humanSize(int64(float64(n)/d.Seconds())) + "/s"
+	return bytesize.Format(int64(float64(n)/d.Seconds())) + "/s"
 }

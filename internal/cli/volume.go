@@ -9,11 +9,12 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/stowage/stowage/internal/bytesize"
 	"github.com/stowage/stowage/internal/client"
 )
 
 func volumePairs(v client.Volume) [][2]string {
-	pairs := [][2]string{{"id", v.ID}, {"name", v.Name}, {"status", v.Status}, {"size", humanSize(v.Size)}, {"type", v.Type},
+	pairs := [][2]string{{"id", v.ID}, {"name", v.Name}, {"status", v.Status}, {"size", bytesize.Format(v.Size)}, {"type", v.Type},
 		{"zone", v.Zone}, {"project", v.ProjectID}, {"bootable", fmt.Sprint(v.Bootable)}, {"multiattach", fmt.Sprint(v.MultiAttach)}}
 	for _, a := range v.Attachments {
 		pairs = append(pairs, [2]string{"attached", a.InstanceID + " " + a.ConnectionInfo.URI})
@@ -63,7 +64,7 @@ Snapshots, clones and extensions work the same for both.`}
 			body := map[string]any{"name": argv[0], "project_id": project, "type": typ, "zone": zone, "description": desc,
 				"multiattach": multi, "bootable": bootable, "snapshot_id": fromSnap, "source_volume_id": fromVol}
 			if size != "" {
-				n, err := parseSize(size)
+				n, err := bytesize.Parse(size)
 				if err != nil {
 					return usageError{err}
 				}
@@ -120,7 +121,7 @@ Snapshots, clones and extensions work the same for both.`}
 			}
 			rows := make([]row, 0, len(vs))
 			for _, v := range vs {
-				rows = append(rows, row{id: v.ID, fields: []string{v.ID, v.Name, v.Status, humanSize(v.Size), v.Type, v.Zone}})
+				rows = append(rows, row{id: v.ID, fields: []string{v.ID, v.Name, v.Status, bytesize.Format(v.Size), v.Type, v.Zone}})
 			}
 			return a.out().list(vs, []string{"ID", "NAME", "STATUS", "SIZE", "TYPE", "ZONE"}, rows)
 		},
@@ -206,7 +207,7 @@ Snapshots, clones and extensions work the same for both.`}
 		if len(argv) != 2 {
 			return nil, usageError{errors.New("give the volume id and the new size")}
 		}
-		n, err := parseSize(argv[1])
+		n, err := bytesize.Parse(argv[1])
 		if err != nil {
 			return nil, usageError{err}
 		}
@@ -302,7 +303,7 @@ accepted wherever a type is. A limit of 0 is none.`,
 			}
 			rows := make([]row, 0, len(ts))
 			for _, t := range ts {
-				rows = append(rows, row{id: t.Name, fields: []string{t.Name, t.Kind, humanSize(t.MinSize), humanSize(t.MaxSize),
+				rows = append(rows, row{id: t.Name, fields: []string{t.Name, t.Kind, bytesize.Format(t.MinSize), bytesize.Format(t.MaxSize),
 					limit(int64(t.IOPSLimit), ""), limit(int64(t.MiBpsLimit), " MiB/s"), orDash(strings.Join(t.Aliases, ","))}})
 			}
 			return a.out().list(ts, []string{"NAME", "KIND", "MIN SIZE", "MAX SIZE", "IOPS", "THROUGHPUT", "ALIASES"}, rows)
