@@ -79,6 +79,9 @@ Client commands talk to the native API of the endpoint you logged in to
 	root.AddCommand(serveCmd(a.getenv, a.stderr), a.versionCmd(), a.loginCmd(), a.whoamiCmd(), a.projectCmd(), a.tokenCmd(), a.jobCmd(), a.adminCmd(), a.offeringCmd(), a.orderCmd(), a.volumeCmd(), a.snapshotCmd(), a.instanceCmd(), a.bucketCmd(), a.credentialCmd(), a.quotaCmd(), a.eventCmd(),
 		a.cpCmd(), a.lsCmd(), a.rmCmd(), a.presignCmd())
 	root.InitDefaultCompletionCmd()
+	completion, _, _ := root.Find([]string{"completion"})
+	bashWithoutPackage(completion)
+	a.registerCompletions(root)
 	groupsRefuseUnknown(root)
 	return root
 }
