@@ -91,13 +91,13 @@ project's S3 key is made on first use and cached in the config file (mode 0600).
 					desc = fmt.Sprintf("%s %d files", verb, len(jobs))
 				}
 				t := &transfer{s3: cl, partSize: ps, parallel: parallel, m: newMeter(a.stderr, total, desc, !a.quiet)}
-				start := time.Now()
 				results, err := t.run(ctx, jobs, dstRemote)
 				t.m.done(err == nil)
 				if err != nil {
 					return err
 				}
-				return a.printCopied(verb, results, time.Since(start))
+				moved, took := t.m.summary()
+				return a.printCopied(verb, results, moved, took)
 			})
 		},
 	}
@@ -108,12 +108,13 @@ project's S3 key is made on first use and cached in the config file (mode 0600).
 	return cmd
 }
 
-// printCopied reports a finished cp: a line per file, then the total.
-func (a *app) printCopied(verb string, rs []result, took time.Duration) error {
-	var bytes, moved int64
+// printCopied reports a finished cp: a line per file, then the total and
+// the rate at which this run moved its bytes (those an earlier run had
+// moved do not count).
+func (a *app) printCopied(verb string, rs []result, moved int64, took time.Duration) error {
+	var bytes int64
 	for _, r := range rs {
 		bytes += r.Bytes
-		moved += r.Bytes - r.Resumed
 	}
 	switch {
 	case a.json:
