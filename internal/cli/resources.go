@@ -50,7 +50,7 @@ func (a *app) snapshotCmd() *cobra.Command {
 			}
 			q := url.Values{}
 			if volume != "" {
-				q.Set("volume_id", volume)
+				q.Set("volume", volume)
 			}
 			ss, err := client.All[client.Snapshot](cmd.Context(), c, "/api/v1/snapshots", q)
 			if err != nil {

@@ -113,7 +113,7 @@ Snapshots, clones and extensions work the same for both.`}
 				q.Set("status", status)
 			}
 			if project != "" {
-				q.Set("project_id", project)
+				q.Set("project", project)
 			}
 			vs, err := client.All[client.Volume](cmd.Context(), c, "/api/v1/volumes", q)
 			if err != nil {
