@@ -35,8 +35,10 @@ download continues NAME.<tag>.part, whose tag ties it to the object's ETag (a ch
 object starts over). Uploads send each part's MD5 for the server to check; a download of
 an object uploaded in one piece is checked against its MD5 ETag.
 
-When standard error is a terminal a progress bar shows bytes, rate and time left. The
-project's S3 key is made on first use and cached in the config file (mode 0600).`,
+When standard error is a terminal a progress bar shows bytes, rate and time left, and says
+"completing…" while the server assembles a multipart upload; it counts only what this run
+moves, as the rate in the summary that replaces it does. The project's S3 key is made on
+first use and cached in the config file (mode 0600).`,
 		Example: `  stowage cp ./backup.tar s3://photos/2024/
   stowage cp s3://photos/2024/backup.tar /tmp/
   stowage cp -r ./site s3://www/ --parallel 8
