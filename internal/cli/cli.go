@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -160,8 +161,8 @@ func levenshtein(a, b string) int {
 }
 
 // args wraps cobra's argument checks so their failures exit 2 and say
-// whether an argument is missing or one too many was given (Main adds the
-// usage line that names them).
+// which argument is missing or which ones are extra (Main adds the usage
+// line).
 func args(check cobra.PositionalArgs) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, a []string) error {
 		if check(cmd, a) == nil {
@@ -176,7 +177,19 @@ func args(check cobra.PositionalArgs) cobra.PositionalArgs {
 				return usageError{errors.New("missing argument")}
 			}
 		}
-		return usageError{fmt.Errorf("too many arguments (%d given)", len(a))}
+		// Too many: the longest prefix the check takes shows which are extra.
+		k := len(a) - 1
+		for k > 0 && check(cmd, a[:k]) != nil {
+			k--
+		}
+		extra := make([]string, len(a)-k)
+		for i, x := range a[k:] {
+			extra[i] = strconv.Quote(x)
+		}
+		if len(extra) == 1 {
+			return usageError{fmt.Errorf("unexpected argument %s", extra[0])}
+		}
+		return usageError{fmt.Errorf("unexpected arguments %s", strings.Join(extra, " "))}
 	}
 }
 
