@@ -41,9 +41,14 @@ func newMeter(w io.Writer, total int64, desc string, show bool) *meter {
 	if !show || !ok || !term.IsTerminal(int(f.Fd())) || total <= 0 {
 		return m
 	}
-	// The bar goes when the transfer is done: the summary that follows
-	// says what moved and at what rate, once.
-	m.bar = progressbar.NewOptions64(total,
+	m.bar = newBar(w, total, desc)
+	return m
+}
+
+// newBar draws a transfer's bar on w. It goes when the transfer is done:
+// the summary that follows says what moved and at what rate, once.
+func newBar(w io.Writer, total int64, desc string) *progressbar.ProgressBar {
+	return progressbar.NewOptions64(total,
 		progressbar.OptionSetWriter(w),
 		progressbar.OptionSetDescription(desc),
 		progressbar.OptionShowBytes(true),
@@ -55,7 +60,6 @@ func newMeter(w io.Writer, total int64, desc string, show bool) *meter {
 		progressbar.OptionSetRenderBlankState(true),
 		progressbar.OptionClearOnFinish(),
 	)
-	return m
 }
 
 // add counts n bytes moved. The bar is given them at most every redraw,
@@ -92,9 +96,16 @@ func (m *meter) skip(n int64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.total -= n
-	if m.bar != nil {
-		m.bar.ChangeMax64(max(m.total, 1))
+	if m.bar == nil {
+		return
 	}
+	// Bytes of other files may have filled the bar past the new total's
+	// last byte; take them back first, or the bar would finish now.
+	if last := max(m.total-1, 0); m.shown > last {
+		m.bar.Set64(last)
+		m.shown = last
+	}
+	m.bar.ChangeMax64(max(m.total, 1))
 }
 
 // phase says on the bar what the transfer is doing besides moving bytes
