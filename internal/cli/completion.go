@@ -19,11 +19,11 @@ import (
 // lines, as cobra takes them.
 type candidates func(ctx context.Context, c *client.Client, cmd *cobra.Command) ([]string, error)
 
-// completeArgs completes each positional argument with its own candidates
-// (nil for none, and none past the last).
+// completeArgs completes each positional argument with its own candidates,
+// and nothing past the last.
 func (a *app) completeArgs(lists ...candidates) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 	return func(cmd *cobra.Command, argv []string, _ string) ([]string, cobra.ShellCompDirective) {
-		if len(argv) >= len(lists) || lists[len(argv)] == nil {
+		if len(argv) >= len(lists) {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
 		return a.complete(cmd, lists[len(argv)])
