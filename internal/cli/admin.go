@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/stowage/stowage/internal/bytesize"
 	"github.com/stowage/stowage/internal/client"
 )
 
@@ -113,10 +114,10 @@ orphan blobs, which admin gc removes.`,
 			}
 			b, o := p.Block, p.Object
 			return a.out().list(p, []string{"POOL", "USED", "ON DISK", "FREE", "SIZE", "HOLDS"}, []row{
-				{id: "block", fields: []string{"block", humanSize(b.UsedBytes), humanSize(b.DiskBytes), humanSize(b.FreeBytes), humanSize(b.CapacityBytes),
-					fmt.Sprintf("%d volumes, %d chunks of %s", b.Volumes, b.Chunks, humanSize(b.ChunkSize))}},
-				{id: "object", fields: []string{"object", humanSize(o.ObjectBytes), humanSize(o.BlobBytes + o.InlineBytes), humanSize(o.FreeBytes), humanSize(o.CapacityBytes),
-					fmt.Sprintf("%d buckets, %d objects (%d inline), %d blobs", o.Buckets, o.Objects, o.InlineObjects, o.Blobs)}},
+				{id: "block", fields: []string{"block", bytesize.Format(b.UsedBytes), bytesize.Format(b.DiskBytes), bytesize.Format(b.FreeBytes), bytesize.Format(b.CapacityBytes),
+					fmt.Sprintf("%s, %s of %s", plural(b.Volumes, "volume"), plural(b.Chunks, "chunk"), bytesize.Format(b.ChunkSize))}},
+				{id: "object", fields: []string{"object", bytesize.Format(o.ObjectBytes), bytesize.Format(o.BlobBytes + o.InlineBytes), bytesize.Format(o.FreeBytes), bytesize.Format(o.CapacityBytes),
+					fmt.Sprintf("%s, %s (%d inline), %s", plural(o.Buckets, "bucket"), plural(o.Objects, "object"), o.InlineObjects, plural(o.Blobs, "blob"))}},
 			})
 		},
 	}
@@ -146,7 +147,7 @@ with the stored one. Volume I/O pauses while it runs: one pass over the map page
 				return err
 			}
 			if !r.Clean {
-				return fmt.Errorf("the block pool has %d problems", len(r.Problems))
+				return fmt.Errorf("the block pool has %s", plural(int64(len(r.Problems)), "problem"))
 			}
 			return nil
 		},

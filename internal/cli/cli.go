@@ -9,17 +9,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/stowage/stowage/internal/client"
 )
 
-// Version is set at build time with -ldflags "-X ...cli.Version=…".
-var Version = "dev"
-
-// usageError marks errors that exit 2.
+// usageError marks errors that exit 2; Main follows them with the usage
+// line of the command that refused them.
 type usageError struct{ error }
 
 // app carries what every command needs; commands get it by closure, so
@@ -38,16 +39,21 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(
 	a := &app{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
 	root := a.root()
 	root.SetArgs(args)
-	err := root.ExecuteContext(context.Background())
+	cmd, err := root.ExecuteContextC(context.Background())
 	if err == nil {
 		return 0
 	}
 	fmt.Fprintln(stderr, "stowage:", err)
 	var ue usageError
-	if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command") {
-		return 2
+	if !errors.As(err, &ue) {
+		return 1
 	}
-	return 1
+	line := cmd.UseLine()
+	if cmd.HasAvailableSubCommands() {
+		line = cmd.CommandPath() + " COMMAND"
+	}
+	fmt.Fprintf(stderr, "Usage: %s\nRun '%s --help' for more.\n", line, cmd.CommandPath())
+	return 2
 }
 
 // root builds the command tree.
@@ -55,7 +61,7 @@ func (a *app) root() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "stowage",
 		Short: "A self-hosted storage cloud: block volumes and S3 object storage in one binary",
-		Long: `stowage runs the Stowage server (stowage serve) and is its client.
+		Long: `The stowage binary runs the Stowage server (stowage serve) and is its client.
 
 Client commands talk to the native API of the endpoint you logged in to
 (stowage login), or to STOWAGE_ENDPOINT with STOWAGE_TOKEN when set.`,
@@ -65,44 +71,139 @@ Client commands talk to the native API of the endpoint you logged in to
 	root.SetIn(a.stdin)
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
+	root.SetFlagErrorFunc(flagError)
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.profile, "profile", "", "named profile from the config file (default: the current one)")
 	pf.StringVar(&a.endpoint, "endpoint", "", "API endpoint, overriding the profile and STOWAGE_ENDPOINT")
 	pf.BoolVar(&a.json, "json", false, "print JSON with stable field names")
 	pf.BoolVarP(&a.quiet, "quiet", "q", false, "print ids only")
-	root.AddCommand(serveCmd(a.getenv, a.stderr), versionCmd(), a.loginCmd(), a.whoamiCmd(), a.projectCmd(), a.tokenCmd(), a.jobCmd(), a.adminCmd(), a.offeringCmd(), a.orderCmd(), a.volumeCmd(), a.snapshotCmd(), a.instanceCmd(), a.bucketCmd(), a.credentialCmd(), a.quotaCmd(), a.eventCmd(),
+	root.AddCommand(serveCmd(a.getenv, a.stderr), a.versionCmd(), a.loginCmd(), a.whoamiCmd(), a.projectCmd(), a.tokenCmd(), a.jobCmd(), a.adminCmd(), a.offeringCmd(), a.orderCmd(), a.volumeCmd(), a.snapshotCmd(), a.instanceCmd(), a.bucketCmd(), a.credentialCmd(), a.quotaCmd(), a.eventCmd(),
 		a.cpCmd(), a.lsCmd(), a.rmCmd(), a.presignCmd())
 	root.InitDefaultCompletionCmd()
+	completion, _, _ := root.Find([]string{"completion"})
+	bashWithoutPackage(completion)
+	a.registerCompletions(root)
 	groupsRefuseUnknown(root)
 	return root
 }
 
-// groupsRefuseUnknown makes the commands that only group others (volume,
-// admin, completion …) answer an unknown subcommand with a usage error;
-// cobra would print their help and exit 0.
+// groupsRefuseUnknown makes the commands that only group others (the root,
+// volume, admin, completion …) answer an unknown subcommand with a usage
+// error that suggests the commands it may have meant; cobra would print
+// their help and exit 0 (or, for the root, suggest without the usage).
 func groupsRefuseUnknown(c *cobra.Command) {
-	for _, sub := range c.Commands() {
-		if sub.HasSubCommands() && !sub.Runnable() {
-			sub.RunE = func(cmd *cobra.Command, argv []string) error {
-				if len(argv) > 0 {
-					return usageError{fmt.Errorf("unknown command %q for %q", argv[0], cmd.CommandPath())}
-				}
+	if c.HasSubCommands() && !c.Runnable() {
+		c.Args = cobra.ArbitraryArgs
+		c.SuggestionsMinimumDistance = 2
+		c.RunE = func(cmd *cobra.Command, argv []string) error {
+			if len(argv) == 0 {
 				return cmd.Help()
 			}
+			err := fmt.Errorf("unknown command %q for %q", argv[0], cmd.CommandPath())
+			if s := cmd.SuggestionsFor(argv[0]); len(s) > 0 {
+				err = fmt.Errorf("%w; did you mean %s?", err, oneOf(s))
+			}
+			return usageError{err}
 		}
+	}
+	for _, sub := range c.Commands() {
 		groupsRefuseUnknown(sub)
 	}
 }
 
-// args wraps cobra's argument checks so their failures exit 2.
+// flagError makes a flag cobra could not parse a usage error, suggesting
+// the command's flags whose names are near the one given.
+func flagError(cmd *cobra.Command, err error) error {
+	var ne *pflag.NotExistError
+	if !errors.As(err, &ne) || ne.GetSpecifiedShortnames() != "" {
+		return usageError{err}
+	}
+	typed := ne.GetSpecifiedName()
+	var near []string
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if !f.Hidden && (levenshtein(typed, f.Name) <= 2 || strings.HasPrefix(f.Name, typed)) {
+			near = append(near, "--"+f.Name)
+		}
+	})
+	if len(near) > 0 {
+		err = fmt.Errorf("%w; did you mean %s?", err, oneOf(near))
+	}
+	return usageError{err}
+}
+
+// oneOf lists suggestions as a question offers them.
+func oneOf(s []string) string {
+	if len(s) == 1 {
+		return s[0]
+	}
+	return "one of " + strings.Join(s, ", ")
+}
+
+// levenshtein is the edit distance between two names.
+func levenshtein(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}
+
+// args wraps cobra's argument checks so their failures exit 2 and say
+// which argument is missing or which ones are extra (Main adds the usage
+// line).
 func args(check cobra.PositionalArgs) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, a []string) error {
-		if err := check(cmd, a); err != nil {
-			return usageError{err}
+		if check(cmd, a) == nil {
+			return nil
 		}
-		return nil
+		// The checks only count, so more blanks passing means too few.
+		for more := 1; more <= 3; more++ {
+			if check(cmd, append(slices.Clone(a), make([]string, more)...)) == nil {
+				if names := argNames(cmd); len(a) < len(names) {
+					return usageError{fmt.Errorf("missing %s", strings.Join(names[len(a):], " "))}
+				}
+				return usageError{errors.New("missing argument")}
+			}
+		}
+		// Too many: the longest prefix the check takes shows which are extra.
+		k := len(a) - 1
+		for k > 0 && check(cmd, a[:k]) != nil {
+			k--
+		}
+		extra := make([]string, len(a)-k)
+		for i, x := range a[k:] {
+			extra[i] = strconv.Quote(x)
+		}
+		if len(extra) == 1 {
+			return usageError{fmt.Errorf("unexpected argument %s", extra[0])}
+		}
+		return usageError{fmt.Errorf("unexpected arguments %s", strings.Join(extra, " "))}
 	}
+}
+
+// argNames are the arguments a command's Use names before its flags:
+// "create NAME --size SIZE" takes NAME.
+func argNames(cmd *cobra.Command) []string {
+	var names []string
+	for _, w := range strings.Fields(cmd.Use)[1:] {
+		if strings.HasPrefix(w, "-") || strings.HasPrefix(w, "[") || strings.HasPrefix(w, "(") {
+			break
+		}
+		names = append(names, w)
+	}
+	return names
 }
 
 func (a *app) out() output { return output{w: a.stdout, json: a.json, quiet: a.quiet} }

@@ -106,12 +106,34 @@ func (a *app) whoamiCmd() *cobra.Command {
 	}
 }
 
-func projectRows(ps []client.Project) []row {
-	rows := make([]row, 0, len(ps))
-	for _, p := range ps {
-		rows = append(rows, row{id: p.ID, fields: []string{p.ID, p.Name, p.OrganisationID, p.CreatedAt}})
+// orgNames maps the ids of the organisations the caller sees to their
+// names; a project of an organisation the caller does not see keeps its id.
+func orgNames(cmd *cobra.Command, c *client.Client) (map[string]string, error) {
+	orgs, err := client.All[client.Organisation](cmd.Context(), c, "/api/v1/organisations", nil)
+	if err != nil {
+		return nil, err
 	}
-	return rows
+	names := make(map[string]string, len(orgs))
+	for _, o := range orgs {
+		names[o.ID] = o.Name
+	}
+	return names, nil
+}
+
+// orgLabel is an organisation as one project's details show it: its name
+// and id.
+func orgLabel(names map[string]string, id string) string {
+	if n, ok := names[id]; ok {
+		return n + " (" + id + ")"
+	}
+	return id
+}
+
+func orgName(names map[string]string, id string) string {
+	if n, ok := names[id]; ok {
+		return n
+	}
+	return id
 }
 
 func (a *app) projectCmd() *cobra.Command {
@@ -133,7 +155,15 @@ func (a *app) projectCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.out().list(ps, []string{"ID", "NAME", "ORGANISATION", "CREATED"}, projectRows(ps))
+			names, err := orgNames(cmd, c)
+			if err != nil {
+				return err
+			}
+			rows := make([]row, 0, len(ps))
+			for _, p := range ps {
+				rows = append(rows, row{id: p.ID, fields: []string{p.ID, p.Name, orgName(names, p.OrganisationID), p.CreatedAt}})
+			}
+			return a.out().list(ps, []string{"ID", "NAME", "ORGANISATION", "CREATED"}, rows)
 		},
 	}
 	ls.Flags().StringVar(&org, "organisation", "", "only projects of this organisation")
@@ -148,7 +178,11 @@ func (a *app) projectCmd() *cobra.Command {
 			if err := c.Do(cmd.Context(), "GET", "/api/v1/projects/"+url.PathEscape(argv[0]), nil, nil, &p); err != nil {
 				return err
 			}
-			return a.out().one(p, p.ID, [][2]string{{"id", p.ID}, {"name", p.Name}, {"organisation", p.OrganisationID},
+			names, err := orgNames(cmd, c)
+			if err != nil {
+				return err
+			}
+			return a.out().one(p, p.ID, [][2]string{{"id", p.ID}, {"name", p.Name}, {"organisation", orgLabel(names, p.OrganisationID)},
 				{"description", orDash(p.Description)}, {"created", p.CreatedAt}})
 		},
 	}

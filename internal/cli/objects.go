@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/spf13/cobra"
+
+	"github.com/stowage/stowage/internal/bytesize"
 )
 
 func (a *app) cpCmd() *cobra.Command {
@@ -33,20 +35,22 @@ download continues NAME.<tag>.part, whose tag ties it to the object's ETag (a ch
 object starts over). Uploads send each part's MD5 for the server to check; a download of
 an object uploaded in one piece is checked against its MD5 ETag.
 
-When standard error is a terminal a progress bar shows bytes, rate and time left. The
-project's S3 key is made on first use and cached in the config file (mode 0600).`,
+When standard error is a terminal a progress bar shows bytes, rate and time left, and says
+"completing…" while the server assembles a multipart upload; it counts only what this run
+moves, as the rate in the summary that replaces it does. The project's S3 key is made on
+first use and cached in the config file (mode 0600).`,
 		Example: `  stowage cp ./backup.tar s3://photos/2024/
   stowage cp s3://photos/2024/backup.tar /tmp/
   stowage cp -r ./site s3://www/ --parallel 8
   stowage cp -r s3://www/assets ./assets --json`,
 		Args: args(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
-			ps, err := parseSize(partSize)
+			ps, err := bytesize.Parse(partSize)
 			if err != nil {
 				return usageError{fmt.Errorf("--part-size: %w", err)}
 			}
 			if ps < minPartSize {
-				return usageError{fmt.Errorf("--part-size must be at least %s, S3's smallest part", humanSize(minPartSize))}
+				return usageError{fmt.Errorf("--part-size must be at least %s, S3's smallest part", bytesize.Format(minPartSize))}
 			}
 			if parallel < 1 || parallel > 64 {
 				return usageError{errors.New("--parallel must be between 1 and 64")}
@@ -89,13 +93,13 @@ project's S3 key is made on first use and cached in the config file (mode 0600).
 					desc = fmt.Sprintf("%s %d files", verb, len(jobs))
 				}
 				t := &transfer{s3: cl, partSize: ps, parallel: parallel, m: newMeter(a.stderr, total, desc, !a.quiet)}
-				start := time.Now()
 				results, err := t.run(ctx, jobs, dstRemote)
 				t.m.done(err == nil)
 				if err != nil {
 					return err
 				}
-				return a.printCopied(verb, results, time.Since(start))
+				moved, took := t.m.summary()
+				return a.printCopied(verb, results, moved, took)
 			})
 		},
 	}
@@ -106,12 +110,13 @@ project's S3 key is made on first use and cached in the config file (mode 0600).
 	return cmd
 }
 
-// printCopied reports a finished cp: a line per file, then the total.
-func (a *app) printCopied(verb string, rs []result, took time.Duration) error {
-	var bytes, moved int64
+// printCopied reports a finished cp: a line per file, then the total and
+// the rate at which this run moved its bytes (those an earlier run had
+// moved do not count).
+func (a *app) printCopied(verb string, rs []result, moved int64, took time.Duration) error {
+	var bytes int64
 	for _, r := range rs {
 		bytes += r.Bytes
-		moved += r.Bytes - r.Resumed
 	}
 	switch {
 	case a.json:
@@ -127,20 +132,16 @@ func (a *app) printCopied(verb string, rs []result, took time.Duration) error {
 		return nil
 	}
 	for _, r := range rs {
-		detail := humanSize(r.Bytes)
+		detail := bytesize.Format(r.Bytes)
 		if r.Parts > 1 {
-			detail += fmt.Sprintf(", %d parts", r.Parts)
+			detail += ", " + plural(int64(r.Parts), "part")
 		}
 		if r.Resumed > 0 {
-			detail += ", resumed after " + humanSize(r.Resumed)
+			detail += ", resumed after " + bytesize.Format(r.Resumed)
 		}
 		fmt.Fprintf(a.stdout, "%s: %s → %s (%s)\n", verb, r.Source, r.Dest, detail)
 	}
-	files := "1 file"
-	if len(rs) != 1 {
-		files = fmt.Sprintf("%d files", len(rs))
-	}
-	_, err := fmt.Fprintf(a.stdout, "done: %s, %s in %s (%s)\n", files, humanSize(bytes), took.Round(time.Millisecond), rate(moved, took))
+	_, err := fmt.Fprintf(a.stdout, "done: %s, %s in %s (%s)\n", plural(int64(len(rs)), "file"), bytesize.Format(bytes), took.Round(time.Millisecond), rate(moved, took))
 	return err
 }
 
@@ -305,7 +306,7 @@ of keys ending in /; with -r, every object under PREFIX.`,
 					for _, o := range page.Contents {
 						mod := aws.ToTime(o.LastModified).UTC().Format(time.RFC3339)
 						out.Objects = append(out.Objects, objectJSON{Key: aws.ToString(o.Key), Size: aws.ToInt64(o.Size), LastModified: mod, ETag: unquote(o.ETag)})
-						rows = append(rows, row{id: aws.ToString(o.Key), fields: []string{mod, humanSize(aws.ToInt64(o.Size)), aws.ToString(o.Key)}})
+						rows = append(rows, row{id: aws.ToString(o.Key), fields: []string{mod, bytesize.Format(aws.ToInt64(o.Size)), aws.ToString(o.Key)}})
 					}
 				}
 				return a.out().list(out, []string{"MODIFIED", "SIZE", "KEY"}, rows)

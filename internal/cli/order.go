@@ -74,7 +74,7 @@ func orderPairs(o client.Order) [][2]string {
 		lim = append(lim, fmt.Sprintf("%s=%d", k, v))
 	}
 	return [][2]string{{"id", o.ID}, {"type", o.Type}, {"state", o.State}, {"resource", o.ResourceID},
-		{"limits", orDash(strings.Join(lim, ","))}, {"cost", orDash(o.Cost)}, {"error", orDash(o.ErrorMessage)}}
+		{"limits", orDash(strings.Join(lim, ","))}, {"cost", orDash(decimal(o.Cost))}, {"error", orDash(o.ErrorMessage)}}
 }
 
 func (a *app) orderCmd() *cobra.Command {
@@ -135,7 +135,7 @@ func (a *app) orderCmd() *cobra.Command {
 			}
 			rows := make([]row, 0, len(os))
 			for _, o := range os {
-				rows = append(rows, row{id: o.ID, fields: []string{o.ID, o.Type, o.State, fmt.Sprint(o.Attributes["name"]), orDash(o.Cost)}})
+				rows = append(rows, row{id: o.ID, fields: []string{o.ID, o.Type, o.State, fmt.Sprint(o.Attributes["name"]), orDash(decimal(o.Cost))}})
 			}
 			return a.out().list(os, []string{"ID", "TYPE", "STATE", "NAME", "COST"}, rows)
 		},

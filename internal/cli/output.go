@@ -65,6 +65,28 @@ func (o output) printJSON(v any) error {
 	return enc.Encode(v)
 }
 
+// plural counts things as people do: "1 bucket", "0 buckets", "3 buckets".
+func plural(n int64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// decimal shortens an amount the server keeps to ten places: "2.0000000000"
+// is 2.00, "0.0125000000" is 0.0125. Only zeros go, so nothing is rounded.
+func decimal(s string) string {
+	whole, frac, ok := strings.Cut(s, ".")
+	if !ok {
+		return s
+	}
+	frac = strings.TrimRight(frac, "0")
+	for len(frac) < 2 {
+		frac += "0"
+	}
+	return whole + "." + frac
+}
+
 func orDash(s string) string {
 	if s == "" {
 		return "-"

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,7 +16,9 @@ import (
 
 // TestProgressBarOnTerminal runs the real binary under tmux, where standard
 // error is a terminal, and reads the screen: a bar with bytes, rate and time
-// left while the upload runs, the full bar and the summary line at the end.
+// left while the upload runs; "completing…" while the server assembles the
+// parts (the proxy holds that request until the screen says so); at the
+// end the bar gives way to the summary, so that one rate is on the screen.
 // With standard error piped, nothing but the summary is printed.
 func TestProgressBarOnTerminal(t *testing.T) {
 	tmux, err := exec.LookPath("tmux")
@@ -32,6 +35,10 @@ func TestProgressBarOnTerminal(t *testing.T) {
 	// seconds, long enough to see the bar move.
 	p := newS3Proxy(t, e)
 	p.slow.Store(24 << 20)
+	hold := make(chan struct{})
+	p.hold.Store(&hold)
+	release := sync.OnceFunc(func() { close(hold) })
+	t.Cleanup(release)
 	u.viaProxy(p)
 	src := filepath.Join(dir, "blob.bin")
 	writeRandom(t, src, 48<<20)
@@ -55,14 +62,20 @@ func TestProgressBarOnTerminal(t *testing.T) {
 		bin+" cp "+src+" s3://bar/blob.bin --parallel 2; echo exit=$?; sleep 600")
 
 	moving := regexp.MustCompile(`upload blob\.bin +[0-9]+% \|[█ ]+\| \([0-9.]+/48 MiB, [0-9.]+ [KM]iB/s\) \[[0-9]+s:[0-9]+s\]`)
-	var sawMoving bool
+	completing := regexp.MustCompile(`upload blob\.bin: completing… +99% \|█+ *\| \(48/48 MiB`)
+	var sawMoving, sawCompleting bool
 	var screen string
 	for deadline := time.Now().Add(time.Minute); ; {
 		screen = tm("capture-pane", "-p", "-t", "cp")
 		sawMoving = sawMoving || moving.MatchString(screen)
+		if completing.MatchString(screen) {
+			sawCompleting = true
+			release()
+		}
 		if strings.Contains(screen, "exit=") || time.Now().After(deadline) {
 			break
 		}
+		// Polling the screen: tmux has no way to wait for a change.
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Logf("the last screen:\n%s", screen)
@@ -72,14 +85,19 @@ func TestProgressBarOnTerminal(t *testing.T) {
 	if !sawMoving {
 		t.Errorf("never saw the bar move with bytes, rate and time left; the last screen:\n%s", screen)
 	}
+	if !sawCompleting {
+		t.Errorf("never saw the bar say it was completing the upload; the last screen:\n%s", screen)
+	}
 	for _, want := range []string{
-		`upload blob\.bin 100% \|█+\| \(48/48 MiB, [0-9.]+ [KM]iB/s\)`,
 		`(?m)^upload: \S+blob\.bin → s3://bar/blob\.bin \(48 MiB, 6 parts\)$`,
 		`(?m)^done: 1 file, 48 MiB in [0-9.]+m?s \([0-9.]+ [KM]iB/s\)$`,
 	} {
 		if !regexp.MustCompile(want).MatchString(screen) {
 			t.Errorf("screen lacks %s:\n%s", want, screen)
 		}
+	}
+	if rates := regexp.MustCompile(`iB/s`).FindAllString(screen, -1); len(rates) != 1 || strings.Contains(screen, "%") {
+		t.Errorf("the last screen shows %d rates (or a bar), want the summary's alone:\n%s", len(rates), screen)
 	}
 
 	// Piped, standard error stays empty: no bar, no carriage returns.

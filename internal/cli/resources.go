@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/stowage/stowage/internal/bytesize"
 	"github.com/stowage/stowage/internal/client"
 )
 
@@ -49,7 +50,7 @@ func (a *app) snapshotCmd() *cobra.Command {
 			}
 			q := url.Values{}
 			if volume != "" {
-				q.Set("volume_id", volume)
+				q.Set("volume", volume)
 			}
 			ss, err := client.All[client.Snapshot](cmd.Context(), c, "/api/v1/snapshots", q)
 			if err != nil {
@@ -57,7 +58,7 @@ func (a *app) snapshotCmd() *cobra.Command {
 			}
 			rows := make([]row, 0, len(ss))
 			for _, s := range ss {
-				rows = append(rows, row{id: s.ID, fields: []string{s.ID, s.Name, s.Status, humanSize(s.Size), s.VolumeID, ptrOrDash(s.KeptUntil)}})
+				rows = append(rows, row{id: s.ID, fields: []string{s.ID, s.Name, s.Status, bytesize.Format(s.Size), s.VolumeID, ptrOrDash(s.KeptUntil)}})
 			}
 			return a.out().list(ss, []string{"ID", "NAME", "STATUS", "SIZE", "VOLUME", "KEPT UNTIL"}, rows)
 		},
@@ -75,7 +76,7 @@ func (a *app) snapshotCmd() *cobra.Command {
 				return err
 			}
 			return a.out().one(s, s.ID, [][2]string{{"id", s.ID}, {"name", s.Name}, {"status", s.Status}, {"volume", s.VolumeID},
-				{"size", humanSize(s.Size)}, {"kept until", ptrOrDash(s.KeptUntil)}, {"restorations", fmt.Sprint(len(s.Restorations))}})
+				{"size", bytesize.Format(s.Size)}, {"kept until", ptrOrDash(s.KeptUntil)}, {"restorations", fmt.Sprint(len(s.Restorations))}})
 		},
 	}
 	var wait bool
@@ -182,7 +183,7 @@ func (a *app) instanceCmd() *cobra.Command {
 
 func bucketPairs(b client.Bucket) [][2]string {
 	return [][2]string{{"name", b.Name}, {"project", b.ProjectID}, {"region", b.Region}, {"tier", b.Tier},
-		{"public", fmt.Sprint(b.Public)}, {"size", humanSize(b.SizeBytes)}, {"objects", fmt.Sprint(b.ObjectCount)}}
+		{"public", fmt.Sprint(b.Public)}, {"size", bytesize.Format(b.SizeBytes)}, {"objects", fmt.Sprint(b.ObjectCount)}}
 }
 
 // listBuckets prints a project's buckets with their usage (bucket ls, and
@@ -198,7 +199,7 @@ func (a *app) listBuckets(cmd *cobra.Command, project string) error {
 	}
 	rows := make([]row, 0, len(bs))
 	for _, b := range bs {
-		rows = append(rows, row{id: b.Name, fields: []string{b.Name, humanSize(b.SizeBytes), fmt.Sprint(b.ObjectCount), b.Tier, fmt.Sprint(b.Public)}})
+		rows = append(rows, row{id: b.Name, fields: []string{b.Name, bytesize.Format(b.SizeBytes), fmt.Sprint(b.ObjectCount), b.Tier, fmt.Sprint(b.Public)}})
 	}
 	return a.out().list(bs, []string{"NAME", "SIZE", "OBJECTS", "TIER", "PUBLIC"}, rows)
 }
@@ -329,18 +330,24 @@ type quota struct {
 	Usage     map[string]int64  `json:"usage"`
 }
 
-// print shows limits and usage as a table (show and set alike).
+// print shows limits and usage as a table (show and set alike), storage
+// in binary units; --json keeps bytes.
 func (q quota) print(o output) error {
 	var rows []row
-	for _, k := range []string{"storage_bytes", "volumes", "snapshots"} {
+	for _, r := range []struct {
+		key, name string
+		format    func(int64) string
+	}{{"storage_bytes", "storage", bytesize.Format}, {"volumes", "volumes", count}, {"snapshots", "snapshots", count}} {
 		limit := "unlimited"
-		if l := q.Limits[k]; l != nil {
-			limit = fmt.Sprint(*l)
+		if l := q.Limits[r.key]; l != nil {
+			limit = r.format(*l)
 		}
-		rows = append(rows, row{id: k, fields: []string{k, fmt.Sprint(q.Usage[k]), limit}})
+		rows = append(rows, row{id: r.key, fields: []string{r.name, r.format(q.Usage[r.key]), limit}})
 	}
 	return o.list(q, []string{"RESOURCE", "USED", "LIMIT"}, rows)
 }
+
+func count(n int64) string { return strconv.FormatInt(n, 10) }
 
 func (a *app) quotaCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "quota", Short: "Project quotas: limits and usage"}
@@ -395,7 +402,7 @@ func (a *app) quotaSetCmd(use, full string) *cobra.Command {
 			for _, f := range []struct {
 				name, flag, v string
 				parse         func(string) (int64, error)
-			}{{"storage_bytes", "--storage", storage, parseSize}, {"volumes", "--volumes", volumes, parseCount}, {"snapshots", "--snapshots", snapshots, parseCount}} {
+			}{{"storage_bytes", "--storage", storage, bytesize.Parse}, {"volumes", "--volumes", volumes, parseCount}, {"snapshots", "--snapshots", snapshots, parseCount}} {
 				switch f.v {
 				case "":
 				case "unlimited":

@@ -99,10 +99,13 @@ func (a *app) withS3(ctx context.Context, c *client.Client, project string, op f
 		if key, _, err = a.s3Key(ctx, c, project); err != nil {
 			return err
 		}
-	case unreachable(err):
+	case client.IsUnreachable(err):
 		cs, lerr := client.All[client.Credential](ctx, c, "/api/v1/projects/"+url.PathEscape(project)+"/credentials", nil)
 		if lerr != nil {
-			return lerr
+			// The API does not answer either (the server is down):
+			// what the person needs to read is why their command failed,
+			// not why the repair did.
+			return err
 		}
 		i := slices.IndexFunc(cs, func(cr client.Credential) bool { return cr.AccessKeyID == key.AccessKeyID })
 		if i < 0 || cs[i].Endpoint == key.Endpoint {
@@ -116,12 +119,6 @@ func (a *app) withS3(ctx context.Context, c *client.Client, project string, op f
 		return err
 	}
 	return op(newS3Client(key, hc))
-}
-
-// unreachable reports whether err is a failure to connect at all.
-func unreachable(err error) bool {
-	var oe *net.OpError
-	return errors.As(err, &oe) && oe.Op == "dial"
 }
 
 // s3Key returns the project's cached key, or creates one; cached says which.
@@ -238,6 +235,10 @@ func (e s3Error) Unwrap() error { return e.err }
 func (e s3Error) Error() string {
 	var re *awshttp.ResponseError
 	var ae smithy.APIError
+	var oe *net.OpError
+	if client.IsUnreachable(e.err) && errors.As(e.err, &oe) {
+		return fmt.Sprintf("%s: cannot reach S3 at %s (%v): is the server running?", e.what, oe.Addr, oe.Err)
+	}
 	if !errors.As(e.err, &re) || !errors.As(e.err, &ae) {
 		return e.what + ": " + e.err.Error()
 	}

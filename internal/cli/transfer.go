@@ -25,6 +25,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/stowage/stowage/internal/bytesize"
 )
 
 // S3's limits on multipart uploads.
@@ -177,7 +179,7 @@ func (t *transfer) upload(ctx context.Context, path string, dst s3URI) (result, 
 			parts[i] = types.CompletedPart{PartNumber: aws.Int32(num), ETag: aws.String(`"` + tag + `"`)}
 			if p, ok := have[num]; ok && aws.ToInt64(p.Size) == ln && unquote(p.ETag) == tag {
 				resumed.Add(ln)
-				t.m.add(ln)
+				t.m.skip(ln)
 				return nil
 			}
 			out, err := t.s3.UploadPart(gctx, &s3.UploadPartInput{Bucket: &dst.Bucket, Key: &dst.Key, UploadId: &id, PartNumber: aws.Int32(num),
@@ -195,8 +197,12 @@ func (t *transfer) upload(ctx context.Context, path string, dst s3URI) (result, 
 	if err := g.Wait(); err != nil {
 		return res, fmt.Errorf("%w; the parts sent are kept: run the same command again to resume", err)
 	}
+	// The server assembles the parts now, which takes a while for a
+	// large object: the bar says so rather than sitting at its end.
+	t.m.phase("completing…")
 	out, err := t.s3.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: &dst.Bucket, Key: &dst.Key, UploadId: &id,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}})
+	t.m.phase("")
 	if err != nil {
 		return res, s3Err("complete upload of "+dst.String(), err)
 	}
@@ -279,7 +285,7 @@ func (t *transfer) download(ctx context.Context, src s3URI, path string) (result
 		}
 	}
 	res.Resumed = from
-	t.m.add(from)
+	t.m.skip(from)
 	ps := t.partSizeFor(size)
 	res.Parts = max(1, int((size-from+ps-1)/ps))
 	err = t.fetch(ctx, src, aws.ToString(head.ETag), from, size, func(b []byte) error {
@@ -541,5 +547,5 @@ func rate(n int64, d time.Duration) string {
 	if d <= 0 {
 		return "-"
 	}
-	return humanSize(int64(float64(n)/d.Seconds())) + "/s"
+	return bytesize.Format(int64(float64(n)/d.Seconds())) + "/s"
 }

@@ -95,6 +95,9 @@ type s3Proxy struct {
 	slow atomic.Int64
 	// corrupt, when set, flips the first byte of every ranged GET's body.
 	corrupt atomic.Bool
+	// hold, when set, keeps CompleteMultipartUpload requests waiting
+	// until it is closed.
+	hold atomic.Pointer[chan struct{}]
 
 	upstream *http.Transport
 
@@ -120,6 +123,12 @@ func newS3Proxy(t *testing.T, e *testenv.Env) *s3Proxy {
 			io.Copy(io.Discard, r.Body)
 			http.Error(w, "refused by the test", http.StatusBadRequest)
 			return
+		}
+		if h := p.hold.Load(); h != nil && r.Method == "POST" && r.URL.Query().Has("uploadId") {
+			select {
+			case <-*h:
+			case <-r.Context().Done():
+			}
 		}
 		if bps := p.slow.Load(); bps > 0 {
 			r.Body = &slowBody{r: r.Body, bps: bps}

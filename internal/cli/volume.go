@@ -9,11 +9,12 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/stowage/stowage/internal/bytesize"
 	"github.com/stowage/stowage/internal/client"
 )
 
 func volumePairs(v client.Volume) [][2]string {
-	pairs := [][2]string{{"id", v.ID}, {"name", v.Name}, {"status", v.Status}, {"size", humanSize(v.Size)}, {"type", v.Type},
+	pairs := [][2]string{{"id", v.ID}, {"name", v.Name}, {"status", v.Status}, {"size", bytesize.Format(v.Size)}, {"type", v.Type},
 		{"zone", v.Zone}, {"project", v.ProjectID}, {"bootable", fmt.Sprint(v.Bootable)}, {"multiattach", fmt.Sprint(v.MultiAttach)}}
 	for _, a := range v.Attachments {
 		pairs = append(pairs, [2]string{"attached", a.InstanceID + " " + a.ConnectionInfo.URI})
@@ -50,7 +51,10 @@ func (a *app) showVolume(cmd *cobra.Command, c *client.Client, id string) error 
 }
 
 func (a *app) volumeCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "volume", Short: "Block volumes: create, attach, snapshot, clone, extend …"}
+	cmd := &cobra.Command{Use: "volume", Short: "Volumes: create, attach, snapshot, clone, extend …",
+		Long: `Volumes of a type the server offers (stowage volume types): block volumes, which an
+attached instance reaches over NBD, and filesystem volumes, which it mounts over NFSv3.
+Snapshots, clones and extensions work the same for both.`}
 	var project, size, typ, zone, desc, fromSnap, fromVol string
 	var wait, multi, bootable bool
 	create := &cobra.Command{
@@ -60,7 +64,7 @@ func (a *app) volumeCmd() *cobra.Command {
 			body := map[string]any{"name": argv[0], "project_id": project, "type": typ, "zone": zone, "description": desc,
 				"multiattach": multi, "bootable": bootable, "snapshot_id": fromSnap, "source_volume_id": fromVol}
 			if size != "" {
-				n, err := parseSize(size)
+				n, err := bytesize.Parse(size)
 				if err != nil {
 					return usageError{err}
 				}
@@ -87,7 +91,7 @@ func (a *app) volumeCmd() *cobra.Command {
 	f := create.Flags()
 	f.StringVar(&project, "project", "", "project id (default: the only project you see)")
 	f.StringVar(&size, "size", "", "size, e.g. 10G or 512M")
-	f.StringVar(&typ, "type", "ssd", "volume type (stowage volume types)")
+	f.StringVar(&typ, "type", "ssd", "volume type or one of its aliases (stowage volume types)")
 	f.StringVar(&zone, "zone", "", "availability zone")
 	f.StringVar(&desc, "description", "", "what the volume is for")
 	f.StringVar(&fromSnap, "from-snapshot", "", "restore a snapshot into the new volume")
@@ -109,7 +113,7 @@ func (a *app) volumeCmd() *cobra.Command {
 				q.Set("status", status)
 			}
 			if project != "" {
-				q.Set("project_id", project)
+				q.Set("project", project)
 			}
 			vs, err := client.All[client.Volume](cmd.Context(), c, "/api/v1/volumes", q)
 			if err != nil {
@@ -117,7 +121,7 @@ func (a *app) volumeCmd() *cobra.Command {
 			}
 			rows := make([]row, 0, len(vs))
 			for _, v := range vs {
-				rows = append(rows, row{id: v.ID, fields: []string{v.ID, v.Name, v.Status, humanSize(v.Size), v.Type, v.Zone}})
+				rows = append(rows, row{id: v.ID, fields: []string{v.ID, v.Name, v.Status, bytesize.Format(v.Size), v.Type, v.Zone}})
 			}
 			return a.out().list(vs, []string{"ID", "NAME", "STATUS", "SIZE", "TYPE", "ZONE"}, rows)
 		},
@@ -203,7 +207,7 @@ func (a *app) volumeCmd() *cobra.Command {
 		if len(argv) != 2 {
 			return nil, usageError{errors.New("give the volume id and the new size")}
 		}
-		n, err := parseSize(argv[1])
+		n, err := bytesize.Parse(argv[1])
 		if err != nil {
 			return nil, usageError{err}
 		}
@@ -215,13 +219,13 @@ func (a *app) volumeCmd() *cobra.Command {
 		}
 		return map[string]any{"type": argv[1]}, nil
 	})
-	attach := action("attach ID INSTANCE_ID", "Attach to an instance; prints the NBD uri", "attach", func(argv []string) (map[string]any, error) {
+	attach := action("attach ID INSTANCE_ID", "Attach to an instance; prints the NBD (or, for a filesystem volume, NFS) uri", "attach", func(argv []string) (map[string]any, error) {
 		if len(argv) != 2 {
 			return nil, usageError{errors.New("give the volume id and the instance id")}
 		}
 		return map[string]any{"instance_id": argv[1]}, nil
 	})
-	detach := action("detach ID INSTANCE_ID", "Detach from an instance; its NBD export goes away", "detach", func(argv []string) (map[string]any, error) {
+	detach := action("detach ID INSTANCE_ID", "Detach from an instance; its NBD or NFS export goes away", "detach", func(argv []string) (map[string]any, error) {
 		if len(argv) != 2 {
 			return nil, usageError{errors.New("give the volume id and the instance id")}
 		}
@@ -246,7 +250,7 @@ func (a *app) volumeCmd() *cobra.Command {
 	snapshot.Example = "  stowage volume snapshot VOLUME_ID before-upgrade --wait"
 	clone.Example = "  stowage volume clone VOLUME_ID scratch --wait"
 	connect := &cobra.Command{
-		Use: "connect ID", Short: "Print how to reach an attached volume over NBD", Example: "  stowage volume connect VOLUME_ID\n  qemu-img info \"$(stowage volume connect -q VOLUME_ID)\"", Args: args(cobra.ExactArgs(1)),
+		Use: "connect ID", Short: "Print how to reach an attached volume: NBD for block, NFS for filesystem volumes", Example: "  stowage volume connect VOLUME_ID\n  qemu-img info \"$(stowage volume connect -q VOLUME_ID)\"", Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			c, err := a.client()
 			if err != nil {
@@ -277,6 +281,40 @@ func (a *app) volumeCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.AddCommand(create, ls, show, rm, extend, retype, attach, detach, snapshot, clone, connect)
+	cmd.AddCommand(create, ls, show, rm, extend, retype, attach, detach, snapshot, clone, connect, a.volumeTypesCmd())
 	return cmd
+}
+
+func (a *app) volumeTypesCmd() *cobra.Command {
+	return &cobra.Command{
+		Use: "types", Short: "List the volume types the server offers, with their sizes and limits", Args: args(cobra.NoArgs),
+		Long: `List the volume types: block types are reached over NBD, filesystem types over NFS.
+An alias names the same type in a dialect (e.g. Waldur's or CloudSigma's own names) and is
+accepted wherever a type is. A limit of 0 is none.`,
+		Example: "  stowage volume types\n  stowage volume types --json",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			ts, err := client.All[client.VolumeType](cmd.Context(), c, "/api/v1/volume-types", nil)
+			if err != nil {
+				return err
+			}
+			rows := make([]row, 0, len(ts))
+			for _, t := range ts {
+				rows = append(rows, row{id: t.Name, fields: []string{t.Name, t.Kind, bytesize.Format(t.MinSize), bytesize.Format(t.MaxSize),
+					limit(int64(t.IOPSLimit), ""), limit(int64(t.MiBpsLimit), " MiB/s"), orDash(strings.Join(t.Aliases, ","))}})
+			}
+			return a.out().list(ts, []string{"NAME", "KIND", "MIN SIZE", "MAX SIZE", "IOPS", "THROUGHPUT", "ALIASES"}, rows)
+		},
+	}
+}
+
+// limit prints a rate limit, where 0 is none.
+func limit(n int64, unit string) string {
+	if n == 0 {
+		return "-"
+	}
+	return fmt.Sprint(n) + unit
 }

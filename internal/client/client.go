@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -53,6 +54,31 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%s (HTTP %d)", msg, e.Status)
 }
 
+// UnreachableError is a request that never reached the server: nothing
+// answers at the endpoint's address, or its name does not resolve.
+type UnreachableError struct {
+	Endpoint string
+	Err      error
+}
+
+func (e *UnreachableError) Error() string {
+	cause := e.Err.Error()
+	var oe *net.OpError
+	if errors.As(e.Err, &oe) && oe.Err != nil {
+		cause = oe.Err.Error()
+	}
+	return fmt.Sprintf("cannot reach %s (%s): is the server running? check with: curl %s/healthz", e.Endpoint, cause, e.Endpoint)
+}
+
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// IsUnreachable reports whether err is a failure to connect at all, as
+// opposed to a connection that broke or a request the server refused.
+func IsUnreachable(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "dial"
+}
+
 // IsCode reports whether err is a server error with the given code.
 func IsCode(err error, code string) bool {
 	var e *Error
@@ -87,6 +113,9 @@ func (c *Client) Do(ctx context.Context, method, path string, query url.Values, 
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
+		if IsUnreachable(err) {
+			return &UnreachableError{Endpoint: c.endpoint, Err: err}
+		}
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
@@ -120,7 +149,8 @@ func All[T any](ctx context.Context, c *Client, path string, query url.Values) (
 	for k, v := range query {
 		q[k] = v
 	}
-	var out []T
+	// An empty list is [] to whoever prints it as JSON, never null.
+	out := []T{}
 	for {
 		var page List[T]
 		if err := c.Do(ctx, "GET", path, q, nil, &page); err != nil {

@@ -135,6 +135,18 @@ type Attachment struct {
 	CreatedAt      string         `json:"created_at"`
 }
 
+// VolumeType is a kind of volume the server offers: block volumes are
+// reached over NBD, filesystem volumes over NFS.
+type VolumeType struct {
+	Name       string   `json:"name"`
+	Kind       string   `json:"kind"`
+	Aliases    []string `json:"aliases"`
+	MinSize    int64    `json:"min_size"`
+	MaxSize    int64    `json:"max_size"`
+	IOPSLimit  int      `json:"iops_limit"`
+	MiBpsLimit int      `json:"mibps_limit"`
+}
+
 type Volume struct {
 	ID          string            `json:"id"`
 	ProjectID   string            `json:"project_id"`

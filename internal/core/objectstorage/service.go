@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/stowage/stowage/internal/bytesize"
 	"github.com/stowage/stowage/internal/core/access"
 	"github.com/stowage/stowage/internal/core/bucket"
 	"github.com/stowage/stowage/internal/core/identity"
@@ -345,7 +346,7 @@ func (s *Manager) Reserve(ctx context.Context, projectID string, b bucket.Bucket
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if used+s.reserved[key]+bytes > limit {
-		return nil, errs.E(errs.Quota, "the %s holds %d of %d bytes; %d more do not fit", name, used, limit, bytes)
+		return nil, errs.E(errs.Quota, "the %s holds %s of %s; %s more do not fit", name, bytesize.Format(used), bytesize.Format(limit), bytesize.Format(bytes))
 	}
 	s.reserved[key] += bytes
 	var once sync.Once

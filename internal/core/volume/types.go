@@ -3,6 +3,7 @@ package volume
 import (
 	"strings"
 
+	"github.com/stowage/stowage/internal/bytesize"
 	"github.com/stowage/stowage/internal/errs"
 )
 
@@ -96,7 +97,7 @@ func (t Type) checkSize(size int64) error {
 	case size%512 != 0:
 		return errs.Field("size", "size must be a multiple of 512 bytes")
 	case size < t.MinSize || size > t.MaxSize:
-		return errs.Field("size", "size of a %s volume must be from %d to %d bytes", t.Name, t.MinSize, t.MaxSize)
+		return errs.Field("size", "size of a %s volume must be from %s to %s", t.Name, bytesize.Format(t.MinSize), bytesize.Format(t.MaxSize))
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/stowage/stowage/internal/bytesize"
 	"github.com/stowage/stowage/internal/core/access"
 	"github.com/stowage/stowage/internal/core/bucket"
 	"github.com/stowage/stowage/internal/core/objectstorage"
@@ -108,7 +109,7 @@ func (s *Store) SetObjectStorageLimit(ctx context.Context, id string, limit int6
 			return err
 		}
 		if limit < used {
-			return errs.E(errs.Conflict, "the new limit of %d bytes is below the %d bytes the service's buckets hold", limit, used)
+			return errs.E(errs.Conflict, "the new limit of %s is below the %s the service's buckets hold", bytesize.Format(limit), bytesize.Format(used))
 		}
 		res, err := tx.ExecContext(ctx, "UPDATE object_storage_services SET storage_limit = $1, modified_at = $2 WHERE id = $3 AND deleted_at IS NULL",
 			limit, ts(at), id)

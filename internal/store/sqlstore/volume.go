@@ -5,9 +5,11 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/stowage/stowage/internal/bytesize"
 	"github.com/stowage/stowage/internal/core/access"
 	"github.com/stowage/stowage/internal/core/page"
 	"github.com/stowage/stowage/internal/core/volume"
@@ -297,25 +299,26 @@ func reserve(ctx context.Context, tx *sql.Tx, projectID string, d volume.Usage) 
 	if err != nil {
 		return mapErr(err)
 	}
-	check := func(what string, delta, now int64, lim sql.NullInt64) error {
+	check := func(what string, delta, now int64, lim sql.NullInt64, format func(int64) string) error {
 		if delta > 0 && lim.Valid && now > lim.Int64 {
-			return errs.E(errs.Quota, "project quota exceeded: %s would be %d, the limit is %d", what, now, lim.Int64)
+			return errs.E(errs.Quota, "project quota exceeded: %s would be %s, the limit is %s", what, format(now), format(lim.Int64))
 		}
 		return nil
 	}
+	count := func(n int64) string { return strconv.FormatInt(n, 10) }
 	// The storage quota covers the project's objects and multipart parts
 	// too.
 	objects, err := projectObjectBytes(ctx, tx, projectID)
 	if err != nil {
 		return err
 	}
-	if err := check("storage bytes", d.StorageBytes, u.StorageBytes+objects, lb); err != nil {
+	if err := check("storage", d.StorageBytes, u.StorageBytes+objects, lb, bytesize.Format); err != nil {
 		return err
 	}
-	if err := check("volumes", d.Volumes, u.Volumes, lv); err != nil {
+	if err := check("volumes", d.Volumes, u.Volumes, lv, count); err != nil {
 		return err
 	}
-	return check("snapshots", d.Snapshots, u.Snapshots, ls)
+	return check("snapshots", d.Snapshots, u.Snapshots, ls, count)
 }
 
 // projectObjectBytes is the bytes held in a project's live buckets,
