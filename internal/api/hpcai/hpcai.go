@@ -140,9 +140,14 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	tok, _ := a.identity.IssueSession(p, tokenLife, identity.AudienceHPCAI)
+	tok, _ := a.identity.IssueSession(p, tokenLife, identity.AudienceHPCAI, look())
 	http.SetCookie(w, &http.Cookie{Name: cookie, Value: tok, Path: "/", HttpOnly: true, MaxAge: int(tokenLife.Seconds()), SameSite: http.SameSiteStrictMode})
 	return httpapi.WriteJSON(w, http.StatusOK, map[string]any{"accessToken": tok, "accessExpire": int(tokenLife.Seconds())})
+}
+
+// look is the seed's token: clients that decode it read iss, aud and group.
+func look() identity.SessionLook {
+	return identity.SessionLook{Issuer: "hpcaitech.com", Audience: []string{"platform.colossalai.com"}}
 }
 
 // regionID is a stable uuid for the region name: HPC-AI clients address

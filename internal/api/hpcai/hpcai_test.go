@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -172,6 +173,12 @@ func TestAuthAndWalls(t *testing.T) {
 		mac := hmac.New(sha256.New, key)
 		mac.Write([]byte(msg))
 		return msg + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+	}
+	// The claims the seed's token carries, which clients that decode it
+	// look for.
+	if issued["iss"] != "hpcaitech.com" || !slices.Contains(issued["aud"].([]any), any("platform.colossalai.com")) ||
+		!slices.Equal(issued["group"].([]any), []any{"admin"}) || issued["sub"] == "" || issued["exp"].(float64)-issued["iat"].(float64) != 86400 {
+		t.Errorf("session claims %v", issued)
 	}
 	expired := sign(time.Now().Add(-time.Hour))
 	if status, body := post(t, e, "/api/storage/volume/list", sign(time.Now().Add(time.Hour)), obj{}); status != 200 {

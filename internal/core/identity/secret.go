@@ -87,13 +87,17 @@ func checkPassword(encoded, pw string) bool {
 // jwtClaims are the claims of the session tokens handed out by login
 // endpoints (HPC-AI's AccessToken cookie among them).
 type jwtClaims struct {
-	ID         string `json:"jti"`
-	Subject    string `json:"sub"`
-	Audience   string `json:"aud"`
-	Generation int64  `json:"gen"` // the user's sessions generation at issue
-	Project    string `json:"prj,omitempty"`
-	IssuedAt   int64  `json:"iat"`
-	ExpiresAt  int64  `json:"exp"`
+	ID      string `json:"jti"`
+	Subject string `json:"sub"`
+	// Audience holds the face the session belongs to first, then any
+	// names the face's clients look for (a list, as RFC 7519 allows).
+	Audience   []string `json:"aud"`
+	Issuer     string   `json:"iss,omitempty"`
+	Groups     []string `json:"group,omitempty"`
+	Generation int64    `json:"gen"` // the user's sessions generation at issue
+	Project    string   `json:"prj,omitempty"`
+	IssuedAt   int64    `json:"iat"`
+	ExpiresAt  int64    `json:"exp"`
 }
 
 var jwtHeader = base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))

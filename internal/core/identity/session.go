@@ -17,14 +17,30 @@ const (
 	AudienceHPCAI      = "hpcai"
 )
 
+// SessionLook is how a face's session tokens introduce themselves to
+// clients that decode them: HPC-AI's clients read iss, aud and group.
+type SessionLook struct {
+	Issuer   string
+	Audience []string // more audience names, after the face's own
+}
+
 // IssueSession signs a session token for p valid for ttl on the face
 // named by audience. It lives as long as the user's sessions generation:
-// a password change ends it.
-func (s *Service) IssueSession(p Principal, ttl time.Duration, audience string) (string, time.Time) {
+// a password change ends it. The group claim says whether p is staff
+// ("admin") or not ("user").
+func (s *Service) IssueSession(p Principal, ttl time.Duration, audience string, look ...SessionLook) (string, time.Time) {
 	now := s.now()
 	exp := now.Add(ttl)
-	return signJWT(s.jwtKey, jwtClaims{ID: NewID(), Subject: p.User.ID, Audience: audience, Generation: p.User.SessionGen,
-		Project: p.BoundProject, IssuedAt: now.Unix(), ExpiresAt: exp.Unix()}), exp
+	c := jwtClaims{ID: NewID(), Subject: p.User.ID, Audience: []string{audience}, Generation: p.User.SessionGen,
+		Project: p.BoundProject, IssuedAt: now.Unix(), ExpiresAt: exp.Unix(), Groups: []string{"user"}}
+	if p.User.Staff {
+		c.Groups = []string{"admin"}
+	}
+	for _, l := range look {
+		c.Issuer = l.Issuer
+		c.Audience = append(c.Audience, l.Audience...)
+	}
+	return signJWT(s.jwtKey, c), exp
 }
 
 // AuthenticateSession resolves a session token from IssueSession for the
@@ -68,7 +84,7 @@ func (s *Service) EndSession(ctx context.Context, raw, audience string) error {
 
 func (s *Service) session(raw, audience string) (jwtClaims, error) {
 	c, err := parseJWT(s.jwtKey, raw, s.now())
-	if err == nil && (audience == "" || c.Audience != audience || c.ID == "") {
+	if err == nil && (audience == "" || len(c.Audience) == 0 || c.Audience[0] != audience || c.ID == "") {
 		err = errBadJWT
 	}
 	if err != nil {
