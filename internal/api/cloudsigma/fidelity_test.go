@@ -176,6 +176,22 @@ func profile(t *testing.T, e *testenv.Env) {
 		t.Fatalf("GET after refused PUTs: %d %v", st, body)
 	}
 
+	// The profile is the user's: a token bound to one project reads it
+	// but may not change it, as it may not change the password.
+	var prj struct{ Items []struct{ ID string } }
+	e.Do("GET", "/api/v1/projects", testenv.Bearer(e.AdminToken), nil).JSON(t, &prj)
+	var tok struct{ Token string }
+	e.Do("POST", "/api/v1/tokens", testenv.Bearer(e.AdminToken), obj{"name": "bound", "project_id": prj.Items[0].ID}).JSON(t, &tok)
+	bound := basic("admin", tok.Token)
+	st, body = call(t, e, "GET", "profile/", bound, nil)
+	mustStatus(t, st, body, 200)
+	st, body = call(t, e, "PUT", "profile/", bound, obj{"company": "Changed By A Bound Token"})
+	wantErr(t, st, body, 403, "permission", "")
+	st, body = call(t, e, "GET", "profile/", auth, nil)
+	if st != 200 || body.(obj)["company"] != "Newly Set Company Name" {
+		t.Fatalf("GET after a bound token's PUT: %d %v", st, body)
+	}
+
 	st, body = call(t, e, "GET", "profile/schema/", auth, nil)
 	mustStatus(t, st, body, 200)
 	fields := body.(obj)["fields"].(obj)

@@ -56,8 +56,13 @@ func (s *Service) Profile(ctx context.Context, p Principal) (Profile, error) {
 	return pr, nil
 }
 
-// UpdateProfile changes the caller's own profile.
+// UpdateProfile changes the caller's own profile. The profile is the
+// user's, not a project's, so a project-bound token may read it but not
+// change it, as it may not change the password.
 func (s *Service) UpdateProfile(ctx context.Context, p Principal, u ProfileUpdate) (Profile, error) {
+	if err := unbound(p, "change the profile"); err != nil {
+		return Profile{}, err
+	}
 	pr, err := s.Profile(ctx, p)
 	if err != nil {
 		return Profile{}, err
