@@ -5,7 +5,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/xml"
+	"fmt"
+	"maps"
+	"mime/multipart"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -25,9 +30,12 @@ type victim struct {
 	instance, volume, attached, snap   string
 	export, tag, job                   string
 	bucket, key, data, mpuKey, upload  string
-	s3                                 aws.Credentials
-	order, resource, service           string
-	serviceKeys                        []string
+	// uploadDrive is a CloudSigma drive an upload is filling: its first
+	// chunk is in, the others are not (see uploadingDrive).
+	uploadDrive              string
+	s3                       aws.Credentials
+	order, resource, service string
+	serviceKeys              []string
 }
 
 // intruder is a user who must not reach the victim's things. Own
@@ -148,6 +156,7 @@ func setUp(t *testing.T, e *testenv.Env) (*victim, []*intruder) {
 		obj{"drive": v.volume, "amount": 3}); rr.Status != 201 {
 		t.Fatalf("driveusers: %d %s", rr.Status, rr.Body)
 	}
+	v.uploadDrive = uploadingDrive(t, e, v.token, "victim-upl-"+r)
 
 	// The object side: a bucket with an object and a multipart upload in
 	// progress, an S3 key, and an object-storage service from an order.
@@ -204,15 +213,87 @@ func setUp(t *testing.T, e *testenv.Env) (*victim, []*intruder) {
 		v.instance, "victim-inst-" + r, v.volume, "victim-vol-" + r, "victim-vdesc-" + r, "victim-mkey-" + r, "victim-mval-" + r,
 		v.attached, "victim-att-" + r, v.snap, "victim-snap-" + r, v.export, v.tag, v.job,
 		v.bucket, v.key, v.mpuKey, v.data, v.upload, v.s3.AccessKeyID, v.s3.SecretAccessKey, "victim-cred-" + r,
-		v.order, v.resource, v.service, "victim-os-" + r, v.token}
+		v.order, v.resource, v.service, "victim-os-" + r, v.token, v.uploadDrive, "victim-upl-" + r}
 	common = append(common, v.serviceKeys...)
-	for _, id := range []string{v.project, v.instance, v.volume, v.attached, v.snap, v.export, v.job, v.order, v.resource, v.service} {
+	for _, id := range []string{v.project, v.instance, v.volume, v.attached, v.snap, v.export, v.job, v.order, v.resource, v.service, v.uploadDrive} {
 		common = append(common, id, strings.ReplaceAll(id, "-", ""))
 	}
 	xeno.secrets = append(common, v.org, strings.ReplaceAll(v.org, "-", ""), v.orgName, v.user, v.username,
 		yuri.username, yuri.project, "proj-yuri-"+r)
 	yuri.secrets = common
 	return v, intruders
+}
+
+// An upload image is uploadChunks chunks of uploadChunk bytes; the
+// probes aim at chunks that are not in, so that a write that got through
+// would show in the victim's state.
+const (
+	uploadChunk  = 64
+	uploadChunks = 4
+)
+
+// uploadingDrive starts a CloudSigma upload into a new drive of the
+// token's account, sends its first chunk, and returns the drive's uuid.
+func uploadingDrive(t *testing.T, e *testenv.Env, tok, name string) string {
+	t.Helper()
+	auth := http.Header{"Authorization": {"Bearer " + tok}}
+	r := e.DoHeaders("POST", "/api/2.0/initupload/", auth, obj{"name": name, "size": uploadChunk * uploadChunks, "media": "disk"})
+	var d struct {
+		Objects []struct{ UUID, Status string }
+	}
+	if r.Status != 201 || json.Unmarshal(r.Body, &d) != nil || len(d.Objects) != 1 || d.Objects[0].Status != "uploading" {
+		t.Fatalf("initupload: %d %s", r.Status, r.Body)
+	}
+	id := d.Objects[0].UUID
+	if r := e.DoHeaders("POST", fmt.Sprintf("/api/2.0/drives/%s/upload/0-%d/", id, uploadChunk), auth, chunkBytes); r.Status != 200 {
+		t.Fatalf("first chunk: %d %s", r.Status, r.Body)
+	}
+	return id
+}
+
+// chunkBytes is one chunk of an upload image.
+var chunkBytes = strings.Repeat("U", uploadChunk)
+
+// resumableQuery names chunk n (from 1) of the upload image as
+// resumable.js does.
+func resumableQuery(n int) string {
+	return fmt.Sprintf("resumableChunkNumber=%d&resumableChunkSize=%d&resumableTotalSize=%d", n, uploadChunk, uploadChunk*uploadChunks)
+}
+
+// resumableForm is the multipart form resumable.js posts for chunk n.
+func resumableForm(n int) (body, contentType string) {
+	var b strings.Builder
+	w := multipart.NewWriter(&b)
+	q, _ := url.ParseQuery(resumableQuery(n))
+	for _, k := range slices.Sorted(maps.Keys(q)) {
+		_ = w.WriteField(k, q.Get(k))
+	}
+	f, _ := w.CreateFormFile("file", "blob")
+	_, _ = f.Write([]byte(chunkBytes))
+	_ = w.Close()
+	return b.String(), w.FormDataContentType()
+}
+
+// libraryDrive has staff publish a drive of their own project as a
+// CloudSigma library drive, the public image every tenant may read and
+// clone, and returns its uuid once it can be cloned.
+func libraryDrive(t *testing.T, e *testenv.Env) string {
+	t.Helper()
+	auth := http.Header{"Authorization": {"Bearer " + e.AdminToken}}
+	var d struct{ Objects []struct{ UUID string } }
+	r := e.DoHeaders("POST", "/api/2.0/drives/", auth, obj{"name": "lib-src-" + randomHex(4), "size": 1 << 30, "media": "disk"})
+	if r.Status != 201 || json.Unmarshal(r.Body, &d) != nil || len(d.Objects) != 1 {
+		t.Fatalf("library source drive: %d %s", r.Status, r.Body)
+	}
+	src := d.Objects[0].UUID
+	waitStatus(t, e, e.AdminToken, "/api/v1/volumes/"+src, "available")
+	r = e.DoHeaders("POST", "/api/2.0/libdrives/", auth, obj{"drive": src, "name": "library-" + randomHex(4), "os": "linux"})
+	if r.Status != 201 || json.Unmarshal(r.Body, &d) != nil || len(d.Objects) != 1 {
+		t.Fatalf("publish library drive: %d %s", r.Status, r.Body)
+	}
+	lib := d.Objects[0].UUID
+	waitStatus(t, e, e.AdminToken, "/api/2.0/libdrives/"+lib+"/", "unmounted")
+	return lib
 }
 
 func listItems(t *testing.T, e *testenv.Env, tok, path string) []obj {
@@ -265,7 +346,8 @@ func state(t *testing.T, e *testenv.Env, v *victim) string {
 	for _, p := range []string{"/api/v1/volumes", "/api/v1/snapshots", "/api/v1/instances", "/api/v1/snapshots/" + v.snap + "/exports",
 		"/api/v1/projects/" + v.project, "/api/v1/projects/" + v.project + "/members", "/api/v1/organisations/" + v.org + "/members",
 		"/api/v1/projects/" + v.project + "/buckets", "/api/v1/projects/" + v.project + "/credentials", "/api/v1/projects/" + v.project + "/quotas",
-		"/api/v1/orders", "/api/v1/resources", "/api/v1/object-storage", "/api/v1/jobs?limit=1000", "/api/2.0/driveusers/"} {
+		"/api/v1/orders", "/api/v1/resources", "/api/v1/object-storage", "/api/v1/jobs?limit=1000", "/api/2.0/driveusers/",
+		"/api/2.0/profile/"} {
 		r := e.Do("GET", p, testenv.Bearer(v.token), nil)
 		var o any
 		_ = json.Unmarshal(r.Body, &o)
@@ -274,6 +356,12 @@ func state(t *testing.T, e *testenv.Env, v *victim) string {
 		j, _ := json.Marshal(o)
 		b.Write(j)
 		b.WriteByte('\n')
+	}
+	// Which chunks of the victim's upload are in.
+	for n := 1; n <= uploadChunks; n++ {
+		p := "/api/2.0/drives/" + v.uploadDrive + "/upload/?" + resumableQuery(n)
+		r := e.Do("GET", p, testenv.Bearer(v.token), nil)
+		b.WriteString(p + " " + http.StatusText(r.Status) + "\n")
 	}
 	for _, q := range []struct{ method, path, query string }{
 		{"GET", "/" + v.bucket + "/" + v.key, ""}, {"GET", "/" + v.bucket, "list-type=2"}, {"GET", "/" + v.bucket + "/" + v.mpuKey, "uploadId=" + v.upload},

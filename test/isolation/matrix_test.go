@@ -108,7 +108,7 @@ func apiMatrix(t *testing.T, e *testenv.Env, in *intruder, vars *strings.Replace
 			if p.body != "" {
 				body = vars.Replace(p.body)
 			}
-			r := e.DoHeaders(m, target, authFor(in, target), body)
+			r := e.DoHeaders(m, target, withType(authFor(in, target), p.contentType), body)
 			if control {
 				if containsAny(strings.SplitN(target, "?", 2)[0], in.secrets) {
 					n.controls++
@@ -226,7 +226,7 @@ func authFor(in *intruder, path string) http.Header {
 		req, _ := http.NewRequest("GET", "/", nil)
 		req.SetBasicAuth(in.username, in.token)
 		return http.Header{"Authorization": {req.Header.Get("Authorization")}}
-	case strings.HasPrefix(path, "/api/user/"), strings.HasPrefix(path, "/api/region/"), strings.HasPrefix(path, "/api/storage/"):
+	case hpcaiPath(path):
 		return http.Header{"Cookie": {"AccessToken=" + in.hpcaiCookie}}
 	case strings.HasPrefix(path, "/api/"), strings.HasPrefix(path, "/api-auth/"):
 		return http.Header{"Authorization": {"Token " + in.token}}
@@ -236,9 +236,18 @@ func authFor(in *intruder, path string) http.Header {
 	return http.Header{}
 }
 
+// withType sets the body's media type when it is not JSON.
+func withType(h http.Header, contentType string) http.Header {
+	if contentType != "" {
+		h.Set("Content-Type", contentType)
+	}
+	return h
+}
+
 // shared are catalog entries every tenant may read.
 type shared struct {
 	offer, plan, wcategory, wtype, wzone, wsettings, hregion string
+	libdrive                                                 string
 }
 
 func catalog(t *testing.T, e *testenv.Env, v *victim, in *intruder) shared {
@@ -260,6 +269,7 @@ func catalog(t *testing.T, e *testenv.Env, v *victim, in *intruder) shared {
 	s.wzone = first("GET", "/api/openstack-volume-availability-zones/", "uuid")
 	s.wsettings = first("GET", "/api/service-settings/", "uuid")
 	s.hregion = first("POST", "/api/region/list", "id")
+	s.libdrive = libraryDrive(t, e)
 	return s
 }
 
@@ -290,11 +300,11 @@ func varsFor(e *testenv.Env, v *victim, in *intruder, s shared) *strings.Replace
 		"$PV": v.project, "$ORGV": v.org, "$VUSER": v.user, "$VUSERNAME": v.username, "$PVNAME": v.projectName,
 		"$VTOKENID": v.tokenID, "$VINST": v.instance, "$VVOL": v.volume, "$VATT": v.attached,
 		"$VSNAP": v.snap, "$VEXPORT": v.export, "$VTAG": v.tag, "$VJOB": v.job, "$VBKT": v.bucket, "$VKEY": v.key,
-		"$VACCESS": v.s3.AccessKeyID, "$VORDER": v.order, "$VRES": v.resource, "$VSVC": v.service,
+		"$VACCESS": v.s3.AccessKeyID, "$VORDER": v.order, "$VRES": v.resource, "$VSVC": v.service, "$VUPD": v.uploadDrive,
 		"$OWNP": in.project, "$OWNINST": in.instance, "$OWNVOL": in.volume, "$SELF": in.user,
 		"$OFFER": s.offer, "$PLAN": s.plan, "$WOFFER": strings.ReplaceAll(s.offer, "-", ""), "$WPLAN": strings.ReplaceAll(s.plan, "-", ""),
 		"$WCATEGORY": s.wcategory, "$WTYPE": s.wtype, "$WZONE": s.wzone, "$WSETTINGS": s.wsettings, "$HREGION": s.hregion,
-		"$BASE": "http://" + e.Addrs.API, "$R": randomHex(4),
+		"$LIB": s.libdrive, "$BASE": "http://" + e.Addrs.API, "$R": randomHex(4),
 	}
 	for _, k := range []string{"$PV", "$ORGV", "$VINST", "$VVOL", "$VSNAP", "$VORDER", "$VRES", "$OWNINST", "$OWNVOL"} {
 		m[k+"_H"] = strings.ReplaceAll(m[k], "-", "")

@@ -1,13 +1,17 @@
 package isolation
 
+import "fmt"
+
 // probe is one request an intruder sends on a route. Templates use the
 // variables of vars(): $V… are the victim's, $OWN… the intruder's own,
 // the rest shared catalog entries; a _H suffix is Waldur's undashed hex.
 type probe struct {
-	query  string
-	body   string            // JSON; empty for none
-	params map[string]string // path parameters to set instead of the defaults
-	path   string            // the whole path, for catch-all patterns
+	query string
+	body  string // JSON unless contentType says otherwise; empty for none
+	// contentType is the body's media type when it is not JSON.
+	contentType string
+	params      map[string]string // path parameters to set instead of the defaults
+	path        string            // the whole path, for catch-all patterns
 	// own marks a request on the intruder's own account (create a drive,
 	// list my volumes): it may succeed, and must still leak nothing.
 	own bool
@@ -58,6 +62,7 @@ func paramTable() map[string]string {
 		"driveusers/{uuid}": "$VVOL",
 		"tags/{uuid}":       "$VTAG",
 		"servers/{uuid}":    "$VINST",
+		"libdrives/{uuid}":  "$LIB",
 		// WAYSCloud
 		"buckets/{bucket_name}": "$VBKT",
 	}
@@ -83,6 +88,16 @@ const (
 // any other method without an entry fails the test, so that whoever adds
 // a write route decides how an intruder would abuse it.
 func probeTable() map[string][]probe {
+	form, formType := resumableForm(3)
+	upload := func(p probe) probe {
+		if p.params == nil {
+			p.params = map[string]string{}
+		}
+		if p.params["uuid"] == "" {
+			p.params["uuid"] = "$VUPD"
+		}
+		return p
+	}
 	orderActions := []string{"approve_by_consumer", "approve_by_provider", "reject_by_consumer", "reject_by_provider",
 		"cancel", "set_state_executing", "set_state_done", "set_state_erred", "unlink"}
 	return map[string][]probe{
@@ -199,15 +214,40 @@ func probeTable() map[string][]probe {
 		"POST /api/storage/volume/detail": {{body: `{"volumeId":"$VVOL"}`}},
 		"POST /api/storage/volume/resize": {{body: `{"volumeId":"$VVOL","sizeGB":5}`}},
 		"POST /api/storage/volume/delete": {{body: `{"volumeId":"$VVOL"}`}},
+		// The dialect's prefixes answer every path no route serves.
+		"/api/user":     {{path: "/api/user/$VUSER"}},
+		"/api/region":   {{path: "/api/region/list/$PV"}},
+		"/api/storage":  {{path: "/api/storage/volume/$VVOL"}, {path: "/api/storage/volume/detail/$VVOL"}},
+		"/api/instance": {{path: "/api/instance/$VINST"}},
 
 		// CloudSigma
-		"/api/2.0":                              {{path: "/api/2.0/no-such-route/$VVOL/"}},
-		"POST /api/2.0/accounts/action":         {{query: "do=login", body: `{"username":"$VUSERNAME","password":"wrong-password"}`, login: true}},
-		"POST /api/2.0/drives":                  {{body: `{"objects":[{"name":"x-$R","size":1073741824,"media":"disk"}]}`, own: true}},
-		"DELETE /api/2.0/drives":                {{body: `{"objects":[{"uuid":"$VVOL"}]}`}, {body: `["$VVOL"]`}},
-		"PUT /api/2.0/drives/{uuid}":            {{body: `{"name":"pwned-$R","size":1073741824,"media":"disk"}`}},
-		"DELETE /api/2.0/drives/{uuid}":         {{}},
-		"POST /api/2.0/drives/{uuid}/action":    {{query: "do=clone", body: `{"name":"x-$R"}`}, {query: "do=resize", body: `{"size":2147483648}`}},
+		"/api/2.0":                      {{path: "/api/2.0/no-such-route/$VVOL/"}},
+		"POST /api/2.0/accounts/action": {{query: "do=login", body: `{"username":"$VUSERNAME","password":"wrong-password"}`, login: true}},
+		"POST /api/2.0/drives":          {{body: `{"objects":[{"name":"x-$R","size":1073741824,"media":"disk"}]}`, own: true}},
+		"DELETE /api/2.0/drives":        {{body: `{"objects":[{"uuid":"$VVOL"}]}`}, {body: `["$VVOL"]`}},
+		"PUT /api/2.0/drives/{uuid}":    {{body: `{"name":"pwned-$R","size":1073741824,"media":"disk"}`}},
+		"DELETE /api/2.0/drives/{uuid}": {{}},
+		"POST /api/2.0/drives/{uuid}/action": {{query: "do=clone", body: `{"name":"x-$R"}`}, {query: "do=resize", body: `{"size":2147483648}`},
+			upload(probe{query: "do=upload_chunk", body: fmt.Sprintf(`{"chunk_number":%d,"chunk_size":%d}`, uploadChunks-1, uploadChunk)})},
+		// Uploads: a drive of one's own account, or chunks into the
+		// victim's drive that is still uploading.
+		"POST /api/2.0/initupload":    {{body: fmt.Sprintf(`{"name":"x-$R","size":%d,"media":"disk"}`, uploadChunk*uploadChunks), own: true}},
+		"POST /api/2.0/drives/upload": {{body: "x-$R", contentType: "application/octet-stream", own: true}},
+		"POST /api/2.0/drives/{uuid}/upload/{range}": {
+			upload(probe{body: chunkBytes, contentType: "application/octet-stream", params: map[string]string{"range": fmt.Sprintf("%d-%d", uploadChunk, uploadChunk)}}),
+			probe{body: chunkBytes, contentType: "application/octet-stream", params: map[string]string{"uuid": "$VVOL", "range": fmt.Sprintf("0-%d", uploadChunk)}}},
+		"GET /api/2.0/drives/{uuid}/upload":  {upload(probe{query: resumableQuery(1)})},
+		"POST /api/2.0/drives/{uuid}/upload": {upload(probe{body: form, contentType: formType})},
+		// Library drives: staff publish and unpublish; everyone clones
+		// into their own account, never from a snapshot or drive that is
+		// not published.
+		"POST /api/2.0/libdrives":          {{body: `{"drive":"$VVOL","name":"x-$R"}`}, {body: `{"drive":"$OWNVOL","name":"x-$R"}`}},
+		"DELETE /api/2.0/libdrives/{uuid}": {{}},
+		"POST /api/2.0/libdrives/{uuid}/action": {{query: "do=clone", body: `{"name":"x-$R"}`, own: true},
+			{query: "do=clone", body: `{"name":"x-$R"}`, params: map[string]string{"uuid": "$VSNAP"}},
+			{query: "do=clone", body: `{"name":"x-$R"}`, params: map[string]string{"uuid": "$VVOL"}}},
+		// The profile is the caller's own; a uuid in the body names nobody.
+		"PUT /api/2.0/profile":                  {{body: `{"uuid":"$VUSER","company":"pwned-$R"}`, own: true}},
 		"POST /api/2.0/snapshots":               {{body: `{"objects":[{"drive":"$VVOL","name":"x-$R"}]}`}},
 		"DELETE /api/2.0/snapshots":             {{body: `{"objects":[{"uuid":"$VSNAP"}]}`}},
 		"PUT /api/2.0/snapshots/{uuid}":         {{body: `{"name":"pwned-$R"}`}},
