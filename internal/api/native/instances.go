@@ -8,10 +8,10 @@ import (
 )
 
 type instanceJSON struct {
-	ID          string `json:"id"`
-	ProjectID   string `json:"project_id"`
-	Name        string `json:"name"`
-	Description string `json:"description"`
+	ID          string   `json:"id"`
+	ProjectID   string   `json:"project_id"`
+	Name        string   `json:"name"`
+	Description string   `json:"description"`
 	PowerState  string   `json:"power_state"`
 	Addresses   []string `json:"addresses"`
 	CreatedAt   string   `json:"created_at"`
@@ -29,9 +29,9 @@ func instanceOut(in volume.Instance) instanceJSON {
 
 func (a *API) createInstance(w http.ResponseWriter, r *http.Request) error {
 	var in struct {
-		ProjectID   string `json:"project_id"`
-		Name        string `json:"name"`
-		Description string `json:"description"`
+		ProjectID   string   `json:"project_id"`
+		Name        string   `json:"name"`
+		Description string   `json:"description"`
 		PowerState  string   `json:"power_state"`
 		Addresses   []string `json:"addresses"`
 	}
