@@ -55,54 +55,46 @@ type listing struct {
 
 // list pages through the bucket in byte order starting after marker,
 // grouping keys that contain delimiter after prefix into common prefixes.
-// A common prefix is skipped in one query (From = its PrefixEnd), so a
-// directory of a million keys costs one row, not a million.
+// The store returns one key per common prefix (it skips the rest with an
+// index seek), so the page is one query whatever the prefixes hold.
 func (h *Handler) list(req *request, b bucket.Bucket, prefix, delimiter, marker string, maxKeys int) (listing, error) {
 	var out listing
 	if maxKeys == 0 {
 		return out, nil
 	}
-	q := bucket.ListQuery{Prefix: prefix, After: marker}
-	for {
-		q.Limit = min(maxKeys-len(out.objects)-len(out.prefixes)+1, 1001)
-		rows, err := h.o.Meta.ListObjects(req.r.Context(), b.ID, q)
-		if err != nil {
-			return out, err
+	// One more than the page tells whether it is truncated, and with a
+	// delimiter one more again stands in for the first row when the
+	// marker is inside its common prefix.
+	limit := maxKeys + 1
+	if delimiter != "" {
+		limit++
+	}
+	rows, err := h.o.Meta.ListObjects(req.r.Context(), b.ID, bucket.ListQuery{Prefix: prefix, After: marker, Delimiter: delimiter, Limit: limit})
+	if err != nil {
+		return out, err
+	}
+	for _, o := range rows {
+		cp := commonPrefixOf(o.Key, prefix, delimiter)
+		if cp != "" && cp <= marker {
+			// The marker is inside this prefix: the prefix was already
+			// returned on an earlier page. Only the first row can be: the
+			// next starts past every key of this prefix, and so past the
+			// marker.
+			continue
 		}
-		jumped := false
-		for _, o := range rows {
-			cp := commonPrefixOf(o.Key, prefix, delimiter)
-			if cp != "" && cp <= marker {
-				// The marker is inside this prefix: the prefix was already
-				// returned on an earlier page.
-			} else {
-				if len(out.objects)+len(out.prefixes) == maxKeys {
-					out.truncated = true
-					return out, nil
-				}
-				if cp != "" {
-					out.prefixes = append(out.prefixes, cp)
-					out.last = cp
-				} else {
-					out.objects = append(out.objects, o)
-					out.last = o.Key
-				}
-			}
-			if cp != "" {
-				end, ok := bucket.PrefixEnd(cp)
-				if !ok {
-					return out, nil
-				}
-				q = bucket.ListQuery{Prefix: prefix, From: end}
-				jumped = true
-				break
-			}
-			q.After = o.Key
-		}
-		if !jumped && len(rows) < q.Limit {
+		if len(out.objects)+len(out.prefixes) == maxKeys {
+			out.truncated = true
 			return out, nil
 		}
+		if cp != "" {
+			out.prefixes = append(out.prefixes, cp)
+			out.last = cp
+		} else {
+			out.objects = append(out.objects, o)
+			out.last = o.Key
+		}
 	}
+	return out, nil
 }
 
 // commonPrefixOf is the common prefix key rolls up into: up to the first
