@@ -393,8 +393,8 @@ type versionPage struct {
 }
 
 // listVersions pages through every version of the bucket where q starts,
-// grouping keys with delimiter after prefix
-// into common prefixes, each skipped in one query as list does.
+// grouping keys with delimiter after prefix into common prefixes, which
+// the store returns as one row each, skipping the rest as list's does.
 func (h *Handler) listVersions(req *request, b bucket.Bucket, delimiter string, q bucket.VersionQuery, maxKeys int) (versionPage, error) {
 	var out versionPage
 	if maxKeys == 0 {
@@ -405,45 +405,36 @@ func (h *Handler) listVersions(req *request, b bucket.Bucket, delimiter string, 
 	if q.AfterSeq != "" {
 		prevKey = afterKey
 	}
-	for {
-		q.Limit = min(maxKeys-len(out.versions)-len(out.prefixes)+1, 1001)
-		rows, err := h.o.Meta.ListVersions(req.r.Context(), b.ID, q)
-		if err != nil {
-			return out, err
+	// As in list: one more tells truncation, one more again stands in for
+	// a first common prefix that the marker is inside.
+	q.Delimiter, q.Limit = delimiter, maxKeys+1
+	if delimiter != "" {
+		q.Limit++
+	}
+	rows, err := h.o.Meta.ListVersions(req.r.Context(), b.ID, q)
+	if err != nil {
+		return out, err
+	}
+	for _, o := range rows {
+		cp := commonPrefixOf(o.Key, prefix, delimiter)
+		if cp != "" && cp <= afterKey {
+			continue
 		}
-		jumped := false
-		for _, o := range rows {
-			cp := commonPrefixOf(o.Key, prefix, delimiter)
-			if cp == "" || cp > afterKey {
-				if len(out.versions)+len(out.prefixes) == maxKeys {
-					out.truncated = true
-					return out, nil
-				}
-				if cp != "" {
-					out.prefixes = append(out.prefixes, cp)
-					out.lastKey, out.lastSeq, out.lastVersion = cp, "", ""
-				} else {
-					out.versions = append(out.versions, o)
-					out.latest = append(out.latest, o.Key != prevKey)
-					out.lastKey, out.lastSeq, out.lastVersion = o.Key, o.Seq, versionName(o.VersionID)
-					prevKey = o.Key
-				}
-			}
-			if cp != "" {
-				end, ok := bucket.PrefixEnd(cp)
-				if !ok {
-					return out, nil
-				}
-				q = bucket.VersionQuery{Prefix: prefix, From: end}
-				jumped = true
-				break
-			}
-			q.AfterKey, q.AfterSeq = o.Key, o.Seq
-		}
-		if !jumped && len(rows) < q.Limit {
+		if len(out.versions)+len(out.prefixes) == maxKeys {
+			out.truncated = true
 			return out, nil
 		}
+		if cp != "" {
+			out.prefixes = append(out.prefixes, cp)
+			out.lastKey, out.lastSeq, out.lastVersion = cp, "", ""
+		} else {
+			out.versions = append(out.versions, o)
+			out.latest = append(out.latest, o.Key != prevKey)
+			out.lastKey, out.lastSeq, out.lastVersion = o.Key, o.Seq, versionName(o.VersionID)
+			prevKey = o.Key
+		}
 	}
+	return out, nil
 }
 
 // listObjectVersions answers ListObjectVersions: every version and delete

@@ -159,13 +159,15 @@ type Committed struct {
 
 // VersionQuery selects a page of versions, in key order and newest first
 // within a key: those under Prefix after (AfterKey, AfterSeq), or from the
-// key From on.
+// key From on. With a Delimiter, a common prefix (as in ListQuery) is one
+// entry of its first key with no version, and its other keys are skipped.
 type VersionQuery struct {
-	Prefix   string
-	AfterKey string
-	AfterSeq string // "" with AfterKey: after every version of AfterKey
-	From     string
-	Limit    int
+	Prefix    string
+	AfterKey  string
+	AfterSeq  string // "" with AfterKey: after every version of AfterKey
+	From      string
+	Delimiter string
+	Limit     int
 }
 
 // Server-side encryption modes.

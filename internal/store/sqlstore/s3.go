@@ -621,7 +621,7 @@ func (s *Store) ListObjects(ctx context.Context, bucketID string, lq bucket.List
 		keyRange(q, lq.Prefix, lq.After)
 		q.add(" ORDER BY key_name LIMIT ?", lq.Limit)
 	} else {
-		s.skipScan(q, "objects", bucketID, lq.Prefix, lq.After, lq.Delimiter, lq.Limit)
+		s.skipScan(q, []string{"objects"}, bucketID, lq.Prefix, lq.Delimiter, func(q *query) { keyRange(q, lq.Prefix, lq.After) }, lq.Limit)
 		q.add(" SELECT "+cols+" FROM objects JOIN walk ON bucket_id = ? AND key_name = walk.k ORDER BY walk.n", bucketID)
 	}
 	return collect(ctx, s.r, q, func(row interface{ Scan(...any) error }) (bucket.Object, error) {
