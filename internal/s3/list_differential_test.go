@@ -215,3 +215,136 @@ func v1Pages(ctx context.Context, t *testing.T, c *awss3.Client, keys []string, 
 		marker = next
 	}
 }
+
+// refVersion is one row of a versioned reference listing.
+type refVersion struct {
+	key            string
+	latest, marker bool
+}
+
+func (v refVersion) String() string { return fmt.Sprintf("%s latest=%v marker=%v", v.key, v.latest, v.marker) }
+
+// TestListVersionsDifferential does what TestListDifferential does for
+// ListObjectVersions over keys with several versions and delete markers,
+// paging with key and version-id markers.
+func TestListVersionsDifferential(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b, func(t *testing.T) { listVersionsDifferential(t, newEnvOn(t, b)) })
+	}
+}
+
+func listVersionsDifferential(t *testing.T, e *env) {
+	ctx := context.Background()
+	c := awsFor(e, e.a)
+	rng := rand.New(rand.NewPCG(3, 4))
+	mustCreate(t, c, "vdiff")
+	if _, err := c.PutBucketVersioning(ctx, &awss3.PutBucketVersioningInput{Bucket: aws.String("vdiff"),
+		VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled}}); err != nil {
+		t.Fatal(err)
+	}
+	// history[k] is key k's versions oldest first; true is a delete marker.
+	history := map[string][]bool{}
+	for range 120 {
+		var b strings.Builder
+		for range 1 + rng.IntN(4) {
+			b.WriteString(listAlphabet[rng.IntN(len(listAlphabet))])
+		}
+		k := b.String()
+		if len(history[k]) > 0 && rng.IntN(3) == 0 {
+			if _, err := c.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: aws.String("vdiff"), Key: aws.String(k)}); err != nil {
+				t.Fatal(err)
+			}
+			history[k] = append(history[k], true)
+			continue
+		}
+		mustPut(t, c, "vdiff", k, nil)
+		history[k] = append(history[k], false)
+	}
+	var rows []refVersion // in listing order: keys in byte order, newest first
+	keys := make([]string, 0, len(history))
+	for k := range history {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		h := history[k]
+		for i := len(h) - 1; i >= 0; i-- {
+			rows = append(rows, refVersion{key: k, latest: i == len(h)-1, marker: h[i]})
+		}
+	}
+	delims := []string{"/", "a", "ab", "é", "\uD7FF", "\U0010FFFF", "/\U0010FFFF"}
+	for range 40 {
+		delim, prefix, keyMarker := delims[rng.IntN(len(delims))], "", ""
+		if rng.IntN(3) == 0 {
+			prefix = listAlphabet[rng.IntN(len(listAlphabet))]
+		}
+		if rng.IntN(2) == 0 {
+			keyMarker = keys[rng.IntN(len(keys))]
+		}
+		maxKeys := []int{1, 2, 3, 7, 1000}[rng.IntN(5)]
+		what := fmt.Sprintf("prefix %q delimiter %q key-marker %q max-keys %d", prefix, delim, keyMarker, maxKeys)
+		// pos is where the reference's next page starts in rows; marker is
+		// what it starts after, for common prefixes.
+		pos := sort.Search(len(rows), func(i int) bool { return rows[i].key > keyMarker })
+		marker := keyMarker
+		var versionMarker *string
+		for page := 0; ; page++ {
+			out, err := c.ListObjectVersions(ctx, &awss3.ListObjectVersionsInput{Bucket: aws.String("vdiff"), Prefix: aws.String(prefix),
+				Delimiter: aws.String(delim), MaxKeys: aws.Int32(int32(maxKeys)), EncodingType: types.EncodingTypeUrl,
+				KeyMarker: aws.String(marker), VersionIdMarker: versionMarker})
+			if err != nil {
+				t.Fatalf("%s: page %d: %v", what, page, err)
+			}
+			var got []string
+			for _, v := range out.Versions {
+				got = append(got, refVersion{unescape(t, *v.Key), *v.IsLatest, false}.String())
+			}
+			for _, v := range out.DeleteMarkers {
+				got = append(got, refVersion{unescape(t, *v.Key), *v.IsLatest, true}.String())
+			}
+			for _, p := range out.CommonPrefixes {
+				got = append(got, unescape(t, *p.Prefix))
+			}
+			var want []string
+			seen := map[string]bool{}
+			truncated, last := false, ""
+			for ; pos < len(rows); pos++ {
+				r := rows[pos]
+				if !strings.HasPrefix(r.key, prefix) {
+					continue
+				}
+				item := r.String()
+				cp := ""
+				if i := strings.Index(r.key[len(prefix):], delim); i >= 0 {
+					cp = r.key[:len(prefix)+i+len(delim)]
+					if cp <= marker || seen[cp] {
+						continue
+					}
+					item = cp
+				}
+				if len(want) == maxKeys {
+					truncated = true
+					break
+				}
+				want = append(want, item)
+				if cp != "" {
+					seen[cp], last = true, cp
+				} else {
+					last = r.key
+				}
+			}
+			sort.Strings(got)
+			sort.Strings(want)
+			if !slices.Equal(got, want) || *out.IsTruncated != truncated {
+				t.Fatalf("%s: page %d after %q: got %q truncated %v\nwant %q truncated %v", what, page, marker, got, *out.IsTruncated, want, truncated)
+			}
+			if !truncated {
+				break
+			}
+			if next := unescape(t, aws.ToString(out.NextKeyMarker)); next != last {
+				t.Fatalf("%s: page %d: NextKeyMarker %q, want %q", what, page, next, last)
+			}
+			marker, versionMarker = last, out.NextVersionIdMarker
+		}
+	}
+}
