@@ -222,7 +222,9 @@ type refVersion struct {
 	latest, marker bool
 }
 
-func (v refVersion) String() string { return fmt.Sprintf("%s latest=%v marker=%v", v.key, v.latest, v.marker) }
+func (v refVersion) String() string {
+	return fmt.Sprintf("%s latest=%v marker=%v", v.key, v.latest, v.marker)
+}
 
 // TestListVersionsDifferential does what TestListDifferential does for
 // ListObjectVersions over keys with several versions and delete markers,
