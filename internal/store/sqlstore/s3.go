@@ -622,7 +622,8 @@ func (s *Store) ListObjects(ctx context.Context, bucketID string, lq bucket.List
 		q.add(" ORDER BY key_name LIMIT ?", lq.Limit)
 	} else {
 		s.skipScan(q, []string{"objects"}, bucketID, lq.Prefix, lq.Delimiter, func(q *query) { keyRange(q, lq.Prefix, lq.After) }, lq.Limit)
-		q.add(" SELECT "+cols+" FROM objects JOIN walk ON bucket_id = ? AND key_name = walk.k ORDER BY walk.n", bucketID)
+		// CROSS JOIN keeps SQLite from scanning the bucket for walk's keys.
+		q.add(" SELECT "+cols+" FROM walk CROSS JOIN objects WHERE bucket_id = ? AND key_name = walk.k ORDER BY walk.n", bucketID)
 	}
 	return collect(ctx, s.r, q, func(row interface{ Scan(...any) error }) (bucket.Object, error) {
 		o := bucket.Object{BucketID: bucketID}

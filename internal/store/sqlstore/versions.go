@@ -352,9 +352,10 @@ func (s *Store) ListVersions(ctx context.Context, bucketID string, vq bucket.Ver
 		s.skipScan(q, []string{"objects", "object_versions"}, bucketID, vq.Prefix, vq.Delimiter, keys, vq.Limit)
 		// Versions of the keys the walk found that are not common
 		// prefixes, and one row for each that is.
-		from = " FROM walk JOIN "
+		// CROSS JOIN keeps SQLite from scanning the bucket for walk's keys.
+		from = " FROM walk CROSS JOIN "
 		where = func(q *query) {
-			q.add(" ON bucket_id = ? AND key_name = walk.k AND ", bucketID)
+			q.add(" WHERE bucket_id = ? AND key_name = walk.k AND ", bucketID)
 			s.delimiterAt(q, vq.Prefix, vq.Delimiter)
 			q.add(" = 0")
 			if after && vq.AfterSeq != "" {
