@@ -53,48 +53,68 @@ type listing struct {
 	last      string
 }
 
+// probeRows is how many keys a delimiter listing reads in order before
+// it decides how to go on: on by reading keys when most of them were
+// listed, or by the store's skip scan (a seek per entry, dearer than
+// reading the next key) when common prefixes swallowed most of them.
+const probeRows = 32
+
 // list pages through the bucket in byte order starting after marker,
 // grouping keys that contain delimiter after prefix into common prefixes.
-// The store returns one key per common prefix (it skips the rest with an
-// index seek), so the page is one query whatever the prefixes hold.
+// A page is one query, or with a delimiter at most three: a probe, then
+// the rest by reading keys or by a skip scan, whichever the probe showed
+// to be cheaper, and a skip scan for what a read found to be prefixes.
 func (h *Handler) list(req *request, b bucket.Bucket, prefix, delimiter, marker string, maxKeys int) (listing, error) {
 	var out listing
 	if maxKeys == 0 {
 		return out, nil
 	}
-	// One more than the page tells whether it is truncated, and with a
-	// delimiter one more again stands in for the first row when the
-	// marker is inside its common prefix.
-	limit := maxKeys + 1
+	after, skip, probed := marker, false, false
+	limit := maxKeys + 1 // one more than the page tells whether it is truncated
 	if delimiter != "" {
-		limit++
+		limit = min(limit, probeRows)
 	}
-	rows, err := h.o.Meta.ListObjects(req.r.Context(), b.ID, bucket.ListQuery{Prefix: prefix, After: marker, Delimiter: delimiter, Limit: limit})
-	if err != nil {
-		return out, err
-	}
-	for _, o := range rows {
-		cp := commonPrefixOf(o.Key, prefix, delimiter)
-		if cp != "" && cp <= marker {
-			// The marker is inside this prefix: the prefix was already
-			// returned on an earlier page. Only the first row can be: the
-			// next starts past every key of this prefix, and so past the
-			// marker.
-			continue
+	for {
+		q := bucket.ListQuery{Prefix: prefix, After: after, Limit: limit}
+		if skip {
+			// The store skips each common prefix but the one after is in,
+			// whose first key stands for it; so one more again.
+			q.Delimiter, q.Limit = delimiter, q.Limit+1
 		}
-		if len(out.objects)+len(out.prefixes) == maxKeys {
-			out.truncated = true
+		rows, err := h.o.Meta.ListObjects(req.r.Context(), b.ID, q)
+		if err != nil {
+			return out, err
+		}
+		swallowed := 0
+		for _, o := range rows {
+			cp := commonPrefixOf(o.Key, prefix, delimiter)
+			if cp != "" && (cp <= marker || cp == out.last) {
+				// The marker is inside this prefix (it was returned on an
+				// earlier page), or this page returned it already.
+				swallowed++
+				continue
+			}
+			if len(out.objects)+len(out.prefixes) == maxKeys {
+				out.truncated = true
+				return out, nil
+			}
+			if cp != "" {
+				out.prefixes = append(out.prefixes, cp)
+				out.last = cp
+			} else {
+				out.objects = append(out.objects, o)
+				out.last = o.Key
+			}
+		}
+		if len(rows) < q.Limit {
 			return out, nil
 		}
-		if cp != "" {
-			out.prefixes = append(out.prefixes, cp)
-			out.last = cp
-		} else {
-			out.objects = append(out.objects, o)
-			out.last = o.Key
-		}
+		after = rows[len(rows)-1].Key
+		// After the probe and one read, what is left is worth a skip scan.
+		skip = skip || 2*swallowed > len(rows) || probed
+		probed = true
+		limit = maxKeys + 1 - len(out.objects) - len(out.prefixes)
 	}
-	return out, nil
 }
 
 // commonPrefixOf is the common prefix key rolls up into: up to the first
@@ -113,6 +133,12 @@ func commonPrefixOf(key, prefix, delimiter string) string {
 func listParams(req *request) (prefix, delimiter string, maxKeys int, encode func(string) string, err error) {
 	q := req.r.URL.Query()
 	prefix, delimiter = q.Get("prefix"), q.Get("delimiter")
+	if !utf8.ValidString(delimiter) || strings.IndexByte(delimiter, 0) >= 0 {
+		// No key holds it whole (keys are UTF-8 without NUL), and finding
+		// one by bytes inside a character is no listing: refused on both
+		// engines alike, as PostgreSQL must.
+		return "", "", 0, nil, apiErr(errInvalidArgument, "the delimiter must be UTF-8 without NUL characters")
+	}
 	maxKeys = 1000
 	if v := q.Get("max-keys"); v != "" {
 		n, perr := strconv.Atoi(v)
