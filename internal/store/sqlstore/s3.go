@@ -609,11 +609,11 @@ func (s *Store) DeleteObject(ctx context.Context, bucketID, key string, at time.
 // ListObjects returns a listing page as q describes: a range scan on the
 // primary key (prefix as key >= prefix AND key < PrefixEnd(prefix)), or
 // with a delimiter a skip scan (see skipScan) that returns a common
-// prefix as its first key alone (no size, ETag or time). The objects carry what
-// listings show (key, size, ETag, time, and the metadata of objects that
-// have a storage class); fetching and converting the other columns was
-// most of a page's cost, and decoding every row's metadata a sixth of
-// what remained.
+// prefix as its first key alone (no size, ETag or time). The objects
+// carry what listings show (key, size, ETag, time, and the metadata of
+// objects that have a storage class); fetching and converting the other
+// columns was most of a page's cost, and decoding every row's metadata a
+// sixth of what remained.
 func (s *Store) ListObjects(ctx context.Context, bucketID string, lq bucket.ListQuery) ([]bucket.Object, error) {
 	const cols = `key_name, size, etag, CASE WHEN meta LIKE '%X-Amz-Storage-Class%' THEN meta ELSE '' END, modified_at`
 	q := new(query)

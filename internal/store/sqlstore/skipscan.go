@@ -98,8 +98,8 @@ func (s *Store) bytes(expr string) string {
 // skipTail is what follows the part of a key before its delimiter in the
 // smallest string greater than every key that starts with that part and
 // the delimiter: the delimiter's PrefixEnd. A delimiter that has none
-// (only U+10FFFF) or is not UTF-8 (which only SQLite can be asked for)
-// is followed instead by MaxKeyLen bytes of U+10FFFF, the largest UTF-8
+// (only U+10FFFF) or is not UTF-8 (S3 refuses those; SQLite could hold
+// them) is followed instead by MaxKeyLen bytes of U+10FFFF, the largest UTF-8
 // there is: every key is valid UTF-8 of at most MaxKeyLen bytes, so every
 // key that starts with the common prefix sorts below that bound, and
 // every other key after it above.
