@@ -54,9 +54,10 @@ type listing struct {
 }
 
 // probeRows is how many keys a delimiter listing reads in order before
-// it decides how to go on: on by reading keys when most of them were
-// listed, or by the store's skip scan (a seek per entry, dearer than
-// reading the next key) when common prefixes swallowed most of them.
+// it decides how to read the rest: key by key when most of those were
+// listed (a directory of files), or by the store's skip scan (a seek per
+// entry, dearer than reading the next key) when common prefixes
+// swallowed most of them.
 const probeRows = 32
 
 // list pages through the bucket in byte order starting after marker,
