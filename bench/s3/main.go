@@ -7,6 +7,10 @@
 //
 //	go run ./bench/s3 -endpoint http://127.0.0.1:9000 -access-key AK -secret-key SK
 //	go run ./bench/s3 -test small -concurrency 32 -size 4096 -duration 20s …
+//	go run ./bench/s3 -test listscale -scale-keys 200000 -scale-prefixes 100 …
+//
+// The listscale test (not part of all: its fill takes minutes) times
+// listing pages over a bucket of many keys; see listScale.
 package main
 
 import (
@@ -38,6 +42,7 @@ type config struct {
 	size                                                 int64
 	duration                                             time.Duration
 	listKeys                                             int
+	scaleKeys, scalePrefixes, reps                       int
 }
 
 func main() {
@@ -47,11 +52,14 @@ func main() {
 	flag.StringVar(&c.secretKey, "secret-key", os.Getenv("AWS_SECRET_ACCESS_KEY"), "secret key")
 	flag.StringVar(&c.region, "region", "us-east-1", "region to sign for")
 	flag.StringVar(&c.bucket, "bucket", "bench-s3", "bucket to use (created if missing)")
-	flag.StringVar(&c.test, "test", "all", "large, small, list or all")
+	flag.StringVar(&c.test, "test", "all", "large, small, list, all (those three) or listscale")
 	flag.IntVar(&c.concurrency, "concurrency", 0, "workers (default: 4 for large, 32 for small)")
 	flag.Int64Var(&c.size, "size", 0, "object size in bytes (default: 64 MiB for large, 4 KiB for small)")
 	flag.DurationVar(&c.duration, "duration", 20*time.Second, "how long each PUT and GET phase runs")
 	flag.IntVar(&c.listKeys, "list-keys", 10000, "keys in the listing test")
+	flag.IntVar(&c.scaleKeys, "scale-keys", 10000, "keys in the listscale test's bucket")
+	flag.IntVar(&c.scalePrefixes, "scale-prefixes", 100, "directories the listscale test's keys are spread over")
+	flag.IntVar(&c.reps, "reps", 21, "times the listscale test lists each page")
 	flag.Parse()
 	if err := run(context.Background(), c); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -96,6 +104,8 @@ func run(ctx context.Context, c config) error {
 			err = throughput(ctx, cl, c, "small", 4<<10, 32)
 		case "list":
 			err = list(ctx, cl, c)
+		case "listscale":
+			err = listScale(ctx, cl, c)
 		default:
 			err = fmt.Errorf("unknown test %q", t)
 		}

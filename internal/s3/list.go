@@ -53,55 +53,68 @@ type listing struct {
 	last      string
 }
 
+// probeRows is how many keys a delimiter listing reads in order before
+// it decides how to read the rest: key by key when most of those were
+// listed (a directory of files), or by the store's skip scan (a seek per
+// entry, dearer than reading the next key) when common prefixes
+// swallowed most of them.
+const probeRows = 32
+
 // list pages through the bucket in byte order starting after marker,
 // grouping keys that contain delimiter after prefix into common prefixes.
-// A common prefix is skipped in one query (From = its PrefixEnd), so a
-// directory of a million keys costs one row, not a million.
+// A page is one query, or with a delimiter at most three: a probe, then
+// the rest by reading keys or by a skip scan, whichever the probe showed
+// to be cheaper, and a skip scan for what a read found to be prefixes.
 func (h *Handler) list(req *request, b bucket.Bucket, prefix, delimiter, marker string, maxKeys int) (listing, error) {
 	var out listing
 	if maxKeys == 0 {
 		return out, nil
 	}
-	q := bucket.ListQuery{Prefix: prefix, After: marker}
+	after, skip, probed := marker, false, false
+	limit := maxKeys + 1 // one more than the page tells whether it is truncated
+	if delimiter != "" {
+		limit = min(limit, probeRows)
+	}
 	for {
-		q.Limit = min(maxKeys-len(out.objects)-len(out.prefixes)+1, 1001)
+		q := bucket.ListQuery{Prefix: prefix, After: after, Limit: limit}
+		if skip {
+			// The store skips each common prefix but the one after is in,
+			// whose first key stands for it; so one more again.
+			q.Delimiter, q.Limit = delimiter, q.Limit+1
+		}
 		rows, err := h.o.Meta.ListObjects(req.r.Context(), b.ID, q)
 		if err != nil {
 			return out, err
 		}
-		jumped := false
+		swallowed := 0
 		for _, o := range rows {
 			cp := commonPrefixOf(o.Key, prefix, delimiter)
-			if cp != "" && cp <= marker {
-				// The marker is inside this prefix: the prefix was already
-				// returned on an earlier page.
-			} else {
-				if len(out.objects)+len(out.prefixes) == maxKeys {
-					out.truncated = true
-					return out, nil
-				}
-				if cp != "" {
-					out.prefixes = append(out.prefixes, cp)
-					out.last = cp
-				} else {
-					out.objects = append(out.objects, o)
-					out.last = o.Key
-				}
+			if cp != "" && (cp <= marker || cp == out.last) {
+				// The marker is inside this prefix (it was returned on an
+				// earlier page), or this page returned it already.
+				swallowed++
+				continue
+			}
+			if len(out.objects)+len(out.prefixes) == maxKeys {
+				out.truncated = true
+				return out, nil
 			}
 			if cp != "" {
-				end, ok := bucket.PrefixEnd(cp)
-				if !ok {
-					return out, nil
-				}
-				q = bucket.ListQuery{Prefix: prefix, From: end}
-				jumped = true
-				break
+				out.prefixes = append(out.prefixes, cp)
+				out.last = cp
+			} else {
+				out.objects = append(out.objects, o)
+				out.last = o.Key
 			}
-			q.After = o.Key
 		}
-		if !jumped && len(rows) < q.Limit {
+		if len(rows) < q.Limit {
 			return out, nil
 		}
+		after = rows[len(rows)-1].Key
+		// After the probe and one read, what is left is worth a skip scan.
+		skip = skip || 2*swallowed > len(rows) || probed
+		probed = true
+		limit = maxKeys + 1 - len(out.objects) - len(out.prefixes)
 	}
 }
 
@@ -121,6 +134,12 @@ func commonPrefixOf(key, prefix, delimiter string) string {
 func listParams(req *request) (prefix, delimiter string, maxKeys int, encode func(string) string, err error) {
 	q := req.r.URL.Query()
 	prefix, delimiter = q.Get("prefix"), q.Get("delimiter")
+	if !utf8.ValidString(delimiter) || strings.IndexByte(delimiter, 0) >= 0 {
+		// No key holds it whole (keys are UTF-8 without NUL), and finding
+		// one by bytes inside a character is no listing: refused on both
+		// engines alike, as PostgreSQL must.
+		return "", "", 0, nil, apiErr(errInvalidArgument, "the delimiter must be UTF-8 without NUL characters")
+	}
 	maxKeys = 1000
 	if v := q.Get("max-keys"); v != "" {
 		n, perr := strconv.Atoi(v)
@@ -401,8 +420,8 @@ type versionPage struct {
 }
 
 // listVersions pages through every version of the bucket where q starts,
-// grouping keys with delimiter after prefix
-// into common prefixes, each skipped in one query as list does.
+// grouping keys with delimiter after prefix into common prefixes, which
+// the store returns as one row each, skipping the rest as list's does.
 func (h *Handler) listVersions(req *request, b bucket.Bucket, delimiter string, q bucket.VersionQuery, maxKeys int) (versionPage, error) {
 	var out versionPage
 	if maxKeys == 0 {
@@ -413,45 +432,36 @@ func (h *Handler) listVersions(req *request, b bucket.Bucket, delimiter string, 
 	if q.AfterSeq != "" {
 		prevKey = afterKey
 	}
-	for {
-		q.Limit = min(maxKeys-len(out.versions)-len(out.prefixes)+1, 1001)
-		rows, err := h.o.Meta.ListVersions(req.r.Context(), b.ID, q)
-		if err != nil {
-			return out, err
+	// As in list: one more tells truncation, one more again stands in for
+	// a first common prefix that the marker is inside.
+	q.Delimiter, q.Limit = delimiter, maxKeys+1
+	if delimiter != "" {
+		q.Limit++
+	}
+	rows, err := h.o.Meta.ListVersions(req.r.Context(), b.ID, q)
+	if err != nil {
+		return out, err
+	}
+	for _, o := range rows {
+		cp := commonPrefixOf(o.Key, prefix, delimiter)
+		if cp != "" && cp <= afterKey {
+			continue
 		}
-		jumped := false
-		for _, o := range rows {
-			cp := commonPrefixOf(o.Key, prefix, delimiter)
-			if cp == "" || cp > afterKey {
-				if len(out.versions)+len(out.prefixes) == maxKeys {
-					out.truncated = true
-					return out, nil
-				}
-				if cp != "" {
-					out.prefixes = append(out.prefixes, cp)
-					out.lastKey, out.lastSeq, out.lastVersion = cp, "", ""
-				} else {
-					out.versions = append(out.versions, o)
-					out.latest = append(out.latest, o.Key != prevKey)
-					out.lastKey, out.lastSeq, out.lastVersion = o.Key, o.Seq, versionName(o.VersionID)
-					prevKey = o.Key
-				}
-			}
-			if cp != "" {
-				end, ok := bucket.PrefixEnd(cp)
-				if !ok {
-					return out, nil
-				}
-				q = bucket.VersionQuery{Prefix: prefix, From: end}
-				jumped = true
-				break
-			}
-			q.AfterKey, q.AfterSeq = o.Key, o.Seq
-		}
-		if !jumped && len(rows) < q.Limit {
+		if len(out.versions)+len(out.prefixes) == maxKeys {
+			out.truncated = true
 			return out, nil
 		}
+		if cp != "" {
+			out.prefixes = append(out.prefixes, cp)
+			out.lastKey, out.lastSeq, out.lastVersion = cp, "", ""
+		} else {
+			out.versions = append(out.versions, o)
+			out.latest = append(out.latest, o.Key != prevKey)
+			out.lastKey, out.lastSeq, out.lastVersion = o.Key, o.Seq, versionName(o.VersionID)
+			prevKey = o.Key
+		}
 	}
+	return out, nil
 }
 
 // listObjectVersions answers ListObjectVersions: every version and delete

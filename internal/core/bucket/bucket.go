@@ -159,13 +159,15 @@ type Committed struct {
 
 // VersionQuery selects a page of versions, in key order and newest first
 // within a key: those under Prefix after (AfterKey, AfterSeq), or from the
-// key From on.
+// key From on. With a Delimiter, a common prefix (as in ListQuery) is one
+// entry of its first key with no version, and its other keys are skipped.
 type VersionQuery struct {
-	Prefix   string
-	AfterKey string
-	AfterSeq string // "" with AfterKey: after every version of AfterKey
-	From     string
-	Limit    int
+	Prefix    string
+	AfterKey  string
+	AfterSeq  string // "" with AfterKey: after every version of AfterKey
+	From      string
+	Delimiter string
+	Limit     int
 }
 
 // Server-side encryption modes.
@@ -301,15 +303,17 @@ func PrefixEnd(prefix string) (end string, ok bool) {
 	return "", false
 }
 
-// ListQuery selects objects for a listing page: keys starting with Prefix,
-// greater than After (exclusive) and at least From (inclusive), in byte
-// order, at most Limit of them. From lets a delimiter listing jump past a
-// whole common prefix in one step.
+// ListQuery selects objects for a listing page: keys starting with Prefix
+// and greater than After, in byte order, at most Limit of them. With a
+// Delimiter, the keys that contain it after Prefix roll up into common
+// prefixes (as S3 lists them), and only the first key of each is
+// returned, alone (no size, ETag or time): the store skips the rest, so a
+// page of common prefixes costs what a page of keys does.
 type ListQuery struct {
-	Prefix string
-	After  string
-	From   string
-	Limit  int
+	Prefix    string
+	After     string
+	Delimiter string
+	Limit     int
 }
 
 // AccessBlock is S3's PublicAccessBlock: switches that keep ACLs and

@@ -607,24 +607,32 @@ func (s *Store) DeleteObject(ctx context.Context, bucketID, key string, at time.
 }
 
 // ListObjects returns a listing page as q describes: a range scan on the
-// primary key (prefix as key >= prefix AND key < PrefixEnd(prefix)). The
-// objects carry what listings show (key, size, ETag, time, and the
-// metadata of objects that have a storage class); fetching and converting
-// the other columns was most of a page's cost, and decoding every row's
-// metadata a sixth of what remained.
+// primary key (prefix as key >= prefix AND key < PrefixEnd(prefix)), or
+// with a delimiter a skip scan (see skipScan) that returns a common
+// prefix as its first key alone (no size, ETag or time). The objects
+// carry what listings show (key, size, ETag, time, and the metadata of
+// objects that have a storage class); fetching and converting the other
+// columns was most of a page's cost, and decoding every row's metadata a
+// sixth of what remained.
 func (s *Store) ListObjects(ctx context.Context, bucketID string, lq bucket.ListQuery) ([]bucket.Object, error) {
-	q := new(query).add(`SELECT key_name, size, etag, CASE WHEN meta LIKE '%X-Amz-Storage-Class%' THEN meta ELSE '' END, modified_at
-		FROM objects WHERE bucket_id = ?`, bucketID)
-	from := max(lq.Prefix, lq.From)
-	if lq.After != "" && lq.After >= from {
-		q.add(" AND key_name > ?", lq.After)
-	} else if from != "" {
-		q.add(" AND key_name >= ?", from)
+	const cols = `key_name, size, etag, CASE WHEN meta LIKE '%X-Amz-Storage-Class%' THEN meta ELSE '' END, modified_at`
+	q := new(query)
+	if lq.Delimiter == "" {
+		q.add("SELECT "+cols+" FROM objects WHERE bucket_id = ?", bucketID)
+		keyRange(q, lq.Prefix, lq.After)
+		q.add(" ORDER BY key_name LIMIT ?", lq.Limit)
+	} else {
+		s.skipScan(q, []string{"objects"}, bucketID, lq.Prefix, lq.Delimiter, func(q *query) { keyRange(q, lq.Prefix, lq.After) }, lq.Limit)
+		// The rows of the keys that are not in a common prefix (CROSS JOIN
+		// keeps SQLite from scanning the bucket for them), and the key
+		// alone of those that are: looking their rows up was half of a
+		// page of common prefixes on PostgreSQL.
+		q.add(" SELECT "+cols+" FROM walk CROSS JOIN objects WHERE bucket_id = ? AND key_name = walk.k AND ", bucketID)
+		s.delimiterAt(q, lq.Prefix, lq.Delimiter)
+		q.add(" = 0 UNION ALL SELECT walk.k, 0, '', '', 0 FROM walk WHERE walk.k IS NOT NULL AND ")
+		s.delimiterAt(q, lq.Prefix, lq.Delimiter)
+		q.add(" > 0 ORDER BY 1")
 	}
-	if end, ok := bucket.PrefixEnd(lq.Prefix); ok {
-		q.add(" AND key_name < ?", end)
-	}
-	q.add(" ORDER BY key_name LIMIT ?", lq.Limit)
 	return collect(ctx, s.r, q, func(row interface{ Scan(...any) error }) (bucket.Object, error) {
 		o := bucket.Object{BucketID: bucketID}
 		var meta string
@@ -637,6 +645,19 @@ func (s *Store) ListObjects(ctx context.Context, bucketID string, lq bucket.List
 		o.Meta, err = fromJSON(meta)
 		return o, err
 	})
+}
+
+// keyRange restricts a query on key_name to keys starting with prefix and
+// greater than after.
+func keyRange(q *query, prefix, after string) {
+	if after != "" && after >= prefix {
+		q.add(" AND key_name > ?", after)
+	} else if prefix != "" {
+		q.add(" AND key_name >= ?", prefix)
+	}
+	if end, ok := bucket.PrefixEnd(prefix); ok {
+		q.add(" AND key_name < ?", end)
+	}
 }
 
 func aclOrPrivate(acl string) string {

@@ -316,29 +316,62 @@ func promote(ctx context.Context, tx *sql.Tx, bucketID, key string) error {
 
 // ListVersions returns a page of versions and delete markers as q
 // describes, in key order and newest first within a key, with what
-// listings show (no bytes, tags or encryption).
+// listings show (no bytes, tags or encryption). With a delimiter, a
+// common prefix is one row of its first key (with no version) found by
+// a skip scan over both tables' keys.
 func (s *Store) ListVersions(ctx context.Context, bucketID string, vq bucket.VersionQuery) ([]bucket.Object, error) {
 	if vq.Limit <= 0 {
 		return nil, errs.E(errs.Invalid, "a version listing needs a positive limit")
 	}
-	where := func(q *query) {
-		q.add(" WHERE bucket_id = ?", bucketID)
+	start := max(vq.Prefix, vq.From)
+	after := vq.AfterKey != "" && vq.AfterKey >= start
+	// keys restricts key_name to where the page starts, by key alone.
+	keys := func(q *query) {
 		switch {
-		case vq.AfterKey != "" && vq.AfterSeq != "" && vq.AfterKey >= max(vq.Prefix, vq.From):
-			q.add(" AND (key_name > ?", vq.AfterKey).add(" OR key_name = ?", vq.AfterKey).add(" AND seq < ?)", vq.AfterSeq)
-		case vq.AfterKey != "" && vq.AfterKey >= max(vq.Prefix, vq.From):
+		case after && vq.AfterSeq != "":
+			q.add(" AND key_name >= ?", vq.AfterKey)
+		case after:
 			q.add(" AND key_name > ?", vq.AfterKey)
-		case max(vq.Prefix, vq.From) != "":
-			q.add(" AND key_name >= ?", max(vq.Prefix, vq.From))
+		case start != "":
+			q.add(" AND key_name >= ?", start)
 		}
 		if end, ok := bucket.PrefixEnd(vq.Prefix); ok {
 			q.add(" AND key_name < ?", end)
 		}
 	}
-	q := new(query).add("SELECT key_name, seq, version_id, 0 AS dm, size, etag, meta, modified_at FROM objects")
+	where := func(q *query) {
+		q.add(" WHERE bucket_id = ?", bucketID)
+		keys(q)
+		if after && vq.AfterSeq != "" {
+			q.add(" AND (key_name > ? OR seq < ?)", vq.AfterKey, vq.AfterSeq)
+		}
+	}
+	q := new(query)
+	from := " FROM "
+	if vq.Delimiter != "" {
+		s.skipScan(q, []string{"objects", "object_versions"}, bucketID, vq.Prefix, vq.Delimiter, keys, vq.Limit)
+		// Versions of the keys the walk found that are not common
+		// prefixes, and one row for each that is.
+		// CROSS JOIN keeps SQLite from scanning the bucket for walk's keys.
+		from = " FROM walk CROSS JOIN "
+		where = func(q *query) {
+			q.add(" WHERE bucket_id = ? AND key_name = walk.k AND ", bucketID)
+			s.delimiterAt(q, vq.Prefix, vq.Delimiter)
+			q.add(" = 0")
+			if after && vq.AfterSeq != "" {
+				q.add(" AND (key_name > ? OR seq < ?)", vq.AfterKey, vq.AfterSeq)
+			}
+		}
+	}
+	q.add(" SELECT key_name, seq, version_id, 0 AS dm, size, etag, meta, modified_at" + from + "objects")
 	where(q)
-	q.add(" UNION ALL SELECT key_name, seq, version_id, delete_marker, size, etag, meta, modified_at FROM object_versions")
+	q.add(" UNION ALL SELECT key_name, seq, version_id, delete_marker, size, etag, meta, modified_at" + from + "object_versions")
 	where(q)
+	if vq.Delimiter != "" {
+		q.add(" UNION ALL SELECT walk.k, '', '', 0, 0, '', '', 0 FROM walk WHERE walk.k IS NOT NULL AND ")
+		s.delimiterAt(q, vq.Prefix, vq.Delimiter)
+		q.add(" > 0")
+	}
 	q.add(" ORDER BY key_name, seq DESC LIMIT ?", vq.Limit)
 	return collect(ctx, s.r, q, func(row interface{ Scan(...any) error }) (bucket.Object, error) {
 		o := bucket.Object{BucketID: bucketID}
