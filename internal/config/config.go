@@ -56,6 +56,13 @@ type Config struct {
 	// ENOSPC) before they eat into it, so the database can still record
 	// the deletes that free space.
 	ReserveBytes int64
+	// PasswordHashTime and PasswordHashMemoryKiB set Argon2id's cost for
+	// new password hashes; zero is OWASP's minimum (t=2, 19 MiB). There
+	// is no flag: only test servers lower it, where the race detector
+	// makes each hash take half a second and every server hashes its
+	// admin's password at first start.
+	PasswordHashTime      uint32
+	PasswordHashMemoryKiB uint32
 }
 
 // Default returns the embedded defaults of contract.md.

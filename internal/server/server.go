@@ -106,7 +106,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	if err != nil {
 		return nil, err
 	}
-	if s.identity, err = identity.NewService(s.store, identity.Options{JWTKey: jwtKey}); err != nil {
+	if s.identity, err = identity.NewService(s.store, identity.Options{JWTKey: jwtKey,
+		PasswordCost: identity.PasswordCost{Time: cfg.PasswordHashTime, MemoryKiB: cfg.PasswordHashMemoryKiB}}); err != nil {
 		return nil, err
 	}
 	if s.sealer, err = s.masterSealer(); err != nil {

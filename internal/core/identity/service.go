@@ -21,6 +21,7 @@ type Service struct {
 	jwtKey []byte
 	now    func() time.Time
 	logins *loginLimiter
+	cost   PasswordCost
 }
 
 // Options configure a Service.
@@ -29,6 +30,9 @@ type Options struct {
 	JWTKey []byte
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// PasswordCost is the cost of new password hashes; zero is OWASP's
+	// minimum.
+	PasswordCost PasswordCost
 }
 
 func NewService(store Store, o Options) (*Service, error) {
@@ -38,7 +42,7 @@ func NewService(store Store, o Options) (*Service, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Service{store: store, jwtKey: o.JWTKey, now: o.Now, logins: newLoginLimiter(o.Now)}, nil
+	return &Service{store: store, jwtKey: o.JWTKey, now: o.Now, logins: newLoginLimiter(o.Now), cost: o.PasswordCost.orDefault()}, nil
 }
 
 // NewID returns a time-ordered id, so keyset pagination by id is creation order.
@@ -66,7 +70,7 @@ func (s *Service) Bootstrap(ctx context.Context) (BootstrapResult, error) {
 	org := Organisation{ID: NewID(), Name: "default", Description: "Created at first start", Created: now}
 	prj := Project{ID: NewID(), OrganisationID: org.ID, Name: "default", Description: "Created at first start", Created: now}
 	pw := randomPassword()
-	usr := User{ID: NewID(), Username: "admin", Staff: true, Active: true, PasswordHash: hashPassword(pw), Created: now}
+	usr := User{ID: NewID(), Username: "admin", Staff: true, Active: true, PasswordHash: hashPassword(pw, s.cost), Created: now}
 	raw, hash := newToken()
 	tok := Token{ID: NewID(), UserID: usr.ID, Name: "bootstrap", Hash: hash, Prefix: raw[:12], Created: now}
 	if err := s.store.Bootstrap(ctx, org, prj, usr, tok); err != nil {
@@ -427,7 +431,7 @@ func (s *Service) CreateUser(ctx context.Context, p Principal, n NewUser) (User,
 		return User{}, err
 	}
 	u := User{ID: NewID(), Username: n.Username, Email: strings.ToLower(n.Email), FullName: n.FullName,
-		Staff: n.Staff, Active: true, PasswordHash: hashPassword(n.Password), Created: s.now().UTC()}
+		Staff: n.Staff, Active: true, PasswordHash: hashPassword(n.Password, s.cost), Created: s.now().UTC()}
 	if err := s.store.CreateUser(ctx, u); err != nil {
 		return User{}, fmt.Errorf("create user %q: %w", n.Username, err)
 	}
@@ -449,7 +453,7 @@ func (s *Service) ChangePassword(ctx context.Context, p Principal, current, next
 	if err := checkPassword8(next); err != nil {
 		return err
 	}
-	return s.store.SetPasswordHash(ctx, p.User.ID, hashPassword(next))
+	return s.store.SetPasswordHash(ctx, p.User.ID, hashPassword(next, s.cost))
 }
 
 // NewToken is the input of CreateToken.
