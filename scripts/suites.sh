@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the whole-system suites under test/ (isolation, hostile, crash loop,
-# disk full, load, readme) verbosely into a log of this run's own (or
+# disk full, load, readme, scripts) verbosely into a log of this run's own (or
 # STOWAGE_SUITES_LOG) and prints what they measured: the lines each suite
 # writes starting with its name, and any failure. Extra
 # arguments go to `go test` (make test passes -race). STOWAGE_SOAK=1 makes
