@@ -48,6 +48,8 @@ func fio(t *testing.T, uri string, args ...string) fioResult {
 // never ends), never a busy machine: how fast this machine reads is not
 // the test's business, so the figures are logged, not asserted.
 func TestQoS(t *testing.T) {
+	// Mostly fio's time-based runs: other tests go on meanwhile.
+	t.Parallel()
 	e := testenv.Start(t)
 	c := client{t: t, e: e, auth: testenv.Bearer(e.AdminToken)}
 	prj := c.project()
