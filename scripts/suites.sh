@@ -3,7 +3,7 @@
 # disk full, load, readme, scripts) verbosely into a log of this run's own (or
 # STOWAGE_SUITES_LOG) and prints what they measured: the lines each suite
 # writes starting with its name, and any failure. Extra
-# arguments go to `go test` (make test passes -race). STOWAGE_SOAK=1 makes
+# arguments go to `go test` (make test passes $RACEFLAGS). STOWAGE_SOAK=1 makes
 # the suites run their long versions.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -6,12 +6,13 @@
 # TEST_PG_DSN when set, otherwise from a cluster of this run's own
 # (scripts/test-postgres.sh), stopped on exit, so two runs on one machine
 # never share or stop each other's.
-# usage: scripts/test.sh test|soak   (GO, TESTARGS, FUZZTIME from make)
+# usage: scripts/test.sh test|soak   (GO, RACEFLAGS, TESTARGS, FUZZTIME from make)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-test}
 go=${GO:-go}
-testargs=${TESTARGS:--race -count=1 -timeout 30m}
+raceflags=${RACEFLAGS:--race -gcflags=modernc.org/...=-d=checkptr=0}
+testargs=${TESTARGS:-$raceflags -count=1 -timeout 30m}
 start=$(date +%s)
 failed=()
 
@@ -46,7 +47,7 @@ test)
   stage lint make --no-print-directory lint
   stage packages packages
   # shellcheck disable=SC2086
-  stage suites ./scripts/suites.sh -race
+  stage suites ./scripts/suites.sh $raceflags
   # shellcheck disable=SC2086
   stage fuzz ./scripts/fuzz.sh ${FUZZTIME:-3s 10s}
   ;;
