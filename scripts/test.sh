@@ -11,7 +11,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-test}
 go=${GO:-go}
-raceflags=${RACEFLAGS:--race -gcflags=modernc.org/...=-race=false}
+raceflags=${RACEFLAGS:--race -gcflags=modernc.org/...=-d=checkptr=0}
 testargs=${TESTARGS:-$raceflags -count=1 -timeout 30m}
 start=$(date +%s)
 failed=()
