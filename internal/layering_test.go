@@ -1,5 +1,5 @@
 // Package internal_test enforces the inward direction of dependencies from
-// house-style.md: edges (API dialects, S3, NBD, CLI) reach persistence only
+// docs/house-style.md: edges (API dialects, S3, NBD, CLI) reach persistence only
 // through the core; the core knows neither HTTP nor the SQL store.
 package internal_test
 

@@ -10,7 +10,7 @@ pkgs=(
   awscli python3-boto3 s3cmd rclone      # S3 clients
   wrk                                    # control-plane load under test/load
   tmux                                   # the CLI's progress bar on a real terminal
-  curl ca-certificates
+  curl ca-certificates jq                # the README's commands, run by test/readme
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,25 +1,44 @@
 #!/usr/bin/env bash
-# Runs ceph/s3-tests (with the marker selection in ../shared/tools/s3-tests)
+# Runs ceph/s3-tests (with the marker selection of a runner directory)
 # against the S3 handler served standalone from the s3 package's test binary
-# (TestCrashChild), with three projects: main, alt, tenant. The user ids and
-# display names in the generated config are the project ids, which is what
-# the handler reports as owner.
-# usage: scripts/s3-tests.sh S3TESTS_CHECKOUT [extra pytest args]
+# (TestCrashChild) on a free port, with three projects: main, alt, tenant.
+# The user ids and display names in the generated config are the project
+# ids, which is what the handler reports as owner.
+# usage: S3TESTS_TOOLS=DIR scripts/s3-tests.sh S3TESTS_CHECKOUT [extra pytest args]
 #   S3TESTS_CHECKOUT: a checkout of github.com/ceph/s3-tests
+#   S3TESTS_TOOLS: a directory holding run.sh (runs pytest on the checkout
+#     with a config: run.sh CHECKOUT CONF [args]), markers.txt (the pytest -m
+#     selection) and s3tests.conf.template (PORT, the *_USER_ID, display
+#     names and *_ACCESS_KEY/*_SECRET_KEY of main, alt and tenant to fill in)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-tools=${S3TESTS_TOOLS:-$root/../shared/tools/s3-tests}
+usage="usage: S3TESTS_TOOLS=DIR $0 S3TESTS_CHECKOUT [extra pytest args]"
+if [ -z "${S3TESTS_TOOLS:-}" ]; then
+  echo "S3TESTS_TOOLS is not set: name the directory with run.sh, markers.txt and s3tests.conf.template" >&2
+  echo "$usage" >&2
+  exit 2
+fi
+tools=$S3TESTS_TOOLS
+for f in run.sh markers.txt s3tests.conf.template; do
+  [ -f "$tools/$f" ] || { echo "S3TESTS_TOOLS=$tools has no $f" >&2; echo "$usage" >&2; exit 2; }
+done
+if [ $# -lt 1 ] || [ ! -d "$1/s3tests" ]; then
+  echo "the first argument must be a checkout of github.com/ceph/s3-tests" >&2
+  echo "$usage" >&2
+  exit 2
+fi
 checkout=$1; shift
-port=${S3TESTS_PORT:-9777}
 work=$(mktemp -d)
-trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill "${pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
 (cd "$root" && go test -c -o "$work/s3.test" ./internal/s3)
 mkdir -p "$work/data"
-STOWAGE_S3_CRASH_CHILD="$work/data" STOWAGE_S3_ADDR="127.0.0.1:$port" \
+STOWAGE_S3_CRASH_CHILD="$work/data" STOWAGE_S3_ADDR="127.0.0.1:0" \
   STOWAGE_S3_KEYS=main:MAINACCESSKEY0000001:mainsecret,alt:ALTACCESSKEY00000001:altsecret,tenant:TENANTACCESSKEY00001:tenantsecret \
   "$work/s3.test" -test.run '^TestCrashChild$' -test.timeout 0 >"$work/server.log" 2>&1 &
 pid=$!
-for _ in $(seq 100); do grep -q '^ADDR' "$work/server.log" && break; sleep 0.1; done
+for _ in $(seq 600); do grep -q '^ADDR' "$work/server.log" && break; sleep 0.1; done
+port=$(awk '$1 == "ADDR" {n = split($2, a, ":"); print a[n]; exit}' "$work/server.log")
+[ -n "$port" ] || { echo "the S3 server did not start:" >&2; cat "$work/server.log" >&2; exit 1; }
 id() { awk -v n="$1" '$1 == "PROJECT" && $2 == n {print $3}' "$work/server.log"; }
 m=$(id main) a=$(id alt) t=$(id tenant)
 sed -e "s/PORT/$port/" \

@@ -476,10 +476,13 @@ func TestJournalCut(t *testing.T) {
 			}
 		}
 		t.Run(fmt.Sprintf("op%d", c.op), func(t *testing.T) {
+			// Each cut recovers its own copy of the pool.
+			t.Parallel()
 			verifyCrash(t, c.dir, seed, c.op, started)
 		})
 		for n, cp := range torn {
 			t.Run(fmt.Sprintf("op%d-torn%d", c.op, n), func(t *testing.T) {
+				t.Parallel()
 				verifyCrash(t, cp, seed, c.op, started)
 			})
 		}

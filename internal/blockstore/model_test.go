@@ -280,6 +280,8 @@ func (m *modelRun) create() {
 func TestModel(t *testing.T) {
 	for _, seed := range []uint64{1, 2, 3} {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			// Seeds share nothing, and a run mostly waits for fsync.
+			t.Parallel()
 			dir := t.TempDir()
 			opts := Options{ChunkSize: 16 << 10, CheckpointBytes: 256 << 10}
 			m := &modelRun{t: t, ctx: context.Background(), dir: dir, opts: opts, rng: rand.New(rand.NewPCG(seed, 99)),

@@ -80,6 +80,13 @@ type Config struct {
 	// (extend, retype, attach, detach): 200 as the seed documents and
 	// clients before mid-2026 expect, or 202 as current Waldur answers.
 	WaldurActionStatus int
+	// PasswordHashTime and PasswordHashMemoryKiB set Argon2id's cost for
+	// new password hashes; zero is OWASP's minimum (t=2, 19 MiB). There
+	// is no flag: only test servers lower it, where the race detector
+	// makes each hash take half a second and every server hashes its
+	// admin's password at first start.
+	PasswordHashTime      uint32
+	PasswordHashMemoryKiB uint32
 }
 
 // Default returns the embedded defaults of contract.md.

@@ -75,8 +75,9 @@ func Status(err error) int {
 }
 
 // Observer wraps the whole management listener: it assigns the request id,
-// sets X-Request-Id, writes one access-log line per request, counts
-// requests by route and status, and turns panics into a logged 500.
+// sets X-Request-Id, writes one access-log line per request (at debug, or
+// warn for a server error), counts requests by route and status, and turns
+// panics into a logged 500.
 type Observer struct {
 	log      *slog.Logger
 	requests *prometheus.CounterVec
@@ -154,7 +155,14 @@ func (o *Observer) Wrap(next http.Handler) http.Handler {
 			method := MetricMethod(r.Method)
 			o.requests.WithLabelValues(route, method, strconv.Itoa(sw.status)).Inc()
 			o.latency.WithLabelValues(route, method).Observe(d.Seconds())
-			o.log.Info("request", "request_id", id, "method", r.Method, "path", r.URL.Path, "route", route,
+			// A line per request is for debugging: at the default level a
+			// node in a terminal prints its start, warnings and errors, not
+			// every poll of a client. Server errors stay visible.
+			level := slog.LevelDebug
+			if sw.status >= 500 {
+				level = slog.LevelWarn
+			}
+			o.log.Log(r.Context(), level, "request", "request_id", id, "method", r.Method, "path", r.URL.Path, "route", route,
 				"status", sw.status, "bytes", sw.bytes, "duration", d, "remote", r.RemoteAddr)
 		}()
 		next.ServeHTTP(sw, r2)

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -308,16 +307,17 @@ func TestConcurrentRequests(t *testing.T) {
 	}
 }
 
-// slowExport delays writes so a shutdown finds them in flight.
+// slowExport holds writes until released, so a shutdown finds them in
+// flight: each write says it arrived on entered, then waits for release.
 type slowExport struct {
 	nbd.Export
-	started chan struct{}
-	once    sync.Once
+	entered chan struct{}
+	release chan struct{}
 }
 
 func (e *slowExport) WriteAt(ctx context.Context, b []byte, off int64) error {
-	e.once.Do(func() { close(e.started) })
-	time.Sleep(200 * time.Millisecond)
+	e.entered <- struct{}{}
+	<-e.release
 	return e.Export.WriteAt(ctx, b, off)
 }
 
@@ -352,7 +352,7 @@ func TestShutdownDrains(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &slowExport{started: make(chan struct{})}
+	e := &slowExport{entered: make(chan struct{}, 8), release: make(chan struct{})}
 	srv := nbd.NewServer(slowResolver{poolResolver{pool}, e}, nbd.Options{})
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
@@ -363,9 +363,13 @@ func TestShutdownDrains(t *testing.T) {
 	for i := range 8 {
 		c.request(1, 0, uint64(i), uint64(i)*512, 512, bytes.Repeat([]byte{9}, 512))
 	}
-	<-e.started
-	time.Sleep(50 * time.Millisecond) // let the reader take all 8 off the socket
+	// All 8 are off the socket and in the export (the server runs up to
+	// MaxInFlight at once) when the shutdown begins; they finish after it.
+	for range 8 {
+		<-e.entered
+	}
 	cancel()
+	close(e.release)
 	for range 8 {
 		if _, e := c.reply(); e != 0 {
 			t.Fatalf("in-flight write failed with %d during shutdown", e)

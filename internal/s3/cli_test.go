@@ -14,6 +14,8 @@ import (
 // boto3 under /usr/bin/python3, s3cmd, rclone) through the same scenario
 // as the Go SDKs, against the handler on 127.0.0.1. `make test` installs
 // the tools (scripts/install-test-deps.sh); a missing tool skips its test.
+// Each runs on its own server, in parallel with the others: most of their
+// time is the clients' start-up (seconds per aws call on a busy machine).
 
 type cli struct {
 	t   *testing.T
@@ -93,6 +95,7 @@ func awsCLI(t *testing.T, e *env, k key) *cli {
 }
 
 func TestAWSCLI(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	c := awsCLI(t, e, e.a)
 	other := awsCLI(t, e, e.b)
@@ -135,6 +138,7 @@ func TestAWSCLI(t *testing.T) {
 }
 
 func TestBoto3(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	c := newCLI(t, "/usr/bin/python3")
 	if out, err := c.run("/usr/bin/python3", "-c", "import boto3"); err != nil {
@@ -207,6 +211,7 @@ multipart_chunk_size_mb = 5
 }
 
 func TestS3cmd(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	c := newCLI(t, "s3cmd")
 	cfgA, cfgB := s3cmdConfig(c, e, e.a), s3cmdConfig(c, e, e.b)
@@ -243,6 +248,7 @@ func rcloneEnv(e *env, k key, remote string) []string {
 }
 
 func TestRclone(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	c := newCLI(t, "rclone")
 	c.env = append(c.env, rcloneEnv(e, e.a, "mine")...)

@@ -28,9 +28,10 @@ func TestBucketRate(t *testing.T) {
 	}
 	wg.Wait()
 	// 1000 tokens at 2000/s with a burst of 200: 0.4 s. Faster would
-	// break the limit; a loaded machine may only make it slower.
-	if got := time.Since(start).Seconds(); got < 0.38 || got > 2 {
-		t.Fatalf("1000 takes took %.2fs, want about 0.4s", got)
+	// break the limit; a loaded machine may only make it slower, so the
+	// test sets no upper bound (the takers finish, or the test times out).
+	if got := time.Since(start).Seconds(); got < 0.38 {
+		t.Fatalf("1000 takes took %.2fs, want at least 0.4s", got)
 	}
 	if newLimiter(0, 0) != nil {
 		t.Fatal("a type without limits got a limiter")

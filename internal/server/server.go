@@ -115,7 +115,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		return nil, err
 	}
 	if s.identity, err = identity.NewService(s.store, identity.Options{JWTKey: jwtKey,
-		HashSlots: identity.HashSlots(hashMemory())}); err != nil {
+		HashSlots:    identity.HashSlots(hashMemory()),
+		PasswordCost: identity.PasswordCost{Time: cfg.PasswordHashTime, MemoryKiB: cfg.PasswordHashMemoryKiB}}); err != nil {
 		return nil, err
 	}
 	if s.sealer, err = s.masterSealer(); err != nil {

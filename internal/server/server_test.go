@@ -3,6 +3,7 @@ package server_test
 import (
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -147,18 +148,22 @@ func TestBinaryServeAndSIGTERM(t *testing.T) {
 	if strings.Contains(logs(), strings.TrimSpace(string(tok))) {
 		t.Fatal("the admin token was logged")
 	}
-	// Start a slow request (a login runs argon2) and SIGTERM at once: the
-	// request must still complete.
+	// Start a request whose body is still coming and SIGTERM: the request
+	// must still complete. Expect: 100-continue makes the client send the
+	// body only once the handler reads it, so when the first write to the
+	// pipe returns, the request is in the handler.
 	type result struct {
 		status int
 		err    error
 	}
 	done := make(chan result, 1)
 	pr, pw := io.Pipe()
+	client := &http.Client{Transport: &http.Transport{ExpectContinueTimeout: time.Minute}}
 	go func() {
 		req, _ := http.NewRequest("POST", "http://"+addrs.API+"/api/v1/sessions", pr)
 		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
+		req.Header.Set("Expect", "100-continue")
+		resp, err := client.Do(req)
 		if err != nil {
 			done <- result{err: err}
 			return
@@ -167,11 +172,20 @@ func TestBinaryServeAndSIGTERM(t *testing.T) {
 		done <- result{status: resp.StatusCode}
 	}()
 	_, _ = pw.Write([]byte(`{"username":"admin",`))
-	time.Sleep(200 * time.Millisecond) // the request is now in flight
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond)
+	// Shutdown has begun once the listener refuses new connections.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		c, err := net.DialTimeout("tcp", addrs.API, time.Second)
+		if err != nil {
+			break
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatalf("the API still accepts connections after SIGTERM; log:\n%s", logs())
+		}
+	}
 	_, _ = pw.Write([]byte(`"password":"wrong"}`))
 	pw.Close()
 	res := <-done

@@ -47,6 +47,10 @@ func Start(t testing.TB, opts ...Option) *Env {
 	cfg.Listen, cfg.S3Listen, cfg.NBDListen, cfg.NFSListen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Zones = []string{cfg.Region + "a"}
 	cfg.ShutdownTimeout = 10 * time.Second
+	// The cheapest Argon2id there is: hashing the admin's password at
+	// first start at OWASP's cost takes half a second under -race, in
+	// every test that starts a server. Logins check the same code path.
+	cfg.PasswordHashTime, cfg.PasswordHashMemoryKiB = 1, 64
 	for _, o := range opts {
 		o(&cfg)
 	}

@@ -17,7 +17,7 @@ import (
 type obj = map[string]any
 
 // seed holds the request and response examples of the CloudSigma drives
-// documentation (shared/seeds/cloudsigma-drives.txt), keyed by what they
+// documentation (CloudSigma API 2.0, drives), keyed by what they
 // show. The nvme create body gained the "]" the document lacks, and the
 // drive with a hundred job refs keeps three: only shapes are compared.
 func seed(t *testing.T) obj {

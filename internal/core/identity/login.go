@@ -65,7 +65,7 @@ func (g *hashGate) run(ctx context.Context, f func() error) error {
 // hash derives a password's stored form within the gate.
 func (s *Service) hash(ctx context.Context, pw string) (string, error) {
 	var h string
-	err := s.hashes.run(ctx, func() error { h = hashPassword(pw); return nil })
+	err := s.hashes.run(ctx, func() error { h = hashPassword(pw, s.cost); return nil })
 	return h, err
 }
 

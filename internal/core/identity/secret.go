@@ -50,11 +50,26 @@ const (
 	argonKeyLen  = 32
 )
 
-func hashPassword(pw string) string {
+// PasswordCost is Argon2id's cost for new password hashes: Time passes
+// over MemoryKiB of memory. The zero value is OWASP's minimum. A stored
+// hash carries its own cost, so changing it never locks anyone out.
+type PasswordCost struct {
+	Time      uint32
+	MemoryKiB uint32
+}
+
+func (c PasswordCost) orDefault() PasswordCost {
+	if c.Time == 0 || c.MemoryKiB == 0 {
+		return PasswordCost{Time: argonTime, MemoryKiB: argonMemory}
+	}
+	return c
+}
+
+func hashPassword(pw string, c PasswordCost) string {
 	salt := make([]byte, 16)
 	_, _ = rand.Read(salt)
-	key := argon2.IDKey([]byte(pw), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
-	return fmt.Sprintf("$argon2id$v=19$m=%d,t=%d,p=%d$%s$%s", argonMemory, argonTime, argonThreads,
+	key := argon2.IDKey([]byte(pw), salt, c.Time, c.MemoryKiB, argonThreads, argonKeyLen)
+	return fmt.Sprintf("$argon2id$v=19$m=%d,t=%d,p=%d$%s$%s", c.MemoryKiB, c.Time, argonThreads,
 		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
 }
 

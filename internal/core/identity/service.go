@@ -24,6 +24,7 @@ type Service struct {
 	// lost is told of every project a user stops being able to use
 	// capabilities on (see OnAccessLost).
 	lost []AccessLost
+	cost PasswordCost
 }
 
 // Options configure a Service.
@@ -38,6 +39,9 @@ type Options struct {
 	// HashWait is how long a login waits for a hashing slot before it is
 	// refused as Unavailable; 0 means a few seconds.
 	HashWait time.Duration
+	// PasswordCost is the cost of new password hashes; zero is OWASP's
+	// minimum.
+	PasswordCost PasswordCost
 }
 
 func NewService(store Store, o Options) (*Service, error) {
@@ -53,7 +57,8 @@ func NewService(store Store, o Options) (*Service, error) {
 	if o.HashWait <= 0 {
 		o.HashWait = defaultHashWait
 	}
-	return &Service{store: store, jwtKey: o.JWTKey, now: o.Now, hashes: newHashGate(o.HashSlots, o.HashWait)}, nil
+	return &Service{store: store, jwtKey: o.JWTKey, now: o.Now, hashes: newHashGate(o.HashSlots, o.HashWait),
+		cost: o.PasswordCost.orDefault()}, nil
 }
 
 // NewID returns a time-ordered id, so keyset pagination by id is creation order.
@@ -81,7 +86,7 @@ func (s *Service) Bootstrap(ctx context.Context) (BootstrapResult, error) {
 	org := Organisation{ID: NewID(), Name: "default", Description: "Created at first start", Created: now}
 	prj := Project{ID: NewID(), OrganisationID: org.ID, Name: "default", Description: "Created at first start", Created: now}
 	pw := randomPassword()
-	usr := User{ID: NewID(), Username: "admin", Staff: true, Active: true, PasswordHash: hashPassword(pw), Created: now}
+	usr := User{ID: NewID(), Username: "admin", Staff: true, Active: true, PasswordHash: hashPassword(pw, s.cost), Created: now}
 	raw, hash := newToken()
 	tok := Token{ID: NewID(), UserID: usr.ID, Name: "bootstrap", Hash: hash, Prefix: raw[:12], Created: now}
 	if err := s.store.Bootstrap(ctx, org, prj, usr, tok); err != nil {
