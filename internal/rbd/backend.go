@@ -34,7 +34,7 @@ func (s *Store) create(ctx context.Context, id string, size int64) error {
 	if size <= 0 || size%512 != 0 {
 		return errs.Field("size", "size must be a positive multiple of 512 bytes")
 	}
-	opts := imageOptions()
+	opts := imageOptions(false)
 	defer opts.Destroy()
 	err := rbd.CreateImage(s.io, id, uint64(size), opts)
 	if errno(err) != 17 {
@@ -55,14 +55,16 @@ func (s *Store) create(ctx context.Context, id string, size int64) error {
 	return nil
 }
 
-func imageOptions() *rbd.ImageOptions {
+func imageOptions(clone bool) *rbd.ImageOptions {
 	o := rbd.NewRbdImageOptions()
 	_ = o.SetUint64(rbd.ImageOptionFormat, 2)
 	_ = o.SetUint64(rbd.ImageOptionFeatures, features)
 	_ = o.SetUint64(rbd.ImageOptionOrder, order)
-	// Clone v2 needs no protected snapshot, so parents can be snapshots
-	// the service deletes in any order.
-	_ = o.SetUint64(rbd.ImageOptionCloneFormat, 2)
+	if clone {
+		// Clone v2 needs no protected snapshot, so parents can be
+		// snapshots the service deletes in any order.
+		_ = o.SetUint64(rbd.ImageOptionCloneFormat, 2)
+	}
 	return o
 }
 
@@ -155,7 +157,7 @@ func (s *Store) clone(ctx context.Context, srcID, newID string) error {
 			return kind(err)
 		}
 	}
-	opts := imageOptions()
+	opts := imageOptions(true)
 	defer opts.Destroy()
 	if err := rbd.CloneImage(s.io, parent, snap, s.io, newID, opts); err != nil && errno(err) != 17 {
 		return kind(err)
