@@ -6,10 +6,16 @@ TESTARGS ?= -race -count=1 -timeout 30m
 FUZZTIME      ?= 3s 10s
 SOAK_FUZZTIME ?= 2m 5m
 
-.PHONY: build run test soak test-deps lint clean
+.PHONY: build build-ceph run test soak test-deps lint clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/stowage
+
+# The binary that can keep volumes on Ceph RBD (serve --ceph): cgo against
+# Debian's librbd/librados 16.2, hence go-ceph's pacific tag.
+CEPH_TAGS := ceph pacific
+build-ceph:
+	CGO_ENABLED=1 $(GO) build -tags '$(CEPH_TAGS)' -o $(BIN) ./cmd/stowage
 
 run: build
 	./$(BIN) serve

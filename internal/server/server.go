@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -71,6 +72,10 @@ type Server struct {
 	routes  []string
 	closeMu sync.Mutex
 	closed  bool
+
+	// ceph, when the node keeps block volumes on RBD, is closed after the
+	// NBD exports that use it.
+	ceph io.Closer
 }
 
 // Run starts a server and serves until ctx is cancelled.
@@ -180,8 +185,15 @@ func (s *Server) block(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("volume types: %w", err)
 	}
-	s.exports = newExports(s.pool)
-	s.volumes = volume.NewService(s.store, poolBackend{s.pool}, planes{s.exports, s.nfs}, s.identity, catalog,
+	var backend volume.Backend = poolBackend{s.pool}
+	var data blockData = poolData{s.pool}
+	if s.cfg.Ceph != "" {
+		if backend, data, err = s.openCeph(ctx); err != nil {
+			return err
+		}
+	}
+	s.exports = newExports(data)
+	s.volumes = volume.NewService(s.store, backend, planes{s.exports, s.nfs}, s.identity, catalog,
 		volume.Options{NBDAddress: s.nbdLn.Addr().String(), NFSAddress: s.nfsLn.Addr().String(), Files: s.files, Wake: s.runner.Wake})
 	s.exports.vols = s.volumes
 	for _, reg := range s.volumes.Registrations() {
@@ -360,6 +372,9 @@ func (s *Server) Close() error {
 	}
 	if s.pool != nil {
 		err = s.pool.Close()
+	}
+	if s.ceph != nil {
+		err = errors.Join(err, s.ceph.Close())
 	}
 	if s.files != nil {
 		err = errors.Join(err, s.files.Close())

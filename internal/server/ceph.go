@@ -1,0 +1,33 @@
+//go:build ceph
+
+package server
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/stowage/stowage/internal/core/volume"
+	"github.com/stowage/stowage/internal/rbd"
+)
+
+// openCeph connects to the RBD pool that holds this node's block volumes.
+func (s *Server) openCeph(ctx context.Context) (volume.Backend, blockData, error) {
+	st, err := rbd.Open(ctx, rbd.Options{Conf: s.cfg.Ceph, User: s.cfg.CephUser, Pool: s.cfg.RBDPool})
+	if err != nil {
+		return nil, nil, fmt.Errorf("volume pool: %w", err)
+	}
+	s.ceph = st
+	s.log.Info("block volumes on Ceph RBD", "ceph_conf", s.cfg.Ceph, "user", s.cfg.CephUser, "pool", s.cfg.RBDPool)
+	return st, rbdData{st}, nil
+}
+
+// rbdData opens RBD images (and snapshots) for NBD exports.
+type rbdData struct{ st *rbd.Store }
+
+func (d rbdData) Volume(ctx context.Context, id string) (blockVolume, error) {
+	v, err := d.st.Volume(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
+}

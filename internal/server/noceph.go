@@ -1,0 +1,17 @@
+//go:build !ceph
+
+package server
+
+import (
+	"context"
+	"errors"
+
+	"github.com/stowage/stowage/internal/core/volume"
+)
+
+// errNoCeph is what a binary without Ceph support answers --ceph with.
+var errNoCeph = errors.New("--ceph: this binary was built without Ceph support; build one with `make build-ceph` (needs cgo and librbd-dev, librados-dev)")
+
+func (s *Server) openCeph(ctx context.Context) (volume.Backend, blockData, error) {
+	return nil, nil, errNoCeph
+}
