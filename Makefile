@@ -6,7 +6,7 @@ TESTARGS ?= -race -count=1 -timeout 30m
 FUZZTIME      ?= 3s 10s
 SOAK_FUZZTIME ?= 2m 5m
 
-.PHONY: build build-ceph run test soak test-deps lint clean
+.PHONY: build build-ceph run test test-ceph soak test-deps lint clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/stowage
@@ -30,8 +30,23 @@ test-deps:
 test: test-deps lint
 	@dsn=$$(./scripts/test-postgres.sh start) && export TEST_PG_DSN="$$dsn" && \
 	$(GO) test $(TESTARGS) $$($(GO) list ./... | grep -v /test/) && \
+	$(MAKE) --no-print-directory test-ceph && \
 	./scripts/suites.sh -race && ./scripts/fuzz.sh $(FUZZTIME); rc=$$?; \
 	./scripts/test-postgres.sh stop; exit $$rc
+
+# The Ceph suites: the RBD backend and a --ceph server against a
+# throwaway cluster (scripts/test-ceph.sh), always torn down. They run
+# where the Ceph daemons are installed (test-deps installs them); a machine
+# without them runs everything else.
+CEPH_TESTARGS ?= -race -count=1 -timeout 10m
+test-ceph:
+	@if ! command -v ceph-mon >/dev/null || ! command -v ceph-osd >/dev/null; then \
+	  echo "ceph-mon/ceph-osd not installed: skipping the Ceph suites"; exit 0; fi; \
+	conf=$$(./scripts/test-ceph.sh start) || exit 1; \
+	trap './scripts/test-ceph.sh stop "$$conf"' EXIT; trap 'exit 1' INT TERM; \
+	export TEST_CEPH_CONF="$$conf" CGO_ENABLED=1; \
+	$(GO) test -tags '$(CEPH_TAGS)' $(CEPH_TESTARGS) ./internal/rbd/ && \
+	$(GO) test -tags '$(CEPH_TAGS)' $(CEPH_TESTARGS) -run 'Ceph' ./internal/api/native/
 
 # The long versions of the suites under test/ (25 crash cycles, 60 s of
 # load) and minutes of fuzzing per target; prints the figures.

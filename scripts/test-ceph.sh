@@ -21,6 +21,7 @@ die() { echo "test-ceph: $*" >&2; exit 1; }
 # that is not one of its clusters.
 stop_dir() {
   local d=$1
+  [ -e "$d" ] || return 0 # stopped already
   [ -f "$d/stowage-test-ceph" ] || die "$d is not a cluster made by test-ceph.sh"
   if [ -f "$d/pids" ]; then
     while read -r pid; do
