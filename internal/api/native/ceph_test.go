@@ -4,6 +4,7 @@ package native_test
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -103,6 +104,51 @@ func TestCephVolumeLife(t *testing.T) {
 	c.accepted("DELETE", "/api/v1/volumes/"+copied.ID, nil)
 	for _, name := range rbdImages(t) {
 		if name == v.ID || name == restored.ID || name == copied.ID {
+			t.Fatalf("image %s left after its volume was deleted", name)
+		}
+	}
+}
+
+// TestCephRevertAndSnapshotExport: on RBD, revert (a clone of the
+// snapshot swapped in for the volume's image) keeps the grown size and
+// reads the snapshot's bytes; a snapshot export is read-only; the
+// reverted volume outlives its snapshot, and deleting it leaves none of
+// its images behind.
+func TestCephRevertAndSnapshotExport(t *testing.T) {
+	e := testenv.Start(t, testenv.Ceph(t), func(c *config.Config) { c.RetentionInterval = time.Hour })
+	c := client{t: t, e: e, auth: testenv.Bearer(e.AdminToken)}
+	prj := c.project()
+	vm := c.instance(prj, "vm")
+	v := c.createVolume(map[string]any{"project_id": prj, "name": "v", "size": 16 * mib})
+	att := c.attach(v.ID, vm)
+	mustQemuIO(t, att.ConnectionInfo.URI, "write -P 0xab 0 2M")
+	sn := c.accepted("POST", "/api/v1/volumes/"+v.ID+"/snapshots", map[string]any{"name": "before"}).Snapshot
+	mustQemuIO(t, att.ConnectionInfo.URI, "write -P 0x11 0 1M", "write -P 0x22 8M 1M")
+	c.accepted("POST", "/api/v1/volumes/"+v.ID+"/detach", map[string]any{})
+	c.accepted("POST", "/api/v1/volumes/"+v.ID+"/extend", map[string]any{"size": 32 * mib})
+	c.accepted("POST", "/api/v1/volumes/"+v.ID+"/revert", map[string]any{"snapshot_id": sn.ID})
+	if got := c.wantVolumeStatus(v.ID, "available"); got.Size != 32*mib {
+		t.Fatalf("size after revert %d", got.Size)
+	}
+	att = c.attach(v.ID, vm)
+	mustQemuIO(t, att.ConnectionInfo.URI, "read -P 0xab 0 2M", "read -P 0 8M 1M", "read -P 0 16M 16M", "write -P 0x33 1M 4k")
+
+	var exp attachmentOut
+	r := c.do("POST", "/api/v1/snapshots/"+sn.ID+"/exports", nil)
+	wantStatus(t, r, 201)
+	r.JSON(t, &exp)
+	mustQemuIO(t, exp.ConnectionInfo.URI, "-r", "read -P 0xab 0 2M")
+	if out, err := qemuIO(t, exp.ConnectionInfo.URI, "write -P 0x99 0 4k"); err == nil && !failed(out) {
+		t.Fatalf("write to a read-only snapshot export succeeded:\n%s", out)
+	}
+	wantStatus(t, c.do("DELETE", "/api/v1/snapshots/"+sn.ID+"/exports/"+exp.ID, nil), 204)
+
+	c.accepted("DELETE", "/api/v1/snapshots/"+sn.ID, nil)
+	mustQemuIO(t, att.ConnectionInfo.URI, "read -P 0xab 0 1M", "read -P 0x33 1M 4k")
+	c.accepted("POST", "/api/v1/volumes/"+v.ID+"/detach", map[string]any{})
+	c.accepted("DELETE", "/api/v1/volumes/"+v.ID, nil)
+	for _, name := range rbdImages(t) {
+		if strings.HasPrefix(name, v.ID) {
 			t.Fatalf("image %s left after its volume was deleted", name)
 		}
 	}
