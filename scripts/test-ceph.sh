@@ -119,12 +119,19 @@ mon warn on pool no redundancy = false
 auth allow insecure global id reclaim = false
 rbd default clone format = 2
 
+[client]
+# Clients of one name run many at once (tests, the CLI): one socket each.
+admin socket = $d/run/\$cluster-\$name.\$pid.\$cctid.asok
+
 [client.stowage]
 keyring = $d/client.stowage.keyring
 
 [mon]
 mon data = $d/mon/ceph-\$id
 mon data avail warn = 1
+# Every RBD snapshot create and remove is an osdmap change, which the mon
+# batches for up to a second by default; tests do dozens of them.
+paxos propose interval = 0.05
 
 [osd]
 osd data = $d/osd/ceph-\$id
