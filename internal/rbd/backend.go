@@ -142,7 +142,7 @@ func (s *Store) clone(ctx context.Context, srcID, newID string) error {
 	}
 	if img, err := s.openImage(newID, ""); err == nil {
 		img.Close()
-		return s.dropCloneSnap(parent, snap) // a crashed attempt made the clone
+		return s.finishClone(parent, snap, newID) // a crashed attempt made the clone
 	} else if !errs.Is(err, errs.NotExist) {
 		return err
 	}
@@ -162,7 +162,102 @@ func (s *Store) clone(ctx context.Context, srcID, newID string) error {
 	if err := rbd.CloneImage(s.io, parent, snap, s.io, newID, opts); err != nil && errno(err) != 17 {
 		return kind(err)
 	}
-	return s.dropCloneSnap(parent, snap)
+	return s.finishClone(parent, snap, newID)
+}
+
+// finishClone records the clone's parent, drops the transient snapshot a
+// clone of a volume was made from, and cuts a chain grown too deep.
+func (s *Store) finishClone(parent, snap, id string) error {
+	img, err := s.openImage(id, "")
+	if err != nil {
+		return err
+	}
+	err = s.recordParent(img)
+	img.Close()
+	if err != nil {
+		return err
+	}
+	if err := s.dropCloneSnap(parent, snap); err != nil {
+		return err
+	}
+	return s.flattenDeep(id)
+}
+
+// recordParent keeps the id of a clone's parent image in the clone's
+// metadata: librbd stops naming a parent once it sits in the RBD trash,
+// and the parent must be found to be removed after its last clone. A
+// clone inherits its parent's metadata, so the parent's own parent and a
+// deleted parent's marker are overwritten or dropped here.
+func (s *Store) recordParent(img *rbd.Image) error {
+	if err := img.RemoveMetadata(deletedKey); err != nil && errno(err) != 2 {
+		return kind(err)
+	}
+	p, err := img.GetParent()
+	if errno(err) == 2 { // flattened by an earlier attempt
+		if err := img.RemoveMetadata(parentKey); err != nil && errno(err) != 2 {
+			return kind(err)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("parent of %s: %w", img.GetName(), kind(err))
+	}
+	return kind(img.SetMetadata(parentKey, p.Image.ImageID))
+}
+
+// maxDepth bounds a clone's chain of parents: a read of data a clone does
+// not hold walks the chain, one lookup per level, and clones of clones
+// (reverts, restores of restored volumes) would otherwise grow it forever.
+const maxDepth = 4
+
+// flattenDeep copies the parents' data into a clone whose chain is
+// deeper than maxDepth, which cuts it from the chain; the parents RBD no
+// longer needs then go.
+func (s *Store) flattenDeep(id string) error {
+	img, err := s.openImage(id, "")
+	if err != nil {
+		return err
+	}
+	defer img.Close()
+	parent, err := img.GetMetadata(parentKey)
+	if errno(err) == 2 {
+		return nil // no parent, or flattened already
+	}
+	if err != nil {
+		return kind(err)
+	}
+	depth, err := s.depth(parent)
+	if err != nil || depth < maxDepth {
+		return err
+	}
+	if err := img.Flatten(); err != nil {
+		return fmt.Errorf("flatten %s: %w", id, kind(err))
+	}
+	if err := img.RemoveMetadata(parentKey); err != nil && errno(err) != 2 {
+		return kind(err)
+	}
+	return s.reap(parent)
+}
+
+// depth counts the images from parent up its chain.
+func (s *Store) depth(parent string) (int, error) {
+	n := 0
+	for parent != "" && n <= maxDepth {
+		n++
+		img, err := rbd.OpenImageById(s.io, parent, rbd.NoSnapshot)
+		if err != nil {
+			return 0, kind(err)
+		}
+		parent, err = img.GetMetadata(parentKey)
+		img.Close()
+		if errno(err) == 2 {
+			break
+		}
+		if err != nil {
+			return 0, kind(err)
+		}
+	}
+	return n, nil
 }
 
 // dropCloneSnap removes the snapshot a clone of a volume was made from;
@@ -253,7 +348,7 @@ func (s *Store) delete(ctx context.Context, id string) error {
 	if err == nil && len(snaps) > 0 {
 		// The marker goes first, so that a retry after a crash between
 		// the two still finds the volume gone.
-		if err = img.SetMetadata(deletedKey, "1"); err == nil {
+		if err = img.SetMetadata(deletedKey, id); err == nil {
 			err = img.Resize(0)
 		}
 	}
@@ -320,7 +415,7 @@ func userSnaps(img *rbd.Image) ([]string, error) {
 // removeImage removes an image with no snapshots Stowage still names.
 // Trash-namespace snapshots that clones still read make RBD refuse; then
 // the image moves to the RBD trash, and the removal of its last clone
-// removes it (see reapParent).
+// removes it (see reap).
 func (s *Store) removeImage(name string) error {
 	img, err := s.openImage(name, "")
 	if errs.Is(err, errs.NotExist) {
@@ -329,7 +424,7 @@ func (s *Store) removeImage(name string) error {
 	if err != nil {
 		return err
 	}
-	parent, perr := img.GetParent()
+	parent, _ := img.GetMetadata(parentKey)
 	all, err := img.GetSnapshotNames()
 	if err == nil {
 		for _, sn := range all {
@@ -355,40 +450,44 @@ func (s *Store) removeImage(name string) error {
 	default:
 		return fmt.Errorf("remove image %s: %w", name, kind(err))
 	}
-	if perr == nil {
-		return s.reapParent(parent)
+	if parent != "" {
+		return s.reap(parent)
 	}
 	return nil
 }
 
-// reapParent removes the parent of a removed clone when nothing needs it
-// any more: it sits in the RBD trash (or is a deleted volume's image) and
-// librbd removed its last trash-namespace snapshot with the clone.
-func (s *Store) reapParent(p *rbd.ParentInfo) error {
-	if p.Image.PoolName != s.pool {
-		return nil
-	}
-	img, err := rbd.OpenImageById(s.io, p.Image.ImageID, rbd.NoSnapshot)
+// reap removes the image with the given RBD id, the parent of a clone
+// just removed or flattened, when nothing needs it any more: its volume
+// was deleted (it sits in the RBD trash, or is marked deleted) and librbd
+// removed its last trash-namespace snapshot with that clone. A chain of
+// such images goes link by link.
+func (s *Store) reap(imageID string) error {
+	img, err := rbd.OpenImageById(s.io, imageID, rbd.NoSnapshot)
 	if errno(err) == 2 {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("open parent %s: %w", p.Image.ImageName, kind(err))
+		return fmt.Errorf("open parent image %s: %w", imageID, kind(err))
 	}
 	all, err := img.GetSnapshotNames()
-	gone := deleted(img)
+	name, derr := img.GetMetadata(deletedKey)
+	grand, _ := img.GetMetadata(parentKey)
 	img.Close()
 	if err != nil || len(all) > 0 {
 		return kind(err)
 	}
-	if p.Image.Trash {
-		if err := rbd.TrashRemove(s.io, p.Image.ImageID, true); err != nil && errno(err) != 2 {
-			return fmt.Errorf("remove %s from the RBD trash: %w", p.Image.ImageName, kind(err))
+	switch err := rbd.TrashRemove(s.io, imageID, true); errno(err) {
+	case 0:
+	case 2: // not in the trash: a deleted volume's image, or a live one
+		if derr != nil || name == "" {
+			return nil
 		}
-		return nil
+		return s.removeImage(name)
+	default:
+		return fmt.Errorf("remove image %s from the RBD trash: %w", imageID, kind(err))
 	}
-	if gone {
-		return s.removeImage(p.Image.ImageName)
+	if grand != "" {
+		return s.reap(grand)
 	}
 	return nil
 }

@@ -67,6 +67,8 @@ const (
 	// deletedKey marks an image whose volume was deleted while snapshots
 	// of it remained.
 	deletedKey = "stowage.deleted"
+	// parentKey holds a clone's parent image id (see recordParent).
+	parentKey = "stowage.parent"
 	// cloneSnapPrefix names the snapshot a clone of a volume (not of a
 	// snapshot) is made from; it is removed right after the clone exists.
 	cloneSnapPrefix = "stowage-clone."

@@ -204,6 +204,19 @@ func TestBackendContract(t *testing.T) {
 	}
 	expect(t, s, snap, a, 0)
 	expect(t, s, fromVol, b, 0)
+	// A restore of the deleted volume's snapshot is a live volume: the
+	// clone does not inherit the marker from its parent's metadata.
+	late := newID(t, "clone")
+	if err := s.Clone(ctx, snap, late); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, s, late, a, 0)
+	if err := s.Grow(ctx, late, 16*mib); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, late); err != nil {
+		t.Fatal(err)
+	}
 
 	// Then the snapshot; its clone still reads it.
 	for range 2 {
@@ -353,4 +366,69 @@ func TestExportZeroAndTrim(t *testing.T) {
 		t.Fatal(err)
 	}
 	expect(t, s, vol, make([]byte, mib), 0)
+}
+
+// TestDeepChainIsFlattened: restoring the restore of a restore … would
+// make every read walk a longer chain; past maxDepth the new clone is
+// flattened and keeps its bytes, and the intermediate images can all be
+// deleted.
+func TestDeepChainIsFlattened(t *testing.T) {
+	s := testStore(t)
+	ctx := context.Background()
+	ids := []string{newID(t, "vol")}
+	if err := s.Create(ctx, ids[0], 4*mib); err != nil {
+		t.Fatal(err)
+	}
+	write(t, s, ids[0], fill('0', 4096), 0)
+	depthOf := func(id string) int {
+		img, err := s.openImage(id, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer img.Close()
+		p, err := img.GetMetadata(parentKey)
+		if errno(err) == 2 {
+			return 0
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := s.depth(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	for i := 1; i <= maxDepth+2; i++ {
+		snap, clone := newID(t, "snap"), newID(t, "clone")
+		if err := s.Snapshot(ctx, ids[len(ids)-1], snap); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Clone(ctx, snap, clone); err != nil {
+			t.Fatal(err)
+		}
+		write(t, s, clone, fill(byte('0'+i), 4096), int64(i)*4096)
+		ids = append(ids, snap, clone)
+		if d := depthOf(clone); d > maxDepth {
+			t.Fatalf("clone %d has a chain of %d parents", i, d)
+		}
+	}
+	last := ids[len(ids)-1]
+	for i := 0; i <= maxDepth+2; i++ {
+		expect(t, s, last, fill(byte('0'+i), 4096), int64(i)*4096)
+	}
+	for _, id := range ids {
+		if err := s.Delete(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	trash, err := rbd.GetTrashList(s.io)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range trash {
+		if slices.Contains(ids, e.Name) {
+			t.Fatalf("%s (%d of %v) left in the RBD trash", e.Name, slices.Index(ids, e.Name), ids)
+		}
+	}
 }
