@@ -6,6 +6,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/stowage/stowage/internal/core/pool"
+
 	"github.com/stowage/stowage/internal/core/volume"
 	"github.com/stowage/stowage/internal/rbd"
 )
@@ -16,7 +18,7 @@ func (s *Server) openCeph(ctx context.Context) (volume.Backend, blockData, error
 	if err != nil {
 		return nil, nil, fmt.Errorf("volume pool: %w", err)
 	}
-	s.ceph = st
+	s.ceph = rbdPool{st}
 	s.log.Info("block volumes on Ceph RBD", "ceph_conf", s.cfg.Ceph, "user", s.cfg.CephUser, "pool", s.cfg.RBDPool)
 	return st, rbdData{st}, nil
 }
@@ -30,4 +32,22 @@ func (d rbdData) Volume(ctx context.Context, id string) (blockVolume, error) {
 		return nil, err
 	}
 	return v, nil
+}
+
+// rbdPool is the RBD pool as the operator sees it (stowage admin pools).
+type rbdPool struct{ *rbd.Store }
+
+func (p rbdPool) Stats(ctx context.Context) (pool.BlockStats, error) {
+	st, err := p.PoolStats(ctx)
+	if err != nil {
+		return pool.BlockStats{}, err
+	}
+	return pool.BlockStats{Space: pool.Space{CapacityBytes: st.CapacityBytes, FreeBytes: st.FreeBytes},
+		ChunkSize: st.ObjectSize, Volumes: st.Images + st.Snapshots, Chunks: st.UsedBytes / st.ObjectSize,
+		UsedBytes: st.UsedBytes}, nil
+}
+
+func (p rbdPool) Fsck(ctx context.Context) (pool.FsckReport, error) {
+	images, problems, err := p.Check(ctx)
+	return pool.FsckReport{Volumes: images, Problems: problems}, err
 }

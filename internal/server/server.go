@@ -32,6 +32,7 @@ import (
 	"github.com/stowage/stowage/internal/core/identity"
 	"github.com/stowage/stowage/internal/core/marketplace"
 	"github.com/stowage/stowage/internal/core/objectstorage"
+	"github.com/stowage/stowage/internal/core/pool"
 	"github.com/stowage/stowage/internal/core/volume"
 	"github.com/stowage/stowage/internal/filestore"
 	"github.com/stowage/stowage/internal/httpapi"
@@ -73,9 +74,12 @@ type Server struct {
 	closeMu sync.Mutex
 	closed  bool
 
-	// ceph, when the node keeps block volumes on RBD, is closed after the
-	// NBD exports that use it.
-	ceph io.Closer
+	// ceph, when the node keeps block volumes on RBD, is the pool the
+	// operator sees, closed after the NBD exports that use it.
+	ceph interface {
+		io.Closer
+		pool.Block
+	}
 }
 
 // Run starts a server and serves until ctx is cancelled.

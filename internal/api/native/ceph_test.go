@@ -153,3 +153,49 @@ func TestCephRevertAndSnapshotExport(t *testing.T) {
 		}
 	}
 }
+
+// TestCephAdminPools: with --ceph, the operator's block pool is the RBD
+// pool: its object size, its images and snapshots, and the bytes written
+// to them as RBD accounts them; fsck finds nothing wrong.
+func TestCephAdminPools(t *testing.T) {
+	e := testenv.Start(t, testenv.Ceph(t), func(c *config.Config) { c.RetentionInterval = time.Hour })
+	c := client{t: t, e: e, auth: testenv.Bearer(e.AdminToken)}
+	prj := c.project()
+	vm := c.instance(prj, "vm")
+	pools := func() map[string]int64 {
+		var p struct {
+			Block map[string]int64 `json:"block"`
+		}
+		r := c.do("GET", "/api/v1/admin/pools", nil)
+		wantStatus(t, r, 200)
+		r.JSON(t, &p)
+		return p.Block
+	}
+	before := pools()
+	if before["chunk_size"] != 4*mib {
+		t.Fatalf("block pool %+v, want RBD's 4 MiB objects", before)
+	}
+	v := c.createVolume(map[string]any{"project_id": prj, "name": "v", "size": 16 * mib})
+	att := c.attach(v.ID, vm)
+	mustQemuIO(t, att.ConnectionInfo.URI, "write -P 0xab 0 8M")
+	c.accepted("POST", "/api/v1/volumes/"+v.ID+"/snapshots", map[string]any{"name": "s"})
+	mustQemuIO(t, att.ConnectionInfo.URI, "write -P 0x11 0 1M")
+	after := pools()
+	// Other tests share the cluster: compare with what this one added.
+	if got := after["volumes"] - before["volumes"]; got < 2 {
+		t.Errorf("volumes and snapshots grew by %d, want at least 2", got)
+	}
+	if got := after["used_bytes"] - before["used_bytes"]; got < 12*mib {
+		t.Errorf("used bytes grew by %d, want the 8 MiB written plus the 4 MiB object overwritten since the snapshot", got)
+	}
+	var fsck struct {
+		Clean    bool     `json:"clean"`
+		Problems []string `json:"problems"`
+	}
+	r := c.do("POST", "/api/v1/admin/pools/block/fsck", nil)
+	wantStatus(t, r, 200)
+	r.JSON(t, &fsck)
+	if !fsck.Clean {
+		t.Errorf("fsck: %s", r.Body)
+	}
+}
