@@ -6,11 +6,15 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/stowage/stowage/internal/config"
 	"github.com/stowage/stowage/internal/core/pool"
 
 	"github.com/stowage/stowage/internal/core/volume"
 	"github.com/stowage/stowage/internal/rbd"
 )
+
+// cephBuilt: this binary has Ceph support.
+func cephBuilt(config.Config) error { return nil }
 
 // openCeph connects to the RBD pool that holds this node's block volumes.
 func (s *Server) openCeph(ctx context.Context) (volume.Backend, blockData, error) {

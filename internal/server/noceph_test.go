@@ -5,6 +5,7 @@ package server_test
 import (
 	"context"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
 
@@ -26,5 +27,9 @@ func TestServeRefusesCephWithoutTheTag(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "make build-ceph") {
 		t.Fatalf("error %q does not say how to get a binary with Ceph", err)
+	}
+	// Refused before the first start's bootstrap wrote anything.
+	if ents, err := os.ReadDir(cfg.DataDir); err != nil || len(ents) != 0 {
+		t.Fatalf("data dir after refusal: %v, %v", ents, err)
 	}
 }
