@@ -23,7 +23,7 @@ BINDIR  ?= /usr/local/bin
 
 export GO RACEFLAGS TESTARGS FUZZTIME SOAK_FUZZTIME
 
-.PHONY: build install run test soak test-deps lint clean
+.PHONY: build build-ceph install run test test-ceph soak test-deps lint clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/stowage
@@ -32,6 +32,12 @@ install: build
 	install -d $(DESTDIR)$(BINDIR)
 	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/stowage
 	@echo "installed $(DESTDIR)$(BINDIR)/stowage ($(VERSION))"
+
+# The binary that can keep volumes on Ceph RBD (serve --ceph): cgo against
+# Debian's librbd/librados 16.2, hence go-ceph's pacific tag.
+CEPH_TAGS := ceph pacific
+build-ceph:
+	CGO_ENABLED=1 $(GO) build -tags '$(CEPH_TAGS)' -o $(BIN) ./cmd/stowage
 
 run: build
 	./$(BIN) serve
@@ -48,6 +54,21 @@ test-deps:
 # wall time.
 test: test-deps
 	@./scripts/test.sh test
+
+# The Ceph suites: the RBD backend and a --ceph server against a
+# throwaway cluster (scripts/test-ceph.sh), always torn down. They run
+# where the Ceph daemons are installed (test-deps installs them); a machine
+# without them runs everything else.
+CEPH_TESTARGS ?= -race -count=1 -timeout 10m
+test-ceph:
+	@if ! command -v ceph-mon >/dev/null || ! command -v ceph-osd >/dev/null || [ ! -f /usr/include/rbd/librbd.h ]; then \
+	  echo "ceph-mon, ceph-osd or librbd-dev not installed: skipping the Ceph suites"; exit 0; fi; \
+	CGO_ENABLED=1 $(GO) vet -tags '$(CEPH_TAGS)' ./internal/rbd/ ./internal/server/ ./internal/api/native/ || exit 1; \
+	conf=$$(./scripts/test-ceph.sh start) || exit 1; \
+	trap './scripts/test-ceph.sh stop "$$conf"' EXIT; trap 'exit 1' INT TERM; \
+	export TEST_CEPH_CONF="$$conf" CGO_ENABLED=1; \
+	$(GO) test -tags '$(CEPH_TAGS)' $(CEPH_TESTARGS) ./internal/rbd/ && \
+	$(GO) test -tags '$(CEPH_TAGS)' $(CEPH_TESTARGS) -run 'Ceph' ./internal/api/native/
 
 # The long versions of the suites under test/ (25 crash cycles, 60 s of
 # load) and minutes of fuzzing per target; prints the figures.

@@ -87,6 +87,12 @@ type Config struct {
 	// admin's password at first start.
 	PasswordHashTime      uint32
 	PasswordHashMemoryKiB uint32
+	// Ceph, when set, is the ceph.conf of a cluster whose RBD pool RBDPool
+	// holds block volumes, reached as the cephx user CephUser; it needs a
+	// binary built with `make build-ceph`.
+	Ceph     string
+	CephUser string
+	RBDPool  string
 }
 
 // Default returns the embedded defaults of contract.md.
@@ -112,6 +118,8 @@ func Default() Config {
 		DialectRegions:    DefaultDialectRegions(),
 
 		WaldurActionStatus: 200,
+		CephUser:           "client.admin",
+		RBDPool:            "stowage-volumes",
 	}
 }
 
@@ -134,6 +142,9 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&sigv2, "s3-sigv2", "true", "accept S3 requests signed with signature version 2 (true or false)")
 	fs.StringVar(&regions, "dialect-regions", "", "the region's name per dialect, as dialect=name,… (wayscloud, wayscloud-s3, hpcai)")
+	fs.StringVar(&c.Ceph, "ceph", c.Ceph, "ceph.conf of the Ceph cluster that holds block volumes (needs a binary from make build-ceph)")
+	fs.StringVar(&c.CephUser, "ceph-user", c.CephUser, "cephx user, as client.NAME or NAME")
+	fs.StringVar(&c.RBDPool, "rbd-pool", c.RBDPool, "RBD pool for block volumes")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long to drain on SIGTERM")
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "URL clients reach the API at; absolute links use it instead of the Host header")
 	fs.StringVar(&hosts, "allowed-hosts", "", "comma-separated Host values the API answers (.example.com allows subdomains; default: any)")
@@ -166,6 +177,9 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	env("public-url", "STOWAGE_PUBLIC_URL", &c.PublicURL)
 	env("allowed-hosts", "STOWAGE_ALLOWED_HOSTS", &hosts)
 	env("waldur-action-status", "STOWAGE_WALDUR_ACTION_STATUS", &actionStatus)
+	env("ceph", "STOWAGE_CEPH", &c.Ceph)
+	env("ceph-user", "STOWAGE_CEPH_USER", &c.CephUser)
+	env("rbd-pool", "STOWAGE_RBD_POOL", &c.RBDPool)
 	c.MasterKey = getenv("STOWAGE_MASTER_KEY")
 	v2, err := strconv.ParseBool(sigv2)
 	if err != nil {
@@ -274,6 +288,9 @@ func (c *Config) Validate() error {
 	}
 	if c.HeaderTimeout <= 0 || c.IdleTimeout <= 0 || c.BodyTimeout <= 0 || c.MaxHeaderBytes <= 0 {
 		problems = append(problems, errors.New("header, idle and body timeouts and the header size limit must be positive"))
+	}
+	if c.Ceph != "" && (c.CephUser == "" || c.RBDPool == "") {
+		problems = append(problems, errors.New("--ceph needs a --ceph-user and an --rbd-pool"))
 	}
 	return errors.Join(problems...)
 }

@@ -65,3 +65,25 @@ func TestPublicURLAllowedHostsAndWaldurActionStatus(t *testing.T) {
 		}
 	}
 }
+
+func TestCephFlagsAndEnvironment(t *testing.T) {
+	c, err := Parse(nil, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Ceph != "" || c.CephUser != "client.admin" || c.RBDPool != "stowage-volumes" {
+		t.Fatalf("defaults %q %q %q", c.Ceph, c.CephUser, c.RBDPool)
+	}
+	c, err = Parse([]string{"--ceph", "/etc/ceph/ceph.conf", "--rbd-pool", "vols"}, env(map[string]string{
+		"STOWAGE_CEPH": "/other.conf", "STOWAGE_CEPH_USER": "client.stowage", "STOWAGE_RBD_POOL": "ignored",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Ceph != "/etc/ceph/ceph.conf" || c.CephUser != "client.stowage" || c.RBDPool != "vols" {
+		t.Fatalf("got %q %q %q", c.Ceph, c.CephUser, c.RBDPool)
+	}
+	if _, err := Parse([]string{"--ceph", "/c", "--rbd-pool", ""}, env(nil)); err == nil || !strings.Contains(err.Error(), "--rbd-pool") {
+		t.Fatalf("empty pool: %v", err)
+	}
+}

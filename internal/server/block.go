@@ -63,12 +63,40 @@ func (b poolBackend) Usage(ctx context.Context, id string) (int64, int64, error)
 	return st.Allocated, st.Exclusive, err
 }
 
+// blockVolume is one volume's data as an NBD export serves it.
+type blockVolume interface {
+	nbd.Export
+	Close() error
+}
+
+// blockData opens volumes for NBD exports: the local thin pool, or RBD in
+// a binary built with the ceph tag.
+type blockData interface {
+	Volume(ctx context.Context, id string) (blockVolume, error)
+}
+
+// poolData opens volumes of the local thin pool, whose handles need no
+// closing.
+type poolData struct{ p *blockstore.Pool }
+
+func (d poolData) Volume(ctx context.Context, id string) (blockVolume, error) {
+	v, err := d.p.Volume(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return poolVolume{v}, nil
+}
+
+type poolVolume struct{ *blockstore.Volume }
+
+func (poolVolume) Close() error { return nil }
+
 // exports is the NBD resolver: the volume service decides which names
 // exist (attachments in state attached); exports tracks the connections
 // using each name so that Revoke can cut them off.
 type exports struct {
 	vols *volume.Service
-	pool *blockstore.Pool
+	data blockData
 	mu   sync.Mutex
 	live map[string]map[*connHandle]struct{}
 	// qos holds one limiter per export name in use, shared by its
@@ -89,8 +117,8 @@ func (x *exports) limiter(name string, iops, mibps int) *limiter {
 	return l
 }
 
-func newExports(pool *blockstore.Pool) *exports {
-	return &exports{pool: pool, live: map[string]map[*connHandle]struct{}{}, qos: map[string]*limiter{}}
+func newExports(data blockData) *exports {
+	return &exports{data: data, live: map[string]map[*connHandle]struct{}{}, qos: map[string]*limiter{}}
 }
 
 // connHandle is one NBD client connection; cancelling it makes the NBD
@@ -115,7 +143,7 @@ func (x *exports) Resolve(ctx context.Context, name string) (nbd.Export, error) 
 	if err != nil || e.Kind != volume.KindBlock {
 		return nil, errNoSuchExport
 	}
-	v, err := x.pool.Volume(ctx, e.BackendID)
+	v, err := x.data.Volume(ctx, e.BackendID)
 	if err != nil {
 		return nil, errNoSuchExport
 	}
@@ -125,7 +153,7 @@ func (x *exports) Resolve(ctx context.Context, name string) (nbd.Export, error) 
 	}
 	x.live[name][h] = struct{}{}
 	x.mu.Unlock()
-	ex := &export{Volume: v, x: x, name: name, h: h, readOnly: e.ReadOnly || v.ReadOnly(), qos: x.limiter(name, e.IOPS, e.MBps)}
+	ex := &export{blockVolume: v, x: x, name: name, h: h, readOnly: e.ReadOnly || v.ReadOnly(), qos: x.limiter(name, e.IOPS, e.MBps)}
 	// A detach that committed between the lookup and the registration
 	// above may have revoked before this connection was listed; look again.
 	if _, err := x.vols.ResolveExport(ctx, name); err != nil {
@@ -153,7 +181,7 @@ func (x *exports) Revoke(ctx context.Context, name string) {
 
 // export serves one attachment to one connection.
 type export struct {
-	*blockstore.Volume
+	blockVolume
 	x        *exports
 	name     string
 	h        *connHandle
@@ -173,7 +201,7 @@ func (e *export) ReadAt(ctx context.Context, b []byte, off int64) error {
 	if err := e.qos.wait(ctx, int64(len(b))); err != nil {
 		return err
 	}
-	return e.Volume.ReadAt(ctx, b, off)
+	return e.blockVolume.ReadAt(ctx, b, off)
 }
 
 func (e *export) WriteAt(ctx context.Context, b []byte, off int64) error {
@@ -186,11 +214,13 @@ func (e *export) WriteAt(ctx context.Context, b []byte, off int64) error {
 	if err := e.qos.wait(ctx, int64(len(b))); err != nil {
 		return err
 	}
-	return e.Volume.WriteAt(ctx, b, off)
+	return e.blockVolume.WriteAt(ctx, b, off)
 }
 
 func (e *export) Close() error {
+	var err error
 	e.once.Do(func() {
+		err = e.blockVolume.Close()
 		e.x.mu.Lock()
 		if m := e.x.live[e.name]; m != nil {
 			delete(m, e.h)
@@ -201,7 +231,7 @@ func (e *export) Close() error {
 		}
 		e.x.mu.Unlock()
 	})
-	return nil
+	return err
 }
 
 // serveNBD accepts NBD clients until ctx ends, giving each connection its

@@ -14,7 +14,11 @@ import (
 
 // pools builds the operator's view of this node's engines.
 func (s *Server) pools() *pool.Service {
-	return pool.NewService(blockPool{p: s.pool, dir: filepath.Join(s.cfg.DataDir, "blocks")},
+	var block pool.Block = blockPool{p: s.pool, dir: filepath.Join(s.cfg.DataDir, "blocks")}
+	if s.ceph != nil {
+		block = s.ceph
+	}
+	return pool.NewService(block,
 		objectPool{blobs: s.blobs, store: s.store, dir: filepath.Join(s.cfg.DataDir, "objects")})
 }
 

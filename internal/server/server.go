@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -31,6 +32,7 @@ import (
 	"github.com/stowage/stowage/internal/core/identity"
 	"github.com/stowage/stowage/internal/core/marketplace"
 	"github.com/stowage/stowage/internal/core/objectstorage"
+	"github.com/stowage/stowage/internal/core/pool"
 	"github.com/stowage/stowage/internal/core/volume"
 	"github.com/stowage/stowage/internal/filestore"
 	"github.com/stowage/stowage/internal/httpapi"
@@ -71,6 +73,13 @@ type Server struct {
 	routes  []string
 	closeMu sync.Mutex
 	closed  bool
+
+	// ceph, when the node keeps block volumes on RBD, is the pool the
+	// operator sees, closed after the NBD exports that use it.
+	ceph interface {
+		io.Closer
+		pool.Block
+	}
 }
 
 // Run starts a server and serves until ctx is cancelled.
@@ -87,6 +96,9 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
+	}
+	if err := cephBuilt(cfg); err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
@@ -192,8 +204,15 @@ func (s *Server) block(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("volume types: %w", err)
 	}
-	s.exports = newExports(s.pool)
-	s.volumes = volume.NewService(s.store, poolBackend{s.pool}, planes{s.exports, s.nfs}, s.identity, catalog,
+	var backend volume.Backend = poolBackend{s.pool}
+	var data blockData = poolData{s.pool}
+	if s.cfg.Ceph != "" {
+		if backend, data, err = s.openCeph(ctx); err != nil {
+			return err
+		}
+	}
+	s.exports = newExports(data)
+	s.volumes = volume.NewService(s.store, backend, planes{s.exports, s.nfs}, s.identity, catalog,
 		volume.Options{NBDAddress: s.nbdLn.Addr().String(), NFSAddress: s.nfsLn.Addr().String(), Files: s.files, Wake: s.runner.Wake})
 	s.exports.vols = s.volumes
 	for _, reg := range s.volumes.Registrations() {
@@ -373,6 +392,9 @@ func (s *Server) Close() error {
 	}
 	if s.pool != nil {
 		err = s.pool.Close()
+	}
+	if s.ceph != nil {
+		err = errors.Join(err, s.ceph.Close())
 	}
 	if s.files != nil {
 		err = errors.Join(err, s.files.Close())

@@ -1,0 +1,434 @@
+//go:build ceph
+
+package rbd
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/ceph/go-ceph/rbd"
+
+	"github.com/stowage/stowage/internal/errs"
+)
+
+const mib = 1 << 20
+
+// testStore opens the pool of the throwaway cluster `make test` starts
+// (scripts/test-ceph.sh) as the restricted client.stowage user.
+func testStore(t *testing.T) *Store {
+	t.Helper()
+	conf := os.Getenv("TEST_CEPH_CONF")
+	if conf == "" {
+		t.Fatal("TEST_CEPH_CONF is not set: run the Ceph suite with `make test`, which starts a cluster (scripts/test-ceph.sh)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := Open(ctx, Options{Conf: conf, User: "client.stowage", Pool: "stowage-volumes"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// ids are unique per run: tests share one cluster.
+func newID(t *testing.T, what string) string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return what + "-" + hex.EncodeToString(b)
+}
+
+func fill(c byte, n int) []byte { return bytes.Repeat([]byte{c}, n) }
+
+func write(t *testing.T, s *Store, id string, b []byte, off int64) {
+	t.Helper()
+	v, err := s.Volume(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	if err := v.WriteAt(context.Background(), b, off); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func expect(t *testing.T, s *Store, id string, want []byte, off int64) {
+	t.Helper()
+	v, err := s.Volume(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	got := make([]byte, len(want))
+	if err := v.ReadAt(context.Background(), got, off); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("%s at %d: got %x…, want %x…", id, off, got[:8], want[:8])
+	}
+}
+
+func mustNotExist(t *testing.T, err error) {
+	t.Helper()
+	if !errs.Is(err, errs.NotExist) {
+		t.Fatalf("got %v, want not found", err)
+	}
+}
+
+// TestBackendContract walks a volume through the volume service's life
+// cycle on RBD: every step twice (a retried job step), the data checked
+// through the NBD-facing Volume, and deletion in the order the service
+// allows (the volume before its snapshot, the snapshot before its clone)
+// ending with nothing left in the pool or its trash.
+func TestBackendContract(t *testing.T) {
+	s := testStore(t)
+	ctx := context.Background()
+	vol, snap, fromSnap, fromVol := newID(t, "vol"), newID(t, "snap"), newID(t, "clone"), newID(t, "clone")
+	a, b, c := fill('a', mib), fill('b', mib), fill('c', 4096)
+
+	for range 2 {
+		if err := s.Create(ctx, vol, 8*mib); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Create(ctx, vol, 16*mib); !errs.Is(err, errs.Exist) {
+		t.Fatalf("create with another size: %v", err)
+	}
+	write(t, s, vol, a, 0)
+	write(t, s, vol, a, 5*mib)
+
+	for range 2 {
+		if err := s.Snapshot(ctx, vol, snap); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(t, s, vol, b, 0)
+	expect(t, s, snap, a, 0)
+	expect(t, s, vol, b, 0)
+
+	for range 2 {
+		if err := s.Clone(ctx, snap, fromSnap); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Clone(ctx, vol, fromVol); err != nil {
+			t.Fatal(err)
+		}
+	}
+	expect(t, s, fromSnap, a, 0)
+	expect(t, s, fromSnap, a, 5*mib)
+	expect(t, s, fromVol, b, 0)
+	write(t, s, fromSnap, c, 4096)
+	expect(t, s, fromSnap, c, 4096)
+	expect(t, s, vol, b[:4096], 4096)
+	expect(t, s, snap, a[:4096], 4096)
+	expect(t, s, fromVol, b[:4096], 4096)
+
+	// A snapshot is read-only, and is not a volume to grow.
+	sv, err := s.Volume(ctx, snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sv.ReadOnly() || !errs.Is(sv.WriteAt(ctx, c, 0), errs.Permission) {
+		t.Fatal("snapshot export writable")
+	}
+	sv.Close()
+	if err := s.Grow(ctx, snap, 16*mib); !errs.Is(err, errs.Conflict) {
+		t.Fatalf("grow snapshot: %v", err)
+	}
+
+	// Grow: the new range reads as zeros, shrinking is refused.
+	for range 2 {
+		if err := s.Grow(ctx, vol, 12*mib); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Grow(ctx, vol, 4*mib); !errs.Is(err, errs.Invalid) {
+		t.Fatalf("shrink: %v", err)
+	}
+	v, err := s.Volume(ctx, vol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Size() != 12*mib {
+		t.Fatalf("size after grow %d", v.Size())
+	}
+	v.Close()
+	expect(t, s, vol, make([]byte, mib), 10*mib)
+
+	// Usage: the volume holds its written objects; what it changed since
+	// the snapshot is its own.
+	alloc, excl, err := s.Usage(ctx, vol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if alloc < 2*mib || excl < mib || excl > alloc {
+		t.Fatalf("volume usage %d allocated, %d exclusive", alloc, excl)
+	}
+	if alloc, excl, err = s.Usage(ctx, snap); err != nil || alloc < 2*mib || excl < mib {
+		t.Fatalf("snapshot usage %d allocated, %d exclusive, %v", alloc, excl, err)
+	}
+
+	// The clone of a volume left no snapshot the service would see.
+	img, err := s.openImage(vol, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	snaps, err := userSnaps(img)
+	img.Close()
+	if err != nil || !slices.Equal(snaps, []string{snap}) {
+		t.Fatalf("snapshots of %s: %v, %v", vol, snaps, err)
+	}
+
+	// The volume goes first; its snapshot and clones keep their data.
+	for range 2 {
+		if err := s.Delete(ctx, vol); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err = s.Volume(ctx, vol)
+	mustNotExist(t, err)
+	_, _, err = s.Usage(ctx, vol)
+	mustNotExist(t, err)
+	mustNotExist(t, s.Grow(ctx, vol, 16*mib))
+	if err := s.Snapshot(ctx, vol, newID(t, "snap")); !errs.Is(err, errs.NotExist) {
+		t.Fatalf("snapshot of a deleted volume: %v", err)
+	}
+	expect(t, s, snap, a, 0)
+	expect(t, s, fromVol, b, 0)
+	// A restore of the deleted volume's snapshot is a live volume: the
+	// clone does not inherit the marker from its parent's metadata.
+	late := newID(t, "clone")
+	if err := s.Clone(ctx, snap, late); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, s, late, a, 0)
+	if err := s.Grow(ctx, late, 16*mib); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, late); err != nil {
+		t.Fatal(err)
+	}
+
+	// Then the snapshot; its clone still reads it.
+	for range 2 {
+		if err := s.Delete(ctx, snap); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err = s.Volume(ctx, snap)
+	mustNotExist(t, err)
+	expect(t, s, fromSnap, a, 5*mib)
+	expect(t, s, fromSnap, c, 4096)
+
+	// The last clone takes the old image with it.
+	for _, id := range []string{fromSnap, fromVol} {
+		for range 2 {
+			if err := s.Delete(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if names, err := rbd.GetImageNames(s.io); err != nil || slices.ContainsFunc(names, func(n string) bool {
+		return n == vol || n == fromSnap || n == fromVol
+	}) {
+		t.Fatalf("images left: %v, %v", names, err)
+	}
+	trash, err := rbd.GetTrashList(s.io)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range trash {
+		if e.Name == vol {
+			t.Fatalf("%s left in the RBD trash", vol)
+		}
+	}
+}
+
+// TestRetryFindsACrashedAttempt replays the states a crash leaves between
+// the steps of Snapshot and Clone: an index entry without its snapshot,
+// and a clone whose transient parent snapshot was not yet removed.
+func TestRetryFindsACrashedAttempt(t *testing.T) {
+	s := testStore(t)
+	ctx := context.Background()
+	vol, snap, clone := newID(t, "vol"), newID(t, "snap"), newID(t, "clone")
+	if err := s.Create(ctx, vol, 4*mib); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, id := range []string{clone, snap, vol} {
+			s.Delete(ctx, id)
+		}
+	})
+	write(t, s, vol, fill('x', mib), 0)
+
+	// Crash after recording the snapshot, before making it.
+	if err := s.io.SetOmap(indexObject, map[string][]byte{snap: []byte(vol)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Volume(ctx, snap); err == nil {
+		t.Fatal("a snapshot that was never made opens")
+	}
+	if err := s.Snapshot(ctx, vol, snap); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, s, snap, fill('x', mib), 0)
+
+	// Crash after cloning a volume, before dropping the transient snapshot.
+	img, err := s.live(vol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := img.CreateSnapshot(cloneSnapPrefix + clone); err != nil {
+		t.Fatal(err)
+	}
+	img.Close()
+	opts := imageOptions(true)
+	defer opts.Destroy()
+	if err := rbd.CloneImage(s.io, vol, cloneSnapPrefix+clone, s.io, clone, opts); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Clone(ctx, vol, clone); err != nil {
+		t.Fatal(err)
+	}
+	img, err = s.openImage(vol, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	all, err := img.GetSnapshotNames()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sn := range all {
+		ns, err := img.GetSnapNamespaceType(sn.Id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ns == rbd.SnapNamespaceTypeUser && sn.Name != snap {
+			t.Fatalf("snapshot %s left in the user namespace", sn.Name)
+		}
+	}
+	expect(t, s, clone, fill('x', mib), 0)
+}
+
+// TestExportZeroAndTrim: WRITE_ZEROES reads back as zeros even inside an
+// object (RBD would otherwise skip partial discards), and writes from
+// many goroutines at once land.
+func TestExportZeroAndTrim(t *testing.T) {
+	s := testStore(t)
+	ctx := context.Background()
+	vol := newID(t, "vol")
+	if err := s.Create(ctx, vol, 8*mib); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Delete(ctx, vol) })
+	v, err := s.Volume(ctx, vol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	errc := make(chan error, 32)
+	for i := range 32 {
+		go func() { errc <- v.WriteAt(ctx, fill(byte(i+1), 64<<10), int64(i)*64<<10) }()
+	}
+	for range 32 {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := v.Zero(ctx, 1000, 5000, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 7000)
+	if err := v.ReadAt(ctx, got, 0); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got[1000:6000], make([]byte, 5000)) {
+		t.Fatal("zeroed range does not read as zeros")
+	}
+	if !bytes.Equal(got[:1000], fill(1, 1000)) || !bytes.Equal(got[6000:7000], fill(1, 1000)) {
+		t.Fatal("bytes around the zeroed range changed")
+	}
+	expect(t, s, vol, fill(2, 4096), 64<<10)
+	if err := v.Trim(ctx, 0, 8*mib); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, s, vol, make([]byte, mib), 0)
+}
+
+// TestDeepChainIsFlattened: restoring the restore of a restore … would
+// make every read walk a longer chain; past maxDepth the new clone is
+// flattened and keeps its bytes, and the intermediate images can all be
+// deleted.
+func TestDeepChainIsFlattened(t *testing.T) {
+	s := testStore(t)
+	ctx := context.Background()
+	ids := []string{newID(t, "vol")}
+	if err := s.Create(ctx, ids[0], 4*mib); err != nil {
+		t.Fatal(err)
+	}
+	write(t, s, ids[0], fill('0', 4096), 0)
+	depthOf := func(id string) int {
+		img, err := s.openImage(id, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer img.Close()
+		p, err := img.GetMetadata(parentKey)
+		if errno(err) == 2 {
+			return 0
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := s.depth(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	for i := 1; i <= maxDepth+2; i++ {
+		snap, clone := newID(t, "snap"), newID(t, "clone")
+		if err := s.Snapshot(ctx, ids[len(ids)-1], snap); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Clone(ctx, snap, clone); err != nil {
+			t.Fatal(err)
+		}
+		write(t, s, clone, fill(byte('0'+i), 4096), int64(i)*4096)
+		ids = append(ids, snap, clone)
+		if d := depthOf(clone); d > maxDepth {
+			t.Fatalf("clone %d has a chain of %d parents", i, d)
+		}
+	}
+	last := ids[len(ids)-1]
+	for i := 0; i <= maxDepth+2; i++ {
+		expect(t, s, last, fill(byte('0'+i), 4096), int64(i)*4096)
+	}
+	for _, id := range ids {
+		if err := s.Delete(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	trash, err := rbd.GetTrashList(s.io)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range trash {
+		if slices.Contains(ids, e.Name) {
+			t.Fatalf("%s (%d of %v) left in the RBD trash", e.Name, slices.Index(ids, e.Name), ids)
+		}
+	}
+}

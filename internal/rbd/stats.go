@@ -1,0 +1,161 @@
+//go:build ceph
+
+package rbd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/ceph/go-ceph/rados"
+	"github.com/ceph/go-ceph/rbd"
+)
+
+// PoolStats is what the pool holds, as RBD itself accounts it.
+type PoolStats struct {
+	ObjectSize int64
+	// Images counts volumes, clones and the images deleted volumes leave
+	// for their snapshots or clones (those in the RBD trash too).
+	Images    int64
+	Snapshots int64
+	// UsedBytes is the RBD objects the images' heads hold plus those only
+	// a snapshot keeps, from the object maps.
+	UsedBytes int64
+	// CapacityBytes and FreeBytes are the cluster's; zero when it cannot
+	// say (they come from the mgr).
+	CapacityBytes, FreeBytes int64
+}
+
+// PoolStats walks the pool's images: it costs one object-map read per
+// image and snapshot and is meant for the operator, not for requests.
+func (s *Store) PoolStats(ctx context.Context) (PoolStats, error) {
+	st := PoolStats{ObjectSize: 1 << order}
+	if cs, err := s.conn.GetClusterStats(); err == nil {
+		st.CapacityBytes, st.FreeBytes = int64(cs.Kb)*1024, int64(cs.Kb_avail)*1024
+	}
+	names, err := rbd.GetImageNames(s.io)
+	if err != nil {
+		return PoolStats{}, fmt.Errorf("list images: %w", kind(err))
+	}
+	trash, err := rbd.GetTrashList(s.io)
+	if err != nil {
+		return PoolStats{}, fmt.Errorf("list the RBD trash: %w", kind(err))
+	}
+	var opens []func() (*rbd.Image, error)
+	for _, n := range names {
+		opens = append(opens, func() (*rbd.Image, error) { return s.openImage(n, "") })
+	}
+	for _, e := range trash {
+		opens = append(opens, func() (*rbd.Image, error) { return rbd.OpenImageById(s.io, e.Id, rbd.NoSnapshot) })
+	}
+	for _, open := range opens {
+		if err := ctx.Err(); err != nil {
+			return PoolStats{}, err
+		}
+		img, err := open()
+		if errno(err) == 2 {
+			continue // removed meanwhile
+		}
+		if err != nil {
+			return PoolStats{}, err
+		}
+		used, err := imageUsed(img)
+		img.Close()
+		if err != nil {
+			return PoolStats{}, err
+		}
+		st.Images++
+		st.UsedBytes += used
+	}
+	index, err := s.io.GetAllOmapValues(indexObject, "", "", 1000)
+	if err != nil && !errors.Is(err, rados.ErrNotFound) {
+		return PoolStats{}, fmt.Errorf("read the snapshot index: %w", err)
+	}
+	st.Snapshots = int64(len(index))
+	return st, nil
+}
+
+// imageUsed sums an image's head objects and, for each snapshot, the
+// objects that changed between it and the next one (what only it keeps).
+func imageUsed(img *rbd.Image) (int64, error) {
+	used, err := diff(img, rbd.NoSnapshot)
+	if err != nil {
+		return 0, err
+	}
+	snaps, err := userSnapInfos(img)
+	if err != nil {
+		return 0, err
+	}
+	for i, sn := range snaps {
+		next := uint64(0) // the head
+		if i+1 < len(snaps) {
+			next = snaps[i+1].Id
+		}
+		if err := setSnap(img, next); err != nil {
+			return 0, err
+		}
+		n, err := diff(img, sn.Name)
+		if err != nil {
+			return 0, err
+		}
+		used += n
+	}
+	return used, setSnap(img, 0)
+}
+
+// setSnap points an open image at a snapshot, or at the head for 0.
+func setSnap(img *rbd.Image, id uint64) error {
+	if id == 0 {
+		return kind(img.SetSnapshot(rbd.NoSnapshot))
+	}
+	return kind(img.SetSnapByID(id))
+}
+
+// userSnapInfos lists an image's user-namespace snapshots, oldest first.
+func userSnapInfos(img *rbd.Image) ([]rbd.SnapInfo, error) {
+	all, err := img.GetSnapshotNames()
+	if err != nil {
+		return nil, kind(err)
+	}
+	var out []rbd.SnapInfo
+	for _, sn := range all {
+		ns, err := img.GetSnapNamespaceType(sn.Id)
+		if err != nil {
+			return nil, kind(err)
+		}
+		if ns == rbd.SnapNamespaceTypeUser {
+			out = append(out, sn)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Id < out[j].Id })
+	return out, nil
+}
+
+// Check reports the snapshot index entries RBD does not back: a snapshot
+// job still in flight, or one that crashed and was not retried.
+func (s *Store) Check(ctx context.Context) (images int, problems []string, err error) {
+	st, err := s.PoolStats(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	index, err := s.io.GetAllOmapValues(indexObject, "", "", 1000)
+	if err != nil && !errors.Is(err, rados.ErrNotFound) {
+		return 0, nil, fmt.Errorf("read the snapshot index: %w", err)
+	}
+	keys := make([]string, 0, len(index))
+	for k := range index {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, snap := range keys {
+		image := string(index[snap])
+		img, err := s.openImage(image, snap)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("snapshot %s is recorded on image %s, which lacks it: %v", snap, image, err))
+			continue
+		}
+		img.Close()
+	}
+	return int(st.Images), problems, nil
+}

@@ -1,0 +1,57 @@
+//go:build ceph
+
+package server
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/stowage/stowage/internal/config"
+	"github.com/stowage/stowage/internal/core/pool"
+
+	"github.com/stowage/stowage/internal/core/volume"
+	"github.com/stowage/stowage/internal/rbd"
+)
+
+// cephBuilt: this binary has Ceph support.
+func cephBuilt(config.Config) error { return nil }
+
+// openCeph connects to the RBD pool that holds this node's block volumes.
+func (s *Server) openCeph(ctx context.Context) (volume.Backend, blockData, error) {
+	st, err := rbd.Open(ctx, rbd.Options{Conf: s.cfg.Ceph, User: s.cfg.CephUser, Pool: s.cfg.RBDPool})
+	if err != nil {
+		return nil, nil, fmt.Errorf("volume pool: %w", err)
+	}
+	s.ceph = rbdPool{st}
+	s.log.Info("block volumes on Ceph RBD", "ceph_conf", s.cfg.Ceph, "user", s.cfg.CephUser, "pool", s.cfg.RBDPool)
+	return st, rbdData{st}, nil
+}
+
+// rbdData opens RBD images (and snapshots) for NBD exports.
+type rbdData struct{ st *rbd.Store }
+
+func (d rbdData) Volume(ctx context.Context, id string) (blockVolume, error) {
+	v, err := d.st.Volume(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// rbdPool is the RBD pool as the operator sees it (stowage admin pools).
+type rbdPool struct{ *rbd.Store }
+
+func (p rbdPool) Stats(ctx context.Context) (pool.BlockStats, error) {
+	st, err := p.PoolStats(ctx)
+	if err != nil {
+		return pool.BlockStats{}, err
+	}
+	return pool.BlockStats{Space: pool.Space{CapacityBytes: st.CapacityBytes, FreeBytes: st.FreeBytes},
+		ChunkSize: st.ObjectSize, Volumes: st.Images + st.Snapshots, Chunks: st.UsedBytes / st.ObjectSize,
+		UsedBytes: st.UsedBytes}, nil
+}
+
+func (p rbdPool) Fsck(ctx context.Context) (pool.FsckReport, error) {
+	images, problems, err := p.Check(ctx)
+	return pool.FsckReport{Volumes: images, Problems: problems}, err
+}

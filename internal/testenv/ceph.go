@@ -1,0 +1,30 @@
+package testenv
+
+import (
+	"os"
+	"testing"
+
+	"github.com/stowage/stowage/internal/config"
+)
+
+// CephConf returns the ceph.conf of the throwaway cluster `make test`
+// starts (scripts/test-ceph.sh) from TEST_CEPH_CONF; without it the test
+// fails, since a Ceph suite that skips proves nothing.
+func CephConf(t testing.TB) string {
+	t.Helper()
+	conf := os.Getenv("TEST_CEPH_CONF")
+	if conf == "" {
+		t.Fatal("TEST_CEPH_CONF is not set: run the Ceph suite with `make test`, which starts a cluster (scripts/test-ceph.sh)")
+	}
+	return conf
+}
+
+// Ceph is an Option that keeps block volumes in the test cluster's RBD
+// pool as the restricted user client.stowage. The server must be built
+// with the ceph tag.
+func Ceph(t testing.TB) Option {
+	conf := CephConf(t)
+	return func(c *config.Config) {
+		c.Ceph, c.CephUser, c.RBDPool = conf, "client.stowage", "stowage-volumes"
+	}
+}
