@@ -728,30 +728,8 @@ func (a *API) cloneDrive(w http.ResponseWriter, r *http.Request) error {
 	}
 	c := volume.Create{ProjectID: project, VolumeID: src.ID, Name: name, Media: src.Media, MultiAttach: src.MultiAttach,
 		Metadata: src.Metadata, Tags: src.Tags, Type: src.Type, Size: src.Size}
-	if in.media != nil {
-		c.Media = *in.media
-	}
-	if in.multimount != nil {
-		c.MultiAttach = *in.multimount
-	}
-	if in.meta != nil {
-		c.Metadata = keepRDS(*in.meta, src.Metadata)
-	}
-	if in.tags != nil {
-		c.Tags = *in.tags
-	}
-	if in.storageType != nil {
-		t, err := a.checkStorageType(*in.storageType)
-		if err != nil {
-			return err
-		}
-		c.Type = t.Name
-	}
-	if in.size != nil {
-		if *in.size < src.Size {
-			return newError(http.StatusBadRequest, "validation", "size", "Size of the cloned drive can only be bigger or the same: %d is smaller than %d bytes", *in.size, src.Size)
-		}
-		c.Size = *in.size
+	if err := a.cloneOptions(in, &c, src.Size, src.Metadata); err != nil {
+		return err
 	}
 	v, _, err := a.volumes.CreateVolume(r.Context(), httpapi.Principal(r.Context()), c)
 	if err != nil {
@@ -928,5 +906,37 @@ func (a *API) availabilityGroups(w http.ResponseWriter, r *http.Request) error {
 		groups = append(groups, ids)
 	}
 	writeJSON(w, http.StatusOK, groups)
+	return nil
+}
+
+// cloneOptions applies what a clone request may change of the copy (media,
+// multimount, meta, tags, storage type, a larger size) to c; a drive, a
+// snapshot and a library drive are cloned alike.
+func (a *API) cloneOptions(in driveInput, c *volume.Create, srcSize int64, srcMeta map[string]string) error {
+	if in.media != nil {
+		c.Media = *in.media
+	}
+	if in.multimount != nil {
+		c.MultiAttach = *in.multimount
+	}
+	if in.meta != nil {
+		c.Metadata = keepRDS(*in.meta, srcMeta)
+	}
+	if in.tags != nil {
+		c.Tags = *in.tags
+	}
+	if in.storageType != nil {
+		t, err := a.checkStorageType(*in.storageType)
+		if err != nil {
+			return err
+		}
+		c.Type = t.Name
+	}
+	if in.size != nil {
+		if *in.size < srcSize {
+			return newError(http.StatusBadRequest, "validation", "size", "Size of the cloned drive can only be bigger or the same: %d is smaller than %d bytes", *in.size, srcSize)
+		}
+		c.Size = *in.size
+	}
 	return nil
 }

@@ -363,30 +363,8 @@ func (a *API) snapshotAction(w http.ResponseWriter, r *http.Request) error {
 	if src, err := a.volumes.GetVolume(r.Context(), httpapi.Principal(r.Context()), sn.VolumeID); err == nil {
 		c.Media, c.Type, c.MultiAttach = src.Media, src.Type, src.MultiAttach
 	}
-	if in.media != nil {
-		c.Media = *in.media
-	}
-	if in.multimount != nil {
-		c.MultiAttach = *in.multimount
-	}
-	if in.meta != nil {
-		c.Metadata = keepRDS(*in.meta, nil)
-	}
-	if in.tags != nil {
-		c.Tags = *in.tags
-	}
-	if in.storageType != nil {
-		t, err := a.checkStorageType(*in.storageType)
-		if err != nil {
-			return err
-		}
-		c.Type = t.Name
-	}
-	if in.size != nil {
-		if *in.size < sn.Size {
-			return newError(http.StatusBadRequest, "validation", "size", "Size of the cloned drive can only be bigger or the same: %d is smaller than %d bytes", *in.size, sn.Size)
-		}
-		c.Size = *in.size
+	if err := a.cloneOptions(in, &c, sn.Size, nil); err != nil {
+		return err
 	}
 	v, _, err := a.volumes.CreateVolume(r.Context(), httpapi.Principal(r.Context()), c)
 	if err != nil {

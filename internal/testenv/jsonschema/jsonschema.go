@@ -13,6 +13,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -376,4 +377,32 @@ func (set *Set) Table(routes []Route, errorDef string) (CheckFunc, error) {
 		}
 		return route, set.JSONBody(Ref(def), h, body, false)
 	}, nil
+}
+
+// Main runs a dialect package's tests with a Checker of routes in front of
+// http.DefaultClient (which testenv sends through), prints the tally and
+// returns the exit code, failed when any response broke its schema. The
+// schemas are testdata/schemas.json; prefix selects the dialect's paths.
+func Main(m *testing.M, name string, routes []Route, errorDef string, prefix ...string) int {
+	set, err := Load(filepath.Join("testdata", "schemas.json"), nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	check, err := set.Table(routes, errorDef)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	checker := &Checker{Next: http.DefaultTransport, Prefix: prefix, Check: check}
+	http.DefaultClient.Transport = checker
+	code := m.Run()
+	table := make([]string, 0, len(routes))
+	for _, r := range routes {
+		table = append(table, r.Pattern)
+	}
+	if !checker.Report(os.Stdout, name, table) && code == 0 {
+		code = 1
+	}
+	return code
 }
