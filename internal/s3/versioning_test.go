@@ -338,13 +338,18 @@ func slowPut(t *testing.T, e *env, bucketName, key string, first, second []byte)
 	}
 	req.ContentLength = int64(len(first) + len(second))
 	req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
+	// With 100-continue the client sends no body byte before the handler
+	// asks for one, so once the first bytes are taken the PUT is under way.
+	req.Header.Set("Expect", "100-continue")
 	if err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: e.a.access, SecretAccessKey: e.a.secret},
 		req, "UNSIGNED-PAYLOAD", "s3", region, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan *http.Response, 1)
 	go func() {
-		resp, err := http.DefaultClient.Do(req)
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.ExpectContinueTimeout = time.Hour
+		resp, err := (&http.Client{Transport: tr}).Do(req)
 		if err != nil {
 			t.Error(err)
 		}
@@ -353,6 +358,7 @@ func slowPut(t *testing.T, e *env, bucketName, key string, first, second []byte)
 	if _, err := pw.Write(first); err != nil {
 		t.Fatal(err)
 	}
+	// The slow PUT has begun: its handler has read the first bytes.
 	return func() *http.Response {
 		pw.Write(second)
 		pw.Close()
@@ -386,7 +392,6 @@ func TestVersioningChangesMidWrite(t *testing.T) {
 			}
 			mustPut(t, c, "midway", "k", []byte("before"))
 			finish := slowPut(t, e, "midway", "k", []byte("slow-"), []byte("body!"))
-			time.Sleep(100 * time.Millisecond)
 			enable()
 			out, err := c.PutObject(ctx, &awss3.PutObjectInput{Bucket: b, Key: aws.String("k"), Body: bytes.NewReader([]byte("v1"))})
 			if err != nil {
@@ -418,7 +423,6 @@ func TestVersioningChangesMidWrite(t *testing.T) {
 			}
 			mustPut(t, c, "midway-lock", "k", []byte("protect me"))
 			finish = slowPut(t, e, "midway-lock", "k", []byte("slow-"), []byte("body!"))
-			time.Sleep(100 * time.Millisecond)
 			if _, err := c.PutBucketVersioning(ctx, &awss3.PutBucketVersioningInput{Bucket: lb,
 				VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled}}); err != nil {
 				t.Fatal(err)
