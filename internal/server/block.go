@@ -31,13 +31,25 @@ func (b poolBackend) Grow(ctx context.Context, id string, size int64) error {
 }
 func (b poolBackend) Delete(ctx context.Context, id string) error { return b.p.Delete(ctx, id) }
 
-// Write streams r into the volume a buffer at a time, so an upload of any
-// size holds one buffer, and flushes before it counts the bytes as written.
+// Write streams r into the volume (see streamInto).
 func (b poolBackend) Write(ctx context.Context, id string, off int64, r io.Reader) (int64, error) {
 	h, err := b.p.Volume(ctx, id)
 	if err != nil {
 		return 0, err
 	}
+	return streamInto(ctx, h, off, r)
+}
+
+// volumeWriter is what an upload needs of an open volume.
+type volumeWriter interface {
+	WriteAt(ctx context.Context, b []byte, off int64) error
+	Flush(ctx context.Context) error
+}
+
+// streamInto writes r into h from off a buffer at a time, so an upload of
+// any size holds one buffer, and flushes before it counts the bytes as
+// written.
+func streamInto(ctx context.Context, h volumeWriter, off int64, r io.Reader) (int64, error) {
 	buf := make([]byte, 1<<20)
 	var n int64
 	for {

@@ -5,6 +5,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"io"
 
 	"github.com/stowage/stowage/internal/config"
 	"github.com/stowage/stowage/internal/core/pool"
@@ -24,7 +25,20 @@ func (s *Server) openCeph(ctx context.Context) (volume.Backend, blockData, error
 	}
 	s.ceph = rbdPool{st}
 	s.log.Info("block volumes on Ceph RBD", "ceph_conf", s.cfg.Ceph, "user", s.cfg.CephUser, "pool", s.cfg.RBDPool)
-	return st, rbdData{st}, nil
+	return rbdBackend{st}, rbdData{st}, nil
+}
+
+// rbdBackend is the RBD store as the volume core's backend; uploads
+// stream into the image through librbd.
+type rbdBackend struct{ *rbd.Store }
+
+func (b rbdBackend) Write(ctx context.Context, id string, off int64, r io.Reader) (int64, error) {
+	v, err := b.Volume(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	defer v.Close()
+	return streamInto(ctx, v, off, r)
 }
 
 // rbdData opens RBD images (and snapshots) for NBD exports.

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -69,7 +70,12 @@ func TestMakeTestRunsEveryStage(t *testing.T) {
 			t.Errorf("a suite under test/ ran with the packages: %s", call)
 		}
 	}
-	for _, want := range []string{"FAILED: packages suites fuzz", "wall time", "fuzz: FAILED: FuzzVerify in ./internal/s3/sigv4"} {
+	// The Ceph stage fails too where Ceph is installed (its go is the
+	// failing stand-in) and skips itself where it is not.
+	if !regexp.MustCompile(`FAILED: packages (ceph )?suites fuzz`).MatchString(out) {
+		t.Errorf("output does not name the failed stages:\n%s", out)
+	}
+	for _, want := range []string{"wall time", "fuzz: FAILED: FuzzVerify in ./internal/s3/sigv4"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
