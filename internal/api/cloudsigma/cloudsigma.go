@@ -324,6 +324,19 @@ func dropTrailingCommas(b []byte) []byte {
 	return out
 }
 
+// readObjects reads a create request's body as objects (see objects); an
+// empty body is refused as missing its first required field.
+func (a *API) readObjects(r *http.Request, field string) ([]json.RawMessage, error) {
+	body, err := a.readBody(r)
+	if err != nil {
+		return nil, err
+	}
+	if body == nil {
+		return nil, required(field)
+	}
+	return objects(body)
+}
+
 // objects splits a body into elements: {"objects": [...]}, a bare list, or
 // one object.
 func objects(body json.RawMessage) ([]json.RawMessage, error) {

@@ -708,39 +708,84 @@ func (a *API) cloneDrive(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	body, err := a.readBody(r)
+	in, err := a.cloneRequest(r)
 	if err != nil {
 		return err
-	}
-	if body == nil {
-		body = json.RawMessage("{}") // the Go SDK sends no body without options
-	}
-	in, bad := parseDrive(body, false)
-	if len(bad) > 0 {
-		return apiError{http.StatusBadRequest, bad}
 	}
 	if s := status(src); s != stUnmounted && s != stMounted {
 		return stateError("clone", s, stUnmounted, stMounted)
 	}
-	name, err := a.cloneName(r, src.Name, in.name)
+	c := volume.Create{ProjectID: project, VolumeID: src.ID, Media: src.Media, MultiAttach: src.MultiAttach,
+		Metadata: src.Metadata, Tags: src.Tags, Type: src.Type, Size: src.Size}
+	return a.clone(w, r, in, src.Name, c, src.Metadata, true)
+}
+
+// cloneRequest reads a clone action's options; the Go SDK sends no body
+// when it has none.
+func (a *API) cloneRequest(r *http.Request) (driveInput, error) {
+	body, err := a.readBody(r)
+	if err != nil {
+		return driveInput{}, err
+	}
+	if body == nil {
+		body = json.RawMessage("{}")
+	}
+	in, bad := parseDrive(body, false)
+	if len(bad) > 0 {
+		return driveInput{}, apiError{http.StatusBadRequest, bad}
+	}
+	return in, nil
+}
+
+// clone creates the copy c of a drive, snapshot or library drive named
+// srcName, with what the request changes applied, and answers 202 with the
+// new drive, inside {"objects": […]} when wrapped (the snapshot action
+// answers it bare).
+func (a *API) clone(w http.ResponseWriter, r *http.Request, in driveInput, srcName string, c volume.Create, srcMeta map[string]string, wrapped bool) error {
+	name, err := a.cloneName(r, srcName, in.name)
 	if err != nil {
 		return err
 	}
-	c := volume.Create{ProjectID: project, VolumeID: src.ID, Name: name, Media: src.Media, MultiAttach: src.MultiAttach,
-		Metadata: src.Metadata, Tags: src.Tags, Type: src.Type, Size: src.Size}
-	if err := a.cloneOptions(in, &c, src.Size, src.Metadata); err != nil {
-		return err
+	c.Name = name
+	if in.media != nil {
+		c.Media = *in.media
+	}
+	if in.multimount != nil {
+		c.MultiAttach = *in.multimount
+	}
+	if in.meta != nil {
+		c.Metadata = keepRDS(*in.meta, srcMeta)
+	}
+	if in.tags != nil {
+		c.Tags = *in.tags
+	}
+	if in.storageType != nil {
+		t, err := a.checkStorageType(*in.storageType)
+		if err != nil {
+			return err
+		}
+		c.Type = t.Name
+	}
+	if in.size != nil {
+		if *in.size < c.Size {
+			return newError(http.StatusBadRequest, "validation", "size", "Size of the cloned drive can only be bigger or the same: %d is smaller than %d bytes", *in.size, c.Size)
+		}
+		c.Size = *in.size
 	}
 	v, _, err := a.volumes.CreateVolume(r.Context(), httpapi.Principal(r.Context()), c)
 	if err != nil {
 		if errs.Is(err, errs.NoSpace) {
 			return newError(http.StatusServiceUnavailable, "backend", "", "We currently cannot provide enough resources to create a %s drive", a.storageType(c.Type))
 		}
-		return fmt.Errorf("clone drive %s: %w", src.ID, err)
+		return fmt.Errorf("clone %s: %w", srcName, err)
 	}
-	d, err := a.view(r.Context(), project)
+	d, err := a.view(r.Context(), c.ProjectID)
 	if err != nil {
 		return err
+	}
+	if !wrapped {
+		writeJSON(w, http.StatusAccepted, d.full(v))
+		return nil
 	}
 	writeJSON(w, http.StatusAccepted, map[string]any{"objects": []any{d.full(v)}})
 	return nil
@@ -906,37 +951,5 @@ func (a *API) availabilityGroups(w http.ResponseWriter, r *http.Request) error {
 		groups = append(groups, ids)
 	}
 	writeJSON(w, http.StatusOK, groups)
-	return nil
-}
-
-// cloneOptions applies what a clone request may change of the copy (media,
-// multimount, meta, tags, storage type, a larger size) to c; a drive, a
-// snapshot and a library drive are cloned alike.
-func (a *API) cloneOptions(in driveInput, c *volume.Create, srcSize int64, srcMeta map[string]string) error {
-	if in.media != nil {
-		c.Media = *in.media
-	}
-	if in.multimount != nil {
-		c.MultiAttach = *in.multimount
-	}
-	if in.meta != nil {
-		c.Metadata = keepRDS(*in.meta, srcMeta)
-	}
-	if in.tags != nil {
-		c.Tags = *in.tags
-	}
-	if in.storageType != nil {
-		t, err := a.checkStorageType(*in.storageType)
-		if err != nil {
-			return err
-		}
-		c.Type = t.Name
-	}
-	if in.size != nil {
-		if *in.size < srcSize {
-			return newError(http.StatusBadRequest, "validation", "size", "Size of the cloned drive can only be bigger or the same: %d is smaller than %d bytes", *in.size, srcSize)
-		}
-		c.Size = *in.size
-	}
 	return nil
 }

@@ -130,14 +130,7 @@ func (a *API) createDriveUsers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	body, err := a.readBody(r)
-	if err != nil {
-		return err
-	}
-	if body == nil {
-		return required("drive")
-	}
-	raws, err := objects(body)
+	raws, err := a.readObjects(r, "drive")
 	if err != nil {
 		return err
 	}

@@ -198,14 +198,7 @@ func (a *API) publishLibdrive(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	body, err := a.readBody(r)
-	if err != nil {
-		return err
-	}
-	if body == nil {
-		return required("drive")
-	}
-	raws, err := objects(body)
+	raws, err := a.readObjects(r, "drive")
 	if err != nil {
 		return err
 	}
@@ -297,41 +290,15 @@ func (a *API) libdriveAction(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	body, err := a.readBody(r)
+	in, err := a.cloneRequest(r)
 	if err != nil {
 		return err
-	}
-	if body == nil {
-		body = json.RawMessage("{}")
-	}
-	in, bad := parseDrive(body, false)
-	if len(bad) > 0 {
-		return apiError{http.StatusBadRequest, bad}
 	}
 	if img.Status != volume.SnapAvailable {
 		return newError(http.StatusForbidden, "permission", "", "Cannot clone library drive in state \"%s\". Library drive should be in state \"unmounted\"", libStatus(img))
 	}
-	name, err := a.cloneName(r, img.Name, in.name)
-	if err != nil {
-		return err
-	}
-	c := volume.Create{ProjectID: project, ImageID: img.ID, Name: name, Media: img.Metadata["media"], Size: img.Size}
-	if err := a.cloneOptions(in, &c, img.Size, nil); err != nil {
-		return err
-	}
-	v, _, err := a.volumes.CreateVolume(r.Context(), httpapi.Principal(r.Context()), c)
-	if err != nil {
-		if errs.Is(err, errs.NoSpace) {
-			return newError(http.StatusServiceUnavailable, "backend", "", "We currently cannot provide enough resources to create a %s drive", a.storageType(c.Type))
-		}
-		return fmt.Errorf("clone library drive %s: %w", img.ID, err)
-	}
-	d, err := a.view(r.Context(), project)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"objects": []any{d.full(v)}})
-	return nil
+	c := volume.Create{ProjectID: project, ImageID: img.ID, Media: img.Metadata["media"], Size: img.Size}
+	return a.clone(w, r, in, img.Name, c, nil, true)
 }
 
 // libdriveFields are the fields of the recorded library drive schema.

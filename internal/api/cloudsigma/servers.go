@@ -232,14 +232,7 @@ func (a *API) createServers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	body, err := a.readBody(r)
-	if err != nil {
-		return err
-	}
-	if body == nil {
-		return required("name")
-	}
-	raws, err := objects(body)
+	raws, err := a.readObjects(r, "name")
 	if err != nil {
 		return err
 	}

@@ -200,14 +200,7 @@ func (a *API) createSnapshots(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	body, err := a.readBody(r)
-	if err != nil {
-		return err
-	}
-	if body == nil {
-		return required("drive")
-	}
-	raws, err := objects(body)
+	raws, err := a.readObjects(r, "drive")
 	if err != nil {
 		return err
 	}
@@ -341,39 +334,16 @@ func (a *API) snapshotAction(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	body, err := a.readBody(r)
+	in, err := a.cloneRequest(r)
 	if err != nil {
 		return err
-	}
-	if body == nil {
-		body = json.RawMessage("{}")
-	}
-	in, bad := parseDrive(body, false)
-	if len(bad) > 0 {
-		return apiError{http.StatusBadRequest, bad}
 	}
 	if sn.Status != volume.SnapAvailable {
 		return newError(http.StatusForbidden, "permission", "", "Cannot clone snapshot in state \"%s\". Snapshot should be in state \"available\"", snapshotStatus(sn))
 	}
-	name, err := a.cloneName(r, sn.Name, in.name)
-	if err != nil {
-		return err
-	}
-	c := volume.Create{ProjectID: project, SnapshotID: sn.ID, Name: name, Media: volume.MediaDisk, Size: sn.Size}
+	c := volume.Create{ProjectID: project, SnapshotID: sn.ID, Media: volume.MediaDisk, Size: sn.Size}
 	if src, err := a.volumes.GetVolume(r.Context(), httpapi.Principal(r.Context()), sn.VolumeID); err == nil {
 		c.Media, c.Type, c.MultiAttach = src.Media, src.Type, src.MultiAttach
 	}
-	if err := a.cloneOptions(in, &c, sn.Size, nil); err != nil {
-		return err
-	}
-	v, _, err := a.volumes.CreateVolume(r.Context(), httpapi.Principal(r.Context()), c)
-	if err != nil {
-		return fmt.Errorf("clone snapshot %s: %w", sn.ID, err)
-	}
-	d, err := a.view(r.Context(), project)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusAccepted, d.full(v))
-	return nil
+	return a.clone(w, r, in, sn.Name, c, nil, false)
 }

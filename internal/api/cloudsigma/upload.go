@@ -47,14 +47,7 @@ func (a *API) initUpload(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	body, err := a.readBody(r)
-	if err != nil {
-		return err
-	}
-	if body == nil {
-		return required("size")
-	}
-	raws, err := objects(body)
+	raws, err := a.readObjects(r, "size")
 	if err != nil {
 		return err
 	}
