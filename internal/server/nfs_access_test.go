@@ -26,26 +26,12 @@ func nfsVolume(t *testing.T, e *testenv.Env, project, instance string) (string, 
 	}
 	r.JSON(t, &created)
 	id := created["volume"].(obj)["id"].(string)
-	waitStatus(t, e, id, "available")
+	e.WaitVolume(id, "available")
 	if r := e.Do("POST", "/api/v1/volumes/"+id+"/attach", admin, obj{"instance_id": instance}); r.Status != 202 && r.Status != 200 {
 		t.Fatalf("attach: %d %s", r.Status, r.Body)
 	}
-	v := waitStatus(t, e, id, "in_use")
+	v := e.WaitVolume(id, "in_use")
 	return id, v["attachments"].([]any)[0].(obj)["connection_info"].(obj)["uri"].(string)
-}
-
-func waitStatus(t *testing.T, e *testenv.Env, id, status string) obj {
-	t.Helper()
-	var v obj
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		e.Do("GET", "/api/v1/volumes/"+id, testenv.Bearer(e.AdminToken), nil).JSON(t, &v)
-		if v["status"] == status {
-			return v
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("volume %s never became %s: %v", id, status, v)
-		}
-	}
 }
 
 // owner is the uid nfs-ls shows for name ("-rw-r--r--  1  65534  65534 …").

@@ -193,3 +193,19 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
 }
+
+// WaitVolume polls the native API, as the admin, until volume id has
+// status, and returns it; after 20 s the test fails.
+func (e *Env) WaitVolume(id, status string) map[string]any {
+	e.T.Helper()
+	var v map[string]any
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		e.Do("GET", "/api/v1/volumes/"+id, Bearer(e.AdminToken), nil).JSON(e.T, &v)
+		if v["status"] == status {
+			return v
+		}
+		if time.Now().After(deadline) {
+			e.T.Fatalf("volume %s never became %s: %v", id, status, v)
+		}
+	}
+}

@@ -164,18 +164,7 @@ func libMatches(q map[string][]string, sn volume.Snapshot) bool {
 		},
 		"uuid": func(alt string) bool { return sn.ID == alt },
 	}
-	for key, vals := range q {
-		t, ok := tests[key]
-		if !ok {
-			continue
-		}
-		for _, v := range vals {
-			if !slices.ContainsFunc(orValues(v), t) {
-				return false
-			}
-		}
-	}
-	return true
+	return matchFilters(q, tests)
 }
 
 func (a *API) getLibdrive(w http.ResponseWriter, r *http.Request) error {

@@ -148,3 +148,20 @@ func (a *API) listDrives(detail bool) httpapi.HandlerFunc {
 		return nil
 	}
 }
+
+// matchFilters reports whether every filter of q that tests knows holds:
+// filters are ANDed, and each is an OR of its comma-separated values.
+func matchFilters(q map[string][]string, tests map[string]func(alt string) bool) bool {
+	for key, vals := range q {
+		t, ok := tests[key]
+		if !ok {
+			continue
+		}
+		for _, v := range vals {
+			if !slices.ContainsFunc(orValues(v), t) {
+				return false
+			}
+		}
+	}
+	return true
+}

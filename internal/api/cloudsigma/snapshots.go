@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"slices"
 	"strings"
 
 	"github.com/stowage/stowage/internal/core/page"
@@ -127,18 +126,7 @@ func snapshotMatches(q map[string][]string, sn volume.Snapshot) bool {
 		"name__contains": func(alt string) bool { return strings.Contains(strings.ToLower(sn.Name), strings.ToLower(alt)) },
 		"uuid":           func(alt string) bool { return sn.ID == alt },
 	}
-	for key, vals := range q {
-		t, ok := tests[key]
-		if !ok {
-			continue
-		}
-		for _, v := range vals {
-			if !slices.ContainsFunc(orValues(v), t) {
-				return false
-			}
-		}
-	}
-	return true
+	return matchFilters(q, tests)
 }
 
 func (a *API) getSnapshot(w http.ResponseWriter, r *http.Request) error {

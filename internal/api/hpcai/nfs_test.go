@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stowage/stowage/internal/testenv"
 )
@@ -38,21 +37,6 @@ func writeLocal(t *testing.T, dir, name string, n int) (string, []byte) {
 	return p, b
 }
 
-// waitVolume polls the native API until the volume has status.
-func waitVolume(t *testing.T, e *testenv.Env, id, status string) obj {
-	t.Helper()
-	var v obj
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		e.Do("GET", "/api/v1/volumes/"+id, testenv.Bearer(e.AdminToken), nil).JSON(t, &v)
-		if v["status"] == status {
-			return v
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("volume %s never became %s: %v", id, status, v)
-		}
-	}
-}
-
 // attach attaches a volume to the instance and returns its NFS URI.
 func attach(t *testing.T, e *testenv.Env, volumeID, instanceID string) string {
 	t.Helper()
@@ -60,7 +44,7 @@ func attach(t *testing.T, e *testenv.Env, volumeID, instanceID string) string {
 	if r.Status != 202 && r.Status != 200 {
 		t.Fatalf("attach: %d %s", r.Status, r.Body)
 	}
-	v := waitVolume(t, e, volumeID, "in_use")
+	v := e.WaitVolume(volumeID, "in_use")
 	ci := v["attachments"].([]any)[0].(obj)["connection_info"].(obj)
 	if ci["driver"] != "nfs" || !strings.HasPrefix(ci["uri"].(string), "nfs://"+e.Addrs.NFS+"/fs-") {
 		t.Fatalf("connection_info %v (nfs listener %s)", ci, e.Addrs.NFS)
@@ -85,7 +69,7 @@ func TestFilesystemVolumeOverNFS(t *testing.T) {
 	// Created through HPC-AI's API, attached through the native one.
 	_, created := post(t, e, "/api/storage/volume/create", tok, obj{"name": "shared", "sizeGB": 1, "region": region, "volumeType": "filesystem"})
 	id := created["volume"].(obj)["id"].(string)
-	waitVolume(t, e, id, "available")
+	e.WaitVolume(id, "available")
 	var in, projects obj
 	e.Do("GET", "/api/v1/projects", admin, nil).JSON(t, &projects)
 	project := projects["items"].([]any)[0].(obj)["id"]
@@ -135,7 +119,7 @@ func TestFilesystemVolumeOverNFS(t *testing.T) {
 	}
 	r.JSON(t, &small8)
 	sid := small8["volume"].(obj)["id"].(string)
-	waitVolume(t, e, sid, "available")
+	e.WaitVolume(sid, "available")
 	suri := attach(t, e, sid, in["id"].(string))
 	firstPath, first := writeLocal(t, tmp, "first.bin", 6<<20)
 	must(t, "nfs-cp", firstPath, testenv.LibnfsURL(t, suri, "/first.bin"))
@@ -155,14 +139,14 @@ func TestFilesystemVolumeOverNFS(t *testing.T) {
 	if r = e.Do("POST", "/api/v1/volumes/"+sid+"/extend", admin, obj{"size": 16 << 20}); r.Status != 202 && r.Status != 200 {
 		t.Fatalf("extend: %d %s", r.Status, r.Body)
 	}
-	waitVolume(t, e, sid, "in_use")
+	e.WaitVolume(sid, "in_use")
 	must(t, "nfs-cp", overPath, testenv.LibnfsURL(t, suri, "/over2.bin"))
 
 	// Detached, the export is gone at once.
 	if r := e.Do("POST", "/api/v1/volumes/"+sid+"/detach", admin, obj{"instance_id": in["id"]}); r.Status != 202 && r.Status != 200 {
 		t.Fatalf("detach: %d %s", r.Status, r.Body)
 	}
-	waitVolume(t, e, sid, "available")
+	e.WaitVolume(sid, "available")
 	if out, err := run("nfs-cat", testenv.LibnfsURL(t, suri, "/first.bin")); err == nil {
 		t.Fatalf("detached export still served: %q", out[:min(len(out), 40)])
 	}
