@@ -46,6 +46,10 @@ func Is(r *http.Request) bool {
 	if strings.HasPrefix(r.Header.Get("Authorization"), "AWS ") {
 		return true
 	}
+	// Every S3 request asks; parse the query only when it can be V2.
+	if !strings.Contains(r.URL.RawQuery, "AWSAccessKeyId") && !strings.Contains(r.URL.RawQuery, "Signature") {
+		return false
+	}
 	q := r.URL.Query()
 	return q.Has("AWSAccessKeyId") || (q.Has("Signature") && !q.Has("X-Amz-Signature"))
 }
