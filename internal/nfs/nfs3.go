@@ -458,10 +458,13 @@ func (s *Server) nfsCall(ctx context.Context, c *call, f fh, hst uint32, w *writ
 		if r.err != nil {
 			return false
 		}
-		// An unchecked create of an existing file changes that file.
+		// An unchecked create of an existing file changes that file. A bad
+		// handle has no volume to look in: made answers its status.
 		var existing *unix.Stat_t
-		if st, err := f.v.Lookup(ctx, f.ino, name); err == nil && how == filestore.Unchecked && hst == nfsOK {
-			existing = &st
+		if hst == nfsOK && how == filestore.Unchecked {
+			if st, err := f.v.Lookup(ctx, f.ino, name); err == nil {
+				existing = &st
+			}
 		}
 		s.made(ctx, f, hst, w, &a, existing, func(own *filestore.Owner) (unix.Stat_t, error) {
 			mode := uint32(0o644)

@@ -189,6 +189,21 @@ func TestWireStatuses(t *testing.T) {
 	if s := w.call(progNFS, procGetattr, func(m *writer) { m.opaque(root[:8]) }).u32(); s != errBadHandle {
 		t.Fatalf("GETATTR of a short handle: %d", s)
 	}
+	// Procedures that make a name in the handle's directory answer the
+	// same: a forged directory has no volume to look in.
+	for _, how := range []uint32{uint32(filestore.Unchecked), uint32(filestore.Guarded)} {
+		r := w.call(progNFS, procCreate, func(m *writer) {
+			m.opaque(forged)
+			m.string("f")
+			m.u32(how)
+			for range 6 {
+				m.u32(0)
+			}
+		})
+		if s := r.u32(); s != errStale {
+			t.Fatalf("CREATE (mode %d) in a forged directory: %d", how, s)
+		}
+	}
 }
 
 func TestSymlinksAreNotFollowed(t *testing.T) {
@@ -248,6 +263,9 @@ func FuzzCall(f *testing.F) {
 	f.Add(mk(progNFS, procGetattr, root))
 	f.Add(mk(progNFS, procLookup, func(m *writer) { root(m); m.string("..") }))
 	f.Add(mk(progNFS, procCreate, func(m *writer) { root(m); m.string("x"); m.u32(0); m.u32(1); m.u32(0o777) }))
+	unknown := append([]byte(nil), id...)
+	unknown[0] ^= 1
+	f.Add(mk(progNFS, procCreate, func(m *writer) { m.opaque(handle(unknown, 0)); m.string("x"); m.u32(0); m.u32(0) }))
 	f.Add(mk(progNFS, procWrite, func(m *writer) { root(m); m.u64(1 << 62); m.u32(3); m.u32(2); m.opaque([]byte("abc")) }))
 	f.Add(mk(progNFS, procReaddirplus, func(m *writer) { root(m); m.u64(0); m.fixed(make([]byte, 8)); m.u32(1); m.u32(1) }))
 	f.Add(mk(progNFS, procSymlink, func(m *writer) { root(m); m.string("l"); m.u32(0); m.string("/etc") }))
