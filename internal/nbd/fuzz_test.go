@@ -54,7 +54,7 @@ func (m *memExport) Trim(_ context.Context, off, n int64) error { m.in(off, n); 
 
 func (m *memExport) Zero(_ context.Context, off, n int64, _ bool) error { m.in(off, n); return nil }
 
-type memResolver struct{ e *memExport }
+type memResolver struct{ e nbd.Export }
 
 func (r memResolver) Resolve(_ context.Context, name string) (nbd.Export, error) {
 	if name != "disk" {

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"testing"
 	"time"
@@ -384,5 +385,44 @@ func TestShutdownDrains(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Serve did not return after cancel")
+	}
+}
+
+// flushPanics is an export with a bug: flushing it panics.
+type flushPanics struct{ *memExport }
+
+func (flushPanics) Flush(context.Context) error { panic("a bug in the export") }
+
+// TestRequestPanics: a request that panics in its export is answered EIO
+// and costs nothing else, not the connection and not the node.
+func TestRequestPanics(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := flushPanics{&memExport{t: t, buf: make([]byte, 1<<20)}}
+	srv := nbd.NewServer(memResolver{e}, nbd.Options{Logger: slog.New(slog.DiscardHandler)})
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	defer func() { cancel(); <-done }()
+
+	c := dial(t, ln.Addr().String(), 3)
+	c.goExport("disk")
+	c.request(1, 0, 1, 0, 3, []byte("abc"))
+	if _, e := c.reply(); e != 0 {
+		t.Fatalf("write: error %d", e)
+	}
+	c.request(3, 0, 2, 0, 0, nil)
+	if h, e := c.reply(); h != 2 || e != 5 {
+		t.Fatalf("flush that panics: handle %d error %d, want EIO", h, e)
+	}
+	c.request(0, 0, 3, 0, 3, nil)
+	if h, e := c.reply(); h != 3 || e != 0 || string(c.read(3)) != "abc" {
+		t.Fatalf("read after the panic: handle %d error %d", h, e)
+	}
+	other := dial(t, ln.Addr().String(), 3)
+	if size, _ := other.goExport("disk"); size != 1<<20 {
+		t.Fatalf("a new connection after the panic sees size %d", size)
 	}
 }

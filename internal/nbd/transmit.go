@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime/debug"
 	"sync"
 )
 
@@ -123,6 +124,14 @@ func check(r request, size uint64, flags uint16) uint32 {
 }
 
 func (c *conn) serve(ctx context.Context, exp Export, r request) {
+	// A bug in one request answers EIO to it rather than taking down
+	// every export on the node.
+	defer func() {
+		if p := recover(); p != nil {
+			c.s.log.Error("nbd request panicked", "type", r.typ, "panic", p, "stack", string(debug.Stack()))
+			c.reply(r.handle, errIO, nil, nil)
+		}
+	}()
 	var err error
 	off, n := int64(r.off), int64(r.length)
 	switch r.typ {

@@ -25,6 +25,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -342,7 +343,7 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn, peer netip.Addr) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			c.send(s.dispatch(cctx, &cl).record())
+			c.send(s.dispatchSafely(cctx, &cl).record())
 		}()
 	}
 }
@@ -351,6 +352,18 @@ func (s *Server) ended(ctx context.Context, nc net.Conn, err error) {
 	if ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
 		s.log.Debug("nfs connection ends", "remote", nc.RemoteAddr().String(), "err", err.Error())
 	}
+}
+
+// dispatchSafely answers SYSTEM_ERR to a call that panics: a bug in one
+// procedure costs that call, not every client of the node.
+func (s *Server) dispatchSafely(ctx context.Context, c *call) (w *writer) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("nfs call panicked", "prog", c.prog, "proc", c.proc, "panic", p, "stack", string(debug.Stack()))
+			w = acceptedReply(c.xid, acceptSystemErr)
+		}
+	}()
+	return s.dispatch(ctx, c)
 }
 
 func (s *Server) dispatch(ctx context.Context, c *call) *writer {
