@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stowage/stowage/internal/blockstore"
 )
 
 // attachment is an export exposed as a block device with no kernel NBD
@@ -152,7 +154,7 @@ func TestFilesystem(t *testing.T) {
 	}
 	run(t, "umount", mnt)
 	mounted = false
-	st, err := s.pool.Stat(ctx, "fs")
+	st, err := s.pool.(*blockstore.Pool).Stat(ctx, "fs")
 	if err != nil {
 		t.Fatal(err)
 	}

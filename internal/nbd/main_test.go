@@ -30,8 +30,15 @@ func (r poolResolver) Resolve(ctx context.Context, name string) (nbd.Export, err
 
 func (r poolResolver) List(ctx context.Context) ([]string, error) { return r.p.List(ctx) }
 
+// testPool is what the shared test bodies need of a backend: the local
+// pool here, an RBD pool in the Ceph suite (ceph_test.go).
+type testPool interface {
+	Create(ctx context.Context, id string, size int64) error
+	Snapshot(ctx context.Context, srcID, newID string) error
+}
+
 type testServer struct {
-	pool *blockstore.Pool
+	pool testPool
 	addr string
 }
 

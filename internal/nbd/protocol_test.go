@@ -195,8 +195,9 @@ func TestHandshakeErrors(t *testing.T) {
 	})
 }
 
-func TestRequestErrors(t *testing.T) {
-	s := startServer(t)
+func TestRequestErrors(t *testing.T) { testRequestErrors(t, startServer(t)) }
+
+func testRequestErrors(t *testing.T, s *testServer) {
 	ctx := context.Background()
 	if err := s.pool.Create(ctx, "v", 1<<20); err != nil {
 		t.Fatal(err)
@@ -270,8 +271,9 @@ func TestRequestErrors(t *testing.T) {
 // TestConcurrentRequests pipelines many requests on one connection: every
 // one gets exactly one reply, and reads see the writes that were replied
 // to before they were sent.
-func TestConcurrentRequests(t *testing.T) {
-	s := startServer(t)
+func TestConcurrentRequests(t *testing.T) { testConcurrentRequests(t, startServer(t)) }
+
+func testConcurrentRequests(t *testing.T, s *testServer) {
 	ctx := context.Background()
 	const blocks = 256
 	if err := s.pool.Create(ctx, "v", blocks*4096); err != nil {

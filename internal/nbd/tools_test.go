@@ -52,8 +52,9 @@ func randomFile(t *testing.T, path string, size int, seed uint64) []byte {
 	return b
 }
 
-func TestNbdinfo(t *testing.T) {
-	s := startServer(t)
+func TestNbdinfo(t *testing.T) { testNbdinfo(t, startServer(t)) }
+
+func testNbdinfo(t *testing.T, s *testServer) {
 	ctx := context.Background()
 	if err := s.pool.Create(ctx, "vol1", 64<<20); err != nil {
 		t.Fatal(err)
@@ -90,8 +91,9 @@ func TestNbdinfo(t *testing.T) {
 
 // TestQemuIO writes patterns with qemu-io, verifies them on read, and
 // compares the export with a local file that got the same writes.
-func TestQemuIO(t *testing.T) {
-	s := startServer(t)
+func TestQemuIO(t *testing.T) { testQemuIO(t, startServer(t)) }
+
+func testQemuIO(t *testing.T, s *testServer) {
 	ctx := context.Background()
 	const size = 16 << 20
 	if err := s.pool.Create(ctx, "q", size); err != nil {
@@ -134,8 +136,9 @@ func TestQemuIO(t *testing.T) {
 
 // TestNbdcopy copies a file in and out with nbdcopy, which uses several
 // connections and many requests in flight.
-func TestNbdcopy(t *testing.T) {
-	s := startServer(t)
+func TestNbdcopy(t *testing.T) { testNbdcopy(t, startServer(t)) }
+
+func testNbdcopy(t *testing.T, s *testServer) {
 	ctx := context.Background()
 	const size = 48 << 20
 	if err := s.pool.Create(ctx, "c", size); err != nil {
@@ -158,8 +161,9 @@ func TestNbdcopy(t *testing.T) {
 
 // TestConvertSnapshot exports a snapshot read-only and converts it with
 // qemu-img while the source volume keeps changing.
-func TestConvertSnapshot(t *testing.T) {
-	s := startServer(t)
+func TestConvertSnapshot(t *testing.T) { testConvertSnapshot(t, startServer(t)) }
+
+func testConvertSnapshot(t *testing.T, s *testServer) {
 	ctx := context.Background()
 	const size = 32 << 20
 	if err := s.pool.Create(ctx, "v", size); err != nil {
@@ -169,14 +173,14 @@ func TestConvertSnapshot(t *testing.T) {
 	src := filepath.Join(dir, "src")
 	want := randomFile(t, src, size, 2)
 	run(t, "nbdcopy", src, s.uri("v"))
-	if err := s.pool.Snapshot(ctx, "v", "v@1"); err != nil {
+	if err := s.pool.Snapshot(ctx, "v", "v-1"); err != nil {
 		t.Fatal(err)
 	}
 	// Overwrite the volume after the snapshot; the snapshot must not see it.
 	randomFile(t, src, size, 3)
 	run(t, "nbdcopy", src, s.uri("v"))
 	out := filepath.Join(dir, "snap.raw")
-	run(t, "qemu-img", "convert", "-f", "raw", "-O", "raw", s.uri("v@1"), out)
+	run(t, "qemu-img", "convert", "-f", "raw", "-O", "raw", s.uri("v-1"), out)
 	got, err := os.ReadFile(out)
 	if err != nil {
 		t.Fatal(err)
@@ -185,7 +189,7 @@ func TestConvertSnapshot(t *testing.T) {
 		t.Fatal("converted snapshot differs from the data written before it")
 	}
 	// The snapshot export is read-only.
-	if out, err := exec.Command(lookTool(t, "qemu-io"), "-f", "raw", "-c", "write 0 4k", s.uri("v@1")).CombinedOutput(); err == nil && !strings.Contains(string(out), "failed") {
+	if out, err := exec.Command(lookTool(t, "qemu-io"), "-f", "raw", "-c", "write 0 4k", s.uri("v-1")).CombinedOutput(); err == nil && !strings.Contains(string(out), "failed") {
 		t.Fatalf("write to a snapshot export succeeded:\n%s", out)
 	}
 }
