@@ -77,7 +77,7 @@ func (s *Store) PoolStats(ctx context.Context) (PoolStats, error) {
 }
 
 // imageUsed sums an image's head objects and, for each snapshot, the
-// objects that changed between it and the next one (what only it keeps).
+// objects only it keeps.
 func imageUsed(img *rbd.Image) (int64, error) {
 	used, err := diff(img, rbd.NoSnapshot)
 	if err != nil {
@@ -92,16 +92,13 @@ func imageUsed(img *rbd.Image) (int64, error) {
 		if i+1 < len(snaps) {
 			next = snaps[i+1].Id
 		}
-		if err := setSnap(img, next); err != nil {
-			return 0, err
-		}
-		n, err := diff(img, sn.Name)
+		n, err := snapExclusive(img, sn, next)
 		if err != nil {
 			return 0, err
 		}
 		used += n
 	}
-	return used, setSnap(img, 0)
+	return used, nil
 }
 
 // setSnap points an open image at a snapshot, or at the head for 0.
