@@ -15,6 +15,16 @@ import (
 	"github.com/stowage/stowage/internal/testenv"
 )
 
+// rbdPool keeps volumes in the test cluster's RBD pool, whose images
+// allocate whole 4 MiB objects.
+var rbdPool = backend{opts: func(t *testing.T) []testenv.Option { return []testenv.Option{testenv.Ceph(t)} }, unit: 4 * mib}
+
+// The volume tests' bodies on RBD.
+func TestCephVolumeFullLife(t *testing.T)           { testVolumeFullLife(t, rbdPool) }
+func TestCephSnapshotRevertExport(t *testing.T)     { testSnapshotRevertExportRetention(t, rbdPool) }
+func TestCephRefusedTransitions(t *testing.T)       { testRefusedTransitions(t, rbdPool) }
+func TestCephDetachDisconnectsClients(t *testing.T) { testDetachDisconnectsClients(t, rbdPool) }
+
 // rbdImages lists the images in the test cluster's pool and its RBD
 // trash, to show that volumes live there and not on the node's disk.
 func rbdImages(t *testing.T) []string {

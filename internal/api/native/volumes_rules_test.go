@@ -11,8 +11,10 @@ import (
 
 // TestRefusedTransitions checks that each operation the status machine or
 // the rules forbid is refused with a clear problem and changes nothing.
-func TestRefusedTransitions(t *testing.T) {
-	e := testenv.Start(t)
+func TestRefusedTransitions(t *testing.T) { testRefusedTransitions(t, thinPool) }
+
+func testRefusedTransitions(t *testing.T, b backend) {
+	e := b.start(t)
 	c := client{t: t, e: e, auth: testenv.Bearer(e.AdminToken)}
 	prj := c.project()
 	other := newTenant(t, e, "other")

@@ -187,10 +187,12 @@ const mib = 1 << 20
 
 // TestVolumeFullLife walks one volume through its whole life with a real
 // hypervisor-side client on the NBD URI the API hands out.
-func TestVolumeFullLife(t *testing.T) {
+func TestVolumeFullLife(t *testing.T) { testVolumeFullLife(t, thinPool) }
+
+func testVolumeFullLife(t *testing.T, b backend) {
 	// Snapshots' exclusive bytes are measured periodically; an hour keeps
 	// the usage this test checks to provisioned sizes.
-	e := testenv.Start(t, func(c *config.Config) { c.RetentionInterval = time.Hour })
+	e := b.start(t, func(c *config.Config) { c.RetentionInterval = time.Hour })
 	c := client{t: t, e: e, auth: testenv.Bearer(e.AdminToken)}
 	prj := c.project()
 	inst := c.instance(prj, "vm-1")
@@ -203,8 +205,8 @@ func TestVolumeFullLife(t *testing.T) {
 	uri := att.ConnectionInfo.URI
 	mustQemuIO(t, uri, "write -P 0xab 0 1M", "write -P 0xcd 60M 4M", "flush")
 	mustQemuIO(t, uri, "read -P 0xab 0 1M", "read -P 0xcd 60M 4M")
-	if got := *c.volume(v.ID).AllocatedBytes; got != 5*mib {
-		t.Fatalf("allocated %d bytes after writing 5 MiB", got)
+	if got, want := *c.volume(v.ID).AllocatedBytes, b.allocated([2]int64{0, mib}, [2]int64{60 * mib, 4 * mib}); got != want {
+		t.Fatalf("allocated %d bytes after writing 5 MiB, want %d", got, want)
 	}
 
 	c.accepted("POST", "/api/v1/volumes/"+v.ID+"/detach", map[string]any{"instance_id": inst})
@@ -239,14 +241,23 @@ func TestVolumeFullLife(t *testing.T) {
 	catt := c.attach(clone.ID, inst)
 	mustQemuIO(t, catt.ConnectionInfo.URI, "read -P 0xab 0 1M", "read -P 0xcd 60M 4M")
 
-	// Extend while attached: a new connection sees the new size, and the
-	// grown range reads as zeros.
+	// Extend while attached. NBD cannot tell a connected client that the
+	// size changed (the size is part of the handshake), so a client that
+	// stays connected keeps the size it negotiated and keeps working; a
+	// new connection (a client reconnecting) sees the new size and zeros.
+	qs := startQemuSession(t, catt.ConnectionInfo.URI)
+	qs.do("length", "64 MiB")
 	c.accepted("POST", "/api/v1/volumes/"+clone.ID+"/extend", map[string]any{"size": 128 * mib})
 	cv = c.wantVolumeStatus(clone.ID, "in_use")
 	if cv.Size != 128*mib {
 		t.Fatalf("size after extend %d", cv.Size)
 	}
-	mustQemuIO(t, catt.ConnectionInfo.URI, "read -P 0xcd 60M 4M", "read -P 0 64M 64M")
+	qs.do("length", "64 MiB")
+	qs.do("write -P 0xef 63M 1M", "wrote 1048576/1048576 bytes at offset 66060288")
+	mustQemuIO(t, catt.ConnectionInfo.URI, "read -P 0xcd 60M 3M", "read -P 0xef 63M 1M", "read -P 0 64M 64M")
+	mustQemuIO(t, catt.ConnectionInfo.URI, "write -P 0xef 127M 1M")
+	qs.do("read -P 0xef 63M 1M", "read 1048576/1048576 bytes at offset 66060288")
+	qs.send("quit")
 
 	c.accepted("POST", "/api/v1/volumes/"+clone.ID+"/detach", map[string]any{"instance_id": inst})
 	r := c.do("POST", "/api/v1/volumes/"+clone.ID+"/retype", map[string]any{"type": "zadara"})
@@ -256,7 +267,7 @@ func TestVolumeFullLife(t *testing.T) {
 		t.Fatalf("type after retype %s", cv.Type)
 	}
 	catt = c.attach(clone.ID, inst)
-	mustQemuIO(t, catt.ConnectionInfo.URI, "read -P 0xab 0 1M", "read -P 0 64M 64M")
+	mustQemuIO(t, catt.ConnectionInfo.URI, "read -P 0xab 0 1M", "read -P 0 64M 63M", "read -P 0xef 127M 1M")
 	c.accepted("POST", "/api/v1/volumes/"+clone.ID+"/detach", map[string]any{})
 
 	var q struct {
