@@ -6,6 +6,13 @@
 //	go run ./bench/nbd [-size 4G] [-runtime 15s] [-snapsize 10G] [-dir /var/tmp]
 //
 // It needs fio (with the nbd engine) and nbdkit on PATH.
+//
+// With -ceph CONF (a binary built with -tags 'ceph pacific') it measures
+// the server on an RBD image instead, against fio's rbd engine (librbd
+// direct) on the same image; see rbd.go.
+//
+//	conf=$(scripts/test-ceph.sh start)
+//	go run -tags 'ceph pacific' ./bench/nbd -ceph "$conf" -size 1G -snapsize 1G
 package main
 
 import (
@@ -57,6 +64,7 @@ func main() {
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of this process (our server) to this file")
 	only := flag.String("only", "", "run only the fio jobs whose name contains this")
 	rounds := flag.Int("rounds", 2, "alternating rounds per job; the best round of each target counts")
+	ceph := flag.String("ceph", "", "ceph.conf of a cluster: benchmark on RBD against librbd direct")
 	flag.Parse()
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -69,7 +77,11 @@ func main() {
 	if *only != "" {
 		jobs = slices.DeleteFunc(jobs, func(j job) bool { return !strings.Contains(j.name, *only) })
 	}
-	if err := run(*size, *runtime, *snapSize, *dirFlag, *rounds); err != nil {
+	run := func() error { return run(*size, *runtime, *snapSize, *dirFlag, *rounds) }
+	if *ceph != "" {
+		run = func() error { return runRBD(*ceph, *size, *runtime, *snapSize, *rounds) }
+	}
+	if err := run(); err != nil {
 		log.Print(err)
 		pprof.StopCPUProfile()
 		os.Exit(1)
@@ -175,14 +187,14 @@ func run(sizeStr string, runtime time.Duration, snapSizeStr, parent string, roun
 		// hits both alike, and keep each one's best round.
 		var a, b result
 		for range rounds {
-			r, err := fio(ours, j, sizeStr, runtime)
+			r, err := fio([]string{"--ioengine=nbd", "--uri=" + ours}, j, sizeStr, runtime)
 			if err != nil {
 				return fmt.Errorf("fio %s against stowage: %w", j.name, err)
 			}
 			if r.iops > a.iops {
 				a = r
 			}
-			if r, err = fio(peer, j, sizeStr, runtime); err != nil {
+			if r, err = fio([]string{"--ioengine=nbd", "--uri=" + peer}, j, sizeStr, runtime); err != nil {
 				return fmt.Errorf("fio %s against nbdkit: %w", j.name, err)
 			}
 			if r.iops > b.iops {
@@ -199,10 +211,12 @@ func run(sizeStr string, runtime time.Duration, snapSizeStr, parent string, roun
 	return snapLatency(pool, snapSize)
 }
 
-func fio(uri string, j job, size string, runtime time.Duration) (result, error) {
-	args := []string{"--name=" + strings.ReplaceAll(j.name, " ", "_"), "--ioengine=nbd", "--uri=" + uri,
-		"--size=" + size, "--rw=" + j.rw, "--bs=" + j.bs, "--iodepth=" + strconv.Itoa(j.depth),
-		"--time_based", "--runtime=" + strconv.Itoa(int(runtime.Seconds())), "--output-format=json"}
+// fio runs job j on the target that engine names (--ioengine and its
+// options).
+func fio(engine []string, j job, size string, runtime time.Duration) (result, error) {
+	args := append([]string{"--name=" + strings.ReplaceAll(j.name, " ", "_"), "--size=" + size}, engine...)
+	args = append(args, "--rw="+j.rw, "--bs="+j.bs, "--iodepth="+strconv.Itoa(j.depth),
+		"--time_based", "--runtime="+strconv.Itoa(int(runtime.Seconds())), "--output-format=json")
 	out, err := exec.Command("fio", args...).Output()
 	if err != nil {
 		var ee *exec.ExitError
