@@ -23,9 +23,17 @@ func list(n *testenv.Node, path string) []item { return testenv.List[item](n, pa
 // every volume and snapshot reaches a stable status, the pool holds exactly
 // the data the records name, and fsck finds nothing wrong.
 func TestCrashWhileJobsRun(t *testing.T) {
-	bin := testenv.Build(t)
+	testCrashWhileJobsRun(t, testenv.Build(t), nil, func(t *testing.T, n *testenv.Node, dir string, vols, snaps []item) {
+		n.Stop()
+		testenv.CheckPool(t, dir, len(vols)+len(snaps))
+	})
+}
+
+// testCrashWhileJobsRun is the body for both backends: bin serves with
+// args; check looks at the pool once every job has converged.
+func testCrashWhileJobsRun(t *testing.T, bin string, args []string, check func(t *testing.T, n *testenv.Node, dir string, vols, snaps []item)) {
 	dir, logPath := t.TempDir(), filepath.Join(t.TempDir(), "log")
-	n := testenv.StartNode(t, bin, dir, logPath)
+	n := testenv.StartNode(t, bin, dir, logPath, args...)
 	var ps struct{ Items []item }
 	n.Must("GET", "/api/v1/projects", nil, &ps)
 	prj := ps.Items[0].ID
@@ -94,7 +102,7 @@ func TestCrashWhileJobsRun(t *testing.T) {
 
 	// Jobs that were running hold a lease until it lapses (30 s), then the
 	// new node re-queues and re-runs them; their steps must converge.
-	n = testenv.StartNode(t, bin, dir, logPath)
+	n = testenv.StartNode(t, bin, dir, logPath, args...)
 	pending := map[string]int{}
 	for _, st := range []string{"queued", "running"} {
 		for _, j := range list(n, "/api/v1/jobs?state="+st) {
@@ -126,6 +134,5 @@ func TestCrashWhileJobsRun(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Logf("after restart: %d volumes, %d snapshots, all stable", len(vols), len(snaps))
-	n.Stop()
-	testenv.CheckPool(t, dir, len(vols)+len(snaps))
+	check(t, n, dir, vols, snaps)
 }

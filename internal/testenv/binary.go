@@ -24,9 +24,20 @@ import (
 // process to kill or to measure.
 func Build(t testing.TB) string {
 	t.Helper()
+	return build(t, "CGO_ENABLED=0")
+}
+
+// BuildCeph compiles the binary `make build-ceph` makes (cgo, librbd).
+func BuildCeph(t testing.TB) string {
+	t.Helper()
+	return build(t, "CGO_ENABLED=1", "-tags", "ceph pacific")
+}
+
+func build(t testing.TB, cgo string, flags ...string) string {
+	t.Helper()
 	bin := filepath.Join(t.TempDir(), "stowage")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/stowage/stowage/cmd/stowage")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	cmd := exec.Command("go", append(append([]string{"build", "-o", bin}, flags...), "github.com/stowage/stowage/cmd/stowage")...)
+	cmd.Env = append(os.Environ(), cgo)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
@@ -44,12 +55,13 @@ type Node struct {
 
 // StartNode runs `bin serve` on dir with free ports and waits for it to
 // write addresses.json, as a script would; its output is appended to
-// logPath. The test's end kills it if nothing else did.
-func StartNode(t testing.TB, bin, dir, logPath string) *Node {
+// logPath. The test's end kills it if nothing else did. args are more
+// flags for serve.
+func StartNode(t testing.TB, bin, dir, logPath string, args ...string) *Node {
 	t.Helper()
 	os.Remove(filepath.Join(dir, "addresses.json"))
-	cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0", "--s3-listen", "127.0.0.1:0", "--nbd-listen", "127.0.0.1:0",
-		"--nfs-listen", "127.0.0.1:0", "--log-level", "warn")
+	cmd := exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0", "--s3-listen", "127.0.0.1:0", "--nbd-listen", "127.0.0.1:0",
+		"--nfs-listen", "127.0.0.1:0", "--log-level", "warn"}, args...)...)
 	cmd.Env = append(os.Environ(), "STOWAGE_DATA_DIR="+dir)
 	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {

@@ -28,3 +28,9 @@ func Ceph(t testing.TB) Option {
 		c.Ceph, c.CephUser, c.RBDPool = conf, "client.stowage", "stowage-volumes"
 	}
 }
+
+// CephArgs are the serve flags that keep block volumes in the test
+// cluster's RBD pool as client.stowage, for a binary from BuildCeph.
+func CephArgs(t testing.TB) []string {
+	return []string{"--ceph", CephConf(t), "--ceph-user", "client.stowage", "--rbd-pool", "stowage-volumes"}
+}

@@ -8,9 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ceph/go-ceph/rados"
-	"github.com/ceph/go-ceph/rbd"
-
 	"github.com/stowage/stowage/internal/config"
 	"github.com/stowage/stowage/internal/testenv"
 )
@@ -25,40 +22,6 @@ func TestCephSnapshotRevertExport(t *testing.T)     { testSnapshotRevertExportRe
 func TestCephRefusedTransitions(t *testing.T)       { testRefusedTransitions(t, rbdPool) }
 func TestCephDetachDisconnectsClients(t *testing.T) { testDetachDisconnectsClients(t, rbdPool) }
 
-// rbdImages lists the images in the test cluster's pool and its RBD
-// trash, to show that volumes live there and not on the node's disk.
-func rbdImages(t *testing.T) []string {
-	t.Helper()
-	conn, err := rados.NewConnWithUser("stowage")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Shutdown()
-	if err := conn.ReadConfigFile(testenv.CephConf(t)); err != nil {
-		t.Fatal(err)
-	}
-	if err := conn.Connect(); err != nil {
-		t.Fatal(err)
-	}
-	io, err := conn.OpenIOContext("stowage-volumes")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer io.Destroy()
-	names, err := rbd.GetImageNames(io)
-	if err != nil {
-		t.Fatal(err)
-	}
-	trash, err := rbd.GetTrashList(io)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range trash {
-		names = append(names, e.Name)
-	}
-	return names
-}
-
 // TestCephVolumeLife runs a server with --ceph and walks a volume through
 // the native API with qemu-io on the NBD URIs it hands out: written data
 // survives in a snapshot taken while attached, a restore and a clone of
@@ -72,7 +35,7 @@ func TestCephVolumeLife(t *testing.T) {
 	inst := c.instance(prj, "vm-1")
 
 	v := c.createVolume(map[string]any{"project_id": prj, "name": "data", "size": 16 * mib})
-	if !slices.Contains(rbdImages(t), v.ID) {
+	if !slices.Contains(testenv.RBDImages(t), v.ID) {
 		t.Fatalf("volume %s has no RBD image", v.ID)
 	}
 	att := c.attach(v.ID, inst)
@@ -112,7 +75,7 @@ func TestCephVolumeLife(t *testing.T) {
 	c.accepted("DELETE", "/api/v1/snapshots/"+snap.ID, nil)
 	c.accepted("DELETE", "/api/v1/volumes/"+restored.ID, nil)
 	c.accepted("DELETE", "/api/v1/volumes/"+copied.ID, nil)
-	for _, name := range rbdImages(t) {
+	for _, name := range testenv.RBDImages(t) {
 		if name == v.ID || name == restored.ID || name == copied.ID {
 			t.Fatalf("image %s left after its volume was deleted", name)
 		}
@@ -157,7 +120,7 @@ func TestCephRevertAndSnapshotExport(t *testing.T) {
 	mustQemuIO(t, att.ConnectionInfo.URI, "read -P 0xab 0 1M", "read -P 0x33 1M 4k")
 	c.accepted("POST", "/api/v1/volumes/"+v.ID+"/detach", map[string]any{})
 	c.accepted("DELETE", "/api/v1/volumes/"+v.ID, nil)
-	for _, name := range rbdImages(t) {
+	for _, name := range testenv.RBDImages(t) {
 		if strings.HasPrefix(name, v.ID) {
 			t.Fatalf("image %s left after its volume was deleted", name)
 		}
