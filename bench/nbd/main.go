@@ -182,26 +182,8 @@ func run(sizeStr string, runtime time.Duration, snapSizeStr, parent string, roun
 
 	fmt.Printf("fio ioengine=nbd, size %s, %v per job, best of %d alternating rounds, %d CPUs\n\n", sizeStr, runtime, rounds, cpus())
 	fmt.Printf("%-20s %22s %22s %7s\n", "job", "stowage", "nbdkit file", "ratio")
-	for _, j := range jobs {
-		// Alternate the targets so that background load on a shared box
-		// hits both alike, and keep each one's best round.
-		var a, b result
-		for range rounds {
-			r, err := fio([]string{"--ioengine=nbd", "--uri=" + ours}, j, sizeStr, runtime)
-			if err != nil {
-				return fmt.Errorf("fio %s against stowage: %w", j.name, err)
-			}
-			if r.iops > a.iops {
-				a = r
-			}
-			if r, err = fio([]string{"--ioengine=nbd", "--uri=" + peer}, j, sizeStr, runtime); err != nil {
-				return fmt.Errorf("fio %s against nbdkit: %w", j.name, err)
-			}
-			if r.iops > b.iops {
-				b = r
-			}
-		}
-		fmt.Printf("%-20s %9.0f IOPS %6.0f MiB/s %9.0f IOPS %6.0f MiB/s %7.2f\n", j.name, a.iops, a.mibs, b.iops, b.mibs, a.iops/b.iops)
+	if err := table([]string{"--ioengine=nbd", "--uri=" + ours}, []string{"--ioengine=nbd", "--uri=" + peer}, sizeStr, runtime, rounds); err != nil {
+		return err
 	}
 	kit.Process.Kill()
 	cancel()
@@ -209,6 +191,33 @@ func run(sizeStr string, runtime time.Duration, snapSizeStr, parent string, roun
 		return err
 	}
 	return snapLatency(pool, snapSize)
+}
+
+// table runs every job on ours and on the peer (fio engine arguments) and
+// prints both with their ratio.
+func table(ours, peer []string, size string, runtime time.Duration, rounds int) error {
+	for _, j := range jobs {
+		// Alternate the targets so that background load on a shared box
+		// hits both alike, and keep each one's best round.
+		var a, b result
+		for range rounds {
+			r, err := fio(ours, j, size, runtime)
+			if err != nil {
+				return fmt.Errorf("fio %s against stowage: %w", j.name, err)
+			}
+			if r.iops > a.iops {
+				a = r
+			}
+			if r, err = fio(peer, j, size, runtime); err != nil {
+				return fmt.Errorf("fio %s against the peer: %w", j.name, err)
+			}
+			if r.iops > b.iops {
+				b = r
+			}
+		}
+		fmt.Printf("%-20s %9.0f IOPS %6.0f MiB/s %9.0f IOPS %6.0f MiB/s %7.2f\n", j.name, a.iops, a.mibs, b.iops, b.mibs, a.iops/b.iops)
+	}
+	return nil
 }
 
 // fio runs job j on the target that engine names (--ioengine and its
@@ -258,16 +267,10 @@ func snapLatency(pool *blockstore.Pool, size int64) error {
 	if err != nil {
 		return err
 	}
-	buf := make([]byte, 4<<20)
-	for i := range buf {
-		buf[i] = byte(i*31 + i>>12)
-	}
 	start := time.Now()
-	for off := int64(0); off < size; off += int64(len(buf)) {
-		buf[0], buf[1] = byte(off>>22), byte(off>>30)
-		if err := v.WriteAt(ctx, buf, off); err != nil {
-			return err
-		}
+	buf, err := fill(ctx, v, size)
+	if err != nil {
+		return err
 	}
 	if err := pool.Flush(ctx); err != nil {
 		return err
@@ -310,6 +313,24 @@ func snapLatency(pool *blockstore.Pool, size int64) error {
 	}
 	fmt.Printf("fsck: %d volumes, %d pages, %d chunks, clean=%v\n", r.Volumes, r.Pages, r.Chunks, r.Clean())
 	return nil
+}
+
+// fill writes the whole of v with data that does not compress or
+// deduplicate, 4 MiB at a time, and returns the last buffer written.
+func fill(ctx context.Context, v interface {
+	WriteAt(ctx context.Context, b []byte, off int64) error
+}, size int64) ([]byte, error) {
+	buf := make([]byte, 4<<20)
+	for i := range buf {
+		buf[i] = byte(i*31 + i>>12)
+	}
+	for off := int64(0); off < size; off += int64(len(buf)) {
+		buf[0], buf[1] = byte(off>>22), byte(off>>30)
+		if err := v.WriteAt(ctx, buf, off); err != nil {
+			return nil, err
+		}
+	}
+	return buf, nil
 }
 
 func med(d []time.Duration) time.Duration {

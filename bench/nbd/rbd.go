@@ -84,24 +84,8 @@ func runRBD(conf, sizeStr string, runtime time.Duration, snapSizeStr string, rou
 	fmt.Printf("one RBD image of %s in pool %s; fio ioengine=nbd through Stowage vs ioengine=rbd (librbd direct) on the same image, %v per job, best of %d alternating rounds, %d CPUs\n\n",
 		sizeStr, pool, runtime, rounds, cpus())
 	fmt.Printf("%-20s %22s %22s %7s\n", "job", "stowage NBD", "librbd direct", "ratio")
-	for _, j := range jobs {
-		var a, d result
-		for range rounds {
-			r, err := fio([]string{"--ioengine=nbd", "--uri=" + ours}, j, sizeStr, runtime)
-			if err != nil {
-				return fmt.Errorf("fio %s through stowage: %w", j.name, err)
-			}
-			if r.iops > a.iops {
-				a = r
-			}
-			if r, err = fio(direct, j, sizeStr, runtime); err != nil {
-				return fmt.Errorf("fio %s on librbd: %w", j.name, err)
-			}
-			if r.iops > d.iops {
-				d = r
-			}
-		}
-		fmt.Printf("%-20s %9.0f IOPS %6.0f MiB/s %9.0f IOPS %6.0f MiB/s %7.2f\n", j.name, a.iops, a.mibs, d.iops, d.mibs, a.iops/d.iops)
+	if err := table([]string{"--ioengine=nbd", "--uri=" + ours}, direct, sizeStr, runtime, rounds); err != nil {
+		return err
 	}
 	cancel()
 	if err := <-served; err != nil && !errors.Is(err, net.ErrClosed) {
@@ -124,19 +108,11 @@ func rbdSnapLatency(st *rbd.Store, prefix string, size int64, made *[]string) er
 	if err != nil {
 		return err
 	}
-	buf := make([]byte, 4<<20)
-	for i := range buf {
-		buf[i] = byte(i*31 + i>>12)
-	}
 	start := time.Now()
-	for off := int64(0); off < size; off += int64(len(buf)) {
-		buf[0], buf[1] = byte(off>>22), byte(off>>30)
-		if err := v.WriteAt(ctx, buf, off); err != nil {
-			v.Close()
-			return err
-		}
+	buf, err := fill(ctx, v, size)
+	if err == nil {
+		err = v.Flush(ctx)
 	}
-	err = v.Flush(ctx)
 	v.Close()
 	if err != nil {
 		return err

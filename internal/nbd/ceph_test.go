@@ -6,8 +6,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
-	"net"
 	"slices"
 	"sync"
 	"testing"
@@ -83,18 +81,7 @@ func startRBDServer(t *testing.T) *testServer {
 	b := make([]byte, 6)
 	rand.Read(b)
 	pool := &rbdPool{st: st, prefix: "nbdtest-" + hex.EncodeToString(b) + "-"}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := nbd.NewServer(pool, nbd.Options{})
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil && !errors.Is(err, net.ErrClosed) {
-			t.Errorf("Serve: %v", err)
-		}
 		// Snapshots before their volumes, as the volume service orders it.
 		names, _ := pool.List(ctx)
 		for _, n := range slices.Backward(names) {
@@ -104,5 +91,7 @@ func startRBDServer(t *testing.T) *testServer {
 		}
 		st.Close()
 	})
-	return &testServer{pool: pool, addr: ln.Addr().String()}
+	// After the cleanup above, so that the server stops before it runs.
+	addr := serve(t, ctx, cancel, pool)
+	return &testServer{pool: pool, addr: addr}
 }

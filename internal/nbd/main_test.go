@@ -52,18 +52,7 @@ func startServer(t *testing.T) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := nbd.NewServer(poolResolver{pool}, nbd.Options{})
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil && !errors.Is(err, net.ErrClosed) {
-			t.Errorf("Serve: %v", err)
-		}
 		r, err := pool.Fsck(context.Background())
 		if err != nil || !r.Clean() {
 			t.Errorf("fsck: %v %v", err, r.Problems)
@@ -72,7 +61,30 @@ func startServer(t *testing.T) *testServer {
 			t.Error(err)
 		}
 	})
-	return &testServer{pool: pool, addr: ln.Addr().String()}
+	// After the cleanup above, so that the server stops before it runs.
+	addr := serve(t, ctx, cancel, poolResolver{pool})
+	return &testServer{pool: pool, addr: addr}
+}
+
+// serve runs the NBD server over r on 127.0.0.1:0 until the test ends,
+// when it cancels ctx and checks that Serve returned; cleanups registered
+// after it run before it.
+func serve(t *testing.T, ctx context.Context, cancel context.CancelFunc, r nbd.Resolver) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := nbd.NewServer(r, nbd.Options{})
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, net.ErrClosed) {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return ln.Addr().String()
 }
 
 func (s *testServer) uri(name string) string { return "nbd://" + s.addr + "/" + name }
