@@ -61,10 +61,10 @@ test: test-deps
 # without them runs everything else.
 CEPH_TESTARGS ?= -race -count=1 -timeout 10m
 test-ceph:
-	@if ! command -v ceph-mon >/dev/null || ! command -v ceph-osd >/dev/null || [ ! -f /usr/include/rbd/librbd.h ]; then \
-	  echo "ceph-mon, ceph-osd or librbd-dev not installed: skipping the Ceph suites"; exit 0; fi; \
+	@if ! command -v ceph-mon >/dev/null || ! command -v ceph-osd >/dev/null || ! command -v ceph-mgr >/dev/null || [ ! -f /usr/include/rbd/librbd.h ]; then \
+	  echo "ceph-mon, ceph-osd, ceph-mgr or librbd-dev not installed: skipping the Ceph suites"; exit 0; fi; \
 	CGO_ENABLED=1 $(GO) vet -tags '$(CEPH_TAGS)' ./internal/rbd/ ./internal/nbd/ ./internal/server/ ./internal/api/native/ || exit 1; \
-	conf=$$(./scripts/test-ceph.sh start) || exit 1; \
+	conf=$$(STOWAGE_TEST_CEPH_MGR=1 ./scripts/test-ceph.sh start) || exit 1; \
 	trap './scripts/test-ceph.sh stop "$$conf"' EXIT; trap 'exit 1' INT TERM; \
 	export TEST_CEPH_CONF="$$conf" CGO_ENABLED=1; \
 	$(GO) test -tags '$(CEPH_TAGS)' $(CEPH_TESTARGS) ./internal/rbd/ && \

@@ -10,7 +10,7 @@ pkgs=(
   awscli python3-boto3 s3cmd rclone      # S3 clients
   wrk                                    # control-plane load under test/load
   tmux                                   # the CLI's progress bar on a real terminal
-  ceph-mon ceph-osd ceph-common          # throwaway Ceph for the RBD backend (scripts/test-ceph.sh)
+  ceph-mon ceph-osd ceph-mgr ceph-common # throwaway Ceph for the RBD backend (scripts/test-ceph.sh; the mgr reports capacity)
   librbd-dev librados-dev                # cgo build of the ceph-tagged binary (make build-ceph)
   curl ca-certificates jq                # the README's commands, run by test/readme
 )

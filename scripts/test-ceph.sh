@@ -10,9 +10,13 @@
 # The cluster has an RBD pool stowage-volumes and a cephx user
 # client.stowage with only the caps the RBD backend needs; its keyring is
 # found through the printed ceph.conf.
+#
+# STOWAGE_TEST_CEPH_MGR=1 starts a mgr too (a few seconds and ~300 MB
+# more): the mgr is what reports the cluster's capacity and free space.
 set -euo pipefail
 pool=stowage-volumes
 memstore_bytes=${STOWAGE_TEST_CEPH_BYTES:-1073741824}
+with_mgr=${STOWAGE_TEST_CEPH_MGR:-0}
 
 die() { echo "test-ceph: $*" >&2; exit 1; }
 
@@ -74,7 +78,7 @@ start() {
   # Whatever fails from here on shows its log and leaves nothing running.
   trap 'rc=$?; if [ $rc -ne 0 ]; then tail -n 30 "$d/log/start.out" >&4; stop_dir "$d" || true; fi' EXIT
   trap 'exit 1' INT TERM
-  mkdir -p "$d/mon/ceph-a" "$d/osd/ceph-0" "$d/run" "$d/log"
+  mkdir -p "$d/mon/ceph-a" "$d/osd/ceph-0" "$d/mgr/ceph-x" "$d/run" "$d/log"
   fsid=$(uuidgen)
   osd_uuid=$(uuidgen)
 
@@ -90,6 +94,8 @@ start() {
   ceph-authtool --create-keyring "$d/client.stowage.keyring" --gen-key -n client.stowage \
     --cap mon 'profile rbd' --cap osd "profile rbd pool=$pool" --cap mgr "profile rbd pool=$pool"
   ceph-authtool "$d/keyring" --import-keyring "$d/client.stowage.keyring"
+  ceph-authtool "$d/keyring" --gen-key -n mgr.x \
+    --cap mon 'allow profile mgr' --cap osd 'allow *' --cap mds 'allow *'
 
   for attempt in 1 2 3 4 5; do
     port=$(free_port)
@@ -133,6 +139,9 @@ mon data avail warn = 1
 # batches for up to a second by default; tests do dozens of them.
 paxos propose interval = 0.05
 
+[mgr]
+mgr data = $d/mgr/ceph-\$id
+
 [osd]
 osd data = $d/osd/ceph-\$id
 osd objectstore = memstore
@@ -159,6 +168,11 @@ osd set-require-min-compat-client mimic --yes-i-really-mean-it
 osd pool create $pool 8 8
 osd pool application enable $pool rbd
 EOF
+  if [ "$with_mgr" = 1 ]; then
+    command -v ceph-mgr >/dev/null || die "ceph-mgr not found; run scripts/install-test-deps.sh"
+    ceph-mgr -f -c "$d/ceph.conf" -i x >>"$d/log/mgr.x.stdout" 2>&1 3>&- 4>&- &
+    echo "$!" >>"$d/pids"
+  fi
   ceph-osd -c "$d/ceph.conf" -i 0 --mkfs --osd-uuid "$osd_uuid" 
   ceph-osd -f -c "$d/ceph.conf" -i 0 >>"$d/log/osd.0.stdout" 2>&1 3>&- 4>&- &
   echo "$!" >>"$d/pids"

@@ -154,6 +154,17 @@ func TestCephAdminPools(t *testing.T) {
 	c.accepted("POST", "/api/v1/volumes/"+v.ID+"/snapshots", map[string]any{"name": "s"})
 	mustQemuIO(t, att.ConnectionInfo.URI, "write -P 0x11 0 1M")
 	after := pools()
+	// The cluster's capacity and free space come from its mgr (make
+	// test-ceph starts one), which reports some seconds after it starts.
+	for deadline := time.Now().Add(90 * time.Second); after["capacity_bytes"] <= 0 || after["free_bytes"] <= 0; after = pools() {
+		if time.Now().After(deadline) {
+			t.Fatalf("block pool %+v: no capacity or free space; a cluster without a mgr cannot say (STOWAGE_TEST_CEPH_MGR=1 scripts/test-ceph.sh start)", after)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if after["free_bytes"] > after["capacity_bytes"] {
+		t.Errorf("block pool %+v: more free than capacity", after)
+	}
 	// Other tests share the cluster: compare with what this one added.
 	if got := after["volumes"] - before["volumes"]; got < 2 {
 		t.Errorf("volumes and snapshots grew by %d, want at least 2", got)
