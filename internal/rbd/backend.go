@@ -165,8 +165,10 @@ func (s *Store) clone(ctx context.Context, srcID, newID string) error {
 	return s.finishClone(parent, snap, newID)
 }
 
-// finishClone records the clone's parent, drops the transient snapshot a
-// clone of a volume was made from, and cuts a chain grown too deep.
+// finishClone records the clone's parent and drops the transient
+// snapshot a clone of a volume was made from. A chain grown too deep is
+// cut later by Flatten, in a job of its own, so that the clone is usable
+// at once.
 func (s *Store) finishClone(parent, snap, id string) error {
 	img, err := s.openImage(id, "")
 	if err != nil {
@@ -177,10 +179,7 @@ func (s *Store) finishClone(parent, snap, id string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.dropCloneSnap(parent, snap); err != nil {
-		return err
-	}
-	return s.flattenDeep(id)
+	return s.dropCloneSnap(parent, snap)
 }
 
 // recordParent keeps the id of a clone's parent image in the clone's
@@ -210,9 +209,21 @@ func (s *Store) recordParent(img *rbd.Image) error {
 // (reverts, restores of restored volumes) would otherwise grow it forever.
 const maxDepth = 4
 
-// flattenDeep copies the parents' data into a clone whose chain is
-// deeper than maxDepth, which cuts it from the chain; the parents RBD no
-// longer needs then go.
+// Flatten copies the parents' data into clone id when its chain is
+// deeper than maxDepth, which cuts it from the chain, and removes the
+// parents RBD no longer needs; otherwise it does nothing. It may run
+// while the clone is exported: librbd hands the work to the holder of the
+// image's exclusive lock. A retry after a crash finishes the job.
+func (s *Store) Flatten(ctx context.Context, id string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := s.flattenDeep(id); err != nil {
+		return fmt.Errorf("flatten volume %s: %w", id, err)
+	}
+	return nil
+}
+
 func (s *Store) flattenDeep(id string) error {
 	img, err := s.openImage(id, "")
 	if err != nil {
@@ -443,7 +454,13 @@ func (s *Store) removeImage(name string) error {
 	switch err := rbd.RemoveImage(s.io, name); errno(err) {
 	case 0, 2:
 	case 16, 39: // snapshots in the trash namespace: clones still read them
-		if err := rbd.GetImage(s.io, name).Trash(0); err != nil && errno(err) != 2 {
+		switch err := rbd.GetImage(s.io, name).Trash(0); errno(err) {
+		case 0, 2:
+		case 16:
+			// Open elsewhere, e.g. by a flatten job still copying into
+			// it: not a conflict of the caller's, so the job retries.
+			return fmt.Errorf("move %s to the RBD trash: the image is still open: %w", name, err)
+		default:
 			return fmt.Errorf("move %s to the RBD trash: %w", name, kind(err))
 		}
 		return nil

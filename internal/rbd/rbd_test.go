@@ -409,6 +409,9 @@ func TestDeepChainIsFlattened(t *testing.T) {
 		}
 		write(t, s, clone, fill(byte('0'+i), 4096), int64(i)*4096)
 		ids = append(ids, snap, clone)
+		if err := s.Flatten(ctx, clone); err != nil {
+			t.Fatal(err)
+		}
 		if d := depthOf(clone); d > maxDepth {
 			t.Fatalf("clone %d has a chain of %d parents", i, d)
 		}

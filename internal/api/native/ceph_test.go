@@ -3,6 +3,7 @@
 package native_test
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -181,5 +182,89 @@ func TestCephAdminPools(t *testing.T) {
 	r.JSON(t, &fsck)
 	if !fsck.Clean {
 		t.Errorf("fsck: %s", r.Body)
+	}
+}
+
+// TestCephDeepCloneChainIsFlattened copies a volume from its copy, and so
+// on, past the depth RBD reads through cheaply (4 parents): each copy's
+// job queues a volume.flatten job, which cuts the copy that would read
+// through more than 4 parents from the chain, so no image's chain grows
+// past 4; the last copy keeps every layer's bytes and outlives its
+// deleted ancestors.
+func TestCephDeepCloneChainIsFlattened(t *testing.T) {
+	e := testenv.Start(t, testenv.Ceph(t), func(c *config.Config) { c.RetentionInterval = time.Hour })
+	c := client{t: t, e: e, auth: testenv.Bearer(e.AdminToken)}
+	prj := c.project()
+	vm := c.instance(prj, "vm")
+	chain := []string{c.createVolume(map[string]any{"project_id": prj, "name": "v0", "size": 8 * mib}).ID}
+	for i := 1; i <= 6; i++ {
+		att := c.attach(chain[i-1], vm)
+		mustQemuIO(t, att.ConnectionInfo.URI, fmt.Sprintf("write -P %d %dM 64k", i, i))
+		c.accepted("POST", "/api/v1/volumes/"+chain[i-1]+"/detach", map[string]any{})
+		c.wantVolumeStatus(chain[i-1], "available")
+		chain = append(chain, c.createVolume(map[string]any{"project_id": prj, "name": fmt.Sprint("v", i), "source_volume_id": chain[i-1]}).ID)
+	}
+	last := chain[len(chain)-1]
+	att := c.attach(last, vm)
+	depth := func(id string) (n int) {
+		for p := testenv.RBDParent(t, id); p != ""; p = testenv.RBDParent(t, p) {
+			n++
+		}
+		return n
+	}
+	// v4 reads through v3..v0: its flatten job cuts it loose.
+	for deadline := time.Now().Add(30 * time.Second); testenv.RBDParent(t, chain[4]) != ""; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the 4th copy still reads through %d parents after its copy jobs; jobs: %s", depth(chain[4]),
+				c.do("GET", "/api/v1/jobs?kind=volume.flatten", nil).Body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for i, id := range chain {
+		if d := depth(id); d > 4 {
+			t.Errorf("copy %d reads through %d parents", i, d)
+		}
+	}
+	var js listOf[struct{ ResourceID, State string }]
+	c.do("GET", "/api/v1/jobs?kind=volume.flatten&resource_id="+last, nil).JSON(t, &js)
+	if len(js.Items) == 0 {
+		t.Fatalf("no volume.flatten job for %s", last)
+	}
+	gone := func(ids []string) {
+		t.Helper()
+		for _, id := range ids {
+			for deadline := time.Now().Add(30 * time.Second); c.do("GET", "/api/v1/volumes/"+id, nil).Status != 404; {
+				if time.Now().After(deadline) {
+					t.Fatalf("volume %s not deleted", id)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+	}
+	for _, id := range chain[:len(chain)-1] {
+		c.accepted("DELETE", "/api/v1/volumes/"+id, nil)
+	}
+	gone(chain[:len(chain)-1])
+	var reads []string
+	for i := 1; i <= 6; i++ {
+		reads = append(reads, fmt.Sprintf("read -P %d %dM 64k", i, i))
+	}
+	mustQemuIO(t, att.ConnectionInfo.URI, reads...)
+	// The copies before the flattened one are needed by no one; the last
+	// copy still reads through the two after it (kept in the RBD trash).
+	images := testenv.RBDImages(t)
+	for _, id := range chain[:4] {
+		if slices.Contains(images, id) {
+			t.Errorf("image %s of a deleted volume left", id)
+		}
+	}
+	c.accepted("POST", "/api/v1/volumes/"+last+"/detach", map[string]any{})
+	c.accepted("DELETE", "/api/v1/volumes/"+last, nil)
+	gone([]string{last})
+	images = testenv.RBDImages(t)
+	for _, id := range chain {
+		if slices.Contains(images, id) {
+			t.Errorf("image %s left after the last copy went", id)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/stowage/stowage/internal/core/access"
@@ -23,6 +24,7 @@ const (
 	jobRevert         = "volume.revert"
 	jobSnapshot       = "snapshot.create"
 	jobSnapshotDelete = "snapshot.delete"
+	jobFlatten        = "volume.flatten"
 )
 
 type createPayload struct {
@@ -68,6 +70,9 @@ func (s *Service) Registrations() []jobs.Registration {
 		{Kind: jobRevert, Handle: s.runRevert, OnFailure: volFail},
 		{Kind: jobSnapshot, Handle: s.runSnapshot, OnFailure: snapFail},
 		{Kind: jobSnapshotDelete, Handle: s.runSnapshotDelete, OnFailure: snapFail},
+		// A failed flatten leaves a usable volume whose reads walk a
+		// longer chain: no error state.
+		{Kind: jobFlatten, Handle: s.runFlatten},
 	}
 }
 
@@ -109,6 +114,9 @@ func (s *Service) runCreate(ctx context.Context, j jobs.Job) (any, error) {
 			return nil, err
 		}
 		if err := s.backend.Grow(ctx, v.BackendID, v.Size); err != nil {
+			return nil, err
+		}
+		if err := s.queueFlatten(ctx, v); err != nil {
 			return nil, err
 		}
 	default:
@@ -206,6 +214,9 @@ func (s *Service) runRevert(ctx context.Context, j jobs.Job) (any, error) {
 		if err := s.backend.Grow(ctx, pl.NewBackend, pl.Size); err != nil {
 			return nil, err
 		}
+		if err := s.queueFlatten(ctx, v); err != nil {
+			return nil, err
+		}
 		if err := s.store.SetVolumeBackend(ctx, v.ID, pl.NewBackend, pl.Size); err != nil {
 			return nil, err
 		}
@@ -213,6 +224,37 @@ func (s *Service) runRevert(ctx context.Context, j jobs.Job) (any, error) {
 		return nil, nil
 	}
 	return nil, s.backend.Delete(ctx, pl.OldBackend)
+}
+
+// queueFlatten queues the flatten of v's clone on a backend that needs
+// it. It comes before the step that ends the clone's job, so a crash in
+// between queues it again (a flatten of a flat clone does nothing).
+func (s *Service) queueFlatten(ctx context.Context, v Volume) error {
+	if _, ok := s.backend.(Flattener); !ok {
+		return nil
+	}
+	j, err := jobs.New(jobFlatten, v.ProjectID, "volume", v.ID, struct{}{}, s.o.Now())
+	if err != nil {
+		return err
+	}
+	return s.apply(ctx, Intent{ProjectID: v.ProjectID, Job: &j})
+}
+
+// runFlatten flattens the volume's current data (after a revert, the
+// clone swapped in) unless the volume is going or changing.
+func (s *Service) runFlatten(ctx context.Context, j jobs.Job) (any, error) {
+	f, ok := s.backend.(Flattener)
+	if !ok {
+		return nil, nil
+	}
+	v, ok, err := s.loadVolume(ctx, j.ResourceID)
+	if err != nil || !ok || !slices.Contains([]Status{Creating, Cloning, Available, InUse}, v.Status) {
+		return nil, err
+	}
+	if err := f.Flatten(ctx, v.BackendID); err != nil && !errs.Is(err, errs.NotExist) {
+		return nil, err
+	}
+	return nil, nil
 }
 
 func (s *Service) runSnapshot(ctx context.Context, j jobs.Job) (any, error) {

@@ -37,6 +37,15 @@ type Backend interface {
 	Usage(ctx context.Context, id string) (allocated, exclusive int64, err error)
 }
 
+// Flattener is a Backend whose clones read through their parents (RBD).
+// Flatten cuts clone id from a chain of parents grown too deep to read
+// through cheaply, and does nothing otherwise; it must be idempotent.
+// The service runs it in a job of its own after each clone, so that the
+// clone is usable before its data is copied.
+type Flattener interface {
+	Flatten(ctx context.Context, id string) error
+}
+
 // Files stores filesystem volumes: directory trees with a byte quota
 // equal to the volume's size.
 type Files interface {
