@@ -77,9 +77,17 @@ func main() {
 	if *only != "" {
 		jobs = slices.DeleteFunc(jobs, func(j job) bool { return !strings.Contains(j.name, *only) })
 	}
-	run := func() error { return run(*size, *runtime, *snapSize, *dirFlag, *rounds) }
+	n, err := parseSize(*size)
+	if err != nil {
+		log.Fatalf("-size: %v", err)
+	}
+	snapN, err := parseSize(*snapSize)
+	if err != nil {
+		log.Fatalf("-snapsize: %v", err)
+	}
+	run := func() error { return run(*size, n, snapN, *runtime, *dirFlag, *rounds) }
 	if *ceph != "" {
-		run = func() error { return runRBD(*ceph, *size, *runtime, *snapSize, *rounds) }
+		run = func() error { return runRBD(*ceph, *size, n, snapN, *runtime, *rounds) }
 	}
 	if err := run(); err != nil {
 		log.Print(err)
@@ -100,31 +108,28 @@ func parseSize(s string) (int64, error) {
 	return n * mult, err
 }
 
-type poolResolver struct{ p *blockstore.Pool }
+// resolver exports every volume a store opens by its id, for either
+// store: the thin pool or RBD.
+type resolver[V nbd.Export] struct {
+	open func(ctx context.Context, id string) (V, error)
+}
 
-func (r poolResolver) Resolve(ctx context.Context, name string) (nbd.Export, error) {
-	v, err := r.p.Volume(ctx, name)
+func (r resolver[V]) Resolve(ctx context.Context, name string) (nbd.Export, error) {
+	v, err := r.open(ctx, name)
 	if err != nil {
 		return nil, err
 	}
 	return v, nil
 }
 
-func (r poolResolver) List(ctx context.Context) ([]string, error) { return r.p.List(ctx) }
+// List lists nothing: fio names its export.
+func (r resolver[V]) List(context.Context) ([]string, error) { return nil, nil }
 
-func run(sizeStr string, runtime time.Duration, snapSizeStr, parent string, rounds int) error {
+func run(sizeStr string, size, snapSize int64, runtime time.Duration, parent string, rounds int) error {
 	for _, tool := range []string{"fio", "nbdkit"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("%s is required: %w", tool, err)
 		}
-	}
-	size, err := parseSize(sizeStr)
-	if err != nil {
-		return err
-	}
-	snapSize, err := parseSize(snapSizeStr)
-	if err != nil {
-		return err
 	}
 	dir, err := os.MkdirTemp(parent, "stowage-bench-nbd-")
 	if err != nil {
@@ -147,7 +152,7 @@ func run(sizeStr string, runtime time.Duration, snapSizeStr, parent string, roun
 	if err != nil {
 		return err
 	}
-	srv := nbd.NewServer(poolResolver{pool}, nbd.Options{})
+	srv := nbd.NewServer(resolver[*blockstore.Volume]{pool.Volume}, nbd.Options{})
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx, ln) }()
 	ours := "nbd://" + ln.Addr().String() + "/bench"
@@ -280,29 +285,18 @@ func snapLatency(pool *blockstore.Pool, size int64) error {
 		return err
 	}
 	fmt.Printf("\nwrote %d GiB volume (%d GiB allocated) and flushed in %v\n", size>>30, st.Allocated>>30, time.Since(start).Round(time.Millisecond))
-	var snaps, clones, cow []time.Duration
-	for i := range 9 {
-		t0 := time.Now()
-		s := fmt.Sprintf("big@%d", i)
-		if err := pool.Snapshot(ctx, "big", s); err != nil {
-			return err
-		}
-		snaps = append(snaps, time.Since(t0))
-		t0 = time.Now()
-		c := fmt.Sprintf("big-clone%d", i)
-		if err := pool.Clone(ctx, s, c); err != nil {
-			return err
-		}
-		clones = append(clones, time.Since(t0))
-		h, err := pool.Volume(ctx, c)
-		if err != nil {
-			return err
-		}
-		t0 = time.Now()
-		if err := h.WriteAt(ctx, buf[:4096], (int64(i)<<30)%size); err != nil {
-			return err
-		}
-		cow = append(cow, time.Since(t0))
+	snaps, clones, cow, err := timeCopies(9,
+		func(i int) error { return pool.Snapshot(ctx, "big", fmt.Sprintf("big@%d", i)) },
+		func(i int) error { return pool.Clone(ctx, fmt.Sprintf("big@%d", i), fmt.Sprintf("big-clone%d", i)) },
+		func(i int) (func() error, error) {
+			h, err := pool.Volume(ctx, fmt.Sprintf("big-clone%d", i))
+			if err != nil {
+				return nil, err
+			}
+			return func() error { return h.WriteAt(ctx, buf[:4096], (int64(i)<<30)%size) }, nil
+		})
+	if err != nil {
+		return err
 	}
 	fmt.Printf("snapshot of written %d GiB: median %v, max %v (each includes its commit: 2 fdatasyncs)\n", size>>30, med(snaps), slices.Max(snaps))
 	fmt.Printf("clone of that snapshot:     median %v, max %v\n", med(clones), slices.Max(clones))
@@ -313,6 +307,33 @@ func snapLatency(pool *blockstore.Pool, size int64) error {
 	}
 	fmt.Printf("fsck: %d volumes, %d pages, %d chunks, clean=%v\n", r.Volumes, r.Pages, r.Chunks, r.Clean())
 	return nil
+}
+
+// timeCopies times n rounds of: snapshot i, clone i of it, and the first
+// write into clone i (open returns it, so that opening is not timed).
+func timeCopies(n int, snap, clone func(i int) error, open func(i int) (func() error, error)) (snaps, clones, writes []time.Duration, err error) {
+	timed := func(f func() error, into *[]time.Duration) error {
+		t0 := time.Now()
+		err := f()
+		*into = append(*into, time.Since(t0))
+		return err
+	}
+	for i := range n {
+		if err := timed(func() error { return snap(i) }, &snaps); err != nil {
+			return nil, nil, nil, err
+		}
+		if err := timed(func() error { return clone(i) }, &clones); err != nil {
+			return nil, nil, nil, err
+		}
+		w, err := open(i)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if err := timed(w, &writes); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	return snaps, clones, writes, nil
 }
 
 // fill writes the whole of v with data that does not compress or

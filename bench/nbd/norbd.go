@@ -7,6 +7,6 @@ import (
 	"time"
 )
 
-func runRBD(string, string, time.Duration, string, int) error {
+func runRBD(string, string, int64, int64, time.Duration, int) error {
 	return errors.New("-ceph needs a binary built with Ceph support: go run -tags 'ceph pacific' ./bench/nbd -ceph CONF")
 }

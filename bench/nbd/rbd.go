@@ -17,34 +17,13 @@ import (
 	"github.com/stowage/stowage/internal/rbd"
 )
 
-// rbdResolver exports the images of an RBD pool by id.
-type rbdResolver struct{ st *rbd.Store }
-
-func (r rbdResolver) Resolve(ctx context.Context, name string) (nbd.Export, error) {
-	v, err := r.st.Volume(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	return v, nil
-}
-
-func (r rbdResolver) List(context.Context) ([]string, error) { return nil, nil }
-
 // runRBD measures the NBD server on an RBD image against fio's rbd engine
 // (librbd with no server in between, the ceiling) on the same image, then
 // snapshot and clone latency of a written image and the first write into
 // a clone. conf is a ceph.conf whose keyring holds client.stowage's key
 // (scripts/test-ceph.sh start prints one).
-func runRBD(conf, sizeStr string, runtime time.Duration, snapSizeStr string, rounds int) error {
+func runRBD(conf, sizeStr string, size, snapSize int64, runtime time.Duration, rounds int) error {
 	const user, pool = "stowage", "stowage-volumes"
-	size, err := parseSize(sizeStr)
-	if err != nil {
-		return err
-	}
-	snapSize, err := parseSize(snapSizeStr)
-	if err != nil {
-		return err
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	st, err := rbd.Open(ctx, rbd.Options{Conf: conf, User: user, Pool: pool})
@@ -73,7 +52,7 @@ func runRBD(conf, sizeStr string, runtime time.Duration, snapSizeStr string, rou
 	if err != nil {
 		return err
 	}
-	srv := nbd.NewServer(rbdResolver{st}, nbd.Options{})
+	srv := nbd.NewServer(resolver[*rbd.Volume]{st.Volume}, nbd.Options{})
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx, ln) }()
 	ours := "nbd://" + ln.Addr().String() + "/" + img
@@ -118,35 +97,37 @@ func rbdSnapLatency(st *rbd.Store, prefix string, size int64, made *[]string) er
 		return err
 	}
 	fmt.Printf("\nwrote a %d MiB image and flushed in %v\n", size>>20, time.Since(start).Round(time.Millisecond))
-	var snaps, clones, cow []time.Duration
-	for i := range 5 {
-		s, c := fmt.Sprintf("%ssnap%d", prefix, i), fmt.Sprintf("%sclone%d", prefix, i)
-		t0 := time.Now()
-		if err := st.Snapshot(ctx, big, s); err != nil {
-			return err
+	snap, clone := func(i int) string { return fmt.Sprintf("%ssnap%d", prefix, i) }, func(i int) string { return fmt.Sprintf("%sclone%d", prefix, i) }
+	var opened []*rbd.Volume
+	defer func() {
+		for _, h := range opened {
+			h.Close()
 		}
-		snaps = append(snaps, time.Since(t0))
-		*made = append(*made, s)
-		t0 = time.Now()
-		if err := st.Clone(ctx, s, c); err != nil {
-			return err
-		}
-		clones = append(clones, time.Since(t0))
-		*made = append(*made, c)
-		h, err := st.Volume(ctx, c)
-		if err != nil {
-			return err
-		}
-		t0 = time.Now()
-		err = h.WriteAt(ctx, buf[:4096], (int64(i)<<24)%size)
-		if err == nil {
-			err = h.Flush(ctx)
-		}
-		cow = append(cow, time.Since(t0))
-		h.Close()
-		if err != nil {
-			return err
-		}
+	}()
+	snaps, clones, cow, err := timeCopies(5,
+		func(i int) error {
+			*made = append(*made, snap(i))
+			return st.Snapshot(ctx, big, snap(i))
+		},
+		func(i int) error {
+			*made = append(*made, clone(i))
+			return st.Clone(ctx, snap(i), clone(i))
+		},
+		func(i int) (func() error, error) {
+			h, err := st.Volume(ctx, clone(i))
+			if err != nil {
+				return nil, err
+			}
+			opened = append(opened, h)
+			return func() error {
+				if err := h.WriteAt(ctx, buf[:4096], (int64(i)<<24)%size); err != nil {
+					return err
+				}
+				return h.Flush(ctx)
+			}, nil
+		})
+	if err != nil {
+		return err
 	}
 	fmt.Printf("snapshot of the written image: median %v, max %v\n", med(snaps), slices.Max(snaps))
 	fmt.Printf("clone (v2) of that snapshot:   median %v, max %v\n", med(clones), slices.Max(clones))
