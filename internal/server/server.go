@@ -69,6 +69,7 @@ type Server struct {
 	nfsLn    net.Listener
 	nfs      *nfs.Server
 	addrs    Addresses
+	certs    *certs // nil without TLS
 	// routes are the management API's patterns, as registered.
 	routes  []string
 	closeMu sync.Mutex
@@ -178,10 +179,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	}
 	s.s3Ln = capListener{s.s3Ln, newConnCap(maxConnsPerAddr, maxConns)}
 	s.addrs = Addresses{API: s.apiLn.Addr().String(), S3: s.s3Ln.Addr().String(), NBD: s.nbdLn.Addr().String(), NFS: s.nfsLn.Addr().String()}
+	if err := s.setupTLS(); err != nil {
+		return nil, err
+	}
 	if err := writeAddresses(cfg.DataDir, s.addrs); err != nil {
 		return nil, err
 	}
-	log.Info("listening", "api", s.addrs.API, "s3", s.addrs.S3, "nbd", s.addrs.NBD, "nfs", s.addrs.NFS, "data_dir", cfg.DataDir, "database", string(s.store.Engine()))
+	log.Info("listening", "tls", s.addrs.TLS, "api", s.addrs.API, "s3", s.addrs.S3, "nbd", s.addrs.NBD, "nfs", s.addrs.NFS, "data_dir", cfg.DataDir, "database", string(s.store.Engine()))
 	ok = true
 	return s, nil
 }
@@ -325,8 +329,11 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.runner.Run(runCtx)
 	}()
 	serveErr := make(chan error, 4)
-	go func() { serveErr <- s.api.Serve(s.apiLn) }()
-	go func() { serveErr <- s.s3.Serve(s.s3Ln) }()
+	go func() { serveErr <- s.serveHTTP(s.api, s.apiLn) }()
+	go func() { serveErr <- s.serveHTTP(s.s3, s.s3Ln) }()
+	if s.certs != nil {
+		go s.certs.watch(runCtx, pollInterval(s.cfg.TLSPollInterval))
+	}
 	// NBD clients are cut off when the runner stops: a drained job may still
 	// need to revoke an export, and nothing may write to the pool after it.
 	nbdDone := make(chan struct{})
