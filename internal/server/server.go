@@ -139,6 +139,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		return nil, err
 	}
 	s.runner = jobs.NewRunner(s.store, jobs.Options{Logger: log.With("component", "jobs")})
+	if err := s.loadCerts(); err != nil {
+		return nil, err
+	}
 	if err := s.block(ctx); err != nil {
 		return nil, err
 	}
@@ -179,9 +182,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	}
 	s.s3Ln = capListener{s.s3Ln, newConnCap(maxConnsPerAddr, maxConns)}
 	s.addrs = Addresses{API: s.apiLn.Addr().String(), S3: s.s3Ln.Addr().String(), NBD: s.nbdLn.Addr().String(), NFS: s.nfsLn.Addr().String()}
-	if err := s.setupTLS(); err != nil {
-		return nil, err
-	}
+	s.setupTLS()
 	if err := writeAddresses(cfg.DataDir, s.addrs); err != nil {
 		return nil, err
 	}
@@ -217,12 +218,13 @@ func (s *Server) block(ctx context.Context) error {
 	}
 	s.exports = newExports(data)
 	s.volumes = volume.NewService(s.store, backend, planes{s.exports, s.nfs}, s.identity, catalog,
-		volume.Options{NBDAddress: s.nbdLn.Addr().String(), NFSAddress: s.nfsLn.Addr().String(), Files: s.files, Wake: s.runner.Wake})
+		volume.Options{NBDAddress: s.nbdLn.Addr().String(), NFSAddress: s.nfsLn.Addr().String(), NBDTLS: s.nbdTLS() != nil, Files: s.files, Wake: s.runner.Wake})
 	s.exports.vols = s.volumes
 	for _, reg := range s.volumes.Registrations() {
 		s.runner.Register(reg)
 	}
-	s.nbd = nbd.NewServer(s.exports, nbd.Options{Logger: s.log.With("component", "nbd"), HandshakeTimeout: s.cfg.HeaderTimeout})
+	s.nbd = nbd.NewServer(s.exports, nbd.Options{Logger: s.log.With("component", "nbd"), HandshakeTimeout: s.cfg.HeaderTimeout,
+		TLS: s.nbdTLS(), RequireTLS: s.cfg.NBDTLS == "require"})
 	return nil
 }
 

@@ -191,20 +191,33 @@ func (c *certs) config() *tls.Config {
 	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: c.certificate}
 }
 
-// setupTLS loads the certificates when TLS is configured and gives both
-// HTTP servers their configuration; ServeTLS adds HTTP/2 to it.
-func (s *Server) setupTLS() error {
+// loadCerts loads the certificates when TLS is configured.
+func (s *Server) loadCerts() error {
 	if !s.cfg.TLS() {
 		return nil
 	}
 	var err error
-	if s.certs, err = newCerts(s.cfg.TLSCert, s.cfg.TLSKey, s.log.With("component", "tls")); err != nil {
-		return err
+	s.certs, err = newCerts(s.cfg.TLSCert, s.cfg.TLSKey, s.log.With("component", "tls"))
+	return err
+}
+
+// setupTLS gives both HTTP servers the TLS configuration (ServeTLS adds
+// HTTP/2 to it) and marks the addresses as https.
+func (s *Server) setupTLS() {
+	if s.certs == nil {
+		return
 	}
 	s.api.TLSConfig = s.certs.config()
 	s.s3.TLSConfig = s.certs.config()
 	s.addrs.TLS = true
-	return nil
+}
+
+// nbdTLS is the configuration NBD STARTTLS offers, or nil when it is off.
+func (s *Server) nbdTLS() *tls.Config {
+	if s.certs == nil || s.cfg.NBDTLS == "off" {
+		return nil
+	}
+	return s.certs.config()
 }
 
 // serveHTTP serves srv on ln, in TLS when the node has certificates.
