@@ -1,7 +1,8 @@
 // Command nbd benchmarks Stowage's NBD server over a thin pool against
 // `nbdkit file` on a backing file of the same size, running identical fio
 // jobs (ioengine=nbd) against each in one run, then measures snapshot and
-// clone latency on a fully written volume.
+// clone latency on a fully written volume. A second table puts the same
+// server over TLS (NBD_OPT_STARTTLS) against itself in plain text.
 //
 //	go run ./bench/nbd [-size 4G] [-runtime 15s] [-snapsize 10G] [-dir /var/tmp]
 //
@@ -190,6 +191,13 @@ func run(sizeStr string, runtime time.Duration, snapSizeStr, parent string, roun
 			}
 		}
 		fmt.Printf("%-20s %9.0f IOPS %6.0f MiB/s %9.0f IOPS %6.0f MiB/s %7.2f\n", j.name, a.iops, a.mibs, b.iops, b.mibs, a.iops/b.iops)
+	}
+	tlsDir := filepath.Join(dir, "tls")
+	if err := os.Mkdir(tlsDir, 0o700); err != nil {
+		return err
+	}
+	if err := tlsVsPlain(ctx, pool, ours, tlsDir, sizeStr, runtime, rounds); err != nil {
+		return err
 	}
 	kit.Process.Kill()
 	cancel()

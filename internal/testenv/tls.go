@@ -32,25 +32,34 @@ type CA struct {
 // NewCA creates a CA in a temporary directory.
 func NewCA(t testing.TB) *CA {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := NewCAIn(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
+	}
+	return ca
+}
+
+// NewCAIn creates a CA whose certificate is dir/ca.pem; benchmarks use
+// it without a testing.TB.
+func NewCAIn(dir string) (*CA, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
 	}
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "stowage test CA"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
 		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	ca := &CA{Path: filepath.Join(t.TempDir(), "ca.pem"), Pool: x509.NewCertPool(), cert: cert, key: key}
+	ca := &CA{Path: filepath.Join(dir, "ca.pem"), Pool: x509.NewCertPool(), cert: cert, key: key}
 	ca.Pool.AddCert(cert)
-	writePEM(t, ca.Path, "CERTIFICATE", der)
-	return ca
+	return ca, writePEM(ca.Path, "CERTIFICATE", der)
 }
 
 // Issue writes a server certificate for names (DNS names, or IP
@@ -58,9 +67,16 @@ func NewCA(t testing.TB) *CA {
 // keyPath. The serial tells the tests which certificate a handshake got.
 func (ca *CA) Issue(t testing.TB, certPath, keyPath string, serial int64, names ...string) {
 	t.Helper()
+	if err := ca.IssueFiles(certPath, keyPath, serial, names...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// IssueFiles is Issue without a testing.TB.
+func (ca *CA) IssueFiles(certPath, keyPath string, serial int64, names ...string) error {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: names[0]},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
@@ -74,27 +90,26 @@ func (ca *CA) Issue(t testing.TB, certPath, keyPath string, serial int64, names 
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	kder, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	// Key first: a watcher that sees the new certificate finds its key.
-	writePEM(t, keyPath, "PRIVATE KEY", kder)
-	writePEM(t, certPath, "CERTIFICATE", der)
+	if err := writePEM(keyPath, "PRIVATE KEY", kder); err != nil {
+		return err
+	}
+	return writePEM(certPath, "CERTIFICATE", der)
 }
 
 // writePEM replaces path atomically, as a certificate renewal should.
-func writePEM(t testing.TB, path, typ string, der []byte) {
-	t.Helper()
+func writePEM(path, typ string, der []byte) error {
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
+		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
+	return os.Rename(tmp, path)
 }
 
 // TLS is an Option that gives the server a certificate for 127.0.0.1 and
