@@ -15,44 +15,12 @@ import (
 	"github.com/stowage/stowage/internal/testenv"
 )
 
-type obj = map[string]any
-
 // tlsEnv starts a node with TLS and NBD STARTTLS set to mode, whose
 // requests go through a client that trusts ca.
 func tlsEnv(t *testing.T, ca *testenv.CA, mode string) *testenv.Env {
 	e := testenv.Start(t, testenv.TLS(t, ca), func(c *config.Config) { c.NBDTLS = mode })
 	e.Transport = testenv.TLSClient(ca).Transport
 	return e
-}
-
-// attached creates a block volume, attaches it and returns its
-// connection_info URI.
-func attached(t *testing.T, e *testenv.Env) string {
-	t.Helper()
-	admin := testenv.Bearer(e.AdminToken)
-	var projects struct {
-		Items []obj `json:"items"`
-	}
-	e.Do("GET", "/api/v1/projects", admin, nil).JSON(t, &projects)
-	project := projects.Items[0]["id"].(string)
-	var inst, created obj
-	r := e.Do("POST", "/api/v1/instances", admin, obj{"project_id": project, "name": "vm"})
-	if r.Status != 201 {
-		t.Fatalf("instance: %d %s", r.Status, r.Body)
-	}
-	r.JSON(t, &inst)
-	r = e.Do("POST", "/api/v1/volumes", admin, obj{"name": "disk", "size": 16 << 20, "type": "ssd", "project_id": project})
-	if r.Status != 202 {
-		t.Fatalf("create: %d %s", r.Status, r.Body)
-	}
-	r.JSON(t, &created)
-	id := created["volume"].(obj)["id"].(string)
-	e.WaitVolume(id, "available")
-	if r := e.Do("POST", "/api/v1/volumes/"+id+"/attach", admin, obj{"instance_id": inst["id"]}); r.Status != 202 {
-		t.Fatalf("attach: %d %s", r.Status, r.Body)
-	}
-	v := e.WaitVolume(id, "in_use")
-	return v["attachments"].([]any)[0].(obj)["connection_info"].(obj)["uri"].(string)
 }
 
 // clientCreds is a directory as qemu's tls-creds-x509 and libnbd's
@@ -96,7 +64,7 @@ func qemuTLS(creds, uri string) []string {
 func TestNBDStartTLS(t *testing.T) {
 	ca := testenv.NewCA(t)
 	e := tlsEnv(t, ca, "on")
-	uri := attached(t, e)
+	_, uri := e.AttachedVolume("disk", 16<<20)
 	if !strings.HasPrefix(uri, "nbds://"+e.Addrs.NBD+"/") {
 		t.Fatalf("connection_info %q: want nbds://%s/…", uri, e.Addrs.NBD)
 	}
@@ -132,7 +100,7 @@ func TestNBDStartTLS(t *testing.T) {
 func TestNBDRequireTLS(t *testing.T) {
 	ca := testenv.NewCA(t)
 	e := tlsEnv(t, ca, "require")
-	uri := attached(t, e)
+	_, uri := e.AttachedVolume("disk", 16<<20)
 	creds := clientCreds(t, ca)
 	out := mustTool(t, "nbdinfo", uri+"?tls-certificates="+creds)
 	if !strings.Contains(out, "newstyle-fixed with TLS") {
