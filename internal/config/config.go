@@ -160,6 +160,7 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "certificate file (PEM, chain included), or a directory of NAME.crt/NAME.key pairs; TLS on the API and S3 listeners")
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "private key file of --tls-cert (PEM)")
 	fs.StringVar(&c.NBDTLS, "nbd-tls", c.NBDTLS, "NBD STARTTLS with the --tls-cert certificates: on, require or off")
+	fs.String("config", "", "config file (TOML: flag names as keys); flags and STOWAGE_* variables win over it")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long to drain on SIGTERM")
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "URL clients reach the API at; absolute links use it instead of the Host header")
 	fs.StringVar(&hosts, "allowed-hosts", "", "comma-separated Host values the API answers (.example.com allows subdomains; default: any)")
@@ -172,9 +173,10 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	fromEnv := map[string]bool{}
 	env := func(name, key string, dst *string) {
 		if v := getenv(key); v != "" && !set[name] {
-			*dst = v
+			*dst, fromEnv[name] = v, true
 		}
 	}
 	env("data-dir", "STOWAGE_DATA_DIR", &c.DataDir)
@@ -198,6 +200,9 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	env("tls-cert", "STOWAGE_TLS_CERT", &c.TLSCert)
 	env("tls-key", "STOWAGE_TLS_KEY", &c.TLSKey)
 	env("nbd-tls", "STOWAGE_NBD_TLS", &c.NBDTLS)
+	if err := applyFile(fs, set, fromEnv, getenv); err != nil {
+		return Config{}, err
+	}
 	c.MasterKey = getenv("STOWAGE_MASTER_KEY")
 	v2, err := strconv.ParseBool(sigv2)
 	if err != nil {
