@@ -70,6 +70,7 @@ type Server struct {
 	nfs      *nfs.Server
 	addrs    Addresses
 	certs    *certs // nil without TLS
+	nbdConns *connCap
 	// routes are the management API's patterns, as registered.
 	routes  []string
 	closeMu sync.Mutex
@@ -172,6 +173,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		IdleTimeout: cfg.IdleTimeout, MaxHeaderBytes: cfg.MaxHeaderBytes, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newJobCollector(s.store))
+	s.opsMetrics()
 
 	if s.apiLn, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, fmt.Errorf("listen api %s: %w", cfg.Listen, err)
@@ -341,7 +343,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	nbdDone := make(chan struct{})
 	go func() {
 		defer close(nbdDone)
-		if err := serveNBD(runCtx, s.nbdLn, s.nbd, newConnCap(maxNBDConnsPerAddr, maxConns)); err != nil {
+		if err := serveNBD(runCtx, s.nbdLn, s.nbd, s.nbdConns); err != nil {
 			serveErr <- fmt.Errorf("nbd listener: %w", err)
 		}
 	}()

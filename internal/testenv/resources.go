@@ -1,6 +1,10 @@
 package testenv
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+)
 
 // DefaultProject is the id of the project the first start created.
 func (e *Env) DefaultProject() string {
@@ -47,3 +51,21 @@ func (e *Env) AttachedVolume(name string, size int64) (id, uri string) {
 
 // ExportName is the export of an nbd:// or nbds:// URI.
 func ExportName(uri string) string { return uri[strings.LastIndex(uri, "/")+1:] }
+
+// BucketWithKey creates a bucket and an S3 access key in the default
+// project and returns the key.
+func (e *Env) BucketWithKey(bucket string) *aws.Credentials {
+	e.T.Helper()
+	admin := Bearer(e.AdminToken)
+	project := e.DefaultProject()
+	if r := e.Do("POST", "/api/v1/projects/"+project+"/buckets", admin, map[string]any{"name": bucket}); r.Status != 201 {
+		e.T.Fatalf("bucket: %d %s", r.Status, r.Body)
+	}
+	var cred map[string]any
+	r := e.Do("POST", "/api/v1/projects/"+project+"/credentials", admin, map[string]any{"description": "test"})
+	if r.Status != 201 {
+		e.T.Fatalf("credential: %d %s", r.Status, r.Body)
+	}
+	r.JSON(e.T, &cred)
+	return &aws.Credentials{AccessKeyID: cred["access_key_id"].(string), SecretAccessKey: cred["secret_access_key"].(string)}
+}

@@ -17,33 +17,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-
 	"github.com/stowage/stowage/internal/cli"
 	"github.com/stowage/stowage/internal/testenv"
 )
 
 func body(key string) []byte { return bytes.Repeat([]byte(key+";"), 100) }
 
-// s3Creds creates a bucket and an access key in the default project.
-func s3Creds(t *testing.T, e *testenv.Env, bucket string) *aws.Credentials {
-	admin := testenv.Bearer(e.AdminToken)
-	project := e.DefaultProject()
-	if r := e.Do("POST", "/api/v1/projects/"+project+"/buckets", admin, map[string]any{"name": bucket}); r.Status != 201 {
-		t.Fatalf("bucket: %d %s", r.Status, r.Body)
-	}
-	var cred map[string]any
-	r := e.Do("POST", "/api/v1/projects/"+project+"/credentials", admin, map[string]any{"description": "backup test"})
-	if r.Status != 201 {
-		t.Fatalf("credential: %d %s", r.Status, r.Body)
-	}
-	r.JSON(t, &cred)
-	return &aws.Credentials{AccessKeyID: cred["access_key_id"].(string), SecretAccessKey: cred["secret_access_key"].(string)}
-}
-
 func TestBackupUnderLoadAndRestore(t *testing.T) {
 	e := testenv.Start(t)
-	creds := s3Creds(t, e, "kept")
+	creds := e.BucketWithKey("kept")
 
 	// Two volumes with a pattern of their own in the first MiB.
 	type vol struct {
