@@ -170,27 +170,8 @@ func run(sizeStr string, runtime time.Duration, snapSizeStr, parent string, roun
 	}
 
 	fmt.Printf("fio ioengine=nbd, size %s, %v per job, best of %d alternating rounds, %d CPUs\n\n", sizeStr, runtime, rounds, cpus())
-	fmt.Printf("%-20s %22s %22s %7s\n", "job", "stowage", "nbdkit file", "ratio")
-	for _, j := range jobs {
-		// Alternate the targets so that background load on a shared box
-		// hits both alike, and keep each one's best round.
-		var a, b result
-		for range rounds {
-			r, err := fio(ours, j, sizeStr, runtime)
-			if err != nil {
-				return fmt.Errorf("fio %s against stowage: %w", j.name, err)
-			}
-			if r.iops > a.iops {
-				a = r
-			}
-			if r, err = fio(peer, j, sizeStr, runtime); err != nil {
-				return fmt.Errorf("fio %s against nbdkit: %w", j.name, err)
-			}
-			if r.iops > b.iops {
-				b = r
-			}
-		}
-		fmt.Printf("%-20s %9.0f IOPS %6.0f MiB/s %9.0f IOPS %6.0f MiB/s %7.2f\n", j.name, a.iops, a.mibs, b.iops, b.mibs, a.iops/b.iops)
+	if err := compare("stowage", ours, "nbdkit file", peer, jobs, sizeStr, runtime, rounds); err != nil {
+		return err
 	}
 	tlsDir := filepath.Join(dir, "tls")
 	if err := os.Mkdir(tlsDir, 0o700); err != nil {

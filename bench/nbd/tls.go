@@ -54,25 +54,5 @@ func tlsVsPlain(ctx context.Context, pool *blockstore.Pool, plain, dir, size str
 	secure := "nbds://" + ln.Addr().String() + "/bench?tls-certificates=" + dir
 
 	fmt.Printf("\nNBD over TLS (STARTTLS, TLS 1.3) vs plain text, same server and volume\n")
-	fmt.Printf("%-20s %22s %22s %7s\n", "job", "tls", "plain", "ratio")
-	for _, j := range tlsJobs {
-		var a, b result
-		for range rounds {
-			r, err := fio(secure, j, size, runtime)
-			if err != nil {
-				return fmt.Errorf("fio %s over TLS: %w", j.name, err)
-			}
-			if r.iops > a.iops {
-				a = r
-			}
-			if r, err = fio(plain, j, size, runtime); err != nil {
-				return fmt.Errorf("fio %s in plain text: %w", j.name, err)
-			}
-			if r.iops > b.iops {
-				b = r
-			}
-		}
-		fmt.Printf("%-20s %9.0f IOPS %6.0f MiB/s %9.0f IOPS %6.0f MiB/s %7.2f\n", j.name, a.iops, a.mibs, b.iops, b.mibs, a.iops/b.iops)
-	}
-	return nil
+	return compare("tls", secure, "plain", plain, tlsJobs, size, runtime, rounds)
 }
