@@ -34,8 +34,19 @@ func tlsVsPlain(ctx context.Context, pool *blockstore.Pool, plain, dir, size str
 	if err := ca.IssueFiles(crt, key, 1, "127.0.0.1"); err != nil {
 		return err
 	}
-	// libnbd reads the CA from DIR/ca-cert.pem.
-	if err := os.Rename(ca.Path, filepath.Join(dir, "ca-cert.pem")); err != nil {
+	// fio's libnbd refuses tls-certificates in a URI (local file access);
+	// it reads the CA from its default place, $HOME/.pki/libnbd, so fio
+	// runs with HOME=dir for both targets.
+	pki := filepath.Join(dir, ".pki", "libnbd")
+	if err := os.MkdirAll(pki, 0o700); err != nil {
+		return err
+	}
+	if err := os.Rename(ca.Path, filepath.Join(pki, "ca-cert.pem")); err != nil {
+		return err
+	}
+	home := os.Getenv("HOME")
+	defer os.Setenv("HOME", home)
+	if err := os.Setenv("HOME", dir); err != nil {
 		return err
 	}
 	kp, err := tls.LoadX509KeyPair(crt, key)
@@ -51,7 +62,7 @@ func tlsVsPlain(ctx context.Context, pool *blockstore.Pool, plain, dir, size str
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx, ln) }()
 	defer func() { cancel(); <-served }()
-	secure := "nbds://" + ln.Addr().String() + "/bench?tls-certificates=" + dir
+	secure := "nbds://" + ln.Addr().String() + "/bench"
 
 	fmt.Printf("\nNBD over TLS (STARTTLS, TLS 1.3) vs plain text, same server and volume\n")
 	return compare("tls", secure, "plain", plain, tlsJobs, size, runtime, rounds)

@@ -4,12 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/stowage/stowage/internal/config"
-	"github.com/stowage/stowage/internal/store/sqlstore"
+	"github.com/stowage/stowage/internal/server"
 )
 
 // backupCmd copies the metadata of a node on this machine. It reads the
@@ -29,10 +28,10 @@ the data files. On PostgreSQL it says to use PostgreSQL's tools. Restoring: docs
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			cfg := config.Default()
 			cfg.DataDir, cfg.Database = a.setting(dataDir, "STOWAGE_DATA_DIR", cfg.DataDir), a.setting(database, "STOWAGE_DATABASE", "")
-			version, err := sqlstore.Backup(cmd.Context(), cfg.DatabaseDSN(), argv[0])
-			if errors.Is(err, sqlstore.ErrNotSQLite) {
+			version, err := server.BackupMetadata(cmd.Context(), cfg, argv[0])
+			if errors.Is(err, server.ErrBackupNotSQLite) {
 				fmt.Fprintln(a.stdout, err.Error()+".")
-				fmt.Fprintln(a.stdout, keepAlso(cfg, a.getenv("STOWAGE_MASTER_KEY") != ""))
+				fmt.Fprintln(a.stdout, server.BackupNotes(cfg, a.getenv("STOWAGE_MASTER_KEY") != ""))
 				return nil
 			}
 			if err != nil {
@@ -43,7 +42,7 @@ the data files. On PostgreSQL it says to use PostgreSQL's tools. Restoring: docs
 				return err
 			}
 			fmt.Fprintf(a.stdout, "backed up the metadata (schema version %d, %d bytes) to %s\n", version, fi.Size(), argv[0])
-			fmt.Fprintln(a.stdout, keepAlso(cfg, a.getenv("STOWAGE_MASTER_KEY") != ""))
+			fmt.Fprintln(a.stdout, server.BackupNotes(cfg, a.getenv("STOWAGE_MASTER_KEY") != ""))
 			return nil
 		},
 	}
@@ -61,20 +60,4 @@ func (a *app) setting(flag, env, def string) string {
 		return v
 	}
 	return def
-}
-
-// keepAlso names what the metadata backup does not hold.
-func keepAlso(cfg config.Config, keyFromEnv bool) string {
-	key := "the master key " + filepath.Join(cfg.DataDir, "master.key")
-	if keyFromEnv {
-		key = "the master key in STOWAGE_MASTER_KEY"
-	}
-	return fmt.Sprintf(`Keep also, or the backup cannot be restored:
-  %s: S3 secrets and encrypted objects cannot be read without it;
-    store it apart from the backups (whoever has both reads everything)
-  %s: signs login sessions (without it, users log in again)
-  the data files: %s (object bodies), %s (block volumes), %s (filesystem volumes);
-    copy them after this backup, or snapshot the file system (docs/operations.md)`,
-		key, filepath.Join(cfg.DataDir, "session.key"),
-		filepath.Join(cfg.DataDir, "objects"), filepath.Join(cfg.DataDir, "blocks"), filepath.Join(cfg.DataDir, "filesystems"))
 }

@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/stowage/stowage/internal/store/sqlstore"
+	"github.com/stowage/stowage/internal/server"
 )
 
 // Version and Commit are stamped at build time, e.g.
@@ -76,7 +76,7 @@ func (a *app) versionCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			info, _ := debug.ReadBuildInfo()
 			v := buildVersion(Version, Commit, info)
-			v.Schema = sqlstore.SchemaVersion()
+			v.Schema = server.SchemaVersion()
 			if a.json {
 				return a.out().printJSON(v)
 			}

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stowage/stowage/internal/store/sqlstore"
+	"github.com/stowage/stowage/internal/server"
 )
 
 // TestVersionFallsBackToBuildInfo: an unstamped build reports the VCS
@@ -47,7 +47,7 @@ func TestVersionStamped(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got := string(out); !strings.HasPrefix(got, "stowage v9.8.7 (commit feedbee, go1.") ||
-		!strings.HasSuffix(got, fmt.Sprintf(", schema version %d)\n", sqlstore.SchemaVersion())) {
+		!strings.HasSuffix(got, fmt.Sprintf(", schema version %d)\n", server.SchemaVersion())) {
 		t.Errorf("stowage version printed %q", got)
 	}
 }

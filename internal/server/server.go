@@ -335,9 +335,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	serveErr := make(chan error, 4)
 	go func() { serveErr <- s.serveHTTP(s.api, s.apiLn) }()
 	go func() { serveErr <- s.serveHTTP(s.s3, s.s3Ln) }()
-	if s.certs != nil {
-		go s.certs.watch(runCtx, pollInterval(s.cfg.TLSPollInterval))
-	}
+	go s.watchReload(runCtx)
 	// NBD clients are cut off when the runner stops: a drained job may still
 	// need to revoke an export, and nothing may write to the pool after it.
 	nbdDone := make(chan struct{})

@@ -154,21 +154,31 @@ func (c *certs) reload(force bool) {
 	c.log.Info("tls: certificates reloaded", "count", len(set.list))
 }
 
-// watch reloads on SIGHUP and whenever the files change, until ctx ends.
-func (c *certs) watch(ctx context.Context, every time.Duration) {
+// watchReload reloads the certificates on SIGHUP (systemctl reload) and
+// whenever their files change, until ctx ends. Without TLS a SIGHUP is
+// logged and ignored: its default action would end the node.
+func (s *Server) watchReload(ctx context.Context) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	t := time.NewTicker(every)
-	defer t.Stop()
+	var tick <-chan time.Time
+	if s.certs != nil {
+		t := time.NewTicker(pollInterval(s.cfg.TLSPollInterval))
+		defer t.Stop()
+		tick = t.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-hup:
-			c.reload(true)
-		case <-t.C:
-			c.reload(false)
+			if s.certs == nil {
+				s.log.Info("SIGHUP: no TLS certificates to reload")
+				continue
+			}
+			s.certs.reload(true)
+		case <-tick:
+			s.certs.reload(false)
 		}
 	}
 }

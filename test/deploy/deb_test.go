@@ -165,6 +165,25 @@ func TestDebianPackage(t *testing.T) {
 		t.Fatalf("readyz: %v %v", err, resp)
 	}
 	resp.Body.Close()
+	// systemctl reload sends SIGHUP: without TLS there is nothing to
+	// reload, and the node keeps serving.
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		b, _ := os.ReadFile(logPath)
+		if strings.Contains(string(b), "SIGHUP") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no sign of the SIGHUP in the log:\n%s", b)
+		}
+	}
+	if resp, err := http.Get("http://" + addrs.API + "/readyz"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("readyz after SIGHUP: %v %v", err, resp)
+	} else {
+		resp.Body.Close()
+	}
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
 	if err != nil {
 		t.Fatal(err)
