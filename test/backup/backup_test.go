@@ -122,7 +122,8 @@ func TestBackupUnderLoadAndRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("backup under load: %v for %d bytes; %d PUTs acknowledged during it, %d in all", took.Round(time.Millisecond), fi.Size(), putsDuring, puts.Load())
+	fmt.Printf("backup: under load (3 S3 writers, 1 NBD writer): %v for %d bytes; %d PUTs acknowledged during it, %d in all\n",
+		took.Round(time.Millisecond), fi.Size(), putsDuring, puts.Load())
 
 	// The restore of docs/operations.md: a new data dir with the keys and
 	// the data files of the old one, and the backup as its database.
@@ -181,7 +182,8 @@ func TestBackupUnderLoadAndRestore(t *testing.T) {
 		}
 		n.Close()
 	}
-	t.Logf("restored: %d objects listed and read back (%d acknowledged before the backup), %d volumes read back", listed, before, len(vols))
+	fmt.Printf("backup: restored into a new data dir: %d objects listed and read back (%d acknowledged before the backup), %d volumes read back\n",
+		listed, before, len(vols))
 }
 
 func TestBackupOnPostgresPointsToPgTools(t *testing.T) {

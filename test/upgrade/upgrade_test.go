@@ -260,8 +260,8 @@ func TestUpgradeFromPreviousRelease(t *testing.T) {
 			migrated := time.Since(start)
 			check(t, n, f)
 			n.Stop()
-			t.Logf("%s: filled through %s in %v; the current binary migrated and started in %v", engine, previousRelease,
-				filled.Round(time.Millisecond), migrated.Round(time.Millisecond))
+			fmt.Printf("upgrade (%s): filled through %s (schema 90) in %v; the current binary (schema %d) migrated and started in %v, then read, listed and wrote everything\n",
+				engine, previousRelease, filled.Round(time.Millisecond), sqlstore.SchemaVersion(), migrated.Round(time.Millisecond))
 		})
 	}
 }
