@@ -36,9 +36,9 @@ type testServer struct {
 }
 
 // startServer runs the NBD server in-process on 127.0.0.1:0 over a real
-// pool in a temporary directory; cleanup stops it and checks that Serve
-// returned.
-func startServer(t *testing.T) *testServer {
+// pool in a temporary directory, with the given options if any; cleanup
+// stops it and checks that Serve returned.
+func startServer(t *testing.T, opts ...nbd.Options) *testServer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pool, err := blockstore.Open(ctx, t.TempDir(), blockstore.Options{})
@@ -49,7 +49,11 @@ func startServer(t *testing.T) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := nbd.NewServer(poolResolver{pool}, nbd.Options{})
+	var o nbd.Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	srv := nbd.NewServer(poolResolver{pool}, o)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
 	t.Cleanup(func() {
