@@ -23,7 +23,7 @@ BINDIR  ?= /usr/local/bin
 
 export GO RACEFLAGS TESTARGS FUZZTIME SOAK_FUZZTIME
 
-.PHONY: build build-ceph install run test test-ceph soak test-deps lint clean
+.PHONY: deb build build-ceph install run test test-ceph soak test-deps lint clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/stowage
@@ -32,6 +32,10 @@ install: build
 	install -d $(DESTDIR)$(BINDIR)
 	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/stowage
 	@echo "installed $(DESTDIR)$(BINDIR)/stowage ($(VERSION))"
+
+# The Debian package (dpkg-deb) of the binary, in bin/.
+deb: build
+	./scripts/build-deb.sh $(BIN) $(VERSION) bin
 
 # The binary that can keep volumes on Ceph RBD (serve --ceph): cgo against
 # Debian's librbd/librados 16.2, hence go-ceph's pacific tag.

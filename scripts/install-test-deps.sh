@@ -13,6 +13,7 @@ pkgs=(
   ceph-mon ceph-osd ceph-mgr ceph-common # throwaway Ceph for the RBD backend (scripts/test-ceph.sh; the mgr reports capacity)
   librbd-dev librados-dev                # cgo build of the ceph-tagged binary (make build-ceph)
   curl ca-certificates jq                # the README's commands, run by test/readme
+  prometheus                             # promtool checks the alert rules in deploy/prometheus
 )
 missing=()
 for p in "${pkgs[@]}"; do

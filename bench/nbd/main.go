@@ -1,7 +1,8 @@
 // Command nbd benchmarks Stowage's NBD server over a thin pool against
 // `nbdkit file` on a backing file of the same size, running identical fio
 // jobs (ioengine=nbd) against each in one run, then measures snapshot and
-// clone latency on a fully written volume.
+// clone latency on a fully written volume. A second table puts the same
+// server over TLS (NBD_OPT_STARTTLS) against itself in plain text.
 //
 //	go run ./bench/nbd [-size 4G] [-runtime 15s] [-snapsize 10G] [-dir /var/tmp]
 //
@@ -186,8 +187,14 @@ func run(sizeStr string, size, snapSize int64, runtime time.Duration, parent str
 	}
 
 	fmt.Printf("fio ioengine=nbd, size %s, %v per job, best of %d alternating rounds, %d CPUs\n\n", sizeStr, runtime, rounds, cpus())
-	fmt.Printf("%-20s %22s %22s %7s\n", "job", "stowage", "nbdkit file", "ratio")
-	if err := table([]string{"--ioengine=nbd", "--uri=" + ours}, []string{"--ioengine=nbd", "--uri=" + peer}, sizeStr, runtime, rounds); err != nil {
+	if err := compare("stowage", nbdEngine(ours), "nbdkit file", nbdEngine(peer), jobs, sizeStr, runtime, rounds); err != nil {
+		return err
+	}
+	tlsDir := filepath.Join(dir, "tls")
+	if err := os.Mkdir(tlsDir, 0o700); err != nil {
+		return err
+	}
+	if err := tlsVsPlain(ctx, pool, ours, tlsDir, sizeStr, runtime, rounds); err != nil {
 		return err
 	}
 	kit.Process.Kill()
@@ -198,32 +205,8 @@ func run(sizeStr string, size, snapSize int64, runtime time.Duration, parent str
 	return snapLatency(pool, snapSize)
 }
 
-// table runs every job on ours and on the peer (fio engine arguments) and
-// prints both with their ratio.
-func table(ours, peer []string, size string, runtime time.Duration, rounds int) error {
-	for _, j := range jobs {
-		// Alternate the targets so that background load on a shared box
-		// hits both alike, and keep each one's best round.
-		var a, b result
-		for range rounds {
-			r, err := fio(ours, j, size, runtime)
-			if err != nil {
-				return fmt.Errorf("fio %s against stowage: %w", j.name, err)
-			}
-			if r.iops > a.iops {
-				a = r
-			}
-			if r, err = fio(peer, j, size, runtime); err != nil {
-				return fmt.Errorf("fio %s against the peer: %w", j.name, err)
-			}
-			if r.iops > b.iops {
-				b = r
-			}
-		}
-		fmt.Printf("%-20s %9.0f IOPS %6.0f MiB/s %9.0f IOPS %6.0f MiB/s %7.2f\n", j.name, a.iops, a.mibs, b.iops, b.mibs, a.iops/b.iops)
-	}
-	return nil
-}
+// nbdEngine is fio's engine arguments for an NBD URI.
+func nbdEngine(uri string) []string { return []string{"--ioengine=nbd", "--uri=" + uri} }
 
 // fio runs job j on the target that engine names (--ioengine and its
 // options).

@@ -62,8 +62,7 @@ func runRBD(conf, sizeStr string, size, snapSize int64, runtime time.Duration, r
 
 	fmt.Printf("one RBD image of %s in pool %s; fio ioengine=nbd through Stowage vs ioengine=rbd (librbd direct) on the same image, %v per job, best of %d alternating rounds, %d CPUs\n\n",
 		sizeStr, pool, runtime, rounds, cpus())
-	fmt.Printf("%-20s %22s %22s %7s\n", "job", "stowage NBD", "librbd direct", "ratio")
-	if err := table([]string{"--ioengine=nbd", "--uri=" + ours}, direct, sizeStr, runtime, rounds); err != nil {
+	if err := compare("stowage NBD", nbdEngine(ours), "librbd direct", direct, jobs, sizeStr, runtime, rounds); err != nil {
 		return err
 	}
 	cancel()

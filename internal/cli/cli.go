@@ -31,6 +31,7 @@ type app struct {
 	stdout, stderr io.Writer
 	// global flags
 	profile, endpoint, token string
+	caCert                   string
 	json, quiet              bool
 }
 
@@ -75,6 +76,7 @@ Client commands talk to the native API of the endpoint you logged in to
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.profile, "profile", "", "named profile from the config file (default: the current one)")
 	pf.StringVar(&a.endpoint, "endpoint", "", "API endpoint, overriding the profile and STOWAGE_ENDPOINT")
+	pf.StringVar(&a.caCert, "ca-cert", "", "PEM file of the CA to verify the endpoint's TLS certificate with (overrides the profile and STOWAGE_CA_CERT)")
 	pf.BoolVar(&a.json, "json", false, "print JSON with stable field names")
 	pf.BoolVarP(&a.quiet, "quiet", "q", false, "print ids only")
 	root.AddCommand(serveCmd(a.getenv, a.stderr), a.versionCmd(), a.loginCmd(), a.whoamiCmd(), a.projectCmd(), a.tokenCmd(), a.jobCmd(), a.adminCmd(), a.offeringCmd(), a.orderCmd(), a.volumeCmd(), a.snapshotCmd(), a.instanceCmd(), a.bucketCmd(), a.credentialCmd(), a.quotaCmd(), a.eventCmd(),
@@ -211,12 +213,12 @@ func (a *app) out() output { return output{w: a.stdout, json: a.json, quiet: a.q
 // client resolves the endpoint and token: flags, then STOWAGE_ENDPOINT and
 // STOWAGE_TOKEN, then the chosen profile.
 func (a *app) client() (*client.Client, error) {
-	endpoint, token := a.endpoint, ""
+	endpoint, token, ca := a.endpoint, "", a.caFile()
 	if endpoint == "" {
 		endpoint = a.getenv("STOWAGE_ENDPOINT")
 	}
 	token = a.getenv("STOWAGE_TOKEN")
-	if endpoint == "" || token == "" {
+	if endpoint == "" || token == "" || ca == "" {
 		ps, _, err := loadProfiles(a.getenv)
 		if err != nil {
 			return nil, err
@@ -235,6 +237,9 @@ func (a *app) client() (*client.Client, error) {
 		if token == "" {
 			token = p.Token
 		}
+		if ca == "" {
+			ca = p.CACert
+		}
 	}
-	return client.New(endpoint, token), nil
+	return newClient(endpoint, token, ca)
 }

@@ -36,6 +36,10 @@ API token, so the password itself is never stored.`,
 			if _, err := url.ParseRequestURI(endpoint); err != nil || !strings.HasPrefix(endpoint, "http") {
 				return usageError{fmt.Errorf("--endpoint %q is not an http(s) URL", endpoint)}
 			}
+			ca, err := absCA(a.caFile())
+			if err != nil {
+				return err
+			}
 			if (token == "") == (username == "") {
 				return usageError{errors.New("give either --token or --username with --password-stdin")}
 			}
@@ -49,18 +53,29 @@ API token, so the password itself is never stored.`,
 					return fmt.Errorf("read password from standard input: %w", err)
 				}
 				var s client.Session
-				anon := client.New(endpoint, "")
+				anon, err := newClient(endpoint, "", ca)
+				if err != nil {
+					return err
+				}
 				if err := anon.Do(ctx, "POST", "/api/v1/sessions", nil, map[string]string{"username": username, "password": strings.TrimRight(line, "\r\n")}, &s); err != nil {
 					return err
 				}
 				var t client.Token
-				if err := client.New(endpoint, s.Token).Do(ctx, "POST", "/api/v1/tokens", nil, map[string]any{"name": "stowage login"}, &t); err != nil {
+				sc, err := newClient(endpoint, s.Token, ca)
+				if err != nil {
+					return err
+				}
+				if err := sc.Do(ctx, "POST", "/api/v1/tokens", nil, map[string]any{"name": "stowage login"}, &t); err != nil {
 					return err
 				}
 				token = t.Token
 			}
 			var me client.User
-			if err := client.New(endpoint, token).Do(ctx, "GET", "/api/v1/users/me", nil, nil, &me); err != nil {
+			c, err := newClient(endpoint, token, ca)
+			if err != nil {
+				return err
+			}
+			if err := c.Do(ctx, "GET", "/api/v1/users/me", nil, nil, &me); err != nil {
 				return err
 			}
 			ps, path, err := loadProfiles(a.getenv)
@@ -71,7 +86,7 @@ API token, so the password itself is never stored.`,
 			if name == "" {
 				name = "default"
 			}
-			ps.Profiles[name] = profile{Endpoint: endpoint, Token: token}
+			ps.Profiles[name] = profile{Endpoint: endpoint, Token: token, CACert: ca}
 			ps.Current = name
 			if err := ps.save(path); err != nil {
 				return err

@@ -21,6 +21,9 @@ type profiles struct {
 type profile struct {
 	Endpoint string `json:"endpoint"`
 	Token    string `json:"token"`
+	// CACert is a PEM file of the CA the endpoint's certificate is
+	// verified against, when it is not one the system trusts.
+	CACert string `json:"ca_cert,omitempty"`
 }
 
 // configPath is ~/.config/stowage/config.json, or under $XDG_CONFIG_HOME.

@@ -86,6 +86,7 @@ func (a *app) withS3(ctx context.Context, c *client.Client, project string, op f
 	// keeps one between requests, and all close when the command is done.
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 64
+	tr.TLSClientConfig = c.TLSConfig()
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr}
 	err = op(newS3Client(key, hc))

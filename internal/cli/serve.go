@@ -31,6 +31,12 @@ Flags (each also read from the STOWAGE_* variable named in brackets; a flag wins
   --s3-domain DOMAIN    enable virtual-hosted-style S3 [STOWAGE_S3_DOMAIN]
   --log-level LEVEL     debug, info, warn, error [STOWAGE_LOG_LEVEL]
   --shutdown-timeout D  how long to drain on SIGTERM (30s)
+  --tls-cert PATH       certificate file, or a directory of NAME.crt/NAME.key pairs: HTTPS on the
+                        API and S3 listeners, NBD STARTTLS [STOWAGE_TLS_CERT]
+  --tls-key FILE        key of --tls-cert [STOWAGE_TLS_KEY]
+  --nbd-tls MODE        on, require or off: NBD STARTTLS with those certificates [STOWAGE_NBD_TLS] (on)
+  --config FILE         TOML file of these settings (data_dir = "…"); flags and variables win
+                        [STOWAGE_CONFIG]
 
 A port of :0 picks a free port; the bound addresses are written to <data-dir>/addresses.json.
 On first start the admin's token and password are written to <data-dir>/admin-token and

@@ -5,6 +5,8 @@ import (
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
+
+	"github.com/stowage/stowage/internal/server"
 )
 
 // Version and Commit are stamped at build time, e.g.
@@ -23,7 +25,9 @@ var (
 type versionInfo struct {
 	Version string `json:"version"`
 	Commit  string `json:"commit"`
-	Go      string `json:"go"`
+	// Schema is the database schema version this binary migrates to.
+	Schema int64  `json:"schema_version"`
+	Go     string `json:"go"`
 }
 
 // buildVersion completes the stamped version and commit from the build
@@ -66,12 +70,13 @@ func buildVersion(version, commit string, info *debug.BuildInfo) versionInfo {
 func (a *app) versionCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:     "version",
-		Short:   "Print the version and the commit it was built from",
+		Short:   "Print the version, the commit it was built from and the database schema version",
 		Example: "  stowage version\n  stowage version --json",
 		Args:    args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			info, _ := debug.ReadBuildInfo()
 			v := buildVersion(Version, Commit, info)
+			v.Schema = server.SchemaVersion()
 			if a.json {
 				return a.out().printJSON(v)
 			}
@@ -79,7 +84,7 @@ func (a *app) versionCmd() *cobra.Command {
 			if v.Go != "" {
 				built = ", " + v.Go
 			}
-			_, err := fmt.Fprintf(a.stdout, "stowage %s (commit %s%s)\n", v.Version, v.Commit, built)
+			_, err := fmt.Fprintf(a.stdout, "stowage %s (commit %s%s, schema version %d)\n", v.Version, v.Commit, built, v.Schema)
 			return err
 		},
 	}

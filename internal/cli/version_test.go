@@ -1,11 +1,14 @@
 package cli
 
 import (
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"testing"
+
+	"github.com/stowage/stowage/internal/server"
 )
 
 // TestVersionFallsBackToBuildInfo: an unstamped build reports the VCS
@@ -19,10 +22,10 @@ func TestVersionFallsBackToBuildInfo(t *testing.T) {
 		info            *debug.BuildInfo
 		want            versionInfo
 	}{
-		{"", "", info, versionInfo{"dev", "0a8ecbbffc34-dirty", "go1.26.8"}},
-		{"v0.4.0", "abc1234", info, versionInfo{"v0.4.0", "abc1234", "go1.26.8"}},
-		{"", "", &debug.BuildInfo{Main: debug.Module{Version: "v0.3.1"}}, versionInfo{"v0.3.1", "unknown", ""}},
-		{"", "", nil, versionInfo{"dev", "unknown", ""}},
+		{"", "", info, versionInfo{Version: "dev", Commit: "0a8ecbbffc34-dirty", Go: "go1.26.8"}},
+		{"v0.4.0", "abc1234", info, versionInfo{Version: "v0.4.0", Commit: "abc1234", Go: "go1.26.8"}},
+		{"", "", &debug.BuildInfo{Main: debug.Module{Version: "v0.3.1"}}, versionInfo{Version: "v0.3.1", Commit: "unknown"}},
+		{"", "", nil, versionInfo{Version: "dev", Commit: "unknown"}},
 	} {
 		if got := buildVersion(c.version, c.commit, c.info); got != c.want {
 			t.Errorf("buildVersion(%q, %q, …) = %+v, want %+v", c.version, c.commit, got, c.want)
@@ -43,7 +46,8 @@ func TestVersionStamped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := string(out); !strings.HasPrefix(got, "stowage v9.8.7 (commit feedbee, go1.") {
+	if got := string(out); !strings.HasPrefix(got, "stowage v9.8.7 (commit feedbee, go1.") ||
+		!strings.HasSuffix(got, fmt.Sprintf(", schema version %d)\n", server.SchemaVersion())) {
 		t.Errorf("stowage version printed %q", got)
 	}
 }

@@ -274,7 +274,9 @@ Snapshots, clones and extensions work the same for both.`}
 					uri, port, port, host, export, host, export, port, port)
 				return nil
 			}
-			hostPort, export, _ := strings.Cut(strings.TrimPrefix(uri, "nbd://"), "/")
+			rest, _ := strings.CutPrefix(uri, "nbd://")
+			rest, _ = strings.CutPrefix(rest, "nbds://")
+			hostPort, export, _ := strings.Cut(rest, "/")
 			host, port, _ := strings.Cut(hostPort, ":")
 			fmt.Fprintf(a.stdout, "uri:        %s\nqemu:       qemu-system-x86_64 -drive file=%s,format=raw,if=virtio\nqemu-img:   qemu-img info %s\nnbd-client: nbd-client %s %s /dev/nbd0 -N %s\n",
 				uri, uri, uri, host, port, export)

@@ -7,6 +7,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,12 +24,29 @@ type Client struct {
 	endpoint string
 	token    string
 	http     *http.Client
+	tls      *tls.Config // nil: the system's roots
 }
 
 // New returns a client for endpoint (e.g. http://127.0.0.1:8080).
 func New(endpoint, token string) *Client {
 	return &Client{endpoint: strings.TrimRight(endpoint, "/"), token: token, http: &http.Client{Timeout: 5 * time.Minute}}
 }
+
+// WithTLS makes the client verify the server with cfg (a private CA's
+// roots); the CLI's S3 transfers use the same through TLSConfig.
+func (c *Client) WithTLS(cfg *tls.Config) *Client {
+	if cfg == nil {
+		return c
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = cfg
+	c.http.Transport = tr
+	c.tls = cfg
+	return c
+}
+
+// TLSConfig is the configuration WithTLS gave, or nil.
+func (c *Client) TLSConfig() *tls.Config { return c.tls }
 
 // Endpoint is the API endpoint the client talks to, without a trailing
 // slash.

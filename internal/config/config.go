@@ -93,6 +93,17 @@ type Config struct {
 	Ceph     string
 	CephUser string
 	RBDPool  string
+	// TLSCert and TLSKey turn on TLS on the API and S3 listeners and
+	// NBD STARTTLS: a certificate and key file, or TLSCert alone naming a
+	// directory of NAME.crt/NAME.key pairs chosen by server name (tls.go
+	// in package server).
+	TLSCert, TLSKey string
+	// TLSPollInterval is how often the certificate files are checked for
+	// a change; zero is the server's default. No flag: tests shorten it.
+	TLSPollInterval time.Duration
+	// NBDTLS is "off", "on" (STARTTLS offered when TLS is configured) or
+	// "require" (plain-text clients refused with NBD_REP_ERR_TLS_REQD).
+	NBDTLS string
 }
 
 // Default returns the embedded defaults of contract.md.
@@ -120,6 +131,7 @@ func Default() Config {
 		WaldurActionStatus: 200,
 		CephUser:           "client.admin",
 		RBDPool:            "stowage-volumes",
+		NBDTLS:             "on",
 	}
 }
 
@@ -145,6 +157,10 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	fs.StringVar(&c.Ceph, "ceph", c.Ceph, "ceph.conf of the Ceph cluster that holds block volumes (needs a binary from make build-ceph)")
 	fs.StringVar(&c.CephUser, "ceph-user", c.CephUser, "cephx user, as client.NAME or NAME")
 	fs.StringVar(&c.RBDPool, "rbd-pool", c.RBDPool, "RBD pool for block volumes")
+	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "certificate file (PEM, chain included), or a directory of NAME.crt/NAME.key pairs; TLS on the API and S3 listeners")
+	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "private key file of --tls-cert (PEM)")
+	fs.StringVar(&c.NBDTLS, "nbd-tls", c.NBDTLS, "NBD STARTTLS with the --tls-cert certificates: on, require or off")
+	fs.String("config", "", "config file (TOML: flag names as keys); flags and STOWAGE_* variables win over it")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long to drain on SIGTERM")
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "URL clients reach the API at; absolute links use it instead of the Host header")
 	fs.StringVar(&hosts, "allowed-hosts", "", "comma-separated Host values the API answers (.example.com allows subdomains; default: any)")
@@ -157,9 +173,10 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	fromEnv := map[string]bool{}
 	env := func(name, key string, dst *string) {
 		if v := getenv(key); v != "" && !set[name] {
-			*dst = v
+			*dst, fromEnv[name] = v, true
 		}
 	}
 	env("data-dir", "STOWAGE_DATA_DIR", &c.DataDir)
@@ -180,6 +197,12 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	env("ceph", "STOWAGE_CEPH", &c.Ceph)
 	env("ceph-user", "STOWAGE_CEPH_USER", &c.CephUser)
 	env("rbd-pool", "STOWAGE_RBD_POOL", &c.RBDPool)
+	env("tls-cert", "STOWAGE_TLS_CERT", &c.TLSCert)
+	env("tls-key", "STOWAGE_TLS_KEY", &c.TLSKey)
+	env("nbd-tls", "STOWAGE_NBD_TLS", &c.NBDTLS)
+	if err := applyFile(fs, set, fromEnv, getenv); err != nil {
+		return Config{}, err
+	}
 	c.MasterKey = getenv("STOWAGE_MASTER_KEY")
 	v2, err := strconv.ParseBool(sigv2)
 	if err != nil {
@@ -292,6 +315,7 @@ func (c *Config) Validate() error {
 	if c.Ceph != "" && (c.CephUser == "" || c.RBDPool == "") {
 		problems = append(problems, errors.New("--ceph needs a --ceph-user and an --rbd-pool"))
 	}
+	problems = append(problems, c.validateTLS()...)
 	return errors.Join(problems...)
 }
 

@@ -92,6 +92,6 @@ func startRBDServer(t *testing.T) *testServer {
 		st.Close()
 	})
 	// After the cleanup above, so that the server stops before it runs.
-	addr := serve(t, ctx, cancel, pool)
+	addr := serve(t, ctx, cancel, pool, nbd.Options{})
 	return &testServer{pool: pool, addr: addr}
 }

@@ -21,6 +21,7 @@ type conn struct {
 	ctx      context.Context
 	br       *bufio.Reader
 	noZeroes bool
+	tls      bool // STARTTLS succeeded: c.nc is the TLS connection
 
 	qmu       sync.Mutex // guards the reply queue below
 	queue     [][]byte   // replies waiting for the sender
@@ -118,7 +119,12 @@ func (c *conn) option() (Export, error) {
 		}
 		return nil, c.ctx.Err()
 	}
+	if c.s.opts.RequireTLS && !c.tls && opt != optStartTLS && opt != optAbort {
+		return nil, c.refusePlain(opt)
+	}
 	switch opt {
+	case optStartTLS:
+		return nil, c.startTLS(n)
 	case optExportName:
 		return c.exportName(string(data))
 	case optAbort:
@@ -142,7 +148,7 @@ func (c *conn) option() (Export, error) {
 	case optInfo, optGo:
 		return c.infoGo(opt, data)
 	default:
-		// STARTTLS, STRUCTURED_REPLY, meta contexts and anything newer.
+		// STRUCTURED_REPLY, meta contexts and anything newer.
 		return nil, c.optReply(opt, repErrUnsup, []byte("option not supported"))
 	}
 }

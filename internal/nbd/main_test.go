@@ -43,9 +43,9 @@ type testServer struct {
 }
 
 // startServer runs the NBD server in-process on 127.0.0.1:0 over a real
-// pool in a temporary directory; cleanup stops it and checks that Serve
-// returned.
-func startServer(t *testing.T) *testServer {
+// pool in a temporary directory, with the given options if any; cleanup
+// stops it and checks that Serve returned.
+func startServer(t *testing.T, opts ...nbd.Options) *testServer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pool, err := blockstore.Open(ctx, t.TempDir(), blockstore.Options{})
@@ -61,21 +61,25 @@ func startServer(t *testing.T) *testServer {
 			t.Error(err)
 		}
 	})
+	var o nbd.Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
 	// After the cleanup above, so that the server stops before it runs.
-	addr := serve(t, ctx, cancel, poolResolver{pool})
+	addr := serve(t, ctx, cancel, poolResolver{pool}, o)
 	return &testServer{pool: pool, addr: addr}
 }
 
 // serve runs the NBD server over r on 127.0.0.1:0 until the test ends,
 // when it cancels ctx and checks that Serve returned; cleanups registered
 // after it run before it.
-func serve(t *testing.T, ctx context.Context, cancel context.CancelFunc, r nbd.Resolver) string {
+func serve(t *testing.T, ctx context.Context, cancel context.CancelFunc, r nbd.Resolver, o nbd.Options) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := nbd.NewServer(r, nbd.Options{})
+	srv := nbd.NewServer(r, o)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
 	t.Cleanup(func() {

@@ -13,6 +13,7 @@ package nbd
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -57,6 +58,10 @@ type Options struct {
 	HandshakeTimeout time.Duration
 	// Logger receives connection-level problems; slog.Default() if nil.
 	Logger *slog.Logger
+	// TLS, when set, is offered with NBD_OPT_STARTTLS; RequireTLS refuses
+	// every other option (NBD_REP_ERR_TLS_REQD) until the client used it.
+	TLS        *tls.Config
+	RequireTLS bool
 }
 
 // Server serves NBD exports found through a Resolver.

@@ -121,6 +121,8 @@ type Addresses struct {
 	S3  string `json:"s3,omitempty"`
 	NBD string `json:"nbd,omitempty"`
 	NFS string `json:"nfs,omitempty"`
+	// TLS is set when the API and S3 listeners speak TLS (https).
+	TLS bool `json:"tls,omitempty"`
 }
 
 func writeAddresses(dir string, a Addresses) error {

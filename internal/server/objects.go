@@ -47,4 +47,4 @@ func (s *Server) objectPlane(ctx context.Context) error {
 }
 
 // s3Endpoint is the URL S3 clients reach this node at.
-func (s *Server) s3Endpoint() string { return "http://" + s.addrs.S3 }
+func (s *Server) s3Endpoint() string { return s.scheme() + "://" + s.addrs.S3 }

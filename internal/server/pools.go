@@ -14,12 +14,16 @@ import (
 
 // pools builds the operator's view of this node's engines.
 func (s *Server) pools() *pool.Service {
-	var block pool.Block = blockPool{p: s.pool, dir: filepath.Join(s.cfg.DataDir, "blocks")}
-	if s.ceph != nil {
-		block = s.ceph
-	}
-	return pool.NewService(block,
+	return pool.NewService(s.blockPool(),
 		objectPool{blobs: s.blobs, store: s.store, dir: filepath.Join(s.cfg.DataDir, "objects")})
+}
+
+// blockPool is where block volumes live: Ceph, or the local thin pool.
+func (s *Server) blockPool() pool.Block {
+	if s.ceph != nil {
+		return s.ceph
+	}
+	return blockPool{p: s.pool, dir: filepath.Join(s.cfg.DataDir, "blocks")}
 }
 
 // blockPool adapts the thin pool to pool.Block.

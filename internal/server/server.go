@@ -69,6 +69,8 @@ type Server struct {
 	nfsLn    net.Listener
 	nfs      *nfs.Server
 	addrs    Addresses
+	certs    *certs // nil without TLS
+	nbdConns *connCap
 	// routes are the management API's patterns, as registered.
 	routes  []string
 	closeMu sync.Mutex
@@ -138,6 +140,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		return nil, err
 	}
 	s.runner = jobs.NewRunner(s.store, jobs.Options{Logger: log.With("component", "jobs")})
+	if err := s.loadCerts(); err != nil {
+		return nil, err
+	}
 	if err := s.block(ctx); err != nil {
 		return nil, err
 	}
@@ -168,6 +173,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		IdleTimeout: cfg.IdleTimeout, MaxHeaderBytes: cfg.MaxHeaderBytes, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newJobCollector(s.store))
+	s.opsMetrics()
 
 	if s.apiLn, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, fmt.Errorf("listen api %s: %w", cfg.Listen, err)
@@ -178,10 +184,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	}
 	s.s3Ln = capListener{s.s3Ln, newConnCap(maxConnsPerAddr, maxConns)}
 	s.addrs = Addresses{API: s.apiLn.Addr().String(), S3: s.s3Ln.Addr().String(), NBD: s.nbdLn.Addr().String(), NFS: s.nfsLn.Addr().String()}
+	s.setupTLS()
 	if err := writeAddresses(cfg.DataDir, s.addrs); err != nil {
 		return nil, err
 	}
-	log.Info("listening", "api", s.addrs.API, "s3", s.addrs.S3, "nbd", s.addrs.NBD, "nfs", s.addrs.NFS, "data_dir", cfg.DataDir, "database", string(s.store.Engine()))
+	log.Info("listening", "tls", s.addrs.TLS, "api", s.addrs.API, "s3", s.addrs.S3, "nbd", s.addrs.NBD, "nfs", s.addrs.NFS, "data_dir", cfg.DataDir, "database", string(s.store.Engine()))
 	ok = true
 	return s, nil
 }
@@ -213,12 +220,13 @@ func (s *Server) block(ctx context.Context) error {
 	}
 	s.exports = newExports(data)
 	s.volumes = volume.NewService(s.store, backend, planes{s.exports, s.nfs}, s.identity, catalog,
-		volume.Options{NBDAddress: s.nbdLn.Addr().String(), NFSAddress: s.nfsLn.Addr().String(), Files: s.files, Wake: s.runner.Wake})
+		volume.Options{NBDAddress: s.nbdLn.Addr().String(), NFSAddress: s.nfsLn.Addr().String(), NBDTLS: s.nbdTLS() != nil, Files: s.files, Wake: s.runner.Wake})
 	s.exports.vols = s.volumes
 	for _, reg := range s.volumes.Registrations() {
 		s.runner.Register(reg)
 	}
-	s.nbd = nbd.NewServer(s.exports, nbd.Options{Logger: s.log.With("component", "nbd"), HandshakeTimeout: s.cfg.HeaderTimeout})
+	s.nbd = nbd.NewServer(s.exports, nbd.Options{Logger: s.log.With("component", "nbd"), HandshakeTimeout: s.cfg.HeaderTimeout,
+		TLS: s.nbdTLS(), RequireTLS: s.cfg.NBDTLS == "require"})
 	return nil
 }
 
@@ -325,14 +333,15 @@ func (s *Server) Serve(ctx context.Context) error {
 		s.runner.Run(runCtx)
 	}()
 	serveErr := make(chan error, 4)
-	go func() { serveErr <- s.api.Serve(s.apiLn) }()
-	go func() { serveErr <- s.s3.Serve(s.s3Ln) }()
+	go func() { serveErr <- s.serveHTTP(s.api, s.apiLn) }()
+	go func() { serveErr <- s.serveHTTP(s.s3, s.s3Ln) }()
+	go s.watchReload(runCtx)
 	// NBD clients are cut off when the runner stops: a drained job may still
 	// need to revoke an export, and nothing may write to the pool after it.
 	nbdDone := make(chan struct{})
 	go func() {
 		defer close(nbdDone)
-		if err := serveNBD(runCtx, s.nbdLn, s.nbd, newConnCap(maxNBDConnsPerAddr, maxConns)); err != nil {
+		if err := serveNBD(runCtx, s.nbdLn, s.nbd, s.nbdConns); err != nil {
 			serveErr <- fmt.Errorf("nbd listener: %w", err)
 		}
 	}()

@@ -102,7 +102,12 @@ func (e *Env) WithT(t testing.TB) *Env {
 func (e *Env) Stop() { e.stop() }
 
 // URL returns the management API URL of path.
-func (e *Env) URL(path string) string { return "http://" + e.Addrs.API + path }
+func (e *Env) URL(path string) string {
+	if e.Addrs.TLS {
+		return "https://" + e.Addrs.API + path
+	}
+	return "http://" + e.Addrs.API + path
+}
 
 // Response is a decoded reply.
 type Response struct {

@@ -203,6 +203,9 @@ type Options struct {
 	// connection_info URIs of block and filesystem volumes.
 	NBDAddress string
 	NFSAddress string
+	// NBDTLS makes block volumes' URIs nbds://: the NBD listener offers
+	// STARTTLS.
+	NBDTLS bool
 	// Files holds filesystem volumes; without it they cannot be made.
 	Files Files
 	// Wake, when set, tells the job runner new work is queued.
@@ -268,7 +271,11 @@ func (s *Service) ConnectionInfo(a Attachment) ConnectionInfo {
 	if strings.HasPrefix(a.ExportName, NFSExportPrefix) {
 		return ConnectionInfo{Driver: "nfs", URI: "nfs://" + s.o.NFSAddress + "/" + a.ExportName}
 	}
-	return ConnectionInfo{Driver: "nbd", URI: "nbd://" + s.o.NBDAddress + "/" + a.ExportName}
+	scheme := "nbd://"
+	if s.o.NBDTLS {
+		scheme = "nbds://"
+	}
+	return ConnectionInfo{Driver: "nbd", URI: scheme + s.o.NBDAddress + "/" + a.ExportName}
 }
 
 func (s *Service) event(p identity.Principal, projectID, action, rtype, rid string, detail map[string]any) *Event {

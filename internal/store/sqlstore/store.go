@@ -11,7 +11,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -20,8 +19,7 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
-	"github.com/pressly/goose/v3"
-	_ "modernc.org/sqlite" // registers "sqlite"
+	_ "modernc.org/sqlite"             // registers "sqlite"
 
 	"github.com/stowage/stowage/internal/errs"
 )
@@ -108,25 +106,6 @@ func open(dsn string) (*Store, error) {
 		return &Store{engine: SQLite, w: w, r: r}, nil
 	}
 	return nil, fmt.Errorf("database %q: want sqlite:PATH or postgres://…", dsn)
-}
-
-func (s *Store) migrate(ctx context.Context) error {
-	dialect, dir := goose.DialectSQLite3, "migrations/sqlite"
-	if s.engine == Postgres {
-		dialect, dir = goose.DialectPostgres, "migrations/postgres"
-	}
-	sub, err := fs.Sub(migrations, dir)
-	if err != nil {
-		return fmt.Errorf("migrations: %w", err)
-	}
-	p, err := goose.NewProvider(dialect, s.w, sub)
-	if err != nil {
-		return fmt.Errorf("migrations: %w", err)
-	}
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("apply migrations: %w", err)
-	}
-	return nil
 }
 
 // Engine reports which database this is.
