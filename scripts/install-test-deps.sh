@@ -13,6 +13,7 @@ pkgs=(
   ceph-mon ceph-osd ceph-common          # throwaway Ceph for the RBD backend (scripts/test-ceph.sh)
   librbd-dev librados-dev                # cgo build of the ceph-tagged binary (make build-ceph)
   curl ca-certificates jq                # the README's commands, run by test/readme
+  chromium                               # the web console in a real browser (test/console, chromedp)
 )
 missing=()
 for p in "${pkgs[@]}"; do

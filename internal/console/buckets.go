@@ -36,6 +36,8 @@ const (
 	maxParts = 1000
 	// presignFor is how long an upload's URLs work.
 	presignFor = time.Hour
+	// downloadFor is how long the listing's download links work.
+	downloadFor = 15 * time.Minute
 )
 
 func (c *Console) bucketList(w http.ResponseWriter, r *http.Request, s *session) error {
@@ -116,6 +118,7 @@ type entry struct {
 	Folder    bool
 	Size      int64
 	Modified  time.Time
+	URL       string // a presigned download
 }
 
 type bucketData struct {
@@ -187,10 +190,19 @@ func (c *Console) showBucket(w http.ResponseWriter, r *http.Request, s *session,
 		k := aws.ToString(p.Prefix)
 		d.Entries = append(d.Entries, entry{Key: k, Name: strings.TrimPrefix(k, d.Prefix), Folder: true})
 	}
+	ps := s3.NewPresignClient(cl)
 	for _, o := range out.Contents {
 		k := aws.ToString(o.Key)
+		// Each name links straight to the S3 listener, presigned for a
+		// short while: the bytes never pass through the console.
+		req, err := ps.PresignGetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(b.Name), Key: aws.String(k),
+			ResponseContentDisposition: aws.String(`attachment; filename*=UTF-8''` + url.PathEscape(path.Base(k)))},
+			s3.WithPresignExpires(downloadFor))
+		if err != nil {
+			return fmt.Errorf("presign: %w", err)
+		}
 		d.Entries = append(d.Entries, entry{Key: k, Name: strings.TrimPrefix(k, d.Prefix), Size: aws.ToInt64(o.Size),
-			Modified: aws.ToTime(o.LastModified)})
+			Modified: aws.ToTime(o.LastModified), URL: req.URL})
 	}
 	if aws.ToBool(out.IsTruncated) {
 		d.Next = aws.ToString(out.NextContinuationToken)
@@ -198,38 +210,20 @@ func (c *Console) showBucket(w http.ResponseWriter, r *http.Request, s *session,
 	return c.render(w, http.StatusOK, "bucket", v)
 }
 
-// download sends the browser to a short-lived presigned GET.
-func (c *Console) download(w http.ResponseWriter, r *http.Request, s *session) error {
-	ctx := r.Context()
-	b, err := c.bucketOf(ctx, s, r)
-	if err != nil {
-		return err
-	}
-	key := r.URL.Query().Get("key")
-	u, err := c.presignGet(ctx, s, b, key, 5*time.Minute, true)
-	if err != nil {
-		return err
-	}
-	http.Redirect(w, r, u, http.StatusSeeOther)
-	return nil
-}
-
-func (c *Console) presignGet(ctx context.Context, s *session, b bucket.Bucket, key string, d time.Duration, attachment bool) (string, error) {
-	if key == "" {
-		return "", errs.Field("key", "name an object")
-	}
+// presignGet makes a share link for an object that exists.
+func (c *Console) presignGet(ctx context.Context, s *session, b bucket.Bucket, key string, d time.Duration) (string, error) {
 	cl, err := c.client(ctx, s, b.ProjectID)
 	if err != nil {
 		return "", err
 	}
+	if key == "" {
+		return "", errs.Field("key", "name an object")
+	}
 	if _, err := cl.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(b.Name), Key: aws.String(key)}); err != nil {
 		return "", s3Error("find the object", err)
 	}
-	in := &s3.GetObjectInput{Bucket: aws.String(b.Name), Key: aws.String(key)}
-	if attachment {
-		in.ResponseContentDisposition = aws.String(`attachment; filename*=UTF-8''` + url.PathEscape(path.Base(key)))
-	}
-	req, err := s3.NewPresignClient(cl).PresignGetObject(ctx, in, s3.WithPresignExpires(d))
+	req, err := s3.NewPresignClient(cl).PresignGetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(b.Name), Key: aws.String(key)},
+		s3.WithPresignExpires(d))
 	if err != nil {
 		return "", fmt.Errorf("presign: %w", err)
 	}
@@ -255,7 +249,7 @@ func (c *Console) bucketAction(w http.ResponseWriter, r *http.Request, s *sessio
 		}
 		key := r.PostFormValue("key")
 		d := time.Duration(hours) * time.Hour
-		u, err := c.presignGet(ctx, s, b, key, d, false)
+		u, err := c.presignGet(ctx, s, b, key, d)
 		if err != nil {
 			return err
 		}

@@ -140,7 +140,6 @@ func (c *Console) Routes() []Route {
 		{Method: "GET", Path: Base + "projects/{id}/buckets", h: c.bucketList},
 		{Method: "POST", Path: Base + "projects/{id}/buckets", h: c.bucketCreate},
 		{Method: "GET", Path: Base + "projects/{id}/buckets/{name}", h: c.bucketPage},
-		{Method: "GET", Path: Base + "projects/{id}/buckets/{name}/download", h: c.download},
 		{Method: "POST", Path: Base + "projects/{id}/buckets/{name}/{action}", h: c.bucketAction},
 
 		{Method: "GET", Path: Base + "projects/{id}/credentials", h: c.credentialList},
@@ -172,7 +171,11 @@ func (c *Console) wrap(rt Route) http.Handler {
 		if !rt.Public {
 			s, err = c.authenticate(r)
 			if err != nil && errs.Is(err, errs.Unauthorized) && r.Method == http.MethodGet {
-				http.Redirect(w, r, Base+"login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+				// The sign-in form in place, not a redirect: the page
+				// answers 401 like every face, and names nothing.
+				if rerr := c.render(w, http.StatusUnauthorized, "login", &view{Title: "Sign in", Message: errs.Message(err)}); rerr != nil {
+					c.fail(w, r, nil, rerr)
+				}
 				return
 			}
 		}

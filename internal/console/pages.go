@@ -26,15 +26,7 @@ var funcs = template.FuncMap{
 }
 
 func (c *Console) loginPage(w http.ResponseWriter, r *http.Request, _ *session) error {
-	return c.render(w, http.StatusOK, "login", &view{Title: "Sign in", Data: safeNext(r.URL.Query().Get("next"))})
-}
-
-// safeNext keeps a post-login redirect inside the console.
-func safeNext(next string) string {
-	if !strings.HasPrefix(next, Base) || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
-		return Base
-	}
-	return next
+	return c.render(w, http.StatusOK, "login", &view{Title: "Sign in"})
 }
 
 func (c *Console) login(w http.ResponseWriter, r *http.Request, _ *session) error {
@@ -43,11 +35,10 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request, _ *session) erro
 	if err := sameOrigin(r); err != nil {
 		return err
 	}
-	next := safeNext(r.PostFormValue("next"))
 	p, err := c.identity.AuthenticatePassword(r.Context(), strings.TrimSpace(r.PostFormValue("login")), r.PostFormValue("password"),
 		httpapi.ClientIP(r))
 	if errs.Is(err, errs.Unauthorized) {
-		return c.render(w, http.StatusUnauthorized, "login", &view{Title: "Sign in", Data: next,
+		return c.render(w, http.StatusUnauthorized, "login", &view{Title: "Sign in",
 			Message: "That login and password do not match an active account."})
 	}
 	if err != nil {
@@ -56,7 +47,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request, _ *session) erro
 	tok, exp := c.identity.IssueSession(p, sessionTTL, Audience)
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: tok, Path: Base, Expires: exp, HttpOnly: true,
 		Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
-	http.Redirect(w, r, next, http.StatusSeeOther)
+	http.Redirect(w, r, Base, http.StatusSeeOther)
 	return nil
 }
 

@@ -372,6 +372,8 @@ var roleKinds = map[string]string{
 	"GET /api/v1/openapi.json": "public", "POST /api/v1/sessions": "public", "POST /api-auth/password": "public",
 	"POST /api/2.0/accounts/action": "public", "POST /api/user/login": "public",
 	"GET /healthz": "public", "GET /readyz": "public", "GET /metrics": "public",
+	"GET /console/login": "public", "POST /console/login": "public", "POST /console/logout": "public",
+	"GET /console/assets/{file}": "public",
 
 	"GET /api/v1/regions": "catalog", "GET /api/v1/volume-types": "catalog", "GET /api/v1/offerings": "catalog",
 	"GET /api/v1/offerings/{id}": "catalog", "GET /api/v1/offerings/{id}/plans": "catalog",
@@ -444,6 +446,13 @@ func hpcaiPath(path string) bool {
 // from.
 func refusalShape(path string, r testenv.Response) string {
 	body := strings.TrimSpace(string(r.Body))
+	if consolePath(path) {
+		// The console refuses with a page that says why in words.
+		if !strings.HasPrefix(r.Header.Get("Content-Type"), "text/html") || !strings.Contains(body, `class="refusal"`) {
+			return "not a console page with a refusal"
+		}
+		return ""
+	}
 	var v any
 	if err := json.Unmarshal([]byte(body), &v); err != nil {
 		return "not JSON"
