@@ -137,6 +137,12 @@ func (c *Console) Routes() []Route {
 		{Method: "GET", Path: Base + "volumes/{id}", h: c.volumePage},
 		{Method: "POST", Path: Base + "volumes/{id}/{action}", h: c.volumeAction},
 
+		{Method: "GET", Path: Base + "projects/{id}/snapshots", h: c.snapshotList},
+		{Method: "POST", Path: Base + "snapshots/{id}/{action}", h: c.snapshotAction},
+		{Method: "GET", Path: Base + "projects/{id}/instances", h: c.instanceList},
+		{Method: "POST", Path: Base + "projects/{id}/instances", h: c.instanceCreate},
+		{Method: "POST", Path: Base + "instances/{id}/{action}", h: c.instanceAction},
+
 		{Method: "GET", Path: Base + "projects/{id}/buckets", h: c.bucketList},
 		{Method: "POST", Path: Base + "projects/{id}/buckets", h: c.bucketCreate},
 		{Method: "GET", Path: Base + "projects/{id}/buckets/{name}", h: c.bucketPage},

@@ -54,7 +54,7 @@ func (c *Console) volumeCreate(w http.ResponseWriter, r *http.Request, s *sessio
 		return err
 	}
 	in := volume.Create{ProjectID: r.PathValue("id"), Name: strings.TrimSpace(r.PostFormValue("name")), Size: size,
-		Type: r.PostFormValue("type"), SnapshotID: r.PostFormValue("snapshot_id")}
+		Type: r.PostFormValue("type"), SnapshotID: r.PostFormValue("snapshot_id"), VolumeID: r.PostFormValue("volume_id")}
 	vol, j, err := c.volumes.CreateVolume(r.Context(), s.p, in)
 	if err != nil {
 		return err
@@ -85,6 +85,7 @@ type attachmentView struct {
 
 type volumeData struct {
 	Volume      volume.Volume
+	Types       []volume.Type
 	Attachments []attachmentView
 	Snapshots   []volume.Snapshot
 	Instances   []volume.Instance
@@ -125,7 +126,7 @@ func (c *Console) volumePage(w http.ResponseWriter, r *http.Request, s *session)
 	if err != nil {
 		return err
 	}
-	d := volumeData{Volume: vol, Job: r.URL.Query().Get("job")}
+	d := volumeData{Volume: vol, Job: r.URL.Query().Get("job"), Types: c.volumes.Catalog().Types()}
 	insts, err := c.volumes.ListInstances(ctx, s.p, vol.ProjectID, page.Request{Limit: 100})
 	if err != nil {
 		return err
@@ -166,6 +167,16 @@ func (c *Console) volumeAction(w http.ResponseWriter, r *http.Request, s *sessio
 		if size, err = gibField(r, "size_gib"); err == nil {
 			_, j, err = c.volumes.ExtendVolume(ctx, s.p, id, size)
 		}
+	case "clone":
+		var src volume.Volume
+		if src, err = c.volumes.GetVolume(ctx, s.p, id); err == nil {
+			var vol volume.Volume
+			vol, j, err = c.volumes.CreateVolume(ctx, s.p, volume.Create{ProjectID: src.ProjectID,
+				Name: strings.TrimSpace(r.PostFormValue("name")), Size: src.Size, Type: src.Type, VolumeID: src.ID})
+			back = Base + "volumes/" + url.PathEscape(vol.ID)
+		}
+	case "retype":
+		_, err = c.volumes.RetypeVolume(ctx, s.p, id, r.PostFormValue("type"))
 	case "revert":
 		_, j, err = c.volumes.RevertVolume(ctx, s.p, id, r.PostFormValue("snapshot_id"))
 	case "delete":

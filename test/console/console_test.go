@@ -251,6 +251,12 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("%v copy buttons next to the connection lines, want one per line", n)
 	}
 	s.shoot("volume")
+	s.open("/console/projects/" + pid + "/snapshots")
+	s.waitFor("the snapshot in the project's list", `/before-upgrade/.test(document.querySelector("#snapshot-list").innerText)`)
+	s.shoot("snapshots")
+	s.open("/console/projects/" + pid + "/instances")
+	s.waitFor("the instance in the list", `/web-1\s+running/.test(document.querySelector("#instances").innerText)`)
+	s.shoot("instances")
 	if st := s.open("/console/volumes/" + otherVolume); st != http.StatusNotFound ||
 		eval[string](s, "document.querySelector('h1').textContent") != "Not found" {
 		t.Errorf("another tenant's volume answered %d, not the not-found page", st)
