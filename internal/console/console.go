@@ -148,6 +148,13 @@ func (c *Console) Routes() []Route {
 		{Method: "GET", Path: Base + "projects/{id}/buckets/{name}", h: c.bucketPage},
 		{Method: "POST", Path: Base + "projects/{id}/buckets/{name}/{action}", h: c.bucketAction},
 
+		{Method: "GET", Path: Base + "projects/{id}/members", h: c.memberList},
+		{Method: "POST", Path: Base + "projects/{id}/members", h: c.memberAdd},
+		{Method: "POST", Path: Base + "projects/{id}/members/{user_id}/remove", h: c.memberRemove},
+		{Method: "GET", Path: Base + "tokens", h: c.tokenList},
+		{Method: "POST", Path: Base + "tokens", h: c.tokenCreate},
+		{Method: "POST", Path: Base + "tokens/{id}/revoke", h: c.tokenRevoke},
+
 		{Method: "GET", Path: Base + "projects/{id}/credentials", h: c.credentialList},
 		{Method: "POST", Path: Base + "projects/{id}/credentials", h: c.credentialCreate},
 		{Method: "POST", Path: Base + "projects/{id}/credentials/{key}/revoke", h: c.credentialRevoke},

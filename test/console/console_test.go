@@ -87,7 +87,7 @@ func eval[T any](s *suite, expr string) T {
 func (s *suite) waitFor(what, predicate string) {
 	s.t.Helper()
 	s.steps++
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		ok, err := chromedp.Run(s.ctx, chromedp.Evaluate[bool]("Boolean(" + predicate + ")"))
 		if err == nil && ok {
@@ -192,7 +192,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	defer cancelAlloc()
 	ctx, cancel := chromedp.NewContext(allocCtx)
 	defer cancel()
-	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancelTimeout()
 	s.ctx = ctx
 
@@ -377,6 +377,17 @@ func TestConsoleInBrowser(t *testing.T) {
 	if strings.Contains(fmt.Sprint(keys), access) {
 		t.Errorf("the revoked key %s is still listed by the native API", access)
 	}
+	s.open("/console/projects/" + pid + "/members")
+	s.waitFor("the members", `/alice\s.*member/.test(document.querySelector("#members").innerText) && /victor\s.*viewer/.test(document.querySelector("#members").innerText)`)
+	s.shoot("members")
+	s.open("/console/tokens")
+	s.step("name a token", chromedp.SendKeys(chromedp.ID("t-name"), "laptop"))
+	s.submit("create a token", chromedp.Click(chromedp.ID("create-token")))
+	s.waitFor("the new token", `document.querySelector("#new-token") !== null`)
+	if tok := eval[string](s, `document.querySelector("#new-token").textContent`); e.Do("GET", "/api/v1/users/me", testenv.Bearer(tok), nil).Status != 200 {
+		t.Errorf("the token the console made does not work on the native API")
+	}
+	s.shoot("tokens")
 	s.signOut()
 	if st := s.open("/console/projects/" + pid); st != http.StatusUnauthorized || eval[bool](s, `document.querySelector("#signin") === null`) {
 		t.Errorf("after signing out the project page answered %d, not the sign-in form", st)

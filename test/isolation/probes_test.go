@@ -283,6 +283,11 @@ func probeTable() map[string][]probe {
 			probe{body: `{"key":"x-$R","size":1}`, params: map[string]string{"action": "upload"}},
 			probe{body: `{"key":"x-$R","size":1}`, params: map[string]string{"action": "upload", "id": "$OWNP"}},
 			probe{body: `{"key":"$VKEY","upload_id":"$VUPD","etags":["x"]}`, params: map[string]string{"action": "complete"}}),
+		"POST /console/projects/{id}/members":                  {{body: "user_id=$SELF&role=admin", contentType: urlencoded}},
+		"POST /console/projects/{id}/members/{user_id}/remove": {{}},
+		"POST /console/tokens": {{body: "name=x&project_id=$PV", contentType: urlencoded},
+			{body: "name=mine", contentType: urlencoded, own: true}},
+		"POST /console/tokens/{id}/revoke":                     {{}},
 		"POST /console/projects/{id}/credentials":              {{body: "description=x", contentType: urlencoded}},
 		"POST /console/projects/{id}/credentials/{key}/revoke": {{}, {params: map[string]string{"id": "$OWNP"}}},
 	}

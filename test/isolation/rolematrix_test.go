@@ -343,6 +343,8 @@ func roleProbes() map[string]roleProbe {
 		"POST /api/v1/organisations/{id}/members": {probe: probe{body: `{"user_id":"$VUSER","role":"viewer"}`}},
 		"POST /api/v1/projects/{id}/members":      {probe: probe{body: `{"user_id":"$VUSER","role":"member"}`}},
 		"POST /api/v1/tokens":                     {probe: probe{body: `{"name":"mine"}`}},
+		"POST /console/projects/{id}/members":     {probe: probe{body: "user_id=$VUSER&role=member", contentType: urlencoded}},
+		"POST /console/tokens":                    {probe: probe{body: "name=mine", contentType: urlencoded}},
 		"PUT /api/v1/projects/{id}/quotas":        {probe: probe{body: `{"storage_bytes":1099511627776,"volumes":1000,"snapshots":1000}`}},
 		"POST /api/v1/volumes/{id}/attach":        {probe: probe{body: `{"instance_id":"$OWNINST"}`}},
 		"POST /api/v1/volumes/{id}/revert":        {probe: probe{body: `{"snapshot_id":"$VSNAP"}`}},
@@ -392,12 +394,14 @@ var roleKinds = map[string]string{
 	"GET /api/v1/users/me": "self", "GET /api/v1/tokens": "self", "GET /api/users/me": "self", "GET /api/2.0/profile": "self",
 	"POST /api/v1/tokens": "user", "DELETE /api/v1/tokens/{id}": "user", "POST /api/v1/users/me/password": "user",
 	"PUT /api/2.0/profile": "user",
+	"GET /console/tokens":  "self", "POST /console/tokens": "user", "POST /console/tokens/{id}/revoke": "user",
 
 	"GET /api/v1/object-storage/{id}/credentials": "secret", "GET /v1/storage/credentials": "secret",
 
 	"PATCH /api/v1/projects/{id}": "padmin", "POST /api/v1/projects/{id}/members": "padmin",
 	"DELETE /api/v1/projects/{id}/members/{user_id}": "padmin",
-	"POST /api/v1/orders/{id}/{action}":              "padmin", "POST /api/marketplace-orders/{uuid}/{action}": "padmin",
+	"POST /api/v1/orders/{id}/{action}":              "padmin",
+	"POST /console/projects/{id}/members":            "padmin", "POST /console/projects/{id}/members/{user_id}/remove": "padmin", "POST /api/marketplace-orders/{uuid}/{action}": "padmin",
 
 	"POST /api/v1/projects": "orgadmin", "POST /api/v1/organisations/{id}/members": "orgadmin",
 	"DELETE /api/v1/organisations/{id}/members/{user_id}": "orgadmin",
