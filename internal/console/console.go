@@ -25,6 +25,7 @@ import (
 	"github.com/stowage/stowage/internal/core/identity"
 	"github.com/stowage/stowage/internal/core/objectstorage"
 	"github.com/stowage/stowage/internal/core/page"
+	"github.com/stowage/stowage/internal/core/pool"
 	"github.com/stowage/stowage/internal/core/volume"
 	"github.com/stowage/stowage/internal/errs"
 	"github.com/stowage/stowage/internal/httpapi"
@@ -55,6 +56,7 @@ type Console struct {
 	jobs       *jobs.Service
 	volumes    *volume.Service
 	objects    *objectstorage.Manager
+	pools      *pool.Service
 	s3Endpoint func() string
 	log        *slog.Logger
 	maxBody    int64
@@ -109,6 +111,10 @@ type session struct {
 // CSRF is the token the page's forms and scripts send back.
 func (s *session) CSRF() string { return s.csrf }
 
+// Staff says whether to offer the operator's page (the core still
+// decides what it shows).
+func (s *session) Staff() bool { return s.p.User.Staff }
+
 // User names the caller in the header.
 func (s *session) User() string { return s.p.User.Username }
 
@@ -154,6 +160,9 @@ func (c *Console) Routes() []Route {
 		{Method: "GET", Path: Base + "tokens", h: c.tokenList},
 		{Method: "POST", Path: Base + "tokens", h: c.tokenCreate},
 		{Method: "POST", Path: Base + "tokens/{id}/revoke", h: c.tokenRevoke},
+
+		{Method: "GET", Path: Base + "admin", h: c.operator},
+		{Method: "POST", Path: Base + "admin/{action}", h: c.operatorAction},
 
 		{Method: "GET", Path: Base + "projects/{id}/credentials", h: c.credentialList},
 		{Method: "POST", Path: Base + "projects/{id}/credentials", h: c.credentialCreate},

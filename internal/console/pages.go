@@ -23,6 +23,9 @@ var funcs = template.FuncMap{
 	"when":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
 	"path":  url.PathEscape,
 	"query": url.QueryEscape,
+	"gib":   gibOf,
+	"count": countOf,
+	"open":  projectLink,
 }
 
 func (c *Console) loginPage(w http.ResponseWriter, r *http.Request, _ *session) error {

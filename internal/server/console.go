@@ -18,7 +18,7 @@ func (s *Server) registerConsole(mux httpapi.Mux) error {
 	if err != nil {
 		return fmt.Errorf("console: %w", err)
 	}
-	c.Register(mux)
+	c.WithPools(s.pools()).Register(mux)
 	return nil
 }
 

@@ -409,6 +409,27 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	s.open(volURL)
 	s.shoot("volume-viewer")
+	if st := s.open("/console/admin"); st != http.StatusForbidden {
+		t.Errorf("the operator's page answered a viewer %d, want 403", st)
+	}
+	s.signOut()
+
+	// Staff: the pools' use, and a project's quota set from the page.
+	adminPW, err := os.ReadFile(filepath.Join(e.DataDir, "admin-password"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.signIn("admin", strings.TrimSpace(string(adminPW)))
+	s.open("/console/admin")
+	s.waitFor("the pools", `/Block pool disk/.test(document.body.innerText)`)
+	s.step("set project web's volume quota", chromedp.SetValue(chromedp.ID("q-v-"+pid), "7"))
+	s.submit("save the quota", chromedp.Click(chromedp.CSS(`form:has(#q-v-`+pid+`) button`)))
+	var quota obj
+	e.Do("GET", "/api/v1/projects/"+pid+"/quotas", testenv.Bearer(admin), nil).JSON(t, &quota)
+	if limits, _ := quota["limits"].(obj); fmt.Sprint(limits["volumes"]) != "7" {
+		t.Errorf("the quota set in the console reads %v on the native API", quota)
+	}
+	s.shoot("operator")
 	s.signOut()
 
 	fmt.Printf("console: browser suite: %d steps, %d screenshots in %s, %.1fs\n", s.steps, s.saved, s.shots, time.Since(start).Seconds())

@@ -410,6 +410,7 @@ var roleKinds = map[string]string{
 	"PATCH /api/v1/offerings/{id}": "staff", "POST /api/v1/offerings/{id}/plans": "staff", "PUT /api/v1/projects/{id}/quotas": "staff",
 	"GET /api/v1/admin/pools": "staff", "POST /api/v1/admin/pools/block/fsck": "staff", "POST /api/v1/admin/pools/object/gc": "staff",
 	"POST /api/2.0/libdrives": "staff", "DELETE /api/2.0/libdrives/{uuid}": "staff",
+	"GET /console/admin": "staff", "POST /console/admin/{action}": "staff",
 
 	// Asking whether a chunk is in is part of uploading, which members do.
 	"GET /api/2.0/drives/{uuid}/upload": "write",
