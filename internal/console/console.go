@@ -23,6 +23,7 @@ import (
 
 	"github.com/stowage/stowage/internal/core/access"
 	"github.com/stowage/stowage/internal/core/identity"
+	"github.com/stowage/stowage/internal/core/marketplace"
 	"github.com/stowage/stowage/internal/core/objectstorage"
 	"github.com/stowage/stowage/internal/core/page"
 	"github.com/stowage/stowage/internal/core/pool"
@@ -57,6 +58,7 @@ type Console struct {
 	volumes    *volume.Service
 	objects    *objectstorage.Manager
 	pools      *pool.Service
+	market     *marketplace.Service
 	s3Endpoint func() string
 	log        *slog.Logger
 	maxBody    int64
@@ -160,6 +162,11 @@ func (c *Console) Routes() []Route {
 		{Method: "GET", Path: Base + "tokens", h: c.tokenList},
 		{Method: "POST", Path: Base + "tokens", h: c.tokenCreate},
 		{Method: "POST", Path: Base + "tokens/{id}/revoke", h: c.tokenRevoke},
+
+		{Method: "GET", Path: Base + "projects/{id}/catalog", h: c.catalog},
+		{Method: "POST", Path: Base + "projects/{id}/orders", h: c.order},
+		{Method: "GET", Path: Base + "orders/{id}", h: c.orderPage},
+		{Method: "POST", Path: Base + "orders/{id}/{action}", h: c.orderAction},
 
 		{Method: "GET", Path: Base + "admin", h: c.operator},
 		{Method: "POST", Path: Base + "admin/{action}", h: c.operatorAction},

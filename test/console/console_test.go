@@ -430,6 +430,13 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("the quota set in the console reads %v on the native API", quota)
 	}
 	s.shoot("operator")
+
+	// The catalog: order the first offering and follow the order to done.
+	s.open("/console/projects/" + pid + "/catalog")
+	s.step("name the order", chromedp.SendKeys(chromedp.CSS(`form[action$="/orders"] input[name=name]`), "ordered-1"))
+	s.submit("order", chromedp.Click(chromedp.CSS(`form[action$="/orders"] button`)))
+	s.waitFor("the order to be done", `(document.querySelector("#order-state")||{}).textContent === "done"`)
+	s.shoot("order")
 	s.signOut()
 
 	fmt.Printf("console: browser suite: %d steps, %d screenshots in %s, %.1fs\n", s.steps, s.saved, s.shots, time.Since(start).Seconds())

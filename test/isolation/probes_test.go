@@ -283,6 +283,9 @@ func probeTable() map[string][]probe {
 			probe{body: `{"key":"x-$R","size":1}`, params: map[string]string{"action": "upload"}},
 			probe{body: `{"key":"x-$R","size":1}`, params: map[string]string{"action": "upload", "id": "$OWNP"}},
 			probe{body: `{"key":"$VKEY","upload_id":"$VUPD","etags":["x"]}`, params: map[string]string{"action": "complete"}}),
+		"POST /console/projects/{id}/orders": {{body: "offering_id=$OFFER&plan_id=$PLAN&name=x-$R&storage_gib=1", contentType: urlencoded}},
+		"POST /console/orders/{id}/{action}": consoleForm("", "approve_by_consumer", "reject_by_consumer", "cancel",
+			"approve_by_provider"),
 		"POST /console/admin/{action}": consoleForm("name=x-$R&organisation_id=$ORGV&project_id=$PV&username=x-$R&email=x-$R@example.com"+
 			"&password=long-enough-password&storage_gib=1&volumes=1&snapshots=1", "organisation", "project", "user", "quota"),
 		"POST /console/projects/{id}/members":                  {{body: "user_id=$SELF&role=admin", contentType: urlencoded}},

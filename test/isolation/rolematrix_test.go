@@ -401,6 +401,7 @@ var roleKinds = map[string]string{
 	"PATCH /api/v1/projects/{id}": "padmin", "POST /api/v1/projects/{id}/members": "padmin",
 	"DELETE /api/v1/projects/{id}/members/{user_id}": "padmin",
 	"POST /api/v1/orders/{id}/{action}":              "padmin",
+	"POST /console/orders/{id}/{action}":             "padmin",
 	"POST /console/projects/{id}/members":            "padmin", "POST /console/projects/{id}/members/{user_id}/remove": "padmin", "POST /api/marketplace-orders/{uuid}/{action}": "padmin",
 
 	"POST /api/v1/projects": "orgadmin", "POST /api/v1/organisations/{id}/members": "orgadmin",

@@ -51,6 +51,10 @@
     })();
   });
 
+  // A page following something that settles by itself (an order) looks
+  // again each second until it has.
+  if (document.querySelector("[data-refresh]")) { setTimeout(function () { location.reload(); }, 1000); }
+
   // Bucket names are checked as they are typed.
   var bn = document.querySelector("[data-bucket-name]");
   if (bn) {
