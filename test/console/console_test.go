@@ -89,7 +89,7 @@ func (s *suite) waitFor(what, predicate string) {
 	s.steps++
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		ok, err := chromedp.Run(s.ctx, chromedp.Evaluate[bool]("Boolean(" + predicate + ")"))
+		ok, err := chromedp.Run(s.ctx, chromedp.Evaluate[bool]("Boolean("+predicate+")"))
 		if err == nil && ok {
 			return
 		}
