@@ -273,6 +273,24 @@ func (c *Console) bucketAction(w http.ResponseWriter, r *http.Request, s *sessio
 			return s3Error("delete the object", err)
 		}
 		back += "?prefix=" + url.QueryEscape(r.PostFormValue("prefix"))
+	case "public":
+		public := r.PostFormValue("public") == "on"
+		if _, err := c.objects.UpdateBucket(ctx, s.p, b.Name, objectstorage.BucketUpdate{Public: &public}); err != nil {
+			return err
+		}
+	case "versioning":
+		cl, err := c.client(ctx, s, b.ProjectID)
+		if err != nil {
+			return err
+		}
+		st := s3types.BucketVersioningStatusSuspended
+		if r.PostFormValue("enabled") == "on" {
+			st = s3types.BucketVersioningStatusEnabled
+		}
+		if _, err := cl.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: aws.String(b.Name),
+			VersioningConfiguration: &s3types.VersioningConfiguration{Status: st}}); err != nil {
+			return s3Error("set versioning", err)
+		}
 	case "delete":
 		if r.PostFormValue("confirm") != b.Name {
 			return errs.Field("confirm", "type the bucket's name, %q, to delete it", b.Name)
@@ -374,4 +392,78 @@ func (c *Console) complete(w http.ResponseWriter, r *http.Request, s *session, b
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+type version struct {
+	ID       string
+	Latest   bool
+	Deleted  bool
+	Size     int64
+	Modified time.Time
+	URL      string
+}
+
+type objectData struct {
+	Bucket      bucket.Bucket
+	Key         string
+	Size        int64
+	ETag        string
+	ContentType string
+	Modified    time.Time
+	Versions    []version
+	Crumbs      []crumb
+}
+
+// object shows one object's details and versions, each with a download
+// link presigned for its version.
+func (c *Console) object(w http.ResponseWriter, r *http.Request, s *session) error {
+	ctx := r.Context()
+	b, err := c.bucketOf(ctx, s, r)
+	if err != nil {
+		return err
+	}
+	cl, err := c.client(ctx, s, b.ProjectID)
+	if err != nil {
+		return err
+	}
+	key := r.URL.Query().Get("key")
+	if key == "" {
+		return errs.Field("key", "name an object")
+	}
+	h, err := cl.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(b.Name), Key: aws.String(key)})
+	if err != nil {
+		return s3Error("find the object", err)
+	}
+	v, err := c.page(ctx, s, b.ProjectID, "buckets", key)
+	if err != nil {
+		return err
+	}
+	d := objectData{Bucket: b, Key: key, Size: aws.ToInt64(h.ContentLength), ETag: aws.ToString(h.ETag),
+		ContentType: aws.ToString(h.ContentType), Modified: aws.ToTime(h.LastModified), Crumbs: crumbs(path.Dir("/" + key)[1:])}
+	vs, err := cl.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: aws.String(b.Name), Prefix: aws.String(key),
+		MaxKeys: aws.Int32(pageSize)})
+	if err != nil {
+		return s3Error("list versions", err)
+	}
+	ps := s3.NewPresignClient(cl)
+	for _, x := range vs.Versions {
+		if aws.ToString(x.Key) != key {
+			continue
+		}
+		req, err := ps.PresignGetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(b.Name), Key: aws.String(key), VersionId: x.VersionId},
+			s3.WithPresignExpires(downloadFor))
+		if err != nil {
+			return fmt.Errorf("presign: %w", err)
+		}
+		d.Versions = append(d.Versions, version{ID: aws.ToString(x.VersionId), Latest: aws.ToBool(x.IsLatest), Size: aws.ToInt64(x.Size),
+			Modified: aws.ToTime(x.LastModified), URL: req.URL})
+	}
+	for _, x := range vs.DeleteMarkers {
+		if aws.ToString(x.Key) == key {
+			d.Versions = append(d.Versions, version{ID: aws.ToString(x.VersionId), Latest: aws.ToBool(x.IsLatest), Deleted: true,
+				Modified: aws.ToTime(x.LastModified)})
+		}
+	}
+	v.Data = d
+	return c.render(w, http.StatusOK, "object", v)
 }

@@ -154,6 +154,7 @@ func (c *Console) Routes() []Route {
 		{Method: "GET", Path: Base + "projects/{id}/buckets", h: c.bucketList},
 		{Method: "POST", Path: Base + "projects/{id}/buckets", h: c.bucketCreate},
 		{Method: "GET", Path: Base + "projects/{id}/buckets/{name}", h: c.bucketPage},
+		{Method: "GET", Path: Base + "projects/{id}/buckets/{name}/object", h: c.object},
 		{Method: "POST", Path: Base + "projects/{id}/buckets/{name}/{action}", h: c.bucketAction},
 
 		{Method: "GET", Path: Base + "projects/{id}/members", h: c.memberList},

@@ -341,6 +341,12 @@ func TestConsoleInBrowser(t *testing.T) {
 		break
 	}
 
+	// The object's details and versions.
+	s.open("/console/projects/" + pid + "/buckets/" + bucket + "/object?key=big.bin")
+	s.waitFor("the object's details", `/20 MiB/.test(document.querySelector(".facts").innerText) && document.querySelector("#versions") !== null`)
+	s.shoot("object")
+	s.open("/console/projects/" + pid + "/buckets/" + bucket)
+
 	// Share a link and fetch it with no credentials at all.
 	s.submit("share big.bin", chromedp.Click(chromedp.CSS(`[data-share="big.bin"]`)))
 	s.waitFor("the share link", `document.querySelector("#share-url") !== null`)

@@ -279,7 +279,8 @@ func probeTable() map[string][]probe {
 		"POST /console/instances/{id}/{action}": consoleForm("", "stop", "start", "delete"),
 		"POST /console/projects/{id}/buckets":   {{body: "name=x-$R", contentType: urlencoded}},
 		"POST /console/projects/{id}/buckets/{name}/{action}": append(append(
-			consoleForm("hours=1&key=$VKEY", "share", "delete-object"), consoleForm("confirm=$VBKT", "delete")...),
+			consoleForm("hours=1&key=$VKEY&public=on&enabled=on", "share", "delete-object", "public", "versioning"),
+			consoleForm("confirm=$VBKT", "delete")...),
 			probe{body: `{"key":"x-$R","size":1}`, params: map[string]string{"action": "upload"}},
 			probe{body: `{"key":"x-$R","size":1}`, params: map[string]string{"action": "upload", "id": "$OWNP"}},
 			probe{body: `{"key":"$VKEY","upload_id":"$VUPD","etags":["x"]}`, params: map[string]string{"action": "complete"}}),
@@ -293,6 +294,7 @@ func probeTable() map[string][]probe {
 		"POST /console/tokens": {{body: "name=x&project_id=$PV", contentType: urlencoded},
 			{body: "name=mine", contentType: urlencoded, own: true}},
 		"POST /console/tokens/{id}/revoke":                     {{}},
+		"GET /console/projects/{id}/buckets/{name}/object":     {{query: "key=$VKEY"}, {query: "key=$VKEY", params: map[string]string{"id": "$OWNP"}}},
 		"POST /console/projects/{id}/credentials":              {{body: "description=x", contentType: urlencoded}},
 		"POST /console/projects/{id}/credentials/{key}/revoke": {{}, {params: map[string]string{"id": "$OWNP"}}},
 	}

@@ -397,6 +397,8 @@ var roleKinds = map[string]string{
 	"GET /console/tokens":  "self", "POST /console/tokens": "user", "POST /console/tokens/{id}/revoke": "user",
 
 	"GET /api/v1/object-storage/{id}/credentials": "secret", "GET /v1/storage/credentials": "secret",
+	// An object's page links to presigned downloads of its versions.
+	"GET /console/projects/{id}/buckets/{name}/object": "secret",
 
 	"PATCH /api/v1/projects/{id}": "padmin", "POST /api/v1/projects/{id}/members": "padmin",
 	"DELETE /api/v1/projects/{id}/members/{user_id}": "padmin",
