@@ -64,6 +64,15 @@ type Console struct {
 	maxBody    int64
 	pages      map[string]*template.Template
 	assets     http.Handler
+	// secure marks the session cookie Secure even on a plain connection:
+	// TLS ends at a proxy in front of the node (--public-url https://…).
+	secure bool
+}
+
+// WithSecureCookies marks the session cookie Secure on every connection.
+func (c *Console) WithSecureCookies(on bool) *Console {
+	c.secure = on
+	return c
 }
 
 // New builds the console over the core services.

@@ -49,7 +49,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request, _ *session) erro
 	}
 	tok, exp := c.identity.IssueSession(p, sessionTTL, Audience)
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: tok, Path: Base, Expires: exp, HttpOnly: true,
-		Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+		Secure: c.secure || r.TLS != nil, SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, Base, http.StatusSeeOther)
 	return nil
 }
@@ -66,7 +66,7 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request, _ *session) err
 		}
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: Base, MaxAge: -1, HttpOnly: true,
-		Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+		Secure: c.secure || r.TLS != nil, SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, Base+"login", http.StatusSeeOther)
 	return nil
 }

@@ -18,7 +18,7 @@ func (s *Server) registerConsole(mux httpapi.Mux) error {
 	if err != nil {
 		return fmt.Errorf("console: %w", err)
 	}
-	c.WithPools(s.pools()).WithMarket(s.market).Register(mux)
+	c.WithPools(s.pools()).WithMarket(s.market).WithSecureCookies(strings.HasPrefix(s.cfg.PublicURL, "https://")).Register(mux)
 	return nil
 }
 

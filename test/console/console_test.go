@@ -251,6 +251,13 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("%v copy buttons next to the connection lines, want one per line", n)
 	}
 	s.shoot("volume")
+	// Deleting it while attached is refused, in the core's words.
+	s.step("confirm the delete", chromedp.SendKeys(chromedp.ID("d-confirm"), "data-1"))
+	s.submit("delete the attached volume", chromedp.Click(chromedp.ID("delete-volume")))
+	if refusal := eval[string](s, `(document.querySelector(".refusal")||{}).textContent || ""`); !strings.Contains(refusal, "in_use") {
+		t.Errorf("deleting an attached volume showed %q, not the core's refusal", refusal)
+	}
+	s.shoot("refusal")
 	s.open("/console/projects/" + pid + "/snapshots")
 	s.waitFor("the snapshot in the project's list", `/before-upgrade/.test(document.querySelector("#snapshot-list").innerText)`)
 	s.shoot("snapshots")

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stowage/stowage/internal/config"
 	"github.com/stowage/stowage/internal/testenv"
 )
 
@@ -145,5 +146,29 @@ func TestConsoleSession(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("the ended session's cookie still opens the console: %d", resp.StatusCode)
+	}
+}
+
+// TestConsoleCookieSecureBehindTLSProxy: with an https public URL, TLS ends
+// at a proxy, so the cookie is Secure although the node sees plain HTTP.
+func TestConsoleCookieSecureBehindTLSProxy(t *testing.T) {
+	e := testenv.Start(t, func(c *config.Config) { c.PublicURL = "https://storage.example" })
+	var me map[string]any
+	e.Do("GET", "/api/v1/users/me", testenv.Bearer(e.AdminToken), nil).JSON(t, &me)
+	form := url.Values{"login": {me["username"].(string)}, "password": {e.AdminToken}}
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.PostForm(e.URL("/console/login"), form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var session *http.Cookie
+	for _, ck := range resp.Cookies() {
+		if ck.Name == "stowage_console" {
+			session = ck
+		}
+	}
+	if session == nil || !session.Secure {
+		t.Errorf("the session cookie behind an https public URL is %+v, want Secure", session)
 	}
 }
