@@ -172,3 +172,36 @@ func TestConsoleCookieSecureBehindTLSProxy(t *testing.T) {
 		t.Errorf("the session cookie behind an https public URL is %+v, want Secure", session)
 	}
 }
+
+// TestS3TrustsOnlyTheConsoleOrigin: the page uploads straight to the S3
+// listener, so S3 answers CORS for the console's own origin on a bucket
+// with no CORS rules, and for no other origin.
+func TestS3TrustsOnlyTheConsoleOrigin(t *testing.T) {
+	e := testenv.Start(t)
+	var projects struct{ Items []map[string]any }
+	e.Do("GET", "/api/v1/projects", testenv.Bearer(e.AdminToken), nil).JSON(t, &projects)
+	pid := projects.Items[0]["id"].(string)
+	if r := e.Do("POST", "/api/v1/projects/"+pid+"/buckets", testenv.Bearer(e.AdminToken), map[string]any{"name": "cors-probe"}); r.Status != 201 {
+		t.Fatalf("create bucket: %d %s", r.Status, r.Body)
+	}
+	preflight := func(origin string) (int, http.Header) {
+		req, _ := http.NewRequest(http.MethodOptions, "http://"+e.Addrs.S3+"/cors-probe/big.bin?partNumber=1&uploadId=x", nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", "PUT")
+		req.Header.Set("Access-Control-Request-Headers", "content-type")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header
+	}
+	console := "http://" + e.Addrs.API
+	if st, h := preflight(console); st != 200 || h.Get("Access-Control-Allow-Origin") != console ||
+		!strings.Contains(h.Get("Access-Control-Expose-Headers"), "ETag") || !strings.Contains(h.Get("Access-Control-Allow-Headers"), "content-type") {
+		t.Errorf("the console's preflight answered %d %v", st, h)
+	}
+	if st, h := preflight("https://evil.example"); st != 403 || h.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("another origin's preflight answered %d %v, want 403 with no CORS headers", st, h)
+	}
+}
