@@ -30,6 +30,8 @@ type suite struct {
 	shots string
 	steps int
 	saved int
+	// checked counts pages checked for labels and phone width.
+	checked int
 }
 
 func (s *suite) api(tok, method, path string, body any, want int) obj {
@@ -101,9 +103,16 @@ func (s *suite) waitFor(what, predicate string) {
 	}
 }
 
-// shoot saves the page at desktop and at phone width.
+// shoot saves the page at desktop and at phone width, after checking
+// that every form field has a label and nothing is wider than a phone.
 func (s *suite) shoot(name string) {
 	s.t.Helper()
+	unlabelled := eval[[]string](s, `Array.from(document.querySelectorAll("input:not([type=hidden]), select, textarea"))
+		.filter(el => el.labels.length === 0 && !el.getAttribute("aria-label")).map(el => el.outerHTML)`)
+	if len(unlabelled) > 0 {
+		s.t.Errorf("page %s has form fields without a label: %v", name, unlabelled)
+	}
+	s.checked++
 	for _, size := range []struct {
 		label string
 		w, h  int64
@@ -114,6 +123,12 @@ func (s *suite) shoot(name string) {
 	} {
 		if err := chromedp.Do(s.ctx, chromedp.EmulateViewport(size.w, size.h, size.opts...)); err != nil {
 			s.t.Fatal(err)
+		}
+		if size.label == "phone" {
+			// Wide tables scroll inside their card; the page itself must not.
+			if w := eval[float64](s, "document.documentElement.scrollWidth"); w > float64(size.w) {
+				s.t.Errorf("page %s is %v px wide at phone width %d", name, w, size.w)
+			}
 		}
 		png, err := chromedp.Run(s.ctx, chromedp.FullScreenshot(100))
 		if err != nil {
@@ -452,7 +467,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	s.shoot("order")
 	s.signOut()
 
-	fmt.Printf("console: browser suite: %d steps, %d screenshots in %s, %.1fs\n", s.steps, s.saved, s.shots, time.Since(start).Seconds())
+	fmt.Printf("console: browser suite: %d steps, %d pages checked for labels and phone width, %d screenshots in %s, %.1fs\n",
+		s.steps, s.checked, s.saved, s.shots, time.Since(start).Seconds())
 	fmt.Printf("console: volumes page weight: %.0f bytes (HTML+CSS+JS, %v sub-resources), first render %.0f ms after navigation\n",
 		weight, resources, firstRender)
 }
