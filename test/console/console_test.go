@@ -91,7 +91,8 @@ func (s *suite) waitFor(what, predicate string) {
 	s.steps++
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		ok, err := chromedp.Run(s.ctx, chromedp.Evaluate[bool]("Boolean("+predicate+")"))
+		// A page still being parsed may hold only part of its elements.
+		ok, err := chromedp.Run(s.ctx, chromedp.Evaluate[bool](`document.readyState === "complete" && Boolean(`+predicate+`)`))
 		if err == nil && ok {
 			return
 		}
@@ -157,6 +158,21 @@ func (s *suite) signOut() {
 	s.t.Helper()
 	s.submit("sign out", chromedp.Click(chromedp.ID("signout")))
 	s.waitFor("the sign-in page", `document.querySelector("#signin") !== null`)
+}
+
+// fetch gets a URL with no credentials at all, as anyone holding it would.
+func (s *suite) fetch(link string) []byte {
+	s.t.Helper()
+	resp, err := http.Get(link)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != 200 {
+		s.t.Fatalf("GET %s: %d %v", link, resp.StatusCode, err)
+	}
+	return b
 }
 
 func (s *suite) html() string {
@@ -363,6 +379,36 @@ func TestConsoleInBrowser(t *testing.T) {
 		break
 	}
 
+	// A multipart upload cut off after its first part resumes: choosing
+	// the file again sends only the parts that are missing.
+	resumePath := filepath.Join(dir, "resume.bin")
+	if err := os.WriteFile(resumePath, big[:18<<20], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.open("/console/projects/" + pid + "/buckets/" + bucket)
+	// The cut: the page's requests for parts 2 and 3 go nowhere, as
+	// when the network drops mid-upload.
+	eval[any](s, `window.__open = XMLHttpRequest.prototype.open;
+		XMLHttpRequest.prototype.open = function (m, u, ...rest) {
+			return window.__open.call(this, m, /partNumber=[23]&/.test(u) ? "http://127.0.0.1:1/cut" : u, ...rest);
+		}; null`)
+	s.steps++
+	s.step("choose the file to resume", chromedp.SetUploadFiles(chromedp.ID("up-files"), []string{resumePath}))
+	s.waitFor("the cut-off upload to fail", `document.querySelector(".drop").dataset.finished === "0" &&
+		/failed/.test(document.querySelector(".uploads").innerText)`)
+	eval[any](s, `performance.clearResourceTimings(); null`)
+	eval[any](s, `XMLHttpRequest.prototype.open = window.__open; null`)
+	s.step("choose the file again", chromedp.SetUploadFiles(chromedp.ID("up-files"), []string{resumePath}))
+	s.waitFor("the resumed upload to finish", `document.querySelector(".drop").dataset.finished === "1"`)
+	if parts := eval[float64](s, `performance.getEntriesByType("resource").filter(e => /partNumber=/.test(e.name)).length`); parts != 2 {
+		t.Errorf("the resumed upload sent %v parts, want the 2 missing of 3", parts)
+	}
+	s.open("/console/projects/" + pid + "/buckets/" + bucket + "/object?key=resume.bin")
+	resumed := s.fetch(eval[string](s, `document.querySelector("#versions a").href`))
+	if !bytes.Equal(resumed, big[:18<<20]) {
+		t.Errorf("the resumed upload stored %d bytes that differ from the file", len(resumed))
+	}
+
 	// The object's details and versions.
 	s.open("/console/projects/" + pid + "/buckets/" + bucket + "/object?key=big.bin")
 	s.waitFor("the object's details", `/20 MiB/.test(document.querySelector(".facts").innerText) && document.querySelector("#versions") !== null`)
@@ -373,14 +419,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	s.submit("share big.bin", chromedp.Click(chromedp.CSS(`[data-share="big.bin"]`)))
 	s.waitFor("the share link", `document.querySelector("#share-url") !== null`)
 	link := eval[string](s, `document.querySelector("#share-url").textContent`)
-	resp, err := http.Get(link)
-	if err != nil {
-		t.Fatal(err)
-	}
-	shared, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || !bytes.Equal(shared, big) {
-		t.Errorf("the share link answered %d with %d bytes, want the file", resp.StatusCode, len(shared))
+	if shared := s.fetch(link); !bytes.Equal(shared, big) {
+		t.Errorf("the share link gave %d bytes, want the file", len(shared))
 	}
 	s.steps++
 

@@ -102,23 +102,44 @@
     li.append(label, bar, st);
     list.appendChild(li);
     running++;
-    return post(base + "/upload", {key: key, size: file.size}).then(function (plan) {
-      st.textContent = " uploading";
+    // A multipart upload's plan and the parts already sent are kept in
+    // this browser while its URLs are valid, so choosing the same file
+    // again after a failure or a reload sends only the missing parts.
+    var saved = "stowage-upload:" + base + ":" + key + ":" + file.size + ":" + file.lastModified;
+    var resume = null;
+    try { resume = JSON.parse(localStorage.getItem(saved)); } catch (e) { resume = null; }
+    if (resume && Date.now() - resume.at > 50 * 60 * 1000) { resume = null; }
+    var planned = resume ? Promise.resolve(resume) : post(base + "/upload", {key: key, size: file.size});
+    return planned.then(function (plan) {
+      st.textContent = resume ? " resuming" : " uploading";
       if (plan.url) {
         return put(plan.url, file, function (n) { bar.value = n; });
       }
-      var sent = [], etags = [];
+      plan.etags = plan.etags || [];
+      plan.at = plan.at || Date.now();
+      var keep = function () { try { localStorage.setItem(saved, JSON.stringify(plan)); } catch (e) { /* full: no resuming */ } };
+      keep();
+      var sent = plan.parts.map(function (_, i) { return plan.etags[i] ? Math.min(file.size - i * plan.part_size, plan.part_size) : 0; });
+      bar.value = sent.reduce(function (a, b) { return a + b; }, 0);
       var chain = Promise.resolve();
       plan.parts.forEach(function (url, i) {
+        if (plan.etags[i]) { return; }
         chain = chain.then(function () {
           var blob = file.slice(i * plan.part_size, Math.min(file.size, (i + 1) * plan.part_size));
           return put(url, blob, function (n) {
             sent[i] = n;
-            bar.value = sent.reduce(function (a, b) { return a + (b || 0); }, 0);
-          }).then(function (etag) { etags[i] = etag; });
+            bar.value = sent.reduce(function (a, b) { return a + b; }, 0);
+          }).then(function (etag) { plan.etags[i] = etag; keep(); });
         });
       });
-      return chain.then(function () { return post(base + "/complete", {key: key, upload_id: plan.upload_id, etags: etags}); });
+      return chain.then(function () {
+        return post(base + "/complete", {key: key, upload_id: plan.upload_id, etags: plan.etags}).then(function () {
+          localStorage.removeItem(saved);
+        }, function (err) {
+          localStorage.removeItem(saved);
+          throw err;
+        });
+      });
     }).then(function () {
       bar.value = bar.max; st.textContent = " done"; li.classList.add("done");
     }, function (err) {
@@ -136,7 +157,9 @@
     Array.prototype.forEach.call(files, function (f) { uploadOne(f, prefix + (f.webkitRelativePath || f.relPath || f.name)); });
   }
   drop.querySelectorAll("[data-upload]").forEach(function (inp) {
-    inp.addEventListener("change", function () { uploadAll(inp.files); });
+    // Emptied after each choice, so that choosing the same file again
+    // (to resume it) is a change too.
+    inp.addEventListener("change", function () { uploadAll(Array.prototype.slice.call(inp.files)); inp.value = ""; });
   });
 
   // Dropped folders are walked with the entries API.
