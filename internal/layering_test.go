@@ -17,6 +17,7 @@ var forbidden = map[string][]string{
 	mod + "internal/core/":       {mod + "internal/store/", mod + "internal/httpapi", mod + "internal/api/", mod + "internal/s3", mod + "internal/nbd", mod + "internal/cli", mod + "internal/server", "net/http", mod + "internal/blockstore", mod + "internal/objectstore"},
 	mod + "internal/jobs":        {mod + "internal/store/", mod + "internal/httpapi", mod + "internal/api/", mod + "internal/server", "net/http"},
 	mod + "internal/api/":        {mod + "internal/store/", mod + "internal/server"},
+	mod + "internal/console":     {mod + "internal/store/", mod + "internal/server", mod + "internal/api/", mod + "internal/s3"},
 	mod + "internal/httpapi":     {mod + "internal/store/", mod + "internal/server"},
 	mod + "internal/s3":          {mod + "internal/store/", mod + "internal/server", mod + "internal/api/"},
 	mod + "internal/nbd":         {mod + "internal/store/", mod + "internal/server", mod + "internal/api/", "net/http"},

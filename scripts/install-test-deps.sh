@@ -14,6 +14,7 @@ pkgs=(
   librbd-dev librados-dev                # cgo build of the ceph-tagged binary (make build-ceph)
   curl ca-certificates jq                # the README's commands, run by test/readme
   prometheus                             # promtool checks the alert rules in deploy/prometheus
+  chromium                               # the web console in a real browser (test/console, chromedp)
 )
 missing=()
 for p in "${pkgs[@]}"; do

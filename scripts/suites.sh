@@ -15,7 +15,7 @@ set +e
 $go test -count=1 -v -timeout "$timeout" "$@" ./test/... > "$log" 2>&1
 rc=$?
 set -e
-grep -E '^(isolation|hostile|crashloop|diskfull|load|readme|backup|upgrade)[ (:]' "$log" || true
+grep -E '^(isolation|hostile|crashloop|diskfull|load|readme|backup|upgrade|console)[ (:]' "$log" || true
 grep -E '^(--- FAIL|FAIL|ok|panic:)' "$log" || true
 if [ $rc -ne 0 ]; then
   echo "suites under test/ failed; the whole log is $log" >&2

@@ -188,6 +188,9 @@ func (h *Handler) preflight(w http.ResponseWriter, req *request) error {
 	requested := requestedHeaders(req.r)
 	rule := matchCORS(b.CORS, origin, method, requested)
 	if rule == nil {
+		rule = h.consoleRule(origin)
+	}
+	if rule == nil {
 		return apiErr(errCORSForbidden, "CORSResponse: this CORS request is not allowed; this is usually because the evaluation of Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the resource's CORS spec")
 	}
 	setCORSHeaders(w, rule, origin, requested)
@@ -202,6 +205,10 @@ func (h *Handler) corsActual(w http.ResponseWriter, req *request) {
 	if origin == "" || req.bucket == "" {
 		return
 	}
+	if rule := h.consoleRule(origin); rule != nil {
+		setCORSHeaders(w, rule, origin, nil)
+		return
+	}
 	b, err := h.o.Meta.BucketConfig(req.r.Context(), req.bucket)
 	if err != nil || len(b.CORS) == 0 {
 		return
@@ -213,4 +220,15 @@ func (h *Handler) corsActual(w http.ResponseWriter, req *request) {
 	if rule := matchCORS(b.CORS, origin, method, nil); rule != nil {
 		setCORSHeaders(w, rule, origin, nil)
 	}
+}
+
+// consoleRule is the rule the node's own console gets on every bucket
+// (Options.ConsoleOrigin): uploads need PUT and POST, and the page reads
+// each part's ETag to complete a multipart upload.
+func (h *Handler) consoleRule(origin string) *bucket.CORSRule {
+	if h.o.ConsoleOrigin == nil || !h.o.ConsoleOrigin(origin) {
+		return nil
+	}
+	return &bucket.CORSRule{AllowedOrigins: []string{origin}, AllowedMethods: []string{"GET", "PUT", "POST", "DELETE", "HEAD"},
+		ExposeHeaders: []string{"ETag"}, MaxAgeSeconds: 600}
 }

@@ -124,6 +124,12 @@ type Options struct {
 	// presigned), which are otherwise accepted as s3cmd and older SDKs
 	// send them.
 	NoSigV2 bool
+	// ConsoleOrigin reports whether a browser Origin is the node's own web
+	// console, whose presigned uploads and listings every bucket accepts
+	// across origins as if a CORS rule allowed them; nil trusts none. A
+	// presigned URL carries its own authority, so this only lets the
+	// console's page read the answers.
+	ConsoleOrigin func(origin string) bool
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
 }

@@ -167,6 +167,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 
 	mux := httpapi.NewRecordingMux()
 	s.register(mux)
+	if err := s.registerConsole(mux); err != nil {
+		return nil, err
+	}
 	s.routes = mux.Patterns()
 	obs := httpapi.NewObserver(log.With("component", "api"), s.registry)
 	s.api = &http.Server{Handler: obs.Wrap(allowHosts(cfg.AllowedHosts, mux)), ReadHeaderTimeout: cfg.HeaderTimeout, ReadTimeout: cfg.BodyTimeout,

@@ -232,9 +232,16 @@ func authFor(in *intruder, path string) http.Header {
 		return http.Header{"Authorization": {"Token " + in.token}}
 	case strings.HasPrefix(path, "/v1/storage/"), strings.HasPrefix(path, "/storage/"):
 		return http.Header{"X-Api-Key": {in.token}}
+	case consolePath(path):
+		// The console takes a Bearer token as well as its cookie, so
+		// the matrices walk it with the same credentials.
+		return http.Header{"Authorization": {"Bearer " + in.token}}
 	}
 	return http.Header{}
 }
+
+// consolePath is the web console, and "/" that sends browsers to it.
+func consolePath(path string) bool { return path == "/" || strings.HasPrefix(path, "/console/") }
 
 // withType sets the body's media type when it is not JSON.
 func withType(h http.Header, contentType string) http.Header {

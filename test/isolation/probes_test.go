@@ -65,6 +65,8 @@ func paramTable() map[string]string {
 		"libdrives/{uuid}":  "$LIB",
 		// WAYSCloud
 		"buckets/{bucket_name}": "$VBKT",
+		// The console's stylesheet: the same for everyone.
+		"assets/{file}": "console.css",
 	}
 }
 
@@ -262,5 +264,50 @@ func probeTable() map[string][]probe {
 				params: map[string]string{"uuid": "$OWNINST"}}},
 		"DELETE /api/2.0/servers/{uuid}":      {{}},
 		"POST /api/2.0/servers/{uuid}/action": {{query: "do=start"}, {query: "do=stop"}},
+
+		// The web console: its forms, as a script with the intruder's
+		// token would post them, and the uploads its page plans.
+		"POST /console/login":  {{body: "login=$VUSERNAME&password=wrong-password", contentType: urlencoded, login: true}},
+		"POST /console/logout": {{own: true}},
+		"POST /console/projects/{id}/volumes": {{body: "name=x-$R&size_gib=1", contentType: urlencoded},
+			{body: "name=x-$R&size_gib=1&snapshot_id=$VSNAP", contentType: urlencoded, params: map[string]string{"id": "$OWNP"}}},
+		"POST /console/volumes/{id}/{action}": append(append(append(
+			consoleForm("name=x-$R", "snapshot"), consoleForm("instance_id=$VINST", "attach", "detach")...),
+			consoleForm("size_gib=2", "extend")...), consoleForm("snapshot_id=$VSNAP&confirm=x", "revert", "delete")...),
+		"POST /console/snapshots/{id}/{action}": consoleForm("name=x-$R", "restore", "delete"),
+		"POST /console/projects/{id}/instances": {{body: "name=x-$R", contentType: urlencoded}},
+		"POST /console/instances/{id}/{action}": consoleForm("", "stop", "start", "delete"),
+		"POST /console/projects/{id}/buckets":   {{body: "name=x-$R", contentType: urlencoded}},
+		"POST /console/projects/{id}/buckets/{name}/{action}": append(append(
+			consoleForm("hours=1&key=$VKEY&public=on&enabled=on", "share", "delete-object", "public", "versioning"),
+			consoleForm("confirm=$VBKT", "delete")...),
+			probe{body: `{"key":"x-$R","size":1}`, params: map[string]string{"action": "upload"}},
+			probe{body: `{"key":"x-$R","size":1}`, params: map[string]string{"action": "upload", "id": "$OWNP"}},
+			probe{body: `{"key":"$VKEY","upload_id":"$VUPD","etags":["x"]}`, params: map[string]string{"action": "complete"}}),
+		"POST /console/projects/{id}/orders": {{body: "offering_id=$OFFER&plan_id=$PLAN&name=x-$R&storage_gib=1", contentType: urlencoded}},
+		"POST /console/orders/{id}/{action}": consoleForm("", "approve_by_consumer", "reject_by_consumer", "cancel",
+			"approve_by_provider"),
+		"POST /console/admin/{action}": consoleForm("name=x-$R&organisation_id=$ORGV&project_id=$PV&username=x-$R&email=x-$R@example.com"+
+			"&password=long-enough-password&storage_gib=1&volumes=1&snapshots=1", "organisation", "project", "user", "quota"),
+		"POST /console/projects/{id}/members":                  {{body: "user_id=$SELF&role=admin", contentType: urlencoded}},
+		"POST /console/projects/{id}/members/{user_id}/remove": {{}},
+		"POST /console/tokens": {{body: "name=x&project_id=$PV", contentType: urlencoded},
+			{body: "name=mine", contentType: urlencoded, own: true}},
+		"POST /console/tokens/{id}/revoke":                     {{}},
+		"GET /console/projects/{id}/buckets/{name}/object":     {{query: "key=$VKEY"}, {query: "key=$VKEY", params: map[string]string{"id": "$OWNP"}}},
+		"POST /console/projects/{id}/credentials":              {{body: "description=x", contentType: urlencoded}},
+		"POST /console/projects/{id}/credentials/{key}/revoke": {{}, {params: map[string]string{"id": "$OWNP"}}},
 	}
 }
+
+// consoleForm is one console form posted to each named action.
+func consoleForm(body string, names ...string) []probe {
+	ps := actions(body, names...)
+	for i := range ps {
+		ps[i].contentType = urlencoded
+	}
+	return ps
+}
+
+// urlencoded is an HTML form's body.
+const urlencoded = "application/x-www-form-urlencoded"

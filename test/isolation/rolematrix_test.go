@@ -343,6 +343,8 @@ func roleProbes() map[string]roleProbe {
 		"POST /api/v1/organisations/{id}/members": {probe: probe{body: `{"user_id":"$VUSER","role":"viewer"}`}},
 		"POST /api/v1/projects/{id}/members":      {probe: probe{body: `{"user_id":"$VUSER","role":"member"}`}},
 		"POST /api/v1/tokens":                     {probe: probe{body: `{"name":"mine"}`}},
+		"POST /console/projects/{id}/members":     {probe: probe{body: "user_id=$VUSER&role=member", contentType: urlencoded}},
+		"POST /console/tokens":                    {probe: probe{body: "name=mine", contentType: urlencoded}},
 		"PUT /api/v1/projects/{id}/quotas":        {probe: probe{body: `{"storage_bytes":1099511627776,"volumes":1000,"snapshots":1000}`}},
 		"POST /api/v1/volumes/{id}/attach":        {probe: probe{body: `{"instance_id":"$OWNINST"}`}},
 		"POST /api/v1/volumes/{id}/revert":        {probe: probe{body: `{"snapshot_id":"$VSNAP"}`}},
@@ -372,6 +374,8 @@ var roleKinds = map[string]string{
 	"GET /api/v1/openapi.json": "public", "POST /api/v1/sessions": "public", "POST /api-auth/password": "public",
 	"POST /api/2.0/accounts/action": "public", "POST /api/user/login": "public",
 	"GET /healthz": "public", "GET /readyz": "public", "GET /metrics": "public",
+	"GET /console/login": "public", "POST /console/login": "public", "POST /console/logout": "public",
+	"GET /console/assets/{file}": "public",
 
 	"GET /api/v1/regions": "catalog", "GET /api/v1/volume-types": "catalog", "GET /api/v1/offerings": "catalog",
 	"GET /api/v1/offerings/{id}": "catalog", "GET /api/v1/offerings/{id}/plans": "catalog",
@@ -390,12 +394,17 @@ var roleKinds = map[string]string{
 	"GET /api/v1/users/me": "self", "GET /api/v1/tokens": "self", "GET /api/users/me": "self", "GET /api/2.0/profile": "self",
 	"POST /api/v1/tokens": "user", "DELETE /api/v1/tokens/{id}": "user", "POST /api/v1/users/me/password": "user",
 	"PUT /api/2.0/profile": "user",
+	"GET /console/tokens":  "self", "POST /console/tokens": "user", "POST /console/tokens/{id}/revoke": "user",
 
 	"GET /api/v1/object-storage/{id}/credentials": "secret", "GET /v1/storage/credentials": "secret",
+	// An object's page links to presigned downloads of its versions.
+	"GET /console/projects/{id}/buckets/{name}/object": "secret",
 
 	"PATCH /api/v1/projects/{id}": "padmin", "POST /api/v1/projects/{id}/members": "padmin",
 	"DELETE /api/v1/projects/{id}/members/{user_id}": "padmin",
-	"POST /api/v1/orders/{id}/{action}":              "padmin", "POST /api/marketplace-orders/{uuid}/{action}": "padmin",
+	"POST /api/v1/orders/{id}/{action}":              "padmin",
+	"POST /console/orders/{id}/{action}":             "padmin",
+	"POST /console/projects/{id}/members":            "padmin", "POST /console/projects/{id}/members/{user_id}/remove": "padmin", "POST /api/marketplace-orders/{uuid}/{action}": "padmin",
 
 	"POST /api/v1/projects": "orgadmin", "POST /api/v1/organisations/{id}/members": "orgadmin",
 	"DELETE /api/v1/organisations/{id}/members/{user_id}": "orgadmin",
@@ -404,6 +413,7 @@ var roleKinds = map[string]string{
 	"PATCH /api/v1/offerings/{id}": "staff", "POST /api/v1/offerings/{id}/plans": "staff", "PUT /api/v1/projects/{id}/quotas": "staff",
 	"GET /api/v1/admin/pools": "staff", "POST /api/v1/admin/pools/block/fsck": "staff", "POST /api/v1/admin/pools/object/gc": "staff",
 	"POST /api/2.0/libdrives": "staff", "DELETE /api/2.0/libdrives/{uuid}": "staff",
+	"GET /console/admin": "staff", "POST /console/admin/{action}": "staff",
 
 	// Asking whether a chunk is in is part of uploading, which members do.
 	"GET /api/2.0/drives/{uuid}/upload": "write",
@@ -444,6 +454,13 @@ func hpcaiPath(path string) bool {
 // from.
 func refusalShape(path string, r testenv.Response) string {
 	body := strings.TrimSpace(string(r.Body))
+	if consolePath(path) {
+		// The console refuses with a page that says why in words.
+		if !strings.HasPrefix(r.Header.Get("Content-Type"), "text/html") || !strings.Contains(body, `class="refusal"`) {
+			return "not a console page with a refusal"
+		}
+		return ""
+	}
 	var v any
 	if err := json.Unmarshal([]byte(body), &v); err != nil {
 		return "not JSON"
