@@ -482,6 +482,9 @@ func (s *Store) RemoveVolume(ctx context.Context, id string) error {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM volume_uploads WHERE volume_id = $1", id); err != nil {
 			return mapErr(err)
 		}
+		if err := meterEnd(ctx, tx, "volume", id); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, "DELETE FROM volumes WHERE id = $1", id); err != nil {
 			return mapErr(err)
 		}
@@ -619,6 +622,9 @@ func (s *Store) RemoveSnapshot(ctx context.Context, id string) error {
 		}
 		if _, err := tx.ExecContext(ctx, "DELETE FROM attachments WHERE snapshot_id = $1", id); err != nil {
 			return mapErr(err)
+		}
+		if err := meterEnd(ctx, tx, "snapshot", id); err != nil {
+			return err
 		}
 		if _, err := tx.ExecContext(ctx, "DELETE FROM snapshots WHERE id = $1", id); err != nil {
 			return mapErr(err)
