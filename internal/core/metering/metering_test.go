@@ -159,6 +159,9 @@ func TestExactGiBHours(t *testing.T) {
 						state = 3
 					}
 					e.sample(now)
+					if state == 3 {
+						break
+					}
 				}
 				if state != 3 {
 					t.Fatalf("timeline did not finish: state %d", state)

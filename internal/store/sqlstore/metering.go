@@ -15,7 +15,7 @@ import (
 // resource has: level is the epoch, at the last sample.
 const meterClock = "clock"
 
-func unix(t time.Time) int64    { return t.Unix() }
+func unix(t time.Time) int64     { return t.Unix() }
 func fromUnix(v int64) time.Time { return time.Unix(v, 0).UTC() }
 
 // MeterResources lists every volume and snapshot, and every bucket live or
