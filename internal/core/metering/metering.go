@@ -209,8 +209,9 @@ type Store interface {
 	ApplyMeterTick(ctx context.Context, t Tick) error
 	// AddMeterCounts adds counter amounts to their hourly rows.
 	AddMeterCounts(ctx context.Context, rows []Row) error
-	// MeterRefs resolves bucket names (TypeBucket) or volume IDs
-	// (TypeVolume) to the resources they name; unknown ones are absent.
+	// MeterRefs resolves bucket names (TypeBucket) or the IDs of volumes
+	// and snapshots (TypeVolume) to the resources they name; unknown ones
+	// are absent.
 	MeterRefs(ctx context.Context, typ string, keys []string) (map[string]Ref, error)
 	UsageRows(ctx context.Context, f Filter) ([]Row, error)
 	// FoldUsage merges the rows of each resource, component and UTC day

@@ -245,9 +245,10 @@ func (s *Store) MeterRefs(ctx context.Context, typ string, keys []string) (map[s
 		var q *query
 		switch typ {
 		case metering.TypeBucket:
-			q = new(query).add("SELECT name, id, project_id, service_id FROM buckets WHERE deleted_at IS NULL AND ").in("name", keys[:n])
-		case metering.TypeVolume:
-			q = new(query).add("SELECT id, id, project_id, '' FROM volumes WHERE ").in("id", keys[:n])
+			q = new(query).add("SELECT name, 'bucket', id, project_id, service_id FROM buckets WHERE deleted_at IS NULL AND ").in("name", keys[:n])
+		case metering.TypeVolume: // the resource an export serves: a volume or a snapshot
+			q = new(query).add("SELECT id, 'volume', id, project_id, '' FROM volumes WHERE ").in("id", keys[:n]).
+				add(" UNION ALL SELECT id, 'snapshot', id, project_id, volume_id FROM snapshots WHERE ").in("id", keys[:n])
 		default:
 			return nil, fmt.Errorf("meter refs: unknown type %q", typ)
 		}
@@ -258,8 +259,8 @@ func (s *Store) MeterRefs(ctx context.Context, typ string, keys []string) (map[s
 		}
 		for rows.Next() {
 			var key string
-			r := metering.Ref{Type: typ}
-			if err := rows.Scan(&key, &r.ID, &r.ProjectID, &r.ParentID); err != nil {
+			var r metering.Ref
+			if err := rows.Scan(&key, &r.Type, &r.ID, &r.ProjectID, &r.ParentID); err != nil {
 				rows.Close()
 				return nil, mapErr(err)
 			}
