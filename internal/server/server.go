@@ -262,7 +262,7 @@ func (s *Server) bootstrap(ctx context.Context) error {
 func (s *Server) register(mux *httpapi.RecordingMux) {
 	native.New(s.identity, jobs.NewService(s.store), s.market, s.objects, s.s3Endpoint, s.log.With("component", "native"), s.cfg.MaxBodyBytes).
 		WithVolumes(s.volumes).WithPools(s.pools()).WithMetering(s.metering).Register(mux)
-	waldur.New(s.identity, s.market, s.log.With("component", "waldur"), s.cfg.MaxBodyBytes).WithVolumes(s.volumes).
+	waldur.New(s.identity, s.market, s.log.With("component", "waldur"), s.cfg.MaxBodyBytes).WithVolumes(s.volumes).WithMetering(s.metering).
 		WithOptions(waldur.Options{ActionStatus: s.cfg.WaldurActionStatus, PublicURL: s.cfg.PublicURL}).Register(mux)
 	cloudsigma.New(s.identity, s.volumes, jobs.NewService(s.store), s.log.With("component", "cloudsigma"), s.cfg.MaxBodyBytes).Register(mux)
 	wayscloud.New(s.identity, s.objects, s.s3Endpoint, s.log.With("component", "wayscloud"), s.cfg.MaxBodyBytes).
