@@ -131,7 +131,7 @@ func Default() Config {
 
 		MeterInterval:   5 * time.Minute,
 		MeterFlush:      10 * time.Second,
-		MeterRetention:  90 * 24 * time.Hour,
+		MeterRetention:  35 * 24 * time.Hour,
 		BillingCurrency: "EUR",
 	}
 }

@@ -214,9 +214,10 @@ type Store interface {
 	// are absent.
 	MeterRefs(ctx context.Context, typ string, keys []string) (map[string]Ref, error)
 	UsageRows(ctx context.Context, f Filter) ([]Row, error)
-	// FoldUsage merges the rows of each resource, component and UTC day
-	// that ended before cutoff into one row; it returns the rows removed.
-	FoldUsage(ctx context.Context, cutoff time.Time) (int, error)
+	// FoldUsage merges the rows of each resource, component and period
+	// (an hour, a UTC day) that start after from and ended before cutoff
+	// into one row; it returns the rows removed.
+	FoldUsage(ctx context.Context, from, cutoff time.Time, period time.Duration) (int, error)
 }
 
 // Measurer asks the data plane for levels the store does not hold

@@ -22,7 +22,7 @@ import (
 // env is a metering service over a real store, with the default tenant
 // and catalog, and a clock the test moves.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	ctx     context.Context
 	st      *sqlstore.Store
 	svc     *metering.Service
@@ -30,7 +30,7 @@ type env struct {
 	project identity.Project
 }
 
-func newEnv(t *testing.T, dsn string) *env {
+func newEnv(t testing.TB, dsn string) *env {
 	t.Helper()
 	ctx := context.Background()
 	if dsn == "" {

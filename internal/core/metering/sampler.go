@@ -18,7 +18,7 @@ type Options struct {
 	// 10 s): a crash loses at most the counts of this window.
 	FlushInterval time.Duration
 	// Retention is how long rows stay hourly before they fold into one row
-	// per UTC day (default 90 days).
+	// per UTC day (default 35 days: a billing month and its corrections).
 	Retention time.Duration
 	// Currency of the plan prices (default EUR).
 	Currency string
@@ -46,7 +46,7 @@ func NewService(st Store, measure Measurer, counters *Counters, prices Prices, p
 		o.FlushInterval = 10 * time.Second
 	}
 	if o.Retention <= 0 {
-		o.Retention = 90 * 24 * time.Hour
+		o.Retention = 35 * 24 * time.Hour
 	}
 	if o.Currency == "" {
 		o.Currency = "EUR"
@@ -188,14 +188,27 @@ func (s *Service) Flush(ctx context.Context, now time.Time) error {
 	return s.counters.Flush(ctx, s.store, now)
 }
 
-// Fold merges rows older than the retention into daily rows.
+// foldWindow is how far back a fold looks: folds run every hour and every
+// day, so older rows were folded already (a node down longer leaves some
+// unfolded, which costs rows, never usage).
+const foldWindow = 7 * 24 * time.Hour
+
+// Fold merges the rows of each finished hour into one row per hour (a
+// level that changed at every sample makes one row an hour, not one per
+// sample), and rows older than the retention into one row per UTC day.
 func (s *Service) Fold(ctx context.Context, now time.Time) (int, error) {
-	cutoff := now.UTC().Add(-s.o.Retention).Truncate(24 * time.Hour)
-	n, err := s.store.FoldUsage(ctx, cutoff)
+	now = now.UTC()
+	hour := now.Add(-time.Hour).Truncate(time.Hour)
+	n, err := s.store.FoldUsage(ctx, hour.Add(-foldWindow), hour, time.Hour)
 	if err != nil {
-		return 0, fmt.Errorf("fold usage: %w", err)
+		return 0, fmt.Errorf("fold usage into hours: %w", err)
 	}
-	return n, nil
+	day := now.Add(-s.o.Retention).Truncate(24 * time.Hour)
+	m, err := s.store.FoldUsage(ctx, day.Add(-foldWindow), day, 24*time.Hour)
+	if err != nil {
+		return 0, fmt.Errorf("fold usage into days: %w", err)
+	}
+	return n + m, nil
 }
 
 // Run samples, flushes and folds on their intervals until ctx ends, then
@@ -217,11 +230,11 @@ func (s *Service) Run(ctx context.Context) {
 		if _, err := s.Sample(ctx, now); err != nil {
 			return err
 		}
-		if day := now.UTC().Truncate(24 * time.Hour); !day.Equal(folded) {
+		if hour := now.UTC().Truncate(time.Hour); !hour.Equal(folded) {
 			if _, err := s.Fold(ctx, now); err != nil {
 				return err
 			}
-			folded = day
+			folded = hour
 		}
 		return nil
 	}

@@ -321,20 +321,22 @@ func (s *Store) UsageRows(ctx context.Context, f metering.Filter) ([]metering.Ro
 	}
 }
 
-// FoldUsage merges, per resource, component and UTC day, the rows that
-// lie within that day and ended by cutoff into one amount row, in one
-// transaction. A group whose usage would overflow an int64 stays as it is.
-func (s *Store) FoldUsage(ctx context.Context, cutoff time.Time) (int, error) {
+// FoldUsage merges, per resource, component and period (an hour or a UTC
+// day), the rows that start at or after from, lie within their period and
+// ended by cutoff into one amount row, in one transaction. A group whose
+// usage would overflow an int64 stays as it is.
+func (s *Store) FoldUsage(ctx context.Context, from, cutoff time.Time, period time.Duration) (int, error) {
 	removed := 0
+	p := int64(period / time.Second)
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		removed = 0
 		rows, err := tx.QueryContext(ctx, `SELECT `+usageCols+` FROM usage_rows
-			WHERE to_ts <= $1 AND to_ts <= from_ts - (from_ts % 86400) + 86400
-			AND (resource_type, resource_id, component, from_ts - (from_ts % 86400)) IN (
-				SELECT resource_type, resource_id, component, from_ts - (from_ts % 86400) FROM usage_rows
-				WHERE to_ts <= $1 AND to_ts <= from_ts - (from_ts % 86400) + 86400
-				GROUP BY resource_type, resource_id, component, from_ts - (from_ts % 86400) HAVING COUNT(*) > 1)
-			ORDER BY resource_type, resource_id, component, from_ts`, unix(cutoff))
+			WHERE from_ts >= $1 AND to_ts <= $2 AND to_ts <= from_ts - (from_ts % $3) + $3
+			AND (resource_type, resource_id, component, from_ts - (from_ts % $3)) IN (
+				SELECT resource_type, resource_id, component, from_ts - (from_ts % $3) FROM usage_rows
+				WHERE from_ts >= $1 AND to_ts <= $2 AND to_ts <= from_ts - (from_ts % $3) + $3
+				GROUP BY resource_type, resource_id, component, from_ts - (from_ts % $3) HAVING COUNT(*) > 1)
+			ORDER BY resource_type, resource_id, component, from_ts`, unix(from), unix(cutoff), p)
 		if err != nil {
 			return err
 		}
@@ -349,13 +351,13 @@ func (s *Store) FoldUsage(ctx context.Context, cutoff time.Time) (int, error) {
 		defer del.Close()
 		for i := 0; i < len(all); {
 			g := all[i]
-			day := g.From.Truncate(24 * time.Hour)
+			day := g.From.Truncate(period)
 			j := i
 			var sum int64
 			ok := true
 			to := g.To
 			for ; j < len(all) && all[j].Type == g.Type && all[j].ID == g.ID && all[j].Component == g.Component &&
-				all[j].From.Truncate(24*time.Hour).Equal(day); j++ {
+				all[j].From.Truncate(period).Equal(day); j++ {
 				r := all[j]
 				v := r.Amount
 				if r.Level >= 0 {
@@ -417,4 +419,16 @@ func meterEnd(ctx context.Context, tx *sql.Tx, typ, id string) error {
 	}
 	_, err := tx.ExecContext(ctx, q, typ, comp, id)
 	return mapErr(err)
+}
+
+// UsageBytes is what the usage rows and their indexes take on disk, for
+// sizing the store.
+func (s *Store) UsageBytes(ctx context.Context) (int64, error) {
+	q := `SELECT COALESCE(SUM(pgsize), 0) FROM dbstat WHERE name IN (SELECT name FROM sqlite_master WHERE tbl_name = 'usage_rows')`
+	if s.engine == Postgres {
+		q = `SELECT pg_total_relation_size('usage_rows')`
+	}
+	var n int64
+	err := s.r.QueryRowContext(ctx, q).Scan(&n)
+	return n, mapErr(err)
 }
