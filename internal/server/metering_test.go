@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -12,6 +14,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	miniocreds "github.com/minio/minio-go/v7/pkg/credentials"
 
+	"github.com/stowage/stowage/internal/config"
 	"github.com/stowage/stowage/internal/testenv"
 )
 
@@ -114,6 +117,71 @@ func TestMeteringSurvivesCrash(t *testing.T) {
 	for deadline := time.Now().Add(30 * time.Second); counted(n, "object_count") <= 0; time.Sleep(100 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("no object-hours metered")
+		}
+	}
+}
+
+// TestMeteringCountsBlockAndFileBytes writes and reads a block volume
+// with qemu-io over NBD and a filesystem volume with libnfs's tools over
+// NFS, and finds the bytes in the volumes' usage.
+func TestMeteringCountsBlockAndFileBytes(t *testing.T) {
+	for _, tool := range []string{"qemu-io", "nfs-cp", "nfs-cat"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s missing (make test-deps installs qemu-utils and libnfs-utils): %v", tool, err)
+		}
+	}
+	e := testenv.Start(t, func(c *config.Config) { c.MeterFlush = 100 * time.Millisecond })
+	admin := testenv.Bearer(e.AdminToken)
+	var projects obj
+	e.Do("GET", "/api/v1/projects", admin, nil).JSON(t, &projects)
+	project := projects["items"].([]any)[0].(obj)["id"].(string)
+	var inst obj
+	e.Do("POST", "/api/v1/instances", admin, obj{"name": "vm", "project_id": project}).JSON(t, &inst)
+
+	var created obj
+	e.Do("POST", "/api/v1/volumes", admin, obj{"name": "blocks", "size": 8 << 20, "project_id": project}).JSON(t, &created)
+	vol := created["volume"].(obj)["id"].(string)
+	e.WaitVolume(vol, "available")
+	if r := e.Do("POST", "/api/v1/volumes/"+vol+"/attach", admin, obj{"instance_id": inst["id"]}); r.Status != 202 {
+		t.Fatalf("attach: %d %s", r.Status, r.Body)
+	}
+	uri := e.WaitVolume(vol, "in_use")["attachments"].([]any)[0].(obj)["connection_info"].(obj)["uri"].(string)
+	if out, err := exec.Command("qemu-io", "-f", "raw", "-c", "write 0 4M", "-c", "read 0 4M", uri).CombinedOutput(); err != nil {
+		t.Fatalf("qemu-io: %v\n%s", err, out)
+	}
+
+	fsVol, fsURI := nfsVolume(t, e, project, inst["id"].(string))
+	src := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(src, bytes.Repeat([]byte("z"), 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("nfs-cp", src, testenv.LibnfsURL(t, fsURI, "/f")).CombinedOutput(); err != nil {
+		t.Fatalf("nfs-cp: %v\n%s", err, out)
+	}
+	if out, err := exec.Command("nfs-cat", testenv.LibnfsURL(t, fsURI, "/f")).Output(); err != nil || len(out) != 1<<20 {
+		t.Fatalf("nfs-cat: %v, %d bytes", err, len(out))
+	}
+
+	// Quantities are GiB with six places: 4 MiB is 0.003906, 1 MiB 0.000977.
+	usage := func(resource string) map[string]string {
+		var out struct {
+			Items []struct{ Component, Quantity string }
+		}
+		e.Do("GET", "/api/v1/usage?resource="+resource+"&granularity=month", admin, nil).JSON(t, &out)
+		m := map[string]string{}
+		for _, p := range out.Items {
+			m[p.Component] = p.Quantity
+		}
+		return m
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		b, f := usage(vol), usage(fsVol)
+		if b["nbd_bytes_written"] == "0.003906" && b["nbd_bytes_read"] == "0.003906" &&
+			f["nfs_bytes_written"] == "0.000977" && f["nfs_bytes_read"] == "0.000977" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("block volume usage %v, filesystem usage %v", b, f)
 		}
 	}
 }
