@@ -17,6 +17,7 @@ import (
 	"github.com/stowage/stowage/internal/core/page"
 	"github.com/stowage/stowage/internal/core/volume"
 	"github.com/stowage/stowage/internal/store/sqlstore"
+	"github.com/stowage/stowage/internal/testenv"
 )
 
 // env is a metering service over a real store, with the default tenant
@@ -139,43 +140,67 @@ func TestExactGiBHours(t *testing.T) {
 	for _, interval := range []time.Duration{time.Minute, 7 * time.Minute, 15 * time.Minute, time.Hour, 4 * time.Hour} {
 		for _, seeDeleting := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/seeDeleting=%v", interval, seeDeleting), func(t *testing.T) {
-				e := newEnv(t, "")
-				created, asked := t0.Add(7*time.Minute), t0.Add(97*time.Minute)
-				state := 0 // 0 not yet created, 1 live, 2 deleting, 3 removed
-				for now := t0; !now.After(t0.Add(12 * time.Hour)); now = now.Add(interval) {
-					if state == 0 && now.After(created) {
-						e.createVolume("v1", 10*gib, created)
-						state = 1
-					}
-					if state == 1 && now.After(asked) {
-						e.askDelete("v1", asked)
-						state = 2
-						if !seeDeleting {
-							e.remove("v1")
-							state = 3
-						}
-					} else if state == 2 {
-						e.remove("v1")
-						state = 3
-					}
-					e.sample(now)
-					if state == 3 {
-						break
-					}
-				}
-				if state != 3 {
-					t.Fatalf("timeline did not finish: state %d", state)
-				}
-				got := e.usage(metering.VolumeProvisioned, metering.Day, t0, t0.Add(24*time.Hour))
-				if got["00:00"] != "15.000000" {
-					t.Errorf("day total = %v, want 15.000000 GiB-hours", got)
-				}
-				hours := e.usage(metering.VolumeProvisioned, metering.Hour, t0, t0.Add(6*time.Hour))
-				if hours["00:00"] != "8.833333" || hours["01:00"] != "6.166667" || len(hours) != 2 {
-					t.Errorf("hours = %v, want 00:00 8.833333 and 01:00 6.166667", hours)
-				}
+				exactTimeline(t, "", interval, seeDeleting)
 			})
 		}
+	}
+}
+
+// TestExactGiBHoursPostgres runs the timeline on PostgreSQL.
+func TestExactGiBHoursPostgres(t *testing.T) {
+	for _, seeDeleting := range []bool{false, true} {
+		exactTimeline(t, testenv.FreshPostgres(t), 15*time.Minute, seeDeleting)
+	}
+}
+
+func exactTimeline(t *testing.T, dsn string, interval time.Duration, seeDeleting bool) {
+	t.Helper()
+	e, id := newEnv(t, dsn), "v1"
+	created, asked := t0.Add(7*time.Minute), t0.Add(97*time.Minute)
+	state := 0 // 0 not yet created, 1 live, 2 deleting, 3 removed
+	for now := t0; !now.After(t0.Add(12 * time.Hour)); now = now.Add(interval) {
+		if state == 0 && now.After(created) {
+			e.createVolume(id, 10*gib, created)
+			state = 1
+		}
+		if state == 1 && now.After(asked) {
+			e.askDelete(id, asked)
+			state = 2
+			if !seeDeleting {
+				e.remove(id)
+				state = 3
+			}
+		} else if state == 2 {
+			e.remove(id)
+			state = 3
+		}
+		if _, err := e.svc.Sample(e.ctx, now); err != nil {
+			t.Fatal(err)
+		}
+		if state == 3 {
+			break
+		}
+	}
+	if state != 3 {
+		t.Fatalf("timeline did not finish: state %d", state)
+	}
+	pts, err := e.svc.Usage(e.ctx, e.p, metering.Query{ResourceID: id, Component: metering.VolumeProvisioned, From: t0, To: t0.Add(6 * time.Hour), Granularity: metering.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hours := map[string]string{}
+	for _, p := range pts {
+		hours[p.Start.Format("15:04")] = p.Quantity
+	}
+	if hours["00:00"] != "8.833333" || hours["01:00"] != "6.166667" || len(hours) != 2 {
+		t.Errorf("hours = %v, want 00:00 8.833333 and 01:00 6.166667", hours)
+	}
+	days, err := e.svc.Usage(e.ctx, e.p, metering.Query{ResourceID: id, Component: metering.VolumeProvisioned, From: t0, To: t0.Add(24 * time.Hour), Granularity: metering.Day})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(days) != 1 || days[0].Quantity != "15.000000" {
+		t.Errorf("day total = %+v, want 15.000000 GiB-hours", days)
 	}
 }
 
@@ -227,7 +252,12 @@ func TestClockSteps(t *testing.T) {
 // TestFoldKeepsTotals: rows older than the retention fold into one row
 // per day, the totals stay exact, and the store shrinks.
 func TestFoldKeepsTotals(t *testing.T) {
-	e := newEnv(t, "")
+	t.Run("sqlite", func(t *testing.T) { foldKeepsTotals(t, "") })
+	t.Run("postgres", func(t *testing.T) { foldKeepsTotals(t, testenv.FreshPostgres(t)) })
+}
+
+func foldKeepsTotals(t *testing.T, dsn string) {
+	e := newEnv(t, dsn)
 	e.sample(t0)
 	// A volume whose size changes every sample makes one row per sample.
 	for i := 0; i < 3*24*4; i++ {
