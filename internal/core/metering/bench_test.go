@@ -131,7 +131,6 @@ func TestYearStoreEstimate(t *testing.T) {
 		volumes, buckets, retentionDays, worst/1e6, worst*perRow/(1<<30), typical/1e6, typical*perRow/(1<<30))
 }
 
-
 // BenchmarkCountS3Request is the hot-path cost of counting one request:
 // every core counting requests on 100 buckets at once.
 func BenchmarkCountS3Request(b *testing.B) {

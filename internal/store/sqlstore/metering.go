@@ -23,57 +23,40 @@ func fromUnix(v int64) time.Time { return time.Unix(v, 0).UTC() }
 // deletion was asked for (its last update); one that failed holds nothing.
 func (s *Store) MeterResources(ctx context.Context, since time.Time) ([]metering.Resource, error) {
 	var out []metering.Resource
-	rows, err := s.r.QueryContext(ctx, `SELECT id, project_id, created_at, updated_at, backend_id, type, size_bytes, status FROM volumes`)
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	for rows.Next() {
-		var r metering.Resource
-		var created, updated, size int64
-		var status string
-		if err := rows.Scan(&r.ID, &r.ProjectID, &created, &updated, &r.BackendID, &r.VolumeType, &size, &status); err != nil {
-			rows.Close()
+	for _, k := range []struct{ typ, component, query string }{
+		{metering.TypeVolume, metering.VolumeProvisioned,
+			`SELECT id, project_id, '', created_at, updated_at, backend_id, type, size_bytes, status FROM volumes`},
+		{metering.TypeSnapshot, metering.SnapshotBytes,
+			`SELECT id, project_id, volume_id, created_at, updated_at, backend_id, '', exclusive_bytes, status FROM snapshots`},
+	} {
+		rows, err := s.r.QueryContext(ctx, k.query)
+		if err != nil {
 			return nil, mapErr(err)
 		}
-		r.Type, r.Created = metering.TypeVolume, fromTS(created)
-		switch volume.Status(status) {
-		case volume.Deleting:
-			r.Ended = fromTS(updated)
-		case volume.Error:
-			size = 0
+		for rows.Next() {
+			r := metering.Resource{Ref: metering.Ref{Type: k.typ}}
+			var created, updated, level int64
+			var status string
+			if err := rows.Scan(&r.ID, &r.ProjectID, &r.ParentID, &created, &updated, &r.BackendID, &r.VolumeType, &level, &status); err != nil {
+				rows.Close()
+				return nil, mapErr(err)
+			}
+			r.Created = fromTS(created)
+			// Volumes and snapshots spell these two states alike.
+			switch status {
+			case string(volume.Deleting):
+				r.Ended = fromTS(updated)
+			case string(volume.Error):
+				level = 0
+			}
+			r.Levels = map[string]int64{k.component: level}
+			out = append(out, r)
 		}
-		r.Levels = map[string]int64{metering.VolumeProvisioned: size}
-		out = append(out, r)
-	}
-	if err := closeRows(rows); err != nil {
-		return nil, err
-	}
-	rows, err = s.r.QueryContext(ctx, `SELECT id, project_id, volume_id, created_at, updated_at, backend_id, exclusive_bytes, status FROM snapshots`)
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	for rows.Next() {
-		var r metering.Resource
-		var created, updated, excl int64
-		var status string
-		if err := rows.Scan(&r.ID, &r.ProjectID, &r.ParentID, &created, &updated, &r.BackendID, &excl, &status); err != nil {
-			rows.Close()
-			return nil, mapErr(err)
+		if err := closeRows(rows); err != nil {
+			return nil, err
 		}
-		r.Type, r.Created = metering.TypeSnapshot, fromTS(created)
-		switch volume.SnapshotStatus(status) {
-		case volume.SnapDeleting:
-			r.Ended = fromTS(updated)
-		case volume.SnapError:
-			excl = 0
-		}
-		r.Levels = map[string]int64{metering.SnapshotBytes: excl}
-		out = append(out, r)
 	}
-	if err := closeRows(rows); err != nil {
-		return nil, err
-	}
-	rows, err = s.r.QueryContext(ctx, `SELECT id, project_id, service_id, created_at, deleted_at, object_bytes, object_count FROM buckets
+	rows, err := s.r.QueryContext(ctx, `SELECT id, project_id, service_id, created_at, deleted_at, object_bytes, object_count FROM buckets
 		WHERE deleted_at IS NULL OR deleted_at > $1`, ts(since))
 	if err != nil {
 		return nil, mapErr(err)
