@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -341,5 +342,59 @@ func TestInvoiceReproducible(t *testing.T) {
 	}
 	if os.Getenv("METER_PRINT") != "" {
 		t.Logf("%s\n%s", first[0], first[1])
+	}
+}
+
+// TestCountersLoseNothing: requests counted from many goroutines while
+// flushes run all reach the store, exactly; requests on buckets that do
+// not exist are forgotten, and a full map refuses new keys instead of
+// growing.
+func TestCountersLoseNothing(t *testing.T) {
+	e := newEnv(t, "")
+	e.fleet(0, 4)
+	counters := e.svc.Counters()
+	const workers, each = 8, 2000
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				counters.S3Request(fmt.Sprintf("bucket-%05d", (w+i)%4), "GetObject", 10, 100)
+				counters.S3Request("no-such-bucket", "PutObject", 1, 0)
+			}
+		}()
+	}
+	go func() { wg.Wait(); close(done) }()
+	now := t0
+	for flushing := true; flushing; {
+		select {
+		case <-done:
+			flushing = false
+		default:
+		}
+		now = now.Add(time.Minute)
+		if err := e.svc.Flush(e.ctx, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pts, err := e.svc.Usage(e.ctx, e.p, metering.Query{ProjectID: e.project.ID, From: t0, To: now.Add(time.Hour), Granularity: metering.Month})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, p := range pts {
+		got[p.Component] = p.Quantity
+	}
+	if got[metering.S3Get] != fmt.Sprintf("%d.000000", workers*each) || got[metering.S3Put] != "" {
+		t.Errorf("usage %v: want %d GETs and no PUT (its bucket does not exist)", got, workers*each)
+	}
+	small := metering.NewCounters(2)
+	for i := range 5 {
+		small.S3Request(fmt.Sprintf("b%d", i), "GetObject", 0, 0)
+	}
+	if small.Dropped() != 3 {
+		t.Errorf("a map of 2 keys took %d of 5", 5-small.Dropped())
 	}
 }
