@@ -78,8 +78,9 @@ type SampleStats struct {
 // Sample records, for every metered resource, the usage since the last
 // sample at the level it was last seen at (or since its creation, for a
 // new one), closes resources that ended at their end time, and opens the
-// levels seen now. Everything is written in one transaction: a crash
-// before it commits loses nothing, the next sample covers the span.
+// levels seen now. Each resource's part is written in one transaction
+// (a few hundred resources share one): a crash before it commits loses
+// nothing, the next sample covers the span.
 func (s *Service) Sample(ctx context.Context, now time.Time) (SampleStats, error) {
 	now = now.UTC().Truncate(time.Second)
 	levels, clock, epoch, err := s.store.MeterState(ctx)
@@ -177,10 +178,58 @@ func (s *Service) Sample(ctx context.Context, now time.Time) (SampleStats, error
 			t.Rows = append(t.Rows, Row{Ref: e.Ref, Component: comp, From: start, To: end, Level: e.Levels[comp]})
 		}
 	}
-	if err := s.store.ApplyMeterTick(ctx, t); err != nil {
-		return SampleStats{}, fmt.Errorf("sample: %w", err)
+	for _, part := range t.split(tickResources) {
+		if err := s.store.ApplyMeterTick(ctx, part); err != nil {
+			return SampleStats{}, fmt.Errorf("sample: %w", err)
+		}
 	}
 	return SampleStats{Resources: len(res), Rows: len(t.Rows)}, nil
+}
+
+// tickResources is how many resources one transaction of a sample
+// writes: on SQLite a transaction holds the only writer, which S3 commits
+// wait for, so a sample of many resources is written in short ones.
+const tickResources = 500
+
+// split cuts a tick into ticks of at most n resources each. Everything of
+// one resource (its rows, its levels, its end) stays in one tick, so a
+// crash between two of them leaves each resource either sampled or not,
+// and the next sample covers those that were not from their last level.
+func (t Tick) split(n int) []Tick {
+	batch := map[[2]string]int{}
+	var out []Tick
+	of := func(typ, id string) *Tick {
+		k := [2]string{typ, id}
+		i, ok := batch[k]
+		if !ok {
+			i = len(batch) / n
+			batch[k] = i
+		}
+		for len(out) <= i {
+			out = append(out, Tick{At: t.At})
+		}
+		return &out[i]
+	}
+	for _, r := range t.Rows {
+		p := of(r.Type, r.ID)
+		p.Rows = append(p.Rows, r)
+	}
+	for _, o := range t.Levels {
+		p := of(o.Type, o.ID)
+		p.Levels = append(p.Levels, o)
+	}
+	for _, k := range t.Closed {
+		p := of(k.Type, k.ID)
+		p.Closed = append(p.Closed, k)
+	}
+	for _, e := range t.Ends {
+		p := of(e.Type, e.ID)
+		p.Ends = append(p.Ends, e)
+	}
+	if len(out) == 0 {
+		out = append(out, Tick{At: t.At}) // the clock still moves
+	}
+	return out
 }
 
 // Flush writes the counters gathered since the last flush.
