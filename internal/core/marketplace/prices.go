@@ -45,7 +45,9 @@ func (s *Service) UsagePrices(ctx context.Context) (metering.PriceBook, error) {
 		return offerings[i].ID < offerings[j].ID
 	})
 	plans := map[string]Plan{}
+	offering := map[string]Offering{}
 	for _, o := range offerings {
+		offering[o.ID] = o
 		ps, err := s.store.ListPlans(ctx, o.ID)
 		if err != nil {
 			return book, fmt.Errorf("usage prices: %w", err)
@@ -76,12 +78,48 @@ func (s *Service) UsagePrices(ctx context.Context) (metering.PriceBook, error) {
 			return book, fmt.Errorf("usage prices: %w", err)
 		}
 		for _, r := range rs {
-			if p, ok := plans[r.PlanID]; ok && r.ScopeID != "" {
+			p, ok := plans[r.PlanID]
+			if !ok {
+				continue
+			}
+			if r.ScopeID != "" {
 				book.ByScope[r.ScopeID] = p.Prices
 			}
+			if r.State == ResCreating || r.State == ResErred && r.ScopeID == "" {
+				continue // nothing was provisioned
+			}
+			book.Charges = append(book.Charges, limitCharges(r, offering[r.OfferingID], p)...)
 		}
 		if len(rs) < batch {
 			return book, nil
 		}
 	}
+}
+
+// limitCharges are what a resource's plan bills for its limits and fixed
+// components, from its creation to its termination.
+func limitCharges(r Resource, o Offering, p Plan) []metering.Charge {
+	var out []metering.Charge
+	for _, c := range o.Components {
+		price, ok := p.Prices[c.Type]
+		if !ok {
+			continue
+		}
+		var n int64
+		switch c.BillingType {
+		case "limit":
+			n = r.Limits[c.Type]
+		case "fixed":
+			n = 1
+		default:
+			continue
+		}
+		ch := metering.Charge{ProjectID: r.ProjectID, ResourceID: r.ID, Component: c.Type, Unit: c.MeasuredUnit, PlanUnit: p.Unit,
+			Limit: n, Price: price, From: r.Created}
+		if r.State == ResTerminated {
+			ch.To = r.Modified
+		}
+		out = append(out, ch)
+	}
+	return out
 }

@@ -75,15 +75,11 @@ func (s *Service) Invoice(ctx context.Context, p identity.Principal, orgID strin
 	inv := Invoice{OrganisationID: org.ID, OrganisationName: org.Name, Month: start.Format("2006-01"),
 		PeriodStart: start, PeriodEnd: end, Currency: s.o.Currency, Lines: []InvoiceLine{}}
 	total := new(big.Rat)
-	for _, l := range lines(rows, start, end) {
-		info, _ := Lookup(l.component)
-		q := info.Quantity(l.raw)
-		price := book.Price(l.ref, l.component)
-		a := new(big.Rat).Mul(q, price)
-		total.Add(total, a)
+	for _, l := range bill(rows, book, projects, start, end) {
+		total.Add(total, l.amount)
 		inv.Lines = append(inv.Lines, InvoiceLine{ProjectID: l.ref.ProjectID, ProjectName: names[l.ref.ProjectID],
-			ResourceType: l.ref.Type, ResourceID: l.ref.ID, Component: l.component, Unit: info.Unit,
-			Quantity: q.FloatString(6), UnitPrice: price.FloatString(8), Amount: a.FloatString(6)})
+			ResourceType: l.ref.Type, ResourceID: l.ref.ID, Component: l.component, Unit: l.unit,
+			Quantity: l.quantity.FloatString(6), UnitPrice: l.price.FloatString(8), Amount: l.amount.FloatString(6)})
 	}
 	inv.Total = total.FloatString(2)
 	return inv, nil

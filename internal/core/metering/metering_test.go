@@ -30,6 +30,7 @@ type env struct {
 	svc     *metering.Service
 	p       identity.Principal
 	project identity.Project
+	market  *marketplace.Service
 }
 
 func newEnv(t testing.TB, dsn string) *env {
@@ -66,7 +67,7 @@ func newEnv(t testing.TB, dsn string) *env {
 		t.Fatal(err)
 	}
 	svc := metering.NewService(st, nil, nil, market, id, metering.Options{Retention: 48 * time.Hour, Now: func() time.Time { return t0 }})
-	return &env{t: t, ctx: ctx, st: st, svc: svc, p: p, project: prs.Items[0]}
+	return &env{t: t, ctx: ctx, st: st, svc: svc, p: p, project: prs.Items[0], market: market}
 }
 
 var (
@@ -311,6 +312,28 @@ func TestInvoiceReproducible(t *testing.T) {
 	if err := e.st.SetSnapshotExclusive(e.ctx, "s1", 2*gib); err != nil {
 		t.Fatal(err)
 	}
+	// A marketplace volume of 10 GB on the default plan (0.05 per GB and
+	// month), in use all month: its limit is billed whatever is used.
+	offs, err := e.market.Offerings(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range offs {
+		if o.Kind != marketplace.KindVolume {
+			continue
+		}
+		pls, err := e.market.Plans(e.ctx, o.ID)
+		if err != nil || len(pls) == 0 {
+			t.Fatal(pls, err)
+		}
+		res := marketplace.Resource{ID: "r1", ProjectID: e.project.ID, OfferingID: o.ID, PlanID: pls[0].ID, Name: "data", State: marketplace.ResOK,
+			Limits: map[string]int64{"storage": 10}, Attributes: map[string]any{}, ScopeType: "volume", ScopeID: "v1", Created: t0, Modified: t0}
+		order := marketplace.Order{ID: "o1", ProjectID: e.project.ID, OfferingID: o.ID, PlanID: pls[0].ID, ResourceID: "r1", Type: marketplace.TypeCreate,
+			State: marketplace.Done, Limits: res.Limits, Attributes: map[string]any{}, Created: t0, Modified: t0}
+		if err := e.st.CreateOrder(e.ctx, order, &res, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for h := 1; h <= 24*31; h++ {
 		e.sample(t0.Add(time.Duration(h) * time.Hour))
 	}
@@ -335,8 +358,9 @@ func TestInvoiceReproducible(t *testing.T) {
 		if !bytes.Equal(first[0], j) || !bytes.Equal(first[1], c) {
 			t.Fatalf("invoices differ:\n%s\n---\n%s", first[0], j)
 		}
-		// 2 GiB of snapshot for 744 hours at 0.00004 per GiB-hour.
-		if inv.Total != "0.06" || len(inv.Lines) != 2 {
+		// 2 GiB of snapshot for 744 hours at 0.00004 per GiB-hour, and
+		// the volume's 10 GB limit for the month at 0.05.
+		if inv.Total != "0.56" || len(inv.Lines) != 3 {
 			t.Errorf("invoice total %s with %d lines:\n%s", inv.Total, len(inv.Lines), j)
 		}
 	}

@@ -1,10 +1,13 @@
 package metering
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math/big"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/stowage/stowage/internal/core/identity"
@@ -33,6 +36,52 @@ type PriceBook struct {
 	ByScope map[string]map[string]string
 	// Default prices every resource no marketplace resource points at.
 	Default map[string]string
+	// Charges are what plans bill for the limits (and fixed components)
+	// of marketplace resources, whatever is used.
+	Charges []Charge
+}
+
+// TypeMarketplace is the resource type of a limit charge's lines.
+const TypeMarketplace = "marketplace_resource"
+
+// Charge is a plan's price for a limit of a marketplace resource, billed
+// per plan unit for the time the resource exists (its current limit: a
+// limit changed during a month is billed at the new value for all of it).
+type Charge struct {
+	ProjectID  string
+	ResourceID string
+	Component  string
+	Unit       string // the component's measured unit, e.g. GB
+	PlanUnit   string // month, half_month, quarter, day, hour or quantity
+	Limit      int64
+	Price      string
+	From       time.Time
+	To         time.Time // zero while the resource exists
+}
+
+// quantity is the limit times the plan units the charge covers in the
+// month [from, to).
+func (c Charge) quantity(from, to time.Time) *big.Rat {
+	if c.PlanUnit == "quantity" { // once, in the month the resource began
+		if c.From.Before(from) || !c.From.Before(to) {
+			return new(big.Rat)
+		}
+		return new(big.Rat).SetInt64(c.Limit)
+	}
+	a, b := later(c.From, from), to
+	if !c.To.IsZero() && c.To.Before(b) {
+		b = c.To
+	}
+	if !a.Before(b) {
+		return new(big.Rat)
+	}
+	secs := big.NewRat(int64(b.Sub(a)/time.Second), 1)
+	month := int64(to.Sub(from) / time.Second)
+	per := map[string]int64{"hour": 3600, "day": 86400, "half_month": month / 2, "quarter": 3 * month}[c.PlanUnit]
+	if per == 0 {
+		per = month
+	}
+	return secs.Mul(secs, big.NewRat(c.Limit, per))
 }
 
 // Price is the unit price of a component of a resource: its plan's if a
@@ -352,30 +401,71 @@ func (s *Service) Costs(ctx context.Context, p identity.Principal, projectID str
 	var out []MonthCost
 	for m := first; m.Before(end); m = m.AddDate(0, 1, 0) {
 		next := m.AddDate(0, 1, 0)
-		qty := map[string]*big.Rat{}
-		amt := map[string]*big.Rat{}
+		byComp := map[string]*ComponentCost{}
+		var order []string
+		qty, amt := map[string]*big.Rat{}, map[string]*big.Rat{}
 		total := new(big.Rat)
-		for _, l := range lines(rows, m, next) {
-			info, _ := Lookup(l.component)
-			q := info.Quantity(l.raw)
-			a := new(big.Rat).Mul(q, book.Price(l.ref, l.component))
-			if qty[l.component] == nil {
-				qty[l.component], amt[l.component] = new(big.Rat), new(big.Rat)
+		for _, l := range bill(rows, book, projects, m, next) {
+			key := l.component + "\x00" + l.unit
+			if byComp[key] == nil {
+				byComp[key] = &ComponentCost{Component: l.component, Name: l.name, Unit: l.unit}
+				qty[key], amt[key] = new(big.Rat), new(big.Rat)
+				order = append(order, key)
 			}
-			qty[l.component].Add(qty[l.component], q)
-			amt[l.component].Add(amt[l.component], a)
-			total.Add(total, a)
+			qty[key].Add(qty[key], l.quantity)
+			amt[key].Add(amt[key], l.amount)
+			total.Add(total, l.amount)
 		}
 		mc := MonthCost{Month: m.Format("2006-01"), Currency: s.o.Currency, Components: []ComponentCost{}, Total: total.FloatString(2)}
-		for _, info := range Components() {
-			if q := qty[info.Component]; q != nil {
-				mc.Components = append(mc.Components, ComponentCost{Component: info.Component, Name: info.Name, Unit: info.Unit,
-					Quantity: q.FloatString(6), Amount: amt[info.Component].FloatString(6)})
-			}
+		sort.SliceStable(order, func(i, j int) bool {
+			return componentOrder(byComp[order[i]].Component) < componentOrder(byComp[order[j]].Component)
+		})
+		for _, key := range order {
+			c := byComp[key]
+			c.Quantity, c.Amount = qty[key].FloatString(6), amt[key].FloatString(6)
+			mc.Components = append(mc.Components, *c)
 		}
 		out = append(out, mc)
 	}
 	return out, nil
+}
+
+// billLine is one line of a bill: a metered component of a resource, or
+// a plan's charge for a limit of a marketplace resource.
+type billLine struct {
+	ref                     Ref
+	component, name, unit   string
+	quantity, price, amount *big.Rat
+}
+
+// bill prices the usage rows of [from, to) and the limit charges of the
+// given projects in it, in a stable order.
+func bill(rows []Row, book PriceBook, projects []identity.Project, from, to time.Time) []billLine {
+	var out []billLine
+	for _, l := range lines(rows, from, to) {
+		info, _ := Lookup(l.component)
+		q, p := info.Quantity(l.raw), book.Price(l.ref, l.component)
+		out = append(out, billLine{ref: l.ref, component: l.component, name: info.Name, unit: info.Unit, quantity: q, price: p,
+			amount: new(big.Rat).Mul(q, p)})
+	}
+	in := map[string]bool{}
+	for _, pr := range projects {
+		in[pr.ID] = true
+	}
+	charges := slices.Clone(book.Charges)
+	slices.SortFunc(charges, func(a, b Charge) int {
+		return cmp.Or(strings.Compare(a.ProjectID, b.ProjectID), strings.Compare(a.ResourceID, b.ResourceID), strings.Compare(a.Component, b.Component))
+	})
+	for _, c := range charges {
+		q := c.quantity(from, to)
+		p, ok := new(big.Rat).SetString(c.Price)
+		if !in[c.ProjectID] || q.Sign() == 0 || !ok {
+			continue
+		}
+		out = append(out, billLine{ref: Ref{Type: TypeMarketplace, ID: c.ResourceID, ProjectID: c.ProjectID}, component: c.Component,
+			name: c.Component + " (limit)", unit: c.Unit + "-" + c.PlanUnit, quantity: q, price: p, amount: new(big.Rat).Mul(q, p)})
+	}
+	return out
 }
 
 // ResourceUsage is the usage of the components of one resource (or of

@@ -1,10 +1,13 @@
 package metering
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -326,15 +329,8 @@ func sortedOpen(m map[Key]Open) []Key {
 	for k := range m {
 		out = append(out, k)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if a.Type != b.Type {
-			return a.Type < b.Type
-		}
-		if a.ID != b.ID {
-			return a.ID < b.ID
-		}
-		return a.Component < b.Component
+	slices.SortFunc(out, func(a, b Key) int {
+		return cmp.Or(strings.Compare(a.Type, b.Type), strings.Compare(a.ID, b.ID), strings.Compare(a.Component, b.Component))
 	})
 	return out
 }
