@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,10 +19,11 @@ import (
 )
 
 // BenchmarkGetMetering measures small GETs (1 KiB, 8 clients at once,
-// aws-sdk-go-v2 over HTTP) with request metering off and on: two handlers
-// over the same store and object, served side by side, measured in
-// alternating rounds so that whatever else the machine does hits both.
-// It reports the ops/s of each and on/off.
+// aws-sdk-go-v2 over HTTP) with request metering off and on: handlers
+// over the same store and object, served side by side, plus a second
+// handler without metering as the control. It reports the mean latency
+// of off and on, the GET/s they imply at that concurrency, on/off (the
+// throughput ratio) and control/off (the noise floor of this run).
 func BenchmarkGetMetering(b *testing.B) {
 	e := buildEnv(b, "sqlite", "", false)
 	counters := metering.NewCounters(0)
@@ -34,59 +34,88 @@ func BenchmarkGetMetering(b *testing.B) {
 	}
 	on := httptest.NewServer(h)
 	defer on.Close()
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
-	off, metered := newAWS(e.srv.URL, e.a, hc, aws.RequestChecksumCalculationWhenRequired).c, newAWS(on.URL, e.a, hc, aws.RequestChecksumCalculationWhenRequired).c
-	ctx := context.Background()
-	if _, err := off.CreateBucket(ctx, &awss3.CreateBucketInput{Bucket: aws.String("bench")}); err != nil {
+	// A second handler without metering is the control: how far two
+	// identical handlers differ on this machine now.
+	h2, err := s3.New(s3.Options{Meta: e.store, Blobs: e.blobs, Credentials: s3.NewSealedCredentials(e.store, e.sealer),
+		Quota: e.quota, Keys: e.sealer, Registry: prometheus.NewRegistry(), Region: region})
+	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := off.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String("bench"), Key: aws.String("small"),
+	control := httptest.NewServer(h2)
+	defer control.Close()
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	mk := func(url string) *awss3.Client { return newAWS(url, e.a, hc, aws.RequestChecksumCalculationWhenRequired).c }
+	clients := []*awss3.Client{mk(e.srv.URL), mk(control.URL), mk(on.URL)} // off, off again, on
+	ctx := context.Background()
+	if _, err := clients[0].CreateBucket(ctx, &awss3.CreateBucketInput{Bucket: aws.String("bench")}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := clients[0].PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String("bench"), Key: aws.String("small"),
 		Body: bytes.NewReader(make([]byte, 1024))}); err != nil {
 		b.Fatal(err)
 	}
-	const conc, round = 8, 500 * time.Millisecond
-	run := func(c *awss3.Client) float64 {
-		var n atomic.Int64
+	get := func(c *awss3.Client) {
+		out, err := c.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String("bench"), Key: aws.String("small")})
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		io.Copy(io.Discard, out.Body)
+		out.Body.Close()
+	}
+	// Each client takes the three handlers in turn (each first in turn),
+	// timing every GET, so that all see the same machine at the same
+	// moments: on a busy box, rounds of one then the other measure the
+	// neighbours more than the change.
+	const conc, round = 8, 2 * time.Second
+	run := func() (sums [3]time.Duration, n int64) {
+		var mu sync.Mutex
 		var wg sync.WaitGroup
 		stop := time.Now().Add(round)
-		for range conc {
+		for w := range conc {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				for time.Now().Before(stop) {
-					out, err := c.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String("bench"), Key: aws.String("small")})
-					if err != nil {
-						b.Error(err)
-						return
+				var d [3]time.Duration
+				var k int64
+				for i := w; time.Now().Before(stop); i++ {
+					for j := range 3 {
+						c := (i + j) % 3
+						t := time.Now()
+						get(clients[c])
+						d[c] += time.Since(t)
 					}
-					io.Copy(io.Discard, out.Body)
-					out.Body.Close()
-					n.Add(1)
+					k++
 				}
+				mu.Lock()
+				for c := range d {
+					sums[c] += d[c]
+				}
+				n += k
+				mu.Unlock()
 			}()
 		}
 		wg.Wait()
-		return float64(n.Load()) / round.Seconds()
+		return sums, n
 	}
-	run(off) // warm both: connections, statement caches
-	run(metered)
+	run() // warm all: connections, statement caches
 	b.ResetTimer()
-	var sumOff, sumOn float64
-	rounds := 0
+	var d [3]time.Duration
+	var n int64
 	for i := 0; i < b.N; i++ {
-		for r := 0; r < 4; r++ {
-			if r%2 == 0 {
-				sumOff += run(off)
-				sumOn += run(metered)
-			} else {
-				sumOn += run(metered)
-				sumOff += run(off)
-			}
-			rounds++
+		s, k := run()
+		for c := range d {
+			d[c] += s[c]
 		}
+		n += k
 	}
 	b.StopTimer()
-	b.ReportMetric(sumOff/float64(rounds), "off-GET/s")
-	b.ReportMetric(sumOn/float64(rounds), "on-GET/s")
-	b.ReportMetric(sumOn/sumOff, "on/off")
+	// Mean latency per GET of each, the GET/s it implies at this
+	// concurrency, and the throughput ratios.
+	b.ReportMetric(float64(d[0].Microseconds())/float64(n), "off-µs/GET")
+	b.ReportMetric(float64(d[2].Microseconds())/float64(n), "on-µs/GET")
+	b.ReportMetric(float64(n)*conc/d[0].Seconds(), "off-GET/s")
+	b.ReportMetric(float64(n)*conc/d[2].Seconds(), "on-GET/s")
+	b.ReportMetric(d[0].Seconds()/d[2].Seconds(), "on/off")
+	b.ReportMetric(d[0].Seconds()/d[1].Seconds(), "control/off")
 }
