@@ -44,7 +44,9 @@ func BenchmarkGetMetering(b *testing.B) {
 	control := httptest.NewServer(h2)
 	defer control.Close()
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
-	mk := func(url string) *awss3.Client { return newAWS(url, e.a, hc, aws.RequestChecksumCalculationWhenRequired).c }
+	mk := func(url string) *awss3.Client {
+		return newAWS(url, e.a, hc, aws.RequestChecksumCalculationWhenRequired).c
+	}
 	clients := []*awss3.Client{mk(e.srv.URL), mk(control.URL), mk(on.URL)} // off, off again, on
 	ctx := context.Background()
 	if _, err := clients[0].CreateBucket(ctx, &awss3.CreateBucketInput{Bucket: aws.String("bench")}); err != nil {
