@@ -4,10 +4,12 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/stowage/stowage/internal/cli"
+	"github.com/stowage/stowage/internal/config"
 	"github.com/stowage/stowage/internal/testenv"
 )
 
@@ -20,7 +22,8 @@ func TestMain(m *testing.M) {
 // TestScripts runs testdata/script/*.txtar against one in-process server;
 // each script gets $ENDPOINT and $ADMIN_TOKEN and a HOME of its own.
 func TestScripts(t *testing.T) {
-	e := testenv.Start(t)
+	// Usage is sampled every second so that usage.txtar sees levels soon.
+	e := testenv.Start(t, func(c *config.Config) { c.MeterInterval, c.MeterFlush = time.Second, 100*time.Millisecond })
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {

@@ -104,7 +104,7 @@ func IsCode(err error, code string) bool {
 }
 
 // Do sends a request with a JSON body (nil for none) and decodes a JSON
-// answer into out (nil to discard).
+// answer into out (nil to discard; a *[]byte takes the body as it is).
 func (c *Client) Do(ctx context.Context, method, path string, query url.Values, body, out any) error {
 	var rd io.Reader
 	if body != nil {
@@ -147,6 +147,10 @@ func (c *Client) Do(ctx context.Context, method, path string, query url.Values, 
 		return e
 	}
 	if out == nil || resp.StatusCode == http.StatusNoContent {
+		return nil
+	}
+	if raw, ok := out.(*[]byte); ok { // a body that is not JSON (CSV)
+		*raw = b
 		return nil
 	}
 	if err := json.Unmarshal(b, out); err != nil {

@@ -104,6 +104,14 @@ type Config struct {
 	// NBDTLS is "off", "on" (STARTTLS offered when TLS is configured) or
 	// "require" (plain-text clients refused with NBD_REP_ERR_TLS_REQD).
 	NBDTLS string
+	// MeterInterval is how often usage levels are sampled, MeterFlush how
+	// often the data planes' request counters are written (a crash loses
+	// at most this window), MeterRetention how long usage stays hourly
+	// before it folds into days; BillingCurrency is the plans' currency.
+	MeterInterval   time.Duration
+	MeterFlush      time.Duration
+	MeterRetention  time.Duration
+	BillingCurrency string
 }
 
 // Default returns the embedded defaults of contract.md.
@@ -132,6 +140,11 @@ func Default() Config {
 		CephUser:           "client.admin",
 		RBDPool:            "stowage-volumes",
 		NBDTLS:             "on",
+
+		MeterInterval:   5 * time.Minute,
+		MeterFlush:      10 * time.Second,
+		MeterRetention:  35 * 24 * time.Hour,
+		BillingCurrency: "EUR",
 	}
 }
 
@@ -141,7 +154,7 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	c := Default()
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(new(strings.Builder))
-	var zones, level, regions, sigv2, hosts, actionStatus string
+	var zones, level, regions, sigv2, hosts, actionStatus, meterInterval, meterFlush, meterRetention string
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory holding all state of the embedded default")
 	fs.StringVar(&c.Listen, "listen", c.Listen, "management API listen address")
 	fs.StringVar(&c.S3Listen, "s3-listen", c.S3Listen, "S3 listen address")
@@ -165,6 +178,10 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "URL clients reach the API at; absolute links use it instead of the Host header")
 	fs.StringVar(&hosts, "allowed-hosts", "", "comma-separated Host values the API answers (.example.com allows subdomains; default: any)")
 	fs.StringVar(&actionStatus, "waldur-action-status", "200", "status of Waldur volume actions: 200 (seed, clients before mid-2026) or 202 (current Waldur)")
+	fs.StringVar(&meterInterval, "meter-interval", c.MeterInterval.String(), "how often usage levels are sampled")
+	fs.StringVar(&meterFlush, "meter-flush", c.MeterFlush.String(), "how often request counters are written (a crash loses at most this window)")
+	fs.StringVar(&meterRetention, "meter-retention", c.MeterRetention.String(), "how long usage stays hourly before it folds into days")
+	fs.StringVar(&c.BillingCurrency, "billing-currency", c.BillingCurrency, "currency of plan prices, costs and invoices")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, fmt.Errorf("parse flags: %w", err)
 	}
@@ -200,10 +217,24 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	env("tls-cert", "STOWAGE_TLS_CERT", &c.TLSCert)
 	env("tls-key", "STOWAGE_TLS_KEY", &c.TLSKey)
 	env("nbd-tls", "STOWAGE_NBD_TLS", &c.NBDTLS)
+	env("meter-interval", "STOWAGE_METER_INTERVAL", &meterInterval)
+	env("meter-flush", "STOWAGE_METER_FLUSH", &meterFlush)
+	env("meter-retention", "STOWAGE_METER_RETENTION", &meterRetention)
+	env("billing-currency", "STOWAGE_BILLING_CURRENCY", &c.BillingCurrency)
 	if err := applyFile(fs, set, fromEnv, getenv); err != nil {
 		return Config{}, err
 	}
 	c.MasterKey = getenv("STOWAGE_MASTER_KEY")
+	for _, d := range []struct {
+		name string
+		v    string
+		dst  *time.Duration
+	}{{"meter-interval", meterInterval, &c.MeterInterval}, {"meter-flush", meterFlush, &c.MeterFlush}, {"meter-retention", meterRetention, &c.MeterRetention}} {
+		var err error
+		if *d.dst, err = time.ParseDuration(d.v); err != nil {
+			return Config{}, fmt.Errorf("--%s %q: %w", d.name, d.v, err)
+		}
+	}
 	v2, err := strconv.ParseBool(sigv2)
 	if err != nil {
 		return Config{}, fmt.Errorf("--s3-sigv2 %q: want true or false", sigv2)
@@ -294,6 +325,12 @@ func (c *Config) Validate() error {
 	if c.RetentionInterval <= 0 {
 		problems = append(problems, errors.New("retention interval must be positive"))
 	}
+	if c.MeterInterval < time.Second || c.MeterFlush < 100*time.Millisecond || c.MeterRetention < 24*time.Hour {
+		problems = append(problems, errors.New("--meter-interval must be at least 1s, --meter-flush at least 100ms, --meter-retention at least 24h"))
+	}
+	if !validCurrency(c.BillingCurrency) {
+		problems = append(problems, fmt.Errorf("--billing-currency %q: want a three-letter code such as EUR", c.BillingCurrency))
+	}
 	if c.ShutdownTimeout <= 0 {
 		problems = append(problems, errors.New("shutdown timeout must be positive"))
 	}
@@ -334,6 +371,19 @@ func validName(s string) bool {
 	}
 	for _, r := range s {
 		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// validCurrency accepts ISO 4217-shaped codes.
+func validCurrency(s string) bool {
+	if len(s) != 3 {
+		return false
+	}
+	for _, r := range s {
+		if r < 'A' || r > 'Z' {
 			return false
 		}
 	}

@@ -135,6 +135,7 @@ type fh struct {
 	ino uint64
 	v   *filestore.Volume
 	who cred
+	io  IOCounter
 }
 
 func (f fh) child(ino uint64) []byte { return handle(f.id, ino) }
@@ -160,7 +161,7 @@ func (s *Server) fileHandle(ctx context.Context, c *call, r *reader) (fh, uint32
 	if err != nil {
 		return fh{}, errStale
 	}
-	return fh{id: id, ino: binary.BigEndian.Uint64(b[16:]), v: ex.Volume, who: s.credOf(c, ex)}, nfsOK
+	return fh{id: id, ino: binary.BigEndian.Uint64(b[16:]), v: ex.Volume, who: s.credOf(c, ex), io: ex.Counter}, nfsOK
 }
 
 func ftype(mode uint32) uint32 {
@@ -410,6 +411,9 @@ func (s *Server) nfsCall(ctx context.Context, c *call, f fh, hst uint32, w *writ
 			w.u32(uint32(n))
 			w.bool(eof)
 			w.opaque(buf[:n])
+			if f.io != nil {
+				f.io.CountIO(int64(n), 0)
+			}
 		}
 	case procWrite:
 		off, _, stable := r.u64(), r.u32(), r.u32()
@@ -435,6 +439,9 @@ func (s *Server) nfsCall(ctx context.Context, c *call, f fh, hst uint32, w *writ
 			return true
 		}
 		w.wcc(f, &before, &after)
+		if f.io != nil {
+			f.io.CountIO(0, int64(len(data)))
+		}
 		w.u32(uint32(len(data)))
 		if sync {
 			w.u32(2) // FILE_SYNC

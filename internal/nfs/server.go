@@ -67,6 +67,14 @@ type Export struct {
 	// AllowRoot keeps AUTH_UNIX uid 0 as root instead of squashing it
 	// to nobody.
 	AllowRoot bool
+	// Counter, when set, counts the bytes READ and WRITE move (usage
+	// metering); one call per READ or WRITE.
+	Counter IOCounter
+}
+
+// IOCounter counts bytes read and written.
+type IOCounter interface {
+	CountIO(read, written int64)
 }
 
 // Options configure a Server.

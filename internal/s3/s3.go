@@ -132,6 +132,15 @@ type Options struct {
 	ConsoleOrigin func(origin string) bool
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
+	// Meter, when set, counts every request on a bucket for usage
+	// metering: one call per request, which must not block.
+	Meter Meter
+}
+
+// Meter counts requests: the bucket, the S3 operation name and the body
+// bytes received and sent.
+type Meter interface {
+	S3Request(bucket, op string, in, out int64)
 }
 
 // Handler is the S3 API.
@@ -219,6 +228,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.renderError(sw, req, err)
 	}
 	h.metrics.observe(req.op, sw.status(), req.bytesIn, sw.n, time.Since(req.startTime))
+	if h.o.Meter != nil {
+		h.o.Meter.S3Request(req.bucket, req.op, req.bytesIn, sw.n)
+	}
 }
 
 // locate extracts bucket and key, virtual-hosted style when the Host is a

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/stowage/stowage/internal/blockstore"
+	"github.com/stowage/stowage/internal/core/metering"
 	"github.com/stowage/stowage/internal/core/volume"
 	"github.com/stowage/stowage/internal/errs"
 	"github.com/stowage/stowage/internal/nbd"
@@ -114,6 +115,8 @@ type exports struct {
 	// qos holds one limiter per export name in use, shared by its
 	// connections so that opening more connections does not raise the limit.
 	qos map[string]*limiter
+	// counters count the bytes each export moves, for usage metering.
+	counters *metering.Counters
 }
 
 // limiter returns the export's shared limiter, made on first use; the
@@ -129,8 +132,8 @@ func (x *exports) limiter(name string, iops, mibps int) *limiter {
 	return l
 }
 
-func newExports(data blockData) *exports {
-	return &exports{data: data, live: map[string]map[*connHandle]struct{}{}, qos: map[string]*limiter{}}
+func newExports(data blockData, counters *metering.Counters) *exports {
+	return &exports{data: data, live: map[string]map[*connHandle]struct{}{}, qos: map[string]*limiter{}, counters: counters}
 }
 
 // connHandle is one NBD client connection; cancelling it makes the NBD
@@ -165,7 +168,8 @@ func (x *exports) Resolve(ctx context.Context, name string) (nbd.Export, error) 
 	}
 	x.live[name][h] = struct{}{}
 	x.mu.Unlock()
-	ex := &export{blockVolume: v, x: x, name: name, h: h, readOnly: e.ReadOnly || v.ReadOnly(), qos: x.limiter(name, e.IOPS, e.MBps)}
+	ex := &export{blockVolume: v, x: x, name: name, h: h, readOnly: e.ReadOnly || v.ReadOnly(), qos: x.limiter(name, e.IOPS, e.MBps),
+		io: x.counters.Block(e.ResourceID)}
 	// A detach that committed between the lookup and the registration
 	// above may have revoked before this connection was listed; look again.
 	if _, err := x.vols.ResolveExport(ctx, name); err != nil {
@@ -199,6 +203,7 @@ type export struct {
 	h        *connHandle
 	readOnly bool
 	qos      *limiter
+	io       *metering.IOCell
 	once     sync.Once
 }
 
@@ -213,7 +218,11 @@ func (e *export) ReadAt(ctx context.Context, b []byte, off int64) error {
 	if err := e.qos.wait(ctx, int64(len(b))); err != nil {
 		return err
 	}
-	return e.blockVolume.ReadAt(ctx, b, off)
+	err := e.blockVolume.ReadAt(ctx, b, off)
+	if err == nil {
+		e.io.CountIO(int64(len(b)), 0)
+	}
+	return err
 }
 
 func (e *export) WriteAt(ctx context.Context, b []byte, off int64) error {
@@ -226,7 +235,11 @@ func (e *export) WriteAt(ctx context.Context, b []byte, off int64) error {
 	if err := e.qos.wait(ctx, int64(len(b))); err != nil {
 		return err
 	}
-	return e.blockVolume.WriteAt(ctx, b, off)
+	err := e.blockVolume.WriteAt(ctx, b, off)
+	if err == nil {
+		e.io.CountIO(0, int64(len(b)))
+	}
+	return err
 }
 
 func (e *export) Close() error {

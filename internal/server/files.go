@@ -46,7 +46,7 @@ func (x nfsExports) Resolve(ctx context.Context, name string) (nfs.Export, error
 		}
 		clients = append(clients, p)
 	}
-	return nfs.Export{Volume: v, Clients: clients, AllowRoot: e.AllowRoot}, nil
+	return nfs.Export{Volume: v, Clients: clients, AllowRoot: e.AllowRoot, Counter: x.s.counters.Files(e.ResourceID)}, nil
 }
 
 // planes revokes an export on every data plane; only the one serving

@@ -36,7 +36,7 @@ func (s *Server) objectPlane(ctx context.Context) error {
 	h, err := s3.New(s3.Options{
 		Meta: s.store, Blobs: s.blobs, Credentials: s3.NewSealedCredentials(s.store, s.sealer), Quota: s.objects, Keys: s.sealer,
 		Logger: s.log.With("component", "s3"), Registry: s.registry, Region: s.cfg.Region, Domain: s.cfg.S3Domain,
-		NoSigV2: !s.cfg.S3SigV2, ConsoleOrigin: s.consoleOrigin,
+		NoSigV2: !s.cfg.S3SigV2, ConsoleOrigin: s.consoleOrigin, Meter: s.counters,
 	})
 	if err != nil {
 		return fmt.Errorf("s3: %w", err)

@@ -31,6 +31,7 @@ import (
 	"github.com/stowage/stowage/internal/config"
 	"github.com/stowage/stowage/internal/core/identity"
 	"github.com/stowage/stowage/internal/core/marketplace"
+	"github.com/stowage/stowage/internal/core/metering"
 	"github.com/stowage/stowage/internal/core/objectstorage"
 	"github.com/stowage/stowage/internal/core/pool"
 	"github.com/stowage/stowage/internal/core/volume"
@@ -68,6 +69,8 @@ type Server struct {
 	files    *filestore.Store
 	nfsLn    net.Listener
 	nfs      *nfs.Server
+	counters *metering.Counters
+	metering *metering.Service
 	addrs    Addresses
 	certs    *certs // nil without TLS
 	nbdConns *connCap
@@ -108,7 +111,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	if err := tightenDataDir(cfg.DataDir, log); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, registry: prometheus.NewRegistry()}
+	s := &Server{cfg: cfg, log: log, registry: prometheus.NewRegistry(), counters: metering.NewCounters(0)}
 	ok := false
 	defer func() {
 		if !ok {
@@ -161,6 +164,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	if err := s.objectPlane(ctx); err != nil {
 		return nil, err
 	}
+	s.meteringService()
 	// Whoever stops being a member keeps no capability they could read.
 	s.identity.OnAccessLost(s.volumes.TakeBack)
 	s.identity.OnAccessLost(s.objects.TakeBack)
@@ -221,7 +225,7 @@ func (s *Server) block(ctx context.Context) error {
 			return err
 		}
 	}
-	s.exports = newExports(data)
+	s.exports = newExports(data, s.counters)
 	s.volumes = volume.NewService(s.store, backend, planes{s.exports, s.nfs}, s.identity, catalog,
 		volume.Options{NBDAddress: s.nbdLn.Addr().String(), NFSAddress: s.nfsLn.Addr().String(), NBDTLS: s.nbdTLS() != nil, Files: s.files, Wake: s.runner.Wake})
 	s.exports.vols = s.volumes
@@ -268,8 +272,8 @@ func (s *Server) bootstrap(ctx context.Context) error {
 
 func (s *Server) register(mux *httpapi.RecordingMux) {
 	native.New(s.identity, jobs.NewService(s.store), s.market, s.objects, s.s3Endpoint, s.log.With("component", "native"), s.cfg.MaxBodyBytes).
-		WithVolumes(s.volumes).WithPools(s.pools()).Register(mux)
-	waldur.New(s.identity, s.market, s.log.With("component", "waldur"), s.cfg.MaxBodyBytes).WithVolumes(s.volumes).
+		WithVolumes(s.volumes).WithPools(s.pools()).WithMetering(s.metering).Register(mux)
+	waldur.New(s.identity, s.market, s.log.With("component", "waldur"), s.cfg.MaxBodyBytes).WithVolumes(s.volumes).WithMetering(s.metering).
 		WithOptions(waldur.Options{ActionStatus: s.cfg.WaldurActionStatus, PublicURL: s.cfg.PublicURL}).Register(mux)
 	cloudsigma.New(s.identity, s.volumes, jobs.NewService(s.store), s.log.With("component", "cloudsigma"), s.cfg.MaxBodyBytes).Register(mux)
 	wayscloud.New(s.identity, s.objects, s.s3Endpoint, s.log.With("component", "wayscloud"), s.cfg.MaxBodyBytes).
@@ -355,6 +359,11 @@ func (s *Server) Serve(ctx context.Context) error {
 			serveErr <- fmt.Errorf("nfs listener: %w", err)
 		}
 	}()
+	meterDone := make(chan struct{})
+	go func() {
+		defer close(meterDone)
+		s.metering.Run(runCtx)
+	}()
 	retentionDone := make(chan struct{})
 	go func() {
 		defer close(retentionDone)
@@ -385,6 +394,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	<-nbdDone
 	<-nfsDone
 	<-retentionDone
+	<-meterDone
 	return err
 }
 

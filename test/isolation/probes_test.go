@@ -39,6 +39,7 @@ func paramTable() map[string]string {
 		"buckets/{name}":      "$VBKT",
 		"credentials/{key}":   "$VACCESS",
 		"object-storage/{id}": "$VSVC",
+		"invoices/{month}":    "2026-12",
 		// Waldur
 		"customers/{uuid}":                           "$ORGV_H",
 		"projects/{uuid}":                            "$PV_H",
@@ -111,6 +112,7 @@ func probeTable() map[string][]probe {
 		"GET /api/v1/instances":                               {{}, {query: "project=$PV"}},
 		"GET /api/v1/jobs":                                    {{}, {query: "resource_id=$VVOL"}},
 		"GET /api/v1/events":                                  {{}, {query: "project=$PV"}, {query: "resource_id=$VVOL"}},
+		"GET /api/v1/usage":                                   {{}, {query: "project=$PV"}, {query: "resource=$VVOL"}, {query: "resource=$VSVC&granularity=day"}},
 		"GET /api/v1/orders":                                  {{}, {query: "project_id=$PV"}, {query: "resource_id=$VRES"}},
 		"GET /api/v1/object-storage":                          {{}, {query: "project_id=$PV"}},
 		"GET /api/v1/resources":                               {{}, {query: "project_id=$PV"}},

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stowage/stowage/internal/core/identity"
 	"github.com/stowage/stowage/internal/core/marketplace"
+	"github.com/stowage/stowage/internal/core/metering"
 	"github.com/stowage/stowage/internal/core/objectstorage"
 	"github.com/stowage/stowage/internal/core/page"
 	"github.com/stowage/stowage/internal/core/pool"
@@ -31,6 +32,7 @@ type API struct {
 	market   *marketplace.Service
 	objects  *objectstorage.Manager
 	pools    *pool.Service
+	metering *metering.Service
 	// s3Endpoint is the URL S3 clients use, as configured or bound.
 	s3Endpoint func() string
 	surface    httpapi.Surface
@@ -156,6 +158,10 @@ func (a *API) Routes() []Route {
 		{Method: "GET", Path: "/api/v1/object-storage", Handler: a.listServices},
 		{Method: "GET", Path: "/api/v1/object-storage/{id}", Handler: a.getService},
 		{Method: "GET", Path: "/api/v1/object-storage/{id}/credentials", Handler: a.serviceCredentials},
+
+		{Method: "GET", Path: "/api/v1/usage", Handler: a.getUsage},
+		{Method: "GET", Path: "/api/v1/projects/{id}/costs", Handler: a.getCosts},
+		{Method: "GET", Path: "/api/v1/organisations/{id}/invoices/{month}", Handler: a.getInvoice},
 
 		{Method: "GET", Path: "/api/v1/admin/pools", Handler: a.getPools},
 		{Method: "POST", Path: "/api/v1/admin/pools/block/fsck", Handler: a.fsckBlockPool},

@@ -47,14 +47,44 @@ func planURL(r *http.Request, offeringID, planID string) string {
 	return offeringURL(r, offeringID) + "plans/" + hex(planID) + "/"
 }
 
+// componentsJSON are the offering's components as Waldur shows them.
+func componentsJSON(o marketplace.Offering) []map[string]any {
+	comps := []map[string]any{}
+	for _, c := range o.Components {
+		comps = append(comps, map[string]any{"type": c.Type, "name": c.Name, "measured_unit": c.MeasuredUnit,
+			"billing_type": c.BillingType, "min_value": c.MinValue, "max_value": c.MaxValue})
+	}
+	return comps
+}
+
+// fixedPrice is what a plan charges per period for its fixed components.
+func fixedPrice(o marketplace.Offering, p marketplace.Plan) json.Number {
+	sum := new(big.Rat)
+	for _, c := range o.Components {
+		if v, ok := new(big.Rat).SetString(p.Prices[c.Type]); ok && c.BillingType == "fixed" {
+			sum.Add(sum, v)
+		}
+	}
+	return number(sum.RatString())
+}
+
 func (a *API) planJSON(r *http.Request, p marketplace.Plan) map[string]any {
 	prices := map[string]string{}
 	for k, v := range p.Prices {
 		prices[k] = decimal(v)
 	}
+	// Plan components carry each component's price, as Waldur lists them.
+	o, _ := a.market.Offering(r.Context(), p.OfferingID)
+	comps := []map[string]any{}
+	for _, c := range o.Components {
+		if v, ok := p.Prices[c.Type]; ok {
+			comps = append(comps, map[string]any{"type": c.Type, "name": c.Name, "measured_unit": c.MeasuredUnit,
+				"billing_type": c.BillingType, "amount": 1, "price": decimal(v)})
+		}
+	}
 	return map[string]any{
 		"url": planURL(r, p.OfferingID, p.ID), "uuid": hex(p.ID), "name": p.Name, "description": p.Description,
-		"unit": p.Unit, "prices": prices, "init_price": number(p.InitPrice), "switch_price": number(p.SwitchPrice),
+		"unit": p.Unit, "prices": prices, "components": comps, "init_price": number(p.InitPrice), "switch_price": number(p.SwitchPrice),
 		"archived": p.Archived, "offering": offeringURL(r, p.OfferingID), "offering_uuid": hex(p.OfferingID),
 		"is_active": !p.Archived, "created": stamp(p.Created),
 	}
@@ -72,11 +102,7 @@ func (a *API) provider(r *http.Request) (identity.Organisation, error) {
 }
 
 func (a *API) offeringJSON(r *http.Request, o marketplace.Offering, plans []marketplace.Plan, provider identity.Organisation) map[string]any {
-	comps := []map[string]any{}
-	for _, c := range o.Components {
-		comps = append(comps, map[string]any{"type": c.Type, "name": c.Name, "measured_unit": c.MeasuredUnit,
-			"billing_type": c.BillingType, "min_value": c.MinValue, "max_value": c.MaxValue})
-	}
+	comps := componentsJSON(o)
 	ps := []map[string]any{}
 	for _, p := range plans {
 		ps = append(ps, a.planJSON(r, p))

@@ -139,6 +139,9 @@ func (l *lookups) orderJSON(o marketplace.Order) map[string]any {
 	}
 	l.offeringFields(m, o.OfferingID, o.PlanID)
 	l.projectFields(m, o.ProjectID)
+	if pl, ok := l.plan(o.PlanID); ok {
+		m["activation_price"], m["fixed_price"] = number(pl.InitPrice), fixedPrice(l.offering(o.OfferingID), pl)
+	}
 	m["created_by_username"], m["created_by_full_name"] = l.a.userName(r.Context(), o.CreatedBy)
 	m["consumer_reviewed_by"], m["consumer_reviewed_by_full_name"] = l.a.userName(r.Context(), o.ConsumerBy)
 	m["provider_reviewed_by"], m["provider_reviewed_by_full_name"] = l.a.userName(r.Context(), o.ProviderBy)
@@ -410,9 +413,10 @@ func (l *lookups) resourceJSON(res marketplace.Resource) map[string]any {
 	m := map[string]any{
 		"url": base(r) + "/api/marketplace-resources/" + hex(res.ID) + "/", "uuid": hex(res.ID), "name": res.Name,
 		"slug": hex(res.ID), "description": res.Description, "state": res.State, "attributes": res.Attributes,
-		"limits": res.Limits, "current_usages": map[string]any{}, "limit_usage": map[string]any{}, "scope": nil,
+		"limits": res.Limits, "current_usages": l.currentUsages(res), "limit_usage": map[string]any{}, "scope": nil,
 		"resource_uuid": nil, "resource_type": nil, "backend_id": res.BackendID, "effective_id": "",
-		"parent_uuid": nil, "parent_name": "", "backend_metadata": map[string]any{}, "is_usage_based": false,
+		"parent_uuid": nil, "parent_name": "", "backend_metadata": map[string]any{},
+		"is_usage_based": len(usageComponents(l.offering(res.OfferingID))) > 0, "offering_components": componentsJSON(l.offering(res.OfferingID)),
 		"is_limit_based": true, "created": stamp(res.Created), "modified": stamp(res.Modified), "end_date": nil,
 		"username": nil, "can_terminate": res.State == marketplace.ResOK || res.State == marketplace.ResErred,
 		"downscaled": false, "restrict_member_access": false, "paused": false, "endpoints": []any{},

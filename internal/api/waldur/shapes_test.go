@@ -110,6 +110,7 @@ var shapeRoutes = []shapeRoute{
 	{"POST", "/api/marketplace-orders/*/cancel/", ""},
 	{"POST", "/api/marketplace-orders/*/unlink/", ""},
 	{"POST", "/api/marketplace-orders/*/*/", "Detail"},
+	{"GET", "/api/marketplace-component-usages/", "[]ComponentUsage"},
 	{"GET", "/api/marketplace-resources/", "[]Resource"},
 	{"GET", "/api/marketplace-resources/*/", "Resource"},
 	{"POST", "/api/marketplace-resources/*/*/", "OrderUUID"},

@@ -169,7 +169,7 @@ func TestOpenStackVolumeScenario(t *testing.T) {
 	if v["marketplace_resource_uuid"] != o["marketplace_resource_uuid"] || v["marketplace_offering_uuid"] != c.volume["uuid"] ||
 		v["marketplace_plan_uuid"] != c.volumePlan["uuid"] || v["marketplace_resource_state"] != "OK" ||
 		v["marketplace_offering_name"] != c.volume["name"] || v["marketplace_category_uuid"] != c.volume["category_uuid"] ||
-		v["is_limit_based"] != true || v["is_usage_based"] != false {
+		v["is_limit_based"] != true || v["is_usage_based"] != true { // the default volume offering bills snapshot bytes by usage
 		t.Errorf("marketplace fields: %v %v %v %v", v["marketplace_resource_uuid"], v["marketplace_offering_uuid"],
 			v["marketplace_plan_uuid"], v["marketplace_resource_state"])
 	}

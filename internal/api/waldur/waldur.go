@@ -19,6 +19,7 @@ import (
 
 	"github.com/stowage/stowage/internal/core/identity"
 	"github.com/stowage/stowage/internal/core/marketplace"
+	"github.com/stowage/stowage/internal/core/metering"
 	"github.com/stowage/stowage/internal/core/volume"
 	"github.com/stowage/stowage/internal/errs"
 	"github.com/stowage/stowage/internal/httpapi"
@@ -35,6 +36,8 @@ type API struct {
 	log     *slog.Logger
 	maxBody int64
 	opts    Options
+	// metering is nil when usage is not metered: usages are then empty.
+	metering *metering.Service
 }
 
 // Options are the dialect's settings.
@@ -100,6 +103,7 @@ func (a *API) Register(mux httpapi.Mux) {
 		mux.Handle(m+" /api/marketplace-orders/{uuid}/{$}", priv(methodNotAllowed))
 	}
 
+	mux.Handle("GET /api/marketplace-component-usages/{$}", priv(a.listComponentUsages))
 	mux.Handle("GET /api/marketplace-resources/{$}", priv(a.listResources))
 	mux.Handle("POST /api/marketplace-resources/{$}", priv(methodNotAllowed))
 	mux.Handle("GET /api/marketplace-resources/{uuid}/{$}", priv(a.getResource))

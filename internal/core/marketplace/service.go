@@ -55,11 +55,14 @@ func (s *Service) EnsureDefaultCatalog(ctx context.Context, volumeTypes []string
 	now := s.now().UTC()
 	add := func(o Offering, price string) error {
 		o.ID, o.State, o.Shared, o.Billable, o.Created, o.Modified = identity.NewID(), OfferingActive, true, true, now, now
+		usage, prices := UsageComponents(o.Kind)
+		o.Components = append(o.Components, usage...)
 		if err := s.store.PutOffering(ctx, o); err != nil {
 			return fmt.Errorf("default catalog: %w", err)
 		}
-		p := Plan{ID: identity.NewID(), OfferingID: o.ID, Name: "Standard", Description: "Pay per GB of limit per month",
-			Unit: "month", Prices: map[string]string{"storage": price}, InitPrice: "0", SwitchPrice: "0", Created: now}
+		prices["storage"] = price
+		p := Plan{ID: identity.NewID(), OfferingID: o.ID, Name: "Standard", Description: "Pay per GB of limit per month, and per use",
+			Unit: "month", Prices: prices, InitPrice: "0", SwitchPrice: "0", Created: now}
 		return s.store.PutPlan(ctx, p)
 	}
 	storage := func(max int64) []Component {

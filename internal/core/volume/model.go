@@ -168,7 +168,10 @@ type Event struct {
 type Export struct {
 	Name      string
 	BackendID string
-	ReadOnly  bool
+	// ResourceID is the volume's ID, or the snapshot's for a snapshot
+	// export: what usage metering counts the export's bytes against.
+	ResourceID string
+	ReadOnly   bool
 	// Type of the volume; empty for snapshots, which are always block.
 	Type string
 	// Kind is the type's kind: which data plane serves the export.

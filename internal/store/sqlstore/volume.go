@@ -482,6 +482,9 @@ func (s *Store) RemoveVolume(ctx context.Context, id string) error {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM volume_uploads WHERE volume_id = $1", id); err != nil {
 			return mapErr(err)
 		}
+		if err := meterEnd(ctx, tx, "volume", id); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, "DELETE FROM volumes WHERE id = $1", id); err != nil {
 			return mapErr(err)
 		}
@@ -531,10 +534,10 @@ func (s *Store) ExportByName(ctx context.Context, name string) (volume.Export, e
 	e := volume.Export{Name: name}
 	var meta string
 	var addrs sql.NullString
-	err := s.r.QueryRowContext(ctx, `SELECT v.backend_id, v.type, v.metadata, i.addresses FROM attachments a
+	err := s.r.QueryRowContext(ctx, `SELECT v.id, v.backend_id, v.type, v.metadata, i.addresses FROM attachments a
 		JOIN volumes v ON v.id = a.volume_id LEFT JOIN instances i ON i.id = a.instance_id
 		WHERE a.export_name = $1 AND a.snapshot_id = '' AND a.state = 'attached'
-		AND v.status IN ('in_use', 'attaching', 'detaching', 'resizing')`, name).Scan(&e.BackendID, &e.Type, &meta, &addrs)
+		AND v.status IN ('in_use', 'attaching', 'detaching', 'resizing')`, name).Scan(&e.ResourceID, &e.BackendID, &e.Type, &meta, &addrs)
 	if err == nil {
 		if err := json.Unmarshal([]byte(meta), &e.Metadata); err != nil {
 			return volume.Export{}, fmt.Errorf("export %s metadata: %w", name, err)
@@ -550,8 +553,8 @@ func (s *Store) ExportByName(ctx context.Context, name string) (volume.Export, e
 		return e, mapErr(err)
 	}
 	e.ReadOnly = true
-	err = s.r.QueryRowContext(ctx, `SELECT s.backend_id FROM attachments a JOIN snapshots s ON s.id = a.snapshot_id
-		WHERE a.export_name = $1 AND a.state = 'attached' AND s.status = 'available'`, name).Scan(&e.BackendID)
+	err = s.r.QueryRowContext(ctx, `SELECT s.id, s.backend_id FROM attachments a JOIN snapshots s ON s.id = a.snapshot_id
+		WHERE a.export_name = $1 AND a.state = 'attached' AND s.status = 'available'`, name).Scan(&e.ResourceID, &e.BackendID)
 	if err != nil {
 		return volume.Export{}, notFound(err, "export", name)
 	}
@@ -619,6 +622,9 @@ func (s *Store) RemoveSnapshot(ctx context.Context, id string) error {
 		}
 		if _, err := tx.ExecContext(ctx, "DELETE FROM attachments WHERE snapshot_id = $1", id); err != nil {
 			return mapErr(err)
+		}
+		if err := meterEnd(ctx, tx, "snapshot", id); err != nil {
+			return err
 		}
 		if _, err := tx.ExecContext(ctx, "DELETE FROM snapshots WHERE id = $1", id); err != nil {
 			return mapErr(err)
