@@ -23,6 +23,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/stowage/stowage/internal/blockstore"
@@ -47,6 +48,48 @@ var jobs = []job{
 
 type result struct {
 	iops, mibs float64
+	bytes      float64 // moved in the whole job
+}
+
+// selfCPU is this process's CPU time: our server's, as the harness idles
+// while fio runs.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// procCPU is another process's CPU time, from /proc (clock ticks of 10 ms).
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses: utime and
+	// stime are the 12th and 13th.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+st) * 10 * time.Millisecond
+}
+
+func perGiB(cpu time.Duration, bytes float64) float64 {
+	if bytes == 0 {
+		return 0
+	}
+	return float64(cpu.Milliseconds()) / (bytes / (1 << 30))
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	return strings.Join(f[:min(3, len(f))], " ")
 }
 
 func main() {
@@ -169,28 +212,40 @@ func run(sizeStr string, runtime time.Duration, snapSizeStr, parent string, roun
 	}
 
 	fmt.Printf("fio ioengine=nbd, size %s, %v per job, best of %d alternating rounds, %d CPUs\n\n", sizeStr, runtime, rounds, cpus())
-	fmt.Printf("%-20s %22s %22s %7s\n", "job", "stowage", "nbdkit file", "ratio")
+	fmt.Printf("CPU ms/GiB: the server's CPU time (user+system) per GiB moved, over all rounds; unlike\n")
+	fmt.Printf("throughput it hardly depends on what else the box runs. load: %s\n\n", loadavg())
+	fmt.Printf("%-20s %22s %22s %7s %11s %11s\n", "job", "stowage", "nbdkit file", "ratio", "CPU ms/GiB", "nbdkit CPU")
 	for _, j := range jobs {
 		// Alternate the targets so that background load on a shared box
 		// hits both alike, and keep each one's best round.
 		var a, b result
+		var aCPU, bCPU time.Duration
+		var aBytes, bBytes float64
 		for range rounds {
+			t0 := selfCPU()
 			r, err := fio(ours, j, sizeStr, runtime)
 			if err != nil {
 				return fmt.Errorf("fio %s against stowage: %w", j.name, err)
 			}
+			aCPU += selfCPU() - t0
+			aBytes += r.bytes
 			if r.iops > a.iops {
 				a = r
 			}
+			t0 = procCPU(kit.Process.Pid)
 			if r, err = fio(peer, j, sizeStr, runtime); err != nil {
 				return fmt.Errorf("fio %s against nbdkit: %w", j.name, err)
 			}
+			bCPU += procCPU(kit.Process.Pid) - t0
+			bBytes += r.bytes
 			if r.iops > b.iops {
 				b = r
 			}
 		}
-		fmt.Printf("%-20s %9.0f IOPS %6.0f MiB/s %9.0f IOPS %6.0f MiB/s %7.2f\n", j.name, a.iops, a.mibs, b.iops, b.mibs, a.iops/b.iops)
+		fmt.Printf("%-20s %9.0f IOPS %6.0f MiB/s %9.0f IOPS %6.0f MiB/s %7.2f %11.0f %11.0f\n", j.name, a.iops, a.mibs, b.iops, b.mibs, a.iops/b.iops,
+			perGiB(aCPU, aBytes), perGiB(bCPU, bBytes))
 	}
+	fmt.Printf("load after the jobs: %s\n", loadavg())
 	kit.Process.Kill()
 	cancel()
 	if err := <-served; err != nil && !errors.Is(err, net.ErrClosed) {
@@ -216,6 +271,7 @@ func fio(uri string, j job, size string, runtime time.Duration) (result, error) 
 			Read, Write struct {
 				IOPS    float64 `json:"iops"`
 				BWBytes float64 `json:"bw_bytes"`
+				IOBytes float64 `json:"io_bytes"`
 			}
 		} `json:"jobs"`
 	}
@@ -230,7 +286,7 @@ func fio(uri string, j job, size string, runtime time.Duration) (result, error) 
 	if strings.Contains(j.rw, "write") {
 		st = r.Jobs[0].Write
 	}
-	return result{iops: st.IOPS, mibs: st.BWBytes / (1 << 20)}, nil
+	return result{iops: st.IOPS, mibs: st.BWBytes / (1 << 20), bytes: st.IOBytes}, nil
 }
 
 // snapLatency writes a whole volume with real data, makes it durable, then
