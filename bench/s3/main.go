@@ -186,14 +186,14 @@ func compare(ctx context.Context, c config) error {
 	}
 	fmt.Printf("\n%d CPUs. ratio: %s over %s, above 1 when %s is better (faster, or shorter time)\n",
 		runtime.NumCPU(), c.name, c.peer.name, c.name)
-	fmt.Printf("%-28s %-34s %14s %14s %7s  %s\n", "round", "test", c.name, c.peer.name, "ratio", "load (1 min) after each")
+	fmt.Printf("%-28s %-42s %14s %14s %7s  %s\n", "round", "test", c.name, c.peer.name, "ratio", "load (1 min) after each")
 	for _, rw := range rows {
 		a, b := rw.m[0], rw.m[1]
 		ratio := a.v / b.v
 		if a.lowerBetter {
 			ratio = b.v / a.v
 		}
-		fmt.Printf("%-28s %-34s %14s %14s %7.2f  %s / %s\n", rw.round, a.name+" ("+a.unit+")",
+		fmt.Printf("%-28s %-42s %14s %14s %7.2f  %s / %s\n", rw.round, a.name+" ("+a.unit+")",
 			strconv.FormatFloat(a.v, 'f', 1, 64), strconv.FormatFloat(b.v, 'f', 1, 64), ratio, rw.load[0], rw.load[1])
 	}
 	return nil
