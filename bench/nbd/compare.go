@@ -5,29 +5,58 @@ import (
 	"time"
 )
 
-// compare runs each job against two targets (fio engine arguments) and prints a table row per
-// job with a's IOPS over b's. The targets alternate so that background
-// load on a shared box hits both alike; each one's best round counts.
-func compare(aName string, aEngine []string, bName string, bEngine []string, js []job, size string, runtime time.Duration, rounds int) error {
-	fmt.Printf("%-20s %22s %22s %7s\n", "job", aName, bName, "ratio")
+// target is one side of a comparison: fio's engine arguments for it and,
+// where it can be read, the CPU time its server has used so far.
+type target struct {
+	name   string
+	engine []string
+	cpu    func() time.Duration // nil: not measured
+}
+
+// compare runs each job against two targets and prints a table row per
+// job with a's IOPS over b's, and each server's CPU per GiB moved when
+// both can be measured. The targets alternate so that background load on
+// a shared box hits both alike; each one's best round counts.
+func compare(a, b target, js []job, size string, runtime time.Duration, rounds int) error {
+	withCPU := a.cpu != nil && b.cpu != nil
+	if withCPU {
+		fmt.Printf("%-20s %22s %22s %7s %11s %11s\n", "job", a.name, b.name, "ratio", "CPU ms/GiB", "peer CPU")
+	} else {
+		fmt.Printf("%-20s %22s %22s %7s\n", "job", a.name, b.name, "ratio")
+	}
 	for _, j := range js {
-		var a, b result
+		var ra, rb result
+		var aCPU, bCPU time.Duration
+		var aBytes, bBytes float64
 		for range rounds {
-			r, err := fio(aEngine, j, size, runtime)
-			if err != nil {
-				return fmt.Errorf("fio %s against %s: %w", j.name, aName, err)
-			}
-			if r.iops > a.iops {
-				a = r
-			}
-			if r, err = fio(bEngine, j, size, runtime); err != nil {
-				return fmt.Errorf("fio %s against %s: %w", j.name, bName, err)
-			}
-			if r.iops > b.iops {
-				b = r
+			for _, side := range []struct {
+				t     target
+				best  *result
+				cpu   *time.Duration
+				bytes *float64
+			}{{a, &ra, &aCPU, &aBytes}, {b, &rb, &bCPU, &bBytes}} {
+				var t0 time.Duration
+				if withCPU {
+					t0 = side.t.cpu()
+				}
+				r, err := fio(side.t.engine, j, size, runtime)
+				if err != nil {
+					return fmt.Errorf("fio %s against %s: %w", j.name, side.t.name, err)
+				}
+				if withCPU {
+					*side.cpu += side.t.cpu() - t0
+				}
+				*side.bytes += r.bytes
+				if r.iops > side.best.iops {
+					*side.best = r
+				}
 			}
 		}
-		fmt.Printf("%-20s %9.0f IOPS %6.0f MiB/s %9.0f IOPS %6.0f MiB/s %7.2f\n", j.name, a.iops, a.mibs, b.iops, b.mibs, a.iops/b.iops)
+		fmt.Printf("%-20s %9.0f IOPS %6.0f MiB/s %9.0f IOPS %6.0f MiB/s %7.2f", j.name, ra.iops, ra.mibs, rb.iops, rb.mibs, ra.iops/rb.iops)
+		if withCPU {
+			fmt.Printf(" %11.0f %11.0f", perGiB(aCPU, aBytes), perGiB(bCPU, bBytes))
+		}
+		fmt.Println()
 	}
 	return nil
 }

@@ -31,6 +31,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/stowage/stowage/internal/blockstore"
@@ -55,6 +56,48 @@ var jobs = []job{
 
 type result struct {
 	iops, mibs float64
+	bytes      float64 // moved in the whole job
+}
+
+// selfCPU is this process's CPU time: our server's, as the harness idles
+// while fio runs.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// procCPU is another process's CPU time, from /proc (clock ticks of 10 ms).
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses: utime and
+	// stime are the 12th and 13th.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+st) * 10 * time.Millisecond
+}
+
+func perGiB(cpu time.Duration, bytes float64) float64 {
+	if bytes == 0 {
+		return 0
+	}
+	return float64(cpu.Milliseconds()) / (bytes / (1 << 30))
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	return strings.Join(f[:min(3, len(f))], " ")
 }
 
 func main() {
@@ -187,7 +230,10 @@ func run(sizeStr string, size, snapSize int64, runtime time.Duration, parent str
 	}
 
 	fmt.Printf("fio ioengine=nbd, size %s, %v per job, best of %d alternating rounds, %d CPUs\n\n", sizeStr, runtime, rounds, cpus())
-	if err := compare("stowage", nbdEngine(ours), "nbdkit file", nbdEngine(peer), jobs, sizeStr, runtime, rounds); err != nil {
+	fmt.Printf("CPU ms/GiB: the server's CPU time (user+system) per GiB moved, over all rounds; unlike\n")
+	fmt.Printf("throughput it hardly depends on what else the box runs. load: %s\n\n", loadavg())
+	kitCPU := func() time.Duration { return procCPU(kit.Process.Pid) }
+	if err := compare(target{"stowage", nbdEngine(ours), selfCPU}, target{"nbdkit file", nbdEngine(peer), kitCPU}, jobs, sizeStr, runtime, rounds); err != nil {
 		return err
 	}
 	tlsDir := filepath.Join(dir, "tls")
@@ -197,6 +243,7 @@ func run(sizeStr string, size, snapSize int64, runtime time.Duration, parent str
 	if err := tlsVsPlain(ctx, pool, ours, tlsDir, sizeStr, runtime, rounds); err != nil {
 		return err
 	}
+	fmt.Printf("load after the jobs: %s\n", loadavg())
 	kit.Process.Kill()
 	cancel()
 	if err := <-served; err != nil && !errors.Is(err, net.ErrClosed) {
@@ -227,6 +274,7 @@ func fio(engine []string, j job, size string, runtime time.Duration) (result, er
 			Read, Write struct {
 				IOPS    float64 `json:"iops"`
 				BWBytes float64 `json:"bw_bytes"`
+				IOBytes float64 `json:"io_bytes"`
 			}
 		} `json:"jobs"`
 	}
@@ -241,7 +289,7 @@ func fio(engine []string, j job, size string, runtime time.Duration) (result, er
 	if strings.Contains(j.rw, "write") {
 		st = r.Jobs[0].Write
 	}
-	return result{iops: st.IOPS, mibs: st.BWBytes / (1 << 20)}, nil
+	return result{iops: st.IOPS, mibs: st.BWBytes / (1 << 20), bytes: st.IOBytes}, nil
 }
 
 // snapLatency writes a whole volume with real data, makes it durable, then

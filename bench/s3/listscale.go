@@ -37,25 +37,25 @@ import (
 // and on PostgreSQL the same with generate_series(0, 999999) for i and
 // format('p%s/%s', lpad((n / 10000)::text, 4, '0'), lpad(n::text, 8, '0')),
 // then VACUUM ANALYZE objects.
-func listScale(ctx context.Context, cl *awss3.Client, c config) error {
+func listScale(ctx context.Context, cl *awss3.Client, c config) ([]metric, error) {
 	if c.scaleKeys < 2 || c.scalePrefixes < 1 || c.scalePrefixes > 10000 || c.reps < 1 {
-		return fmt.Errorf("listscale needs -scale-keys ≥ 2, -scale-prefixes from 1 to 10000 and -reps ≥ 1")
+		return nil, fmt.Errorf("listscale needs -scale-keys ≥ 2, -scale-prefixes from 1 to 10000 and -reps ≥ 1")
 	}
 	b := fmt.Sprintf("%s-scale-%d-%d", c.bucket, c.scaleKeys, c.scalePrefixes)
 	if _, err := cl.CreateBucket(ctx, &awss3.CreateBucketInput{Bucket: aws.String(b)}); err != nil {
 		if _, herr := cl.HeadBucket(ctx, &awss3.HeadBucketInput{Bucket: aws.String(b)}); herr != nil {
-			return fmt.Errorf("create bucket: %w", err)
+			return nil, fmt.Errorf("create bucket: %w", err)
 		}
 	}
 	perPrefix := (c.scaleKeys + c.scalePrefixes - 1) / c.scalePrefixes
 	keyOf := func(i int) string { return fmt.Sprintf("p%04d/%08d", i/perPrefix, i) }
 	last, err := cl.ListObjectsV2(ctx, &awss3.ListObjectsV2Input{Bucket: aws.String(b), StartAfter: aws.String(keyOf(c.scaleKeys - 2)), MaxKeys: aws.Int32(1)})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if len(last.Contents) == 0 || *last.Contents[0].Key != keyOf(c.scaleKeys-1) {
 		if err := fill(ctx, cl, b, c.scaleKeys, keyOf); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	mid := keyOf(c.scaleKeys / 2)
@@ -81,7 +81,7 @@ func listScale(ctx context.Context, cl *awss3.Client, c config) error {
 			t0 := time.Now()
 			out, err := cl.ListObjectsV2(ctx, &in)
 			if err != nil {
-				return fmt.Errorf("%s: %w", p.name, err)
+				return nil, fmt.Errorf("%s: %w", p.name, err)
 			}
 			times[i] = append(times[i], time.Since(t0))
 			counts[i] = len(out.Contents) + len(out.CommonPrefixes)
@@ -89,11 +89,13 @@ func listScale(ctx context.Context, cl *awss3.Client, c config) error {
 	}
 	fmt.Printf("LIST scale: %d keys in %d prefixes, median of %d\n", c.scaleKeys, c.scalePrefixes, c.reps)
 	base := median(times[0])
+	var out []metric
 	for i, p := range pages {
 		m := median(times[i])
 		fmt.Printf("  %-22s %5d items  %8.2f ms  %5.2fx first page\n", p.name, counts[i], ms(m), float64(m)/float64(base))
+		out = append(out, metric{fmt.Sprintf("%dk keys: %s", c.scaleKeys/1000, p.name), ms(m), "ms", true})
 	}
-	return nil
+	return out, nil
 }
 
 func median(ds []time.Duration) time.Duration {

@@ -1,13 +1,20 @@
 // Command s3 benchmarks any S3 endpoint (Stowage, MinIO, …) with the
 // measurements the S3 issue asks for: PUT and GET throughput of large
 // objects, PUT and GET rate and latency (p50/p99) of small objects, and the
-// time to list a bucket of many keys with ListObjectsV2. Run it against two
-// servers in one session and compare ratios, never absolute numbers from
-// different runs.
+// time to list a bucket of many keys with ListObjectsV2. Given a peer
+// (-peer-endpoint …) it measures both servers in one run, alternating
+// them test by test, and prints a table of ratios (above 1: the first
+// server is better), with the load average seen; compare ratios, never
+// absolute numbers from different runs.
 //
 //	go run ./bench/s3 -endpoint http://127.0.0.1:9000 -access-key AK -secret-key SK
+//	go run ./bench/s3 -endpoint … -peer-endpoint http://127.0.0.1:9100 -peer-access-key … -load 4
 //	go run ./bench/s3 -test small -concurrency 32 -size 4096 -duration 20s …
 //	go run ./bench/s3 -test listscale -scale-keys 200000 -scale-prefixes 100 …
+//
+// -load N makes the run two rounds: one quiet, then one with a CPU hog of
+// N busy goroutines (a child process of this program) beside both
+// servers, so that the loaded ratio can be reproduced.
 //
 // The listscale test (not part of all: its fill takes minutes) times
 // listing pages over a bucket of many keys; see listScale.
@@ -23,7 +30,11 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
+	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,21 +47,43 @@ import (
 	"github.com/aws/smithy-go/middleware"
 )
 
-type config struct {
-	endpoint, accessKey, secretKey, region, bucket, test string
-	concurrency                                          int
-	size                                                 int64
-	duration                                             time.Duration
-	listKeys                                             int
-	scaleKeys, scalePrefixes, reps                       int
+// target is one server to measure.
+type target struct {
+	name, endpoint, accessKey, secretKey, region string
 }
 
+type config struct {
+	target
+	peer                           target
+	bucket, test                   string
+	concurrency                    int
+	size                           int64
+	duration                       time.Duration
+	listKeys                       int
+	scaleKeys, scalePrefixes, reps int
+	load                           int
+}
+
+// hogEnv makes this program a CPU hog of that many busy goroutines (the
+// child that -load starts).
+const hogEnv = "BENCH_S3_HOG"
+
 func main() {
+	if n, err := strconv.Atoi(os.Getenv(hogEnv)); err == nil && n > 0 {
+		hog(n)
+	}
 	var c config
+	flag.StringVar(&c.name, "name", "stowage", "what to call the server at -endpoint")
 	flag.StringVar(&c.endpoint, "endpoint", "http://127.0.0.1:9000", "S3 endpoint URL")
 	flag.StringVar(&c.accessKey, "access-key", os.Getenv("AWS_ACCESS_KEY_ID"), "access key id")
 	flag.StringVar(&c.secretKey, "secret-key", os.Getenv("AWS_SECRET_ACCESS_KEY"), "secret key")
 	flag.StringVar(&c.region, "region", "us-east-1", "region to sign for")
+	flag.StringVar(&c.peer.name, "peer-name", "peer", "what to call the server at -peer-endpoint")
+	flag.StringVar(&c.peer.endpoint, "peer-endpoint", "", "a second S3 endpoint to measure in the same run, with ratios")
+	flag.StringVar(&c.peer.accessKey, "peer-access-key", "", "the peer's access key id")
+	flag.StringVar(&c.peer.secretKey, "peer-secret-key", "", "the peer's secret key")
+	flag.StringVar(&c.peer.region, "peer-region", "us-east-1", "the peer's region")
+	flag.IntVar(&c.load, "load", 0, "when positive, measure a second round with this many busy goroutines in a child process")
 	flag.StringVar(&c.bucket, "bucket", "bench-s3", "bucket to use (created if missing)")
 	flag.StringVar(&c.test, "test", "all", "large, small, list, all (those three) or listscale")
 	flag.IntVar(&c.concurrency, "concurrency", 0, "workers (default: 4 for large, 32 for small)")
@@ -61,20 +94,147 @@ func main() {
 	flag.IntVar(&c.scalePrefixes, "scale-prefixes", 100, "directories the listscale test's keys are spread over")
 	flag.IntVar(&c.reps, "reps", 21, "times the listscale test lists each page")
 	flag.Parse()
-	if err := run(context.Background(), c); err != nil {
+	if err := compare(context.Background(), c); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func newClient(c config) *awss3.Client {
+// hog spins n goroutines until the process is killed.
+func hog(n int) {
+	runtime.GOMAXPROCS(n)
+	for range n - 1 {
+		go spin()
+	}
+	spin()
+}
+
+func spin() {
+	x := uint64(1)
+	for {
+		x = x*6364136223846793005 + 1442695040888963407
+		if x == 0 {
+			fmt.Println(x) // never; keeps the loop from being optimised out
+		}
+	}
+}
+
+// metric is one row of the comparison table.
+type metric struct {
+	name        string
+	v           float64
+	unit        string
+	lowerBetter bool
+}
+
+type round struct {
+	name string
+	hog  int
+}
+
+// compare runs the tests against the target and, when given, the peer,
+// in one round or two (quiet, then loaded), and prints the ratio table.
+func compare(ctx context.Context, c config) error {
+	targets := []target{c.target}
+	if c.peer.endpoint != "" {
+		targets = append(targets, c.peer)
+	}
+	rounds := []round{{"no added load", 0}}
+	if c.load > 0 {
+		rounds = append(rounds, round{fmt.Sprintf("+%d busy goroutines", c.load), c.load})
+	}
+	type row struct {
+		round string
+		m     [2]metric
+		load  [2]string
+	}
+	var rows []row
+	for _, r := range rounds {
+		stop, err := startHog(r.hog)
+		if err != nil {
+			return err
+		}
+		tests := []string{c.test}
+		if c.test == "all" {
+			tests = []string{"large", "small", "list"}
+		}
+		for _, t := range tests {
+			var got [2][]metric
+			var load [2]string
+			for i, tg := range targets {
+				fmt.Printf("# %s, %s: %s\n", r.name, t, tg.name)
+				ms, err := run(ctx, c, tg, t)
+				if err != nil {
+					stop()
+					return fmt.Errorf("%s: %w", tg.name, err)
+				}
+				got[i], load[i] = ms, loadavg()
+			}
+			for j, m := range got[0] {
+				rw := row{round: r.name, load: load}
+				rw.m[0] = m
+				if len(targets) > 1 && j < len(got[1]) {
+					rw.m[1] = got[1][j]
+				}
+				rows = append(rows, rw)
+			}
+		}
+		stop()
+	}
+	if len(targets) < 2 {
+		return nil
+	}
+	fmt.Printf("\n%d CPUs. ratio: %s over %s, above 1 when %s is better (faster, or shorter time)\n",
+		runtime.NumCPU(), c.name, c.peer.name, c.name)
+	fmt.Printf("%-28s %-42s %14s %14s %7s  %s\n", "round", "test", c.name, c.peer.name, "ratio", "load (1 min) after each")
+	for _, rw := range rows {
+		a, b := rw.m[0], rw.m[1]
+		ratio := a.v / b.v
+		if a.lowerBetter {
+			ratio = b.v / a.v
+		}
+		fmt.Printf("%-28s %-42s %14s %14s %7.2f  %s / %s\n", rw.round, a.name+" ("+a.unit+")",
+			strconv.FormatFloat(a.v, 'f', 1, 64), strconv.FormatFloat(b.v, 'f', 1, 64), ratio, rw.load[0], rw.load[1])
+	}
+	return nil
+}
+
+// startHog starts n busy goroutines in a child process (none when n is 0)
+// and returns what stops it.
+func startHog(n int) (func(), error) {
+	if n <= 0 {
+		return func() {}, nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), hogEnv+"="+strconv.Itoa(n))
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start the CPU hog: %w", err)
+	}
+	// Let the load average climb before measuring.
+	time.Sleep(5 * time.Second)
+	return func() { cmd.Process.Kill(); cmd.Wait() }, nil
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	return strings.Fields(string(b))[0]
+}
+
+func newClient(c config, tg target) *awss3.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 256
 	return awss3.New(awss3.Options{
-		Region:       c.region,
-		BaseEndpoint: aws.String(c.endpoint),
+		Region:       tg.region,
+		BaseEndpoint: aws.String(tg.endpoint),
 		UsePathStyle: true,
-		Credentials:  credentials.NewStaticCredentialsProvider(c.accessKey, c.secretKey, ""),
+		Credentials:  credentials.NewStaticCredentialsProvider(tg.accessKey, tg.secretKey, ""),
 		HTTPClient:   &http.Client{Transport: tr},
 		// Keep the client's CPU for sending: no payload hashing or CRCs,
 		// the same for every server measured.
@@ -84,41 +244,30 @@ func newClient(c config) *awss3.Client {
 	})
 }
 
-func run(ctx context.Context, c config) error {
-	cl := newClient(c)
+// run runs one test against one server.
+func run(ctx context.Context, c config, tg target, test string) ([]metric, error) {
+	cl := newClient(c, tg)
 	if _, err := cl.CreateBucket(ctx, &awss3.CreateBucketInput{Bucket: aws.String(c.bucket)}); err != nil {
 		if _, herr := cl.HeadBucket(ctx, &awss3.HeadBucketInput{Bucket: aws.String(c.bucket)}); herr != nil {
-			return fmt.Errorf("create bucket: %w", err)
+			return nil, fmt.Errorf("create bucket: %w", err)
 		}
 	}
-	tests := []string{c.test}
-	if c.test == "all" {
-		tests = []string{"large", "small", "list"}
+	switch test {
+	case "large":
+		return throughput(ctx, cl, c, "large", 64<<20, 4)
+	case "small":
+		return throughput(ctx, cl, c, "small", 4<<10, 32)
+	case "list":
+		return list(ctx, cl, c)
+	case "listscale":
+		return listScale(ctx, cl, c)
 	}
-	for _, t := range tests {
-		var err error
-		switch t {
-		case "large":
-			err = throughput(ctx, cl, c, "large", 64<<20, 4)
-		case "small":
-			err = throughput(ctx, cl, c, "small", 4<<10, 32)
-		case "list":
-			err = list(ctx, cl, c)
-		case "listscale":
-			err = listScale(ctx, cl, c)
-		default:
-			err = fmt.Errorf("unknown test %q", t)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return nil, fmt.Errorf("unknown test %q", test)
 }
 
 // throughput runs a PUT phase then a GET phase of duration each, with
 // conc workers, and reports MiB/s, ops/s and latency percentiles.
-func throughput(ctx context.Context, cl *awss3.Client, c config, name string, size int64, conc int) error {
+func throughput(ctx context.Context, cl *awss3.Client, c config, name string, size int64, conc int) ([]metric, error) {
 	if c.size > 0 {
 		size = c.size
 	}
@@ -127,8 +276,9 @@ func throughput(ctx context.Context, cl *awss3.Client, c config, name string, si
 	}
 	body := make([]byte, size)
 	if _, err := rand.Read(body); err != nil {
-		return err
+		return nil, err
 	}
+	var out []metric
 	keyOf := func(w, i int) string { return fmt.Sprintf("%s/%d/%d", name, w, i) }
 	written := make([]int, conc)
 	put := func(w, i int) error {
@@ -158,9 +308,16 @@ func throughput(ctx context.Context, cl *awss3.Client, c config, name string, si
 	}{{"PUT", put}, {"GET", get}} {
 		r, err := phaseRun(ctx, conc, c.duration, phase.fn)
 		if err != nil {
-			return fmt.Errorf("%s %s: %w", phase.op, name, err)
+			return nil, fmt.Errorf("%s %s: %w", phase.op, name, err)
 		}
 		secs := r.elapsed.Seconds()
+		what := fmt.Sprintf("%s %s ×%d", phase.op, name, conc)
+		if size >= 1<<20 {
+			out = append(out, metric{what, float64(r.ops) * float64(size) / secs / (1 << 20), "MiB/s", false})
+		} else {
+			out = append(out, metric{what, float64(r.ops) / secs, "ops/s", false})
+		}
+		out = append(out, metric{what + " p99", ms(r.pct(99)), "ms", true})
 		fmt.Printf("%-3s %-5s size=%d conc=%d: %8.1f MiB/s %8.1f ops/s  p50 %6.1f ms  p99 %6.1f ms  (%d ops in %.1fs)\n",
 			phase.op, name, size, conc, float64(r.ops)*float64(size)/secs/(1<<20), float64(r.ops)/secs,
 			ms(r.pct(50)), ms(r.pct(99)), r.ops, secs)
@@ -178,10 +335,10 @@ func throughput(ctx context.Context, cl *awss3.Client, c config, name string, si
 		keys = keys[len(batch):]
 		if _, err := cl.DeleteObjects(ctx, &awss3.DeleteObjectsInput{Bucket: aws.String(c.bucket),
 			Delete: &types.Delete{Objects: batch, Quiet: aws.Bool(true)}}); err != nil {
-			return fmt.Errorf("delete what %s wrote: %w", name, err)
+			return nil, fmt.Errorf("delete what %s wrote: %w", name, err)
 		}
 	}
-	return nil
+	return out, nil
 }
 
 type result struct {
@@ -241,7 +398,7 @@ func phaseRun(ctx context.Context, conc int, d time.Duration, fn func(w, i int) 
 
 // list fills a prefix with listKeys small objects (once) and times full
 // ListObjectsV2 walks of it, 1000 keys a page.
-func list(ctx context.Context, cl *awss3.Client, c config) error {
+func list(ctx context.Context, cl *awss3.Client, c config) ([]metric, error) {
 	prefix := fmt.Sprintf("list-%d/", c.listKeys)
 	count := func() (int, time.Duration, error) {
 		t0 := time.Now()
@@ -258,7 +415,7 @@ func list(ctx context.Context, cl *awss3.Client, c config) error {
 	}
 	have, _, err := count()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if have < c.listKeys {
 		var next atomic.Int64
@@ -280,22 +437,22 @@ func list(ctx context.Context, cl *awss3.Client, c config) error {
 		}
 		wg.Wait()
 		if e := firstErr.Load(); e != nil {
-			return fmt.Errorf("fill listing prefix: %w", *e)
+			return nil, fmt.Errorf("fill listing prefix: %w", *e)
 		}
 	}
 	var best time.Duration
 	for range 3 {
 		n, d, err := count()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if n < c.listKeys {
-			return fmt.Errorf("listed %d keys, want %d", n, c.listKeys)
+			return nil, fmt.Errorf("listed %d keys, want %d", n, c.listKeys)
 		}
 		if best == 0 || d < best {
 			best = d
 		}
 	}
 	fmt.Printf("LIST %d keys (1000 per page): best of 3 %.3f s\n", c.listKeys, best.Seconds())
-	return nil
+	return []metric{{fmt.Sprintf("LIST %d keys, best of 3", c.listKeys), ms(best), "ms", true}}, nil
 }

@@ -173,15 +173,22 @@ func (h *Volume) WriteAt(ctx context.Context, b []byte, off int64) (err error) {
 	n := int(last - first + 1)
 	var idBuf [16]uint64
 	ids := idBuf[:0]
+	unmapped := false
 	p.mu.RLock()
 	for c := first; c <= last; c++ {
 		id, owned := p.lookup(h.v, c)
+		unmapped = unmapped || id == 0
 		if !owned {
 			id = 0
 		}
 		ids = append(ids, id)
 	}
 	p.mu.RUnlock()
+	if unmapped {
+		if err := h.mapFresh(first, ids); err != nil {
+			return fmt.Errorf("write volume %s at %d: %w", h.v.name, off, err)
+		}
+	}
 	in := off & (p.chunk - 1)
 	for i := 0; i < n; {
 		if ids[i] == 0 {
@@ -201,6 +208,50 @@ func (h *Volume) WriteAt(ctx context.Context, b []byte, off int64) (err error) {
 			return fmt.Errorf("write volume %s at %d: %w", h.v.name, off, err)
 		}
 		b, off, in, i = b[l:], off+l, 0, j
+	}
+	return nil
+}
+
+// mapFresh maps a new chunk at every unmapped chunk of the range starting
+// at volume chunk first, in one critical section and after any map page
+// the range needs, so that the chunks of one large write get consecutive
+// ids even while other writers allocate: this write, and every later read
+// of the range, then takes one pwrite or pread instead of one per chunk.
+// A fresh id is a hole, so it reads as zeros, like the unmapped chunk it
+// replaces, until the caller writes it. ids[i] becomes the id mapped at
+// chunk first+i. The caller holds the stripes of the range.
+func (h *Volume) mapFresh(first uint64, ids []uint64) error {
+	p := h.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	leaves := make([]*page, len(ids))
+	for i := range ids {
+		c := first + uint64(i)
+		if id, _ := p.lookup(h.v, c); id != 0 {
+			continue
+		}
+		if i > 0 && leaves[i-1] != nil && c&(fanout-1) != 0 {
+			leaves[i] = leaves[i-1]
+			continue
+		}
+		leaf, err := p.leafForWrite(h.v, c, true)
+		if err != nil {
+			return err
+		}
+		leaves[i] = leaf
+	}
+	for i, leaf := range leaves {
+		if leaf == nil {
+			continue
+		}
+		nid, err := p.alloc()
+		if err != nil {
+			return err
+		}
+		p.setRef(nid, 1)
+		_, _, li := split(first + uint64(i))
+		leaf[li] = nid
+		ids[i] = nid
 	}
 	return nil
 }

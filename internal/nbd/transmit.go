@@ -33,6 +33,16 @@ func (c *conn) transmit(exp Export) error {
 	// that a client sees a reply for every request it sent.
 	ctx := context.WithoutCancel(c.ctx)
 	var h [28]byte
+	// seqEnd is where the last READ ended. A READ that starts there
+	// continues a sequential stream: its data is almost always in the
+	// page cache already (the kernel reads ahead of a stream, and a large
+	// write's chunks are contiguous in the pool), so this goroutine serves
+	// it inline. Handing it to a goroutine instead costs two thread
+	// wake-ups per request, and on a busy box each waits for a time slice
+	// (1 MiB sequential reads at queue depth 8 fell to 0.6-0.8 of nbdkit
+	// under load that way). Other READs may go to disk and still run
+	// concurrently.
+	seqEnd := uint64(0)
 	for {
 		if _, err := io.ReadFull(c.br, h[:]); err != nil {
 			if errors.Is(err, io.EOF) {
@@ -78,6 +88,14 @@ func (c *conn) transmit(exp Export) error {
 				return err
 			}
 			continue
+		}
+		if r.typ == cmdRead {
+			seq := r.off == seqEnd
+			seqEnd = r.off + uint64(r.length)
+			if seq {
+				c.serve(ctx, exp, r)
+				continue
+			}
 		}
 		sem <- struct{}{}
 		wg.Add(1)
