@@ -156,6 +156,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	if err := s.objectPlane(ctx); err != nil {
 		return nil, err
 	}
+	s.enableTransfers()
 	// Whoever stops being a member keeps no capability they could read.
 	s.identity.OnAccessLost(s.volumes.TakeBack)
 	s.identity.OnAccessLost(s.objects.TakeBack)

@@ -26,8 +26,10 @@ const (
 )
 
 type createPayload struct {
-	SourceBackend string `json:"source_backend,omitempty"`
-	Kind          string `json:"kind"`
+	SourceBackend string     `json:"source_backend,omitempty"`
+	Kind          string     `json:"kind"`
+	Object        *ObjectRef `json:"object,omitempty"`
+	Backup        *BackupRef `json:"backup,omitempty"`
 }
 
 type extendPayload struct {
@@ -115,6 +117,18 @@ func (s *Service) runCreate(ctx context.Context, j jobs.Job) (any, error) {
 		if err := s.backend.Create(ctx, v.BackendID, v.Size); err != nil {
 			return nil, err
 		}
+		// Both write only data into the new thin volume, so a step run
+		// again after a crash writes the same bytes again.
+		if pl.Object != nil {
+			if err := s.importObject(ctx, v, *pl.Object); err != nil {
+				return nil, err
+			}
+		}
+		if pl.Backup != nil {
+			if err := s.restoreBackup(ctx, v, *pl.Backup); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return nil, s.store.SetVolumeStatus(ctx, v.ID, []Status{Creating, Cloning}, Available, "")
 }
@@ -137,6 +151,11 @@ func (s *Service) runDelete(ctx context.Context, j jobs.Job) (any, error) {
 		del = s.files().Delete
 	}
 	if err := del(ctx, v.BackendID); err != nil {
+		return nil, err
+	}
+	// The snapshot the last backup left for the next one goes too; the
+	// backups themselves stay in their bucket.
+	if err := s.dropBackupBases(ctx, v.BackendID, ""); err != nil {
 		return nil, err
 	}
 	return nil, s.store.RemoveVolume(ctx, v.ID)
