@@ -197,7 +197,27 @@ type Accepted struct {
 	Volume     *Volume     `json:"volume,omitempty"`
 	Snapshot   *Snapshot   `json:"snapshot,omitempty"`
 	Attachment *Attachment `json:"attachment,omitempty"`
+	Backup     *BackupRef  `json:"backup,omitempty"`
 	Job        Job         `json:"job"`
+}
+
+// BackupRef names a backup being made.
+type BackupRef struct {
+	ID       string `json:"id"`
+	VolumeID string `json:"volume_id"`
+	Bucket   string `json:"bucket"`
+}
+
+// Backup is a complete backup of a volume in a bucket.
+type Backup struct {
+	ID          string  `json:"id"`
+	VolumeID    string  `json:"volume_id"`
+	Bucket      string  `json:"bucket"`
+	Parent      *string `json:"parent"`
+	CreatedAt   string  `json:"created_at"`
+	Size        int64   `json:"size"`
+	StoredBytes int64   `json:"stored_bytes"`
+	Chunks      int64   `json:"chunks"`
 }
 
 type Bucket struct {
