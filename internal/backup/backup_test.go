@@ -1,7 +1,6 @@
 package backup_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"fmt"
@@ -20,14 +19,17 @@ import (
 	"github.com/stowage/stowage/internal/nbd"
 )
 
-// dirStore keeps objects as files of a directory, each put by writing a
-// temporary file and renaming it, so an object is whole or absent as in a
-// bucket. It lets the format be tested alone; the volume service's tests
-// run backups through real buckets.
+// dirStore is a DirStore that can stop before a manifest, where the crash
+// test kills its process.
 type dirStore struct {
+	backup.DirStore
 	dir string
 	// beforeManifest, when set, runs before a manifest is stored.
 	beforeManifest func()
+}
+
+func newDirStore(dir string) *dirStore {
+	return &dirStore{DirStore: backup.DirStore{Dir: dir}, dir: dir}
 }
 
 func (d *dirStore) path(key string) string { return filepath.Join(d.dir, filepath.FromSlash(key)) }
@@ -36,63 +38,7 @@ func (d *dirStore) Put(ctx context.Context, key string, r io.Reader, size int64)
 	if strings.Contains("/"+key, "/manifests/") && d.beforeManifest != nil {
 		d.beforeManifest()
 	}
-	p := d.path(key)
-	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(p), ".tmp-")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if n, err := io.Copy(f, r); err != nil || n != size {
-		f.Close()
-		return errs.E(errs.Invalid, "short put %d/%d: %v", n, size, err)
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), p)
-}
-
-func (d *dirStore) Get(ctx context.Context, key string, off, length int64) (io.ReadCloser, error) {
-	b, err := os.ReadFile(d.path(key))
-	if os.IsNotExist(err) {
-		return nil, errs.E(errs.NotExist, "no object %s", key)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if off > int64(len(b)) {
-		off = int64(len(b))
-	}
-	b = b[off:]
-	if length >= 0 && length < int64(len(b)) {
-		b = b[:length]
-	}
-	return io.NopCloser(bytes.NewReader(b)), nil
-}
-
-func (d *dirStore) Delete(ctx context.Context, key string) error {
-	if err := os.Remove(d.path(key)); err != nil && !os.IsNotExist(err) {
-		return err
-	}
-	return nil
-}
-
-func (d *dirStore) List(ctx context.Context, prefix string) ([]string, error) {
-	var out []string
-	err := filepath.WalkDir(d.dir, func(p string, e os.DirEntry, err error) error {
-		if err != nil || e.IsDir() || strings.HasPrefix(e.Name(), ".tmp-") {
-			return err
-		}
-		rel, _ := filepath.Rel(d.dir, p)
-		if k := filepath.ToSlash(rel); strings.HasPrefix(k, prefix) {
-			out = append(out, k)
-		}
-		return nil
-	})
-	return out, err
+	return d.DirStore.Put(ctx, key, r, size)
 }
 
 func run(t *testing.T, name string, args ...string) string {
@@ -210,7 +156,7 @@ func TestBackupRestore(t *testing.T) {
 	randomWrite(t, vol(t, p, "v"), 0, 8<<20)
 	run(t, "qemu-io", "-f", "raw", "-c", "write -P 0x22 20M 3M",
 		"-c", "write -P 0x33 40000000 100000", "-c", "write -P 0x44 63M 1M", uri("v"))
-	st := &dirStore{dir: t.TempDir()}
+	st := newDirStore(t.TempDir())
 	set, err := backup.Open(st, "vol-v/", "v", newKey(t))
 	if err != nil {
 		t.Fatal(err)
@@ -307,7 +253,7 @@ func TestCrashMidBackup(t *testing.T) {
 	}
 	uri := serve(t, p)
 	randomWrite(t, vol(t, p, "v"), 0, 4<<20)
-	st := &dirStore{dir: bucket}
+	st := newDirStore(bucket)
 	set, _ := backup.Open(st, "", "v", key)
 	defer set.Close()
 	backupSnap(t, p, set, "v", "s1", "", "b1", "")
@@ -379,10 +325,11 @@ func crashChild(env string) {
 		panic(err)
 	}
 	key, _ := os.ReadFile(filepath.Join(bucket, ".key"))
-	st := &dirStore{dir: bucket, beforeManifest: func() {
+	st := newDirStore(bucket)
+	st.beforeManifest = func() {
 		os.WriteFile(filepath.Join(bucket, ".at-manifest"), nil, 0o600)
 		select {} // the parent kills us here
-	}}
+	}
 	set, _ := backup.Open(st, "", "v", key)
 	changed, err := p.Changed(ctx, "s1", "s2")
 	if err != nil {
