@@ -468,17 +468,19 @@ func (s *Set) restoreSpan(ctx context.Context, m *Manifest, dec *codec, sp span,
 	return nil
 }
 
-// Delete removes backup id. Later backups stay restorable: a pack is
+// Delete removes backups. Later backups stay restorable: a pack is
 // deleted only when no remaining manifest names it.
-func (s *Set) Delete(ctx context.Context, id string) error {
-	if id == "" || strings.Contains(id, "/") {
-		return errs.E(errs.NotExist, "backup %q not found", id)
-	}
-	if err := s.store.Delete(ctx, s.manifestKey(id)); err != nil {
-		return fmt.Errorf("delete backup %s: %w", id, err)
+func (s *Set) Delete(ctx context.Context, ids ...string) error {
+	for _, id := range ids {
+		if id == "" || strings.Contains(id, "/") {
+			return errs.E(errs.NotExist, "backup %q not found", id)
+		}
+		if err := s.store.Delete(ctx, s.manifestKey(id)); err != nil {
+			return fmt.Errorf("delete backup %s: %w", id, err)
+		}
 	}
 	if _, err := s.GC(ctx); err != nil {
-		return fmt.Errorf("delete backup %s: %w", id, err)
+		return fmt.Errorf("delete backups: %w", err)
 	}
 	return nil
 }

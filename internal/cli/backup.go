@@ -68,7 +68,53 @@ func (a *app) volumeTransferCmds() []*cobra.Command {
 	}
 	backup.Flags().StringVar(&bkBucket, "bucket", "", "one of the project's buckets")
 	backup.Flags().BoolVar(&bkWait, "wait", false, "wait until the backup is complete")
-	return []*cobra.Command{export, backup}
+	var pBucket string
+	var every, keepLast, keepDaily, keepWeekly int
+	var off bool
+	policy := &cobra.Command{
+		Use:   "backup-policy ID [--bucket BUCKET --every HOURS --keep-last N [--keep-daily N] [--keep-weekly N] | --off]",
+		Short: "Show, set or remove a volume's scheduled backups and their retention",
+		Example: "  stowage volume backup-policy VOLUME_ID --bucket backups --every 24 --keep-last 7 --keep-weekly 4\n" +
+			"  stowage volume backup-policy VOLUME_ID\n  stowage volume backup-policy VOLUME_ID --off",
+		Args: args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			path := "/api/v1/volumes/" + url.PathEscape(argv[0]) + "/backup-policy"
+			var p client.BackupPolicy
+			switch {
+			case off:
+				if err := c.Do(cmd.Context(), "DELETE", path, nil, nil, nil); err != nil {
+					return err
+				}
+				if !a.json {
+					fmt.Fprintln(a.stdout, "scheduled backups off")
+				}
+				return nil
+			case pBucket != "":
+				err = c.Do(cmd.Context(), "PUT", path, nil, map[string]any{"bucket": pBucket, "every_hours": every,
+					"keep_last": keepLast, "keep_daily": keepDaily, "keep_weekly": keepWeekly}, &p)
+			default:
+				err = c.Do(cmd.Context(), "GET", path, nil, nil, &p)
+			}
+			if err != nil {
+				return err
+			}
+			return a.out().one(p, p.VolumeID, [][2]string{{"bucket", p.Bucket}, {"every", fmt.Sprintf("%d h", p.EveryHours)},
+				{"keep last", fmt.Sprint(p.KeepLast)}, {"keep daily", fmt.Sprint(p.KeepDaily)}, {"keep weekly", fmt.Sprint(p.KeepWeekly)},
+				{"next run", p.NextRunAt}})
+		},
+	}
+	pf := policy.Flags()
+	pf.StringVar(&pBucket, "bucket", "", "one of the project's buckets; setting it sets the policy")
+	pf.IntVar(&every, "every", 24, "hours between backups")
+	pf.IntVar(&keepLast, "keep-last", 7, "keep the newest N backups")
+	pf.IntVar(&keepDaily, "keep-daily", 0, "also keep the newest backup of each of the last N days")
+	pf.IntVar(&keepWeekly, "keep-weekly", 0, "also keep the newest backup of each of the last N weeks")
+	pf.BoolVar(&off, "off", false, "remove the policy (the backups stay)")
+	return []*cobra.Command{export, backup, policy}
 }
 
 func (a *app) backupCmd() *cobra.Command {

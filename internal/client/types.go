@@ -208,6 +208,17 @@ type BackupRef struct {
 	Bucket   string `json:"bucket"`
 }
 
+// BackupPolicy is a volume's scheduled backups and their retention.
+type BackupPolicy struct {
+	VolumeID   string `json:"volume_id"`
+	Bucket     string `json:"bucket"`
+	EveryHours int    `json:"every_hours"`
+	KeepLast   int    `json:"keep_last"`
+	KeepDaily  int    `json:"keep_daily"`
+	KeepWeekly int    `json:"keep_weekly"`
+	NextRunAt  string `json:"next_run_at"`
+}
+
 // Backup is a complete backup of a volume in a bucket.
 type Backup struct {
 	ID          string  `json:"id"`

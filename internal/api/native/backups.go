@@ -88,3 +88,54 @@ func (a *API) deleteBackup(w http.ResponseWriter, r *http.Request) error {
 	}
 	return a.writeAccepted(w, accepted{}, j)
 }
+
+type backupPolicyJSON struct {
+	VolumeID   string `json:"volume_id"`
+	Bucket     string `json:"bucket"`
+	EveryHours int    `json:"every_hours"`
+	KeepLast   int    `json:"keep_last"`
+	KeepDaily  int    `json:"keep_daily"`
+	KeepWeekly int    `json:"keep_weekly"`
+	NextRunAt  string `json:"next_run_at"`
+	UpdatedAt  string `json:"updated_at"`
+}
+
+func policyOut(p volume.BackupPolicy) backupPolicyJSON {
+	return backupPolicyJSON{VolumeID: p.VolumeID, Bucket: p.Bucket, EveryHours: p.EveryHours, KeepLast: p.KeepLast,
+		KeepDaily: p.KeepDaily, KeepWeekly: p.KeepWeekly, NextRunAt: stamp(p.NextRun), UpdatedAt: stamp(p.Updated)}
+}
+
+func (a *API) setBackupPolicy(w http.ResponseWriter, r *http.Request) error {
+	var in struct {
+		Bucket     string `json:"bucket"`
+		EveryHours int    `json:"every_hours"`
+		KeepLast   int    `json:"keep_last"`
+		KeepDaily  int    `json:"keep_daily"`
+		KeepWeekly int    `json:"keep_weekly"`
+	}
+	if err := a.decode(r, &in); err != nil {
+		return err
+	}
+	p, err := a.volumes.SetBackupPolicy(r.Context(), httpapi.Principal(r.Context()), r.PathValue("id"), volume.BackupPolicy{
+		Bucket: in.Bucket, EveryHours: in.EveryHours, KeepLast: in.KeepLast, KeepDaily: in.KeepDaily, KeepWeekly: in.KeepWeekly})
+	if err != nil {
+		return err
+	}
+	return httpapi.WriteJSON(w, http.StatusOK, policyOut(p))
+}
+
+func (a *API) getBackupPolicy(w http.ResponseWriter, r *http.Request) error {
+	p, err := a.volumes.GetBackupPolicy(r.Context(), httpapi.Principal(r.Context()), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return httpapi.WriteJSON(w, http.StatusOK, policyOut(p))
+}
+
+func (a *API) deleteBackupPolicy(w http.ResponseWriter, r *http.Request) error {
+	if err := a.volumes.DeleteBackupPolicy(r.Context(), httpapi.Principal(r.Context()), r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

@@ -7,10 +7,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	miniocreds "github.com/minio/minio-go/v7/pkg/credentials"
 
+	"github.com/stowage/stowage/internal/config"
 	"github.com/stowage/stowage/internal/testenv"
 )
 
@@ -168,5 +170,65 @@ func TestImagesAndBackups(t *testing.T) {
 	restore(bl.Items[1].ID, ref2)
 	if _, err := os.Stat(ref2); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestBackupPolicy sets a policy on a volume: the scheduler queues its
+// first backup, and every later backup prunes to the newest keep_last;
+// deleting the policy stops it and keeps the backups.
+func TestBackupPolicy(t *testing.T) {
+	e := testenv.Start(t, func(c *config.Config) { c.RetentionInterval = 50 * time.Millisecond })
+	alice := newTenant(t, e, "alice-pol")
+	c := client{t: t, e: e, auth: testenv.Bearer(alice.token)}
+	s3For(t, e, alice, "alice-backups")
+	v := c.createVolume(map[string]any{"project_id": alice.project, "name": "db", "size": 16 * mib})
+	path := "/api/v1/volumes/" + v.ID + "/backup-policy"
+	wantProblem(t, c.do("PUT", path, map[string]any{"bucket": "alice-backups", "every_hours": 0, "keep_last": 2}), 400, "invalid")
+	wantProblem(t, c.do("PUT", path, map[string]any{"bucket": "nobody-has-this", "every_hours": 24, "keep_last": 2}), 400, "invalid")
+	wantStatus(t, c.do("GET", path, nil), 404)
+	r := c.do("PUT", path, map[string]any{"bucket": "alice-backups", "every_hours": 24, "keep_last": 2})
+	wantStatus(t, r, 200)
+	list := func() []string {
+		var out backupListOut
+		r := c.do("GET", "/api/v1/backups?project_id="+alice.project+"&bucket=alice-backups&volume_id="+v.ID, nil)
+		wantStatus(t, r, 200)
+		r.JSON(t, &out)
+		ids := []string{}
+		for _, b := range out.Items {
+			ids = append(ids, b.ID)
+		}
+		return ids
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(list()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the policy's first backup never appeared")
+		}
+		time.Sleep(20 * time.Millisecond) // polling a condition with a deadline
+	}
+	var pol struct {
+		NextRunAt string `json:"next_run_at"`
+		KeepLast  int    `json:"keep_last"`
+	}
+	c.do("GET", path, nil).JSON(t, &pol)
+	if next, _ := time.Parse(time.RFC3339Nano, pol.NextRunAt); time.Until(next) < 23*time.Hour || pol.KeepLast != 2 {
+		t.Fatalf("policy after its run: %+v", pol)
+	}
+	var ids []string
+	for range 2 {
+		var a acceptedOut
+		r := c.do("POST", "/api/v1/volumes/"+v.ID+"/backups", map[string]any{"bucket": "alice-backups"})
+		wantStatus(t, r, 202)
+		r.JSON(t, &a)
+		c.waitJob(a.Job.ID)
+		ids = list()
+	}
+	if len(ids) != 2 {
+		t.Fatalf("keep_last 2 kept %v", ids)
+	}
+	wantStatus(t, c.do("DELETE", path, nil), 204)
+	wantStatus(t, c.do("GET", path, nil), 404)
+	if got := list(); len(got) != 2 {
+		t.Fatalf("deleting the policy changed the backups: %v", got)
 	}
 }

@@ -335,8 +335,8 @@ func (s *Service) MeasureSnapshots(ctx context.Context) error {
 	}
 }
 
-// RunRetention deletes expired snapshots and measures the others every
-// interval until ctx ends.
+// RunRetention deletes expired snapshots, measures the others and queues
+// the backups policies make due, every interval until ctx ends.
 func (s *Service) RunRetention(ctx context.Context, every time.Duration, logf func(msg string, args ...any)) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -348,6 +348,9 @@ func (s *Service) RunRetention(ctx context.Context, every time.Duration, logf fu
 		}
 		if err := s.MeasureSnapshots(ctx); err != nil && ctx.Err() == nil {
 			logf("snapshot usage", "err", fmt.Sprint(err))
+		}
+		if _, err := s.RunBackupPolicies(ctx); err != nil && ctx.Err() == nil {
+			logf("backup policies", "err", fmt.Sprint(err))
 		}
 		select {
 		case <-ctx.Done():

@@ -522,7 +522,10 @@ func (s *Service) runBackup(ctx context.Context, j jobs.Job) (any, error) {
 		}
 	}
 	// Only this backup's snapshot is kept, as the next one's base.
-	return nil, s.dropBackupBases(ctx, v.BackendID, snap)
+	if err := s.dropBackupBases(ctx, v.BackendID, snap); err != nil {
+		return nil, err
+	}
+	return nil, s.prune(ctx, v, pl.Bucket)
 }
 
 // dropBackupBases deletes a volume's backup snapshots except keep.
