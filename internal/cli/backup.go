@@ -102,9 +102,12 @@ func (a *app) volumeTransferCmds() []*cobra.Command {
 			if err != nil {
 				return err
 			}
+			if !p.Enabled {
+				return a.out().one(p, p.VolumeID, [][2]string{{"scheduled backups", "off"}})
+			}
 			return a.out().one(p, p.VolumeID, [][2]string{{"bucket", p.Bucket}, {"every", fmt.Sprintf("%d h", p.EveryHours)},
 				{"keep last", fmt.Sprint(p.KeepLast)}, {"keep daily", fmt.Sprint(p.KeepDaily)}, {"keep weekly", fmt.Sprint(p.KeepWeekly)},
-				{"next run", p.NextRunAt}})
+				{"next run", ptrOrDash(p.NextRunAt)}})
 		},
 	}
 	pf := policy.Flags()

@@ -210,13 +210,14 @@ type BackupRef struct {
 
 // BackupPolicy is a volume's scheduled backups and their retention.
 type BackupPolicy struct {
-	VolumeID   string `json:"volume_id"`
-	Bucket     string `json:"bucket"`
-	EveryHours int    `json:"every_hours"`
-	KeepLast   int    `json:"keep_last"`
-	KeepDaily  int    `json:"keep_daily"`
-	KeepWeekly int    `json:"keep_weekly"`
-	NextRunAt  string `json:"next_run_at"`
+	VolumeID   string  `json:"volume_id"`
+	Enabled    bool    `json:"enabled"`
+	Bucket     string  `json:"bucket"`
+	EveryHours int     `json:"every_hours"`
+	KeepLast   int     `json:"keep_last"`
+	KeepDaily  int     `json:"keep_daily"`
+	KeepWeekly int     `json:"keep_weekly"`
+	NextRunAt  *string `json:"next_run_at"`
 }
 
 // Backup is a complete backup of a volume in a bucket.

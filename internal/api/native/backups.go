@@ -90,19 +90,25 @@ func (a *API) deleteBackup(w http.ResponseWriter, r *http.Request) error {
 }
 
 type backupPolicyJSON struct {
-	VolumeID   string `json:"volume_id"`
-	Bucket     string `json:"bucket"`
-	EveryHours int    `json:"every_hours"`
-	KeepLast   int    `json:"keep_last"`
-	KeepDaily  int    `json:"keep_daily"`
-	KeepWeekly int    `json:"keep_weekly"`
-	NextRunAt  string `json:"next_run_at"`
-	UpdatedAt  string `json:"updated_at"`
+	VolumeID string `json:"volume_id"`
+	// Enabled is false for a volume without scheduled backups.
+	Enabled    bool    `json:"enabled"`
+	Bucket     string  `json:"bucket"`
+	EveryHours int     `json:"every_hours"`
+	KeepLast   int     `json:"keep_last"`
+	KeepDaily  int     `json:"keep_daily"`
+	KeepWeekly int     `json:"keep_weekly"`
+	NextRunAt  *string `json:"next_run_at"`
+	UpdatedAt  *string `json:"updated_at"`
 }
 
 func policyOut(p volume.BackupPolicy) backupPolicyJSON {
-	return backupPolicyJSON{VolumeID: p.VolumeID, Bucket: p.Bucket, EveryHours: p.EveryHours, KeepLast: p.KeepLast,
-		KeepDaily: p.KeepDaily, KeepWeekly: p.KeepWeekly, NextRunAt: stamp(p.NextRun), UpdatedAt: stamp(p.Updated)}
+	out := backupPolicyJSON{VolumeID: p.VolumeID, Enabled: p.EveryHours > 0, Bucket: p.Bucket, EveryHours: p.EveryHours,
+		KeepLast: p.KeepLast, KeepDaily: p.KeepDaily, KeepWeekly: p.KeepWeekly}
+	if out.Enabled {
+		out.NextRunAt, out.UpdatedAt = timePtr(&p.NextRun), timePtr(&p.Updated)
+	}
+	return out
 }
 
 func (a *API) setBackupPolicy(w http.ResponseWriter, r *http.Request) error {

@@ -185,7 +185,13 @@ func TestBackupPolicy(t *testing.T) {
 	path := "/api/v1/volumes/" + v.ID + "/backup-policy"
 	wantProblem(t, c.do("PUT", path, map[string]any{"bucket": "alice-backups", "every_hours": 0, "keep_last": 2}), 400, "invalid")
 	wantProblem(t, c.do("PUT", path, map[string]any{"bucket": "nobody-has-this", "every_hours": 24, "keep_last": 2}), 400, "invalid")
-	wantStatus(t, c.do("GET", path, nil), 404)
+	var off struct {
+		Enabled bool `json:"enabled"`
+	}
+	c.do("GET", path, nil).JSON(t, &off)
+	if off.Enabled {
+		t.Fatal("a new volume has scheduled backups")
+	}
 	r := c.do("PUT", path, map[string]any{"bucket": "alice-backups", "every_hours": 24, "keep_last": 2})
 	wantStatus(t, r, 200)
 	list := func() []string {
@@ -227,7 +233,11 @@ func TestBackupPolicy(t *testing.T) {
 		t.Fatalf("keep_last 2 kept %v", ids)
 	}
 	wantStatus(t, c.do("DELETE", path, nil), 204)
-	wantStatus(t, c.do("GET", path, nil), 404)
+	c.do("GET", path, nil).JSON(t, &off)
+	if off.Enabled {
+		t.Fatal("the policy is still on after DELETE")
+	}
+	wantStatus(t, c.do("DELETE", path, nil), 404)
 	if got := list(); len(got) != 2 {
 		t.Fatalf("deleting the policy changed the backups: %v", got)
 	}

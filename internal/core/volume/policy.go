@@ -91,7 +91,8 @@ func (s *Service) SetBackupPolicy(ctx context.Context, p identity.Principal, vol
 	return pol, err
 }
 
-// GetBackupPolicy returns a visible volume's policy.
+// GetBackupPolicy returns a visible volume's policy; a volume without one
+// has a policy with EveryHours 0: no scheduled backups.
 func (s *Service) GetBackupPolicy(ctx context.Context, p identity.Principal, volumeID string) (BackupPolicy, error) {
 	ps, err := s.policies()
 	if err != nil {
@@ -101,7 +102,11 @@ func (s *Service) GetBackupPolicy(ctx context.Context, p identity.Principal, vol
 	if err != nil {
 		return BackupPolicy{}, err
 	}
-	return ps.GetBackupPolicy(ctx, v.ID)
+	pol, err := ps.GetBackupPolicy(ctx, v.ID)
+	if errs.Is(err, errs.NotExist) {
+		return BackupPolicy{VolumeID: v.ID, ProjectID: v.ProjectID}, nil
+	}
+	return pol, err
 }
 
 // DeleteBackupPolicy stops scheduled backups of a volume; its backups stay.
