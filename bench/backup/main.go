@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"log"
 	mrand "math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,7 +28,7 @@ import (
 
 	"github.com/stowage/stowage/internal/backup"
 	"github.com/stowage/stowage/internal/blockstore"
-	"github.com/stowage/stowage/internal/nbd"
+	"github.com/stowage/stowage/internal/nbd/nbdtest"
 )
 
 func main() {
@@ -41,18 +40,6 @@ func main() {
 		log.Fatal(err)
 	}
 }
-
-type resolver struct{ p *blockstore.Pool }
-
-func (r resolver) Resolve(ctx context.Context, name string) (nbd.Export, error) {
-	v, err := r.p.Volume(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	return v, nil
-}
-
-func (r resolver) List(ctx context.Context) ([]string, error) { return r.p.List(ctx) }
 
 func run(size int64, rewrite float64, dir string) error {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -138,14 +125,12 @@ func run(size int64, rewrite float64, dir string) error {
 		return err
 	}
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	base, stop, err := nbdtest.Serve(nbdtest.Resolver{Pool: pool})
 	if err != nil {
 		return err
 	}
-	done := make(chan error, 1)
-	go func() { done <- nbd.NewServer(resolver{pool}, nbd.Options{}).Serve(ctx, ln) }()
-	defer func() { cancel(); <-done }()
-	uri := func(n string) string { return "nbd://" + ln.Addr().String() + "/" + n }
+	defer stop()
+	uri := func(n string) string { return base + n }
 
 	restore := func(id, into, want string) (time.Duration, error) {
 		if err := pool.Create(ctx, into, size); err != nil {

@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"log"
 	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,6 +28,7 @@ import (
 
 	"github.com/stowage/stowage/internal/blockstore"
 	"github.com/stowage/stowage/internal/nbd"
+	"github.com/stowage/stowage/internal/nbd/nbdtest"
 )
 
 func main() {
@@ -105,15 +105,12 @@ func run(size, written int64, dir string) error {
 	}
 	fmt.Printf("wrote %d MiB at %d random 1 MiB slots of a %d MiB volume in %v\n", written>>20, len(slots), size>>20, time.Since(start).Round(time.Millisecond))
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	base, stop, err := nbdtest.Serve(resolver{pool})
 	if err != nil {
 		return err
 	}
-	srv := nbd.NewServer(resolver{pool}, nbd.Options{})
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	defer func() { cancel(); <-done }()
-	uri := func(name string) string { return "nbd://" + ln.Addr().String() + "/" + name }
+	defer stop()
+	uri := func(name string) string { return base + name }
 
 	if err := checkMap(uri("v"), slots, piece, size); err != nil {
 		return err

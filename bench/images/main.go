@@ -17,7 +17,6 @@ import (
 	"flag"
 	"fmt"
 	"log"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,7 +24,7 @@ import (
 
 	"github.com/stowage/stowage/internal/blockstore"
 	"github.com/stowage/stowage/internal/diskimage"
-	"github.com/stowage/stowage/internal/nbd"
+	"github.com/stowage/stowage/internal/nbd/nbdtest"
 )
 
 func main() {
@@ -37,18 +36,6 @@ func main() {
 		log.Fatal(err)
 	}
 }
-
-type resolver struct{ p *blockstore.Pool }
-
-func (r resolver) Resolve(ctx context.Context, name string) (nbd.Export, error) {
-	v, err := r.p.Volume(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	return v, nil
-}
-
-func (r resolver) List(ctx context.Context) ([]string, error) { return r.p.List(ctx) }
 
 func run(size int64, fill float64, dir string) error {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -87,13 +74,11 @@ func run(size int64, fill float64, dir string) error {
 		return err
 	}
 	defer pool.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	base, stop, err := nbdtest.Serve(nbdtest.Resolver{Pool: pool})
 	if err != nil {
 		return err
 	}
-	done := make(chan error, 1)
-	go func() { done <- nbd.NewServer(resolver{pool}, nbd.Options{}).Serve(ctx, ln) }()
-	defer func() { cancel(); <-done }()
+	defer stop()
 
 	fmt.Printf("%d MiB image, %.0f%% random data\n", size>>20, 100*fill)
 	fmt.Println("| image | diskimage.Import into a thin volume | qemu-img convert to raw (same disk) | ratio (convert time / import time) |")
@@ -128,7 +113,7 @@ func run(size int64, fill float64, dir string) error {
 		}
 		tConvert := time.Since(t0)
 		os.Remove(out)
-		uri := "nbd://" + ln.Addr().String() + "/" + vol
+		uri := base + vol
 		if b, err := exec.Command("qemu-img", "compare", "-f", img.format, "-F", "raw", img.path, uri).CombinedOutput(); err != nil {
 			return fmt.Errorf("imported %s differs: %v\n%s", img.format, err, b)
 		}

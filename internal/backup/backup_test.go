@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,7 +15,7 @@ import (
 	"github.com/stowage/stowage/internal/backup"
 	"github.com/stowage/stowage/internal/blockstore"
 	"github.com/stowage/stowage/internal/errs"
-	"github.com/stowage/stowage/internal/nbd"
+	"github.com/stowage/stowage/internal/nbd/nbdtest"
 )
 
 // dirStore is a DirStore that can stop before a manifest, where the crash
@@ -41,41 +40,7 @@ func (d *dirStore) Put(ctx context.Context, key string, r io.Reader, size int64)
 	return d.DirStore.Put(ctx, key, r, size)
 }
 
-func run(t *testing.T, name string, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(name, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
-type resolver struct{ p *blockstore.Pool }
-
-func (r resolver) Resolve(ctx context.Context, name string) (nbd.Export, error) {
-	v, err := r.p.Volume(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	return v, nil
-}
-
-func (r resolver) List(ctx context.Context) ([]string, error) { return r.p.List(ctx) }
-
-// serve exports every volume of pool over NBD on 127.0.0.1:0 until the
-// test ends.
-func serve(t *testing.T, pool *blockstore.Pool) func(string) string {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- nbd.NewServer(resolver{pool}, nbd.Options{}).Serve(ctx, ln) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return func(name string) string { return "nbd://" + ln.Addr().String() + "/" + name }
-}
+var run = nbdtest.Run
 
 func randomWrite(t *testing.T, v *blockstore.Volume, off, n int64) {
 	t.Helper()
@@ -147,7 +112,7 @@ func TestBackupRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	uri := serve(t, p)
+	uri := nbdtest.ServePool(t, p)
 	const size = 64 << 20
 	if err := p.Create(ctx, "v", size); err != nil {
 		t.Fatal(err)
@@ -251,7 +216,7 @@ func TestCrashMidBackup(t *testing.T) {
 	if err := p.Create(ctx, "v", size); err != nil {
 		t.Fatal(err)
 	}
-	uri := serve(t, p)
+	uri := nbdtest.ServePool(t, p)
 	randomWrite(t, vol(t, p, "v"), 0, 4<<20)
 	st := newDirStore(bucket)
 	set, _ := backup.Open(st, "", "v", key)
@@ -304,7 +269,7 @@ func TestCrashMidBackup(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	uri = serve(t, p)
+	uri = nbdtest.ServePool(t, p)
 	restore(t, p, set, "b1", "r1", size)
 	run(t, "qemu-img", "compare", "-f", "raw", "-F", "raw", uri("s1"), uri("r1"))
 	if n, err := set.GC(ctx); err != nil || n != len(keys)-len(b1Packs) {

@@ -131,25 +131,26 @@ after the volume is deleted; deleting one never breaks the others.`}
 		c.Flags().StringVar(&bucket, "bucket", "", "the bucket holding the backups")
 		c.Flags().StringVar(&volume, "volume", "", "the volume the backups were taken of")
 	}
-	query := func(cmd *cobra.Command, c *client.Client) (url.Values, error) {
+	// target is the client and the query naming the backup set.
+	target := func(cmd *cobra.Command) (*client.Client, url.Values, error) {
 		if bucket == "" || volume == "" {
-			return nil, usageError{errors.New("--bucket and --volume are required")}
+			return nil, nil, usageError{errors.New("--bucket and --volume are required")}
+		}
+		c, err := a.client()
+		if err != nil {
+			return nil, nil, err
 		}
 		p, err := a.projectOrOnly(cmd, c, project)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return url.Values{"project_id": {p}, "bucket": {bucket}, "volume_id": {volume}}, nil
+		return c, url.Values{"project_id": {p}, "bucket": {bucket}, "volume_id": {volume}}, nil
 	}
 	ls := &cobra.Command{
 		Use: "ls --bucket BUCKET --volume VOLUME_ID", Short: "List a volume's backups, oldest first",
 		Example: "  stowage backup ls --bucket backups --volume VOLUME_ID", Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			q, err := query(cmd, c)
+			c, q, err := target(cmd)
 			if err != nil {
 				return err
 			}
@@ -177,11 +178,7 @@ after the volume is deleted; deleting one never breaks the others.`}
 		Use: "restore BACKUP_ID --bucket BUCKET --volume VOLUME_ID --name NAME", Short: "Restore a backup into a new volume",
 		Example: "  stowage backup restore BACKUP_ID --bucket backups --volume VOLUME_ID --name restored --wait", Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			q, err := query(cmd, c)
+			c, q, err := target(cmd)
 			if err != nil {
 				return err
 			}
@@ -204,11 +201,7 @@ after the volume is deleted; deleting one never breaks the others.`}
 		Use: "rm BACKUP_ID... --bucket BUCKET --volume VOLUME_ID", Short: "Delete backups (the others stay restorable)",
 		Example: "  stowage backup rm BACKUP_ID --bucket backups --volume VOLUME_ID --wait", Args: args(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			q, err := query(cmd, c)
+			c, q, err := target(cmd)
 			if err != nil {
 				return err
 			}

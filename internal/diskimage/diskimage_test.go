@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"io"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,63 +12,27 @@ import (
 	"github.com/stowage/stowage/internal/blockstore"
 	"github.com/stowage/stowage/internal/diskimage"
 	"github.com/stowage/stowage/internal/errs"
-	"github.com/stowage/stowage/internal/nbd"
+	"github.com/stowage/stowage/internal/nbd/nbdtest"
 )
 
-func run(t *testing.T, name string, args ...string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		t.Fatalf("%s is not installed (apt-get install qemu-utils): %v", name, err)
-	}
-	out, err := exec.Command(path, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
-type resolver struct{ p *blockstore.Pool }
-
-func (r resolver) Resolve(ctx context.Context, name string) (nbd.Export, error) {
-	v, err := r.p.Volume(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	return v, nil
-}
-
-func (r resolver) List(ctx context.Context) ([]string, error) { return r.p.List(ctx) }
+var run = nbdtest.Run
 
 // env is a real thin pool served over NBD on 127.0.0.1:0.
 type env struct {
 	pool *blockstore.Pool
-	addr string
+	uri  func(name string) string
 	dir  string
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	pool, err := blockstore.Open(ctx, t.TempDir(), blockstore.Options{})
+	pool, err := blockstore.Open(context.Background(), t.TempDir(), blockstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- nbd.NewServer(resolver{pool}, nbd.Options{}).Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		pool.Close()
-	})
-	return &env{pool: pool, addr: ln.Addr().String(), dir: t.TempDir()}
+	t.Cleanup(func() { pool.Close() })
+	return &env{pool: pool, uri: nbdtest.ServePool(t, pool), dir: t.TempDir()}
 }
-
-func (e *env) uri(name string) string { return "nbd://" + e.addr + "/" + name }
 
 // importFile imports the image at path into a new volume of its virtual
 // size and returns what Import reported.
