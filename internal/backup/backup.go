@@ -50,6 +50,11 @@ type Set struct {
 	prefix string
 	s      *sealer
 	c      *codec
+	// Grace is how old a pack no manifest names must be before GC deletes
+	// it: younger ones may belong to a backup still being written (one
+	// started by another job of the same volume). An hour when Open
+	// returns.
+	Grace time.Duration
 }
 
 // maxChunk bounds the chunk size a manifest may declare, and so what one
@@ -67,7 +72,7 @@ func Open(st Store, prefix, set string, key []byte) (*Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Set{store: st, prefix: prefix, s: s, c: c}, nil
+	return &Set{store: st, prefix: prefix, s: s, c: c, Grace: time.Hour}, nil
 }
 
 // Close releases the set's codec.
@@ -485,9 +490,9 @@ func (s *Set) Delete(ctx context.Context, ids ...string) error {
 	return nil
 }
 
-// GC deletes the packs no manifest names: those of deleted backups, and
-// those a backup stored before it stopped without its manifest. It must
-// not run while a backup of the set does. It returns the packs deleted.
+// GC deletes the packs no manifest names and older than s.Grace: those of
+// deleted backups, and those a backup stored before it stopped without
+// its manifest. It returns the packs deleted.
 func (s *Set) GC(ctx context.Context) (int, error) {
 	ids, err := s.List(ctx)
 	if err != nil {
@@ -507,9 +512,11 @@ func (s *Set) GC(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("list packs: %w", err)
 	}
+	cutoff := NewID(time.Now().Add(-s.Grace)) // ids sort by creation time
 	n := 0
 	for _, k := range keys {
-		if live[strings.TrimPrefix(k, s.prefix+"packs/")] {
+		id := strings.TrimPrefix(k, s.prefix+"packs/")
+		if live[id] || id > cutoff {
 			continue
 		}
 		if err := s.store.Delete(ctx, k); err != nil {

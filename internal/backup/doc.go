@@ -14,11 +14,11 @@
 //     half way leaves packs no manifest names, never a visible backup.
 //   - Packs are reference counted by the manifests that name them:
 //     deleting a backup deletes its manifest, then every pack no remaining
-//     manifest names.
+//     manifest names, once it is older than a grace period, so a backup
+//     running at the same time never loses the packs it has not yet
+//     named.
 //
 // The package knows nothing of projects, volumes or S3: it is handed a
 // Store (one bucket prefix), a 256-bit key, and a source or target with
-// ReadAt or WriteAt. One backup, restore or delete runs on a set at a time;
-// the caller serialises them (the volume service runs them as jobs of the
-// volume).
+// ReadAt or WriteAt.
 package backup
