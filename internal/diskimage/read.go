@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
+	"sync/atomic"
 
 	"github.com/stowage/stowage/internal/errs"
 )
@@ -188,21 +190,40 @@ func Import(ctx context.Context, src io.ReaderAt, size int64, format string, t T
 	return info, written, nil
 }
 
-// zeroBlock is the granularity at which raw data is checked for zeros.
+// zeroBlock is the granularity at which data is checked for zeros.
 const zeroBlock = 64 << 10
 
-var zeros = make([]byte, zeroBlock)
+// workers is how many pieces of an image are read and written at once: a
+// read from a bucket is a round trip, and a thin volume takes concurrent
+// writes to different chunks.
+const workers = 4
+
+func allZero(b []byte) bool {
+	for len(b) >= 8 {
+		if b[0]|b[1]|b[2]|b[3]|b[4]|b[5]|b[6]|b[7] != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, x := range b {
+		if x != 0 {
+			return false
+		}
+	}
+	return true
+}
 
 // writeNonZero writes the parts of b (at off) that are not all zeros.
 func writeNonZero(ctx context.Context, t Target, b []byte, off int64) (int64, error) {
 	var written int64
+	block := func(i int) []byte { return b[i:min(len(b), i+zeroBlock)] }
 	for i := 0; i < len(b); {
-		if bytes.Equal(b[i:min(len(b), i+zeroBlock)], zeros[:min(zeroBlock, len(b)-i)]) {
+		if allZero(block(i)) {
 			i += zeroBlock
 			continue
 		}
 		j := i + zeroBlock
-		for j < len(b) && !bytes.Equal(b[j:min(len(b), j+zeroBlock)], zeros[:min(zeroBlock, len(b)-j)]) {
+		for j < len(b) && !allZero(block(j)) {
 			j += zeroBlock
 		}
 		j = min(j, len(b))
@@ -215,25 +236,110 @@ func writeNonZero(ctx context.Context, t Target, b []byte, off int64) (int64, er
 	return written, nil
 }
 
-func importRaw(ctx context.Context, src io.ReaderAt, size int64, t Target) (int64, error) {
-	buf := make([]byte, readBuf)
-	var written int64
-	for off := int64(0); off < size; {
-		if err := ctx.Err(); err != nil {
-			return written, err
-		}
-		n := min(int64(len(buf)), size-off)
-		if _, err := src.ReadAt(buf[:n], off); err != nil && !(errors.Is(err, io.EOF) && off+n == size) {
-			return written, fmt.Errorf("read at %d: %w", off, err)
-		}
-		w, err := writeNonZero(ctx, t, buf[:n], off)
-		written += w
-		if err != nil {
-			return written, err
-		}
-		off += n
+// piece is n bytes of the image at host that land at guest in the disk,
+// of which valid fall inside the virtual size; or, when compressed, one
+// deflated cluster stored in n bytes at host.
+type piece struct {
+	guest, host, n, valid int64
+	compressed            bool
+}
+
+// copier copies pieces with several in flight; the first error stops it.
+type copier struct {
+	ctx     context.Context
+	cancel  context.CancelFunc
+	src     io.ReaderAt
+	size    int64 // the image's bytes
+	cluster int64 // inflated size of a compressed piece
+	t       Target
+	pieces  chan piece
+	wg      sync.WaitGroup
+	once    sync.Once
+	err     error
+	written atomic.Int64
+}
+
+func newCopier(ctx context.Context, src io.ReaderAt, size, cluster int64, t Target) *copier {
+	c := &copier{src: src, size: size, cluster: cluster, t: t, pieces: make(chan piece)}
+	c.ctx, c.cancel = context.WithCancel(ctx)
+	for range workers {
+		c.wg.Add(1)
+		go c.work()
 	}
-	return written, nil
+	return c
+}
+
+func (c *copier) fail(err error) {
+	c.once.Do(func() { c.err = err; c.cancel() })
+}
+
+// put hands a piece to a worker; it fails once the copy has.
+func (c *copier) put(p piece) error {
+	select {
+	case c.pieces <- p:
+		return nil
+	case <-c.ctx.Done():
+		return c.ctx.Err()
+	}
+}
+
+// wait ends the copy and returns the bytes written and the first error.
+func (c *copier) wait() (int64, error) {
+	close(c.pieces)
+	c.wg.Wait()
+	c.cancel()
+	return c.written.Load(), c.err
+}
+
+func (c *copier) work() {
+	defer c.wg.Done()
+	var buf, out []byte
+	for p := range c.pieces {
+		if c.ctx.Err() != nil {
+			continue // drain
+		}
+		if int64(cap(buf)) < p.n {
+			buf = make([]byte, max(p.n, readBuf))
+		}
+		b := buf[:p.n]
+		if k, err := c.src.ReadAt(b, p.host); err != nil && !(errors.Is(err, io.EOF) && (k == len(b) || p.compressed)) {
+			c.fail(fmt.Errorf("read at %d: %w", p.host, err))
+			continue
+		} else if p.compressed {
+			b = b[:k]
+		}
+		data := b[:p.valid]
+		if p.compressed {
+			if out == nil {
+				out = make([]byte, c.cluster)
+			}
+			fr := flate.NewReader(bytes.NewReader(b))
+			k, err := io.ReadFull(fr, out)
+			fr.Close()
+			if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+				c.fail(invalid("qcow2 compressed cluster at %d: %v", p.host, err))
+				continue
+			}
+			clear(out[k:])
+			data = out[:p.valid]
+		}
+		w, err := writeNonZero(c.ctx, c.t, data, p.guest)
+		c.written.Add(w)
+		if err != nil {
+			c.fail(err)
+		}
+	}
+}
+
+func importRaw(ctx context.Context, src io.ReaderAt, size int64, t Target) (int64, error) {
+	c := newCopier(ctx, src, size, 0, t)
+	for off := int64(0); off < size; off += readBuf {
+		n := min(readBuf, size-off)
+		if c.put(piece{guest: off, host: off, n: n, valid: n}) != nil {
+			break
+		}
+	}
+	return c.wait()
 }
 
 // run is a stretch of guest clusters stored contiguously in the image.
@@ -247,45 +353,47 @@ func importQcow2(ctx context.Context, src io.ReaderAt, size int64, t Target) (in
 		return 0, err
 	}
 	cluster := int64(1) << h.clusterBits
-	perL2 := cluster / 8
 	l1 := make([]byte, int64(h.l1Size)*8)
 	if _, err := src.ReadAt(l1, h.l1Offset); err != nil {
 		return 0, fmt.Errorf("read L1 table: %w", err)
 	}
 	l2 := make([]byte, cluster)
-	buf := make([]byte, max(readBuf, cluster))
-	var written int64
+	c := newCopier(ctx, src, size, cluster, t)
+	err = walkQcow2(h, src, size, l1, l2, c)
+	n, cerr := c.wait()
+	if err == nil {
+		err = cerr
+	}
+	return n, err
+}
+
+// walkQcow2 hands c every stored range of the image, in guest order:
+// runs of contiguous data clusters in pieces of up to readBuf, and
+// compressed clusters one by one.
+func walkQcow2(h qcowHeader, src io.ReaderAt, size int64, l1, l2 []byte, c *copier) error {
+	cluster := int64(1) << h.clusterBits
+	perL2 := cluster / 8
 	var pending run
 	flush := func() error {
 		for pending.n > 0 {
-			n := min(pending.n, int64(len(buf)))
-			if _, err := src.ReadAt(buf[:n], pending.host); err != nil {
-				return fmt.Errorf("read data at %d: %w", pending.host, err)
-			}
-			// Allocated clusters may still hold zeros (preallocation).
-			w, err := writeNonZero(ctx, t, buf[:min(n, h.virtualSize-pending.guest)], pending.guest)
-			written += w
-			if err != nil {
+			n := min(pending.n, max(readBuf, cluster))
+			if err := c.put(piece{guest: pending.guest, host: pending.host, n: n, valid: min(n, h.virtualSize-pending.guest)}); err != nil {
 				return err
 			}
 			pending.guest, pending.host, pending.n = pending.guest+n, pending.host+n, pending.n-n
 		}
 		return nil
 	}
-	inflated := make([]byte, cluster)
 	for i := range int64(h.l1Size) {
-		if err := ctx.Err(); err != nil {
-			return written, err
-		}
 		l2Off := int64(binary.BigEndian.Uint64(l1[i*8:]) & offsetMask)
 		if l2Off == 0 {
 			continue
 		}
 		if l2Off%cluster != 0 || l2Off+cluster > size {
-			return written, invalid("qcow2 L2 table offset %d out of range", l2Off)
+			return invalid("qcow2 L2 table offset %d out of range", l2Off)
 		}
 		if _, err := src.ReadAt(l2, l2Off); err != nil {
-			return written, fmt.Errorf("read L2 table: %w", err)
+			return fmt.Errorf("read L2 table: %w", err)
 		}
 		for j := range perL2 {
 			guest := (i*perL2 + j) * cluster
@@ -295,12 +403,14 @@ func importQcow2(ctx context.Context, src io.ReaderAt, size int64, t Target) (in
 			e := binary.BigEndian.Uint64(l2[j*8:])
 			if e&entryCompressed != 0 {
 				if err := flush(); err != nil {
-					return written, err
+					return err
 				}
-				w, err := readCompressed(ctx, src, size, h, e, inflated, t, guest)
-				written += w
+				p, err := compressedPiece(h, e, size, guest)
 				if err != nil {
-					return written, err
+					return err
+				}
+				if err := c.put(p); err != nil {
+					return err
 				}
 				continue
 			}
@@ -309,42 +419,31 @@ func importQcow2(ctx context.Context, src io.ReaderAt, size int64, t Target) (in
 				continue // unallocated (no backing file: zeros) or a zero cluster
 			}
 			if host%cluster != 0 || host+min(cluster, h.virtualSize-guest) > size {
-				return written, invalid("qcow2 data cluster offset %d out of range", host)
+				return invalid("qcow2 data cluster offset %d out of range", host)
 			}
 			if pending.n > 0 && pending.guest+pending.n == guest && pending.host+pending.n == host {
 				pending.n += cluster
 				continue
 			}
 			if err := flush(); err != nil {
-				return written, err
+				return err
 			}
 			pending = run{guest, host, cluster}
 		}
 	}
-	return written, flush()
+	return flush()
 }
 
-// readCompressed inflates one compressed cluster (zlib deflate, no
-// header) and writes it.
-func readCompressed(ctx context.Context, src io.ReaderAt, size int64, h qcowHeader, e uint64, out []byte, t Target, guest int64) (int64, error) {
+// compressedPiece locates one compressed cluster (zlib deflate, no
+// header) from its L2 entry.
+func compressedPiece(h qcowHeader, e uint64, size, guest int64) (piece, error) {
 	x := 62 - (h.clusterBits - 8)
 	host := int64(e & (1<<x - 1))
 	sectors := int64((e>>x)&(1<<(62-x)-1)) + 1
 	n := sectors*512 - host%512
-	if host <= 0 || n <= 0 || host+n > size+512 { // the last sector may be short
-		return 0, invalid("qcow2 compressed cluster at %d out of range", host)
+	if host <= 0 || n <= 0 || host >= size || host+n > size+512 { // the last sector may be short
+		return piece{}, invalid("qcow2 compressed cluster at %d out of range", host)
 	}
-	n = min(n, size-host)
-	comp := make([]byte, n)
-	if _, err := src.ReadAt(comp, host); err != nil && !errors.Is(err, io.EOF) {
-		return 0, fmt.Errorf("read compressed cluster: %w", err)
-	}
-	fr := flate.NewReader(bytes.NewReader(comp))
-	defer fr.Close()
-	k, err := io.ReadFull(fr, out)
-	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
-		return 0, invalid("qcow2 compressed cluster at %d: %v", host, err)
-	}
-	clear(out[k:])
-	return writeNonZero(ctx, t, out[:min(int64(len(out)), h.virtualSize-guest)], guest)
+	cluster := int64(1) << h.clusterBits
+	return piece{guest: guest, host: host, n: min(n, size-host), valid: min(cluster, h.virtualSize-guest), compressed: true}, nil
 }
