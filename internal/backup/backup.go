@@ -407,7 +407,9 @@ func (s *Set) restore(ctx context.Context, m *Manifest, t Target) error {
 	fail := func(err error) {
 		once.Do(func() { firstErr = err; cancel() })
 	}
-	for range max(2, runtime.GOMAXPROCS(0)) {
+	// Four spans in flight: a restore waits on the bucket and the disk
+	// more than on the CPU.
+	for range max(4, runtime.GOMAXPROCS(0)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
