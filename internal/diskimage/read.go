@@ -294,6 +294,7 @@ func (c *copier) wait() (int64, error) {
 func (c *copier) work() {
 	defer c.wg.Done()
 	var buf, out []byte
+	var fr io.ReadCloser // one inflater per worker, reset per cluster
 	for p := range c.pieces {
 		if c.ctx.Err() != nil {
 			continue // drain
@@ -313,9 +314,13 @@ func (c *copier) work() {
 			if out == nil {
 				out = make([]byte, c.cluster)
 			}
-			fr := flate.NewReader(bytes.NewReader(b))
+			if fr == nil {
+				fr = flate.NewReader(bytes.NewReader(b))
+			} else if err := fr.(flate.Resetter).Reset(bytes.NewReader(b), nil); err != nil {
+				c.fail(err)
+				continue
+			}
 			k, err := io.ReadFull(fr, out)
-			fr.Close()
 			if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
 				c.fail(invalid("qcow2 compressed cluster at %d: %v", p.host, err))
 				continue
