@@ -231,6 +231,10 @@ func (s *Service) runRevert(ctx context.Context, j jobs.Job) (any, error) {
 	} else if v.BackendID != pl.NewBackend {
 		return nil, nil
 	}
+	// The old data's backup base goes with it: the next backup is full.
+	if err := s.dropBackupBases(ctx, pl.OldBackend, ""); err != nil {
+		return nil, err
+	}
 	return nil, s.backend.Delete(ctx, pl.OldBackend)
 }
 
