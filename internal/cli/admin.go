@@ -90,7 +90,7 @@ func (a *app) adminCmd() *cobra.Command {
 	member.Flags().StringVar(&onOrg, "organisation", "", "organisation id")
 	member.Flags().StringVar(&onProject, "project", "", "project id")
 	member.Flags().StringVar(&role, "role", "member", "owner, admin, member or viewer")
-	cmd.AddCommand(user, org, member, a.quotaSetCmd("quota-set", "admin quota-set"), a.poolsCmd(), a.fsckCmd(), a.gcCmd(), a.backupCmd())
+	cmd.AddCommand(user, org, member, a.quotaSetCmd("quota-set", "admin quota-set"), a.poolsCmd(), a.fsckCmd(), a.gcCmd(), a.adminBackupCmd())
 	return cmd
 }
 

@@ -55,7 +55,7 @@ func (a *app) volumeCmd() *cobra.Command {
 		Long: `Volumes of a type the server offers (stowage volume types): block volumes, which an
 attached instance reaches over NBD, and filesystem volumes, which it mounts over NFSv3.
 Snapshots, clones and extensions work the same for both.`}
-	var project, size, typ, zone, desc, fromSnap, fromVol string
+	var project, size, typ, zone, desc, fromSnap, fromVol, fromObj, objFormat string
 	var wait, multi, bootable bool
 	create := &cobra.Command{
 		Use: "create NAME --size SIZE [--type TYPE]", Short: "Create a volume (thin: instant whatever its size)", Args: args(cobra.ExactArgs(1)),
@@ -63,14 +63,21 @@ Snapshots, clones and extensions work the same for both.`}
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			body := map[string]any{"name": argv[0], "project_id": project, "type": typ, "zone": zone, "description": desc,
 				"multiattach": multi, "bootable": bootable, "snapshot_id": fromSnap, "source_volume_id": fromVol}
+			if fromObj != "" {
+				ref, err := objectRef(fromObj, objFormat)
+				if err != nil {
+					return err
+				}
+				body["image_object"] = ref
+			}
 			if size != "" {
 				n, err := bytesize.Parse(size)
 				if err != nil {
 					return usageError{err}
 				}
 				body["size"] = n
-			} else if fromSnap == "" && fromVol == "" {
-				return usageError{errors.New("--size is required unless the volume is made from a snapshot or volume")}
+			} else if fromSnap == "" && fromVol == "" && fromObj == "" {
+				return usageError{errors.New("--size is required unless the volume is made from a snapshot, volume or image")}
 			}
 			c, err := a.client()
 			if err != nil {
@@ -96,6 +103,8 @@ Snapshots, clones and extensions work the same for both.`}
 	f.StringVar(&desc, "description", "", "what the volume is for")
 	f.StringVar(&fromSnap, "from-snapshot", "", "restore a snapshot into the new volume")
 	f.StringVar(&fromVol, "from-volume", "", "clone a volume into the new volume")
+	f.StringVar(&fromObj, "from-object", "", "import a raw or qcow2 image held in one of the project's buckets, as BUCKET/KEY")
+	f.StringVar(&objFormat, "format", "", "the --from-object image's format, raw or qcow2 (default: detected)")
 	f.BoolVar(&multi, "multiattach", false, "allow attaching to several instances")
 	f.BoolVar(&bootable, "bootable", false, "mark the volume bootable")
 	f.BoolVar(&wait, "wait", false, "wait until the volume is available")
@@ -284,6 +293,7 @@ Snapshots, clones and extensions work the same for both.`}
 		},
 	}
 	cmd.AddCommand(create, ls, show, rm, extend, retype, attach, detach, snapshot, clone, connect, a.volumeTypesCmd())
+	cmd.AddCommand(a.volumeTransferCmds()...)
 	return cmd
 }
 

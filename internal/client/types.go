@@ -197,7 +197,39 @@ type Accepted struct {
 	Volume     *Volume     `json:"volume,omitempty"`
 	Snapshot   *Snapshot   `json:"snapshot,omitempty"`
 	Attachment *Attachment `json:"attachment,omitempty"`
+	Backup     *BackupRef  `json:"backup,omitempty"`
 	Job        Job         `json:"job"`
+}
+
+// BackupRef names a backup being made.
+type BackupRef struct {
+	ID       string `json:"id"`
+	VolumeID string `json:"volume_id"`
+	Bucket   string `json:"bucket"`
+}
+
+// BackupPolicy is a volume's scheduled backups and their retention.
+type BackupPolicy struct {
+	VolumeID   string  `json:"volume_id"`
+	Enabled    bool    `json:"enabled"`
+	Bucket     string  `json:"bucket"`
+	EveryHours int     `json:"every_hours"`
+	KeepLast   int     `json:"keep_last"`
+	KeepDaily  int     `json:"keep_daily"`
+	KeepWeekly int     `json:"keep_weekly"`
+	NextRunAt  *string `json:"next_run_at"`
+}
+
+// Backup is a complete backup of a volume in a bucket.
+type Backup struct {
+	ID          string  `json:"id"`
+	VolumeID    string  `json:"volume_id"`
+	Bucket      string  `json:"bucket"`
+	Parent      *string `json:"parent"`
+	CreatedAt   string  `json:"created_at"`
+	Size        int64   `json:"size"`
+	StoredBytes int64   `json:"stored_bytes"`
+	Chunks      int64   `json:"chunks"`
 }
 
 type Bucket struct {

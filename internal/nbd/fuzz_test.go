@@ -54,6 +54,11 @@ func (m *memExport) Trim(_ context.Context, off, n int64) error { m.in(off, n); 
 
 func (m *memExport) Zero(_ context.Context, off, n int64, _ bool) error { m.in(off, n); return nil }
 
+func (m *memExport) Allocated(_ context.Context, off, n int64) (int64, bool, error) {
+	m.in(off, n)
+	return n, true, nil
+}
+
 type memResolver struct{ e nbd.Export }
 
 func (r memResolver) Resolve(_ context.Context, name string) (nbd.Export, error) {

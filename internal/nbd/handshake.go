@@ -23,6 +23,9 @@ type conn struct {
 	noZeroes bool
 	tls      bool // STARTTLS succeeded: c.nc is the TLS connection
 
+	structured bool         // the client negotiated structured replies
+	meta       metaContexts // meta contexts selected for BLOCK_STATUS
+
 	qmu       sync.Mutex // guards the reply queue below
 	queue     [][]byte   // replies waiting for the sender
 	queueBufs []*[]byte  // pooled buffers referenced by queue
@@ -147,8 +150,16 @@ func (c *conn) option() (Export, error) {
 		return nil, c.optReply(opt, repAck, nil)
 	case optInfo, optGo:
 		return c.infoGo(opt, data)
+	case optStructuredReply:
+		if n != 0 {
+			return nil, c.optReply(opt, repErrInvalid, []byte("STRUCTURED_REPLY takes no data"))
+		}
+		c.structured = true
+		return nil, c.optReply(opt, repAck, nil)
+	case optListMetaContext, optSetMetaContext:
+		return nil, c.metaContextOption(opt, data)
 	default:
-		// STRUCTURED_REPLY, meta contexts and anything newer.
+		// Anything newer.
 		return nil, c.optReply(opt, repErrUnsup, []byte("option not supported"))
 	}
 }
@@ -186,6 +197,9 @@ func (c *conn) exportName(name string) (Export, error) {
 	if _, err := c.nc.Write(b); err != nil {
 		closeExport(exp)
 		return nil, err
+	}
+	if c.meta.export != name {
+		c.meta = metaContexts{} // selected for another export
 	}
 	return exp, nil
 }
@@ -242,6 +256,9 @@ func (c *conn) infoGo(opt uint32, data []byte) (Export, error) {
 	if opt == optInfo {
 		closeExport(exp)
 		return nil, nil
+	}
+	if c.meta.export != name {
+		c.meta = metaContexts{} // selected for another export
 	}
 	return exp, nil
 }

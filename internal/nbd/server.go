@@ -39,6 +39,11 @@ type Export interface {
 	// Zero makes the range read as zeros; noHole asks to keep it
 	// allocated. It must be fast: the server advertises FAST_ZERO.
 	Zero(ctx context.Context, off, length int64, noHole bool) error
+	// Allocated reports whether the byte at off is allocated, and for how
+	// many bytes from off (at least 1, at most length) that stays so.
+	// Unallocated bytes must read as zeros; BLOCK_STATUS reports them as
+	// holes. An export that cannot tell answers (length, true, nil).
+	Allocated(ctx context.Context, off, length int64) (int64, bool, error)
 }
 
 // Resolver decides which exports exist for a connection. Resolve returns

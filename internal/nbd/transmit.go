@@ -84,7 +84,7 @@ func (c *conn) transmit(exp Export) error {
 			if r.buf != nil {
 				c.s.bufs.put(r.buf)
 			}
-			if err := c.reply(r.handle, e, nil, nil); err != nil {
+			if err := c.replyErr(r, e); err != nil {
 				return err
 			}
 			continue
@@ -117,13 +117,15 @@ func check(r request, size uint64, flags uint16) uint32 {
 		allowed = cmdFlagFUA
 	case cmdWriteZeroes:
 		allowed = cmdFlagFUA | cmdFlagNoHole | cmdFlagFastZ
+	case cmdBlockStatus:
+		allowed = cmdFlagReqOne
 	default:
-		return errInval // CACHE, BLOCK_STATUS, RESIZE: not advertised
+		return errInval // CACHE, RESIZE: not advertised
 	}
 	if r.flags&^allowed != 0 {
 		return errInval
 	}
-	if readOnly && r.typ != cmdRead && r.typ != cmdFlush {
+	if readOnly && r.typ != cmdRead && r.typ != cmdFlush && r.typ != cmdBlockStatus {
 		return errPerm
 	}
 	if r.typ == cmdFlush {
@@ -147,7 +149,7 @@ func (c *conn) serve(ctx context.Context, exp Export, r request) {
 	defer func() {
 		if p := recover(); p != nil {
 			c.s.log.Error("nbd request panicked", "type", r.typ, "panic", p, "stack", string(debug.Stack()))
-			c.reply(r.handle, errIO, nil, nil)
+			c.replyErr(r, errIO)
 		}
 	}()
 	var err error
@@ -156,7 +158,12 @@ func (c *conn) serve(ctx context.Context, exp Export, r request) {
 	case cmdRead:
 		buf := c.s.bufs.get(int(r.length))
 		if err = exp.ReadAt(ctx, *buf, off); err == nil {
-			c.reply(r.handle, 0, *buf, buf) // the buffer goes back to the pool once sent
+			// The buffer goes back to the pool once sent.
+			if c.structured {
+				c.replyRead(r.handle, r.off, *buf, buf)
+			} else {
+				c.reply(r.handle, 0, *buf, buf)
+			}
 			return
 		}
 		c.s.bufs.put(buf)
@@ -169,6 +176,9 @@ func (c *conn) serve(ctx context.Context, exp Export, r request) {
 		err = exp.Trim(ctx, off, n)
 	case cmdWriteZeroes:
 		err = exp.Zero(ctx, off, n, r.flags&cmdFlagNoHole != 0)
+	case cmdBlockStatus:
+		c.blockStatus(ctx, exp, r)
+		return
 	}
 	if err == nil && r.flags&cmdFlagFUA != 0 {
 		err = exp.Flush(ctx)
@@ -179,7 +189,17 @@ func (c *conn) serve(ctx context.Context, exp Export, r request) {
 		c.s.log.Warn("nbd request failed", "remote", c.nc.RemoteAddr().String(), "cmd", r.typ,
 			"offset", off, "length", n, "err", err)
 	}
-	c.reply(r.handle, e, nil, nil)
+	c.replyErr(r, e)
+}
+
+// replyErr answers r without data: a simple reply, except that once
+// structured replies are negotiated a READ or BLOCK_STATUS error must be
+// a structured one.
+func (c *conn) replyErr(r request, e uint32) error {
+	if e != 0 && c.structured && (r.typ == cmdRead || r.typ == cmdBlockStatus) {
+		return c.replyError(r.handle, e)
+	}
+	return c.reply(r.handle, e, nil, nil)
 }
 
 // reply queues a simple reply (data follows only on success of a READ)
@@ -193,6 +213,12 @@ func (c *conn) reply(handle uint64, e uint32, data []byte, buf *[]byte) error {
 	binary.BigEndian.PutUint32(h[0:], magicSimpleRep)
 	binary.BigEndian.PutUint32(h[4:], e)
 	binary.BigEndian.PutUint64(h[8:], handle)
+	return c.send(h, data, buf)
+}
+
+// send queues one reply (header h, then data) and sends it as reply
+// describes.
+func (c *conn) send(h, data []byte, buf *[]byte) error {
 	c.qmu.Lock()
 	c.queue = append(c.queue, h)
 	if len(data) > 0 {

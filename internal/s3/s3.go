@@ -198,7 +198,22 @@ func newRequestID() string {
 }
 
 // ServeHTTP routes one request and renders its error, if any.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.serve(w, r, "") }
+
+// ServeAs serves r as if signed by a key of projectID (not empty), with
+// that project's rights and no more: the node's own services (volume
+// images and backups) use a project's buckets through the same
+// authorisation, quota, versioning and encryption as its clients, without
+// holding a credential. It must never be reachable from the network.
+func (h *Handler) ServeAs(w http.ResponseWriter, r *http.Request, projectID string) {
+	if projectID == "" {
+		http.Error(w, "no project", http.StatusForbidden)
+		return
+	}
+	h.serve(w, r, projectID)
+}
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, as string) {
 	req := &request{r: r, id: newRequestID(), startTime: time.Now()}
 	sw := &statusWriter{ResponseWriter: w}
 	sw.Header().Set("x-amz-request-id", req.id)
@@ -217,7 +232,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		err = h.preflight(sw, req)
 	} else {
 		h.corsActual(sw, req)
-		if err = h.authenticate(req); err == nil {
+		if as != "" {
+			req.project = as
+		} else {
+			err = h.authenticate(req)
+		}
+		if err == nil {
 			err = h.checkKey(req)
 		}
 		if err == nil {

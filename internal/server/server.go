@@ -165,6 +165,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		return nil, err
 	}
 	s.meteringService()
+	s.enableTransfers()
 	// Whoever stops being a member keeps no capability they could read.
 	s.identity.OnAccessLost(s.volumes.TakeBack)
 	s.identity.OnAccessLost(s.objects.TakeBack)

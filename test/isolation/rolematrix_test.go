@@ -348,7 +348,12 @@ func roleProbes() map[string]roleProbe {
 		"PUT /api/v1/projects/{id}/quotas":        {probe: probe{body: `{"storage_bytes":1099511627776,"volumes":1000,"snapshots":1000}`}},
 		"POST /api/v1/volumes/{id}/attach":        {probe: probe{body: `{"instance_id":"$OWNINST"}`}},
 		"POST /api/v1/volumes/{id}/revert":        {probe: probe{body: `{"snapshot_id":"$VSNAP"}`}},
-		"POST /api/storage/volume/delete":         {probe: probe{body: `{"volumeId":"$VVOL"}`}, destroys: true},
+		"GET /api/v1/backups":                     {probe: probe{query: "project_id=$PV&bucket=$VBKT&volume_id=$VVOL"}, read: true},
+		// qcow2 holds only what the volume holds; raw would write its
+		// whole size into the bucket for every caller.
+		"POST /api/v1/volumes/{id}/export":   {probe: probe{body: `{"bucket":"$VBKT","key":"image.qcow2","format":"qcow2"}`}},
+		"DELETE /api/v1/backups/{backup_id}": {probe: probe{query: "project_id=$PV&bucket=$VBKT&volume_id=$VVOL"}},
+		"POST /api/storage/volume/delete":    {probe: probe{body: `{"volumeId":"$VVOL"}`}, destroys: true},
 		"POST /api/marketplace-resources/{uuid}/{action}": {probe: probe{body: `{"limits":{"storage":2}}`,
 			params: map[string]string{"action": "update_limits"}}},
 	}

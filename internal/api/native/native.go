@@ -114,6 +114,13 @@ func (a *API) Routes() []Route {
 		{Method: "POST", Path: "/api/v1/volumes/{id}/attach", Handler: a.attachVolume},
 		{Method: "POST", Path: "/api/v1/volumes/{id}/detach", Handler: a.detachVolume},
 		{Method: "POST", Path: "/api/v1/volumes/{id}/revert", Handler: a.revertVolume},
+		{Method: "POST", Path: "/api/v1/volumes/{id}/export", Handler: a.exportVolume},
+		{Method: "POST", Path: "/api/v1/volumes/{id}/backups", Handler: a.backupVolume},
+		{Method: "GET", Path: "/api/v1/volumes/{id}/backup-policy", Handler: a.getBackupPolicy},
+		{Method: "PUT", Path: "/api/v1/volumes/{id}/backup-policy", Handler: a.setBackupPolicy},
+		{Method: "DELETE", Path: "/api/v1/volumes/{id}/backup-policy", Handler: a.deleteBackupPolicy},
+		{Method: "GET", Path: "/api/v1/backups", Handler: a.listBackups},
+		{Method: "DELETE", Path: "/api/v1/backups/{backup_id}", Handler: a.deleteBackup},
 
 		{Method: "GET", Path: "/api/v1/snapshots", Handler: a.listSnapshots},
 		{Method: "GET", Path: "/api/v1/snapshots/{id}", Handler: a.getSnapshot},

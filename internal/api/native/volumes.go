@@ -77,6 +77,7 @@ type accepted struct {
 	Volume     *volumeJSON     `json:"volume,omitempty"`
 	Snapshot   *snapshotJSON   `json:"snapshot,omitempty"`
 	Attachment *attachmentJSON `json:"attachment,omitempty"`
+	Backup     *backupRefJSON  `json:"backup,omitempty"`
 	Job        jobJSON         `json:"job"`
 }
 
@@ -130,12 +131,16 @@ type volumeCreateJSON struct {
 	Tags           []string          `json:"tags"`
 	SnapshotID     string            `json:"snapshot_id"`
 	SourceVolumeID string            `json:"source_volume_id"`
+	// ImageObject imports a raw or qcow2 image from a bucket; Backup
+	// restores a backup.
+	ImageObject *volume.ObjectRef `json:"image_object"`
+	Backup      *volume.BackupRef `json:"backup"`
 }
 
 func (in volumeCreateJSON) core() volume.Create {
 	return volume.Create{ProjectID: in.ProjectID, Name: in.Name, Description: in.Description, Size: in.Size, Type: in.Type,
 		Zone: in.Zone, Bootable: in.Bootable, Media: in.Media, MultiAttach: in.MultiAttach, Metadata: in.Metadata, Tags: in.Tags,
-		SnapshotID: in.SnapshotID, VolumeID: in.SourceVolumeID}
+		SnapshotID: in.SnapshotID, VolumeID: in.SourceVolumeID, Object: in.ImageObject, Backup: in.Backup}
 }
 
 func (a *API) createVolumeFrom(w http.ResponseWriter, r *http.Request, c volume.Create) error {

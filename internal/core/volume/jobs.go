@@ -28,8 +28,10 @@ const (
 )
 
 type createPayload struct {
-	SourceBackend string `json:"source_backend,omitempty"`
-	Kind          string `json:"kind"`
+	SourceBackend string     `json:"source_backend,omitempty"`
+	Kind          string     `json:"kind"`
+	Object        *ObjectRef `json:"object,omitempty"`
+	Backup        *BackupRef `json:"backup,omitempty"`
 }
 
 type extendPayload struct {
@@ -123,6 +125,18 @@ func (s *Service) runCreate(ctx context.Context, j jobs.Job) (any, error) {
 		if err := s.backend.Create(ctx, v.BackendID, v.Size); err != nil {
 			return nil, err
 		}
+		// Both write only data into the new thin volume, so a step run
+		// again after a crash writes the same bytes again.
+		if pl.Object != nil {
+			if err := s.importObject(ctx, v, *pl.Object); err != nil {
+				return nil, err
+			}
+		}
+		if pl.Backup != nil {
+			if err := s.restoreBackup(ctx, v, *pl.Backup); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return nil, s.store.SetVolumeStatus(ctx, v.ID, []Status{Creating, Cloning}, Available, "")
 }
@@ -145,6 +159,11 @@ func (s *Service) runDelete(ctx context.Context, j jobs.Job) (any, error) {
 		del = s.files().Delete
 	}
 	if err := del(ctx, v.BackendID); err != nil {
+		return nil, err
+	}
+	// The snapshot the last backup left for the next one goes too; the
+	// backups themselves stay in their bucket.
+	if err := s.dropBackupBases(ctx, v.BackendID, ""); err != nil {
 		return nil, err
 	}
 	return nil, s.store.RemoveVolume(ctx, v.ID)
@@ -222,6 +241,10 @@ func (s *Service) runRevert(ctx context.Context, j jobs.Job) (any, error) {
 		}
 	} else if v.BackendID != pl.NewBackend {
 		return nil, nil
+	}
+	// The old data's backup base goes with it: the next backup is full.
+	if err := s.dropBackupBases(ctx, pl.OldBackend, ""); err != nil {
+		return nil, err
 	}
 	return nil, s.backend.Delete(ctx, pl.OldBackend)
 }
@@ -358,8 +381,8 @@ func (s *Service) MeasureSnapshots(ctx context.Context) error {
 	}
 }
 
-// RunRetention deletes expired snapshots and measures the others every
-// interval until ctx ends.
+// RunRetention deletes expired snapshots, measures the others and queues
+// the backups policies make due, every interval until ctx ends.
 func (s *Service) RunRetention(ctx context.Context, every time.Duration, logf func(msg string, args ...any)) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -371,6 +394,9 @@ func (s *Service) RunRetention(ctx context.Context, every time.Duration, logf fu
 		}
 		if err := s.MeasureSnapshots(ctx); err != nil && ctx.Err() == nil {
 			logf("snapshot usage", "err", fmt.Sprint(err))
+		}
+		if _, err := s.RunBackupPolicies(ctx); err != nil && ctx.Err() == nil {
+			logf("backup policies", "err", fmt.Sprint(err))
 		}
 		select {
 		case <-ctx.Done():

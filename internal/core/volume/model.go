@@ -48,7 +48,7 @@ type Volume struct {
 	MultiAttach bool
 	Metadata    map[string]string
 	Tags        []string
-	SourceType  string // "", "volume" or "snapshot"
+	SourceType  string // "", "volume", "snapshot", "object" (an image in a bucket) or "backup"
 	SourceID    string
 	// BackendID names the volume's data in the Backend. It changes when a
 	// revert swaps in a clone of a snapshot.

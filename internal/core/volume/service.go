@@ -221,6 +221,7 @@ type Service struct {
 	projects Projects
 	catalog  *Catalog
 	o        Options
+	xfer     *Transfers // images and backups; nil until UseTransfers
 }
 
 // NewService builds a service. exports may be nil until the NBD server
@@ -409,6 +410,10 @@ type Create struct {
 	// Upload makes an empty volume that an upload of Size bytes fills
 	// (see upload.go); it takes no source.
 	Upload bool
+	// Object imports a raw or qcow2 image from one of the project's
+	// buckets; Backup restores a backup from one (transfer.go).
+	Object *ObjectRef
+	Backup *BackupRef
 }
 
 // CreateVolume records a new volume and queues the job that makes its data;
@@ -442,13 +447,13 @@ func (s *Service) CreateVolume(ctx context.Context, p identity.Principal, c Crea
 		return Volume{}, jobs.Job{}, err
 	}
 	sources := 0
-	for _, given := range []bool{c.SnapshotID != "", c.VolumeID != "", c.ImageID != "", c.Upload} {
+	for _, given := range []bool{c.SnapshotID != "", c.VolumeID != "", c.ImageID != "", c.Upload, c.Object != nil, c.Backup != nil} {
 		if given {
 			sources++
 		}
 	}
 	if sources > 1 {
-		return Volume{}, jobs.Job{}, errs.Field("source", "give at most one source: snapshot_id, source_volume_id, image_id or an upload")
+		return Volume{}, jobs.Job{}, errs.Field("source", "give at most one source: snapshot_id, source_volume_id, image_id, an upload, an image object or a backup")
 	}
 	switch c.Media {
 	case "":
@@ -493,6 +498,24 @@ func (s *Service) CreateVolume(ctx context.Context, p identity.Principal, c Crea
 		if src, err := s.store.GetVolume(ctx, access.System, img.VolumeID); err == nil {
 			srcType = src.Type
 		}
+	case c.Object != nil:
+		if err := c.Object.check(); err != nil {
+			return Volume{}, jobs.Job{}, err
+		}
+		info, err := s.probeObject(ctx, c.ProjectID, *c.Object)
+		if err != nil {
+			return Volume{}, jobs.Job{}, err
+		}
+		srcSize = (info.VirtualSize + 511) &^ 511
+	case c.Backup != nil:
+		if err := (ObjectRef{Bucket: c.Backup.Bucket, Key: "-"}).check(); err != nil {
+			return Volume{}, jobs.Job{}, err
+		}
+		n, err := s.backupSize(ctx, c.ProjectID, *c.Backup)
+		if err != nil {
+			return Volume{}, jobs.Job{}, err
+		}
+		srcSize = n
 	case c.VolumeID != "":
 		src, err := s.store.GetVolume(ctx, p.Scope(), c.VolumeID)
 		if err != nil {
@@ -520,6 +543,9 @@ func (s *Service) CreateVolume(ctx context.Context, p identity.Principal, c Crea
 	}
 	if c.Size == 0 {
 		c.Size = srcSize
+		if c.Object != nil || c.Backup != nil {
+			c.Size = uploadSize(t, srcSize) // an image may be smaller than the type allows
+		}
 	}
 	var upload *Upload
 	if c.Upload {
@@ -534,6 +560,9 @@ func (s *Service) CreateVolume(ctx context.Context, p identity.Principal, c Crea
 	}
 	if err := t.checkSize(c.Size); err != nil {
 		return Volume{}, jobs.Job{}, err
+	}
+	if (c.Object != nil || c.Backup != nil) && t.Kind != KindBlock {
+		return Volume{}, jobs.Job{}, errs.Field("type", "images and backups restore into block volumes")
 	}
 	if c.Size < srcSize {
 		return Volume{}, jobs.Job{}, errs.Field("size", "size %d is smaller than the source's %d bytes", c.Size, srcSize)
@@ -579,7 +608,13 @@ func (s *Service) CreateVolume(ctx context.Context, p identity.Principal, c Crea
 		v.Status, upload.VolumeID = Uploading, v.ID
 		in.NewUpload = upload
 	} else {
-		if j, err = jobs.New(jobCreate, v.ProjectID, "volume", v.ID, createPayload{SourceBackend: srcBackend, Kind: t.Kind}, now); err != nil {
+		if c.Object != nil {
+			v.SourceType, v.SourceID = "object", c.Object.Bucket+"/"+c.Object.Key
+		} else if c.Backup != nil {
+			v.SourceType, v.SourceID = "backup", c.Backup.BackupID
+		}
+		pl := createPayload{SourceBackend: srcBackend, Kind: t.Kind, Object: c.Object, Backup: c.Backup}
+		if j, err = jobs.New(jobCreate, v.ProjectID, "volume", v.ID, pl, now); err != nil {
 			return Volume{}, jobs.Job{}, err
 		}
 		in.Job = &j
