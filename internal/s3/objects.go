@@ -79,7 +79,7 @@ func objectMeta(r *http.Request) (map[string]string, error) {
 			v := strings.Join(vs, ",")
 			// Kept lower case and written back verbatim, as AWS does:
 			// botocore takes metadata names from the header as sent.
-			m[strings.ToLower(k)] = v
+			m[strings.ToLower(k)] = metaValueIn(v)
 			size += len(k) - len("X-Amz-Meta-") + len(v)
 		}
 	}
@@ -187,7 +187,8 @@ func (h *Handler) receive(req *request, b bucket.Bucket, enc cipher.Stream, inli
 	for _, a := range checksum.All {
 		if v := r.Header.Get(a.Header()); v != "" {
 			if !a.Valid(v) {
-				return nil, apiErr(errInvalidRequest, "value for %s header is invalid", strings.ToLower(a.Header()))
+				// S3 answers BadDigest: no body can match a malformed sum.
+				return nil, apiErr(errBadDigest, "the %s you specified is not a valid %s checksum", strings.ToLower(a.Header()), a)
 			}
 			wantSums[a] = v
 		}
@@ -689,7 +690,7 @@ func setObjectHeaders(w http.ResponseWriter, o bucket.Object, r *http.Request) {
 	hd.Set("Content-Type", "binary/octet-stream")
 	for k, v := range o.Meta {
 		if strings.HasPrefix(k, "x-amz-meta-") {
-			hd[k] = []string{v} // not canonicalised: see objectMeta
+			hd[k] = []string{metaValueOut(v)} // not canonicalised: see objectMeta
 		} else {
 			hd.Set(k, v)
 		}
