@@ -191,3 +191,43 @@ assert a["ObjectSize"] == (5 << 20) + 1000, a
 		t.Errorf("aws-sdk-go-v2 reads ObjectParts %+v, want TotalPartsCount 2", a.ObjectParts)
 	}
 }
+
+// TestBucketTagging: Put/Get/DeleteBucketTagging through boto3 and the Go
+// SDK; a bucket without tags answers NoSuchTagSet (404) where GET ?tagging
+// was NotImplemented; another project reaches none of it.
+func TestBucketTagging(t *testing.T) {
+	t.Parallel()
+	for _, backend := range backends(t) {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			e := newEnvOn(t, backend)
+			runBoto3(t, e, `
+s3.create_bucket(Bucket="tagged")
+expect("NoSuchTagSet", lambda: s3.get_bucket_tagging(Bucket="tagged"), 404)
+s3.put_bucket_tagging(Bucket="tagged", Tagging={"TagSet": [{"Key": "Hello", "Value": "World"}, {"Key": "cost", "Value": "ünïcode"}]})
+r = s3.get_bucket_tagging(Bucket="tagged")
+assert r["TagSet"] == [{"Key": "Hello", "Value": "World"}, {"Key": "cost", "Value": "ünïcode"}], r
+expect("AccessDenied", lambda: other.get_bucket_tagging(Bucket="tagged"), 403)
+expect("AccessDenied", lambda: other.put_bucket_tagging(Bucket="tagged", Tagging={"TagSet": []}), 403)
+expect("AccessDenied", lambda: other.delete_bucket_tagging(Bucket="tagged"), 403)
+expect("InvalidTag", lambda: s3.put_bucket_tagging(Bucket="tagged", Tagging={"TagSet": [{"Key": "k%d" % i, "Value": "v"} for i in range(51)]}), 400)
+expect("InvalidTag", lambda: s3.put_bucket_tagging(Bucket="tagged", Tagging={"TagSet": [{"Key": "a", "Value": "1"}, {"Key": "a", "Value": "2"}]}), 400)
+s3.put_bucket_tagging(Bucket="tagged", Tagging={"TagSet": [{"Key": "k%d" % i, "Value": "v"} for i in range(50)]})
+assert len(s3.get_bucket_tagging(Bucket="tagged")["TagSet"]) == 50
+r = s3.delete_bucket_tagging(Bucket="tagged")
+assert r["ResponseMetadata"]["HTTPStatusCode"] == 204, r
+expect("NoSuchTagSet", lambda: s3.get_bucket_tagging(Bucket="tagged"), 404)
+`)
+			ctx := context.Background()
+			c := awsFor(e, e.a)
+			if _, err := c.PutBucketTagging(ctx, &awss3.PutBucketTaggingInput{Bucket: aws.String("tagged"),
+				Tagging: &types.Tagging{TagSet: []types.Tag{{Key: aws.String("team"), Value: aws.String("storage")}}}}); err != nil {
+				t.Fatal(err)
+			}
+			out, err := c.GetBucketTagging(ctx, &awss3.GetBucketTaggingInput{Bucket: aws.String("tagged")})
+			if err != nil || len(out.TagSet) != 1 || aws.ToString(out.TagSet[0].Key) != "team" || aws.ToString(out.TagSet[0].Value) != "storage" {
+				t.Errorf("GetBucketTagging: %+v %v", out, err)
+			}
+		})
+	}
+}

@@ -46,6 +46,7 @@ var (
 	errNoSuchBucketPolicy   = s3Code{"NoSuchBucketPolicy", http.StatusNotFound}
 	errNoSuchKey            = s3Code{"NoSuchKey", http.StatusNotFound}
 	errNoSuchUpload         = s3Code{"NoSuchUpload", http.StatusNotFound}
+	errNoSuchTagSet         = s3Code{"NoSuchTagSet", http.StatusNotFound}
 	errNotImplemented       = s3Code{"NotImplemented", http.StatusNotImplemented}
 	errNotModified          = s3Code{"NotModified", http.StatusNotModified}
 	errPreconditionFailed   = s3Code{"PreconditionFailed", http.StatusPreconditionFailed}

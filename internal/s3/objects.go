@@ -116,8 +116,11 @@ func parseTags(v string) (map[string]string, error) {
 	return tags, checkTags(tags)
 }
 
-// tags reads a Tagging document's tag set under S3's rules.
-func (t tagging) tags() (map[string]string, error) {
+// tags reads a Tagging document's object tag set under S3's rules.
+func (t tagging) tags() (map[string]string, error) { return t.tagSet(maxObjectTags, "object") }
+
+// tagSet reads a Tagging document's tag set of at most limit tags.
+func (t tagging) tagSet(limit int, what string) (map[string]string, error) {
 	tags := map[string]string{}
 	for _, tg := range t.TagSet {
 		if _, dup := tags[tg.Key]; dup {
@@ -125,12 +128,17 @@ func (t tagging) tags() (map[string]string, error) {
 		}
 		tags[tg.Key] = tg.Value
 	}
-	return tags, checkTags(tags)
+	return tags, checkTagSet(tags, limit, what)
 }
 
-func checkTags(tags map[string]string) error {
-	if len(tags) > 10 {
-		return apiErr(errInvalidTag, "object tags cannot be greater than 10")
+func checkTags(tags map[string]string) error { return checkTagSet(tags, maxObjectTags, "object") }
+
+// maxObjectTags is S3's limit on an object's tag set.
+const maxObjectTags = 10
+
+func checkTagSet(tags map[string]string, limit int, what string) error {
+	if len(tags) > limit {
+		return apiErr(errInvalidTag, "%s tags cannot be greater than %d", what, limit)
 	}
 	for k, v := range tags {
 		if k == "" || len(k) > 128 || len(v) > 256 {

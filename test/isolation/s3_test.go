@@ -30,6 +30,7 @@ func s3Bodies(bucket, key string) map[string]string {
 		"PutBucketOwnershipControls": `<OwnershipControls><Rule><ObjectOwnership>BucketOwnerPreferred</ObjectOwnership></Rule></OwnershipControls>`,
 		"PutBucketCors":              `<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin><AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration>`,
 		"PutObjectTagging":           `<Tagging><TagSet><Tag><Key>k</Key><Value>v</Value></Tag></TagSet></Tagging>`,
+		"PutBucketTagging":           `<Tagging><TagSet><Tag><Key>k</Key><Value>v</Value></Tag></TagSet></Tagging>`,
 		"DeleteObjects":              `<Delete><Object><Key>` + key + `</Key></Object></Delete>`,
 		"CompleteMultipartUpload":    `<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>"` + partETag + `"</ETag></Part></CompleteMultipartUpload>`,
 		"PutBucketEncryption":        `<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>AES256</SSEAlgorithm></ApplyServerSideEncryptionByDefault></Rule></ServerSideEncryptionConfiguration>`,

@@ -67,10 +67,12 @@ type Bucket struct {
 	// Encryption is the default server-side encryption of new objects
 	// (EncryptS3), "" for none.
 	Encryption string
-	Tier       string // "standard" or "enterprise", as tenants chose it
-	Bytes      int64
-	Objects    int64
-	Created    time.Time
+	// Tags is the bucket's tag set (PutBucketTagging), nil for none.
+	Tags    map[string]string
+	Tier    string // "standard" or "enterprise", as tenants chose it
+	Bytes   int64
+	Objects int64
+	Created time.Time
 }
 
 // Object is a committed object version. Meta holds the stored HTTP headers
