@@ -1158,16 +1158,12 @@ func versionChanged(err error, version *string) error {
 }
 
 func (h *Handler) getObjectTagging(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, "s3:GetObjectTagging")
+	_, o, err := h.objectFor(req, "s3:GetObjectTagging")
 	if err != nil {
 		return err
 	}
-	o, err := h.versionAt(req, b)
-	if isNotExist(err) {
+	if o == nil {
 		return apiErr(errNoSuchKey, "the specified key does not exist")
-	}
-	if err != nil {
-		return err
 	}
 	t := tagging{Xmlns: s3NS, TagSet: []tag{}}
 	for k, v := range o.Tags {
@@ -1179,7 +1175,8 @@ func (h *Handler) getObjectTagging(w http.ResponseWriter, req *request) error {
 }
 
 func (h *Handler) putObjectTagging(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, "s3:PutObjectTagging")
+	// The decision may depend on the tags the object has now.
+	b, _, err := h.objectFor(req, "s3:PutObjectTagging")
 	if err != nil {
 		return err
 	}
