@@ -1175,9 +1175,17 @@ func (h *Handler) getObjectTagging(w http.ResponseWriter, req *request) error {
 }
 
 func (h *Handler) putObjectTagging(w http.ResponseWriter, req *request) error {
-	// The decision may depend on the tags the object has now.
-	b, _, err := h.objectFor(req, "s3:PutObjectTagging")
+	b, err := h.loadBucket(req)
 	if err != nil {
+		return err
+	}
+	// The decision may depend on the tags the version has now; whether it
+	// can take tags is the store's to say.
+	var cur *bucket.Object
+	if o, err := h.versionAt(req, b); err == nil {
+		cur = &o
+	}
+	if err := h.authorize(req, b, "s3:PutObjectTagging", req.key, cur); err != nil {
 		return err
 	}
 	var in tagging
