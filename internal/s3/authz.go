@@ -32,10 +32,13 @@ import (
 //     ("*") is ignored under RestrictPublicBuckets, and never lets anyone
 //     change the bucket's configuration or delete it: that needs a grant
 //     naming an authenticated principal (a project);
-//  5. the canned ACLs grant what they say (bucket READ lists, bucket WRITE
-//     writes objects, object READ reads the object), unless the bucket's
-//     ownership controls disable ACLs or its public access block ignores
-//     public ones;
+//  5. the ACLs grant what they say (bucket READ lists, bucket WRITE
+//     writes objects, READ_ACP and WRITE_ACP read and replace the ACL,
+//     object READ reads the object, FULL_CONTROL all of these), to
+//     projects they name and to the AllUsers and AuthenticatedUsers
+//     groups, unless the bucket's ownership controls disable ACLs; its
+//     public access block's IgnorePublicAcls voids the group grants, and
+//     a group grant never changes the bucket;
 //  6. anything else is AccessDenied.
 
 // Actions name what a request does, in the vocabulary of bucket policies.
@@ -180,17 +183,34 @@ func decide(req *request, b bucket.Bucket, action, key string, o *bucket.Object)
 	if p.allows(c, action, resource, env, !b.RestrictsPolicy() && !bucketChanges[action]) {
 		return true
 	}
-	if b.ACLsDisabled() || b.IgnoresACLs() {
-		return false // every canned ACL but private is public
+	if b.ACLsDisabled() {
+		return false
 	}
-	authenticated := c.project != ""
+	// A grant naming a project stands for the project's own keys, as a
+	// policy principal does; a group grant never changes the bucket.
+	grantee := c.project
+	if c.service != "" {
+		grantee = ""
+	}
+	ignorePublic := b.IgnoresACLs() || bucketChanges[action]
+	allows := func(acl, perm string) bool {
+		return bucket.ACLAllows(acl, grantee, c.project != "", perm, ignorePublic)
+	}
 	switch action {
 	case actList, "s3:ListBucketVersions", "s3:ListBucketMultipartUploads":
-		return bucket.Readable(b.ACL, authenticated)
+		return allows(b.ACL, bucket.PermRead)
 	case actPutObject, actDelete, "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts":
-		return b.ACL == bucket.ACLPublicReadWrite
+		return allows(b.ACL, bucket.PermWrite)
+	case "s3:GetBucketAcl":
+		return allows(b.ACL, bucket.PermReadACP)
+	case "s3:PutBucketAcl":
+		return allows(b.ACL, bucket.PermWriteACP)
 	case actGetObject:
-		return o != nil && bucket.Readable(o.ACL, authenticated)
+		return o != nil && allows(o.ACL, bucket.PermRead)
+	case "s3:GetObjectAcl":
+		return o != nil && allows(o.ACL, bucket.PermReadACP)
+	case "s3:PutObjectAcl":
+		return o != nil && allows(o.ACL, bucket.PermWriteACP)
 	}
 	return false
 }

@@ -105,11 +105,11 @@ func (h *Handler) createUpload(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
-	acl, err := objectACL(req.r)
+	acl, err := requestedACL(req.r, b.ProjectID)
 	if err != nil {
 		return err
 	}
-	if err := checkACL(b, acl, req.r.Header.Get("X-Amz-Acl") != ""); err != nil {
+	if err := checkACL(b, acl, aclRequested(req.r)); err != nil {
 		return err
 	}
 	tags, err := parseTags(req.r.Header.Get("X-Amz-Tagging"))

@@ -89,13 +89,6 @@ func objectMeta(r *http.Request) (map[string]string, error) {
 	return m, nil
 }
 
-// objectACL reads the canned ACL a new object gets (private by default).
-func objectACL(r *http.Request) (string, error) {
-	if err := noGrantHeaders(r); err != nil {
-		return "", err
-	}
-	return cannedACL(r, bucket.ACLPrivate)
-}
 
 // parseTags reads a tag set in the x-amz-tagging URL-query form.
 func parseTags(v string) (map[string]string, error) {
@@ -348,11 +341,11 @@ func (h *Handler) putObject(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
-	acl, err := objectACL(req.r)
+	acl, err := requestedACL(req.r, b.ProjectID)
 	if err != nil {
 		return err
 	}
-	if err := checkACL(b, acl, req.r.Header.Get("X-Amz-Acl") != ""); err != nil {
+	if err := checkACL(b, acl, aclRequested(req.r)); err != nil {
 		return err
 	}
 	tags, err := parseTags(req.r.Header.Get("X-Amz-Tagging"))
@@ -966,11 +959,11 @@ func (h *Handler) copyObject(w http.ResponseWriter, req *request) error {
 		return err
 	}
 	sb, src, srcDEK := from.b, from.o, from.dek
-	acl, err := objectACL(req.r)
+	acl, err := requestedACL(req.r, b.ProjectID)
 	if err != nil {
 		return err
 	}
-	if err := checkACL(b, acl, req.r.Header.Get("X-Amz-Acl") != ""); err != nil {
+	if err := checkACL(b, acl, aclRequested(req.r)); err != nil {
 		return err
 	}
 	lock, err := writeLock(req.r, b, h.o.Now())
@@ -1224,23 +1217,29 @@ func (h *Handler) deleteObjectTagging(w http.ResponseWriter, req *request) error
 }
 
 func (h *Handler) getObjectACL(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, "s3:GetObjectAcl")
+	// The decision reads the object's own ACL (READ_ACP grants).
+	b, o, err := h.objectFor(req, "s3:GetObjectAcl")
 	if err != nil {
 		return err
 	}
-	o, err := h.versionAt(req, b)
-	if isNotExist(err) {
+	if o == nil {
 		return apiErr(errNoSuchKey, "the specified key does not exist")
-	}
-	if err != nil {
-		return err
 	}
 	return writeXML(w, http.StatusOK, aclDocument(b.ProjectID, o.ACL))
 }
 
 func (h *Handler) putObjectACL(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, "s3:PutObjectAcl")
+	b, err := h.loadBucket(req)
 	if err != nil {
+		return err
+	}
+	// The decision reads the version's own ACL (WRITE_ACP grants); whether
+	// it can take one is the store's to say.
+	var cur *bucket.Object
+	if o, err := h.versionAt(req, b); err == nil {
+		cur = &o
+	}
+	if err := h.authorize(req, b, "s3:PutObjectAcl", req.key, cur); err != nil {
 		return err
 	}
 	acl, err := h.requestACL(req, b.ProjectID)

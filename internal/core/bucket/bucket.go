@@ -35,11 +35,6 @@ func ValidACL(acl string) bool {
 	return false
 }
 
-// Readable reports whether a canned ACL lets a non-owner read; authenticated
-// says whether the caller signed the request.
-func Readable(acl string, authenticated bool) bool {
-	return acl == ACLPublicRead || acl == ACLPublicReadWrite || acl == ACLAuthenticatedRead && authenticated
-}
 
 // Bucket is one bucket. Usage counters change only in the transaction that
 // changes an object row, so they always equal the sum over its objects.
