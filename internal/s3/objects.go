@@ -89,7 +89,6 @@ func objectMeta(r *http.Request) (map[string]string, error) {
 	return m, nil
 }
 
-
 // parseTags reads a tag set in the x-amz-tagging URL-query form.
 func parseTags(v string) (map[string]string, error) {
 	if v == "" {

@@ -35,7 +35,6 @@ func ValidACL(acl string) bool {
 	return false
 }
 
-
 // Bucket is one bucket. Usage counters change only in the transaction that
 // changes an object row, so they always equal the sum over its objects.
 type Bucket struct {
