@@ -47,6 +47,7 @@ var (
 	errNoSuchKey            = s3Code{"NoSuchKey", http.StatusNotFound}
 	errNoSuchUpload         = s3Code{"NoSuchUpload", http.StatusNotFound}
 	errNoSuchTagSet         = s3Code{"NoSuchTagSet", http.StatusNotFound}
+	errNoSuchLifecycle      = s3Code{"NoSuchLifecycleConfiguration", http.StatusNotFound}
 	errUnresolvableEmail    = s3Code{"UnresolvableGrantByEmailAddress", http.StatusBadRequest}
 	errNotImplemented       = s3Code{"NotImplemented", http.StatusNotImplemented}
 	errNotModified          = s3Code{"NotModified", http.StatusNotModified}

@@ -383,6 +383,7 @@ func (h *Handler) putObject(w http.ResponseWriter, req *request) error {
 		return err
 	}
 	h.committed(w, req, b, c)
+	h.setExpiration(w, b, o)
 	w.Header().Set("ETag", quoted(o.ETag))
 	setChecksumHeaders(w, rc.checksums)
 	setSSEHeaders(w, sse)
@@ -627,6 +628,9 @@ func (h *Handler) serveObject(w http.ResponseWriter, req *request, withBody bool
 		defer rd.Close()
 	}
 	setObjectHeaders(w, o, req.r)
+	if !req.r.URL.Query().Has("versionId") {
+		h.setExpiration(w, b, o)
+	}
 	setVersionHeader(w, b, o.VersionID)
 	setLockHeaders(w, o.Lock)
 	setSSEHeaders(w, o.SSE)

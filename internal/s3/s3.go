@@ -126,6 +126,9 @@ type Options struct {
 	NoSigV2 bool
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
+	// LifecycleDay is how long a lifecycle "day" lasts (default 24h);
+	// tests shorten it, as RGW's rgw_lc_debug_interval does.
+	LifecycleDay time.Duration
 }
 
 // Handler is the S3 API.
@@ -149,6 +152,9 @@ func New(o Options) (*Handler, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.LifecycleDay <= 0 {
+		o.LifecycleDay = 24 * time.Hour
 	}
 	o.Domain = strings.ToLower(strings.TrimPrefix(o.Domain, "."))
 	m, err := newMetrics(o.Registry)

@@ -62,11 +62,13 @@ type Bucket struct {
 	// (EncryptS3), "" for none.
 	Encryption string
 	// Tags is the bucket's tag set (PutBucketTagging), nil for none.
-	Tags    map[string]string
-	Tier    string // "standard" or "enterprise", as tenants chose it
-	Bytes   int64
-	Objects int64
-	Created time.Time
+	Tags map[string]string
+	// Lifecycle is the bucket's lifecycle configuration, nil for none.
+	Lifecycle []LifecycleRule
+	Tier      string // "standard" or "enterprise", as tenants chose it
+	Bytes     int64
+	Objects   int64
+	Created   time.Time
 }
 
 // Object is a committed object version. Meta holds the stored HTTP headers
