@@ -40,6 +40,7 @@ import (
 	"github.com/stowage/stowage/internal/nbd"
 	"github.com/stowage/stowage/internal/nfs"
 	"github.com/stowage/stowage/internal/objectstore"
+	"github.com/stowage/stowage/internal/s3"
 	"github.com/stowage/stowage/internal/seal"
 	"github.com/stowage/stowage/internal/store/sqlstore"
 )
@@ -65,6 +66,7 @@ type Server struct {
 	nbd      *nbd.Server
 	s3Ln     net.Listener
 	s3       *http.Server
+	s3h      *s3.Handler // runs the lifecycle passes
 	files    *filestore.Store
 	nfsLn    net.Listener
 	nfs      *nfs.Server
@@ -343,6 +345,11 @@ func (s *Server) Serve(ctx context.Context) error {
 			serveErr <- fmt.Errorf("nfs listener: %w", err)
 		}
 	}()
+	lifecycleDone := make(chan struct{})
+	go func() {
+		defer close(lifecycleDone)
+		s.runLifecycle(runCtx)
+	}()
 	retentionDone := make(chan struct{})
 	go func() {
 		defer close(retentionDone)
@@ -373,6 +380,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	<-nbdDone
 	<-nfsDone
 	<-retentionDone
+	<-lifecycleDone
 	return err
 }
 

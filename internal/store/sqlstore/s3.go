@@ -226,6 +226,13 @@ func (s *Store) ListBuckets(ctx context.Context, projectID string) ([]bucket.Buc
 	return collect(ctx, s.r, q, scanBucket)
 }
 
+// LifecycleBuckets pages through the live buckets that have lifecycle
+// rules, in name order after after, for the lifecycle job.
+func (s *Store) LifecycleBuckets(ctx context.Context, after string, limit int) ([]bucket.Bucket, error) {
+	q := new(query).add("SELECT "+bucketCols+" FROM buckets WHERE lifecycle <> '' AND deleted_at IS NULL AND name > ? ORDER BY name LIMIT ?", after, limit)
+	return collect(ctx, s.r, q, scanBucket)
+}
+
 // UpdateBucket stores a bucket's configuration: ACL, policy, public
 // access block, object ownership, CORS rules, default encryption, tags and
 // lifecycle rules.
