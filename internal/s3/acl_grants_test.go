@@ -20,7 +20,6 @@ func TestACLGrantsToAccounts(t *testing.T) {
 	e := newEnv(t)
 	script := `
 A, B = "PROJECT_A", "PROJECT_B"
-anon = boto3.client("s3", endpoint_url=ep, region_name="` + region + `", config=Config(signature_version=botocore.UNSIGNED, s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
 def grants(acl):
     return sorted((g["Grantee"].get("ID") or g["Grantee"].get("URI"), g["Permission"]) for g in acl["Grants"])
 s3.create_bucket(Bucket="grants")

@@ -10,8 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
-// boto3Prelude gives a script two clients, s3 (project a) and other
-// (project b), and expect(code, fn) which asserts that fn fails with that
+// boto3Prelude gives a script three clients, s3 (project a), other
+// (project b) and anon (unsigned), and expect(code, fn) which asserts that fn fails with that
 // S3 error code (and, when given, HTTP status).
 const boto3Prelude = `
 import sys, os, io, hashlib, base64, botocore, boto3
@@ -22,6 +22,8 @@ def client(a, s):
                         config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
 s3 = client(ak, sk)
 other = client(bk, bs)
+anon = boto3.client("s3", endpoint_url=ep, region_name="` + region + `",
+                    config=Config(signature_version=botocore.UNSIGNED, s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
 def expect(code, fn, status=None):
     try:
         fn()

@@ -18,7 +18,6 @@ func TestPolicyConditionsAndNotForms(t *testing.T) {
 	script := `
 import json
 A, B = "PROJECT_A", "PROJECT_B"
-anon = boto3.client("s3", endpoint_url=ep, region_name="` + region + `", config=Config(signature_version=botocore.UNSIGNED, s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
 def policy(bucket, *statements):
     s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": list(statements)}))
 s3.create_bucket(Bucket="cond")
