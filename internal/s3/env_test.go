@@ -89,12 +89,12 @@ func backends(*testing.T) []string {
 	return []string{"sqlite", "postgres"}
 }
 
-func newEnv(t *testing.T) *env { return newEnvOn(t, "sqlite") }
+func newEnv(t testing.TB) *env { return newEnvOn(t, "sqlite") }
 
-func newEnvOn(t *testing.T, backend string) *env { return newEnvWith(t, backend, "") }
+func newEnvOn(t testing.TB, backend string) *env { return newEnvWith(t, backend, "") }
 
 // newEnvWith also sets the virtual-hosted-style domain.
-func newEnvWith(t *testing.T, backend, domain string) *env {
+func newEnvWith(t testing.TB, backend, domain string) *env {
 	t.Helper()
 	return buildEnv(t, backend, domain, false)
 }
@@ -106,7 +106,7 @@ func newManagedEnv(t *testing.T, backend string) *env {
 	return buildEnv(t, backend, "", true)
 }
 
-func buildEnv(t *testing.T, backend, domain string, managed bool) *env {
+func buildEnv(t testing.TB, backend, domain string, managed bool) *env {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
