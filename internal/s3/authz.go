@@ -387,6 +387,11 @@ func parsePolicy(doc string) (policy, error) {
 		if st.NotPrincipal != nil && st.NotPrincipal.everyone {
 			return p, errors.New("a NotPrincipal of \"*\" names no one")
 		}
+		if st.NotPrincipal != nil && st.Effect == "Allow" {
+			// As S3: an Allow to everyone but a few would open the bucket
+			// to every other tenant and the anonymous.
+			return p, errors.New("NotPrincipal may only be used with Deny")
+		}
 	}
 	return p, nil
 }
@@ -406,9 +411,9 @@ func (st policyStatement) applies(c caller, action, resource string) bool {
 	return matchAny(st.Resource, resource)
 }
 
-// toEveryone reports whether st may grant callers it does not name: a
+// toEveryone reports whether st may reach callers it does not name: a
 // Principal "*", or a NotPrincipal (everyone but those it names, the
-// anonymous included).
+// anonymous included; parsePolicy allows it only in a Deny).
 func (st policyStatement) toEveryone() bool {
 	return st.NotPrincipal != nil || st.Principal != nil && st.Principal.everyone
 }
