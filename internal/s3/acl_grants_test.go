@@ -23,6 +23,10 @@ A, B = "PROJECT_A", "PROJECT_B"
 def grants(acl):
     return sorted((g["Grantee"].get("ID") or g["Grantee"].get("URI"), g["Permission"]) for g in acl["Grants"])
 s3.create_bucket(Bucket="grants")
+assert s3.get_bucket_policy_status(Bucket="grants")["PolicyStatus"]["IsPublic"] is False
+s3.put_bucket_acl(Bucket="grants", ACL="authenticated-read")
+assert s3.get_bucket_policy_status(Bucket="grants")["PolicyStatus"]["IsPublic"] is True
+s3.put_bucket_acl(Bucket="grants", ACL="private")
 s3.put_object(Bucket="grants", Key="o", Body=b"data")
 expect("AccessDenied", lambda: other.list_objects(Bucket="grants"), 403)
 

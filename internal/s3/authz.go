@@ -460,11 +460,38 @@ func (p policy) allows(c caller, action, resource string, env conditionEnv, publ
 	return false
 }
 
-// public reports whether any statement allows everyone.
+// public reports whether any statement allows everyone, as S3 judges it:
+// an Allow to "*" is not public when it holds only from fixed source
+// addresses (aws:SourceIp under IpAddress, without a match-all range).
 func (p policy) public() bool {
 	for _, st := range p.Statement {
-		if st.Effect == "Allow" && st.toEveryone() {
+		if st.Effect == "Allow" && st.toEveryone() && !fixedSources(st.Condition) {
 			return true
+		}
+	}
+	return false
+}
+
+func fixedSources(conds map[string]map[string]stringOrList) bool {
+	for op, keys := range conds {
+		if op != "IpAddress" {
+			continue
+		}
+		for key, cidrs := range keys {
+			if !strings.EqualFold(key, "aws:SourceIp") || len(cidrs) == 0 {
+				continue
+			}
+			open := false
+			for _, c := range cidrs {
+				if _, n, err := net.ParseCIDR(c); err != nil || n == nil {
+					open = open || net.ParseIP(c) == nil
+				} else if ones, _ := n.Mask.Size(); ones == 0 {
+					open = true
+				}
+			}
+			if !open {
+				return true
+			}
 		}
 	}
 	return false

@@ -276,9 +276,11 @@ func (h *Handler) getBucketPolicyStatus(w http.ResponseWriter, req *request) err
 	if err != nil {
 		return err
 	}
-	public := false
+	// Public through the policy, or through an ACL's group grants that the
+	// bucket's controls leave in force.
+	public := bucket.PublicACL(b.ACL) && !b.ACLsDisabled() && !b.IgnoresACLs()
 	if p, err := parsePolicy(b.Policy); err == nil {
-		public = p.public()
+		public = public || p.public()
 	}
 	return writeXML(w, http.StatusOK, policyStatus{Xmlns: s3NS, IsPublic: public})
 }

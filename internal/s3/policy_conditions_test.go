@@ -21,6 +21,13 @@ A, B = "PROJECT_A", "PROJECT_B"
 def policy(bucket, *statements):
     s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": list(statements)}))
 s3.create_bucket(Bucket="cond")
+# A grant to everyone from fixed addresses only is not public; from anywhere it is.
+policy("cond", {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::cond",
+                "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/32"}}})
+assert s3.get_bucket_policy_status(Bucket="cond")["PolicyStatus"]["IsPublic"] is False
+policy("cond", {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::cond",
+                "Condition": {"IpAddress": {"aws:SourceIp": ["10.0.0.0/32", "0.0.0.0/0"]}}})
+assert s3.get_bucket_policy_status(Bucket="cond")["PolicyStatus"]["IsPublic"] is True
 for k in ("a", "b", "c"):
     s3.put_object(Bucket="cond", Key=k, Body=b"x")
 
