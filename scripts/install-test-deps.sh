@@ -8,6 +8,7 @@ pkgs=(
   fio fuse3 e2fsprogs kmod               # block benchmarks, nbdfuse + mkfs.ext4
   libnfs-utils                           # NFS interop: nfs-cp/nfs-ls/nfs-cat against filesystem volumes
   awscli python3-boto3 s3cmd rclone      # S3 clients
+  python3-pytest python3-pytest-timeout python3-munch python3-isodate python3-tz  # ceph/s3-tests (scripts/s3-tests*.sh)
   wrk                                    # control-plane load under test/load
   tmux                                   # the CLI's progress bar on a real terminal
   ceph-mon ceph-osd ceph-mgr ceph-common # throwaway Ceph for the RBD backend (scripts/test-ceph.sh; the mgr reports capacity)

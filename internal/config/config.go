@@ -57,6 +57,9 @@ type Config struct {
 	// S3SigV2 accepts requests signed with signature version 2 (s3cmd,
 	// botocore's default presigned URLs in us-east-1).
 	S3SigV2 bool
+	// S3LifecycleDay is how long a lifecycle "day" lasts; tests shorten
+	// it (as RGW's rgw_lc_debug_interval), passes run a quarter of it apart.
+	S3LifecycleDay time.Duration
 	// DialectRegions names this node's region in a dialect's own terms
 	// (wayscloud: bucket region, wayscloud-s3: the S3 signing region its
 	// credentials report, hpcai: the region id), so each face answers its
@@ -134,6 +137,7 @@ func Default() Config {
 		MaxHeaderBytes:    64 << 10,
 		ReserveBytes:      64 << 20,
 		S3SigV2:           true,
+		S3LifecycleDay:    24 * time.Hour,
 		DialectRegions:    DefaultDialectRegions(),
 
 		WaldurActionStatus: 200,
@@ -154,7 +158,7 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	c := Default()
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(new(strings.Builder))
-	var zones, level, regions, sigv2, hosts, actionStatus, meterInterval, meterFlush, meterRetention string
+	var zones, level, regions, sigv2, lcDay, hosts, actionStatus, meterInterval, meterFlush, meterRetention string
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory holding all state of the embedded default")
 	fs.StringVar(&c.Listen, "listen", c.Listen, "management API listen address")
 	fs.StringVar(&c.S3Listen, "s3-listen", c.S3Listen, "S3 listen address")
@@ -166,6 +170,7 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	fs.StringVar(&c.S3Domain, "s3-domain", c.S3Domain, "domain for virtual-hosted-style S3 requests")
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&sigv2, "s3-sigv2", "true", "accept S3 requests signed with signature version 2 (true or false)")
+	fs.StringVar(&lcDay, "s3-lifecycle-day", c.S3LifecycleDay.String(), "length of a lifecycle day (shorten for tests only)")
 	fs.StringVar(&regions, "dialect-regions", "", "the region's name per dialect, as dialect=name,… (wayscloud, wayscloud-s3, hpcai)")
 	fs.StringVar(&c.Ceph, "ceph", c.Ceph, "ceph.conf of the Ceph cluster that holds block volumes (needs a binary from make build-ceph)")
 	fs.StringVar(&c.CephUser, "ceph-user", c.CephUser, "cephx user, as client.NAME or NAME")
@@ -207,6 +212,7 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	env("s3-domain", "STOWAGE_S3_DOMAIN", &c.S3Domain)
 	env("log-level", "STOWAGE_LOG_LEVEL", &level)
 	env("s3-sigv2", "STOWAGE_S3_SIGV2", &sigv2)
+	env("s3-lifecycle-day", "STOWAGE_S3_LIFECYCLE_DAY", &lcDay)
 	env("dialect-regions", "STOWAGE_DIALECT_REGIONS", &regions)
 	env("public-url", "STOWAGE_PUBLIC_URL", &c.PublicURL)
 	env("allowed-hosts", "STOWAGE_ALLOWED_HOSTS", &hosts)
@@ -240,6 +246,9 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 		return Config{}, fmt.Errorf("--s3-sigv2 %q: want true or false", sigv2)
 	}
 	c.S3SigV2 = v2
+	if c.S3LifecycleDay, err = time.ParseDuration(lcDay); err != nil || c.S3LifecycleDay <= 0 {
+		return Config{}, fmt.Errorf("--s3-lifecycle-day %q: want a positive duration", lcDay)
+	}
 	if err := c.parseDialectRegions(regions); err != nil {
 		return Config{}, err
 	}

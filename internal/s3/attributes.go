@@ -18,7 +18,8 @@ type checksumXML struct {
 }
 
 type objectPartsXML struct {
-	TotalPartsCount      int           `xml:"TotalPartsCount"`
+	// S3's element for the SDKs' TotalPartsCount is PartsCount.
+	TotalPartsCount      int           `xml:"PartsCount"`
 	PartNumberMarker     int           `xml:"PartNumberMarker"`
 	NextPartNumberMarker int           `xml:"NextPartNumberMarker,omitempty"`
 	MaxParts             int           `xml:"MaxParts"`
@@ -90,8 +91,8 @@ func (h *Handler) getObjectAttributes(w http.ResponseWriter, req *request) error
 		res.ObjectSize = &o.Size
 	}
 	if want["Checksum"] && len(o.Checksums) > 0 {
-		res.Checksum = &checksumXML{CRC32: o.Checksums["CRC32"], CRC32C: o.Checksums["CRC32C"],
-			CRC64NVME: o.Checksums["CRC64NVME"], SHA1: o.Checksums["SHA1"], SHA256: o.Checksums["SHA256"]}
+		sums := checksumsXML(o.Checksums)
+		res.Checksum = &sums
 	}
 	if want["ObjectParts"] && o.Parts > 0 {
 		if res.ObjectParts, err = objectParts(req.r.Header, o); err != nil {

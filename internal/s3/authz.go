@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/stowage/stowage/internal/core/bucket"
 )
@@ -30,10 +32,13 @@ import (
 //     ("*") is ignored under RestrictPublicBuckets, and never lets anyone
 //     change the bucket's configuration or delete it: that needs a grant
 //     naming an authenticated principal (a project);
-//  5. the canned ACLs grant what they say (bucket READ lists, bucket WRITE
-//     writes objects, object READ reads the object), unless the bucket's
-//     ownership controls disable ACLs or its public access block ignores
-//     public ones;
+//  5. the ACLs grant what they say (bucket READ lists, bucket WRITE
+//     writes objects, READ_ACP and WRITE_ACP read and replace the ACL,
+//     object READ reads the object, FULL_CONTROL all of these), to
+//     projects they name and to the AllUsers and AuthenticatedUsers
+//     groups, unless the bucket's ownership controls disable ACLs; its
+//     public access block's IgnorePublicAcls voids the group grants, and
+//     a group grant never changes the bucket;
 //  6. anything else is AccessDenied.
 
 // Actions name what a request does, in the vocabulary of bucket policies.
@@ -62,6 +67,7 @@ var bucketChanges = map[string]bool{
 	"s3:PutBucketPolicy": true, "s3:DeleteBucketPolicy": true, "s3:PutBucketAcl": true,
 	"s3:PutEncryptionConfiguration": true, "s3:PutBucketVersioning": true, "s3:PutBucketObjectLockConfiguration": true,
 	"s3:PutBucketCORS": true, "s3:DeleteBucket": true, "s3:PutBucketPublicAccessBlock": true, "s3:PutBucketOwnershipControls": true,
+	"s3:PutBucketTagging": true, "s3:PutLifecycleConfiguration": true,
 }
 
 // policyActions are what the owner keeps under any Deny.
@@ -101,6 +107,28 @@ func (h *Handler) bucketFor(req *request, action string) (bucket.Bucket, error) 
 		return b, err
 	}
 	return b, h.authorize(req, b, action, req.key, nil)
+}
+
+// objectFor loads the bucket and the version of the request's key, then
+// decides action with that version, so that conditions on its tags
+// (s3:ExistingObjectTag/…) are known. The version is nil when the key has
+// none; the caller says so only after the decision.
+func (h *Handler) objectFor(req *request, action string) (bucket.Bucket, *bucket.Object, error) {
+	b, err := h.loadBucket(req)
+	if err != nil {
+		return b, nil, err
+	}
+	o, err := h.versionAt(req, b)
+	switch {
+	case err == nil:
+		return b, &o, h.authorize(req, b, action, req.key, &o)
+	case isNotExist(err):
+		return b, nil, h.authorize(req, b, action, req.key, nil)
+	}
+	if aerr := h.authorize(req, b, action, req.key, nil); aerr != nil {
+		return b, nil, aerr
+	}
+	return b, nil, err
 }
 
 // readable decides a read of key, whose version is o (nil when there is
@@ -145,7 +173,7 @@ func decide(req *request, b bucket.Bucket, action, key string, o *bucket.Object)
 			return owner
 		}
 	}
-	env := conditionEnv{r: req.r}
+	env := conditionEnv{r: req.r, obj: o, now: req.startTime}
 	if p.denies(c, action, resource, env) && !(owner && policyActions[action]) {
 		return false
 	}
@@ -155,17 +183,34 @@ func decide(req *request, b bucket.Bucket, action, key string, o *bucket.Object)
 	if p.allows(c, action, resource, env, !b.RestrictsPolicy() && !bucketChanges[action]) {
 		return true
 	}
-	if b.ACLsDisabled() || b.IgnoresACLs() {
-		return false // every canned ACL but private is public
+	if b.ACLsDisabled() {
+		return false
 	}
-	authenticated := c.project != ""
+	// A grant naming a project stands for the project's own keys, as a
+	// policy principal does; a group grant never changes the bucket.
+	grantee := c.project
+	if c.service != "" {
+		grantee = ""
+	}
+	ignorePublic := b.IgnoresACLs() || bucketChanges[action]
+	allows := func(acl, perm string) bool {
+		return bucket.ACLAllows(acl, grantee, c.project != "", perm, ignorePublic)
+	}
 	switch action {
 	case actList, "s3:ListBucketVersions", "s3:ListBucketMultipartUploads":
-		return bucket.Readable(b.ACL, authenticated)
+		return allows(b.ACL, bucket.PermRead)
 	case actPutObject, actDelete, "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts":
-		return b.ACL == bucket.ACLPublicReadWrite
+		return allows(b.ACL, bucket.PermWrite)
+	case "s3:GetBucketAcl":
+		return allows(b.ACL, bucket.PermReadACP)
+	case "s3:PutBucketAcl":
+		return allows(b.ACL, bucket.PermWriteACP)
 	case actGetObject:
-		return o != nil && bucket.Readable(o.ACL, authenticated)
+		return o != nil && allows(o.ACL, bucket.PermRead)
+	case "s3:GetObjectAcl":
+		return o != nil && allows(o.ACL, bucket.PermReadACP)
+	case "s3:PutObjectAcl":
+		return o != nil && allows(o.ACL, bucket.PermWriteACP)
 	}
 	return false
 }
@@ -208,11 +253,16 @@ func (s *statements) UnmarshalJSON(b []byte) error {
 }
 
 type policyStatement struct {
-	Sid       string       `json:"Sid"`
-	Effect    string       `json:"Effect"`
-	Principal principal    `json:"Principal"`
-	Action    stringOrList `json:"Action"`
-	Resource  stringOrList `json:"Resource"`
+	Sid    string `json:"Sid"`
+	Effect string `json:"Effect"`
+	// Exactly one of each pair is given; the Not* form covers everything
+	// but what it names.
+	Principal    *principal   `json:"Principal"`
+	NotPrincipal *principal   `json:"NotPrincipal"`
+	Action       stringOrList `json:"Action"`
+	NotAction    stringOrList `json:"NotAction"`
+	Resource     stringOrList `json:"Resource"`
+	NotResource  stringOrList `json:"NotResource"`
 	// Condition maps an operator to condition keys and their values.
 	Condition map[string]map[string]stringOrList `json:"Condition"`
 }
@@ -305,8 +355,8 @@ func (s *stringOrList) UnmarshalJSON(b []byte) error {
 }
 
 // parsePolicy reads a policy document strictly: fields this engine does
-// not evaluate (NotPrincipal, NotAction, NotResource) are refused rather
-// than ignored, since ignoring them would change what the policy means.
+// not evaluate are refused rather than ignored, since ignoring them would
+// change what the policy means.
 func parsePolicy(doc string) (policy, error) {
 	var p policy
 	d := json.NewDecoder(strings.NewReader(doc))
@@ -321,11 +371,26 @@ func parsePolicy(doc string) (policy, error) {
 		if st.Effect != "Allow" && st.Effect != "Deny" {
 			return p, errors.New("statement effect must be Allow or Deny")
 		}
-		if len(st.Action) == 0 || len(st.Resource) == 0 {
-			return p, errors.New("statement needs Action and Resource")
+		if (len(st.Action) == 0) == (len(st.NotAction) == 0) {
+			return p, errors.New("statement needs one of Action and NotAction")
 		}
-		if !st.Principal.everyone && len(st.Principal.projects) == 0 {
-			return p, errors.New("statement needs a Principal")
+		if (len(st.Resource) == 0) == (len(st.NotResource) == 0) {
+			return p, errors.New("statement needs one of Resource and NotResource")
+		}
+		pr := st.Principal
+		if pr == nil {
+			pr = st.NotPrincipal
+		}
+		if (st.Principal == nil) == (st.NotPrincipal == nil) || !pr.everyone && len(pr.projects) == 0 {
+			return p, errors.New("statement needs one of Principal and NotPrincipal")
+		}
+		if st.NotPrincipal != nil && st.NotPrincipal.everyone {
+			return p, errors.New("a NotPrincipal of \"*\" names no one")
+		}
+		if st.NotPrincipal != nil && st.Effect == "Allow" {
+			// As S3: an Allow to everyone but a few would open the bucket
+			// to every other tenant and the anonymous.
+			return p, errors.New("NotPrincipal may only be used with Deny")
 		}
 	}
 	return p, nil
@@ -334,7 +399,23 @@ func parsePolicy(doc string) (policy, error) {
 // applies reports whether st covers c doing action on resource; its
 // conditions are judged separately.
 func (st policyStatement) applies(c caller, action, resource string) bool {
-	return st.Principal.names(c) && matchAction(st.Action, action) && matchAny(st.Resource, resource)
+	if st.Principal != nil && !st.Principal.names(c) || st.NotPrincipal != nil && st.NotPrincipal.names(c) {
+		return false
+	}
+	if len(st.NotAction) > 0 && matchAction(st.NotAction, action) || len(st.NotAction) == 0 && !matchAction(st.Action, action) {
+		return false
+	}
+	if len(st.NotResource) > 0 {
+		return !matchAny(st.NotResource, resource)
+	}
+	return matchAny(st.Resource, resource)
+}
+
+// toEveryone reports whether st may reach callers it does not name: a
+// Principal "*", or a NotPrincipal (everyone but those it names, the
+// anonymous included; parsePolicy allows it only in a Deny).
+func (st policyStatement) toEveryone() bool {
+	return st.NotPrincipal != nil || st.Principal != nil && st.Principal.everyone
 }
 
 // matchAction matches actions as IAM does, without regard to case.
@@ -369,7 +450,7 @@ func (p policy) allows(c caller, action, resource string, env conditionEnv, publ
 		if st.Effect != "Allow" || !st.applies(c, action, resource) {
 			continue
 		}
-		if st.Principal.everyone && !public {
+		if st.toEveryone() && !public {
 			continue
 		}
 		if holds, known := env.all(st.Condition); holds && known {
@@ -379,18 +460,51 @@ func (p policy) allows(c caller, action, resource string, env conditionEnv, publ
 	return false
 }
 
-// public reports whether any statement allows everyone.
+// public reports whether any statement allows everyone, as S3 judges it:
+// an Allow to "*" is not public when it holds only from fixed source
+// addresses (aws:SourceIp under IpAddress, without a match-all range).
 func (p policy) public() bool {
 	for _, st := range p.Statement {
-		if st.Effect == "Allow" && st.Principal.everyone {
+		if st.Effect == "Allow" && st.toEveryone() && !fixedSources(st.Condition) {
 			return true
 		}
 	}
 	return false
 }
 
-// conditionEnv answers condition keys from the request.
-type conditionEnv struct{ r *http.Request }
+func fixedSources(conds map[string]map[string]stringOrList) bool {
+	for op, keys := range conds {
+		if op != "IpAddress" {
+			continue
+		}
+		for key, cidrs := range keys {
+			if !strings.EqualFold(key, "aws:SourceIp") || len(cidrs) == 0 {
+				continue
+			}
+			open := false
+			for _, c := range cidrs {
+				if _, n, err := net.ParseCIDR(c); err != nil || n == nil {
+					open = open || net.ParseIP(c) == nil
+				} else if ones, _ := n.Mask.Size(); ones == 0 {
+					open = true
+				}
+			}
+			if !open {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// conditionEnv answers condition keys from the request, the object it
+// acts on (nil when the route does not load one before deciding) and the
+// time it arrived.
+type conditionEnv struct {
+	r   *http.Request
+	obj *bucket.Object
+	now time.Time
+}
 
 // value returns a condition key's value in this request: present says
 // whether the request has it, known whether this engine knows the key.
@@ -419,8 +533,81 @@ func (e conditionEnv) value(key string) (v string, present, known bool) {
 	case k == "s3:versionid":
 		q := e.r.URL.Query()
 		return q.Get("versionId"), q.Has("versionId"), true
+	case k == "aws:currenttime":
+		return e.now.UTC().Format(time.RFC3339), true, true
+	case k == "aws:epochtime":
+		return strconv.FormatInt(e.now.Unix(), 10), true, true
+	case strings.HasPrefix(k, "s3:existingobjecttag/"):
+		// Only routes that read the object before deciding know its tags.
+		if e.obj == nil {
+			return "", false, false
+		}
+		v, ok := e.obj.Tags[key[len("s3:ExistingObjectTag/"):]]
+		return v, ok, true
+	case strings.HasPrefix(k, "s3:requestobjecttag/"):
+		// The tags a write sets in x-amz-tagging; a PutObjectTagging body
+		// is read after the decision, so its tags are not known here.
+		if e.r.Method != http.MethodPut && e.r.Method != http.MethodPost || e.r.URL.Query().Has("tagging") {
+			return "", false, false
+		}
+		q, err := url.ParseQuery(e.r.Header.Get("X-Amz-Tagging"))
+		if err != nil {
+			return "", false, false
+		}
+		name := key[len("s3:RequestObjectTag/"):]
+		return q.Get(name), q.Has(name), true
 	}
 	return "", false, false
+}
+
+// conditionOperators are the operators this engine evaluates, each also
+// with the IfExists suffix (but Null); any other makes its condition
+// unknown.
+var conditionOperators = map[string]bool{
+	"StringEquals": true, "StringNotEquals": true, "StringEqualsIgnoreCase": true, "StringNotEqualsIgnoreCase": true,
+	"StringLike": true, "StringNotLike": true, "Bool": true, "IpAddress": true, "NotIpAddress": true, "Null": true,
+	"NumericEquals": true, "NumericNotEquals": true, "NumericLessThan": true, "NumericLessThanEquals": true,
+	"NumericGreaterThan": true, "NumericGreaterThanEquals": true,
+	"DateEquals": true, "DateNotEquals": true, "DateLessThan": true, "DateLessThanEquals": true,
+	"DateGreaterThan": true, "DateGreaterThanEquals": true,
+}
+
+// compare orders a condition value against a policy value for the Numeric
+// and Date operators: numbers as numbers, dates as instants (RFC 3339, a
+// date, or seconds since the epoch). ok is false when either is not one.
+func compare(numeric bool, v, w string) (cmp int, ok bool) {
+	if numeric {
+		a, err1 := strconv.ParseFloat(v, 64)
+		b, err2 := strconv.ParseFloat(w, 64)
+		if err1 != nil || err2 != nil {
+			return 0, false
+		}
+		switch {
+		case a < b:
+			return -1, true
+		case a > b:
+			return 1, true
+		}
+		return 0, true
+	}
+	a, ok1 := policyTime(v)
+	b, ok2 := policyTime(w)
+	if !ok1 || !ok2 {
+		return 0, false
+	}
+	return a.Compare(b), true
+}
+
+func policyTime(v string) (time.Time, bool) {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05Z0700", "2006-01-02"} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t, true
+		}
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		return time.Unix(n, 0), true
+	}
+	return time.Time{}, false
 }
 
 // all evaluates a statement's conditions: every operator's every key must
@@ -458,8 +645,8 @@ func (e conditionEnv) one(op, key string, want []string) (holds, known bool) {
 		}
 		return false, true
 	}
+	negated := strings.Contains(base, "Not")
 	if !present {
-		negated := strings.Contains(base, "Not")
 		return ifExists || negated, true
 	}
 	var match func(w string) bool
@@ -481,11 +668,38 @@ func (e conditionEnv) one(op, key string, want []string) (holds, known bool) {
 			return ip != nil && ip.Equal(net.ParseIP(w))
 		}
 	default:
-		return false, false
+		numeric := strings.HasPrefix(base, "Numeric")
+		if !numeric && !strings.HasPrefix(base, "Date") || !conditionOperators[base] {
+			return false, false
+		}
+		test := strings.TrimPrefix(strings.TrimPrefix(base, "Numeric"), "Date")
+		bad := false
+		match = func(w string) bool {
+			c, ok := compare(numeric, v, w)
+			bad = bad || !ok
+			switch test {
+			case "Equals", "NotEquals":
+				return ok && c == 0
+			case "LessThan":
+				return ok && c < 0
+			case "LessThanEquals":
+				return ok && c <= 0
+			case "GreaterThan":
+				return ok && c > 0
+			}
+			return ok && c >= 0 // GreaterThanEquals
+		}
+		defer func() {
+			// A value that is no number (date) makes the condition
+			// unknown: a Deny applies and an Allow grants nothing.
+			if bad {
+				holds, known = false, false
+			}
+		}()
 	}
 	matched := false
 	for _, w := range want {
 		matched = matched || match(w)
 	}
-	return matched != strings.Contains(base, "Not"), true
+	return matched != negated, true
 }

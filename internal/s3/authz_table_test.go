@@ -186,7 +186,7 @@ func FuzzPolicyDecision(f *testing.F) {
 			t.Fatalf("anonymous allowed %s by %s", action, doc)
 		}
 		for _, st := range p.Statement {
-			if st.Effect == "Allow" && slices.Contains(st.Principal.projects, c.project) {
+			if st.Effect == "Allow" && st.Principal != nil && slices.Contains(st.Principal.projects, c.project) {
 				return
 			}
 		}

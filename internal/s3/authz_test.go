@@ -126,10 +126,12 @@ func TestBucketActionsMatchTheBucketResource(t *testing.T) {
 			t.Errorf("granted project %s: %q, want %q", op, code, want)
 		}
 	}
-	// What the engine does not evaluate is refused, not ignored: ignoring
-	// NotPrincipal would grant everyone what it meant to deny.
+	// What the engine does not evaluate is refused, not ignored, and so is
+	// a statement with both forms of a field or a NotPrincipal of "*".
 	for _, doc := range []string{
-		`{"Statement":[{"Effect":"Deny","NotPrincipal":{"AWS":"x"},"Action":"s3:*","Resource":"arn:aws:s3:::take/*"}]}`,
+		`{"Statement":[{"Effect":"Deny","NotPrincipal":"*","Action":"s3:*","Resource":"arn:aws:s3:::take/*"}]}`,
+		`{"Statement":[{"Effect":"Deny","Principal":"*","NotPrincipal":{"AWS":"x"},"Action":"s3:*","Resource":"arn:aws:s3:::take/*"}]}`,
+		`{"Statement":[{"Effect":"Deny","Principal":"*","Action":"s3:*","NotAction":"s3:GetObject","Resource":"arn:aws:s3:::take/*"}]}`,
 		`{"Statement":[{"Effect":"Allow","Principal":{"Service":"x"},"Action":"s3:*","Resource":"arn:aws:s3:::take/*"}]}`,
 		`{"Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"arn:aws:s3:::take/*"}]}`,
 	} {

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -63,8 +62,8 @@ func (h *Handler) listBuckets(w http.ResponseWriter, req *request) error {
 	return writeXML(w, http.StatusOK, res)
 }
 
-// cannedACL reads x-amz-acl: the four canned ACLs that need no per-user
-// grants are supported.
+// cannedACL reads x-amz-acl: the four canned ACLs that need no grant to
+// a named account are supported.
 func cannedACL(r *http.Request, def string) (string, error) {
 	v := strings.TrimSpace(r.Header.Get("X-Amz-Acl"))
 	switch {
@@ -80,17 +79,6 @@ func cannedACL(r *http.Request, def string) (string, error) {
 	return "", apiErr(errInvalidArgument, "unknown canned ACL %q", v)
 }
 
-// noGrantHeaders refuses x-amz-grant-* headers: per-user grants are not
-// modelled, and ignoring them would silently keep data private (or not).
-func noGrantHeaders(r *http.Request) error {
-	for _, h := range []string{"X-Amz-Grant-Full-Control", "X-Amz-Grant-Read", "X-Amz-Grant-Write", "X-Amz-Grant-Read-Acp", "X-Amz-Grant-Write-Acp"} {
-		if r.Header.Get(h) != "" {
-			return apiErr(errNotImplemented, "explicit grants are not supported; use a canned ACL")
-		}
-	}
-	return nil
-}
-
 func (h *Handler) createBucket(w http.ResponseWriter, req *request) error {
 	if err := h.requireAuth(req); err != nil {
 		return err
@@ -98,10 +86,7 @@ func (h *Handler) createBucket(w http.ResponseWriter, req *request) error {
 	if err := bucket.ValidName(req.bucket); err != nil {
 		return apiErr(errInvalidBucketName, "the specified bucket is not valid")
 	}
-	if err := noGrantHeaders(req.r); err != nil {
-		return err
-	}
-	acl, err := cannedACL(req.r, bucket.ACLPrivate)
+	acl, err := requestedACL(req.r, req.project)
 	if err != nil {
 		return err
 	}
@@ -192,81 +177,12 @@ func (h *Handler) getBucketLocation(w http.ResponseWriter, req *request) error {
 	return writeXML(w, http.StatusOK, locationConstraint{Xmlns: s3NS, Value: b.Region})
 }
 
-const (
-	allUsersURI  = "http://acs.amazonaws.com/groups/global/AllUsers"
-	authUsersURI = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
-)
-
-// aclDocument renders a canned ACL as the grants S3 shows for it.
-func aclDocument(projectID, acl string) accessControlPolicy {
-	const xsi = "http://www.w3.org/2001/XMLSchema-instance"
-	p := accessControlPolicy{Xmlns: s3NS, Owner: owner{ID: projectID, DisplayName: projectID}}
-	// Group grants first, the owner's last, the order S3 clients' tests
-	// compare in.
-	group := func(uri, perm string) {
-		p.Grants = append(p.Grants, grant{Grantee: grantee{XMLNS: xsi, Type: "Group", URI: uri}, Permission: perm})
-	}
-	switch acl {
-	case bucket.ACLPublicRead:
-		group(allUsersURI, "READ")
-	case bucket.ACLPublicReadWrite:
-		group(allUsersURI, "READ")
-		group(allUsersURI, "WRITE")
-	case bucket.ACLAuthenticatedRead:
-		group(authUsersURI, "READ")
-	}
-	p.Grants = append(p.Grants, grant{Grantee: grantee{XMLNS: xsi, Type: "CanonicalUser", ID: projectID, DisplayName: projectID}, Permission: "FULL_CONTROL"})
-	return p
-}
-
 func (h *Handler) getBucketACL(w http.ResponseWriter, req *request) error {
 	b, err := h.bucketFor(req, "s3:GetBucketAcl")
 	if err != nil {
 		return err
 	}
 	return writeXML(w, http.StatusOK, aclDocument(b.ProjectID, b.ACL))
-}
-
-// requestACL reads a canned ACL header or an AccessControlPolicy body and
-// reduces it to the canned ACL it is equivalent to.
-func (h *Handler) requestACL(req *request, ownerID string) (string, error) {
-	if err := noGrantHeaders(req.r); err != nil {
-		return "", err
-	}
-	if req.r.Header.Get("X-Amz-Acl") != "" {
-		return cannedACL(req.r, bucket.ACLPrivate)
-	}
-	var in aclIn
-	if err := req.readXML(&in); err != nil {
-		if emptyXML(err) {
-			return "", apiErr(errMalformedACL, "the XML you provided was not well-formed or did not validate against our published schema")
-		}
-		return "", err
-	}
-	var extra []string
-	for _, g := range in.Grants {
-		switch {
-		case g.Grantee.ID == ownerID && g.Permission == "FULL_CONTROL":
-		case g.Grantee.URI == allUsersURI && (g.Permission == "READ" || g.Permission == "WRITE"):
-			extra = append(extra, "all-"+g.Permission)
-		case g.Grantee.URI == authUsersURI && g.Permission == "READ":
-			extra = append(extra, "auth-READ")
-		default:
-			return "", apiErr(errNotImplemented, "only grants equivalent to a canned ACL are supported")
-		}
-	}
-	sort.Strings(extra)
-	switch strings.Join(extra, ",") {
-	case "":
-		return bucket.ACLPrivate, nil
-	case "all-READ":
-		return bucket.ACLPublicRead, nil
-	case "all-READ,all-WRITE":
-		return bucket.ACLPublicReadWrite, nil
-	case "auth-READ":
-		return bucket.ACLAuthenticatedRead, nil
-	}
-	return "", apiErr(errNotImplemented, "only grants equivalent to a canned ACL are supported")
 }
 
 func (h *Handler) putBucketACL(w http.ResponseWriter, req *request) error {
@@ -360,9 +276,11 @@ func (h *Handler) getBucketPolicyStatus(w http.ResponseWriter, req *request) err
 	if err != nil {
 		return err
 	}
-	public := false
+	// Public through the policy, or through an ACL's group grants that the
+	// bucket's controls leave in force.
+	public := bucket.PublicACL(b.ACL) && !b.ACLsDisabled() && !b.IgnoresACLs()
 	if p, err := parsePolicy(b.Policy); err == nil {
-		public = p.public()
+		public = public || p.public()
 	}
 	return writeXML(w, http.StatusOK, policyStatus{Xmlns: s3NS, IsPublic: public})
 }

@@ -39,8 +39,8 @@ func validOwnership(v string) bool {
 }
 
 // checkACL applies the bucket's controls to an ACL a request asks for:
-// ACLs disabled by BucketOwnerEnforced refuse anything but private, and
-// BlockPublicAcls refuses public ones.
+// ACLs disabled by BucketOwnerEnforced refuse anything but private (grants
+// to accounts included), and BlockPublicAcls refuses group grants.
 func checkACL(b bucket.Bucket, acl string, requested bool) error {
 	if !requested {
 		return nil
@@ -48,7 +48,7 @@ func checkACL(b bucket.Bucket, acl string, requested bool) error {
 	if b.ACLsDisabled() && acl != bucket.ACLPrivate {
 		return apiErr(errACLNotSupported, "the bucket does not allow ACLs")
 	}
-	if b.AccessBlock != nil && b.AccessBlock.BlockPublicAcls && acl != bucket.ACLPrivate {
+	if b.AccessBlock != nil && b.AccessBlock.BlockPublicAcls && bucket.PublicACL(acl) {
 		return apiErr(errAccessDenied, "access denied: public ACLs are blocked on this bucket")
 	}
 	return nil

@@ -43,6 +43,7 @@ type env struct {
 	a, b    key // two projects
 	quota   *limitQuota
 	reg     *prometheus.Registry
+	opts    s3.Options // the handler's, for tests that build another on the same store
 }
 
 // limitQuota caps the bytes one project may write, counting committed
@@ -88,12 +89,12 @@ func backends(*testing.T) []string {
 	return []string{"sqlite", "postgres"}
 }
 
-func newEnv(t *testing.T) *env { return newEnvOn(t, "sqlite") }
+func newEnv(t testing.TB) *env { return newEnvOn(t, "sqlite") }
 
-func newEnvOn(t *testing.T, backend string) *env { return newEnvWith(t, backend, "") }
+func newEnvOn(t testing.TB, backend string) *env { return newEnvWith(t, backend, "") }
 
 // newEnvWith also sets the virtual-hosted-style domain.
-func newEnvWith(t *testing.T, backend, domain string) *env {
+func newEnvWith(t testing.TB, backend, domain string) *env {
 	t.Helper()
 	return buildEnv(t, backend, domain, false)
 }
@@ -153,8 +154,11 @@ func buildEnv(t testing.TB, backend, domain string, managed bool) *env {
 	if managed {
 		quota = objectstorage.NewManager(st, nil, sealer, region)
 	}
-	h, err := s3.New(s3.Options{Meta: st, Blobs: blobs, Credentials: s3.NewSealedCredentials(st, sealer),
-		Quota: quota, Keys: sealer, Registry: e.reg, Region: region, Domain: domain})
+	e.opts = s3.Options{Meta: st, Blobs: blobs, Credentials: s3.NewSealedCredentials(st, sealer),
+		Quota: quota, Keys: sealer, Region: region, Domain: domain}
+	o := e.opts
+	o.Registry = e.reg
+	h, err := s3.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}

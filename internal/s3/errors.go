@@ -46,6 +46,9 @@ var (
 	errNoSuchBucketPolicy   = s3Code{"NoSuchBucketPolicy", http.StatusNotFound}
 	errNoSuchKey            = s3Code{"NoSuchKey", http.StatusNotFound}
 	errNoSuchUpload         = s3Code{"NoSuchUpload", http.StatusNotFound}
+	errNoSuchTagSet         = s3Code{"NoSuchTagSet", http.StatusNotFound}
+	errNoSuchLifecycle      = s3Code{"NoSuchLifecycleConfiguration", http.StatusNotFound}
+	errUnresolvableEmail    = s3Code{"UnresolvableGrantByEmailAddress", http.StatusBadRequest}
 	errNotImplemented       = s3Code{"NotImplemented", http.StatusNotImplemented}
 	errNotModified          = s3Code{"NotModified", http.StatusNotModified}
 	errPreconditionFailed   = s3Code{"PreconditionFailed", http.StatusPreconditionFailed}

@@ -31,10 +31,13 @@ type initiateResult struct {
 }
 
 type completeRequest struct {
-	Parts []struct {
-		PartNumber int    `xml:"PartNumber"`
-		ETag       string `xml:"ETag"`
-	} `xml:"Part"`
+	Parts []completePart `xml:"Part"`
+}
+
+type completePart struct {
+	PartNumber int    `xml:"PartNumber"`
+	ETag       string `xml:"ETag"`
+	checksumXML
 }
 
 type completeResult struct {
@@ -44,6 +47,7 @@ type completeResult struct {
 	Bucket   string   `xml:"Bucket"`
 	Key      string   `xml:"Key"`
 	ETag     string   `xml:"ETag"`
+	checksumXML
 }
 
 type partEntry struct {
@@ -101,11 +105,11 @@ func (h *Handler) createUpload(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
-	acl, err := objectACL(req.r)
+	acl, err := requestedACL(req.r, b.ProjectID)
 	if err != nil {
 		return err
 	}
-	if err := checkACL(b, acl, req.r.Header.Get("X-Amz-Acl") != ""); err != nil {
+	if err := checkACL(b, acl, aclRequested(req.r)); err != nil {
 		return err
 	}
 	tags, err := parseTags(req.r.Header.Get("X-Amz-Tagging"))
@@ -134,6 +138,9 @@ func (h *Handler) createUpload(w http.ResponseWriter, req *request) error {
 		return err
 	}
 	setSSEHeaders(w, sse)
+	if u.Checksum != "" {
+		w.Header().Set("X-Amz-Checksum-Algorithm", u.Checksum)
+	}
 	return writeXML(w, http.StatusOK, initiateResult{Xmlns: s3NS, Bucket: b.Name, Key: req.key, UploadID: u.ID})
 }
 
@@ -254,10 +261,8 @@ func (h *Handler) uploadPartCopy(w http.ResponseWriter, req *request) error {
 	}
 	start, length := int64(0), from.o.Size
 	if v := req.r.Header.Get("X-Amz-Copy-Source-Range"); v != "" {
-		var ok bool
-		start, length, ok, err = parseRange(v, from.o.Size)
-		if err != nil || !ok || strings.HasPrefix(strings.TrimPrefix(v, "bytes="), "-") {
-			return apiErr(errInvalidArgument, "the x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy")
+		if start, length, err = copySourceRange(v, from.o.Size); err != nil {
+			return err
 		}
 	}
 	if length > MaxPutSize {
@@ -285,6 +290,23 @@ func (h *Handler) uploadPartCopy(w http.ResponseWriter, req *request) error {
 	return h.storePart(w, req, u, n, pe, blob, nil, true)
 }
 
+// copySourceRange reads x-amz-copy-source-range, which unlike Range names
+// both ends and must lie within the source: S3 answers InvalidRange for a
+// range past its end rather than copying less than was asked.
+func copySourceRange(v string, size int64) (start, length int64, err error) {
+	spec, ok := strings.CutPrefix(strings.TrimSpace(v), "bytes=")
+	a, b, found := strings.Cut(spec, "-")
+	first, ferr := strconv.ParseInt(a, 10, 64)
+	last, lerr := strconv.ParseInt(b, 10, 64)
+	if !ok || !found || ferr != nil || lerr != nil || first < 0 || last < first {
+		return 0, 0, apiErr(errInvalidArgument, "the x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy")
+	}
+	if last >= size {
+		return 0, 0, apiErr(errInvalidRange, "the requested range is not satisfiable: the copy source is %d bytes", size)
+	}
+	return first, last - first + 1, nil
+}
+
 func (h *Handler) completeUpload(w http.ResponseWriter, req *request) error {
 	ctx := req.r.Context()
 	b, err := h.bucketFor(req, actPutObject)
@@ -305,6 +327,7 @@ func (h *Handler) completeUpload(w http.ResponseWriter, req *request) error {
 	if len(in.Parts) > maxParts {
 		return apiErr(errInvalidArgument, "at most 10000 parts")
 	}
+	in.Parts = lastOfEachPart(in.Parts)
 	if uerr != nil {
 		return h.recomplete(w, req, b, in, uerr)
 	}
@@ -329,6 +352,7 @@ func (h *Handler) completeUpload(w http.ResponseWriter, req *request) error {
 	sum := md5.New()
 	var size int64
 	prev := 0
+	used := make([]bucket.Part, 0, len(in.Parts))
 	for i, cp := range in.Parts {
 		if cp.PartNumber <= prev {
 			return apiErr(errInvalidPartOrder, "the list of parts was not in ascending order; parts must be ordered by part number")
@@ -347,6 +371,7 @@ func (h *Handler) completeUpload(w http.ResponseWriter, req *request) error {
 		}
 		sum.Write(raw)
 		size += p.Size
+		used = append(used, p)
 		ids = append(ids, p.BlobID)
 		sizes = append(sizes, p.Size)
 		if sse.Mode != "" {
@@ -355,6 +380,10 @@ func (h *Handler) completeUpload(w http.ResponseWriter, req *request) error {
 			}
 			sse.IVs = append(sse.IVs, p.IV)
 		}
+	}
+	sums, err := completeChecksums(req.r.Header, u.Checksum, in.Parts, used)
+	if err != nil {
+		return err
 	}
 	if err := h.conditionalWrite(req, b); err != nil {
 		return err
@@ -365,7 +394,7 @@ func (h *Handler) completeUpload(w http.ResponseWriter, req *request) error {
 	}
 	o := bucket.Object{BucketID: b.ID, Key: u.Key, BlobID: blob.ID, Size: size,
 		ETag: fmt.Sprintf("%s-%d", hex.EncodeToString(sum.Sum(nil)), len(in.Parts)),
-		Meta: u.Meta, Tags: u.Tags, ACL: u.ACL, Parts: len(in.Parts), PartSizes: sizes, SSE: sse, Lock: u.Lock, Modified: h.o.Now().UTC()}
+		Meta: u.Meta, Checksums: sums, Tags: u.Tags, ACL: u.ACL, Parts: len(in.Parts), PartSizes: sizes, SSE: sse, Lock: u.Lock, Modified: h.o.Now().UTC()}
 	c, partBlobs, err := h.o.Meta.CompleteUpload(ctx, b.ID, u.ID, o)
 	if err != nil {
 		h.dropBlob(req, blob.ID)
@@ -380,7 +409,7 @@ func (h *Handler) completeUpload(w http.ResponseWriter, req *request) error {
 	}
 	setSSEHeaders(w, sse)
 	return writeXML(w, http.StatusOK, completeResult{Xmlns: s3NS, Location: "/" + b.Name + "/" + u.Key,
-		Bucket: b.Name, Key: u.Key, ETag: quoted(o.ETag)})
+		Bucket: b.Name, Key: u.Key, ETag: quoted(o.ETag), checksumXML: checksumsXML(sums)})
 }
 
 func (h *Handler) abortUpload(w http.ResponseWriter, req *request) error {

@@ -79,7 +79,7 @@ func objectMeta(r *http.Request) (map[string]string, error) {
 			v := strings.Join(vs, ",")
 			// Kept lower case and written back verbatim, as AWS does:
 			// botocore takes metadata names from the header as sent.
-			m[strings.ToLower(k)] = v
+			m[strings.ToLower(k)] = metaValueIn(v)
 			size += len(k) - len("X-Amz-Meta-") + len(v)
 		}
 	}
@@ -87,14 +87,6 @@ func objectMeta(r *http.Request) (map[string]string, error) {
 		return nil, apiErr(s3Code{"MetadataTooLarge", http.StatusBadRequest}, "your metadata headers exceed the maximum allowed metadata size")
 	}
 	return m, nil
-}
-
-// objectACL reads the canned ACL a new object gets (private by default).
-func objectACL(r *http.Request) (string, error) {
-	if err := noGrantHeaders(r); err != nil {
-		return "", err
-	}
-	return cannedACL(r, bucket.ACLPrivate)
 }
 
 // parseTags reads a tag set in the x-amz-tagging URL-query form.
@@ -116,8 +108,11 @@ func parseTags(v string) (map[string]string, error) {
 	return tags, checkTags(tags)
 }
 
-// tags reads a Tagging document's tag set under S3's rules.
-func (t tagging) tags() (map[string]string, error) {
+// tags reads a Tagging document's object tag set under S3's rules.
+func (t tagging) tags() (map[string]string, error) { return t.tagSet(maxObjectTags, "object") }
+
+// tagSet reads a Tagging document's tag set of at most limit tags.
+func (t tagging) tagSet(limit int, what string) (map[string]string, error) {
 	tags := map[string]string{}
 	for _, tg := range t.TagSet {
 		if _, dup := tags[tg.Key]; dup {
@@ -125,12 +120,17 @@ func (t tagging) tags() (map[string]string, error) {
 		}
 		tags[tg.Key] = tg.Value
 	}
-	return tags, checkTags(tags)
+	return tags, checkTagSet(tags, limit, what)
 }
 
-func checkTags(tags map[string]string) error {
-	if len(tags) > 10 {
-		return apiErr(errInvalidTag, "object tags cannot be greater than 10")
+func checkTags(tags map[string]string) error { return checkTagSet(tags, maxObjectTags, "object") }
+
+// maxObjectTags is S3's limit on an object's tag set.
+const maxObjectTags = 10
+
+func checkTagSet(tags map[string]string, limit int, what string) error {
+	if len(tags) > limit {
+		return apiErr(errInvalidTag, "%s tags cannot be greater than %d", what, limit)
 	}
 	for k, v := range tags {
 		if k == "" || len(k) > 128 || len(v) > 256 {
@@ -187,7 +187,8 @@ func (h *Handler) receive(req *request, b bucket.Bucket, enc cipher.Stream, inli
 	for _, a := range checksum.All {
 		if v := r.Header.Get(a.Header()); v != "" {
 			if !a.Valid(v) {
-				return nil, apiErr(errInvalidRequest, "value for %s header is invalid", strings.ToLower(a.Header()))
+				// S3 answers BadDigest: no body can match a malformed sum.
+				return nil, apiErr(errBadDigest, "the %s you specified is not a valid %s checksum", strings.ToLower(a.Header()), a)
 			}
 			wantSums[a] = v
 		}
@@ -339,11 +340,11 @@ func (h *Handler) putObject(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
-	acl, err := objectACL(req.r)
+	acl, err := requestedACL(req.r, b.ProjectID)
 	if err != nil {
 		return err
 	}
-	if err := checkACL(b, acl, req.r.Header.Get("X-Amz-Acl") != ""); err != nil {
+	if err := checkACL(b, acl, aclRequested(req.r)); err != nil {
 		return err
 	}
 	tags, err := parseTags(req.r.Header.Get("X-Amz-Tagging"))
@@ -382,6 +383,7 @@ func (h *Handler) putObject(w http.ResponseWriter, req *request) error {
 		return err
 	}
 	h.committed(w, req, b, c)
+	h.setExpiration(w, b, o)
 	w.Header().Set("ETag", quoted(o.ETag))
 	setChecksumHeaders(w, rc.checksums)
 	setSSEHeaders(w, sse)
@@ -626,6 +628,9 @@ func (h *Handler) serveObject(w http.ResponseWriter, req *request, withBody bool
 		defer rd.Close()
 	}
 	setObjectHeaders(w, o, req.r)
+	if !req.r.URL.Query().Has("versionId") {
+		h.setExpiration(w, b, o)
+	}
 	setVersionHeader(w, b, o.VersionID)
 	setLockHeaders(w, o.Lock)
 	setSSEHeaders(w, o.SSE)
@@ -689,7 +694,7 @@ func setObjectHeaders(w http.ResponseWriter, o bucket.Object, r *http.Request) {
 	hd.Set("Content-Type", "binary/octet-stream")
 	for k, v := range o.Meta {
 		if strings.HasPrefix(k, "x-amz-meta-") {
-			hd[k] = []string{v} // not canonicalised: see objectMeta
+			hd[k] = []string{metaValueOut(v)} // not canonicalised: see objectMeta
 		} else {
 			hd.Set(k, v)
 		}
@@ -957,11 +962,11 @@ func (h *Handler) copyObject(w http.ResponseWriter, req *request) error {
 		return err
 	}
 	sb, src, srcDEK := from.b, from.o, from.dek
-	acl, err := objectACL(req.r)
+	acl, err := requestedACL(req.r, b.ProjectID)
 	if err != nil {
 		return err
 	}
-	if err := checkACL(b, acl, req.r.Header.Get("X-Amz-Acl") != ""); err != nil {
+	if err := checkACL(b, acl, aclRequested(req.r)); err != nil {
 		return err
 	}
 	lock, err := writeLock(req.r, b, h.o.Now())
@@ -1149,16 +1154,12 @@ func versionChanged(err error, version *string) error {
 }
 
 func (h *Handler) getObjectTagging(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, "s3:GetObjectTagging")
+	_, o, err := h.objectFor(req, "s3:GetObjectTagging")
 	if err != nil {
 		return err
 	}
-	o, err := h.versionAt(req, b)
-	if isNotExist(err) {
+	if o == nil {
 		return apiErr(errNoSuchKey, "the specified key does not exist")
-	}
-	if err != nil {
-		return err
 	}
 	t := tagging{Xmlns: s3NS, TagSet: []tag{}}
 	for k, v := range o.Tags {
@@ -1170,8 +1171,17 @@ func (h *Handler) getObjectTagging(w http.ResponseWriter, req *request) error {
 }
 
 func (h *Handler) putObjectTagging(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, "s3:PutObjectTagging")
+	b, err := h.loadBucket(req)
 	if err != nil {
+		return err
+	}
+	// The decision may depend on the tags the version has now; whether it
+	// can take tags is the store's to say.
+	var cur *bucket.Object
+	if o, err := h.versionAt(req, b); err == nil {
+		cur = &o
+	}
+	if err := h.authorize(req, b, "s3:PutObjectTagging", req.key, cur); err != nil {
 		return err
 	}
 	var in tagging
@@ -1210,23 +1220,29 @@ func (h *Handler) deleteObjectTagging(w http.ResponseWriter, req *request) error
 }
 
 func (h *Handler) getObjectACL(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, "s3:GetObjectAcl")
+	// The decision reads the object's own ACL (READ_ACP grants).
+	b, o, err := h.objectFor(req, "s3:GetObjectAcl")
 	if err != nil {
 		return err
 	}
-	o, err := h.versionAt(req, b)
-	if isNotExist(err) {
+	if o == nil {
 		return apiErr(errNoSuchKey, "the specified key does not exist")
-	}
-	if err != nil {
-		return err
 	}
 	return writeXML(w, http.StatusOK, aclDocument(b.ProjectID, o.ACL))
 }
 
 func (h *Handler) putObjectACL(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, "s3:PutObjectAcl")
+	b, err := h.loadBucket(req)
 	if err != nil {
+		return err
+	}
+	// The decision reads the version's own ACL (WRITE_ACP grants); whether
+	// it can take one is the store's to say.
+	var cur *bucket.Object
+	if o, err := h.versionAt(req, b); err == nil {
+		cur = &o
+	}
+	if err := h.authorize(req, b, "s3:PutObjectAcl", req.key, cur); err != nil {
 		return err
 	}
 	acl, err := h.requestACL(req, b.ProjectID)

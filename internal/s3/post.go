@@ -124,7 +124,7 @@ func (h *Handler) postObject(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
-	acl, err := objectACL(fr)
+	acl, err := requestedACL(fr, b.ProjectID)
 	if err != nil {
 		return err
 	}

@@ -36,9 +36,9 @@ type Route struct {
 
 // Bucket subresources this handler does not implement; asking for one is
 // NotImplemented rather than being mistaken for a plain bucket request.
-var unsupportedBucketQueries = []string{"lifecycle", "website", "logging", "notification", "replication",
+var unsupportedBucketQueries = []string{"website", "logging", "notification", "replication",
 	"accelerate", "requestPayment", "analytics", "metrics", "inventory",
-	"intelligent-tiering", "tagging"}
+	"intelligent-tiering"}
 
 // Routes returns the routing table in precedence order; the handler keeps
 // its own copy.
@@ -69,6 +69,8 @@ func Routes() []Route {
 		Route{"PutBucketCors", "PUT", bkt, []string{"cors"}, "", (*Handler).putBucketCORS},
 		Route{"PutBucketEncryption", "PUT", bkt, []string{"encryption"}, "", (*Handler).putBucketEncryption},
 		Route{"PutObjectLockConfiguration", "PUT", bkt, []string{"object-lock"}, "", (*Handler).putObjectLockConfiguration},
+		Route{"PutBucketTagging", "PUT", bkt, []string{"tagging"}, "", (*Handler).putBucketTagging},
+		Route{"PutBucketLifecycleConfiguration", "PUT", bkt, []string{"lifecycle"}, "", (*Handler).putBucketLifecycle},
 	)
 	add(unsupported("PUT")...)
 	add(Route{"CreateBucket", "PUT", bkt, nil, "", (*Handler).createBucket})
@@ -86,6 +88,8 @@ func Routes() []Route {
 		Route{"GetBucketCors", "GET", bkt, []string{"cors"}, "", (*Handler).getBucketCORS},
 		Route{"GetBucketEncryption", "GET", bkt, []string{"encryption"}, "", (*Handler).getBucketEncryption},
 		Route{"GetObjectLockConfiguration", "GET", bkt, []string{"object-lock"}, "", (*Handler).getObjectLockConfiguration},
+		Route{"GetBucketTagging", "GET", bkt, []string{"tagging"}, "", (*Handler).getBucketTagging},
+		Route{"GetBucketLifecycleConfiguration", "GET", bkt, []string{"lifecycle"}, "", (*Handler).getBucketLifecycle},
 		Route{"ListObjectsV2", "GET", bkt, []string{"list-type=2"}, "", (*Handler).listObjectsV2},
 	)
 	add(unsupported("GET")...)
@@ -98,6 +102,8 @@ func Routes() []Route {
 		Route{"DeleteBucketOwnershipControls", "DELETE", bkt, []string{"ownershipControls"}, "", (*Handler).deleteOwnershipControls},
 		Route{"DeleteBucketCors", "DELETE", bkt, []string{"cors"}, "", (*Handler).deleteBucketCORS},
 		Route{"DeleteBucketEncryption", "DELETE", bkt, []string{"encryption"}, "", (*Handler).deleteBucketEncryption},
+		Route{"DeleteBucketTagging", "DELETE", bkt, []string{"tagging"}, "", (*Handler).deleteBucketTagging},
+		Route{"DeleteBucketLifecycle", "DELETE", bkt, []string{"lifecycle"}, "", (*Handler).deleteBucketLifecycle},
 	)
 	add(unsupported("DELETE")...)
 	// Object lock is never turned off; without this a DELETE ?object-lock

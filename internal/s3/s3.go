@@ -135,6 +135,9 @@ type Options struct {
 	// Meter, when set, counts every request on a bucket for usage
 	// metering: one call per request, which must not block.
 	Meter Meter
+	// LifecycleDay is how long a lifecycle "day" lasts (default 24h);
+	// tests shorten it, as RGW's rgw_lc_debug_interval does.
+	LifecycleDay time.Duration
 }
 
 // Meter counts requests: the bucket, the S3 operation name and the body
@@ -164,6 +167,9 @@ func New(o Options) (*Handler, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.LifecycleDay <= 0 {
+		o.LifecycleDay = 24 * time.Hour
 	}
 	o.Domain = strings.ToLower(strings.TrimPrefix(o.Domain, "."))
 	m, err := newMetrics(o.Registry)

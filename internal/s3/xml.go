@@ -120,9 +120,10 @@ type accessControlPolicy struct {
 type aclIn struct {
 	Grants []struct {
 		Grantee struct {
-			Type string `xml:"type,attr"`
-			ID   string `xml:"ID"`
-			URI  string `xml:"URI"`
+			Type  string `xml:"type,attr"`
+			ID    string `xml:"ID"`
+			URI   string `xml:"URI"`
+			Email string `xml:"EmailAddress"`
 		} `xml:"Grantee"`
 		Permission string `xml:"Permission"`
 	} `xml:"AccessControlList>Grant"`

@@ -36,11 +36,12 @@ func (s *Server) objectPlane(ctx context.Context) error {
 	h, err := s3.New(s3.Options{
 		Meta: s.store, Blobs: s.blobs, Credentials: s3.NewSealedCredentials(s.store, s.sealer), Quota: s.objects, Keys: s.sealer,
 		Logger: s.log.With("component", "s3"), Registry: s.registry, Region: s.cfg.Region, Domain: s.cfg.S3Domain,
-		NoSigV2: !s.cfg.S3SigV2, ConsoleOrigin: s.consoleOrigin, Meter: s.counters,
+		NoSigV2: !s.cfg.S3SigV2, ConsoleOrigin: s.consoleOrigin, Meter: s.counters, LifecycleDay: s.cfg.S3LifecycleDay,
 	})
 	if err != nil {
 		return fmt.Errorf("s3: %w", err)
 	}
+	s.s3h = h
 	s.s3 = &http.Server{Handler: h, ReadHeaderTimeout: s.cfg.HeaderTimeout, IdleTimeout: s.cfg.IdleTimeout,
 		MaxHeaderBytes: s.cfg.MaxHeaderBytes, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	return nil
@@ -48,3 +49,29 @@ func (s *Server) objectPlane(ctx context.Context) error {
 
 // s3Endpoint is the URL S3 clients reach this node at.
 func (s *Server) s3Endpoint() string { return s.scheme() + "://" + s.addrs.S3 }
+
+// runLifecycle applies the buckets' lifecycle rules in passes, a quarter
+// of a lifecycle day apart (at most an hour), until ctx ends. Every node
+// runs them; a pass is idempotent, so overlapping ones only repeat reads.
+func (s *Server) runLifecycle(ctx context.Context) {
+	every := min(s.cfg.S3LifecycleDay/4, time.Hour)
+	if every <= 0 {
+		every = time.Hour
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		st, err := s.s3h.RunLifecycle(ctx, s.store)
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("s3 lifecycle pass failed", "err", err)
+		}
+		if st != (s3.LifecycleStats{}) {
+			s.log.Info("s3 lifecycle pass", "expired", st.Expired, "versions", st.Versions, "markers", st.Markers, "uploads", st.Uploads)
+		}
+	}
+}

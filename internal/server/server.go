@@ -41,6 +41,7 @@ import (
 	"github.com/stowage/stowage/internal/nbd"
 	"github.com/stowage/stowage/internal/nfs"
 	"github.com/stowage/stowage/internal/objectstore"
+	"github.com/stowage/stowage/internal/s3"
 	"github.com/stowage/stowage/internal/seal"
 	"github.com/stowage/stowage/internal/store/sqlstore"
 )
@@ -66,6 +67,7 @@ type Server struct {
 	nbd      *nbd.Server
 	s3Ln     net.Listener
 	s3       *http.Server
+	s3h      *s3.Handler // runs the lifecycle passes
 	files    *filestore.Store
 	nfsLn    net.Listener
 	nfs      *nfs.Server
@@ -365,6 +367,11 @@ func (s *Server) Serve(ctx context.Context) error {
 		defer close(meterDone)
 		s.metering.Run(runCtx)
 	}()
+	lifecycleDone := make(chan struct{})
+	go func() {
+		defer close(lifecycleDone)
+		s.runLifecycle(runCtx)
+	}()
 	retentionDone := make(chan struct{})
 	go func() {
 		defer close(retentionDone)
@@ -396,6 +403,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	<-nfsDone
 	<-retentionDone
 	<-meterDone
+	<-lifecycleDone
 	return err
 }
 

@@ -35,12 +35,6 @@ func ValidACL(acl string) bool {
 	return false
 }
 
-// Readable reports whether a canned ACL lets a non-owner read; authenticated
-// says whether the caller signed the request.
-func Readable(acl string, authenticated bool) bool {
-	return acl == ACLPublicRead || acl == ACLPublicReadWrite || acl == ACLAuthenticatedRead && authenticated
-}
-
 // Bucket is one bucket. Usage counters change only in the transaction that
 // changes an object row, so they always equal the sum over its objects.
 type Bucket struct {
@@ -67,10 +61,14 @@ type Bucket struct {
 	// Encryption is the default server-side encryption of new objects
 	// (EncryptS3), "" for none.
 	Encryption string
-	Tier       string // "standard" or "enterprise", as tenants chose it
-	Bytes      int64
-	Objects    int64
-	Created    time.Time
+	// Tags is the bucket's tag set (PutBucketTagging), nil for none.
+	Tags map[string]string
+	// Lifecycle is the bucket's lifecycle configuration, nil for none.
+	Lifecycle []LifecycleRule
+	Tier      string // "standard" or "enterprise", as tenants chose it
+	Bytes     int64
+	Objects   int64
+	Created   time.Time
 }
 
 // Object is a committed object version. Meta holds the stored HTTP headers

@@ -118,15 +118,21 @@ func (s *Store) RevokeS3Credential(ctx context.Context, projectID, accessKey str
 
 // ---- buckets
 
-const bucketCols = "id, name, project_id, service_id, region, acl, policy, versioning, access_block, ownership, cors, object_bytes, object_count, created_at, tier, encryption, object_lock"
+const bucketCols = "id, name, project_id, service_id, region, acl, policy, versioning, access_block, ownership, cors, object_bytes, object_count, created_at, tier, encryption, object_lock, tags, lifecycle"
 
 func scanBucket(row interface{ Scan(...any) error }) (bucket.Bucket, error) {
 	var b bucket.Bucket
 	var created int64
-	var block, cors, lock string
-	err := row.Scan(&b.ID, &b.Name, &b.ProjectID, &b.ServiceID, &b.Region, &b.ACL, &b.Policy, &b.Versioning, &block, &b.Ownership, &cors, &b.Bytes, &b.Objects, &created, &b.Tier, &b.Encryption, &lock)
+	var block, cors, lock, tags, lifecycle string
+	err := row.Scan(&b.ID, &b.Name, &b.ProjectID, &b.ServiceID, &b.Region, &b.ACL, &b.Policy, &b.Versioning, &block, &b.Ownership, &cors, &b.Bytes, &b.Objects, &created, &b.Tier, &b.Encryption, &lock, &tags, &lifecycle)
 	if err != nil {
 		return b, err
+	}
+	if err := fromJSONValue(tags, &b.Tags); err != nil {
+		return b, fmt.Errorf("decode tags of bucket %s: %w", b.Name, err)
+	}
+	if err := fromJSONValue(lifecycle, &b.Lifecycle); err != nil {
+		return b, fmt.Errorf("decode lifecycle of bucket %s: %w", b.Name, err)
 	}
 	if lock != "" {
 		b.ObjectLock = new(bucket.ObjectLockConfig)
@@ -220,16 +226,25 @@ func (s *Store) ListBuckets(ctx context.Context, projectID string) ([]bucket.Buc
 	return collect(ctx, s.r, q, scanBucket)
 }
 
+// LifecycleBuckets pages through the live buckets that have lifecycle
+// rules, in name order after after, for the lifecycle job.
+func (s *Store) LifecycleBuckets(ctx context.Context, after string, limit int) ([]bucket.Bucket, error) {
+	q := new(query).add("SELECT "+bucketCols+" FROM buckets WHERE lifecycle <> '' AND deleted_at IS NULL AND name > ? ORDER BY name LIMIT ?", after, limit)
+	return collect(ctx, s.r, q, scanBucket)
+}
+
 // UpdateBucket stores a bucket's configuration: ACL, policy, public
-// access block, object ownership, CORS rules and default encryption.
+// access block, object ownership, CORS rules, default encryption, tags and
+// lifecycle rules.
 // Versioning and object lock have setters of their own, which check their
 // rules against the stored state: a caller's copy may be a second old.
 func (s *Store) UpdateBucket(ctx context.Context, b bucket.Bucket) error {
 	defer s.hot.forget()
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE buckets SET acl = $1, policy = $2, access_block = $3, ownership = $4, cors = $5, encryption = $6
-			WHERE id = $7 AND deleted_at IS NULL`,
-			b.ACL, b.Policy, accessBlockJSON(b.AccessBlock), b.Ownership, corsJSON(b.CORS), b.Encryption, b.ID)
+		res, err := tx.ExecContext(ctx, `UPDATE buckets SET acl = $1, policy = $2, access_block = $3, ownership = $4, cors = $5, encryption = $6, tags = $7, lifecycle = $8
+			WHERE id = $9 AND deleted_at IS NULL`,
+			b.ACL, b.Policy, accessBlockJSON(b.AccessBlock), b.Ownership, corsJSON(b.CORS), b.Encryption, toJSONValue(b.Tags, len(b.Tags) == 0),
+			toJSONValue(b.Lifecycle, len(b.Lifecycle) == 0), b.ID)
 		if err != nil {
 			return mapErr(err)
 		}
