@@ -1,8 +1,9 @@
 // Package objectstore owns the bytes of S3 objects on local disk: bodies
 // streamed to temp files while MD5 and the requested S3 checksums are
 // computed in one pass, made durable (fsync file, rename, fsync directory)
-// under a generated blob id, read back by range, concatenated for multipart
-// completion, deleted, and garbage-collected when no metadata refers to them.
+// under a generated blob id, read back by range (several blobs as one through
+// a multipart object's manifest, OpenManifest), copied, deleted, and
+// garbage-collected when no metadata refers to them.
 //
 // It owns no metadata: which key maps to which blob, sizes as the user sees
 // them and ETags live in the metadata store. Small bodies may be handed
@@ -446,8 +447,9 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 // Concat writes a new blob holding the given blobs back to back, streaming
 // (copy_file_range where the kernel offers it) rather than reading them
 // into memory. The sources are left alone; the caller deletes them once the
-// metadata points at the new blob. MD5 is not computed: a multipart ETag is
-// the MD5 of the parts' MD5s, which the caller already has.
+// metadata points at the new blob. MD5 is not computed: the caller copies
+// an object whose ETag it already has. Copies use it; completing a
+// multipart upload does not (the object's manifest names its parts).
 func (s *Store) Concat(ctx context.Context, ids []string) (Blob, error) {
 	id, t, err := s.newBlob()
 	if err != nil {

@@ -105,7 +105,7 @@ func newManagedEnv(t *testing.T, backend string) *env {
 	return buildEnv(t, backend, "", true)
 }
 
-func buildEnv(t *testing.T, backend, domain string, managed bool) *env {
+func buildEnv(t testing.TB, backend, domain string, managed bool) *env {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
