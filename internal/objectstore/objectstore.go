@@ -15,13 +15,10 @@
 package objectstore
 
 import (
-	"bytes"
 	"context"
 	"crypto/cipher"
-	"crypto/md5"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -144,102 +141,54 @@ func (s *Store) Put(ctx context.Context, r io.Reader, o PutOptions) (b Blob, err
 	if err := s.reserve.Check(0); err != nil {
 		return Blob{}, err
 	}
-	md := md5.New()
-	hashes := []hash.Hash{md}
-	sums := make(map[checksum.Algorithm]hash.Hash, len(o.Checksums))
-	for _, a := range o.Checksums {
-		if _, dup := sums[a]; dup {
-			continue
-		}
-		h := a.New()
-		if h == nil {
-			return Blob{}, errs.E(errs.Invalid, "unsupported checksum algorithm %q", a)
-		}
-		sums[a] = h
-		hashes = append(hashes, h)
+	body, err := NewBody(r, o)
+	if err != nil {
+		return Blob{}, err
 	}
 	buf := s.bufs.Get().(*[]byte)
 	defer s.bufs.Put(buf)
-	b.Checksums = make(map[checksum.Algorithm][]byte, len(sums))
-	var head []byte
-	inline := false
-	if o.InlineMax > 0 {
-		// One read decides: a body that ends within InlineMax is returned
-		// whole; a longer one goes to a file, these bytes first.
-		k, err := io.ReadFull(r, (*buf)[:min(o.InlineMax, len(*buf)-1)+1])
-		if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
-			return Blob{}, fmt.Errorf("objectstore: read body: %w", err)
-		}
-		head = append([]byte(nil), (*buf)[:k]...)
-		inline = err != nil
+	head, inline, err := body.Head(ctx, *buf)
+	if err != nil {
+		return Blob{}, err
 	}
 	if inline {
-		out := bytes.NewBuffer(make([]byte, 0, len(head)))
-		if b.Size, err = copyHashed(ctx, out, bytes.NewReader(head), hashes, o, *buf, s.reserve.Check); err != nil {
-			return Blob{}, err
-		}
-		b.Inline = out.Bytes()
-	} else {
-		id, t, err := s.newBlob()
-		if err != nil {
-			return Blob{}, err
-		}
-		defer t.discard()
-		w := &writeBehind{f: t.f}
-		if b.Size, err = copyHashed(ctx, w, io.MultiReader(bytes.NewReader(head), r), hashes, o, *buf, s.reserve.Check); err != nil {
-			return Blob{}, err
-		}
-		if err := s.install(t, id); err != nil {
-			return Blob{}, err
-		}
-		b.ID = id
+		return body.Blob(""), nil
 	}
-	b.MD5 = md.Sum(nil)
-	for a, h := range sums {
-		b.Checksums[a] = h.Sum(nil)
+	id, t, err := s.newBlob()
+	if err != nil {
+		return Blob{}, err
 	}
-	return b, nil
-}
-
-// copyHashed copies r to w, feeding every hash, checking ctx between
-// buffers, refusing more than o.Limit bytes when positive and encrypting
-// with o.Encrypt when set. Before each write, room(k) may refuse it for
-// lack of space.
-func copyHashed(ctx context.Context, w io.Writer, r io.Reader, hashes []hash.Hash, o PutOptions, buf []byte, room func(int64) error) (int64, error) {
-	limit := o.Limit
-	var n int64
+	defer t.discard()
+	w := &writeBehind{f: t.f}
+	write := func(p []byte) error {
+		if err := s.reserve.Check(int64(len(p))); err != nil {
+			return err
+		}
+		if _, err := w.Write(p); err != nil {
+			return ioErr("write temp file", err)
+		}
+		return nil
+	}
+	// The head lives in buf: it is written before Fill reuses buf.
+	if err := write(head); err != nil {
+		return Blob{}, err
+	}
 	for {
-		if err := ctx.Err(); err != nil {
-			return n, fmt.Errorf("objectstore: write: %w", err)
+		k, ferr := body.Fill(ctx, *buf)
+		if err := write((*buf)[:k]); err != nil {
+			return Blob{}, err
 		}
-		k, rerr := io.ReadFull(r, buf)
-		if k > 0 {
-			n += int64(k)
-			if limit > 0 && n > limit {
-				return n, errs.E(errs.TooLarge, "the body is larger than the %d bytes allowed", limit)
-			}
-			for _, h := range hashes {
-				h.Write(buf[:k])
-			}
-			if o.Encrypt != nil {
-				o.Encrypt.XORKeyStream(buf[:k], buf[:k])
-			}
-			if err := room(int64(k)); err != nil {
-				return n, err
-			}
-			if _, err := w.Write(buf[:k]); err != nil {
-				return n, ioErr("write temp file", err)
-			}
+		if ferr == io.EOF {
+			break
 		}
-		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
-			return n, nil
-		}
-		if rerr != nil {
-			// The reader's error is the caller's (a bad signature, a client
-			// gone); keep it intact for errors.As.
-			return n, fmt.Errorf("objectstore: read body: %w", rerr)
+		if ferr != nil {
+			return Blob{}, ferr
 		}
 	}
+	if err := s.install(t, id); err != nil {
+		return Blob{}, err
+	}
+	return body.Blob(id), nil
 }
 
 // writeBehind writes to a file and starts the write-back of every
