@@ -55,19 +55,24 @@ test-deps:
 test: test-deps
 	@./scripts/test.sh test
 
-# The Ceph suites: the RBD backend and a --ceph server against a
-# throwaway cluster (scripts/test-ceph.sh), always torn down. They run
-# where the Ceph daemons are installed (test-deps installs them); a machine
-# without them runs everything else.
+# The Ceph suites: the RBD and RADOS backends, the S3 client suites with
+# their bodies in RADOS, and a --ceph server against a throwaway cluster
+# (scripts/test-ceph.sh), always torn down. They run where the Ceph daemons
+# are installed (test-deps installs them); a machine without them runs
+# everything else.
 CEPH_TESTARGS ?= -race -count=1 -timeout 10m
+# The S3 suites that run again with their bodies in RADOS: every client
+# (aws-sdk-go-v2, minio-go, aws-cli, boto3) and what reads or writes bytes.
+S3_ON_RADOS := TestScenario|TestAWSCLI|TestBoto3|TestObjectSemantics|TestManifest|TestMultipart|TestGetPart|TestInline|TestSSE|TestVersioning|TestObjectLock|TestConditionalWrites
 test-ceph:
 	@if ! command -v ceph-mon >/dev/null || ! command -v ceph-osd >/dev/null || [ ! -f /usr/include/rbd/librbd.h ]; then \
 	  echo "ceph-mon, ceph-osd or librbd-dev not installed: skipping the Ceph suites"; exit 0; fi; \
-	CGO_ENABLED=1 $(GO) vet -tags '$(CEPH_TAGS)' ./internal/rbd/ ./internal/server/ ./internal/api/native/ || exit 1; \
+	CGO_ENABLED=1 $(GO) vet -tags '$(CEPH_TAGS)' ./internal/rbd/ ./internal/rados/ ./internal/s3/ ./internal/server/ ./internal/api/native/ || exit 1; \
 	conf=$$(./scripts/test-ceph.sh start) || exit 1; \
 	trap './scripts/test-ceph.sh stop "$$conf"' EXIT; trap 'exit 1' INT TERM; \
 	export TEST_CEPH_CONF="$$conf" CGO_ENABLED=1; \
-	$(GO) test -tags '$(CEPH_TAGS)' $(CEPH_TESTARGS) ./internal/rbd/ && \
+	$(GO) test -tags '$(CEPH_TAGS)' $(CEPH_TESTARGS) ./internal/rbd/ ./internal/rados/ && \
+	$(GO) test -tags '$(CEPH_TAGS)' $(CEPH_TESTARGS) -run '$(S3_ON_RADOS)' ./internal/s3/ && \
 	$(GO) test -tags '$(CEPH_TAGS)' $(CEPH_TESTARGS) -run 'Ceph' ./internal/api/native/
 
 # The long versions of the suites under test/ (25 crash cycles, 60 s of
