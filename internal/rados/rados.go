@@ -25,7 +25,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/ceph/go-ceph/rados"
 	"github.com/google/uuid"
@@ -77,6 +79,8 @@ type Store struct {
 	inFlight int
 	intents  Intents
 	log      *slog.Logger
+	// intentsRecorded counts the blobs it recorded intents for.
+	intentsRecorded atomic.Int64
 	// stripes recycles stripe buffers: a PUT holds at most InFlight+2 and
 	// a GET 1+InFlight/2 of them.
 	stripes sync.Pool
@@ -186,11 +190,13 @@ func (s *Store) Put(ctx context.Context, r io.Reader, o objectstore.PutOptions) 
 	if err != nil {
 		return objectstore.Blob{}, err
 	}
-	if s.intents != nil {
-		if err := s.intents.BeginBlob(ctx, id); err != nil {
-			return objectstore.Blob{}, fmt.Errorf("rados: record intent: %w", err)
-		}
+	if err := s.recordIntent(ctx, id); err != nil {
+		return objectstore.Blob{}, err
 	}
+	if s.intents != nil {
+		s.intentsRecorded.Add(1)
+	}
+	touched := time.Now()
 	w := s.newStriper(id)
 	ok := false
 	defer func() {
@@ -217,6 +223,14 @@ func (s *Store) Put(ctx context.Context, r io.Reader, o objectstore.PutOptions) 
 		if err := w.write(ctx, n, buf, k); err != nil {
 			return objectstore.Blob{}, err
 		}
+		if time.Since(touched) > intentRefresh {
+			// A slow upload keeps its intent fresh, so the sweeper never
+			// takes a blob still being written.
+			if err := s.recordIntent(ctx, id); err != nil {
+				return objectstore.Blob{}, err
+			}
+			touched = time.Now()
+		}
 	}
 	if ferr != nil && ferr != io.EOF {
 		return objectstore.Blob{}, ferr
@@ -239,6 +253,24 @@ func (s *Store) Put(ctx context.Context, r io.Reader, o objectstore.PutOptions) 
 	ok = true
 	return b, nil
 }
+
+// intentRefresh is how often a PUT still streaming renews its blob's
+// intent; the sweeper's cutoff (an hour in the server) must be well above.
+const intentRefresh = 10 * time.Minute
+
+// recordIntent records (or renews) id's intent when the store keeps them.
+func (s *Store) recordIntent(ctx context.Context, id string) error {
+	if s.intents == nil {
+		return nil
+	}
+	if err := s.intents.BeginBlob(ctx, id); err != nil {
+		return fmt.Errorf("rados: record intent: %w", err)
+	}
+	return nil
+}
+
+// IntentsRecorded is how many blobs this store recorded intents for.
+func (s *Store) IntentsRecorded() int64 { return s.intentsRecorded.Load() }
 
 func newID() (string, error) {
 	u, err := uuid.NewV7()

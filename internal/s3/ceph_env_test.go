@@ -35,11 +35,12 @@ func radosBodies(t testing.TB, st *sqlstore.Store) (s3.Blobs, bodyPool) {
 	p := &radosPool{conf: conf, ns: "t-" + hex.EncodeToString(ns)}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	s, err := rados.Open(ctx, rados.Options{Conf: conf, User: "client.stowage", Pool: testPool, Namespace: p.ns})
+	s, err := rados.Open(ctx, rados.Options{Conf: conf, User: "client.stowage", Pool: testPool, Namespace: p.ns, Intents: st})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
+	p.store = s
 	return s, p
 }
 
@@ -47,6 +48,7 @@ func radosBodies(t testing.TB, st *sqlstore.Store) (s3.Blobs, bodyPool) {
 // itself never lists (finding garbage must not need it); tests may.
 type radosPool struct {
 	conf, ns string
+	store    *rados.Store
 }
 
 // each calls f with every object of the namespace, and its bytes when

@@ -29,23 +29,22 @@ func (b body) same(o body) bool {
 	return b.blob != "" && b.blob == o.blob
 }
 
-// free forgets b's manifest in manifest_blobs and returns the blobs whose
-// bytes the caller may now delete (after commit).
+// free forgets b's manifest in manifest_blobs, queues b's blobs for
+// removal and returns them: the caller deletes their bytes after commit.
 func (b body) free(ctx context.Context, tx *sql.Tx) ([]string, error) {
-	if b.manifest == "" {
-		if b.blob == "" {
-			return nil, nil
-		}
-		return []string{b.blob}, nil
-	}
 	var ids []string
-	if err := fromJSONValue(b.manifest, &ids); err != nil {
-		return nil, fmt.Errorf("decode manifest: %w", err)
+	switch {
+	case b.manifest != "":
+		if err := fromJSONValue(b.manifest, &ids); err != nil {
+			return nil, fmt.Errorf("decode manifest: %w", err)
+		}
+		if err := forgetManifest(ctx, tx, ids); err != nil {
+			return nil, err
+		}
+	case b.blob != "":
+		ids = []string{b.blob}
 	}
-	if err := forgetManifest(ctx, tx, ids); err != nil {
-		return nil, err
-	}
-	return ids, nil
+	return ids, queueRemovals(ctx, tx, ids)
 }
 
 // manifestBatch bounds the placeholders of one statement (SQLite allows
@@ -55,9 +54,8 @@ const manifestBatch = 1000
 // recordManifest indexes the blobs of a manifest being committed. A
 // metadata-only replace records the same ids again, which is not an error.
 func recordManifest(ctx context.Context, tx *sql.Tx, ids []string) error {
-	return inBatches(ids, func(ph string, args []any) error {
-		vals := strings.ReplaceAll(ph, ", ", "), (")
-		_, err := tx.ExecContext(ctx, "INSERT INTO manifest_blobs (blob_id) VALUES ("+vals+") ON CONFLICT (blob_id) DO NOTHING", args...)
+	return inBatches(ids, func(args []any) error {
+		_, err := tx.ExecContext(ctx, "INSERT INTO manifest_blobs (blob_id) VALUES "+valueRows(len(args), "")+" ON CONFLICT (blob_id) DO NOTHING", args...)
 		if err != nil {
 			return fmt.Errorf("record manifest: %w", mapErr(err))
 		}
@@ -67,34 +65,45 @@ func recordManifest(ctx context.Context, tx *sql.Tx, ids []string) error {
 
 // forgetManifest removes the index rows of a manifest whose row is gone.
 func forgetManifest(ctx context.Context, tx *sql.Tx, ids []string) error {
-	return inBatches(ids, func(ph string, args []any) error {
-		if _, err := tx.ExecContext(ctx, "DELETE FROM manifest_blobs WHERE blob_id IN ("+ph+")", args...); err != nil {
+	return inBatches(ids, func(args []any) error {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM manifest_blobs WHERE blob_id IN ("+inList(len(args))+")", args...); err != nil {
 			return fmt.Errorf("forget manifest: %w", mapErr(err))
 		}
 		return nil
 	})
 }
 
-// inBatches calls f with the placeholders and arguments of successive
-// slices of ids.
-func inBatches(ids []string, f func(placeholders string, args []any) error) error {
+// inBatches calls f with the arguments of successive slices of ids.
+func inBatches(ids []string, f func(args []any) error) error {
 	for len(ids) > 0 {
 		batch := ids[:min(len(ids), manifestBatch)]
 		ids = ids[len(batch):]
-		if err := f(placeholders(batch)); err != nil {
+		args := make([]any, len(batch))
+		for i, id := range batch {
+			args[i] = id
+		}
+		if err := f(args); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// placeholders is "$1, $2, …" for ids and the matching arguments.
-func placeholders(ids []string) (string, []any) {
-	ph := make([]string, len(ids))
-	args := make([]any, len(ids))
-	for i, id := range ids {
+// inList is "$1, $2, …, $n".
+func inList(n int) string {
+	ph := make([]string, n)
+	for i := range ph {
 		ph[i] = fmt.Sprintf("$%d", i+1)
-		args[i] = id
 	}
-	return strings.Join(ph, ", "), args
+	return strings.Join(ph, ", ")
+}
+
+// valueRows is "($1<extra>), ($2<extra>), …" for a multi-row INSERT whose
+// other columns are the same constant expression on every row.
+func valueRows(n int, extra string) string {
+	rows := make([]string, n)
+	for i := range rows {
+		rows[i] = fmt.Sprintf("($%d%s)", i+1, extra)
+	}
+	return strings.Join(rows, ", ")
 }

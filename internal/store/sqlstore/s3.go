@@ -298,6 +298,9 @@ func (s *Store) DeleteBucketAbortUploads(ctx context.Context, id string, at time
 		if _, err := tx.ExecContext(ctx, "DELETE FROM multipart_uploads WHERE bucket_id = $1", id); err != nil {
 			return mapErr(err)
 		}
+		if err := queueRemovals(ctx, tx, partBlobs); err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, "UPDATE buckets SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL", ts(at), id)
 		if err != nil {
 			return mapErr(err)
@@ -402,6 +405,9 @@ func replaceObject(ctx context.Context, tx *sql.Tx, o bucket.Object) ([]string, 
 		return nil, fmt.Errorf("read object: %w", mapErr(err))
 	}
 	if err := recordManifest(ctx, tx, o.Manifest); err != nil {
+		return nil, err
+	}
+	if err := takeBlob(ctx, tx, o.BlobID); err != nil {
 		return nil, err
 	}
 	manifest := manifestValue(o.Manifest)
@@ -816,8 +822,16 @@ func (s *Store) PutPart(ctx context.Context, p bucket.Part) (replaced string, er
 		if err != nil {
 			return fmt.Errorf("put part: %w", mapErr(err))
 		}
-		return nil
+		if replaced != "" {
+			if err := queueRemovals(ctx, tx, []string{replaced}); err != nil {
+				return err
+			}
+		}
+		return takeBlob(ctx, tx, p.BlobID)
 	})
+	if err != nil {
+		replaced = ""
+	}
 	return replaced, err
 }
 
@@ -873,6 +887,9 @@ func (s *Store) CompleteUpload(ctx context.Context, bucketID, uploadID string, o
 		if len(named) > 0 {
 			return fmt.Errorf("complete upload %s: the manifest names blobs that are not its parts", uploadID)
 		}
+		if err := queueRemovals(ctx, tx, unused); err != nil {
+			return err
+		}
 		if err := s.lockKey(ctx, tx, o.BucketID, o.Key); err != nil {
 			return err
 		}
@@ -906,8 +923,10 @@ func (s *Store) AbortUpload(ctx context.Context, bucketID, uploadID string) (par
 		if err := tx.QueryRowContext(ctx, "SELECT 1 FROM multipart_uploads WHERE id = $1 AND bucket_id = $2", uploadID, bucketID).Scan(&one); err != nil {
 			return notFound(err, "upload", uploadID)
 		}
-		parts, err = deleteUpload(ctx, tx, uploadID)
-		return err
+		if parts, err = deleteUpload(ctx, tx, uploadID); err != nil {
+			return err
+		}
+		return queueRemovals(ctx, tx, parts)
 	})
 	return parts, err
 }
@@ -919,19 +938,22 @@ func (s *Store) LiveBlobs(ctx context.Context, ids []string) (map[string]bool, e
 	if len(ids) == 0 {
 		return live, nil
 	}
-	in, args := placeholders(ids)
-	rows, err := s.r.QueryContext(ctx, "SELECT blob_id FROM objects WHERE blob_id IN ("+in+") UNION SELECT blob_id FROM multipart_parts WHERE blob_id IN ("+in+
-		") UNION SELECT blob_id FROM object_versions WHERE blob_id IN ("+in+") UNION SELECT blob_id FROM manifest_blobs WHERE blob_id IN ("+in+")", args...)
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, mapErr(err)
+	err := inBatches(ids, func(args []any) error {
+		in := inList(len(args))
+		rows, err := s.r.QueryContext(ctx, "SELECT blob_id FROM objects WHERE blob_id IN ("+in+") UNION SELECT blob_id FROM multipart_parts WHERE blob_id IN ("+in+
+			") UNION SELECT blob_id FROM object_versions WHERE blob_id IN ("+in+") UNION SELECT blob_id FROM manifest_blobs WHERE blob_id IN ("+in+")", args...)
+		if err != nil {
+			return mapErr(err)
 		}
-		live[id] = true
-	}
-	return live, mapErr(rows.Err())
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return mapErr(err)
+			}
+			live[id] = true
+		}
+		return mapErr(rows.Err())
+	})
+	return live, err
 }

@@ -270,6 +270,9 @@ func (s *Store) DeleteVersion(ctx context.Context, bucketID, key, versionID stri
 			if err := forgetManifest(ctx, tx, gone.Manifest); err != nil {
 				return err
 			}
+			if err := queueRemovals(ctx, tx, gone.Blobs()); err != nil {
+				return err
+			}
 			if err := bumpUsage(ctx, tx, bucketID, -gone.Size, -1); err != nil {
 				return err
 			}

@@ -11,8 +11,26 @@ ALTER TABLE object_versions ADD COLUMN manifest TEXT NOT NULL DEFAULT '';
 CREATE TABLE manifest_blobs (
     blob_id TEXT PRIMARY KEY
 );
+-- A backend that cannot list its storage cheaply (RADOS) records every
+-- blob here before its first byte is written; the transaction that makes
+-- the blob an object's or a part's deletes the row. A row older than the
+-- sweeper's cutoff names a blob no commit took: its bytes are removed.
+CREATE TABLE blob_intents (
+    blob_id    TEXT PRIMARY KEY,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX blob_intents_created ON blob_intents (created_at);
+-- Blobs a committed transaction freed (a delete, an overwrite, an abort):
+-- the request removes their bytes right after commit, and the sweeper
+-- finishes what a crash in between left.
+CREATE TABLE blob_removals (
+    blob_id   TEXT PRIMARY KEY,
+    queued_at BIGINT NOT NULL
+);
 
 -- +goose Down
+DROP TABLE blob_removals;
+DROP TABLE blob_intents;
 DROP TABLE manifest_blobs;
 ALTER TABLE object_versions DROP COLUMN manifest;
 ALTER TABLE objects DROP COLUMN manifest;
