@@ -88,11 +88,13 @@ type Config struct {
 	PasswordHashTime      uint32
 	PasswordHashMemoryKiB uint32
 	// Ceph, when set, is the ceph.conf of a cluster whose RBD pool RBDPool
-	// holds block volumes, reached as the cephx user CephUser; it needs a
-	// binary built with `make build-ceph`.
-	Ceph     string
-	CephUser string
-	RBDPool  string
+	// holds block volumes and whose RADOS pool RADOSPool holds object
+	// bodies, reached as the cephx user CephUser; it needs a binary built
+	// with `make build-ceph`.
+	Ceph      string
+	CephUser  string
+	RBDPool   string
+	RADOSPool string
 }
 
 // Default returns the embedded defaults of contract.md.
@@ -120,6 +122,7 @@ func Default() Config {
 		WaldurActionStatus: 200,
 		CephUser:           "client.admin",
 		RBDPool:            "stowage-volumes",
+		RADOSPool:          "stowage-objects",
 	}
 }
 
@@ -145,6 +148,7 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	fs.StringVar(&c.Ceph, "ceph", c.Ceph, "ceph.conf of the Ceph cluster that holds block volumes (needs a binary from make build-ceph)")
 	fs.StringVar(&c.CephUser, "ceph-user", c.CephUser, "cephx user, as client.NAME or NAME")
 	fs.StringVar(&c.RBDPool, "rbd-pool", c.RBDPool, "RBD pool for block volumes")
+	fs.StringVar(&c.RADOSPool, "rados-pool", c.RADOSPool, "RADOS pool for object bodies")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long to drain on SIGTERM")
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "URL clients reach the API at; absolute links use it instead of the Host header")
 	fs.StringVar(&hosts, "allowed-hosts", "", "comma-separated Host values the API answers (.example.com allows subdomains; default: any)")
@@ -180,6 +184,7 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	env("ceph", "STOWAGE_CEPH", &c.Ceph)
 	env("ceph-user", "STOWAGE_CEPH_USER", &c.CephUser)
 	env("rbd-pool", "STOWAGE_RBD_POOL", &c.RBDPool)
+	env("rados-pool", "STOWAGE_RADOS_POOL", &c.RADOSPool)
 	c.MasterKey = getenv("STOWAGE_MASTER_KEY")
 	v2, err := strconv.ParseBool(sigv2)
 	if err != nil {
@@ -289,8 +294,8 @@ func (c *Config) Validate() error {
 	if c.HeaderTimeout <= 0 || c.IdleTimeout <= 0 || c.BodyTimeout <= 0 || c.MaxHeaderBytes <= 0 {
 		problems = append(problems, errors.New("header, idle and body timeouts and the header size limit must be positive"))
 	}
-	if c.Ceph != "" && (c.CephUser == "" || c.RBDPool == "") {
-		problems = append(problems, errors.New("--ceph needs a --ceph-user and an --rbd-pool"))
+	if c.Ceph != "" && (c.CephUser == "" || c.RBDPool == "" || c.RADOSPool == "") {
+		problems = append(problems, errors.New("--ceph needs a --ceph-user, an --rbd-pool and a --rados-pool"))
 	}
 	return errors.Join(problems...)
 }

@@ -471,3 +471,17 @@ func (s *Store) Concat(ctx context.Context, ids []string) (objectstore.Blob, err
 	}
 	return objectstore.Blob{ID: b.ID, Size: b.Size}, nil
 }
+
+// PoolStats is what Ceph counts in the pool.
+type PoolStats struct {
+	Objects, Bytes int64
+}
+
+// PoolStats reads the pool's counters (all namespaces).
+func (s *Store) PoolStats() (PoolStats, error) {
+	st, err := s.io.GetPoolStats()
+	if err != nil {
+		return PoolStats{}, radosErr("pool stats", err)
+	}
+	return PoolStats{Objects: int64(st.Num_objects), Bytes: int64(st.Num_bytes)}, nil
+}

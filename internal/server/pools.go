@@ -8,7 +8,6 @@ import (
 	"github.com/stowage/stowage/internal/blockstore"
 	"github.com/stowage/stowage/internal/core/pool"
 	"github.com/stowage/stowage/internal/diskspace"
-	"github.com/stowage/stowage/internal/objectstore"
 	"github.com/stowage/stowage/internal/store/sqlstore"
 )
 
@@ -19,7 +18,7 @@ func (s *Server) pools() *pool.Service {
 		block = s.ceph
 	}
 	return pool.NewService(block,
-		objectPool{blobs: s.blobs, store: s.store, dir: filepath.Join(s.cfg.DataDir, "objects")})
+		objectPool{blobs: s.bodies, store: s.store, dir: filepath.Join(s.cfg.DataDir, "objects")})
 }
 
 // blockPool adapts the thin pool to pool.Block.
@@ -45,7 +44,7 @@ func (b blockPool) Fsck(ctx context.Context) (pool.FsckReport, error) {
 // objectPool adapts the blob store and the bucket counters to
 // pool.Objects.
 type objectPool struct {
-	blobs *objectstore.Store
+	blobs objectBodies
 	store *sqlstore.Store
 	dir   string
 }
@@ -68,7 +67,7 @@ func (o objectPool) Stats(ctx context.Context) (pool.ObjectStats, error) {
 }
 
 func (o objectPool) CollectOrphans(ctx context.Context, cutoff time.Time) (int, error) {
-	return o.blobs.GC(ctx, cutoff, o.store.LiveBlobs)
+	return o.blobs.CollectOrphans(ctx, cutoff)
 }
 
 // space reports the file system under dir; it is zero when the system

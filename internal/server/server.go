@@ -39,7 +39,6 @@ import (
 	"github.com/stowage/stowage/internal/jobs"
 	"github.com/stowage/stowage/internal/nbd"
 	"github.com/stowage/stowage/internal/nfs"
-	"github.com/stowage/stowage/internal/objectstore"
 	"github.com/stowage/stowage/internal/seal"
 	"github.com/stowage/stowage/internal/store/sqlstore"
 )
@@ -52,7 +51,7 @@ type Server struct {
 	identity *identity.Service
 	market   *marketplace.Service
 	objects  *objectstorage.Manager
-	blobs    *objectstore.Store
+	bodies   objectBodies
 	runner   *jobs.Runner
 	sealer   *seal.Sealer
 	registry *prometheus.Registry
@@ -343,6 +342,11 @@ func (s *Server) Serve(ctx context.Context) error {
 			serveErr <- fmt.Errorf("nfs listener: %w", err)
 		}
 	}()
+	sweepDone := make(chan struct{})
+	go func() {
+		defer close(sweepDone)
+		s.sweepBlobs(runCtx)
+	}()
 	retentionDone := make(chan struct{})
 	go func() {
 		defer close(retentionDone)
@@ -373,6 +377,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	<-nbdDone
 	<-nfsDone
 	<-retentionDone
+	<-sweepDone
 	return err
 }
 
@@ -398,6 +403,9 @@ func (s *Server) Close() error {
 	}
 	if s.files != nil {
 		err = errors.Join(err, s.files.Close())
+	}
+	if s.bodies != nil {
+		err = errors.Join(err, s.bodies.Close())
 	}
 	if s.store != nil {
 		err = errors.Join(err, s.store.Close())
