@@ -12,6 +12,7 @@ pkgs=(
   tmux                                   # the CLI's progress bar on a real terminal
   ceph-mon ceph-osd ceph-common          # throwaway Ceph for the RBD backend (scripts/test-ceph.sh)
   librbd-dev librados-dev                # cgo build of the ceph-tagged binary (make build-ceph)
+  radosgw                                # Ceph's S3 gateway, the peer of bench/s3/radosgw.sh
   curl ca-certificates jq                # the README's commands, run by test/readme
 )
 missing=()
