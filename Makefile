@@ -63,7 +63,7 @@ test: test-deps
 CEPH_TESTARGS ?= -race -count=1 -timeout 10m
 # The S3 suites that run again with their bodies in RADOS: every client
 # (aws-sdk-go-v2, minio-go, aws-cli, boto3) and what reads or writes bytes.
-S3_ON_RADOS := TestScenario|TestAWSCLI|TestBoto3|TestObjectSemantics|TestManifest|TestMultipart|TestGetPart|TestInline|TestSSE|TestVersioning|TestObjectLock|TestConditionalWrites|TestRADOSSweep
+S3_ON_RADOS := TestScenario|TestAWSCLI|TestBoto3|TestObjectSemantics|TestManifest|TestMultipart|TestGetPart|TestInline|TestSSE|TestVersioning|TestObjectLock|TestConditionalWrites|TestRADOSSweep|TestCrash$$
 test-ceph:
 	@if ! command -v ceph-mon >/dev/null || ! command -v ceph-osd >/dev/null || [ ! -f /usr/include/rbd/librbd.h ]; then \
 	  echo "ceph-mon, ceph-osd or librbd-dev not installed: skipping the Ceph suites"; exit 0; fi; \

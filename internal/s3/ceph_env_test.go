@@ -22,17 +22,20 @@ import (
 // testPool is the test cluster's objects pool (scripts/test-ceph.sh).
 const testPool = "stowage-objects"
 
-// radosBodies is a RADOS store in a namespace of its own on the cluster
-// $TEST_CEPH_CONF names, as the restricted client.stowage user, or nil
-// without one.
-func radosBodies(t testing.TB, st *sqlstore.Store) (s3.Blobs, bodyPool) {
+// radosBodies is a RADOS store on the cluster $TEST_CEPH_CONF names, as
+// the restricted client.stowage user, in namespace ns (a new one when ""),
+// recording its intents in st; nil without a cluster.
+func radosBodies(t testing.TB, st *sqlstore.Store, ns string) (s3.Blobs, bodyPool) {
 	conf := os.Getenv("TEST_CEPH_CONF")
 	if conf == "" {
 		return nil, nil
 	}
-	ns := make([]byte, 8)
-	_, _ = rand.Read(ns)
-	p := &radosPool{conf: conf, ns: "t-" + hex.EncodeToString(ns)}
+	if ns == "" {
+		b := make([]byte, 8)
+		_, _ = rand.Read(b)
+		ns = "t-" + hex.EncodeToString(b)
+	}
+	p := &radosPool{conf: conf, ns: ns}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	s, err := rados.Open(ctx, rados.Options{Conf: conf, User: "client.stowage", Pool: testPool, Namespace: p.ns, Intents: st})

@@ -125,7 +125,7 @@ func buildEnv(t testing.TB, backend, domain string, managed bool) *env {
 	}
 	t.Cleanup(func() { st.Close() })
 	var blobs *objectstore.Store
-	bodies, pool := radosBodies(t, st)
+	bodies, pool := radosBodies(t, st, "")
 	if bodies == nil {
 		if blobs, err = objectstore.New(filepath.Join(dir, "objects"), objectstore.Options{}); err != nil {
 			t.Fatal(err)

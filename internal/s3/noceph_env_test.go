@@ -10,4 +10,4 @@ import (
 )
 
 // radosBodies: a binary without the ceph tag keeps bodies on local disk.
-func radosBodies(testing.TB, *sqlstore.Store) (s3.Blobs, bodyPool) { return nil, nil }
+func radosBodies(testing.TB, *sqlstore.Store, string) (s3.Blobs, bodyPool) { return nil, nil }
