@@ -62,8 +62,9 @@ test: test-deps
 # everything else.
 CEPH_TESTARGS ?= -race -count=1 -timeout 10m
 # The S3 suites that run again with their bodies in RADOS: every client
-# (aws-sdk-go-v2, minio-go, aws-cli, boto3) and what reads or writes bytes.
-S3_ON_RADOS := TestScenario|TestAWSCLI|TestBoto3|TestObjectSemantics|TestManifest|TestMultipart|TestGetPart|TestInline|TestSSE|TestVersioning|TestObjectLock|TestConditionalWrites|TestRADOSSweep|TestCrash$$
+# (aws-sdk-go-v2, minio-go, aws-cli, boto3), multipart manifests,
+# encryption, versioning, object lock, the sweeper and the crash test.
+S3_ON_RADOS := TestScenario|TestAWSCLI|TestBoto3|TestManifest|TestMultipart|TestSSE|TestVersioning|TestObjectLock|TestRADOSSweep|TestCrash$$
 test-ceph:
 	@if ! command -v ceph-mon >/dev/null || ! command -v ceph-osd >/dev/null || [ ! -f /usr/include/rbd/librbd.h ]; then \
 	  echo "ceph-mon, ceph-osd or librbd-dev not installed: skipping the Ceph suites"; exit 0; fi; \
@@ -72,7 +73,7 @@ test-ceph:
 	trap './scripts/test-ceph.sh stop "$$conf"' EXIT; trap 'exit 1' INT TERM; \
 	export TEST_CEPH_CONF="$$conf" CGO_ENABLED=1; \
 	$(GO) test -tags '$(CEPH_TAGS)' $(CEPH_TESTARGS) ./internal/rbd/ ./internal/rados/ && \
-	$(GO) test -tags '$(CEPH_TAGS)' $(CEPH_TESTARGS) -run '$(S3_ON_RADOS)' ./internal/s3/ && \
+	$(GO) test -tags '$(CEPH_TAGS)' $(CEPH_TESTARGS) -timeout 15m -run '$(S3_ON_RADOS)' ./internal/s3/ && \
 	$(GO) test -tags '$(CEPH_TAGS)' $(CEPH_TESTARGS) -run 'Ceph' ./internal/api/native/
 
 # The long versions of the suites under test/ (25 crash cycles, 60 s of
