@@ -6,7 +6,7 @@
 #                                         # access/secret keys of three users (main, alt, tenant)
 #   bench/s3/radosgw.sh stop CEPH_CONF
 #
-# The gateway (beast) listens on a free loopback port, creates its pools
+# The gateway (beast) listens on a loopback port the kernel picks, creates its pools
 # itself (8 PGs each, the one OSD holding them all), and collects deleted
 # objects' RADOS data within seconds instead of hours, since memstore keeps
 # every byte in RAM. The users are the three ceph/s3-tests wants (the third
@@ -15,14 +15,6 @@
 set -euo pipefail
 
 die() { echo "radosgw.sh: $*" >&2; exit 1; }
-
-free_port() {
-  local p
-  while :; do
-    p=$((20000 + RANDOM % 40000))
-    ss -Htln "sport = :$p" | grep -q . || { echo "$p"; return; }
-  done
-}
 
 key() { head -c 64 /dev/urandom | base64 | tr -dc 'A-Z0-9' | head -c "$1"; }
 
@@ -35,20 +27,23 @@ start() {
   ceph-authtool --create-keyring "$d/client.rgw.bench.keyring" --gen-key -n client.rgw.bench \
     --cap mon 'allow rw' --cap osd 'allow rwx' >/dev/null
   ceph -n client.admin auth import -i "$d/client.rgw.bench.keyring" 2>/dev/null
-  port=$(free_port)
+  # Port 0: the kernel picks a free one, read back from the socket.
   radosgw -f -c "$conf" -n client.rgw.bench --keyring "$d/client.rgw.bench.keyring" \
-    --rgw-frontends "beast endpoint=127.0.0.1:$port" \
+    --rgw-frontends "beast endpoint=127.0.0.1:0" \
     --osd-pool-default-pg-num 8 --osd-pool-default-pgp-num 8 \
     --rgw-gc-obj-min-wait 5 --rgw-gc-processor-period 5 --rgw-gc-processor-max-time 5 \
     --log-file "$d/log/rgw.log" >>"$d/log/rgw.stdout" 2>&1 </dev/null &
   pid=$!
   echo "$pid" >>"$d/pids" # test-ceph.sh stop kills it with the cluster
   echo "$pid" >"$d/rgw.pid"
+  port=""
   for _ in $(seq 1 600); do
     kill -0 "$pid" 2>/dev/null || die "radosgw exited; see $d/log/rgw.log"
-    curl -fs "http://127.0.0.1:$port/" >/dev/null 2>&1 && break
+    port=$(ss -Htlnp | awk -v p="pid=$pid," 'index($0, p) { n = split($4, a, ":"); print a[n]; exit }')
+    [ -n "$port" ] && curl -fs "http://127.0.0.1:$port/" >/dev/null 2>&1 && break
     sleep 0.1
   done
+  [ -n "$port" ] || die "radosgw did not listen; see $d/log/rgw.log"
   echo "RGW_ENDPOINT=http://127.0.0.1:$port"
   local who ak sk
   for who in main alt tenant; do

@@ -49,7 +49,7 @@ func queueRemovals(ctx context.Context, tx *sql.Tx, ids []string) error {
 
 // StaleIntents lists up to limit blobs whose intent is older than before.
 func (s *Store) StaleIntents(ctx context.Context, before time.Time, limit int) ([]string, error) {
-	return s.blobIDs(ctx, "SELECT blob_id FROM blob_intents WHERE created_at < $1 ORDER BY created_at LIMIT $2", ts(before), limit)
+	return blobIDs(ctx, s.r, "SELECT blob_id FROM blob_intents WHERE created_at < $1 ORDER BY created_at LIMIT $2", ts(before), limit)
 }
 
 // DropIntent claims a stale intent for removal: it reports whether this
@@ -66,7 +66,7 @@ func (s *Store) DropIntent(ctx context.Context, id string, before time.Time) (bo
 
 // QueuedRemovals lists up to limit blobs freed by committed transactions.
 func (s *Store) QueuedRemovals(ctx context.Context, limit int) ([]string, error) {
-	return s.blobIDs(ctx, "SELECT blob_id FROM blob_removals ORDER BY queued_at LIMIT $1", limit)
+	return blobIDs(ctx, s.r, "SELECT blob_id FROM blob_removals ORDER BY queued_at LIMIT $1", limit)
 }
 
 // RemovalsDone forgets queued blobs whose bytes are gone.
@@ -85,8 +85,11 @@ func (s *Store) BlobQueueCounts(ctx context.Context) (intents, removals int64, e
 	return intents, removals, mapErr(err)
 }
 
-func (s *Store) blobIDs(ctx context.Context, q string, args ...any) ([]string, error) {
-	rows, err := s.r.QueryContext(ctx, q, args...)
+// blobIDs runs a query of one text column (blob ids) in db or a tx.
+func blobIDs(ctx context.Context, db interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, q string, args ...any) ([]string, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, mapErr(err)
 	}

@@ -842,20 +842,7 @@ func (s *Store) ListParts(ctx context.Context, uploadID string, after, limit int
 }
 
 func partBlobs(ctx context.Context, tx *sql.Tx, uploadID string) ([]string, error) {
-	rows, err := tx.QueryContext(ctx, "SELECT blob_id FROM multipart_parts WHERE upload_id = $1", uploadID)
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, mapErr(err)
-		}
-		out = append(out, id)
-	}
-	return out, mapErr(rows.Err())
+	return blobIDs(ctx, tx, "SELECT blob_id FROM multipart_parts WHERE upload_id = $1", uploadID)
 }
 
 // CompleteUpload replaces the upload and its parts with object o in one
