@@ -59,19 +59,29 @@ test-deps:
 test: test-deps
 	@./scripts/test.sh test
 
-# The Ceph suites: the RBD backend and a --ceph server against a
-# throwaway cluster (scripts/test-ceph.sh), always torn down. They run
-# where the Ceph daemons are installed (test-deps installs them); a machine
-# without them runs everything else.
+# The Ceph suites: the RBD and RADOS backends, the S3 client suites with
+# their bodies in RADOS, and a --ceph server against a throwaway cluster
+# (scripts/test-ceph.sh), always torn down. They run where the Ceph daemons
+# are installed (test-deps installs them); a machine without them runs
+# everything else.
 CEPH_TESTARGS ?= -race -count=1 -timeout 10m
+# The S3 suites that run again with their bodies in RADOS: every client
+# (aws-sdk-go-v2, minio-go, aws-cli, boto3), multipart manifests,
+# encryption, versioning, object lock, the sweeper and the crash test.
+# Without -race: the packages stage runs them under the race detector on
+# the local backend, and what RADOS adds is the backend's own code, which
+# internal/rados runs under -race above.
+CEPH_S3ARGS ?= -count=1 -timeout 15m
+S3_ON_RADOS := TestScenario|TestAWSCLI|TestBoto3|TestManifest|TestMultipart|TestSSE|TestVersioning|TestObjectLock|TestRADOSSweep|TestCrash$$
 test-ceph:
 	@if ! command -v ceph-mon >/dev/null || ! command -v ceph-osd >/dev/null || ! command -v ceph-mgr >/dev/null || [ ! -f /usr/include/rbd/librbd.h ]; then \
 	  echo "ceph-mon, ceph-osd, ceph-mgr or librbd-dev not installed: skipping the Ceph suites"; exit 0; fi; \
-	CGO_ENABLED=1 $(GO) vet -tags '$(CEPH_TAGS)' ./internal/rbd/ ./internal/nbd/ ./internal/server/ ./internal/api/native/ || exit 1; \
+	CGO_ENABLED=1 $(GO) vet -tags '$(CEPH_TAGS)' ./internal/rbd/ ./internal/rados/ ./internal/nbd/ ./internal/s3/ ./internal/server/ ./internal/api/native/ || exit 1; \
 	conf=$$(STOWAGE_TEST_CEPH_MGR=1 ./scripts/test-ceph.sh start) || exit 1; \
 	trap './scripts/test-ceph.sh stop "$$conf"' EXIT; trap 'exit 1' INT TERM; \
 	export TEST_CEPH_CONF="$$conf" CGO_ENABLED=1; \
-	$(GO) test -tags '$(CEPH_TAGS)' $(CEPH_TESTARGS) ./internal/rbd/ && \
+	$(GO) test -tags '$(CEPH_TAGS)' $(CEPH_TESTARGS) ./internal/rbd/ ./internal/rados/ && \
+	$(GO) test -tags '$(CEPH_TAGS)' $(CEPH_S3ARGS) -run '$(S3_ON_RADOS)' ./internal/s3/ && \
 	$(GO) test -tags '$(CEPH_TAGS)' $(CEPH_TESTARGS) -run 'Ceph' ./internal/nbd/ ./internal/server/ ./internal/api/native/
 
 # The long versions of the suites under test/ (25 crash cycles, 60 s of

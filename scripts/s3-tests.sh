@@ -3,7 +3,9 @@
 # against the S3 handler served standalone from the s3 package's test binary
 # (TestCrashChild) on a free port, with three projects: main, alt, tenant.
 # The user ids and display names in the generated config are the project
-# ids, which is what the handler reports as owner.
+# ids, which is what the handler reports as owner. With TEST_CEPH_CONF set
+# (a cluster from scripts/test-ceph.sh) the handler keeps the bodies in its
+# RADOS pool instead of on disk.
 # usage: S3TESTS_TOOLS=DIR scripts/s3-tests.sh S3TESTS_CHECKOUT [extra pytest args]
 #   S3TESTS_CHECKOUT: a checkout of github.com/ceph/s3-tests
 #   S3TESTS_TOOLS: a directory holding run.sh (runs pytest on the checkout
@@ -30,7 +32,11 @@ fi
 checkout=$1; shift
 work=$(mktemp -d)
 trap 'kill "${pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
-(cd "$root" && go test -c -o "$work/s3.test" ./internal/s3)
+if [ -n "${TEST_CEPH_CONF:-}" ]; then
+  (cd "$root" && CGO_ENABLED=1 go test -c -tags 'ceph pacific' -o "$work/s3.test" ./internal/s3)
+else
+  (cd "$root" && go test -c -o "$work/s3.test" ./internal/s3)
+fi
 mkdir -p "$work/data"
 STOWAGE_S3_CRASH_CHILD="$work/data" STOWAGE_S3_ADDR="127.0.0.1:0" \
   STOWAGE_S3_KEYS=main:MAINACCESSKEY0000001:mainsecret,alt:ALTACCESSKEY00000001:altsecret,tenant:TENANTACCESSKEY00001:tenantsecret \

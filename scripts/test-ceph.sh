@@ -7,14 +7,16 @@
 #   conf=$(scripts/test-ceph.sh start)   # prints the ceph.conf path
 #   scripts/test-ceph.sh stop "$conf"    # kills this cluster's daemons, removes its dir
 #
-# The cluster has an RBD pool stowage-volumes and a cephx user
-# client.stowage with only the caps the RBD backend needs; its keyring is
-# found through the printed ceph.conf.
+# The cluster has an RBD pool stowage-volumes, a RADOS pool stowage-objects
+# for object bodies, and a cephx user client.stowage with only the caps the
+# RBD and RADOS backends need; its keyring is found through the printed
+# ceph.conf.
 #
 # STOWAGE_TEST_CEPH_MGR=1 starts a mgr too (a few seconds and ~300 MB
 # more): the mgr is what reports the cluster's capacity and free space.
 set -euo pipefail
 pool=stowage-volumes
+objects_pool=stowage-objects
 memstore_bytes=${STOWAGE_TEST_CEPH_BYTES:-1073741824}
 with_mgr=${STOWAGE_TEST_CEPH_MGR:-0}
 
@@ -89,10 +91,11 @@ start() {
     --cap mon 'allow *' --cap osd 'allow *' --cap mgr 'allow *' --cap mds 'allow *'
   ceph-authtool "$d/keyring" --gen-key -n osd.0 \
     --cap mon 'allow profile osd' --cap mgr 'allow profile osd' --cap osd 'allow *'
-  # What the RBD backend needs and no more: RBD on its one pool. Its key
-  # has a keyring of its own, as it would on a real node.
+  # What the backends need and no more: RBD on its one pool, plain RADOS
+  # objects on the other. Its key has a keyring of its own, as it would on
+  # a real node.
   ceph-authtool --create-keyring "$d/client.stowage.keyring" --gen-key -n client.stowage \
-    --cap mon 'profile rbd' --cap osd "profile rbd pool=$pool" --cap mgr "profile rbd pool=$pool"
+    --cap mon 'profile rbd' --cap osd "profile rbd pool=$pool, allow rwx pool=$objects_pool" --cap mgr "profile rbd pool=$pool"
   ceph-authtool "$d/keyring" --import-keyring "$d/client.stowage.keyring"
   ceph-authtool "$d/keyring" --gen-key -n mgr.x \
     --cap mon 'allow profile mgr' --cap osd 'allow *' --cap mds 'allow *'
@@ -167,6 +170,8 @@ osd new $osd_uuid 0
 osd set-require-min-compat-client mimic --yes-i-really-mean-it
 osd pool create $pool 8 8
 osd pool application enable $pool rbd
+osd pool create $objects_pool 8 8
+osd pool application enable $objects_pool stowage
 EOF
   if [ "$with_mgr" = 1 ]; then
     command -v ceph-mgr >/dev/null || die "ceph-mgr not found; run scripts/install-test-deps.sh"

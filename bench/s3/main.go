@@ -1,7 +1,8 @@
 // Command s3 benchmarks any S3 endpoint (Stowage, MinIO, …) with the
 // measurements the S3 issue asks for: PUT and GET throughput of large
-// objects, PUT and GET rate and latency (p50/p99) of small objects, and the
-// time to list a bucket of many keys with ListObjectsV2. Given a peer
+// objects, PUT and GET rate and latency (p50/p99) of small objects, the
+// time to list a bucket of many keys with ListObjectsV2, and a multipart
+// upload with its Complete timed on its own. Given a peer
 // (-peer-endpoint …) it measures both servers in one run, alternating
 // them test by test, and prints a table of ratios (above 1: the first
 // server is better), with the load average seen; compare ratios, never
@@ -62,6 +63,7 @@ type config struct {
 	listKeys                       int
 	scaleKeys, scalePrefixes, reps int
 	load                           int
+	mpSize, partSize               int64
 }
 
 // hogEnv makes this program a CPU hog of that many busy goroutines (the
@@ -85,7 +87,7 @@ func main() {
 	flag.StringVar(&c.peer.region, "peer-region", "us-east-1", "the peer's region")
 	flag.IntVar(&c.load, "load", 0, "when positive, measure a second round with this many busy goroutines in a child process")
 	flag.StringVar(&c.bucket, "bucket", "bench-s3", "bucket to use (created if missing)")
-	flag.StringVar(&c.test, "test", "all", "large, small, list, all (those three) or listscale")
+	flag.StringVar(&c.test, "test", "all", "large, small, list, multipart, all (those four) or listscale")
 	flag.IntVar(&c.concurrency, "concurrency", 0, "workers (default: 4 for large, 32 for small)")
 	flag.Int64Var(&c.size, "size", 0, "object size in bytes (default: 64 MiB for large, 4 KiB for small)")
 	flag.DurationVar(&c.duration, "duration", 20*time.Second, "how long each PUT and GET phase runs")
@@ -93,6 +95,8 @@ func main() {
 	flag.IntVar(&c.scaleKeys, "scale-keys", 10000, "keys in the listscale test's bucket")
 	flag.IntVar(&c.scalePrefixes, "scale-prefixes", 100, "directories the listscale test's keys are spread over")
 	flag.IntVar(&c.reps, "reps", 21, "times the listscale test lists each page")
+	flag.Int64Var(&c.mpSize, "mp-size", 1<<30, "object size of the multipart test")
+	flag.Int64Var(&c.partSize, "part-size", 16<<20, "part size of the multipart test")
 	flag.Parse()
 	if err := compare(context.Background(), c); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -156,7 +160,7 @@ func compare(ctx context.Context, c config) error {
 		}
 		tests := []string{c.test}
 		if c.test == "all" {
-			tests = []string{"large", "small", "list"}
+			tests = []string{"large", "small", "list", "multipart"}
 		}
 		for _, t := range tests {
 			var got [2][]metric
@@ -259,6 +263,8 @@ func run(ctx context.Context, c config, tg target, test string) ([]metric, error
 		return throughput(ctx, cl, c, "small", 4<<10, 32)
 	case "list":
 		return list(ctx, cl, c)
+	case "multipart":
+		return multipart(ctx, cl, c)
 	case "listscale":
 		return listScale(ctx, cl, c)
 	}
@@ -455,4 +461,78 @@ func list(ctx context.Context, cl *awss3.Client, c config) ([]metric, error) {
 	}
 	fmt.Printf("LIST %d keys (1000 per page): best of 3 %.3f s\n", c.listKeys, best.Seconds())
 	return []metric{{fmt.Sprintf("LIST %d keys, best of 3", c.listKeys), ms(best), "ms", true}}, nil
+}
+
+// multipart uploads an object of mpSize in parts of partSize, four at a
+// time, and times the upload and the CompleteMultipartUpload on its own
+// (a server that copies the parts on Complete spends seconds there; one
+// that records a manifest, milliseconds). The object is read back whole,
+// to check its size, and deleted.
+func multipart(ctx context.Context, cl *awss3.Client, c config) ([]metric, error) {
+	part := make([]byte, c.partSize)
+	if _, err := rand.Read(part); err != nil {
+		return nil, err
+	}
+	key := aws.String("multipart/object")
+	up, err := cl.CreateMultipartUpload(ctx, &awss3.CreateMultipartUploadInput{Bucket: aws.String(c.bucket), Key: key})
+	if err != nil {
+		return nil, fmt.Errorf("create upload: %w", err)
+	}
+	n := int((c.mpSize + c.partSize - 1) / c.partSize)
+	done := make([]types.CompletedPart, n)
+	var next atomic.Int64
+	var firstErr atomic.Pointer[error]
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := next.Add(1) - 1; i < int64(n) && firstErr.Load() == nil; i = next.Add(1) - 1 {
+				size := min(c.partSize, c.mpSize-i*c.partSize)
+				out, err := cl.UploadPart(ctx, &awss3.UploadPartInput{Bucket: aws.String(c.bucket), Key: key, UploadId: up.UploadId,
+					PartNumber: aws.Int32(int32(i + 1)), Body: bytes.NewReader(part[:size]), ContentLength: aws.Int64(size)})
+				if err != nil {
+					firstErr.CompareAndSwap(nil, &err)
+					return
+				}
+				done[i] = types.CompletedPart{ETag: out.ETag, PartNumber: aws.Int32(int32(i + 1))}
+			}
+		}()
+	}
+	wg.Wait()
+	if e := firstErr.Load(); e != nil {
+		return nil, fmt.Errorf("upload part: %w", *e)
+	}
+	upload := time.Since(t0)
+	t1 := time.Now()
+	if _, err := cl.CompleteMultipartUpload(ctx, &awss3.CompleteMultipartUploadInput{Bucket: aws.String(c.bucket), Key: key,
+		UploadId: up.UploadId, MultipartUpload: &types.CompletedMultipartUpload{Parts: done}}); err != nil {
+		return nil, fmt.Errorf("complete: %w", err)
+	}
+	complete := time.Since(t1)
+	t2 := time.Now()
+	out, err := cl.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String(c.bucket), Key: key})
+	if err != nil {
+		return nil, fmt.Errorf("get: %w", err)
+	}
+	got, err := io.Copy(io.Discard, out.Body)
+	out.Body.Close()
+	if err == nil && got != c.mpSize {
+		err = fmt.Errorf("GET returned %d bytes, want %d", got, c.mpSize)
+	}
+	if err != nil {
+		return nil, err
+	}
+	get := time.Since(t2)
+	mib := float64(c.mpSize) / (1 << 20)
+	fmt.Printf("MP  size=%d parts=%d×%d: upload %8.1f MiB/s  complete %8.1f ms  GET %8.1f MiB/s\n",
+		c.mpSize, n, c.partSize, mib/upload.Seconds(), ms(complete), mib/get.Seconds())
+	if _, err := cl.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: aws.String(c.bucket), Key: key}); err != nil {
+		return nil, fmt.Errorf("delete: %w", err)
+	}
+	name := fmt.Sprintf("multipart %d MiB in %d MiB parts", c.mpSize>>20, c.partSize>>20)
+	return []metric{{name + " upload", mib / upload.Seconds(), "MiB/s", false},
+		{name + " Complete", ms(complete), "ms", true},
+		{name + " GET", mib / get.Seconds(), "MiB/s", false}}, nil
 }

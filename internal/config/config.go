@@ -91,11 +91,13 @@ type Config struct {
 	PasswordHashTime      uint32
 	PasswordHashMemoryKiB uint32
 	// Ceph, when set, is the ceph.conf of a cluster whose RBD pool RBDPool
-	// holds block volumes, reached as the cephx user CephUser; it needs a
-	// binary built with `make build-ceph`.
-	Ceph     string
-	CephUser string
-	RBDPool  string
+	// holds block volumes and whose RADOS pool RADOSPool holds object
+	// bodies, reached as the cephx user CephUser; it needs a binary built
+	// with `make build-ceph`.
+	Ceph      string
+	CephUser  string
+	RBDPool   string
+	RADOSPool string
 	// TLSCert and TLSKey turn on TLS on the API and S3 listeners and
 	// NBD STARTTLS: a certificate and key file, or TLSCert alone naming a
 	// directory of NAME.crt/NAME.key pairs chosen by server name (tls.go
@@ -143,6 +145,7 @@ func Default() Config {
 		WaldurActionStatus: 200,
 		CephUser:           "client.admin",
 		RBDPool:            "stowage-volumes",
+		RADOSPool:          "stowage-objects",
 		NBDTLS:             "on",
 
 		MeterInterval:   5 * time.Minute,
@@ -175,6 +178,7 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	fs.StringVar(&c.Ceph, "ceph", c.Ceph, "ceph.conf of the Ceph cluster that holds block volumes (needs a binary from make build-ceph)")
 	fs.StringVar(&c.CephUser, "ceph-user", c.CephUser, "cephx user, as client.NAME or NAME")
 	fs.StringVar(&c.RBDPool, "rbd-pool", c.RBDPool, "RBD pool for block volumes")
+	fs.StringVar(&c.RADOSPool, "rados-pool", c.RADOSPool, "RADOS pool for object bodies")
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "certificate file (PEM, chain included), or a directory of NAME.crt/NAME.key pairs; TLS on the API and S3 listeners")
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "private key file of --tls-cert (PEM)")
 	fs.StringVar(&c.NBDTLS, "nbd-tls", c.NBDTLS, "NBD STARTTLS with the --tls-cert certificates: on, require or off")
@@ -220,6 +224,7 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	env("ceph", "STOWAGE_CEPH", &c.Ceph)
 	env("ceph-user", "STOWAGE_CEPH_USER", &c.CephUser)
 	env("rbd-pool", "STOWAGE_RBD_POOL", &c.RBDPool)
+	env("rados-pool", "STOWAGE_RADOS_POOL", &c.RADOSPool)
 	env("tls-cert", "STOWAGE_TLS_CERT", &c.TLSCert)
 	env("tls-key", "STOWAGE_TLS_KEY", &c.TLSKey)
 	env("nbd-tls", "STOWAGE_NBD_TLS", &c.NBDTLS)
@@ -358,8 +363,8 @@ func (c *Config) Validate() error {
 	if c.HeaderTimeout <= 0 || c.IdleTimeout <= 0 || c.BodyTimeout <= 0 || c.MaxHeaderBytes <= 0 {
 		problems = append(problems, errors.New("header, idle and body timeouts and the header size limit must be positive"))
 	}
-	if c.Ceph != "" && (c.CephUser == "" || c.RBDPool == "") {
-		problems = append(problems, errors.New("--ceph needs a --ceph-user and an --rbd-pool"))
+	if c.Ceph != "" && (c.CephUser == "" || c.RBDPool == "" || c.RADOSPool == "") {
+		problems = append(problems, errors.New("--ceph needs a --ceph-user, an --rbd-pool and a --rados-pool"))
 	}
 	problems = append(problems, c.validateTLS()...)
 	return errors.Join(problems...)

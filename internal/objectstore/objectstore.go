@@ -1,8 +1,9 @@
 // Package objectstore owns the bytes of S3 objects on local disk: bodies
 // streamed to temp files while MD5 and the requested S3 checksums are
 // computed in one pass, made durable (fsync file, rename, fsync directory)
-// under a generated blob id, read back by range, concatenated for multipart
-// completion, deleted, and garbage-collected when no metadata refers to them.
+// under a generated blob id, read back by range (several blobs as one through
+// a multipart object's manifest, OpenManifest), copied, deleted, and
+// garbage-collected when no metadata refers to them.
 //
 // It owns no metadata: which key maps to which blob, sizes as the user sees
 // them and ETags live in the metadata store. Small bodies may be handed
@@ -14,13 +15,10 @@
 package objectstore
 
 import (
-	"bytes"
 	"context"
 	"crypto/cipher"
-	"crypto/md5"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -158,78 +156,35 @@ func newID() (string, error) {
 // no longer than o.InlineMax. Nothing is visible under the blob's id until
 // the bytes are on disk; on any error (including r's) the temp file is
 // removed and no blob exists.
+//
+// Each buffer is written by a goroutine while the next one is received
+// and hashed, so a large body costs about the longer of the two rather
+// than their sum; every write has ended when Put returns.
 func (s *Store) Put(ctx context.Context, r io.Reader, o PutOptions) (b Blob, err error) {
 	if err := s.reserve.Check(0); err != nil {
 		return Blob{}, err
 	}
-	md := md5.New()
-	hashes := []hash.Hash{md}
-	sums := make(map[checksum.Algorithm]hash.Hash, len(o.Checksums))
-	for _, a := range o.Checksums {
-		if _, dup := sums[a]; dup {
-			continue
-		}
-		h := a.New()
-		if h == nil {
-			return Blob{}, errs.E(errs.Invalid, "unsupported checksum algorithm %q", a)
-		}
-		sums[a] = h
-		hashes = append(hashes, h)
+	body, err := NewBody(r, o)
+	if err != nil {
+		return Blob{}, err
 	}
 	buf := s.bufs.Get().(*[]byte)
 	defer s.bufs.Put(buf)
-	b.Checksums = make(map[checksum.Algorithm][]byte, len(sums))
-	var head []byte
-	inline := false
-	if o.InlineMax > 0 {
-		// One read decides: a body that ends within InlineMax is returned
-		// whole; a longer one goes to a file, these bytes first.
-		k, err := io.ReadFull(r, (*buf)[:min(o.InlineMax, len(*buf)-1)+1])
-		if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
-			return Blob{}, fmt.Errorf("objectstore: read body: %w", err)
-		}
-		head = append([]byte(nil), (*buf)[:k]...)
-		inline = err != nil
+	head, inline, err := body.Head(ctx, *buf)
+	if err != nil {
+		return Blob{}, err
 	}
 	if inline {
-		out := bytes.NewBuffer(make([]byte, 0, len(head)))
-		if b.Size, err = copyHashed(ctx, out, bytes.NewReader(head), hashes, o, *buf, nil, s.reserve.Check); err != nil {
-			return Blob{}, err
-		}
-		b.Inline = out.Bytes()
-	} else {
-		id, t, err := s.newBlob()
-		if err != nil {
-			return Blob{}, err
-		}
-		defer t.discard()
-		spare := s.bufs.Get().(*[]byte)
-		defer s.bufs.Put(spare)
-		w := &writeBehind{f: t.f}
-		if b.Size, err = copyHashed(ctx, w, io.MultiReader(bytes.NewReader(head), r), hashes, o, *buf, *spare, s.reserve.Check); err != nil {
-			return Blob{}, err
-		}
-		if err := s.install(t, id); err != nil {
-			return Blob{}, err
-		}
-		b.ID = id
+		return body.Blob(""), nil
 	}
-	b.MD5 = md.Sum(nil)
-	for a, h := range sums {
-		b.Checksums[a] = h.Sum(nil)
+	id, t, err := s.newBlob()
+	if err != nil {
+		return Blob{}, err
 	}
-	return b, nil
-}
-
-// copyHashed copies r to w, feeding every hash, checking ctx between
-// buffers, refusing more than o.Limit bytes when positive and encrypting
-// with o.Encrypt when set. Before each write, room(k) may refuse it for
-// lack of space. With a spare buffer (of buf's size) each buffer is
-// written by a goroutine while the next one is received and hashed, so a
-// large body costs about the longer of the two rather than their sum;
-// every write has ended when copyHashed returns.
-func copyHashed(ctx context.Context, w io.Writer, r io.Reader, hashes []hash.Hash, o PutOptions, buf, spare []byte, room func(int64) error) (n int64, err error) {
-	limit := o.Limit
+	defer t.discard()
+	spare := s.bufs.Get().(*[]byte)
+	defer s.bufs.Put(spare)
+	w := &writeBehind{f: t.f}
 	var inflight chan error
 	wait := func() error {
 		if inflight == nil {
@@ -242,56 +197,49 @@ func copyHashed(ctx context.Context, w io.Writer, r io.Reader, hashes []hash.Has
 		}
 		return nil
 	}
+	// Registered last, so it runs first: no write is still using a buffer
+	// or the temp file when they go.
 	defer func() {
-		if werr := wait(); err == nil {
-			err = werr
+		if werr := wait(); err == nil && werr != nil {
+			b, err = Blob{}, werr
 		}
 	}()
+	// The head is the start of the first buffer and the rest of it is
+	// filled behind it, so every buffer but the last is whole (and
+	// aligned, as O_DIRECT wants).
+	cur, next, filled := *buf, *spare, len(head)
 	for {
-		if err := ctx.Err(); err != nil {
-			return n, fmt.Errorf("objectstore: write: %w", err)
+		k, ferr := body.Fill(ctx, cur[filled:])
+		k, filled = k+filled, 0
+		if ferr != nil && ferr != io.EOF {
+			return Blob{}, ferr
 		}
-		k, rerr := io.ReadFull(r, buf)
 		if k > 0 {
-			n += int64(k)
-			if limit > 0 && n > limit {
-				return n, errs.E(errs.TooLarge, "the body is larger than the %d bytes allowed", limit)
-			}
-			for _, h := range hashes {
-				h.Write(buf[:k])
-			}
-			if o.Encrypt != nil {
-				o.Encrypt.XORKeyStream(buf[:k], buf[:k])
-			}
-			if err := room(int64(k)); err != nil {
-				return n, err
+			if err := s.reserve.Check(int64(k)); err != nil {
+				return Blob{}, err
 			}
 			if err := wait(); err != nil {
-				return n, err
+				return Blob{}, err
 			}
-			if spare == nil {
-				if _, err := w.Write(buf[:k]); err != nil {
-					return n, ioErr("write temp file", err)
-				}
-			} else {
-				done, p := make(chan error, 1), buf[:k]
-				go func() {
-					_, werr := w.Write(p)
-					done <- werr
-				}()
-				inflight = done
-				buf, spare = spare, buf
-			}
+			done, p := make(chan error, 1), cur[:k]
+			go func() {
+				_, werr := w.Write(p)
+				done <- werr
+			}()
+			inflight = done
+			cur, next = next, cur
 		}
-		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
-			return n, nil
-		}
-		if rerr != nil {
-			// The reader's error is the caller's (a bad signature, a client
-			// gone); keep it intact for errors.As.
-			return n, fmt.Errorf("objectstore: read body: %w", rerr)
+		if ferr == io.EOF {
+			break
 		}
 	}
+	if err := wait(); err != nil {
+		return Blob{}, err
+	}
+	if err := s.install(t, id); err != nil {
+		return Blob{}, err
+	}
+	return body.Blob(id), nil
 }
 
 // writeBehind writes a blob's file. A whole aligned buffer goes straight
@@ -580,8 +528,9 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 // Concat writes a new blob holding the given blobs back to back, streaming
 // (copy_file_range where the kernel offers it) rather than reading them
 // into memory. The sources are left alone; the caller deletes them once the
-// metadata points at the new blob. MD5 is not computed: a multipart ETag is
-// the MD5 of the parts' MD5s, which the caller already has.
+// metadata points at the new blob. MD5 is not computed: the caller copies
+// an object whose ETag it already has. Copies use it; completing a
+// multipart upload does not (the object's manifest names its parts).
 func (s *Store) Concat(ctx context.Context, ids []string) (Blob, error) {
 	id, t, err := s.newBlob()
 	if err != nil {

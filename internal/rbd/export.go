@@ -92,6 +92,10 @@ func (v *Volume) Size() int64 {
 	return int64(n)
 }
 
+// Allocated reports every byte as allocated, which BLOCK_STATUS clients
+// read as "copy it all"; answering from the object map is still to come.
+func (v *Volume) Allocated(_ context.Context, _, n int64) (int64, bool, error) { return n, true, nil }
+
 // ReadOnly reports a snapshot.
 func (v *Volume) ReadOnly() bool { return v.readOnly }
 

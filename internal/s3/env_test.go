@@ -32,10 +32,16 @@ type key struct {
 }
 
 // env is the S3 handler over a real SQLite store and object store in a
-// temp dir, served on 127.0.0.1 over HTTP and HTTPS.
+// temp dir, served on 127.0.0.1 over HTTP and HTTPS. In a test binary
+// built with the ceph tag while $TEST_CEPH_CONF names a cluster (`make
+// test-ceph`), the bodies are in a RADOS namespace of the env's own
+// instead: the same tests, the other backend.
 type env struct {
-	store   *sqlstore.Store
+	store *sqlstore.Store
+	// blobs is the local object store, nil when the bodies are in RADOS
+	// (pool then looks into them).
 	blobs   *objectstore.Store
+	pool    bodyPool
 	sealer  *seal.Sealer
 	dataDir string
 	srv     *httptest.Server
@@ -119,9 +125,13 @@ func buildEnv(t testing.TB, backend, domain string, managed bool) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	blobs, err := objectstore.New(filepath.Join(dir, "objects"), objectstore.Options{})
-	if err != nil {
-		t.Fatal(err)
+	var blobs *objectstore.Store
+	bodies, pool := radosBodies(t, st, "")
+	if bodies == nil {
+		if blobs, err = objectstore.New(filepath.Join(dir, "objects"), objectstore.Options{}); err != nil {
+			t.Fatal(err)
+		}
+		bodies = blobs
 	}
 	sealer, err := seal.New(make([]byte, 32))
 	if err != nil {
@@ -148,13 +158,13 @@ func buildEnv(t testing.TB, backend, domain string, managed bool) *env {
 		}
 		return key{project: project, access: ak, secret: sk}
 	}
-	e := &env{store: st, blobs: blobs, sealer: sealer, dataDir: dir, a: mk(pa.ID), b: mk(pb.ID), reg: prometheus.NewRegistry()}
+	e := &env{store: st, blobs: blobs, pool: pool, sealer: sealer, dataDir: dir, a: mk(pa.ID), b: mk(pb.ID), reg: prometheus.NewRegistry()}
 	e.quota = &limitQuota{store: st, limit: map[string]int64{}, reserved: map[string]int64{}}
 	var quota s3.Quota = e.quota
 	if managed {
 		quota = objectstorage.NewManager(st, nil, sealer, region)
 	}
-	e.opts = s3.Options{Meta: st, Blobs: blobs, Credentials: s3.NewSealedCredentials(st, sealer),
+	e.opts = s3.Options{Meta: st, Blobs: bodies, Credentials: s3.NewSealedCredentials(st, sealer),
 		Quota: quota, Keys: sealer, Region: region, Domain: domain}
 	o := e.opts
 	o.Registry = e.reg
@@ -167,6 +177,27 @@ func buildEnv(t testing.TB, backend, domain string, managed bool) *env {
 	t.Cleanup(e.srv.Close)
 	t.Cleanup(e.tls.Close)
 	return e
+}
+
+// bodyPool looks into a RADOS namespace holding an env's bodies.
+type bodyPool interface {
+	// blobs counts the blobs (head objects) in the namespace.
+	blobs(t testing.TB) int
+	// holds reports whether any object there contains needle.
+	holds(t testing.TB, needle []byte) bool
+}
+
+// gc runs the local store's orphan collection, expecting nothing to
+// collect; RADOS has no such walk (intents and the removal queue stand in
+// for it).
+func (e *env) gc(t *testing.T) {
+	t.Helper()
+	if e.blobs == nil {
+		return
+	}
+	if n, err := e.blobs.GC(context.Background(), time.Now().Add(time.Hour), e.store.LiveBlobs); err != nil || n != 0 {
+		t.Fatalf("gc removed %d blobs (%v): every blob left is referenced", n, err)
+	}
 }
 
 // tlsTransport trusts the test server's certificate.

@@ -17,9 +17,12 @@ import (
 	"github.com/stowage/stowage/internal/s3"
 )
 
-// blobFiles counts the blob files of the object store.
+// blobFiles counts the blobs of the object store (files, or RADOS heads).
 func blobFiles(t *testing.T, e *env) int {
 	t.Helper()
+	if e.pool != nil {
+		return e.pool.blobs(t)
+	}
 	n := 0
 	err := filepath.WalkDir(filepath.Join(e.dataDir, "objects", "blobs"), func(_ string, d fs.DirEntry, err error) error {
 		if err == nil && d.Type().IsRegular() {
@@ -215,7 +218,7 @@ func TestInlineEncrypted(t *testing.T) {
 					t.Fatalf("%s: blob %q, %d inline bytes, plaintext in the row %v", key, o.BlobID, len(o.Inline), bytes.Contains(o.Inline, probe))
 				}
 			}
-			if onDisk(t, e.dataDir, probe) {
+			if stored(t, e, probe) {
 				t.Fatal("plaintext found in the data directory")
 			}
 			out, err := c.GetObject(ctx, &awss3.GetObjectInput{Bucket: b, Key: aws.String("s3"), Range: aws.String("bytes=17-2049")})

@@ -179,7 +179,7 @@ func (h *Handler) uploadPart(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
-	rc, err := h.receive(req, b, pe.enc, 0) // parts are concatenated: always blobs
+	rc, err := h.receive(req, b, pe.enc, 0) // parts are a manifest's blobs, never inline
 	if err != nil {
 		return err
 	}
@@ -388,16 +388,13 @@ func (h *Handler) completeUpload(w http.ResponseWriter, req *request) error {
 	if err := h.conditionalWrite(req, b); err != nil {
 		return err
 	}
-	blob, err := h.o.Blobs.Concat(ctx, ids)
-	if err != nil {
-		return err
-	}
-	o := bucket.Object{BucketID: b.ID, Key: u.Key, BlobID: blob.ID, Size: size,
+	// The parts stay where they were written: the object's manifest names
+	// them, so completing costs a row per part, not a copy of the bytes.
+	o := bucket.Object{BucketID: b.ID, Key: u.Key, Manifest: ids, Size: size,
 		ETag: fmt.Sprintf("%s-%d", hex.EncodeToString(sum.Sum(nil)), len(in.Parts)),
 		Meta: u.Meta, Checksums: sums, Tags: u.Tags, ACL: u.ACL, Parts: len(in.Parts), PartSizes: sizes, SSE: sse, Lock: u.Lock, Modified: h.o.Now().UTC()}
 	c, partBlobs, err := h.o.Meta.CompleteUpload(ctx, b.ID, u.ID, o)
 	if err != nil {
-		h.dropBlob(req, blob.ID)
 		if isNotExist(err) {
 			return apiErr(errNoSuchUpload, "the specified multipart upload does not exist")
 		}

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -786,7 +787,9 @@ func (h *Handler) deleteKey(req *request, b bucket.Bucket, key string, version *
 		if gone.DeleteMarker {
 			d.DeleteMarkerVersionID = d.VersionID
 		}
-		h.dropBlob(req, gone.BlobID)
+		for _, id := range gone.Blobs() {
+			h.dropBlob(req, id)
+		}
 		return d, nil
 	}
 	c, err := h.o.Meta.DeleteObject(ctx, b.ID, key, h.o.Now().UTC())
@@ -990,7 +993,7 @@ func (h *Handler) copyObject(w http.ResponseWriter, req *request) error {
 	reencrypt := src.SSE.Mode != dst.mode || dst.mode == bucket.EncryptCustomer
 	o := bucket.Object{BucketID: b.ID, Key: req.key, BlobID: src.BlobID, Inline: src.Inline, Size: src.Size, ETag: src.ETag,
 		Meta: src.Meta, Checksums: src.Checksums, Tags: src.Tags, ACL: acl, Parts: src.Parts, PartSizes: src.PartSizes,
-		SSE: src.SSE, Lock: lock, Modified: h.o.Now().UTC()}
+		Manifest: src.Manifest, SSE: src.SSE, Lock: lock, Modified: h.o.Now().UTC()}
 	if directive == "REPLACE" {
 		if o.Meta, err = objectMeta(req.r); err != nil {
 			return err
@@ -1024,12 +1027,10 @@ func (h *Handler) copyObject(w http.ResponseWriter, req *request) error {
 		switch {
 		case reencrypt:
 			err = h.reencrypt(ctx, &o, src, srcDEK, dst)
-		case src.BlobID == "":
+		case len(src.Blobs()) == 0:
 			// Inline bytes are copied with the row.
 		default:
-			var nb objectstore.Blob
-			nb, err = h.o.Blobs.Concat(ctx, []string{src.BlobID})
-			o.BlobID = nb.ID
+			err = h.ownBytes(ctx, &o, src)
 		}
 		if err != nil {
 			if isNotExist(err) {
@@ -1039,18 +1040,16 @@ func (h *Handler) copyObject(w http.ResponseWriter, req *request) error {
 		}
 	}
 	c, err := h.o.Meta.PutObject(ctx, o)
-	if errs.Is(err, errs.Conflict) && o.BlobID != "" && o.BlobID == src.BlobID {
+	if errs.Is(err, errs.Conflict) && len(o.Blobs()) > 0 && slices.Equal(o.Blobs(), src.Blobs()) {
 		// The bucket became versioned since it was read: the new version
 		// needs bytes of its own.
-		nb, cerr := h.o.Blobs.Concat(ctx, []string{src.BlobID})
-		if cerr != nil {
+		if cerr := h.ownBytes(ctx, &o, src); cerr != nil {
 			return cerr
 		}
-		o.BlobID = nb.ID
 		c, err = h.o.Meta.PutObject(ctx, o)
 	}
 	if err != nil {
-		if o.BlobID != src.BlobID {
+		if o.BlobID != "" && o.BlobID != src.BlobID {
 			h.dropBlob(req, o.BlobID)
 		}
 		return err
@@ -1061,6 +1060,19 @@ func (h *Handler) copyObject(w http.ResponseWriter, req *request) error {
 	}
 	setSSEHeaders(w, o.SSE)
 	return writeXML(w, http.StatusOK, copyObjectResult{Xmlns: s3NS, LastModified: iso8601(o.Modified), ETag: quoted(o.ETag)})
+}
+
+// ownBytes gives o a copy of src's stored bytes in one blob of its own, so
+// that deleting either object never touches the other's (copy_file_range
+// makes it cheap on disk). A multipart source is read through its
+// manifest; o keeps its part sizes and counter starts.
+func (h *Handler) ownBytes(ctx context.Context, o *bucket.Object, src bucket.Object) error {
+	nb, err := h.o.Blobs.Concat(ctx, src.Blobs())
+	if err != nil {
+		return err
+	}
+	o.BlobID, o.Manifest = nb.ID, nil
+	return nil
 }
 
 // reencrypt stores src's plaintext as o's new blob under the encryption
@@ -1080,7 +1092,7 @@ func (h *Handler) reencrypt(ctx context.Context, o *bucket.Object, src bucket.Ob
 	if err != nil {
 		return err
 	}
-	o.BlobID, o.Inline, o.SSE = nb.ID, nb.Inline, sse
+	o.BlobID, o.Inline, o.Manifest, o.SSE = nb.ID, nb.Inline, nil, sse
 	switch {
 	case sse.Mode == bucket.EncryptCustomer:
 		o.ETag = maskETag(dek, nb.MD5)
@@ -1095,12 +1107,15 @@ func (h *Handler) reencrypt(ctx context.Context, o *bucket.Object, src bucket.Ob
 func (h *Handler) open(ctx context.Context, o bucket.Object, dek []byte, start, length int64) (io.ReadCloser, error) {
 	var rd io.ReadCloser
 	var err error
-	if o.BlobID == "" {
+	switch {
+	case len(o.Manifest) > 0:
+		rd, err = objectstore.OpenManifest(ctx, h.o.Blobs, o.Manifest, o.PartSizes, start, length)
+	case o.BlobID == "":
 		if start < 0 || length < 0 || start+length > int64(len(o.Inline)) {
 			return nil, fmt.Errorf("s3: range %d+%d outside the %d inline bytes of %s", start, length, len(o.Inline), o.Key)
 		}
 		rd = io.NopCloser(bytes.NewReader(o.Inline[start : start+length]))
-	} else {
+	default:
 		rd, err = h.o.Blobs.Open(ctx, o.BlobID, start, length)
 	}
 	if err != nil || dek == nil {

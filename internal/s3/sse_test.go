@@ -42,6 +42,13 @@ func sseData(n int) []byte {
 	return b
 }
 
+// stored reports whether needle is anywhere in what the env stored: its
+// data directory (metadata, local blobs) or its RADOS namespace.
+func stored(t *testing.T, e *env, needle []byte) bool {
+	t.Helper()
+	return onDisk(t, e.dataDir, needle) || (e.pool != nil && e.pool.holds(t, needle))
+}
+
 // onDisk reports whether any file of the data directory (blobs, the
 // SQLite database and its journal) contains needle.
 func onDisk(t *testing.T, dir string, needle []byte) bool {
@@ -103,7 +110,7 @@ func testSSE(t *testing.T, e *env) {
 		if put.ServerSideEncryption != types.ServerSideEncryptionAes256 || *put.ETag != fmt.Sprintf(`"%x"`, sum) {
 			t.Fatalf("put: sse %q etag %s", put.ServerSideEncryption, *put.ETag)
 		}
-		if onDisk(t, e.dataDir, probe) {
+		if stored(t, e, probe) {
 			t.Fatal("plaintext found on disk")
 		}
 		out, err := c.GetObject(ctx, &awss3.GetObjectInput{Bucket: b, Key: aws.String("s3")})
@@ -139,7 +146,7 @@ func testSSE(t *testing.T, e *env) {
 		if sum := md5.Sum(data); *put.ETag == fmt.Sprintf(`"%x"`, sum) {
 			t.Fatal("an SSE-C ETag must not be the plaintext's MD5")
 		}
-		if onDisk(t, e.dataDir, probe) {
+		if stored(t, e, probe) {
 			t.Fatal("plaintext found on disk")
 		}
 		_, err = c.GetObject(ctx, &awss3.GetObjectInput{Bucket: b, Key: aws.String("c")})

@@ -49,14 +49,8 @@ func (d rbdData) Volume(ctx context.Context, id string) (blockVolume, error) {
 	if err != nil {
 		return nil, err
 	}
-	return rbdVolume{v}, nil
+	return v, nil
 }
-
-// rbdVolume reports every byte as allocated to BLOCK_STATUS until the RBD
-// export answers from its object map.
-type rbdVolume struct{ *rbd.Volume }
-
-func (rbdVolume) Allocated(_ context.Context, _, n int64) (int64, bool, error) { return n, true, nil }
 
 // rbdPool is the RBD pool as the operator sees it (stowage admin pools).
 type rbdPool struct{ *rbd.Store }

@@ -8,14 +8,13 @@ import (
 	"github.com/stowage/stowage/internal/blockstore"
 	"github.com/stowage/stowage/internal/core/pool"
 	"github.com/stowage/stowage/internal/diskspace"
-	"github.com/stowage/stowage/internal/objectstore"
 	"github.com/stowage/stowage/internal/store/sqlstore"
 )
 
 // pools builds the operator's view of this node's engines.
 func (s *Server) pools() *pool.Service {
 	return pool.NewService(s.blockPool(),
-		objectPool{blobs: s.blobs, store: s.store, dir: filepath.Join(s.cfg.DataDir, "objects")})
+		objectPool{blobs: s.bodies, store: s.store, dir: filepath.Join(s.cfg.DataDir, "objects")})
 }
 
 // blockPool is where block volumes live: Ceph, or the local thin pool.
@@ -49,7 +48,7 @@ func (b blockPool) Fsck(ctx context.Context) (pool.FsckReport, error) {
 // objectPool adapts the blob store and the bucket counters to
 // pool.Objects.
 type objectPool struct {
-	blobs *objectstore.Store
+	blobs objectBodies
 	store *sqlstore.Store
 	dir   string
 }
@@ -72,7 +71,7 @@ func (o objectPool) Stats(ctx context.Context) (pool.ObjectStats, error) {
 }
 
 func (o objectPool) CollectOrphans(ctx context.Context, cutoff time.Time) (int, error) {
-	return o.blobs.GC(ctx, cutoff, o.store.LiveBlobs)
+	return o.blobs.CollectOrphans(ctx, cutoff)
 }
 
 // space reports the file system under dir; it is zero when the system

@@ -40,7 +40,6 @@ import (
 	"github.com/stowage/stowage/internal/jobs"
 	"github.com/stowage/stowage/internal/nbd"
 	"github.com/stowage/stowage/internal/nfs"
-	"github.com/stowage/stowage/internal/objectstore"
 	"github.com/stowage/stowage/internal/s3"
 	"github.com/stowage/stowage/internal/seal"
 	"github.com/stowage/stowage/internal/store/sqlstore"
@@ -54,7 +53,7 @@ type Server struct {
 	identity *identity.Service
 	market   *marketplace.Service
 	objects  *objectstorage.Manager
-	blobs    *objectstore.Store
+	bodies   objectBodies
 	runner   *jobs.Runner
 	sealer   *seal.Sealer
 	registry *prometheus.Registry
@@ -372,6 +371,11 @@ func (s *Server) Serve(ctx context.Context) error {
 		defer close(lifecycleDone)
 		s.runLifecycle(runCtx)
 	}()
+	sweepDone := make(chan struct{})
+	go func() {
+		defer close(sweepDone)
+		s.sweepBlobs(runCtx)
+	}()
 	retentionDone := make(chan struct{})
 	go func() {
 		defer close(retentionDone)
@@ -404,6 +408,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	<-retentionDone
 	<-meterDone
 	<-lifecycleDone
+	<-sweepDone
 	return err
 }
 
@@ -429,6 +434,9 @@ func (s *Server) Close() error {
 	}
 	if s.files != nil {
 		err = errors.Join(err, s.files.Close())
+	}
+	if s.bodies != nil {
+		err = errors.Join(err, s.bodies.Close())
 	}
 	if s.store != nil {
 		err = errors.Join(err, s.store.Close())

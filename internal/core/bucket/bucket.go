@@ -92,8 +92,13 @@ type Object struct {
 	// PartSizes are the sizes of a multipart object's parts in order (nil
 	// for single-part objects and those completed before they were kept).
 	PartSizes []int64
-	SSE       SSE
-	Modified  time.Time
+	// Manifest names, in part order, the blobs of a multipart object whose
+	// parts stayed where they were written (PartSizes gives their sizes);
+	// BlobID is then "". Completing an upload records it instead of
+	// copying the bytes.
+	Manifest []string
+	SSE      SSE
+	Modified time.Time
 	// VersionID is the S3 version id, "" for the null version (every
 	// object of a bucket that was never versioned, and those written
 	// while versioning was suspended).
@@ -103,6 +108,18 @@ type Object struct {
 	// DeleteMarker marks a version that says the key was deleted.
 	DeleteMarker bool
 	Lock         Lock
+}
+
+// Blobs lists the blobs holding o's bytes: its blob, or the parts its
+// manifest names; none for inline bytes.
+func (o Object) Blobs() []string {
+	if len(o.Manifest) > 0 {
+		return o.Manifest
+	}
+	if o.BlobID != "" {
+		return []string{o.BlobID}
+	}
+	return nil
 }
 
 // Object lock retention modes.

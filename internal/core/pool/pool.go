@@ -39,7 +39,9 @@ type ObjectStats struct {
 	Objects     int64
 	ObjectBytes int64 // what the buckets' counters say clients stored
 	// Blobs and BlobBytes count files in the blob store: objects, parts of
-	// unfinished multipart uploads, and orphans a GC would remove.
+	// unfinished multipart uploads, and orphans a GC would remove. With
+	// bodies in RADOS they are the pool's objects (one per 4 MiB stripe)
+	// and bytes, as Ceph's mgr reports them.
 	Blobs     int64
 	BlobBytes int64
 	// InlineObjects and InlineBytes are the small objects kept in the

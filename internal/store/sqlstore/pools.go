@@ -14,6 +14,6 @@ func (s *Store) BucketTotals(ctx context.Context) (buckets, objects, bytes int64
 // InlineTotals counts the objects whose bytes live in their row (blob_id
 // ”), by the blob index.
 func (s *Store) InlineTotals(ctx context.Context) (objects, bytes int64, err error) {
-	err = s.r.QueryRowContext(ctx, "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM objects WHERE blob_id = ''").Scan(&objects, &bytes)
+	err = s.r.QueryRowContext(ctx, "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM objects WHERE blob_id = '' AND manifest = ''").Scan(&objects, &bytes)
 	return objects, bytes, mapErr(err)
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -314,6 +313,9 @@ func (s *Store) DeleteBucketAbortUploads(ctx context.Context, id string, at time
 		if _, err := tx.ExecContext(ctx, "DELETE FROM multipart_uploads WHERE bucket_id = $1", id); err != nil {
 			return mapErr(err)
 		}
+		if err := queueRemovals(ctx, tx, partBlobs); err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, "UPDATE buckets SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL", ts(at), id)
 		if err != nil {
 			return mapErr(err)
@@ -325,7 +327,7 @@ func (s *Store) DeleteBucketAbortUploads(ctx context.Context, id string, at time
 
 // ---- objects
 
-const objectCols = "bucket_id, key_name, blob_id, size, etag, meta, checksums, tags, acl, parts, modified_at, sse, part_sizes, inline_data, version_id, seq, lock_mode, lock_until, legal_hold"
+const objectCols = "bucket_id, key_name, blob_id, size, etag, meta, checksums, tags, acl, parts, modified_at, sse, part_sizes, inline_data, version_id, seq, lock_mode, lock_until, legal_hold, manifest"
 
 func scanObject(row interface{ Scan(...any) error }) (bucket.Object, error) {
 	return scanObjectWith(row)
@@ -334,11 +336,11 @@ func scanObject(row interface{ Scan(...any) error }) (bucket.Object, error) {
 // scanObjectWith reads objectCols followed by the extra columns.
 func scanObjectWith(row interface{ Scan(...any) error }, extra ...any) (bucket.Object, error) {
 	var o bucket.Object
-	var meta, sums, tags, sse, sizes string
+	var meta, sums, tags, sse, sizes, manifest string
 	var mod, until int64
 	var hold int
 	dest := append([]any{&o.BucketID, &o.Key, &o.BlobID, &o.Size, &o.ETag, &meta, &sums, &tags, &o.ACL, &o.Parts, &mod, &sse, &sizes, &o.Inline,
-		&o.VersionID, &o.Seq, &o.Lock.Mode, &until, &hold}, extra...)
+		&o.VersionID, &o.Seq, &o.Lock.Mode, &until, &hold, &manifest}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return o, err
 	}
@@ -352,6 +354,9 @@ func scanObjectWith(row interface{ Scan(...any) error }, extra ...any) (bucket.O
 	}
 	if err := fromJSONValue(sizes, &o.PartSizes); err != nil {
 		return o, fmt.Errorf("decode part sizes of %s: %w", o.Key, err)
+	}
+	if err := fromJSONValue(manifest, &o.Manifest); err != nil {
+		return o, fmt.Errorf("decode manifest of %s: %w", o.Key, err)
 	}
 	var err error
 	if o.Meta, err = fromJSON(meta); err != nil {
@@ -382,12 +387,8 @@ func (s *Store) putObject(ctx context.Context, tx *sql.Tx, o bucket.Object) (buc
 		return bucket.Committed{}, err
 	}
 	if versioning == "" {
-		replaced, err := replaceObject(ctx, tx, o)
-		var c bucket.Committed
-		if replaced != "" {
-			c.Freed = []string{replaced}
-		}
-		return c, err
+		freed, err := replaceObject(ctx, tx, o)
+		return bucket.Committed{Freed: freed}, err
 	}
 	return putVersion(ctx, tx, o, versioning)
 }
@@ -409,40 +410,48 @@ func (s *Store) bucketStateIn(ctx context.Context, tx *sql.Tx, bucketID string) 
 }
 
 // replaceObject upserts o and moves the bucket's counters by the
-// difference, returning the blob id it replaced ("" for a new key).
-func replaceObject(ctx context.Context, tx *sql.Tx, o bucket.Object) (string, error) {
-	var oldBlob string
+// difference, returning the blobs of the bytes it replaced (none for a new
+// key or a metadata-only replace).
+func replaceObject(ctx context.Context, tx *sql.Tx, o bucket.Object) ([]string, error) {
+	var old body
 	var oldSize int64
-	err := tx.QueryRowContext(ctx, "SELECT blob_id, size FROM objects WHERE bucket_id = $1 AND key_name = $2", o.BucketID, o.Key).Scan(&oldBlob, &oldSize)
-	switch {
-	case err == sql.ErrNoRows:
-		_, err = tx.ExecContext(ctx, `INSERT INTO objects (`+objectCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
+	err := tx.QueryRowContext(ctx, "SELECT blob_id, size, manifest FROM objects WHERE bucket_id = $1 AND key_name = $2", o.BucketID, o.Key).Scan(&old.blob, &oldSize, &old.manifest)
+	if err != nil && err != sql.ErrNoRows {
+		return nil, fmt.Errorf("read object: %w", mapErr(err))
+	}
+	if err := recordManifest(ctx, tx, o.Manifest); err != nil {
+		return nil, err
+	}
+	if err := takeBlob(ctx, tx, o.BlobID); err != nil {
+		return nil, err
+	}
+	manifest := manifestValue(o.Manifest)
+	if err == sql.ErrNoRows {
+		_, err = tx.ExecContext(ctx, `INSERT INTO objects (`+objectCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`,
 			o.BucketID, o.Key, o.BlobID, o.Size, o.ETag, toJSON(o.Meta), toJSON(o.Checksums), toJSON(o.Tags), aclOrPrivate(o.ACL), o.Parts, ts(o.Modified),
-			toJSONValue(o.SSE, o.SSE.Mode == ""), toJSONValue(o.PartSizes, o.PartSizes == nil), inlineData(o), o.VersionID, o.Seq, o.Lock.Mode, lockUntil(o.Lock), boolInt(o.Lock.LegalHold))
+			toJSONValue(o.SSE, o.SSE.Mode == ""), toJSONValue(o.PartSizes, o.PartSizes == nil), inlineData(o), o.VersionID, o.Seq, o.Lock.Mode, lockUntil(o.Lock), boolInt(o.Lock.LegalHold),
+			manifest)
 		if err != nil {
-			return "", fmt.Errorf("insert object: %w", mapErr(err))
+			return nil, fmt.Errorf("insert object: %w", mapErr(err))
 		}
-		err = bumpUsage(ctx, tx, o.BucketID, o.Size, 1)
-		return "", err
-	case err != nil:
-		return "", fmt.Errorf("read object: %w", mapErr(err))
+		return nil, bumpUsage(ctx, tx, o.BucketID, o.Size, 1)
 	}
 	_, err = tx.ExecContext(ctx, `UPDATE objects SET blob_id = $1, size = $2, etag = $3, meta = $4, checksums = $5, tags = $6, acl = $7, parts = $8, modified_at = $9,
-		sse = $10, part_sizes = $11, inline_data = $12, version_id = $13, seq = $14, lock_mode = $15, lock_until = $16, legal_hold = $17
-		WHERE bucket_id = $18 AND key_name = $19`,
+		sse = $10, part_sizes = $11, inline_data = $12, version_id = $13, seq = $14, lock_mode = $15, lock_until = $16, legal_hold = $17, manifest = $18
+		WHERE bucket_id = $19 AND key_name = $20`,
 		o.BlobID, o.Size, o.ETag, toJSON(o.Meta), toJSON(o.Checksums), toJSON(o.Tags), aclOrPrivate(o.ACL), o.Parts, ts(o.Modified),
 		toJSONValue(o.SSE, o.SSE.Mode == ""), toJSONValue(o.PartSizes, o.PartSizes == nil), inlineData(o), o.VersionID, o.Seq,
-		o.Lock.Mode, lockUntil(o.Lock), boolInt(o.Lock.LegalHold), o.BucketID, o.Key)
+		o.Lock.Mode, lockUntil(o.Lock), boolInt(o.Lock.LegalHold), manifest, o.BucketID, o.Key)
 	if err != nil {
-		return "", fmt.Errorf("update object: %w", mapErr(err))
+		return nil, fmt.Errorf("update object: %w", mapErr(err))
 	}
 	if err := bumpUsage(ctx, tx, o.BucketID, o.Size-oldSize, 0); err != nil {
-		return "", err
+		return nil, err
 	}
-	if oldBlob == o.BlobID {
-		return "", nil // metadata-only replace (copy onto itself), or inline bytes
+	if old.same(body{blob: o.BlobID, manifest: manifest}) {
+		return nil, nil // metadata-only replace (copy onto itself), or inline bytes
 	}
-	return oldBlob, nil
+	return old.free(ctx, tx)
 }
 
 // boolInt is a flag as the INTEGER columns hold it on both engines.
@@ -464,7 +473,7 @@ func lockUntil(l bucket.Lock) int64 {
 // inlineData is the inline_data column of o: NULL when its bytes are a
 // blob, never NULL when they are inline (an empty object is zero bytes).
 func inlineData(o bucket.Object) any {
-	if o.BlobID != "" {
+	if o.BlobID != "" || len(o.Manifest) > 0 {
 		return nil
 	}
 	if o.Inline == nil {
@@ -590,7 +599,6 @@ func (s *Store) commitPuts(ctx context.Context, batch []*putReq) {
 // a delete marker made at (the null version's bytes are freed when
 // suspended). Committed.VersionID is then the marker's.
 func (s *Store) DeleteObject(ctx context.Context, bucketID, key string, at time.Time) (c bucket.Committed, err error) {
-	var blobID string
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		if err := s.lockKey(ctx, tx, bucketID, key); err != nil {
 			return err
@@ -606,17 +614,21 @@ func (s *Store) DeleteObject(ctx context.Context, bucketID, key string, at time.
 			return err
 		}
 		var size int64
-		err = tx.QueryRowContext(ctx, "SELECT blob_id, size FROM objects WHERE bucket_id = $1 AND key_name = $2", bucketID, key).Scan(&blobID, &size)
+		var old body
+		err = tx.QueryRowContext(ctx, "SELECT blob_id, size, manifest FROM objects WHERE bucket_id = $1 AND key_name = $2", bucketID, key).Scan(&old.blob, &size, &old.manifest)
 		if err != nil {
 			return notFound(err, "object", key)
 		}
 		if _, err := tx.ExecContext(ctx, "DELETE FROM objects WHERE bucket_id = $1 AND key_name = $2", bucketID, key); err != nil {
 			return fmt.Errorf("delete object: %w", mapErr(err))
 		}
+		if c.Freed, err = old.free(ctx, tx); err != nil {
+			return err
+		}
 		return bumpUsage(ctx, tx, bucketID, -size, -1)
 	})
-	if err == nil && blobID != "" {
-		c.Freed = []string{blobID}
+	if err != nil {
+		c.Freed = nil
 	}
 	return c, err
 }
@@ -825,8 +837,16 @@ func (s *Store) PutPart(ctx context.Context, p bucket.Part) (replaced string, er
 		if err != nil {
 			return fmt.Errorf("put part: %w", mapErr(err))
 		}
-		return nil
+		if replaced != "" {
+			if err := queueRemovals(ctx, tx, []string{replaced}); err != nil {
+				return err
+			}
+		}
+		return takeBlob(ctx, tx, p.BlobID)
 	})
+	if err != nil {
+		replaced = ""
+	}
 	return replaced, err
 }
 
@@ -837,33 +857,39 @@ func (s *Store) ListParts(ctx context.Context, uploadID string, after, limit int
 }
 
 func partBlobs(ctx context.Context, tx *sql.Tx, uploadID string) ([]string, error) {
-	rows, err := tx.QueryContext(ctx, "SELECT blob_id FROM multipart_parts WHERE upload_id = $1", uploadID)
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, mapErr(err)
-		}
-		out = append(out, id)
-	}
-	return out, mapErr(rows.Err())
+	return blobIDs(ctx, tx, "SELECT blob_id FROM multipart_parts WHERE upload_id = $1", uploadID)
 }
 
 // CompleteUpload replaces the upload and its parts with object o in one
-// transaction, returning the blob o replaced and every part blob, which
-// the caller deletes after commit (o's blob is new: parts were
-// concatenated into it).
-func (s *Store) CompleteUpload(ctx context.Context, bucketID, uploadID string, o bucket.Object) (c bucket.Committed, parts []string, err error) {
+// transaction, returning the blobs o replaced and the part blobs o's
+// manifest does not name (parts uploaded but left out of the completion),
+// which the caller deletes after commit. The parts o names stay where
+// they are: o's manifest now owns them.
+func (s *Store) CompleteUpload(ctx context.Context, bucketID, uploadID string, o bucket.Object) (c bucket.Committed, unused []string, err error) {
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		var one int
 		if err := tx.QueryRowContext(ctx, "SELECT 1 FROM multipart_uploads WHERE id = $1 AND bucket_id = $2", uploadID, bucketID).Scan(&one); err != nil {
 			return notFound(err, "upload", uploadID)
 		}
-		if parts, err = deleteUpload(ctx, tx, uploadID); err != nil {
+		parts, err := deleteUpload(ctx, tx, uploadID)
+		if err != nil {
+			return err
+		}
+		named := make(map[string]bool, len(o.Manifest))
+		for _, id := range o.Manifest {
+			named[id] = true
+		}
+		for _, id := range parts {
+			if named[id] {
+				delete(named, id)
+			} else {
+				unused = append(unused, id)
+			}
+		}
+		if len(named) > 0 {
+			return fmt.Errorf("complete upload %s: the manifest names blobs that are not its parts", uploadID)
+		}
+		if err := queueRemovals(ctx, tx, unused); err != nil {
 			return err
 		}
 		if err := s.lockKey(ctx, tx, o.BucketID, o.Key); err != nil {
@@ -872,7 +898,10 @@ func (s *Store) CompleteUpload(ctx context.Context, bucketID, uploadID string, o
 		c, err = s.putObject(ctx, tx, o)
 		return err
 	})
-	return c, parts, err
+	if err != nil {
+		unused = nil
+	}
+	return c, unused, err
 }
 
 func deleteUpload(ctx context.Context, tx *sql.Tx, uploadID string) ([]string, error) {
@@ -896,8 +925,10 @@ func (s *Store) AbortUpload(ctx context.Context, bucketID, uploadID string) (par
 		if err := tx.QueryRowContext(ctx, "SELECT 1 FROM multipart_uploads WHERE id = $1 AND bucket_id = $2", uploadID, bucketID).Scan(&one); err != nil {
 			return notFound(err, "upload", uploadID)
 		}
-		parts, err = deleteUpload(ctx, tx, uploadID)
-		return err
+		if parts, err = deleteUpload(ctx, tx, uploadID); err != nil {
+			return err
+		}
+		return queueRemovals(ctx, tx, parts)
 	})
 	return parts, err
 }
@@ -909,25 +940,22 @@ func (s *Store) LiveBlobs(ctx context.Context, ids []string) (map[string]bool, e
 	if len(ids) == 0 {
 		return live, nil
 	}
-	ph := make([]string, len(ids))
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		ph[i] = fmt.Sprintf("$%d", i+1)
-		args[i] = id
-	}
-	in := strings.Join(ph, ", ")
-	rows, err := s.r.QueryContext(ctx, "SELECT blob_id FROM objects WHERE blob_id IN ("+in+") UNION SELECT blob_id FROM multipart_parts WHERE blob_id IN ("+in+
-		") UNION SELECT blob_id FROM object_versions WHERE blob_id IN ("+in+")", args...)
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, mapErr(err)
+	err := inBatches(ids, func(args []any) error {
+		in := inList(len(args))
+		rows, err := s.r.QueryContext(ctx, "SELECT blob_id FROM objects WHERE blob_id IN ("+in+") UNION SELECT blob_id FROM multipart_parts WHERE blob_id IN ("+in+
+			") UNION SELECT blob_id FROM object_versions WHERE blob_id IN ("+in+") UNION SELECT blob_id FROM manifest_blobs WHERE blob_id IN ("+in+")", args...)
+		if err != nil {
+			return mapErr(err)
 		}
-		live[id] = true
-	}
-	return live, mapErr(rows.Err())
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return mapErr(err)
+			}
+			live[id] = true
+		}
+		return mapErr(rows.Err())
+	})
+	return live, err
 }

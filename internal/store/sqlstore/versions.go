@@ -108,17 +108,18 @@ func retire(ctx context.Context, tx *sql.Tx, bucketID, key string) error {
 // blob to c. There is at most one: a null write or delete replaces it. A
 // null version that a retention or legal hold protects is never replaced
 // (errs.Permission).
-func dropNullVersion(ctx context.Context, tx *sql.Tx, bucketID, key, keep string, c *bucket.Committed) error {
+func dropNullVersion(ctx context.Context, tx *sql.Tx, bucketID, key string, keep body, c *bucket.Committed) error {
 	for _, table := range []string{"objects", "object_versions"} {
 		marker := "0"
 		if table == "object_versions" {
 			marker = "delete_marker"
 		}
-		var blob, mode string
+		var b body
+		var mode string
 		var size, until int64
 		var dm, hold int
-		err := tx.QueryRowContext(ctx, "SELECT blob_id, size, "+marker+", lock_mode, lock_until, legal_hold FROM "+table+
-			" WHERE bucket_id = $1 AND key_name = $2 AND version_id = ''", bucketID, key).Scan(&blob, &size, &dm, &mode, &until, &hold)
+		err := tx.QueryRowContext(ctx, "SELECT blob_id, manifest, size, "+marker+", lock_mode, lock_until, legal_hold FROM "+table+
+			" WHERE bucket_id = $1 AND key_name = $2 AND version_id = ''", bucketID, key).Scan(&b.blob, &b.manifest, &size, &dm, &mode, &until, &hold)
 		if err == sql.ErrNoRows {
 			continue
 		}
@@ -132,8 +133,12 @@ func dropNullVersion(ctx context.Context, tx *sql.Tx, bucketID, key, keep string
 			return fmt.Errorf("drop null version: %w", mapErr(err))
 		}
 		if dm == 0 {
-			if blob != "" && blob != keep { // keep: a metadata-only replace reuses it
-				c.Freed = append(c.Freed, blob)
+			if !b.same(keep) { // keep: a metadata-only replace reuses the bytes
+				freed, err := b.free(ctx, tx)
+				if err != nil {
+					return err
+				}
+				c.Freed = append(c.Freed, freed...)
 			}
 			if err := bumpUsage(ctx, tx, bucketID, -size, -1); err != nil {
 				return err
@@ -155,17 +160,21 @@ func putVersion(ctx context.Context, tx *sql.Tx, o bucket.Object, versioning str
 	o.Seq, o.VersionID = seq, ""
 	if versioning == bucket.VersioningEnabled {
 		o.VersionID = seq
-	} else if err := dropNullVersion(ctx, tx, o.BucketID, o.Key, o.BlobID, &c); err != nil {
-		return c, err
 	}
-	// The version that stays must not share its blob with the new one: a
+	nb := body{blob: o.BlobID, manifest: manifestValue(o.Manifest)}
+	if versioning != bucket.VersioningEnabled {
+		if err := dropNullVersion(ctx, tx, o.BucketID, o.Key, nb, &c); err != nil {
+			return c, err
+		}
+	}
+	// The version that stays must not share its bytes with the new one: a
 	// delete of either would take the other's bytes.
-	var curBlob string
-	err = tx.QueryRowContext(ctx, "SELECT blob_id FROM objects WHERE bucket_id = $1 AND key_name = $2", o.BucketID, o.Key).Scan(&curBlob)
+	var cur body
+	err = tx.QueryRowContext(ctx, "SELECT blob_id, manifest FROM objects WHERE bucket_id = $1 AND key_name = $2", o.BucketID, o.Key).Scan(&cur.blob, &cur.manifest)
 	if err != nil && err != sql.ErrNoRows {
 		return c, fmt.Errorf("read current version: %w", mapErr(err))
 	}
-	if err == nil && curBlob != "" && curBlob == o.BlobID {
+	if err == nil && cur.same(nb) {
 		return c, errs.E(errs.Conflict, "a new version cannot share its bytes with the version it supersedes")
 	}
 	if err := retire(ctx, tx, o.BucketID, o.Key); err != nil {
@@ -190,7 +199,7 @@ func putDeleteMarker(ctx context.Context, tx *sql.Tx, bucketID, key, versioning 
 	vid := seq
 	if versioning != bucket.VersioningEnabled {
 		vid = ""
-		if err := dropNullVersion(ctx, tx, bucketID, key, "", &c); err != nil {
+		if err := dropNullVersion(ctx, tx, bucketID, key, body{}, &c); err != nil {
 			return c, err
 		}
 	}
@@ -258,6 +267,12 @@ func (s *Store) DeleteVersion(ctx context.Context, bucketID, key, versionID stri
 			return fmt.Errorf("delete version: %w", mapErr(err))
 		}
 		if !gone.DeleteMarker {
+			if err := forgetManifest(ctx, tx, gone.Manifest); err != nil {
+				return err
+			}
+			if err := queueRemovals(ctx, tx, gone.Blobs()); err != nil {
+				return err
+			}
 			if err := bumpUsage(ctx, tx, bucketID, -gone.Size, -1); err != nil {
 				return err
 			}

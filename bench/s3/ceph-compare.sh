@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Stowage with its object bodies in RADOS against radosgw, on one throwaway
+# single-node Ceph (scripts/test-ceph.sh), measured by bench/s3 in one run,
+# with the ratios printed. Everything it starts is stopped at the end.
+#
+#   bench/s3/ceph-compare.sh                 # the issue's sizes, scaled to memstore (below)
+#   DURATION=5s MP_SIZE=$((256<<20)) bench/s3/ceph-compare.sh
+#
+# memstore keeps every byte in the OSD's RAM (about twice over), so the
+# cluster gets CEPH_BYTES (default 4 GiB) and the multipart object is
+# MP_SIZE (default 512 MiB, in 16 MiB parts): the issue's 1 GiB needs a
+# cluster on disk. Needs the ceph and radosgw packages and cgo
+# (scripts/install-test-deps.sh).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+DURATION=${DURATION:-10s}
+MP_SIZE=${MP_SIZE:-$((512 << 20))}
+export STOWAGE_TEST_CEPH_BYTES=${CEPH_BYTES:-$((4 << 30))}
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/ceph-compare.XXXXXX")
+conf=""
+stowage_pid=""
+cleanup() {
+  [ -z "$stowage_pid" ] || kill "$stowage_pid" 2>/dev/null || true
+  [ -z "$stowage_pid" ] || wait "$stowage_pid" 2>/dev/null || true
+  if [ -n "$conf" ]; then
+    bench/s3/radosgw.sh stop "$conf" || true
+    scripts/test-ceph.sh stop "$conf" || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+echo "building stowage (ceph) and bench/s3" >&2
+CGO_ENABLED=1 go build -tags 'ceph pacific' -o "$work/stowage" ./cmd/stowage
+go build -o "$work/bench" ./bench/s3
+
+conf=$(scripts/test-ceph.sh start)
+eval "$(bench/s3/radosgw.sh start "$conf")"
+
+mkdir -p "$work/data"
+"$work/stowage" serve --data-dir "$work/data" --listen 127.0.0.1:0 --s3-listen 127.0.0.1:0 \
+  --nbd-listen 127.0.0.1:0 --nfs-listen 127.0.0.1:0 \
+  --ceph "$conf" --ceph-user client.stowage >"$work/stowage.log" 2>&1 &
+stowage_pid=$!
+for _ in $(seq 1 600); do
+  [ -s "$work/data/addresses.json" ] && [ -s "$work/data/admin-token" ] && break
+  kill -0 "$stowage_pid" 2>/dev/null || { tail -20 "$work/stowage.log" >&2; exit 1; }
+  sleep 0.1
+done
+api=http://$(jq -r .api "$work/data/addresses.json")/api/v1
+s3=http://$(jq -r .s3 "$work/data/addresses.json")
+auth="Authorization: Bearer $(cat "$work/data/admin-token")"
+project=$(curl -fsS -H "$auth" "$api/projects" | jq -r '.items[0].id')
+cred=$(curl -fsS -H "$auth" -X POST "$api/projects/$project/credentials")
+ak=$(jq -r .access_key_id <<<"$cred")
+sk=$(jq -r .secret_access_key <<<"$cred")
+
+run() { # name endpoint access secret region
+  local name=$1 ep=$2 a=$3 s=$4 r=$5
+  for t in large small list multipart; do
+    "$work/bench" -endpoint "$ep" -access-key "$a" -secret-key "$s" -region "$r" -bucket bench-s3 \
+      -test "$t" -duration "$DURATION" -mp-size "$MP_SIZE" -part-size $((16 << 20))
+  done | sed "s/^/$name /" | tee -a "$work/results"
+}
+echo "load before: $(uptime)" >&2
+run stowage "$s3" "$ak" "$sk" local-1
+run radosgw "$RGW_ENDPOINT" "$RGW_MAIN_ACCESS_KEY" "$RGW_MAIN_SECRET_KEY" us-east-1
+echo "load after: $(uptime)" >&2
+
+# One row per measurement, Stowage beside radosgw, ratio > 1 meaning
+# Stowage is better (more per second, or less time).
+awk '
+  {
+    who = $1; sub(/^[a-z]+ +/, "")
+    if ($1 == "PUT" || $1 == "GET") {
+      add($1 " " $2 " MiB/s", who, $5, 1); add($1 " " $2 " ops/s", who, $7, 1); add($1 " " $2 " p99 ms", who, $13, 0)
+    } else if ($1 == "LIST") {
+      add("LIST " $2 " keys s", who, $(NF-1), 0)
+    } else if ($1 == "MP") {
+      add("MP upload MiB/s", who, $5, 1); add("MP complete ms", who, $8, 0); add("MP GET MiB/s", who, $11, 1)
+    }
+  }
+  function add(row, who, x, more) { if (!(row in better)) order[++n] = row; v[row, who] = x; better[row] = more }
+  END {
+    printf "%-20s %12s %12s %8s\n", "measure", "stowage", "radosgw", "ratio"
+    for (i = 1; i <= n; i++) {
+      row = order[i]; s = v[row, "stowage"]; r = v[row, "radosgw"]
+      ratio = better[row] ? (r > 0 ? s / r : 0) : (s > 0 ? r / s : 0)
+      printf "%-20s %12s %12s %8.2f\n", row, s, r, ratio
+    }
+  }' "$work/results"
