@@ -74,7 +74,7 @@ func (c *Console) snapshotPage(w http.ResponseWriter, r *http.Request, s *sessio
 		return err
 	}
 	for _, a := range as {
-		d.Exports = append(d.Exports, exportView{Attachment: a, Connections: connections(c.volumes.ConnectionInfo(a))})
+		d.Exports = append(d.Exports, exportView{Attachment: a, Connections: connections(a, c.volumes.ConnectionInfo(a))})
 	}
 	v.Data = d
 	return c.render(w, http.StatusOK, "snapshot", v)
@@ -173,7 +173,7 @@ func (c *Console) instancePage(w http.ResponseWriter, r *http.Request, s *sessio
 		for _, a := range vol.Attachments {
 			if a.InstanceID == in.ID {
 				attached = true
-				d.Attached = append(d.Attached, attachedView{Volume: vol, State: a.State, Connections: connections(c.volumes.ConnectionInfo(a))})
+				d.Attached = append(d.Attached, attachedView{Volume: vol, State: a.State, Connections: connections(a, c.volumes.ConnectionInfo(a))})
 			}
 		}
 		// The choice offers what the core would attach; it still decides.
