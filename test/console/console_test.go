@@ -16,6 +16,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 
 	"github.com/stowage/stowage/internal/testenv"
@@ -409,6 +410,33 @@ func TestConsoleInBrowser(t *testing.T) {
 	s.waitFor("the folder upload to finish", `document.querySelector(".drop").dataset.finished === "2"`)
 	s.waitFor("the folder's files in the listing", `document.querySelector("#objects") !== null &&
 		/album/.test(document.querySelector("#objects").innerText)`)
+	// Drag and drop: a folder dropped on the page's drop zone is walked
+	// with the entries API and uploaded under its name.
+	dropped := filepath.Join(dir, "dropped")
+	if err := os.MkdirAll(filepath.Join(dropped, "inner"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dropped, "inner", "d1.txt"), []byte("dropped photo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	zone := eval[struct{ X, Y float64 }](s, `(() => { const d = document.querySelector(".drop"); d.scrollIntoView({block: "center"});
+		const r = d.getBoundingClientRect(); return {x: r.x + r.width / 2, y: r.y + r.height / 2}; })()`)
+	s.step("drop a folder on the page", chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		data := &input.DragData{Items: []*input.DragDataItem{}, Files: []string{dropped}, DragOperationsMask: 1}
+		for _, typ := range []input.DispatchDragEventType{input.DispatchDragEventTypeDragEnter, input.DispatchDragEventTypeDragOver,
+			input.DispatchDragEventTypeDrop} {
+			if _, err := chromedp.Call(ctx, input.DispatchDragEvent, input.DispatchDragEventParams{Type: typ, X: zone.X, Y: zone.Y, Data: data}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	s.waitFor("the dropped folder in the listing", `document.querySelector("#objects") !== null && /dropped/.test(document.querySelector("#objects").innerText)`)
+	s.open("/console/projects/" + pid + "/buckets/" + bucket + "?prefix=dropped/inner/")
+	if got := s.fetch(eval[string](s, `document.querySelector('a[data-key="dropped/inner/d1.txt"]').href`)); string(got) != "dropped photo" {
+		t.Errorf("the dropped file reads %q", got)
+	}
+	s.open("/console/projects/" + pid + "/buckets/" + bucket)
 	s.shoot("bucket")
 
 	// Download through the browser and compare the bytes.
