@@ -56,7 +56,8 @@ func (c *Console) bucketList(w http.ResponseWriter, r *http.Request, s *session)
 
 func (c *Console) bucketCreate(w http.ResponseWriter, r *http.Request, s *session) error {
 	b, err := c.objects.CreateBucket(r.Context(), s.p, objectstorage.BucketInput{ProjectID: r.PathValue("id"),
-		Name: strings.TrimSpace(r.PostFormValue("name")), Public: r.PostFormValue("public") == "on"})
+		Name: strings.TrimSpace(r.PostFormValue("name")), Public: r.PostFormValue("public") == "on",
+		Versioning: r.PostFormValue("versioning") == "on", ObjectLock: r.PostFormValue("object_lock") == "on"})
 	if err != nil {
 		return err
 	}
@@ -105,6 +106,9 @@ func s3Error(op string, err error) error {
 			return errs.E(errs.Permission, "%s", ae.ErrorMessage())
 		case "QuotaExceeded":
 			return errs.E(errs.Quota, "%s", ae.ErrorMessage())
+		case "InvalidBucketState":
+			// Versioning and object lock rules: said in the S3 face's words.
+			return errs.E(errs.Conflict, "%s", ae.ErrorMessage())
 		}
 		return errs.E(errs.Invalid, "%s: %s", op, ae.ErrorMessage())
 	}
@@ -291,6 +295,10 @@ func (c *Console) bucketAction(w http.ResponseWriter, r *http.Request, s *sessio
 			VersioningConfiguration: &s3types.VersioningConfiguration{Status: st}}); err != nil {
 			return s3Error("set versioning", err)
 		}
+	case "object-lock":
+		if err := c.setObjectLock(ctx, s, b, r.PostFormValue("mode"), r.PostFormValue("days")); err != nil {
+			return err
+		}
 	case "delete":
 		if r.PostFormValue("confirm") != b.Name {
 			return errs.Field("confirm", "type the bucket's name, %q, to delete it", b.Name)
@@ -303,6 +311,34 @@ func (c *Console) bucketAction(w http.ResponseWriter, r *http.Request, s *sessio
 		return errs.E(errs.NotExist, "no such action")
 	}
 	http.Redirect(w, r, back, http.StatusSeeOther)
+	return nil
+}
+
+// setObjectLock turns object lock on, or changes its default retention
+// (mode "" for none), through the S3 face, whose rules refuse it on a
+// bucket without versioning.
+func (c *Console) setObjectLock(ctx context.Context, s *session, b bucket.Bucket, mode, days string) error {
+	cfg := &s3types.ObjectLockConfiguration{ObjectLockEnabled: s3types.ObjectLockEnabledEnabled}
+	switch mode {
+	case "":
+	case string(s3types.ObjectLockRetentionModeGovernance), string(s3types.ObjectLockRetentionModeCompliance):
+		n, err := strconv.Atoi(strings.TrimSpace(days))
+		if err != nil || n < 1 || n > 36500 {
+			return errs.Field("days", "a default retention lasts 1 to 36500 days")
+		}
+		cfg.Rule = &s3types.ObjectLockRule{DefaultRetention: &s3types.DefaultRetention{
+			Mode: s3types.ObjectLockRetentionMode(mode), Days: aws.Int32(int32(n))}}
+	default:
+		return errs.Field("mode", "the default retention's mode is GOVERNANCE or COMPLIANCE, or none")
+	}
+	cl, err := c.client(ctx, s, b.ProjectID)
+	if err != nil {
+		return err
+	}
+	if _, err := cl.PutObjectLockConfiguration(ctx, &s3.PutObjectLockConfigurationInput{Bucket: aws.String(b.Name),
+		ObjectLockConfiguration: cfg}); err != nil {
+		return s3Error("set object lock", err)
+	}
 	return nil
 }
 

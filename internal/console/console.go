@@ -155,9 +155,11 @@ func (c *Console) Routes() []Route {
 		{Method: "POST", Path: Base + "volumes/{id}/{action}", h: c.volumeAction},
 
 		{Method: "GET", Path: Base + "projects/{id}/snapshots", h: c.snapshotList},
+		{Method: "GET", Path: Base + "snapshots/{id}", h: c.snapshotPage},
 		{Method: "POST", Path: Base + "snapshots/{id}/{action}", h: c.snapshotAction},
 		{Method: "GET", Path: Base + "projects/{id}/instances", h: c.instanceList},
 		{Method: "POST", Path: Base + "projects/{id}/instances", h: c.instanceCreate},
+		{Method: "GET", Path: Base + "instances/{id}", h: c.instancePage},
 		{Method: "POST", Path: Base + "instances/{id}/{action}", h: c.instanceAction},
 
 		{Method: "GET", Path: Base + "projects/{id}/buckets", h: c.bucketList},

@@ -40,7 +40,48 @@ func (c *Console) snapshotList(w http.ResponseWriter, r *http.Request, s *sessio
 	return c.render(w, http.StatusOK, "snapshots", v)
 }
 
-// snapshotAction deletes a snapshot, or restores it into a new volume.
+func snapshotPath(id string) string { return Base + "snapshots/" + url.PathEscape(id) }
+
+type exportView struct {
+	volume.Attachment
+	Connections []connection
+}
+
+type snapshotData struct {
+	Snapshot volume.Snapshot
+	Volume   string
+	Exports  []exportView
+}
+
+// snapshotPage shows a snapshot and its read-only exports; the core
+// gives their names (the capability) only to members and up.
+func (c *Console) snapshotPage(w http.ResponseWriter, r *http.Request, s *session) error {
+	ctx := r.Context()
+	sn, err := c.volumes.GetSnapshot(ctx, s.p, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	v, err := c.page(ctx, s, sn.ProjectID, "snapshots", "Snapshot "+sn.Name)
+	if err != nil {
+		return err
+	}
+	d := snapshotData{Snapshot: sn, Volume: sn.VolumeID}
+	if vol, err := c.volumes.GetVolume(ctx, s.p, sn.VolumeID); err == nil {
+		d.Volume = vol.Name
+	}
+	as, err := c.volumes.SnapshotExports(ctx, s.p, sn.ID)
+	if err != nil {
+		return err
+	}
+	for _, a := range as {
+		d.Exports = append(d.Exports, exportView{Attachment: a, Connections: connections(a, c.volumes.ConnectionInfo(a))})
+	}
+	v.Data = d
+	return c.render(w, http.StatusOK, "snapshot", v)
+}
+
+// snapshotAction deletes a snapshot, restores it into a new volume, or
+// exports it read-only (and revokes such an export).
 func (c *Console) snapshotAction(w http.ResponseWriter, r *http.Request, s *session) error {
 	ctx := r.Context()
 	sn, err := c.volumes.GetSnapshot(ctx, s.p, r.PathValue("id"))
@@ -50,6 +91,12 @@ func (c *Console) snapshotAction(w http.ResponseWriter, r *http.Request, s *sess
 	back := Base + "projects/" + url.PathEscape(sn.ProjectID) + "/snapshots"
 	var j jobs.Job
 	switch r.PathValue("action") {
+	case "export":
+		_, err = c.volumes.ExportSnapshot(ctx, s.p, sn.ID)
+		back = snapshotPath(sn.ID)
+	case "unexport":
+		err = c.volumes.UnexportSnapshot(ctx, s.p, sn.ID, r.PostFormValue("export_id"))
+		back = snapshotPath(sn.ID)
 	case "delete":
 		j, err = c.volumes.DeleteSnapshot(ctx, s.p, sn.ID)
 	case "restore":
@@ -91,13 +138,72 @@ func (c *Console) instanceCreate(w http.ResponseWriter, r *http.Request, s *sess
 	return nil
 }
 
+type instanceData struct {
+	Instance   volume.Instance
+	Attached   []attachedView
+	Attachable []volume.Volume
+	Job        string
+}
+
+type attachedView struct {
+	Volume      volume.Volume
+	State       string
+	Connections []connection
+}
+
+// instancePage shows an instance with its volumes, and attaches more of
+// the project's volumes to it.
+func (c *Console) instancePage(w http.ResponseWriter, r *http.Request, s *session) error {
+	ctx := r.Context()
+	in, err := c.volumes.GetInstance(ctx, s.p, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	v, err := c.page(ctx, s, in.ProjectID, "instances", "Instance "+in.Name)
+	if err != nil {
+		return err
+	}
+	d := instanceData{Instance: in, Job: r.URL.Query().Get("job")}
+	vols, err := c.volumes.ListVolumes(ctx, s.p, volume.Filter{ProjectID: in.ProjectID}, page.Request{Limit: page.MaxLimit})
+	if err != nil {
+		return err
+	}
+	for _, vol := range vols.Items {
+		attached := false
+		for _, a := range vol.Attachments {
+			if a.InstanceID == in.ID {
+				attached = true
+				d.Attached = append(d.Attached, attachedView{Volume: vol, State: a.State, Connections: connections(a, c.volumes.ConnectionInfo(a))})
+			}
+		}
+		// The choice offers what the core would attach; it still decides.
+		if !attached && (vol.Status == volume.Available || vol.MultiAttach && vol.Status == volume.InUse) {
+			d.Attachable = append(d.Attachable, vol)
+		}
+	}
+	v.Data = d
+	return c.render(w, http.StatusOK, "instance", v)
+}
+
 func (c *Console) instanceAction(w http.ResponseWriter, r *http.Request, s *session) error {
 	ctx := r.Context()
 	in, err := c.volumes.GetInstance(ctx, s.p, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
+	here := Base + "instances/" + url.PathEscape(in.ID)
+	var j jobs.Job
 	switch r.PathValue("action") {
+	case "attach":
+		if _, j, err = c.volumes.Attach(ctx, s.p, r.PostFormValue("volume_id"), in.ID); err != nil {
+			return err
+		}
+		return seeJob(w, r, here, j)
+	case "detach":
+		if j, err = c.volumes.Detach(ctx, s.p, r.PostFormValue("volume_id"), in.ID); err != nil {
+			return err
+		}
+		return seeJob(w, r, here, j)
 	case "delete":
 		err = c.volumes.DeleteInstance(ctx, s.p, in.ID)
 	case "start", "stop":

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -72,9 +73,10 @@ func seeJob(w http.ResponseWriter, r *http.Request, to string, j jobs.Job) error
 	return nil
 }
 
-// connection is one copyable line of how to reach an attachment.
+// connection is one copyable line of how to reach an attachment; ID
+// names it for its copy button.
 type connection struct {
-	Label, Line string
+	ID, Label, Line string
 }
 
 type attachmentView struct {
@@ -94,7 +96,15 @@ type volumeData struct {
 
 // connections are the lines a user pastes to use an attachment; the core
 // gives no URI to callers who may not see the export name.
-func connections(ci volume.ConnectionInfo) []connection {
+func connections(a volume.Attachment, ci volume.ConnectionInfo) []connection {
+	cs := lines(ci)
+	for i := range cs {
+		cs[i].ID = fmt.Sprintf("line-%s-%d", a.ID, i)
+	}
+	return cs
+}
+
+func lines(ci volume.ConnectionInfo) []connection {
 	if ci.URI == "" {
 		return nil
 	}
@@ -104,15 +114,15 @@ func connections(ci volume.ConnectionInfo) []connection {
 	}
 	export := strings.TrimPrefix(u.Path, "/")
 	if ci.Driver == "nfs" {
-		return []connection{{"NFS", ci.URI}, {"mount", "mount -t nfs -o vers=3,proto=tcp,port=" + u.Port() + ",mountport=" + u.Port() +
+		return []connection{{Label: "NFS", Line: ci.URI}, {Label: "mount", Line: "mount -t nfs -o vers=3,proto=tcp,port=" + u.Port() + ",mountport=" + u.Port() +
 			" " + u.Hostname() + ":/" + export + " /mnt"}}
 	}
 	return []connection{
-		{"NBD URI", ci.URI},
-		{"qemu", "qemu-system-x86_64 -drive file=" + ci.URI + ",format=raw,if=virtio"},
-		{"qemu-img", "qemu-img info " + ci.URI},
-		{"nbd", "nbd-client " + u.Hostname() + " " + u.Port() + " /dev/nbd0 -N " + export},
-		{"mount", "mount /dev/nbd0 /mnt"},
+		{Label: "NBD URI", Line: ci.URI},
+		{Label: "qemu", Line: "qemu-system-x86_64 -drive file=" + ci.URI + ",format=raw,if=virtio"},
+		{Label: "qemu-img", Line: "qemu-img info " + ci.URI},
+		{Label: "nbd", Line: "nbd-client " + u.Hostname() + " " + u.Port() + " /dev/nbd0 -N " + export},
+		{Label: "mount", Line: "mount /dev/nbd0 /mnt"},
 	}
 }
 
@@ -138,7 +148,7 @@ func (c *Console) volumePage(w http.ResponseWriter, r *http.Request, s *session)
 	}
 	for _, a := range vol.Attachments {
 		d.Attachments = append(d.Attachments, attachmentView{Attachment: a, Instance: names[a.InstanceID],
-			Connections: connections(c.volumes.ConnectionInfo(a))})
+			Connections: connections(a, c.volumes.ConnectionInfo(a))})
 	}
 	snaps, err := c.volumes.ListSnapshots(ctx, s.p, volume.SnapshotFilter{VolumeID: vol.ID}, page.Request{Limit: 100})
 	if err != nil {

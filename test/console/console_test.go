@@ -14,7 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 
 	"github.com/stowage/stowage/internal/testenv"
@@ -30,8 +32,9 @@ type suite struct {
 	shots string
 	steps int
 	saved int
-	// checked counts pages checked for labels and phone width.
-	checked int
+	// checked counts pages checked for labels; fitted, the page × width
+	// checks that nothing is wider than the screen.
+	checked, fitted int
 }
 
 func (s *suite) api(tok, method, path string, body any, want int) obj {
@@ -125,12 +128,23 @@ func (s *suite) shoot(name string) {
 		if err := chromedp.Do(s.ctx, chromedp.EmulateViewport(size.w, size.h, size.opts...)); err != nil {
 			s.t.Fatal(err)
 		}
-		if size.label == "phone" {
-			// Wide tables scroll inside their card; the page itself must not.
-			if w := eval[float64](s, "document.documentElement.scrollWidth"); w > float64(size.w) {
-				s.t.Errorf("page %s is %v px wide at phone width %d", name, w, size.w)
-			}
+		// Wide tables scroll inside their card; the page itself must not,
+		// and nothing may stick out of the main column.
+		fit := eval[struct {
+			Wide, Left, Right float64
+			Out               []string
+		}](s, `(() => { const m = document.querySelector("main").getBoundingClientRect();
+			return {wide: document.documentElement.scrollWidth, left: m.left, right: innerWidth - m.right,
+				out: Array.from(document.querySelectorAll("main *")).filter(el => !(el.parentElement.closest(".scroll")) &&
+					el.getBoundingClientRect().right > m.right + 1).map(el => el.outerHTML.slice(0, 80))}; })()`)
+		if fit.Wide > float64(size.w) || len(fit.Out) > 0 {
+			s.t.Errorf("page %s at %s width %d is %v px wide; sticking out of the main column: %q", name, size.label, size.w, fit.Wide, fit.Out)
 		}
+		if size.label == "desktop" && (fit.Left < 1 || fit.Left-fit.Right > 1 || fit.Right-fit.Left > 1) {
+			// At 1920 px the column keeps a readable width, centred.
+			s.t.Errorf("page %s at 1920 px: the main column is not centred (%v px left, %v px right)", name, fit.Left, fit.Right)
+		}
+		s.fitted++
 		png, err := chromedp.Run(s.ctx, chromedp.FullScreenshot(100))
 		if err != nil {
 			s.t.Fatalf("screenshot %s: %v", name, err)
@@ -292,9 +306,58 @@ func TestConsoleInBrowser(t *testing.T) {
 	s.open("/console/projects/" + pid + "/snapshots")
 	s.waitFor("the snapshot in the project's list", `/before-upgrade/.test(document.querySelector("#snapshot-list").innerText)`)
 	s.shoot("snapshots")
+
+	// A snapshot's page: export it read-only twice, revoke one export, and
+	// read the other with a real NBD client.
+	s.submit("open the snapshot", chromedp.Click(chromedp.CSS(`#snapshot-list a[href^="/console/snapshots/"]`)))
+	s.submit("export the snapshot", chromedp.Click(chromedp.ID("export-snapshot")))
+	s.submit("export it again", chromedp.Click(chromedp.ID("export-snapshot")))
+	s.waitFor("two exports", `document.querySelectorAll(".export").length === 2`)
+	snapURL := eval[string](s, "location.pathname")
+	snapID := strings.TrimPrefix(snapURL, "/console/snapshots/")
+	s.submit("revoke one export", chromedp.Click(chromedp.CSS(`[data-unexport]`)))
+	s.waitFor("one export left", `document.querySelectorAll(".export").length === 1`)
+	exportLine := eval[string](s, `document.querySelector(".export code.line").textContent`)
+	var exports struct {
+		Items []struct {
+			ConnectionInfo struct{ URI string } `json:"connection_info"`
+		}
+	}
+	e.Do("GET", "/api/v1/snapshots/"+snapID+"/exports", testenv.Bearer(admin), nil).JSON(t, &exports)
+	if len(exports.Items) != 1 || exports.Items[0].ConnectionInfo.URI != exportLine || !strings.HasPrefix(exportLine, "nbd://") {
+		t.Errorf("the console shows export %q; the native API lists %+v", exportLine, exports.Items)
+	}
+	if out, err := exec.CommandContext(ctx, "nbdinfo", "--json", exportLine).CombinedOutput(); err != nil ||
+		!strings.Contains(string(out), `"is_read_only": true`) || !strings.Contains(string(out), fmt.Sprint(int64(1<<30))) {
+		t.Errorf("nbdinfo on the console's export line: %v: %s", err, out)
+	}
+	s.steps++
+	s.shoot("snapshot")
+	// Restore it into a new volume, which the instance's page attaches.
+	s.step("name the restored volume", chromedp.SendKeys(chromedp.ID("rs-name"), "restored"))
+	s.submit("restore the snapshot", chromedp.Click(chromedp.ID("restore-snapshot")))
+	s.waitFor("the restored volume to become available", `location.search === "" && (document.querySelector("#volume-status")||{}).textContent === "available"`)
+	restored := strings.TrimPrefix(eval[string](s, "location.pathname"), "/console/volumes/")
 	s.open("/console/projects/" + pid + "/instances")
 	s.waitFor("the instance in the list", `/web-1\s+running/.test(document.querySelector("#instances").innerText)`)
 	s.shoot("instances")
+	s.submit("open the instance", chromedp.Click(chromedp.CSS(`#instances a`)))
+	instURL := eval[string](s, "location.pathname")
+	s.step("choose the restored volume", chromedp.SetValue(chromedp.ID("a-vol"), restored))
+	s.submit("attach it from the instance", chromedp.Click(chromedp.ID("attach-volume")))
+	s.waitFor("both volumes on the instance", `location.search === "" && document.querySelectorAll(".attachment code.line").length >= 2 &&
+		/restored/.test(document.querySelector("main").innerText)`)
+	var rv obj
+	e.Do("GET", "/api/v1/volumes/"+restored, testenv.Bearer(admin), nil).JSON(t, &rv)
+	ratts, _ := rv["attachments"].([]any)
+	if len(ratts) != 1 || ratts[0].(obj)["instance_id"] != inst["id"] {
+		t.Fatalf("the native API shows the restored volume's attachments as %v", rv["attachments"])
+	}
+	restoredURI := ratts[0].(obj)["connection_info"].(obj)["uri"].(string)
+	if !strings.Contains(s.html(), restoredURI) {
+		t.Errorf("the instance's page does not show the connection line %s", restoredURI)
+	}
+	s.shoot("instance")
 	if st := s.open("/console/volumes/" + otherVolume); st != http.StatusNotFound ||
 		eval[string](s, "document.querySelector('h1').textContent") != "Not found" {
 		t.Errorf("another tenant's volume answered %d, not the not-found page", st)
@@ -347,6 +410,33 @@ func TestConsoleInBrowser(t *testing.T) {
 	s.waitFor("the folder upload to finish", `document.querySelector(".drop").dataset.finished === "2"`)
 	s.waitFor("the folder's files in the listing", `document.querySelector("#objects") !== null &&
 		/album/.test(document.querySelector("#objects").innerText)`)
+	// Drag and drop: a folder dropped on the page's drop zone is walked
+	// with the entries API and uploaded under its name.
+	dropped := filepath.Join(dir, "dropped")
+	if err := os.MkdirAll(filepath.Join(dropped, "inner"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dropped, "inner", "d1.txt"), []byte("dropped photo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	zone := eval[struct{ X, Y float64 }](s, `(() => { const d = document.querySelector(".drop"); d.scrollIntoView({block: "center"});
+		const r = d.getBoundingClientRect(); return {x: r.x + r.width / 2, y: r.y + r.height / 2}; })()`)
+	s.step("drop a folder on the page", chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		data := &input.DragData{Items: []*input.DragDataItem{}, Files: []string{dropped}, DragOperationsMask: 1}
+		for _, typ := range []input.DispatchDragEventType{input.DispatchDragEventTypeDragEnter, input.DispatchDragEventTypeDragOver,
+			input.DispatchDragEventTypeDrop} {
+			if _, err := chromedp.Call(ctx, input.DispatchDragEvent, input.DispatchDragEventParams{Type: typ, X: zone.X, Y: zone.Y, Data: data}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	s.waitFor("the dropped folder in the listing", `document.querySelector("#objects") !== null && /dropped/.test(document.querySelector("#objects").innerText)`)
+	s.open("/console/projects/" + pid + "/buckets/" + bucket + "?prefix=dropped/inner/")
+	if got := s.fetch(eval[string](s, `document.querySelector('a[data-key="dropped/inner/d1.txt"]').href`)); string(got) != "dropped photo" {
+		t.Errorf("the dropped file reads %q", got)
+	}
+	s.open("/console/projects/" + pid + "/buckets/" + bucket)
 	s.shoot("bucket")
 
 	// Download through the browser and compare the bytes.
@@ -424,6 +514,43 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	s.steps++
 
+	// Object lock: the S3 face refuses it, in words, on a bucket without
+	// versioning; a bucket made with it has versioning on and keeps it.
+	s.step("choose a default retention", chromedp.SetValue(chromedp.ID("s-lock-mode"), "GOVERNANCE"),
+		chromedp.SetValue(chromedp.ID("s-lock-days"), "1"))
+	s.submit("turn object lock on without versioning", chromedp.Click(chromedp.ID("object-lock")))
+	if refusal := eval[string](s, `(document.querySelector(".refusal")||{}).textContent || ""`); !strings.Contains(refusal, "versioning enabled") {
+		t.Errorf("object lock on a bucket without versioning showed %q, not the refusal", refusal)
+	}
+	vault := fmt.Sprintf("vault-%d", time.Now().UnixNano()%1e9)
+	s.open("/console/projects/" + pid + "/buckets")
+	s.step("name a bucket with object lock", chromedp.SendKeys(chromedp.ID("b-name"), vault), chromedp.Click(chromedp.ID("b-lock")))
+	if !eval[bool](s, `document.getElementById("b-ver").checked`) {
+		t.Errorf("ticking object lock did not tick versioning, which it needs")
+	}
+	s.submit("create the bucket with object lock", chromedp.Click(chromedp.ID("create-bucket")))
+	s.waitFor("the locked bucket's facts", `/versioning Enabled · object lock on/.test(document.querySelector("#bucket-facts").textContent)`)
+	s.step("choose a default retention", chromedp.SetValue(chromedp.ID("s-lock-mode"), "GOVERNANCE"),
+		chromedp.SetValue(chromedp.ID("s-lock-days"), "1"))
+	s.submit("set the default retention", chromedp.Click(chromedp.ID("object-lock")))
+	s.waitFor("the default retention", `/object lock on \(GOVERNANCE, 1 day by default\)/.test(document.querySelector("#bucket-facts").textContent)`)
+	key := s.api(admin, "POST", "/api/v1/projects/"+pid+"/credentials", obj{"description": "check"}, 201)
+	creds := &aws.Credentials{AccessKeyID: key["access_key_id"].(string), SecretAccessKey: key["secret_access_key"].(string)}
+	if r := e.S3(creds, "GET", "/"+vault, "object-lock=", nil, nil); r.Status != 200 ||
+		!strings.Contains(string(r.Body), "<Mode>GOVERNANCE</Mode>") || !strings.Contains(string(r.Body), "<Days>1</Days>") {
+		t.Errorf("S3 reads the console's object lock as %d %s", r.Status, r.Body)
+	}
+	s.step("untick versioning", chromedp.Click(chromedp.ID("s-ver")))
+	s.submit("suspend versioning under object lock", chromedp.Click(chromedp.CSS(`form:has(#s-ver) button`)))
+	if refusal := eval[string](s, `(document.querySelector(".refusal")||{}).textContent || ""`); !strings.Contains(refusal, "cannot be suspended") {
+		t.Errorf("suspending versioning under object lock showed %q, not the refusal", refusal)
+	}
+	if r := e.S3(creds, "GET", "/"+vault, "versioning=", nil, nil); !strings.Contains(string(r.Body), "<Status>Enabled</Status>") {
+		t.Errorf("versioning after the refusal: %d %s", r.Status, r.Body)
+	}
+	s.open("/console/projects/" + pid + "/buckets/" + vault)
+	s.shoot("bucket-locked")
+
 	// S3 credentials: make one (its secret shown once), then revoke it.
 	s.open("/console/projects/" + pid + "/credentials")
 	s.submit("create a key", chromedp.Click(chromedp.ID("create-key")))
@@ -464,16 +591,25 @@ func TestConsoleInBrowser(t *testing.T) {
 	// A viewer sees no write buttons and no secrets.
 	s.signIn("victor", pw)
 	for _, p := range []string{"/console/projects/" + pid + "/volumes", volURL, "/console/projects/" + pid + "/buckets",
-		"/console/projects/" + pid + "/buckets/" + bucket, "/console/projects/" + pid + "/credentials"} {
+		"/console/projects/" + pid + "/buckets/" + bucket, "/console/projects/" + pid + "/credentials",
+		"/console/projects/" + pid + "/snapshots", snapURL, "/console/projects/" + pid + "/instances", instURL} {
 		s.open(p)
 		s.steps++
 		page := s.html()
 		if n := eval[float64](s, `document.querySelectorAll("main form[method=post], input[type=file]").length`); n != 0 {
 			t.Errorf("the viewer sees %v write forms on %s", n, p)
 		}
-		if strings.Contains(page, "nbd://") || strings.Contains(page, strings.TrimPrefix(uri, "nbd://")) || strings.Contains(page, "X-Amz-Signature") {
+		if strings.Contains(page, "nbd://") || strings.Contains(page, "X-Amz-Signature") ||
+			containsAny(page, testenv.ExportName(uri), testenv.ExportName(exportLine), testenv.ExportName(restoredURI)) {
 			t.Errorf("the viewer sees a capability on %s", p)
 		}
+	}
+	if !strings.Contains(eval[string](s, `document.querySelector("main").innerText`), "shown to members") {
+		t.Errorf("the viewer's instance page does not say the addresses are for members")
+	}
+	s.open(snapURL)
+	if n := eval[float64](s, `document.querySelectorAll(".export").length`); n != 1 {
+		t.Errorf("the viewer sees %v exports of the snapshot, want 1 (with no address)", n)
 	}
 	s.open(volURL)
 	s.shoot("volume-viewer")
@@ -507,10 +643,19 @@ func TestConsoleInBrowser(t *testing.T) {
 	s.shoot("order")
 	s.signOut()
 
-	fmt.Printf("console: browser suite: %d steps, %d pages checked for labels and phone width, %d screenshots in %s, %.1fs\n",
-		s.steps, s.checked, s.saved, s.shots, time.Since(start).Seconds())
+	fmt.Printf("console: browser suite: %d steps, %d pages checked for labels, %d page×width checks (1920 and 390 px) that nothing is wider than the screen, %d screenshots in %s, %.1fs\n",
+		s.steps, s.checked, s.fitted, s.saved, s.shots, time.Since(start).Seconds())
 	fmt.Printf("console: volumes page weight: %.0f bytes (HTML+CSS+JS, %v sub-resources), first render %.0f ms after navigation\n",
 		weight, resources, firstRender)
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func containsAny(s string, subs ...string) bool {
+	for _, x := range subs {
+		if strings.Contains(s, x) {
+			return true
+		}
+	}
+	return false
+}

@@ -291,12 +291,13 @@ func probeTable() map[string][]probe {
 		"POST /console/volumes/{id}/{action}": append(append(append(
 			consoleForm("name=x-$R", "snapshot"), consoleForm("instance_id=$VINST", "attach", "detach")...),
 			consoleForm("size_gib=2", "extend")...), consoleForm("snapshot_id=$VSNAP&confirm=x", "revert", "delete")...),
-		"POST /console/snapshots/{id}/{action}": consoleForm("name=x-$R", "restore", "delete"),
+		"POST /console/snapshots/{id}/{action}": consoleForm("name=x-$R", "restore", "export", "unexport", "delete"),
 		"POST /console/projects/{id}/instances": {{body: "name=x-$R", contentType: urlencoded}},
-		"POST /console/instances/{id}/{action}": consoleForm("", "stop", "start", "delete"),
-		"POST /console/projects/{id}/buckets":   {{body: "name=x-$R", contentType: urlencoded}},
+		"POST /console/instances/{id}/{action}": append(consoleForm("volume_id=$VVOL", "stop", "start", "attach", "detach", "delete"),
+			probe{body: "volume_id=$VVOL", contentType: urlencoded, params: map[string]string{"action": "attach", "id": "$OWNINST"}}),
+		"POST /console/projects/{id}/buckets": {{body: "name=x-$R", contentType: urlencoded}},
 		"POST /console/projects/{id}/buckets/{name}/{action}": append(append(
-			consoleForm("hours=1&key=$VKEY&public=on&enabled=on", "share", "delete-object", "public", "versioning"),
+			consoleForm("hours=1&key=$VKEY&public=on&enabled=on", "share", "delete-object", "public", "versioning", "object-lock"),
 			consoleForm("confirm=$VBKT", "delete")...),
 			probe{body: `{"key":"x-$R","size":1}`, params: map[string]string{"action": "upload"}},
 			probe{body: `{"key":"x-$R","size":1}`, params: map[string]string{"action": "upload", "id": "$OWNP"}},

@@ -61,12 +61,15 @@
     bn.addEventListener("input", function () {
       var v = bn.value, msg = "";
       if (v.length < 3 || v.length > 63) { msg = "3 to 63 characters."; }
-      else if (!/^[a-z0-9][a-z0-9.-]*[a-z0-9]$/.test(v)) { msg = "Only lower-case letters, digits, hyphens and dots, starting and ending with a letter or digit."; }
-      else if (v.indexOf("..") >= 0 || /^\d+\.\d+\.\d+\.\d+$/.test(v)) { msg = "No \"..\" and not shaped like an IP address."; }
+      else if (!/^[a-z0-9][a-z0-9-]*[a-z0-9]$/.test(v)) { msg = "Only lower-case letters, digits and hyphens, starting and ending with a letter or digit."; }
       bn.setCustomValidity(msg);
       document.getElementById("b-name-help").textContent = msg || "Looks good.";
     });
   }
+  // Object lock needs versioning, which the core turns on with it: the
+  // form says so by ticking it too.
+  var lock = document.getElementById("b-lock"), ver = document.getElementById("b-ver");
+  if (lock && ver) { lock.addEventListener("change", function () { if (lock.checked) { ver.checked = true; } }); }
 
   // Uploads: each file goes straight to the S3 listener with URLs the
   // console presigns, in parts when large; one progress bar per file.

@@ -64,6 +64,13 @@ type BucketInput struct {
 	Tier      string
 	Public    bool
 	ServiceID string
+	// Versioning turns versioning on from the start.
+	Versioning bool
+	// ObjectLock turns object lock on, which only a bucket made with it
+	// can have from the start (as S3's CreateBucket with
+	// x-amz-bucket-object-lock-enabled); it needs versions to protect, so
+	// it turns versioning on too.
+	ObjectLock bool
 }
 
 // CreateBucket makes a bucket for a project (or one of its services).
@@ -98,8 +105,15 @@ func newBucket(in BucketInput, region string, now time.Time) bucket.Bucket {
 	if in.Public {
 		acl = bucket.ACLPublicRead
 	}
-	return bucket.Bucket{ID: identity.NewID(), Name: in.Name, ProjectID: in.ProjectID, ServiceID: in.ServiceID, Region: region,
+	b := bucket.Bucket{ID: identity.NewID(), Name: in.Name, ProjectID: in.ProjectID, ServiceID: in.ServiceID, Region: region,
 		ACL: acl, Tier: in.Tier, Created: now.UTC()}
+	if in.Versioning || in.ObjectLock {
+		b.Versioning = bucket.VersioningEnabled
+	}
+	if in.ObjectLock {
+		b.ObjectLock = &bucket.ObjectLockConfig{}
+	}
+	return b
 }
 
 // nameError tells a taken name from a retired one.
