@@ -206,9 +206,93 @@ func exactTimeline(t *testing.T, dsn string, interval time.Duration, seeDeleting
 	}
 }
 
+// resize grows the volume at the given time, as ExtendVolume does, and
+// brings it back to available.
+func (e *env) resize(id string, size int64, at time.Time) {
+	e.t.Helper()
+	err := e.st.Apply(e.ctx, volume.Intent{ProjectID: e.project.ID, VolumeID: id, From: []volume.Status{volume.Available},
+		To: volume.Resizing, NewSize: size, At: at})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.st.SetVolumeStatus(e.ctx, id, []volume.Status{volume.Resizing}, volume.Available, ""); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// TestResizeExact: a 10 GiB volume created at 00:07, grown to 20 GiB at
+// 00:37 and whose deletion is asked at 01:37 used exactly 5 + 20 = 25
+// GiB-hours (12.666… in the first hour, 12.333… in the second), whatever
+// the sample interval: the resize closes the old level in its own
+// transaction. At 4 h it lived, grew and died between two samples.
+func TestResizeExact(t *testing.T) {
+	for _, interval := range []time.Duration{7 * time.Minute, time.Hour, 4 * time.Hour} {
+		t.Run(interval.String(), func(t *testing.T) { resizeTimeline(t, "", interval, false) })
+	}
+	t.Run("postgres", func(t *testing.T) { resizeTimeline(t, testenv.FreshPostgres(t), 15*time.Minute, false) })
+	// A sample that read the levels before the resize committed, and
+	// writes after it, must not count the old level over the new one.
+	t.Run("racing", func(t *testing.T) { resizeTimeline(t, "", 15*time.Minute, true) })
+	t.Run("racing/postgres", func(t *testing.T) { resizeTimeline(t, testenv.FreshPostgres(t), 15*time.Minute, true) })
+}
+
+// racingStore lets a resize commit between a sample's reads and its write.
+type racingStore struct {
+	*sqlstore.Store
+	before func()
+}
+
+func (r *racingStore) ApplyMeterTick(ctx context.Context, t metering.Tick) error {
+	if f := r.before; f != nil {
+		r.before = nil
+		f()
+	}
+	return r.Store.ApplyMeterTick(ctx, t)
+}
+
+func resizeTimeline(t *testing.T, dsn string, interval time.Duration, racing bool) {
+	e, id := newEnv(t, dsn), "v1"
+	rs := &racingStore{Store: e.st}
+	svc := metering.NewService(rs, nil, nil, nil, nil, metering.Options{})
+	created, grown, asked := t0.Add(7*time.Minute), t0.Add(37*time.Minute), t0.Add(97*time.Minute)
+	state := 0 // 0 not yet created, 1 live, 2 grown, 3 removed
+	for now := t0; state != 3; now = now.Add(interval) {
+		if now.After(t0.Add(12 * time.Hour)) {
+			t.Fatalf("timeline did not finish: state %d", state)
+		}
+		if state == 0 && now.After(created) {
+			e.createVolume(id, 10*gib, created)
+			state = 1
+		}
+		if state == 1 && now.After(grown) {
+			if racing {
+				rs.before = func() { e.resize(id, 20*gib, grown) }
+			} else {
+				e.resize(id, 20*gib, grown)
+			}
+			state = 2
+		}
+		if state == 2 && now.After(asked) {
+			e.askDelete(id, asked)
+			e.remove(id)
+			state = 3
+		}
+		if _, err := svc.Sample(e.ctx, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hours := e.usage(metering.VolumeProvisioned, metering.Hour, t0, t0.Add(6*time.Hour))
+	if hours["00:00"] != "12.666667" || hours["01:00"] != "12.333333" || len(hours) != 2 {
+		t.Errorf("hours = %v, want 00:00 12.666667 and 01:00 12.333333", hours)
+	}
+	if days := e.usage(metering.VolumeProvisioned, metering.Day, t0, t0.Add(24*time.Hour)); days["00:00"] != "25.000000" {
+		t.Errorf("day = %v, want 25.000000 GiB-hours", days)
+	}
+}
+
 // TestCrashBetweenSamples: a sample that never commits (the process died
 // before) loses nothing: the next sample covers the span from the last
-// committed one. A resize is seen at the next sample.
+// committed one.
 func TestCrashBetweenSamples(t *testing.T) {
 	e := newEnv(t, "")
 	e.sample(t0)
