@@ -398,26 +398,7 @@ func TestInvoiceReproducible(t *testing.T) {
 	}
 	// A marketplace volume of 10 GB on the default plan (0.05 per GB and
 	// month), in use all month: its limit is billed whatever is used.
-	offs, err := e.market.Offerings(e.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, o := range offs {
-		if o.Kind != marketplace.KindVolume {
-			continue
-		}
-		pls, err := e.market.Plans(e.ctx, o.ID)
-		if err != nil || len(pls) == 0 {
-			t.Fatal(pls, err)
-		}
-		res := marketplace.Resource{ID: "r1", ProjectID: e.project.ID, OfferingID: o.ID, PlanID: pls[0].ID, Name: "data", State: marketplace.ResOK,
-			Limits: map[string]int64{"storage": 10}, Attributes: map[string]any{}, ScopeType: "volume", ScopeID: "v1", Created: t0, Modified: t0}
-		order := marketplace.Order{ID: "o1", ProjectID: e.project.ID, OfferingID: o.ID, PlanID: pls[0].ID, ResourceID: "r1", Type: marketplace.TypeCreate,
-			State: marketplace.Done, Limits: res.Limits, Attributes: map[string]any{}, Created: t0, Modified: t0}
-		if err := e.st.CreateOrder(e.ctx, order, &res, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
+	e.marketVolume("v1", 10)
 	for h := 1; h <= 24*31; h++ {
 		e.sample(t0.Add(time.Duration(h) * time.Hour))
 	}
@@ -450,6 +431,77 @@ func TestInvoiceReproducible(t *testing.T) {
 	}
 	if os.Getenv("METER_PRINT") != "" {
 		t.Logf("%s\n%s", first[0], first[1])
+	}
+}
+
+// marketVolume records a marketplace volume resource "r1" of gb GB on the
+// default volume plan (0.05 per GB and month), created at t0 by a Create
+// order done, pointing at the volume scope.
+func (e *env) marketVolume(scope string, gb int64) marketplace.Resource {
+	e.t.Helper()
+	offs, err := e.market.Offerings(e.ctx)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, o := range offs {
+		if o.Kind != marketplace.KindVolume {
+			continue
+		}
+		pls, err := e.market.Plans(e.ctx, o.ID)
+		if err != nil || len(pls) == 0 {
+			e.t.Fatal(pls, err)
+		}
+		res := marketplace.Resource{ID: "r1", ProjectID: e.project.ID, OfferingID: o.ID, PlanID: pls[0].ID, Name: "data", State: marketplace.ResOK,
+			Limits: map[string]int64{"storage": gb}, Attributes: map[string]any{}, ScopeType: "volume", ScopeID: scope, Created: t0, Modified: t0}
+		order := marketplace.Order{ID: "o1", ProjectID: e.project.ID, OfferingID: o.ID, PlanID: pls[0].ID, ResourceID: "r1", Type: marketplace.TypeCreate,
+			State: marketplace.Done, Limits: res.Limits, Attributes: map[string]any{}, Created: t0, Modified: t0}
+		if err := e.st.CreateOrder(e.ctx, order, &res, nil); err != nil {
+			e.t.Fatal(err)
+		}
+		return res
+	}
+	e.t.Fatal("no volume offering")
+	return marketplace.Resource{}
+}
+
+// TestLimitChangeBilledPerPeriod: a 10 GB marketplace volume raised to
+// 40 GB by an Update order done on the 11th of a 31-day month is billed
+// 10 GB for 10/31 of the month and 40 GB for 21/31 of it (at 0.05 per GB
+// and month: 0.161290 + 1.354839 = 1.52), not 40 GB for all of it (2.00).
+func TestLimitChangeBilledPerPeriod(t *testing.T) {
+	e := newEnv(t, "")
+	res := e.marketVolume("", 10)
+	at := t0.Add(10 * 24 * time.Hour)
+	upd := marketplace.Order{ID: "o2", ProjectID: e.project.ID, OfferingID: res.OfferingID, PlanID: res.PlanID, ResourceID: res.ID,
+		Type: marketplace.TypeUpdate, State: marketplace.Executing, Limits: map[string]int64{"storage": 40}, Attributes: map[string]any{},
+		Created: at, Modified: at}
+	if err := e.st.CreateOrder(e.ctx, upd, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	upd.State, upd.CompletedAt = marketplace.Done, &at
+	res.Limits, res.Modified = upd.Limits, at
+	if err := e.st.FinishOrder(e.ctx, upd, res); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := e.svc.Invoice(e.ctx, e.p, e.project.OrganisationID, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, _ := inv.JSON()
+	if inv.Total != "1.52" || len(inv.Lines) != 2 {
+		t.Fatalf("invoice total %s with %d lines, want 1.52 in 2:\n%s", inv.Total, len(inv.Lines), j)
+	}
+	for i, want := range []string{"3.225806", "27.096774"} { // GB-months
+		if inv.Lines[i].Quantity != want {
+			t.Errorf("line %d quantity %s, want %s:\n%s", i, inv.Lines[i].Quantity, want, j)
+		}
+	}
+	costs, err := e.svc.Costs(e.ctx, e.p, e.project.ID, t0, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(costs) != 1 || costs[0].Total != "1.52" {
+		t.Errorf("costs = %+v, want 1.52", costs)
 	}
 }
 
