@@ -310,7 +310,7 @@ func listItems(t *testing.T, e *testenv.Env, tok, path string) []obj {
 // marketplace resource, as its owner lists them.
 func componentUsage(t *testing.T, e *testenv.Env, tok, resource string) string {
 	t.Helper()
-	r := e.Do("GET", "/api/marketplace-component-usages/?resource_uuid="+strings.ReplaceAll(resource, "-", ""), testenv.Bearer(tok), nil)
+	r := e.Do("GET", "/api/marketplace-component-usages/?resource_uuid="+strings.ReplaceAll(resource, "-", ""), "Token "+tok, nil)
 	var l []obj
 	r.JSON(t, &l)
 	if r.Status != 200 || len(l) == 0 || str(l[0], "uuid") == "" {
