@@ -35,7 +35,9 @@ type victim struct {
 	uploadDrive              string
 	s3                       aws.Credentials
 	order, resource, service string
-	serviceKeys              []string
+	// usage is the uuid of a Waldur component usage of the resource.
+	usage       string
+	serviceKeys []string
 }
 
 // intruder is a user who must not reach the victim's things. Own
@@ -182,6 +184,7 @@ func setUp(t *testing.T, e *testenv.Env) (*victim, []*intruder) {
 	if v.resource == "" || v.service == "" {
 		t.Fatalf("order gave resource %q, service %q: %v", v.resource, v.service, done)
 	}
+	v.usage = componentUsage(t, e, v.token, v.resource)
 	for _, c := range listItems(t, e, v.token, "/api/v1/object-storage/"+v.service+"/credentials") {
 		v.serviceKeys = append(v.serviceKeys, str(c, "access_key_id"))
 	}
@@ -213,7 +216,7 @@ func setUp(t *testing.T, e *testenv.Env) (*victim, []*intruder) {
 		v.instance, "victim-inst-" + r, v.volume, "victim-vol-" + r, "victim-vdesc-" + r, "victim-mkey-" + r, "victim-mval-" + r,
 		v.attached, "victim-att-" + r, v.snap, "victim-snap-" + r, v.export, v.tag, v.job,
 		v.bucket, v.key, v.mpuKey, v.data, v.upload, v.s3.AccessKeyID, v.s3.SecretAccessKey, "victim-cred-" + r,
-		v.order, v.resource, v.service, "victim-os-" + r, v.token, v.uploadDrive, "victim-upl-" + r}
+		v.order, v.resource, v.service, "victim-os-" + r, v.token, v.uploadDrive, "victim-upl-" + r, v.usage}
 	common = append(common, v.serviceKeys...)
 	for _, id := range []string{v.project, v.instance, v.volume, v.attached, v.snap, v.export, v.job, v.order, v.resource, v.service, v.uploadDrive} {
 		common = append(common, id, strings.ReplaceAll(id, "-", ""))
@@ -301,6 +304,19 @@ func listItems(t *testing.T, e *testenv.Env, tok, path string) []obj {
 	var l struct{ Items []obj }
 	e.Do("GET", path, testenv.Bearer(tok), nil).JSON(t, &l)
 	return l.Items
+}
+
+// componentUsage is the uuid of the first Waldur component usage of a
+// marketplace resource, as its owner lists them.
+func componentUsage(t *testing.T, e *testenv.Env, tok, resource string) string {
+	t.Helper()
+	r := e.Do("GET", "/api/marketplace-component-usages/?resource_uuid="+strings.ReplaceAll(resource, "-", ""), "Token "+tok, nil)
+	var l []obj
+	r.JSON(t, &l)
+	if r.Status != 200 || len(l) == 0 || str(l[0], "uuid") == "" {
+		t.Fatalf("component usages of %s: %d %s", resource, r.Status, r.Body)
+	}
+	return str(l[0], "uuid")
 }
 
 func objectStorageOffering(t *testing.T, e *testenv.Env, tok string) (offering, plan string) {

@@ -50,6 +50,7 @@ func paramTable() map[string]string {
 		"marketplace-plans/{uuid}":                   "$WPLAN",
 		"marketplace-orders/{uuid}":                  "$VORDER_H",
 		"marketplace-resources/{uuid}":               "$VRES_H",
+		"marketplace-component-usages/{uuid}":        "$VUSAGE",
 		"openstack-volumes/{uuid}":                   "$VVOL_H",
 		"openstack-snapshots/{uuid}":                 "$VSNAP_H",
 		"openstack-instances/{uuid}":                 "$VINST_H",

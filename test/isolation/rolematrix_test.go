@@ -247,7 +247,7 @@ func newRoleFixture(t *testing.T, e *testenv.Env) *roleFixture {
 		"$PV": tm.project, "$ORGV": tm.org, "$VUSER": extra.id, "$VUSERNAME": "nobody-" + tm.r, "$PVNAME": "proj-" + tm.r,
 		"$VTOKENID": "00000000-0000-7000-8000-" + randomHex(6), "$VINST": m.blk.instance, "$VVOL": free, "$VATT": m.blk.volume,
 		"$VSNAP": m.blk.snap, "$VEXPORT": exportID, "$VTAG": tag, "$VJOB": job, "$VBKT": bkt, "$VKEY": "k",
-		"$VACCESS": spareKey, "$VORDER": order, "$VRES": resource, "$VSVC": service, "$VUPD": upload, "$LIB": sh.libdrive,
+		"$VACCESS": spareKey, "$VORDER": order, "$VRES": resource, "$VSVC": service, "$VUPD": upload, "$VUSAGE": componentUsage(t, e, tm.owner.token, resource), "$LIB": sh.libdrive,
 		"$OWNP": tm.project, "$OWNINST": spare, "$OWNVOL": free,
 		"$OFFER": sh.offer, "$PLAN": sh.plan, "$WOFFER": strings.ReplaceAll(sh.offer, "-", ""), "$WPLAN": strings.ReplaceAll(sh.plan, "-", ""),
 		"$WCATEGORY": sh.wcategory, "$WTYPE": sh.wtype, "$WZONE": sh.wzone, "$WSETTINGS": sh.wsettings, "$HREGION": sh.hregion,

@@ -111,6 +111,7 @@ var shapeRoutes = []shapeRoute{
 	{"POST", "/api/marketplace-orders/*/unlink/", ""},
 	{"POST", "/api/marketplace-orders/*/*/", "Detail"},
 	{"GET", "/api/marketplace-component-usages/", "[]ComponentUsage"},
+	{"GET", "/api/marketplace-component-usages/*/", "ComponentUsage"},
 	{"GET", "/api/marketplace-resources/", "[]Resource"},
 	{"GET", "/api/marketplace-resources/*/", "Resource"},
 	{"POST", "/api/marketplace-resources/*/*/", "OrderUUID"},

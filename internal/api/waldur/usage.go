@@ -2,6 +2,7 @@ package waldur
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	hexenc "encoding/hex"
 	"math/big"
 	"net/http"
@@ -41,10 +42,33 @@ func usageComponents(o marketplace.Offering) []marketplace.Component {
 }
 
 // usageID is a stable uuid for the usage of one component of one
-// resource in one billing period.
+// resource in one billing period: a hash of the resource and component,
+// then the period (months since year 0), so that the detail route reads
+// the period back and matches only resources and components.
 func usageID(resourceID, component string, month time.Time) string {
-	sum := sha256.Sum256([]byte(resourceID + "\x00" + component + "\x00" + month.Format("2006-01")))
-	return hexenc.EncodeToString(sum[:16])
+	var id [16]byte
+	sum := sha256.Sum256([]byte(resourceID + "\x00" + component))
+	copy(id[:12], sum[:12])
+	binary.BigEndian.PutUint32(id[12:], uint32(month.Year()*12+int(month.Month())-1))
+	return hexenc.EncodeToString(id[:])
+}
+
+// parseUsageID splits a usage uuid into its hash part and its period.
+func parseUsageID(s string) (string, time.Time, bool) {
+	id, ok := parseID(s)
+	if !ok {
+		return "", time.Time{}, false
+	}
+	id = hex(id)
+	b, err := hexenc.DecodeString(id)
+	if err != nil {
+		return "", time.Time{}, false
+	}
+	m := int(binary.BigEndian.Uint32(b[12:]))
+	if m/12 < 1970 || m/12 > 9999 {
+		return "", time.Time{}, false
+	}
+	return id[:24], time.Date(m/12, time.Month(m%12+1), 1, 0, 0, 0, 0, time.UTC), true
 }
 
 // roundInt rounds to the nearest integer, halves up: Waldur's usage is an
@@ -158,26 +182,75 @@ func (a *API) listComponentUsages(w http.ResponseWriter, r *http.Request) error 
 			if err != nil {
 				return err
 			}
-			proj, org := l.project(res.ProjectID)
 			for _, c := range comps {
-				if typ != "" && c.Type != typ {
-					continue
+				if typ == "" || c.Type == typ {
+					items = append(items, l.componentUsage(res, o, c, m, end, got[c.Type]))
 				}
-				qty := got[c.Type]
-				if qty == nil {
-					qty = new(big.Rat)
-				}
-				items = append(items, map[string]any{
-					"uuid": usageID(res.ID, c.Type, m), "created": stamp(end), "date": stamp(end),
-					"description": qty.FloatString(6) + " " + c.MeasuredUnit, "type": c.Type, "name": c.Name,
-					"measured_unit": c.MeasuredUnit, "usage": roundInt(qty), "recurring": false,
-					"resource_name": res.Name, "resource_uuid": hex(res.ID), "offering_name": o.Name, "offering_uuid": hex(o.ID),
-					"project_name": proj.Name, "project_uuid": hex(proj.ID), "customer_name": org.Name, "customer_uuid": hex(org.ID),
-					"billing_period": m.Format(time.DateOnly), "modified_by": nil,
-				})
 			}
 		}
 	}
 	sort.SliceStable(items, func(i, j int) bool { return items[i]["billing_period"].(string) > items[j]["billing_period"].(string) })
 	return writePage(w, r, slice(items, pg, size), len(items), pg, size)
+}
+
+// componentUsage is the ComponentUsage of one component of a resource in
+// the billing period that starts at month, measured until end.
+func (l *lookups) componentUsage(res marketplace.Resource, o marketplace.Offering, c marketplace.Component, month, end time.Time,
+	qty *big.Rat) map[string]any {
+	if qty == nil {
+		qty = new(big.Rat)
+	}
+	proj, org := l.project(res.ProjectID)
+	return map[string]any{
+		"uuid": usageID(res.ID, c.Type, month), "created": stamp(end), "date": stamp(end),
+		"description": qty.FloatString(6) + " " + c.MeasuredUnit, "type": c.Type, "name": c.Name,
+		"measured_unit": c.MeasuredUnit, "usage": roundInt(qty), "recurring": false,
+		"resource_name": res.Name, "resource_uuid": hex(res.ID), "offering_name": o.Name, "offering_uuid": hex(o.ID),
+		"project_name": proj.Name, "project_uuid": hex(proj.ID), "customer_name": org.Name, "customer_uuid": hex(org.ID),
+		"billing_period": month.Format(time.DateOnly), "modified_by": nil,
+	}
+}
+
+// getComponentUsage answers GET /api/marketplace-component-usages/{uuid}/:
+// one usage the list shows. The uuid names its period; its resource and
+// component are found among the resources the caller sees, a page at a
+// time. Another tenant's usage, a period to come or a malformed uuid is
+// not found.
+func (a *API) getComponentUsage(w http.ResponseWriter, r *http.Request) error {
+	key, month, ok := parseUsageID(r.PathValue("uuid"))
+	now := time.Now().UTC()
+	if !ok || a.metering == nil || !month.Before(now) {
+		return errNotFound
+	}
+	end := month.AddDate(0, 1, 0)
+	if end.After(now) {
+		end = now
+	}
+	p := httpapi.Principal(r.Context())
+	l := a.lookups(r)
+	for off := 0; ; off += maxUsageResources {
+		rs, _, err := a.market.Resources(r.Context(), p, marketplace.ResourceFilter{}, off, maxUsageResources)
+		if err != nil {
+			return err
+		}
+		for _, res := range rs {
+			if res.ScopeID == "" {
+				continue
+			}
+			o := l.offering(res.OfferingID)
+			for _, c := range usageComponents(o) {
+				if usageID(res.ID, c.Type, month)[:24] != key {
+					continue
+				}
+				got, err := a.metering.ResourceUsage(r.Context(), res.ScopeID, month, end)
+				if err != nil {
+					return err
+				}
+				return writeOne(w, r, http.StatusOK, l.componentUsage(res, o, c, month, end, got[c.Type]))
+			}
+		}
+		if len(rs) < maxUsageResources {
+			return errNotFound
+		}
+	}
 }

@@ -107,4 +107,25 @@ func TestComponentUsages(t *testing.T) {
 	}
 	want(t, e.Do("GET", "/api/marketplace-component-usages/?billing_period=soon", auth, nil), 400,
 		`{"billing_period":["Date has wrong format. Use one of these formats instead: YYYY-MM-DD."]}`)
+
+	// One usage by its uuid, this period's and an old one's, as listed.
+	one := decode[obj](t, e.Do("GET", "/api/marketplace-component-usages/"+g["uuid"].(string)+"/", auth, nil))
+	if one["uuid"] != g["uuid"] || one["type"] != "s3_get_requests" || one["usage"] != float64(gets) || one["billing_period"] != month ||
+		one["resource_uuid"] != resID {
+		t.Errorf("detail %v, want %v", one, g)
+	}
+	old := decode[[]obj](t, e.Do("GET", "/api/marketplace-component-usages/?billing_period=2001-01-01&type=s3_put_requests&resource_uuid="+resID, auth, nil))
+	if len(old) != 1 {
+		t.Fatalf("old period: %v", old)
+	}
+	if one := decode[obj](t, e.Do("GET", "/api/marketplace-component-usages/"+dashed(old[0]["uuid"].(string))+"/", auth, nil)); one["uuid"] != old[0]["uuid"] ||
+		one["billing_period"] != "2001-01-01" || one["usage"] != float64(0) || one["type"] != "s3_put_requests" {
+		t.Errorf("detail of an old period %v, want %v", one, old[0])
+	}
+	// A malformed uuid, one of no resource's component in this period, one
+	// of a period to come: not found.
+	gu := g["uuid"].(string)
+	for _, id := range []string{"nope", "00000000000000000000000000000000", "ffffffffffffffffffffffff" + gu[24:], gu[:24] + "0000ffff"} {
+		want(t, e.Do("GET", "/api/marketplace-component-usages/"+id+"/", auth, nil), 404, `{"detail":"Not found."}`)
+	}
 }

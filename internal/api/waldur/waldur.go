@@ -104,6 +104,7 @@ func (a *API) Register(mux httpapi.Mux) {
 	}
 
 	mux.Handle("GET /api/marketplace-component-usages/{$}", priv(a.listComponentUsages))
+	mux.Handle("GET /api/marketplace-component-usages/{uuid}/{$}", priv(a.getComponentUsage))
 	mux.Handle("GET /api/marketplace-resources/{$}", priv(a.listResources))
 	mux.Handle("POST /api/marketplace-resources/{$}", priv(methodNotAllowed))
 	mux.Handle("GET /api/marketplace-resources/{uuid}/{$}", priv(a.getResource))

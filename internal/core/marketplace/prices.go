@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/stowage/stowage/internal/core/access"
 	"github.com/stowage/stowage/internal/core/metering"
@@ -72,6 +73,23 @@ func (s *Service) UsagePrices(ctx context.Context) (metering.PriceBook, error) {
 		}
 	}
 	const batch = 500
+	// The orders that set each resource's limits (and plan), oldest first.
+	setBy := map[string][]Order{}
+	for off := 0; ; off += batch {
+		done, _, err := s.store.ListOrders(ctx, access.System, OrderFilter{States: []string{Done}, Types: []string{TypeCreate, TypeUpdate}}, off, batch)
+		if err != nil {
+			return book, fmt.Errorf("usage prices: %w", err)
+		}
+		for _, o := range done {
+			setBy[o.ResourceID] = append(setBy[o.ResourceID], o)
+		}
+		if len(done) < batch {
+			break
+		}
+	}
+	for _, ords := range setBy {
+		sort.SliceStable(ords, func(i, j int) bool { return completed(ords[i]).Before(completed(ords[j])) })
+	}
 	for off := 0; ; off += batch {
 		rs, _, err := s.store.ListResources(ctx, access.System, ResourceFilter{}, off, batch)
 		if err != nil {
@@ -82,13 +100,13 @@ func (s *Service) UsagePrices(ctx context.Context) (metering.PriceBook, error) {
 			if !ok {
 				continue
 			}
-			if r.ScopeID != "" {
+			if r.ScopeID != "" { // usage is priced at the current plan
 				book.ByScope[r.ScopeID] = p.Prices
 			}
 			if r.State == ResCreating || r.State == ResErred && r.ScopeID == "" {
 				continue // nothing was provisioned
 			}
-			book.Charges = append(book.Charges, limitCharges(r, offering[r.OfferingID], p)...)
+			book.Charges = append(book.Charges, limitCharges(r, offering[r.OfferingID], plans, setBy[r.ID])...)
 		}
 		if len(rs) < batch {
 			return book, nil
@@ -96,30 +114,72 @@ func (s *Service) UsagePrices(ctx context.Context) (metering.PriceBook, error) {
 	}
 }
 
-// limitCharges are what a resource's plan bills for its limits and fixed
-// components, from its creation to its termination.
-func limitCharges(r Resource, o Offering, p Plan) []metering.Charge {
+// completed is when an order took effect.
+func completed(o Order) time.Time {
+	if o.CompletedAt != nil {
+		return *o.CompletedAt
+	}
+	return o.Modified
+}
+
+// limitCharges are what a resource's plans bill for its limits and fixed
+// components, from its creation to its termination: per period between
+// the orders done that set them (its Create, each Update), at the limits
+// and the plan each set, so that a limit changed mid-month is billed at
+// each value for its part of the month. A resource without such orders is
+// billed at its current limits and plan. A one-off (quantity) plan bills
+// the limits it was created with, once.
+func limitCharges(r Resource, o Offering, plans map[string]Plan, setBy []Order) []metering.Charge {
+	type period struct {
+		from   time.Time
+		plan   string
+		limits map[string]int64
+	}
+	ps := []period{{r.Created, r.PlanID, r.Limits}}
+	for i, ord := range setBy {
+		p := period{completed(ord), ps[len(ps)-1].plan, ord.Limits}
+		if ord.PlanID != "" {
+			p.plan = ord.PlanID
+		}
+		if i == 0 || p.from.Before(r.Created) {
+			p.from = r.Created
+		}
+		if i == 0 {
+			ps = ps[:0]
+		}
+		ps = append(ps, p)
+	}
+	var to time.Time
+	if r.State == ResTerminated {
+		to = r.Modified
+	}
 	var out []metering.Charge
-	for _, c := range o.Components {
-		price, ok := p.Prices[c.Type]
-		if !ok {
+	for i, per := range ps {
+		end := to
+		if i+1 < len(ps) {
+			end = ps[i+1].from
+		}
+		p, ok := plans[per.plan]
+		if !ok || !end.IsZero() && !end.After(per.from) || i > 0 && p.Unit == "quantity" {
 			continue
 		}
-		var n int64
-		switch c.BillingType {
-		case "limit":
-			n = r.Limits[c.Type]
-		case "fixed":
-			n = 1
-		default:
-			continue
+		for _, c := range o.Components {
+			price, ok := p.Prices[c.Type]
+			if !ok {
+				continue
+			}
+			var n int64
+			switch c.BillingType {
+			case "limit":
+				n = per.limits[c.Type]
+			case "fixed":
+				n = 1
+			default:
+				continue
+			}
+			out = append(out, metering.Charge{ProjectID: r.ProjectID, ResourceID: r.ID, Component: c.Type, Unit: c.MeasuredUnit,
+				PlanUnit: p.Unit, Limit: n, Price: price, From: per.from, To: end})
 		}
-		ch := metering.Charge{ProjectID: r.ProjectID, ResourceID: r.ID, Component: c.Type, Unit: c.MeasuredUnit, PlanUnit: p.Unit,
-			Limit: n, Price: price, From: r.Created}
-		if r.State == ResTerminated {
-			ch.To = r.Modified
-		}
-		out = append(out, ch)
 	}
 	return out
 }

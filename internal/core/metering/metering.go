@@ -129,6 +129,12 @@ type Open struct {
 	Component string
 	Level     int64
 	At        time.Time
+	// Read is, in a sample's tick, the open level the sample started from
+	// (nil: none). The store writes the new level and the component's rows
+	// only if that is still the open one: a resize records its change in
+	// its own transaction, and a sample that read before it must not count
+	// over it (the next sample goes on from the resize).
+	Read *Open
 }
 
 // Key of the open level.

@@ -206,9 +206,93 @@ func exactTimeline(t *testing.T, dsn string, interval time.Duration, seeDeleting
 	}
 }
 
+// resize grows the volume at the given time, as ExtendVolume does, and
+// brings it back to available.
+func (e *env) resize(id string, size int64, at time.Time) {
+	e.t.Helper()
+	err := e.st.Apply(e.ctx, volume.Intent{ProjectID: e.project.ID, VolumeID: id, From: []volume.Status{volume.Available},
+		To: volume.Resizing, NewSize: size, At: at})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.st.SetVolumeStatus(e.ctx, id, []volume.Status{volume.Resizing}, volume.Available, ""); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// TestResizeExact: a 10 GiB volume created at 00:07, grown to 20 GiB at
+// 00:37 and whose deletion is asked at 01:37 used exactly 5 + 20 = 25
+// GiB-hours (12.666… in the first hour, 12.333… in the second), whatever
+// the sample interval: the resize closes the old level in its own
+// transaction. At 4 h it lived, grew and died between two samples.
+func TestResizeExact(t *testing.T) {
+	for _, interval := range []time.Duration{7 * time.Minute, time.Hour, 4 * time.Hour} {
+		t.Run(interval.String(), func(t *testing.T) { resizeTimeline(t, "", interval, false) })
+	}
+	t.Run("postgres", func(t *testing.T) { resizeTimeline(t, testenv.FreshPostgres(t), 15*time.Minute, false) })
+	// A sample that read the levels before the resize committed, and
+	// writes after it, must not count the old level over the new one.
+	t.Run("racing", func(t *testing.T) { resizeTimeline(t, "", 15*time.Minute, true) })
+	t.Run("racing/postgres", func(t *testing.T) { resizeTimeline(t, testenv.FreshPostgres(t), 15*time.Minute, true) })
+}
+
+// racingStore lets a resize commit between a sample's reads and its write.
+type racingStore struct {
+	*sqlstore.Store
+	before func()
+}
+
+func (r *racingStore) ApplyMeterTick(ctx context.Context, t metering.Tick) error {
+	if f := r.before; f != nil {
+		r.before = nil
+		f()
+	}
+	return r.Store.ApplyMeterTick(ctx, t)
+}
+
+func resizeTimeline(t *testing.T, dsn string, interval time.Duration, racing bool) {
+	e, id := newEnv(t, dsn), "v1"
+	rs := &racingStore{Store: e.st}
+	svc := metering.NewService(rs, nil, nil, nil, nil, metering.Options{})
+	created, grown, asked := t0.Add(7*time.Minute), t0.Add(37*time.Minute), t0.Add(97*time.Minute)
+	state := 0 // 0 not yet created, 1 live, 2 grown, 3 removed
+	for now := t0; state != 3; now = now.Add(interval) {
+		if now.After(t0.Add(12 * time.Hour)) {
+			t.Fatalf("timeline did not finish: state %d", state)
+		}
+		if state == 0 && now.After(created) {
+			e.createVolume(id, 10*gib, created)
+			state = 1
+		}
+		if state == 1 && now.After(grown) {
+			if racing {
+				rs.before = func() { e.resize(id, 20*gib, grown) }
+			} else {
+				e.resize(id, 20*gib, grown)
+			}
+			state = 2
+		}
+		if state == 2 && now.After(asked) {
+			e.askDelete(id, asked)
+			e.remove(id)
+			state = 3
+		}
+		if _, err := svc.Sample(e.ctx, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hours := e.usage(metering.VolumeProvisioned, metering.Hour, t0, t0.Add(6*time.Hour))
+	if hours["00:00"] != "12.666667" || hours["01:00"] != "12.333333" || len(hours) != 2 {
+		t.Errorf("hours = %v, want 00:00 12.666667 and 01:00 12.333333", hours)
+	}
+	if days := e.usage(metering.VolumeProvisioned, metering.Day, t0, t0.Add(24*time.Hour)); days["00:00"] != "25.000000" {
+		t.Errorf("day = %v, want 25.000000 GiB-hours", days)
+	}
+}
+
 // TestCrashBetweenSamples: a sample that never commits (the process died
 // before) loses nothing: the next sample covers the span from the last
-// committed one. A resize is seen at the next sample.
+// committed one.
 func TestCrashBetweenSamples(t *testing.T) {
 	e := newEnv(t, "")
 	e.sample(t0)
@@ -314,26 +398,7 @@ func TestInvoiceReproducible(t *testing.T) {
 	}
 	// A marketplace volume of 10 GB on the default plan (0.05 per GB and
 	// month), in use all month: its limit is billed whatever is used.
-	offs, err := e.market.Offerings(e.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, o := range offs {
-		if o.Kind != marketplace.KindVolume {
-			continue
-		}
-		pls, err := e.market.Plans(e.ctx, o.ID)
-		if err != nil || len(pls) == 0 {
-			t.Fatal(pls, err)
-		}
-		res := marketplace.Resource{ID: "r1", ProjectID: e.project.ID, OfferingID: o.ID, PlanID: pls[0].ID, Name: "data", State: marketplace.ResOK,
-			Limits: map[string]int64{"storage": 10}, Attributes: map[string]any{}, ScopeType: "volume", ScopeID: "v1", Created: t0, Modified: t0}
-		order := marketplace.Order{ID: "o1", ProjectID: e.project.ID, OfferingID: o.ID, PlanID: pls[0].ID, ResourceID: "r1", Type: marketplace.TypeCreate,
-			State: marketplace.Done, Limits: res.Limits, Attributes: map[string]any{}, Created: t0, Modified: t0}
-		if err := e.st.CreateOrder(e.ctx, order, &res, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
+	e.marketVolume("v1", 10)
 	for h := 1; h <= 24*31; h++ {
 		e.sample(t0.Add(time.Duration(h) * time.Hour))
 	}
@@ -366,6 +431,77 @@ func TestInvoiceReproducible(t *testing.T) {
 	}
 	if os.Getenv("METER_PRINT") != "" {
 		t.Logf("%s\n%s", first[0], first[1])
+	}
+}
+
+// marketVolume records a marketplace volume resource "r1" of gb GB on the
+// default volume plan (0.05 per GB and month), created at t0 by a Create
+// order done, pointing at the volume scope.
+func (e *env) marketVolume(scope string, gb int64) marketplace.Resource {
+	e.t.Helper()
+	offs, err := e.market.Offerings(e.ctx)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, o := range offs {
+		if o.Kind != marketplace.KindVolume {
+			continue
+		}
+		pls, err := e.market.Plans(e.ctx, o.ID)
+		if err != nil || len(pls) == 0 {
+			e.t.Fatal(pls, err)
+		}
+		res := marketplace.Resource{ID: "r1", ProjectID: e.project.ID, OfferingID: o.ID, PlanID: pls[0].ID, Name: "data", State: marketplace.ResOK,
+			Limits: map[string]int64{"storage": gb}, Attributes: map[string]any{}, ScopeType: "volume", ScopeID: scope, Created: t0, Modified: t0}
+		order := marketplace.Order{ID: "o1", ProjectID: e.project.ID, OfferingID: o.ID, PlanID: pls[0].ID, ResourceID: "r1", Type: marketplace.TypeCreate,
+			State: marketplace.Done, Limits: res.Limits, Attributes: map[string]any{}, Created: t0, Modified: t0}
+		if err := e.st.CreateOrder(e.ctx, order, &res, nil); err != nil {
+			e.t.Fatal(err)
+		}
+		return res
+	}
+	e.t.Fatal("no volume offering")
+	return marketplace.Resource{}
+}
+
+// TestLimitChangeBilledPerPeriod: a 10 GB marketplace volume raised to
+// 40 GB by an Update order done on the 11th of a 31-day month is billed
+// 10 GB for 10/31 of the month and 40 GB for 21/31 of it (at 0.05 per GB
+// and month: 0.161290 + 1.354839 = 1.52), not 40 GB for all of it (2.00).
+func TestLimitChangeBilledPerPeriod(t *testing.T) {
+	e := newEnv(t, "")
+	res := e.marketVolume("", 10)
+	at := t0.Add(10 * 24 * time.Hour)
+	upd := marketplace.Order{ID: "o2", ProjectID: e.project.ID, OfferingID: res.OfferingID, PlanID: res.PlanID, ResourceID: res.ID,
+		Type: marketplace.TypeUpdate, State: marketplace.Executing, Limits: map[string]int64{"storage": 40}, Attributes: map[string]any{},
+		Created: at, Modified: at}
+	if err := e.st.CreateOrder(e.ctx, upd, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	upd.State, upd.CompletedAt = marketplace.Done, &at
+	res.Limits, res.Modified = upd.Limits, at
+	if err := e.st.FinishOrder(e.ctx, upd, res); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := e.svc.Invoice(e.ctx, e.p, e.project.OrganisationID, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, _ := inv.JSON()
+	if inv.Total != "1.52" || len(inv.Lines) != 2 {
+		t.Fatalf("invoice total %s with %d lines, want 1.52 in 2:\n%s", inv.Total, len(inv.Lines), j)
+	}
+	for i, want := range []string{"3.225806", "27.096774"} { // GB-months
+		if inv.Lines[i].Quantity != want {
+			t.Errorf("line %d quantity %s, want %s:\n%s", i, inv.Lines[i].Quantity, want, j)
+		}
+	}
+	costs, err := e.svc.Costs(e.ctx, e.p, e.project.ID, t0, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(costs) != 1 || costs[0].Total != "1.52" {
+		t.Errorf("costs = %+v, want 1.52", costs)
 	}
 }
 

@@ -45,8 +45,8 @@ type PriceBook struct {
 const TypeMarketplace = "marketplace_resource"
 
 // Charge is a plan's price for a limit of a marketplace resource, billed
-// per plan unit for the time the resource exists (its current limit: a
-// limit changed during a month is billed at the new value for all of it).
+// per plan unit for [From, To): a period the limit held that value (a
+// limit changed during a month makes one charge per value).
 type Charge struct {
 	ProjectID  string
 	ResourceID string
@@ -454,7 +454,8 @@ func bill(rows []Row, book PriceBook, projects []identity.Project, from, to time
 	}
 	charges := slices.Clone(book.Charges)
 	slices.SortFunc(charges, func(a, b Charge) int {
-		return cmp.Or(strings.Compare(a.ProjectID, b.ProjectID), strings.Compare(a.ResourceID, b.ResourceID), strings.Compare(a.Component, b.Component))
+		return cmp.Or(strings.Compare(a.ProjectID, b.ProjectID), strings.Compare(a.ResourceID, b.ResourceID), strings.Compare(a.Component, b.Component),
+			a.From.Compare(b.From))
 	})
 	for _, c := range charges {
 		q := c.quantity(from, to)

@@ -127,7 +127,10 @@ func (s *Service) Sample(ctx context.Context, now time.Time) (SampleStats, error
 			k := Key{r.Type, r.ID, comp}
 			o, seen := open[k]
 			delete(open, k)
-			if !seen {
+			var read *Open
+			if seen {
+				read = &o
+			} else {
 				// First seen: it held this level since it was created
 				// (or since metering began).
 				o = Open{Ref: r.Ref, Component: comp, Level: v, At: later(r.Created.UTC().Truncate(time.Second), epoch)}
@@ -144,7 +147,7 @@ func (s *Service) Sample(ctx context.Context, now time.Time) (SampleStats, error
 			if end.After(o.At) {
 				t.Rows = append(t.Rows, Row{Ref: o.Ref, Component: comp, From: o.At, To: end, Level: o.Level})
 			}
-			t.Levels = append(t.Levels, Open{Ref: r.Ref, Component: comp, Level: v, At: end})
+			t.Levels = append(t.Levels, Open{Ref: r.Ref, Component: comp, Level: v, At: end, Read: read})
 		}
 	}
 	ended := map[[2]string]Ended{}

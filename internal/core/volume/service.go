@@ -81,6 +81,8 @@ type Intent struct {
 	From     []Status
 	To       Status
 	NewSize  int64
+	// At is when the intent happens (zero: now, by the store's clock).
+	At time.Time
 	// SnapshotID, when set, must be in one of SnapFrom and moves to SnapTo
 	// (unless empty).
 	SnapshotID string
@@ -787,7 +789,7 @@ func (s *Service) ExtendVolume(ctx context.Context, p identity.Principal, id str
 	if err != nil {
 		return Volume{}, jobs.Job{}, err
 	}
-	err = s.apply(ctx, Intent{ProjectID: v.ProjectID, VolumeID: v.ID, From: []Status{v.Status}, To: Resizing, NewSize: size,
+	err = s.apply(ctx, Intent{ProjectID: v.ProjectID, VolumeID: v.ID, From: []Status{v.Status}, To: Resizing, NewSize: size, At: s.o.Now(),
 		Reserve: Usage{StorageBytes: size - v.Size}, Job: &j,
 		Event: s.event(p, v.ProjectID, "volume.extend", "volume", v.ID, map[string]any{"from": v.Size, "to": size})})
 	if err != nil {

@@ -138,46 +138,51 @@ func (s *Store) MeterEnds(ctx context.Context) ([]metering.Ended, error) {
 	return out, closeRows(rows)
 }
 
-// ApplyMeterTick writes one sample in one transaction.
+// ApplyMeterTick writes one sample in one transaction. A level whose open
+// one is no longer what the sample read (a resize recorded its change
+// meanwhile) is left as it is, with its rows: the next sample goes on from
+// there.
 func (s *Store) ApplyMeterTick(ctx context.Context, t metering.Tick) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		extend, err := tx.PrepareContext(ctx, `UPDATE usage_rows SET to_ts = $1
-			WHERE resource_type = $2 AND resource_id = $3 AND component = $4 AND to_ts = $5 AND level = $6`)
+		rows, err := prepareLevelRows(ctx, tx)
 		if err != nil {
 			return err
 		}
-		defer extend.Close()
-		insert, err := tx.PrepareContext(ctx, `INSERT INTO usage_rows
-			(resource_type, resource_id, component, from_ts, to_ts, project_id, parent_id, level, amount) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0)`)
+		defer rows.close()
+		moved, err := tx.PrepareContext(ctx, `UPDATE meter_levels SET project_id = $1, parent_id = $2, level = $3, at = $4
+			WHERE resource_type = $5 AND resource_id = $6 AND component = $7 AND level = $8 AND at = $9`)
 		if err != nil {
 			return err
 		}
-		defer insert.Close()
-		for _, r := range t.Rows {
-			res, err := extend.ExecContext(ctx, unix(r.To), r.Type, r.ID, r.Component, unix(r.From), r.Level)
+		defer moved.Close()
+		opened, err := tx.PrepareContext(ctx, `INSERT INTO meter_levels (resource_type, resource_id, component, project_id, parent_id, level, at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (resource_type, resource_id, component) DO NOTHING`)
+		if err != nil {
+			return err
+		}
+		defer opened.Close()
+		stale := map[metering.Key]bool{}
+		for _, o := range t.Levels {
+			var res sql.Result
+			if r := o.Read; r != nil {
+				res, err = moved.ExecContext(ctx, o.ProjectID, o.ParentID, o.Level, unix(o.At), o.Type, o.ID, o.Component, r.Level, unix(r.At))
+			} else {
+				res, err = opened.ExecContext(ctx, o.Type, o.ID, o.Component, o.ProjectID, o.ParentID, o.Level, unix(o.At))
+			}
 			if err != nil {
 				return err
 			}
-			if n, err := res.RowsAffected(); err != nil || n > 0 {
-				if err != nil {
+			if n, err := res.RowsAffected(); err != nil {
+				return err
+			} else if n == 0 {
+				stale[o.Key()] = true
+			}
+		}
+		for _, r := range t.Rows {
+			if !stale[metering.Key{Type: r.Type, ID: r.ID, Component: r.Component}] {
+				if err := rows.add(ctx, r); err != nil {
 					return err
 				}
-				continue
-			}
-			if _, err := insert.ExecContext(ctx, r.Type, r.ID, r.Component, unix(r.From), unix(r.To), r.ProjectID, r.ParentID, r.Level); err != nil {
-				return err
-			}
-		}
-		upsert, err := tx.PrepareContext(ctx, `INSERT INTO meter_levels (resource_type, resource_id, component, project_id, parent_id, level, at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (resource_type, resource_id, component)
-			DO UPDATE SET project_id = excluded.project_id, parent_id = excluded.parent_id, level = excluded.level, at = excluded.at`)
-		if err != nil {
-			return err
-		}
-		defer upsert.Close()
-		for _, o := range t.Levels {
-			if _, err := upsert.ExecContext(ctx, o.Type, o.ID, o.Component, o.ProjectID, o.ParentID, o.Level, unix(o.At)); err != nil {
-				return err
 			}
 		}
 		for _, k := range t.Closed {
@@ -196,6 +201,134 @@ func (s *Store) ApplyMeterTick(ctx context.Context, t metering.Tick) error {
 			meterClock, unix(t.At))
 		return err
 	})
+}
+
+// levelRows writes intervals of constant level: one that starts where a
+// row of the same level ends extends it, so that a level that never
+// changes stays one row.
+type levelRows struct{ extend, insert *sql.Stmt }
+
+func prepareLevelRows(ctx context.Context, tx *sql.Tx) (*levelRows, error) {
+	extend, err := tx.PrepareContext(ctx, `UPDATE usage_rows SET to_ts = $1
+		WHERE resource_type = $2 AND resource_id = $3 AND component = $4 AND to_ts = $5 AND level = $6`)
+	if err != nil {
+		return nil, err
+	}
+	insert, err := tx.PrepareContext(ctx, `INSERT INTO usage_rows
+		(resource_type, resource_id, component, from_ts, to_ts, project_id, parent_id, level, amount) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0)`)
+	if err != nil {
+		extend.Close()
+		return nil, err
+	}
+	return &levelRows{extend, insert}, nil
+}
+
+func (l *levelRows) close() {
+	l.extend.Close()
+	l.insert.Close()
+}
+
+func (l *levelRows) add(ctx context.Context, r metering.Row) error {
+	res, err := l.extend.ExecContext(ctx, unix(r.To), r.Type, r.ID, r.Component, unix(r.From), r.Level)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n > 0 {
+		return err
+	}
+	_, err = l.insert.ExecContext(ctx, r.Type, r.ID, r.Component, unix(r.From), unix(r.To), r.ProjectID, r.ParentID, r.Level)
+	return err
+}
+
+// meteredVolume is a volume as the meter sees it, with the bytes it is
+// provisioned (none in error, as the sampler counts it).
+func meteredVolume(ctx context.Context, tx *sql.Tx, id string) (*metering.Resource, error) {
+	r := metering.Resource{Ref: metering.Ref{Type: metering.TypeVolume, ID: id}}
+	var created, size int64
+	var status string
+	err := tx.QueryRowContext(ctx, "SELECT project_id, created_at, size_bytes, status FROM volumes WHERE id = $1", id).
+		Scan(&r.ProjectID, &created, &size, &status)
+	if err != nil {
+		return nil, notFound(err, "volume", id)
+	}
+	if status == string(volume.Error) {
+		size = 0
+	}
+	r.Created, r.Levels = fromTS(created), map[string]int64{metering.VolumeProvisioned: size}
+	return &r, nil
+}
+
+// meterLevel records, in the transaction that commits a resource's new
+// level, the end of the old level's interval and the start of the new
+// one, so that usage changes when the level does, not at the next sample.
+// from is when the resource began to hold old, for one no sample has seen
+// yet. Before metering's first sample there is nothing to close: the first
+// sample opens every level. On PostgreSQL the open level is locked, so a
+// sample that read it before fails its own write of it (see ApplyMeterTick).
+func (s *Store) meterLevel(ctx context.Context, tx *sql.Tx, ref metering.Ref, comp string, old, level int64, from, at time.Time) error {
+	lock := ""
+	if s.engine == Postgres {
+		lock = " FOR UPDATE"
+	}
+	var epoch int64
+	err := tx.QueryRowContext(ctx, `SELECT level FROM meter_levels WHERE resource_type = '' AND resource_id = '' AND component = $1`,
+		meterClock).Scan(&epoch)
+	if err == sql.ErrNoRows {
+		return nil
+	}
+	if err != nil {
+		return mapErr(err)
+	}
+	// Twice at most: a sample may open the level between our read and our
+	// insert; then it is there to close.
+	start := from.UTC().Truncate(time.Second)
+	if e := fromUnix(epoch); e.After(start) {
+		start = e
+	}
+	for range 2 {
+		o := metering.Open{Ref: ref, Component: comp, Level: old, At: start}
+		var at0 int64
+		err := tx.QueryRowContext(ctx, `SELECT level, at FROM meter_levels WHERE resource_type = $1 AND resource_id = $2 AND component = $3`+lock,
+			ref.Type, ref.ID, comp).Scan(&o.Level, &at0)
+		seen := err == nil
+		if seen {
+			o.At = fromUnix(at0)
+		} else if err != sql.ErrNoRows {
+			return mapErr(err)
+		}
+		end := at.UTC().Truncate(time.Second)
+		if end.Before(o.At) {
+			end = o.At
+		}
+		if seen {
+			if _, err := tx.ExecContext(ctx, `UPDATE meter_levels SET level = $1, at = $2 WHERE resource_type = $3 AND resource_id = $4 AND component = $5`,
+				level, unix(end), ref.Type, ref.ID, comp); err != nil {
+				return mapErr(err)
+			}
+		} else {
+			res, err := tx.ExecContext(ctx, `INSERT INTO meter_levels (resource_type, resource_id, component, project_id, parent_id, level, at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (resource_type, resource_id, component) DO NOTHING`,
+				ref.Type, ref.ID, comp, ref.ProjectID, ref.ParentID, level, unix(end))
+			if err != nil {
+				return mapErr(err)
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return mapErr(err)
+			} else if n == 0 {
+				continue
+			}
+		}
+		if !end.After(o.At) {
+			return nil
+		}
+		rows, err := prepareLevelRows(ctx, tx)
+		if err != nil {
+			return mapErr(err)
+		}
+		defer rows.close()
+		return mapErr(rows.add(ctx, metering.Row{Ref: ref, Component: comp, From: o.At, To: end, Level: o.Level}))
+	}
+	return fmt.Errorf("meter level of %s %s: opened and gone again", ref.Type, ref.ID)
 }
 
 // AddMeterCounts adds counter amounts to their hourly rows.

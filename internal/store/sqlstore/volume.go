@@ -11,6 +11,7 @@ import (
 
 	"github.com/stowage/stowage/internal/bytesize"
 	"github.com/stowage/stowage/internal/core/access"
+	"github.com/stowage/stowage/internal/core/metering"
 	"github.com/stowage/stowage/internal/core/page"
 	"github.com/stowage/stowage/internal/core/volume"
 	"github.com/stowage/stowage/internal/errs"
@@ -156,9 +157,22 @@ func execWithEvent(ctx context.Context, tx *sql.Tx, q *query, e volume.Event) er
 // intent either happened whole (status, rows, reservation, job, event) or
 // not at all.
 func (s *Store) Apply(ctx context.Context, in volume.Intent) error {
-	now := ts(time.Now())
+	at := in.At
+	if at.IsZero() {
+		at = time.Now()
+	}
+	now := ts(at)
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		if in.VolumeID != "" {
+			// A resize records its level change here, exactly when it
+			// commits, not at the next sample.
+			var resized *metering.Resource
+			if in.NewSize > 0 {
+				var err error
+				if resized, err = meteredVolume(ctx, tx, in.VolumeID); err != nil {
+					return err
+				}
+			}
 			q := new(query).add("UPDATE volumes SET updated_at = ?", now)
 			if in.To != "" {
 				q.add(", status = ?, error = ''", string(in.To))
@@ -169,6 +183,11 @@ func (s *Store) Apply(ctx context.Context, in volume.Intent) error {
 			q.add(" WHERE id = ? AND ", in.VolumeID).in("status", statusStrings(in.From))
 			if err := execOne(ctx, tx, q); err != nil {
 				return err
+			}
+			if r := resized; r != nil {
+				if err := s.meterLevel(ctx, tx, r.Ref, metering.VolumeProvisioned, r.Levels[metering.VolumeProvisioned], in.NewSize, r.Created, at); err != nil {
+					return err
+				}
 			}
 			// Deleting, growing or reverting the source would change what
 			// a pending copy's job reads.
