@@ -49,10 +49,12 @@ type snapshotPayload struct {
 }
 
 type revertPayload struct {
-	SnapshotBackend string `json:"snapshot_backend"`
-	OldBackend      string `json:"old_backend"`
-	NewBackend      string `json:"new_backend"`
-	Size            int64  `json:"size"`
+	SnapshotBackend string `json:"snapshot_backend,omitempty"`
+	// Backup, instead of a snapshot, is restored into the new data.
+	Backup     *BackupRef `json:"backup,omitempty"`
+	OldBackend string     `json:"old_backend"`
+	NewBackend string     `json:"new_backend"`
+	Size       int64      `json:"size"`
 }
 
 // Registrations returns the job handlers the runner must know.
@@ -133,7 +135,7 @@ func (s *Service) runCreate(ctx context.Context, j jobs.Job) (any, error) {
 			}
 		}
 		if pl.Backup != nil {
-			if err := s.restoreBackup(ctx, v, *pl.Backup); err != nil {
+			if err := s.restoreBackup(ctx, v.ProjectID, v.BackendID, *pl.Backup); err != nil {
 				return nil, err
 			}
 		}
@@ -227,13 +229,16 @@ func (s *Service) runRevert(ctx context.Context, j jobs.Job) (any, error) {
 		return nil, err
 	}
 	if v.Status == Restoring {
-		if err := s.backend.Clone(ctx, pl.SnapshotBackend, pl.NewBackend); err != nil {
-			return nil, err
-		}
-		if err := s.backend.Grow(ctx, pl.NewBackend, pl.Size); err != nil {
-			return nil, err
-		}
-		if err := s.queueFlatten(ctx, v); err != nil {
+		if pl.Backup != nil {
+			// The restore writes only the backup's data into new thin
+			// data, so a step run again after a crash writes the same.
+			if err := s.backend.Create(ctx, pl.NewBackend, pl.Size); err != nil {
+				return nil, err
+			}
+			if err := s.restoreBackup(ctx, v.ProjectID, pl.NewBackend, *pl.Backup); err != nil {
+				return nil, err
+			}
+		} else if err := s.revertClone(ctx, v, pl); err != nil {
 			return nil, err
 		}
 		if err := s.store.SetVolumeBackend(ctx, v.ID, pl.NewBackend, pl.Size); err != nil {
@@ -247,6 +252,17 @@ func (s *Service) runRevert(ctx context.Context, j jobs.Job) (any, error) {
 		return nil, err
 	}
 	return nil, s.backend.Delete(ctx, pl.OldBackend)
+}
+
+// revertClone makes a revert's new data as a clone of the snapshot.
+func (s *Service) revertClone(ctx context.Context, v Volume, pl revertPayload) error {
+	if err := s.backend.Clone(ctx, pl.SnapshotBackend, pl.NewBackend); err != nil {
+		return err
+	}
+	if err := s.backend.Grow(ctx, pl.NewBackend, pl.Size); err != nil {
+		return err
+	}
+	return s.queueFlatten(ctx, v)
 }
 
 // queueFlatten queues the flatten of v's clone on a backend that needs

@@ -190,21 +190,77 @@ func (s *Service) importObject(ctx context.Context, v Volume, o ObjectRef) error
 	return err
 }
 
-// restoreBackup fills a new volume's data from a backup.
-func (s *Service) restoreBackup(ctx context.Context, v Volume, b BackupRef) error {
-	set, err := s.backupSet(ctx, v.ProjectID, b.Bucket, b.VolumeID, false)
+// restoreBackup fills new, empty data (a new volume's, or a revert's)
+// from a backup of one of the project's buckets, streaming.
+func (s *Service) restoreBackup(ctx context.Context, projectID, backendID string, b BackupRef) error {
+	set, err := s.backupSet(ctx, projectID, b.Bucket, b.VolumeID, false)
 	if err != nil {
 		return err
 	}
 	defer set.Close()
 	x, _ := s.transfers()
-	h, err := x.Blocks.Open(ctx, v.BackendID)
+	h, err := x.Blocks.Open(ctx, backendID)
 	if err != nil {
 		return err
 	}
 	defer h.Close()
 	_, err = set.Restore(ctx, b.BackupID, h)
 	return err
+}
+
+// RevertToBackup puts a detached volume back to one of its backups, under
+// the rules of a revert to a snapshot (RevertVolume): the volume must be
+// available, and it is restoring until the job is done. The backup is
+// restored, streaming, into new data that is swapped in when whole, so a
+// failed restore never leaves half of it in the volume; the backups stay.
+// b.VolumeID defaults to the volume; a backup of another volume is
+// refused, as another volume's snapshot is.
+func (s *Service) RevertToBackup(ctx context.Context, p identity.Principal, volumeID string, b BackupRef) (Volume, jobs.Job, error) {
+	if _, err := s.transfers(); err != nil {
+		return Volume{}, jobs.Job{}, err
+	}
+	v, err := s.writable(ctx, p, volumeID)
+	if err != nil {
+		return Volume{}, jobs.Job{}, err
+	}
+	if b.VolumeID == "" {
+		b.VolumeID = v.ID
+	}
+	if b.VolumeID != v.ID {
+		return Volume{}, jobs.Job{}, errs.Field("volume_id", "the backups of volume %s are not of volume %s", b.VolumeID, v.ID)
+	}
+	if err := (ObjectRef{Bucket: b.Bucket, Key: "-"}).check(); err != nil {
+		return Volume{}, jobs.Job{}, err
+	}
+	if b.BackupID == "" || strings.Contains(b.BackupID, "/") {
+		return Volume{}, jobs.Job{}, errs.Field("backup_id", "backup_id is required")
+	}
+	if s.isFilesystem(v) {
+		return Volume{}, jobs.Job{}, errs.E(errs.Invalid, "volume %s is a filesystem; backups are of block volumes", v.ID)
+	}
+	allowed := []Status{Available}
+	if v.Status != Available {
+		return Volume{}, jobs.Job{}, conflict("volume", v.ID, v.Status, "revert", allowed)
+	}
+	n, err := s.backupSize(ctx, v.ProjectID, b)
+	if err != nil {
+		return Volume{}, jobs.Job{}, err
+	}
+	if n > v.Size {
+		return Volume{}, jobs.Job{}, errs.Field("backup_id", "backup %s holds %d bytes, more than the volume's %d", b.BackupID, n, v.Size)
+	}
+	j, err := jobs.New(jobRevert, v.ProjectID, "volume", v.ID,
+		revertPayload{OldBackend: v.BackendID, NewBackend: v.ID + "." + NewID(), Size: v.Size, Backup: &b}, s.o.Now())
+	if err != nil {
+		return Volume{}, jobs.Job{}, err
+	}
+	err = s.apply(ctx, Intent{ProjectID: v.ProjectID, VolumeID: v.ID, From: allowed, To: Restoring, Job: &j,
+		Event: s.event(p, v.ProjectID, "volume.revert", "volume", v.ID, map[string]any{"bucket": b.Bucket, "backup_id": b.BackupID})})
+	if err != nil {
+		return Volume{}, jobs.Job{}, fmt.Errorf("revert volume %s: %w", v.ID, err)
+	}
+	v.Status = Restoring
+	return v, j, nil
 }
 
 // ExportTo says where and how a volume or snapshot is written out.
