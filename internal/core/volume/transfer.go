@@ -30,7 +30,7 @@ type Buckets interface {
 	// Get reads length bytes from off (length < 0: to the end).
 	Get(ctx context.Context, projectID, bucket, key string, off, length int64) (io.ReadCloser, error)
 	// Put stores size bytes from r (size < 0: unknown), visible whole or
-	// not at all.
+	// not at all; any size, also beyond a single PUT's 5 GiB.
 	Put(ctx context.Context, projectID, bucket, key string, r io.Reader, size int64) error
 	Delete(ctx context.Context, projectID, bucket, key string) error
 	List(ctx context.Context, projectID, bucket, prefix string) ([]string, error)
@@ -308,9 +308,6 @@ func (s *Service) ExportVolume(ctx context.Context, p identity.Principal, volume
 	} else if allowed := []Status{Available, InUse}; !slices.Contains(allowed, v.Status) {
 		return jobs.Job{}, conflict("volume", v.ID, v.Status, "export", allowed)
 	}
-	if to.Format != diskimage.Qcow2 && pl.Size > maxPutSize {
-		return jobs.Job{}, errs.Field("format", "a raw image over %d bytes cannot be stored as one object; use qcow2", int64(maxPutSize))
-	}
 	if err := checkBucket(ctx, s.xfer, v.ProjectID, to.Bucket); err != nil {
 		return jobs.Job{}, err
 	}
@@ -340,9 +337,6 @@ func bucketErr(err error, bucket string) error {
 	}
 	return err
 }
-
-// maxPutSize is the S3 plane's single-object limit.
-const maxPutSize = 5 << 30
 
 func (s *Service) runExport(ctx context.Context, j jobs.Job) (any, error) {
 	var pl exportPayload
