@@ -87,6 +87,7 @@ const (
 	jobExport       = "volume.export"
 	jobBackup       = "volume.backup"
 	jobBackupDelete = "backup.delete"
+	jobUploadImage  = "volume.upload_image"
 )
 
 // TransferRegistrations returns the transfer jobs' handlers.
@@ -98,6 +99,17 @@ func (s *Service) TransferRegistrations() []jobs.Registration {
 		{Kind: jobExport, Handle: s.runExport, OnFailure: none},
 		{Kind: jobBackup, Handle: s.runBackup, OnFailure: none},
 		{Kind: jobBackupDelete, Handle: s.runBackupDelete, OnFailure: none},
+		// A failed import leaves the uploaded file as it was; the new
+		// data goes, and the volume shows the error.
+		{Kind: jobUploadImage, Handle: s.runUploadImage, OnFailure: func(ctx context.Context, j jobs.Job, err error) error {
+			var pl uploadImagePayload
+			if derr := decode(j, &pl); derr == nil && pl.NewBackend != "" {
+				if derr := s.backend.Delete(ctx, pl.NewBackend); derr != nil {
+					return derr
+				}
+			}
+			return s.store.SetVolumeStatus(ctx, j.ResourceID, []Status{Restoring}, Error, errs.Message(err))
+		}},
 	}
 }
 
@@ -261,6 +273,102 @@ func (s *Service) RevertToBackup(ctx context.Context, p identity.Principal, volu
 	}
 	v.Status = Restoring
 	return v, j, nil
+}
+
+type uploadImagePayload struct {
+	OldBackend string `json:"old_backend"` // the uploaded file's bytes
+	NewBackend string `json:"new_backend"`
+	Total      int64  `json:"total"` // the file's size
+}
+
+// volumeReader reads the first size bytes of a volume as io.ReaderAt.
+type volumeReader struct {
+	ctx  context.Context
+	h    VolumeIO
+	size int64
+}
+
+func (r volumeReader) ReadAt(p []byte, off int64) (int, error) {
+	if off >= r.size {
+		return 0, io.EOF
+	}
+	n := min(int64(len(p)), r.size-off)
+	if err := r.h.ReadAt(r.ctx, p[:n], off); err != nil {
+		return 0, err
+	}
+	if n < int64(len(p)) {
+		return int(n), io.EOF
+	}
+	return int(n), nil
+}
+
+// runUploadImage ends an upload that may hold a qcow2 image: raw stays
+// as uploaded; qcow2 is imported into new data of its virtual size (the
+// volume's size and quota follow), swapped in, and the file's bytes go.
+func (s *Service) runUploadImage(ctx context.Context, j jobs.Job) (any, error) {
+	var pl uploadImagePayload
+	if err := decode(j, &pl); err != nil {
+		return nil, err
+	}
+	v, ok, err := s.loadVolume(ctx, j.ResourceID)
+	if err != nil || !ok {
+		return nil, err
+	}
+	if v.Status != Restoring {
+		if v.BackendID == pl.NewBackend { // swapped in before a crash
+			return nil, s.backend.Delete(ctx, pl.OldBackend)
+		}
+		return nil, nil
+	}
+	x, err := s.transfers()
+	if err != nil {
+		return nil, err
+	}
+	src, err := x.Blocks.Open(ctx, pl.OldBackend)
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	r := volumeReader{ctx, src, pl.Total}
+	info, err := diskimage.Probe(ctx, r, pl.Total, "")
+	if err != nil {
+		return nil, err
+	}
+	if info.Format == diskimage.Raw {
+		return nil, s.store.SetVolumeStatus(ctx, v.ID, []Status{Restoring}, Available, "")
+	}
+	t, err := s.catalog.Type(v.Type)
+	if err != nil {
+		return nil, err
+	}
+	size := uploadSize(t, (info.VirtualSize+sector-1)/sector*sector)
+	if err := t.checkSize(size); err != nil {
+		return nil, err
+	}
+	if size != v.Size {
+		if err := s.apply(ctx, Intent{ProjectID: v.ProjectID, VolumeID: v.ID, From: []Status{Restoring}, NewSize: size,
+			Reserve: Usage{StorageBytes: size - v.Size}}); err != nil {
+			return nil, err
+		}
+	}
+	// Only the image's data is written into new thin data, so a step run
+	// again after a crash writes the same bytes again.
+	if err := s.backend.Create(ctx, pl.NewBackend, size); err != nil {
+		return nil, err
+	}
+	dst, err := x.Blocks.Open(ctx, pl.NewBackend)
+	if err != nil {
+		return nil, err
+	}
+	_, _, err = diskimage.Import(ctx, r, pl.Total, diskimage.Qcow2, dst)
+	dst.Close()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.store.SetVolumeBackend(ctx, v.ID, pl.NewBackend, size); err != nil {
+		return nil, err
+	}
+	return nil, s.backend.Delete(ctx, pl.OldBackend)
 }
 
 // ExportTo says where and how a volume or snapshot is written out.
