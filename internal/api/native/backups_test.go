@@ -46,6 +46,15 @@ func s3For(t *testing.T, e *testenv.Env, tn tenant, bucket string) *minio.Client
 	return c
 }
 
+// imageTenant makes a tenant with a bucket, a minio-go client for it and
+// an instance to attach volumes to.
+func imageTenant(t *testing.T, e *testenv.Env, name, bucket string) (tenant, client, *minio.Client, string) {
+	t.Helper()
+	tn := newTenant(t, e, name)
+	c := client{t: t, e: e, auth: testenv.Bearer(tn.token)}
+	return tn, c, s3For(t, e, tn, bucket), c.instance(tn.project, "vm")
+}
+
 type backupListOut struct {
 	Items []struct {
 		ID          string  `json:"id"`
@@ -66,12 +75,9 @@ type backupListOut struct {
 // it.
 func TestImagesAndBackups(t *testing.T) {
 	e := testenv.Start(t)
-	alice := newTenant(t, e, "alice-img")
-	c := client{t: t, e: e, auth: testenv.Bearer(alice.token)}
-	s3c := s3For(t, e, alice, "alice-images")
+	alice, c, s3c, inst := imageTenant(t, e, "alice-img", "alice-images")
 	ctx := context.Background()
 	dir := t.TempDir()
-	inst := c.instance(alice.project, "vm")
 
 	// Import.
 	ref := filepath.Join(dir, "ref.raw")
@@ -331,12 +337,9 @@ func TestRevertToBackup(t *testing.T) {
 // stops half way leaves neither an object nor an upload behind.
 func TestExportMultipart(t *testing.T) {
 	e := testenv.Start(t, func(c *config.Config) { c.TransferPartSize = 5 << 20 })
-	alice := newTenant(t, e, "alice-mp")
-	c := client{t: t, e: e, auth: testenv.Bearer(alice.token)}
-	s3c := s3For(t, e, alice, "alice-mp")
+	alice, c, s3c, inst := imageTenant(t, e, "alice-mp", "alice-mp")
 	ctx := context.Background()
 	dir := t.TempDir()
-	inst := c.instance(alice.project, "vm")
 	v := c.createVolume(map[string]any{"project_id": alice.project, "name": "big", "size": 24 * mib})
 	uri := c.attach(v.ID, inst).ConnectionInfo.URI
 	mustQemuIO(t, uri, "write -P 0x31 0 6M", "write -P 0x32 9M 1M", "write -P 0x33 20M 4M", "flush")

@@ -134,32 +134,44 @@ func (o ObjectRef) check() error {
 	return nil
 }
 
-// objectReader reads an object by ranges: an image is read where its
-// tables point, never held whole.
-type objectReader struct {
-	ctx     context.Context
-	b       Buckets
-	project string
-	bucket  string
-	key     string
-	size    int64
+// rangeReader is an image of size bytes as io.ReaderAt, read by ranges
+// through read (which fills its buffer or fails): an image is read where
+// its tables point, never held whole.
+type rangeReader struct {
+	size int64
+	read func(p []byte, off int64) error
 }
 
-func (r objectReader) ReadAt(p []byte, off int64) (int, error) {
+func (r rangeReader) ReadAt(p []byte, off int64) (int, error) {
 	if off >= r.size {
 		return 0, io.EOF
 	}
 	n := min(int64(len(p)), r.size-off)
-	rc, err := r.b.Get(r.ctx, r.project, r.bucket, r.key, off, n)
-	if err != nil {
+	if err := r.read(p[:n], off); err != nil {
 		return 0, err
 	}
-	defer rc.Close()
-	k, err := io.ReadFull(rc, p[:n])
-	if err == nil && int64(k) < int64(len(p)) {
-		err = io.EOF
+	if n < int64(len(p)) {
+		return int(n), io.EOF
 	}
-	return k, err
+	return int(n), nil
+}
+
+// objectReader reads an object of a project's bucket by ranged GETs.
+func objectReader(ctx context.Context, b Buckets, project string, o ObjectRef, size int64) rangeReader {
+	return rangeReader{size, func(p []byte, off int64) error {
+		rc, err := b.Get(ctx, project, o.Bucket, o.Key, off, int64(len(p)))
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		_, err = io.ReadFull(rc, p)
+		return err
+	}}
+}
+
+// volumeReader reads the first size bytes of a volume or snapshot.
+func volumeReader(ctx context.Context, h VolumeIO, size int64) rangeReader {
+	return rangeReader{size, func(p []byte, off int64) error { return h.ReadAt(ctx, p, off) }}
 }
 
 // probeObject reads an image's header from a bucket.
@@ -172,7 +184,7 @@ func (s *Service) probeObject(ctx context.Context, projectID string, o ObjectRef
 	if err != nil {
 		return diskimage.Info{}, bucketErr(err, o.Bucket)
 	}
-	return diskimage.Probe(ctx, objectReader{ctx, x.Buckets, projectID, o.Bucket, o.Key, size}, size, o.Format)
+	return diskimage.Probe(ctx, objectReader(ctx, x.Buckets, projectID, o, size), size, o.Format)
 }
 
 // importObject fills a new volume's data from an image in a bucket.
@@ -190,7 +202,7 @@ func (s *Service) importObject(ctx context.Context, v Volume, o ObjectRef) error
 		return err
 	}
 	defer h.Close()
-	src := objectReader{ctx, x.Buckets, v.ProjectID, o.Bucket, o.Key, size}
+	src := objectReader(ctx, x.Buckets, v.ProjectID, o, size)
 	info, err := diskimage.Probe(ctx, src, size, o.Format)
 	if err != nil {
 		return err
@@ -281,27 +293,6 @@ type uploadImagePayload struct {
 	Total      int64  `json:"total"` // the file's size
 }
 
-// volumeReader reads the first size bytes of a volume as io.ReaderAt.
-type volumeReader struct {
-	ctx  context.Context
-	h    VolumeIO
-	size int64
-}
-
-func (r volumeReader) ReadAt(p []byte, off int64) (int, error) {
-	if off >= r.size {
-		return 0, io.EOF
-	}
-	n := min(int64(len(p)), r.size-off)
-	if err := r.h.ReadAt(r.ctx, p[:n], off); err != nil {
-		return 0, err
-	}
-	if n < int64(len(p)) {
-		return int(n), io.EOF
-	}
-	return int(n), nil
-}
-
 // runUploadImage ends an upload that may hold a qcow2 image: raw stays
 // as uploaded; qcow2 is imported into new data of its virtual size (the
 // volume's size and quota follow), swapped in, and the file's bytes go.
@@ -329,7 +320,7 @@ func (s *Service) runUploadImage(ctx context.Context, j jobs.Job) (any, error) {
 		return nil, err
 	}
 	defer src.Close()
-	r := volumeReader{ctx, src, pl.Total}
+	r := volumeReader(ctx, src, pl.Total)
 	info, err := diskimage.Probe(ctx, r, pl.Total, "")
 	if err != nil {
 		return nil, err
