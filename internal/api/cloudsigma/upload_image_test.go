@@ -85,7 +85,23 @@ func TestDriveUploadQcow2(t *testing.T) {
 		}
 		return strings.TrimSpace(string(r.Body))
 	}
-	check(whole(read(plain)), 24*mib, ref, "raw")
+	id = whole(read(plain))
+	check(id, 24*mib, ref, "raw")
+	// The quota holds the disk's size, not the file's.
+	var v struct {
+		ProjectID string `json:"project_id"`
+		Size      int64  `json:"size"`
+	}
+	e.Do("GET", "/api/v1/volumes/"+id, testenv.Bearer(e.AdminToken), nil).JSON(t, &v)
+	var q struct {
+		Usage struct {
+			StorageBytes int64 `json:"storage_bytes"`
+		} `json:"usage"`
+	}
+	e.Do("GET", "/api/v1/projects/"+v.ProjectID+"/quotas", testenv.Bearer(e.AdminToken), nil).JSON(t, &q)
+	if v.Size != 24*mib || q.Usage.StorageBytes < 2*24*mib {
+		t.Fatalf("volume %+v, project usage %d bytes after two 24 MiB disks", v, q.Usage.StorageBytes)
+	}
 
 	// Raw stays raw: even a raw image holding a qcow2 file further in.
 	rawImg := append(read(ref)[:2*mib], read(plain)...)
