@@ -55,6 +55,20 @@ func imageTenant(t *testing.T, e *testenv.Env, name, bucket string) (tenant, cli
 	return tn, c, s3For(t, e, tn, bucket), c.instance(tn.project, "vm")
 }
 
+// waitJobFailed polls a job that must fail and returns it.
+func (c client) waitJobFailed(id string) jobOut {
+	c.t.Helper()
+	var j jobOut
+	for deadline := time.Now().Add(20 * time.Second); j.State != "failed"; {
+		c.do("GET", "/api/v1/jobs/"+id, nil).JSON(c.t, &j)
+		if j.State == "succeeded" || time.Now().After(deadline) {
+			c.t.Fatalf("job %s: %+v, want it failed", id, j)
+		}
+		time.Sleep(20 * time.Millisecond) // polling a condition with a deadline
+	}
+	return j
+}
+
 type backupListOut struct {
 	Items []struct {
 		ID          string  `json:"id"`
@@ -254,14 +268,13 @@ func TestBackupPolicy(t *testing.T) {
 // volume keeps its id and its grown size, reads back (qemu-img compare
 // over NBD) exactly as it was when backed up, with what was written since
 // gone; bad references are refused and another tenant cannot revert to a
-// backup in alice's bucket.
+// backup in alice's bucket; a revert whose restore fails (its packs are
+// gone) leaves the volume available on its own data.
 func TestRevertToBackup(t *testing.T) {
 	e := testenv.Start(t)
-	alice := newTenant(t, e, "alice-rev")
-	c := client{t: t, e: e, auth: testenv.Bearer(alice.token)}
-	s3For(t, e, alice, "alice-rev")
+	alice, c, s3c, inst := imageTenant(t, e, "alice-rev", "alice-rev")
+	ctx := context.Background()
 	dir := t.TempDir()
-	inst := c.instance(alice.project, "vm")
 	v := c.createVolume(map[string]any{"project_id": alice.project, "name": "db", "size": 16 * mib})
 	other := c.createVolume(map[string]any{"project_id": alice.project, "name": "other", "size": 16 * mib})
 	uri := c.attach(v.ID, inst).ConnectionInfo.URI
@@ -281,6 +294,35 @@ func TestRevertToBackup(t *testing.T) {
 	qemuImg(t, "convert", "-f", "raw", "-O", "raw", uri, ref)
 	// What comes after the backup must go: new data, overwritten data.
 	mustQemuIO(t, uri, "write -P 0x71 4M 2M", "write -P 0x72 0 64k", "flush")
+	// A second backup whose own packs are then lost: reverting to it fails.
+	packs := func() map[string]bool {
+		out := map[string]bool{}
+		for o := range s3c.ListObjects(ctx, "alice-rev", minio.ListObjectsOptions{Prefix: "stowage-backups/" + v.ID + "/packs/", Recursive: true}) {
+			if o.Err != nil {
+				t.Fatal(o.Err)
+			}
+			out[o.Key] = true
+		}
+		return out
+	}
+	before := packs()
+	r = c.do("POST", "/api/v1/volumes/"+v.ID+"/backups", map[string]any{"bucket": "alice-rev"})
+	wantStatus(t, r, 202)
+	var lost struct {
+		Backup struct {
+			ID string `json:"id"`
+		} `json:"backup"`
+	}
+	r.JSON(t, &lost)
+	r.JSON(t, &a)
+	c.waitJob(a.Job.ID)
+	for k := range packs() {
+		if !before[k] {
+			if err := s3c.RemoveObject(ctx, "alice-rev", k, minio.RemoveObjectOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	revert := func(auth string, id string, body map[string]any) testenv.Response {
 		return e.Do("POST", "/api/v1/volumes/"+id+"/revert", auth, body)
 	}
@@ -306,6 +348,16 @@ func TestRevertToBackup(t *testing.T) {
 		t.Fatalf("bob reverting alice's volume: %d", st)
 	}
 
+	// The failed revert costs the volume nothing: available, its own data.
+	r = revert(c.auth, v.ID, map[string]any{"backup": map[string]any{"bucket": "alice-rev", "backup_id": lost.Backup.ID}})
+	wantStatus(t, r, 202)
+	r.JSON(t, &a)
+	t.Logf("revert to a backup without its packs: %s", c.waitJobFailed(a.Job.ID).Error)
+	c.wantVolumeStatus(v.ID, "available")
+	uri = c.attach(v.ID, inst).ConnectionInfo.URI
+	mustQemuIO(t, uri, "-r", "read -P 0x72 0 64k", "read -P 0x71 4M 2M")
+	c.accepted("POST", "/api/v1/volumes/"+v.ID+"/detach", map[string]any{})
+
 	r = revert(c.auth, v.ID, map[string]any{"backup": ref1})
 	wantStatus(t, r, 202)
 	r.JSON(t, &a)
@@ -324,7 +376,7 @@ func TestRevertToBackup(t *testing.T) {
 	c.accepted("POST", "/api/v1/volumes/"+v.ID+"/backups", map[string]any{"bucket": "alice-rev"})
 	var bl backupListOut
 	c.do("GET", "/api/v1/backups?project_id="+alice.project+"&bucket=alice-rev&volume_id="+v.ID, nil).JSON(t, &bl)
-	if len(bl.Items) != 2 || bl.Items[1].Size != 24*mib {
+	if len(bl.Items) != 3 || bl.Items[2].Size != 24*mib {
 		t.Fatalf("backups after the revert: %+v", bl)
 	}
 }
@@ -372,15 +424,7 @@ func TestExportMultipart(t *testing.T) {
 	wantStatus(t, r, 202)
 	var a acceptedOut
 	r.JSON(t, &a)
-	var j jobOut
-	for deadline := time.Now().Add(20 * time.Second); j.State != "failed"; {
-		c.do("GET", "/api/v1/jobs/"+a.Job.ID, nil).JSON(t, &j)
-		if j.State == "succeeded" || time.Now().After(deadline) {
-			t.Fatalf("export past the quota: job %+v", j)
-		}
-		time.Sleep(20 * time.Millisecond) // polling a condition with a deadline
-	}
-	if !strings.Contains(j.Error, "uota") {
+	if j := c.waitJobFailed(a.Job.ID); !strings.Contains(j.Error, "uota") {
 		t.Errorf("export past the quota failed with %q", j.Error)
 	}
 	if _, err := s3c.StatObject(ctx, "alice-mp", "over.raw", minio.StatObjectOptions{}); err == nil {

@@ -71,7 +71,12 @@ func (s *Service) Registrations() []jobs.Registration {
 		{Kind: jobExtend, Handle: s.runExtend, OnFailure: volFail},
 		{Kind: jobAttach, Handle: s.runAttach, OnFailure: volFail},
 		{Kind: jobDetach, Handle: s.runDetach, OnFailure: volFail},
-		{Kind: jobRevert, Handle: s.runRevert, OnFailure: volFail},
+		{Kind: jobRevert, Handle: s.runRevert, OnFailure: func(ctx context.Context, j jobs.Job, err error) error {
+			if back, rerr := s.revertBack(ctx, j); back || rerr != nil {
+				return rerr
+			}
+			return volFail(ctx, j, err)
+		}},
 		{Kind: jobSnapshot, Handle: s.runSnapshot, OnFailure: snapFail},
 		{Kind: jobSnapshotDelete, Handle: s.runSnapshotDelete, OnFailure: snapFail},
 		// A failed flatten leaves a usable volume whose reads walk a
@@ -252,6 +257,25 @@ func (s *Service) runRevert(ctx context.Context, j jobs.Job) (any, error) {
 		return nil, err
 	}
 	return nil, s.backend.Delete(ctx, pl.OldBackend)
+}
+
+// revertBack ends a failed revert to a backup as if it had not been
+// asked: its new data, never swapped in, goes, and the volume is available
+// on its own data again (a bucket that failed for good must not cost the
+// volume). It reports whether it did.
+func (s *Service) revertBack(ctx context.Context, j jobs.Job) (bool, error) {
+	var pl revertPayload
+	if err := decode(j, &pl); err != nil || pl.Backup == nil {
+		return false, nil
+	}
+	v, ok, err := s.loadVolume(ctx, j.ResourceID)
+	if err != nil || !ok || v.Status != Restoring || v.BackendID != pl.OldBackend {
+		return false, err
+	}
+	if err := s.backend.Delete(ctx, pl.NewBackend); err != nil {
+		return false, err
+	}
+	return true, s.store.SetVolumeStatus(ctx, v.ID, []Status{Restoring}, Available, "")
 }
 
 // revertClone makes a revert's new data as a clone of the snapshot.

@@ -236,7 +236,8 @@ func (s *Service) restoreBackup(ctx context.Context, projectID, backendID string
 // the rules of a revert to a snapshot (RevertVolume): the volume must be
 // available, and it is restoring until the job is done. The backup is
 // restored, streaming, into new data that is swapped in when whole, so a
-// failed restore never leaves half of it in the volume; the backups stay.
+// failed restore never leaves half of it in the volume: the volume is
+// available on its own data again (revertBack). The backups stay.
 // b.VolumeID defaults to the volume; a backup of another volume is
 // refused, as another volume's snapshot is.
 func (s *Service) RevertToBackup(ctx context.Context, p identity.Principal, volumeID string, b BackupRef) (Volume, jobs.Job, error) {
