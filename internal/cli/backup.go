@@ -173,14 +173,27 @@ after the volume is deleted; deleting one never breaks the others.`}
 	}
 	where(ls)
 	var name, typ string
-	var wait bool
+	var wait, revert bool
 	restore := &cobra.Command{
-		Use: "restore BACKUP_ID --bucket BUCKET --volume VOLUME_ID --name NAME", Short: "Restore a backup into a new volume",
-		Example: "  stowage backup restore BACKUP_ID --bucket backups --volume VOLUME_ID --name restored --wait", Args: args(cobra.ExactArgs(1)),
+		Use:   "restore BACKUP_ID --bucket BUCKET --volume VOLUME_ID (--name NAME | --revert)",
+		Short: "Restore a backup into a new volume, or revert the (detached) volume it was taken of to it",
+		Example: "  stowage backup restore BACKUP_ID --bucket backups --volume VOLUME_ID --name restored --wait\n" +
+			"  stowage backup restore BACKUP_ID --bucket backups --volume VOLUME_ID --revert --wait",
+		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			c, q, err := target(cmd)
 			if err != nil {
 				return err
+			}
+			if revert {
+				if cmd.Flags().Changed("name") || cmd.Flags().Changed("type") {
+					return usageError{errors.New("--revert keeps the volume: --name and --type are for a new one")}
+				}
+				if _, err := a.async(cmd, c, "POST", "/api/v1/volumes/"+url.PathEscape(volume)+"/revert",
+					map[string]any{"backup": map[string]any{"bucket": bucket, "volume_id": volume, "backup_id": argv[0]}}, wait); err != nil {
+					return err
+				}
+				return a.showVolume(cmd, c, volume)
 			}
 			if name == "" {
 				name = "restored"
@@ -197,6 +210,7 @@ after the volume is deleted; deleting one never breaks the others.`}
 	restore.Flags().StringVar(&name, "name", "restored", "the new volume's name")
 	restore.Flags().StringVar(&typ, "type", "", "the new volume's type (default: the first type)")
 	restore.Flags().BoolVar(&wait, "wait", false, "wait until the volume is available")
+	restore.Flags().BoolVar(&revert, "revert", false, "put the volume the backup was taken of back to it (it must be detached) instead of making a new one")
 	rm := &cobra.Command{
 		Use: "rm BACKUP_ID... --bucket BUCKET --volume VOLUME_ID", Short: "Delete backups (the others stay restorable)",
 		Example: "  stowage backup rm BACKUP_ID --bucket backups --volume VOLUME_ID --wait", Args: args(cobra.MinimumNArgs(1)),

@@ -90,6 +90,11 @@ type Config struct {
 	// admin's password at first start.
 	PasswordHashTime      uint32
 	PasswordHashMemoryKiB uint32
+	// TransferPartSize is the part size of the multipart uploads that
+	// volume exports larger than it (or of unknown size) write to a
+	// bucket; zero is a gigabyte. There is no flag: only tests lower it,
+	// to S3's 5 MiB minimum, to cover multipart without writing 5 GiB.
+	TransferPartSize int64
 	// Ceph, when set, is the ceph.conf of a cluster whose RBD pool RBDPool
 	// holds block volumes and whose RADOS pool RADOSPool holds object
 	// bodies, reached as the cephx user CephUser; it needs a binary built

@@ -72,6 +72,12 @@ func invalid(format string, a ...any) error {
 	return errs.E(errs.Invalid, "image: "+format, a...)
 }
 
+// IsQcow2 reports whether an image starting with head is a qcow2 image
+// (by its magic; Probe checks the rest of the header).
+func IsQcow2(head []byte) bool {
+	return len(head) >= 4 && binary.BigEndian.Uint32(head) == qcowMagic
+}
+
 // Probe reads an image's header. format is Raw, Qcow2, or "" to detect
 // by the qcow2 magic (anything else is raw).
 func Probe(ctx context.Context, src io.ReaderAt, size int64, format string) (Info, error) {
@@ -89,7 +95,7 @@ func Probe(ctx context.Context, src io.ReaderAt, size int64, format string) (Inf
 	if _, err := src.ReadAt(magic[:], 0); err != nil && !(format == "" && errors.Is(err, io.EOF)) {
 		return Info{}, fmt.Errorf("image: read header: %w", err)
 	}
-	if binary.BigEndian.Uint32(magic[:]) != qcowMagic {
+	if !IsQcow2(magic[:]) {
 		if format == Qcow2 {
 			return Info{}, invalid("not a qcow2 image")
 		}

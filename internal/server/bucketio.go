@@ -1,6 +1,8 @@
 package server
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/xml"
 	"fmt"
@@ -19,7 +21,18 @@ import (
 // project's own buckets by serving in-process S3 requests as that project
 // (s3.Handler.ServeAs): the same authorisation, quota, versioning and
 // encryption as a client of the project gets, and no credential to keep.
-type bucketIO struct{ h *s3.Handler }
+type bucketIO struct {
+	h *s3.Handler
+	// partSize is the part size of objects written as multipart uploads:
+	// those larger than it, and those of unknown size. Zero means
+	// defaultPartSize.
+	partSize int64
+}
+
+// defaultPartSize streams parts of a gigabyte: parts are never held in
+// memory, so only the 10,000-part limit bounds them from below, and 10 TiB
+// covers any volume.
+const defaultPartSize int64 = 1 << 30
 
 // call serves one request and returns the response with a streaming body
 // (the handler runs in its own goroutine until the body is read or
@@ -143,12 +156,114 @@ func (b bucketIO) Get(ctx context.Context, project, bucket, key string, off, len
 	return resp.Body, nil
 }
 
+// Put stores r as one object: a single PUT when its size is known and at
+// most a part, else a multipart upload whose parts stream from r in turn
+// (so any size works, up to 10,000 parts). A failed multipart upload is
+// aborted: nothing is visible and no part is left to count.
 func (b bucketIO) Put(ctx context.Context, project, bucket, key string, r io.Reader, size int64) error {
-	resp, err := b.call(ctx, project, http.MethodPut, bucket, key, nil, nil, r, size)
+	part := defaultPartSize
+	if b.partSize > 0 {
+		part = min(max(b.partSize, s3.MinPartSize), s3.MaxPutSize)
+	}
+	if size >= 0 && size <= part {
+		resp, err := b.call(ctx, project, http.MethodPut, bucket, key, nil, nil, r, size)
+		if err != nil {
+			return err
+		}
+		return resp.Body.Close()
+	}
+	if size > 0 {
+		part = max(part, (size+maxParts-1)/maxParts)
+	}
+	resp, err := b.call(ctx, project, http.MethodPost, bucket, key, url.Values{"uploads": {""}}, nil, nil, 0)
 	if err != nil {
 		return err
 	}
+	var up struct {
+		UploadID string `xml:"UploadId"`
+	}
+	err = xml.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&up)
+	resp.Body.Close()
+	if err != nil || up.UploadID == "" {
+		return fmt.Errorf("start multipart upload of %s/%s: %v", bucket, key, err)
+	}
+	if err := b.putParts(ctx, project, bucket, key, up.UploadID, r, size, part); err != nil {
+		q := url.Values{"uploadId": {up.UploadID}}
+		if resp, aerr := b.call(context.WithoutCancel(ctx), project, http.MethodDelete, bucket, key, q, nil, nil, 0); aerr == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	return nil
+}
+
+// maxParts is S3's limit on the parts of one upload.
+const maxParts = 10000
+
+// putParts uploads r as the parts of an upload and completes it. With
+// size < 0 each part goes with chunked encoding, and the stream's end is
+// seen by a short part or by peeking before the next one.
+func (b bucketIO) putParts(ctx context.Context, project, bucket, key, uploadID string, r io.Reader, size, part int64) error {
+	type done struct {
+		Number int    `xml:"PartNumber"`
+		ETag   string `xml:"ETag"`
+	}
+	var parts []done
+	br := bufio.NewReader(r)
+	for off, n := int64(0), 1; ; n++ {
+		if n > maxParts {
+			return errs.E(errs.TooLarge, "object %s/%s needs more than %d parts of %d bytes", bucket, key, maxParts, part)
+		}
+		length := part
+		if size >= 0 {
+			length = min(part, size-off)
+		}
+		cr := &countReader{r: io.LimitReader(br, part)}
+		q := url.Values{"partNumber": {strconv.Itoa(n)}, "uploadId": {uploadID}}
+		sent := length
+		if size < 0 {
+			sent = -1
+		}
+		resp, err := b.call(ctx, project, http.MethodPut, bucket, key, q, nil, cr, sent)
+		if err != nil {
+			return fmt.Errorf("part %d of %s/%s: %w", n, bucket, key, err)
+		}
+		resp.Body.Close()
+		parts = append(parts, done{n, resp.Header.Get("ETag")})
+		off += cr.n
+		if size >= 0 && off >= size || cr.n < part {
+			break
+		}
+		if _, err := br.Peek(1); err == io.EOF {
+			break
+		} else if err != nil {
+			return err
+		}
+	}
+	body, err := xml.Marshal(struct {
+		XMLName xml.Name `xml:"CompleteMultipartUpload"`
+		Parts   []done   `xml:"Part"`
+	}{Parts: parts})
+	if err != nil {
+		return err
+	}
+	resp, err := b.call(ctx, project, http.MethodPost, bucket, key, url.Values{"uploadId": {uploadID}}, nil, bytes.NewReader(body), int64(len(body)))
+	if err != nil {
+		return fmt.Errorf("complete multipart upload of %s/%s: %w", bucket, key, err)
+	}
 	return resp.Body.Close()
+}
+
+// countReader counts the bytes read through it.
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	k, err := c.r.Read(p)
+	c.n += int64(k)
+	return k, err
 }
 
 func (b bucketIO) Delete(ctx context.Context, project, bucket, key string) error {

@@ -18,7 +18,7 @@ func (s *Server) enableTransfers() {
 	if !ok || s.cfg.Ceph != "" {
 		return
 	}
-	s.volumes.UseTransfers(volume.Transfers{Buckets: bucketIO{h}, Blocks: poolBlockIO{s.pool}, Keys: s.sealer})
+	s.volumes.UseTransfers(volume.Transfers{Buckets: bucketIO{h: h, partSize: s.cfg.TransferPartSize}, Blocks: poolBlockIO{s.pool}, Keys: s.sealer})
 	for _, reg := range s.volumes.TransferRegistrations() {
 		s.runner.Register(reg)
 	}

@@ -313,14 +313,28 @@ func (a *API) detachVolume(w http.ResponseWriter, r *http.Request) error {
 	return a.writeAccepted(w, accepted{}, j)
 }
 
+// revertVolume reverts to a snapshot of the volume or to one of its
+// backups.
 func (a *API) revertVolume(w http.ResponseWriter, r *http.Request) error {
 	var in struct {
-		SnapshotID string `json:"snapshot_id"`
+		SnapshotID string            `json:"snapshot_id"`
+		Backup     *volume.BackupRef `json:"backup"`
 	}
 	if err := a.decode(r, &in); err != nil {
 		return err
 	}
-	v, j, err := a.volumes.RevertVolume(r.Context(), httpapi.Principal(r.Context()), r.PathValue("id"), in.SnapshotID)
+	p := httpapi.Principal(r.Context())
+	var v volume.Volume
+	var j jobs.Job
+	var err error
+	switch {
+	case in.Backup != nil && in.SnapshotID != "":
+		return errs.Field("source", "give snapshot_id or backup, not both")
+	case in.Backup != nil:
+		v, j, err = a.volumes.RevertToBackup(r.Context(), p, r.PathValue("id"), *in.Backup)
+	default:
+		v, j, err = a.volumes.RevertVolume(r.Context(), p, r.PathValue("id"), in.SnapshotID)
+	}
 	if err != nil {
 		return err
 	}

@@ -49,10 +49,12 @@ type snapshotPayload struct {
 }
 
 type revertPayload struct {
-	SnapshotBackend string `json:"snapshot_backend"`
-	OldBackend      string `json:"old_backend"`
-	NewBackend      string `json:"new_backend"`
-	Size            int64  `json:"size"`
+	SnapshotBackend string `json:"snapshot_backend,omitempty"`
+	// Backup, instead of a snapshot, is restored into the new data.
+	Backup     *BackupRef `json:"backup,omitempty"`
+	OldBackend string     `json:"old_backend"`
+	NewBackend string     `json:"new_backend"`
+	Size       int64      `json:"size"`
 }
 
 // Registrations returns the job handlers the runner must know.
@@ -69,7 +71,12 @@ func (s *Service) Registrations() []jobs.Registration {
 		{Kind: jobExtend, Handle: s.runExtend, OnFailure: volFail},
 		{Kind: jobAttach, Handle: s.runAttach, OnFailure: volFail},
 		{Kind: jobDetach, Handle: s.runDetach, OnFailure: volFail},
-		{Kind: jobRevert, Handle: s.runRevert, OnFailure: volFail},
+		{Kind: jobRevert, Handle: s.runRevert, OnFailure: func(ctx context.Context, j jobs.Job, err error) error {
+			if back, rerr := s.revertBack(ctx, j); back || rerr != nil {
+				return rerr
+			}
+			return volFail(ctx, j, err)
+		}},
 		{Kind: jobSnapshot, Handle: s.runSnapshot, OnFailure: snapFail},
 		{Kind: jobSnapshotDelete, Handle: s.runSnapshotDelete, OnFailure: snapFail},
 		// A failed flatten leaves a usable volume whose reads walk a
@@ -133,7 +140,7 @@ func (s *Service) runCreate(ctx context.Context, j jobs.Job) (any, error) {
 			}
 		}
 		if pl.Backup != nil {
-			if err := s.restoreBackup(ctx, v, *pl.Backup); err != nil {
+			if err := s.restoreBackup(ctx, v.ProjectID, v.BackendID, *pl.Backup); err != nil {
 				return nil, err
 			}
 		}
@@ -227,13 +234,16 @@ func (s *Service) runRevert(ctx context.Context, j jobs.Job) (any, error) {
 		return nil, err
 	}
 	if v.Status == Restoring {
-		if err := s.backend.Clone(ctx, pl.SnapshotBackend, pl.NewBackend); err != nil {
-			return nil, err
-		}
-		if err := s.backend.Grow(ctx, pl.NewBackend, pl.Size); err != nil {
-			return nil, err
-		}
-		if err := s.queueFlatten(ctx, v); err != nil {
+		if pl.Backup != nil {
+			// The restore writes only the backup's data into new thin
+			// data, so a step run again after a crash writes the same.
+			if err := s.backend.Create(ctx, pl.NewBackend, pl.Size); err != nil {
+				return nil, err
+			}
+			if err := s.restoreBackup(ctx, v.ProjectID, pl.NewBackend, *pl.Backup); err != nil {
+				return nil, err
+			}
+		} else if err := s.revertClone(ctx, v, pl); err != nil {
 			return nil, err
 		}
 		if err := s.store.SetVolumeBackend(ctx, v.ID, pl.NewBackend, pl.Size); err != nil {
@@ -247,6 +257,36 @@ func (s *Service) runRevert(ctx context.Context, j jobs.Job) (any, error) {
 		return nil, err
 	}
 	return nil, s.backend.Delete(ctx, pl.OldBackend)
+}
+
+// revertBack ends a failed revert to a backup as if it had not been
+// asked: its new data, never swapped in, goes, and the volume is available
+// on its own data again (a bucket that failed for good must not cost the
+// volume). It reports whether it did.
+func (s *Service) revertBack(ctx context.Context, j jobs.Job) (bool, error) {
+	var pl revertPayload
+	if err := decode(j, &pl); err != nil || pl.Backup == nil {
+		return false, nil
+	}
+	v, ok, err := s.loadVolume(ctx, j.ResourceID)
+	if err != nil || !ok || v.Status != Restoring || v.BackendID != pl.OldBackend {
+		return false, err
+	}
+	if err := s.backend.Delete(ctx, pl.NewBackend); err != nil {
+		return false, err
+	}
+	return true, s.store.SetVolumeStatus(ctx, v.ID, []Status{Restoring}, Available, "")
+}
+
+// revertClone makes a revert's new data as a clone of the snapshot.
+func (s *Service) revertClone(ctx context.Context, v Volume, pl revertPayload) error {
+	if err := s.backend.Clone(ctx, pl.SnapshotBackend, pl.NewBackend); err != nil {
+		return err
+	}
+	if err := s.backend.Grow(ctx, pl.NewBackend, pl.Size); err != nil {
+		return err
+	}
+	return s.queueFlatten(ctx, v)
 }
 
 // queueFlatten queues the flatten of v's clone on a backend that needs

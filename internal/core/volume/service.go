@@ -195,8 +195,8 @@ type Store interface {
 	GetVolumeUpload(ctx context.Context, volumeID string) (Upload, error)
 	// AddVolumeUploadRange records received bytes (errs.Exist when some were
 	// already) and, when the image is whole, ends the upload: the volume
-	// becomes available.
-	AddVolumeUploadRange(ctx context.Context, volumeID string, r Range) (Upload, error)
+	// becomes available, or, given finish, restoring with finish queued.
+	AddVolumeUploadRange(ctx context.Context, volumeID string, r Range, finish *jobs.Job) (Upload, error)
 }
 
 // Options configure a Service.

@@ -30,7 +30,7 @@ type Buckets interface {
 	// Get reads length bytes from off (length < 0: to the end).
 	Get(ctx context.Context, projectID, bucket, key string, off, length int64) (io.ReadCloser, error)
 	// Put stores size bytes from r (size < 0: unknown), visible whole or
-	// not at all.
+	// not at all; any size, also beyond a single PUT's 5 GiB.
 	Put(ctx context.Context, projectID, bucket, key string, r io.Reader, size int64) error
 	Delete(ctx context.Context, projectID, bucket, key string) error
 	List(ctx context.Context, projectID, bucket, prefix string) ([]string, error)
@@ -87,6 +87,7 @@ const (
 	jobExport       = "volume.export"
 	jobBackup       = "volume.backup"
 	jobBackupDelete = "backup.delete"
+	jobUploadImage  = "volume.upload_image"
 )
 
 // TransferRegistrations returns the transfer jobs' handlers.
@@ -98,6 +99,17 @@ func (s *Service) TransferRegistrations() []jobs.Registration {
 		{Kind: jobExport, Handle: s.runExport, OnFailure: none},
 		{Kind: jobBackup, Handle: s.runBackup, OnFailure: none},
 		{Kind: jobBackupDelete, Handle: s.runBackupDelete, OnFailure: none},
+		// A failed import leaves the uploaded file as it was; the new
+		// data goes, and the volume shows the error.
+		{Kind: jobUploadImage, Handle: s.runUploadImage, OnFailure: func(ctx context.Context, j jobs.Job, err error) error {
+			var pl uploadImagePayload
+			if derr := decode(j, &pl); derr == nil && pl.NewBackend != "" {
+				if derr := s.backend.Delete(ctx, pl.NewBackend); derr != nil {
+					return derr
+				}
+			}
+			return s.store.SetVolumeStatus(ctx, j.ResourceID, []Status{Restoring}, Error, errs.Message(err))
+		}},
 	}
 }
 
@@ -122,32 +134,44 @@ func (o ObjectRef) check() error {
 	return nil
 }
 
-// objectReader reads an object by ranges: an image is read where its
-// tables point, never held whole.
-type objectReader struct {
-	ctx     context.Context
-	b       Buckets
-	project string
-	bucket  string
-	key     string
-	size    int64
+// rangeReader is an image of size bytes as io.ReaderAt, read by ranges
+// through read (which fills its buffer or fails): an image is read where
+// its tables point, never held whole.
+type rangeReader struct {
+	size int64
+	read func(p []byte, off int64) error
 }
 
-func (r objectReader) ReadAt(p []byte, off int64) (int, error) {
+func (r rangeReader) ReadAt(p []byte, off int64) (int, error) {
 	if off >= r.size {
 		return 0, io.EOF
 	}
 	n := min(int64(len(p)), r.size-off)
-	rc, err := r.b.Get(r.ctx, r.project, r.bucket, r.key, off, n)
-	if err != nil {
+	if err := r.read(p[:n], off); err != nil {
 		return 0, err
 	}
-	defer rc.Close()
-	k, err := io.ReadFull(rc, p[:n])
-	if err == nil && int64(k) < int64(len(p)) {
-		err = io.EOF
+	if n < int64(len(p)) {
+		return int(n), io.EOF
 	}
-	return k, err
+	return int(n), nil
+}
+
+// objectReader reads an object of a project's bucket by ranged GETs.
+func objectReader(ctx context.Context, b Buckets, project string, o ObjectRef, size int64) rangeReader {
+	return rangeReader{size, func(p []byte, off int64) error {
+		rc, err := b.Get(ctx, project, o.Bucket, o.Key, off, int64(len(p)))
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		_, err = io.ReadFull(rc, p)
+		return err
+	}}
+}
+
+// volumeReader reads the first size bytes of a volume or snapshot.
+func volumeReader(ctx context.Context, h VolumeIO, size int64) rangeReader {
+	return rangeReader{size, func(p []byte, off int64) error { return h.ReadAt(ctx, p, off) }}
 }
 
 // probeObject reads an image's header from a bucket.
@@ -160,7 +184,7 @@ func (s *Service) probeObject(ctx context.Context, projectID string, o ObjectRef
 	if err != nil {
 		return diskimage.Info{}, bucketErr(err, o.Bucket)
 	}
-	return diskimage.Probe(ctx, objectReader{ctx, x.Buckets, projectID, o.Bucket, o.Key, size}, size, o.Format)
+	return diskimage.Probe(ctx, objectReader(ctx, x.Buckets, projectID, o, size), size, o.Format)
 }
 
 // importObject fills a new volume's data from an image in a bucket.
@@ -178,7 +202,7 @@ func (s *Service) importObject(ctx context.Context, v Volume, o ObjectRef) error
 		return err
 	}
 	defer h.Close()
-	src := objectReader{ctx, x.Buckets, v.ProjectID, o.Bucket, o.Key, size}
+	src := objectReader(ctx, x.Buckets, v.ProjectID, o, size)
 	info, err := diskimage.Probe(ctx, src, size, o.Format)
 	if err != nil {
 		return err
@@ -190,21 +214,153 @@ func (s *Service) importObject(ctx context.Context, v Volume, o ObjectRef) error
 	return err
 }
 
-// restoreBackup fills a new volume's data from a backup.
-func (s *Service) restoreBackup(ctx context.Context, v Volume, b BackupRef) error {
-	set, err := s.backupSet(ctx, v.ProjectID, b.Bucket, b.VolumeID, false)
+// restoreBackup fills new, empty data (a new volume's, or a revert's)
+// from a backup of one of the project's buckets, streaming.
+func (s *Service) restoreBackup(ctx context.Context, projectID, backendID string, b BackupRef) error {
+	set, err := s.backupSet(ctx, projectID, b.Bucket, b.VolumeID, false)
 	if err != nil {
 		return err
 	}
 	defer set.Close()
 	x, _ := s.transfers()
-	h, err := x.Blocks.Open(ctx, v.BackendID)
+	h, err := x.Blocks.Open(ctx, backendID)
 	if err != nil {
 		return err
 	}
 	defer h.Close()
 	_, err = set.Restore(ctx, b.BackupID, h)
 	return err
+}
+
+// RevertToBackup puts a detached volume back to one of its backups, under
+// the rules of a revert to a snapshot (RevertVolume): the volume must be
+// available, and it is restoring until the job is done. The backup is
+// restored, streaming, into new data that is swapped in when whole, so a
+// failed restore never leaves half of it in the volume: the volume is
+// available on its own data again (revertBack). The backups stay.
+// b.VolumeID defaults to the volume; a backup of another volume is
+// refused, as another volume's snapshot is.
+func (s *Service) RevertToBackup(ctx context.Context, p identity.Principal, volumeID string, b BackupRef) (Volume, jobs.Job, error) {
+	if _, err := s.transfers(); err != nil {
+		return Volume{}, jobs.Job{}, err
+	}
+	v, err := s.writable(ctx, p, volumeID)
+	if err != nil {
+		return Volume{}, jobs.Job{}, err
+	}
+	if b.VolumeID == "" {
+		b.VolumeID = v.ID
+	}
+	if b.VolumeID != v.ID {
+		return Volume{}, jobs.Job{}, errs.Field("volume_id", "the backups of volume %s are not of volume %s", b.VolumeID, v.ID)
+	}
+	if err := (ObjectRef{Bucket: b.Bucket, Key: "-"}).check(); err != nil {
+		return Volume{}, jobs.Job{}, err
+	}
+	if b.BackupID == "" || strings.Contains(b.BackupID, "/") {
+		return Volume{}, jobs.Job{}, errs.Field("backup_id", "backup_id is required")
+	}
+	if s.isFilesystem(v) {
+		return Volume{}, jobs.Job{}, errs.E(errs.Invalid, "volume %s is a filesystem; backups are of block volumes", v.ID)
+	}
+	allowed := []Status{Available}
+	if v.Status != Available {
+		return Volume{}, jobs.Job{}, conflict("volume", v.ID, v.Status, "revert", allowed)
+	}
+	n, err := s.backupSize(ctx, v.ProjectID, b)
+	if err != nil {
+		return Volume{}, jobs.Job{}, err
+	}
+	if n > v.Size {
+		return Volume{}, jobs.Job{}, errs.Field("backup_id", "backup %s holds %d bytes, more than the volume's %d", b.BackupID, n, v.Size)
+	}
+	j, err := jobs.New(jobRevert, v.ProjectID, "volume", v.ID,
+		revertPayload{OldBackend: v.BackendID, NewBackend: v.ID + "." + NewID(), Size: v.Size, Backup: &b}, s.o.Now())
+	if err != nil {
+		return Volume{}, jobs.Job{}, err
+	}
+	err = s.apply(ctx, Intent{ProjectID: v.ProjectID, VolumeID: v.ID, From: allowed, To: Restoring, Job: &j,
+		Event: s.event(p, v.ProjectID, "volume.revert", "volume", v.ID, map[string]any{"bucket": b.Bucket, "backup_id": b.BackupID})})
+	if err != nil {
+		return Volume{}, jobs.Job{}, fmt.Errorf("revert volume %s: %w", v.ID, err)
+	}
+	v.Status = Restoring
+	return v, j, nil
+}
+
+type uploadImagePayload struct {
+	OldBackend string `json:"old_backend"` // the uploaded file's bytes
+	NewBackend string `json:"new_backend"`
+	Total      int64  `json:"total"` // the file's size
+}
+
+// runUploadImage ends an upload that may hold a qcow2 image: raw stays
+// as uploaded; qcow2 is imported into new data of its virtual size (the
+// volume's size and quota follow), swapped in, and the file's bytes go.
+func (s *Service) runUploadImage(ctx context.Context, j jobs.Job) (any, error) {
+	var pl uploadImagePayload
+	if err := decode(j, &pl); err != nil {
+		return nil, err
+	}
+	v, ok, err := s.loadVolume(ctx, j.ResourceID)
+	if err != nil || !ok {
+		return nil, err
+	}
+	if v.Status != Restoring {
+		if v.BackendID == pl.NewBackend { // swapped in before a crash
+			return nil, s.backend.Delete(ctx, pl.OldBackend)
+		}
+		return nil, nil
+	}
+	x, err := s.transfers()
+	if err != nil {
+		return nil, err
+	}
+	src, err := x.Blocks.Open(ctx, pl.OldBackend)
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	r := volumeReader(ctx, src, pl.Total)
+	info, err := diskimage.Probe(ctx, r, pl.Total, "")
+	if err != nil {
+		return nil, err
+	}
+	if info.Format == diskimage.Raw {
+		return nil, s.store.SetVolumeStatus(ctx, v.ID, []Status{Restoring}, Available, "")
+	}
+	t, err := s.catalog.Type(v.Type)
+	if err != nil {
+		return nil, err
+	}
+	size := uploadSize(t, (info.VirtualSize+sector-1)/sector*sector)
+	if err := t.checkSize(size); err != nil {
+		return nil, err
+	}
+	if size != v.Size {
+		if err := s.apply(ctx, Intent{ProjectID: v.ProjectID, VolumeID: v.ID, From: []Status{Restoring}, NewSize: size,
+			Reserve: Usage{StorageBytes: size - v.Size}}); err != nil {
+			return nil, err
+		}
+	}
+	// Only the image's data is written into new thin data, so a step run
+	// again after a crash writes the same bytes again.
+	if err := s.backend.Create(ctx, pl.NewBackend, size); err != nil {
+		return nil, err
+	}
+	dst, err := x.Blocks.Open(ctx, pl.NewBackend)
+	if err != nil {
+		return nil, err
+	}
+	_, _, err = diskimage.Import(ctx, r, pl.Total, diskimage.Qcow2, dst)
+	dst.Close()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.store.SetVolumeBackend(ctx, v.ID, pl.NewBackend, size); err != nil {
+		return nil, err
+	}
+	return nil, s.backend.Delete(ctx, pl.OldBackend)
 }
 
 // ExportTo says where and how a volume or snapshot is written out.
@@ -252,9 +408,6 @@ func (s *Service) ExportVolume(ctx context.Context, p identity.Principal, volume
 	} else if allowed := []Status{Available, InUse}; !slices.Contains(allowed, v.Status) {
 		return jobs.Job{}, conflict("volume", v.ID, v.Status, "export", allowed)
 	}
-	if to.Format != diskimage.Qcow2 && pl.Size > maxPutSize {
-		return jobs.Job{}, errs.Field("format", "a raw image over %d bytes cannot be stored as one object; use qcow2", int64(maxPutSize))
-	}
 	if err := checkBucket(ctx, s.xfer, v.ProjectID, to.Bucket); err != nil {
 		return jobs.Job{}, err
 	}
@@ -284,9 +437,6 @@ func bucketErr(err error, bucket string) error {
 	}
 	return err
 }
-
-// maxPutSize is the S3 plane's single-object limit.
-const maxPutSize = 5 << 30
 
 func (s *Service) runExport(ctx context.Context, j jobs.Job) (any, error) {
 	var pl exportPayload

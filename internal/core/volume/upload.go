@@ -7,7 +7,9 @@ import (
 	"slices"
 
 	"github.com/stowage/stowage/internal/core/identity"
+	"github.com/stowage/stowage/internal/diskimage"
 	"github.com/stowage/stowage/internal/errs"
+	"github.com/stowage/stowage/internal/jobs"
 )
 
 // An upload fills a new volume with an image sent in pieces, in any order
@@ -108,7 +110,8 @@ func (s *Service) WriteUpload(ctx context.Context, p identity.Principal, volumeI
 	if err := s.backend.Create(ctx, v.BackendID, v.Size); err != nil {
 		return Upload{}, fmt.Errorf("upload to volume %s: %w", v.ID, err)
 	}
-	n, err := s.backend.Write(ctx, v.BackendID, rg.Off, io.LimitReader(r, rg.Len))
+	body := &headReader{r: io.LimitReader(r, rg.Len)}
+	n, err := s.backend.Write(ctx, v.BackendID, rg.Off, body)
 	if err != nil {
 		return Upload{}, fmt.Errorf("upload to volume %s: %w", v.ID, err)
 	}
@@ -120,9 +123,62 @@ func (s *Service) WriteUpload(ctx context.Context, p identity.Principal, volumeI
 	if k, _ := r.Read(make([]byte, 1)); k > 0 {
 		return Upload{}, errs.Field("range", "the piece has more than the %d bytes of %d-%d", rg.Len, rg.Off, rg.End())
 	}
-	u, err = s.store.AddVolumeUploadRange(ctx, v.ID, rg)
+	var head []byte
+	if rg.Off == 0 {
+		head = body.head
+	}
+	finish, err := s.uploadFinish(ctx, v, u, head)
+	if err != nil {
+		return Upload{}, fmt.Errorf("upload to volume %s: %w", v.ID, err)
+	}
+	u, err = s.store.AddVolumeUploadRange(ctx, v.ID, rg, finish)
 	if err != nil {
 		return Upload{}, fmt.Errorf("upload to volume %s: %w", v.ID, err)
 	}
 	return u, nil
+}
+
+// headReader keeps the first bytes read through it: an image's magic.
+type headReader struct {
+	r    io.Reader
+	head []byte
+}
+
+func (h *headReader) Read(p []byte) (int, error) {
+	n, err := h.r.Read(p)
+	if k := min(n, 4-len(h.head)); k > 0 {
+		h.head = append(h.head, p[:k]...)
+	}
+	return n, err
+}
+
+// uploadFinish returns the job that ends an upload if it turns out whole
+// and may hold a qcow2 image (nil: a raw image, available at once). An
+// uploaded qcow2 image is imported (diskimage) into new data of its
+// virtual size, as an image from a bucket is, so a drive uploaded as
+// qcow2 holds the disk, not the file. head is the image's first bytes
+// when this piece holds them; else they are read back if already
+// received, and when neither (pieces racing) the job looks.
+func (s *Service) uploadFinish(ctx context.Context, v Volume, u Upload, head []byte) (*jobs.Job, error) {
+	if s.xfer == nil || u.Total < 4 {
+		return nil, nil
+	}
+	if len(head) < 4 && u.Has(Range{0, 4}) {
+		h, err := s.xfer.Blocks.Open(ctx, v.BackendID)
+		if err != nil {
+			return nil, err
+		}
+		head = make([]byte, 4)
+		err = h.ReadAt(ctx, head, 0)
+		h.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	if len(head) >= 4 && !diskimage.IsQcow2(head) {
+		return nil, nil
+	}
+	j, err := jobs.New(jobUploadImage, v.ProjectID, "volume", v.ID,
+		uploadImagePayload{OldBackend: v.BackendID, NewBackend: v.ID + "." + NewID(), Total: u.Total}, s.o.Now())
+	return &j, err
 }

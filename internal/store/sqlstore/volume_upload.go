@@ -9,6 +9,7 @@ import (
 
 	"github.com/stowage/stowage/internal/core/volume"
 	"github.com/stowage/stowage/internal/errs"
+	"github.com/stowage/stowage/internal/jobs"
 )
 
 // rangesDoc is the stored form of received ranges: [[offset, length], …].
@@ -44,7 +45,7 @@ func (s *Store) GetVolumeUpload(ctx context.Context, volumeID string) (volume.Up
 // AddVolumeUploadRange merges r into the received ranges. The first UPDATE takes
 // the row's lock, so concurrent pieces of one upload queue behind each
 // other and each sees the ranges the previous one left.
-func (s *Store) AddVolumeUploadRange(ctx context.Context, volumeID string, r volume.Range) (volume.Upload, error) {
+func (s *Store) AddVolumeUploadRange(ctx context.Context, volumeID string, r volume.Range, finish *jobs.Job) (volume.Upload, error) {
 	var u volume.Upload
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		now := ts(time.Now())
@@ -69,9 +70,16 @@ func (s *Store) AddVolumeUploadRange(ctx context.Context, volumeID string, r vol
 		if _, err := tx.ExecContext(ctx, "DELETE FROM volume_uploads WHERE volume_id = $1", volumeID); err != nil {
 			return mapErr(err)
 		}
+		to := volume.Available
+		if finish != nil {
+			to = volume.Restoring
+		}
 		q := new(query).add("UPDATE volumes SET status = ?, updated_at = ? WHERE id = ? AND status = ?",
-			string(volume.Available), now, volumeID, string(volume.Uploading))
-		return execOne(ctx, tx, q)
+			string(to), now, volumeID, string(volume.Uploading))
+		if err := execOne(ctx, tx, q); err != nil || finish == nil {
+			return err
+		}
+		return insertJob(ctx, tx, *finish)
 	})
 	return u, err
 }
