@@ -20,7 +20,7 @@ import (
 type Body struct {
 	r      io.Reader
 	o      PutOptions
-	md     hash.Hash
+	etag   hash.Hash // MD5, the ETag of a single-part PUT
 	hashes []hash.Hash
 	sums   map[checksum.Algorithm]hash.Hash
 	n      int64
@@ -31,8 +31,8 @@ type Body struct {
 // NewBody prepares to read r as o says; an unknown checksum algorithm is
 // errs.Invalid.
 func NewBody(r io.Reader, o PutOptions) (*Body, error) {
-	b := &Body{r: r, o: o, md: md5.New(), sums: make(map[checksum.Algorithm]hash.Hash, len(o.Checksums))}
-	b.hashes = append(b.hashes, b.md)
+	b := &Body{r: r, o: o, etag: md5.New(), sums: make(map[checksum.Algorithm]hash.Hash, len(o.Checksums))}
+	b.hashes = append(b.hashes, b.etag)
 	for _, a := range o.Checksums {
 		if _, dup := b.sums[a]; dup {
 			continue
@@ -103,7 +103,7 @@ func (b *Body) Fill(ctx context.Context, p []byte) (int, error) {
 // Blob describes what was read: stored under id, or inline when Head said
 // so (id is then "").
 func (b *Body) Blob(id string) Blob {
-	out := Blob{ID: id, Size: b.n, MD5: b.md.Sum(nil), Checksums: make(map[checksum.Algorithm][]byte, len(b.sums))}
+	out := Blob{ID: id, Size: b.n, MD5: b.etag.Sum(nil), Checksums: make(map[checksum.Algorithm][]byte, len(b.sums))}
 	if id == "" {
 		out.Inline = b.inline
 		if out.Inline == nil {
