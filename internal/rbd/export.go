@@ -115,8 +115,9 @@ func (v *Volume) Allocated(ctx context.Context, off, n int64) (int64, bool, erro
 	}
 	size := v.Size()
 	if off >= size {
-		// Only a deleted volume's image shrinks (to nothing), and
-		// Pacific's librbd aborts the process on its fast diff.
+		// Only a deleted volume's image shrinks (to nothing): never diff
+		// it, as Pacific's librbd aborts the process on some fast diffs
+		// of a shrunk image (see snapExclusive).
 		return n, true, nil
 	}
 	end := min(off+n, size, off+allocWindow)
