@@ -520,3 +520,72 @@ func TestExportAllocated(t *testing.T) {
 		t.Errorf("Allocated on a deleted volume: %d, %v, %v", n, data, err)
 	}
 }
+
+// TestChangedAndList: the diff between two snapshots names the objects
+// written and the objects discarded between them, the diff from nothing
+// every object holding data (a clone's parent's too), and List finds
+// snapshots and volumes by prefix.
+func TestChangedAndList(t *testing.T) {
+	s := testStore(t)
+	ctx := context.Background()
+	vol := newID(t, "vol")
+	a, b, clone, cs := vol+".a", vol+".b", newID(t, "clone"), newID(t, "cs")
+	if err := s.Create(ctx, vol, 20*mib); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Delete(ctx, vol) })
+	write(t, s, vol, fill('a', 4096), 0)
+	write(t, s, vol, fill('a', 4096), 9*mib)
+	if err := s.Snapshot(ctx, vol, a); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Delete(ctx, a) })
+	write(t, s, vol, fill('b', 4096), 10*mib)
+	write(t, s, vol, fill('b', 4096), 13*mib)
+	v, err := s.Volume(ctx, vol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Trim(ctx, 0, 4*mib); err != nil {
+		t.Fatal(err)
+	}
+	v.Close()
+	if err := s.Snapshot(ctx, vol, b); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Delete(ctx, b) })
+	if err := s.Clone(ctx, a, clone); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Delete(ctx, clone) })
+	write(t, s, clone, fill('c', 4096), 17*mib)
+	if err := s.Snapshot(ctx, clone, cs); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Delete(ctx, cs) })
+
+	for _, c := range []struct {
+		from, to string
+		want     []int64
+	}{
+		{"", a, []int64{0, 2}},
+		{"", b, []int64{2, 3}},
+		{a, b, []int64{0, 2, 3}},
+		{b, vol, []int64{}},
+		{"", cs, []int64{0, 2, 4}},
+	} {
+		got, err := s.Changed(ctx, c.from, c.to)
+		if err != nil || !slices.Equal(got, c.want) {
+			t.Errorf("Changed(%q, %q) = %v, %v; want %v", c.from, c.to, got, err, c.want)
+		}
+	}
+	if _, err := s.Changed(ctx, a, cs); !errs.Is(err, errs.Invalid) {
+		t.Errorf("Changed across images: %v", err)
+	}
+	if got, err := s.List(ctx, vol); err != nil || !slices.Equal(got, []string{vol, a, b}) {
+		t.Errorf("List(%s) = %v, %v", vol, got, err)
+	}
+	if got, err := s.List(ctx, vol+"."); err != nil || !slices.Equal(got, []string{a, b}) {
+		t.Errorf("List(%s.) = %v, %v", vol, got, err)
+	}
+}
