@@ -87,8 +87,10 @@ type backupListOut struct {
 // NBD export of an attached volume or a local reference. Deleting the
 // first backup leaves the second restorable; another tenant sees none of
 // it.
-func TestImagesAndBackups(t *testing.T) {
-	e := testenv.Start(t)
+func TestImagesAndBackups(t *testing.T) { testImagesAndBackups(t, thinPool) }
+
+func testImagesAndBackups(t *testing.T, b backend) {
+	e := b.start(t)
 	alice, c, s3c, inst := imageTenant(t, e, "alice-img", "alice-images")
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -150,7 +152,7 @@ func TestImagesAndBackups(t *testing.T) {
 	if len(bl.Items) != 2 || bl.Items[1].Parent == nil || *bl.Items[1].Parent != bl.Items[0].ID {
 		t.Fatalf("backups: %+v", bl)
 	}
-	if bl.Items[1].StoredBytes > 2*(64<<10) {
+	if bl.Items[1].StoredBytes > 2*b.chunk {
 		t.Errorf("incremental backup stored %d bytes for one changed chunk", bl.Items[1].StoredBytes)
 	}
 	restore := func(id, want string) {
