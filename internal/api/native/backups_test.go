@@ -198,8 +198,10 @@ func testImagesAndBackups(t *testing.T, b backend) {
 // TestBackupPolicy sets a policy on a volume: the scheduler queues its
 // first backup, and every later backup prunes to the newest keep_last;
 // deleting the policy stops it and keeps the backups.
-func TestBackupPolicy(t *testing.T) {
-	e := testenv.Start(t, func(c *config.Config) { c.RetentionInterval = 50 * time.Millisecond })
+func TestBackupPolicy(t *testing.T) { testBackupPolicy(t, thinPool) }
+
+func testBackupPolicy(t *testing.T, b backend) {
+	e := b.start(t, func(c *config.Config) { c.RetentionInterval = 50 * time.Millisecond })
 	alice := newTenant(t, e, "alice-pol")
 	c := client{t: t, e: e, auth: testenv.Bearer(alice.token)}
 	s3For(t, e, alice, "alice-backups")
@@ -272,8 +274,10 @@ func TestBackupPolicy(t *testing.T) {
 // gone; bad references are refused and another tenant cannot revert to a
 // backup in alice's bucket; a revert whose restore fails (its packs are
 // gone) leaves the volume available on its own data.
-func TestRevertToBackup(t *testing.T) {
-	e := testenv.Start(t)
+func TestRevertToBackup(t *testing.T) { testRevertToBackup(t, thinPool) }
+
+func testRevertToBackup(t *testing.T, bk backend) {
+	e := bk.start(t)
 	alice, c, s3c, inst := imageTenant(t, e, "alice-rev", "alice-rev")
 	ctx := context.Background()
 	dir := t.TempDir()

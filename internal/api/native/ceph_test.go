@@ -23,6 +23,8 @@ func TestCephSnapshotRevertExport(t *testing.T)     { testSnapshotRevertExportRe
 func TestCephRefusedTransitions(t *testing.T)       { testRefusedTransitions(t, rbdPool) }
 func TestCephDetachDisconnectsClients(t *testing.T) { testDetachDisconnectsClients(t, rbdPool) }
 func TestCephImagesAndBackups(t *testing.T)         { testImagesAndBackups(t, rbdPool) }
+func TestCephBackupPolicy(t *testing.T)             { testBackupPolicy(t, rbdPool) }
+func TestCephRevertToBackup(t *testing.T)           { testRevertToBackup(t, rbdPool) }
 
 // TestCephVolumeLife runs a server with --ceph and walks a volume through
 // the native API with qemu-io on the NBD URIs it hands out: written data
