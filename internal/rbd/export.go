@@ -38,25 +38,16 @@ func (s *Store) Volume(ctx context.Context, id string) (*Volume, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	image, snap := id, ""
-	held, err := s.snapshotOf(id)
+	image, snap, err := s.locate(id)
 	if err != nil {
 		return nil, err
-	}
-	if held != "" {
-		image, snap = held, id
 	}
 	key := image + "@" + snap
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	h := s.open[key]
 	if h == nil {
-		var img *rbd.Image
-		if snap == "" {
-			img, err = s.live(image)
-		} else {
-			img, err = s.openImage(image, snap)
-		}
+		img, err := s.openLocated(image, snap)
 		if err != nil {
 			return nil, fmt.Errorf("open volume %s: %w", id, err)
 		}
