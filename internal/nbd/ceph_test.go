@@ -24,6 +24,8 @@ func TestCephNbdinfo(t *testing.T)            { testNbdinfo(t, startRBDServer(t)
 func TestCephQemuIO(t *testing.T)             { testQemuIO(t, startRBDServer(t)) }
 func TestCephNbdcopy(t *testing.T)            { testNbdcopy(t, startRBDServer(t)) }
 func TestCephConvertSnapshot(t *testing.T)    { testConvertSnapshot(t, startRBDServer(t)) }
+func TestCephQemuImgMap(t *testing.T)         { testQemuImgMap(t, startRBDServer(t)) }
+func TestCephNbdinfoMap(t *testing.T)         { testNbdinfoMap(t, startRBDServer(t)) }
 
 // rbdPool gives the tests' names a prefix of their own in the shared
 // pool, exports what they made under their own names, and removes it all
@@ -93,5 +95,6 @@ func startRBDServer(t *testing.T) *testServer {
 	})
 	// After the cleanup above, so that the server stops before it runs.
 	addr := serve(t, ctx, cancel, pool, nbd.Options{})
-	return &testServer{pool: pool, addr: addr}
+	// RBD's default 4 MiB objects, which the object map tracks.
+	return &testServer{pool: pool, addr: addr, alloc: 4 << 20}
 }

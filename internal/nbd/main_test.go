@@ -40,6 +40,9 @@ type testPool interface {
 type testServer struct {
 	pool testPool
 	addr string
+	// alloc is the unit in which the export allocates and reports
+	// allocation: the pool's chunk, or RBD's object.
+	alloc int64
 }
 
 // startServer runs the NBD server in-process on 127.0.0.1:0 over a real
@@ -67,7 +70,7 @@ func startServer(t *testing.T, opts ...nbd.Options) *testServer {
 	}
 	// After the cleanup above, so that the server stops before it runs.
 	addr := serve(t, ctx, cancel, poolResolver{pool}, o)
-	return &testServer{pool: pool, addr: addr}
+	return &testServer{pool: pool, addr: addr, alloc: 64 << 10}
 }
 
 // serve runs the NBD server over r on 127.0.0.1:0 until the test ends,

@@ -179,6 +179,25 @@ func (s *Store) snapshotOf(id string) (string, error) {
 	return string(vals[id]), nil
 }
 
+// locate returns the image and snapshot ("" for the head) that id, a
+// volume or a snapshot, names.
+func (s *Store) locate(id string) (image, snap string, err error) {
+	held, err := s.snapshotOf(id)
+	if err != nil || held == "" {
+		return id, "", err
+	}
+	return held, id, nil
+}
+
+// openLocated opens what locate found: a live volume's image, or a
+// snapshot read-only; the caller closes it.
+func (s *Store) openLocated(image, snap string) (*rbd.Image, error) {
+	if snap == "" {
+		return s.live(image)
+	}
+	return s.openImage(image, snap)
+}
+
 // openImage opens an image's head for writing or one of its snapshots for
 // reading; the caller closes it.
 func (s *Store) openImage(name, snap string) (*rbd.Image, error) {

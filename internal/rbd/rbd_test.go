@@ -435,3 +435,157 @@ func TestDeepChainIsFlattened(t *testing.T) {
 		}
 	}
 }
+
+// TestExportAllocated: an export reports as allocated exactly the 4 MiB
+// objects that exist, in the volume, in a snapshot, and in a clone, whose
+// parent's objects count as its own; a trimmed object is a hole again.
+func TestExportAllocated(t *testing.T) {
+	s := testStore(t)
+	ctx := context.Background()
+	vol, snap, clone := newID(t, "vol"), newID(t, "snap"), newID(t, "clone")
+	if err := s.Create(ctx, vol, 16*mib); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Delete(ctx, vol) })
+	write(t, s, vol, fill('a', 4096), 5*mib)
+	write(t, s, vol, fill('b', 4096), 13*mib)
+	if err := s.Snapshot(ctx, vol, snap); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Delete(ctx, snap) })
+	if err := s.Clone(ctx, snap, clone); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Delete(ctx, clone) })
+	write(t, s, vol, fill('c', 4096), 9*mib)
+	write(t, s, clone, fill('d', 4096), 0)
+	v, err := s.Volume(ctx, vol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	if err := v.Trim(ctx, 12*mib, 4*mib); err != nil {
+		t.Fatal(err)
+	}
+
+	type run struct {
+		n    int64
+		data bool
+	}
+	runs := func(id string, off, end int64) []run {
+		t.Helper()
+		v, err := s.Volume(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer v.Close()
+		var got []run
+		for off < end {
+			n, data, err := v.Allocated(ctx, off, end-off)
+			if err != nil || n <= 0 || n > end-off {
+				t.Fatalf("%s: Allocated(%d, %d) = %d, %v, %v", id, off, end-off, n, data, err)
+			}
+			if k := len(got); k > 0 && got[k-1].data == data {
+				got[k-1].n += n
+			} else {
+				got = append(got, run{n, data})
+			}
+			off += n
+		}
+		return got
+	}
+	for _, c := range []struct {
+		id       string
+		off, end int64
+		want     []run
+	}{
+		{vol, 0, 16 * mib, []run{{4 * mib, false}, {8 * mib, true}, {4 * mib, false}}},
+		{snap, 0, 16 * mib, []run{{4 * mib, false}, {4 * mib, true}, {4 * mib, false}, {4 * mib, true}}},
+		{clone, 0, 16 * mib, []run{{8 * mib, true}, {4 * mib, false}, {4 * mib, true}}},
+		// A range inside objects is clipped to the request.
+		{snap, 5*mib + 7, 6 * mib, []run{{mib - 7, true}}},
+		{snap, 3 * mib, 9 * mib, []run{{mib, false}, {4 * mib, true}, {mib, false}}},
+	} {
+		if got := runs(c.id, c.off, c.end); !slices.Equal(got, c.want) {
+			t.Errorf("%s [%d, %d): runs %v, want %v", c.id[:4], c.off, c.end, got, c.want)
+		}
+	}
+	// Deleting the volume while its export is open shrinks the image to
+	// nothing (its snapshot lives on): the export then answers
+	// "allocated", never an error or a hole over bytes it cannot see.
+	if err := s.Delete(ctx, vol); err != nil {
+		t.Fatal(err)
+	}
+	if n, data, err := v.Allocated(ctx, 0, 16*mib); err != nil || n != 16*mib || !data {
+		t.Errorf("Allocated on a deleted volume: %d, %v, %v", n, data, err)
+	}
+}
+
+// TestChangedAndList: the diff between two snapshots names the objects
+// written and the objects discarded between them, the diff from nothing
+// every object holding data (a clone's parent's too), and List finds
+// snapshots and volumes by prefix.
+func TestChangedAndList(t *testing.T) {
+	s := testStore(t)
+	ctx := context.Background()
+	vol := newID(t, "vol")
+	a, b, clone, cs := vol+".a", vol+".b", newID(t, "clone"), newID(t, "cs")
+	if err := s.Create(ctx, vol, 20*mib); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Delete(ctx, vol) })
+	write(t, s, vol, fill('a', 4096), 0)
+	write(t, s, vol, fill('a', 4096), 9*mib)
+	if err := s.Snapshot(ctx, vol, a); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Delete(ctx, a) })
+	write(t, s, vol, fill('b', 4096), 10*mib)
+	write(t, s, vol, fill('b', 4096), 13*mib)
+	v, err := s.Volume(ctx, vol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Trim(ctx, 0, 4*mib); err != nil {
+		t.Fatal(err)
+	}
+	v.Close()
+	if err := s.Snapshot(ctx, vol, b); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Delete(ctx, b) })
+	if err := s.Clone(ctx, a, clone); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Delete(ctx, clone) })
+	write(t, s, clone, fill('c', 4096), 17*mib)
+	if err := s.Snapshot(ctx, clone, cs); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Delete(ctx, cs) })
+
+	for _, c := range []struct {
+		from, to string
+		want     []int64
+	}{
+		{"", a, []int64{0, 2}},
+		{"", b, []int64{2, 3}},
+		{a, b, []int64{0, 2, 3}},
+		{b, vol, []int64{}},
+		{"", cs, []int64{0, 2, 4}},
+	} {
+		got, err := s.Changed(ctx, c.from, c.to)
+		if err != nil || !slices.Equal(got, c.want) {
+			t.Errorf("Changed(%q, %q) = %v, %v; want %v", c.from, c.to, got, err, c.want)
+		}
+	}
+	if _, err := s.Changed(ctx, a, cs); !errs.Is(err, errs.Invalid) {
+		t.Errorf("Changed across images: %v", err)
+	}
+	if got, err := s.List(ctx, vol); err != nil || !slices.Equal(got, []string{vol, a, b}) {
+		t.Errorf("List(%s) = %v, %v", vol, got, err)
+	}
+	if got, err := s.List(ctx, vol+"."); err != nil || !slices.Equal(got, []string{a, b}) {
+		t.Errorf("List(%s.) = %v, %v", vol, got, err)
+	}
+}

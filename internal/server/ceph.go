@@ -52,6 +52,29 @@ func (d rbdData) Volume(ctx context.Context, id string) (blockVolume, error) {
 	return v, nil
 }
 
+// cephBlockIO is the RBD store as transfers use it, once openCeph ran.
+func (s *Server) cephBlockIO() volume.BlockIO {
+	p, ok := s.ceph.(rbdPool)
+	if !ok {
+		return nil
+	}
+	return rbdBlockIO{p.Store}
+}
+
+// rbdBlockIO is the RBD store as transfers use it: images and snapshots,
+// and fast-diff between snapshots, in objects.
+type rbdBlockIO struct{ *rbd.Store }
+
+func (b rbdBlockIO) Open(ctx context.Context, id string) (volume.VolumeIO, error) {
+	v, err := b.Volume(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+func (b rbdBlockIO) ChunkSize() int64 { return b.ObjectSize() }
+
 // rbdPool is the RBD pool as the operator sees it (stowage admin pools).
 type rbdPool struct{ *rbd.Store }
 

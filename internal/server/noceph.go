@@ -24,3 +24,6 @@ func cephBuilt(cfg config.Config) error {
 func (s *Server) openCeph(ctx context.Context) (volume.Backend, blockData, error) {
 	return nil, nil, errNoCeph
 }
+
+// cephBlockIO: no RBD pool in this binary.
+func (s *Server) cephBlockIO() volume.BlockIO { return nil }

@@ -10,15 +10,21 @@ import (
 )
 
 // enableTransfers gives the volume service images and backups: bucket
-// objects through the S3 handler as the volume's project, and the local
-// thin pool's handles and map diffs. A node on Ceph RBD has no map diff
-// wired yet, so it leaves them off (the API answers 503).
+// objects through the S3 handler as the volume's project, and the block
+// backend's handles and diffs (the thin pool's maps, or RBD's object
+// maps on a Ceph node).
 func (s *Server) enableTransfers() {
 	h, ok := s.s3.Handler.(*s3.Handler)
-	if !ok || s.cfg.Ceph != "" {
+	if !ok {
 		return
 	}
-	s.volumes.UseTransfers(volume.Transfers{Buckets: bucketIO{h: h, partSize: s.cfg.TransferPartSize}, Blocks: poolBlockIO{s.pool}, Keys: s.sealer})
+	var blocks volume.BlockIO = poolBlockIO{s.pool}
+	if s.cfg.Ceph != "" {
+		if blocks = s.cephBlockIO(); blocks == nil {
+			return
+		}
+	}
+	s.volumes.UseTransfers(volume.Transfers{Buckets: bucketIO{h: h, partSize: s.cfg.TransferPartSize}, Blocks: blocks, Keys: s.sealer})
 	for _, reg := range s.volumes.TransferRegistrations() {
 		s.runner.Register(reg)
 	}

@@ -22,9 +22,12 @@ type backend struct {
 	// makes every unit it touches count in full. The tests write whole
 	// MiBs, so the thin pool's smaller chunks count exactly.
 	unit int64
+	// chunk is the unit of an incremental backup: the thin pool's chunk
+	// or RBD's object, copied whole when any of it changed.
+	chunk int64
 }
 
-var thinPool = backend{opts: func(*testing.T) []testenv.Option { return nil }, unit: mib}
+var thinPool = backend{opts: func(*testing.T) []testenv.Option { return nil }, unit: mib, chunk: 64 << 10}
 
 // start runs a server on the backend with the test's own options too.
 func (b backend) start(t *testing.T, opts ...testenv.Option) *testenv.Env {

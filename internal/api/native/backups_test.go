@@ -87,8 +87,10 @@ type backupListOut struct {
 // NBD export of an attached volume or a local reference. Deleting the
 // first backup leaves the second restorable; another tenant sees none of
 // it.
-func TestImagesAndBackups(t *testing.T) {
-	e := testenv.Start(t)
+func TestImagesAndBackups(t *testing.T) { testImagesAndBackups(t, thinPool) }
+
+func testImagesAndBackups(t *testing.T, b backend) {
+	e := b.start(t)
 	alice, c, s3c, inst := imageTenant(t, e, "alice-img", "alice-images")
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -150,7 +152,7 @@ func TestImagesAndBackups(t *testing.T) {
 	if len(bl.Items) != 2 || bl.Items[1].Parent == nil || *bl.Items[1].Parent != bl.Items[0].ID {
 		t.Fatalf("backups: %+v", bl)
 	}
-	if bl.Items[1].StoredBytes > 2*(64<<10) {
+	if bl.Items[1].StoredBytes > 2*b.chunk {
 		t.Errorf("incremental backup stored %d bytes for one changed chunk", bl.Items[1].StoredBytes)
 	}
 	restore := func(id, want string) {
@@ -196,8 +198,10 @@ func TestImagesAndBackups(t *testing.T) {
 // TestBackupPolicy sets a policy on a volume: the scheduler queues its
 // first backup, and every later backup prunes to the newest keep_last;
 // deleting the policy stops it and keeps the backups.
-func TestBackupPolicy(t *testing.T) {
-	e := testenv.Start(t, func(c *config.Config) { c.RetentionInterval = 50 * time.Millisecond })
+func TestBackupPolicy(t *testing.T) { testBackupPolicy(t, thinPool) }
+
+func testBackupPolicy(t *testing.T, b backend) {
+	e := b.start(t, func(c *config.Config) { c.RetentionInterval = 50 * time.Millisecond })
 	alice := newTenant(t, e, "alice-pol")
 	c := client{t: t, e: e, auth: testenv.Bearer(alice.token)}
 	s3For(t, e, alice, "alice-backups")
@@ -270,8 +274,10 @@ func TestBackupPolicy(t *testing.T) {
 // gone; bad references are refused and another tenant cannot revert to a
 // backup in alice's bucket; a revert whose restore fails (its packs are
 // gone) leaves the volume available on its own data.
-func TestRevertToBackup(t *testing.T) {
-	e := testenv.Start(t)
+func TestRevertToBackup(t *testing.T) { testRevertToBackup(t, thinPool) }
+
+func testRevertToBackup(t *testing.T, bk backend) {
+	e := bk.start(t)
 	alice, c, s3c, inst := imageTenant(t, e, "alice-rev", "alice-rev")
 	ctx := context.Background()
 	dir := t.TempDir()

@@ -15,13 +15,16 @@ import (
 
 // rbdPool keeps volumes in the test cluster's RBD pool, whose images
 // allocate whole 4 MiB objects.
-var rbdPool = backend{opts: func(t *testing.T) []testenv.Option { return []testenv.Option{testenv.Ceph(t)} }, unit: 4 * mib}
+var rbdPool = backend{opts: func(t *testing.T) []testenv.Option { return []testenv.Option{testenv.Ceph(t)} }, unit: 4 * mib, chunk: 4 * mib}
 
 // The volume tests' bodies on RBD.
 func TestCephVolumeFullLife(t *testing.T)           { testVolumeFullLife(t, rbdPool) }
 func TestCephSnapshotRevertExport(t *testing.T)     { testSnapshotRevertExportRetention(t, rbdPool) }
 func TestCephRefusedTransitions(t *testing.T)       { testRefusedTransitions(t, rbdPool) }
 func TestCephDetachDisconnectsClients(t *testing.T) { testDetachDisconnectsClients(t, rbdPool) }
+func TestCephImagesAndBackups(t *testing.T)         { testImagesAndBackups(t, rbdPool) }
+func TestCephBackupPolicy(t *testing.T)             { testBackupPolicy(t, rbdPool) }
+func TestCephRevertToBackup(t *testing.T)           { testRevertToBackup(t, rbdPool) }
 
 // TestCephVolumeLife runs a server with --ceph and walks a volume through
 // the native API with qemu-io on the NBD URIs it hands out: written data
