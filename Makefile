@@ -63,7 +63,9 @@ test: test-deps
 # their bodies in RADOS, and a --ceph server against a throwaway cluster
 # (scripts/test-ceph.sh), always torn down. They run where the Ceph daemons
 # are installed (test-deps installs them); a machine without them runs
-# everything else.
+# everything else. The packages' Ceph tests run one package at a time
+# (-p 1): they share the cluster's pool, and TestCephAdminPools counts what
+# its own steps add to it.
 CEPH_TESTARGS ?= -race -count=1 -timeout 10m
 # The S3 suites that run again with their bodies in RADOS: every client
 # (aws-sdk-go-v2, minio-go, aws-cli, boto3), multipart manifests,
@@ -82,7 +84,7 @@ test-ceph:
 	export TEST_CEPH_CONF="$$conf" CGO_ENABLED=1; \
 	$(GO) test -tags '$(CEPH_TAGS)' $(CEPH_TESTARGS) ./internal/rbd/ ./internal/rados/ && \
 	$(GO) test -tags '$(CEPH_TAGS)' $(CEPH_S3ARGS) -run '$(S3_ON_RADOS)' ./internal/s3/ && \
-	$(GO) test -tags '$(CEPH_TAGS)' $(CEPH_TESTARGS) -run 'Ceph' ./internal/nbd/ ./internal/server/ ./internal/api/native/
+	$(GO) test -p 1 -tags '$(CEPH_TAGS)' $(CEPH_TESTARGS) -run 'Ceph' ./internal/nbd/ ./internal/server/ ./internal/api/native/
 
 # The long versions of the suites under test/ (25 crash cycles, 60 s of
 # load) and minutes of fuzzing per target; prints the figures.

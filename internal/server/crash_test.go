@@ -2,7 +2,9 @@ package server_test
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -129,6 +131,13 @@ func testCrashWhileJobsRun(t *testing.T, bin string, args []string, check func(t
 			break
 		}
 		if time.Now().After(deadline) {
+			// The node's warnings and errors say why a job gave up.
+			b, _ := os.ReadFile(logPath)
+			for l := range strings.Lines(string(b)) {
+				if strings.Contains(l, `"level":"WARN"`) || strings.Contains(l, `"level":"ERROR"`) {
+					t.Log(strings.TrimSpace(l))
+				}
+			}
 			t.Fatalf("not stable after restart: volumes %+v snapshots %+v; failed jobs %+v", vols, snaps, list(n, "/api/v1/jobs?state=failed"))
 		}
 		time.Sleep(200 * time.Millisecond)
