@@ -23,7 +23,6 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -32,6 +31,7 @@ import (
 	"github.com/ceph/go-ceph/rados"
 	"github.com/google/uuid"
 
+	"github.com/stowage/stowage/internal/cephconn"
 	"github.com/stowage/stowage/internal/errs"
 	"github.com/stowage/stowage/internal/objectstore"
 )
@@ -88,35 +88,9 @@ type Store struct {
 
 // Open connects to the cluster as o.User and opens o.Pool.
 func Open(ctx context.Context, o Options) (*Store, error) {
-	user := strings.TrimPrefix(o.User, "client.")
-	if user == "" || o.Conf == "" || o.Pool == "" {
-		return nil, errs.E(errs.Invalid, "rados: a ceph.conf, a user and a pool are needed")
-	}
-	conn, err := rados.NewConnWithUser(user)
+	conn, ioctx, err := cephconn.Dial(ctx, o.Conf, o.User, o.Pool, nil)
 	if err != nil {
-		return nil, fmt.Errorf("rados: %w", err)
-	}
-	if err := conn.ReadConfigFile(o.Conf); err != nil {
-		conn.Shutdown()
-		return nil, fmt.Errorf("rados: read %s: %w", o.Conf, err)
-	}
-	// A cluster that does not answer fails the start instead of hanging it.
-	_ = conn.SetConfigOption("client_mount_timeout", "30")
-	done := make(chan error, 1)
-	go func() { done <- conn.Connect() }()
-	select {
-	case err = <-done:
-	case <-ctx.Done():
-		return nil, ctx.Err() // Connect gives up by itself after the timeout
-	}
-	if err != nil {
-		conn.Shutdown()
-		return nil, fmt.Errorf("rados: connect as client.%s with %s: %w", user, o.Conf, err)
-	}
-	ioctx, err := conn.OpenIOContext(o.Pool)
-	if err != nil {
-		conn.Shutdown()
-		return nil, fmt.Errorf("rados: open pool %s: %w", o.Pool, err)
+		return nil, err
 	}
 	ioctx.SetNamespace(o.Namespace)
 	s := &Store{conn: conn, io: ioctx, pool: o.Pool, inFlight: o.InFlight, intents: o.Intents, log: o.Logger}

@@ -33,6 +33,7 @@ import (
 	"github.com/ceph/go-ceph/rados"
 	"github.com/ceph/go-ceph/rbd"
 
+	"github.com/stowage/stowage/internal/cephconn"
 	"github.com/stowage/stowage/internal/errs"
 )
 
@@ -81,42 +82,11 @@ var features = rbd.FeatureLayering | rbd.FeatureExclusiveLock | rbd.FeatureObjec
 
 // Open connects to the cluster as o.User and opens o.Pool.
 func Open(ctx context.Context, o Options) (*Store, error) {
-	user := strings.TrimPrefix(o.User, "client.")
-	if user == "" || o.Conf == "" || o.Pool == "" {
-		return nil, errs.E(errs.Invalid, "ceph: a ceph.conf, a user and a pool are needed")
-	}
-	conn, err := rados.NewConnWithUser(user)
-	if err != nil {
-		return nil, fmt.Errorf("ceph: %w", err)
-	}
-	if err := conn.ReadConfigFile(o.Conf); err != nil {
-		conn.Shutdown()
-		return nil, fmt.Errorf("ceph: read %s: %w", o.Conf, err)
-	}
-	// A cluster that does not answer fails the start instead of hanging it.
-	_ = conn.SetConfigOption("client_mount_timeout", "30")
 	// A discard must zero partial objects too, since WRITE_ZEROES is served
 	// by discard and must read back as zeros.
-	if err := conn.SetConfigOption("rbd_skip_partial_discard", "false"); err != nil {
-		conn.Shutdown()
-		return nil, fmt.Errorf("ceph: %w", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- conn.Connect() }()
-	select {
-	case err = <-done:
-	case <-ctx.Done():
-		// Connect gives up by itself after client_mount_timeout.
-		return nil, ctx.Err()
-	}
+	conn, io, err := cephconn.Dial(ctx, o.Conf, o.User, o.Pool, map[string]string{"rbd_skip_partial_discard": "false"})
 	if err != nil {
-		conn.Shutdown()
-		return nil, fmt.Errorf("ceph: connect as client.%s with %s: %w", user, o.Conf, err)
-	}
-	io, err := conn.OpenIOContext(o.Pool)
-	if err != nil {
-		conn.Shutdown()
-		return nil, fmt.Errorf("ceph: open pool %s: %w", o.Pool, err)
+		return nil, err
 	}
 	return &Store{conn: conn, io: io, pool: o.Pool, open: map[string]*handle{}}, nil
 }
