@@ -11,10 +11,13 @@
 // (ceph.dir.rbytes: file contents).
 //
 // A volume is reached through a libcephfs mount of its own whose root is
-// the volume's directory: paths never leave it, and a symbolic link
-// absolute or not resolves inside it if libcephfs ever follows one.
-// Files are addressed by their CephFS inode numbers, the same on every
-// node, as the NFS server needs.
+// the volume's directory, so that paths start inside it. libcephfs
+// follows symbolic links inside a path (an absolute one from the mount's
+// root, but ".." climbs out of it), so paths are only built from names
+// this node has seen, while no name on them can change here, and every
+// file reached is checked against the inode it should be. Files are
+// addressed by their CephFS inode numbers, the same on every node, as
+// the NFS server needs.
 package cephfs
 
 import (
@@ -235,7 +238,9 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	}
 	s.mu.Lock()
 	if v := s.vols[id]; v != nil {
-		v.close()
+		// An unmount takes a couple of seconds (its caps go back to
+		// the MDS); nothing waits for this one's.
+		go v.close()
 		delete(s.vols, id)
 	}
 	s.mu.Unlock()
@@ -335,14 +340,21 @@ func (s *Store) Volume(ctx context.Context, id string) (*Volume, error) {
 	return v, nil
 }
 
-// Close unmounts every open volume and the file system.
+// Close unmounts every open volume, all at once since each takes a
+// couple of seconds, and the file system.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var wg sync.WaitGroup
 	for id, v := range s.vols {
-		v.close()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v.close()
+		}()
 		delete(s.vols, id)
 	}
+	wg.Wait()
 	if s.admin != nil {
 		unmount(s.admin)
 		s.admin = nil

@@ -30,6 +30,14 @@ type Volume struct {
 	m       *libcephfs.MountInfo // rooted at the volume's directory
 	rootIno uint64
 
+	// tree orders changes to names (held exclusively) with finding files
+	// by path (shared). libcephfs follows a symbolic link met inside a
+	// path, and a relative one leads out of the mount's root by "..", so
+	// no path may be used while a name on it could change into one: every
+	// path is checked against the file id it should reach, and names
+	// change here only under tree.
+	tree sync.RWMutex
+
 	// mu orders what changes the volume's size, so that the usage it
 	// counts is exact for this node's changes.
 	mu       sync.Mutex
@@ -187,6 +195,7 @@ func (v *Volume) forget(ino uint64) {
 }
 
 // path finds the file id's current path, checking the cached one first.
+// The caller holds tree.
 func (v *Volume) path(ctx context.Context, ino uint64) (string, unix.Stat_t, error) {
 	if ino == v.rootIno {
 		st, err := lstat(v.m, "/")
@@ -240,7 +249,7 @@ func (v *Volume) find(ctx context.Context, dir string, ino uint64) (string, unix
 }
 
 // open opens the file id with flags, checking that what it opened is
-// that file.
+// that file. The caller holds tree.
 func (v *Volume) open(ctx context.Context, ino uint64, flags int) (*libcephfs.File, string, unix.Stat_t, error) {
 	p, _, err := v.path(ctx, ino)
 	if err != nil {
@@ -262,7 +271,16 @@ func (v *Volume) open(ctx context.Context, ino uint64, flags int) (*libcephfs.Fi
 	return f, p, st, nil
 }
 
-// dir finds a directory by id.
+// openShared is open under tree, for I/O that goes on without it: the
+// descriptor stays with its file whatever becomes of its names.
+func (v *Volume) openShared(ctx context.Context, ino uint64, flags int) (*libcephfs.File, unix.Stat_t, error) {
+	v.tree.RLock()
+	defer v.tree.RUnlock()
+	f, _, st, err := v.open(ctx, ino, flags)
+	return f, st, err
+}
+
+// dir finds a directory by id. The caller holds tree.
 func (v *Volume) dir(ctx context.Context, ino uint64) (string, error) {
 	p, st, err := v.path(ctx, ino)
 	if err != nil {
@@ -276,12 +294,16 @@ func (v *Volume) dir(ctx context.Context, ino uint64) (string, error) {
 
 // Stat returns a file's attributes.
 func (v *Volume) Stat(ctx context.Context, ino uint64) (unix.Stat_t, error) {
+	v.tree.RLock()
+	defer v.tree.RUnlock()
 	_, st, err := v.path(ctx, ino)
 	return st, err
 }
 
 // Lookup finds name in directory dir; "." and ".." are understood.
 func (v *Volume) Lookup(ctx context.Context, dir uint64, name string) (unix.Stat_t, error) {
+	v.tree.RLock()
+	defer v.tree.RUnlock()
 	p, st, err := v.path(ctx, dir)
 	if err != nil {
 		return st, err
@@ -310,7 +332,7 @@ func (v *Volume) Lookup(ctx context.Context, dir uint64, name string) (unix.Stat
 // Read fills b from offset off and reports whether it reached the end,
 // and the file's attributes after the read.
 func (v *Volume) Read(ctx context.Context, ino uint64, off int64, b []byte) (int, bool, unix.Stat_t, error) {
-	f, _, st, err := v.open(ctx, ino, unix.O_RDONLY)
+	f, st, err := v.openShared(ctx, ino, unix.O_RDONLY)
 	if err != nil {
 		return 0, false, st, err
 	}
@@ -335,7 +357,7 @@ func (v *Volume) Read(ctx context.Context, ino uint64, off int64, b []byte) (int
 // Write stores b at off. A write that would take the volume beyond its
 // quota writes nothing and returns filestore.ErrQuota.
 func (v *Volume) Write(ctx context.Context, ino uint64, off int64, b []byte, sync bool) (before, after unix.Stat_t, err error) {
-	f, _, before, err := v.open(ctx, ino, unix.O_WRONLY)
+	f, before, err := v.openShared(ctx, ino, unix.O_WRONLY)
 	if err != nil {
 		return before, after, err
 	}
@@ -390,7 +412,7 @@ func (v *Volume) grow(f *libcephfs.File, before *unix.Stat_t, op func() error, e
 
 // Commit flushes a file's data and metadata to the cluster.
 func (v *Volume) Commit(ctx context.Context, ino uint64) error {
-	f, _, _, err := v.open(ctx, ino, unix.O_RDONLY)
+	f, _, err := v.openShared(ctx, ino, unix.O_RDONLY)
 	if err != nil {
 		return err
 	}
@@ -407,6 +429,8 @@ const noID = ^uint32(0)
 
 // SetAttr applies a. It returns the attributes before and after.
 func (v *Volume) SetAttr(ctx context.Context, ino uint64, a filestore.SetAttr) (before, after unix.Stat_t, err error) {
+	v.tree.RLock()
+	defer v.tree.RUnlock()
 	p, before, err := v.path(ctx, ino)
 	if err != nil {
 		return before, after, err
@@ -502,6 +526,8 @@ func (v *Volume) Create(ctx context.Context, dir uint64, name string, mode uint3
 	if err := filestore.CheckName(name); err != nil {
 		return st, err
 	}
+	v.tree.Lock()
+	defer v.tree.Unlock()
 	dp, err := v.dir(ctx, dir)
 	if err != nil {
 		return st, err
@@ -568,7 +594,7 @@ func (v *Volume) Create(ctx context.Context, dir uint64, name string, mode uint3
 
 // Mkdir makes a directory in dir that belongs to own.
 func (v *Volume) Mkdir(ctx context.Context, dir uint64, name string, mode uint32, own *filestore.Owner) (unix.Stat_t, error) {
-	return v.make(ctx, dir, name, own, 1, func(p string) error {
+	return v.make(ctx, dir, name, own, 0, 1, func(p string) error {
 		if err := v.m.MakeDir(p, mode&modeMask); err != nil {
 			return errno(err)
 		}
@@ -582,28 +608,34 @@ func (v *Volume) Symlink(ctx context.Context, dir uint64, name, target string, o
 	if len(target) > 4096 || strings.ContainsRune(target, 0) || target == "" {
 		return unix.Stat_t{}, unix.EINVAL
 	}
-	return v.make(ctx, dir, name, own, 1, func(p string) error { return errno(v.m.Symlink(target, p)) })
+	// Ceph counts a link's target as its contents.
+	return v.make(ctx, dir, name, own, int64(len(target)), 1, func(p string) error { return errno(v.m.Symlink(target, p)) })
 }
 
 // Link gives file ino another name in dir.
 func (v *Volume) Link(ctx context.Context, ino, dir uint64, name string) (unix.Stat_t, error) {
-	p, st, err := v.path(ctx, ino)
-	if err != nil {
-		return st, err
-	}
-	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-		return st, unix.EISDIR
-	}
-	return v.make(ctx, dir, name, nil, 0, func(np string) error { return errno(v.m.Link(p, np)) })
+	return v.make(ctx, dir, name, nil, 0, 0, func(np string) error {
+		p, st, err := v.path(ctx, ino)
+		if err != nil {
+			return err
+		}
+		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			return unix.EISDIR
+		}
+		return errno(v.m.Link(p, np))
+	})
 }
 
 // make runs op to add name to dir, gives what it made to own, and
-// returns its attributes; inodes new inodes are admitted first.
-func (v *Volume) make(ctx context.Context, dir uint64, name string, own *filestore.Owner, inodes int64, op func(p string) error) (unix.Stat_t, error) {
+// returns its attributes; the bytes and inodes it makes are admitted
+// first.
+func (v *Volume) make(ctx context.Context, dir uint64, name string, own *filestore.Owner, bytes, inodes int64, op func(p string) error) (unix.Stat_t, error) {
 	var st unix.Stat_t
 	if err := filestore.CheckName(name); err != nil {
 		return st, err
 	}
+	v.tree.Lock()
+	defer v.tree.Unlock()
 	dp, err := v.dir(ctx, dir)
 	if err != nil {
 		return st, err
@@ -611,12 +643,13 @@ func (v *Volume) make(ctx context.Context, dir uint64, name string, own *filesto
 	p := path.Join(dp, name)
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if err := v.admit(0, inodes); err != nil {
+	if err := v.admit(bytes, inodes); err != nil {
 		return st, err
 	}
 	if err := op(p); err != nil {
 		return st, err
 	}
+	v.used += bytes
 	v.inodes += inodes
 	v.changed = time.Now()
 	if err := v.owned(p, own); err != nil {
@@ -631,6 +664,8 @@ func (v *Volume) make(ctx context.Context, dir uint64, name string, own *filesto
 
 // Readlink returns a symbolic link's target.
 func (v *Volume) Readlink(ctx context.Context, ino uint64) (string, error) {
+	v.tree.RLock()
+	defer v.tree.RUnlock()
 	p, st, err := v.path(ctx, ino)
 	if err != nil {
 		return "", err
@@ -647,7 +682,7 @@ func (v *Volume) Readlink(ctx context.Context, ino uint64) (string, error) {
 func (v *Volume) dropped(st *unix.Stat_t) {
 	v.changed = time.Now()
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR || st.Nlink <= 1 {
-		if st.Mode&unix.S_IFMT == unix.S_IFREG {
+		if t := st.Mode & unix.S_IFMT; t == unix.S_IFREG || t == unix.S_IFLNK {
 			v.used -= st.Size
 		}
 		v.inodes--
@@ -659,6 +694,8 @@ func (v *Volume) Remove(ctx context.Context, dir uint64, name string, isDir bool
 	if err := filestore.CheckName(name); err != nil {
 		return err
 	}
+	v.tree.Lock()
+	defer v.tree.Unlock()
 	dp, err := v.dir(ctx, dir)
 	if err != nil {
 		return err
@@ -699,6 +736,8 @@ func (v *Volume) Rename(ctx context.Context, fromDir uint64, fromName string, to
 	if err := filestore.CheckName(toName); err != nil {
 		return err
 	}
+	v.tree.Lock()
+	defer v.tree.Unlock()
 	fp, err := v.dir(ctx, fromDir)
 	if err != nil {
 		return err
@@ -744,6 +783,8 @@ func (v *Volume) Rename(ctx context.Context, fromDir uint64, fromName string, to
 // ReadDir lists dir from cookie (0 is the start), at most max entries,
 // "." and ".." first. Cookies are positions in the directory's order.
 func (v *Volume) ReadDir(ctx context.Context, dir uint64, cookie uint64, max int) ([]filestore.Entry, bool, error) {
+	v.tree.RLock()
+	defer v.tree.RUnlock()
 	p, dst, err := v.path(ctx, dir)
 	if err != nil {
 		return nil, false, err
