@@ -199,8 +199,8 @@ osd pool application enable $pool rbd
 osd pool create $objects_pool 8 8
 osd pool application enable $objects_pool stowage
 $(if [ "$with_fs" = 1 ]; then
-  echo "osd pool create $fs_name-meta 8 8"
-  echo "osd pool create $fs_name-data 8 8"
+  echo "osd pool create $fs_name-meta 4 4"
+  echo "osd pool create $fs_name-data 4 4"
   echo "fs new $fs_name $fs_name-meta $fs_name-data"
 fi)
 EOF
@@ -214,12 +214,15 @@ EOF
   echo "$!" >>"$d/pids"
   # rbd pool init writes to the pool, so it returns once its PGs are
   # active: that is the readiness the tests need.
-  timeout 120 rbd -n client.admin pool init "$pool" ||
-    die "the pool did not become writable; see $d/log"
+  # The MDS makes its file system while the pools become active.
   if [ "$with_fs" = 1 ]; then
     command -v ceph-mds >/dev/null || die "ceph-mds not found; run scripts/install-test-deps.sh"
     ceph-mds -f -c "$d/ceph.conf" -i a >>"$d/log/mds.a.stdout" 2>&1 3>&- 4>&- &
     echo "$!" >>"$d/pids"
+  fi
+  timeout 120 rbd -n client.admin pool init "$pool" ||
+    die "the pool did not become writable; see $d/log"
+  if [ "$with_fs" = 1 ]; then
     wait_mds_active "$d" || die "the MDS did not become active; see $d/log"
   fi
   echo "$d/ceph.conf" >&3

@@ -128,6 +128,28 @@ func startOn(t testing.TB, b backend, quota int64) *fixture {
 	return &fixture{t: t, b: b, addr: ln.Addr().(*net.TCPAddr), srv: srv, ex: ex, fs: fst, vol: id, export: name, tmp: t.TempDir()}
 }
 
+// secondNode serves the fixture's volume under the same export name from
+// a second store of b, as another node of a cluster would.
+func (f *fixture) secondNode(b backend) *fixture {
+	f.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	fst := b.open(f.t)
+	ex := &exportsOf{fs: fst, names: map[string]string{f.export: f.vol}}
+	srv := nfs.NewServer(ex, nfs.Options{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	f.t.Cleanup(func() {
+		cancel()
+		<-done
+		fst.Close()
+	})
+	return &fixture{t: f.t, b: b, addr: ln.Addr().(*net.TCPAddr), srv: srv, ex: ex, fs: fst, vol: f.vol, export: f.export, tmp: f.tmp}
+}
+
 // volume opens the fixture's volume as the server sees it.
 func (f *fixture) volume() nfs.FS {
 	f.t.Helper()
