@@ -83,7 +83,7 @@ test-ceph:
 	conf=$$(STOWAGE_TEST_CEPH_MGR=1 STOWAGE_TEST_CEPH_FS=1 ./scripts/test-ceph.sh start) || exit 1; \
 	trap './scripts/test-ceph.sh stop "$$conf"' EXIT; trap 'exit 1' INT TERM; \
 	export TEST_CEPH_CONF="$$conf" CGO_ENABLED=1; \
-	$(GO) test -tags '$(CEPH_TAGS)' $(CEPH_TESTARGS) ./internal/rbd/ ./internal/rados/ && \
+	$(GO) test -tags '$(CEPH_TAGS)' $(CEPH_TESTARGS) ./internal/rbd/ ./internal/rados/ ./internal/cephfs/ && \
 	$(GO) test -tags '$(CEPH_TAGS)' $(CEPH_S3ARGS) -run '$(S3_ON_RADOS)' ./internal/s3/ && \
 	$(GO) test -p 1 -tags '$(CEPH_TAGS)' $(CEPH_TESTARGS) -run 'Ceph' ./internal/nbd/ ./internal/nfs/ ./internal/server/ ./internal/api/native/ ./internal/api/hpcai/
 
