@@ -140,19 +140,12 @@ func unmount(m *libcephfs.MountInfo) {
 	_ = m.Release()
 }
 
-func checkID(id string) error {
-	if id == "" || strings.ContainsAny(id, "/\x00") || id[0] == '.' {
-		return errs.E(errs.Invalid, "cephfs: bad volume id %q", id)
-	}
-	return nil
-}
-
 func dirOf(id string) string { return path.Join(top, id) }
 
 // Create makes an empty volume with a quota of size bytes. It is
 // idempotent, so a retried job finds the volume it made before.
 func (s *Store) Create(ctx context.Context, id string, size int64) error {
-	if err := checkID(id); err != nil {
+	if err := filestore.CheckID(id); err != nil {
 		return err
 	}
 	d := dirOf(id)
@@ -205,7 +198,7 @@ func xattrInt(m *libcephfs.MountInfo, p, name string) (int64, error) {
 // Grow raises a volume's quota; open volumes see it at once, other
 // nodes' clients when the MDS tells them.
 func (s *Store) Grow(ctx context.Context, id string, size int64) error {
-	if err := checkID(id); err != nil {
+	if err := filestore.CheckID(id); err != nil {
 		return err
 	}
 	cur, err := s.quota(id)
@@ -233,7 +226,7 @@ func (s *Store) Grow(ctx context.Context, id string, size int64) error {
 // renamed away in one step, so a crash leaves either the volume or
 // trash that Open removes.
 func (s *Store) Delete(ctx context.Context, id string) error {
-	if err := checkID(id); err != nil {
+	if err := filestore.CheckID(id); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -304,7 +297,7 @@ func (s *Store) removeAll(ctx context.Context, p string) error {
 // Usage returns the bytes a volume's files hold, as Ceph counts them
 // (ceph.dir.rbytes), and its quota.
 func (s *Store) Usage(ctx context.Context, id string) (used, quota int64, err error) {
-	if err := checkID(id); err != nil {
+	if err := filestore.CheckID(id); err != nil {
 		return 0, 0, err
 	}
 	if quota, err = s.quota(id); err != nil {
@@ -316,7 +309,7 @@ func (s *Store) Usage(ctx context.Context, id string) (used, quota int64, err er
 
 // Volume opens a volume, with a mount of its own rooted at its directory.
 func (s *Store) Volume(ctx context.Context, id string) (*Volume, error) {
-	if err := checkID(id); err != nil {
+	if err := filestore.CheckID(id); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()

@@ -292,6 +292,18 @@ func (v *Volume) dir(ctx context.Context, ino uint64) (string, error) {
 	return p, nil
 }
 
+// child is the path of name in directory dir. The caller holds tree.
+func (v *Volume) child(ctx context.Context, dir uint64, name string) (string, error) {
+	if err := filestore.CheckName(name); err != nil {
+		return "", err
+	}
+	dp, err := v.dir(ctx, dir)
+	if err != nil {
+		return "", err
+	}
+	return path.Join(dp, name), nil
+}
+
 // Stat returns a file's attributes.
 func (v *Volume) Stat(ctx context.Context, ino uint64) (unix.Stat_t, error) {
 	v.tree.RLock()
@@ -523,16 +535,12 @@ func (v *Volume) owned(p string, own *filestore.Owner) error {
 // makes belongs to own.
 func (v *Volume) Create(ctx context.Context, dir uint64, name string, mode uint32, how filestore.CreateMode, verf [8]byte, own *filestore.Owner) (unix.Stat_t, error) {
 	var st unix.Stat_t
-	if err := filestore.CheckName(name); err != nil {
-		return st, err
-	}
 	v.tree.Lock()
 	defer v.tree.Unlock()
-	dp, err := v.dir(ctx, dir)
+	p, err := v.child(ctx, dir, name)
 	if err != nil {
 		return st, err
 	}
-	p := path.Join(dp, name)
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	existing, lerr := lstat(v.m, p)
@@ -631,16 +639,12 @@ func (v *Volume) Link(ctx context.Context, ino, dir uint64, name string) (unix.S
 // first.
 func (v *Volume) make(ctx context.Context, dir uint64, name string, own *filestore.Owner, bytes, inodes int64, op func(p string) error) (unix.Stat_t, error) {
 	var st unix.Stat_t
-	if err := filestore.CheckName(name); err != nil {
-		return st, err
-	}
 	v.tree.Lock()
 	defer v.tree.Unlock()
-	dp, err := v.dir(ctx, dir)
+	p, err := v.child(ctx, dir, name)
 	if err != nil {
 		return st, err
 	}
-	p := path.Join(dp, name)
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if err := v.admit(bytes, inodes); err != nil {
@@ -691,16 +695,12 @@ func (v *Volume) dropped(st *unix.Stat_t) {
 
 // Remove unlinks a non-directory; Rmdir an empty directory.
 func (v *Volume) Remove(ctx context.Context, dir uint64, name string, isDir bool) error {
-	if err := filestore.CheckName(name); err != nil {
-		return err
-	}
 	v.tree.Lock()
 	defer v.tree.Unlock()
-	dp, err := v.dir(ctx, dir)
+	p, err := v.child(ctx, dir, name)
 	if err != nil {
 		return err
 	}
-	p := path.Join(dp, name)
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	st, err := lstat(v.m, p)
@@ -730,23 +730,16 @@ func (v *Volume) Remove(ctx context.Context, dir uint64, name string, isDir bool
 // Rename moves fromName in fromDir to toName in toDir, replacing what is
 // there as rename(2) does.
 func (v *Volume) Rename(ctx context.Context, fromDir uint64, fromName string, toDir uint64, toName string) error {
-	if err := filestore.CheckName(fromName); err != nil {
-		return err
-	}
-	if err := filestore.CheckName(toName); err != nil {
-		return err
-	}
 	v.tree.Lock()
 	defer v.tree.Unlock()
-	fp, err := v.dir(ctx, fromDir)
+	oldP, err := v.child(ctx, fromDir, fromName)
 	if err != nil {
 		return err
 	}
-	tp, err := v.dir(ctx, toDir)
+	newP, err := v.child(ctx, toDir, toName)
 	if err != nil {
 		return err
 	}
-	oldP, newP := path.Join(fp, fromName), path.Join(tp, toName)
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	src, err := lstat(v.m, oldP)
