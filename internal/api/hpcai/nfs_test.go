@@ -3,6 +3,8 @@ package hpcai_test
 import (
 	"bytes"
 	"crypto/rand"
+	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,11 +55,18 @@ func attach(t *testing.T, e *testenv.Env, volumeID, instanceID string) string {
 	return ci["uri"].(string)
 }
 
-func TestFilesystemVolumeOverNFS(t *testing.T) { testFilesystemVolumeOverNFS(t) }
+func TestFilesystemVolumeOverNFS(t *testing.T) {
+	testFilesystemVolumeOverNFS(t, func(t *testing.T, e *testenv.Env, id string) {
+		if _, err := os.Stat(filepath.Join(e.DataDir, "filesystems", id)); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("the deleted volume's directory: %v", err)
+		}
+	})
+}
 
 // testFilesystemVolumeOverNFS is the life of filesystem volumes over NFS
-// with libnfs's tools, on the store opts choose.
-func testFilesystemVolumeOverNFS(t *testing.T, opts ...testenv.Option) {
+// with libnfs's tools, on the store opts choose; gone checks that a
+// deleted volume left nothing in that store.
+func testFilesystemVolumeOverNFS(t *testing.T, gone func(t *testing.T, e *testenv.Env, id string), opts ...testenv.Option) {
 	for _, tool := range []string{"nfs-cp", "nfs-ls", "nfs-cat"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s missing (make test-deps installs libnfs-utils): %v", tool, err)
@@ -154,6 +163,17 @@ func testFilesystemVolumeOverNFS(t *testing.T, opts ...testenv.Option) {
 	if r := e.Do("POST", "/api/v1/volumes/"+id+"/snapshots", admin, obj{"name": "s"}); r.Status != 400 {
 		t.Fatalf("snapshot of a filesystem volume: %d %s", r.Status, r.Body)
 	}
+
+	// Deleting a volume removes its files from the store.
+	if r := e.Do("DELETE", "/api/v1/volumes/"+sid, admin, nil); r.Status != 202 && r.Status != 204 && r.Status != 200 {
+		t.Fatalf("delete: %d %s", r.Status, r.Body)
+	}
+	for deadline := time.Now().Add(20 * time.Second); e.Do("GET", "/api/v1/volumes/"+sid, admin, nil).Status != 404; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the deleted volume is still listed")
+		}
+	}
+	gone(t, e, sid)
 }
 
 // allocatedWithin waits until the volume's allocated_bytes is in [lo, hi]:
