@@ -160,13 +160,14 @@ func (s *Store) Create(ctx context.Context, id string, size int64) error {
 	return s.setQuota(id, size)
 }
 
-// setQuota sets the volume's byte quota and its file limit.
+// setQuota sets the volume's byte quota and its file limit. Ceph counts
+// the volume's own directory among its files.
 func (s *Store) setQuota(id string, size int64) error {
 	d := dirOf(id)
 	for _, q := range []struct {
 		name string
 		v    int64
-	}{{"ceph.quota.max_bytes", size}, {"ceph.quota.max_files", filestore.MaxInodes(size)}} {
+	}{{"ceph.quota.max_bytes", size}, {"ceph.quota.max_files", filestore.MaxInodes(size) + 1}} {
 		if err := s.admin.SetXattr(d, q.name, []byte(strconv.FormatInt(q.v, 10)), 0); err != nil {
 			return fmt.Errorf("cephfs: set %s of %s: %w", q.name, id, errno(err))
 		}

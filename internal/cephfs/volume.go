@@ -86,14 +86,14 @@ func (v *Volume) sync(force bool) error {
 		}
 		vals[i] = n
 	}
-	// rsubdirs counts the volume's own directory.
+	// rsubdirs and max_files count the volume's own directory.
 	used, inodes := vals[2], vals[3]+vals[4]-1
 	if force || time.Since(v.changed) > 2*resync {
 		v.used, v.inodes = used, inodes
 	} else {
 		v.used, v.inodes = max(v.used, used), max(v.inodes, inodes)
 	}
-	v.quota, v.maxFiles, v.synced = vals[0], vals[1], time.Now()
+	v.quota, v.maxFiles, v.synced = vals[0], vals[1]-1, time.Now()
 	return nil
 }
 

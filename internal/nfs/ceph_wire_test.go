@@ -49,6 +49,7 @@ func cephVolume(t *testing.T) quotaFS {
 // The wire-level permission tests' bodies on CephFS.
 func TestCephPermissionChecks(t *testing.T)       { testPermissionChecks(t, cephVolume) }
 func TestCephRootAllowedPerExport(t *testing.T)   { testRootAllowedPerExport(t, cephVolume) }
+func TestCephQuotaCountsEverything(t *testing.T)  { testQuotaCountsEverything(t, cephVolume, false) }
 func TestCephSymlinksAreNotFollowed(t *testing.T) { testSymlinksAreNotFollowed(t, cephVolume) }
 func TestCephExportsServeOnlyTheirClients(t *testing.T) {
 	testExportsServeOnlyTheirClients(t, cephVolume)
