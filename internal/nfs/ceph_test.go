@@ -66,3 +66,7 @@ func TestCephTwoNodesServeOneVolume(t *testing.T) {
 		t.Fatalf("the second node took 4 MiB more into a volume with 2 MiB left:\n%s", out)
 	}
 }
+
+// BenchmarkCephCopy is BenchmarkCopy on CephFS, with 64 MiB (the test
+// cluster's OSD keeps every byte in RAM, twice).
+func BenchmarkCephCopy(b *testing.B) { benchCopy(b, onCephFS, 64) }
