@@ -15,9 +15,12 @@
 // follows symbolic links inside a path (an absolute one from the mount's
 // root, but ".." climbs out of it), so paths are only built from names
 // this node has seen, while no name on them can change here, and every
-// file reached is checked against the inode it should be. Files are
-// addressed by their CephFS inode numbers, the same on every node, as
-// the NFS server needs.
+// file reached is checked against the inode it should be. A name that
+// another node changes into a symbolic link while this node walks a path
+// through it is not ordered by that lock: closing that window needs
+// libcephfs's inode calls (ceph_ll_*), which go-ceph v0.34.0 does not
+// wrap. Files are addressed by their CephFS inode numbers, the same on
+// every node, as the NFS server needs.
 package cephfs
 
 import (
