@@ -6,8 +6,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/stowage/stowage/internal/cephfs"
 	"github.com/stowage/stowage/internal/errs"
@@ -94,5 +98,48 @@ func TestCephDeleteAndQuotaRules(t *testing.T) {
 		if err := st.Create(ctx, bad, 1<<20); errs.KindOf(err) != errs.Invalid {
 			t.Errorf("create %q: %v", bad, err)
 		}
+	}
+}
+
+// Times are set as asked (one kept, the other the client's or the
+// server's now), and an exclusive create is recognised when retransmitted
+// with its verifier, as on the local store.
+func TestCephTimesAndExclusiveCreate(t *testing.T) {
+	ctx := context.Background()
+	st := open(t)
+	id := newID()
+	if err := st.Create(ctx, id, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	defer st.Delete(ctx, id)
+	v, err := st.Volume(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verf := [8]byte{0, 0, 0x10, 0, 0, 0, 0x20, 0}
+	f, err := v.Create(ctx, v.Root(), "x", 0o644, filestore.Exclusive, verf, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := v.Create(ctx, v.Root(), "x", 0o644, filestore.Exclusive, verf, nil); err != nil || again.Ino != f.Ino {
+		t.Fatalf("retransmitted exclusive create: %v (ino %d, want %d)", err, again.Ino, f.Ino)
+	}
+	if _, err := v.Create(ctx, v.Root(), "x", 0o644, filestore.Exclusive, [8]byte{1}, nil); !errors.Is(err, unix.EEXIST) {
+		t.Fatalf("exclusive create with another verifier: %v", err)
+	}
+	mtime := time.Unix(1_700_000_000, 5000)
+	_, after, err := v.SetAttr(ctx, f.Ino, filestore.SetAttr{Mtime: &mtime})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Mtim.Sec != mtime.Unix() || after.Atim.Sec != f.Atim.Sec {
+		t.Fatalf("times %v/%v after setting mtime to %v (atime was %v)", after.Atim, after.Mtim, mtime, f.Atim)
+	}
+	now := time.Time{}
+	if _, after, err = v.SetAttr(ctx, f.Ino, filestore.SetAttr{Atime: &now}); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(time.Unix(after.Atim.Sec, after.Atim.Nsec)); d < 0 || d > time.Minute || after.Mtim.Sec != mtime.Unix() {
+		t.Fatalf("times %v/%v after setting atime to now", after.Atim, after.Mtim)
 	}
 }

@@ -396,6 +396,9 @@ func writeAll(f *libcephfs.File, b []byte, off int64) error {
 		if err != nil {
 			return errno(err)
 		}
+		if m == 0 {
+			return io.ErrShortWrite
+		}
 		n += m
 	}
 	return nil
