@@ -48,8 +48,7 @@ type Volume struct {
 	synced   time.Time
 	changed  time.Time // of the last change made here
 
-	pmu   sync.Mutex
-	paths map[uint64]string
+	paths filestore.Paths
 }
 
 func openVolume(m *libcephfs.MountInfo) (*Volume, error) {
@@ -57,7 +56,7 @@ func openVolume(m *libcephfs.MountInfo) (*Volume, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &Volume{m: m, rootIno: st.Ino, paths: map[uint64]string{}}
+	v := &Volume{m: m, rootIno: st.Ino}
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if err := v.sync(true); err != nil {
@@ -182,18 +181,6 @@ func readDir(m *libcephfs.MountInfo, p string) ([]entry, error) {
 	}
 }
 
-func (v *Volume) remember(ino uint64, p string) {
-	v.pmu.Lock()
-	v.paths[ino] = p
-	v.pmu.Unlock()
-}
-
-func (v *Volume) forget(ino uint64) {
-	v.pmu.Lock()
-	delete(v.paths, ino)
-	v.pmu.Unlock()
-}
-
 // path finds the file id's current path, checking the cached one first.
 // The caller holds tree.
 func (v *Volume) path(ctx context.Context, ino uint64) (string, unix.Stat_t, error) {
@@ -201,9 +188,7 @@ func (v *Volume) path(ctx context.Context, ino uint64) (string, unix.Stat_t, err
 		st, err := lstat(v.m, "/")
 		return "/", st, err
 	}
-	v.pmu.Lock()
-	p, ok := v.paths[ino]
-	v.pmu.Unlock()
+	p, ok := v.paths.Get(ino)
 	if ok {
 		if st, err := lstat(v.m, p); err == nil && st.Ino == ino {
 			return p, st, nil
@@ -214,10 +199,10 @@ func (v *Volume) path(ctx context.Context, ino uint64) (string, unix.Stat_t, err
 		return "", unix.Stat_t{}, err
 	}
 	if p == "" {
-		v.forget(ino)
+		v.paths.Forget(ino)
 		return "", unix.Stat_t{}, filestore.ErrStale
 	}
-	v.remember(ino, p)
+	v.paths.Remember(ino, p)
 	return p, st, nil
 }
 
@@ -261,7 +246,7 @@ func (v *Volume) open(ctx context.Context, ino uint64, flags int) (*libcephfs.Fi
 	}
 	st, err := fstat(f)
 	if err == nil && st.Ino != ino {
-		v.forget(ino)
+		v.paths.Forget(ino)
 		err = filestore.ErrStale
 	}
 	if err != nil {
@@ -337,7 +322,7 @@ func (v *Volume) Lookup(ctx context.Context, dir uint64, name string) (unix.Stat
 	if err != nil {
 		return cst, err
 	}
-	v.remember(cst.Ino, child)
+	v.paths.Remember(cst.Ino, child)
 	return cst, nil
 }
 
@@ -553,7 +538,7 @@ func (v *Volume) Create(ctx context.Context, dir uint64, name string, mode uint3
 			return existing, unix.EEXIST
 		case filestore.Exclusive:
 			if existing.Mode&unix.S_IFMT == unix.S_IFREG && existing.Atim.Sec == int64(binary.BigEndian.Uint32(verf[:4])) && existing.Mtim.Sec == int64(binary.BigEndian.Uint32(verf[4:])) {
-				v.remember(existing.Ino, p)
+				v.paths.Remember(existing.Ino, p)
 				return existing, nil
 			}
 			return existing, unix.EEXIST
@@ -566,7 +551,7 @@ func (v *Volume) Create(ctx context.Context, dir uint64, name string, mode uint3
 			}
 			return existing, unix.ELOOP
 		}
-		v.remember(existing.Ino, p)
+		v.paths.Remember(existing.Ino, p)
 		return existing, nil
 	}
 	if err := v.admit(0, 1); err != nil {
@@ -599,7 +584,7 @@ func (v *Volume) Create(ctx context.Context, dir uint64, name string, mode uint3
 	if st, err = fstat(f); err != nil {
 		return st, err
 	}
-	v.remember(st.Ino, p)
+	v.paths.Remember(st.Ino, p)
 	return st, nil
 }
 
@@ -665,7 +650,7 @@ func (v *Volume) make(ctx context.Context, dir uint64, name string, own *filesto
 	if st, err = lstat(v.m, p); err != nil {
 		return st, err
 	}
-	v.remember(st.Ino, p)
+	v.paths.Remember(st.Ino, p)
 	return st, nil
 }
 
@@ -725,7 +710,7 @@ func (v *Volume) Remove(ctx context.Context, dir uint64, name string, isDir bool
 	}
 	v.dropped(&st)
 	if st.Nlink <= 1 || isDir {
-		v.forget(st.Ino)
+		v.paths.Forget(st.Ino)
 	}
 	return nil
 }
@@ -763,16 +748,7 @@ func (v *Volume) Rename(ctx context.Context, fromDir uint64, fromName string, to
 	if exists {
 		v.dropped(&dst)
 	}
-	v.pmu.Lock()
-	v.paths[src.Ino] = newP
-	if src.Mode&unix.S_IFMT == unix.S_IFDIR {
-		for ino, p := range v.paths {
-			if strings.HasPrefix(p, oldP+"/") {
-				v.paths[ino] = newP + p[len(oldP):]
-			}
-		}
-	}
-	v.pmu.Unlock()
+	v.paths.Moved(src.Ino, oldP, newP, src.Mode&unix.S_IFMT == unix.S_IFDIR)
 	return nil
 }
 
@@ -804,7 +780,7 @@ func (v *Volume) ReadDir(ctx context.Context, dir uint64, cookie uint64, max int
 	for i := int(cookie); i < len(all) && len(out) < max; i++ {
 		e := all[i]
 		if i >= 2 {
-			v.remember(e.st.Ino, path.Join(p, e.name))
+			v.paths.Remember(e.st.Ino, path.Join(p, e.name))
 		}
 		out = append(out, filestore.Entry{Name: e.name, Cookie: uint64(i + 1), Stat: e.st})
 	}
