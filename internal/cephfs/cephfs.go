@@ -110,6 +110,15 @@ func mount(ctx context.Context, o Options, root string) (*libcephfs.MountInfo, e
 		return nil, fmt.Errorf("cephfs: read %s: %w", o.Conf, err)
 	}
 	_ = m.SetConfigOption("client_mount_timeout", "30")
+	// Every open volume is a mount with a write-back cache of its own
+	// (200 MiB by default): keep each small, so that a node with many
+	// volumes open does not hold gigabytes. NFS clients cache too.
+	for k, val := range map[string]string{"client_oc_size": "33554432", "client_oc_max_dirty": "16777216"} {
+		if err := m.SetConfigOption(k, val); err != nil {
+			m.Release()
+			return nil, fmt.Errorf("cephfs: set %s: %w", k, err)
+		}
+	}
 	if o.FS != "" {
 		if err := m.SelectFilesystem(o.FS); err != nil {
 			m.Release()
