@@ -326,21 +326,28 @@ func (s *Store) Volume(ctx context.Context, id string) (*Volume, error) {
 		return nil, err
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if v := s.vols[id]; v != nil {
+	v := s.vols[id]
+	s.mu.Unlock()
+	if v != nil {
 		return v, nil
 	}
 	if _, err := s.quota(id); err != nil {
 		return nil, err
 	}
+	// Mounting talks to the cluster: other volumes stay usable meanwhile.
 	m, err := mount(ctx, s.o, dirOf(id))
 	if err != nil {
 		return nil, fmt.Errorf("cephfs: open %s: %w", id, err)
 	}
-	v, err := openVolume(m)
-	if err != nil {
+	if v, err = openVolume(m); err != nil {
 		unmount(m)
 		return nil, fmt.Errorf("cephfs: open %s: %w", id, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if won := s.vols[id]; won != nil {
+		go v.close() // another call opened it first
+		return won, nil
 	}
 	s.vols[id] = v
 	return v, nil
