@@ -38,7 +38,7 @@ deb: build
 	./scripts/build-deb.sh $(BIN) $(VERSION) bin
 
 # The binary that can keep volumes on Ceph RBD (serve --ceph): cgo against
-# Debian's librbd/librados 16.2, hence go-ceph's pacific tag.
+# Debian's librbd/librados/libcephfs 16.2, hence go-ceph's pacific tag.
 CEPH_TAGS := ceph pacific
 build-ceph:
 	CGO_ENABLED=1 $(GO) build -tags '$(CEPH_TAGS)' -o $(BIN) ./cmd/stowage
@@ -60,7 +60,8 @@ test: test-deps
 	@./scripts/test.sh test
 
 # The Ceph suites: the RBD and RADOS backends, the S3 client suites with
-# their bodies in RADOS, and a --ceph server against a throwaway cluster
+# their bodies in RADOS, filesystem volumes on CephFS over NFS, and a
+# --ceph server against a throwaway cluster
 # (scripts/test-ceph.sh), always torn down. They run where the Ceph daemons
 # are installed (test-deps installs them); a machine without them runs
 # everything else. The packages' Ceph tests run one package at a time
@@ -76,15 +77,15 @@ CEPH_TESTARGS ?= -race -count=1 -timeout 10m
 CEPH_S3ARGS ?= -count=1 -timeout 15m
 S3_ON_RADOS := TestScenario|TestAWSCLI|TestBoto3|TestManifest|TestMultipart|TestSSE|TestVersioning|TestObjectLock|TestRADOSSweep|TestCrash$$
 test-ceph:
-	@if ! command -v ceph-mon >/dev/null || ! command -v ceph-osd >/dev/null || ! command -v ceph-mgr >/dev/null || [ ! -f /usr/include/rbd/librbd.h ]; then \
-	  echo "ceph-mon, ceph-osd, ceph-mgr or librbd-dev not installed: skipping the Ceph suites"; exit 0; fi; \
-	CGO_ENABLED=1 $(GO) vet -tags '$(CEPH_TAGS)' ./internal/rbd/ ./internal/rados/ ./internal/nbd/ ./internal/s3/ ./internal/server/ ./internal/api/native/ || exit 1; \
-	conf=$$(STOWAGE_TEST_CEPH_MGR=1 ./scripts/test-ceph.sh start) || exit 1; \
+	@if ! command -v ceph-mon >/dev/null || ! command -v ceph-osd >/dev/null || ! command -v ceph-mgr >/dev/null || ! command -v ceph-mds >/dev/null || [ ! -f /usr/include/rbd/librbd.h ] || [ ! -f /usr/include/cephfs/libcephfs.h ]; then \
+	  echo "ceph-mon, ceph-osd, ceph-mgr, ceph-mds, librbd-dev or libcephfs-dev not installed: skipping the Ceph suites"; exit 0; fi; \
+	CGO_ENABLED=1 $(GO) vet -tags '$(CEPH_TAGS)' ./internal/rbd/ ./internal/rados/ ./internal/cephfs/ ./internal/nbd/ ./internal/nfs/ ./internal/s3/ ./internal/server/ ./internal/api/native/ ./internal/api/hpcai/ || exit 1; \
+	conf=$$(STOWAGE_TEST_CEPH_MGR=1 STOWAGE_TEST_CEPH_FS=1 ./scripts/test-ceph.sh start) || exit 1; \
 	trap './scripts/test-ceph.sh stop "$$conf"' EXIT; trap 'exit 1' INT TERM; \
 	export TEST_CEPH_CONF="$$conf" CGO_ENABLED=1; \
-	$(GO) test -tags '$(CEPH_TAGS)' $(CEPH_TESTARGS) ./internal/rbd/ ./internal/rados/ && \
+	$(GO) test -tags '$(CEPH_TAGS)' $(CEPH_TESTARGS) ./internal/rbd/ ./internal/rados/ ./internal/cephfs/ && \
 	$(GO) test -tags '$(CEPH_TAGS)' $(CEPH_S3ARGS) -run '$(S3_ON_RADOS)' ./internal/s3/ && \
-	$(GO) test -p 1 -tags '$(CEPH_TAGS)' $(CEPH_TESTARGS) -run 'Ceph' ./internal/nbd/ ./internal/server/ ./internal/api/native/
+	$(GO) test -p 1 -tags '$(CEPH_TAGS)' $(CEPH_TESTARGS) -run 'Ceph' ./internal/nbd/ ./internal/nfs/ ./internal/server/ ./internal/api/native/ ./internal/api/hpcai/
 
 # The long versions of the suites under test/ (25 crash cycles, 60 s of
 # load) and minutes of fuzzing per target; prints the figures.

@@ -13,6 +13,7 @@ pkgs=(
   tmux                                   # the CLI's progress bar on a real terminal
   ceph-mon ceph-osd ceph-mgr ceph-common # throwaway Ceph for the RBD backend (scripts/test-ceph.sh; the mgr reports capacity)
   librbd-dev librados-dev                # cgo build of the ceph-tagged binary (make build-ceph)
+  ceph-mds libcephfs-dev                 # filesystem volumes on CephFS (the test cluster's MDS; libcephfs for the build)
   radosgw                                # Ceph's S3 gateway, the peer of bench/s3/radosgw.sh
   curl ca-certificates jq                # the README's commands, run by test/readme
   prometheus                             # promtool checks the alert rules in deploy/prometheus

@@ -14,11 +14,17 @@
 #
 # STOWAGE_TEST_CEPH_MGR=1 starts a mgr too (a few seconds and ~300 MB
 # more): the mgr is what reports the cluster's capacity and free space.
+#
+# STOWAGE_TEST_CEPH_FS=1 starts an MDS too and creates the CephFS file
+# system stowagefs for filesystem volumes; client.stowage has the caps
+# for it either way (they name the file system, not its pools).
 set -euo pipefail
 pool=stowage-volumes
 objects_pool=stowage-objects
+fs_name=stowagefs
 memstore_bytes=${STOWAGE_TEST_CEPH_BYTES:-1073741824}
 with_mgr=${STOWAGE_TEST_CEPH_MGR:-0}
+with_fs=${STOWAGE_TEST_CEPH_FS:-0}
 
 die() { echo "test-ceph: $*" >&2; exit 1; }
 
@@ -66,6 +72,18 @@ start_mon() {
   return 1
 }
 
+# wait_mds_active waits until the MDS says in its log that it serves the
+# file system: reading the log costs nothing, where each `ceph fs dump`
+# is a second of Python start-up.
+wait_mds_active() {
+  local d=$1
+  for _ in $(seq 1 1200); do
+    grep -q 'up:active' "$d/log/mds.a.log" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  return 1
+}
+
 start() {
   for cmd in ceph-mon ceph-osd ceph-authtool monmaptool ceph rbd uuidgen ss; do
     command -v "$cmd" >/dev/null || die "$cmd not found; run scripts/install-test-deps.sh"
@@ -80,7 +98,7 @@ start() {
   # Whatever fails from here on shows its log and leaves nothing running.
   trap 'rc=$?; if [ $rc -ne 0 ]; then tail -n 30 "$d/log/start.out" >&4; stop_dir "$d" || true; fi' EXIT
   trap 'exit 1' INT TERM
-  mkdir -p "$d/mon/ceph-a" "$d/osd/ceph-0" "$d/mgr/ceph-x" "$d/run" "$d/log"
+  mkdir -p "$d/mon/ceph-a" "$d/osd/ceph-0" "$d/mgr/ceph-x" "$d/mds/ceph-a" "$d/run" "$d/log"
   fsid=$(uuidgen)
   osd_uuid=$(uuidgen)
 
@@ -92,13 +110,18 @@ start() {
   ceph-authtool "$d/keyring" --gen-key -n osd.0 \
     --cap mon 'allow profile osd' --cap mgr 'allow profile osd' --cap osd 'allow *'
   # What the backends need and no more: RBD on its one pool, plain RADOS
-  # objects on the other. Its key has a keyring of its own, as it would on
-  # a real node.
+  # objects on the other, and the CephFS file system's data with quotas
+  # (the p in rwps) for filesystem volumes. Its key has a keyring of its
+  # own, as it would on a real node.
   ceph-authtool --create-keyring "$d/client.stowage.keyring" --gen-key -n client.stowage \
-    --cap mon 'profile rbd' --cap osd "profile rbd pool=$pool, allow rwx pool=$objects_pool" --cap mgr "profile rbd pool=$pool"
+    --cap mon "profile rbd, allow r fsname=$fs_name" \
+    --cap osd "profile rbd pool=$pool, allow rwx pool=$objects_pool, allow rw tag cephfs data=$fs_name" \
+    --cap mgr "profile rbd pool=$pool" --cap mds "allow rwps fsname=$fs_name"
   ceph-authtool "$d/keyring" --import-keyring "$d/client.stowage.keyring"
   ceph-authtool "$d/keyring" --gen-key -n mgr.x \
     --cap mon 'allow profile mgr' --cap osd 'allow *' --cap mds 'allow *'
+  ceph-authtool "$d/keyring" --gen-key -n mds.a \
+    --cap mon 'allow profile mds' --cap osd 'allow rwx' --cap mds 'allow' --cap mgr 'allow profile mds'
 
   for attempt in 1 2 3 4 5; do
     port=$(free_port)
@@ -145,6 +168,9 @@ paxos propose interval = 0.05
 [mgr]
 mgr data = $d/mgr/ceph-\$id
 
+[mds]
+mds data = $d/mds/ceph-\$id
+
 [osd]
 osd data = $d/osd/ceph-\$id
 osd objectstore = memstore
@@ -172,6 +198,11 @@ osd pool create $pool 8 8
 osd pool application enable $pool rbd
 osd pool create $objects_pool 8 8
 osd pool application enable $objects_pool stowage
+$(if [ "$with_fs" = 1 ]; then
+  echo "osd pool create $fs_name-meta 4 4"
+  echo "osd pool create $fs_name-data 4 4"
+  echo "fs new $fs_name $fs_name-meta $fs_name-data"
+fi)
 EOF
   if [ "$with_mgr" = 1 ]; then
     command -v ceph-mgr >/dev/null || die "ceph-mgr not found; run scripts/install-test-deps.sh"
@@ -183,8 +214,17 @@ EOF
   echo "$!" >>"$d/pids"
   # rbd pool init writes to the pool, so it returns once its PGs are
   # active: that is the readiness the tests need.
+  # The MDS makes its file system while the pools become active.
+  if [ "$with_fs" = 1 ]; then
+    command -v ceph-mds >/dev/null || die "ceph-mds not found; run scripts/install-test-deps.sh"
+    ceph-mds -f -c "$d/ceph.conf" -i a >>"$d/log/mds.a.stdout" 2>&1 3>&- 4>&- &
+    echo "$!" >>"$d/pids"
+  fi
   timeout 120 rbd -n client.admin pool init "$pool" ||
     die "the pool did not become writable; see $d/log"
+  if [ "$with_fs" = 1 ]; then
+    wait_mds_active "$d" || die "the MDS did not become active; see $d/log"
+  fi
   echo "$d/ceph.conf" >&3
 }
 

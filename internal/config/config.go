@@ -103,6 +103,10 @@ type Config struct {
 	CephUser  string
 	RBDPool   string
 	RADOSPool string
+	// CephFS, with Ceph, names the CephFS file system that holds
+	// filesystem volumes (a directory each, with Ceph quotas); without
+	// it they stay on the node's disk.
+	CephFS string
 	// TLSCert and TLSKey turn on TLS on the API and S3 listeners and
 	// NBD STARTTLS: a certificate and key file, or TLSCert alone naming a
 	// directory of NAME.crt/NAME.key pairs chosen by server name (tls.go
@@ -184,6 +188,7 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	fs.StringVar(&c.CephUser, "ceph-user", c.CephUser, "cephx user, as client.NAME or NAME")
 	fs.StringVar(&c.RBDPool, "rbd-pool", c.RBDPool, "RBD pool for block volumes")
 	fs.StringVar(&c.RADOSPool, "rados-pool", c.RADOSPool, "RADOS pool for object bodies")
+	fs.StringVar(&c.CephFS, "cephfs", c.CephFS, "CephFS file system for filesystem volumes (with --ceph; without it they stay on the node's disk)")
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "certificate file (PEM, chain included), or a directory of NAME.crt/NAME.key pairs; TLS on the API and S3 listeners")
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "private key file of --tls-cert (PEM)")
 	fs.StringVar(&c.NBDTLS, "nbd-tls", c.NBDTLS, "NBD STARTTLS with the --tls-cert certificates: on, require or off")
@@ -230,6 +235,7 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	env("ceph-user", "STOWAGE_CEPH_USER", &c.CephUser)
 	env("rbd-pool", "STOWAGE_RBD_POOL", &c.RBDPool)
 	env("rados-pool", "STOWAGE_RADOS_POOL", &c.RADOSPool)
+	env("cephfs", "STOWAGE_CEPHFS", &c.CephFS)
 	env("tls-cert", "STOWAGE_TLS_CERT", &c.TLSCert)
 	env("tls-key", "STOWAGE_TLS_KEY", &c.TLSKey)
 	env("nbd-tls", "STOWAGE_NBD_TLS", &c.NBDTLS)
@@ -370,6 +376,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Ceph != "" && (c.CephUser == "" || c.RBDPool == "" || c.RADOSPool == "") {
 		problems = append(problems, errors.New("--ceph needs a --ceph-user, an --rbd-pool and a --rados-pool"))
+	}
+	if c.CephFS != "" && c.Ceph == "" {
+		problems = append(problems, errors.New("--cephfs needs --ceph"))
 	}
 	problems = append(problems, c.validateTLS()...)
 	return errors.Join(problems...)

@@ -87,3 +87,18 @@ func TestCephFlagsAndEnvironment(t *testing.T) {
 		t.Fatalf("empty pool: %v", err)
 	}
 }
+
+// --cephfs (or STOWAGE_CEPHFS) names the file system for filesystem
+// volumes, and only with --ceph.
+func TestCephFSFlag(t *testing.T) {
+	c, err := Parse([]string{"--ceph", "/c"}, env(map[string]string{"STOWAGE_CEPHFS": "fs1"}))
+	if err != nil || c.CephFS != "fs1" {
+		t.Fatalf("STOWAGE_CEPHFS: %q %v", c.CephFS, err)
+	}
+	if c, err = Parse([]string{"--ceph", "/c", "--cephfs", "fs2"}, env(nil)); err != nil || c.CephFS != "fs2" {
+		t.Fatalf("--cephfs: %q %v", c.CephFS, err)
+	}
+	if _, err := Parse([]string{"--cephfs", "fs2"}, env(nil)); err == nil || !strings.Contains(err.Error(), "--cephfs needs --ceph") {
+		t.Fatalf("--cephfs without --ceph: %v", err)
+	}
+}

@@ -64,7 +64,8 @@ func Open(dir string, o Options) (*Store, error) {
 	return &Store{dir: dir, o: o, vols: map[string]*Volume{}}, nil
 }
 
-func checkID(id string) error {
+// CheckID accepts a volume id that names one directory of its own.
+func CheckID(id string) error {
 	if id == "" || strings.ContainsAny(id, "/\x00") || id[0] == '.' {
 		return errs.E(errs.Invalid, "filestore: bad volume id %q", id)
 	}
@@ -74,7 +75,7 @@ func checkID(id string) error {
 // Create makes an empty volume with a quota of size bytes. It is
 // idempotent, so a retried job finds the volume it made before.
 func (s *Store) Create(ctx context.Context, id string, size int64) error {
-	if err := checkID(id); err != nil {
+	if err := CheckID(id); err != nil {
 		return err
 	}
 	base := filepath.Join(s.dir, id)
@@ -116,7 +117,7 @@ func (s *Store) Grow(ctx context.Context, id string, size int64) error {
 // away in one step, so a crash leaves either the volume or trash that
 // Open removes.
 func (s *Store) Delete(ctx context.Context, id string) error {
-	if err := checkID(id); err != nil {
+	if err := CheckID(id); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -154,7 +155,7 @@ func (s *Store) Usage(ctx context.Context, id string) (used, quota int64, err er
 
 // Volume opens a volume, counting its usage on first use.
 func (s *Store) Volume(ctx context.Context, id string) (*Volume, error) {
-	if err := checkID(id); err != nil {
+	if err := CheckID(id); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()

@@ -85,8 +85,7 @@ type Volume struct {
 	reserve      diskspace.Reserve
 	reserveBytes int64
 
-	pmu   sync.Mutex
-	paths map[uint64]string
+	paths Paths
 }
 
 // resolveFlags keep every lookup inside the tree: no symlink is followed
@@ -108,7 +107,7 @@ func openVolume(ctx context.Context, base string, reserveBytes int64) (*Volume, 
 		return nil, err
 	}
 	v := &Volume{base: base, root: fd, rootIno: st.Ino, quota: quota,
-		reserve: diskspace.New(base, reserveBytes), reserveBytes: reserveBytes, paths: map[uint64]string{}}
+		reserve: diskspace.New(base, reserveBytes), reserveBytes: reserveBytes}
 	if v.used, v.inodes, err = v.count(ctx); err != nil {
 		unix.Close(fd)
 		return nil, err
@@ -237,27 +236,13 @@ func (v *Volume) lstat(rel string) (unix.Stat_t, error) {
 	return st, err
 }
 
-func (v *Volume) remember(ino uint64, rel string) {
-	v.pmu.Lock()
-	v.paths[ino] = rel
-	v.pmu.Unlock()
-}
-
-func (v *Volume) forget(ino uint64) {
-	v.pmu.Lock()
-	delete(v.paths, ino)
-	v.pmu.Unlock()
-}
-
 // path finds the file id's current path, checking the cached one first.
 func (v *Volume) path(ctx context.Context, ino uint64) (string, unix.Stat_t, error) {
 	if ino == v.rootIno {
 		st, err := v.lstat(".")
 		return ".", st, err
 	}
-	v.pmu.Lock()
-	rel, ok := v.paths[ino]
-	v.pmu.Unlock()
+	rel, ok := v.paths.Get(ino)
 	if ok {
 		if st, err := v.lstat(rel); err == nil && st.Ino == ino {
 			return rel, st, nil
@@ -274,14 +259,14 @@ func (v *Volume) path(ctx context.Context, ino uint64) (string, unix.Stat_t, err
 		return "", unix.Stat_t{}, err
 	}
 	if found == "" {
-		v.forget(ino)
+		v.paths.Forget(ino)
 		return "", unix.Stat_t{}, ErrStale
 	}
 	st, err := v.lstat(found)
 	if err != nil || st.Ino != ino {
 		return "", unix.Stat_t{}, ErrStale
 	}
-	v.remember(ino, found)
+	v.paths.Remember(ino, found)
 	return found, st, nil
 }
 
@@ -363,7 +348,7 @@ func (v *Volume) Lookup(ctx context.Context, dir uint64, name string) (unix.Stat
 	if err != nil {
 		return cst, err
 	}
-	v.remember(cst.Ino, child)
+	v.paths.Remember(cst.Ino, child)
 	return cst, nil
 }
 
@@ -623,7 +608,7 @@ func (v *Volume) Create(ctx context.Context, dir uint64, name string, mode uint3
 			return st, err
 		}
 		if st.Mode&unix.S_IFMT == unix.S_IFREG && st.Atim.Sec == int64(binary.BigEndian.Uint32(verf[:4])) && st.Mtim.Sec == int64(binary.BigEndian.Uint32(verf[4:])) {
-			v.remember(st.Ino, join(drel, name))
+			v.paths.Remember(st.Ino, join(drel, name))
 			return st, nil
 		}
 		return st, unix.EEXIST
@@ -648,7 +633,7 @@ func (v *Volume) Create(ctx context.Context, dir uint64, name string, mode uint3
 	if err := unix.Fstat(fd, &st); err != nil {
 		return st, err
 	}
-	v.remember(st.Ino, join(drel, name))
+	v.paths.Remember(st.Ino, join(drel, name))
 	return st, nil
 }
 
@@ -715,7 +700,7 @@ func (v *Volume) make(ctx context.Context, dir uint64, name string, own *Owner, 
 	if err := unix.Fstatat(dfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return st, err
 	}
-	v.remember(st.Ino, join(drel, name))
+	v.paths.Remember(st.Ino, join(drel, name))
 	return st, nil
 }
 
@@ -776,7 +761,7 @@ func (v *Volume) Remove(ctx context.Context, dir uint64, name string, isDir bool
 	}
 	v.unlinked(name, &st)
 	if st.Nlink <= 1 || isDir {
-		v.forget(st.Ino)
+		v.paths.Forget(st.Ino)
 	}
 	return nil
 }
@@ -827,17 +812,7 @@ func (v *Volume) Rename(ctx context.Context, fromDir uint64, fromName string, to
 	} else {
 		v.used += dirent(toName)
 	}
-	oldRel, newRel := join(frel, fromName), join(trel, toName)
-	v.pmu.Lock()
-	v.paths[src.Ino] = newRel
-	if src.Mode&unix.S_IFMT == unix.S_IFDIR {
-		for ino, p := range v.paths {
-			if strings.HasPrefix(p, oldRel+"/") {
-				v.paths[ino] = newRel + p[len(oldRel):]
-			}
-		}
-	}
-	v.pmu.Unlock()
+	v.paths.Moved(src.Ino, join(frel, fromName), join(trel, toName), src.Mode&unix.S_IFMT == unix.S_IFDIR)
 	return nil
 }
 
@@ -884,7 +859,7 @@ func (v *Volume) ReadDir(ctx context.Context, dir uint64, cookie uint64, max int
 		default:
 			err = unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
 			if err == nil {
-				v.remember(st.Ino, join(rel, name))
+				v.paths.Remember(st.Ino, join(rel, name))
 			}
 		}
 		if errors.Is(err, unix.ENOENT) {

@@ -19,26 +19,41 @@ import (
 	"github.com/stowage/stowage/internal/filestore"
 )
 
+// quotaFS is a volume that says its quota and usage.
+type quotaFS interface {
+	FS
+	Quota() (quota, used int64)
+}
+
 // served is a server on 127.0.0.1:0 exporting one fresh volume.
 type served struct {
 	addr string
 	name string
-	v    *filestore.Volume
+	v    quotaFS
 }
 
 func serve(t *testing.T, o Options, ex oneExport) *served {
 	t.Helper()
-	return serveStore(t, o, ex, filestore.Options{})
+	return serveOn(t, o, ex, localVolume)
 }
 
 // serveStore is serve with the filestore's options.
 func serveStore(t *testing.T, o Options, ex oneExport, fo filestore.Options) *served {
+	t.Helper()
+	return serveOn(t, o, ex, func(t *testing.T) quotaFS { return localVolumeWith(t, fo) })
+}
+
+// localVolume is a fresh 1 MiB volume of a local file store.
+func localVolume(t *testing.T) quotaFS { return localVolumeWith(t, filestore.Options{}) }
+
+func localVolumeWith(t *testing.T, fo filestore.Options) quotaFS {
 	t.Helper()
 	ctx := context.Background()
 	st, err := filestore.Open(filepath.Join(t.TempDir(), "fs"), fo)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { st.Close() })
 	if err := st.Create(ctx, "v", 1<<20); err != nil {
 		t.Fatal(err)
 	}
@@ -46,6 +61,14 @@ func serveStore(t *testing.T, o Options, ex oneExport, fo filestore.Options) *se
 	if err != nil {
 		t.Fatal(err)
 	}
+	return v
+}
+
+// serveOn is serve with the volume newVolume makes.
+func serveOn(t *testing.T, o Options, ex oneExport, newVolume func(*testing.T) quotaFS) *served {
+	t.Helper()
+	ctx := context.Background()
+	v := newVolume(t)
 	ex.name, ex.v = ExportPrefix+strings.Repeat("01", 16), v
 	srv := NewServer(ex, o)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -55,7 +78,7 @@ func serveStore(t *testing.T, o Options, ex oneExport, fo filestore.Options) *se
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = srv.Serve(sctx, ln) }()
-	t.Cleanup(func() { cancel(); <-done; st.Close() })
+	t.Cleanup(func() { cancel(); <-done })
 	return &served{addr: ln.Addr().String(), name: ex.name, v: v}
 }
 

@@ -133,7 +133,7 @@ func handle(id []byte, ino uint64) []byte {
 type fh struct {
 	id  []byte
 	ino uint64
-	v   *filestore.Volume
+	v   FS
 	who cred
 	io  IOCounter
 }

@@ -141,9 +141,11 @@ func (w *wire) access(fh []byte) uint32 {
 // system checks a process: owner, group (supplementary groups too) and
 // other bits; root is nobody unless the export allows root; setuid and
 // setgid bits from clients are dropped; only root gives files away.
-func TestPermissionChecks(t *testing.T) {
+func TestPermissionChecks(t *testing.T) { testPermissionChecks(t, localVolume) }
+
+func testPermissionChecks(t *testing.T, newVolume func(*testing.T) quotaFS) {
 	needRoot(t)
-	s := serve(t, Options{}, oneExport{})
+	s := serveOn(t, Options{}, oneExport{}, newVolume)
 	c := dialFrom(t, "127.0.0.1", s.addr)
 	w := &wire{t: t, c: c, br: bufio.NewReader(c)}
 	root := w.as(1000, 1000).mount(s.name)
@@ -257,9 +259,11 @@ func TestPermissionChecks(t *testing.T) {
 
 // An export that allows root treats uid 0 as root: it reads anything and
 // gives files away.
-func TestRootAllowedPerExport(t *testing.T) {
+func TestRootAllowedPerExport(t *testing.T) { testRootAllowedPerExport(t, localVolume) }
+
+func testRootAllowedPerExport(t *testing.T, newVolume func(*testing.T) quotaFS) {
 	needRoot(t)
-	s := serve(t, Options{}, oneExport{allowRoot: true})
+	s := serveOn(t, Options{}, oneExport{allowRoot: true}, newVolume)
 	c := dialFrom(t, "127.0.0.1", s.addr)
 	w := &wire{t: t, c: c, br: bufio.NewReader(c)}
 	root := w.as(1000, 1000).mount(s.name)
@@ -299,7 +303,9 @@ func nonLoopback(t *testing.T) string {
 
 // An export serves only the addresses of the instance it is attached
 // to; with none, only the node itself.
-func TestExportsServeOnlyTheirClients(t *testing.T) {
+func TestExportsServeOnlyTheirClients(t *testing.T) { testExportsServeOnlyTheirClients(t, localVolume) }
+
+func testExportsServeOnlyTheirClients(t *testing.T, newVolume func(*testing.T) quotaFS) {
 	for _, tc := range []struct {
 		name    string
 		clients []netip.Prefix
@@ -310,7 +316,7 @@ func TestExportsServeOnlyTheirClients(t *testing.T) {
 		{"a network", []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("127.0.0.0/30")}, "127.0.0.3", "127.0.0.4"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := serve(t, Options{}, oneExport{clients: tc.clients})
+			s := serveOn(t, Options{}, oneExport{clients: tc.clients}, newVolume)
 			c := dialFrom(t, tc.ok, s.addr)
 			w := &wire{t: t, c: c, br: bufio.NewReader(c)}
 			root := w.mount(s.name)

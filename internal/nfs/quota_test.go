@@ -37,8 +37,13 @@ func (w *wire) fsstat(fh []byte) fsstat {
 // quota and its inode limit over NFS (the finding: 3000 symlinks with
 // 4000-byte targets put 15 MB into a 4 MiB volume), and FSSTAT says
 // how much is left, in bytes and files.
-func TestQuotaCountsEverything(t *testing.T) {
-	s := serve(t, Options{}, oneExport{}) // a 1 MiB volume
+func TestQuotaCountsEverything(t *testing.T) { testQuotaCountsEverything(t, localVolume, true) }
+
+// testQuotaCountsEverything runs on a 1 MiB volume from newVolume;
+// dirsCost says whether a directory costs bytes (a block on a local
+// file system) or only its inode (CephFS).
+func testQuotaCountsEverything(t *testing.T, newVolume func(*testing.T) quotaFS, dirsCost bool) {
+	s := serveOn(t, Options{}, oneExport{}, newVolume)
 	c := dialFrom(t, "127.0.0.1", s.addr)
 	w := &wire{t: t, c: c, br: bufio.NewReader(c)}
 	root := w.as(1000, 1000).mount(s.name)
@@ -65,8 +70,15 @@ func TestQuotaCountsEverything(t *testing.T) {
 	if fs.tfiles != uint64(filestore.MaxInodes(quota)) || fs.ffiles != fs.tfiles-uint64(n) || fs.afiles != fs.ffiles {
 		t.Fatalf("FSSTAT files %d/%d/%d after %d symlinks", fs.tfiles, fs.ffiles, fs.afiles, n)
 	}
-	if st, _ := w.mkdir(root, "d", sattr{}); st != errDQuot {
+	if st, _ := w.mkdir(root, "d", sattr{}); dirsCost && st != errDQuot {
 		t.Fatalf("MKDIR in a full volume: %d, want NFS3ERR_DQUOT", st)
+	} else if !dirsCost {
+		if st != nfsOK {
+			t.Fatalf("MKDIR in a volume full of bytes: %d", st)
+		}
+		if st := w.call(progNFS, procRmdir, func(m *writer) { m.opaque(root); m.string("d") }).u32(); st != nfsOK {
+			t.Fatalf("RMDIR: %d", st)
+		}
 	}
 	for i := range n {
 		if st := w.remove(root, fmt.Sprintf("l%04d", i)); st != nfsOK {

@@ -11,8 +11,9 @@
 // read as their bytes arrive up to a hard size, connections are bounded
 // per address and in total, and a connection that has not named a usable
 // export is closed at the header timeout. Quotas, the inode limit and the
-// disk reserve belong to filestore; which names exist and for whom, to
-// the Resolver's owner.
+// disk reserve belong to the volume's FS (filestore on the node's disk,
+// cephfs on CephFS); which names exist and for whom, to the Resolver's
+// owner.
 package nfs
 
 import (
@@ -29,8 +30,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/stowage/stowage/internal/filestore"
 )
 
 // ExportPrefix starts every NFS export name; the rest is 32 hex digits.
@@ -59,7 +58,7 @@ type Resolver interface {
 
 // Export is what an export name serves, and to whom.
 type Export struct {
-	Volume *filestore.Volume
+	Volume FS
 	// Clients are the addresses that may use the export: those of the
 	// instance it is attached to. With none, only clients on the node
 	// itself (loopback) may.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -17,7 +18,7 @@ import (
 
 type oneExport struct {
 	name      string
-	v         *filestore.Volume
+	v         FS
 	clients   []netip.Prefix
 	allowRoot bool
 }
@@ -206,32 +207,40 @@ func TestWireStatuses(t *testing.T) {
 	}
 }
 
-func TestSymlinksAreNotFollowed(t *testing.T) {
+func TestSymlinksAreNotFollowed(t *testing.T) { testSymlinksAreNotFollowed(t, localVolume) }
+
+// testSymlinksAreNotFollowed: a symlink is never a directory to look in,
+// create in, list or write, whether it points outside the file system
+// or climbs out of the volume by "..".
+func testSymlinksAreNotFollowed(t *testing.T, newVolume func(*testing.T) quotaFS) {
 	ctx := context.Background()
-	st, err := filestore.Open(filepath.Join(t.TempDir(), "fs"), filestore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.Create(ctx, "v", 1<<20); err != nil {
-		t.Fatal(err)
-	}
-	v, _ := st.Volume(ctx, "v")
-	if _, err := v.Symlink(ctx, v.Root(), "etc", "/etc", nil); err != nil {
-		t.Fatal(err)
-	}
-	dir, err := v.Lookup(ctx, v.Root(), "etc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := v.Lookup(ctx, dir.Ino, "passwd"); err == nil {
-		t.Fatal("lookup went through a symlink")
-	}
-	if _, err := v.Create(ctx, dir.Ino, "x", 0o644, filestore.Unchecked, [8]byte{}, nil); err == nil {
-		t.Fatal("create went through a symlink")
-	}
-	if _, _, err := v.Write(ctx, dir.Ino, 0, []byte("x"), false); err == nil {
-		t.Fatal("write through a symlink")
+	v := newVolume(t)
+	for i, target := range []string{"/etc", "../..", ".."} {
+		name := fmt.Sprintf("link%d", i)
+		if _, err := v.Symlink(ctx, v.Root(), name, target, nil); err != nil {
+			t.Fatal(err)
+		}
+		dir, err := v.Lookup(ctx, v.Root(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, child := range []string{"passwd", "stowage", name} {
+			if _, err := v.Lookup(ctx, dir.Ino, child); err == nil {
+				t.Fatalf("lookup of %s went through a symlink to %s", child, target)
+			}
+		}
+		if _, err := v.Create(ctx, dir.Ino, "x", 0o644, filestore.Unchecked, [8]byte{}, nil); err == nil {
+			t.Fatalf("create went through a symlink to %s", target)
+		}
+		if _, err := v.Mkdir(ctx, dir.Ino, "y", 0o755, nil); err == nil {
+			t.Fatalf("mkdir went through a symlink to %s", target)
+		}
+		if _, _, err := v.ReadDir(ctx, dir.Ino, 0, 100); err == nil {
+			t.Fatalf("readdir went through a symlink to %s", target)
+		}
+		if _, _, err := v.Write(ctx, dir.Ino, 0, []byte("x"), false); err == nil {
+			t.Fatalf("write through a symlink to %s", target)
+		}
 	}
 }
 

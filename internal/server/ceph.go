@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/stowage/stowage/internal/cephfs"
 	"github.com/stowage/stowage/internal/config"
 	"github.com/stowage/stowage/internal/core/pool"
 
 	"github.com/stowage/stowage/internal/core/volume"
+	"github.com/stowage/stowage/internal/nfs"
 	"github.com/stowage/stowage/internal/rbd"
 )
 
@@ -91,4 +93,25 @@ func (p rbdPool) Stats(ctx context.Context) (pool.BlockStats, error) {
 func (p rbdPool) Fsck(ctx context.Context) (pool.FsckReport, error) {
 	images, problems, err := p.Check(ctx)
 	return pool.FsckReport{Volumes: images, Problems: problems}, err
+}
+
+// openCephFS opens the CephFS file system that holds filesystem volumes.
+func (s *Server) openCephFS(ctx context.Context) (fileVolumes, error) {
+	st, err := cephfs.Open(ctx, cephfs.Options{Conf: s.cfg.Ceph, User: s.cfg.CephUser, FS: s.cfg.CephFS})
+	if err != nil {
+		return nil, err
+	}
+	s.log.Info("filesystem volumes on CephFS", "ceph_conf", s.cfg.Ceph, "user", s.cfg.CephUser, "fs", s.cfg.CephFS)
+	return cephFiles{st}, nil
+}
+
+// cephFiles keeps filesystem volumes on CephFS.
+type cephFiles struct{ *cephfs.Store }
+
+func (c cephFiles) Open(ctx context.Context, id string) (nfs.FS, error) {
+	v, err := c.Volume(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
 }

@@ -12,13 +12,43 @@ import (
 	"github.com/stowage/stowage/internal/nfs"
 )
 
+// fileVolumes is where filesystem volumes live: directory trees under
+// the data dir, or CephFS directories (--cephfs).
+type fileVolumes interface {
+	volume.Files
+	// Open returns the volume as the NFS server serves it.
+	Open(ctx context.Context, id string) (nfs.FS, error)
+	Close() error
+}
+
+// localFiles keeps filesystem volumes on the node's disk.
+type localFiles struct{ *filestore.Store }
+
+func (l localFiles) Open(ctx context.Context, id string) (nfs.FS, error) {
+	v, err := l.Volume(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
 // filesystems opens the store of filesystem volumes and binds the NFS
 // listener that serves them.
-func (s *Server) filesystems() error {
-	var err error
-	if s.files, err = filestore.Open(filepath.Join(s.cfg.DataDir, "filesystems"), filestore.Options{Reserve: s.cfg.ReserveBytes}); err != nil {
-		return fmt.Errorf("filesystem volumes: %w", err)
+func (s *Server) filesystems(ctx context.Context) error {
+	if s.cfg.CephFS != "" {
+		files, err := s.openCephFS(ctx)
+		if err != nil {
+			return fmt.Errorf("filesystem volumes: %w", err)
+		}
+		s.files = files
+	} else {
+		st, err := filestore.Open(filepath.Join(s.cfg.DataDir, "filesystems"), filestore.Options{Reserve: s.cfg.ReserveBytes})
+		if err != nil {
+			return fmt.Errorf("filesystem volumes: %w", err)
+		}
+		s.files = localFiles{st}
 	}
+	var err error
 	if s.nfsLn, err = net.Listen("tcp", s.cfg.NFSListen); err != nil {
 		return fmt.Errorf("listen nfs %s: %w", s.cfg.NFSListen, err)
 	}
@@ -34,7 +64,7 @@ func (x nfsExports) Resolve(ctx context.Context, name string) (nfs.Export, error
 	if err != nil || e.Kind != volume.KindFilesystem {
 		return nfs.Export{}, errNoSuchExport
 	}
-	v, err := x.s.files.Volume(ctx, e.BackendID)
+	v, err := x.s.files.Open(ctx, e.BackendID)
 	if err != nil {
 		return nfs.Export{}, err
 	}

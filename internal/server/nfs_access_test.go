@@ -53,14 +53,18 @@ func owner(t *testing.T, url, name string) string {
 // An NFS export serves only the addresses recorded on the instance it is
 // attached to (loopback only when it has none); root is squashed to
 // nobody unless the volume's metadata says nfs_allow_root=true.
-func TestNFSExportAddressesAndRootSquash(t *testing.T) {
+func TestNFSExportAddressesAndRootSquash(t *testing.T) { testNFSExportAddressesAndRootSquash(t) }
+
+// testNFSExportAddressesAndRootSquash runs on the filesystem volume store
+// opts choose.
+func testNFSExportAddressesAndRootSquash(t *testing.T, opts ...testenv.Option) {
 	if _, err := exec.LookPath("nfs-ls"); err != nil {
 		t.Fatalf("nfs-ls missing (make test-deps installs libnfs-utils): %v", err)
 	}
 	if os.Geteuid() != 0 {
 		t.Skip("the server must run as root to own files as its callers")
 	}
-	e := testenv.Start(t)
+	e := testenv.Start(t, opts...)
 	admin := testenv.Bearer(e.AdminToken)
 	var projects obj
 	e.Do("GET", "/api/v1/projects", admin, nil).JSON(t, &projects)

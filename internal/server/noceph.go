@@ -25,5 +25,7 @@ func (s *Server) openCeph(ctx context.Context) (volume.Backend, blockData, error
 	return nil, nil, errNoCeph
 }
 
+func (s *Server) openCephFS(context.Context) (fileVolumes, error) { return nil, errNoCeph }
+
 // cephBlockIO: no RBD pool in this binary.
 func (s *Server) cephBlockIO() volume.BlockIO { return nil }

@@ -35,7 +35,6 @@ import (
 	"github.com/stowage/stowage/internal/core/objectstorage"
 	"github.com/stowage/stowage/internal/core/pool"
 	"github.com/stowage/stowage/internal/core/volume"
-	"github.com/stowage/stowage/internal/filestore"
 	"github.com/stowage/stowage/internal/httpapi"
 	"github.com/stowage/stowage/internal/jobs"
 	"github.com/stowage/stowage/internal/nbd"
@@ -67,7 +66,7 @@ type Server struct {
 	s3Ln     net.Listener
 	s3       *http.Server
 	s3h      *s3.Handler // runs the lifecycle passes
-	files    *filestore.Store
+	files    fileVolumes
 	nfsLn    net.Listener
 	nfs      *nfs.Server
 	counters *metering.Counters
@@ -206,7 +205,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 // NFS listeners (their addresses go into connection_info) and builds the
 // volume service over them.
 func (s *Server) block(ctx context.Context) error {
-	if err := s.filesystems(); err != nil {
+	if err := s.filesystems(ctx); err != nil {
 		return err
 	}
 	var err error

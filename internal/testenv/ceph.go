@@ -34,3 +34,18 @@ func Ceph(t testing.TB) Option {
 func CephArgs(t testing.TB) []string {
 	return []string{"--ceph", CephConf(t), "--ceph-user", "client.stowage", "--rbd-pool", "stowage-volumes"}
 }
+
+// CephFSName is the CephFS file system scripts/test-ceph.sh makes when
+// STOWAGE_TEST_CEPH_FS=1.
+const CephFSName = "stowagefs"
+
+// CephFS is an Option that keeps filesystem volumes in the test
+// cluster's CephFS as client.stowage (and block volumes in its RBD pool,
+// as Ceph does).
+func CephFS(t testing.TB) Option {
+	ceph := Ceph(t)
+	return func(c *config.Config) {
+		ceph(c)
+		c.CephFS = CephFSName
+	}
+}

@@ -3,11 +3,14 @@ package hpcai_test
 import (
 	"bytes"
 	"crypto/rand"
+	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stowage/stowage/internal/testenv"
 )
@@ -53,12 +56,23 @@ func attach(t *testing.T, e *testenv.Env, volumeID, instanceID string) string {
 }
 
 func TestFilesystemVolumeOverNFS(t *testing.T) {
+	testFilesystemVolumeOverNFS(t, func(t *testing.T, e *testenv.Env, id string) {
+		if _, err := os.Stat(filepath.Join(e.DataDir, "filesystems", id)); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("the deleted volume's directory: %v", err)
+		}
+	})
+}
+
+// testFilesystemVolumeOverNFS is the life of filesystem volumes over NFS
+// with libnfs's tools, on the store opts choose; gone checks that a
+// deleted volume left nothing in that store.
+func testFilesystemVolumeOverNFS(t *testing.T, gone func(t *testing.T, e *testenv.Env, id string), opts ...testenv.Option) {
 	for _, tool := range []string{"nfs-cp", "nfs-ls", "nfs-cat"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s missing (make test-deps installs libnfs-utils): %v", tool, err)
 		}
 	}
-	e := testenv.Start(t)
+	e := testenv.Start(t, opts...)
 	tmp := t.TempDir()
 	admin := testenv.Bearer(e.AdminToken)
 	pw, _ := os.ReadFile(filepath.Join(e.DataDir, "admin-password"))
@@ -99,13 +113,11 @@ func TestFilesystemVolumeOverNFS(t *testing.T) {
 	if v := d["volume"].(obj); v["status"] != "InUse" || v["usageGB"] != float64(1) {
 		t.Fatalf("detail after writing: %v", v)
 	}
-	var nv obj
-	e.Do("GET", "/api/v1/volumes/"+id, admin, nil).JSON(t, &nv)
 	// The data, and per file at most an inode, a name and the rest of
-	// its last block (the volume counts what it costs on disk).
-	if a, data := nv["allocated_bytes"].(float64), float64(len(small)+len(big)); a < data || a > data+2*(256+24+4096) {
-		t.Fatalf("allocated_bytes %v for %v bytes of data", a, data)
-	}
+	// its last block (the local store counts what it costs on disk,
+	// Ceph the contents).
+	data := float64(len(small) + len(big))
+	allocatedWithin(t, e, id, data, data+2*(256+24+4096))
 	if status, body := post(t, e, "/api/storage/volume/delete", tok, obj{"volumeId": id}); status != 409 {
 		t.Fatalf("delete while attached: %d %v", status, body)
 	}
@@ -132,10 +144,7 @@ func TestFilesystemVolumeOverNFS(t *testing.T) {
 	if got, _ := os.ReadFile(back); !bytes.Equal(got, first) {
 		t.Fatal("first.bin damaged by the failed copy")
 	}
-	e.Do("GET", "/api/v1/volumes/"+sid, admin, nil).JSON(t, &nv)
-	if a := nv["allocated_bytes"].(float64); a > 8<<20 || a < 6<<20 {
-		t.Fatalf("allocated_bytes %v outside [6 MiB, 8 MiB]", a)
-	}
+	allocatedWithin(t, e, sid, 6<<20, 8<<20)
 	if r = e.Do("POST", "/api/v1/volumes/"+sid+"/extend", admin, obj{"size": 16 << 20}); r.Status != 202 && r.Status != 200 {
 		t.Fatalf("extend: %d %s", r.Status, r.Body)
 	}
@@ -153,5 +162,34 @@ func TestFilesystemVolumeOverNFS(t *testing.T) {
 	// Filesystem volumes are not NBD exports, nor snapshotted.
 	if r := e.Do("POST", "/api/v1/volumes/"+id+"/snapshots", admin, obj{"name": "s"}); r.Status != 400 {
 		t.Fatalf("snapshot of a filesystem volume: %d %s", r.Status, r.Body)
+	}
+
+	// Deleting a volume removes its files from the store.
+	if r := e.Do("DELETE", "/api/v1/volumes/"+sid, admin, nil); r.Status != 202 && r.Status != 204 && r.Status != 200 {
+		t.Fatalf("delete: %d %s", r.Status, r.Body)
+	}
+	for deadline := time.Now().Add(20 * time.Second); e.Do("GET", "/api/v1/volumes/"+sid, admin, nil).Status != 404; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the deleted volume is still listed")
+		}
+	}
+	gone(t, e, sid)
+}
+
+// allocatedWithin waits until the volume's allocated_bytes is in [lo, hi]:
+// Ceph counts what its MDS has heard of, a moment after the writes.
+func allocatedWithin(t *testing.T, e *testenv.Env, id string, lo, hi float64) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		var v obj
+		e.Do("GET", "/api/v1/volumes/"+id, testenv.Bearer(e.AdminToken), nil).JSON(t, &v)
+		a, _ := v["allocated_bytes"].(float64)
+		if a >= lo && a <= hi {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("allocated_bytes %v outside [%v, %v]", a, lo, hi)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
