@@ -331,17 +331,6 @@ func (h *Handler) completeUpload(w http.ResponseWriter, req *request) error {
 	if uerr != nil {
 		return h.recomplete(w, req, b, in, uerr)
 	}
-	if u.SSE.Mode == bucket.EncryptCustomer {
-		// As S3 does, completing an SSE-C upload takes the same key as
-		// its parts did.
-		sp, err := customerKey(req.r, "X-Amz-")
-		if err != nil {
-			return err
-		}
-		if _, err := h.dataKey(ctx, req.project, u.SSE, sp); err != nil {
-			return err
-		}
-	}
 	have := map[int]bucket.Part{}
 	after := 0
 	for {
