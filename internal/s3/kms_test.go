@@ -21,6 +21,7 @@ type kmsEnv struct {
 	e              *testenv.Env
 	project, other string
 	c, oc          *awss3.Client
+	key            key // the S3 key of c
 }
 
 func newKMSEnv(t *testing.T, backend string) *kmsEnv {
@@ -38,19 +39,20 @@ func newKMSEnv(t *testing.T, backend string) *kmsEnv {
 	}
 	r.JSON(t, &proj)
 	k.other = proj["id"].(string)
-	k.c, k.oc = k.client(t, k.project), k.client(t, k.other)
+	k.key = k.s3Key(t, k.project)
+	k.c = newAWS("http://"+e.Addrs.S3, k.key, http.DefaultClient, aws.RequestChecksumCalculationWhenRequired).c
+	k.oc = newAWS("http://"+e.Addrs.S3, k.s3Key(t, k.other), http.DefaultClient, aws.RequestChecksumCalculationWhenRequired).c
 	return k
 }
 
-func (k *kmsEnv) client(t *testing.T, project string) *awss3.Client {
+func (k *kmsEnv) s3Key(t *testing.T, project string) key {
 	var cred map[string]any
 	r := k.e.Do("POST", "/api/v1/projects/"+project+"/credentials", testenv.Bearer(k.e.AdminToken), map[string]any{"description": "kms"})
 	if r.Status != 201 {
 		t.Fatalf("credential: %d %s", r.Status, r.Body)
 	}
 	r.JSON(t, &cred)
-	return newAWS("http://"+k.e.Addrs.S3, key{project, cred["access_key_id"].(string), cred["secret_access_key"].(string)},
-		http.DefaultClient, aws.RequestChecksumCalculationWhenRequired).c
+	return key{project, cred["access_key_id"].(string), cred["secret_access_key"].(string)}
 }
 
 // keyAPI calls the native key routes of project as the admin.
@@ -266,4 +268,76 @@ func testSSEKMS(t *testing.T, k *kmsEnv) {
 	if r := k.e.Do("GET", "/api/v1/projects/"+k.other+"/kms-keys/"+id1, testenv.Bearer(k.e.AdminToken), nil); r.Status != 404 {
 		t.Errorf("key under the other project: %d %s", r.Status, r.Body)
 	}
+}
+
+// TestSSEKMSBoto3 drives SSE-KMS with boto3: single and multipart uploads
+// naming the key by alias, HEAD, a copy to the second key, a bucket
+// default; then the key is disabled (reads fail as AWS answers) and
+// enabled again (they work).
+func TestSSEKMSBoto3(t *testing.T) {
+	c := newCLI(t, "/usr/bin/python3")
+	if out, err := c.run("/usr/bin/python3", "-c", "import boto3"); err != nil {
+		t.Skipf("boto3 not installed: %s", out)
+	}
+	k := newKMSEnv(t, "sqlite")
+	k1 := k.keyAPI(t, "POST", "", map[string]any{"alias": "boto"}, 201)
+	k2 := k.keyAPI(t, "POST", "", nil, 201)
+	script := c.file("kms.py", []byte(`
+import sys, os, boto3, botocore
+from botocore.config import Config
+from boto3.s3.transfer import TransferConfig
+ep, ak, sk, region, arn1, arn2, mode = sys.argv[1:8]
+s3 = boto3.client("s3", endpoint_url=ep, aws_access_key_id=ak, aws_secret_access_key=sk, region_name=region,
+                  config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
+def check(r, arn):
+    assert r["ServerSideEncryption"] == "aws:kms" and r["SSEKMSKeyId"] == arn, r
+if mode == "write":
+    s3.create_bucket(Bucket="boto-kms", CreateBucketConfiguration={"LocationConstraint": region})
+    check(s3.put_object(Bucket="boto-kms", Key="small", Body=b"secret words", ServerSideEncryption="aws:kms", SSEKMSKeyId="alias/boto"), arn1)
+    r = s3.get_object(Bucket="boto-kms", Key="small")
+    check(r, arn1)
+    assert r["Body"].read() == b"secret words"
+    check(s3.head_object(Bucket="boto-kms", Key="small"), arn1)
+    large = os.urandom(12 << 20)
+    open("large.bin", "wb").write(large)
+    s3.upload_file("large.bin", "boto-kms", "large", ExtraArgs={"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": arn1},
+                   Config=TransferConfig(multipart_threshold=5 << 20, multipart_chunksize=5 << 20))
+    r = s3.get_object(Bucket="boto-kms", Key="large")
+    check(r, arn1)
+    assert r["Body"].read() == large
+    check(s3.copy_object(Bucket="boto-kms", Key="copy", CopySource={"Bucket": "boto-kms", "Key": "small"},
+                         ServerSideEncryption="aws:kms", SSEKMSKeyId=arn2), arn2)
+    check(s3.head_object(Bucket="boto-kms", Key="copy"), arn2)
+    s3.put_bucket_encryption(Bucket="boto-kms", ServerSideEncryptionConfiguration={"Rules": [{
+        "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": arn1}, "BucketKeyEnabled": True}]})
+    r = s3.put_object(Bucket="boto-kms", Key="default", Body=b"by default")
+    check(r, arn1)
+    assert r["BucketKeyEnabled"] is True, r
+elif mode == "disabled":
+    for key in ("small", "large", "default"):
+        try:
+            s3.get_object(Bucket="boto-kms", Key=key)
+            raise SystemExit("read under a disabled key")
+        except botocore.exceptions.ClientError as e:
+            assert e.response["Error"]["Code"] == "KMS.DisabledException", e.response
+    assert s3.get_object(Bucket="boto-kms", Key="copy")["Body"].read() == b"secret words"
+else:
+    assert s3.get_object(Bucket="boto-kms", Key="small")["Body"].read() == b"secret words"
+    assert s3.get_object(Bucket="boto-kms", Key="default")["Body"].read() == b"by default"
+print("OK")
+`))
+	run := func(mode string) {
+		t.Helper()
+		out := c.must("/usr/bin/python3", script, "http://"+k.e.Addrs.S3, k.key.access, k.key.secret, k.e.Config.Region,
+			k1["arn"].(string), k2["arn"].(string), mode)
+		wantContains(t, out, "OK")
+	}
+	run("write")
+	if onDisk(t, k.e.DataDir, []byte("secret words")) {
+		t.Fatal("plaintext found on disk")
+	}
+	k.keyAPI(t, "POST", "/"+k1["id"].(string)+"/disable", nil, 200)
+	run("disabled")
+	k.keyAPI(t, "POST", "/"+k1["id"].(string)+"/enable", nil, 200)
+	run("enabled")
 }
