@@ -128,6 +128,17 @@ func (a *app) accessKeys(ctx context.Context, c *client.Client, cmd *cobra.Comma
 	})(ctx, c, cmd)
 }
 
+// kmsKeys completes the SSE-KMS keys of --project, or of the only project.
+func (a *app) kmsKeys(ctx context.Context, c *client.Client, cmd *cobra.Command) ([]string, error) {
+	project, err := a.projectOrOnly(cmd, c, projectFlag(cmd))
+	if err != nil {
+		return nil, err
+	}
+	return listed("/api/v1/projects/"+url.PathEscape(project)+"/kms-keys", func(k client.KMSKey) string {
+		return k.ID + "\t" + k.State + " " + orDash(k.Alias)
+	})(ctx, c, cmd)
+}
+
 // completeS3 completes an s3:// argument with the buckets, as
 // s3://NAME/ for the key to follow; with localToo (cp) anything not begun
 // as s3: completes as a local file.
@@ -192,6 +203,11 @@ func (a *app) registerCompletions(root *cobra.Command) {
 		"bucket private":         a.completeArgs(bucketNames),
 		"bucket rm":              a.completeArgs(bucketNames),
 		"credential rm":          a.completeEach(a.accessKeys),
+		"kms show":               a.completeArgs(a.kmsKeys),
+		"kms disable":            a.completeArgs(a.kmsKeys),
+		"kms enable":             a.completeArgs(a.kmsKeys),
+		"kms rm":                 a.completeArgs(a.kmsKeys),
+		"kms restore":            a.completeArgs(a.kmsKeys),
 		"project show":           a.completeArgs(projectIDs),
 		"job show":               a.completeArgs(jobIDs),
 		"job wait":               a.completeArgs(jobIDs),

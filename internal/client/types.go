@@ -254,6 +254,18 @@ type Credential struct {
 	CreatedAt       string `json:"created_at"`
 }
 
+// KMSKey is a project's SSE-KMS key (never its material).
+type KMSKey struct {
+	ID           string `json:"id"`
+	ARN          string `json:"arn"`
+	ProjectID    string `json:"project_id"`
+	Alias        string `json:"alias,omitempty"`
+	Description  string `json:"description"`
+	State        string `json:"state"`
+	CreatedAt    string `json:"created_at"`
+	DeletionDate string `json:"deletion_date,omitempty"`
+}
+
 type Event struct {
 	ID           string         `json:"id"`
 	ProjectID    string         `json:"project_id,omitempty"`

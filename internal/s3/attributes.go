@@ -65,7 +65,7 @@ func (h *Handler) getObjectAttributes(w http.ResponseWriter, req *request) error
 	if err != nil {
 		return err
 	}
-	if _, err := h.dataKey(o.SSE, sp); err != nil {
+	if _, err := h.dataKey(req.r.Context(), req.project, o.SSE, sp); err != nil {
 		return err
 	}
 	want := map[string]bool{}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/stowage/stowage/internal/core/kms"
 	"github.com/stowage/stowage/internal/errs"
 	"github.com/stowage/stowage/internal/s3/sigv4"
 )
@@ -108,6 +109,9 @@ func toAPIError(err error) *apiError {
 	if errors.As(err, &ae) {
 		return ae
 	}
+	if ae := kmsError(err); ae != nil {
+		return ae
+	}
 	var se *sigv4.Error
 	if errors.As(err, &se) {
 		st, ok := sigv4Status[se.Code]
@@ -186,4 +190,25 @@ func isQuota(err error) bool { return errs.Is(err, errs.Quota) }
 func isAPICode(err error, c s3Code) bool {
 	var ae *apiError
 	return errors.As(err, &ae) && ae.Code == c.Code
+}
+
+// kmsError answers the key service's refusals with the codes S3 uses for
+// them, nil for other errors.
+func kmsError(err error) *apiError {
+	var c s3Code
+	switch {
+	case errors.Is(err, kms.ErrDisabled):
+		c = s3Code{"KMS.DisabledException", http.StatusBadRequest}
+	case errors.Is(err, kms.ErrPendingDeletion):
+		c = s3Code{"KMS.KMSInvalidStateException", http.StatusBadRequest}
+	case errors.Is(err, kms.ErrNotFound):
+		c = s3Code{"KMS.NotFoundException", http.StatusBadRequest}
+	case errors.Is(err, kms.ErrInvalidCiphertext):
+		c = s3Code{"KMS.InvalidCiphertextException", http.StatusBadRequest}
+	case errors.Is(err, kms.ErrAccessDenied):
+		c = errAccessDenied
+	default:
+		return nil
+	}
+	return &apiError{s3Code: c, Msg: errs.Message(err), Err: err}
 }

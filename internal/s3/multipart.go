@@ -116,11 +116,11 @@ func (h *Handler) createUpload(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
-	sp, err := writeSSE(req.r, b)
+	sp, err := writeSSE(req.r, b, req.project, req.key)
 	if err != nil {
 		return err
 	}
-	_, sse, err := h.newDataKey(sp)
+	_, sse, err := h.newDataKey(req.r.Context(), sp)
 	if err != nil {
 		return err
 	}
@@ -201,7 +201,7 @@ func (h *Handler) partEncryption(req *request, u bucket.Upload) (partEncrypter, 
 	if err != nil {
 		return partEncrypter{}, err
 	}
-	dek, err := h.dataKey(u.SSE, sp)
+	dek, err := h.dataKey(req.r.Context(), req.project, u.SSE, sp)
 	if err != nil || dek == nil {
 		return partEncrypter{}, err
 	}

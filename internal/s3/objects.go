@@ -359,11 +359,11 @@ func (h *Handler) putObject(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
-	sp, err := writeSSE(req.r, b)
+	sp, err := writeSSE(req.r, b, req.project, req.key)
 	if err != nil {
 		return err
 	}
-	dek, sse, enc, err := h.newObjectEncryption(sp)
+	dek, sse, enc, err := h.newObjectEncryption(req.r.Context(), sp)
 	if err != nil {
 		return err
 	}
@@ -542,7 +542,7 @@ func (h *Handler) serveObject(w http.ResponseWriter, req *request, withBody bool
 			return apiErr(errInvalidRequest, "cannot specify both Range header and partNumber query parameter")
 		}
 	}
-	sp, err := customerKey(req.r, "X-Amz-")
+	sp, err := readSSE(req.r)
 	if err != nil {
 		return err
 	}
@@ -597,7 +597,7 @@ func (h *Handler) serveObject(w http.ResponseWriter, req *request, withBody bool
 			}
 			ranged = o.Parts > 0
 		}
-		if dek, err = h.dataKey(o.SSE, sp); err != nil {
+		if dek, err = h.dataKey(ctx, req.project, o.SSE, sp); err != nil {
 			return err
 		}
 		if err := preconditions(req.r.Header, o.ETag, o.Modified, ""); err != nil {
@@ -931,7 +931,7 @@ func (h *Handler) sourceObject(req *request) (source, error) {
 	if err != nil {
 		return s, err
 	}
-	if s.dek, err = h.dataKey(s.o.SSE, sp); err != nil {
+	if s.dek, err = h.dataKey(req.r.Context(), req.project, s.o.SSE, sp); err != nil {
 		return s, err
 	}
 	return s, preconditions(req.r.Header, s.o.ETag, s.o.Modified, "X-Amz-Copy-Source-")
@@ -983,14 +983,14 @@ func (h *Handler) copyObject(w http.ResponseWriter, req *request) error {
 			return apiErr(errInvalidArgument, "unknown directive %q", d)
 		}
 	}
-	dst, err := writeSSE(req.r, b)
+	dst, err := writeSSE(req.r, b, req.project, req.key)
 	if err != nil {
 		return err
 	}
 	// Plain to plain and SSE-S3 to SSE-S3 keep the stored bytes (the data
-	// key is sealed under the same master key); anything else passes the
-	// plaintext through again.
-	reencrypt := src.SSE.Mode != dst.mode || dst.mode == bucket.EncryptCustomer
+	// key is sealed under the same master key); anything else (SSE-KMS
+	// binds the object's name) passes the plaintext through again.
+	reencrypt := src.SSE.Mode != dst.mode || dst.mode == bucket.EncryptCustomer || dst.mode == bucket.EncryptKMS
 	o := bucket.Object{BucketID: b.ID, Key: req.key, BlobID: src.BlobID, Inline: src.Inline, Size: src.Size, ETag: src.ETag,
 		Meta: src.Meta, Checksums: src.Checksums, Tags: src.Tags, ACL: acl, Parts: src.Parts, PartSizes: src.PartSizes,
 		Manifest: src.Manifest, SSE: src.SSE, Lock: lock, Modified: h.o.Now().UTC()}
@@ -1084,7 +1084,7 @@ func (h *Handler) reencrypt(ctx context.Context, o *bucket.Object, src bucket.Ob
 		return err
 	}
 	defer rd.Close()
-	dek, sse, enc, err := h.newObjectEncryption(dst)
+	dek, sse, enc, err := h.newObjectEncryption(ctx, dst)
 	if err != nil {
 		return err
 	}

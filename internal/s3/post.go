@@ -141,11 +141,11 @@ func (h *Handler) postObject(w http.ResponseWriter, req *request) error {
 			return err
 		}
 	}
-	sp, err := writeSSE(fr, b)
+	sp, err := writeSSE(fr, b, req.project, key)
 	if err != nil {
 		return err
 	}
-	dek, sse, enc, err := h.newObjectEncryption(sp)
+	dek, sse, enc, err := h.newObjectEncryption(req.r.Context(), sp)
 	if err != nil {
 		return err
 	}

@@ -113,7 +113,9 @@ type Options struct {
 	Quota       Quota // nil: no limit
 	// Keys seals SSE-S3 data keys under the master key; nil refuses SSE-S3
 	// (SSE-C needs nothing from the node).
-	Keys     Sealer
+	Keys Sealer
+	// KMS wraps SSE-KMS data keys under project keys; nil refuses SSE-KMS.
+	KMS      KMS
 	Logger   *slog.Logger
 	Registry prometheus.Registerer // nil: metrics are not registered
 	Region   string                // reported by GetBucketLocation; default "local-1"

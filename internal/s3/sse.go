@@ -1,6 +1,7 @@
 package s3
 
 import (
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/md5"
@@ -8,14 +9,17 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/stowage/stowage/internal/core/bucket"
+	"github.com/stowage/stowage/internal/core/kms"
 	"github.com/stowage/stowage/internal/seal"
 )
 
@@ -29,7 +33,11 @@ import (
 // integrity: the disk is trusted not to change bytes, as it is for plain
 // objects (a customer who needs tamper evidence checks the stored
 // checksums). The customer's key is never stored; its MD5 is, to refuse a
-// wrong key before anything is decrypted.
+// wrong key before anything is decrypted. SSE-KMS data keys are wrapped by
+// a key of the requesting project in the key service, bound to the
+// encryption context (the client's, plus the object's or, with a bucket
+// key, the bucket's ARN), and unwrapped on every read, so a disabled key
+// stops reads at once.
 
 // Sealer seals and opens small secrets under the master key (seal.Sealer).
 type Sealer interface {
@@ -41,11 +49,28 @@ type Sealer interface {
 // can never be opened as a data key or the other way round.
 var dataKeyAAD = []byte("stowage s3 object data key v1")
 
+// KMS wraps and unwraps SSE-KMS data keys under the requesting project's
+// keys: kms.Service, or an external KMS behind the same two calls. Errors
+// wrapping kms.ErrDisabled, kms.ErrPendingDeletion, kms.ErrNotFound and
+// kms.ErrAccessDenied answer with AWS's codes for them.
+type KMS interface {
+	GenerateDataKey(ctx context.Context, projectID, keyRef string, encCtx map[string]string) (kms.DataKey, error)
+	Decrypt(ctx context.Context, projectID, keyARN, ciphertext string, encCtx map[string]string) ([]byte, error)
+}
+
 // sseParams is the encryption a request asks for or proves.
 type sseParams struct {
-	mode   string // "", bucket.EncryptS3 or bucket.EncryptCustomer
+	mode   string // "", bucket.EncryptS3, bucket.EncryptCustomer or bucket.EncryptKMS
 	key    []byte // SSE-C: the customer's 256-bit key
 	keyMD5 string // SSE-C: its MD5, base64, as sent
+	// SSE-KMS: the requesting project, the key as the client named it,
+	// the encryption context to bind (the client's when clientContext,
+	// with the ARN of the object or bucket added) and the bucket key.
+	project       string
+	kmsKey        string
+	context       map[string]string
+	clientContext bool
+	bucketKey     bool
 }
 
 // customerKey reads SSE-C headers under prefix ("X-Amz-" for the object
@@ -96,35 +121,100 @@ func secureTransport(r *http.Request) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// writeSSE reads the encryption a write asks for: x-amz-server-side-
-// encryption, SSE-C headers, or else the bucket's default.
-func writeSSE(r *http.Request, b bucket.Bucket) (sseParams, error) {
+// writeSSE reads the encryption a write of key by project asks for:
+// x-amz-server-side-encryption (with its KMS key, context and bucket key),
+// SSE-C headers, or else the bucket's default.
+func writeSSE(r *http.Request, b bucket.Bucket, project, key string) (sseParams, error) {
 	c, err := customerKey(r, "X-Amz-")
 	if err != nil {
 		return c, err
 	}
 	s := r.Header.Get("X-Amz-Server-Side-Encryption")
+	kid := r.Header.Get("X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id")
+	encCtx := r.Header.Get("X-Amz-Server-Side-Encryption-Context")
 	switch {
 	case s != "" && c.mode != "":
 		return sseParams{}, apiErr(errInvalidArgument, "server side encryption and customer provided keys cannot be combined")
+	case (kid != "" || encCtx != "") && s != bucket.EncryptKMS:
+		return sseParams{}, apiErr(errInvalidArgument, "a KMS key id or encryption context needs x-amz-server-side-encryption: aws:kms")
 	case c.mode != "":
 		return c, nil
 	case s == bucket.EncryptS3:
 		return sseParams{mode: bucket.EncryptS3}, nil
-	case s == "aws:kms" || s == "aws:kms:dsse":
-		return sseParams{}, apiErr(errNotImplemented, "SSE-KMS is not available here; use AES256 (SSE-S3) or a customer-provided key")
+	case s == bucket.EncryptKMS:
+		bk := b.BucketKey
+		if v := r.Header.Get("X-Amz-Server-Side-Encryption-Bucket-Key-Enabled"); v != "" {
+			if bk, err = strconv.ParseBool(v); err != nil {
+				return sseParams{}, apiErr(errInvalidArgument, "x-amz-server-side-encryption-bucket-key-enabled must be true or false")
+			}
+		}
+		if kid == "" && b.Encryption == bucket.EncryptKMS {
+			kid = b.EncryptionKey
+		}
+		if kid == "" {
+			return sseParams{}, apiErr(errInvalidArgument, "aws:kms needs x-amz-server-side-encryption-aws-kms-key-id: this node has no default KMS key")
+		}
+		return kmsParams(project, b.Name, key, kid, encCtx, bk)
+	case s == "aws:kms:dsse":
+		return sseParams{}, apiErr(errNotImplemented, "dual-layer SSE-KMS is not available here; use aws:kms")
 	case s != "":
 		return sseParams{}, apiErr(errInvalidArgument, "the encryption method %q is not supported", s)
-	case r.Header.Get("X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id") != "":
-		return sseParams{}, apiErr(errInvalidArgument, "a KMS key id needs x-amz-server-side-encryption: aws:kms")
+	case b.Encryption == bucket.EncryptKMS:
+		return kmsParams(project, b.Name, key, b.EncryptionKey, "", b.BucketKey)
 	}
 	return sseParams{mode: b.Encryption}, nil
 }
 
-// newDataKey makes the data key of a new object or upload and seals it.
-func (h *Handler) newDataKey(p sseParams) ([]byte, bucket.SSE, error) {
+// kmsParams is an SSE-KMS write of key in bucketName with the KMS key kid
+// and the client's encryption context (base64 JSON, "" for none), to
+// which S3's own aws:s3:arn is added unless the client set it: the
+// object's ARN, or the bucket's with a bucket key.
+func kmsParams(project, bucketName, key, kid, encCtx string, bucketKey bool) (sseParams, error) {
+	p := sseParams{mode: bucket.EncryptKMS, project: project, kmsKey: kid, context: map[string]string{}, bucketKey: bucketKey}
+	if encCtx != "" {
+		raw, err := base64.StdEncoding.DecodeString(encCtx)
+		if err != nil || json.Unmarshal(raw, &p.context) != nil {
+			return sseParams{}, apiErr(errInvalidArgument, "x-amz-server-side-encryption-context must be base64-encoded JSON of string values")
+		}
+		p.clientContext = true
+	}
+	if _, ok := p.context["aws:s3:arn"]; !ok {
+		p.context["aws:s3:arn"] = "arn:aws:s3:::" + bucketName + "/" + key
+		if bucketKey {
+			p.context["aws:s3:arn"] = "arn:aws:s3:::" + bucketName
+		}
+	}
+	return p, nil
+}
+
+// readSSE reads what a GET or HEAD proves: an SSE-C key; naming a server-
+// side encryption is for writes, as S3 answers.
+func readSSE(r *http.Request) (sseParams, error) {
+	if r.Header.Get("X-Amz-Server-Side-Encryption") != "" || r.Header.Get("X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id") != "" {
+		return sseParams{}, apiErr(errInvalidArgument, "x-amz-server-side-encryption headers are not supported for this operation")
+	}
+	return customerKey(r, "X-Amz-")
+}
+
+// newDataKey makes the data key of a new object or upload and seals it
+// (SSE-KMS: has the key service make and wrap it).
+func (h *Handler) newDataKey(ctx context.Context, p sseParams) ([]byte, bucket.SSE, error) {
 	if p.mode == "" {
 		return nil, bucket.SSE{}, nil
+	}
+	if p.mode == bucket.EncryptKMS {
+		if h.o.KMS == nil {
+			return nil, bucket.SSE{}, apiErr(errNotImplemented, "SSE-KMS is not configured on this node")
+		}
+		if p.project == "" {
+			return nil, bucket.SSE{}, apiErr(errAccessDenied, "anonymous requests cannot use KMS keys")
+		}
+		dk, err := h.o.KMS.GenerateDataKey(ctx, p.project, p.kmsKey, p.context)
+		if err != nil {
+			return nil, bucket.SSE{}, err
+		}
+		return dk.Plaintext, bucket.SSE{Mode: p.mode, Key: dk.Ciphertext, KMSKey: dk.KeyARN, Context: p.context,
+			ClientContext: p.clientContext, BucketKey: p.bucketKey}, nil
 	}
 	dek := make([]byte, 32)
 	if _, err := rand.Read(dek); err != nil {
@@ -150,8 +240,8 @@ func (h *Handler) newDataKey(p sseParams) ([]byte, bucket.SSE, error) {
 // newObjectEncryption prepares a single-part object's encryption: its
 // data key and counter start, and the stream that encrypts its bytes (all
 // zero for a plain object).
-func (h *Handler) newObjectEncryption(p sseParams) ([]byte, bucket.SSE, cipher.Stream, error) {
-	dek, sse, err := h.newDataKey(p)
+func (h *Handler) newObjectEncryption(ctx context.Context, p sseParams) ([]byte, bucket.SSE, cipher.Stream, error) {
+	dek, sse, err := h.newDataKey(ctx, p)
 	if err != nil || dek == nil {
 		return nil, sse, nil, err
 	}
@@ -165,9 +255,10 @@ func (h *Handler) newObjectEncryption(p sseParams) ([]byte, bucket.SSE, cipher.S
 }
 
 // dataKey opens the data key of stored bytes with what the request proves:
-// nothing for plain and SSE-S3 objects, the same customer key for SSE-C.
-// A plain object yields nil.
-func (h *Handler) dataKey(sse bucket.SSE, p sseParams) ([]byte, error) {
+// nothing for plain and SSE-S3 objects, the same customer key for SSE-C,
+// being of the project whose (enabled) key wrapped it for SSE-KMS. A plain
+// object yields nil.
+func (h *Handler) dataKey(ctx context.Context, project string, sse bucket.SSE, p sseParams) ([]byte, error) {
 	if sse.Mode != bucket.EncryptCustomer && p.mode == bucket.EncryptCustomer {
 		return nil, apiErr(errInvalidArgument, "the object was not encrypted with a customer-provided key")
 	}
@@ -183,6 +274,14 @@ func (h *Handler) dataKey(sse bucket.SSE, p sseParams) ([]byte, error) {
 			return nil, fmt.Errorf("s3: open data key: %w", err)
 		}
 		return dek, nil
+	case bucket.EncryptKMS:
+		if h.o.KMS == nil {
+			return nil, apiErr(errNotImplemented, "SSE-KMS is not configured on this node")
+		}
+		if project == "" {
+			return nil, apiErr(errAccessDenied, "anonymous requests cannot use KMS keys")
+		}
+		return h.o.KMS.Decrypt(ctx, project, sse.KMSKey, sse.Key, sse.Context)
 	case bucket.EncryptCustomer:
 		if p.mode != bucket.EncryptCustomer {
 			return nil, apiErr(errInvalidRequest, "the object was stored using server side encryption with a customer-provided key; the same key must be provided to read it")
@@ -319,6 +418,16 @@ func setSSEHeaders(w http.ResponseWriter, sse bucket.SSE) {
 	case bucket.EncryptCustomer:
 		w.Header().Set("X-Amz-Server-Side-Encryption-Customer-Algorithm", "AES256")
 		w.Header().Set("X-Amz-Server-Side-Encryption-Customer-Key-Md5", sse.KeyMD5)
+	case bucket.EncryptKMS:
+		w.Header().Set("X-Amz-Server-Side-Encryption", bucket.EncryptKMS)
+		w.Header().Set("X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id", sse.KMSKey)
+		if sse.ClientContext {
+			b, _ := json.Marshal(sse.Context) // a map of strings always marshals
+			w.Header().Set("X-Amz-Server-Side-Encryption-Context", base64.StdEncoding.EncodeToString(b))
+		}
+	}
+	if sse.BucketKey {
+		w.Header().Set("X-Amz-Server-Side-Encryption-Bucket-Key-Enabled", "true")
 	}
 }
 
@@ -350,17 +459,29 @@ func (h *Handler) putBucketEncryption(w http.ResponseWriter, req *request) error
 	if len(in.Rules) != 1 {
 		return apiErr(errMalformedXML, "an encryption configuration has exactly one rule")
 	}
-	switch alg := in.Rules[0].Default.Algorithm; alg {
+	rule := in.Rules[0]
+	switch alg := rule.Default.Algorithm; alg {
 	case bucket.EncryptS3:
 		if h.o.Keys == nil {
 			return apiErr(errNotImplemented, "server-side encryption is not configured on this node")
 		}
-	case "aws:kms", "aws:kms:dsse":
-		return apiErr(errNotImplemented, "SSE-KMS is not available here; use AES256")
+		if rule.Default.KMSKeyID != "" {
+			return apiErr(errInvalidArgument, "a KMSMasterKeyID needs the SSEAlgorithm aws:kms")
+		}
+	case bucket.EncryptKMS:
+		if h.o.KMS == nil {
+			return apiErr(errNotImplemented, "SSE-KMS is not configured on this node; use AES256")
+		}
+		if rule.Default.KMSKeyID == "" {
+			return apiErr(errInvalidArgument, "aws:kms needs a KMSMasterKeyID: this node has no default KMS key")
+		}
+	case "aws:kms:dsse":
+		return apiErr(errNotImplemented, "dual-layer SSE-KMS is not available here; use aws:kms")
 	default:
 		return apiErr(errMalformedXML, "unknown SSEAlgorithm %q", alg)
 	}
-	b.Encryption = bucket.EncryptS3
+	b.Encryption, b.EncryptionKey = rule.Default.Algorithm, rule.Default.KMSKeyID
+	b.BucketKey = rule.BucketKeyEnabled != nil && *rule.BucketKeyEnabled
 	if err := h.o.Meta.UpdateBucket(req.r.Context(), b); err != nil {
 		return err
 	}
@@ -379,6 +500,10 @@ func (h *Handler) getBucketEncryption(w http.ResponseWriter, req *request) error
 	out := encryptionConfig{Xmlns: s3NS}
 	out.Rules = make([]encryptionRule, 1)
 	out.Rules[0].Default.Algorithm = b.Encryption
+	out.Rules[0].Default.KMSKeyID = b.EncryptionKey
+	if b.BucketKey {
+		out.Rules[0].BucketKeyEnabled = &b.BucketKey
+	}
 	return writeXML(w, http.StatusOK, out)
 }
 
@@ -388,7 +513,7 @@ func (h *Handler) deleteBucketEncryption(w http.ResponseWriter, req *request) er
 		return err
 	}
 	if b.Encryption != "" {
-		b.Encryption = ""
+		b.Encryption, b.EncryptionKey, b.BucketKey = "", "", false
 		if err := h.o.Meta.UpdateBucket(req.r.Context(), b); err != nil {
 			return err
 		}

@@ -181,7 +181,8 @@ func testSSE(t *testing.T, e *env) {
 		if code := errCode(err); code != "InvalidArgument" {
 			t.Fatalf("customer key on a plain object: %v", err)
 		}
-		// Both kinds at once, and KMS, are refused; nothing is stored.
+		// Both kinds at once, KMS without a key, and KMS on a node without
+		// a key service are refused; nothing is stored.
 		_, err = c.PutObject(ctx, &awss3.PutObjectInput{Bucket: b, Key: aws.String("both"), Body: bytes.NewReader(data),
 			ServerSideEncryption: types.ServerSideEncryptionAes256,
 			SSECustomerAlgorithm: aws.String("AES256"), SSECustomerKey: aws.String(k.key), SSECustomerKeyMD5: aws.String(k.md5)})
@@ -190,6 +191,11 @@ func testSSE(t *testing.T, e *env) {
 		}
 		_, err = c.PutObject(ctx, &awss3.PutObjectInput{Bucket: b, Key: aws.String("kms"), Body: bytes.NewReader(data),
 			ServerSideEncryption: types.ServerSideEncryptionAwsKms})
+		if code := errCode(err); code != "InvalidArgument" {
+			t.Fatalf("kms without a key: %v", err)
+		}
+		_, err = c.PutObject(ctx, &awss3.PutObjectInput{Bucket: b, Key: aws.String("kms"), Body: bytes.NewReader(data),
+			ServerSideEncryption: types.ServerSideEncryptionAwsKms, SSEKMSKeyId: aws.String("alias/any")})
 		if code := errCode(err); code != "NotImplemented" {
 			t.Fatalf("kms: %v", err)
 		}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/stowage/stowage/internal/core/kms"
 	"github.com/stowage/stowage/internal/core/marketplace"
 	"github.com/stowage/stowage/internal/core/objectstorage"
 	"github.com/stowage/stowage/internal/objectstore"
@@ -55,9 +56,10 @@ func (s *Server) objectPlane(ctx context.Context) error {
 		}
 	}
 	s.objects = objectstorage.NewManager(s.store, s.identity, s.sealer, s.cfg.Region)
+	s.kms = kms.NewService(s.store, s.identity, s.sealer, s.cfg.Region)
 	s.market.SetProvisioner(marketplace.KindObjectStorage, s.objects.Provisioner())
 	h, err := s3.New(s3.Options{
-		Meta: s.store, Blobs: s.bodies, Credentials: s3.NewSealedCredentials(s.store, s.sealer), Quota: s.objects, Keys: s.sealer,
+		Meta: s.store, Blobs: s.bodies, Credentials: s3.NewSealedCredentials(s.store, s.sealer), Quota: s.objects, Keys: s.sealer, KMS: s.kms,
 		Logger: s.log.With("component", "s3"), Registry: s.registry, Region: s.cfg.Region, Domain: s.cfg.S3Domain,
 		NoSigV2: !s.cfg.S3SigV2, ConsoleOrigin: s.consoleOrigin, Meter: s.counters, LifecycleDay: s.cfg.S3LifecycleDay,
 	})
@@ -82,6 +84,9 @@ func (l localBodies) CollectOrphans(ctx context.Context, cutoff time.Time) (int,
 }
 
 func (l localBodies) Close() error { return nil }
+
+// Keys whose deletion window ended are destroyed this often.
+const kmsDestroyInterval = time.Minute
 
 // Blob garbage is swept this often; an intent is stale after intentAge (a
 // PUT still streaming renews its intent well within it).

@@ -30,6 +30,7 @@ import (
 	"github.com/stowage/stowage/internal/blockstore"
 	"github.com/stowage/stowage/internal/config"
 	"github.com/stowage/stowage/internal/core/identity"
+	"github.com/stowage/stowage/internal/core/kms"
 	"github.com/stowage/stowage/internal/core/marketplace"
 	"github.com/stowage/stowage/internal/core/metering"
 	"github.com/stowage/stowage/internal/core/objectstorage"
@@ -52,6 +53,7 @@ type Server struct {
 	identity *identity.Service
 	market   *marketplace.Service
 	objects  *objectstorage.Manager
+	kms      *kms.Service
 	bodies   objectBodies
 	runner   *jobs.Runner
 	sealer   *seal.Sealer
@@ -273,7 +275,7 @@ func (s *Server) bootstrap(ctx context.Context) error {
 
 func (s *Server) register(mux *httpapi.RecordingMux) {
 	native.New(s.identity, jobs.NewService(s.store), s.market, s.objects, s.s3Endpoint, s.log.With("component", "native"), s.cfg.MaxBodyBytes).
-		WithVolumes(s.volumes).WithPools(s.pools()).WithMetering(s.metering).Register(mux)
+		WithVolumes(s.volumes).WithPools(s.pools()).WithMetering(s.metering).WithKMS(s.kms).Register(mux)
 	waldur.New(s.identity, s.market, s.log.With("component", "waldur"), s.cfg.MaxBodyBytes).WithVolumes(s.volumes).WithMetering(s.metering).
 		WithOptions(waldur.Options{ActionStatus: s.cfg.WaldurActionStatus, PublicURL: s.cfg.PublicURL}).Register(mux)
 	cloudsigma.New(s.identity, s.volumes, jobs.NewService(s.store), s.log.With("component", "cloudsigma"), s.cfg.MaxBodyBytes).Register(mux)
@@ -375,6 +377,11 @@ func (s *Server) Serve(ctx context.Context) error {
 		defer close(sweepDone)
 		s.sweepBlobs(runCtx)
 	}()
+	kmsDone := make(chan struct{})
+	go func() {
+		defer close(kmsDone)
+		s.kms.RunDestroyer(runCtx, kmsDestroyInterval, func(msg string, args ...any) { s.log.Info(msg, args...) })
+	}()
 	retentionDone := make(chan struct{})
 	go func() {
 		defer close(retentionDone)
@@ -408,6 +415,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	<-meterDone
 	<-lifecycleDone
 	<-sweepDone
+	<-kmsDone
 	return err
 }
 

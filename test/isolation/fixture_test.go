@@ -38,6 +38,9 @@ type victim struct {
 	// usage is the uuid of a Waldur component usage of the resource.
 	usage       string
 	serviceKeys []string
+	// kmsKey is an SSE-KMS key of the project, which the object kmsObj
+	// is encrypted with.
+	kmsKey, kmsObj string
 }
 
 // intruder is a user who must not reach the victim's things. Own
@@ -170,6 +173,10 @@ func setUp(t *testing.T, e *testenv.Env) (*victim, []*intruder) {
 		t.Fatalf("credential response %v", c)
 	}
 	mustS3(t, e.S3(&v.s3, "PUT", "/"+v.bucket+"/"+v.key, "", nil, []byte(v.data)), 200)
+	v.kmsKey = str(api(t, e, v.token, "POST", "/api/v1/projects/"+v.project+"/kms-keys", obj{"alias": "victim-kms-" + r, "description": "victim-kdesc-" + r}, 201), "id")
+	v.kmsObj = "victim-kmsobj-" + r
+	mustS3(t, e.S3(&v.s3, "PUT", "/"+v.bucket+"/"+v.kmsObj, "", http.Header{"X-Amz-Server-Side-Encryption": {"aws:kms"},
+		"X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id": {v.kmsKey}}, []byte(v.data)), 200)
 	v.upload = startUpload(t, e, &v.s3, v.bucket, v.mpuKey)
 
 	offering, plan := objectStorageOffering(t, e, v.token)
@@ -216,7 +223,8 @@ func setUp(t *testing.T, e *testenv.Env) (*victim, []*intruder) {
 		v.instance, "victim-inst-" + r, v.volume, "victim-vol-" + r, "victim-vdesc-" + r, "victim-mkey-" + r, "victim-mval-" + r,
 		v.attached, "victim-att-" + r, v.snap, "victim-snap-" + r, v.export, v.tag, v.job,
 		v.bucket, v.key, v.mpuKey, v.data, v.upload, v.s3.AccessKeyID, v.s3.SecretAccessKey, "victim-cred-" + r,
-		v.order, v.resource, v.service, "victim-os-" + r, v.token, v.uploadDrive, "victim-upl-" + r, v.usage}
+		v.order, v.resource, v.service, "victim-os-" + r, v.token, v.uploadDrive, "victim-upl-" + r, v.usage,
+		v.kmsKey, "victim-kms-" + r, "victim-kdesc-" + r, v.kmsObj}
 	common = append(common, v.serviceKeys...)
 	for _, id := range []string{v.project, v.instance, v.volume, v.attached, v.snap, v.export, v.job, v.order, v.resource, v.service, v.uploadDrive} {
 		common = append(common, id, strings.ReplaceAll(id, "-", ""))
@@ -362,6 +370,7 @@ func state(t *testing.T, e *testenv.Env, v *victim) string {
 	for _, p := range []string{"/api/v1/volumes", "/api/v1/snapshots", "/api/v1/instances", "/api/v1/snapshots/" + v.snap + "/exports",
 		"/api/v1/projects/" + v.project, "/api/v1/projects/" + v.project + "/members", "/api/v1/organisations/" + v.org + "/members",
 		"/api/v1/projects/" + v.project + "/buckets", "/api/v1/projects/" + v.project + "/credentials", "/api/v1/projects/" + v.project + "/quotas",
+		"/api/v1/projects/" + v.project + "/kms-keys",
 		"/api/v1/orders", "/api/v1/resources", "/api/v1/object-storage", "/api/v1/jobs?limit=1000", "/api/2.0/driveusers/",
 		"/api/2.0/profile/"} {
 		r := e.Do("GET", p, testenv.Bearer(v.token), nil)
@@ -383,6 +392,7 @@ func state(t *testing.T, e *testenv.Env, v *victim) string {
 		{"GET", "/" + v.bucket + "/" + v.key, ""}, {"GET", "/" + v.bucket, "list-type=2"}, {"GET", "/" + v.bucket + "/" + v.mpuKey, "uploadId=" + v.upload},
 		{"GET", "/" + v.bucket, "acl="}, {"GET", "/" + v.bucket, "policy="}, {"GET", "/" + v.bucket, "cors="}, {"GET", "/" + v.bucket + "/" + v.key, "tagging="},
 		{"GET", "/" + v.bucket + "/" + v.key, "acl="}, {"GET", "/" + v.bucket, "versioning="}, {"GET", "/" + v.bucket, "publicAccessBlock="},
+		{"GET", "/" + v.bucket + "/" + v.kmsObj, ""},
 	} {
 		r := e.S3(&v.s3, q.method, q.path, q.query, nil, nil)
 		body := string(r.Body)

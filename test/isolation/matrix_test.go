@@ -308,6 +308,7 @@ func varsFor(e *testenv.Env, v *victim, in *intruder, s shared) *strings.Replace
 		"$VTOKENID": v.tokenID, "$VINST": v.instance, "$VVOL": v.volume, "$VATT": v.attached,
 		"$VSNAP": v.snap, "$VEXPORT": v.export, "$VTAG": v.tag, "$VJOB": v.job, "$VBKT": v.bucket, "$VKEY": v.key,
 		"$VACCESS": v.s3.AccessKeyID, "$VORDER": v.order, "$VRES": v.resource, "$VSVC": v.service, "$VUPD": v.uploadDrive, "$VUSAGE": v.usage,
+		"$VKMS": v.kmsKey,
 		"$OWNP": in.project, "$OWNINST": in.instance, "$OWNVOL": in.volume, "$SELF": in.user,
 		"$OFFER": s.offer, "$PLAN": s.plan, "$WOFFER": strings.ReplaceAll(s.offer, "-", ""), "$WPLAN": strings.ReplaceAll(s.plan, "-", ""),
 		"$WCATEGORY": s.wcategory, "$WTYPE": s.wtype, "$WZONE": s.wzone, "$WSETTINGS": s.wsettings, "$HREGION": s.hregion,

@@ -39,6 +39,7 @@ func paramTable() map[string]string {
 		"resources/{id}":      "$VRES",
 		"buckets/{name}":      "$VBKT",
 		"credentials/{key}":   "$VACCESS",
+		"kms-keys/{key_id}":   "$VKMS",
 		"object-storage/{id}": "$VSVC",
 		"invoices/{month}":    "2026-12",
 		// Waldur
@@ -103,6 +104,7 @@ func probeTable() map[string][]probe {
 		}
 		return p
 	}
+	kmsActions := []string{"disable", "enable", "schedule-deletion", "cancel-deletion"}
 	orderActions := []string{"approve_by_consumer", "approve_by_provider", "reject_by_consumer", "reject_by_provider",
 		"cancel", "set_state_executing", "set_state_done", "set_state_erred", "unlink"}
 	return map[string][]probe{
@@ -180,6 +182,12 @@ func probeTable() map[string][]probe {
 		"DELETE /api/v1/projects/{id}/buckets/{name}":    {{}, {params: map[string]string{"id": "$OWNP"}}},
 		"POST /api/v1/projects/{id}/credentials":         {{}},
 		"DELETE /api/v1/projects/{id}/credentials/{key}": {{}, {params: map[string]string{"id": "$OWNP"}}},
+		"GET /api/v1/projects/{id}/kms-keys/{key_id}":    {{}, {params: map[string]string{"id": "$OWNP"}}},
+		"POST /api/v1/projects/{id}/kms-keys":            {{body: `{"alias":"x-$R"}`}},
+		// The victim's key under the intruder's own project is no key of it.
+		"POST /api/v1/projects/{id}/kms-keys/{key_id}/{action}": append(actions(`{"pending_window_days":7}`, kmsActions...),
+			probe{params: map[string]string{"id": "$OWNP", "action": "disable"}},
+			probe{params: map[string]string{"id": "$OWNP", "action": "schedule-deletion"}}),
 
 		// Operator routes: staff only, whoever owns what.
 		"POST /api/v1/admin/pools/block/fsck": {{body: `{}`}},

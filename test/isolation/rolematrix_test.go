@@ -252,6 +252,7 @@ func newRoleFixture(t *testing.T, e *testenv.Env) *roleFixture {
 		"$OFFER": sh.offer, "$PLAN": sh.plan, "$WOFFER": strings.ReplaceAll(sh.offer, "-", ""), "$WPLAN": strings.ReplaceAll(sh.plan, "-", ""),
 		"$WCATEGORY": sh.wcategory, "$WTYPE": sh.wtype, "$WZONE": sh.wzone, "$WSETTINGS": sh.wsettings, "$HREGION": sh.hregion,
 		"$BASE": "http://" + e.Addrs.API,
+		"$VKMS": str(api(t, e, tm.admin.token, "POST", "/api/v1/projects/"+tm.project+"/kms-keys", obj{"alias": "team-" + tm.r}, 201), "id"),
 	}
 	for _, k := range []string{"$PV", "$ORGV", "$VINST", "$VVOL", "$VSNAP", "$VORDER", "$VRES", "$OWNINST", "$OWNVOL", "$VATT"} {
 		m.base[k+"_H"] = strings.ReplaceAll(m.base[k], "-", "")
@@ -410,6 +411,9 @@ var roleKinds = map[string]string{
 	"POST /api/v1/orders/{id}/{action}":              "padmin",
 	"POST /console/orders/{id}/{action}":             "padmin",
 	"POST /console/projects/{id}/members":            "padmin", "POST /console/projects/{id}/members/{user_id}/remove": "padmin", "POST /api/marketplace-orders/{uuid}/{action}": "padmin",
+	// Project admins manage SSE-KMS keys; viewers list them (GET is read),
+	// and S3 keys of the project use them.
+	"POST /api/v1/projects/{id}/kms-keys": "padmin", "POST /api/v1/projects/{id}/kms-keys/{key_id}/{action}": "padmin",
 
 	"POST /api/v1/projects": "orgadmin", "POST /api/v1/organisations/{id}/members": "orgadmin",
 	"DELETE /api/v1/organisations/{id}/members/{user_id}": "orgadmin",

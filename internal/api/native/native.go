@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stowage/stowage/internal/core/identity"
+	"github.com/stowage/stowage/internal/core/kms"
 	"github.com/stowage/stowage/internal/core/marketplace"
 	"github.com/stowage/stowage/internal/core/metering"
 	"github.com/stowage/stowage/internal/core/objectstorage"
@@ -33,6 +34,7 @@ type API struct {
 	objects  *objectstorage.Manager
 	pools    *pool.Service
 	metering *metering.Service
+	kms      *kms.Service
 	// s3Endpoint is the URL S3 clients use, as configured or bound.
 	s3Endpoint func() string
 	surface    httpapi.Surface
@@ -165,6 +167,10 @@ func (a *API) Routes() []Route {
 		{Method: "GET", Path: "/api/v1/object-storage", Handler: a.listServices},
 		{Method: "GET", Path: "/api/v1/object-storage/{id}", Handler: a.getService},
 		{Method: "GET", Path: "/api/v1/object-storage/{id}/credentials", Handler: a.serviceCredentials},
+		{Method: "GET", Path: "/api/v1/projects/{id}/kms-keys", Handler: a.listKMSKeys},
+		{Method: "POST", Path: "/api/v1/projects/{id}/kms-keys", Handler: a.createKMSKey},
+		{Method: "GET", Path: "/api/v1/projects/{id}/kms-keys/{key_id}", Handler: a.getKMSKey},
+		{Method: "POST", Path: "/api/v1/projects/{id}/kms-keys/{key_id}/{action}", Handler: a.kmsAction},
 
 		{Method: "GET", Path: "/api/v1/usage", Handler: a.getUsage},
 		{Method: "GET", Path: "/api/v1/projects/{id}/costs", Handler: a.getCosts},

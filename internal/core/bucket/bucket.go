@@ -59,8 +59,12 @@ type Bucket struct {
 	// CORS is the bucket's CORS configuration, nil when none is set.
 	CORS []CORSRule
 	// Encryption is the default server-side encryption of new objects
-	// (EncryptS3), "" for none.
+	// (EncryptS3 or EncryptKMS), "" for none.
 	Encryption string
+	// EncryptionKey is the KMS key of EncryptKMS (KMSMasterKeyID, as the
+	// client named it), and BucketKey its BucketKeyEnabled.
+	EncryptionKey string
+	BucketKey     bool
 	// Tags is the bucket's tag set (PutBucketTagging), nil for none.
 	Tags map[string]string
 	// Lifecycle is the bucket's lifecycle configuration, nil for none.
@@ -187,8 +191,9 @@ type VersionQuery struct {
 
 // Server-side encryption modes.
 const (
-	EncryptS3       = "AES256" // SSE-S3: data key sealed under the master key
-	EncryptCustomer = "SSE-C"  // SSE-C: data key sealed under the client's key
+	EncryptS3       = "AES256"  // SSE-S3: data key sealed under the master key
+	EncryptCustomer = "SSE-C"   // SSE-C: data key sealed under the client's key
+	EncryptKMS      = "aws:kms" // SSE-KMS: data key wrapped by a project key of the key service
 )
 
 // SSE says how an object's (or an upload's) bytes are encrypted at rest;
@@ -198,8 +203,16 @@ const (
 type SSE struct {
 	Mode string `json:"mode,omitempty"`
 	// Key is the data key, sealed (AES-GCM) under the master key or under
-	// the customer's key.
+	// the customer's key, or wrapped by the key service (SSE-KMS).
 	Key string `json:"key,omitempty"`
+	// KMSKey is the ARN of the project key that wrapped Key (SSE-KMS), and
+	// Context the encryption context the wrap is bound to.
+	KMSKey  string            `json:"kms_key,omitempty"`
+	Context map[string]string `json:"context,omitempty"`
+	// ClientContext says the client sent an encryption context, which
+	// writes then echo; BucketKey that the object uses an S3 bucket key.
+	ClientContext bool `json:"client_context,omitempty"`
+	BucketKey     bool `json:"bucket_key,omitempty"`
 	// KeyMD5 is the base64 MD5 of an SSE-C customer key, as clients send
 	// it; a request with another key is refused before any decryption.
 	KeyMD5 string `json:"key_md5,omitempty"`

@@ -117,16 +117,18 @@ func (s *Store) RevokeS3Credential(ctx context.Context, projectID, accessKey str
 
 // ---- buckets
 
-const bucketCols = "id, name, project_id, service_id, region, acl, policy, versioning, access_block, ownership, cors, object_bytes, object_count, created_at, tier, encryption, object_lock, tags, lifecycle"
+const bucketCols = "id, name, project_id, service_id, region, acl, policy, versioning, access_block, ownership, cors, object_bytes, object_count, created_at, tier, encryption, object_lock, tags, lifecycle, encryption_key, bucket_key"
 
 func scanBucket(row interface{ Scan(...any) error }) (bucket.Bucket, error) {
 	var b bucket.Bucket
 	var created int64
 	var block, cors, lock, tags, lifecycle string
-	err := row.Scan(&b.ID, &b.Name, &b.ProjectID, &b.ServiceID, &b.Region, &b.ACL, &b.Policy, &b.Versioning, &block, &b.Ownership, &cors, &b.Bytes, &b.Objects, &created, &b.Tier, &b.Encryption, &lock, &tags, &lifecycle)
+	var bucketKey int
+	err := row.Scan(&b.ID, &b.Name, &b.ProjectID, &b.ServiceID, &b.Region, &b.ACL, &b.Policy, &b.Versioning, &block, &b.Ownership, &cors, &b.Bytes, &b.Objects, &created, &b.Tier, &b.Encryption, &lock, &tags, &lifecycle, &b.EncryptionKey, &bucketKey)
 	if err != nil {
 		return b, err
 	}
+	b.BucketKey = bucketKey != 0
 	if err := fromJSONValue(tags, &b.Tags); err != nil {
 		return b, fmt.Errorf("decode tags of bucket %s: %w", b.Name, err)
 	}
@@ -180,10 +182,10 @@ func insertBucket(ctx context.Context, tx *sql.Tx, b bucket.Bucket) error {
 	if b.Tier == "" {
 		b.Tier = "standard"
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO buckets (id, name, project_id, service_id, region, acl, policy, versioning, access_block, ownership, cors, created_at, tier, encryption, object_lock)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+	_, err := tx.ExecContext(ctx, `INSERT INTO buckets (id, name, project_id, service_id, region, acl, policy, versioning, access_block, ownership, cors, created_at, tier, encryption, object_lock, encryption_key, bucket_key)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
 		b.ID, b.Name, b.ProjectID, b.ServiceID, b.Region, b.ACL, b.Policy, b.Versioning, accessBlockJSON(b.AccessBlock), b.Ownership, corsJSON(b.CORS), ts(b.Created), b.Tier, b.Encryption,
-		toJSONValue(b.ObjectLock, b.ObjectLock == nil))
+		toJSONValue(b.ObjectLock, b.ObjectLock == nil), b.EncryptionKey, boolInt(b.BucketKey))
 	if errs.Is(mapErr(err), errs.Exist) {
 		return errs.Wrap(errs.Exist, fmt.Sprintf("bucket name %q is taken", b.Name), err)
 	}
@@ -240,10 +242,10 @@ func (s *Store) LifecycleBuckets(ctx context.Context, after string, limit int) (
 func (s *Store) UpdateBucket(ctx context.Context, b bucket.Bucket) error {
 	defer s.hot.forget()
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE buckets SET acl = $1, policy = $2, access_block = $3, ownership = $4, cors = $5, encryption = $6, tags = $7, lifecycle = $8
-			WHERE id = $9 AND deleted_at IS NULL`,
+		res, err := tx.ExecContext(ctx, `UPDATE buckets SET acl = $1, policy = $2, access_block = $3, ownership = $4, cors = $5, encryption = $6, tags = $7, lifecycle = $8,
+			encryption_key = $10, bucket_key = $11 WHERE id = $9 AND deleted_at IS NULL`,
 			b.ACL, b.Policy, accessBlockJSON(b.AccessBlock), b.Ownership, corsJSON(b.CORS), b.Encryption, toJSONValue(b.Tags, len(b.Tags) == 0),
-			toJSONValue(b.Lifecycle, len(b.Lifecycle) == 0), b.ID)
+			toJSONValue(b.Lifecycle, len(b.Lifecycle) == 0), b.ID, b.EncryptionKey, boolInt(b.BucketKey))
 		if err != nil {
 			return mapErr(err)
 		}
