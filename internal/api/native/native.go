@@ -33,6 +33,7 @@ type API struct {
 	objects  *objectstorage.Manager
 	pools    *pool.Service
 	metering *metering.Service
+	nodes    NodeLister
 	// s3Endpoint is the URL S3 clients use, as configured or bound.
 	s3Endpoint func() string
 	surface    httpapi.Surface
@@ -173,6 +174,8 @@ func (a *API) Routes() []Route {
 		{Method: "GET", Path: "/api/v1/admin/pools", Handler: a.getPools},
 		{Method: "POST", Path: "/api/v1/admin/pools/block/fsck", Handler: a.fsckBlockPool},
 		{Method: "POST", Path: "/api/v1/admin/pools/object/gc", Handler: a.collectObjectGarbage},
+
+		{Method: "GET", Path: "/api/v1/nodes", Handler: a.listNodes},
 	}
 }
 
