@@ -14,6 +14,7 @@ pkgs=(
   ceph-mon ceph-osd ceph-mgr ceph-common # throwaway Ceph for the RBD backend (scripts/test-ceph.sh; the mgr reports capacity)
   librbd-dev librados-dev                # cgo build of the ceph-tagged binary (make build-ceph)
   radosgw                                # Ceph's S3 gateway, the peer of bench/s3/radosgw.sh
+  haproxy                                # the load balancer in front of three nodes (test/cluster)
   curl ca-certificates jq                # the README's commands, run by test/readme
   prometheus                             # promtool checks the alert rules in deploy/prometheus
   chromium                               # the web console in a real browser (test/console, chromedp)
