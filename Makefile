@@ -23,7 +23,7 @@ BINDIR  ?= /usr/local/bin
 
 export GO RACEFLAGS TESTARGS FUZZTIME SOAK_FUZZTIME
 
-.PHONY: deb build build-ceph install run test test-ceph soak test-deps lint clean
+.PHONY: deb build build-ceph install run test test-ceph test-cluster soak test-deps lint clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/stowage
@@ -84,7 +84,24 @@ test-ceph:
 	export TEST_CEPH_CONF="$$conf" CGO_ENABLED=1; \
 	$(GO) test -tags '$(CEPH_TAGS)' $(CEPH_TESTARGS) ./internal/rbd/ ./internal/rados/ && \
 	$(GO) test -tags '$(CEPH_TAGS)' $(CEPH_S3ARGS) -run '$(S3_ON_RADOS)' ./internal/s3/ && \
-	$(GO) test -p 1 -tags '$(CEPH_TAGS)' $(CEPH_TESTARGS) -run 'Ceph' ./internal/nbd/ ./internal/server/ ./internal/api/native/
+	$(GO) test -p 1 -tags '$(CEPH_TAGS)' $(CEPH_TESTARGS) -run 'Ceph' ./internal/nbd/ ./internal/server/ ./internal/api/native/ && \
+	$(GO) test -tags '$(CEPH_TAGS)' $(CLUSTER_TESTARGS) ./test/cluster/ | grep -E '^( +[a-z_]+_test\.go:[0-9]+:|--- |ok|FAIL|panic)'
+
+# The cluster suite (test/cluster): three nodes behind HAProxy on the
+# Ceph above, SIGKILL cycles (two; STOWAGE_SOAK=1 runs ten). -v for its
+# figures, which the grep keeps; pipefail keeps its exit status.
+CLUSTER_TESTARGS ?= -count=1 -v -timeout 15m -run 'TestCluster$$'
+test-ceph test-cluster: SHELL := /bin/bash -o pipefail
+
+# The cluster suite alone, on a throwaway Ceph of its own (make soak runs
+# it with STOWAGE_SOAK=1).
+test-cluster:
+	@if ! command -v ceph-mon >/dev/null || ! command -v haproxy >/dev/null || [ ! -f /usr/include/rbd/librbd.h ]; then \
+	  echo "ceph-mon, haproxy or librbd-dev not installed: skipping the cluster suite"; exit 0; fi; \
+	conf=$$(STOWAGE_TEST_CEPH_MGR=1 ./scripts/test-ceph.sh start) || exit 1; \
+	trap './scripts/test-ceph.sh stop "$$conf"' EXIT; trap 'exit 1' INT TERM; \
+	export TEST_CEPH_CONF="$$conf" CGO_ENABLED=1; \
+	$(GO) test -tags '$(CEPH_TAGS)' $(CLUSTER_TESTARGS) ./test/cluster/ | grep -E '^( +[a-z_]+_test\.go:[0-9]+:|--- |ok|FAIL|panic)'
 
 # The long versions of the suites under test/ (25 crash cycles, 60 s of
 # load) and minutes of fuzzing per target; prints the figures.
