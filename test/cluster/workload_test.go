@@ -56,6 +56,9 @@ type ledger struct {
 	lost    map[string]bool
 	tried   map[string]int
 	failed  map[string]int
+	// why is each operation's first failure: a request that met the
+	// dying node, for instance.
+	why map[string]string
 }
 
 func (l *ledger) count(op string, err error) {
@@ -64,6 +67,9 @@ func (l *ledger) count(op string, err error) {
 	l.tried[op]++
 	if err != nil {
 		l.failed[op]++
+		if l.why[op] == "" {
+			l.why[op] = err.Error()
+		}
 	}
 }
 
@@ -310,7 +316,7 @@ func TestCluster(t *testing.T) {
 	}
 	c.haproxy(len(c.nodes))
 	fx := c.fixture()
-	l := &ledger{checked: map[string]bool{}, lost: map[string]bool{}, tried: map[string]int{}, failed: map[string]int{}}
+	l := &ledger{checked: map[string]bool{}, lost: map[string]bool{}, tried: map[string]int{}, failed: map[string]int{}, why: map[string]string{}}
 	var takeovers []time.Duration
 	began := time.Now()
 	for cycle := range cycles(t) {
@@ -344,8 +350,8 @@ func TestCluster(t *testing.T) {
 	for _, d := range takeovers {
 		tk = append(tk, d.Round(10*time.Millisecond).String())
 	}
-	t.Logf("cluster: %d cycles in %s: acknowledged %d (S3 puts and multipart uploads, NBD writes before a FLUSH), verified %d, lost %d; takeover times %v (bound %s); requests %v, failed %v",
-		cycles(t), time.Since(began).Round(time.Second), l.acked, len(l.checked), len(l.lost), tk, leaseBound, l.tried, l.failed)
+	t.Logf("cluster: %d cycles in %s: acknowledged %d (S3 puts and multipart uploads, NBD writes before a FLUSH), verified %d, lost %d; takeover times %v (bound %s); requests %v, failed %v (first failures: %q)",
+		cycles(t), time.Since(began).Round(time.Second), l.acked, len(l.checked), len(l.lost), tk, leaseBound, l.tried, l.failed, l.why)
 	if len(l.lost) > 0 || len(l.checked) != l.acked {
 		t.Errorf("%d acknowledged writes, %d verified, %d lost", l.acked, len(l.checked), len(l.lost))
 	}
