@@ -33,6 +33,7 @@ type s3Ack struct {
 	size      int
 	by        string // the node that answered
 	multipart bool
+	cycle     int
 }
 
 // nbdAck is a write that a completed FLUSH covered.
@@ -107,7 +108,7 @@ func (c *cluster) s3Worker(ctx context.Context, cl *awss3.Client, fx fixture, cy
 		l.count("s3 put", err)
 		if err == nil {
 			l.mu.Lock()
-			l.s3 = append(l.s3, s3Ack{key: key, sum: sha256.Sum256(b), size: len(b), by: servedHeader(out.ResultMetadata)})
+			l.s3 = append(l.s3, s3Ack{key: key, sum: sha256.Sum256(b), size: len(b), by: servedHeader(out.ResultMetadata), cycle: cycle})
 			l.acked++
 			l.mu.Unlock()
 		}
@@ -161,7 +162,7 @@ func (c *cluster) multipartWorker(ctx context.Context, cl *awss3.Client, fx fixt
 		if err == nil {
 			whole := append(p1, p2...)
 			l.mu.Lock()
-			l.s3 = append(l.s3, s3Ack{key: key, sum: sha256.Sum256(whole), size: len(whole), by: servedHeader(done.ResultMetadata), multipart: true})
+			l.s3 = append(l.s3, s3Ack{key: key, sum: sha256.Sum256(whole), size: len(whole), by: servedHeader(done.ResultMetadata), multipart: true, cycle: cycle})
 			l.acked++
 			l.mu.Unlock()
 		}
@@ -326,14 +327,19 @@ func TestCluster(t *testing.T) {
 		time.Sleep(time.Duration(1000+mrand.IntN(2000)) * time.Millisecond) // a random moment
 		victim := mrand.IntN(len(c.nodes))
 		owner, held, killedAt := c.killMidJobs(fx, victim)
-		time.Sleep(time.Second) // the workload goes on without it
+		// Measured from the kill on, while the workload goes on without
+		// the dead node for a second.
+		taken := make(chan time.Duration, 1)
+		go func() { taken <- c.takeover(owner, held, c.nodes[victim].name, killedAt) }()
+		time.Sleep(time.Second)
 		stop()
 		<-done
-		took := c.takeover(owner, held, c.nodes[victim].name, killedAt)
+		took := <-taken
 		if len(held) > 0 {
 			takeovers = append(takeovers, took)
 		}
 		c.settle()
+		settled := time.Since(killedAt)
 		c.verify(fx, l)
 		c.usageMatchesListing(fx)
 		c.start(victim)
@@ -342,9 +348,9 @@ func TestCluster(t *testing.T) {
 		if len(held) > 0 {
 			tookText = took.Round(time.Millisecond).String()
 		}
-		t.Logf("cluster: cycle %d: killed %s holding %d running jobs; taken over in %s; %d S3 objects and %d NBD writes acknowledged so far, %d read back from another node, %d lost",
-			cycle+1, c.nodes[victim].name, len(held), tookText, len(l.s3), len(l.nbd), len(l.checked), len(l.lost))
-		c.dropMultiparts(fx, l)
+		t.Logf("cluster: cycle %d: killed %s holding %d running jobs; taken over by another node in %s; every job done %s after the kill; %d S3 objects and %d NBD writes acknowledged so far, %d read back from another node, %d lost",
+			cycle+1, c.nodes[victim].name, len(held), tookText, settled.Round(time.Millisecond), len(l.s3), len(l.nbd), len(l.checked), len(l.lost))
+		c.prune(fx, l, cycle)
 	}
 	var tk []string
 	for _, d := range takeovers {
@@ -398,15 +404,16 @@ func (c *cluster) killMidJobs(fx fixture, victim int) (string, []string, time.Ti
 }
 
 // takeover waits until every job the dead node held runs on another node
-// or is done, and returns how long that took after the kill.
+// or is done, and returns how long that took after the kill. It runs
+// beside the workload, so it reports with Errorf.
 func (c *cluster) takeover(owner string, held []string, name string, killedAt time.Time) time.Duration {
-	c.t.Helper()
 	for {
 		left := 0
 		for _, j := range held {
 			var state, lease string
 			if err := c.db.QueryRow("SELECT state, lease_owner FROM jobs WHERE id = $1", j).Scan(&state, &lease); err != nil {
-				c.t.Fatal(err)
+				c.t.Errorf("job %s: %v", j, err)
+				return time.Since(killedAt)
 			}
 			if lease == owner || state == "queued" {
 				left++
@@ -572,15 +579,16 @@ func (c *cluster) rejoined() {
 	}
 }
 
-// dropMultiparts deletes the verified multipart objects: the test
-// cluster's OSD keeps everything in RAM.
-func (c *cluster) dropMultiparts(fx fixture, l *ledger) {
+// prune deletes verified objects that have lived through two kills, and
+// multipart objects at once: the test cluster's OSD keeps everything in
+// RAM, and the long run has many cycles.
+func (c *cluster) prune(fx fixture, l *ledger, cycle int) {
 	cl := c.s3(c.haS3, fx, 3)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	kept := l.s3[:0]
 	for _, a := range l.s3 {
-		if a.multipart {
+		if a.multipart || a.cycle < cycle-1 {
 			if _, err := cl.DeleteObject(context.Background(), &awss3.DeleteObjectInput{Bucket: &fx.bucket, Key: aws.String(a.key)}); err == nil {
 				continue
 			}
