@@ -340,6 +340,7 @@ func TestCluster(t *testing.T) {
 		}
 		c.settle()
 		settled := time.Since(killedAt)
+		c.reportedDown(c.nodes[victim].name)
 		c.verify(fx, l)
 		c.usageMatchesListing(fx)
 		c.start(victim)
@@ -552,30 +553,54 @@ func (c *cluster) usageMatchesListing(fx fixture) {
 	}
 }
 
-// rejoined checks that every node is registered and healthy.
-func (c *cluster) rejoined() {
+// nodeHealth is the registry's view, through HAProxy.
+func (c *cluster) nodeHealth() map[string]bool {
 	c.t.Helper()
-	for deadline := time.Now().Add(15 * time.Second); ; {
-		var l struct {
-			Items []struct {
-				Name    string `json:"name"`
-				Healthy bool   `json:"healthy"`
-			} `json:"items"`
-		}
-		c.must(c.haAPI, "GET", "/api/v1/nodes", nil, &l)
-		healthy := 0
-		for _, n := range l.Items {
-			if n.Healthy {
-				healthy++
-			}
-		}
-		if len(l.Items) == len(c.nodes) && healthy == len(c.nodes) {
+	var l struct {
+		Items []struct {
+			Name    string `json:"name"`
+			Healthy bool   `json:"healthy"`
+		} `json:"items"`
+	}
+	c.must(c.haAPI, "GET", "/api/v1/nodes", nil, &l)
+	h := map[string]bool{}
+	for _, n := range l.Items {
+		h[n.Name] = n.Healthy
+	}
+	return h
+}
+
+// reportedDown checks that the registry lists the killed node as down.
+func (c *cluster) reportedDown(name string) {
+	c.t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		healthy, listed := c.nodeHealth()[name]
+		if listed && !healthy {
 			return
 		}
 		if time.Now().After(deadline) {
-			c.t.Fatalf("after the restart the registry lists %+v", l.Items)
+			c.t.Fatalf("the registry does not list the killed node %s as down (listed %v, healthy %v)", name, listed, healthy)
 		}
-		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// rejoined checks that every node is registered and healthy.
+func (c *cluster) rejoined() {
+	c.t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		h := c.nodeHealth()
+		healthy := 0
+		for _, ok := range h {
+			if ok {
+				healthy++
+			}
+		}
+		if len(h) == len(c.nodes) && healthy == len(c.nodes) {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("after the restart the registry lists %v", h)
+		}
 	}
 }
 
