@@ -12,6 +12,8 @@ import (
 	"time"
 
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/stowage/stowage/internal/testenv"
 )
 
 // BenchmarkSmallPuts measures 4 KiB S3 PUTs from 16 concurrent clients:
@@ -33,6 +35,7 @@ func BenchmarkSmallPuts(b *testing.B) {
 		cl := c.s3(addr, fx, 1)
 		b.SetParallelism(max(1, 16/runtime.GOMAXPROCS(0))) // 16 clients whatever the cores
 		b.ResetTimer()
+		before := c.sampleCPU(testenv.CephConf(b))
 		start := time.Now()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
@@ -44,6 +47,11 @@ func BenchmarkSmallPuts(b *testing.B) {
 			}
 		})
 		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "puts/s")
+		// Where the CPU went: on 2 cores, what a PUT costs all of them
+		// together bounds the rate.
+		for name, d := range c.sampleCPU(testenv.CephConf(b)).since(before) {
+			b.ReportMetric(float64(d.Microseconds())/float64(b.N), name+"-cpu-us/put")
+		}
 	}
 	b.Run("direct-1-node", func(b *testing.B) { run(b, c.nodes[0].s3) })
 	for n := 1; n <= len(c.nodes); n++ {
