@@ -23,7 +23,7 @@ BINDIR  ?= /usr/local/bin
 
 export GO RACEFLAGS TESTARGS FUZZTIME SOAK_FUZZTIME
 
-.PHONY: deb build build-ceph install run test test-ceph soak test-deps lint clean
+.PHONY: deb build build-ceph install run test test-ceph test-cluster soak test-deps lint clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/stowage
@@ -61,8 +61,9 @@ test: test-deps
 
 # The Ceph suites: the RBD and RADOS backends, the S3 client suites with
 # their bodies in RADOS, filesystem volumes on CephFS over NFS, and a
-# --ceph server against a throwaway cluster
-# (scripts/test-ceph.sh), always torn down. They run where the Ceph daemons
+# --ceph server against a throwaway cluster (scripts/test-ceph.sh), always
+# torn down, then the cluster suite below on the same cluster. They run
+# where the Ceph daemons
 # are installed (test-deps installs them); a machine without them runs
 # everything else. The packages' Ceph tests run one package at a time
 # (-p 1): they share the cluster's pool, and TestCephAdminPools counts what
@@ -85,7 +86,23 @@ test-ceph:
 	export TEST_CEPH_CONF="$$conf" CGO_ENABLED=1; \
 	$(GO) test -tags '$(CEPH_TAGS)' $(CEPH_TESTARGS) ./internal/rbd/ ./internal/rados/ ./internal/cephfs/ && \
 	$(GO) test -tags '$(CEPH_TAGS)' $(CEPH_S3ARGS) -run '$(S3_ON_RADOS)' ./internal/s3/ && \
-	$(GO) test -p 1 -tags '$(CEPH_TAGS)' $(CEPH_TESTARGS) -run 'Ceph' ./internal/nbd/ ./internal/nfs/ ./internal/server/ ./internal/api/native/ ./internal/api/hpcai/
+	$(GO) test -p 1 -tags '$(CEPH_TAGS)' $(CEPH_TESTARGS) -run 'Ceph' ./internal/nbd/ ./internal/nfs/ ./internal/server/ ./internal/api/native/ ./internal/api/hpcai/ && \
+	$(GO) test -tags '$(CEPH_TAGS)' $(CLUSTER_TESTARGS) ./test/cluster/
+
+# The cluster suite (test/cluster): three nodes behind HAProxy on the
+# Ceph above, SIGKILL cycles (two; STOWAGE_SOAK=1 runs ten). -v prints its
+# figures (the nodes log to files; a failure prints their tails).
+CLUSTER_TESTARGS ?= -count=1 -v -timeout 15m -run 'TestCluster$$'
+
+# The cluster suite alone, on a throwaway Ceph of its own (make soak runs
+# it with STOWAGE_SOAK=1).
+test-cluster:
+	@if ! command -v ceph-mon >/dev/null || ! command -v haproxy >/dev/null || [ ! -f /usr/include/rbd/librbd.h ]; then \
+	  echo "ceph-mon, haproxy or librbd-dev not installed: skipping the cluster suite"; exit 0; fi; \
+	conf=$$(STOWAGE_TEST_CEPH_MGR=1 ./scripts/test-ceph.sh start) || exit 1; \
+	trap './scripts/test-ceph.sh stop "$$conf"' EXIT; trap 'exit 1' INT TERM; \
+	export TEST_CEPH_CONF="$$conf" CGO_ENABLED=1; \
+	$(GO) test -tags '$(CEPH_TAGS)' $(CLUSTER_TESTARGS) ./test/cluster/
 
 # The long versions of the suites under test/ (25 crash cycles, 60 s of
 # load) and minutes of fuzzing per target; prints the figures.

@@ -15,6 +15,7 @@ pkgs=(
   librbd-dev librados-dev                # cgo build of the ceph-tagged binary (make build-ceph)
   ceph-mds libcephfs-dev                 # filesystem volumes on CephFS (the test cluster's MDS; libcephfs for the build)
   radosgw                                # Ceph's S3 gateway, the peer of bench/s3/radosgw.sh
+  haproxy                                # the load balancer in front of three nodes (test/cluster)
   curl ca-certificates jq                # the README's commands, run by test/readme
   prometheus                             # promtool checks the alert rules in deploy/prometheus
   chromium                               # the web console in a real browser (test/console, chromedp)

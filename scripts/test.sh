@@ -56,6 +56,7 @@ test)
   ;;
 soak)
   stage suites env STOWAGE_SOAK=1 ./scripts/suites.sh
+  stage cluster env STOWAGE_SOAK=1 make --no-print-directory test-cluster
   # shellcheck disable=SC2086
   stage fuzz ./scripts/fuzz.sh ${SOAK_FUZZTIME:-2m 5m}
   ;;

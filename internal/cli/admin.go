@@ -90,7 +90,7 @@ func (a *app) adminCmd() *cobra.Command {
 	member.Flags().StringVar(&onOrg, "organisation", "", "organisation id")
 	member.Flags().StringVar(&onProject, "project", "", "project id")
 	member.Flags().StringVar(&role, "role", "member", "owner, admin, member or viewer")
-	cmd.AddCommand(user, org, member, a.quotaSetCmd("quota-set", "admin quota-set"), a.poolsCmd(), a.fsckCmd(), a.gcCmd(), a.adminBackupCmd())
+	cmd.AddCommand(user, org, member, a.quotaSetCmd("quota-set", "admin quota-set"), a.poolsCmd(), a.fsckCmd(), a.gcCmd(), a.adminBackupCmd(), a.nodesCmd())
 	return cmd
 }
 
@@ -119,6 +119,43 @@ orphan blobs, which admin gc removes.`,
 				{id: "object", fields: []string{"object", bytesize.Format(o.ObjectBytes), bytesize.Format(o.BlobBytes + o.InlineBytes), bytesize.Format(o.FreeBytes), bytesize.Format(o.CapacityBytes),
 					fmt.Sprintf("%s, %s (%d inline), %s", plural(o.Buckets, "bucket"), plural(o.Objects, "object"), o.InlineObjects, plural(o.Blobs, "blob"))}},
 			})
+		},
+	}
+}
+
+func (a *app) nodesCmd() *cobra.Command {
+	return &cobra.Command{
+		Use: "nodes", Short: "List the server nodes sharing the database and whether each is alive", Args: args(cobra.NoArgs),
+		Long: `List every stowage serve process that shares this database: its name, the addresses it
+tells clients, its version, and its health. A node is up while its heartbeat (every 2 s) is
+under 6 s old; a node that died stays listed as down until a node of its name starts again,
+and a node that shut down cleanly is gone. The node that answered is marked with *.`,
+		Example: "  stowage admin nodes\n  stowage admin nodes --json",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			var l client.List[client.Node]
+			if err := c.Do(cmd.Context(), "GET", "/api/v1/nodes", nil, nil, &l); err != nil {
+				return err
+			}
+			rows := make([]row, len(l.Items))
+			for i, n := range l.Items {
+				health, name := "down", n.Name
+				if n.Healthy {
+					health = "up"
+				}
+				if n.Self {
+					name += " *"
+				}
+				beat := n.HeartbeatAt
+				if t, err := time.Parse(time.RFC3339Nano, beat); err == nil {
+					beat = time.Since(t).Round(time.Second).String() + " ago"
+				}
+				rows[i] = row{id: n.ID, fields: []string{name, health, n.APIAddress, n.S3Address, n.NBDAddress, n.NFSAddress, n.Version, beat}}
+			}
+			return a.out().list(l.Items, []string{"NAME", "HEALTH", "API", "S3", "NBD", "NFS", "VERSION", "HEARTBEAT"}, rows)
 		},
 	}
 }

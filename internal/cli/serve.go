@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -35,6 +36,10 @@ Flags (each also read from the STOWAGE_* variable named in brackets; a flag wins
                         API and S3 listeners, NBD STARTTLS [STOWAGE_TLS_CERT]
   --tls-key FILE        key of --tls-cert [STOWAGE_TLS_KEY]
   --nbd-tls MODE        on, require or off: NBD STARTTLS with those certificates [STOWAGE_NBD_TLS] (on)
+  --node-name NAME      this node's name in the cluster's registry [STOWAGE_NODE_NAME] (host name)
+  --advertise-api/-s3/-nbd/-nfs HOST:PORT
+                        the address clients are told, when it differs from the listen address
+                        [STOWAGE_ADVERTISE_API, _S3, _NBD, _NFS]
   --config FILE         TOML file of these settings (data_dir = "…"); flags and variables win
                         [STOWAGE_CONFIG]
 
@@ -53,6 +58,8 @@ On first start the admin's token and password are written to <data-dir>/admin-to
 			if err != nil {
 				return usageError{err}
 			}
+			info, _ := debug.ReadBuildInfo()
+			cfg.Version = buildVersion(Version, Commit, info).Version
 			log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()

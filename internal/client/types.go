@@ -318,3 +318,18 @@ type GCReport struct {
 	Removed int    `json:"removed"`
 	Cutoff  string `json:"cutoff"`
 }
+
+// Node is one server process of the cluster serving the API (staff only).
+type Node struct {
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	APIAddress  string `json:"api_address"`
+	S3Address   string `json:"s3_address"`
+	NBDAddress  string `json:"nbd_address"`
+	NFSAddress  string `json:"nfs_address"`
+	Version     string `json:"version"`
+	StartedAt   string `json:"started_at"`
+	HeartbeatAt string `json:"heartbeat_at"`
+	Healthy     bool   `json:"healthy"`
+	Self        bool   `json:"self"`
+}

@@ -126,6 +126,14 @@ type Config struct {
 	MeterFlush      time.Duration
 	MeterRetention  time.Duration
 	BillingCurrency string
+	// NodeName names this node in the registry (default: the host name);
+	// AdvertiseAPI, AdvertiseS3, AdvertiseNBD and AdvertiseNFS are the
+	// host:port clients are told when it differs from the listen address
+	// (behind NAT, a proxy, or a wildcard listen address). Version is the
+	// binary's, for the registry; the CLI sets it.
+	NodeName                                              string
+	AdvertiseAPI, AdvertiseS3, AdvertiseNBD, AdvertiseNFS string
+	Version                                               string
 }
 
 // Default returns the embedded defaults of contract.md.
@@ -201,6 +209,11 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	fs.StringVar(&meterFlush, "meter-flush", c.MeterFlush.String(), "how often request counters are written (a crash loses at most this window)")
 	fs.StringVar(&meterRetention, "meter-retention", c.MeterRetention.String(), "how long usage stays hourly before it folds into days")
 	fs.StringVar(&c.BillingCurrency, "billing-currency", c.BillingCurrency, "currency of plan prices, costs and invoices")
+	fs.StringVar(&c.NodeName, "node-name", c.NodeName, "this node's name in the cluster's registry (default: the host name)")
+	fs.StringVar(&c.AdvertiseAPI, "advertise-api", c.AdvertiseAPI, "host:port clients are told for the management API (default: the listen address)")
+	fs.StringVar(&c.AdvertiseS3, "advertise-s3", c.AdvertiseS3, "host:port clients are told for S3 (default: the S3 listen address)")
+	fs.StringVar(&c.AdvertiseNBD, "advertise-nbd", c.AdvertiseNBD, "host:port attachments name for NBD (default: the NBD listen address)")
+	fs.StringVar(&c.AdvertiseNFS, "advertise-nfs", c.AdvertiseNFS, "host:port attachments name for NFS (default: the NFS listen address)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, fmt.Errorf("parse flags: %w", err)
 	}
@@ -243,6 +256,11 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	env("meter-flush", "STOWAGE_METER_FLUSH", &meterFlush)
 	env("meter-retention", "STOWAGE_METER_RETENTION", &meterRetention)
 	env("billing-currency", "STOWAGE_BILLING_CURRENCY", &c.BillingCurrency)
+	env("node-name", "STOWAGE_NODE_NAME", &c.NodeName)
+	env("advertise-api", "STOWAGE_ADVERTISE_API", &c.AdvertiseAPI)
+	env("advertise-s3", "STOWAGE_ADVERTISE_S3", &c.AdvertiseS3)
+	env("advertise-nbd", "STOWAGE_ADVERTISE_NBD", &c.AdvertiseNBD)
+	env("advertise-nfs", "STOWAGE_ADVERTISE_NFS", &c.AdvertiseNFS)
 	if err := applyFile(fs, set, fromEnv, getenv); err != nil {
 		return Config{}, err
 	}
@@ -379,6 +397,17 @@ func (c *Config) Validate() error {
 	}
 	if c.CephFS != "" && c.Ceph == "" {
 		problems = append(problems, errors.New("--cephfs needs --ceph"))
+	}
+	for name, addr := range map[string]string{"advertise-api": c.AdvertiseAPI, "advertise-s3": c.AdvertiseS3, "advertise-nbd": c.AdvertiseNBD, "advertise-nfs": c.AdvertiseNFS} {
+		if addr == "" {
+			continue
+		}
+		if host, port, err := net.SplitHostPort(addr); err != nil || host == "" || port == "" || port == "0" {
+			problems = append(problems, fmt.Errorf("--%s %q: want host:port with a port clients can reach", name, addr))
+		}
+	}
+	if len(c.NodeName) > 253 || strings.ContainsAny(c.NodeName, " \t\n/") {
+		problems = append(problems, fmt.Errorf("--node-name %q: at most 253 characters, no spaces or slashes", c.NodeName))
 	}
 	problems = append(problems, c.validateTLS()...)
 	return errors.Join(problems...)

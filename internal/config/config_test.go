@@ -102,3 +102,22 @@ func TestCephFSFlag(t *testing.T) {
 		t.Fatalf("--cephfs without --ceph: %v", err)
 	}
 }
+
+func TestNodeNameAndAdvertisedAddresses(t *testing.T) {
+	c, err := Parse([]string{"--node-name", "n1", "--advertise-nbd", "10.0.0.1:10809"}, env(map[string]string{
+		"STOWAGE_ADVERTISE_API": "api.example:443", "STOWAGE_ADVERTISE_NBD": "ignored:1", "STOWAGE_ADVERTISE_S3": "s3.example:443",
+		"STOWAGE_ADVERTISE_NFS": "10.0.0.1:2049",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.NodeName != "n1" || c.AdvertiseNBD != "10.0.0.1:10809" || c.AdvertiseAPI != "api.example:443" || c.AdvertiseS3 != "s3.example:443" ||
+		c.AdvertiseNFS != "10.0.0.1:2049" {
+		t.Fatalf("got %+v", c)
+	}
+	for _, bad := range [][]string{{"--advertise-nbd", "nohost"}, {"--advertise-s3", "host:0"}, {"--advertise-api", ":8080"}, {"--node-name", "a b"}} {
+		if _, err := Parse(bad, env(nil)); err == nil || !strings.Contains(err.Error(), bad[0]) {
+			t.Errorf("%v: %v", bad, err)
+		}
+	}
+}

@@ -88,6 +88,9 @@ type Store interface {
 	FinishJob(ctx context.Context, id, owner string, state State, result json.RawMessage, msg string, now time.Time) error
 	// RetryJob puts a running job back in the queue for later.
 	RetryJob(ctx context.Context, id, owner string, runAfter time.Time, msg string, now time.Time) error
+	// ReleaseJob puts a running job owner holds back in the queue, ready
+	// now, without counting the attempt that was cut short.
+	ReleaseJob(ctx context.Context, id, owner string, now time.Time) error
 	// RequeueExpiredJobs returns running jobs with lapsed leases to the queue.
 	RequeueExpiredJobs(ctx context.Context, now time.Time) (int, error)
 	GetJob(ctx context.Context, s access.Scope, id string) (Job, error)

@@ -39,6 +39,15 @@ type Options struct {
 	BaseBackoff  time.Duration // default 1s, doubled per attempt, capped at 5m
 	Now          func() time.Time
 	Logger       *slog.Logger
+	// Owner names the runner in job leases (a node's id); default a
+	// random one.
+	Owner string
+	// HandBack makes a stopping runner cancel its running handlers and
+	// put their jobs back in the queue at once, attempt uncounted, rather
+	// than let them finish: in a cluster another node takes them over
+	// without waiting for the lease to lapse. Handlers are idempotent
+	// steps (a crash may stop them anywhere), so cutting one is safe.
+	HandBack bool
 }
 
 // Runner claims and runs jobs. One per process; several processes (nodes)
@@ -72,7 +81,10 @@ func NewRunner(store Store, o Options) *Runner {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Runner{store: store, o: o, owner: uuid.NewString(), handlers: map[string]Registration{}, wake: make(chan struct{}, 1)}
+	if o.Owner == "" {
+		o.Owner = uuid.NewString()
+	}
+	return &Runner{store: store, o: o, owner: o.Owner, handlers: map[string]Registration{}, wake: make(chan struct{}, 1)}
 }
 
 // Register adds a handler; call before Start.
@@ -93,7 +105,8 @@ func (r *Runner) Wake() {
 
 // Run claims and runs jobs until ctx is cancelled, then waits for running
 // handlers to return. Handlers see a context that stays alive while they
-// drain, so an in-flight step finishes rather than being torn mid-way.
+// drain, so an in-flight step finishes rather than being torn mid-way;
+// with HandBack they are cancelled instead and their jobs re-queued.
 func (r *Runner) Run(ctx context.Context) {
 	if len(r.kinds) == 0 {
 		<-ctx.Done()
@@ -127,7 +140,11 @@ func (r *Runner) Run(ctx context.Context) {
 			go func() {
 				defer r.wg.Done()
 				defer func() { <-sem }()
-				r.runOne(context.WithoutCancel(ctx), j)
+				hctx := ctx
+				if !r.o.HandBack {
+					hctx = context.WithoutCancel(ctx)
+				}
+				r.runOne(hctx, j)
 			}()
 		}
 		select {
@@ -145,8 +162,12 @@ func (r *Runner) claim(ctx context.Context) (Job, bool, error) {
 	return r.store.ClaimJob(ctx, r.owner, r.kinds, now, now.Add(r.o.Lease))
 }
 
+// beat is how often leases are extended and lapsed ones looked for: a
+// fifth of the lease, so that four missed beats in a row still keep it.
+func (r *Runner) beat() time.Duration { return r.o.Lease / 5 }
+
 func (r *Runner) reapLoop(ctx context.Context) {
-	t := time.NewTicker(r.o.Lease / 3)
+	t := time.NewTicker(r.beat())
 	defer t.Stop()
 	for {
 		n, err := r.store.RequeueExpiredJobs(ctx, r.o.Now())
@@ -165,17 +186,21 @@ func (r *Runner) reapLoop(ctx context.Context) {
 	}
 }
 
+// runOne runs one attempt of j; ctx is the handler's, cancelled only when
+// a HandBack runner stops. The job's record is written whatever ctx says.
 func (r *Runner) runOne(ctx context.Context, j Job) {
 	log := r.o.Logger.With("job", j.ID, "kind", j.Kind, "attempt", j.Attempts)
 	reg := r.handlers[j.Kind]
+	handBack := ctx
 	hctx, cancel := context.WithCancel(ctx)
+	ctx = context.WithoutCancel(ctx)
 	defer cancel()
 	// Heartbeat: extend the lease while the handler runs; losing it means
 	// another node took over, so stop our attempt.
 	hbDone := make(chan struct{})
 	go func() {
 		defer close(hbDone)
-		t := time.NewTicker(r.o.Lease / 3)
+		t := time.NewTicker(r.beat())
 		defer t.Stop()
 		for {
 			select {
@@ -196,6 +221,14 @@ func (r *Runner) runOne(ctx context.Context, j Job) {
 	cancel()
 	<-hbDone
 	now := r.o.Now()
+	if err != nil && handBack.Err() != nil {
+		if rerr := r.store.ReleaseJob(ctx, j.ID, r.owner, now); rerr != nil {
+			log.Error("hand a job back", "err", rerr)
+		} else {
+			log.Info("handed the job back at shutdown")
+		}
+		return
+	}
 	if err == nil {
 		b := json.RawMessage("{}")
 		if result != nil {

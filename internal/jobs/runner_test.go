@@ -274,3 +274,46 @@ func TestJobVisibility(t *testing.T) {
 		t.Fatalf("project-bound scope sees a system job: %v", err)
 	}
 }
+
+// TestHandBackAtShutdown stops a HandBack runner while its handler is
+// mid-step and checks that the job is back in the queue at once, the cut
+// attempt uncounted, and that another runner finishes it long before the
+// (minute-long) lease could have lapsed.
+func TestHandBackAtShutdown(t *testing.T) {
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) {
+			dsn := e.dsn(t)
+			st := openStore(t, dsn)
+			j := insert(t, st, "slow", nil)
+			started := make(chan struct{})
+			a := jobs.NewRunner(openStore(t, dsn), jobs.Options{PollInterval: 10 * time.Millisecond, Lease: time.Minute, HandBack: true, Owner: "node-a"})
+			a.Register(jobs.Registration{Kind: "slow", Handle: func(ctx context.Context, j jobs.Job) (any, error) {
+				close(started)
+				<-ctx.Done()
+				return nil, ctx.Err()
+			}})
+			ctx, stop := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { defer close(done); a.Run(ctx) }()
+			<-started
+			if mid, _ := st.GetJob(context.Background(), access.System, j.ID); mid.LeaseOwner != "node-a" {
+				t.Errorf("lease owner %q, want the runner's Owner", mid.LeaseOwner)
+			}
+			stop()
+			<-done
+			back, err := st.GetJob(context.Background(), access.System, j.ID)
+			if err != nil || back.State != jobs.Queued || back.Attempts != 0 || back.LeaseOwner != "" {
+				t.Fatalf("after shutdown the job is %s, attempts %d, owner %q (%v); want queued, 0, none", back.State, back.Attempts, back.LeaseOwner, err)
+			}
+			began := time.Now()
+			b := jobs.NewRunner(openStore(t, dsn), jobs.Options{PollInterval: 10 * time.Millisecond, Lease: time.Minute})
+			b.Register(jobs.Registration{Kind: "slow", Handle: func(ctx context.Context, j jobs.Job) (any, error) { return nil, nil }})
+			runRunner(t, b)
+			fin := waitState(t, st, j.ID, jobs.Succeeded)
+			if fin.Attempts != 1 {
+				t.Errorf("attempts %d, want 1", fin.Attempts)
+			}
+			t.Logf("taken over %s after the shutdown", time.Since(began).Round(time.Millisecond))
+		})
+	}
+}

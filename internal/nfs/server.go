@@ -215,6 +215,14 @@ func (s *Server) Revoke(ctx context.Context, name string) {
 	s.mu.Unlock()
 }
 
+// RevokeAll forgets every resolved export, for a node that may have missed
+// revocations: each is resolved again on its next use.
+func (s *Server) RevokeAll() {
+	s.mu.Lock()
+	clear(s.cache)
+	s.mu.Unlock()
+}
+
 func (s *Server) resolve(ctx context.Context, name string) (Export, error) {
 	s.mu.Lock()
 	c, ok := s.cache[name]

@@ -156,3 +156,26 @@ func (s *Store) Check(ctx context.Context) (images int, problems []string, err e
 	}
 	return int(st.Images), problems, nil
 }
+
+// Ping asks the pool for one object's status, which needs the monitors
+// and the OSD holding it: the cheap question readiness checks ask every
+// few hundred milliseconds. A missing object is an answer too.
+func (s *Store) Ping(ctx context.Context) error {
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.io.Stat("rbd_directory")
+		if errors.Is(err, rados.ErrNotFound) {
+			err = nil
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("ceph pool: %w", err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("ceph pool: %w", ctx.Err())
+	}
+}

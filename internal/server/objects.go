@@ -118,7 +118,9 @@ func (s *Server) sweepBlobs(ctx context.Context) {
 }
 
 // s3Endpoint is the URL S3 clients reach this node at.
-func (s *Server) s3Endpoint() string { return s.scheme() + "://" + s.addrs.S3 }
+func (s *Server) s3Endpoint() string {
+	return s.scheme() + "://" + advertised(s.cfg.AdvertiseS3, s.addrs.S3)
+}
 
 // runLifecycle applies the buckets' lifecycle rules in passes, a quarter
 // of a lifecycle day apart (at most an hour), until ctx ends. Every node

@@ -90,21 +90,10 @@ func TestLoginLimitIsAtomic(t *testing.T) {
 			if engine == "sqlite" {
 				nodes = append(nodes, testenv.Start(t))
 			} else {
-				dsn := testenv.FreshPostgres(t)
-				a := testenv.Start(t, func(c *config.Config) { c.Database = dsn })
-				// A second node on the same database: it finds the admin
-				// token where an operator would have copied it.
-				cfg := a.Config
-				cfg.DataDir = t.TempDir()
-				tok, err := os.ReadFile(filepath.Join(a.DataDir, "admin-token"))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(filepath.Join(cfg.DataDir, "admin-token"), tok, 0o600); err != nil {
-					t.Fatal(err)
-				}
-				cfg.Listen, cfg.S3Listen, cfg.NBDListen, cfg.NFSListen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
-				nodes = append(nodes, a, testenv.StartConfig(t, cfg))
+				// A second node on the same database, sharing the master
+				// key as every node of a cluster must.
+				a := testenv.Start(t, testenv.Postgres(t))
+				nodes = append(nodes, a, testenv.Join(t, a))
 			}
 			e := nodes[0]
 			pw, _ := newUser(t, e, "carol")

@@ -29,6 +29,7 @@ import (
 	"github.com/stowage/stowage/internal/api/wayscloud"
 	"github.com/stowage/stowage/internal/blockstore"
 	"github.com/stowage/stowage/internal/config"
+	"github.com/stowage/stowage/internal/core/cluster"
 	"github.com/stowage/stowage/internal/core/identity"
 	"github.com/stowage/stowage/internal/core/kms"
 	"github.com/stowage/stowage/internal/core/marketplace"
@@ -76,6 +77,10 @@ type Server struct {
 	addrs    Addresses
 	certs    *certs // nil without TLS
 	nbdConns *connCap
+	// nodeID names this run in the node registry and in job leases;
+	// nodes is the registry, made once the listeners are bound.
+	nodeID string
+	nodes  *cluster.Registry
 	// routes are the management API's patterns, as registered.
 	routes  []string
 	closeMu sync.Mutex
@@ -113,7 +118,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	if err := tightenDataDir(cfg.DataDir, log); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, registry: prometheus.NewRegistry(), counters: metering.NewCounters(0)}
+	s := &Server{cfg: cfg, log: log, registry: prometheus.NewRegistry(), counters: metering.NewCounters(0), nodeID: newNodeID()}
 	ok := false
 	defer func() {
 		if !ok {
@@ -133,18 +138,21 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	if err != nil {
 		return nil, err
 	}
+	if s.sealer, err = s.masterSealer(); err != nil {
+		return nil, err
+	}
+	if jwtKey, err = s.sessionKey(ctx, jwtKey); err != nil {
+		return nil, err
+	}
 	if s.identity, err = identity.NewService(s.store, identity.Options{JWTKey: jwtKey,
 		HashSlots:    identity.HashSlots(hashMemory()),
 		PasswordCost: identity.PasswordCost{Time: cfg.PasswordHashTime, MemoryKiB: cfg.PasswordHashMemoryKiB}}); err != nil {
 		return nil, err
 	}
-	if s.sealer, err = s.masterSealer(); err != nil {
-		return nil, err
-	}
 	if err := s.bootstrap(ctx); err != nil {
 		return nil, err
 	}
-	s.runner = jobs.NewRunner(s.store, jobs.Options{Logger: log.With("component", "jobs")})
+	s.runner = jobs.NewRunner(s.store, s.runnerOptions())
 	if err := s.loadCerts(); err != nil {
 		return nil, err
 	}
@@ -198,6 +206,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	if err := writeAddresses(cfg.DataDir, s.addrs); err != nil {
 		return nil, err
 	}
+	s.nodes = s.nodeRegistry()
 	log.Info("listening", "tls", s.addrs.TLS, "api", s.addrs.API, "s3", s.addrs.S3, "nbd", s.addrs.NBD, "nfs", s.addrs.NFS, "data_dir", cfg.DataDir, "database", string(s.store.Engine()))
 	ok = true
 	return s, nil
@@ -229,8 +238,9 @@ func (s *Server) block(ctx context.Context) error {
 		}
 	}
 	s.exports = newExports(data, s.counters)
-	s.volumes = volume.NewService(s.store, backend, planes{s.exports, s.nfs}, s.identity, catalog,
-		volume.Options{NBDAddress: s.nbdLn.Addr().String(), NFSAddress: s.nfsLn.Addr().String(), NBDTLS: s.nbdTLS() != nil, Files: s.files, Wake: s.runner.Wake})
+	s.volumes = volume.NewService(s.store, backend, clusterPlanes{s}, s.identity, catalog,
+		volume.Options{NBDAddress: advertised(s.cfg.AdvertiseNBD, s.nbdLn.Addr().String()),
+			NFSAddress: advertised(s.cfg.AdvertiseNFS, s.nfsLn.Addr().String()), NBDTLS: s.nbdTLS() != nil, Files: s.files, Wake: s.runner.Wake})
 	s.exports.vols = s.volumes
 	for _, reg := range s.volumes.Registrations() {
 		s.runner.Register(reg)
@@ -275,7 +285,7 @@ func (s *Server) bootstrap(ctx context.Context) error {
 
 func (s *Server) register(mux *httpapi.RecordingMux) {
 	native.New(s.identity, jobs.NewService(s.store), s.market, s.objects, s.s3Endpoint, s.log.With("component", "native"), s.cfg.MaxBodyBytes).
-		WithVolumes(s.volumes).WithPools(s.pools()).WithMetering(s.metering).WithKMS(s.kms).Register(mux)
+		WithVolumes(s.volumes).WithPools(s.pools()).WithMetering(s.metering).WithKMS(s.kms).WithNodes(s.nodeList).Register(mux)
 	waldur.New(s.identity, s.market, s.log.With("component", "waldur"), s.cfg.MaxBodyBytes).WithVolumes(s.volumes).WithMetering(s.metering).
 		WithOptions(waldur.Options{ActionStatus: s.cfg.WaldurActionStatus, PublicURL: s.cfg.PublicURL}).Register(mux)
 	cloudsigma.New(s.identity, s.volumes, jobs.NewService(s.store), s.log.With("component", "cloudsigma"), s.cfg.MaxBodyBytes).Register(mux)
@@ -291,14 +301,21 @@ func (s *Server) register(mux *httpapi.RecordingMux) {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
 }
 
-// readyz answers 200 only when the database answers and the data dir takes
-// a write, which is what serving requests needs.
+// readyz answers 200 only when the database answers (and, on PostgreSQL,
+// the node hears other nodes' invalidations), the data dir takes a write
+// and Ceph, when configured, answers: what serving requests needs.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
 	err := s.store.Ping(ctx)
 	if err == nil {
+		err = s.store.Listening()
+	}
+	if err == nil {
 		err = probeWritable(s.cfg.DataDir)
+	}
+	if err == nil {
+		err = s.checkCeph(ctx)
 	}
 	w.Header().Set("Content-Type", "text/plain")
 	if err != nil {
@@ -336,7 +353,20 @@ func (s *Server) Addrs() Addresses { return s.addrs }
 // the shutdown timeout) and closes everything.
 func (s *Server) Serve(ctx context.Context) error {
 	defer s.Close()
+	if err := s.nodes.Join(ctx); err != nil {
+		return err
+	}
 	runCtx, stopRunner := context.WithCancel(context.WithoutCancel(ctx))
+	clusterDone := make(chan struct{})
+	go func() {
+		defer close(clusterDone)
+		s.listen(runCtx)
+	}()
+	nodeDone := make(chan struct{})
+	go func() {
+		defer close(nodeDone)
+		s.nodes.Run(runCtx)
+	}()
 	runnerDone := make(chan struct{})
 	go func() {
 		defer close(runnerDone)
@@ -416,6 +446,8 @@ func (s *Server) Serve(ctx context.Context) error {
 	<-lifecycleDone
 	<-sweepDone
 	<-kmsDone
+	<-nodeDone
+	<-clusterDone
 	return err
 }
 

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -84,11 +87,15 @@ func StartNode(t testing.TB, bin, dir, logPath string, args ...string) *Node {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	// A node joining an existing PostgreSQL database writes no admin
+	// token; the caller supplies the first node's.
 	tok, err := os.ReadFile(filepath.Join(dir, "admin-token"))
-	if err != nil {
+	switch {
+	case err == nil:
+		n.Token = strings.TrimSpace(string(tok))
+	case !errors.Is(err, fs.ErrNotExist) || !slices.Contains(args, "--database"):
 		t.Fatal(err)
 	}
-	n.Token = strings.TrimSpace(string(tok))
 	return n
 }
 

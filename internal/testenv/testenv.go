@@ -7,8 +7,11 @@ package testenv
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -46,6 +49,7 @@ func Start(t testing.TB, opts ...Option) *Env {
 	cfg.DataDir = t.TempDir()
 	cfg.Listen, cfg.S3Listen, cfg.NBDListen, cfg.NFSListen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Zones = []string{cfg.Region + "a"}
+	cfg.NodeName = "test-" + filepath.Base(cfg.DataDir)
 	cfg.ShutdownTimeout = 10 * time.Second
 	// The cheapest Argon2id there is: hashing the admin's password at
 	// first start at OWASP's cost takes half a second under -race, in
@@ -55,6 +59,29 @@ func Start(t testing.TB, opts ...Option) *Env {
 		o(&cfg)
 	}
 	return StartConfig(t, cfg)
+}
+
+// Join runs another node of first's cluster until the test ends: same
+// PostgreSQL database, same master key (read from first's data dir, as an
+// operator copies it into STOWAGE_MASTER_KEY), its own data dir and ports.
+// A node joining an existing database writes no admin token, so the
+// environment carries first's.
+func Join(t testing.TB, first *Env, opts ...Option) *Env {
+	t.Helper()
+	if first.Config.Database == "" {
+		t.Fatal("testenv.Join: the first node must run on PostgreSQL")
+	}
+	key := first.Config.MasterKey
+	if key == "" {
+		b, err := os.ReadFile(filepath.Join(first.DataDir, "master.key"))
+		if err != nil {
+			t.Fatalf("read the first node's master key: %v", err)
+		}
+		key = hex.EncodeToString(b)
+	}
+	e := Start(t, append([]Option{func(c *config.Config) { c.Database, c.MasterKey = first.Config.Database, key }}, opts...)...)
+	e.AdminToken = first.AdminToken
+	return e
 }
 
 // StartConfig runs a server with exactly cfg until the test ends.
@@ -83,11 +110,27 @@ func StartConfig(t testing.TB, cfg config.Config) *Env {
 	}
 	t.Cleanup(e.stop)
 	tok, err := os.ReadFile(filepath.Join(cfg.DataDir, "admin-token"))
-	if err != nil {
+	switch {
+	case err == nil:
+		e.AdminToken = strings.TrimSpace(string(tok))
+	case cfg.Database == "" || !errors.Is(err, fs.ErrNotExist):
 		t.Fatalf("read admin token: %v", err)
 	}
-	e.AdminToken = strings.TrimSpace(string(tok))
+	// A node joining an existing database has none; Join supplies it.
+	for deadline := time.Now().Add(10 * time.Second); cfg.Database != "" && !e.ready(); {
+		if time.Now().After(deadline) {
+			t.Fatal("the server did not become ready")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	return e
+}
+
+// ready asks /readyz: on PostgreSQL a node is ready once it hears the
+// other nodes' invalidations.
+func (e *Env) ready() bool {
+	r := e.Do("GET", "/readyz", "", nil)
+	return r.Status == http.StatusOK
 }
 
 // WithT returns the environment reporting to t: a fuzz target must not

@@ -420,7 +420,7 @@ var roleKinds = map[string]string{
 
 	"POST /api/v1/organisations": "staff", "POST /api/v1/users": "staff", "POST /api/v1/offerings": "staff",
 	"PATCH /api/v1/offerings/{id}": "staff", "POST /api/v1/offerings/{id}/plans": "staff", "PUT /api/v1/projects/{id}/quotas": "staff",
-	"GET /api/v1/admin/pools": "staff", "POST /api/v1/admin/pools/block/fsck": "staff", "POST /api/v1/admin/pools/object/gc": "staff",
+	"GET /api/v1/admin/pools": "staff", "POST /api/v1/admin/pools/block/fsck": "staff", "POST /api/v1/admin/pools/object/gc": "staff", "GET /api/v1/nodes": "staff",
 	"POST /api/2.0/libdrives": "staff", "DELETE /api/2.0/libdrives/{uuid}": "staff",
 	"GET /console/admin": "staff", "POST /console/admin/{action}": "staff",
 

@@ -35,6 +35,7 @@ type API struct {
 	pools    *pool.Service
 	metering *metering.Service
 	kms      *kms.Service
+	nodes    NodeLister
 	// s3Endpoint is the URL S3 clients use, as configured or bound.
 	s3Endpoint func() string
 	surface    httpapi.Surface
@@ -179,6 +180,8 @@ func (a *API) Routes() []Route {
 		{Method: "GET", Path: "/api/v1/admin/pools", Handler: a.getPools},
 		{Method: "POST", Path: "/api/v1/admin/pools/block/fsck", Handler: a.fsckBlockPool},
 		{Method: "POST", Path: "/api/v1/admin/pools/object/gc", Handler: a.collectObjectGarbage},
+
+		{Method: "GET", Path: "/api/v1/nodes", Handler: a.listNodes},
 	}
 }
 

@@ -16,7 +16,7 @@ import (
 // creates add, recording events, in one transaction: a rotation never
 // leaves a service without a key, nor a revoked key alive.
 func (s *Store) ReplaceS3Credentials(ctx context.Context, projectID string, revoke []string, add []bucket.Credential, events []volume.Event, at time.Time) error {
-	defer s.hot.forget()
+	defer s.forget(ctx)
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		for _, k := range revoke {
 			if _, err := tx.ExecContext(ctx, "UPDATE s3_credentials SET revoked_at = $1 WHERE access_key = $2 AND project_id = $3 AND revoked_at IS NULL",

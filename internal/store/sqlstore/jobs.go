@@ -106,6 +106,12 @@ func (s *Store) RetryJob(ctx context.Context, id, owner string, runAfter time.Ti
 		ts(runAfter), msg, ts(now), id, owner)
 }
 
+func (s *Store) ReleaseJob(ctx context.Context, id, owner string, now time.Time) error {
+	return s.ownedJobUpdate(ctx, id, `UPDATE jobs SET state = 'queued', run_after = $1, updated_at = $1, attempts = attempts - 1,
+		lease_owner = '', lease_until = 0 WHERE id = $2 AND lease_owner = $3 AND state = 'running'`,
+		ts(now), id, owner)
+}
+
 // ownedJobUpdate runs an update guarded by lease ownership; zero rows means
 // the lease was lost to another runner.
 func (s *Store) ownedJobUpdate(ctx context.Context, id, sql string, args ...any) error {

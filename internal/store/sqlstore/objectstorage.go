@@ -121,7 +121,7 @@ func (s *Store) SetObjectStorageLimit(ctx context.Context, id string, limit int6
 }
 
 func (s *Store) DeleteObjectStorage(ctx context.Context, id string, at time.Time) error {
-	defer s.hot.forget()
+	defer s.forget(ctx)
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		var objects, uploads int
 		err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(object_count), 0), (SELECT COUNT(*) FROM multipart_uploads u JOIN buckets b ON b.id = u.bucket_id
@@ -162,7 +162,7 @@ func (s *Store) ListVisibleBuckets(ctx context.Context, sc access.Scope, project
 }
 
 func (s *Store) UpdateBucketSettings(ctx context.Context, b bucket.Bucket) error {
-	defer s.hot.forget()
+	defer s.forget(ctx)
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, "UPDATE buckets SET acl = $1, tier = $2 WHERE id = $3 AND deleted_at IS NULL", b.ACL, b.Tier, b.ID)
 		if err != nil {

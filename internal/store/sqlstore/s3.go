@@ -80,10 +80,11 @@ func scanCredential(row interface{ Scan(...any) error }) (bucket.Credential, err
 }
 
 // S3Credential returns the live credential with this access key.
-// A revoked key stops working at once on this node and within a second
-// (the hot cache's TTL) on the others.
+// A revoked key stops working at once on this node and, on PostgreSQL,
+// on every node that listens for invalidations (notify.go).
 func (s *Store) S3Credential(ctx context.Context, accessKey string) (bucket.Credential, error) {
-	if c, ok := cacheGet(&s.hot, &s.hot.creds, accessKey); ok {
+	c, gen, ok := cacheGet(&s.hot, &s.hot.creds, accessKey)
+	if ok {
 		return c, nil
 	}
 	at := time.Now()
@@ -92,7 +93,7 @@ func (s *Store) S3Credential(ctx context.Context, accessKey string) (bucket.Cred
 	if err != nil {
 		return c, notFound(err, "s3 credential", accessKey)
 	}
-	cachePut(&s.hot, &s.hot.creds, accessKey, c, at)
+	cachePut(&s.hot, &s.hot.creds, accessKey, c, at, gen)
 	return c, nil
 }
 
@@ -104,7 +105,7 @@ func (s *Store) ListS3Credentials(ctx context.Context, projectID string) ([]buck
 
 // RevokeS3Credential revokes a project's credential.
 func (s *Store) RevokeS3Credential(ctx context.Context, projectID, accessKey string, at time.Time) error {
-	defer s.hot.forget()
+	defer s.forget(ctx)
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, "UPDATE s3_credentials SET revoked_at = $1 WHERE access_key = $2 AND project_id = $3 AND revoked_at IS NULL",
 			ts(at), accessKey, projectID)
@@ -210,13 +211,14 @@ func (s *Store) BucketByName(ctx context.Context, name string) (bucket.Bucket, e
 // configuration (owner, ACL, policy, CORS…) may come from the hot cache,
 // so the usage counters in it may be up to a second old.
 func (s *Store) BucketConfig(ctx context.Context, name string) (bucket.Bucket, error) {
-	if b, ok := cacheGet(&s.hot, &s.hot.buckets, name); ok {
+	b, gen, ok := cacheGet(&s.hot, &s.hot.buckets, name)
+	if ok {
 		return b, nil
 	}
 	at := time.Now()
 	b, err := s.BucketByName(ctx, name)
 	if err == nil {
-		cachePut(&s.hot, &s.hot.buckets, name, b, at)
+		cachePut(&s.hot, &s.hot.buckets, name, b, at, gen)
 	}
 	return b, err
 }
@@ -240,7 +242,7 @@ func (s *Store) LifecycleBuckets(ctx context.Context, after string, limit int) (
 // Versioning and object lock have setters of their own, which check their
 // rules against the stored state: a caller's copy may be a second old.
 func (s *Store) UpdateBucket(ctx context.Context, b bucket.Bucket) error {
-	defer s.hot.forget()
+	defer s.forget(ctx)
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE buckets SET acl = $1, policy = $2, access_block = $3, ownership = $4, cors = $5, encryption = $6, tags = $7, lifecycle = $8,
 			encryption_key = $10, bucket_key = $11 WHERE id = $9 AND deleted_at IS NULL`,
@@ -256,7 +258,7 @@ func (s *Store) UpdateBucket(ctx context.Context, b bucket.Bucket) error {
 // DeleteBucket turns an empty bucket into a tombstone; a bucket holding
 // objects or multipart uploads is errs.Conflict.
 func (s *Store) DeleteBucket(ctx context.Context, id string, at time.Time) error {
-	defer s.hot.forget()
+	defer s.forget(ctx)
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		var n int
 		err := tx.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM objects WHERE bucket_id = $1 LIMIT 1) o)
@@ -281,7 +283,7 @@ func (s *Store) DeleteBucket(ctx context.Context, id string, at time.Time) error
 // are aborted in the same transaction and their part blobs returned for the
 // caller to delete. A bucket holding objects is errs.Conflict.
 func (s *Store) DeleteBucketAbortUploads(ctx context.Context, id string, at time.Time) (partBlobs []string, err error) {
-	defer s.hot.forget()
+	defer s.forget(ctx)
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		var n int
 		err := tx.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM objects WHERE bucket_id = $1 LIMIT 1) o)

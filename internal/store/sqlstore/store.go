@@ -52,6 +52,8 @@ type Store struct {
 	puts putGroup
 	// hot caches access keys and bucket configurations for the S3 plane.
 	hot hotCache
+	// bus carries invalidations between nodes on PostgreSQL (notify.go).
+	bus bus
 }
 
 // Open connects to dsn ("sqlite:PATH" or "postgres://…") and applies
@@ -77,7 +79,9 @@ func open(dsn string) (*Store, error) {
 		}
 		db.SetMaxOpenConns(32)
 		db.SetMaxIdleConns(8)
-		return &Store{engine: Postgres, w: db, r: db}, nil
+		st := &Store{engine: Postgres, w: db, r: db, bus: bus{dsn: dsn, acks: map[string]*pendingAcks{}}}
+		st.hot.off = true // until Listen hears other nodes
+		return st, nil
 	case strings.HasPrefix(dsn, "sqlite:"):
 		path := strings.TrimPrefix(dsn, "sqlite:")
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {

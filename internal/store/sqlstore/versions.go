@@ -22,7 +22,7 @@ const versionCols = objectCols
 // SetVersioning enables or suspends a bucket's versioning. A bucket with
 // object lock cannot be suspended (errs.Conflict).
 func (s *Store) SetVersioning(ctx context.Context, bucketID, status string) error {
-	defer s.hot.forget()
+	defer s.forget(ctx)
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		_, lock, err := s.bucketStateIn(ctx, tx, bucketID)
 		if err != nil {
@@ -39,7 +39,7 @@ func (s *Store) SetVersioning(ctx context.Context, bucketID, status string) erro
 // SetObjectLock stores a bucket's object lock configuration; object lock
 // needs versioning enabled (errs.Conflict).
 func (s *Store) SetObjectLock(ctx context.Context, bucketID string, cfg bucket.ObjectLockConfig) error {
-	defer s.hot.forget()
+	defer s.forget(ctx)
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		v, _, err := s.bucketStateIn(ctx, tx, bucketID)
 		if err != nil {
