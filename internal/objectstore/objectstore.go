@@ -49,6 +49,7 @@ type Store struct {
 	// are aligned for O_DIRECT (see writeBehind).
 	bufs    sync.Pool
 	reserve diskspace.Reserve
+	md5     md5Lanes
 }
 
 // Blob describes stored bytes.
@@ -128,6 +129,14 @@ func New(dir string, o Options) (*Store, error) {
 	return s, nil
 }
 
+// Close stops the goroutine that hashes large bodies (once the Puts
+// using it have returned). The store stays usable, hashing with
+// crypto/md5.
+func (s *Store) Close() error {
+	s.md5.close()
+	return nil
+}
+
 // validID guards every path built from an id: ids are ours (uuid text), so
 // anything else is a bug or corrupted metadata, never a path to follow.
 func validID(id string) bool {
@@ -164,7 +173,9 @@ func (s *Store) Put(ctx context.Context, r io.Reader, o PutOptions) (b Blob, err
 	if err := s.reserve.Check(0); err != nil {
 		return Blob{}, err
 	}
-	body, err := NewBody(r, o)
+	etag, release := s.md5.hasher(o.Limit)
+	defer release()
+	body, err := newBody(r, o, etag)
 	if err != nil {
 		return Blob{}, err
 	}

@@ -81,8 +81,6 @@ func (l localBodies) CollectOrphans(ctx context.Context, cutoff time.Time) (int,
 	return l.GC(ctx, cutoff, l.meta.LiveBlobs)
 }
 
-func (l localBodies) Close() error { return nil }
-
 // Blob garbage is swept this often; an intent is stale after intentAge (a
 // PUT still streaming renews its intent well within it).
 const (
