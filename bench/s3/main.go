@@ -414,9 +414,9 @@ func throughput(ctx context.Context, cl *awss3.Client, c config, pid int, name s
 		op string
 		fn func(w, i int) error
 	}{{"PUT", put}, {"GET", get}} {
-		cpu0 := cpuTime(pid)
+		cpu0, self0 := cpuTime(pid), cpuTime(os.Getpid())
 		r, err := phaseRun(ctx, conc, c.duration, phase.fn)
-		cpu := cpuTime(pid) - cpu0
+		cpu, self := cpuTime(pid)-cpu0, cpuTime(os.Getpid())-self0
 		if err != nil {
 			return nil, fmt.Errorf("%s %s: %w", phase.op, name, err)
 		}
@@ -432,8 +432,11 @@ func throughput(ctx context.Context, cl *awss3.Client, c config, pid int, name s
 			phase.op, name, size, conc, float64(r.ops)*float64(size)/secs/(1<<20), float64(r.ops)/secs,
 			ms(r.pct(50)), ms(r.pct(99)), r.ops, secs)
 		if pid > 0 {
-			fmt.Printf("    server CPU %.2f s per GiB (%.1f s over %.1f s, load %s)\n",
-				cpu.Seconds()/(float64(r.ops)*float64(size)/(1<<30)), cpu.Seconds(), secs, loadavg())
+			// What the two would move per second with every CPU to
+			// themselves: the ceiling on a quiet machine.
+			gib := float64(r.ops) * float64(size) / (1 << 30)
+			fmt.Printf("    CPU per GiB: server %.2f s, this client %.2f s: at most %.0f MiB/s on %d idle CPUs (load %s)\n",
+				cpu.Seconds()/gib, self.Seconds()/gib, float64(runtime.NumCPU())*1024/((cpu+self).Seconds()/gib), runtime.NumCPU(), loadavg())
 		}
 	}
 	// A minute of large PUTs writes tens of gigabytes: leave the disk as

@@ -82,31 +82,18 @@ func (b *Body) Fill(ctx context.Context, p []byte) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, fmt.Errorf("objectstore: write: %w", err)
 	}
-	// Each read is hashed as it arrives rather than the buffer once full,
-	// so that concurrent bodies feed the MD5 lanes (md5Lanes) side by side
-	// instead of in turns.
-	var k int
-	var rerr error
-	for k < len(p) && rerr == nil {
-		var n int
-		n, rerr = b.r.Read(p[k:])
-		if n == 0 {
-			continue
-		}
-		b.n += int64(n)
+	k, rerr := io.ReadFull(b.r, p)
+	if k > 0 {
+		b.n += int64(k)
 		if b.o.Limit > 0 && b.n > b.o.Limit {
 			return 0, errs.E(errs.TooLarge, "the body is larger than the %d bytes allowed", b.o.Limit)
 		}
 		for _, h := range b.hashes {
-			h.Write(p[k : k+n])
+			h.Write(p[:k])
 		}
-		k += n
-	}
-	if k == len(p) && errors.Is(rerr, io.EOF) {
-		rerr = nil // as io.ReadFull: the next call meets the end
-	}
-	if k > 0 && b.o.Encrypt != nil {
-		b.o.Encrypt.XORKeyStream(p[:k], p[:k])
+		if b.o.Encrypt != nil {
+			b.o.Encrypt.XORKeyStream(p[:k], p[:k])
+		}
 	}
 	if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
 		b.eof = true
