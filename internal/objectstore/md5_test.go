@@ -19,7 +19,7 @@ import (
 func TestConcurrentPutDigests(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newStore(t)
-	sizes := []int{0, 1, 63, 64, 65, 4095, lanesMin - 1, lanesMin, lanesMin + 1, 3*copyBuf + 777, 5 * copyBuf, 9*copyBuf + 1}
+	sizes := []int{0, 1, 63, 64, 65, 4095, lanesMin - 1, lanesMin, lanesMin + 1, 3*copyBuf + 777, bigMin + 1}
 	var wg sync.WaitGroup
 	errc := make(chan error, 2*len(sizes)+1)
 	put := func(size int, limit bool) {
@@ -71,7 +71,7 @@ func TestConcurrentPutDigests(t *testing.T) {
 	}
 	errc = make(chan error, 1)
 	wg.Add(1)
-	put(5*copyBuf, true)
+	put(2*copyBuf, true)
 	close(errc)
 	for err := range errc {
 		t.Errorf("after Close: %v", err)
