@@ -7,37 +7,72 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TestConcurrentPutDigests puts bodies of many sizes at once, so that
-// their MD5s share the SIMD lanes (and a few small ones take crypto/md5),
-// with one body failing half-way: every ETag must be the body's MD5, every
-// hasher must be given back, and after Close the store still puts, with
-// crypto/md5.
+// the MD5s of large ones share the SIMD lanes while small ones and the
+// first large ones take crypto/md5, with one body failing half-way: every
+// ETag must be the body's MD5, every hasher must be given back, and after
+// Close the store still puts, with crypto/md5.
 func TestConcurrentPutDigests(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newStore(t)
-	sizes := []int{0, 1, 63, 64, 65, 4095, lanesMin - 1, lanesMin, lanesMin + 1, 3*copyBuf + 777, bigMin + 1}
+	errc := make(chan error, 64)
 	var wg sync.WaitGroup
-	errc := make(chan error, 2*len(sizes)+1)
-	put := func(size int, limit bool) {
+	check := func(r io.Reader, body []byte, o PutOptions) {
 		defer wg.Done()
-		body := make([]byte, size)
-		rand.Read(body)
-		o := PutOptions{}
-		if limit {
-			o.Limit = int64(size)
-		}
-		b, err := s.Put(ctx, bytes.NewReader(body), o)
+		b, err := s.Put(ctx, r, o)
 		if err != nil {
-			errc <- fmt.Errorf("size %d: %w", size, err)
+			errc <- fmt.Errorf("size %d: %w", len(body), err)
 			return
 		}
-		if sum := md5.Sum(body); !bytes.Equal(b.MD5, sum[:]) || b.Size != int64(size) {
-			errc <- fmt.Errorf("size %d (limit %v): got %d bytes md5 %x, want %x", size, limit, b.Size, b.MD5, sum)
+		if sum := md5.Sum(body); !bytes.Equal(b.MD5, sum[:]) || b.Size != int64(len(body)) {
+			errc <- fmt.Errorf("size %d (limit %d): got %d bytes md5 %x, want %x", len(body), o.Limit, b.Size, b.MD5, sum)
 		}
+	}
+	random := func(n int) []byte {
+		b := make([]byte, n)
+		rand.Read(b)
+		return b
+	}
+
+	// lanesFrom+1 large bodies whose bytes wait on pipes, so that all are
+	// in flight together and the last ones take lanes.
+	var pipes []*io.PipeWriter
+	var bodies [][]byte
+	for i := range lanesFrom + 1 {
+		pr, pw := io.Pipe()
+		body := random(bigMin + 1 + i*777)
+		pipes, bodies = append(pipes, pw), append(bodies, body)
+		wg.Add(1)
+		go check(pr, body, PutOptions{Limit: int64(len(body))})
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		s.md5.mu.Lock()
+		large, active := s.md5.large, s.md5.active
+		s.md5.mu.Unlock()
+		if large == lanesFrom+1 {
+			if active != 2 {
+				t.Fatalf("%d of %d large bodies in flight took a lane, want 2", active, large)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d large bodies in flight, want %d", large, lanesFrom+1)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// Small and mid-sized bodies meanwhile, declared or not, and one that
+	// fails.
+	for _, size := range []int{0, 1, 63, 64, 65, 4095, lanesMin - 1, lanesMin, lanesMin + 1, 3*copyBuf + 777} {
+		body := random(size)
+		wg.Add(2)
+		go check(bytes.NewReader(body), body, PutOptions{Limit: int64(size)})
+		go check(bytes.NewReader(body), body, PutOptions{})
 	}
 	bad := errors.New("connection reset")
 	wg.Add(1)
@@ -47,10 +82,13 @@ func TestConcurrentPutDigests(t *testing.T) {
 			errc <- fmt.Errorf("failing body: got %v, want the reader's error", err)
 		}
 	}()
-	for _, size := range sizes {
-		wg.Add(2)
-		go put(size, true)
-		go put(size, false)
+	for i, pw := range pipes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pw.Write(bodies[i])
+			pw.Close()
+		}()
 	}
 	wg.Wait()
 	close(errc)
@@ -58,10 +96,10 @@ func TestConcurrentPutDigests(t *testing.T) {
 		t.Error(err)
 	}
 	s.md5.mu.Lock()
-	active, started := s.md5.active, s.md5.srv != nil
+	large, active, started := s.md5.large, s.md5.active, s.md5.srv != nil
 	s.md5.mu.Unlock()
-	if active != 0 || !started {
-		t.Fatalf("after the puts: %d hashers out, lanes started %v; want 0 and true", active, started)
+	if large != 0 || active != 0 || !started {
+		t.Fatalf("after the puts: %d large bodies and %d lane hashers out, lanes started %v; want 0, 0 and true", large, active, started)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -71,7 +109,8 @@ func TestConcurrentPutDigests(t *testing.T) {
 	}
 	errc = make(chan error, 1)
 	wg.Add(1)
-	put(2*copyBuf, true)
+	body := random(2 * copyBuf)
+	check(bytes.NewReader(body), body, PutOptions{})
 	close(errc)
 	for err := range errc {
 		t.Errorf("after Close: %v", err)
