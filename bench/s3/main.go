@@ -13,6 +13,13 @@
 //	go run ./bench/s3 -test small -concurrency 32 -size 4096 -duration 20s …
 //	go run ./bench/s3 -test listscale -scale-keys 200000 -scale-prefixes 100 …
 //
+// -dd-dir DIR (a directory on the first server's disk, e.g. under its
+// data dir) also times `dd if=/dev/zero bs=1M count=64 conv=fdatasync`
+// there, three times just before and three just after the large test,
+// and prints each server's large PUT rate as a ratio to dd's median: the
+// disk's own pace for what a large PUT must do. -pid (and -peer-pid)
+// print the server process's CPU seconds per GiB moved in each phase.
+//
 // -load N makes the run two rounds: one quiet, then one with a CPU hog of
 // N busy goroutines (a child process of this program) beside both
 // servers, so that the loaded ratio can be reproduced.
@@ -32,6 +39,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -51,6 +59,7 @@ import (
 // target is one server to measure.
 type target struct {
 	name, endpoint, accessKey, secretKey, region string
+	pid                                          int // the server's process, for its CPU time; 0: unknown
 }
 
 type config struct {
@@ -64,6 +73,7 @@ type config struct {
 	scaleKeys, scalePrefixes, reps int
 	load                           int
 	mpSize, partSize               int64
+	ddDir                          string
 }
 
 // hogEnv makes this program a CPU hog of that many busy goroutines (the
@@ -80,6 +90,9 @@ func main() {
 	flag.StringVar(&c.accessKey, "access-key", os.Getenv("AWS_ACCESS_KEY_ID"), "access key id")
 	flag.StringVar(&c.secretKey, "secret-key", os.Getenv("AWS_SECRET_ACCESS_KEY"), "secret key")
 	flag.StringVar(&c.region, "region", "us-east-1", "region to sign for")
+	flag.IntVar(&c.pid, "pid", 0, "the server's process id: print its CPU time per GiB in the large and small tests")
+	flag.IntVar(&c.peer.pid, "peer-pid", 0, "the peer's process id, as -pid")
+	flag.StringVar(&c.ddDir, "dd-dir", "", "a directory on the server's disk: time dd conv=fdatasync there around the large test and print PUT large as a ratio to it")
 	flag.StringVar(&c.peer.name, "peer-name", "peer", "what to call the server at -peer-endpoint")
 	flag.StringVar(&c.peer.endpoint, "peer-endpoint", "", "a second S3 endpoint to measure in the same run, with ratios")
 	flag.StringVar(&c.peer.accessKey, "peer-access-key", "", "the peer's access key id")
@@ -153,6 +166,13 @@ func compare(ctx context.Context, c config) error {
 		load  [2]string
 	}
 	var rows []row
+	type ddRow struct {
+		round   string
+		dd      []float64 // MiB/s of each dd run, sorted
+		put     [2]float64
+		loadAft string
+	}
+	var dds []ddRow
 	for _, r := range rounds {
 		stop, err := startHog(r.hog)
 		if err != nil {
@@ -165,6 +185,13 @@ func compare(ctx context.Context, c config) error {
 		for _, t := range tests {
 			var got [2][]metric
 			var load [2]string
+			var dd []float64
+			if t == "large" && c.ddDir != "" {
+				if dd, err = ddRates(ctx, c.ddDir, 3); err != nil {
+					stop()
+					return err
+				}
+			}
 			for i, tg := range targets {
 				fmt.Printf("# %s, %s: %s\n", r.name, t, tg.name)
 				ms, err := run(ctx, c, tg, t)
@@ -173,6 +200,19 @@ func compare(ctx context.Context, c config) error {
 					return fmt.Errorf("%s: %w", tg.name, err)
 				}
 				got[i], load[i] = ms, loadavg()
+			}
+			if dd != nil {
+				after, err := ddRates(ctx, c.ddDir, 3)
+				if err != nil {
+					stop()
+					return err
+				}
+				d := ddRow{round: r.name, dd: append(dd, after...), loadAft: loadavg()}
+				slices.Sort(d.dd)
+				for i := range targets {
+					d.put[i] = got[i][0].v // PUT large MiB/s comes first
+				}
+				dds = append(dds, d)
 			}
 			for j, m := range got[0] {
 				rw := row{round: r.name, load: load}
@@ -184,6 +224,22 @@ func compare(ctx context.Context, c config) error {
 			}
 		}
 		stop()
+	}
+	if len(dds) > 0 {
+		fmt.Printf("\nPUT large vs dd if=/dev/zero bs=1M count=64 conv=fdatasync in %s (median of 6 runs: 3 before, 3 after the test)\n", c.ddDir)
+		fmt.Printf("%-28s %-14s %12s %18s %7s", "round", "dd min–max", "dd median", c.name+" PUT", "ratio")
+		if len(targets) > 1 {
+			fmt.Printf(" %18s %7s", c.peer.name+" PUT", "ratio")
+		}
+		fmt.Printf("  load (1 min) after\n")
+		for _, d := range dds {
+			med := d.dd[len(d.dd)/2]
+			fmt.Printf("%-28s %-14s %12.1f %18.1f %7.2f", d.round, fmt.Sprintf("%.0f–%.0f", d.dd[0], d.dd[len(d.dd)-1]), med, d.put[0], d.put[0]/med)
+			if len(targets) > 1 {
+				fmt.Printf(" %18.1f %7.2f", d.put[1], d.put[1]/med)
+			}
+			fmt.Printf("  %s\n", d.loadAft)
+		}
 	}
 	if len(targets) < 2 {
 		return nil
@@ -223,6 +279,51 @@ func startHog(n int) (func(), error) {
 	return func() { cmd.Process.Kill(); cmd.Wait() }, nil
 }
 
+// ddRates runs dd n times in dir, each writing 64 MiB of zeros and
+// syncing them, and returns the rates in MiB/s as dd reports them.
+func ddRates(ctx context.Context, dir string, n int) ([]float64, error) {
+	f := filepath.Join(dir, fmt.Sprintf("bench-s3-dd-%d", os.Getpid()))
+	defer os.Remove(f)
+	var out []float64
+	for range n {
+		cmd := exec.CommandContext(ctx, "dd", "if=/dev/zero", "of="+f, "bs=1M", "count=64", "conv=fdatasync")
+		cmd.Env = append(os.Environ(), "LC_ALL=C")
+		msg, err := cmd.CombinedOutput()
+		if err != nil {
+			return nil, fmt.Errorf("dd: %w: %s", err, msg)
+		}
+		// "67108864 bytes (67 MB, 64 MiB) copied, 0.0716467 s, 937 MB/s"
+		_, rest, ok := strings.Cut(string(msg), " copied, ")
+		secs, perr := strconv.ParseFloat(strings.Fields(rest + " x")[0], 64)
+		if !ok || perr != nil || secs <= 0 {
+			return nil, fmt.Errorf("dd: cannot read its time in %q", msg)
+		}
+		out = append(out, 64/secs)
+	}
+	return out, nil
+}
+
+// cpuTime is the user and system time process pid has used (0 when pid is
+// 0 or gone).
+func cpuTime(pid int) time.Duration {
+	if pid <= 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which may hold spaces: utime and
+	// stime are the 14th and 15th of the whole line, in clock ticks (USER_HZ, 100).
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
 func loadavg() string {
 	b, err := os.ReadFile("/proc/loadavg")
 	if err != nil {
@@ -258,9 +359,9 @@ func run(ctx context.Context, c config, tg target, test string) ([]metric, error
 	}
 	switch test {
 	case "large":
-		return throughput(ctx, cl, c, "large", 64<<20, 4)
+		return throughput(ctx, cl, c, tg.pid, "large", 64<<20, 4)
 	case "small":
-		return throughput(ctx, cl, c, "small", 4<<10, 32)
+		return throughput(ctx, cl, c, tg.pid, "small", 4<<10, 32)
 	case "list":
 		return list(ctx, cl, c)
 	case "multipart":
@@ -272,8 +373,9 @@ func run(ctx context.Context, c config, tg target, test string) ([]metric, error
 }
 
 // throughput runs a PUT phase then a GET phase of duration each, with
-// conc workers, and reports MiB/s, ops/s and latency percentiles.
-func throughput(ctx context.Context, cl *awss3.Client, c config, name string, size int64, conc int) ([]metric, error) {
+// conc workers, and reports MiB/s, ops/s and latency percentiles (and the
+// CPU time of process pid per GiB moved, when pid is known).
+func throughput(ctx context.Context, cl *awss3.Client, c config, pid int, name string, size int64, conc int) ([]metric, error) {
 	if c.size > 0 {
 		size = c.size
 	}
@@ -312,7 +414,9 @@ func throughput(ctx context.Context, cl *awss3.Client, c config, name string, si
 		op string
 		fn func(w, i int) error
 	}{{"PUT", put}, {"GET", get}} {
+		cpu0, self0 := cpuTime(pid), cpuTime(os.Getpid())
 		r, err := phaseRun(ctx, conc, c.duration, phase.fn)
+		cpu, self := cpuTime(pid)-cpu0, cpuTime(os.Getpid())-self0
 		if err != nil {
 			return nil, fmt.Errorf("%s %s: %w", phase.op, name, err)
 		}
@@ -327,6 +431,13 @@ func throughput(ctx context.Context, cl *awss3.Client, c config, name string, si
 		fmt.Printf("%-3s %-5s size=%d conc=%d: %8.1f MiB/s %8.1f ops/s  p50 %6.1f ms  p99 %6.1f ms  (%d ops in %.1fs)\n",
 			phase.op, name, size, conc, float64(r.ops)*float64(size)/secs/(1<<20), float64(r.ops)/secs,
 			ms(r.pct(50)), ms(r.pct(99)), r.ops, secs)
+		if pid > 0 {
+			// What the two would move per second with every CPU to
+			// themselves: the ceiling on a quiet machine.
+			gib := float64(r.ops) * float64(size) / (1 << 30)
+			fmt.Printf("    CPU per GiB: server %.2f s, this client %.2f s: at most %.0f MiB/s on %d idle CPUs (load %s)\n",
+				cpu.Seconds()/gib, self.Seconds()/gib, float64(runtime.NumCPU())*1024/((cpu+self).Seconds()/gib), runtime.NumCPU(), loadavg())
+		}
 	}
 	// A minute of large PUTs writes tens of gigabytes: leave the disk as
 	// it was, so runs can follow one another.

@@ -31,7 +31,12 @@ type Body struct {
 // NewBody prepares to read r as o says; an unknown checksum algorithm is
 // errs.Invalid.
 func NewBody(r io.Reader, o PutOptions) (*Body, error) {
-	b := &Body{r: r, o: o, etag: md5.New(), sums: make(map[checksum.Algorithm]hash.Hash, len(o.Checksums))}
+	return newBody(r, o, md5.New())
+}
+
+// newBody is NewBody with the MD5 to compute the ETag with.
+func newBody(r io.Reader, o PutOptions, etag hash.Hash) (*Body, error) {
+	b := &Body{r: r, o: o, etag: etag, sums: make(map[checksum.Algorithm]hash.Hash, len(o.Checksums))}
 	b.hashes = append(b.hashes, b.etag)
 	for _, a := range o.Checksums {
 		if _, dup := b.sums[a]; dup {

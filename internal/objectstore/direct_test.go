@@ -20,7 +20,6 @@ import (
 // digest and a read back through the sendfile path stay right, including
 // the short last buffer that goes through the cache.
 func TestLargePutBypassesPageCache(t *testing.T) {
-	ctx := context.Background()
 	s, dir := newStore(t)
 	probe := filepath.Join(dir, "probe")
 	fd, err := unix.Open(probe, unix.O_CREAT|unix.O_WRONLY|unix.O_DIRECT, 0o600)
@@ -33,9 +32,23 @@ func TestLargePutBypassesPageCache(t *testing.T) {
 	unix.Close(fd)
 	os.Remove(probe)
 
-	body := make([]byte, 3*copyBuf+12345)
+	for _, tc := range []struct {
+		size, whole int // whole: bytes in whole buffers
+		limit       int64
+	}{
+		{3*copyBuf + 12345, 3 * copyBuf, 0},
+		// Declared large: the buffers are bigBuf long.
+		{2*bigBuf + 12345, 2 * bigBuf, bigMin + 12345},
+	} {
+		putBypassesPageCache(t, s, tc.size, tc.whole, tc.limit)
+	}
+}
+
+func putBypassesPageCache(t *testing.T, s *Store, size, whole int, limit int64) {
+	ctx := context.Background()
+	body := make([]byte, size)
 	rand.Read(body)
-	b, err := s.Put(ctx, bytes.NewReader(body), PutOptions{})
+	b, err := s.Put(ctx, bytes.NewReader(body), PutOptions{Limit: limit})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,11 +71,11 @@ func TestLargePutBypassesPageCache(t *testing.T) {
 		t.Fatal(errno)
 	}
 	cached := 0
-	for _, v := range vec[:3*copyBuf/os.Getpagesize()] {
+	for _, v := range vec[:whole/os.Getpagesize()] {
 		cached += int(v & 1)
 	}
 	if cached != 0 {
-		t.Fatalf("%d pages of the whole buffers are in the page cache, want 0", cached)
+		t.Fatalf("%d-byte body: %d pages of the whole buffers are in the page cache, want 0", size, cached)
 	}
 
 	// Through WriteTo (the sendfile path, a step at a time) and through Read.

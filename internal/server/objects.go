@@ -83,8 +83,6 @@ func (l localBodies) CollectOrphans(ctx context.Context, cutoff time.Time) (int,
 	return l.GC(ctx, cutoff, l.meta.LiveBlobs)
 }
 
-func (l localBodies) Close() error { return nil }
-
 // Keys whose deletion window ended are destroyed this often.
 const kmsDestroyInterval = time.Minute
 
