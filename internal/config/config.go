@@ -122,6 +122,11 @@ type Config struct {
 	MeterFlush      time.Duration
 	MeterRetention  time.Duration
 	BillingCurrency string
+	// NotifyAllow are the destinations S3 event notification webhooks
+	// may reach: CIDRs, addresses, host names or "public" (globally
+	// routable addresses). Empty allows none, so webhooks are off until
+	// the operator names where they may go.
+	NotifyAllow []string
 }
 
 // Default returns the embedded defaults of contract.md.
@@ -166,7 +171,7 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	c := Default()
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(new(strings.Builder))
-	var zones, level, regions, sigv2, lcDay, hosts, actionStatus, meterInterval, meterFlush, meterRetention string
+	var zones, level, regions, sigv2, lcDay, hosts, actionStatus, meterInterval, meterFlush, meterRetention, notifyAllow string
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory holding all state of the embedded default")
 	fs.StringVar(&c.Listen, "listen", c.Listen, "management API listen address")
 	fs.StringVar(&c.S3Listen, "s3-listen", c.S3Listen, "S3 listen address")
@@ -196,6 +201,7 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	fs.StringVar(&meterFlush, "meter-flush", c.MeterFlush.String(), "how often request counters are written (a crash loses at most this window)")
 	fs.StringVar(&meterRetention, "meter-retention", c.MeterRetention.String(), "how long usage stays hourly before it folds into days")
 	fs.StringVar(&c.BillingCurrency, "billing-currency", c.BillingCurrency, "currency of plan prices, costs and invoices")
+	fs.StringVar(&notifyAllow, "notify-allow", "", "comma-separated destinations S3 event webhooks may reach: CIDRs, addresses, host names or public (default: none)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, fmt.Errorf("parse flags: %w", err)
 	}
@@ -237,6 +243,7 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	env("meter-flush", "STOWAGE_METER_FLUSH", &meterFlush)
 	env("meter-retention", "STOWAGE_METER_RETENTION", &meterRetention)
 	env("billing-currency", "STOWAGE_BILLING_CURRENCY", &c.BillingCurrency)
+	env("notify-allow", "STOWAGE_NOTIFY_ALLOW", &notifyAllow)
 	if err := applyFile(fs, set, fromEnv, getenv); err != nil {
 		return Config{}, err
 	}
@@ -274,6 +281,11 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	for _, h := range strings.Split(hosts, ",") {
 		if h = strings.ToLower(strings.TrimSpace(h)); h != "" {
 			c.AllowedHosts = append(c.AllowedHosts, h)
+		}
+	}
+	for _, a := range strings.Split(notifyAllow, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			c.NotifyAllow = append(c.NotifyAllow, a)
 		}
 	}
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")

@@ -32,6 +32,7 @@ import (
 	"github.com/stowage/stowage/internal/core/identity"
 	"github.com/stowage/stowage/internal/core/marketplace"
 	"github.com/stowage/stowage/internal/core/metering"
+	"github.com/stowage/stowage/internal/core/notification"
 	"github.com/stowage/stowage/internal/core/objectstorage"
 	"github.com/stowage/stowage/internal/core/pool"
 	"github.com/stowage/stowage/internal/core/volume"
@@ -67,6 +68,7 @@ type Server struct {
 	s3Ln     net.Listener
 	s3       *http.Server
 	s3h      *s3.Handler // runs the lifecycle passes
+	notify   *notification.Service
 	files    *filestore.Store
 	nfsLn    net.Listener
 	nfs      *nfs.Server
@@ -160,6 +162,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		}
 	}
 	if err := s.market.EnsureDefaultCatalog(ctx, blockTypes); err != nil {
+		return nil, err
+	}
+	if err := s.notifications(); err != nil {
 		return nil, err
 	}
 	if err := s.objectPlane(ctx); err != nil {
@@ -274,7 +279,7 @@ func (s *Server) bootstrap(ctx context.Context) error {
 
 func (s *Server) register(mux *httpapi.RecordingMux) {
 	native.New(s.identity, jobs.NewService(s.store), s.market, s.objects, s.s3Endpoint, s.log.With("component", "native"), s.cfg.MaxBodyBytes).
-		WithVolumes(s.volumes).WithPools(s.pools()).WithMetering(s.metering).Register(mux)
+		WithVolumes(s.volumes).WithPools(s.pools()).WithMetering(s.metering).WithNotifications(s.notify).Register(mux)
 	waldur.New(s.identity, s.market, s.log.With("component", "waldur"), s.cfg.MaxBodyBytes).WithVolumes(s.volumes).WithMetering(s.metering).
 		WithOptions(waldur.Options{ActionStatus: s.cfg.WaldurActionStatus, PublicURL: s.cfg.PublicURL}).Register(mux)
 	cloudsigma.New(s.identity, s.volumes, jobs.NewService(s.store), s.log.With("component", "cloudsigma"), s.cfg.MaxBodyBytes).Register(mux)
