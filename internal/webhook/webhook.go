@@ -171,8 +171,11 @@ func (p *Policy) CheckURL(ctx context.Context, raw string) error {
 		return fmt.Errorf("resolve %s: %w", host, err)
 	}
 	for _, a := range addrs {
+		if !p.AllowsAddr(a) && a.String() == host {
+			return fmt.Errorf("%w: %s", ErrNotAllowed, host)
+		}
 		if !p.AllowsAddr(a) {
-			return fmt.Errorf("%w: %s is %s", ErrNotAllowed, host, a)
+			return fmt.Errorf("%w: %s resolves to %s", ErrNotAllowed, host, a)
 		}
 	}
 	return nil
