@@ -331,7 +331,9 @@ func (a *app) notificationTargetCmd() *cobra.Command {
 		c.Flags().StringVar(&project, "project", "", "project id")
 		return c
 	}
-	path := func(project string) string { return "/api/v1/projects/" + url.PathEscape(project) + "/notification-targets" }
+	path := func(project string) string {
+		return "/api/v1/projects/" + url.PathEscape(project) + "/notification-targets"
+	}
 	create := withProject(&cobra.Command{
 		Use: "create NAME --url URL", Short: "Register a webhook; its ARN goes into bucket configurations, its signing secret is printed once",
 		Example: "  stowage notification-target create hook --url https://hooks.example.com/s3 --json", Args: args(cobra.ExactArgs(1)),

@@ -207,9 +207,9 @@ func testNotificationsDeliver(t *testing.T, fx notifyFixture) {
 			t.Fatal(err)
 		}
 	}
-	obj("in/a b.txt", "hello")   // ObjectCreated:Put, key URL-encoded
-	obj("in/skip.bin", "no")     // suffix filter: no event
-	obj("out/skip.txt", "no")    // prefix filter: no event
+	obj("in/a b.txt", "hello") // ObjectCreated:Put, key URL-encoded
+	obj("in/skip.bin", "no")   // suffix filter: no event
+	obj("out/skip.txt", "no")  // prefix filter: no event
 	if _, err := fx.s3.CopyObject(ctx, &awss3.CopyObjectInput{Bucket: b, Key: aws.String("in/copy.txt"), CopySource: aws.String("events/in/a%20b.txt")}); err != nil {
 		t.Fatal(err)
 	}
