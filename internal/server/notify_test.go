@@ -3,7 +3,12 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/base64"
 	"errors"
+	"mime/multipart"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -22,12 +27,13 @@ import (
 // notifyFixture is a server that allows webhooks to loopback, its first
 // project with an S3 key, and a receiver registered as target "hook".
 type notifyFixture struct {
-	e        *testenv.Env
-	admin    string
-	project  string
-	s3       *awss3.Client
-	receiver *testenv.Receiver
-	arn      string
+	e              *testenv.Env
+	admin          string
+	project        string
+	access, secret string
+	s3             *awss3.Client
+	receiver       *testenv.Receiver
+	arn            string
 }
 
 func startNotify(t *testing.T, opts ...testenv.Option) notifyFixture {
@@ -44,6 +50,7 @@ func startNotify(t *testing.T, opts ...testenv.Option) notifyFixture {
 		t.Fatalf("credential: %d %s", r.Status, r.Body)
 	}
 	r.JSON(t, &key)
+	fx.access, fx.secret = key.Access, key.Secret
 	fx.s3 = awss3.New(awss3.Options{Region: "local-1", BaseEndpoint: aws.String("http://" + fx.e.Addrs.S3), UsePathStyle: true,
 		Credentials: credentials.NewStaticCredentialsProvider(key.Access, key.Secret, ""), RetryMaxAttempts: 1})
 	fx.receiver = testenv.NewReceiver(t)
@@ -342,5 +349,70 @@ func TestNotificationsOff(t *testing.T) {
 	r := e.Do("POST", "/api/v1/projects/"+e.DefaultProject()+"/notification-targets", admin, map[string]string{"name": "hook", "url": "http://127.0.0.1:9/x"})
 	if r.Status != 400 || !strings.Contains(string(r.Body), "notify-allow") {
 		t.Fatalf("register without --notify-allow: %d %s", r.Status, r.Body)
+	}
+}
+
+// TestNotificationsFormAndLifecycle: a browser-form upload announces
+// ObjectCreated:Post, and what the lifecycle rules expire announces
+// LifecycleExpiration:Delete (not ObjectRemoved, which the rule does not
+// ask for).
+func TestNotificationsFormAndLifecycle(t *testing.T) {
+	t.Parallel()
+	fx := startNotify(t, func(c *config.Config) { c.S3LifecycleDay = 2 * time.Second })
+	ctx := context.Background()
+	b := aws.String("expiring")
+	if _, err := fx.s3.CreateBucket(ctx, &awss3.CreateBucketInput{Bucket: b}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fx.s3.PutBucketNotificationConfiguration(ctx, &awss3.PutBucketNotificationConfigurationInput{Bucket: b,
+		NotificationConfiguration: &types.NotificationConfiguration{TopicConfigurations: []types.TopicConfiguration{
+			{Id: aws.String("posts"), TopicArn: &fx.arn, Events: []types.Event{"s3:ObjectCreated:Post"}},
+			{Id: aws.String("expiry"), TopicArn: &fx.arn, Events: []types.Event{"s3:LifecycleExpiration:*", "s3:ObjectRemoved:*"},
+				Filter: &types.NotificationConfigurationFilter{Key: &types.S3KeyFilter{FilterRules: []types.FilterRule{
+					{Name: types.FilterRuleNamePrefix, Value: aws.String("tmp/")}}}}},
+		}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fx.s3.PutBucketLifecycleConfiguration(ctx, &awss3.PutBucketLifecycleConfigurationInput{Bucket: b,
+		LifecycleConfiguration: &types.BucketLifecycleConfiguration{Rules: []types.LifecycleRule{{ID: aws.String("tmp"), Status: types.ExpirationStatusEnabled,
+			Filter: &types.LifecycleRuleFilter{Prefix: aws.String("tmp/")}, Expiration: &types.LifecycleExpiration{Days: aws.Int32(1)}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	// A form signed with the HMAC-SHA1 policy signature.
+	policy := base64.StdEncoding.EncodeToString([]byte(`{"expiration":"` + time.Now().Add(time.Hour).UTC().Format("2006-01-02T15:04:05Z") +
+		`","conditions":[{"bucket":"expiring"},["starts-with","$key","tmp/"]]}`))
+	m := hmac.New(sha1.New, []byte(fx.secret))
+	m.Write([]byte(policy))
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	for _, f := range [][2]string{{"key", "tmp/form.txt"}, {"AWSAccessKeyId", fx.access}, {"policy", policy},
+		{"signature", base64.StdEncoding.EncodeToString(m.Sum(nil))}} {
+		_ = mw.WriteField(f[0], f[1])
+	}
+	fw, _ := mw.CreateFormFile("file", "form.txt")
+	_, _ = fw.Write([]byte("posted"))
+	mw.Close()
+	resp, err := http.Post("http://"+fx.e.Addrs.S3+"/expiring", mw.FormDataContentType(), &body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("form upload: %d", resp.StatusCode)
+	}
+	fx.receiver.WaitFor(t, 60*time.Second, "the expiry of the posted object", func(ds []testenv.Delivery) bool {
+		return slices.ContainsFunc(ds, func(d testenv.Delivery) bool {
+			return d.Acked && d.Records[0].EventName == "LifecycleExpiration:Delete"
+		})
+	})
+	waitNotifyJobsSettled(t, fx)
+	var seen []string
+	for _, d := range fx.receiver.Deliveries() {
+		r := d.Records[0]
+		seen = append(seen, r.S3.ConfigurationID+" "+r.EventName+" "+r.S3.Object.Key)
+	}
+	slices.Sort(seen)
+	if want := []string{"expiry LifecycleExpiration:Delete tmp/form.txt", "posts ObjectCreated:Post tmp/form.txt"}; !slices.Equal(seen, want) {
+		t.Fatalf("events %q, want %q", seen, want)
 	}
 }
