@@ -25,21 +25,22 @@ func s3Bodies(bucket, key string) map[string]string {
 	return map[string]string{
 		"PutBucketPolicy": `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::` +
 			bucket + `/*"}]}`,
-		"PutBucketVersioning":                `<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>`,
-		"PutPublicAccessBlock":               `<PublicAccessBlockConfiguration><BlockPublicAcls>false</BlockPublicAcls><IgnorePublicAcls>false</IgnorePublicAcls><BlockPublicPolicy>false</BlockPublicPolicy><RestrictPublicBuckets>false</RestrictPublicBuckets></PublicAccessBlockConfiguration>`,
-		"PutBucketOwnershipControls":         `<OwnershipControls><Rule><ObjectOwnership>BucketOwnerPreferred</ObjectOwnership></Rule></OwnershipControls>`,
-		"PutBucketCors":                      `<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin><AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration>`,
-		"PutObjectTagging":                   `<Tagging><TagSet><Tag><Key>k</Key><Value>v</Value></Tag></TagSet></Tagging>`,
-		"PutBucketTagging":                   `<Tagging><TagSet><Tag><Key>k</Key><Value>v</Value></Tag></TagSet></Tagging>`,
-		"PutBucketLifecycleConfiguration":    `<LifecycleConfiguration><Rule><ID>r</ID><Filter><Prefix>p/</Prefix></Filter><Status>Enabled</Status><Expiration><Days>1</Days></Expiration></Rule></LifecycleConfiguration>`,
-		"PutBucketNotificationConfiguration": `<NotificationConfiguration/>`,
-		"DeleteObjects":                      `<Delete><Object><Key>` + key + `</Key></Object></Delete>`,
-		"CompleteMultipartUpload":            `<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>"` + partETag + `"</ETag></Part></CompleteMultipartUpload>`,
-		"PutBucketEncryption":                `<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>AES256</SSEAlgorithm></ApplyServerSideEncryptionByDefault></Rule></ServerSideEncryptionConfiguration>`,
+		"PutBucketVersioning":             `<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>`,
+		"PutPublicAccessBlock":            `<PublicAccessBlockConfiguration><BlockPublicAcls>false</BlockPublicAcls><IgnorePublicAcls>false</IgnorePublicAcls><BlockPublicPolicy>false</BlockPublicPolicy><RestrictPublicBuckets>false</RestrictPublicBuckets></PublicAccessBlockConfiguration>`,
+		"PutBucketOwnershipControls":      `<OwnershipControls><Rule><ObjectOwnership>BucketOwnerPreferred</ObjectOwnership></Rule></OwnershipControls>`,
+		"PutBucketCors":                   `<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin><AllowedMethod>GET</AllowedMethod></CORSRule></CORSConfiguration>`,
+		"PutObjectTagging":                `<Tagging><TagSet><Tag><Key>k</Key><Value>v</Value></Tag></TagSet></Tagging>`,
+		"PutBucketTagging":                `<Tagging><TagSet><Tag><Key>k</Key><Value>v</Value></Tag></TagSet></Tagging>`,
+		"PutBucketLifecycleConfiguration": `<LifecycleConfiguration><Rule><ID>r</ID><Filter><Prefix>p/</Prefix></Filter><Status>Enabled</Status><Expiration><Days>1</Days></Expiration></Rule></LifecycleConfiguration>`,
+		"DeleteObjects":                   `<Delete><Object><Key>` + key + `</Key></Object></Delete>`,
+		"CompleteMultipartUpload":         `<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>"` + partETag + `"</ETag></Part></CompleteMultipartUpload>`,
+		"PutBucketEncryption":             `<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>AES256</SSEAlgorithm></ApplyServerSideEncryptionByDefault></Rule></ServerSideEncryptionConfiguration>`,
 		"PostObject": "--" + formBoundary + "\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\n" + key + "\r\n--" + formBoundary +
 			"\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\nintruder-bytes\r\n--" + formBoundary + "--\r\n",
 		"PutObject":  "intruder-bytes",
 		"UploadPart": "intruder-bytes",
+
+		"PutBucketNotificationConfiguration": `<NotificationConfiguration/>`,
 	}
 }
 

@@ -65,13 +65,14 @@ type Bucket struct {
 	Tags map[string]string
 	// Lifecycle is the bucket's lifecycle configuration, nil for none.
 	Lifecycle []LifecycleRule
+	Tier      string // "standard" or "enterprise", as tenants chose it
+	Bytes     int64
+	Objects   int64
+	Created   time.Time
+
 	// Notifications are the bucket's event notification rules, nil for
 	// none.
 	Notifications []NotificationRule
-	Tier          string // "standard" or "enterprise", as tenants chose it
-	Bytes         int64
-	Objects       int64
-	Created       time.Time
 }
 
 // Object is a committed object version. Meta holds the stored HTTP headers
