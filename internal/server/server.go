@@ -68,7 +68,6 @@ type Server struct {
 	s3Ln     net.Listener
 	s3       *http.Server
 	s3h      *s3.Handler // runs the lifecycle passes
-	notify   *notification.Service
 	files    *filestore.Store
 	nfsLn    net.Listener
 	nfs      *nfs.Server
@@ -81,6 +80,11 @@ type Server struct {
 	routes  []string
 	closeMu sync.Mutex
 	closed  bool
+
+	// notify manages the targets of S3 event notifications and
+	// notifyRunner delivers the events (notify.go).
+	notify       *notification.Service
+	notifyRunner *jobs.Runner
 
 	// ceph, when the node keeps block volumes on RBD, is the pool the
 	// operator sees, closed after the NBD exports that use it.
@@ -346,6 +350,11 @@ func (s *Server) Serve(ctx context.Context) error {
 		defer close(runnerDone)
 		s.runner.Run(runCtx)
 	}()
+	notifyDone := make(chan struct{})
+	go func() {
+		defer close(notifyDone)
+		s.notifyRunner.Run(runCtx)
+	}()
 	serveErr := make(chan error, 4)
 	go func() { serveErr <- s.serveHTTP(s.api, s.apiLn) }()
 	go func() { serveErr <- s.serveHTTP(s.s3, s.s3Ln) }()
@@ -403,9 +412,15 @@ func (s *Server) Serve(ctx context.Context) error {
 		err = errors.Join(err, fmt.Errorf("drain s3: %w", serr))
 	}
 	stopRunner()
-	select {
-	case <-runnerDone:
-	case <-shutCtx.Done():
+	drained := true
+	for _, done := range []chan struct{}{runnerDone, notifyDone} {
+		select {
+		case <-done:
+		case <-shutCtx.Done():
+			drained = false
+		}
+	}
+	if !drained {
 		err = errors.Join(err, errors.New("jobs did not drain before the shutdown timeout"))
 	}
 	<-nbdDone
