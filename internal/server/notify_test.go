@@ -10,6 +10,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -314,6 +315,35 @@ func testNotificationsDeliver(t *testing.T, fx notifyFixture) {
 	if !slices.Equal(seen, want) {
 		t.Fatalf("events:\n%s\nwant:\n%s", strings.Join(seen, "\n"), strings.Join(want, "\n"))
 	}
+	// Deliveries are counted apart from the node's own jobs, whose
+	// alerts must not fire for a tenant's receiver.
+	var all struct {
+		Items []struct{ ID string } `json:"items"`
+	}
+	fx.e.Do("GET", "/api/v1/jobs?state=succeeded&limit=1000", fx.admin, nil).JSON(t, &all)
+	metrics := string(fx.e.Do("GET", "/metrics", "", nil).Body)
+	if got, want := metric(t, metrics, `stowage_notification_jobs{state="succeeded"}`), len(want); got != want {
+		t.Errorf("stowage_notification_jobs succeeded = %d, want %d", got, want)
+	}
+	if got, want := metric(t, metrics, `stowage_jobs{state="succeeded"}`), len(all.Items)-len(want); got != want {
+		t.Errorf("stowage_jobs succeeded = %d, want %d (the node's own jobs)", got, want)
+	}
+}
+
+// metric reads one series' value from a Prometheus text page.
+func metric(t *testing.T, page, series string) int {
+	t.Helper()
+	for _, l := range strings.Split(page, "\n") {
+		if v, ok := strings.CutPrefix(l, series+" "); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				t.Fatalf("%s: %v", l, err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no series %s", series)
+	return 0
 }
 
 // waitNotifyJobsSettled waits until no delivery job is queued or running,
