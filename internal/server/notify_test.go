@@ -446,3 +446,41 @@ func TestNotificationsFormAndLifecycle(t *testing.T) {
 		t.Fatalf("events %q, want %q", seen, want)
 	}
 }
+
+// TestNotificationTargetDeleted: events for a target deleted after the
+// configuration named it fail at their first attempt instead of being
+// retried for half an hour, and reach nobody.
+func TestNotificationTargetDeleted(t *testing.T) {
+	t.Parallel()
+	fx := startNotify(t)
+	ctx := context.Background()
+	b := aws.String("orphaned")
+	if _, err := fx.s3.CreateBucket(ctx, &awss3.CreateBucketInput{Bucket: b}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fx.s3.PutBucketNotificationConfiguration(ctx, &awss3.PutBucketNotificationConfigurationInput{Bucket: b,
+		NotificationConfiguration: &types.NotificationConfiguration{TopicConfigurations: []types.TopicConfiguration{
+			{TopicArn: &fx.arn, Events: []types.Event{"s3:ObjectCreated:*"}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if r := fx.e.Do("DELETE", "/api/v1/projects/"+fx.project+"/notification-targets/hook", fx.admin, nil); r.Status != 204 {
+		t.Fatalf("delete target: %d %s", r.Status, r.Body)
+	}
+	if _, err := fx.s3.PutObject(ctx, &awss3.PutObjectInput{Bucket: b, Key: aws.String("k"), Body: strings.NewReader("x")}); err != nil {
+		t.Fatal(err)
+	}
+	waitNotifyJobsSettled(t, fx)
+	var failed struct {
+		Items []struct {
+			Attempts int    `json:"attempts"`
+			Error    string `json:"error"`
+		} `json:"items"`
+	}
+	fx.e.Do("GET", "/api/v1/jobs?kind=s3.notify&state=failed", fx.admin, nil).JSON(t, &failed)
+	if len(failed.Items) != 1 || failed.Items[0].Attempts != 1 {
+		t.Fatalf("failed deliveries: %+v, want one after one attempt", failed.Items)
+	}
+	if ds := fx.receiver.Deliveries(); len(ds) != 0 {
+		t.Fatalf("a deleted target received %d deliveries", len(ds))
+	}
+}
