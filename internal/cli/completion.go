@@ -128,6 +128,18 @@ func (a *app) accessKeys(ctx context.Context, c *client.Client, cmd *cobra.Comma
 	})(ctx, c, cmd)
 }
 
+// notificationTargets completes the webhooks of --project, or of the
+// only project.
+func (a *app) notificationTargets(ctx context.Context, c *client.Client, cmd *cobra.Command) ([]string, error) {
+	project, err := a.projectOrOnly(cmd, c, projectFlag(cmd))
+	if err != nil {
+		return nil, err
+	}
+	return listed("/api/v1/projects/"+url.PathEscape(project)+"/notification-targets", func(t client.NotificationTarget) string {
+		return t.Name + "\t" + t.URL
+	})(ctx, c, cmd)
+}
+
 // completeS3 completes an s3:// argument with the buckets, as
 // s3://NAME/ for the key to follow; with localToo (cp) anything not begun
 // as s3: completes as a local file.
@@ -192,6 +204,7 @@ func (a *app) registerCompletions(root *cobra.Command) {
 		"bucket private":         a.completeArgs(bucketNames),
 		"bucket rm":              a.completeArgs(bucketNames),
 		"credential rm":          a.completeEach(a.accessKeys),
+		"notification-target rm": a.completeEach(a.notificationTargets),
 		"project show":           a.completeArgs(projectIDs),
 		"job show":               a.completeArgs(jobIDs),
 		"job wait":               a.completeArgs(jobIDs),
