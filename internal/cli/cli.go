@@ -79,7 +79,7 @@ Client commands talk to the native API of the endpoint you logged in to
 	pf.StringVar(&a.caCert, "ca-cert", "", "PEM file of the CA to verify the endpoint's TLS certificate with (overrides the profile and STOWAGE_CA_CERT)")
 	pf.BoolVar(&a.json, "json", false, "print JSON with stable field names")
 	pf.BoolVarP(&a.quiet, "quiet", "q", false, "print ids only")
-	root.AddCommand(serveCmd(a.getenv, a.stderr), a.versionCmd(), a.loginCmd(), a.whoamiCmd(), a.projectCmd(), a.tokenCmd(), a.jobCmd(), a.adminCmd(), a.offeringCmd(), a.orderCmd(), a.volumeCmd(), a.snapshotCmd(), a.backupCmd(), a.instanceCmd(), a.bucketCmd(), a.credentialCmd(), a.kmsCmd(), a.quotaCmd(), a.eventCmd(), a.usageCmd(),
+	root.AddCommand(serveCmd(a.getenv, a.stderr), a.versionCmd(), a.loginCmd(), a.whoamiCmd(), a.projectCmd(), a.tokenCmd(), a.jobCmd(), a.adminCmd(), a.offeringCmd(), a.orderCmd(), a.volumeCmd(), a.snapshotCmd(), a.backupCmd(), a.instanceCmd(), a.bucketCmd(), a.credentialCmd(), a.kmsCmd(), a.notificationTargetCmd(), a.quotaCmd(), a.eventCmd(), a.usageCmd(),
 		a.cpCmd(), a.lsCmd(), a.rmCmd(), a.presignCmd())
 	root.InitDefaultCompletionCmd()
 	completion, _, _ := root.Find([]string{"completion"})

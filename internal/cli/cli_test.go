@@ -22,8 +22,12 @@ func TestMain(m *testing.M) {
 // TestScripts runs testdata/script/*.txtar against one in-process server;
 // each script gets $ENDPOINT and $ADMIN_TOKEN and a HOME of its own.
 func TestScripts(t *testing.T) {
-	// Usage is sampled every second so that usage.txtar sees levels soon.
-	e := testenv.Start(t, func(c *config.Config) { c.MeterInterval, c.MeterFlush = time.Second, 100*time.Millisecond })
+	// Usage is sampled every second so that usage.txtar sees levels soon;
+	// notifications.txtar registers webhooks to loopback.
+	e := testenv.Start(t, func(c *config.Config) {
+		c.MeterInterval, c.MeterFlush = time.Second, 100*time.Millisecond
+		c.NotifyAllow = []string{"127.0.0.1"}
+	})
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {

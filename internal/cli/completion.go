@@ -139,6 +139,18 @@ func (a *app) kmsKeys(ctx context.Context, c *client.Client, cmd *cobra.Command)
 	})(ctx, c, cmd)
 }
 
+// notificationTargets completes the webhooks of --project, or of the
+// only project.
+func (a *app) notificationTargets(ctx context.Context, c *client.Client, cmd *cobra.Command) ([]string, error) {
+	project, err := a.projectOrOnly(cmd, c, projectFlag(cmd))
+	if err != nil {
+		return nil, err
+	}
+	return listed("/api/v1/projects/"+url.PathEscape(project)+"/notification-targets", func(t client.NotificationTarget) string {
+		return t.Name + "\t" + t.URL
+	})(ctx, c, cmd)
+}
+
 // completeS3 completes an s3:// argument with the buckets, as
 // s3://NAME/ for the key to follow; with localToo (cp) anything not begun
 // as s3: completes as a local file.
@@ -208,6 +220,7 @@ func (a *app) registerCompletions(root *cobra.Command) {
 		"kms enable":             a.completeArgs(a.kmsKeys),
 		"kms rm":                 a.completeArgs(a.kmsKeys),
 		"kms restore":            a.completeArgs(a.kmsKeys),
+		"notification-target rm": a.completeEach(a.notificationTargets),
 		"project show":           a.completeArgs(projectIDs),
 		"job show":               a.completeArgs(jobIDs),
 		"job wait":               a.completeArgs(jobIDs),

@@ -324,6 +324,69 @@ func (a *app) credentialCmd() *cobra.Command {
 	return cmd
 }
 
+func (a *app) notificationTargetCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "notification-target", Short: "Webhooks that receive the S3 event notifications of a project's buckets"}
+	var project, target string
+	withProject := func(c *cobra.Command) *cobra.Command {
+		c.Flags().StringVar(&project, "project", "", "project id")
+		return c
+	}
+	path := func(project string) string {
+		return "/api/v1/projects/" + url.PathEscape(project) + "/notification-targets"
+	}
+	create := withProject(&cobra.Command{
+		Use: "create NAME --url URL", Short: "Register a webhook; its ARN goes into bucket configurations, its signing secret is printed once",
+		Example: "  stowage notification-target create hook --url https://hooks.example.com/s3 --json", Args: args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			c, project, err := a.projectClient(cmd, project)
+			if err != nil {
+				return err
+			}
+			var t client.NotificationTarget
+			if err := c.Do(cmd.Context(), "POST", path(project), nil, map[string]any{"name": argv[0], "url": target}, &t); err != nil {
+				return err
+			}
+			return a.out().one(t, t.ARN, [][2]string{{"name", t.Name}, {"url", t.URL}, {"arn", t.ARN}, {"secret", t.Secret}})
+		},
+	})
+	create.Flags().StringVar(&target, "url", "", "http or https URL the operator's --notify-allow lets the node reach")
+	ls := withProject(&cobra.Command{
+		Use: "ls", Short: "List webhooks (never their secrets)", Example: "  stowage notification-target ls --project PROJECT_ID", Args: args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, project, err := a.projectClient(cmd, project)
+			if err != nil {
+				return err
+			}
+			ts, err := client.All[client.NotificationTarget](cmd.Context(), c, path(project), nil)
+			if err != nil {
+				return err
+			}
+			rows := make([]row, 0, len(ts))
+			for _, t := range ts {
+				rows = append(rows, row{id: t.Name, fields: []string{t.Name, t.URL, t.ARN, t.CreatedAt}})
+			}
+			return a.out().list(ts, []string{"NAME", "URL", "ARN", "CREATED"}, rows)
+		},
+	})
+	rm := withProject(&cobra.Command{
+		Use: "rm NAME...", Short: "Delete webhooks; rules naming them deliver nothing", Example: "  stowage notification-target rm hook", Args: args(cobra.MinimumNArgs(1)),
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			c, project, err := a.projectClient(cmd, project)
+			if err != nil {
+				return err
+			}
+			for _, n := range argv {
+				if err := c.Do(cmd.Context(), "DELETE", path(project)+"/"+url.PathEscape(n), nil, nil, nil); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	})
+	cmd.AddCommand(create, ls, rm)
+	return cmd
+}
+
 type quota struct {
 	ProjectID string            `json:"project_id"`
 	Limits    map[string]*int64 `json:"limits"`

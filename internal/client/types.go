@@ -266,6 +266,17 @@ type KMSKey struct {
 	DeletionDate string `json:"deletion_date,omitempty"`
 }
 
+// NotificationTarget is a webhook that receives S3 event notifications;
+// Secret is set only in the answer that created it.
+type NotificationTarget struct {
+	Name      string `json:"name"`
+	ProjectID string `json:"project_id"`
+	URL       string `json:"url"`
+	ARN       string `json:"arn"`
+	Secret    string `json:"secret,omitempty"`
+	CreatedAt string `json:"created_at"`
+}
+
 type Event struct {
 	ID           string         `json:"id"`
 	ProjectID    string         `json:"project_id,omitempty"`

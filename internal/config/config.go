@@ -134,6 +134,11 @@ type Config struct {
 	NodeName                                              string
 	AdvertiseAPI, AdvertiseS3, AdvertiseNBD, AdvertiseNFS string
 	Version                                               string
+	// NotifyAllow are the destinations S3 event notification webhooks
+	// may reach: CIDRs, addresses, host names or "public" (globally
+	// routable addresses). Empty allows none, so webhooks are off until
+	// the operator names where they may go.
+	NotifyAllow []string
 }
 
 // Default returns the embedded defaults of contract.md.
@@ -178,7 +183,7 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	c := Default()
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(new(strings.Builder))
-	var zones, level, regions, sigv2, lcDay, hosts, actionStatus, meterInterval, meterFlush, meterRetention string
+	var zones, level, regions, sigv2, lcDay, hosts, actionStatus, meterInterval, meterFlush, meterRetention, notifyAllow string
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "directory holding all state of the embedded default")
 	fs.StringVar(&c.Listen, "listen", c.Listen, "management API listen address")
 	fs.StringVar(&c.S3Listen, "s3-listen", c.S3Listen, "S3 listen address")
@@ -214,6 +219,7 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	fs.StringVar(&c.AdvertiseS3, "advertise-s3", c.AdvertiseS3, "host:port clients are told for S3 (default: the S3 listen address)")
 	fs.StringVar(&c.AdvertiseNBD, "advertise-nbd", c.AdvertiseNBD, "host:port attachments name for NBD (default: the NBD listen address)")
 	fs.StringVar(&c.AdvertiseNFS, "advertise-nfs", c.AdvertiseNFS, "host:port attachments name for NFS (default: the NFS listen address)")
+	fs.StringVar(&notifyAllow, "notify-allow", "", "comma-separated destinations S3 event webhooks may reach: CIDRs, addresses, host names or public (default: none)")
 	if err := fs.Parse(args); err != nil {
 		return Config{}, fmt.Errorf("parse flags: %w", err)
 	}
@@ -261,6 +267,7 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	env("advertise-s3", "STOWAGE_ADVERTISE_S3", &c.AdvertiseS3)
 	env("advertise-nbd", "STOWAGE_ADVERTISE_NBD", &c.AdvertiseNBD)
 	env("advertise-nfs", "STOWAGE_ADVERTISE_NFS", &c.AdvertiseNFS)
+	env("notify-allow", "STOWAGE_NOTIFY_ALLOW", &notifyAllow)
 	if err := applyFile(fs, set, fromEnv, getenv); err != nil {
 		return Config{}, err
 	}
@@ -298,6 +305,11 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	for _, h := range strings.Split(hosts, ",") {
 		if h = strings.ToLower(strings.TrimSpace(h)); h != "" {
 			c.AllowedHosts = append(c.AllowedHosts, h)
+		}
+	}
+	for _, a := range strings.Split(notifyAllow, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			c.NotifyAllow = append(c.NotifyAllow, a)
 		}
 	}
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")

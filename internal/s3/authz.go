@@ -67,7 +67,7 @@ var bucketChanges = map[string]bool{
 	"s3:PutBucketPolicy": true, "s3:DeleteBucketPolicy": true, "s3:PutBucketAcl": true,
 	"s3:PutEncryptionConfiguration": true, "s3:PutBucketVersioning": true, "s3:PutBucketObjectLockConfiguration": true,
 	"s3:PutBucketCORS": true, "s3:DeleteBucket": true, "s3:PutBucketPublicAccessBlock": true, "s3:PutBucketOwnershipControls": true,
-	"s3:PutBucketTagging": true, "s3:PutLifecycleConfiguration": true,
+	"s3:PutBucketTagging": true, "s3:PutLifecycleConfiguration": true, "s3:PutBucketNotification": true,
 }
 
 // policyActions are what the owner keeps under any Deny.

@@ -50,6 +50,8 @@ func (h *Handler) RunLifecycle(ctx context.Context, lb LifecycleBuckets) (Lifecy
 }
 
 func (h *Handler) lifecycleBucket(ctx context.Context, b bucket.Bucket, st *LifecycleStats) error {
+	// Deletes the rules make announce s3:LifecycleExpiration events.
+	ctx = bucket.WithCause(ctx, bucket.WriteCause{Event: bucket.EventExpired, Requester: "s3.amazonaws.com"})
 	now := h.o.Now()
 	var current, versions, uploads bool
 	for _, r := range b.Lifecycle {

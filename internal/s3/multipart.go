@@ -393,7 +393,7 @@ func (h *Handler) completeUpload(w http.ResponseWriter, req *request) error {
 	o := bucket.Object{BucketID: b.ID, Key: u.Key, Manifest: ids, Size: size,
 		ETag: fmt.Sprintf("%s-%d", hex.EncodeToString(sum.Sum(nil)), len(in.Parts)),
 		Meta: u.Meta, Checksums: sums, Tags: u.Tags, ACL: u.ACL, Parts: len(in.Parts), PartSizes: sizes, SSE: sse, Lock: u.Lock, Modified: h.o.Now().UTC()}
-	c, partBlobs, err := h.o.Meta.CompleteUpload(ctx, b.ID, u.ID, o)
+	c, partBlobs, err := h.o.Meta.CompleteUpload(req.cause(ctx, bucket.EventComplete), b.ID, u.ID, o)
 	if err != nil {
 		if isNotExist(err) {
 			return apiErr(errNoSuchUpload, "the specified multipart upload does not exist")

@@ -378,7 +378,7 @@ func (h *Handler) putObject(w http.ResponseWriter, req *request) error {
 		h.dropBlob(req, rc.blob.ID)
 		return err
 	}
-	c, err := h.o.Meta.PutObject(req.r.Context(), o)
+	c, err := h.o.Meta.PutObject(req.cause(req.r.Context(), bucket.EventPut), o)
 	if err != nil {
 		h.dropBlob(req, rc.blob.ID)
 		return err
@@ -768,7 +768,7 @@ func deleteAction(version *string) string {
 // version, that version for good, and says what it did as DeleteObjects
 // reports it. Deleting what is not there succeeds, as in S3.
 func (h *Handler) deleteKey(req *request, b bucket.Bucket, key string, version *string) (deletedEntry, error) {
-	ctx := req.r.Context()
+	ctx := req.cause(req.r.Context(), bucket.EventRemoved)
 	d := deletedEntry{Key: key}
 	if version != nil {
 		d.VersionID = versionName(*version)
@@ -1039,14 +1039,14 @@ func (h *Handler) copyObject(w http.ResponseWriter, req *request) error {
 			return err
 		}
 	}
-	c, err := h.o.Meta.PutObject(ctx, o)
+	c, err := h.o.Meta.PutObject(req.cause(ctx, bucket.EventCopy), o)
 	if errs.Is(err, errs.Conflict) && len(o.Blobs()) > 0 && slices.Equal(o.Blobs(), src.Blobs()) {
 		// The bucket became versioned since it was read: the new version
 		// needs bytes of its own.
 		if cerr := h.ownBytes(ctx, &o, src); cerr != nil {
 			return cerr
 		}
-		c, err = h.o.Meta.PutObject(ctx, o)
+		c, err = h.o.Meta.PutObject(req.cause(ctx, bucket.EventCopy), o)
 	}
 	if err != nil {
 		if o.BlobID != "" && o.BlobID != src.BlobID {

@@ -193,7 +193,7 @@ func (h *Handler) postObject(w http.ResponseWriter, req *request) error {
 	defer release()
 	o := bucket.Object{BucketID: b.ID, Key: key, BlobID: blob.ID, Inline: blob.Inline, Size: blob.Size, ETag: etagOf(sse, dek, blob.MD5),
 		Meta: meta, Checksums: sums, Tags: tags, ACL: acl, SSE: sse, Lock: b.ObjectLock.Default(h.o.Now()), Modified: h.o.Now().UTC()}
-	c, err := h.o.Meta.PutObject(ctx, o)
+	c, err := h.o.Meta.PutObject(req.cause(ctx, bucket.EventPost), o)
 	if err != nil {
 		return drop(err)
 	}

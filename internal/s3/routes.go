@@ -36,7 +36,7 @@ type Route struct {
 
 // Bucket subresources this handler does not implement; asking for one is
 // NotImplemented rather than being mistaken for a plain bucket request.
-var unsupportedBucketQueries = []string{"website", "logging", "notification", "replication",
+var unsupportedBucketQueries = []string{"website", "logging", "replication",
 	"accelerate", "requestPayment", "analytics", "metrics", "inventory",
 	"intelligent-tiering"}
 
@@ -71,6 +71,7 @@ func Routes() []Route {
 		Route{"PutObjectLockConfiguration", "PUT", bkt, []string{"object-lock"}, "", (*Handler).putObjectLockConfiguration},
 		Route{"PutBucketTagging", "PUT", bkt, []string{"tagging"}, "", (*Handler).putBucketTagging},
 		Route{"PutBucketLifecycleConfiguration", "PUT", bkt, []string{"lifecycle"}, "", (*Handler).putBucketLifecycle},
+		Route{"PutBucketNotificationConfiguration", "PUT", bkt, []string{"notification"}, "", (*Handler).putBucketNotification},
 	)
 	add(unsupported("PUT")...)
 	add(Route{"CreateBucket", "PUT", bkt, nil, "", (*Handler).createBucket})
@@ -90,6 +91,7 @@ func Routes() []Route {
 		Route{"GetObjectLockConfiguration", "GET", bkt, []string{"object-lock"}, "", (*Handler).getObjectLockConfiguration},
 		Route{"GetBucketTagging", "GET", bkt, []string{"tagging"}, "", (*Handler).getBucketTagging},
 		Route{"GetBucketLifecycleConfiguration", "GET", bkt, []string{"lifecycle"}, "", (*Handler).getBucketLifecycle},
+		Route{"GetBucketNotificationConfiguration", "GET", bkt, []string{"notification"}, "", (*Handler).getBucketNotification},
 		Route{"ListObjectsV2", "GET", bkt, []string{"list-type=2"}, "", (*Handler).listObjectsV2},
 	)
 	add(unsupported("GET")...)

@@ -137,6 +137,9 @@ type Options struct {
 	// Meter, when set, counts every request on a bucket for usage
 	// metering: one call per request, which must not block.
 	Meter Meter
+	// Destinations checks the targets of event notification rules; nil
+	// answers NotImplemented to PutBucketNotificationConfiguration.
+	Destinations Destinations
 	// LifecycleDay is how long a lifecycle "day" lasts (default 24h);
 	// tests shorten it, as RGW's rgw_lc_debug_interval does.
 	LifecycleDay time.Duration

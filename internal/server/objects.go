@@ -62,6 +62,7 @@ func (s *Server) objectPlane(ctx context.Context) error {
 		Meta: s.store, Blobs: s.bodies, Credentials: s3.NewSealedCredentials(s.store, s.sealer), Quota: s.objects, Keys: s.sealer, KMS: s.kms,
 		Logger: s.log.With("component", "s3"), Registry: s.registry, Region: s.cfg.Region, Domain: s.cfg.S3Domain,
 		NoSigV2: !s.cfg.S3SigV2, ConsoleOrigin: s.consoleOrigin, Meter: s.counters, LifecycleDay: s.cfg.S3LifecycleDay,
+		Destinations: s.notify,
 	})
 	if err != nil {
 		return fmt.Errorf("s3: %w", err)

@@ -34,6 +34,7 @@ import (
 	"github.com/stowage/stowage/internal/core/kms"
 	"github.com/stowage/stowage/internal/core/marketplace"
 	"github.com/stowage/stowage/internal/core/metering"
+	"github.com/stowage/stowage/internal/core/notification"
 	"github.com/stowage/stowage/internal/core/objectstorage"
 	"github.com/stowage/stowage/internal/core/pool"
 	"github.com/stowage/stowage/internal/core/volume"
@@ -85,6 +86,11 @@ type Server struct {
 	routes  []string
 	closeMu sync.Mutex
 	closed  bool
+
+	// notify manages the targets of S3 event notifications and
+	// notifyRunner delivers the events (notify.go).
+	notify       *notification.Service
+	notifyRunner *jobs.Runner
 
 	// ceph, when the node keeps block volumes on RBD, is the pool the
 	// operator sees, closed after the NBD exports that use it.
@@ -169,6 +175,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		}
 	}
 	if err := s.market.EnsureDefaultCatalog(ctx, blockTypes); err != nil {
+		return nil, err
+	}
+	if err := s.notifications(); err != nil {
 		return nil, err
 	}
 	if err := s.objectPlane(ctx); err != nil {
@@ -285,7 +294,7 @@ func (s *Server) bootstrap(ctx context.Context) error {
 
 func (s *Server) register(mux *httpapi.RecordingMux) {
 	native.New(s.identity, jobs.NewService(s.store), s.market, s.objects, s.s3Endpoint, s.log.With("component", "native"), s.cfg.MaxBodyBytes).
-		WithVolumes(s.volumes).WithPools(s.pools()).WithMetering(s.metering).WithKMS(s.kms).WithNodes(s.nodeList).Register(mux)
+		WithVolumes(s.volumes).WithPools(s.pools()).WithMetering(s.metering).WithKMS(s.kms).WithNodes(s.nodeList).WithNotifications(s.notify).Register(mux)
 	waldur.New(s.identity, s.market, s.log.With("component", "waldur"), s.cfg.MaxBodyBytes).WithVolumes(s.volumes).WithMetering(s.metering).
 		WithOptions(waldur.Options{ActionStatus: s.cfg.WaldurActionStatus, PublicURL: s.cfg.PublicURL}).Register(mux)
 	cloudsigma.New(s.identity, s.volumes, jobs.NewService(s.store), s.log.With("component", "cloudsigma"), s.cfg.MaxBodyBytes).Register(mux)
@@ -372,6 +381,11 @@ func (s *Server) Serve(ctx context.Context) error {
 		defer close(runnerDone)
 		s.runner.Run(runCtx)
 	}()
+	notifyDone := make(chan struct{})
+	go func() {
+		defer close(notifyDone)
+		s.notifyRunner.Run(runCtx)
+	}()
 	serveErr := make(chan error, 4)
 	go func() { serveErr <- s.serveHTTP(s.api, s.apiLn) }()
 	go func() { serveErr <- s.serveHTTP(s.s3, s.s3Ln) }()
@@ -434,9 +448,15 @@ func (s *Server) Serve(ctx context.Context) error {
 		err = errors.Join(err, fmt.Errorf("drain s3: %w", serr))
 	}
 	stopRunner()
-	select {
-	case <-runnerDone:
-	case <-shutCtx.Done():
+	drained := true
+	for _, done := range []chan struct{}{runnerDone, notifyDone} {
+		select {
+		case <-done:
+		case <-shutCtx.Done():
+			drained = false
+		}
+	}
+	if !drained {
 		err = errors.Join(err, errors.New("jobs did not drain before the shutdown timeout"))
 	}
 	<-nbdDone
@@ -503,7 +523,14 @@ func (c *jobCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.NewInvalidMetric(c.desc, err)
 		return
 	}
+	// Event deliveries wait and fail with tenants' receivers: they are
+	// stowage_notification_jobs (notify.go), not the node's jobs.
+	deliveries, err := c.store.CountDeliveriesByState(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.desc, err)
+		return
+	}
 	for _, st := range []jobs.State{jobs.Queued, jobs.Running, jobs.Succeeded, jobs.Failed, jobs.Cancelled} {
-		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(counts[st]), string(st))
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(counts[st]-deliveries[st]), string(st))
 	}
 }

@@ -137,6 +137,11 @@ func FuzzS3Bodies(f *testing.F) {
 		}
 		f.Add(uint8(i), []byte(body))
 	}
+	if i := slices.IndexFunc(ops, func(r s3.Route) bool { return r.Op == "PutBucketNotificationConfiguration" }); i >= 0 {
+		f.Add(uint8(i), []byte(`<NotificationConfiguration><TopicConfiguration><Id>x</Id><Topic>arn:stowage:sns:local-1:p:hook</Topic>`+
+			`<Event>s3:ObjectCreated:*</Event><Filter><S3Key><FilterRule><Name>prefix</Name><Value>a/</Value></FilterRule></S3Key></Filter>`+
+			`</TopicConfiguration></NotificationConfiguration>`))
+	}
 	f.Fuzz(func(t *testing.T, op uint8, body []byte) {
 		e := e.WithT(t)
 		rt := ops[int(op)%len(ops)]

@@ -17,6 +17,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/stowage/stowage/internal/config"
 	"github.com/stowage/stowage/internal/testenv"
 )
 
@@ -41,7 +42,14 @@ type victim struct {
 	// kmsKey is an SSE-KMS key of the project, which the object kmsObj
 	// is encrypted with.
 	kmsKey, kmsObj string
+	// hook is the name of a webhook the project registered for event
+	// notifications, hookSecret its signing secret.
+	hook, hookSecret string
 }
+
+// notifyLoopback lets webhooks be registered to loopback addresses, so
+// the victim and the team can have notification targets.
+func notifyLoopback(c *config.Config) { c.NotifyAllow = []string{"127.0.0.1"} }
 
 // intruder is a user who must not reach the victim's things. Own
 // resources are there so probes can also try to mix theirs with the
@@ -178,6 +186,9 @@ func setUp(t *testing.T, e *testenv.Env) (*victim, []*intruder) {
 	mustS3(t, e.S3(&v.s3, "PUT", "/"+v.bucket+"/"+v.kmsObj, "", http.Header{"X-Amz-Server-Side-Encryption": {"aws:kms"},
 		"X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id": {v.kmsKey}}, []byte(v.data)), 200)
 	v.upload = startUpload(t, e, &v.s3, v.bucket, v.mpuKey)
+	v.hook = "victim-hook-" + r
+	v.hookSecret = str(api(t, e, v.token, "POST", "/api/v1/projects/"+v.project+"/notification-targets",
+		obj{"name": v.hook, "url": "http://127.0.0.1:9/" + v.hook}, 201), "secret")
 
 	offering, plan := objectStorageOffering(t, e, v.token)
 	o := api(t, e, v.token, "POST", "/api/v1/orders", obj{"project_id": v.project, "offering_id": offering, "plan_id": plan,
@@ -224,7 +235,7 @@ func setUp(t *testing.T, e *testenv.Env) (*victim, []*intruder) {
 		v.attached, "victim-att-" + r, v.snap, "victim-snap-" + r, v.export, v.tag, v.job,
 		v.bucket, v.key, v.mpuKey, v.data, v.upload, v.s3.AccessKeyID, v.s3.SecretAccessKey, "victim-cred-" + r,
 		v.order, v.resource, v.service, "victim-os-" + r, v.token, v.uploadDrive, "victim-upl-" + r, v.usage,
-		v.kmsKey, "victim-kms-" + r, "victim-kdesc-" + r, v.kmsObj}
+		v.kmsKey, "victim-kms-" + r, "victim-kdesc-" + r, v.kmsObj, v.hook, v.hookSecret}
 	common = append(common, v.serviceKeys...)
 	for _, id := range []string{v.project, v.instance, v.volume, v.attached, v.snap, v.export, v.job, v.order, v.resource, v.service, v.uploadDrive} {
 		common = append(common, id, strings.ReplaceAll(id, "-", ""))
@@ -370,7 +381,7 @@ func state(t *testing.T, e *testenv.Env, v *victim) string {
 	for _, p := range []string{"/api/v1/volumes", "/api/v1/snapshots", "/api/v1/instances", "/api/v1/snapshots/" + v.snap + "/exports",
 		"/api/v1/projects/" + v.project, "/api/v1/projects/" + v.project + "/members", "/api/v1/organisations/" + v.org + "/members",
 		"/api/v1/projects/" + v.project + "/buckets", "/api/v1/projects/" + v.project + "/credentials", "/api/v1/projects/" + v.project + "/quotas",
-		"/api/v1/projects/" + v.project + "/kms-keys",
+		"/api/v1/projects/" + v.project + "/kms-keys", "/api/v1/projects/" + v.project + "/notification-targets",
 		"/api/v1/orders", "/api/v1/resources", "/api/v1/object-storage", "/api/v1/jobs?limit=1000", "/api/2.0/driveusers/",
 		"/api/2.0/profile/"} {
 		r := e.Do("GET", p, testenv.Bearer(v.token), nil)

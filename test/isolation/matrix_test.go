@@ -18,9 +18,9 @@ import (
 // TEST_PG_DSN names a server (`make test` starts one), on PostgreSQL: the
 // tenant filters live in SQL, so each engine proves its own.
 func TestIsolation(t *testing.T) {
-	t.Run("sqlite", func(t *testing.T) { matrix(t, testenv.Start(t)) })
+	t.Run("sqlite", func(t *testing.T) { matrix(t, testenv.Start(t, notifyLoopback)) })
 	if os.Getenv("TEST_PG_DSN") != "" {
-		t.Run("postgres", func(t *testing.T) { matrix(t, testenv.Start(t, testenv.Postgres(t))) })
+		t.Run("postgres", func(t *testing.T) { matrix(t, testenv.Start(t, testenv.Postgres(t), notifyLoopback)) })
 	}
 }
 
@@ -308,7 +308,7 @@ func varsFor(e *testenv.Env, v *victim, in *intruder, s shared) *strings.Replace
 		"$VTOKENID": v.tokenID, "$VINST": v.instance, "$VVOL": v.volume, "$VATT": v.attached,
 		"$VSNAP": v.snap, "$VEXPORT": v.export, "$VTAG": v.tag, "$VJOB": v.job, "$VBKT": v.bucket, "$VKEY": v.key,
 		"$VACCESS": v.s3.AccessKeyID, "$VORDER": v.order, "$VRES": v.resource, "$VSVC": v.service, "$VUPD": v.uploadDrive, "$VUSAGE": v.usage,
-		"$VKMS": v.kmsKey,
+		"$VKMS": v.kmsKey, "$VHOOK": v.hook,
 		"$OWNP": in.project, "$OWNINST": in.instance, "$OWNVOL": in.volume, "$SELF": in.user,
 		"$OFFER": s.offer, "$PLAN": s.plan, "$WOFFER": strings.ReplaceAll(s.offer, "-", ""), "$WPLAN": strings.ReplaceAll(s.plan, "-", ""),
 		"$WCATEGORY": s.wcategory, "$WTYPE": s.wtype, "$WZONE": s.wzone, "$WSETTINGS": s.wsettings, "$HREGION": s.hregion,

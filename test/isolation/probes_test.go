@@ -42,6 +42,8 @@ func paramTable() map[string]string {
 		"kms-keys/{key_id}":   "$VKMS",
 		"object-storage/{id}": "$VSVC",
 		"invoices/{month}":    "2026-12",
+
+		"notification-targets/{name}": "$VHOOK",
 		// Waldur
 		"customers/{uuid}":                           "$ORGV_H",
 		"projects/{uuid}":                            "$PV_H",
@@ -188,6 +190,9 @@ func probeTable() map[string][]probe {
 		"POST /api/v1/projects/{id}/kms-keys/{key_id}/{action}": append(actions(`{"pending_window_days":7}`, kmsActions...),
 			probe{params: map[string]string{"id": "$OWNP", "action": "disable"}},
 			probe{params: map[string]string{"id": "$OWNP", "action": "schedule-deletion"}}),
+
+		"POST /api/v1/projects/{id}/notification-targets":          {{body: `{"name":"x-$R","url":"http://127.0.0.1:9/x"}`}},
+		"DELETE /api/v1/projects/{id}/notification-targets/{name}": {{}, {params: map[string]string{"id": "$OWNP"}}},
 
 		// Operator routes: staff only, whoever owns what.
 		"POST /api/v1/admin/pools/block/fsck": {{body: `{}`}},

@@ -23,7 +23,7 @@ import (
 // capabilities may carry one (an S3 secret, an export name, a presigned
 // URL).
 func TestRoleMatrix(t *testing.T) {
-	e := testenv.Start(t)
+	e := testenv.Start(t, notifyLoopback)
 	m := newRoleFixture(t, e)
 	// S3 first, while the bucket is private (a management route makes it
 	// public).
@@ -177,6 +177,9 @@ type roleFixture struct {
 	// the member's S3 key.
 	bucket, upload string
 	own            aws.Credentials
+	// hookSecret signs the deliveries of the team's webhook: shown once,
+	// at creation, never again.
+	hookSecret string
 }
 
 func newRoleFixture(t *testing.T, e *testenv.Env) *roleFixture {
@@ -197,6 +200,9 @@ func newRoleFixture(t *testing.T, e *testenv.Env) *roleFixture {
 	own := aws.Credentials{AccessKeyID: str(c, "access_key_id"), SecretAccessKey: str(c, "secret_access_key")}
 	mustS3(t, e.S3(&own, "PUT", "/"+bkt+"/k", "", nil, []byte("data")), 200)
 	m.bucket, m.own, m.upload = bkt, own, startUpload(t, e, &own, bkt, "mpu")
+	hook := "hook-" + tm.r
+	m.hookSecret = str(api(t, e, tm.member.token, "POST", "/api/v1/projects/"+tm.project+"/notification-targets",
+		obj{"name": hook, "url": "http://127.0.0.1:9/" + hook}, 201), "secret")
 	spare2 := api(t, e, tm.admin.token, "POST", "/api/v1/projects/"+tm.project+"/credentials", nil, 201)
 	spareKey := str(spare2, "access_key_id")
 	service, svcKeys := objectService(t, e, tm)
@@ -248,7 +254,8 @@ func newRoleFixture(t *testing.T, e *testenv.Env) *roleFixture {
 		"$VTOKENID": "00000000-0000-7000-8000-" + randomHex(6), "$VINST": m.blk.instance, "$VVOL": free, "$VATT": m.blk.volume,
 		"$VSNAP": m.blk.snap, "$VEXPORT": exportID, "$VTAG": tag, "$VJOB": job, "$VBKT": bkt, "$VKEY": "k",
 		"$VACCESS": spareKey, "$VORDER": order, "$VRES": resource, "$VSVC": service, "$VUPD": upload, "$VUSAGE": componentUsage(t, e, tm.owner.token, resource), "$LIB": sh.libdrive,
-		"$OWNP": tm.project, "$OWNINST": spare, "$OWNVOL": free,
+		"$VHOOK": hook,
+		"$OWNP":  tm.project, "$OWNINST": spare, "$OWNVOL": free,
 		"$OFFER": sh.offer, "$PLAN": sh.plan, "$WOFFER": strings.ReplaceAll(sh.offer, "-", ""), "$WPLAN": strings.ReplaceAll(sh.plan, "-", ""),
 		"$WCATEGORY": sh.wcategory, "$WTYPE": sh.wtype, "$WZONE": sh.wzone, "$WSETTINGS": sh.wsettings, "$HREGION": sh.hregion,
 		"$BASE": "http://" + e.Addrs.API,
@@ -264,7 +271,7 @@ func newRoleFixture(t *testing.T, e *testenv.Env) *roleFixture {
 // capabilities are what only members and up may read, as they are now
 // (export names change when someone leaves).
 func (m *roleFixture) capabilities() []string {
-	var cs []string
+	cs := []string{m.hookSecret}
 	for _, k := range m.keys {
 		cs = append(cs, k.SecretAccessKey)
 	}

@@ -39,6 +39,8 @@ func s3Bodies(bucket, key string) map[string]string {
 			"\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\nintruder-bytes\r\n--" + formBoundary + "--\r\n",
 		"PutObject":  "intruder-bytes",
 		"UploadPart": "intruder-bytes",
+
+		"PutBucketNotificationConfiguration": `<NotificationConfiguration/>`,
 	}
 }
 

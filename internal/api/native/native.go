@@ -14,6 +14,7 @@ import (
 	"github.com/stowage/stowage/internal/core/kms"
 	"github.com/stowage/stowage/internal/core/marketplace"
 	"github.com/stowage/stowage/internal/core/metering"
+	"github.com/stowage/stowage/internal/core/notification"
 	"github.com/stowage/stowage/internal/core/objectstorage"
 	"github.com/stowage/stowage/internal/core/page"
 	"github.com/stowage/stowage/internal/core/pool"
@@ -36,6 +37,7 @@ type API struct {
 	metering *metering.Service
 	kms      *kms.Service
 	nodes    NodeLister
+	notify   *notification.Service
 	// s3Endpoint is the URL S3 clients use, as configured or bound.
 	s3Endpoint func() string
 	surface    httpapi.Surface
@@ -165,6 +167,9 @@ func (a *API) Routes() []Route {
 		{Method: "GET", Path: "/api/v1/projects/{id}/credentials", Handler: a.listCredentials},
 		{Method: "POST", Path: "/api/v1/projects/{id}/credentials", Handler: a.createCredential},
 		{Method: "DELETE", Path: "/api/v1/projects/{id}/credentials/{key}", Handler: a.revokeCredential},
+		{Method: "GET", Path: "/api/v1/projects/{id}/notification-targets", Handler: a.listTargets},
+		{Method: "POST", Path: "/api/v1/projects/{id}/notification-targets", Handler: a.createTarget},
+		{Method: "DELETE", Path: "/api/v1/projects/{id}/notification-targets/{name}", Handler: a.deleteTarget},
 		{Method: "GET", Path: "/api/v1/object-storage", Handler: a.listServices},
 		{Method: "GET", Path: "/api/v1/object-storage/{id}", Handler: a.getService},
 		{Method: "GET", Path: "/api/v1/object-storage/{id}/credentials", Handler: a.serviceCredentials},

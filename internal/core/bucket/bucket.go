@@ -73,6 +73,10 @@ type Bucket struct {
 	Bytes     int64
 	Objects   int64
 	Created   time.Time
+
+	// Notifications are the bucket's event notification rules, nil for
+	// none.
+	Notifications []NotificationRule
 }
 
 // Object is a committed object version. Meta holds the stored HTTP headers

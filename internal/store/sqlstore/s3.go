@@ -118,18 +118,21 @@ func (s *Store) RevokeS3Credential(ctx context.Context, projectID, accessKey str
 
 // ---- buckets
 
-const bucketCols = "id, name, project_id, service_id, region, acl, policy, versioning, access_block, ownership, cors, object_bytes, object_count, created_at, tier, encryption, object_lock, tags, lifecycle, encryption_key, bucket_key"
+const bucketCols = "id, name, project_id, service_id, region, acl, policy, versioning, access_block, ownership, cors, object_bytes, object_count, created_at, tier, encryption, object_lock, tags, lifecycle, encryption_key, bucket_key, notification"
 
 func scanBucket(row interface{ Scan(...any) error }) (bucket.Bucket, error) {
 	var b bucket.Bucket
 	var created int64
-	var block, cors, lock, tags, lifecycle string
+	var block, cors, lock, tags, lifecycle, notification string
 	var bucketKey int
-	err := row.Scan(&b.ID, &b.Name, &b.ProjectID, &b.ServiceID, &b.Region, &b.ACL, &b.Policy, &b.Versioning, &block, &b.Ownership, &cors, &b.Bytes, &b.Objects, &created, &b.Tier, &b.Encryption, &lock, &tags, &lifecycle, &b.EncryptionKey, &bucketKey)
+	err := row.Scan(&b.ID, &b.Name, &b.ProjectID, &b.ServiceID, &b.Region, &b.ACL, &b.Policy, &b.Versioning, &block, &b.Ownership, &cors, &b.Bytes, &b.Objects, &created, &b.Tier, &b.Encryption, &lock, &tags, &lifecycle, &b.EncryptionKey, &bucketKey, &notification)
 	if err != nil {
 		return b, err
 	}
 	b.BucketKey = bucketKey != 0
+	if err := fromJSONValue(notification, &b.Notifications); err != nil {
+		return b, fmt.Errorf("decode notification of bucket %s: %w", b.Name, err)
+	}
 	if err := fromJSONValue(tags, &b.Tags); err != nil {
 		return b, fmt.Errorf("decode tags of bucket %s: %w", b.Name, err)
 	}
@@ -238,16 +241,16 @@ func (s *Store) LifecycleBuckets(ctx context.Context, after string, limit int) (
 
 // UpdateBucket stores a bucket's configuration: ACL, policy, public
 // access block, object ownership, CORS rules, default encryption, tags and
-// lifecycle rules.
+// lifecycle and notification rules.
 // Versioning and object lock have setters of their own, which check their
 // rules against the stored state: a caller's copy may be a second old.
 func (s *Store) UpdateBucket(ctx context.Context, b bucket.Bucket) error {
 	defer s.forget(ctx)
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE buckets SET acl = $1, policy = $2, access_block = $3, ownership = $4, cors = $5, encryption = $6, tags = $7, lifecycle = $8,
-			encryption_key = $10, bucket_key = $11 WHERE id = $9 AND deleted_at IS NULL`,
+			encryption_key = $10, bucket_key = $11, notification = $12 WHERE id = $9 AND deleted_at IS NULL`,
 			b.ACL, b.Policy, accessBlockJSON(b.AccessBlock), b.Ownership, corsJSON(b.CORS), b.Encryption, toJSONValue(b.Tags, len(b.Tags) == 0),
-			toJSONValue(b.Lifecycle, len(b.Lifecycle) == 0), b.ID, b.EncryptionKey, boolInt(b.BucketKey))
+			toJSONValue(b.Lifecycle, len(b.Lifecycle) == 0), b.ID, b.EncryptionKey, boolInt(b.BucketKey), toJSONValue(b.Notifications, len(b.Notifications) == 0))
 		if err != nil {
 			return mapErr(err)
 		}
@@ -385,32 +388,49 @@ func (s *Store) GetObject(ctx context.Context, bucketID, key string) (bucket.Obj
 
 // putObject commits o as its key's newest version, as the bucket's
 // versioning state, read in the same transaction, says.
-func (s *Store) putObject(ctx context.Context, tx *sql.Tx, o bucket.Object) (bucket.Committed, error) {
-	versioning, _, err := s.bucketStateIn(ctx, tx, o.BucketID)
+// event is the change's name when the context names none, and o's
+// events are queued in tx for the rules that want them.
+func (s *Store) putObject(ctx context.Context, tx *sql.Tx, o bucket.Object, event string) (bucket.Committed, error) {
+	st, err := s.bucketStateIn(ctx, tx, o.BucketID)
 	if err != nil {
 		return bucket.Committed{}, err
 	}
-	if versioning == "" {
-		freed, err := replaceObject(ctx, tx, o)
-		return bucket.Committed{Freed: freed}, err
+	var c bucket.Committed
+	if st.versioning == "" {
+		c.Freed, err = replaceObject(ctx, tx, o)
+	} else {
+		c, err = putVersion(ctx, tx, o, st.versioning)
 	}
-	return putVersion(ctx, tx, o, versioning)
+	if err != nil {
+		return c, err
+	}
+	return c, queueEvents(ctx, tx, st, bucket.ChangeFacts{Event: bucket.CauseFrom(ctx, event).Event, Key: o.Key, Size: o.Size,
+		ETag: o.ETag, VersionID: c.VersionID, At: o.Modified})
 }
 
-// bucketStateIn reads a bucket's versioning state and object lock
-// configuration (JSON, "" when off) in tx, so a write acts on the state
-// its commit sees, not on what the request saw when it started; on
+// bucketState is what a write reads of its bucket in its transaction:
+// the versioning state, the object lock configuration (JSON, "" when
+// off), and what the events it announces need.
+type bucketState struct {
+	versioning, lock    string
+	name, owner, region string
+	notification        string // JSON rules, "" for none
+}
+
+// bucketStateIn reads a bucket's state in tx, so a write acts on the
+// state its commit sees, not on what the request saw when it started; on
 // PostgreSQL the row stays locked until commit (every write takes it for
 // the usage counters anyway).
-func (s *Store) bucketStateIn(ctx context.Context, tx *sql.Tx, bucketID string) (versioning, lock string, err error) {
-	q := "SELECT versioning, object_lock FROM buckets WHERE id = $1 AND deleted_at IS NULL"
+func (s *Store) bucketStateIn(ctx context.Context, tx *sql.Tx, bucketID string) (bucketState, error) {
+	q := "SELECT versioning, object_lock, name, project_id, region, notification FROM buckets WHERE id = $1 AND deleted_at IS NULL"
 	if s.engine == Postgres {
 		q += " FOR UPDATE"
 	}
-	if err := tx.QueryRowContext(ctx, q, bucketID).Scan(&versioning, &lock); err != nil {
-		return "", "", notFound(err, "bucket", bucketID)
+	var st bucketState
+	if err := tx.QueryRowContext(ctx, q, bucketID).Scan(&st.versioning, &st.lock, &st.name, &st.owner, &st.region, &st.notification); err != nil {
+		return st, notFound(err, "bucket", bucketID)
 	}
-	return versioning, lock, nil
+	return st, nil
 }
 
 // replaceObject upserts o and moves the bucket's counters by the
@@ -512,12 +532,12 @@ func (s *Store) PutObject(ctx context.Context, o bucket.Object) (c bucket.Commit
 			if err := s.lockKey(ctx, tx, o.BucketID, o.Key); err != nil {
 				return err
 			}
-			c, err = s.putObject(ctx, tx, o)
+			c, err = s.putObject(ctx, tx, o, bucket.EventPut)
 			return err
 		})
 		return c, err
 	}
-	me := &putReq{o: o, lead: make(chan bool, 1)}
+	me := &putReq{cause: bucket.CauseFrom(ctx, ""), o: o, lead: make(chan bool, 1)}
 	g := &s.puts
 	g.mu.Lock()
 	g.queue = append(g.queue, me)
@@ -561,9 +581,10 @@ type putGroup struct {
 }
 
 type putReq struct {
-	o    bucket.Object
-	done bucket.Committed
-	err  error
+	cause bucket.WriteCause // the caller's, for the events it announces
+	o     bucket.Object
+	done  bucket.Committed
+	err   error
 	// lead receives true when this request is to lead the next batch,
 	// false when its batch is done.
 	lead chan bool
@@ -575,7 +596,7 @@ func (s *Store) commitPuts(ctx context.Context, batch []*putReq) {
 			if _, err := tx.ExecContext(ctx, "SAVEPOINT put_object"); err != nil {
 				return fmt.Errorf("savepoint: %w", mapErr(err))
 			}
-			r.done, r.err = s.putObject(ctx, tx, r.o)
+			r.done, r.err = s.putObject(bucket.WithCause(ctx, r.cause), tx, r.o, bucket.EventPut)
 			if r.err != nil {
 				if _, err := tx.ExecContext(ctx, "ROLLBACK TO put_object"); err != nil {
 					return fmt.Errorf("rollback to savepoint: %w", mapErr(err))
@@ -607,15 +628,19 @@ func (s *Store) DeleteObject(ctx context.Context, bucketID, key string, at time.
 		if err := s.lockKey(ctx, tx, bucketID, key); err != nil {
 			return err
 		}
-		versioning, _, err := s.bucketStateIn(ctx, tx, bucketID)
+		st, err := s.bucketStateIn(ctx, tx, bucketID)
 		if err != nil {
 			return err
 		}
-		c.Versioned = versioning != ""
+		family := bucket.CauseFrom(ctx, bucket.EventRemoved).Event
+		c.Versioned = st.versioning != ""
 		if c.Versioned {
-			vc, err := putDeleteMarker(ctx, tx, bucketID, key, versioning, at)
+			vc, err := putDeleteMarker(ctx, tx, bucketID, key, st.versioning, at)
 			c.Freed, c.VersionID = vc.Freed, vc.VersionID
-			return err
+			if err != nil {
+				return err
+			}
+			return queueEvents(ctx, tx, st, bucket.ChangeFacts{Event: family + bucket.RemovedMarker, Key: key, VersionID: vc.VersionID, At: at})
 		}
 		var size int64
 		var old body
@@ -629,7 +654,10 @@ func (s *Store) DeleteObject(ctx context.Context, bucketID, key string, at time.
 		if c.Freed, err = old.free(ctx, tx); err != nil {
 			return err
 		}
-		return bumpUsage(ctx, tx, bucketID, -size, -1)
+		if err := bumpUsage(ctx, tx, bucketID, -size, -1); err != nil {
+			return err
+		}
+		return queueEvents(ctx, tx, st, bucket.ChangeFacts{Event: family + bucket.RemovedDelete, Key: key, At: at})
 	})
 	if err != nil {
 		c.Freed = nil
@@ -899,7 +927,7 @@ func (s *Store) CompleteUpload(ctx context.Context, bucketID, uploadID string, o
 		if err := s.lockKey(ctx, tx, o.BucketID, o.Key); err != nil {
 			return err
 		}
-		c, err = s.putObject(ctx, tx, o)
+		c, err = s.putObject(ctx, tx, o, bucket.EventComplete)
 		return err
 	})
 	if err != nil {

@@ -24,11 +24,11 @@ const versionCols = objectCols
 func (s *Store) SetVersioning(ctx context.Context, bucketID, status string) error {
 	defer s.forget(ctx)
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		_, lock, err := s.bucketStateIn(ctx, tx, bucketID)
+		st, err := s.bucketStateIn(ctx, tx, bucketID)
 		if err != nil {
 			return err
 		}
-		if lock != "" && status != bucket.VersioningEnabled {
+		if st.lock != "" && status != bucket.VersioningEnabled {
 			return errs.E(errs.Conflict, "versioning cannot be suspended on a bucket with object lock")
 		}
 		_, err = tx.ExecContext(ctx, "UPDATE buckets SET versioning = $1 WHERE id = $2", status, bucketID)
@@ -41,11 +41,11 @@ func (s *Store) SetVersioning(ctx context.Context, bucketID, status string) erro
 func (s *Store) SetObjectLock(ctx context.Context, bucketID string, cfg bucket.ObjectLockConfig) error {
 	defer s.forget(ctx)
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		v, _, err := s.bucketStateIn(ctx, tx, bucketID)
+		st, err := s.bucketStateIn(ctx, tx, bucketID)
 		if err != nil {
 			return err
 		}
-		if v != bucket.VersioningEnabled {
+		if st.versioning != bucket.VersioningEnabled {
 			return errs.E(errs.Conflict, "object lock can be turned on only for a bucket with versioning enabled")
 		}
 		_, err = tx.ExecContext(ctx, "UPDATE buckets SET object_lock = $1 WHERE id = $2", toJSONValue(cfg, false), bucketID)
@@ -263,6 +263,10 @@ func (s *Store) DeleteVersion(ctx context.Context, bucketID, key, versionID stri
 		if err := allow(gone); err != nil {
 			return err
 		}
+		st, err := s.bucketStateIn(ctx, tx, bucketID)
+		if err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, "DELETE FROM "+table+" WHERE bucket_id = $1 AND key_name = $2 AND seq = $3", bucketID, key, gone.Seq); err != nil {
 			return fmt.Errorf("delete version: %w", mapErr(err))
 		}
@@ -277,7 +281,11 @@ func (s *Store) DeleteVersion(ctx context.Context, bucketID, key, versionID stri
 				return err
 			}
 		}
-		return promote(ctx, tx, bucketID, key)
+		if err := promote(ctx, tx, bucketID, key); err != nil {
+			return err
+		}
+		return queueEvents(ctx, tx, st, bucket.ChangeFacts{Event: bucket.CauseFrom(ctx, bucket.EventRemoved).Event + bucket.RemovedDelete,
+			Key: key, VersionID: gone.VersionID, At: time.Now()})
 	})
 	return gone, err
 }
