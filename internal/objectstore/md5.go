@@ -27,7 +27,9 @@ const lanesFrom = 3
 // four streams in lanes of one core hash about 1.7 GB/s. A body takes a
 // lane only when enough others are in flight to fill some (lanesFrom).
 // The lanes' goroutine is started by the first body to take a lane and
-// ends with Close once no lane hasher is left.
+// ends when the last lane hasher is released: bursts of large uploads are
+// rare next to the time between them, and an idle node keeps no goroutine
+// or lane buffers for them.
 type md5Lanes struct {
 	mu     sync.Mutex
 	srv    md5simd.Server
@@ -82,7 +84,7 @@ func (l *md5Lanes) close() {
 }
 
 func (l *md5Lanes) stopIdle() {
-	if l.closed && l.active == 0 && l.srv != nil {
+	if l.active == 0 && l.srv != nil {
 		l.srv.Close()
 		l.srv = nil
 	}
