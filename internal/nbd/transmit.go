@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"runtime/debug"
-	"sync"
 )
 
 type request struct {
@@ -24,8 +23,8 @@ type request struct {
 // protocol, or the server shuts down; then it waits for the requests in
 // flight to reply.
 func (c *conn) transmit(exp Export) error {
-	var wg sync.WaitGroup
-	defer wg.Wait()
+	c.drained.L = &c.qmu
+	defer c.wg.Wait()
 	sem := make(chan struct{}, c.s.opts.MaxInFlight)
 	size := uint64(exp.Size())
 	flags := flagsFor(exp)
@@ -69,7 +68,7 @@ func (c *conn) transmit(exp Export) error {
 				if _, err := io.CopyN(io.Discard, c.br, int64(r.length)); err != nil {
 					return err
 				}
-				if err := c.reply(r.handle, errOverflow, nil, nil); err != nil {
+				if err := c.reply(r.handle, errOverflow); err != nil {
 					return err
 				}
 				continue
@@ -93,16 +92,16 @@ func (c *conn) transmit(exp Export) error {
 			seq := r.off == seqEnd
 			seqEnd = r.off + uint64(r.length)
 			if seq {
-				c.serve(ctx, exp, r)
+				c.serve(ctx, exp, r, true)
 				continue
 			}
 		}
 		sem <- struct{}{}
-		wg.Add(1)
+		c.wg.Add(1)
 		go func() {
-			defer wg.Done()
+			defer c.wg.Done()
 			defer func() { <-sem }()
-			c.serve(ctx, exp, r)
+			c.serve(ctx, exp, r, false)
 		}()
 	}
 }
@@ -143,7 +142,10 @@ func check(r request, size uint64, flags uint16) uint32 {
 	return 0
 }
 
-func (c *conn) serve(ctx context.Context, exp Export, r request) {
+// serve serves r and queues its reply. With inline (the request loop
+// serving a sequential READ itself) another goroutine sends the data, so
+// that the loop's next read from the export overlaps this send.
+func (c *conn) serve(ctx context.Context, exp Export, r request, inline bool) {
 	// A bug in one request answers EIO to it rather than taking down
 	// every export on the node.
 	defer func() {
@@ -159,11 +161,7 @@ func (c *conn) serve(ctx context.Context, exp Export, r request) {
 		buf := c.s.bufs.get(int(r.length))
 		if err = exp.ReadAt(ctx, *buf, off); err == nil {
 			// The buffer goes back to the pool once sent.
-			if c.structured {
-				c.replyRead(r.handle, r.off, *buf, buf)
-			} else {
-				c.reply(r.handle, 0, *buf, buf)
-			}
+			c.replyRead(r.handle, r.off, *buf, buf, inline)
 			return
 		}
 		c.s.bufs.put(buf)
@@ -199,31 +197,51 @@ func (c *conn) replyErr(r request, e uint32) error {
 	if e != 0 && c.structured && (r.typ == cmdRead || r.typ == cmdBlockStatus) {
 		return c.replyError(r.handle, e)
 	}
-	return c.reply(r.handle, e, nil, nil)
+	return c.reply(r.handle, e)
 }
 
-// reply queues a simple reply (data follows only on success of a READ)
-// and sends it. Replies are combined: whoever finds the socket free writes
-// everything queued so far with one writev, while the others return at
-// once, leaving their reply (and buffer) to it. At queue depth 32 this cuts
-// the send syscalls for small requests several-fold. A failed send closes
-// the connection, which ends the request loop.
-func (c *conn) reply(handle uint64, e uint32, data []byte, buf *[]byte) error {
+// reply sends a simple reply without data. Replies are combined: whoever
+// finds the socket free writes everything queued so far with one writev,
+// while the others return at once, leaving their reply (and buffer) to it.
+// At queue depth 32 this cuts the send syscalls for small requests
+// several-fold. A failed send closes the connection, which ends the
+// request loop.
+func (c *conn) reply(handle uint64, e uint32) error {
+	return c.send(simpleHeader(handle, e), nil, nil)
+}
+
+func simpleHeader(handle uint64, e uint32) []byte {
 	h := make([]byte, 16)
 	binary.BigEndian.PutUint32(h[0:], magicSimpleRep)
 	binary.BigEndian.PutUint32(h[4:], e)
 	binary.BigEndian.PutUint64(h[8:], handle)
-	return c.send(h, data, buf)
+	return h
 }
 
 // send queues one reply (header h, then data) and sends it as reply
 // describes.
 func (c *conn) send(h, data []byte, buf *[]byte) error {
+	return c.enqueue(h, data, buf, false)
+}
+
+// maxQueued bounds the reply data queued on a connection: a request that
+// would queue more waits for the sender, so a client that stops reading
+// replies stops the server reading its requests instead of filling memory.
+const maxQueued = 16 << 20
+
+// enqueue queues one reply. If no goroutine is sending, the caller sends
+// the queue itself, or with async starts a goroutine to do it and returns
+// at once.
+func (c *conn) enqueue(h, data []byte, buf *[]byte, async bool) error {
 	c.qmu.Lock()
+	for c.queued > maxQueued {
+		c.drained.Wait()
+	}
 	c.queue = append(c.queue, h)
 	if len(data) > 0 {
 		c.queue = append(c.queue, data)
 	}
+	c.queued += len(h) + len(data)
 	if buf != nil {
 		c.queueBufs = append(c.queueBufs, buf)
 	}
@@ -232,11 +250,31 @@ func (c *conn) send(h, data []byte, buf *[]byte) error {
 		return nil
 	}
 	c.sending = true
+	if async {
+		c.qmu.Unlock()
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			c.qmu.Lock()
+			c.drainLocked()
+		}()
+		return nil
+	}
+	return c.drainLocked()
+}
+
+// drainLocked writes the queue until it is empty; c.qmu is held on entry
+// and released on return.
+func (c *conn) drainLocked() error {
 	var err error
 	for len(c.queue) > 0 {
 		out, bufs := c.queue, c.queueBufs
 		c.queue, c.queueBufs = c.spare[:0], c.spareBufs[:0]
 		c.qmu.Unlock()
+		n := 0
+		for _, b := range out {
+			n += len(b)
+		}
 		if err == nil {
 			nb := net.Buffers(out)
 			if _, werr := nb.WriteTo(c.nc); werr != nil {
@@ -251,6 +289,8 @@ func (c *conn) send(h, data []byte, buf *[]byte) error {
 		clear(bufs)
 		c.qmu.Lock()
 		c.spare, c.spareBufs = out[:0], bufs[:0]
+		c.queued -= n
+		c.drained.Broadcast()
 	}
 	c.sending = false
 	c.qmu.Unlock()
