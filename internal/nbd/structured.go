@@ -177,9 +177,12 @@ func (c *conn) replyRead(handle, off uint64, data []byte, buf *[]byte, async boo
 
 // replyError answers a request with a structured ERROR chunk.
 func (c *conn) replyError(handle uint64, e uint32) error {
+	return c.send(errorChunk(handle, e), nil, nil)
+}
+
+func errorChunk(handle uint64, e uint32) []byte {
 	h := binary.BigEndian.AppendUint32(chunkHeader(replyFlagDone, replyTypeError, handle, 6), e)
-	h = binary.BigEndian.AppendUint16(h, 0) // no message
-	return c.send(h, nil, nil)
+	return binary.BigEndian.AppendUint16(h, 0) // no message
 }
 
 // blockStatus answers BLOCK_STATUS with one chunk per selected context,

@@ -40,8 +40,14 @@ func (c *conn) transmit(exp Export) error {
 	// wake-ups per request, and on a busy box each waits for a time slice
 	// (1 MiB sequential reads at queue depth 8 fell to 0.6-0.8 of nbdkit
 	// under load that way). Other READs may go to disk and still run
-	// concurrently.
+	// concurrently. Only exports whose reads are local get this (see
+	// localReader): a read from a remote store (RBD) would stall the loop
+	// for a round trip with one request in flight.
 	seqEnd := uint64(0)
+	inline := false
+	if l, ok := exp.(localReader); ok {
+		inline = l.LocalReads()
+	}
 	for {
 		if _, err := io.ReadFull(c.br, h[:]); err != nil {
 			if errors.Is(err, io.EOF) {
@@ -88,7 +94,8 @@ func (c *conn) transmit(exp Export) error {
 			}
 			continue
 		}
-		if r.typ == cmdRead {
+		c.waitQueue()
+		if r.typ == cmdRead && inline {
 			seq := r.off == seqEnd
 			seqEnd = r.off + uint64(r.length)
 			if seq {
@@ -98,6 +105,10 @@ func (c *conn) transmit(exp Export) error {
 		}
 		sem <- struct{}{}
 		c.wg.Add(1)
+		if ae, ok := exp.(AsyncExport); ok && (r.typ == cmdRead || (r.typ == cmdWrite && r.flags&cmdFlagFUA == 0)) {
+			c.start(ae, r, func() { <-sem; c.wg.Done() })
+			continue
+		}
 		go func() {
 			defer c.wg.Done()
 			defer func() { <-sem }()
@@ -105,6 +116,10 @@ func (c *conn) transmit(exp Export) error {
 		}()
 	}
 }
+
+// localReader is an Export whose reads come from local storage, mostly
+// the page cache, rather than over a network.
+type localReader interface{ LocalReads() bool }
 
 // check validates a request against the export before any I/O.
 func check(r request, size uint64, flags uint16) uint32 {
@@ -190,6 +205,52 @@ func (c *conn) serve(ctx context.Context, exp Export, r request, inline bool) {
 	c.replyErr(r, e)
 }
 
+// start starts a READ or WRITE on an AsyncExport from the request loop;
+// its completion replies, then calls release.
+func (c *conn) start(exp AsyncExport, r request, release func()) {
+	done := func(buf *[]byte) func(error) {
+		return func(err error) {
+			defer release()
+			defer func() {
+				if p := recover(); p != nil {
+					c.s.log.Error("nbd request panicked", "type", r.typ, "panic", p, "stack", string(debug.Stack()))
+					c.replyErr(r, errIO)
+				}
+			}()
+			switch {
+			case err == nil && r.typ == cmdRead:
+				// The buffer goes back to the pool once sent.
+				c.replyRead(r.handle, r.off, *buf, buf, true)
+				return
+			case err != nil:
+				c.s.log.Warn("nbd request failed", "remote", c.nc.RemoteAddr().String(), "cmd", r.typ,
+					"offset", r.off, "length", r.length, "err", err)
+			}
+			c.s.bufs.put(buf)
+			e := errno0(err)
+			h := simpleHeader(r.handle, e)
+			if e != 0 && c.structured && r.typ == cmdRead {
+				h = errorChunk(r.handle, e)
+			}
+			c.enqueue(h, nil, nil, true)
+		}
+	}
+	if r.typ == cmdRead {
+		buf := c.s.bufs.get(int(r.length))
+		exp.ReadAtAsync(*buf, int64(r.off), done(buf))
+		return
+	}
+	exp.WriteAtAsync(*r.buf, int64(r.off), done(r.buf))
+}
+
+// errno0 is errno, and 0 for success.
+func errno0(err error) uint32 {
+	if err == nil {
+		return 0
+	}
+	return errno(err)
+}
+
 // replyErr answers r without data: a simple reply, except that once
 // structured replies are negotiated a READ or BLOCK_STATUS error must be
 // a structured one.
@@ -224,19 +285,26 @@ func (c *conn) send(h, data []byte, buf *[]byte) error {
 	return c.enqueue(h, data, buf, false)
 }
 
-// maxQueued bounds the reply data queued on a connection: a request that
-// would queue more waits for the sender, so a client that stops reading
-// replies stops the server reading its requests instead of filling memory.
+// maxQueued bounds the reply data queued on a connection: while more is
+// queued the request loop waits for the sender, so a client that stops
+// reading replies stops the server reading its requests instead of
+// filling memory.
 const maxQueued = 16 << 20
+
+// waitQueue waits until the queued replies are within maxQueued.
+func (c *conn) waitQueue() {
+	c.qmu.Lock()
+	for c.queued > maxQueued {
+		c.drained.Wait()
+	}
+	c.qmu.Unlock()
+}
 
 // enqueue queues one reply. If no goroutine is sending, the caller sends
 // the queue itself, or with async starts a goroutine to do it and returns
 // at once.
 func (c *conn) enqueue(h, data []byte, buf *[]byte, async bool) error {
 	c.qmu.Lock()
-	for c.queued > maxQueued {
-		c.drained.Wait()
-	}
 	c.queue = append(c.queue, h)
 	if len(data) > 0 {
 		c.queue = append(c.queue, data)
