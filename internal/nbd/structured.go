@@ -169,7 +169,7 @@ func (c *conn) replyRead(handle, off uint64, data []byte, buf *[]byte, async boo
 		if buf != nil {
 			c.s.bufs.put(buf)
 		}
-		return c.send(chunkHeader(replyFlagDone, replyTypeNone, handle, 0), nil, nil)
+		return c.enqueue(chunkHeader(replyFlagDone, replyTypeNone, handle, 0), nil, nil, async)
 	}
 	h := binary.BigEndian.AppendUint64(chunkHeader(replyFlagDone, replyTypeOffsetData, handle, 8+len(data)), off)
 	return c.enqueue(h, data, buf, async)
