@@ -105,7 +105,9 @@ func (c *conn) transmit(exp Export) error {
 		}
 		sem <- struct{}{}
 		c.wg.Add(1)
-		if ae, ok := exp.(AsyncExport); ok && (r.typ == cmdRead || (r.typ == cmdWrite && r.flags&cmdFlagFUA == 0)) {
+		// A large WRITE still gets a goroutine: starting it copies the
+		// payload (librbd does), which would hold up the request loop.
+		if ae, ok := exp.(AsyncExport); ok && (r.typ == cmdRead || (r.typ == cmdWrite && r.flags&cmdFlagFUA == 0 && r.length <= asyncWriteMax)) {
 			c.start(ae, r, func() { <-sem; c.wg.Done() })
 			continue
 		}
@@ -116,6 +118,10 @@ func (c *conn) transmit(exp Export) error {
 		}()
 	}
 }
+
+// asyncWriteMax is the largest WRITE the request loop starts itself on an
+// AsyncExport.
+const asyncWriteMax = 64 << 10
 
 // localReader is an Export whose reads come from local storage, mostly
 // the page cache, rather than over a network.
