@@ -45,6 +45,10 @@ func (h *Volume) ID() string { return h.v.name }
 // Size returns the volume's current size in bytes.
 func (h *Volume) Size() int64 { return h.v.size.Load() }
 
+// LocalReads tells the NBD server that reads come from a local file,
+// mostly its page cache, so that it may serve a sequential stream inline.
+func (h *Volume) LocalReads() bool { return true }
+
 // ReadOnly reports whether the volume is a snapshot.
 func (h *Volume) ReadOnly() bool { return h.v.readOnly }
 

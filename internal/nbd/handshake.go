@@ -31,7 +31,11 @@ type conn struct {
 	queueBufs []*[]byte  // pooled buffers referenced by queue
 	spare     [][]byte
 	spareBufs []*[]byte
-	sending   bool // a goroutine is writing the queue
+	queued    int       // bytes in queue and in the write under way
+	drained   sync.Cond // on qmu: queued went down
+	sending   bool      // a goroutine is writing the queue
+
+	wg sync.WaitGroup // requests being served and senders started for them
 }
 
 func (c *conn) setDeadline(t time.Time) {

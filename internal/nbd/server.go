@@ -46,6 +46,17 @@ type Export interface {
 	Allocated(ctx context.Context, off, length int64) (int64, bool, error)
 }
 
+// AsyncExport is an Export that can also start a read or write and be
+// told when it ends, so that a request in flight needs no goroutine
+// waiting for it: the request loop starts it and done replies. done runs
+// once, on any goroutine or thread (librbd's completion thread for RBD),
+// possibly before the call returns; it must not block for long.
+type AsyncExport interface {
+	Export
+	ReadAtAsync(b []byte, off int64, done func(error))
+	WriteAtAsync(b []byte, off int64, done func(error))
+}
+
 // Resolver decides which exports exist for a connection. Resolve returns
 // an error of kind errs.NotExist for unknown names and errs.Permission for
 // names the client may not use. If the Export also implements io.Closer,

@@ -157,24 +157,32 @@ func chunkHeader(flags, typ uint16, handle uint64, length int) []byte {
 	return h
 }
 
-// replyRead answers a successful READ as one OFFSET_DATA chunk (or NONE
-// for an empty read), handing buf back to the pool once sent.
-func (c *conn) replyRead(handle, off uint64, data []byte, buf *[]byte) error {
+// replyRead answers a successful READ: a simple reply with the data, or
+// once structured replies are negotiated one OFFSET_DATA chunk (or NONE
+// for an empty read). It hands buf back to the pool once sent; async is
+// as in enqueue.
+func (c *conn) replyRead(handle, off uint64, data []byte, buf *[]byte, async bool) error {
+	if !c.structured {
+		return c.enqueue(simpleHeader(handle, 0), data, buf, async)
+	}
 	if len(data) == 0 {
 		if buf != nil {
 			c.s.bufs.put(buf)
 		}
-		return c.send(chunkHeader(replyFlagDone, replyTypeNone, handle, 0), nil, nil)
+		return c.enqueue(chunkHeader(replyFlagDone, replyTypeNone, handle, 0), nil, nil, async)
 	}
 	h := binary.BigEndian.AppendUint64(chunkHeader(replyFlagDone, replyTypeOffsetData, handle, 8+len(data)), off)
-	return c.send(h, data, buf)
+	return c.enqueue(h, data, buf, async)
 }
 
 // replyError answers a request with a structured ERROR chunk.
 func (c *conn) replyError(handle uint64, e uint32) error {
+	return c.send(errorChunk(handle, e), nil, nil)
+}
+
+func errorChunk(handle uint64, e uint32) []byte {
 	h := binary.BigEndian.AppendUint32(chunkHeader(replyFlagDone, replyTypeError, handle, 6), e)
-	h = binary.BigEndian.AppendUint16(h, 0) // no message
-	return c.send(h, nil, nil)
+	return binary.BigEndian.AppendUint16(h, 0) // no message
 }
 
 // blockStatus answers BLOCK_STATUS with one chunk per selected context,
@@ -182,7 +190,7 @@ func (c *conn) replyError(handle uint64, e uint32) error {
 // validated against the export's size.
 func (c *conn) blockStatus(ctx context.Context, exp Export, r request) error {
 	if !c.meta.any() {
-		return c.reply(r.handle, errInval, nil, nil)
+		return c.reply(r.handle, errInval)
 	}
 	if r.length == 0 {
 		return c.replyError(r.handle, errInval)

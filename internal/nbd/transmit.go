@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"runtime/debug"
-	"sync"
 )
 
 type request struct {
@@ -24,8 +23,8 @@ type request struct {
 // protocol, or the server shuts down; then it waits for the requests in
 // flight to reply.
 func (c *conn) transmit(exp Export) error {
-	var wg sync.WaitGroup
-	defer wg.Wait()
+	c.drained.L = &c.qmu
+	defer c.wg.Wait()
 	sem := make(chan struct{}, c.s.opts.MaxInFlight)
 	size := uint64(exp.Size())
 	flags := flagsFor(exp)
@@ -41,8 +40,14 @@ func (c *conn) transmit(exp Export) error {
 	// wake-ups per request, and on a busy box each waits for a time slice
 	// (1 MiB sequential reads at queue depth 8 fell to 0.6-0.8 of nbdkit
 	// under load that way). Other READs may go to disk and still run
-	// concurrently.
+	// concurrently. Only exports whose reads are local get this (see
+	// localReader): a read from a remote store (RBD) would stall the loop
+	// for a round trip with one request in flight.
 	seqEnd := uint64(0)
+	inline := false
+	if l, ok := exp.(localReader); ok {
+		inline = l.LocalReads()
+	}
 	for {
 		if _, err := io.ReadFull(c.br, h[:]); err != nil {
 			if errors.Is(err, io.EOF) {
@@ -69,7 +74,7 @@ func (c *conn) transmit(exp Export) error {
 				if _, err := io.CopyN(io.Discard, c.br, int64(r.length)); err != nil {
 					return err
 				}
-				if err := c.reply(r.handle, errOverflow, nil, nil); err != nil {
+				if err := c.reply(r.handle, errOverflow); err != nil {
 					return err
 				}
 				continue
@@ -89,23 +94,38 @@ func (c *conn) transmit(exp Export) error {
 			}
 			continue
 		}
-		if r.typ == cmdRead {
+		c.waitQueue()
+		if r.typ == cmdRead && inline {
 			seq := r.off == seqEnd
 			seqEnd = r.off + uint64(r.length)
 			if seq {
-				c.serve(ctx, exp, r)
+				c.serve(ctx, exp, r, true)
 				continue
 			}
 		}
 		sem <- struct{}{}
-		wg.Add(1)
+		c.wg.Add(1)
+		// A large WRITE still gets a goroutine: starting it copies the
+		// payload (librbd does), which would hold up the request loop.
+		if ae, ok := exp.(AsyncExport); ok && (r.typ == cmdRead || (r.typ == cmdWrite && r.flags&cmdFlagFUA == 0 && r.length <= asyncWriteMax)) {
+			c.start(ae, r, func() { <-sem; c.wg.Done() })
+			continue
+		}
 		go func() {
-			defer wg.Done()
+			defer c.wg.Done()
 			defer func() { <-sem }()
-			c.serve(ctx, exp, r)
+			c.serve(ctx, exp, r, false)
 		}()
 	}
 }
+
+// asyncWriteMax is the largest WRITE the request loop starts itself on an
+// AsyncExport.
+const asyncWriteMax = 64 << 10
+
+// localReader is an Export whose reads come from local storage, mostly
+// the page cache, rather than over a network.
+type localReader interface{ LocalReads() bool }
 
 // check validates a request against the export before any I/O.
 func check(r request, size uint64, flags uint16) uint32 {
@@ -143,7 +163,10 @@ func check(r request, size uint64, flags uint16) uint32 {
 	return 0
 }
 
-func (c *conn) serve(ctx context.Context, exp Export, r request) {
+// serve serves r and queues its reply. With inline (the request loop
+// serving a sequential READ itself) another goroutine sends the data, so
+// that the loop's next read from the export overlaps this send.
+func (c *conn) serve(ctx context.Context, exp Export, r request, inline bool) {
 	// A bug in one request answers EIO to it rather than taking down
 	// every export on the node.
 	defer func() {
@@ -159,11 +182,7 @@ func (c *conn) serve(ctx context.Context, exp Export, r request) {
 		buf := c.s.bufs.get(int(r.length))
 		if err = exp.ReadAt(ctx, *buf, off); err == nil {
 			// The buffer goes back to the pool once sent.
-			if c.structured {
-				c.replyRead(r.handle, r.off, *buf, buf)
-			} else {
-				c.reply(r.handle, 0, *buf, buf)
-			}
+			c.replyRead(r.handle, r.off, *buf, buf, inline)
 			return
 		}
 		c.s.bufs.put(buf)
@@ -192,6 +211,52 @@ func (c *conn) serve(ctx context.Context, exp Export, r request) {
 	c.replyErr(r, e)
 }
 
+// start starts a READ or WRITE on an AsyncExport from the request loop;
+// its completion replies, then calls release.
+func (c *conn) start(exp AsyncExport, r request, release func()) {
+	done := func(buf *[]byte) func(error) {
+		return func(err error) {
+			defer release()
+			defer func() {
+				if p := recover(); p != nil {
+					c.s.log.Error("nbd request panicked", "type", r.typ, "panic", p, "stack", string(debug.Stack()))
+					c.replyErr(r, errIO)
+				}
+			}()
+			switch {
+			case err == nil && r.typ == cmdRead:
+				// The buffer goes back to the pool once sent.
+				c.replyRead(r.handle, r.off, *buf, buf, true)
+				return
+			case err != nil:
+				c.s.log.Warn("nbd request failed", "remote", c.nc.RemoteAddr().String(), "cmd", r.typ,
+					"offset", r.off, "length", r.length, "err", err)
+			}
+			c.s.bufs.put(buf)
+			e := errno0(err)
+			h := simpleHeader(r.handle, e)
+			if e != 0 && c.structured && r.typ == cmdRead {
+				h = errorChunk(r.handle, e)
+			}
+			c.enqueue(h, nil, nil, true)
+		}
+	}
+	if r.typ == cmdRead {
+		buf := c.s.bufs.get(int(r.length))
+		exp.ReadAtAsync(*buf, int64(r.off), done(buf))
+		return
+	}
+	exp.WriteAtAsync(*r.buf, int64(r.off), done(r.buf))
+}
+
+// errno0 is errno, and 0 for success.
+func errno0(err error) uint32 {
+	if err == nil {
+		return 0
+	}
+	return errno(err)
+}
+
 // replyErr answers r without data: a simple reply, except that once
 // structured replies are negotiated a READ or BLOCK_STATUS error must be
 // a structured one.
@@ -199,31 +264,58 @@ func (c *conn) replyErr(r request, e uint32) error {
 	if e != 0 && c.structured && (r.typ == cmdRead || r.typ == cmdBlockStatus) {
 		return c.replyError(r.handle, e)
 	}
-	return c.reply(r.handle, e, nil, nil)
+	return c.reply(r.handle, e)
 }
 
-// reply queues a simple reply (data follows only on success of a READ)
-// and sends it. Replies are combined: whoever finds the socket free writes
-// everything queued so far with one writev, while the others return at
-// once, leaving their reply (and buffer) to it. At queue depth 32 this cuts
-// the send syscalls for small requests several-fold. A failed send closes
-// the connection, which ends the request loop.
-func (c *conn) reply(handle uint64, e uint32, data []byte, buf *[]byte) error {
+// reply sends a simple reply without data. Replies are combined: whoever
+// finds the socket free writes everything queued so far with one writev,
+// while the others return at once, leaving their reply (and buffer) to it.
+// At queue depth 32 this cuts the send syscalls for small requests
+// several-fold. A failed send closes the connection, which ends the
+// request loop.
+func (c *conn) reply(handle uint64, e uint32) error {
+	return c.send(simpleHeader(handle, e), nil, nil)
+}
+
+func simpleHeader(handle uint64, e uint32) []byte {
 	h := make([]byte, 16)
 	binary.BigEndian.PutUint32(h[0:], magicSimpleRep)
 	binary.BigEndian.PutUint32(h[4:], e)
 	binary.BigEndian.PutUint64(h[8:], handle)
-	return c.send(h, data, buf)
+	return h
 }
 
 // send queues one reply (header h, then data) and sends it as reply
 // describes.
 func (c *conn) send(h, data []byte, buf *[]byte) error {
+	return c.enqueue(h, data, buf, false)
+}
+
+// maxQueued bounds the reply data queued on a connection: while more is
+// queued the request loop waits for the sender, so a client that stops
+// reading replies stops the server reading its requests instead of
+// filling memory.
+const maxQueued = 16 << 20
+
+// waitQueue waits until the queued replies are within maxQueued.
+func (c *conn) waitQueue() {
+	c.qmu.Lock()
+	for c.queued > maxQueued {
+		c.drained.Wait()
+	}
+	c.qmu.Unlock()
+}
+
+// enqueue queues one reply. If no goroutine is sending, the caller sends
+// the queue itself, or with async starts a goroutine to do it and returns
+// at once.
+func (c *conn) enqueue(h, data []byte, buf *[]byte, async bool) error {
 	c.qmu.Lock()
 	c.queue = append(c.queue, h)
 	if len(data) > 0 {
 		c.queue = append(c.queue, data)
 	}
+	c.queued += len(h) + len(data)
 	if buf != nil {
 		c.queueBufs = append(c.queueBufs, buf)
 	}
@@ -232,11 +324,31 @@ func (c *conn) send(h, data []byte, buf *[]byte) error {
 		return nil
 	}
 	c.sending = true
+	if async {
+		c.qmu.Unlock()
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			c.qmu.Lock()
+			c.drainLocked()
+		}()
+		return nil
+	}
+	return c.drainLocked()
+}
+
+// drainLocked writes the queue until it is empty; c.qmu is held on entry
+// and released on return.
+func (c *conn) drainLocked() error {
 	var err error
 	for len(c.queue) > 0 {
 		out, bufs := c.queue, c.queueBufs
 		c.queue, c.queueBufs = c.spare[:0], c.spareBufs[:0]
 		c.qmu.Unlock()
+		n := 0
+		for _, b := range out {
+			n += len(b)
+		}
 		if err == nil {
 			nb := net.Buffers(out)
 			if _, werr := nb.WriteTo(c.nc); werr != nil {
@@ -251,6 +363,8 @@ func (c *conn) send(h, data []byte, buf *[]byte) error {
 		clear(bufs)
 		c.qmu.Lock()
 		c.spare, c.spareBufs = out[:0], bufs[:0]
+		c.queued -= n
+		c.drained.Broadcast()
 	}
 	c.sending = false
 	c.qmu.Unlock()

@@ -5,6 +5,7 @@ package rbd
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -41,6 +42,15 @@ func (s *Store) create(ctx context.Context, id string, size int64) error {
 		return kind(err)
 	}
 	img, err := s.live(id)
+	if errs.Is(err, errs.NotExist) && !errors.Is(err, errDeleted) {
+		// librbd names an image before it writes its header: a create
+		// killed in between leaves a name that does not open. That is
+		// this step's own partial work; make the image again.
+		if err := s.removePartial(id); err != nil {
+			return err
+		}
+		return kind(rbd.CreateImage(s.io, id, uint64(size), opts))
+	}
 	if err != nil {
 		return errs.E(errs.Exist, "volume %s already exists", id)
 	}
@@ -66,6 +76,14 @@ func imageOptions(clone bool) *rbd.ImageOptions {
 		_ = o.SetUint64(rbd.ImageOptionCloneFormat, 2)
 	}
 	return o
+}
+
+// removePartial removes what a killed create or clone of image id left.
+func (s *Store) removePartial(id string) error {
+	if err := rbd.RemoveImage(s.io, id); err != nil && errno(err) != 2 {
+		return fmt.Errorf("remove the partial image %s: %w", id, kind(err))
+	}
+	return nil
 }
 
 // Snapshot makes newID an RBD snapshot of volume srcID. RBD cannot
@@ -141,8 +159,18 @@ func (s *Store) clone(ctx context.Context, srcID, newID string) error {
 		parent, snap = srcID, cloneSnapPrefix+newID
 	}
 	if img, err := s.openImage(newID, ""); err == nil {
+		made, _ := img.GetMetadata(madeKey)
 		img.Close()
-		return s.finishClone(parent, snap, newID) // a crashed attempt made the clone
+		if made == newID {
+			return s.finishClone(parent, snap, newID) // a crashed attempt made the clone
+		}
+		// librbd makes the image, then attaches it to its parent: a
+		// clone killed on the way may have no parent, or a parent that
+		// does not count it. It is this step's own partial work (the
+		// volume is not in use before the step ends); make it again.
+		if err := s.removePartial(newID); err != nil {
+			return err
+		}
 	} else if !errs.Is(err, errs.NotExist) {
 		return err
 	}
@@ -159,7 +187,15 @@ func (s *Store) clone(ctx context.Context, srcID, newID string) error {
 	}
 	opts := imageOptions(true)
 	defer opts.Destroy()
-	if err := rbd.CloneImage(s.io, parent, snap, s.io, newID, opts); err != nil && errno(err) != 17 {
+	err = rbd.CloneImage(s.io, parent, snap, s.io, newID, opts)
+	if errno(err) == 17 {
+		// A name without a header (see create): left by a killed clone.
+		if err := s.removePartial(newID); err != nil {
+			return err
+		}
+		err = rbd.CloneImage(s.io, parent, snap, s.io, newID, opts)
+	}
+	if err != nil {
 		return kind(err)
 	}
 	return s.finishClone(parent, snap, newID)
@@ -175,6 +211,10 @@ func (s *Store) finishClone(parent, snap, id string) error {
 		return err
 	}
 	err = s.recordParent(img)
+	if err == nil {
+		// The clone is whole: a retry keeps it (see clone).
+		err = kind(img.SetMetadata(madeKey, id))
+	}
 	img.Close()
 	if err != nil {
 		return err

@@ -5,9 +5,7 @@ package rbd
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"sync"
 
@@ -29,6 +27,7 @@ type Volume struct {
 	s        *Store
 	key      string
 	img      *rbd.Image
+	raw      rawImage // img's handle, for the asynchronous calls
 	readOnly bool
 	once     sync.Once
 }
@@ -55,7 +54,7 @@ func (s *Store) Volume(ctx context.Context, id string) (*Volume, error) {
 		s.open[key] = h
 	}
 	h.refs++
-	return &Volume{s: s, key: key, img: h.img, readOnly: snap != ""}, nil
+	return &Volume{s: s, key: key, img: h.img, raw: imageHandle(h.img), readOnly: snap != ""}, nil
 }
 
 // Close releases the volume; the last user closes the librbd image.
@@ -152,24 +151,49 @@ func (v *Volume) Allocated(ctx context.Context, off, n int64) (int64, bool, erro
 // ReadOnly reports a snapshot.
 func (v *Volume) ReadOnly() bool { return v.readOnly }
 
+// ReadAt, WriteAt, Flush and discard go through librbd's asynchronous
+// calls: a request in flight parks its goroutine rather than an OS thread
+// in C, so many of them cost no more threads than librbd's own.
 func (v *Volume) ReadAt(ctx context.Context, b []byte, off int64) error {
-	n, err := v.img.ReadAt(b, off)
-	if err != nil && !(errors.Is(err, io.EOF) && n == len(b)) {
-		return fmt.Errorf("rbd read %d bytes at %d: %w", len(b), off, kind(err))
+	if n := aio(v.raw, opRead, uint64(off), uint64(len(b)), b); n != int64(len(b)) {
+		return fmt.Errorf("rbd read %d bytes at %d: %w", len(b), off, aioResult(n))
 	}
 	return nil
+}
+
+// ReadAtAsync is ReadAt, calling done when it ends instead of waiting: the
+// NBD server starts a read from its request loop and replies from done.
+func (v *Volume) ReadAtAsync(b []byte, off int64, done func(error)) {
+	startAIO(v.raw, opRead, uint64(off), uint64(len(b)), b, func(n int64) {
+		if n != int64(len(b)) {
+			done(fmt.Errorf("rbd read %d bytes at %d: %w", len(b), off, aioResult(n)))
+			return
+		}
+		done(nil)
+	})
+}
+
+// WriteAtAsync is WriteAt, calling done when it ends instead of waiting.
+func (v *Volume) WriteAtAsync(b []byte, off int64, done func(error)) {
+	if v.readOnly {
+		done(errs.E(errs.Permission, "snapshot %s is read-only", v.key))
+		return
+	}
+	startAIO(v.raw, opWrite, uint64(off), uint64(len(b)), b, func(n int64) {
+		if n < 0 || (n > 0 && n != int64(len(b))) {
+			done(fmt.Errorf("rbd write %d bytes at %d: %w", len(b), off, aioResult(n)))
+			return
+		}
+		done(nil)
+	})
 }
 
 func (v *Volume) WriteAt(ctx context.Context, b []byte, off int64) error {
 	if v.readOnly {
 		return errs.E(errs.Permission, "snapshot %s is read-only", v.key)
 	}
-	n, err := v.img.WriteAt(b, off)
-	if err == nil && n != len(b) {
-		err = io.ErrShortWrite
-	}
-	if err != nil {
-		return fmt.Errorf("rbd write %d bytes at %d: %w", len(b), off, kind(err))
+	if n := aio(v.raw, opWrite, uint64(off), uint64(len(b)), b); n < 0 || (n > 0 && n != int64(len(b))) {
+		return fmt.Errorf("rbd write %d bytes at %d: %w", len(b), off, aioResult(n))
 	}
 	return nil
 }
@@ -180,7 +204,10 @@ func (v *Volume) Flush(ctx context.Context) error {
 	if v.readOnly {
 		return nil
 	}
-	return kind(v.img.Flush())
+	if n := aio(v.raw, opFlush, 0, 0, nil); n < 0 {
+		return fmt.Errorf("rbd flush: %w", aioResult(n))
+	}
+	return nil
 }
 
 // Trim discards the range; RBD frees whole objects and zeroes the rest.
@@ -199,8 +226,8 @@ func (v *Volume) discard(off, length int64) error {
 	if v.readOnly {
 		return errs.E(errs.Permission, "snapshot %s is read-only", v.key)
 	}
-	if _, err := v.img.Discard(uint64(off), uint64(length)); err != nil {
-		return fmt.Errorf("rbd discard %d bytes at %d: %w", length, off, kind(err))
+	if n := aio(v.raw, opDiscard, uint64(off), uint64(length), nil); n < 0 {
+		return fmt.Errorf("rbd discard %d bytes at %d: %w", length, off, aioResult(n))
 	}
 	return nil
 }

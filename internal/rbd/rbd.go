@@ -70,6 +70,9 @@ const (
 	deletedKey = "stowage.deleted"
 	// parentKey holds a clone's parent image id (see recordParent).
 	parentKey = "stowage.parent"
+	// madeKey holds a clone's own id once its clone step made it whole;
+	// a clone inherits its parent's metadata, whose value names the parent.
+	madeKey = "stowage.made"
 	// cloneSnapPrefix names the snapshot a clone of a volume (not of a
 	// snapshot) is made from; it is removed right after the clone exists.
 	cloneSnapPrefix = "stowage-clone."
@@ -187,10 +190,13 @@ func (s *Store) live(id string) (*rbd.Image, error) {
 	}
 	if deleted(img) {
 		img.Close()
-		return nil, errs.E(errs.NotExist, "volume %s not found", id)
+		return nil, errs.Wrap(errs.NotExist, fmt.Sprintf("volume %s not found", id), errDeleted)
 	}
 	return img, nil
 }
+
+// errDeleted marks the image of a deleted volume that snapshots keep.
+var errDeleted = errors.New("the volume was deleted")
 
 func deleted(img *rbd.Image) bool {
 	v, err := img.GetMetadata(deletedKey)
