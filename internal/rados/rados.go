@@ -17,6 +17,7 @@
 package rados
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -165,14 +166,21 @@ func (s *Store) Put(ctx context.Context, r io.Reader, o objectstore.PutOptions) 
 	}
 	id, err := newID()
 	if err != nil {
-		return objectstore.Blob{}, err
-	}
-	if err := s.recordIntent(ctx, id); err != nil {
 		s.stripes.Put(head)
 		return objectstore.Blob{}, err
 	}
-	if s.intents != nil {
+	// The intent is recorded while the rest of the head stripe streams
+	// in: no byte of the blob reaches RADOS before it is.
+	intent := make(chan error, 1)
+	go func() { intent <- s.recordIntent(ctx, id) }()
+	k, ferr := body.Fill(ctx, (*head)[len(first):])
+	err = <-intent
+	if err == nil && s.intents != nil {
 		s.intentsRecorded.Add(1)
+	}
+	if err != nil || ferr != nil && ferr != io.EOF {
+		s.stripes.Put(head)
+		return objectstore.Blob{}, cmp.Or(err, ferr)
 	}
 	touched := time.Now()
 	w := s.newStriper(id)
@@ -182,13 +190,8 @@ func (s *Store) Put(ctx context.Context, r io.Reader, o objectstore.PutOptions) 
 			w.abort()
 		}
 	}()
-	// Fill the head stripe and hand it to a writer, then the others, each
-	// as it fills.
-	k, ferr := body.Fill(ctx, (*head)[len(first):])
-	if ferr != nil && ferr != io.EOF {
-		s.stripes.Put(head)
-		return objectstore.Blob{}, ferr
-	}
+	// Hand the head stripe to a writer, then the others, each as it
+	// fills.
 	headLen := len(first) + k
 	if headLen > 0 {
 		if err := w.write(ctx, 0, head, headLen); err != nil {
