@@ -51,6 +51,10 @@ import (
 // target is one server to measure.
 type target struct {
 	name, endpoint, accessKey, secretKey, region string
+	// pid, when set, is the server's process on this machine: each phase
+	// also reports the CPU time it took, which a loaded box does not skew
+	// the way it skews rates.
+	pid int
 }
 
 type config struct {
@@ -85,6 +89,8 @@ func main() {
 	flag.StringVar(&c.peer.accessKey, "peer-access-key", "", "the peer's access key id")
 	flag.StringVar(&c.peer.secretKey, "peer-secret-key", "", "the peer's secret key")
 	flag.StringVar(&c.peer.region, "peer-region", "us-east-1", "the peer's region")
+	flag.IntVar(&c.pid, "pid", 0, "the server's process id on this machine, to report the CPU time each phase costs it")
+	flag.IntVar(&c.peer.pid, "peer-pid", 0, "the peer's process id on this machine")
 	flag.IntVar(&c.load, "load", 0, "when positive, measure a second round with this many busy goroutines in a child process")
 	flag.StringVar(&c.bucket, "bucket", "bench-s3", "bucket to use (created if missing)")
 	flag.StringVar(&c.test, "test", "all", "large, small, list, multipart, all (those four) or listscale")
@@ -258,13 +264,13 @@ func run(ctx context.Context, c config, tg target, test string) ([]metric, error
 	}
 	switch test {
 	case "large":
-		return throughput(ctx, cl, c, "large", 64<<20, 4)
+		return throughput(ctx, cl, c, tg.pid, "large", 64<<20, 4)
 	case "small":
-		return throughput(ctx, cl, c, "small", 4<<10, 32)
+		return throughput(ctx, cl, c, tg.pid, "small", 4<<10, 32)
 	case "list":
 		return list(ctx, cl, c)
 	case "multipart":
-		return multipart(ctx, cl, c)
+		return multipart(ctx, cl, c, tg.pid)
 	case "listscale":
 		return listScale(ctx, cl, c)
 	}
@@ -272,8 +278,9 @@ func run(ctx context.Context, c config, tg target, test string) ([]metric, error
 }
 
 // throughput runs a PUT phase then a GET phase of duration each, with
-// conc workers, and reports MiB/s, ops/s and latency percentiles.
-func throughput(ctx context.Context, cl *awss3.Client, c config, name string, size int64, conc int) ([]metric, error) {
+// conc workers, and reports MiB/s, ops/s and latency percentiles, and with
+// the server's pid the CPU time per operation.
+func throughput(ctx context.Context, cl *awss3.Client, c config, pid int, name string, size int64, conc int) ([]metric, error) {
 	if c.size > 0 {
 		size = c.size
 	}
@@ -312,10 +319,12 @@ func throughput(ctx context.Context, cl *awss3.Client, c config, name string, si
 		op string
 		fn func(w, i int) error
 	}{{"PUT", put}, {"GET", get}} {
+		cpu0 := cpuTime(pid)
 		r, err := phaseRun(ctx, conc, c.duration, phase.fn)
 		if err != nil {
 			return nil, fmt.Errorf("%s %s: %w", phase.op, name, err)
 		}
+		cpu := cpuTime(pid) - cpu0
 		secs := r.elapsed.Seconds()
 		what := fmt.Sprintf("%s %s ×%d", phase.op, name, conc)
 		if size >= 1<<20 {
@@ -324,9 +333,15 @@ func throughput(ctx context.Context, cl *awss3.Client, c config, name string, si
 			out = append(out, metric{what, float64(r.ops) / secs, "ops/s", false})
 		}
 		out = append(out, metric{what + " p99", ms(r.pct(99)), "ms", true})
-		fmt.Printf("%-3s %-5s size=%d conc=%d: %8.1f MiB/s %8.1f ops/s  p50 %6.1f ms  p99 %6.1f ms  (%d ops in %.1fs)\n",
+		fmt.Printf("%-3s %-5s size=%d conc=%d: %8.1f MiB/s %8.1f ops/s  p50 %6.1f ms  p99 %6.1f ms  (%d ops in %.1fs)",
 			phase.op, name, size, conc, float64(r.ops)*float64(size)/secs/(1<<20), float64(r.ops)/secs,
 			ms(r.pct(50)), ms(r.pct(99)), r.ops, secs)
+		if pid > 0 {
+			perOp := ms(cpu) / float64(r.ops)
+			out = append(out, metric{what + " server CPU", perOp, "ms/op", true})
+			fmt.Printf("  server cpu %.2f s %.3f ms/op", cpu.Seconds(), perOp)
+		}
+		fmt.Println()
 	}
 	// A minute of large PUTs writes tens of gigabytes: leave the disk as
 	// it was, so runs can follow one another.
@@ -467,8 +482,9 @@ func list(ctx context.Context, cl *awss3.Client, c config) ([]metric, error) {
 // time, and times the upload and the CompleteMultipartUpload on its own
 // (a server that copies the parts on Complete spends seconds there; one
 // that records a manifest, milliseconds). The object is read back whole,
-// to check its size, and deleted.
-func multipart(ctx context.Context, cl *awss3.Client, c config) ([]metric, error) {
+// to check its size, and deleted. With the server's pid it reports the
+// upload's CPU time per GiB.
+func multipart(ctx context.Context, cl *awss3.Client, c config, pid int) ([]metric, error) {
 	part := make([]byte, c.partSize)
 	if _, err := rand.Read(part); err != nil {
 		return nil, err
@@ -483,6 +499,7 @@ func multipart(ctx context.Context, cl *awss3.Client, c config) ([]metric, error
 	var next atomic.Int64
 	var firstErr atomic.Pointer[error]
 	var wg sync.WaitGroup
+	cpu0 := cpuTime(pid)
 	t0 := time.Now()
 	for range 4 {
 		wg.Add(1)
@@ -505,6 +522,7 @@ func multipart(ctx context.Context, cl *awss3.Client, c config) ([]metric, error
 		return nil, fmt.Errorf("upload part: %w", *e)
 	}
 	upload := time.Since(t0)
+	cpu := cpuTime(pid) - cpu0
 	t1 := time.Now()
 	if _, err := cl.CompleteMultipartUpload(ctx, &awss3.CompleteMultipartUploadInput{Bucket: aws.String(c.bucket), Key: key,
 		UploadId: up.UploadId, MultipartUpload: &types.CompletedMultipartUpload{Parts: done}}); err != nil {
@@ -526,13 +544,43 @@ func multipart(ctx context.Context, cl *awss3.Client, c config) ([]metric, error
 	}
 	get := time.Since(t2)
 	mib := float64(c.mpSize) / (1 << 20)
-	fmt.Printf("MP  size=%d parts=%d×%d: upload %8.1f MiB/s  complete %8.1f ms  GET %8.1f MiB/s\n",
+	fmt.Printf("MP  size=%d parts=%d×%d: upload %8.1f MiB/s  complete %8.1f ms  GET %8.1f MiB/s",
 		c.mpSize, n, c.partSize, mib/upload.Seconds(), ms(complete), mib/get.Seconds())
+	if pid > 0 {
+		fmt.Printf("  upload server cpu %.2f s %.3f s/GiB", cpu.Seconds(), cpu.Seconds()*1024/mib)
+	}
+	fmt.Println()
 	if _, err := cl.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: aws.String(c.bucket), Key: key}); err != nil {
 		return nil, fmt.Errorf("delete: %w", err)
 	}
 	name := fmt.Sprintf("multipart %d MiB in %d MiB parts", c.mpSize>>20, c.partSize>>20)
-	return []metric{{name + " upload", mib / upload.Seconds(), "MiB/s", false},
+	res := []metric{{name + " upload", mib / upload.Seconds(), "MiB/s", false},
 		{name + " Complete", ms(complete), "ms", true},
-		{name + " GET", mib / get.Seconds(), "MiB/s", false}}, nil
+		{name + " GET", mib / get.Seconds(), "MiB/s", false}}
+	if pid > 0 {
+		res = append(res, metric{name + " upload server CPU", cpu.Seconds() * 1024 / mib, "s/GiB", true})
+	}
+	return res, nil
+}
+
+// cpuTime is the user and system CPU time process pid has used (0 without
+// a pid or when it cannot be read), from /proc/PID/stat in clock ticks of
+// 1/100 s, which Linux reports on every architecture Go runs on.
+func cpuTime(pid int) time.Duration {
+	if pid <= 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command (in parentheses, which may hold
+	// spaces): state is the first, utime the 12th and stime the 13th.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
 }
