@@ -17,6 +17,13 @@
 // N busy goroutines (a child process of this program) beside both
 // servers, so that the loaded ratio can be reproduced.
 //
+// -pid (and -peer-pid) name the servers' processes when they run on this
+// machine: every phase then also reports the CPU time it cost the server
+// per operation (per GiB for the multipart upload). On a loaded machine
+// that is the steadier comparison: there the scheduler shares the CPU out
+// by runnable threads, so rates tell as much about a server's thread
+// count as about its work.
+//
 // The listscale test (not part of all: its fill takes minutes) times
 // listing pages over a bucket of many keys; see listScale.
 package main
