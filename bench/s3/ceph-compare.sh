@@ -47,7 +47,9 @@ CGO_ENABLED=1 go build -tags 'ceph pacific' -o "$work/stowage" ./cmd/stowage
 go build -o "$work/bench" ./bench/s3
 
 conf=$(scripts/test-ceph.sh start)
-eval "$(bench/s3/radosgw.sh start "$conf")"
+# Assigned first, so that a gateway that fails to start stops the run.
+rgw_env=$(bench/s3/radosgw.sh start "$conf")
+eval "$rgw_env"
 
 mkdir -p "$work/data"
 GOMAXPROCS=${STOWAGE_GOMAXPROCS:-} "$work/stowage" serve --data-dir "$work/data" --listen 127.0.0.1:0 --s3-listen 127.0.0.1:0 \
