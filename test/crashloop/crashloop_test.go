@@ -547,7 +547,14 @@ func settle(t *testing.T, n *testenv.Node) {
 	t.Helper()
 	deadline := time.Now().Add(120 * time.Second)
 	for {
-		live := len(list(n, "/api/v1/jobs?state=queued")) + len(list(n, "/api/v1/jobs?state=running"))
+		// One listing, not one per state: a job requeued between two
+		// listings (its lease lapsed) would be in neither.
+		live := 0
+		for _, j := range list(n, "/api/v1/jobs") {
+			if j.State == "queued" || j.State == "running" {
+				live++
+			}
+		}
 		if live == 0 {
 			break
 		}
