@@ -17,12 +17,20 @@
 // data dir) also times `dd if=/dev/zero bs=1M count=64 conv=fdatasync`
 // there, three times just before and three just after the large test,
 // and prints each server's large PUT rate as a ratio to dd's median: the
-// disk's own pace for what a large PUT must do. -pid (and -peer-pid)
-// print the server process's CPU seconds per GiB moved in each phase.
+// disk's own pace for what a large PUT must do.
 //
 // -load N makes the run two rounds: one quiet, then one with a CPU hog of
 // N busy goroutines (a child process of this program) beside both
 // servers, so that the loaded ratio can be reproduced.
+//
+// -pid (and -peer-pid) name the servers' processes when they run on this
+// machine: every phase then also reports the CPU time it cost the server
+// per operation (per GiB for the multipart upload, and with the bench
+// client's own CPU the rate both could reach on idle CPUs for large
+// objects). On a loaded machine
+// that is the steadier comparison: there the scheduler shares the CPU out
+// by runnable threads, so rates tell as much about a server's thread
+// count as about its work.
 //
 // The listscale test (not part of all: its fill takes minutes) times
 // listing pages over a bucket of many keys; see listScale.
@@ -59,7 +67,10 @@ import (
 // target is one server to measure.
 type target struct {
 	name, endpoint, accessKey, secretKey, region string
-	pid                                          int // the server's process, for its CPU time; 0: unknown
+	// pid, when set, is the server's process on this machine: each phase
+	// also reports the CPU time it took, which a loaded box does not skew
+	// the way it skews rates.
+	pid int
 }
 
 type config struct {
@@ -365,7 +376,7 @@ func run(ctx context.Context, c config, tg target, test string) ([]metric, error
 	case "list":
 		return list(ctx, cl, c)
 	case "multipart":
-		return multipart(ctx, cl, c)
+		return multipart(ctx, cl, c, tg.pid)
 	case "listscale":
 		return listScale(ctx, cl, c)
 	}
@@ -373,8 +384,8 @@ func run(ctx context.Context, c config, tg target, test string) ([]metric, error
 }
 
 // throughput runs a PUT phase then a GET phase of duration each, with
-// conc workers, and reports MiB/s, ops/s and latency percentiles (and the
-// CPU time of process pid per GiB moved, when pid is known).
+// conc workers, and reports MiB/s, ops/s and latency percentiles (and, with
+// the server's pid, its CPU time per operation and per GiB moved).
 func throughput(ctx context.Context, cl *awss3.Client, c config, pid int, name string, size int64, conc int) ([]metric, error) {
 	if c.size > 0 {
 		size = c.size
@@ -428,9 +439,15 @@ func throughput(ctx context.Context, cl *awss3.Client, c config, pid int, name s
 			out = append(out, metric{what, float64(r.ops) / secs, "ops/s", false})
 		}
 		out = append(out, metric{what + " p99", ms(r.pct(99)), "ms", true})
-		fmt.Printf("%-3s %-5s size=%d conc=%d: %8.1f MiB/s %8.1f ops/s  p50 %6.1f ms  p99 %6.1f ms  (%d ops in %.1fs)\n",
+		fmt.Printf("%-3s %-5s size=%d conc=%d: %8.1f MiB/s %8.1f ops/s  p50 %6.1f ms  p99 %6.1f ms  (%d ops in %.1fs)",
 			phase.op, name, size, conc, float64(r.ops)*float64(size)/secs/(1<<20), float64(r.ops)/secs,
 			ms(r.pct(50)), ms(r.pct(99)), r.ops, secs)
+		if pid > 0 {
+			perOp := ms(cpu) / float64(r.ops)
+			out = append(out, metric{what + " server CPU", perOp, "ms/op", true})
+			fmt.Printf("  server cpu %.2f s %.3f ms/op", cpu.Seconds(), perOp)
+		}
+		fmt.Println()
 		if pid > 0 {
 			// What the two would move per second with every CPU to
 			// themselves: the ceiling on a quiet machine.
@@ -578,8 +595,9 @@ func list(ctx context.Context, cl *awss3.Client, c config) ([]metric, error) {
 // time, and times the upload and the CompleteMultipartUpload on its own
 // (a server that copies the parts on Complete spends seconds there; one
 // that records a manifest, milliseconds). The object is read back whole,
-// to check its size, and deleted.
-func multipart(ctx context.Context, cl *awss3.Client, c config) ([]metric, error) {
+// to check its size, and deleted. With the server's pid it reports the
+// upload's CPU time per GiB.
+func multipart(ctx context.Context, cl *awss3.Client, c config, pid int) ([]metric, error) {
 	part := make([]byte, c.partSize)
 	if _, err := rand.Read(part); err != nil {
 		return nil, err
@@ -594,6 +612,7 @@ func multipart(ctx context.Context, cl *awss3.Client, c config) ([]metric, error
 	var next atomic.Int64
 	var firstErr atomic.Pointer[error]
 	var wg sync.WaitGroup
+	cpu0 := cpuTime(pid)
 	t0 := time.Now()
 	for range 4 {
 		wg.Add(1)
@@ -616,6 +635,7 @@ func multipart(ctx context.Context, cl *awss3.Client, c config) ([]metric, error
 		return nil, fmt.Errorf("upload part: %w", *e)
 	}
 	upload := time.Since(t0)
+	cpu := cpuTime(pid) - cpu0
 	t1 := time.Now()
 	if _, err := cl.CompleteMultipartUpload(ctx, &awss3.CompleteMultipartUploadInput{Bucket: aws.String(c.bucket), Key: key,
 		UploadId: up.UploadId, MultipartUpload: &types.CompletedMultipartUpload{Parts: done}}); err != nil {
@@ -637,13 +657,21 @@ func multipart(ctx context.Context, cl *awss3.Client, c config) ([]metric, error
 	}
 	get := time.Since(t2)
 	mib := float64(c.mpSize) / (1 << 20)
-	fmt.Printf("MP  size=%d parts=%d×%d: upload %8.1f MiB/s  complete %8.1f ms  GET %8.1f MiB/s\n",
+	fmt.Printf("MP  size=%d parts=%d×%d: upload %8.1f MiB/s  complete %8.1f ms  GET %8.1f MiB/s",
 		c.mpSize, n, c.partSize, mib/upload.Seconds(), ms(complete), mib/get.Seconds())
+	if pid > 0 {
+		fmt.Printf("  upload server cpu %.2f s %.3f s/GiB", cpu.Seconds(), cpu.Seconds()*1024/mib)
+	}
+	fmt.Println()
 	if _, err := cl.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: aws.String(c.bucket), Key: key}); err != nil {
 		return nil, fmt.Errorf("delete: %w", err)
 	}
 	name := fmt.Sprintf("multipart %d MiB in %d MiB parts", c.mpSize>>20, c.partSize>>20)
-	return []metric{{name + " upload", mib / upload.Seconds(), "MiB/s", false},
+	res := []metric{{name + " upload", mib / upload.Seconds(), "MiB/s", false},
 		{name + " Complete", ms(complete), "ms", true},
-		{name + " GET", mib / get.Seconds(), "MiB/s", false}}, nil
+		{name + " GET", mib / get.Seconds(), "MiB/s", false}}
+	if pid > 0 {
+		res = append(res, metric{name + " upload server CPU", cpu.Seconds() * 1024 / mib, "s/GiB", true})
+	}
+	return res, nil
 }

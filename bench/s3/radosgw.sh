@@ -26,7 +26,8 @@ start() {
   export CEPH_CONF=$conf
   ceph-authtool --create-keyring "$d/client.rgw.bench.keyring" --gen-key -n client.rgw.bench \
     --cap mon 'allow rw' --cap osd 'allow rwx' >/dev/null
-  ceph -n client.admin auth import -i "$d/client.rgw.bench.keyring" 2>/dev/null
+  ceph -n client.admin auth import -i "$d/client.rgw.bench.keyring" 2>"$d/log/rgw-auth.err" ||
+    die "importing the gateway's key failed: $(cat "$d/log/rgw-auth.err")"
   # Port 0: the kernel picks a free one, read back from the socket.
   radosgw -f -c "$conf" -n client.rgw.bench --keyring "$d/client.rgw.bench.keyring" \
     --rgw-frontends "beast endpoint=127.0.0.1:0" \

@@ -6,10 +6,10 @@
 //
 // A blob is striped into RADOS objects of 4 MiB, as radosgw does: the head
 // object is named by the blob id and carries the first stripe and, as an
-// xattr, the blob's size; stripe n > 0 is "<id>.<n>". Stripes are written
-// as the body streams in, several in flight, and the head goes last in one
-// operation with its size, so a head that exists names a whole blob; no
-// body is ever whole in memory. A ranged read fetches only the stripes it
+// xattr, the blob's size; stripe n > 0 is "<id>.<n>". Stripes, the head's
+// first, are written as the body streams in, several in flight, and the
+// size goes last, once every stripe is written, so a head with a size
+// names a whole blob; no body is ever whole in memory. A ranged read fetches only the stripes it
 // covers and reads ahead while the caller consumes the current one.
 // Bodies of at most PutOptions.InlineMax bytes are handed back inline, as
 // the local store does. Multipart objects are read through
@@ -17,6 +17,7 @@
 package rados
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -53,7 +54,7 @@ type Options struct {
 	// Namespace, when set, keeps this store's objects apart from others
 	// in the same pool (tests sharing one cluster each take their own).
 	Namespace string
-	// InFlight is how many stripes a PUT writes at once (default 4); a
+	// InFlight is how many stripes a PUT writes at once (default 8); a
 	// GET reads ahead half as many.
 	InFlight int
 	// Intents, when set, records every blob before its first byte is
@@ -81,7 +82,7 @@ type Store struct {
 	log      *slog.Logger
 	// intentsRecorded counts the blobs it recorded intents for.
 	intentsRecorded atomic.Int64
-	// stripes recycles stripe buffers: a PUT holds at most InFlight+2 and
+	// stripes recycles stripe buffers: a PUT holds at most InFlight+1 and
 	// a GET 1+InFlight/2 of them.
 	stripes sync.Pool
 }
@@ -95,7 +96,10 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	ioctx.SetNamespace(o.Namespace)
 	s := &Store{conn: conn, io: ioctx, pool: o.Pool, inFlight: o.InFlight, intents: o.Intents, log: o.Logger}
 	if s.inFlight <= 0 {
-		s.inFlight = 4
+		// A 64 MiB body's 16 stripes go in two waves rather than four,
+		// and a 16 MiB part's four with its head in one; the cost is
+		// 4 MiB of buffer per stripe in flight.
+		s.inFlight = 8
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -142,9 +146,9 @@ func radosErr(what string, err error) error {
 }
 
 // Put streams r into a new blob, or returns it in Blob.Inline when it is
-// no longer than o.InlineMax. Stripes after the first are written as they
-// fill, up to InFlight at once; the head, with the size, goes last. On any
-// error the stripes written are removed (best effort; the intent row
+// no longer than o.InlineMax. Stripes, the head's first, are written as
+// they fill, up to InFlight at once; the size goes on the head last. On
+// any error the stripes written are removed (best effort; the intent row
 // covers a crash).
 func (s *Store) Put(ctx context.Context, r io.Reader, o objectstore.PutOptions) (objectstore.Blob, error) {
 	body, err := objectstore.NewBody(r, o)
@@ -152,23 +156,31 @@ func (s *Store) Put(ctx context.Context, r io.Reader, o objectstore.PutOptions) 
 		return objectstore.Blob{}, err
 	}
 	head := s.stripes.Get().(*[]byte)
-	defer s.stripes.Put(head)
 	first, inline, err := body.Head(ctx, *head)
-	if err != nil {
-		return objectstore.Blob{}, err
-	}
-	if inline {
+	if err != nil || inline {
+		s.stripes.Put(head)
+		if err != nil {
+			return objectstore.Blob{}, err
+		}
 		return body.Blob(""), nil
 	}
 	id, err := newID()
 	if err != nil {
+		s.stripes.Put(head)
 		return objectstore.Blob{}, err
 	}
-	if err := s.recordIntent(ctx, id); err != nil {
-		return objectstore.Blob{}, err
-	}
-	if s.intents != nil {
+	// The intent is recorded while the rest of the head stripe streams
+	// in: no byte of the blob reaches RADOS before it is.
+	intent := make(chan error, 1)
+	go func() { intent <- s.recordIntent(ctx, id) }()
+	k, ferr := body.Fill(ctx, (*head)[len(first):])
+	err = <-intent
+	if err == nil && s.intents != nil {
 		s.intentsRecorded.Add(1)
+	}
+	if err != nil || ferr != nil && ferr != io.EOF {
+		s.stripes.Put(head)
+		return objectstore.Blob{}, cmp.Or(err, ferr)
 	}
 	touched := time.Now()
 	w := s.newStriper(id)
@@ -178,10 +190,16 @@ func (s *Store) Put(ctx context.Context, r io.Reader, o objectstore.PutOptions) 
 			w.abort()
 		}
 	}()
-	// Fill the head stripe (it stays in memory until the end), then the
-	// others, each handed to a writer as it fills.
-	k, ferr := body.Fill(ctx, (*head)[len(first):])
+	// Hand the head stripe to a writer, then the others, each as it
+	// fills.
 	headLen := len(first) + k
+	if headLen > 0 {
+		if err := w.write(ctx, 0, head, headLen); err != nil {
+			return objectstore.Blob{}, err
+		}
+	} else {
+		s.stripes.Put(head)
+	}
 	for n := int64(1); ferr == nil; n++ {
 		buf := s.stripes.Get().(*[]byte)
 		var k int
@@ -215,14 +233,12 @@ func (s *Store) Put(ctx context.Context, r io.Reader, o objectstore.PutOptions) 
 	b := body.Blob(id)
 	op := rados.CreateWriteOp()
 	defer op.Release()
-	if headLen > 0 {
-		op.WriteFull((*head)[:headLen])
-	} else {
+	if headLen == 0 {
 		op.Create(rados.CreateIdempotent) // an empty body: librados refuses an empty write
 	}
 	op.SetXattr(sizeXattr, []byte(strconv.FormatInt(b.Size, 10)))
 	if err := op.Operate(s.io, id, rados.OperationNoFlag); err != nil {
-		return objectstore.Blob{}, radosErr("write head", err)
+		return objectstore.Blob{}, radosErr("write size", err)
 	}
 	ok = true
 	return b, nil
@@ -254,7 +270,7 @@ func newID() (string, error) {
 	return u.String(), nil
 }
 
-// striper writes the tail stripes of one blob, at most inFlight at once.
+// striper writes the stripes of one blob, at most inFlight at once.
 type striper struct {
 	s     *Store
 	id    string
@@ -262,7 +278,7 @@ type striper struct {
 	wg    sync.WaitGroup
 	mu    sync.Mutex
 	err   error
-	last  int64 // highest stripe handed out
+	last  int64 // highest tail stripe handed out
 }
 
 func (s *Store) newStriper(id string) *striper {
@@ -281,7 +297,7 @@ func (w *striper) write(ctx context.Context, n int64, buf *[]byte, k int) error 
 	}
 	w.mu.Lock()
 	err := w.err
-	w.last = n
+	w.last = max(w.last, n)
 	w.mu.Unlock()
 	if err != nil {
 		<-w.slots

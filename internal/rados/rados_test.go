@@ -176,7 +176,8 @@ func (f *failAfter) Read(p []byte) (int, error) {
 
 // TestPutFails: a body that fails mid-stream, or runs over its limit,
 // leaves no RADOS object behind; Remove clears what a crash mid-PUT would
-// have left (stripes but no head).
+// have left (stripes, with or without a head that has no size yet), and
+// such a blob does not read as one.
 func TestPutFails(t *testing.T) {
 	ctx := context.Background()
 	s := testStore(t)
@@ -189,22 +190,33 @@ func TestPutFails(t *testing.T) {
 	if left := objects(t, s); len(left) != 0 {
 		t.Fatalf("a failed PUT left %v", left)
 	}
-	// A crash after some stripes: stripes 1..3 and 5 written (they are
-	// written out of order), no head.
-	id, err := newID()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range []int64{1, 2, 3, 5} {
-		if err := s.io.WriteFull(stripeName(id, n), []byte("x")); err != nil {
+	// A crash after some stripes: stripes 1..3 and 5+InFlight-1 written
+	// (they are written out of order, at most InFlight at once), with no
+	// head, or with its head's bytes but not yet its size.
+	for _, head := range []bool{false, true} {
+		id, err := newID()
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	removed, err := s.Remove(ctx, id)
-	if err != nil || removed != 4 {
-		t.Fatalf("remove: %d, %v", removed, err)
-	}
-	if left := objects(t, s); len(left) != 0 {
-		t.Fatalf("remove left %v", left)
+		written := []int64{1, 2, 3, 3 + int64(s.inFlight)}
+		if head {
+			written = append(written, 0)
+		}
+		for _, n := range written {
+			if err := s.io.WriteFull(stripeName(id, n), []byte("x")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if rc, err := s.Open(ctx, id, 0, -1); err == nil {
+			rc.Close()
+			t.Fatalf("an unfinished blob (head %v) opens", head)
+		}
+		removed, err := s.Remove(ctx, id)
+		if err != nil || removed != len(written) {
+			t.Fatalf("remove: %d of %d, %v", removed, len(written), err)
+		}
+		if left := objects(t, s); len(left) != 0 {
+			t.Fatalf("remove left %v", left)
+		}
 	}
 }

@@ -32,9 +32,9 @@ const (
 	mib           = 1 << 20
 )
 
-// cycles is 5 for `go test`, 25 under STOWAGE_SOAK=1, or
+// cycles is def for `go test`, 25 under STOWAGE_SOAK=1, or
 // STOWAGE_CRASH_CYCLES.
-func cycles(t *testing.T) int {
+func cycles(t *testing.T, def int) int {
 	if v := os.Getenv("STOWAGE_CRASH_CYCLES"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
@@ -45,7 +45,7 @@ func cycles(t *testing.T) int {
 	if os.Getenv("STOWAGE_SOAK") != "" {
 		return 25
 	}
-	return 5
+	return def
 }
 
 // item is what the checks read of any native resource.
@@ -66,11 +66,32 @@ type fixture struct {
 	exports         [2]string // NBD export names of the two attached volumes
 }
 
+// backend is where a crash loop's node keeps its data.
+type backend struct {
+	name   string   // in the summary line; "" for the local pools
+	bin    string   // the binary to run
+	args   []string // more serve flags
+	cycles int      // kill cycles of a plain `go test`
+	// finish checks what the stopped node left in dir and the backend's
+	// pools, given what the records name, and returns figures for the
+	// summary line.
+	finish func(t *testing.T, dir string, vols, snaps []item) string
+}
+
+// TestCrashLoop runs the loop on the local pools: volumes in the thin
+// pool and object bodies in files under the data dir, on SQLite.
 func TestCrashLoop(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the real binary many times")
 	}
-	bin := testenv.Build(t)
+	crashLoop(t, backend{bin: testenv.Build(t), cycles: 5, finish: func(t *testing.T, dir string, vols, snaps []item) string {
+		testenv.CheckPool(t, dir, len(vols)+len(snaps))
+		return ""
+	}})
+}
+
+func crashLoop(t *testing.T, be backend) {
+	bin := be.bin
 	dir := t.TempDir()
 	logPath := filepath.Join(t.TempDir(), "server.log")
 	t.Cleanup(func() {
@@ -79,12 +100,12 @@ func TestCrashLoop(t *testing.T) {
 			t.Logf("server log (tail):\n%s", tail(b, 4000))
 		}
 	})
-	n := testenv.StartNode(t, bin, dir, logPath)
+	n := testenv.StartNode(t, bin, dir, logPath, be.args...)
 	fx := setUp(t, n)
 	objects := newS3Model()
 	volumes := [2]*nbdModel{newNBDModel(0), newNBDModel(1)}
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
-	total := cycles(t)
+	total := cycles(t, be.cycles)
 	var api apiCounts
 	recoveryKills := 0
 	for cycle := 1; cycle <= total; cycle++ {
@@ -108,14 +129,14 @@ func TestCrashLoop(t *testing.T) {
 		wg.Wait()
 
 		restarted := time.Now()
-		n = testenv.StartNode(t, bin, dir, logPath)
+		n = testenv.StartNode(t, bin, dir, logPath, be.args...)
 		if cycle%4 == 2 {
 			// Now and then, crash again while the node recovers: start-up
 			// GC, lease recovery and the pool's replay must survive it.
 			time.Sleep(time.Duration(rng.Int64N(int64(300 * time.Millisecond))))
 			n.Kill()
 			recoveryKills++
-			n = testenv.StartNode(t, bin, dir, logPath)
+			n = testenv.StartNode(t, bin, dir, logPath, be.args...)
 		}
 		verify(t, n, fx, objects, volumes)
 		t.Logf("cycle %d: restart and checks took %v", cycle, time.Since(restarted).Round(time.Millisecond))
@@ -129,15 +150,20 @@ func TestCrashLoop(t *testing.T) {
 	settling := time.Now()
 	settle(t, n)
 	t.Logf("jobs left by the kills settled in %v", time.Since(settling).Round(time.Millisecond))
+	checkFsck(t, n, "once every job settled")
 	vols, snaps := list(n, "/api/v1/volumes"), list(n, "/api/v1/snapshots")
 	n.Stop()
-	testenv.CheckPool(t, dir, len(vols)+len(snaps))
-	fmt.Printf("crashloop: %d cycles (%d more kills during recovery); S3: %d writes acknowledged, %d keys verified, %d lost; "+
+	figures := be.finish(t, dir, vols, snaps)
+	name := "crashloop"
+	if be.name != "" {
+		name += " (" + be.name + ")"
+	}
+	fmt.Printf("%s: %d cycles (%d more kills during recovery); S3: %d writes acknowledged, %d keys verified, %d lost; "+
 		"NBD: %d writes acknowledged before a completed FLUSH or with FUA, %d blocks verified, %d lost (%d torn); "+
-		"API: %d volume/snapshot/clone/delete/order requests accepted\n",
-		total, recoveryKills, objects.acked, objects.verified, objects.lost,
+		"API: %d volume/snapshot/clone/delete/order requests accepted%s\n",
+		name, total, recoveryKills, objects.acked, objects.verified, objects.lost,
 		volumes[0].durableWrites+volumes[1].durableWrites, volumes[0].verified+volumes[1].verified,
-		volumes[0].lost+volumes[1].lost, volumes[0].corrupt+volumes[1].corrupt, api.accepted)
+		volumes[0].lost+volumes[1].lost, volumes[0].corrupt+volumes[1].corrupt, api.accepted, figures)
 }
 
 func tail(b []byte, n int) []byte {
@@ -383,14 +409,7 @@ func verify(t *testing.T, n *testenv.Node, fx fixture, objects *s3Model, volumes
 		}
 		c.Close()
 	}
-	var fsck struct {
-		Clean    bool
-		Problems []string
-	}
-	n.Must("POST", "/api/v1/admin/pools/block/fsck", nil, &fsck)
-	if !fsck.Clean {
-		t.Errorf("block pool fsck after restart: %v", fsck.Problems)
-	}
+	checkFsck(t, n, "after restart")
 	var gc struct{ Removed int }
 	n.Must("POST", "/api/v1/admin/pools/object/gc", map[string]any{"min_age_seconds": 0}, &gc)
 	if gc.Removed != 0 {
@@ -458,6 +477,39 @@ func verifyObjects(t *testing.T, n *testenv.Node, fx fixture, m *s3Model) {
 	}
 }
 
+// checkFsck runs the block pool's fsck. A snapshot whose create job is
+// still pending (the killed node's lease has not lapsed) may be recorded
+// and not yet made: RBD indexes a snapshot before creating it, so that the
+// job's retry finds it. Any other problem fails the test.
+func checkFsck(t *testing.T, n *testenv.Node, when string) {
+	t.Helper()
+	var fsck struct {
+		Clean    bool
+		Problems []string
+	}
+	n.Must("POST", "/api/v1/admin/pools/block/fsck", nil, &fsck)
+	if fsck.Clean {
+		return
+	}
+	pending := map[string]bool{}
+	for _, j := range list(n, "/api/v1/jobs") {
+		if j.Kind == "snapshot.create" && (j.State == "queued" || j.State == "running") {
+			pending[j.ResourceID] = true
+		}
+	}
+	for _, s := range list(n, "/api/v1/snapshots") {
+		pending[s.ID] = pending[s.ID] && s.Status == "creating"
+	}
+	for _, p := range fsck.Problems {
+		id, _, _ := strings.Cut(strings.TrimPrefix(p, "snapshot "), " ")
+		if pending[id] && strings.HasPrefix(p, "snapshot ") {
+			t.Logf("block pool fsck %s: snapshot %s is still being created: %s", when, id, p)
+			continue
+		}
+		t.Errorf("block pool fsck %s: %s", when, p)
+	}
+}
+
 // stableVolume is a status a volume may rest in.
 func stableVolume(status string) bool { return status == "available" || status == "in_use" }
 
@@ -495,7 +547,14 @@ func settle(t *testing.T, n *testenv.Node) {
 	t.Helper()
 	deadline := time.Now().Add(120 * time.Second)
 	for {
-		live := len(list(n, "/api/v1/jobs?state=queued")) + len(list(n, "/api/v1/jobs?state=running"))
+		// One listing, not one per state: a job requeued between two
+		// listings (its lease lapsed) would be in neither.
+		live := 0
+		for _, j := range list(n, "/api/v1/jobs") {
+			if j.State == "queued" || j.State == "running" {
+				live++
+			}
+		}
 		if live == 0 {
 			break
 		}

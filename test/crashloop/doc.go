@@ -10,6 +10,11 @@
 // completed FLUSH (or with FUA) is present; the block pool's fsck is
 // clean; no orphan blob survives start-up GC; every job and resource is
 // in a state it can leave or rest in. `go test` runs 5 cycles;
-// STOWAGE_SOAK=1 runs 25 (STOWAGE_CRASH_CYCLES overrides both). The
-// package holds only tests.
+// STOWAGE_SOAK=1 runs 25 (STOWAGE_CRASH_CYCLES overrides both).
+//
+// With the ceph build tag and a test cluster (`make test-ceph`),
+// TestCrashLoopCeph runs the same loop, 3 cycles, on the Ceph binary with
+// volumes on RBD and object bodies in RADOS, on PostgreSQL, and ends by
+// sweeping the blob intents the kills left and counting the RADOS objects
+// nothing names (none may be). The package holds only tests.
 package crashloop
