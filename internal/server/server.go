@@ -363,6 +363,10 @@ func (s *Server) Addrs() Addresses { return s.addrs }
 func (s *Server) Serve(ctx context.Context) error {
 	defer s.Close()
 	if err := s.nodes.Join(ctx); err != nil {
+		if ctx.Err() != nil {
+			// Stopped before it joined: a clean stop, with nothing to drain.
+			return nil
+		}
 		return err
 	}
 	runCtx, stopRunner := context.WithCancel(context.WithoutCancel(ctx))
