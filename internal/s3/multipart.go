@@ -105,11 +105,8 @@ func (h *Handler) createUpload(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
-	acl, err := requestedACL(req.r, b.ProjectID)
+	acl, err := objectACL(req.r, b, req.project, aclRequested(req.r))
 	if err != nil {
-		return err
-	}
-	if err := checkACL(b, acl, aclRequested(req.r)); err != nil {
 		return err
 	}
 	tags, err := parseTags(req.r.Header.Get("X-Amz-Tagging"))
@@ -460,8 +457,7 @@ func (h *Handler) listParts(w http.ResponseWriter, req *request) error {
 		return err
 	}
 	res := listPartsResult{Xmlns: s3NS, Bucket: b.Name, Key: u.Key, UploadID: u.ID, StorageClass: "STANDARD",
-		Initiator: owner{ID: b.ProjectID, DisplayName: b.ProjectID}, Owner: owner{ID: b.ProjectID, DisplayName: b.ProjectID},
-		PartNumberMarker: marker, MaxParts: maxP}
+		Initiator: uploadOwner(b, u), Owner: uploadOwner(b, u), PartNumberMarker: marker, MaxParts: maxP}
 	if len(ps) > maxP {
 		ps, res.IsTruncated = ps[:maxP], true
 	}
@@ -500,7 +496,7 @@ func (h *Handler) listUploads(w http.ResponseWriter, req *request) error {
 	}
 	sort.SliceStable(us, func(i, j int) bool { return us[i].Key < us[j].Key })
 	for _, u := range us {
-		o := owner{ID: b.ProjectID, DisplayName: b.ProjectID}
+		o := uploadOwner(b, u)
 		res.Uploads = append(res.Uploads, uploadEntry{Key: u.Key, UploadID: u.ID, Initiator: o, Owner: o,
 			StorageClass: "STANDARD", Initiated: iso8601(u.Initiated)})
 	}
@@ -508,6 +504,15 @@ func (h *Handler) listUploads(w http.ResponseWriter, req *request) error {
 		res.NextKeyMarker, res.NextUploadIDMarker = us[len(us)-1].Key, us[len(us)-1].ID
 	}
 	return writeXML(w, http.StatusOK, res)
+}
+
+// uploadOwner is who will own the object an upload completes, shown as
+// its owner and initiator (a project that writes into another's bucket
+// owns what it writes, unless the bucket's ownership controls say
+// otherwise).
+func uploadOwner(b bucket.Bucket, u bucket.Upload) owner {
+	id := objectOwner(b, u.ACL)
+	return owner{ID: id, DisplayName: id}
 }
 
 func toQuotaErr(err error) error {

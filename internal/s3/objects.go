@@ -341,11 +341,8 @@ func (h *Handler) putObject(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
-	acl, err := requestedACL(req.r, b.ProjectID)
+	acl, err := objectACL(req.r, b, req.project, aclRequested(req.r))
 	if err != nil {
-		return err
-	}
-	if err := checkACL(b, acl, aclRequested(req.r)); err != nil {
 		return err
 	}
 	tags, err := parseTags(req.r.Header.Get("X-Amz-Tagging"))
@@ -965,11 +962,8 @@ func (h *Handler) copyObject(w http.ResponseWriter, req *request) error {
 		return err
 	}
 	sb, src, srcDEK := from.b, from.o, from.dek
-	acl, err := requestedACL(req.r, b.ProjectID)
+	acl, err := objectACL(req.r, b, req.project, aclRequested(req.r))
 	if err != nil {
-		return err
-	}
-	if err := checkACL(b, acl, aclRequested(req.r)); err != nil {
 		return err
 	}
 	lock, err := writeLock(req.r, b, h.o.Now())
@@ -1243,7 +1237,7 @@ func (h *Handler) getObjectACL(w http.ResponseWriter, req *request) error {
 	if o == nil {
 		return apiErr(errNoSuchKey, "the specified key does not exist")
 	}
-	return writeXML(w, http.StatusOK, aclDocument(b.ProjectID, o.ACL))
+	return writeXML(w, http.StatusOK, aclDocument(objectOwner(b, o.ACL), o.ACL))
 }
 
 func (h *Handler) putObjectACL(w http.ResponseWriter, req *request) error {
@@ -1260,12 +1254,20 @@ func (h *Handler) putObjectACL(w http.ResponseWriter, req *request) error {
 	if err := h.authorize(req, b, "s3:PutObjectAcl", req.key, cur); err != nil {
 		return err
 	}
-	acl, err := h.requestACL(req, b.ProjectID)
+	// The object keeps its owner; grants to it are implied.
+	owner := b.ProjectID
+	if cur != nil {
+		owner = objectOwner(b, cur.ACL)
+	}
+	acl, err := h.requestACL(req, owner)
 	if err != nil {
 		return err
 	}
-	if err := checkACL(b, acl, true); err != nil {
+	if err := checkACL(b, req.r, acl, true); err != nil {
 		return err
+	}
+	if owner != b.ProjectID {
+		acl = bucket.OwnedACL(owner, bucket.Grants(acl))
 	}
 	version, err := versionParam(req.r)
 	if err != nil {

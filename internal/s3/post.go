@@ -124,11 +124,8 @@ func (h *Handler) postObject(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
-	acl, err := requestedACL(fr, b.ProjectID)
+	acl, err := objectACL(fr, b, req.project, form["acl"] != "")
 	if err != nil {
-		return err
-	}
-	if err := checkACL(b, acl, form["acl"] != ""); err != nil {
 		return err
 	}
 	var tags map[string]string
