@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strconv"
@@ -91,7 +92,15 @@ func BenchmarkLifecycleExpiry(b *testing.B) {
 					b.Error(err)
 					return ds
 				}
-				if _, err := c.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String("lcbench"), Key: k}); err != nil {
+				out, err := c.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String("lcbench"), Key: k})
+				if err != nil {
+					b.Error(err)
+					return ds
+				}
+				// Read and closed, so the connection is reused.
+				_, err = io.Copy(io.Discard, out.Body)
+				out.Body.Close()
+				if err != nil {
 					b.Error(err)
 					return ds
 				}
