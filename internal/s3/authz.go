@@ -143,7 +143,12 @@ func (h *Handler) objectFor(req *request, action string) (bucket.Bucket, *bucket
 // bucket, so that it leaks no more than a listing; the rest are refused.
 func (h *Handler) readable(req *request, b bucket.Bucket, key string, o *bucket.Object) error {
 	if o == nil {
-		if h.authorize(req, b, actList, "", nil) == nil {
+		// As a listing of the key itself: a policy that lets the caller
+		// list only under some s3:prefix tells it absence there alone.
+		asList := *req
+		asList.r = req.r.Clone(req.r.Context())
+		asList.r.URL.RawQuery = url.Values{"prefix": {key}}.Encode()
+		if h.authorize(&asList, b, actList, "", nil) == nil {
 			return apiErr(errNoSuchKey, "the specified key does not exist")
 		}
 		return apiErr(errAccessDenied, "access denied")

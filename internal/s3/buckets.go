@@ -242,7 +242,11 @@ func (h *Handler) putBucketPolicy(w http.ResponseWriter, req *request) error {
 	}
 	for _, st := range p.Statement {
 		for _, r := range st.Resource {
-			if r != "arn:aws:s3:::"+b.Name && !strings.HasPrefix(r, "arn:aws:s3:::"+b.Name+"/") {
+			// The bucket or its objects, named or matched by a pattern
+			// ("arn:aws:s3:::*/*" too, as S3 takes it): a policy applies to
+			// its own bucket only, however wide its patterns.
+			rest, ok := strings.CutPrefix(r, "arn:aws:s3:::")
+			if name, _, _ := strings.Cut(rest, "/"); !ok || !wildcard(name, b.Name) {
 				return apiErr(errMalformedPolicy, "policy has invalid resource")
 			}
 		}
