@@ -156,6 +156,8 @@ expect("InvalidPart", lambda: s3.complete_multipart_upload(Bucket="resend", Key=
 // TotalPartsCount), and a multipart upload that declared a checksum
 // algorithm gets S3's composite checksum, returned by Complete, HEAD and
 // GetObjectAttributes; a wrong one given to Complete is BadDigest.
+// GetObjectAttributes lists each part's own checksum (they were not kept),
+// and completing again answers with the checksum too (it had none).
 func TestObjectAttributesPartsAndChecksum(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -182,6 +184,15 @@ assert a["ObjectParts"]["TotalPartsCount"] == 2, a
 assert [p["Size"] for p in a["ObjectParts"]["Parts"]] == [5 << 20, 1000], a
 assert a["Checksum"]["ChecksumSHA256"] == want, a
 assert a["ObjectSize"] == (5 << 20) + 1000, a
+# Each part's own checksum, paged by MaxParts and PartNumberMarker.
+assert [p["ChecksumSHA256"] for p in a["ObjectParts"]["Parts"]] == [p["ChecksumSHA256"] for p in parts], a
+a = s3.get_object_attributes(Bucket="attrs", Key="mp", ObjectAttributes=["ObjectParts"], MaxParts=1, PartNumberMarker=1)
+assert [(p["PartNumber"], p["ChecksumSHA256"]) for p in a["ObjectParts"]["Parts"]] == [(2, parts[1]["ChecksumSHA256"])], a
+# Completing again answers as the first time, checksum included.
+r2 = s3.complete_multipart_upload(Bucket="attrs", Key="mp", UploadId=u, MultipartUpload={"Parts": parts})
+assert (r2["ETag"], r2["ChecksumSHA256"]) == (r["ETag"], want), r2
+h = s3.head_object(Bucket="attrs", Key="mp", ChecksumMode="ENABLED")["ResponseMetadata"]["HTTPHeaders"]
+assert [k for k in h if k.startswith("x-amz-checksum-")] == ["x-amz-checksum-sha256"], h
 `)
 	ctx := context.Background()
 	a, err := awsFor(e, e.a).GetObjectAttributes(ctx, &awss3.GetObjectAttributesInput{Bucket: aws.String("attrs"), Key: aws.String("mp"),

@@ -541,5 +541,5 @@ func (h *Handler) recomplete(w http.ResponseWriter, req *request, b bucket.Bucke
 		return notFound
 	}
 	return writeXML(w, http.StatusOK, completeResult{Xmlns: s3NS, Location: "/" + b.Name + "/" + o.Key,
-		Bucket: b.Name, Key: o.Key, ETag: quoted(o.ETag)})
+		Bucket: b.Name, Key: o.Key, ETag: quoted(o.ETag), checksumXML: checksumsXML(o.Checksums)})
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/stowage/stowage/internal/checksum"
 	"github.com/stowage/stowage/internal/core/bucket"
@@ -14,6 +15,37 @@ import (
 func checksumsXML(sums map[string]string) checksumXML {
 	return checksumXML{CRC32: sums["CRC32"], CRC32C: sums["CRC32C"], CRC64NVME: sums["CRC64NVME"],
 		SHA1: sums["SHA1"], SHA256: sums["SHA256"]}
+}
+
+// partSumsSuffix marks, in a multipart object's checksums, the entry that
+// keeps its parts' own checksums of an algorithm ("SHA256"+partSumsSuffix:
+// the base64 sums in part order, space-separated), which
+// GetObjectAttributes shows part by part. No algorithm has the name, so
+// headers and whole-object checksums pass over it.
+const partSumsSuffix = ":parts"
+
+// wholeChecksums drops the parts' entries from an object's checksums.
+func wholeChecksums(sums map[string]string) map[string]string {
+	out := make(map[string]string, len(sums))
+	for a, v := range sums {
+		if !strings.HasSuffix(a, partSumsSuffix) {
+			out[a] = v
+		}
+	}
+	return out
+}
+
+// partChecksums is the checksums of part n (from 1) of an object.
+func partChecksums(sums map[string]string, n int) checksumXML {
+	per := map[string]string{}
+	for a, v := range sums {
+		if alg, ok := strings.CutSuffix(a, partSumsSuffix); ok {
+			if list := strings.Fields(v); n <= len(list) {
+				per[alg] = list[n-1]
+			}
+		}
+	}
+	return checksumsXML(per)
 }
 
 // lastOfEachPart keeps, of consecutive entries naming one part number, the
@@ -44,6 +76,7 @@ func completeChecksums(hd http.Header, algo string, listed []completePart, parts
 		return nil, nil
 	}
 	h := a.New()
+	each := make([]string, 0, len(parts))
 	for i, p := range parts {
 		sum, ok := p.Checksums[string(a)]
 		if !ok {
@@ -61,10 +94,11 @@ func completeChecksums(hd http.Header, algo string, listed []completePart, parts
 			return nil, fmt.Errorf("stored %s of part %d: %w", a, p.Number, err)
 		}
 		h.Write(raw)
+		each = append(each, sum)
 	}
 	composite := fmt.Sprintf("%s-%d", checksum.Encode(h.Sum(nil)), len(parts))
 	if v := hd.Get(a.Header()); v != "" && v != composite {
 		return nil, apiErr(errBadDigest, "the %s you specified did not match the calculated checksum", a)
 	}
-	return map[string]string{string(a): composite}, nil
+	return map[string]string{string(a): composite, string(a) + partSumsSuffix: strings.Join(each, " ")}, nil
 }

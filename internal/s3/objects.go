@@ -325,7 +325,7 @@ func (h *Handler) dropBlob(req *request, id string) {
 func quoted(etag string) string { return `"` + etag + `"` }
 
 func setChecksumHeaders(w http.ResponseWriter, sums map[string]string) {
-	for a, v := range sums {
+	for a, v := range wholeChecksums(sums) {
 		if alg, ok := checksum.Parse(a); ok {
 			w.Header().Set(alg.Header(), v)
 		}
