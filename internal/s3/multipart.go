@@ -328,6 +328,16 @@ func (h *Handler) completeUpload(w http.ResponseWriter, req *request) error {
 	if uerr != nil {
 		return h.recomplete(w, req, b, in, uerr)
 	}
+	if u.SSE.Mode == bucket.EncryptCustomer {
+		// As S3: completing an SSE-C upload takes its key, like its parts.
+		sp, err := customerKey(req.r, "X-Amz-")
+		if err != nil {
+			return err
+		}
+		if _, err := h.dataKey(u.SSE, sp); err != nil {
+			return err
+		}
+	}
 	have := map[int]bucket.Part{}
 	after := 0
 	for {
