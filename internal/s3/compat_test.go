@@ -245,10 +245,10 @@ expect("NoSuchTagSet", lambda: s3.get_bucket_tagging(Bucket="tagged"), 404)
 	}
 }
 
-// TestCompleteSSECNeedsKey: completing an upload encrypted with a
-// customer key takes that key, as S3 does (Complete without it, or with
-// another, is 400); it completed without one.
-func TestCompleteSSECNeedsKey(t *testing.T) {
+// TestCompleteSSECKeyChecked: a customer key given to Complete must be
+// the upload's (another one is 400; it was ignored); none is accepted, as
+// S3's reference has it optional.
+func TestCompleteSSECKeyChecked(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	runBoto3(t, e, `
@@ -262,9 +262,34 @@ s3.create_bucket(Bucket="ssec")
 u = s3.create_multipart_upload(Bucket="ssec", Key="k", **key)["UploadId"]
 p = s3.upload_part(Bucket="ssec", Key="k", UploadId=u, PartNumber=1, Body=b"x", **key)
 parts = {"Parts": [{"PartNumber": 1, "ETag": p["ETag"]}]}
-expect("InvalidRequest", lambda: s3.complete_multipart_upload(Bucket="ssec", Key="k", UploadId=u, MultipartUpload=parts), 400)
 expect("InvalidArgument", lambda: s3.complete_multipart_upload(Bucket="ssec", Key="k", UploadId=u, MultipartUpload=parts, **other_key), 400)
 s3.complete_multipart_upload(Bucket="ssec", Key="k", UploadId=u, MultipartUpload=parts, **key)
 assert s3.get_object(Bucket="ssec", Key="k", **key)["Body"].read() == b"x"
+u = s3.create_multipart_upload(Bucket="ssec", Key="plain")["UploadId"]
+p = s3.upload_part(Bucket="ssec", Key="plain", UploadId=u, PartNumber=1, Body=b"y")
+expect("InvalidArgument", lambda: s3.complete_multipart_upload(Bucket="ssec", Key="plain", UploadId=u, MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": p["ETag"]}]}, **key), 400)
+`)
+}
+
+// TestReadRefusesSSEHeader: GET and HEAD with x-amz-server-side-encryption
+// are InvalidArgument (400), as S3 answers (s3-tests'
+// test_sse_s3_default_method_head); the header was ignored.
+func TestReadRefusesSSEHeader(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	runBoto3(t, e, `
+s3.create_bucket(Bucket="ssehead")
+s3.put_object(Bucket="ssehead", Key="k", Body=b"x", ServerSideEncryption="AES256")
+assert s3.head_object(Bucket="ssehead", Key="k")["ServerSideEncryption"] == "AES256"
+def sse_header(**kw):
+    kw["params"]["headers"]["x-amz-server-side-encryption"] = "AES256"
+s3.meta.events.register("before-call.s3.HeadObject", sse_header)
+s3.meta.events.register("before-call.s3.GetObject", sse_header)
+for call in (s3.head_object, s3.get_object):
+    try:
+        call(Bucket="ssehead", Key="k")
+        raise SystemExit("%s with x-amz-server-side-encryption was accepted" % call.__name__)
+    except botocore.exceptions.ClientError as e:
+        assert e.response["ResponseMetadata"]["HTTPStatusCode"] == 400, e.response
 `)
 }

@@ -328,12 +328,12 @@ func (h *Handler) completeUpload(w http.ResponseWriter, req *request) error {
 	if uerr != nil {
 		return h.recomplete(w, req, b, in, uerr)
 	}
-	if u.SSE.Mode == bucket.EncryptCustomer {
-		// As S3: completing an SSE-C upload takes its key, like its parts.
-		sp, err := customerKey(req.r, "X-Amz-")
-		if err != nil {
-			return err
-		}
+	// A customer key given to Complete must be the upload's. S3's
+	// reference leaves it optional, and clients (the Go SDK's uploader,
+	// older boto3) complete without it, so none is not an error.
+	if sp, err := customerKey(req.r, "X-Amz-"); err != nil {
+		return err
+	} else if sp.mode != "" {
 		if _, err := h.dataKey(u.SSE, sp); err != nil {
 			return err
 		}

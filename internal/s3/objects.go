@@ -539,6 +539,11 @@ func (h *Handler) serveObject(w http.ResponseWriter, req *request, withBody bool
 			return apiErr(errInvalidRequest, "cannot specify both Range header and partNumber query parameter")
 		}
 	}
+	if req.r.Header.Get("X-Amz-Server-Side-Encryption") != "" {
+		// A read names no encryption but a customer key; S3 refuses the
+		// header rather than ignore it.
+		return apiErr(errInvalidArgument, "x-amz-server-side-encryption is not allowed on GET or HEAD requests")
+	}
 	sp, err := customerKey(req.r, "X-Amz-")
 	if err != nil {
 		return err
