@@ -113,6 +113,9 @@ func (h *Handler) requestACL(req *request, ownerID string) (string, error) {
 		}
 		return "", err
 	}
+	if len(in.Grants) == 0 {
+		return bucket.ACLNoGrants, nil
+	}
 	var gs []bucket.Grant
 	for _, g := range in.Grants {
 		if !bucket.ValidPermission(g.Permission) {
@@ -158,6 +161,9 @@ func aclDocument(projectID, acl string) accessControlPolicy {
 		}
 	}
 	p.Grants = append(p.Grants, users...)
+	if acl == bucket.ACLNoGrants {
+		return p
+	}
 	p.Grants = append(p.Grants, grant{Grantee: grantee{XMLNS: xsi, Type: "CanonicalUser", ID: projectID, DisplayName: projectID}, Permission: "FULL_CONTROL"})
 	return p
 }

@@ -114,7 +114,8 @@ assert other.get_object(Bucket="grants", Key="g")["Body"].read() == b"x"
 // BucketOwnerPreferred gives objects written with bucket-owner-full-control
 // to the bucket owner; BucketOwnerEnforced gives it every object and
 // refuses any other ACL. Every object used to belong to the bucket owner.
-// Also the owner's repeated CreateBucket: 200 with the same ACL,
+// An AccessControlPolicy without grants shows none (the owner's FULL_CONTROL
+// was always listed). Also the owner's repeated CreateBucket: 200 with the same ACL,
 // BucketAlreadyExists with another (as RGW and us-east-1).
 func TestObjectOwnership(t *testing.T) {
 	t.Parallel()
@@ -158,6 +159,15 @@ s3.put_bucket_ownership_controls(Bucket="own", OwnershipControls={"Rules": [{"Ob
 assert owner(s3, "b") == A and s3.get_object(Bucket="own", Key="b")["Body"].read() == b"b"
 expect("AccessControlListNotSupported", lambda: s3.put_object(Bucket="own", Key="x", Body=b"x", ACL="private"), 400)
 s3.put_object(Bucket="own", Key="x", Body=b"x", ACL="bucket-owner-full-control")
+
+# An AccessControlPolicy with no grants lists none, not even the owner's,
+# whose rights stay.
+s3.create_bucket(Bucket="bare")
+s3.put_bucket_acl(Bucket="bare", AccessControlPolicy={"Owner": {"ID": A}, "Grants": []})
+assert s3.get_bucket_acl(Bucket="bare")["Grants"] == []
+s3.put_object(Bucket="bare", Key="k", Body=b"k")
+assert [o["Key"] for o in s3.list_objects(Bucket="bare")["Contents"]] == ["k"]
+expect("AccessDenied", lambda: other.list_objects(Bucket="bare"), 403)
 `
 	runBoto3(t, e, strings.NewReplacer("PROJECT_A", e.a.project, "PROJECT_B", e.b.project).Replace(script))
 }

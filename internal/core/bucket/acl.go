@@ -15,6 +15,11 @@ import (
 // object, {"owner": project, "grants": [...]}: no other column is needed,
 // and the ACL travels with the object through versions and uploads.
 
+// ACLNoGrants is an ACL that grants nothing and does not list the owner's
+// own full control either: what an AccessControlPolicy with no grants
+// sets. The owner keeps its rights, as S3's owners keep theirs to the ACL.
+const ACLNoGrants = "[]"
+
 // Grantees that are groups rather than projects.
 const (
 	GroupAllUsers      = "AllUsers"           // everyone, signed or not
