@@ -15,6 +15,9 @@ type checksumXML struct {
 	CRC64NVME string `xml:"ChecksumCRC64NVME,omitempty"`
 	SHA1      string `xml:"ChecksumSHA1,omitempty"`
 	SHA256    string `xml:"ChecksumSHA256,omitempty"`
+	// Type is S3's ChecksumType, COMPOSITE or FULL_OBJECT, where a
+	// checksum is shown whole (not on the parts of a listing).
+	Type string `xml:"ChecksumType,omitempty"`
 }
 
 type objectPartsXML struct {
@@ -128,7 +131,9 @@ func objectParts(hd http.Header, o bucket.Object) (*objectPartsXML, error) {
 			out.IsTruncated = true
 			break
 		}
-		out.Parts = append(out.Parts, partSizeXML{checksumXML: partChecksums(o.Checksums, i+1), PartNumber: i + 1, Size: o.PartSizes[i]})
+		sums := partChecksums(o.Checksums, i+1)
+		sums.Type = ""
+		out.Parts = append(out.Parts, partSizeXML{checksumXML: sums, PartNumber: i + 1, Size: o.PartSizes[i]})
 		out.NextPartNumberMarker = i + 1
 	}
 	return out, nil

@@ -157,7 +157,10 @@ expect("InvalidPart", lambda: s3.complete_multipart_upload(Bucket="resend", Key=
 // algorithm gets S3's composite checksum, returned by Complete, HEAD and
 // GetObjectAttributes; a wrong one given to Complete is BadDigest.
 // GetObjectAttributes lists each part's own checksum (they were not kept),
-// and completing again answers with the checksum too (it had none).
+// and completing again answers with the checksum too (it had none). An
+// upload of x-amz-checksum-type FULL_OBJECT gets the whole object's CRC,
+// combined from the parts' (it was BadDigest), with its type on every
+// answer, and GET ?partNumber shows the part's.
 func TestObjectAttributesPartsAndChecksum(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -192,7 +195,39 @@ assert [(p["PartNumber"], p["ChecksumSHA256"]) for p in a["ObjectParts"]["Parts"
 r2 = s3.complete_multipart_upload(Bucket="attrs", Key="mp", UploadId=u, MultipartUpload={"Parts": parts})
 assert (r2["ETag"], r2["ChecksumSHA256"]) == (r["ETag"], want), r2
 h = s3.head_object(Bucket="attrs", Key="mp", ChecksumMode="ENABLED")["ResponseMetadata"]["HTTPHeaders"]
-assert [k for k in h if k.startswith("x-amz-checksum-")] == ["x-amz-checksum-sha256"], h
+assert sorted(k for k in h if k.startswith("x-amz-checksum-")) == ["x-amz-checksum-sha256", "x-amz-checksum-type"], h
+assert h["x-amz-checksum-type"] == "COMPOSITE", h
+
+# FULL_OBJECT: the whole object's CRC, combined from the parts' (it was
+# BadDigest), shown whole by Complete, HEAD and GetObjectAttributes, and
+# each part's by GET ?partNumber.
+import zlib
+def crc32(b):
+    return base64.b64encode(zlib.crc32(b).to_bytes(4, "big")).decode()
+# Debian's botocore has no ChecksumType parameter: the header is added.
+def add_type(**kw):
+    kw["params"]["headers"]["x-amz-checksum-type"] = "FULL_OBJECT"
+s3.meta.events.register("before-call.s3.CreateMultipartUpload", add_type)
+r = s3.create_multipart_upload(Bucket="attrs", Key="full", ChecksumAlgorithm="CRC32")
+s3.meta.events.unregister("before-call.s3.CreateMultipartUpload", add_type)
+assert r["ResponseMetadata"]["HTTPHeaders"]["x-amz-checksum-type"] == "FULL_OBJECT", r
+u = r["UploadId"]
+parts = []
+for i, d in enumerate(data):
+    p = s3.upload_part(Bucket="attrs", Key="full", UploadId=u, PartNumber=i + 1, Body=d, ChecksumAlgorithm="CRC32")
+    parts.append({"PartNumber": i + 1, "ETag": p["ETag"], "ChecksumCRC32": p["ChecksumCRC32"]})
+whole = crc32(b"".join(data))
+expect("BadDigest", lambda: s3.complete_multipart_upload(Bucket="attrs", Key="full", UploadId=u, ChecksumCRC32=crc32(b"other"), MultipartUpload={"Parts": parts}), 400)
+r = s3.complete_multipart_upload(Bucket="attrs", Key="full", UploadId=u, ChecksumCRC32=whole, MultipartUpload={"Parts": parts})
+assert r["ChecksumCRC32"] == whole, (r, whole)
+h = s3.head_object(Bucket="attrs", Key="full", ChecksumMode="ENABLED")["ResponseMetadata"]["HTTPHeaders"]
+assert (h["x-amz-checksum-crc32"], h["x-amz-checksum-type"]) == (whole, "FULL_OBJECT"), h
+a = s3.get_object_attributes(Bucket="attrs", Key="full", ObjectAttributes=["Checksum"])
+assert a["Checksum"]["ChecksumCRC32"] == whole, a
+h = s3.get_object(Bucket="attrs", Key="full", PartNumber=2, ChecksumMode="ENABLED")["ResponseMetadata"]["HTTPHeaders"]
+assert h["x-amz-checksum-crc32"] == crc32(data[1]), h
+s3.meta.events.register("before-call.s3.CreateMultipartUpload", add_type)
+expect("InvalidRequest", lambda: s3.create_multipart_upload(Bucket="attrs", Key="x", ChecksumAlgorithm="SHA256"), 400)
 `)
 	ctx := context.Background()
 	a, err := awsFor(e, e.a).GetObjectAttributes(ctx, &awss3.GetObjectAttributesInput{Bucket: aws.String("attrs"), Key: aws.String("mp"),

@@ -129,14 +129,19 @@ func (h *Handler) createUpload(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
+	declared, err := declareChecksum(req.r.Header)
+	if err != nil {
+		return err
+	}
 	u := bucket.Upload{ID: id.String(), BucketID: b.ID, Key: req.key, Meta: meta, Tags: tags, ACL: acl,
-		Checksum: strings.ToUpper(req.r.Header.Get("X-Amz-Checksum-Algorithm")), SSE: sse, Lock: lock, Initiated: h.o.Now().UTC()}
+		Checksum: declared, SSE: sse, Lock: lock, Initiated: h.o.Now().UTC()}
 	if err := h.o.Meta.CreateUpload(req.r.Context(), u); err != nil {
 		return err
 	}
 	setSSEHeaders(w, sse)
-	if u.Checksum != "" {
-		w.Header().Set("X-Amz-Checksum-Algorithm", u.Checksum)
+	if algo, typ := uploadChecksum(u.Checksum); algo != "" {
+		w.Header().Set("X-Amz-Checksum-Algorithm", algo)
+		w.Header().Set("X-Amz-Checksum-Type", typ)
 	}
 	return writeXML(w, http.StatusOK, initiateResult{Xmlns: s3NS, Bucket: b.Name, Key: req.key, UploadID: u.ID})
 }

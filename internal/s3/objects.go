@@ -328,6 +328,7 @@ func setChecksumHeaders(w http.ResponseWriter, sums map[string]string) {
 	for a, v := range wholeChecksums(sums) {
 		if alg, ok := checksum.Parse(a); ok {
 			w.Header().Set(alg.Header(), v)
+			w.Header().Set("X-Amz-Checksum-Type", checksumType(v))
 		}
 	}
 }
@@ -637,8 +638,21 @@ func (h *Handler) serveObject(w http.ResponseWriter, req *request, withBody bool
 	setVersionHeader(w, b, o.VersionID)
 	setLockHeaders(w, o.Lock)
 	setSSEHeaders(w, o.SSE)
-	if !ranged && strings.EqualFold(req.r.Header.Get("X-Amz-Checksum-Mode"), "ENABLED") {
-		setChecksumHeaders(w, o.Checksums)
+	if strings.EqualFold(req.r.Header.Get("X-Amz-Checksum-Mode"), "ENABLED") {
+		switch {
+		case part > 0 && o.Parts > 0:
+			// The part's own checksum, as S3 answers a GET of one part.
+			x := partChecksums(o.Checksums, part)
+			for a, v := range map[checksum.Algorithm]string{checksum.CRC32: x.CRC32, checksum.CRC32C: x.CRC32C,
+				checksum.CRC64NVME: x.CRC64NVME, checksum.SHA1: x.SHA1, checksum.SHA256: x.SHA256} {
+				if v != "" {
+					w.Header().Set(a.Header(), v)
+					w.Header().Set("X-Amz-Checksum-Type", x.Type)
+				}
+			}
+		case !ranged:
+			setChecksumHeaders(w, o.Checksums)
+		}
 	}
 	w.Header().Set("Content-Length", strconv.FormatInt(length, 10))
 	status := http.StatusOK
