@@ -15,6 +15,9 @@ import (
 type LifecycleStore interface {
 	LifecycleBuckets(ctx context.Context, after string, limit int) ([]bucket.Bucket, error)
 	ExpireObjects(ctx context.Context, bucketID string, listed []bucket.Object, at time.Time) (expired int, freed []string, err error)
+	// Checkpoint writes out the store's log (SQLite's WAL) now, so that
+	// no foreground commit does it for the job's writes.
+	Checkpoint(ctx context.Context) error
 }
 
 // LifecycleStats counts what one pass removed.
@@ -144,6 +147,13 @@ func (h *Handler) expireCurrent(ctx context.Context, ls LifecycleStore, p *pacer
 			return err
 		}
 		if err := expire(); err != nil {
+			return err
+		}
+		t0 = time.Now()
+		if err := ls.Checkpoint(ctx); err != nil {
+			return err
+		}
+		if err := p.rest(ctx, 0, time.Since(t0)); err != nil {
 			return err
 		}
 		if len(os) < lifecyclePage {

@@ -83,6 +83,21 @@ func (s *Store) ExpireObjects(ctx context.Context, bucketID string, listed []buc
 	return expired, freed, nil
 }
 
+// Checkpoint copies SQLite's write-ahead log into the database now (a
+// no-op on PostgreSQL). A background job that writes much calls it in
+// its own time: left to the automatic checkpoint, the foreground commit
+// that crosses the log's threshold copies the job's pages and waits for
+// their fsync.
+func (s *Store) Checkpoint(ctx context.Context) error {
+	if s.engine != SQLite {
+		return nil
+	}
+	if _, err := s.w.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
+		return fmt.Errorf("checkpoint: %w", mapErr(err))
+	}
+	return nil
+}
+
 // expireVersioned puts a delete marker on key in its own savepoint: with
 // versioning suspended it replaces a null version, which may be locked,
 // and that one key is then left as it is while the rest of the batch
