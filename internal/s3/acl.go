@@ -1,6 +1,7 @@
 package s3
 
 import (
+	"cmp"
 	"net/http"
 	"strings"
 
@@ -112,6 +113,9 @@ func (h *Handler) requestACL(req *request, ownerID string) (string, error) {
 		}
 		return "", err
 	}
+	if len(in.Grants) == 0 {
+		return bucket.ACLNoGrants, nil
+	}
 	var gs []bucket.Grant
 	for _, g := range in.Grants {
 		if !bucket.ValidPermission(g.Permission) {
@@ -157,6 +161,54 @@ func aclDocument(projectID, acl string) accessControlPolicy {
 		}
 	}
 	p.Grants = append(p.Grants, users...)
+	if acl == bucket.ACLNoGrants {
+		return p
+	}
 	p.Grants = append(p.Grants, grant{Grantee: grantee{XMLNS: xsi, Type: "CanonicalUser", ID: projectID, DisplayName: projectID}, Permission: "FULL_CONTROL"})
 	return p
+}
+
+// objectACL is the stored ACL of an object req writes into b, owner
+// included, by the bucket's ObjectOwnership as S3 decides it: with
+// BucketOwnerEnforced the bucket owner owns every object; with
+// BucketOwnerPreferred it owns those written with
+// bucket-owner-full-control and the writer the others; with ObjectWriter,
+// or no ownership controls (S3 before them, and RGW), the project that
+// writes an object owns it, and bucket-owner-read or -full-control grant
+// the bucket owner that much of it. Anonymous writes belong to the bucket
+// owner. requested is whether the request asked for an ACL.
+func objectACL(r *http.Request, b bucket.Bucket, writer string, requested bool) (string, error) {
+	canned := strings.TrimSpace(r.Header.Get("X-Amz-Acl"))
+	if writer == b.ProjectID || b.ACLsDisabled() || b.Ownership == "BucketOwnerPreferred" && canned == "bucket-owner-full-control" {
+		writer = ""
+	}
+	owner := cmp.Or(writer, b.ProjectID)
+	acl, err := requestedACL(r, owner)
+	if err != nil {
+		return "", err
+	}
+	if err := checkACL(b, r, acl, requested); err != nil {
+		return "", err
+	}
+	if writer == "" {
+		return acl, nil
+	}
+	gs := bucket.Grants(acl)
+	switch canned {
+	case "bucket-owner-read":
+		gs = append(gs, bucket.Grant{Grantee: b.ProjectID, Permission: bucket.PermRead})
+	case "bucket-owner-full-control":
+		gs = append(gs, bucket.Grant{Grantee: b.ProjectID, Permission: bucket.PermFullControl})
+	}
+	return bucket.OwnedACL(writer, gs), nil
+}
+
+// objectOwner is the project that owns an object with acl in b: the
+// writer recorded in its ACL, or the bucket's owner (always, when the
+// bucket's ownership controls enforce it).
+func objectOwner(b bucket.Bucket, acl string) string {
+	if w := bucket.ACLOwner(acl); w != "" && !b.ACLsDisabled() {
+		return w
+	}
+	return b.ProjectID
 }

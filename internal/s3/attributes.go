@@ -15,6 +15,9 @@ type checksumXML struct {
 	CRC64NVME string `xml:"ChecksumCRC64NVME,omitempty"`
 	SHA1      string `xml:"ChecksumSHA1,omitempty"`
 	SHA256    string `xml:"ChecksumSHA256,omitempty"`
+	// Type is S3's ChecksumType, COMPOSITE or FULL_OBJECT, where a
+	// checksum is shown whole (not on the parts of a listing).
+	Type string `xml:"ChecksumType,omitempty"`
 }
 
 type objectPartsXML struct {
@@ -28,6 +31,7 @@ type objectPartsXML struct {
 }
 
 type partSizeXML struct {
+	checksumXML
 	PartNumber int   `xml:"PartNumber"`
 	Size       int64 `xml:"Size"`
 }
@@ -44,8 +48,8 @@ type objectAttributes struct {
 
 // getObjectAttributes answers GET ?attributes with what metadata holds:
 // ETag, size, storage class, whole-object checksums and, for multipart
-// objects, the parts' numbers and sizes, paged by x-amz-max-parts and
-// x-amz-part-number-marker (per-part checksums are not kept).
+// objects, the parts' numbers, sizes and checksums, paged by
+// x-amz-max-parts and x-amz-part-number-marker.
 func (h *Handler) getObjectAttributes(w http.ResponseWriter, req *request) error {
 	b, err := h.loadBucket(req)
 	if err != nil {
@@ -91,7 +95,7 @@ func (h *Handler) getObjectAttributes(w http.ResponseWriter, req *request) error
 		res.ObjectSize = &o.Size
 	}
 	if want["Checksum"] && len(o.Checksums) > 0 {
-		sums := checksumsXML(o.Checksums)
+		sums := checksumsXML(wholeChecksums(o.Checksums))
 		res.Checksum = &sums
 	}
 	if want["ObjectParts"] && o.Parts > 0 {
@@ -104,7 +108,8 @@ func (h *Handler) getObjectAttributes(w http.ResponseWriter, req *request) error
 	return writeXML(w, http.StatusOK, res)
 }
 
-// objectParts pages through a multipart object's part sizes.
+// objectParts pages through a multipart object's parts: number, size and
+// the part's own checksum when the upload declared an algorithm.
 func objectParts(hd http.Header, o bucket.Object) (*objectPartsXML, error) {
 	out := &objectPartsXML{TotalPartsCount: o.Parts, MaxParts: 1000}
 	if v := hd.Get("X-Amz-Max-Parts"); v != "" {
@@ -126,7 +131,9 @@ func objectParts(hd http.Header, o bucket.Object) (*objectPartsXML, error) {
 			out.IsTruncated = true
 			break
 		}
-		out.Parts = append(out.Parts, partSizeXML{PartNumber: i + 1, Size: o.PartSizes[i]})
+		sums := partChecksums(o.Checksums, i+1)
+		sums.Type = ""
+		out.Parts = append(out.Parts, partSizeXML{checksumXML: sums, PartNumber: i + 1, Size: o.PartSizes[i]})
 		out.NextPartNumberMarker = i + 1
 	}
 	return out, nil

@@ -27,7 +27,10 @@ import (
 //     else would allow (ownership included; only the owner's right to
 //     read, replace and delete the policy itself survives, as the AWS
 //     account root's does, so that a Deny cannot lock the owner out);
-//  3. the owner may do everything else;
+//  3. the owner may do everything else, except read an object another
+//     project wrote and owns (ObjectWriter ownership) or its ACL, which
+//     that project may, and the bucket owner only as the object's ACL
+//     grants;
 //  4. a policy Allow grants the caller the action; a grant to everyone
 //     ("*") is ignored under RestrictPublicBuckets, and never lets anyone
 //     change the bucket's configuration or delete it: that needs a grant
@@ -69,6 +72,10 @@ var bucketChanges = map[string]bool{
 	"s3:PutBucketCORS": true, "s3:DeleteBucket": true, "s3:PutBucketPublicAccessBlock": true, "s3:PutBucketOwnershipControls": true,
 	"s3:PutBucketTagging": true, "s3:PutLifecycleConfiguration": true, "s3:PutBucketNotification": true,
 }
+
+// objectOwnerActions are the actions an object's owner may take on it
+// whoever owns the bucket: reading it, and reading and replacing its ACL.
+var objectOwnerActions = map[string]bool{actGetObject: true, "s3:GetObjectAcl": true, "s3:PutObjectAcl": true}
 
 // policyActions are what the owner keeps under any Deny.
 var policyActions = map[string]bool{"s3:GetBucketPolicy": true, "s3:PutBucketPolicy": true, "s3:DeleteBucketPolicy": true}
@@ -136,7 +143,12 @@ func (h *Handler) objectFor(req *request, action string) (bucket.Bucket, *bucket
 // bucket, so that it leaks no more than a listing; the rest are refused.
 func (h *Handler) readable(req *request, b bucket.Bucket, key string, o *bucket.Object) error {
 	if o == nil {
-		if h.authorize(req, b, actList, "", nil) == nil {
+		// As a listing of the key itself: a policy that lets the caller
+		// list only under some s3:prefix tells it absence there alone.
+		asList := *req
+		asList.r = req.r.Clone(req.r.Context())
+		asList.r.URL.RawQuery = url.Values{"prefix": {key}}.Encode()
+		if h.authorize(&asList, b, actList, "", nil) == nil {
 			return apiErr(errNoSuchKey, "the specified key does not exist")
 		}
 		return apiErr(errAccessDenied, "access denied")
@@ -177,7 +189,19 @@ func decide(req *request, b bucket.Bucket, action, key string, o *bucket.Object)
 	if p.denies(c, action, resource, env) && !(owner && policyActions[action]) {
 		return false
 	}
-	if owner {
+	writer := b.ProjectID
+	if o != nil && objectOwnerActions[action] {
+		writer = objectOwner(b, o.ACL)
+	}
+	switch {
+	case writer != b.ProjectID:
+		// An object another project wrote and owns (ObjectWriter
+		// ownership): its owner may read it and its ACL, the bucket's
+		// owner only what the object's ACL grants it, as in S3.
+		if c.project == writer && c.service == "" {
+			return true
+		}
+	case owner:
 		return true
 	}
 	if p.allows(c, action, resource, env, !b.RestrictsPolicy() && !bucketChanges[action]) {

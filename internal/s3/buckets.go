@@ -122,7 +122,15 @@ func (h *Handler) createBucket(w http.ResponseWriter, req *request) error {
 	if errs.Is(err, errs.Exist) {
 		existing, gerr := h.o.Meta.BucketConfig(req.r.Context(), req.bucket)
 		if gerr == nil && existing.ProjectID == req.project {
-			return apiErr(errBucketAlreadyOwned, "your previous request to create the named bucket succeeded and you already own it")
+			// As RGW and S3's us-east-1 do, and s3-tests expects: the
+			// owner's repeated create succeeds and changes nothing, unless
+			// it asks for another ACL than the bucket has.
+			if existing.ACL != acl || existing.ServiceID != req.service {
+				return apiErr(errBucketAlreadyExists, "the bucket exists with another ACL than the one requested")
+			}
+			w.Header().Set("Location", "/"+existing.Name)
+			w.WriteHeader(http.StatusOK)
+			return nil
 		}
 		return apiErr(errBucketAlreadyExists, "the requested bucket name is not available; the bucket namespace is shared by all users of the system")
 	}
@@ -186,15 +194,20 @@ func (h *Handler) getBucketACL(w http.ResponseWriter, req *request) error {
 }
 
 func (h *Handler) putBucketACL(w http.ResponseWriter, req *request) error {
-	b, err := h.bucketFor(req, "s3:PutBucketAcl")
+	b, err := h.loadBucket(req)
 	if err != nil {
 		return err
 	}
+	// A bucket whose ownership controls disable ACLs says so to whoever
+	// asks, before deciding whether they may (as S3 does).
 	acl, err := h.requestACL(req, b.ProjectID)
 	if err != nil {
 		return err
 	}
-	if err := checkACL(b, acl, true); err != nil {
+	if err := checkACL(b, req.r, acl, true); err != nil {
+		return err
+	}
+	if err := h.authorize(req, b, "s3:PutBucketAcl", "", nil); err != nil {
 		return err
 	}
 	b.ACL = acl
@@ -229,7 +242,11 @@ func (h *Handler) putBucketPolicy(w http.ResponseWriter, req *request) error {
 	}
 	for _, st := range p.Statement {
 		for _, r := range st.Resource {
-			if r != "arn:aws:s3:::"+b.Name && !strings.HasPrefix(r, "arn:aws:s3:::"+b.Name+"/") {
+			// The bucket or its objects, named or matched by a pattern
+			// ("arn:aws:s3:::*/*" too, as S3 takes it): a policy applies to
+			// its own bucket only, however wide its patterns.
+			rest, ok := strings.CutPrefix(r, "arn:aws:s3:::")
+			if name, _, _ := strings.Cut(rest, "/"); !ok || !wildcard(name, b.Name) {
 				return apiErr(errMalformedPolicy, "policy has invalid resource")
 			}
 		}

@@ -3,6 +3,7 @@ package s3
 import (
 	"encoding/xml"
 	"net/http"
+	"strings"
 
 	"github.com/stowage/stowage/internal/core/bucket"
 )
@@ -39,13 +40,16 @@ func validOwnership(v string) bool {
 }
 
 // checkACL applies the bucket's controls to an ACL a request asks for:
-// ACLs disabled by BucketOwnerEnforced refuse anything but private (grants
-// to accounts included), and BlockPublicAcls refuses group grants.
-func checkACL(b bucket.Bucket, acl string, requested bool) error {
+// with BucketOwnerEnforced only the owner's own full control, which it
+// has anyway, may be asked for (bucket-owner-full-control, or a body
+// granting nothing else), as in S3; a public access block's
+// BlockPublicAcls refuses grants to groups.
+func checkACL(b bucket.Bucket, r *http.Request, acl string, requested bool) error {
 	if !requested {
 		return nil
 	}
-	if b.ACLsDisabled() && acl != bucket.ACLPrivate {
+	if canned := strings.TrimSpace(r.Header.Get("X-Amz-Acl")); b.ACLsDisabled() &&
+		(acl != bucket.ACLPrivate || canned != "bucket-owner-full-control" && (canned != "" || aclRequested(r))) {
 		return apiErr(errACLNotSupported, "the bucket does not allow ACLs")
 	}
 	if b.AccessBlock != nil && b.AccessBlock.BlockPublicAcls && bucket.PublicACL(acl) {
@@ -126,6 +130,10 @@ func (h *Handler) putOwnershipControls(w http.ResponseWriter, req *request) erro
 		return apiErr(errMalformedXML, "ownership controls need exactly one valid ObjectOwnership rule")
 	}
 	b.Ownership = in.Rules[0].ObjectOwnership
+	if b.ACLsDisabled() && b.ACL != bucket.ACLPrivate {
+		// As S3: the bucket's own grants would be voided unseen.
+		return apiErr(errBucketACLOwnership, "bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting")
+	}
 	if err := h.o.Meta.UpdateBucket(req.r.Context(), b); err != nil {
 		return err
 	}

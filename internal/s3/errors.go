@@ -22,7 +22,6 @@ var (
 	errAccessDenied         = s3Code{"AccessDenied", http.StatusForbidden}
 	errBadDigest            = s3Code{"BadDigest", http.StatusBadRequest}
 	errBucketAlreadyExists  = s3Code{"BucketAlreadyExists", http.StatusConflict}
-	errBucketAlreadyOwned   = s3Code{"BucketAlreadyOwnedByYou", http.StatusConflict}
 	errBucketNotEmpty       = s3Code{"BucketNotEmpty", http.StatusConflict}
 	errEntityTooLarge       = s3Code{"EntityTooLarge", http.StatusBadRequest}
 	errEntityTooSmall       = s3Code{"EntityTooSmall", http.StatusBadRequest}

@@ -8,10 +8,16 @@ import (
 	"github.com/stowage/stowage/internal/core/bucket"
 )
 
-// LifecycleBuckets pages through the live buckets that have lifecycle
-// rules, in name order after a name (sqlstore implements it).
-type LifecycleBuckets interface {
+// LifecycleStore is what the lifecycle job needs of the store besides
+// Meta (sqlstore implements it): the buckets that have rules, in name
+// order after a name, and expiry of current versions in batches, each
+// one transaction that skips what was rewritten since it was listed.
+type LifecycleStore interface {
 	LifecycleBuckets(ctx context.Context, after string, limit int) ([]bucket.Bucket, error)
+	ExpireObjects(ctx context.Context, bucketID string, listed []bucket.Object, at time.Time) (expired int, freed []string, err error)
+	// Checkpoint writes out the store's log (SQLite's WAL) now, so that
+	// no foreground commit does it for the job's writes.
+	Checkpoint(ctx context.Context) error
 }
 
 // LifecycleStats counts what one pass removed.
@@ -20,8 +26,9 @@ type LifecycleStats struct {
 }
 
 // lifecyclePage is how many rows one listing reads: every page is its own
-// short query, and every removal its own transaction, so a pass holds no
-// long transaction however many objects it expires.
+// short query, and expiries are batches of a few milliseconds (see
+// pacer), so a pass holds no long transaction however many objects it
+// expires.
 const lifecyclePage = 1000
 
 // RunLifecycle applies every bucket's lifecycle rules once, as of now. It
@@ -29,16 +36,17 @@ const lifecyclePage = 1000
 // listed, is left alone, so passes may overlap or repeat (on any node).
 // Deletions go through the store like a client's, so usage and quotas
 // follow them, and a versioned bucket gets a delete marker as in S3.
-func (h *Handler) RunLifecycle(ctx context.Context, lb LifecycleBuckets) (LifecycleStats, error) {
+func (h *Handler) RunLifecycle(ctx context.Context, ls LifecycleStore) (LifecycleStats, error) {
 	var st LifecycleStats
+	p := newPacer()
 	after := ""
 	for {
-		bs, err := lb.LifecycleBuckets(ctx, after, 100)
+		bs, err := ls.LifecycleBuckets(ctx, after, 100)
 		if err != nil {
 			return st, fmt.Errorf("list lifecycle buckets: %w", err)
 		}
 		for _, b := range bs {
-			if err := h.lifecycleBucket(ctx, b, &st); err != nil {
+			if err := h.lifecycleBucket(ctx, ls, p, b, &st); err != nil {
 				return st, fmt.Errorf("lifecycle of bucket %s: %w", b.Name, err)
 			}
 			after = b.Name
@@ -49,7 +57,7 @@ func (h *Handler) RunLifecycle(ctx context.Context, lb LifecycleBuckets) (Lifecy
 	}
 }
 
-func (h *Handler) lifecycleBucket(ctx context.Context, b bucket.Bucket, st *LifecycleStats) error {
+func (h *Handler) lifecycleBucket(ctx context.Context, ls LifecycleStore, p *pacer, b bucket.Bucket, st *LifecycleStats) error {
 	// Deletes the rules make announce s3:LifecycleExpiration events.
 	ctx = bucket.WithCause(ctx, bucket.WriteCause{Event: bucket.EventExpired, Requester: "s3.amazonaws.com"})
 	now := h.o.Now()
@@ -63,17 +71,17 @@ func (h *Handler) lifecycleBucket(ctx context.Context, b bucket.Bucket, st *Life
 		uploads = uploads || r.AbortUploadDays > 0
 	}
 	if current {
-		if err := h.expireCurrent(ctx, b, now, st); err != nil {
+		if err := h.expireCurrent(ctx, ls, p, b, now, st); err != nil {
 			return err
 		}
 	}
 	if versions && b.Versioning != "" {
-		if err := h.expireVersions(ctx, b, now, st); err != nil {
+		if err := h.expireVersions(ctx, p, b, now, st); err != nil {
 			return err
 		}
 	}
 	if uploads {
-		return h.abortStaleUploads(ctx, b, now, st)
+		return h.abortStaleUploads(ctx, p, b, now, st)
 	}
 	return nil
 }
@@ -88,44 +96,86 @@ func (h *Handler) due(b bucket.Bucket, o bucket.Object, now time.Time) bool {
 	return false
 }
 
-func (h *Handler) expireCurrent(ctx context.Context, b bucket.Bucket, now time.Time, st *LifecycleStats) error {
+// expireCurrent expires the bucket's current versions that are due, in
+// batches paced by p. The listing carries no tags: a key that only a rule
+// with tags may expire is read whole to judge it.
+func (h *Handler) expireCurrent(ctx context.Context, ls LifecycleStore, p *pacer, b bucket.Bucket, now time.Time, st *LifecycleStats) error {
 	after := ""
+	var due []bucket.Object
+	expire := func() error {
+		for len(due) > 0 {
+			n := min(len(due), p.batch)
+			t0 := time.Now()
+			expired, freed, err := ls.ExpireObjects(ctx, b.ID, due[:n], now.UTC())
+			if err != nil {
+				return err
+			}
+			h.dropFreed(ctx, freed)
+			st.Expired += expired
+			due = due[n:]
+			if err := p.rest(ctx, n, time.Since(t0)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	for {
+		t0 := time.Now()
 		os, err := h.o.Meta.ListObjects(ctx, b.ID, bucket.ListQuery{After: after, Limit: lifecyclePage})
 		if err != nil {
 			return err
 		}
 		for _, o := range os {
 			after = o.Key
-			// The listing has no tags; read the version when a rule may
-			// expire it, and only then, to judge it whole.
-			if !h.maybeDue(b, o, now) {
+			switch {
+			case h.dueUntagged(b, o, now):
+			case h.maybeDue(b, o, now):
+				cur, err := h.o.Meta.GetObject(ctx, b.ID, o.Key)
+				if isNotExist(err) {
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				if cur.DeleteMarker || !cur.Modified.Equal(o.Modified) || !h.due(b, cur, now) {
+					continue
+				}
+			default:
 				continue
 			}
-			cur, err := h.o.Meta.GetObject(ctx, b.ID, o.Key)
-			if isNotExist(err) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			if cur.DeleteMarker || !cur.Modified.Equal(o.Modified) || !h.due(b, cur, now) || cur.Lock.LegalHold || cur.Lock.Retained(now) {
-				continue
-			}
-			c, err := h.o.Meta.DeleteObject(ctx, b.ID, o.Key, now.UTC())
-			if isNotExist(err) {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			h.dropFreed(ctx, c.Freed)
-			st.Expired++
+			due = append(due, o)
+		}
+		if err := p.rest(ctx, 0, time.Since(t0)); err != nil {
+			return err
+		}
+		if err := expire(); err != nil {
+			return err
+		}
+		t0 = time.Now()
+		if err := ls.Checkpoint(ctx); err != nil {
+			return err
+		}
+		if err := p.rest(ctx, 0, time.Since(t0)); err != nil {
+			return err
 		}
 		if len(os) < lifecyclePage {
 			return nil
 		}
 	}
+}
+
+// dueUntagged reports whether a rule without tags expires o by now, which
+// the listing alone decides.
+func (h *Handler) dueUntagged(b bucket.Bucket, o bucket.Object, now time.Time) bool {
+	for _, r := range b.Lifecycle {
+		if len(r.Tags) > 0 {
+			continue
+		}
+		if t, ok := r.ExpiresAt(o.Modified, h.o.LifecycleDay); ok && !t.After(now) && r.Matches(o.Key, o.Size, nil) {
+			return true
+		}
+	}
+	return false
 }
 
 // maybeDue is due without the tags, which the listing does not carry.
@@ -142,7 +192,7 @@ func (h *Handler) maybeDue(b bucket.Bucket, o bucket.Object, now time.Time) bool
 // expireVersions removes noncurrent versions past their rule's days
 // (keeping the newest NewerNoncurrent of them) and delete markers left
 // with no version behind them.
-func (h *Handler) expireVersions(ctx context.Context, b bucket.Bucket, now time.Time, st *LifecycleStats) error {
+func (h *Handler) expireVersions(ctx context.Context, p *pacer, b bucket.Bucket, now time.Time, st *LifecycleStats) error {
 	q := bucket.VersionQuery{Limit: lifecyclePage}
 	key, newer := "", time.Time{}
 	index := 0 // of the version within its key, newest 0
@@ -170,6 +220,7 @@ func (h *Handler) expireVersions(ctx context.Context, b bucket.Bucket, now time.
 		return nil
 	}
 	for {
+		t0 := time.Now()
 		vs, err := h.o.Meta.ListVersions(ctx, b.ID, q)
 		if err != nil {
 			return err
@@ -203,6 +254,9 @@ func (h *Handler) expireVersions(ctx context.Context, b bucket.Bucket, now time.
 			newer = v.Modified
 			q.AfterKey, q.AfterSeq = v.Key, v.Seq
 		}
+		if err := p.rest(ctx, 0, time.Since(t0)); err != nil {
+			return err
+		}
 		if len(vs) < lifecyclePage {
 			return flushMarker()
 		}
@@ -223,9 +277,10 @@ func (h *Handler) noncurrentDue(b bucket.Bucket, v bucket.Object, since time.Tim
 	return false
 }
 
-func (h *Handler) abortStaleUploads(ctx context.Context, b bucket.Bucket, now time.Time, st *LifecycleStats) error {
+func (h *Handler) abortStaleUploads(ctx context.Context, p *pacer, b bucket.Bucket, now time.Time, st *LifecycleStats) error {
 	keyMarker, idMarker := "", ""
 	for {
+		t0 := time.Now()
 		us, err := h.o.Meta.ListUploads(ctx, b.ID, "", keyMarker, idMarker, lifecyclePage)
 		if err != nil {
 			return err
@@ -249,6 +304,9 @@ func (h *Handler) abortStaleUploads(ctx context.Context, b bucket.Bucket, now ti
 				break
 			}
 		}
+		if err := p.rest(ctx, 0, time.Since(t0)); err != nil {
+			return err
+		}
 		if len(us) < lifecyclePage {
 			return nil
 		}
@@ -265,5 +323,41 @@ func (h *Handler) dropFreed(ctx context.Context, ids []string) {
 		if err := h.o.Blobs.Delete(ctx, id); err != nil && !isNotExist(err) {
 			h.log.Warn("s3: lifecycle: delete blob", "blob", id, "err", err)
 		}
+	}
+}
+
+// pacer keeps a lifecycle pass to a share of the node: after each step it
+// rests (1-lifecycleShare)/lifecycleShare times as long as the step took,
+// and it sizes expiry batches so that one holds the store's writer for
+// about lifecycleBatchTime. Foreground writes then wait at most one short
+// batch, and the pass takes at most its share of CPU and writer time on a
+// busy node, however many objects expire.
+type pacer struct {
+	batch int
+}
+
+const (
+	lifecycleShare     = 0.25
+	lifecycleBatchTime = 5 * time.Millisecond
+	lifecycleBatchMax  = 500
+)
+
+func newPacer() *pacer { return &pacer{batch: 50} }
+
+// rest follows a step that took took, n objects expired in one batch (0
+// for a step that was no batch).
+func (p *pacer) rest(ctx context.Context, n int, took time.Duration) error {
+	if n > 0 && n >= p.batch/2 {
+		// Towards lifecycleBatchTime, by at most a factor of two a step.
+		want := int(float64(n) * float64(lifecycleBatchTime) / float64(max(took, time.Microsecond)))
+		p.batch = max(1, p.batch/2, min(want, 2*p.batch, lifecycleBatchMax))
+	}
+	t := time.NewTimer(time.Duration(float64(took) * (1 - lifecycleShare) / lifecycleShare))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }

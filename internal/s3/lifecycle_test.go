@@ -2,9 +2,15 @@ package s3_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/stowage/stowage/internal/core/bucket"
 	"github.com/stowage/stowage/internal/s3"
 )
 
@@ -169,4 +175,94 @@ assert [(v["Key"], v["IsLatest"]) for v in vs["Versions"]] == [("k", True), ("k"
 assert not vs.get("DeleteMarkers"), vs
 assert s3.get_object(Bucket="versions", Key="k")["Body"].read() == b"v3"
 `)
+}
+
+// TestLifecycleExpiryJudgesInTransaction: the store's batch expiry (what
+// the lifecycle job commits) skips, in its own transaction, an object
+// rewritten since the job listed it, one under legal hold and one already
+// gone; it expires the rest (a delete marker in a versioned bucket) and
+// moves the usage counters by exactly what it removed. The job used to
+// compare Modified on a re-read and delete in a separate transaction, so
+// a rewrite in between was expired.
+func TestLifecycleExpiryJudgesInTransaction(t *testing.T) {
+	t.Parallel()
+	for _, backend := range backends(t) {
+		t.Run(backend, func(t *testing.T) {
+			t.Parallel()
+			e := newEnvOn(t, backend)
+			ctx := context.Background()
+			c := awsFor(e, e.a)
+			put := func(b, k, body string) *awss3.PutObjectOutput {
+				t.Helper()
+				out, err := c.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String(b), Key: aws.String(k), Body: strings.NewReader(body)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return out
+			}
+			listed := func(b string) (bucket.Bucket, []bucket.Object) {
+				t.Helper()
+				bk, err := e.store.BucketConfig(ctx, b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				os, err := e.store.ListObjects(ctx, bk.ID, bucket.ListQuery{Limit: 100})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return bk, os
+			}
+			if _, err := c.CreateBucket(ctx, &awss3.CreateBucketInput{Bucket: aws.String("plain")}); err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range []string{"gone", "old", "rewritten"} {
+				put("plain", k, "12345")
+			}
+			bk, os := listed("plain")
+			put("plain", "rewritten", "1234567")
+			if _, err := c.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: aws.String("plain"), Key: aws.String("gone")}); err != nil {
+				t.Fatal(err)
+			}
+			n, _, err := e.store.ExpireObjects(ctx, bk.ID, os, time.Now())
+			if err != nil || n != 1 {
+				t.Fatalf("expired %d (%v), want 1: old", n, err)
+			}
+			if _, left := listed("plain"); len(left) != 1 || left[0].Key != "rewritten" || left[0].Size != 7 {
+				t.Errorf("left %+v, want rewritten (7 bytes)", left)
+			}
+			bs, err := e.store.ListBuckets(ctx, e.a.project)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, b := range bs {
+				if b.Name == "plain" && (b.Objects != 1 || b.Bytes != 7) {
+					t.Errorf("usage %d objects, %d bytes; want 1, 7", b.Objects, b.Bytes)
+				}
+			}
+
+			if _, err := c.CreateBucket(ctx, &awss3.CreateBucketInput{Bucket: aws.String("locked"), ObjectLockEnabledForBucket: aws.Bool(true)}); err != nil {
+				t.Fatal(err)
+			}
+			put("locked", "free", "x")
+			held := put("locked", "held", "x")
+			if _, err := c.PutObjectLegalHold(ctx, &awss3.PutObjectLegalHoldInput{Bucket: aws.String("locked"), Key: aws.String("held"), VersionId: held.VersionId,
+				LegalHold: &types.ObjectLockLegalHold{Status: types.ObjectLockLegalHoldStatusOn}}); err != nil {
+				t.Fatal(err)
+			}
+			bk, os = listed("locked")
+			if n, _, err := e.store.ExpireObjects(ctx, bk.ID, os, time.Now()); err != nil || n != 1 {
+				t.Fatalf("expired %d (%v) in the locked bucket, want 1: free", n, err)
+			}
+			vs, err := c.ListObjectVersions(ctx, &awss3.ListObjectVersionsInput{Bucket: aws.String("locked")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(vs.DeleteMarkers) != 1 || *vs.DeleteMarkers[0].Key != "free" || !*vs.DeleteMarkers[0].IsLatest || len(vs.Versions) != 2 {
+				t.Errorf("versions after expiry: markers %+v, %d versions; want a marker on free over both versions", vs.DeleteMarkers, len(vs.Versions))
+			}
+			if _, err := c.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: aws.String("locked"), Key: aws.String("held")}); err != nil {
+				t.Errorf("held object: %v", err)
+			}
+		})
+	}
 }

@@ -105,11 +105,8 @@ func (h *Handler) createUpload(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
-	acl, err := requestedACL(req.r, b.ProjectID)
+	acl, err := objectACL(req.r, b, req.project, aclRequested(req.r))
 	if err != nil {
-		return err
-	}
-	if err := checkACL(b, acl, aclRequested(req.r)); err != nil {
 		return err
 	}
 	tags, err := parseTags(req.r.Header.Get("X-Amz-Tagging"))
@@ -132,14 +129,19 @@ func (h *Handler) createUpload(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
+	declared, err := declareChecksum(req.r.Header)
+	if err != nil {
+		return err
+	}
 	u := bucket.Upload{ID: id.String(), BucketID: b.ID, Key: req.key, Meta: meta, Tags: tags, ACL: acl,
-		Checksum: strings.ToUpper(req.r.Header.Get("X-Amz-Checksum-Algorithm")), SSE: sse, Lock: lock, Initiated: h.o.Now().UTC()}
+		Checksum: declared, SSE: sse, Lock: lock, Initiated: h.o.Now().UTC()}
 	if err := h.o.Meta.CreateUpload(req.r.Context(), u); err != nil {
 		return err
 	}
 	setSSEHeaders(w, sse)
-	if u.Checksum != "" {
-		w.Header().Set("X-Amz-Checksum-Algorithm", u.Checksum)
+	if algo, typ := uploadChecksum(u.Checksum); algo != "" {
+		w.Header().Set("X-Amz-Checksum-Algorithm", algo)
+		w.Header().Set("X-Amz-Checksum-Type", typ)
 	}
 	return writeXML(w, http.StatusOK, initiateResult{Xmlns: s3NS, Bucket: b.Name, Key: req.key, UploadID: u.ID})
 }
@@ -331,6 +333,16 @@ func (h *Handler) completeUpload(w http.ResponseWriter, req *request) error {
 	if uerr != nil {
 		return h.recomplete(w, req, b, in, uerr)
 	}
+	// A customer key given to Complete must be the upload's. S3's
+	// reference leaves it optional, and clients (the Go SDK's uploader,
+	// older boto3) complete without it, so none is not an error.
+	if sp, err := customerKey(req.r, "X-Amz-"); err != nil {
+		return err
+	} else if sp.mode != "" {
+		if _, err := h.dataKey(ctx, req.project, u.SSE, sp); err != nil {
+			return err
+		}
+	}
 	have := map[int]bucket.Part{}
 	after := 0
 	for {
@@ -460,8 +472,7 @@ func (h *Handler) listParts(w http.ResponseWriter, req *request) error {
 		return err
 	}
 	res := listPartsResult{Xmlns: s3NS, Bucket: b.Name, Key: u.Key, UploadID: u.ID, StorageClass: "STANDARD",
-		Initiator: owner{ID: b.ProjectID, DisplayName: b.ProjectID}, Owner: owner{ID: b.ProjectID, DisplayName: b.ProjectID},
-		PartNumberMarker: marker, MaxParts: maxP}
+		Initiator: uploadOwner(b, u), Owner: uploadOwner(b, u), PartNumberMarker: marker, MaxParts: maxP}
 	if len(ps) > maxP {
 		ps, res.IsTruncated = ps[:maxP], true
 	}
@@ -500,7 +511,7 @@ func (h *Handler) listUploads(w http.ResponseWriter, req *request) error {
 	}
 	sort.SliceStable(us, func(i, j int) bool { return us[i].Key < us[j].Key })
 	for _, u := range us {
-		o := owner{ID: b.ProjectID, DisplayName: b.ProjectID}
+		o := uploadOwner(b, u)
 		res.Uploads = append(res.Uploads, uploadEntry{Key: u.Key, UploadID: u.ID, Initiator: o, Owner: o,
 			StorageClass: "STANDARD", Initiated: iso8601(u.Initiated)})
 	}
@@ -508,6 +519,15 @@ func (h *Handler) listUploads(w http.ResponseWriter, req *request) error {
 		res.NextKeyMarker, res.NextUploadIDMarker = us[len(us)-1].Key, us[len(us)-1].ID
 	}
 	return writeXML(w, http.StatusOK, res)
+}
+
+// uploadOwner is who will own the object an upload completes, shown as
+// its owner and initiator (a project that writes into another's bucket
+// owns what it writes, unless the bucket's ownership controls say
+// otherwise).
+func uploadOwner(b bucket.Bucket, u bucket.Upload) owner {
+	id := objectOwner(b, u.ACL)
+	return owner{ID: id, DisplayName: id}
 }
 
 func toQuotaErr(err error) error {
@@ -536,5 +556,5 @@ func (h *Handler) recomplete(w http.ResponseWriter, req *request, b bucket.Bucke
 		return notFound
 	}
 	return writeXML(w, http.StatusOK, completeResult{Xmlns: s3NS, Location: "/" + b.Name + "/" + o.Key,
-		Bucket: b.Name, Key: o.Key, ETag: quoted(o.ETag)})
+		Bucket: b.Name, Key: o.Key, ETag: quoted(o.ETag), checksumXML: checksumsXML(o.Checksums)})
 }

@@ -325,9 +325,10 @@ func (h *Handler) dropBlob(req *request, id string) {
 func quoted(etag string) string { return `"` + etag + `"` }
 
 func setChecksumHeaders(w http.ResponseWriter, sums map[string]string) {
-	for a, v := range sums {
+	for a, v := range wholeChecksums(sums) {
 		if alg, ok := checksum.Parse(a); ok {
 			w.Header().Set(alg.Header(), v)
+			w.Header().Set("X-Amz-Checksum-Type", checksumType(v))
 		}
 	}
 }
@@ -341,11 +342,8 @@ func (h *Handler) putObject(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
-	acl, err := requestedACL(req.r, b.ProjectID)
+	acl, err := objectACL(req.r, b, req.project, aclRequested(req.r))
 	if err != nil {
-		return err
-	}
-	if err := checkACL(b, acl, aclRequested(req.r)); err != nil {
 		return err
 	}
 	tags, err := parseTags(req.r.Header.Get("X-Amz-Tagging"))
@@ -635,8 +633,21 @@ func (h *Handler) serveObject(w http.ResponseWriter, req *request, withBody bool
 	setVersionHeader(w, b, o.VersionID)
 	setLockHeaders(w, o.Lock)
 	setSSEHeaders(w, o.SSE)
-	if !ranged && strings.EqualFold(req.r.Header.Get("X-Amz-Checksum-Mode"), "ENABLED") {
-		setChecksumHeaders(w, o.Checksums)
+	if strings.EqualFold(req.r.Header.Get("X-Amz-Checksum-Mode"), "ENABLED") {
+		switch {
+		case part > 0 && o.Parts > 0:
+			// The part's own checksum, as S3 answers a GET of one part.
+			x := partChecksums(o.Checksums, part)
+			for a, v := range map[checksum.Algorithm]string{checksum.CRC32: x.CRC32, checksum.CRC32C: x.CRC32C,
+				checksum.CRC64NVME: x.CRC64NVME, checksum.SHA1: x.SHA1, checksum.SHA256: x.SHA256} {
+				if v != "" {
+					w.Header().Set(a.Header(), v)
+					w.Header().Set("X-Amz-Checksum-Type", x.Type)
+				}
+			}
+		case !ranged:
+			setChecksumHeaders(w, o.Checksums)
+		}
 	}
 	w.Header().Set("Content-Length", strconv.FormatInt(length, 10))
 	status := http.StatusOK
@@ -965,11 +976,8 @@ func (h *Handler) copyObject(w http.ResponseWriter, req *request) error {
 		return err
 	}
 	sb, src, srcDEK := from.b, from.o, from.dek
-	acl, err := requestedACL(req.r, b.ProjectID)
+	acl, err := objectACL(req.r, b, req.project, aclRequested(req.r))
 	if err != nil {
-		return err
-	}
-	if err := checkACL(b, acl, aclRequested(req.r)); err != nil {
 		return err
 	}
 	lock, err := writeLock(req.r, b, h.o.Now())
@@ -1243,7 +1251,7 @@ func (h *Handler) getObjectACL(w http.ResponseWriter, req *request) error {
 	if o == nil {
 		return apiErr(errNoSuchKey, "the specified key does not exist")
 	}
-	return writeXML(w, http.StatusOK, aclDocument(b.ProjectID, o.ACL))
+	return writeXML(w, http.StatusOK, aclDocument(objectOwner(b, o.ACL), o.ACL))
 }
 
 func (h *Handler) putObjectACL(w http.ResponseWriter, req *request) error {
@@ -1260,12 +1268,20 @@ func (h *Handler) putObjectACL(w http.ResponseWriter, req *request) error {
 	if err := h.authorize(req, b, "s3:PutObjectAcl", req.key, cur); err != nil {
 		return err
 	}
-	acl, err := h.requestACL(req, b.ProjectID)
+	// The object keeps its owner; grants to it are implied.
+	owner := b.ProjectID
+	if cur != nil {
+		owner = objectOwner(b, cur.ACL)
+	}
+	acl, err := h.requestACL(req, owner)
 	if err != nil {
 		return err
 	}
-	if err := checkACL(b, acl, true); err != nil {
+	if err := checkACL(b, req.r, acl, true); err != nil {
 		return err
+	}
+	if owner != b.ProjectID {
+		acl = bucket.OwnedACL(owner, bucket.Grants(acl))
 	}
 	version, err := versionParam(req.r)
 	if err != nil {

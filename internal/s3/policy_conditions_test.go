@@ -110,3 +110,39 @@ expect("AccessDenied", lambda: other.get_object(Bucket="cond", Key="pub/x"), 403
 	script = strings.NewReplacer("PROJECT_A", e.a.project, "PROJECT_B", e.b.project).Replace(script)
 	runBoto3(t, e, script)
 }
+
+// TestPolicyWildcardResourcesAndAbsentKeys: a policy's resources may be
+// patterns that match its bucket ("arn:aws:s3:::*", "…:::*/*"), which S3
+// accepts and which were MalformedPolicy; one naming another bucket is
+// still refused. HEAD of a missing key tells NoSuchKey (404) to a caller
+// a policy lets list under an s3:prefix that covers the key, and 403
+// elsewhere; it was 403 everywhere, the listing check having no prefix.
+func TestPolicyWildcardResourcesAndAbsentKeys(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	runBoto3(t, e, `
+import json
+s3.create_bucket(Bucket="wild")
+s3.put_object(Bucket="wild", Key="k", Body=b"x")
+def policy(resources, action="s3:ListBucket", cond=None):
+    st = {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": action, "Resource": resources}
+    if cond:
+        st["Condition"] = cond
+    return json.dumps({"Version": "2012-10-17", "Statement": [st]})
+s3.put_bucket_policy(Bucket="wild", Policy=policy(["arn:aws:s3:::*", "arn:aws:s3:::*/*"]))
+assert [o["Key"] for o in other.list_objects(Bucket="wild")["Contents"]] == ["k"]
+s3.put_bucket_policy(Bucket="wild", Policy=policy(["arn:aws:s3:::wi*"]))
+expect("MalformedPolicy", lambda: s3.put_bucket_policy(Bucket="wild", Policy=policy(["arn:aws:s3:::other"])), 400)
+expect("MalformedPolicy", lambda: s3.put_bucket_policy(Bucket="wild", Policy=policy(["arn:aws:s3:::other/*"])), 400)
+
+s3.put_bucket_policy(Bucket="wild", Policy=policy("arn:aws:s3:::wild", cond={"StringLike": {"s3:prefix": "public/*"}}))
+def head_status(key):
+    try:
+        other.head_object(Bucket="wild", Key=key)
+    except botocore.exceptions.ClientError as e:
+        return e.response["ResponseMetadata"]["HTTPStatusCode"]
+    return 200
+assert head_status("public/missing") == 404
+assert head_status("private/missing") == 403
+`)
+}

@@ -124,11 +124,8 @@ func (h *Handler) postObject(w http.ResponseWriter, req *request) error {
 	if err != nil {
 		return err
 	}
-	acl, err := requestedACL(fr, b.ProjectID)
+	acl, err := objectACL(fr, b, req.project, form["acl"] != "")
 	if err != nil {
-		return err
-	}
-	if err := checkACL(b, acl, form["acl"] != ""); err != nil {
 		return err
 	}
 	var tags map[string]string
@@ -300,8 +297,8 @@ func (h *Handler) postAuthenticate(req *request, form postForm) error {
 }
 
 // checkPolicy validates the signed policy against the form: not expired,
-// every condition met, and every field (but the signature's own and
-// x-ignore-*) covered by a condition. It returns the content-length-range
+// every condition met, and every field (but the signature's own,
+// x-ignore-* and x-amz-checksum-*) covered by a condition. It returns the content-length-range
 // ([0, MaxPutSize] when the policy sets none; anonymous forms have none).
 func checkPolicy(form postForm, bucketName string, now time.Time) ([2]int64, error) {
 	lengths := [2]int64{0, MaxPutSize}
@@ -409,7 +406,9 @@ func checkPolicy(form postForm, bucketName string, now time.Time) ([2]int64, err
 		}
 	}
 	for k := range form {
-		if !covered[k] && !strings.HasPrefix(k, "x-ignore-") {
+		// A checksum field needs no condition, as in S3: it only makes
+		// the upload fail when the file is not what it says.
+		if !covered[k] && !strings.HasPrefix(k, "x-ignore-") && !strings.HasPrefix(k, "x-amz-checksum-") {
 			return lengths, apiErr(errAccessDenied, "invalid according to policy: extra input fields: %s", k)
 		}
 	}

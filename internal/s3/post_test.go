@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha1"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	mpform "mime/multipart"
@@ -117,6 +118,9 @@ func TestPostObject(t *testing.T) {
 		"too small":           {fields("up/x", v2(e.a.secret, policy), policy), nil, http.StatusBadRequest},
 		"anonymous, private":  {[][2]string{{"key", "up/x"}}, []byte("x"), http.StatusForbidden},
 		"no signature at all": {[][2]string{{"key", "up/x"}, {"AWSAccessKeyId", e.a.access}, {"policy", policy}}, []byte("x"), http.StatusBadRequest},
+		// A checksum field needs no condition (it was "extra input
+		// fields"); a wrong one fails the upload.
+		"wrong checksum": {append(fields("up/x", v2(e.a.secret, policy), policy), [2]string{"x-amz-checksum-sha256", "sailorjerry"}), []byte("x"), http.StatusBadRequest},
 	} {
 		if resp := postForm(t, url, f.fields, "f", f.data); resp.StatusCode != f.status {
 			t.Errorf("%s: %d, want %d", name, resp.StatusCode, f.status)
@@ -124,6 +128,11 @@ func TestPostObject(t *testing.T) {
 	}
 	if _, err := c.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: aws.String("forms"), Key: aws.String("up/x")}); errCode(err) != "NotFound" {
 		t.Fatalf("a refused form stored its file: %v", err)
+	}
+	sum := sha256.Sum256([]byte("summed"))
+	if resp := postForm(t, url, append(fields("up/summed", v2(e.a.secret, policy), policy), [2]string{"x-amz-checksum-sha256", base64.StdEncoding.EncodeToString(sum[:])}),
+		"f", []byte("summed")); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("form with a right checksum field: %d, want 204", resp.StatusCode)
 	}
 	// Anonymous forms reach only a public-read-write bucket.
 	resp = postForm(t, e.srv.URL+"/open", [][2]string{{"key", "anon"}}, "f", []byte("anon"))

@@ -10,6 +10,15 @@ import (
 // An ACL is kept as a string: one of the canned ACLs above, or, when it
 // grants more than a canned ACL can say, its grants as a JSON list (which
 // starts with "["). The owner's FULL_CONTROL is implied and never listed.
+// An object that another project than the bucket's wrote, and owns (S3's
+// ObjectWriter ownership), keeps its owner with its grants as a JSON
+// object, {"owner": project, "grants": [...]}: no other column is needed,
+// and the ACL travels with the object through versions and uploads.
+
+// ACLNoGrants is an ACL that grants nothing and does not list the owner's
+// own full control either: what an AccessControlPolicy with no grants
+// sets. The owner keeps its rights, as S3's owners keep theirs to the ACL.
+const ACLNoGrants = "[]"
 
 // Grantees that are groups rather than projects.
 const (
@@ -62,6 +71,13 @@ func Grants(acl string) []Grant {
 	if g, ok := cannedGrants[acl]; ok {
 		return g
 	}
+	if strings.HasPrefix(acl, "{") {
+		var o ownedACL
+		if json.Unmarshal([]byte(acl), &o) != nil {
+			return nil
+		}
+		return o.Grants
+	}
 	var gs []Grant
 	if !strings.HasPrefix(acl, "[") || json.Unmarshal([]byte(acl), &gs) != nil {
 		return nil
@@ -84,6 +100,36 @@ func EncodeACL(gs []Grant) string {
 	}
 	out, _ := json.Marshal(gs) // strings always marshal
 	return string(out)
+}
+
+type ownedACL struct {
+	Owner  string  `json:"owner"`
+	Grants []Grant `json:"grants,omitempty"`
+}
+
+// OwnedACL is the stored form of an object ACL whose object owner is not
+// the bucket's: owner, a project, with grants besides its own full
+// control.
+func OwnedACL(owner string, gs []Grant) string {
+	gs = Grants(EncodeACL(gs)) // sorted and without repeats
+	if len(gs) == 0 {
+		gs = nil
+	}
+	out, _ := json.Marshal(ownedACL{Owner: owner, Grants: gs}) // strings always marshal
+	return string(out)
+}
+
+// ACLOwner is the project that owns an object with acl when that is not
+// the bucket's owner, "" when it is.
+func ACLOwner(acl string) string {
+	if !strings.HasPrefix(acl, "{") {
+		return ""
+	}
+	var o ownedACL
+	if json.Unmarshal([]byte(acl), &o) != nil {
+		return ""
+	}
+	return o.Owner
 }
 
 // PublicACL reports whether acl grants anything to a group.
