@@ -10,10 +10,8 @@ import (
 	"io"
 	mrand "math/rand/v2"
 	"net/url"
-	"os"
 	"os/exec"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -296,19 +294,7 @@ func (c *cluster) order(fx fixture, name string) error {
 
 // cycles is 2 for `go test`, 10 under STOWAGE_SOAK=1, or
 // STOWAGE_CLUSTER_CYCLES.
-func cycles(t *testing.T) int {
-	if v := os.Getenv("STOWAGE_CLUSTER_CYCLES"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			t.Fatalf("STOWAGE_CLUSTER_CYCLES=%q", v)
-		}
-		return n
-	}
-	if os.Getenv("STOWAGE_SOAK") != "" {
-		return 10
-	}
-	return 2
-}
+func cycles(t *testing.T) int { return testenv.Cycles(t, "STOWAGE_CLUSTER_CYCLES", 2, 10) }
 
 func TestCluster(t *testing.T) {
 	c := newCluster(t, 3)

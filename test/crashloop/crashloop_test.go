@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -34,19 +33,7 @@ const (
 
 // cycles is def for `go test`, 25 under STOWAGE_SOAK=1, or
 // STOWAGE_CRASH_CYCLES.
-func cycles(t *testing.T, def int) int {
-	if v := os.Getenv("STOWAGE_CRASH_CYCLES"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			t.Fatalf("STOWAGE_CRASH_CYCLES=%q", v)
-		}
-		return n
-	}
-	if os.Getenv("STOWAGE_SOAK") != "" {
-		return 25
-	}
-	return def
-}
+func cycles(t *testing.T, def int) int { return testenv.Cycles(t, "STOWAGE_CRASH_CYCLES", def, 25) }
 
 // item is what the checks read of any native resource.
 type item struct {

@@ -165,7 +165,12 @@ func (s *Store) ListJobs(ctx context.Context, sc access.Scope, f jobs.Filter, r 
 }
 
 func (s *Store) CountJobsByState(ctx context.Context) (map[jobs.State]int, error) {
-	rows, err := s.r.QueryContext(ctx, "SELECT state, COUNT(*) FROM jobs GROUP BY state")
+	return s.countJobStates(ctx, "SELECT state, COUNT(*) FROM jobs GROUP BY state")
+}
+
+// countJobStates runs q, a query of (state, count) rows.
+func (s *Store) countJobStates(ctx context.Context, q string, args ...any) (map[jobs.State]int, error) {
+	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, mapErr(err)
 	}

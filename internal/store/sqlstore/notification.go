@@ -50,21 +50,7 @@ func queueEvents(ctx context.Context, tx *sql.Tx, st bucketState, f bucket.Chang
 
 // CountDeliveriesByState counts the event delivery jobs by state.
 func (s *Store) CountDeliveriesByState(ctx context.Context) (map[jobs.State]int, error) {
-	rows, err := s.r.QueryContext(ctx, "SELECT state, COUNT(*) FROM jobs WHERE kind = $1 GROUP BY state", bucket.NotifyJobKind)
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	defer rows.Close()
-	out := map[jobs.State]int{}
-	for rows.Next() {
-		var st string
-		var n int
-		if err := rows.Scan(&st, &n); err != nil {
-			return nil, mapErr(err)
-		}
-		out[jobs.State(st)] = n
-	}
-	return out, mapErr(rows.Err())
+	return s.countJobStates(ctx, "SELECT state, COUNT(*) FROM jobs WHERE kind = $1 GROUP BY state", bucket.NotifyJobKind)
 }
 
 const targetCols = "id, project_id, name, url, secret_sealed, created_by, created_at"
