@@ -39,8 +39,8 @@ const leaseBound = 12 * time.Second
 
 // settleBound is how long after a kill every job may take to be done. A
 // job on an RBD image whose exclusive lock the dead node held waits until
-// a live node fences the dead one (the 6 s down threshold and a
-// heartbeat), no longer for Ceph's 30 s watch timeout.
+// a live node fences the dead one (6–10 s, see lockBound), no longer for
+// Ceph's 30 s watch timeout.
 const settleBound = 15 * time.Second
 
 // statusBound is how long a resource may take to reach the status the

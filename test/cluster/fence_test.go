@@ -16,9 +16,10 @@ import (
 
 // lockBound is how long after a SIGKILL another node may take to write to
 // an image whose RBD exclusive lock the dead node held: the down threshold
-// (6 s), a heartbeat for some node to notice and fence it, and slack for a
-// loaded machine — well under the ~30 s Ceph's watch timeout would take
-// without fencing.
+// (6 s) as a live node times it from when it saw the last beat change,
+// up to two heartbeats for it to see that and to look again, and slack
+// for a loaded machine — well under the ~30 s Ceph's watch timeout would
+// take without fencing.
 const lockBound = 20 * time.Second
 
 // attachedExport creates a volume of size, attaches it through the node

@@ -102,13 +102,22 @@ type Registry struct {
 	now   func() time.Time
 	// fence blocklists dead nodes' Ceph clients; nil without Ceph.
 	fence Fencer
+	// seen is each other node's heartbeat as this node last saw it
+	// change, by this node's clock (used by Run's goroutine only).
+	seen map[string]sighting
 }
+
+// sighting is a heartbeat value and when, by the watching node's clock, it
+// was first seen: a node is fenced when its heartbeat has not moved for
+// DownAfter of the watcher's own time, so clocks that disagree between
+// nodes fence nobody alive.
+type sighting struct{ beat, since time.Time }
 
 // NewRegistry returns the registry of self (its ID and Name set). With a
 // fencer (self.CephAddr set), the node fences dead nodes and stops when
 // fenced itself.
 func NewRegistry(st Store, self Node, fence Fencer, log *slog.Logger) *Registry {
-	return &Registry{store: st, self: self, log: log, now: time.Now, fence: fence}
+	return &Registry{store: st, self: self, log: log, now: time.Now, fence: fence, seen: map[string]sighting{}}
 }
 
 // Self is this node as recorded.
@@ -195,9 +204,9 @@ func (r *Registry) fencePrevious(ctx context.Context) error {
 	return nil
 }
 
-// fenceDead blocklists the Ceph client of every node whose heartbeat is
-// older than DownAfter, then marks it fenced. Several nodes may fence the
-// same one; blocklisting twice is harmless.
+// fenceDead blocklists the Ceph client of every node whose heartbeat has
+// not moved for DownAfter, then marks it fenced. Several nodes may fence
+// the same one; blocklisting twice is harmless.
 func (r *Registry) fenceDead(ctx context.Context) {
 	if r.fence == nil {
 		return
@@ -210,8 +219,17 @@ func (r *Registry) fenceDead(ctx context.Context) {
 		return
 	}
 	now := r.now().UTC()
+	listed := make(map[string]bool, len(ns))
 	for _, n := range ns {
-		if n.ID == r.self.ID || n.CephAddr == "" || !n.Fenced.IsZero() || n.Heartbeat.After(now.Add(-DownAfter)) {
+		listed[n.ID] = true
+		if n.ID == r.self.ID || n.CephAddr == "" || !n.Fenced.IsZero() {
+			continue
+		}
+		if s, ok := r.seen[n.ID]; !ok || !s.beat.Equal(n.Heartbeat) {
+			r.seen[n.ID] = sighting{beat: n.Heartbeat, since: now}
+			continue
+		}
+		if now.Sub(r.seen[n.ID].since) < DownAfter {
 			continue
 		}
 		if err := r.fence.Blocklist(ctx, n.CephAddr, blocklistFor); err != nil {
@@ -223,7 +241,12 @@ func (r *Registry) fenceDead(ctx context.Context) {
 			continue
 		}
 		r.log.Info("fenced a dead node", "node", n.Name, "node_id", n.ID, "ceph_addr", n.CephAddr,
-			"silent_for", now.Sub(n.Heartbeat).Round(time.Millisecond))
+			"silent_for", now.Sub(r.seen[n.ID].since).Round(time.Millisecond))
+	}
+	for id := range r.seen {
+		if !listed[id] {
+			delete(r.seen, id)
+		}
 	}
 }
 
