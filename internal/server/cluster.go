@@ -68,13 +68,30 @@ func (s *Server) sessionKey(ctx context.Context, local []byte) ([]byte, error) {
 		func(v string) ([]byte, error) { return s.sealer.Open(v, aad) })
 }
 
+// cephClient is the RBD store as fencing uses it: its own client's
+// address, and the blocklist.
+type cephClient interface {
+	ClientAddr() (string, error)
+	cluster.Fencer
+}
+
 // nodeRegistry builds this node's entry in the node registry, once the
-// listeners are bound.
-func (s *Server) nodeRegistry() *cluster.Registry {
-	return cluster.NewRegistry(s.store, cluster.Node{ID: s.nodeID, Name: nodeName(s.cfg.NodeName),
+// listeners are bound. With volumes on RBD the entry records the RBD
+// client's address and the node fences dead nodes (cluster.Fencer).
+func (s *Server) nodeRegistry() (*cluster.Registry, error) {
+	self := cluster.Node{ID: s.nodeID, Name: nodeName(s.cfg.NodeName),
 		API: advertised(s.cfg.AdvertiseAPI, s.addrs.API), S3: advertised(s.cfg.AdvertiseS3, s.addrs.S3),
 		NBD: advertised(s.cfg.AdvertiseNBD, s.addrs.NBD), NFS: advertised(s.cfg.AdvertiseNFS, s.addrs.NFS),
-		Version: s.cfg.Version}, s.log.With("component", "cluster"))
+		Version: s.cfg.Version}
+	var fence cluster.Fencer
+	if c, ok := s.ceph.(cephClient); ok {
+		addr, err := c.ClientAddr()
+		if err != nil {
+			return nil, err
+		}
+		self.CephAddr, fence = addr, c
+	}
+	return cluster.NewRegistry(s.store, self, fence, s.log.With("component", "cluster")), nil
 }
 
 // newNodeID names this run of the node: leases and the registry row.

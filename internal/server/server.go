@@ -215,7 +215,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	if err := writeAddresses(cfg.DataDir, s.addrs); err != nil {
 		return nil, err
 	}
-	s.nodes = s.nodeRegistry()
+	if s.nodes, err = s.nodeRegistry(); err != nil {
+		return nil, err
+	}
 	log.Info("listening", "tls", s.addrs.TLS, "api", s.addrs.API, "s3", s.addrs.S3, "nbd", s.addrs.NBD, "nfs", s.addrs.NFS, "data_dir", cfg.DataDir, "database", string(s.store.Engine()))
 	ok = true
 	return s, nil
@@ -375,10 +377,16 @@ func (s *Server) Serve(ctx context.Context) error {
 		defer close(clusterDone)
 		s.listen(runCtx)
 	}()
+	// A fenced node stops serving at once and exits non-zero, so that its
+	// supervisor restarts it with a fresh Ceph client (cluster.ErrFenced).
+	fenced := make(chan error, 1)
 	nodeDone := make(chan struct{})
 	go func() {
 		defer close(nodeDone)
-		s.nodes.Run(runCtx)
+		if err := s.nodes.Run(runCtx); err != nil {
+			s.log.Error("fenced by another node: stopping without writing more", "err", err)
+			fenced <- err
+		}
 	}()
 	runnerDone := make(chan struct{})
 	go func() {
@@ -441,6 +449,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	case <-ctx.Done():
 	case err = <-serveErr:
 		err = fmt.Errorf("serve: %w", err)
+	case err = <-fenced:
 	}
 	s.log.Info("shutting down")
 	shutCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)

@@ -34,10 +34,15 @@ const mib = 1 << 20
 // slack for a loaded machine.
 const leaseBound = 12 * time.Second
 
-// settleBound is how long every job may take to finish after a kill. A
-// job on an RBD image whose exclusive lock the dead node held waits for
-// Ceph to declare that client dead (its watch times out after 30 s).
-const settleBound = 90 * time.Second
+// settleBound is how long after a kill every job may take to be done. A
+// job on an RBD image whose exclusive lock the dead node held waits until
+// a live node fences the dead one (6–10 s, see lockBound), no longer for
+// Ceph's 30 s watch timeout.
+const settleBound = 15 * time.Second
+
+// statusBound is how long a resource may take to reach the status the
+// workload waits for, a kill included.
+const statusBound = 90 * time.Second
 
 // servedBy is the response header HAProxy adds: which node answered.
 const servedBy = "X-Served-By"

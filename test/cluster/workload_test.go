@@ -256,7 +256,7 @@ func (c *cluster) volumeRound(ctx context.Context, fx fixture, cycle, i int, l *
 // waitStatus polls a resource through HAProxy until it has status.
 func (c *cluster) waitStatus(path, status string) error {
 	var last string
-	for deadline := time.Now().Add(settleBound); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(statusBound); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		var r struct{ Status string }
 		if _, err := c.call(c.haAPI, "GET", path, nil, &r); err == nil {
 			if last = r.Status; last == status {
@@ -324,7 +324,7 @@ func TestCluster(t *testing.T) {
 		if len(held) > 0 {
 			takeovers = append(takeovers, took)
 		}
-		c.settle()
+		c.settle(killedAt)
 		settled := time.Since(killedAt)
 		c.reportedDown(c.nodes[victim].name)
 		c.verify(fx, l)
@@ -418,10 +418,11 @@ func (c *cluster) takeover(owner string, held []string, name string, killedAt ti
 	}
 }
 
-// settle waits until no job is queued or running.
-func (c *cluster) settle() {
+// settle waits until no job is queued or running, at most settleBound
+// after the kill.
+func (c *cluster) settle(killedAt time.Time) {
 	c.t.Helper()
-	deadline := time.Now().Add(settleBound)
+	deadline := killedAt.Add(settleBound)
 	for {
 		var n int
 		if err := c.db.QueryRow("SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')").Scan(&n); err != nil {

@@ -474,27 +474,44 @@ func checkFsck(t *testing.T, n *testenv.Node, when string) {
 		Clean    bool
 		Problems []string
 	}
+	// A snapshot job may finish while fsck runs (it no longer waits for a
+	// dead instance's RBD lock): what was being created or deleted before
+	// fsck or still is after it may be half done.
+	pending := snapshotsInFlight(n)
 	n.Must("POST", "/api/v1/admin/pools/block/fsck", nil, &fsck)
 	if fsck.Clean {
 		return
 	}
-	pending := map[string]bool{}
-	for _, j := range list(n, "/api/v1/jobs") {
-		if j.Kind == "snapshot.create" && (j.State == "queued" || j.State == "running") {
-			pending[j.ResourceID] = true
-		}
-	}
-	for _, s := range list(n, "/api/v1/snapshots") {
-		pending[s.ID] = pending[s.ID] && s.Status == "creating"
+	for id := range snapshotsInFlight(n) {
+		pending[id] = true
 	}
 	for _, p := range fsck.Problems {
 		id, _, _ := strings.Cut(strings.TrimPrefix(p, "snapshot "), " ")
 		if pending[id] && strings.HasPrefix(p, "snapshot ") {
-			t.Logf("block pool fsck %s: snapshot %s is still being created: %s", when, id, p)
+			t.Logf("block pool fsck %s: snapshot %s is still being created or deleted: %s", when, id, p)
 			continue
 		}
 		t.Errorf("block pool fsck %s: %s", when, p)
 	}
+}
+
+// snapshotsInFlight are the snapshots being created or deleted: their job
+// queued or running, their status creating or deleting (a delete removes
+// the RBD snapshot before its index entry).
+func snapshotsInFlight(n *testenv.Node) map[string]bool {
+	jobs := map[string]bool{}
+	for _, j := range list(n, "/api/v1/jobs") {
+		if (j.Kind == "snapshot.create" || j.Kind == "snapshot.delete") && (j.State == "queued" || j.State == "running") {
+			jobs[j.ResourceID] = true
+		}
+	}
+	out := map[string]bool{}
+	for _, s := range list(n, "/api/v1/snapshots") {
+		if jobs[s.ID] && (s.Status == "creating" || s.Status == "deleting") {
+			out[s.ID] = true
+		}
+	}
+	return out
 }
 
 // stableVolume is a status a volume may rest in.

@@ -12,11 +12,11 @@ import (
 
 var _ cluster.Store = (*Store)(nil)
 
-const nodeCols = "id, name, api_addr, s3_addr, nbd_addr, nfs_addr, version, started_at, heartbeat_at"
+const nodeCols = "id, name, api_addr, s3_addr, nbd_addr, nfs_addr, version, started_at, heartbeat_at, ceph_addr, fenced_at"
 
 func insertNode(ctx context.Context, x execer, n cluster.Node) error {
-	_, err := x.ExecContext(ctx, "INSERT INTO nodes ("+nodeCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-		n.ID, n.Name, n.API, n.S3, n.NBD, n.NFS, n.Version, ts(n.Started), ts(n.Heartbeat))
+	_, err := x.ExecContext(ctx, "INSERT INTO nodes ("+nodeCols+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0)",
+		n.ID, n.Name, n.API, n.S3, n.NBD, n.NFS, n.Version, ts(n.Started), ts(n.Heartbeat), n.CephAddr)
 	return mapErr(err)
 }
 
@@ -35,12 +35,19 @@ func (s *Store) AddNode(ctx context.Context, n cluster.Node, fresh time.Time) (i
 }
 
 func (s *Store) BeatNode(ctx context.Context, n cluster.Node) error {
-	res, err := s.w.ExecContext(ctx, "UPDATE nodes SET heartbeat_at = $1 WHERE id = $2", ts(n.Heartbeat), n.ID)
+	res, err := s.w.ExecContext(ctx, "UPDATE nodes SET heartbeat_at = $1 WHERE id = $2 AND fenced_at = 0", ts(n.Heartbeat), n.ID)
 	if err != nil {
 		return fmt.Errorf("node heartbeat: %w", mapErr(err))
 	}
 	if k, err := res.RowsAffected(); err == nil && k > 0 {
 		return nil
+	}
+	var fenced int
+	if err := s.w.QueryRowContext(ctx, "SELECT COUNT(*) FROM nodes WHERE id = $1 AND fenced_at <> 0", n.ID).Scan(&fenced); err != nil {
+		return fmt.Errorf("node heartbeat: %w", mapErr(err))
+	}
+	if fenced > 0 || n.CephAddr != "" {
+		return cluster.ErrFenced
 	}
 	if err := insertNode(ctx, s.w, n); err != nil && !errs.Is(err, errs.Exist) {
 		return fmt.Errorf("re-register node: %w", err)
@@ -53,6 +60,11 @@ func (s *Store) RemoveNode(ctx context.Context, id string) error {
 	return mapErr(err)
 }
 
+func (s *Store) FenceNode(ctx context.Context, id string, t time.Time) error {
+	_, err := s.w.ExecContext(ctx, "UPDATE nodes SET fenced_at = $1 WHERE id = $2 AND fenced_at = 0", ts(t), id)
+	return mapErr(err)
+}
+
 func (s *Store) ListNodes(ctx context.Context) ([]cluster.Node, error) {
 	rows, err := s.r.QueryContext(ctx, "SELECT "+nodeCols+" FROM nodes ORDER BY name, id")
 	if err != nil {
@@ -62,11 +74,14 @@ func (s *Store) ListNodes(ctx context.Context) ([]cluster.Node, error) {
 	var out []cluster.Node
 	for rows.Next() {
 		var n cluster.Node
-		var started, beat int64
-		if err := rows.Scan(&n.ID, &n.Name, &n.API, &n.S3, &n.NBD, &n.NFS, &n.Version, &started, &beat); err != nil {
+		var started, beat, fenced int64
+		if err := rows.Scan(&n.ID, &n.Name, &n.API, &n.S3, &n.NBD, &n.NFS, &n.Version, &started, &beat, &n.CephAddr, &fenced); err != nil {
 			return nil, mapErr(err)
 		}
 		n.Started, n.Heartbeat = fromTS(started), fromTS(beat)
+		if fenced != 0 {
+			n.Fenced = fromTS(fenced)
+		}
 		out = append(out, n)
 	}
 	return out, mapErr(rows.Err())
