@@ -278,33 +278,53 @@ func (s *Store) list(p string) ([]string, error) {
 	return names, nil
 }
 
-// removeAll removes the tree at p, never following a symbolic link.
+// removeAll removes the tree at p, a name in one of the store's own
+// directories. A deleted volume's tree may still be changing through
+// another node's open mount, so it is walked as Volume.walk walks: one
+// name at a time from an open directory, never through a symbolic link.
 func (s *Store) removeAll(ctx context.Context, p string) error {
-	ents, err := readDir(s.admin, p)
+	parent, err := s.admin.Open(path.Dir(p), unix.O_RDONLY|unix.O_DIRECTORY, 0)
 	if err != nil {
-		if errors.Is(err, unix.ENOENT) {
-			return nil
-		}
+		return errno(err)
+	}
+	defer parent.Close()
+	return removeTree(ctx, s.admin, fdOf(parent), path.Base(p))
+}
+
+// removeTree removes name from directory dir, and all it holds.
+func removeTree(ctx context.Context, m *libcephfs.MountInfo, dir int, name string) error {
+	if err := ctx.Err(); err != nil {
 		return err
 	}
+	st, err := statAt(m, dir, name)
+	if err != nil {
+		return ignoreGone(err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return ignoreGone(unlinkAt(m, dir, name, 0))
+	}
+	fd, err := openChecked(m, dir, name, unix.O_RDONLY|unix.O_DIRECTORY, st.Ino)
+	if err != nil {
+		return ignoreGone(err)
+	}
+	ents, err := listFD(m, fd)
 	for _, e := range ents {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		child := path.Join(p, e.name)
-		if e.st.Mode&unix.S_IFMT == unix.S_IFDIR {
-			err = s.removeAll(ctx, child)
-		} else {
-			err = errno(s.admin.Unlink(child))
-		}
-		if err != nil && !errors.Is(err, unix.ENOENT) {
-			return err
+		if err = removeTree(ctx, m, fd, e.name); err != nil {
+			break
 		}
 	}
-	if err := errno(s.admin.RemoveDir(p)); err != nil && !errors.Is(err, unix.ENOENT) {
-		return err
+	closeFD(m, fd)
+	if err != nil {
+		return ignoreGone(err)
 	}
-	return nil
+	return ignoreGone(unlinkAt(m, dir, name, unix.AT_REMOVEDIR))
+}
+
+func ignoreGone(err error) error {
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	return err
 }
 
 // Usage returns the bytes a volume's files hold, as Ceph counts them
