@@ -128,7 +128,9 @@ func openAt(m *libcephfs.MountInfo, dir int, name string, flags int, mode uint32
 }
 
 func fromStatx(sx *C.struct_ceph_statx) unix.Stat_t {
-	ts := func(t C.struct_timespec) unix.Timespec { return unix.Timespec{Sec: int64(t.tv_sec), Nsec: int64(t.tv_nsec)} }
+	ts := func(t C.struct_timespec) unix.Timespec {
+		return unix.Timespec{Sec: int64(t.tv_sec), Nsec: int64(t.tv_nsec)}
+	}
 	return unix.Stat_t{Ino: uint64(sx.stx_ino), Nlink: uint64(sx.stx_nlink), Mode: uint32(sx.stx_mode), Uid: uint32(sx.stx_uid), Gid: uint32(sx.stx_gid),
 		Rdev: uint64(sx.stx_rdev), Size: int64(sx.stx_size), Blksize: int64(sx.stx_blksize), Blocks: int64(sx.stx_blocks),
 		Atim: ts(sx.stx_atime), Mtim: ts(sx.stx_mtime), Ctim: ts(sx.stx_ctime)}

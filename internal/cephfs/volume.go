@@ -647,7 +647,6 @@ func (v *Volume) setFileTimes(f *libcephfs.File, st unix.Stat_t, atime, mtime *t
 	return errno(v.m.Futimens(fdOf(f), ts))
 }
 
-
 // Create makes (or, Unchecked, opens) a regular file in dir; a file it
 // makes belongs to own.
 func (v *Volume) Create(ctx context.Context, dir uint64, name string, mode uint32, how filestore.CreateMode, verf [8]byte, own *filestore.Owner) (unix.Stat_t, error) {
