@@ -65,19 +65,34 @@ func TestCephSwappedDirectoryNeverLeadsOut(t *testing.T) {
 	if _, _, err := a.Write(ctx, f.Ino, 0, own, true); err != nil {
 		t.Fatal(err)
 	}
+	// Other directories, walked before or after d when node B looks for
+	// a file id it has not seen, give the swaps time to happen between
+	// seeing d as a directory and going into it.
+	for i := 0; i < 40; i++ {
+		if _, err := a.Mkdir(ctx, a.Root(), fmt.Sprintf("pad%02d", i), 0o777, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
 	b, err := stB.Volume(ctx, mine)
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	const swaps = 100
-	done := make(chan struct{})
+	// Node A swaps until node B has made its rounds of probes.
+	const rounds = 20
+	stop := make(chan struct{})
+	swaps := 0
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		defer close(done)
-		for i := 0; i < swaps; i++ {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				swaps = i
+				return
+			default:
+			}
 			target := "../" + theirs
 			if i%3 == 2 {
 				target = "../.."
@@ -152,20 +167,13 @@ func TestCephSwappedDirectoryNeverLeadsOut(t *testing.T) {
 			}
 		},
 	}
-	// One client at a time: probes from several at once keep node A's
-	// swaps waiting on the MDS for minutes.
-	var rounds int
 	buf := make([]byte, 4096)
-	for running := true; running; rounds++ {
-		select {
-		case <-done:
-			running = false
-		default:
-		}
+	for i := 0; i < rounds; i++ {
 		for _, probe := range probes {
 			probe(buf)
 		}
 	}
+	close(stop)
 	wg.Wait()
 	t.Logf("%d swaps on node A, %d rounds of probes on node B", swaps, rounds)
 	for _, e := range escapes {
