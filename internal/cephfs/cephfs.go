@@ -11,16 +11,36 @@
 // (ceph.dir.rbytes: file contents).
 //
 // A volume is reached through a libcephfs mount of its own whose root is
-// the volume's directory, so that paths start inside it. libcephfs
-// follows symbolic links inside a path (an absolute one from the mount's
-// root, but ".." climbs out of it), so paths are only built from names
-// this node has seen, while no name on them can change here, and every
-// file reached is checked against the inode it should be. A name that
-// another node changes into a symbolic link while this node walks a path
-// through it is not ordered by that lock: closing that window needs
-// libcephfs's inode calls (ceph_ll_*), which go-ceph v0.34.0 does not
-// wrap. Files are addressed by their CephFS inode numbers, the same on
-// every node, as the NFS server needs.
+// the volume's directory. libcephfs follows symbolic links met inside a
+// path, and ".." climbs out of a mount's root, so a path is never handed
+// to it with a tenant's names in it: a volume reaches a file one name at
+// a time from its root directory, held open, with libcephfs's *at calls
+// (ceph_openat, ceph_statxat, ceph_mkdirat, ceph_unlinkat, ...; at.go),
+// and renames and links by inode number (ceph_ll_rename, ceph_ll_link),
+// as libcephfs has no renameat or linkat.
+//
+// Why no interleaving with another node's changes leads out of the
+// volume: each step looks at one name (never "..", nor one with a
+// "/") in a directory it holds open, without following it; a directory
+// is then opened without following it (O_NOFOLLOW) and must be the inode
+// looked at, so the descriptor held is that of an entry of the directory
+// before it at that moment. By induction from the root, every descriptor
+// is a directory that was inside the volume when opened, and it stays
+// inside: every node moves names only between directories it holds open
+// inside one volume, so nothing is moved out of a volume (only Delete
+// moves the volume itself, into the trash). Whatever a name is swapped
+// for meanwhile, the step through it fails (ELOOP, ENOTDIR or a
+// different inode: stale) or reaches an entry of the volume. A file id
+// is accepted only when such a walk finds it, from the path this node
+// last saw it at or by listing the tree, so another volume's inode number
+// is never found; libcephfs's by-number lookup (ceph_ll_lookup_inode) is
+// used only for numbers a walk has just proven inside. The paths a
+// volume caches are hints, and a per-volume lock only keeps them right
+// for this node's own changes. Deleting a volume removes its tree the
+// same way, since another node may still be serving it.
+//
+// Files are addressed by their CephFS inode numbers, the same on every
+// node, as the NFS server needs.
 package cephfs
 
 import (
@@ -278,33 +298,53 @@ func (s *Store) list(p string) ([]string, error) {
 	return names, nil
 }
 
-// removeAll removes the tree at p, never following a symbolic link.
+// removeAll removes the tree at p, a name in one of the store's own
+// directories. A deleted volume's tree may still be changing through
+// another node's open mount, so it is walked as Volume.walk walks: one
+// name at a time from an open directory, never through a symbolic link.
 func (s *Store) removeAll(ctx context.Context, p string) error {
-	ents, err := readDir(s.admin, p)
+	parent, err := s.admin.Open(path.Dir(p), unix.O_RDONLY|unix.O_DIRECTORY, 0)
 	if err != nil {
-		if errors.Is(err, unix.ENOENT) {
-			return nil
-		}
+		return errno(err)
+	}
+	defer parent.Close()
+	return removeTree(ctx, s.admin, fdOf(parent), path.Base(p))
+}
+
+// removeTree removes name from directory dir, and all it holds.
+func removeTree(ctx context.Context, m *libcephfs.MountInfo, dir int, name string) error {
+	if err := ctx.Err(); err != nil {
 		return err
 	}
+	st, err := statAt(m, dir, name)
+	if err != nil {
+		return ignoreGone(err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return ignoreGone(unlinkAt(m, dir, name, 0))
+	}
+	fd, err := openChecked(m, dir, name, unix.O_RDONLY|unix.O_DIRECTORY, st.Ino)
+	if err != nil {
+		return ignoreGone(err)
+	}
+	ents, err := listFD(m, fd)
 	for _, e := range ents {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		child := path.Join(p, e.name)
-		if e.st.Mode&unix.S_IFMT == unix.S_IFDIR {
-			err = s.removeAll(ctx, child)
-		} else {
-			err = errno(s.admin.Unlink(child))
-		}
-		if err != nil && !errors.Is(err, unix.ENOENT) {
-			return err
+		if err = removeTree(ctx, m, fd, e.name); err != nil {
+			break
 		}
 	}
-	if err := errno(s.admin.RemoveDir(p)); err != nil && !errors.Is(err, unix.ENOENT) {
-		return err
+	closeFD(m, fd)
+	if err != nil {
+		return ignoreGone(err)
 	}
-	return nil
+	return ignoreGone(unlinkAt(m, dir, name, unix.AT_REMOVEDIR))
+}
+
+func ignoreGone(err error) error {
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	return err
 }
 
 // Usage returns the bytes a volume's files hold, as Ceph counts them

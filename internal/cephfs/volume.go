@@ -8,7 +8,6 @@ import (
 	"errors"
 	"io"
 	"path"
-	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -28,14 +27,12 @@ const resync = 2 * time.Second
 // or for a file another node made) walks the tree once to find it.
 type Volume struct {
 	m       *libcephfs.MountInfo // rooted at the volume's directory
+	root    *libcephfs.File      // its top directory, open for *at calls
 	rootIno uint64
 
-	// tree orders changes to names (held exclusively) with finding files
-	// by path (shared). libcephfs follows a symbolic link met inside a
-	// path, and a relative one leads out of the mount's root by "..", so
-	// no path may be used while a name on it could change into one: every
-	// path is checked against the file id it should reach, and names
-	// change here only under tree.
+	// tree orders changes to names made here (held exclusively) with
+	// finding files by name (shared), so that the paths cached here stay
+	// right. It is no defence against other nodes: that is walk's.
 	tree sync.RWMutex
 
 	// mu orders what changes the volume's size, so that the usage it
@@ -52,20 +49,33 @@ type Volume struct {
 }
 
 func openVolume(m *libcephfs.MountInfo) (*Volume, error) {
-	st, err := lstat(m, "/")
-	if err != nil {
+	if err := layoutOK(); err != nil {
 		return nil, err
 	}
-	v := &Volume{m: m, rootIno: st.Ino}
+	// "/" is the mount's root: no name on the way to follow.
+	root, err := m.Open("/", unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return nil, errno(err)
+	}
+	st, err := fstat(root)
+	if err != nil {
+		root.Close()
+		return nil, err
+	}
+	v := &Volume{m: m, root: root, rootIno: st.Ino}
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if err := v.sync(true); err != nil {
+		root.Close()
 		return nil, err
 	}
 	return v, nil
 }
 
-func (v *Volume) close() { unmount(v.m) }
+func (v *Volume) close() {
+	v.root.Close()
+	unmount(v.m)
+}
 
 // sync reads the quota and the usage from Ceph when the last reading is
 // older than resync (or always, with force). Shortly after a change made
@@ -136,13 +146,96 @@ func toStat(sx *libcephfs.CephStatx) unix.Stat_t {
 		Atim: unix.Timespec(sx.Atime), Mtim: unix.Timespec(sx.Mtime), Ctim: unix.Timespec(sx.Ctime)}
 }
 
-// lstat stats p without following a final symbolic link.
-func lstat(m *libcephfs.MountInfo, p string) (unix.Stat_t, error) {
-	sx, err := m.Statx(p, libcephfs.StatxBasicStats, libcephfs.AtSymlinkNofollow)
-	if err != nil {
-		return unix.Stat_t{}, errno(err)
+// walk opens the volume's directory p one name at a time from its root:
+// each name is looked at without following it and must be a directory,
+// then is opened without following it and must be the directory looked
+// at. No symbolic link is followed, and "." and ".." never occur (paths
+// are made of names filestore.CheckName or a listing gave), so what walk
+// opens is a directory of the volume whatever other nodes do meanwhile
+// (see the package doc). The caller releases the descriptor.
+func (v *Volume) walk(p string) (int, error) {
+	fd := fdOf(v.root)
+	if p == "/" {
+		return fd, nil
 	}
-	return toStat(sx), nil
+	for _, name := range strings.Split(strings.TrimPrefix(p, "/"), "/") {
+		st, err := statAt(v.m, fd, name)
+		if err == nil && st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			err = unix.ENOTDIR
+		}
+		next := -1
+		if err == nil {
+			next, err = openChecked(v.m, fd, name, unix.O_RDONLY|unix.O_DIRECTORY, st.Ino)
+		}
+		v.release(fd)
+		if err != nil {
+			return -1, err
+		}
+		fd = next
+	}
+	return fd, nil
+}
+
+// release closes a descriptor walk gave, unless it is the root's.
+func (v *Volume) release(fd int) {
+	if fd != fdOf(v.root) {
+		closeFD(v.m, fd)
+	}
+}
+
+// openChecked opens name in directory dir without following it, and
+// only if it is inode ino.
+func openChecked(m *libcephfs.MountInfo, dir int, name string, flags int, ino uint64) (int, error) {
+	fd, err := openAt(m, dir, name, flags|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return -1, err
+	}
+	st, err := fstatFD(m, fd)
+	if err == nil && st.Ino != ino {
+		err = filestore.ErrStale
+	}
+	if err != nil {
+		closeFD(m, fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+// walkTo walks to directory p, which must be inode ino.
+func (v *Volume) walkTo(p string, ino uint64) (int, error) {
+	fd, err := v.walk(p)
+	if err != nil {
+		return -1, err
+	}
+	st, err := fstatFD(v.m, fd)
+	if err == nil && st.Ino != ino {
+		err = filestore.ErrStale
+	}
+	if err != nil {
+		v.release(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+// at opens, as walk does, the directory holding the volume's path p
+// (not "/"), and returns it with p's last name.
+func (v *Volume) at(p string) (int, string, error) {
+	fd, err := v.walk(path.Dir(p))
+	return fd, path.Base(p), err
+}
+
+// lstat stats the volume's path p, following no symbolic link.
+func (v *Volume) lstat(p string) (unix.Stat_t, error) {
+	if p == "/" {
+		return fstat(v.root)
+	}
+	fd, name, err := v.at(p)
+	if err != nil {
+		return unix.Stat_t{}, err
+	}
+	defer v.release(fd)
+	return statAt(v.m, fd, name)
 }
 
 func fstat(f *libcephfs.File) (unix.Stat_t, error) {
@@ -159,12 +252,18 @@ type entry struct {
 	st   unix.Stat_t
 }
 
-// readDir lists directory p in its order, "." and ".." left out.
+// readDir lists directory p in its order, "." and ".." left out. p must
+// hold no tenant's names: only the store's own directories are listed so.
 func readDir(m *libcephfs.MountInfo, p string) ([]entry, error) {
 	d, err := m.OpenDir(p)
 	if err != nil {
 		return nil, errno(err)
 	}
+	return listDir(d)
+}
+
+// listDir lists d and closes it.
+func listDir(d *libcephfs.Directory) ([]entry, error) {
 	defer d.Close()
 	var out []entry
 	for {
@@ -185,16 +284,16 @@ func readDir(m *libcephfs.MountInfo, p string) ([]entry, error) {
 // The caller holds tree.
 func (v *Volume) path(ctx context.Context, ino uint64) (string, unix.Stat_t, error) {
 	if ino == v.rootIno {
-		st, err := lstat(v.m, "/")
+		st, err := fstat(v.root)
 		return "/", st, err
 	}
 	p, ok := v.paths.Get(ino)
 	if ok {
-		if st, err := lstat(v.m, p); err == nil && st.Ino == ino {
+		if st, err := v.lstat(p); err == nil && st.Ino == ino {
 			return p, st, nil
 		}
 	}
-	p, st, err := v.find(ctx, "/", ino)
+	p, st, err := v.find(ctx, fdOf(v.root), "/", ino)
 	if err != nil {
 		return "", unix.Stat_t{}, err
 	}
@@ -206,9 +305,10 @@ func (v *Volume) path(ctx context.Context, ino uint64) (string, unix.Stat_t, err
 	return p, st, nil
 }
 
-// find walks the tree under dir for ino, never into a symbolic link.
-func (v *Volume) find(ctx context.Context, dir string, ino uint64) (string, unix.Stat_t, error) {
-	ents, err := readDir(v.m, dir)
+// find walks the tree under directory dir (open as fd) for ino, as walk
+// does: never into a symbolic link, so only inside the volume.
+func (v *Volume) find(ctx context.Context, fd int, dir string, ino uint64) (string, unix.Stat_t, error) {
+	ents, err := listFD(v.m, fd)
 	if errors.Is(err, unix.ENOENT) {
 		return "", unix.Stat_t{}, nil // removed while walking
 	}
@@ -224,10 +324,17 @@ func (v *Volume) find(ctx context.Context, dir string, ino uint64) (string, unix
 		if err := ctx.Err(); err != nil {
 			return "", unix.Stat_t{}, err
 		}
-		if e.st.Mode&unix.S_IFMT == unix.S_IFDIR {
-			if p, st, err := v.find(ctx, path.Join(dir, e.name), ino); p != "" || err != nil {
-				return p, st, err
-			}
+		if e.st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			continue
+		}
+		sub, err := openChecked(v.m, fd, e.name, unix.O_RDONLY|unix.O_DIRECTORY, e.st.Ino)
+		if err != nil {
+			continue // changed since listed: not where ino is now
+		}
+		p, st, err := v.find(ctx, sub, path.Join(dir, e.name), ino)
+		closeFD(v.m, sub)
+		if p != "" || err != nil {
+			return p, st, err
 		}
 	}
 	return "", unix.Stat_t{}, nil
@@ -240,15 +347,22 @@ func (v *Volume) open(ctx context.Context, ino uint64, flags int) (*libcephfs.Fi
 	if err != nil {
 		return nil, "", unix.Stat_t{}, err
 	}
-	f, err := v.m.Open(p, flags|unix.O_NOFOLLOW, 0)
-	if err != nil {
-		return nil, "", unix.Stat_t{}, errno(err)
+	dir, name := fdOf(v.root), "."
+	if p != "/" {
+		if dir, name, err = v.at(p); err != nil {
+			return nil, "", unix.Stat_t{}, err
+		}
+		defer v.release(dir)
 	}
-	st, err := fstat(f)
-	if err == nil && st.Ino != ino {
+	fd, err := openChecked(v.m, dir, name, flags, ino)
+	if errors.Is(err, filestore.ErrStale) {
 		v.paths.Forget(ino)
-		err = filestore.ErrStale
 	}
+	if err != nil {
+		return nil, "", unix.Stat_t{}, err
+	}
+	f := asFile(v.m, fd)
+	st, err := fstat(f)
 	if err != nil {
 		f.Close()
 		return nil, "", unix.Stat_t{}, err
@@ -312,17 +426,21 @@ func (v *Volume) Lookup(ctx context.Context, dir uint64, name string) (unix.Stat
 	case ".":
 		return st, nil
 	case "..":
-		return lstat(v.m, path.Dir(p))
+		return v.lstat(path.Dir(p))
 	}
 	if err := filestore.CheckName(name); err != nil {
 		return unix.Stat_t{}, err
 	}
-	child := path.Join(p, name)
-	cst, err := lstat(v.m, child)
+	fd, err := v.walkTo(p, dir)
+	if err != nil {
+		return unix.Stat_t{}, err
+	}
+	defer v.release(fd)
+	cst, err := statAt(v.m, fd, name)
 	if err != nil {
 		return cst, err
 	}
-	v.paths.Remember(cst.Ino, child)
+	v.paths.Remember(cst.Ino, path.Join(p, name))
 	return cst, nil
 }
 
@@ -452,8 +570,8 @@ func (v *Volume) SetAttr(ctx context.Context, ino uint64, a filestore.SetAttr) (
 		}
 	}
 	if a.Mode != nil && !isLink {
-		if err := v.m.Chmod(p, *a.Mode&modeMask); err != nil {
-			return before, before, errno(err)
+		if err := v.onFile(ctx, ino, before, func(f *libcephfs.File) error { return f.Fchmod(*a.Mode & modeMask) }); err != nil {
+			return before, before, err
 		}
 	}
 	if a.UID != nil || a.GID != nil {
@@ -464,8 +582,13 @@ func (v *Volume) SetAttr(ctx context.Context, ino uint64, a filestore.SetAttr) (
 		if a.GID != nil {
 			gid = *a.GID
 		}
-		if err := v.m.Lchown(p, uid, gid); err != nil {
-			return before, before, errno(err)
+		if isLink {
+			err = v.onName(p, func(dir int, name string) error { return chownAt(v.m, dir, name, uid, gid) })
+		} else {
+			err = v.onFile(ctx, ino, before, func(f *libcephfs.File) error { return f.Fchown(uid, gid) })
+		}
+		if err != nil {
+			return before, before, err
 		}
 	}
 	if (a.Atime != nil || a.Mtime != nil) && !isLink {
@@ -477,10 +600,8 @@ func (v *Volume) SetAttr(ctx context.Context, ino uint64, a filestore.SetAttr) (
 	return before, after, err
 }
 
-// setTimes sets the access and modification times: nil keeps one, a
-// zero time is now. libcephfs has no UTIME_OMIT or UTIME_NOW, so both
-// are given.
-func (v *Volume) setTimes(ctx context.Context, ino uint64, st unix.Stat_t, atime, mtime *time.Time) error {
+// onFile runs op on file ino (not a symbolic link), open.
+func (v *Volume) onFile(ctx context.Context, ino uint64, st unix.Stat_t, op func(*libcephfs.File) error) error {
 	flags := unix.O_RDONLY
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 		flags |= unix.O_DIRECTORY
@@ -490,6 +611,28 @@ func (v *Volume) setTimes(ctx context.Context, ino uint64, st unix.Stat_t, atime
 		return err
 	}
 	defer f.Close()
+	return errno(op(f))
+}
+
+// onName runs op on the volume's path p (not "/") as the directory
+// holding it, open as walk opens it, and its last name.
+func (v *Volume) onName(p string, op func(dir int, name string) error) error {
+	dir, name, err := v.at(p)
+	if err != nil {
+		return err
+	}
+	defer v.release(dir)
+	return op(dir, name)
+}
+
+// setTimes sets the access and modification times: nil keeps one, a
+// zero time is now. libcephfs has no UTIME_OMIT or UTIME_NOW, so both
+// are given.
+func (v *Volume) setTimes(ctx context.Context, ino uint64, st unix.Stat_t, atime, mtime *time.Time) error {
+	return v.onFile(ctx, ino, st, func(f *libcephfs.File) error { return v.setFileTimes(f, st, atime, mtime) })
+}
+
+func (v *Volume) setFileTimes(f *libcephfs.File, st unix.Stat_t, atime, mtime *time.Time) error {
 	now := time.Now()
 	ts := []libcephfs.Timespec{libcephfs.Timespec(st.Atim), libcephfs.Timespec(st.Mtim)}
 	for i, t := range []*time.Time{atime, mtime} {
@@ -504,21 +647,6 @@ func (v *Volume) setTimes(ctx context.Context, ino uint64, st unix.Stat_t, atime
 	return errno(v.m.Futimens(fdOf(f), ts))
 }
 
-// fdOf is the libcephfs descriptor of f, which go-ceph v0.34.0 keeps to
-// itself although its Futimens takes one.
-func fdOf(f *libcephfs.File) int {
-	return int(reflect.ValueOf(f).Elem().FieldByName("fd").Int())
-}
-
-// owned gives what was made at p to own, as a new file on a local file
-// system belongs to its creator.
-func (v *Volume) owned(p string, own *filestore.Owner) error {
-	if own == nil {
-		return nil
-	}
-	return errno(v.m.Lchown(p, own.UID, own.GID))
-}
-
 // Create makes (or, Unchecked, opens) a regular file in dir; a file it
 // makes belongs to own.
 func (v *Volume) Create(ctx context.Context, dir uint64, name string, mode uint32, how filestore.CreateMode, verf [8]byte, own *filestore.Owner) (unix.Stat_t, error) {
@@ -531,7 +659,12 @@ func (v *Volume) Create(ctx context.Context, dir uint64, name string, mode uint3
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	existing, lerr := lstat(v.m, p)
+	dirFD, base, err := v.at(p)
+	if err != nil {
+		return st, err
+	}
+	defer v.release(dirFD)
+	existing, lerr := statAt(v.m, dirFD, base)
 	if lerr == nil {
 		switch how {
 		case filestore.Guarded:
@@ -557,10 +690,11 @@ func (v *Volume) Create(ctx context.Context, dir uint64, name string, mode uint3
 	if err := v.admit(0, 1); err != nil {
 		return st, err
 	}
-	f, err := v.m.Open(p, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW, mode&modeMask)
+	fd, err := openAt(v.m, dirFD, base, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW, mode&modeMask)
 	if err != nil {
-		return st, errno(err)
+		return st, err
 	}
+	f := asFile(v.m, fd)
 	defer f.Close()
 	v.inodes++
 	v.changed = time.Now()
@@ -590,11 +724,11 @@ func (v *Volume) Create(ctx context.Context, dir uint64, name string, mode uint3
 
 // Mkdir makes a directory in dir that belongs to own.
 func (v *Volume) Mkdir(ctx context.Context, dir uint64, name string, mode uint32, own *filestore.Owner) (unix.Stat_t, error) {
-	return v.make(ctx, dir, name, own, 0, 1, func(p string) error {
-		if err := v.m.MakeDir(p, mode&modeMask); err != nil {
-			return errno(err)
+	return v.make(ctx, dir, name, own, 0, 1, func(dir int, name string) error {
+		if err := mkdirAt(v.m, dir, name, mode&modeMask); err != nil {
+			return err
 		}
-		return errno(v.m.Chmod(p, mode&modeMask))
+		return chmodAt(v.m, dir, name, mode&modeMask)
 	})
 }
 
@@ -605,27 +739,32 @@ func (v *Volume) Symlink(ctx context.Context, dir uint64, name, target string, o
 		return unix.Stat_t{}, unix.EINVAL
 	}
 	// Ceph counts a link's target as its contents.
-	return v.make(ctx, dir, name, own, int64(len(target)), 1, func(p string) error { return errno(v.m.Symlink(target, p)) })
+	return v.make(ctx, dir, name, own, int64(len(target)), 1, func(dir int, name string) error { return symlinkAt(v.m, target, dir, name) })
 }
 
 // Link gives file ino another name in dir.
 func (v *Volume) Link(ctx context.Context, ino, dir uint64, name string) (unix.Stat_t, error) {
-	return v.make(ctx, dir, name, nil, 0, 0, func(np string) error {
-		p, st, err := v.path(ctx, ino)
+	return v.make(ctx, dir, name, nil, 0, 0, func(dirFD int, name string) error {
+		_, st, err := v.path(ctx, ino)
 		if err != nil {
 			return err
 		}
 		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 			return unix.EISDIR
 		}
-		return errno(v.m.Link(p, np))
+		// ino was found inside the volume, and dirFD is open there.
+		dst, err := fstatFD(v.m, dirFD)
+		if err != nil {
+			return err
+		}
+		return linkIno(v.m, ino, dst.Ino, name)
 	})
 }
 
 // make runs op to add name to dir, gives what it made to own, and
 // returns its attributes; the bytes and inodes it makes are admitted
 // first.
-func (v *Volume) make(ctx context.Context, dir uint64, name string, own *filestore.Owner, bytes, inodes int64, op func(p string) error) (unix.Stat_t, error) {
+func (v *Volume) make(ctx context.Context, dir uint64, name string, own *filestore.Owner, bytes, inodes int64, op func(dir int, name string) error) (unix.Stat_t, error) {
 	var st unix.Stat_t
 	v.tree.Lock()
 	defer v.tree.Unlock()
@@ -638,16 +777,24 @@ func (v *Volume) make(ctx context.Context, dir uint64, name string, own *filesto
 	if err := v.admit(bytes, inodes); err != nil {
 		return st, err
 	}
-	if err := op(p); err != nil {
+	dirFD, base, err := v.at(p)
+	if err != nil {
+		return st, err
+	}
+	defer v.release(dirFD)
+	if err := op(dirFD, base); err != nil {
 		return st, err
 	}
 	v.used += bytes
 	v.inodes += inodes
 	v.changed = time.Now()
-	if err := v.owned(p, own); err != nil {
-		return st, err
+	// What is made belongs to its maker, as on a local file system.
+	if own != nil {
+		if err := chownAt(v.m, dirFD, base, own.UID, own.GID); err != nil {
+			return st, err
+		}
 	}
-	if st, err = lstat(v.m, p); err != nil {
+	if st, err = statAt(v.m, dirFD, base); err != nil {
 		return st, err
 	}
 	v.paths.Remember(st.Ino, p)
@@ -665,8 +812,12 @@ func (v *Volume) Readlink(ctx context.Context, ino uint64) (string, error) {
 	if st.Mode&unix.S_IFMT != unix.S_IFLNK {
 		return "", unix.EINVAL
 	}
-	t, err := v.m.Readlink(p)
-	return t, errno(err)
+	var t string
+	err = v.onName(p, func(dir int, name string) error {
+		t, err = readlinkAt(v.m, dir, name)
+		return err
+	})
+	return t, err
 }
 
 // dropped gives back st's bytes and inode if it has just lost its last
@@ -691,7 +842,12 @@ func (v *Volume) Remove(ctx context.Context, dir uint64, name string, isDir bool
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	st, err := lstat(v.m, p)
+	dirFD, base, err := v.at(p)
+	if err != nil {
+		return err
+	}
+	defer v.release(dirFD)
+	st, err := statAt(v.m, dirFD, base)
 	if err != nil {
 		return err
 	}
@@ -699,14 +855,14 @@ func (v *Volume) Remove(ctx context.Context, dir uint64, name string, isDir bool
 	case isDir && st.Mode&unix.S_IFMT != unix.S_IFDIR:
 		return unix.ENOTDIR
 	case isDir:
-		err = v.m.RemoveDir(p)
+		err = unlinkAt(v.m, dirFD, base, unix.AT_REMOVEDIR)
 	case st.Mode&unix.S_IFMT == unix.S_IFDIR:
 		return unix.EISDIR
 	default:
-		err = v.m.Unlink(p)
+		err = unlinkAt(v.m, dirFD, base, 0)
 	}
 	if err != nil {
-		return errno(err)
+		return err
 	}
 	v.dropped(&st)
 	if st.Nlink <= 1 || isDir {
@@ -730,11 +886,21 @@ func (v *Volume) Rename(ctx context.Context, fromDir uint64, fromName string, to
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	src, err := lstat(v.m, oldP)
+	oldDir, oldName, err := v.at(oldP)
 	if err != nil {
 		return err
 	}
-	dst, derr := lstat(v.m, newP)
+	defer v.release(oldDir)
+	newDir, newName, err := v.at(newP)
+	if err != nil {
+		return err
+	}
+	defer v.release(newDir)
+	src, err := statAt(v.m, oldDir, oldName)
+	if err != nil {
+		return err
+	}
+	dst, derr := statAt(v.m, newDir, newName)
 	exists := derr == nil
 	if exists && dst.Ino == src.Ino {
 		return nil // two names of one file: rename(2) leaves both
@@ -742,8 +908,18 @@ func (v *Volume) Rename(ctx context.Context, fromDir uint64, fromName string, to
 	if src.Mode&unix.S_IFMT == unix.S_IFDIR && strings.HasPrefix(newP+"/", oldP+"/") {
 		return unix.EINVAL // into itself
 	}
-	if err := v.m.Rename(oldP, newP); err != nil {
-		return errno(err)
+	// libcephfs has no renameat: the two directories, open inside the
+	// volume, are named by their inode numbers instead.
+	from, err := fstatFD(v.m, oldDir)
+	if err != nil {
+		return err
+	}
+	to, err := fstatFD(v.m, newDir)
+	if err != nil {
+		return err
+	}
+	if err := renameIno(v.m, from.Ino, oldName, to.Ino, newName); err != nil {
+		return err
 	}
 	if exists {
 		v.dropped(&dst)
@@ -764,11 +940,16 @@ func (v *Volume) ReadDir(ctx context.Context, dir uint64, cookie uint64, max int
 	if dst.Mode&unix.S_IFMT != unix.S_IFDIR {
 		return nil, false, unix.ENOTDIR
 	}
-	ents, err := readDir(v.m, p)
+	fd, err := v.walkTo(p, dir)
 	if err != nil {
 		return nil, false, err
 	}
-	parent, err := lstat(v.m, path.Dir(p))
+	ents, err := listFD(v.m, fd)
+	v.release(fd)
+	if err != nil {
+		return nil, false, err
+	}
+	parent, err := v.lstat(path.Dir(p))
 	if err != nil {
 		return nil, false, err
 	}
