@@ -52,6 +52,7 @@ type ledger struct {
 	mu      sync.Mutex
 	s3      []s3Ack
 	nbd     []nbdAck
+	nfs     []nfsAck
 	acked   int
 	checked map[string]bool
 	lost    map[string]bool
@@ -93,7 +94,8 @@ func (c *cluster) workload(ctx context.Context, fx fixture, cycle int, l *ledger
 		wg.Add(1)
 		go func() { defer wg.Done(); c.s3Worker(ctx, cl, fx, cycle, w, l) }()
 	}
-	wg.Add(2)
+	wg.Add(3)
+	go func() { defer wg.Done(); c.nfsWorker(ctx, fx, cycle, l) }()
 	go func() { defer wg.Done(); c.multipartWorker(ctx, cl, fx, cycle, l) }()
 	go func() { defer wg.Done(); c.volumeWorker(ctx, fx, cycle, l) }()
 	wg.Wait()
@@ -349,15 +351,15 @@ func TestCluster(t *testing.T) {
 		if len(held) > 0 {
 			tookText = took.Round(time.Millisecond).String()
 		}
-		t.Logf("cluster: cycle %d: killed %s holding %d running jobs; taken over by another node in %s; every job done %s after the kill; %d S3 objects and %d NBD writes acknowledged so far, %d read back from another node, %d lost",
-			cycle+1, c.nodes[victim].name, len(held), tookText, settled.Round(time.Millisecond), len(l.s3), len(l.nbd), len(l.checked), len(l.lost))
+		t.Logf("cluster: cycle %d: killed %s holding %d running jobs; taken over by another node in %s; every job done %s after the kill; %d S3 objects, %d NBD writes and %d NFS files acknowledged so far, %d read back from another node, %d lost",
+			cycle+1, c.nodes[victim].name, len(held), tookText, settled.Round(time.Millisecond), len(l.s3), len(l.nbd), len(l.nfs), len(l.checked), len(l.lost))
 		c.prune(fx, l, cycle)
 	}
 	var tk []string
 	for _, d := range takeovers {
 		tk = append(tk, d.Round(10*time.Millisecond).String())
 	}
-	t.Logf("cluster: %d cycles in %s: acknowledged %d (S3 puts and multipart uploads, NBD writes before a FLUSH), verified %d, lost %d; takeover times %v (bound %s); requests %v, failed %v (first failures: %q)",
+	t.Logf("cluster: %d cycles in %s: acknowledged %d (S3 puts and multipart uploads, NBD writes before a FLUSH, files copied over NFS), verified %d, lost %d; takeover times %v (bound %s); requests %v, failed %v (first failures: %q)",
 		cycles(t), time.Since(began).Round(time.Second), l.acked, len(l.checked), len(l.lost), tk, leaseBound, l.tried, l.failed, l.why)
 	if len(l.lost) > 0 || len(l.checked) != l.acked {
 		t.Errorf("%d acknowledged writes, %d verified, %d lost", l.acked, len(l.checked), len(l.lost))
@@ -515,6 +517,7 @@ func (c *cluster) verify(fx fixture, l *ledger) {
 		}
 		l.record(fmt.Sprintf("%s@%d", a.export, a.off), true)
 	}
+	c.verifyNFS(l)
 }
 
 // record notes how a write read back.
