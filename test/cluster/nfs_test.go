@@ -7,7 +7,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -52,28 +51,12 @@ func (c *cluster) nfsWorker(ctx context.Context, fx fixture, cycle int, l *ledge
 }
 
 func (c *cluster) nfsRound(ctx context.Context, fx fixture, cycle int, l *ledger) error {
-	var v accepted
-	if _, err := c.call(c.haAPI, "POST", "/api/v1/volumes", map[string]any{"project_id": fx.project, "name": fmt.Sprintf("c%d-fs", cycle),
-		"size": 8 * mib, "type": "filesystem"}, &v); err != nil {
+	_, u, err := c.attachedVolume(fx, map[string]any{"name": fmt.Sprintf("c%d-fs", cycle), "size": 8 * mib, "type": "filesystem"}, fmt.Sprintf("c%d-hpc", cycle))
+	if err != nil {
 		return err
 	}
-	if err := c.waitStatus("/api/v1/volumes/"+v.Volume.ID, "available"); err != nil {
-		return err
-	}
-	var inst struct{ ID string }
-	if _, err := c.call(c.haAPI, "POST", "/api/v1/instances", map[string]any{"project_id": fx.project, "name": fmt.Sprintf("c%d-hpc", cycle)}, &inst); err != nil {
-		return err
-	}
-	var att accepted
-	if _, err := c.call(c.haAPI, "POST", "/api/v1/volumes/"+v.Volume.ID+"/attach", map[string]any{"instance_id": inst.ID}, &att); err != nil {
-		return err
-	}
-	if err := c.waitStatus("/api/v1/volumes/"+v.Volume.ID, "in_use"); err != nil {
-		return err
-	}
-	u, err := url.Parse(att.Attachment.ConnectionInfo.URI)
-	if err != nil || u.Scheme != "nfs" || u.Port() == "" {
-		return fmt.Errorf("filesystem volume's connection_info uri %q: %v", att.Attachment.ConnectionInfo.URI, err)
+	if u.Scheme != "nfs" || u.Port() == "" {
+		return fmt.Errorf("filesystem volume's connection_info uri %q", u)
 	}
 	dir, err := os.MkdirTemp("", "stowage-cluster-nfs-")
 	if err != nil {

@@ -199,26 +199,34 @@ type accepted struct {
 	} `json:"attachment"`
 }
 
-func (c *cluster) volumeRound(ctx context.Context, fx fixture, cycle, i int, l *ledger) error {
+// attachedVolume creates a volume through HAProxy, attaches it to a new
+// instance and returns its id and the connection_info URI.
+func (c *cluster) attachedVolume(fx fixture, volume map[string]any, instance string) (string, *url.URL, error) {
 	var v accepted
-	if _, err := c.call(c.haAPI, "POST", "/api/v1/volumes", map[string]any{"project_id": fx.project, "name": fmt.Sprintf("c%d-v%d", cycle, i), "size": 8 * mib}, &v); err != nil {
-		return err
+	volume["project_id"] = fx.project
+	if _, err := c.call(c.haAPI, "POST", "/api/v1/volumes", volume, &v); err != nil {
+		return "", nil, err
 	}
 	if err := c.waitStatus("/api/v1/volumes/"+v.Volume.ID, "available"); err != nil {
-		return err
+		return "", nil, err
 	}
 	var inst struct{ ID string }
-	if _, err := c.call(c.haAPI, "POST", "/api/v1/instances", map[string]any{"project_id": fx.project, "name": fmt.Sprintf("c%d-vm%d", cycle, i)}, &inst); err != nil {
-		return err
+	if _, err := c.call(c.haAPI, "POST", "/api/v1/instances", map[string]any{"project_id": fx.project, "name": instance}, &inst); err != nil {
+		return "", nil, err
 	}
 	var att accepted
 	if _, err := c.call(c.haAPI, "POST", "/api/v1/volumes/"+v.Volume.ID+"/attach", map[string]any{"instance_id": inst.ID}, &att); err != nil {
-		return err
+		return "", nil, err
 	}
 	if err := c.waitStatus("/api/v1/volumes/"+v.Volume.ID, "in_use"); err != nil {
-		return err
+		return "", nil, err
 	}
 	u, err := url.Parse(att.Attachment.ConnectionInfo.URI)
+	return v.Volume.ID, u, err
+}
+
+func (c *cluster) volumeRound(ctx context.Context, fx fixture, cycle, i int, l *ledger) error {
+	id, u, err := c.attachedVolume(fx, map[string]any{"name": fmt.Sprintf("c%d-v%d", cycle, i), "size": 8 * mib}, fmt.Sprintf("c%d-vm%d", cycle, i))
 	if err != nil {
 		return err
 	}
@@ -243,7 +251,7 @@ func (c *cluster) volumeRound(ctx context.Context, fx fixture, cycle, i int, l *
 	l.acked++
 	l.mu.Unlock()
 	var sn accepted
-	if _, err := c.call(c.haAPI, "POST", "/api/v1/volumes/"+v.Volume.ID+"/snapshots", map[string]any{"name": "s"}, &sn); err != nil {
+	if _, err := c.call(c.haAPI, "POST", "/api/v1/volumes/"+id+"/snapshots", map[string]any{"name": "s"}, &sn); err != nil {
 		return err
 	}
 	if err := c.waitStatus("/api/v1/snapshots/"+sn.Snapshot.ID, "available"); err != nil {
@@ -251,7 +259,7 @@ func (c *cluster) volumeRound(ctx context.Context, fx fixture, cycle, i int, l *
 	}
 	var cl accepted
 	if _, err := c.call(c.haAPI, "POST", "/api/v1/volumes", map[string]any{"project_id": fx.project, "name": fmt.Sprintf("c%d-clone%d", cycle, i),
-		"source_volume_id": v.Volume.ID}, &cl); err != nil {
+		"source_volume_id": id}, &cl); err != nil {
 		return err
 	}
 	return c.waitStatus("/api/v1/volumes/"+cl.Volume.ID, "available")
