@@ -101,9 +101,9 @@ CLUSTER_TESTARGS ?= -count=1 -v -timeout 15m -run 'TestCluster$$'
 # The cluster suite alone, on a throwaway Ceph of its own (make soak runs
 # it with STOWAGE_SOAK=1).
 test-cluster:
-	@if ! command -v ceph-mon >/dev/null || ! command -v haproxy >/dev/null || [ ! -f /usr/include/rbd/librbd.h ]; then \
-	  echo "ceph-mon, haproxy or librbd-dev not installed: skipping the cluster suite"; exit 0; fi; \
-	conf=$$(STOWAGE_TEST_CEPH_MGR=1 ./scripts/test-ceph.sh start) || exit 1; \
+	@if ! command -v ceph-mon >/dev/null || ! command -v ceph-mds >/dev/null || ! command -v haproxy >/dev/null || [ ! -f /usr/include/rbd/librbd.h ] || [ ! -f /usr/include/cephfs/libcephfs.h ]; then \
+	  echo "ceph-mon, ceph-mds, haproxy, librbd-dev or libcephfs-dev not installed: skipping the cluster suite"; exit 0; fi; \
+	conf=$$(STOWAGE_TEST_CEPH_MGR=1 STOWAGE_TEST_CEPH_FS=1 ./scripts/test-ceph.sh start) || exit 1; \
 	trap './scripts/test-ceph.sh stop "$$conf"' EXIT; trap 'exit 1' INT TERM; \
 	export TEST_CEPH_CONF="$$conf" CGO_ENABLED=1; \
 	$(GO) test -tags '$(CEPH_TAGS)' $(CLUSTER_TESTARGS) ./test/cluster/

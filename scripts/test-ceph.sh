@@ -202,6 +202,11 @@ $(if [ "$with_fs" = 1 ]; then
   echo "osd pool create $fs_name-meta 4 4"
   echo "osd pool create $fs_name-data 4 4"
   echo "fs new $fs_name $fs_name-meta $fs_name-data"
+  # A SIGKILLed client (test/cluster kills nodes) keeps caps that block
+  # other clients' mkdirs and lookups in the directories it had used; the
+  # MDS starts taking them back when its session goes stale, after
+  # session_timeout (60 s by default, 30 s at least).
+  echo "fs set $fs_name session_timeout 30"
 fi)
 EOF
   if [ "$with_mgr" = 1 ]; then

@@ -88,12 +88,13 @@ func newCluster(t testing.TB, n int) *cluster {
 	if _, err := exec.LookPath("haproxy"); err != nil {
 		t.Fatal("haproxy is not installed (apt-get install haproxy; make test-deps installs it)")
 	}
+	nfsTools(t)
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	// Every node must share the master key, as the README says.
 	t.Setenv("STOWAGE_MASTER_KEY", hex.EncodeToString(key))
 	c := &cluster{t: t, bin: testenv.BuildCeph(t), dsn: testenv.FreshPostgres(t), http: &http.Client{Timeout: 30 * time.Second},
-		cephArgs: append(testenv.CephArgs(t), "--rados-pool", "stowage-objects")}
+		cephArgs: append(testenv.CephArgs(t), "--rados-pool", "stowage-objects", "--cephfs", testenv.CephFSName)}
 	db, err := sql.Open("pgx", c.dsn)
 	if err != nil {
 		t.Fatal(err)

@@ -50,6 +50,7 @@ type ledger struct {
 	mu      sync.Mutex
 	s3      []s3Ack
 	nbd     []nbdAck
+	nfs     []nfsAck
 	acked   int
 	checked map[string]bool
 	lost    map[string]bool
@@ -91,7 +92,8 @@ func (c *cluster) workload(ctx context.Context, fx fixture, cycle int, l *ledger
 		wg.Add(1)
 		go func() { defer wg.Done(); c.s3Worker(ctx, cl, fx, cycle, w, l) }()
 	}
-	wg.Add(2)
+	wg.Add(3)
+	go func() { defer wg.Done(); c.nfsWorker(ctx, fx, cycle, l) }()
 	go func() { defer wg.Done(); c.multipartWorker(ctx, cl, fx, cycle, l) }()
 	go func() { defer wg.Done(); c.volumeWorker(ctx, fx, cycle, l) }()
 	wg.Wait()
@@ -195,26 +197,34 @@ type accepted struct {
 	} `json:"attachment"`
 }
 
-func (c *cluster) volumeRound(ctx context.Context, fx fixture, cycle, i int, l *ledger) error {
+// attachedVolume creates a volume through HAProxy, attaches it to a new
+// instance and returns its id and the connection_info URI.
+func (c *cluster) attachedVolume(fx fixture, volume map[string]any, instance string) (string, *url.URL, error) {
 	var v accepted
-	if _, err := c.call(c.haAPI, "POST", "/api/v1/volumes", map[string]any{"project_id": fx.project, "name": fmt.Sprintf("c%d-v%d", cycle, i), "size": 8 * mib}, &v); err != nil {
-		return err
+	volume["project_id"] = fx.project
+	if _, err := c.call(c.haAPI, "POST", "/api/v1/volumes", volume, &v); err != nil {
+		return "", nil, err
 	}
 	if err := c.waitStatus("/api/v1/volumes/"+v.Volume.ID, "available"); err != nil {
-		return err
+		return "", nil, err
 	}
 	var inst struct{ ID string }
-	if _, err := c.call(c.haAPI, "POST", "/api/v1/instances", map[string]any{"project_id": fx.project, "name": fmt.Sprintf("c%d-vm%d", cycle, i)}, &inst); err != nil {
-		return err
+	if _, err := c.call(c.haAPI, "POST", "/api/v1/instances", map[string]any{"project_id": fx.project, "name": instance}, &inst); err != nil {
+		return "", nil, err
 	}
 	var att accepted
 	if _, err := c.call(c.haAPI, "POST", "/api/v1/volumes/"+v.Volume.ID+"/attach", map[string]any{"instance_id": inst.ID}, &att); err != nil {
-		return err
+		return "", nil, err
 	}
 	if err := c.waitStatus("/api/v1/volumes/"+v.Volume.ID, "in_use"); err != nil {
-		return err
+		return "", nil, err
 	}
 	u, err := url.Parse(att.Attachment.ConnectionInfo.URI)
+	return v.Volume.ID, u, err
+}
+
+func (c *cluster) volumeRound(ctx context.Context, fx fixture, cycle, i int, l *ledger) error {
+	id, u, err := c.attachedVolume(fx, map[string]any{"name": fmt.Sprintf("c%d-v%d", cycle, i), "size": 8 * mib}, fmt.Sprintf("c%d-vm%d", cycle, i))
 	if err != nil {
 		return err
 	}
@@ -239,7 +249,7 @@ func (c *cluster) volumeRound(ctx context.Context, fx fixture, cycle, i int, l *
 	l.acked++
 	l.mu.Unlock()
 	var sn accepted
-	if _, err := c.call(c.haAPI, "POST", "/api/v1/volumes/"+v.Volume.ID+"/snapshots", map[string]any{"name": "s"}, &sn); err != nil {
+	if _, err := c.call(c.haAPI, "POST", "/api/v1/volumes/"+id+"/snapshots", map[string]any{"name": "s"}, &sn); err != nil {
 		return err
 	}
 	if err := c.waitStatus("/api/v1/snapshots/"+sn.Snapshot.ID, "available"); err != nil {
@@ -247,7 +257,7 @@ func (c *cluster) volumeRound(ctx context.Context, fx fixture, cycle, i int, l *
 	}
 	var cl accepted
 	if _, err := c.call(c.haAPI, "POST", "/api/v1/volumes", map[string]any{"project_id": fx.project, "name": fmt.Sprintf("c%d-clone%d", cycle, i),
-		"source_volume_id": v.Volume.ID}, &cl); err != nil {
+		"source_volume_id": id}, &cl); err != nil {
 		return err
 	}
 	return c.waitStatus("/api/v1/volumes/"+cl.Volume.ID, "available")
@@ -335,15 +345,15 @@ func TestCluster(t *testing.T) {
 		if len(held) > 0 {
 			tookText = took.Round(time.Millisecond).String()
 		}
-		t.Logf("cluster: cycle %d: killed %s holding %d running jobs; taken over by another node in %s; every job done %s after the kill; %d S3 objects and %d NBD writes acknowledged so far, %d read back from another node, %d lost",
-			cycle+1, c.nodes[victim].name, len(held), tookText, settled.Round(time.Millisecond), len(l.s3), len(l.nbd), len(l.checked), len(l.lost))
+		t.Logf("cluster: cycle %d: killed %s holding %d running jobs; taken over by another node in %s; every job done %s after the kill; %d S3 objects, %d NBD writes and %d NFS files acknowledged so far, %d read back from another node, %d lost",
+			cycle+1, c.nodes[victim].name, len(held), tookText, settled.Round(time.Millisecond), len(l.s3), len(l.nbd), len(l.nfs), len(l.checked), len(l.lost))
 		c.prune(fx, l, cycle)
 	}
 	var tk []string
 	for _, d := range takeovers {
 		tk = append(tk, d.Round(10*time.Millisecond).String())
 	}
-	t.Logf("cluster: %d cycles in %s: acknowledged %d (S3 puts and multipart uploads, NBD writes before a FLUSH), verified %d, lost %d; takeover times %v (bound %s); requests %v, failed %v (first failures: %q)",
+	t.Logf("cluster: %d cycles in %s: acknowledged %d (S3 puts and multipart uploads, NBD writes before a FLUSH, files copied over NFS), verified %d, lost %d; takeover times %v (bound %s); requests %v, failed %v (first failures: %q)",
 		cycles(t), time.Since(began).Round(time.Second), l.acked, len(l.checked), len(l.lost), tk, leaseBound, l.tried, l.failed, l.why)
 	if len(l.lost) > 0 || len(l.checked) != l.acked {
 		t.Errorf("%d acknowledged writes, %d verified, %d lost", l.acked, len(l.checked), len(l.lost))
@@ -502,6 +512,7 @@ func (c *cluster) verify(fx fixture, l *ledger) {
 		}
 		l.record(fmt.Sprintf("%s@%d", a.export, a.off), true)
 	}
+	c.verifyNFS(l)
 }
 
 // record notes how a write read back.

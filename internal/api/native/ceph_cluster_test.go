@@ -3,7 +3,11 @@
 package native_test
 
 import (
+	"bytes"
 	"database/sql"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -35,6 +39,52 @@ func TestCephClusterExports(t *testing.T) {
 	c.accepted("POST", "/api/v1/volumes/"+v.ID+"/detach", map[string]any{})
 	l := q.do("read -P 0x5a 0 4k", "failed")
 	t.Logf("node B's client after a detach on node A: %s", l)
+}
+
+// TestCephClusterNFSExports is TestCephClusterExports for a filesystem
+// volume in CephFS: a file written with nfs-cp through node A (whose NFS
+// address connection_info names) reads back byte-identical with nfs-cat
+// through node B under the same export path, and a detach answered by
+// node A cuts node B's clients at once, before B would have asked the
+// database again (it trusts a resolved export for two seconds).
+func TestCephClusterNFSExports(t *testing.T) {
+	for _, tool := range []string{"nfs-cp", "nfs-cat", "nfs-ls"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s missing (make test-deps installs libnfs-utils): %v", tool, err)
+		}
+	}
+	a := testenv.Start(t, testenv.Postgres(t), testenv.CephFS(t))
+	b := testenv.Join(t, a, testenv.CephFS(t))
+	c := client{t: t, e: a, auth: testenv.Bearer(a.AdminToken)}
+	prj := c.project()
+	v := c.createVolume(map[string]any{"project_id": prj, "name": "shared", "size": 8 * mib, "type": "filesystem"})
+	att := c.accepted("POST", "/api/v1/volumes/"+v.ID+"/attach", map[string]any{"instance_id": c.instance(prj, "vm")}).Attachment
+	onA := att.ConnectionInfo.URI
+	if att.ConnectionInfo.Driver != "nfs" || !strings.HasPrefix(onA, "nfs://"+a.Addrs.NFS+"/") {
+		t.Fatalf("connection_info %+v, node A's NFS listener at %s", att.ConnectionInfo, a.Addrs.NFS)
+	}
+	onB := strings.Replace(onA, a.Addrs.NFS, b.Addrs.NFS, 1)
+
+	want := bytes.Repeat([]byte("written through node A\n"), 5000)
+	src := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(src, want, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("nfs-cp", src, testenv.LibnfsURL(t, onA, "/f")).CombinedOutput(); err != nil {
+		t.Fatalf("nfs-cp through node A: %v\n%s", err, out)
+	}
+	if got, err := exec.Command("nfs-cat", testenv.LibnfsURL(t, onB, "/f")).Output(); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("nfs-cat through node B: %v, %d of %d bytes", err, len(got), len(want))
+	}
+
+	// Node B has just resolved the export; the detach goes to node A.
+	c.accepted("POST", "/api/v1/volumes/"+v.ID+"/detach", map[string]any{})
+	if out, err := exec.Command("nfs-cat", testenv.LibnfsURL(t, onB, "/f")).CombinedOutput(); err == nil {
+		t.Fatalf("nfs-cat through node B after a detach on node A succeeded (%d bytes)", len(out))
+	}
+	if out, err := exec.Command("nfs-ls", testenv.LibnfsURL(t, onB, "")).CombinedOutput(); err == nil {
+		t.Fatalf("nfs-ls through node B after a detach on node A succeeded:\n%s", out)
+	}
 }
 
 // TestCephClusterDetachWhileListenersDrop detaches while every node's
