@@ -393,6 +393,31 @@ func (s *Store) Volume(ctx context.Context, id string) (*Volume, error) {
 	return v, nil
 }
 
+// ClientAddrs are the addresses of the store's Ceph clients: the file
+// system's mount and each open volume's. Fencing a node blocklists them
+// all, which makes the MDS drop their sessions and the capabilities they
+// hold at once rather than after the session timeout.
+func (s *Store) ClientAddrs() ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ms := make([]*libcephfs.MountInfo, 0, len(s.vols)+1)
+	if s.admin != nil {
+		ms = append(ms, s.admin)
+	}
+	for _, v := range s.vols {
+		ms = append(ms, v.m)
+	}
+	addrs := make([]string, 0, len(ms))
+	for _, m := range ms {
+		a, err := clientAddr(m)
+		if err != nil {
+			return nil, err
+		}
+		addrs = append(addrs, a)
+	}
+	return addrs, nil
+}
+
 // Close unmounts every open volume, all at once since each takes a
 // couple of seconds, and the file system.
 func (s *Store) Close() error {

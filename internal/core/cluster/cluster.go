@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/stowage/stowage/internal/core/identity"
@@ -42,8 +43,9 @@ type Node struct {
 	Started time.Time
 	// Heartbeat is when the node last said it was alive.
 	Heartbeat time.Time
-	// CephAddr is the address of the node's Ceph client, which fencing
-	// blocklists ("" without Ceph: nothing to fence).
+	// CephAddr is the addresses of the node's Ceph clients, separated by
+	// spaces (its RBD client's and, with CephFS, each mount's), which
+	// fencing blocklists ("" without Ceph: nothing to fence).
 	CephAddr string
 	// Fenced is when another node fenced this one (zero while it was not).
 	Fenced time.Time
@@ -83,7 +85,7 @@ type Store interface {
 	// it removed whose heartbeat was younger than fresh (a sign that two
 	// live processes share a name).
 	AddNode(ctx context.Context, n Node, fresh time.Time) (replacedLive int, err error)
-	// BeatNode refreshes n's heartbeat, re-inserting the row if it is
+	// BeatNode refreshes n's heartbeat and CephAddr, re-inserting the row if it is
 	// missing (another process of the same name replaced it) and n has no
 	// Ceph client. It returns ErrFenced when the row is fenced, or missing
 	// while n has a Ceph client (a node of its name fenced and replaced it).
@@ -102,6 +104,10 @@ type Registry struct {
 	now   func() time.Time
 	// fence blocklists dead nodes' Ceph clients; nil without Ceph.
 	fence Fencer
+	// clients is this node's Ceph client addresses as they are now (as
+	// Node.CephAddr), which each heartbeat records: CephFS mounts come
+	// and go. nil: self.CephAddr stays as given.
+	clients func() (string, error)
 	// seen is each other node's heartbeat as this node last saw it
 	// change, by this node's clock (used by Run's goroutine only).
 	seen map[string]sighting
@@ -115,9 +121,10 @@ type sighting struct{ beat, since time.Time }
 
 // NewRegistry returns the registry of self (its ID and Name set). With a
 // fencer (self.CephAddr set), the node fences dead nodes and stops when
-// fenced itself.
-func NewRegistry(st Store, self Node, fence Fencer, log *slog.Logger) *Registry {
-	return &Registry{store: st, self: self, log: log, now: time.Now, fence: fence, seen: map[string]sighting{}}
+// fenced itself. clients, if not nil, gives the node's Ceph client
+// addresses afresh for each heartbeat.
+func NewRegistry(st Store, self Node, fence Fencer, clients func() (string, error), log *slog.Logger) *Registry {
+	return &Registry{store: st, self: self, log: log, now: time.Now, fence: fence, clients: clients, seen: map[string]sighting{}}
 }
 
 // Self is this node as recorded.
@@ -147,6 +154,7 @@ func (r *Registry) Join(ctx context.Context) error {
 func (r *Registry) Run(ctx context.Context) error {
 	t := time.NewTicker(Heartbeat)
 	defer t.Stop()
+	addrs := r.self.CephAddr
 	for {
 		select {
 		case <-ctx.Done():
@@ -157,8 +165,16 @@ func (r *Registry) Run(ctx context.Context) error {
 			}
 			return nil
 		case <-t.C:
+			if r.clients != nil {
+				if a, err := r.clients(); err != nil {
+					// The last list recorded is written back.
+					r.log.Warn("list this node's Ceph clients", "err", err)
+				} else {
+					addrs = a
+				}
+			}
 			n := r.self
-			n.Heartbeat = r.now().UTC()
+			n.Heartbeat, n.CephAddr = r.now().UTC(), addrs
 			err := r.store.BeatNode(ctx, n)
 			if errors.Is(err, ErrFenced) || r.selfFenced(ctx) {
 				return ErrFenced
@@ -195,10 +211,21 @@ func (r *Registry) fencePrevious(ctx context.Context) error {
 	}
 	for _, n := range ns {
 		if n.Name == r.self.Name && n.ID != r.self.ID && n.CephAddr != "" && n.Fenced.IsZero() {
-			if err := r.fence.Blocklist(ctx, n.CephAddr, blocklistFor); err != nil {
+			if err := r.blocklist(ctx, n.CephAddr); err != nil {
 				return fmt.Errorf("fence the previous run of node %s: %w", n.Name, err)
 			}
 			r.log.Info("fenced the previous run of this node", "node_id", n.ID, "ceph_addr", n.CephAddr)
+		}
+	}
+	return nil
+}
+
+// blocklist blocklists every one of a node's Ceph clients (addrs as in
+// Node.CephAddr).
+func (r *Registry) blocklist(ctx context.Context, addrs string) error {
+	for _, a := range strings.Fields(addrs) {
+		if err := r.fence.Blocklist(ctx, a, blocklistFor); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -232,7 +259,7 @@ func (r *Registry) fenceDead(ctx context.Context) {
 		if now.Sub(r.seen[n.ID].since) < DownAfter {
 			continue
 		}
-		if err := r.fence.Blocklist(ctx, n.CephAddr, blocklistFor); err != nil {
+		if err := r.blocklist(ctx, n.CephAddr); err != nil {
 			r.log.Warn("fence a dead node", "node", n.Name, "node_id", n.ID, "ceph_addr", n.CephAddr, "err", err)
 			continue
 		}

@@ -49,7 +49,7 @@ func TestFenceDeadByOwnClock(t *testing.T) {
 		{ID: "no-ceph", Heartbeat: clock},
 	}}
 	f := &listFencer{}
-	r := NewRegistry(st, Node{ID: "me", CephAddr: "10.0.0.1:0/1"}, f, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	r := NewRegistry(st, Node{ID: "me", CephAddr: "10.0.0.1:0/1"}, f, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	r.now = func() time.Time { return clock }
 	for range 5 { // 10 s of heartbeats
 		r.fenceDead(context.Background())
