@@ -81,6 +81,7 @@ type cephClient interface {
 // releases at once when the node dies.
 type cephFSClients interface {
 	ClientAddrs() ([]string, error)
+	OnMount(func(context.Context) error)
 }
 
 // nodeRegistry builds this node's entry in the node registry, once the
@@ -94,13 +95,14 @@ func (s *Server) nodeRegistry() (*cluster.Registry, error) {
 		Version: s.cfg.Version}
 	var fence cluster.Fencer
 	var clients func() (string, error)
+	fs, onCephFS := s.files.(cephFSClients)
 	if c, ok := s.ceph.(cephClient); ok {
 		addr, err := c.ClientAddr()
 		if err != nil {
 			return nil, err
 		}
 		fence, clients = c, func() (string, error) { return addr, nil }
-		if fs, ok := s.files.(cephFSClients); ok {
+		if onCephFS {
 			clients = func() (string, error) {
 				fsAddrs, err := fs.ClientAddrs()
 				return strings.Join(append([]string{addr}, fsAddrs...), " "), err
@@ -110,7 +112,14 @@ func (s *Server) nodeRegistry() (*cluster.Registry, error) {
 			return nil, err
 		}
 	}
-	return cluster.NewRegistry(s.store, self, fence, clients, s.log.With("component", "cluster")), nil
+	r := cluster.NewRegistry(s.store, self, fence, clients, s.log.With("component", "cluster"))
+	if fence != nil && onCephFS {
+		// A volume's mount is recorded before it takes any capability
+		// beyond its root, not at the next heartbeat: a node killed in
+		// between would keep them until the MDS session timeout.
+		fs.OnMount(r.RecordClients)
+	}
+	return r, nil
 }
 
 // newNodeID names this run of the node: leases and the registry row.

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/stowage/stowage/internal/core/identity"
@@ -108,6 +109,9 @@ type Registry struct {
 	// Node.CephAddr), which each heartbeat records: CephFS mounts come
 	// and go. nil: self.CephAddr stays as given.
 	clients func() (string, error)
+	// mu orders listing the clients and writing them, so that an older
+	// list never overwrites a newer one; it guards self.CephAddr.
+	mu sync.Mutex
 	// seen is each other node's heartbeat as this node last saw it
 	// change, by this node's clock (used by Run's goroutine only).
 	seen map[string]sighting
@@ -128,7 +132,11 @@ func NewRegistry(st Store, self Node, fence Fencer, clients func() (string, erro
 }
 
 // Self is this node as recorded.
-func (r *Registry) Self() Node { return r.self }
+func (r *Registry) Self() Node {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.self
+}
 
 // Join records this node.
 func (r *Registry) Join(ctx context.Context) error {
@@ -154,7 +162,6 @@ func (r *Registry) Join(ctx context.Context) error {
 func (r *Registry) Run(ctx context.Context) error {
 	t := time.NewTicker(Heartbeat)
 	defer t.Stop()
-	addrs := r.self.CephAddr
 	for {
 		select {
 		case <-ctx.Done():
@@ -165,17 +172,7 @@ func (r *Registry) Run(ctx context.Context) error {
 			}
 			return nil
 		case <-t.C:
-			if r.clients != nil {
-				if a, err := r.clients(); err != nil {
-					// The last list recorded is written back.
-					r.log.Warn("list this node's Ceph clients", "err", err)
-				} else {
-					addrs = a
-				}
-			}
-			n := r.self
-			n.Heartbeat, n.CephAddr = r.now().UTC(), addrs
-			err := r.store.BeatNode(ctx, n)
+			err := r.beat(ctx)
 			if errors.Is(err, ErrFenced) || r.selfFenced(ctx) {
 				return ErrFenced
 			}
@@ -185,6 +182,33 @@ func (r *Registry) Run(ctx context.Context) error {
 			r.fenceDead(ctx)
 		}
 	}
+}
+
+// RecordClients writes this node's Ceph clients as they are now (with a
+// heartbeat), for a new client to be known to fencing before it is used.
+func (r *Registry) RecordClients(ctx context.Context) error { return r.beat(ctx) }
+
+// beat refreshes the heartbeat and the list of Ceph clients. When the
+// clients cannot be listed the last list recorded is written back, and
+// the error returned.
+func (r *Registry) beat(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var listErr error
+	if r.clients != nil {
+		a, err := r.clients()
+		if err == nil {
+			r.self.CephAddr = a
+		} else {
+			listErr = fmt.Errorf("list this node's Ceph clients: %w", err)
+		}
+	}
+	n := r.self
+	n.Heartbeat = r.now().UTC()
+	if err := r.store.BeatNode(ctx, n); err != nil {
+		return err
+	}
+	return listErr
 }
 
 // selfFenced asks Ceph whether this node's client is blocklisted, giving
