@@ -2,13 +2,11 @@ package sqlstore_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stowage/stowage/internal/core/cluster"
 	"github.com/stowage/stowage/internal/store/sqlstore"
-	"github.com/stowage/stowage/internal/testenv"
 )
 
 // TestBeatNodeRecordsCephClients: a heartbeat records the node's Ceph
@@ -16,10 +14,7 @@ import (
 // that fencing blocklists them all, on either engine.
 func TestBeatNodeRecordsCephClients(t *testing.T) {
 	ctx := context.Background()
-	for engine, dsn := range map[string]string{
-		"sqlite":   "sqlite:" + filepath.Join(t.TempDir(), "stowage.db"),
-		"postgres": testenv.FreshPostgres(t),
-	} {
+	for engine, dsn := range engines(t) {
 		st, err := sqlstore.Open(ctx, dsn)
 		if err != nil {
 			t.Fatal(err)
