@@ -113,6 +113,17 @@ func cerr(r C.int) error {
 	return nil
 }
 
+// clientAddr is the address m's client has in the cluster, which the
+// OSD blocklist takes to fence it (go-ceph does not wrap ceph_getaddrs).
+func clientAddr(m *libcephfs.MountInfo) (string, error) {
+	var a *C.char
+	if err := cerr(C.ceph_getaddrs(cmount(m), &a)); err != nil {
+		return "", fmt.Errorf("cephfs: client address: %w", err)
+	}
+	defer C.ceph_buffer_free(a)
+	return C.GoString(a), nil
+}
+
 func closeFD(m *libcephfs.MountInfo, fd int) { C.ceph_close(cmount(m), C.int(fd)) }
 
 // openAt opens name in the directory open as dir; with unix.O_NOFOLLOW

@@ -84,7 +84,19 @@ type Store struct {
 	admin *libcephfs.MountInfo // the file system's root
 	mu    sync.Mutex
 	vols  map[string]*Volume
+	// fresh are mounts made for volumes not yet in vols, whose clients
+	// ClientAddrs lists too.
+	fresh map[*libcephfs.MountInfo]bool
+	// mounted, if set, records a new mount's client (see OnMount).
+	mounted func(context.Context) error
 }
+
+// OnMount makes f run after each volume's mount, before the volume is
+// used: f records ClientAddrs (which includes the new mount) wherever a
+// node that fences this one reads them, so that no mount holds
+// capabilities unknown to fencing. When f fails the volume is not opened.
+// Call it before the store is used.
+func (s *Store) OnMount(f func(context.Context) error) { s.mounted = f }
 
 // Open mounts the file system, makes the volumes' directory and finishes
 // deletions a crash interrupted.
@@ -93,7 +105,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{o: o, admin: m, vols: map[string]*Volume{}}
+	s := &Store{o: o, admin: m, vols: map[string]*Volume{}, fresh: map[*libcephfs.MountInfo]bool{}}
 	if err := m.MakeDirs(top, 0o700); err != nil && !errors.Is(errno(err), unix.EEXIST) {
 		s.Close()
 		return nil, fmt.Errorf("cephfs: make %s: %w", top, errno(err))
@@ -379,18 +391,63 @@ func (s *Store) Volume(ctx context.Context, id string) (*Volume, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cephfs: open %s: %w", id, err)
 	}
+	if s.mounted != nil {
+		s.mu.Lock()
+		s.fresh[m] = true
+		s.mu.Unlock()
+		err = s.mounted(ctx)
+		if err != nil {
+			s.mu.Lock()
+			delete(s.fresh, m)
+			s.mu.Unlock()
+			unmount(m)
+			return nil, fmt.Errorf("cephfs: open %s: record the mount's client: %w", id, err)
+		}
+	}
 	if v, err = openVolume(m); err != nil {
+		s.mu.Lock()
+		delete(s.fresh, m)
+		s.mu.Unlock()
 		unmount(m)
 		return nil, fmt.Errorf("cephfs: open %s: %w", id, err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	delete(s.fresh, m)
 	if won := s.vols[id]; won != nil {
 		go v.close() // another call opened it first
 		return won, nil
 	}
 	s.vols[id] = v
 	return v, nil
+}
+
+// ClientAddrs are the addresses of the store's Ceph clients: the file
+// system's mount and each open volume's. Fencing a node blocklists them
+// all, which makes the MDS drop their sessions and the capabilities they
+// hold at once rather than after the session timeout.
+func (s *Store) ClientAddrs() ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ms := make([]*libcephfs.MountInfo, 0, len(s.vols)+1)
+	if s.admin != nil {
+		ms = append(ms, s.admin)
+	}
+	for _, v := range s.vols {
+		ms = append(ms, v.m)
+	}
+	for m := range s.fresh {
+		ms = append(ms, m)
+	}
+	addrs := make([]string, 0, len(ms))
+	for _, m := range ms {
+		a, err := clientAddr(m)
+		if err != nil {
+			return nil, err
+		}
+		addrs = append(addrs, a)
+	}
+	return addrs, nil
 }
 
 // Close unmounts every open volume, all at once since each takes a

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -75,23 +76,50 @@ type cephClient interface {
 	cluster.Fencer
 }
 
+// cephFSClients is the CephFS store as fencing uses it: the addresses of
+// its mounts, which hold MDS sessions and capabilities that only fencing
+// releases at once when the node dies.
+type cephFSClients interface {
+	ClientAddrs() ([]string, error)
+	OnMount(func(context.Context) error)
+}
+
 // nodeRegistry builds this node's entry in the node registry, once the
-// listeners are bound. With volumes on RBD the entry records the RBD
-// client's address and the node fences dead nodes (cluster.Fencer).
+// listeners are bound. With volumes on RBD the entry records the Ceph
+// clients' addresses (RBD's, and each CephFS mount's, refreshed by every
+// heartbeat) and the node fences dead nodes (cluster.Fencer).
 func (s *Server) nodeRegistry() (*cluster.Registry, error) {
 	self := cluster.Node{ID: s.nodeID, Name: nodeName(s.cfg.NodeName),
 		API: advertised(s.cfg.AdvertiseAPI, s.addrs.API), S3: advertised(s.cfg.AdvertiseS3, s.addrs.S3),
 		NBD: advertised(s.cfg.AdvertiseNBD, s.addrs.NBD), NFS: advertised(s.cfg.AdvertiseNFS, s.addrs.NFS),
 		Version: s.cfg.Version}
 	var fence cluster.Fencer
+	var clients func() (string, error)
+	fs, onCephFS := s.files.(cephFSClients)
 	if c, ok := s.ceph.(cephClient); ok {
 		addr, err := c.ClientAddr()
 		if err != nil {
 			return nil, err
 		}
-		self.CephAddr, fence = addr, c
+		fence, clients = c, func() (string, error) { return addr, nil }
+		if onCephFS {
+			clients = func() (string, error) {
+				fsAddrs, err := fs.ClientAddrs()
+				return strings.Join(append([]string{addr}, fsAddrs...), " "), err
+			}
+		}
+		if self.CephAddr, err = clients(); err != nil {
+			return nil, err
+		}
 	}
-	return cluster.NewRegistry(s.store, self, fence, s.log.With("component", "cluster")), nil
+	r := cluster.NewRegistry(s.store, self, fence, clients, s.log.With("component", "cluster"))
+	if fence != nil && onCephFS {
+		// A volume's mount is recorded before it takes any capability
+		// beyond its root, not at the next heartbeat: a node killed in
+		// between would keep them until the MDS session timeout.
+		fs.OnMount(r.RecordClients)
+	}
+	return r, nil
 }
 
 // newNodeID names this run of the node: leases and the registry row.

@@ -8,10 +8,13 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stowage/stowage/internal/testenv"
 )
 
 // lockBound is how long after a SIGKILL another node may take to write to
@@ -188,5 +191,46 @@ func TestStalledNodeExits(t *testing.T) {
 	}
 	if !strings.Contains(string(log), "fenced") {
 		t.Errorf("the fenced node's log does not say it was fenced:\n%s", tail(log, 2000))
+	}
+}
+
+// TestFencedNodeLosesItsCephFSCaps: a node killed with SIGKILL after it
+// made a filesystem volume and wrote to it over NFS holds MDS capabilities
+// on the volumes' directory and in the volume; fencing blocklists its
+// CephFS mounts with its RBD client, so the MDS drops their sessions and
+// another node makes a filesystem volume within settleBound of the kill
+// instead of stalling until the MDS session timeout (~60 s).
+func TestFencedNodeLosesItsCephFSCaps(t *testing.T) {
+	c := newCluster(t, 2)
+	c.start(0)
+	// n1 alone runs the first volume's jobs, so its mounts take the caps.
+	c.haAPI = c.nodes[0].api
+	fx := c.fixture()
+	_, u, err := c.attachedVolume(fx, map[string]any{"name": "cfs-a", "size": 8 * mib, "type": "filesystem"}, "cfs-a-vm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(t.TempDir(), "src")
+	if err := os.WriteFile(src, randBytes(70_000), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("nfs-cp", src, testenv.LibnfsURL(t, u.String(), "/f.bin")).CombinedOutput(); err != nil {
+		t.Fatalf("nfs-cp through n1: %v: %s", err, out)
+	}
+	c.start(1)
+	c.haAPI = c.nodes[1].api
+	c.kill(0)
+	killedAt := time.Now()
+	var v accepted
+	c.must(c.haAPI, "POST", "/api/v1/volumes", map[string]any{"project_id": fx.project, "name": "cfs-b", "size": 8 * mib, "type": "filesystem"}, &v)
+	if err := c.waitStatus("/api/v1/volumes/"+v.Volume.ID, "available"); err != nil {
+		t.Fatal(err)
+	}
+	sinceKill := time.Since(killedAt)
+	t.Logf("fence: n1 killed holding CephFS caps; n2's filesystem volume was available %s after the kill (bound %s)",
+		sinceKill.Round(time.Millisecond), settleBound)
+	if sinceKill > settleBound {
+		t.Errorf("n2's filesystem volume was made %s after n1's kill, bound %s: the dead node's CephFS sessions kept their caps",
+			sinceKill.Round(time.Millisecond), settleBound)
 	}
 }

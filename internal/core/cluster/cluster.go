@@ -17,6 +17,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/stowage/stowage/internal/core/identity"
@@ -42,8 +44,9 @@ type Node struct {
 	Started time.Time
 	// Heartbeat is when the node last said it was alive.
 	Heartbeat time.Time
-	// CephAddr is the address of the node's Ceph client, which fencing
-	// blocklists ("" without Ceph: nothing to fence).
+	// CephAddr is the addresses of the node's Ceph clients, separated by
+	// spaces (its RBD client's and, with CephFS, each mount's), which
+	// fencing blocklists ("" without Ceph: nothing to fence).
 	CephAddr string
 	// Fenced is when another node fenced this one (zero while it was not).
 	Fenced time.Time
@@ -83,7 +86,7 @@ type Store interface {
 	// it removed whose heartbeat was younger than fresh (a sign that two
 	// live processes share a name).
 	AddNode(ctx context.Context, n Node, fresh time.Time) (replacedLive int, err error)
-	// BeatNode refreshes n's heartbeat, re-inserting the row if it is
+	// BeatNode refreshes n's heartbeat and CephAddr, re-inserting the row if it is
 	// missing (another process of the same name replaced it) and n has no
 	// Ceph client. It returns ErrFenced when the row is fenced, or missing
 	// while n has a Ceph client (a node of its name fenced and replaced it).
@@ -102,6 +105,13 @@ type Registry struct {
 	now   func() time.Time
 	// fence blocklists dead nodes' Ceph clients; nil without Ceph.
 	fence Fencer
+	// clients is this node's Ceph client addresses as they are now (as
+	// Node.CephAddr), which each heartbeat records: CephFS mounts come
+	// and go. nil: self.CephAddr stays as given.
+	clients func() (string, error)
+	// mu orders listing the clients and writing them, so that an older
+	// list never overwrites a newer one; it guards self.CephAddr.
+	mu sync.Mutex
 	// seen is each other node's heartbeat as this node last saw it
 	// change, by this node's clock (used by Run's goroutine only).
 	seen map[string]sighting
@@ -115,13 +125,18 @@ type sighting struct{ beat, since time.Time }
 
 // NewRegistry returns the registry of self (its ID and Name set). With a
 // fencer (self.CephAddr set), the node fences dead nodes and stops when
-// fenced itself.
-func NewRegistry(st Store, self Node, fence Fencer, log *slog.Logger) *Registry {
-	return &Registry{store: st, self: self, log: log, now: time.Now, fence: fence, seen: map[string]sighting{}}
+// fenced itself. clients, if not nil, gives the node's Ceph client
+// addresses afresh for each heartbeat.
+func NewRegistry(st Store, self Node, fence Fencer, clients func() (string, error), log *slog.Logger) *Registry {
+	return &Registry{store: st, self: self, log: log, now: time.Now, fence: fence, clients: clients, seen: map[string]sighting{}}
 }
 
 // Self is this node as recorded.
-func (r *Registry) Self() Node { return r.self }
+func (r *Registry) Self() Node {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.self
+}
 
 // Join records this node.
 func (r *Registry) Join(ctx context.Context) error {
@@ -157,9 +172,7 @@ func (r *Registry) Run(ctx context.Context) error {
 			}
 			return nil
 		case <-t.C:
-			n := r.self
-			n.Heartbeat = r.now().UTC()
-			err := r.store.BeatNode(ctx, n)
+			err := r.beat(ctx)
 			if errors.Is(err, ErrFenced) || r.selfFenced(ctx) {
 				return ErrFenced
 			}
@@ -169,6 +182,33 @@ func (r *Registry) Run(ctx context.Context) error {
 			r.fenceDead(ctx)
 		}
 	}
+}
+
+// RecordClients writes this node's Ceph clients as they are now (with a
+// heartbeat), for a new client to be known to fencing before it is used.
+func (r *Registry) RecordClients(ctx context.Context) error { return r.beat(ctx) }
+
+// beat refreshes the heartbeat and the list of Ceph clients. When the
+// clients cannot be listed the last list recorded is written back, and
+// the error returned.
+func (r *Registry) beat(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var listErr error
+	if r.clients != nil {
+		a, err := r.clients()
+		if err == nil {
+			r.self.CephAddr = a
+		} else {
+			listErr = fmt.Errorf("list this node's Ceph clients: %w", err)
+		}
+	}
+	n := r.self
+	n.Heartbeat = r.now().UTC()
+	if err := r.store.BeatNode(ctx, n); err != nil {
+		return err
+	}
+	return listErr
 }
 
 // selfFenced asks Ceph whether this node's client is blocklisted, giving
@@ -195,10 +235,21 @@ func (r *Registry) fencePrevious(ctx context.Context) error {
 	}
 	for _, n := range ns {
 		if n.Name == r.self.Name && n.ID != r.self.ID && n.CephAddr != "" && n.Fenced.IsZero() {
-			if err := r.fence.Blocklist(ctx, n.CephAddr, blocklistFor); err != nil {
+			if err := r.blocklist(ctx, n.CephAddr); err != nil {
 				return fmt.Errorf("fence the previous run of node %s: %w", n.Name, err)
 			}
 			r.log.Info("fenced the previous run of this node", "node_id", n.ID, "ceph_addr", n.CephAddr)
+		}
+	}
+	return nil
+}
+
+// blocklist blocklists every one of a node's Ceph clients (addrs as in
+// Node.CephAddr).
+func (r *Registry) blocklist(ctx context.Context, addrs string) error {
+	for _, a := range strings.Fields(addrs) {
+		if err := r.fence.Blocklist(ctx, a, blocklistFor); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -232,7 +283,7 @@ func (r *Registry) fenceDead(ctx context.Context) {
 		if now.Sub(r.seen[n.ID].since) < DownAfter {
 			continue
 		}
-		if err := r.fence.Blocklist(ctx, n.CephAddr, blocklistFor); err != nil {
+		if err := r.blocklist(ctx, n.CephAddr); err != nil {
 			r.log.Warn("fence a dead node", "node", n.Name, "node_id", n.ID, "ceph_addr", n.CephAddr, "err", err)
 			continue
 		}

@@ -60,14 +60,19 @@ func TestMigrationsRunOnce(t *testing.T) {
 	}
 }
 
+// engines are a fresh database of each engine, by name.
+func engines(t *testing.T) map[string]string {
+	return map[string]string{
+		"sqlite":   "sqlite:" + filepath.Join(t.TempDir(), "stowage.db"),
+		"postgres": testenv.FreshPostgres(t),
+	}
+}
+
 // TestNewerSchemaRefused: a binary never opens a database a newer one
 // migrated (no migration runs down), on either engine, and says why.
 func TestNewerSchemaRefused(t *testing.T) {
 	ctx := context.Background()
-	for engine, dsn := range map[string]string{
-		"sqlite":   "sqlite:" + filepath.Join(t.TempDir(), "stowage.db"),
-		"postgres": testenv.FreshPostgres(t),
-	} {
+	for engine, dsn := range engines(t) {
 		st, err := sqlstore.Open(ctx, dsn)
 		if err != nil {
 			t.Fatal(err)

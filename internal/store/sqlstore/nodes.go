@@ -35,7 +35,7 @@ func (s *Store) AddNode(ctx context.Context, n cluster.Node, fresh time.Time) (i
 }
 
 func (s *Store) BeatNode(ctx context.Context, n cluster.Node) error {
-	res, err := s.w.ExecContext(ctx, "UPDATE nodes SET heartbeat_at = $1 WHERE id = $2 AND fenced_at = 0", ts(n.Heartbeat), n.ID)
+	res, err := s.w.ExecContext(ctx, "UPDATE nodes SET heartbeat_at = $1, ceph_addr = $3 WHERE id = $2 AND fenced_at = 0", ts(n.Heartbeat), n.ID, n.CephAddr)
 	if err != nil {
 		return fmt.Errorf("node heartbeat: %w", mapErr(err))
 	}
