@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/stowage/stowage/internal/diskimage"
 	"github.com/stowage/stowage/internal/errs"
 )
 
@@ -219,25 +220,10 @@ func (s *Set) record(ctx context.Context, src Source, c, chunk, size int64, buf 
 	if err := src.ReadAt(ctx, b, off); err != nil {
 		return nil, fmt.Errorf("read chunk %d: %w", c, err)
 	}
-	if allZero(b) {
+	if diskimage.IsZero(b) {
 		return nil, nil
 	}
 	return s.s.seal(nil, s.c.enc.EncodeAll(b, nil), s.s.aad("chunk", uint64(c), "")), nil
-}
-
-func allZero(b []byte) bool {
-	for len(b) >= 8 {
-		if b[0]|b[1]|b[2]|b[3]|b[4]|b[5]|b[6]|b[7] != 0 {
-			return false
-		}
-		b = b[8:]
-	}
-	for _, x := range b {
-		if x != 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // merge builds a manifest's entries: the parent's, minus every changed

@@ -204,7 +204,10 @@ const zeroBlock = 64 << 10
 // writes to different chunks.
 const workers = 4
 
-func allZero(b []byte) bool {
+// IsZero reports whether b holds only zero bytes: such blocks are holes,
+// skipped so that volumes stay thin (imports here, backups in
+// internal/backup).
+func IsZero(b []byte) bool {
 	for len(b) >= 8 {
 		if b[0]|b[1]|b[2]|b[3]|b[4]|b[5]|b[6]|b[7] != 0 {
 			return false
@@ -224,12 +227,12 @@ func writeNonZero(ctx context.Context, t Target, b []byte, off int64) (int64, er
 	var written int64
 	block := func(i int) []byte { return b[i:min(len(b), i+zeroBlock)] }
 	for i := 0; i < len(b); {
-		if allZero(block(i)) {
+		if IsZero(block(i)) {
 			i += zeroBlock
 			continue
 		}
 		j := i + zeroBlock
-		for j < len(b) && !allZero(block(j)) {
+		for j < len(b) && !IsZero(block(j)) {
 			j += zeroBlock
 		}
 		j = min(j, len(b))
