@@ -36,6 +36,7 @@ import (
 
 	"github.com/stowage/stowage/internal/blockstore"
 	"github.com/stowage/stowage/internal/nbd"
+	"github.com/stowage/stowage/internal/procstat"
 )
 
 type job struct {
@@ -65,23 +66,6 @@ func selfCPU() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// procCPU is another process's CPU time, from /proc (clock ticks of 10 ms).
-func procCPU(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// Fields after the command name, which is in parentheses: utime and
-	// stime are the 12th and 13th.
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(u+st) * 10 * time.Millisecond
 }
 
 func perGiB(cpu time.Duration, bytes float64) float64 {
@@ -232,7 +216,7 @@ func run(sizeStr string, size, snapSize int64, runtime time.Duration, parent str
 	fmt.Printf("fio ioengine=nbd, size %s, %v per job, best of %d alternating rounds, %d CPUs\n\n", sizeStr, runtime, rounds, cpus())
 	fmt.Printf("CPU ms/GiB: the server's CPU time (user+system) per GiB moved, over all rounds; unlike\n")
 	fmt.Printf("throughput it hardly depends on what else the box runs. load: %s\n\n", loadavg())
-	kitCPU := func() time.Duration { return procCPU(kit.Process.Pid) }
+	kitCPU := func() time.Duration { return procstat.CPU(kit.Process.Pid) }
 	if err := compare(target{"stowage", nbdEngine(ours), selfCPU}, target{"nbdkit file", nbdEngine(peer), kitCPU}, jobs, sizeStr, runtime, rounds); err != nil {
 		return err
 	}

@@ -62,6 +62,8 @@ import (
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go/middleware"
+
+	"github.com/stowage/stowage/internal/procstat"
 )
 
 // target is one server to measure.
@@ -314,27 +316,6 @@ func ddRates(ctx context.Context, dir string, n int) ([]float64, error) {
 	return out, nil
 }
 
-// cpuTime is the user and system time process pid has used (0 when pid is
-// 0 or gone).
-func cpuTime(pid int) time.Duration {
-	if pid <= 0 {
-		return 0
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// Fields after the command name, which may hold spaces: utime and
-	// stime are the 14th and 15th of the whole line, in clock ticks (USER_HZ, 100).
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * 10 * time.Millisecond
-}
-
 func loadavg() string {
 	b, err := os.ReadFile("/proc/loadavg")
 	if err != nil {
@@ -425,9 +406,9 @@ func throughput(ctx context.Context, cl *awss3.Client, c config, pid int, name s
 		op string
 		fn func(w, i int) error
 	}{{"PUT", put}, {"GET", get}} {
-		cpu0, self0 := cpuTime(pid), cpuTime(os.Getpid())
+		cpu0, self0 := procstat.CPU(pid), procstat.CPU(os.Getpid())
 		r, err := phaseRun(ctx, conc, c.duration, phase.fn)
-		cpu, self := cpuTime(pid)-cpu0, cpuTime(os.Getpid())-self0
+		cpu, self := procstat.CPU(pid)-cpu0, procstat.CPU(os.Getpid())-self0
 		if err != nil {
 			return nil, fmt.Errorf("%s %s: %w", phase.op, name, err)
 		}
@@ -612,7 +593,7 @@ func multipart(ctx context.Context, cl *awss3.Client, c config, pid int) ([]metr
 	var next atomic.Int64
 	var firstErr atomic.Pointer[error]
 	var wg sync.WaitGroup
-	cpu0 := cpuTime(pid)
+	cpu0 := procstat.CPU(pid)
 	t0 := time.Now()
 	for range 4 {
 		wg.Add(1)
@@ -635,7 +616,7 @@ func multipart(ctx context.Context, cl *awss3.Client, c config, pid int) ([]metr
 		return nil, fmt.Errorf("upload part: %w", *e)
 	}
 	upload := time.Since(t0)
-	cpu := cpuTime(pid) - cpu0
+	cpu := procstat.CPU(pid) - cpu0
 	t1 := time.Now()
 	if _, err := cl.CompleteMultipartUpload(ctx, &awss3.CompleteMultipartUploadInput{Bucket: aws.String(c.bucket), Key: key,
 		UploadId: up.UploadId, MultipartUpload: &types.CompletedMultipartUpload{Parts: done}}); err != nil {

@@ -8,26 +8,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/stowage/stowage/internal/procstat"
 )
-
-// clockTick is the kernel's USER_HZ, the unit of /proc/PID/stat times.
-const clockTick = 10 * time.Millisecond
-
-// cpuTime is the user plus system CPU a process has used.
-func cpuTime(pid int) time.Duration {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	// The command name may hold spaces; the fields after it do not.
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	s, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(u+s) * clockTick
-}
 
 // cpuGroups names the processes whose CPU a benchmark accounts for: the
 // client (this test), the nodes, HAProxy, the Ceph daemons of the test
@@ -71,7 +54,7 @@ func (c *cluster) sampleCPU(cephConf string) cpuSample {
 	for name, pids := range c.cpuGroups(cephConf) {
 		s[name] = map[int]time.Duration{}
 		for _, p := range pids {
-			s[name][p] = cpuTime(p)
+			s[name][p] = procstat.CPU(p)
 		}
 	}
 	return s
