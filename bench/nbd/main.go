@@ -12,8 +12,12 @@
 // the server on an RBD image instead, against fio's rbd engine (librbd
 // direct) on the same image; see rbd.go.
 //
-//	conf=$(scripts/test-ceph.sh start)
+//	conf=$(STOWAGE_TEST_CEPH_BYTES=$((5<<30)) scripts/test-ceph.sh start)
 //	go run -tags 'ceph pacific' ./bench/nbd -ceph "$conf" -size 1G -snapsize 1G
+//
+// The test cluster's memstore OSD holds 1 GiB unless told more: a 1 GiB
+// image and its snapshot test fill it, and a full cluster blocks writes
+// (fio then waits for ever).
 package main
 
 import (
