@@ -35,7 +35,7 @@ type md5Lanes struct {
 	srv    md5simd.Server
 	feed   chan laneWrite // to the feeder of srv's lanes (see feedLanes)
 	large  int            // large bodies being hashed, in lanes or not
-	active int // lane hashers handed out and not yet released
+	active int            // lane hashers handed out and not yet released
 	closed bool
 }
 
