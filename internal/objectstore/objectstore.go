@@ -235,11 +235,11 @@ type chunk struct {
 // stream receives the rest of body into buffers from pool, first (whose
 // first headLen bytes hold the head, already digested) first, and hands
 // each to a goroutine that hashes it and on to one that writes it, in
-// order. Hashing apart from receiving keeps every large body's MD5 lane
-// busy while the others' bytes arrive: hashed between receives, the
-// lanes ran half empty and md5-simd fell back to hashing one or two of
-// them in scalar code. Every buffer, first included, is back in pool and
-// every write has ended when it returns.
+// order. The socket is read while the previous buffer waits for its
+// turn in the MD5 lanes (see feedLanes), where hashed between receives
+// a body's lane stood empty while its next bytes arrived. Every buffer,
+// first included, is back in pool and every write has ended when it
+// returns.
 func (s *Store) stream(ctx context.Context, body *Body, w *writeBehind, pool *sync.Pool, first *[]byte, headLen int) (err error) {
 	toDigest := make(chan chunk, putDepth)
 	toWrite := make(chan chunk, putDepth)
@@ -265,6 +265,9 @@ func (s *Store) stream(ctx context.Context, body *Body, w *writeBehind, pool *sy
 		}
 		written <- werr
 	}()
+	// The head is the start of the first buffer and the rest of it is
+	// filled behind it, so every buffer but the last is whole (and
+	// aligned, as O_DIRECT wants).
 	taken := 1
 	cur, filled := first, headLen
 	defer func() {
