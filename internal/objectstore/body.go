@@ -76,6 +76,17 @@ func (b *Body) Head(ctx context.Context, buf []byte) (head []byte, inline bool, 
 // if any, and on every later call). A body longer than o.Limit is
 // errs.TooLarge; the reader's own errors are wrapped intact for errors.As.
 func (b *Body) Fill(ctx context.Context, p []byte) (int, error) {
+	k, err := b.Receive(ctx, p)
+	b.Digest(p[:k])
+	return k, err
+}
+
+// Receive is Fill without Digest: it reads and counts the bytes as they
+// came. A store that hashes one buffer while it receives the next calls
+// Digest on each buffer Receive filled, in order, before storing it;
+// the two may run on different goroutines, Receive for buffer n+1
+// beside Digest for buffer n, as they share no state.
+func (b *Body) Receive(ctx context.Context, p []byte) (int, error) {
 	if b.eof {
 		return 0, io.EOF
 	}
@@ -88,12 +99,6 @@ func (b *Body) Fill(ctx context.Context, p []byte) (int, error) {
 		if b.o.Limit > 0 && b.n > b.o.Limit {
 			return 0, errs.E(errs.TooLarge, "the body is larger than the %d bytes allowed", b.o.Limit)
 		}
-		for _, h := range b.hashes {
-			h.Write(p[:k])
-		}
-		if b.o.Encrypt != nil {
-			b.o.Encrypt.XORKeyStream(p[:k], p[:k])
-		}
 	}
 	if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
 		b.eof = true
@@ -103,6 +108,20 @@ func (b *Body) Fill(ctx context.Context, p []byte) (int, error) {
 		return k, fmt.Errorf("objectstore: read body: %w", rerr)
 	}
 	return k, nil
+}
+
+// Digest adds received bytes to the MD5 and checksums, then turns them
+// into what is stored (encrypts them in place when asked).
+func (b *Body) Digest(p []byte) {
+	if len(p) == 0 {
+		return
+	}
+	for _, h := range b.hashes {
+		h.Write(p)
+	}
+	if b.o.Encrypt != nil {
+		b.o.Encrypt.XORKeyStream(p, p)
+	}
 }
 
 // Blob describes what was read: stored under id, or inline when Head said

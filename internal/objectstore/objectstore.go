@@ -179,10 +179,11 @@ func newID() (string, error) {
 // the bytes are on disk; on any error (including r's) the temp file is
 // removed and no blob exists.
 //
-// Each buffer is written by a goroutine while the next one is received
-// and hashed, so a large body costs about the longer of the two rather
-// than their sum; every write has ended when Put returns.
-func (s *Store) Put(ctx context.Context, r io.Reader, o PutOptions) (b Blob, err error) {
+// The body goes through three stages, each on its own goroutine and a
+// buffer at a time (see stream), so a large body costs about the longest
+// of receiving, hashing and writing rather than their sum; every write
+// has ended when Put returns.
+func (s *Store) Put(ctx context.Context, r io.Reader, o PutOptions) (Blob, error) {
 	if err := s.reserve.Check(0); err != nil {
 		return Blob{}, err
 	}
@@ -197,77 +198,119 @@ func (s *Store) Put(ctx context.Context, r io.Reader, o PutOptions) (b Blob, err
 		pool = &s.bigBufs
 	}
 	buf := pool.Get().(*[]byte)
-	defer pool.Put(buf)
 	head, inline, err := body.Head(ctx, *buf)
-	if err != nil {
-		return Blob{}, err
-	}
-	if inline {
+	if err != nil || inline {
+		pool.Put(buf)
+		if err != nil {
+			return Blob{}, err
+		}
 		return body.Blob(""), nil
 	}
 	id, t, err := s.newBlob()
 	if err != nil {
+		pool.Put(buf)
 		return Blob{}, err
 	}
 	defer t.discard()
-	spare := pool.Get().(*[]byte)
-	defer pool.Put(spare)
-	w := &writeBehind{f: t.f}
-	var inflight chan error
-	wait := func() error {
-		if inflight == nil {
-			return nil
-		}
-		werr := <-inflight
-		inflight = nil
-		if werr != nil {
-			return ioErr("write temp file", werr)
-		}
-		return nil
-	}
-	// Registered last, so it runs first: no write is still using a buffer
-	// or the temp file when they go.
-	defer func() {
-		if werr := wait(); err == nil && werr != nil {
-			b, err = Blob{}, werr
-		}
-	}()
-	// The head is the start of the first buffer and the rest of it is
-	// filled behind it, so every buffer but the last is whole (and
-	// aligned, as O_DIRECT wants).
-	cur, next, filled := *buf, *spare, len(head)
-	for {
-		k, ferr := body.Fill(ctx, cur[filled:])
-		k, filled = k+filled, 0
-		if ferr != nil && ferr != io.EOF {
-			return Blob{}, ferr
-		}
-		if k > 0 {
-			if err := s.reserve.Check(int64(k)); err != nil {
-				return Blob{}, err
-			}
-			if err := wait(); err != nil {
-				return Blob{}, err
-			}
-			done, p := make(chan error, 1), cur[:k]
-			go func() {
-				_, werr := w.Write(p)
-				done <- werr
-			}()
-			inflight = done
-			cur, next = next, cur
-		}
-		if ferr == io.EOF {
-			break
-		}
-	}
-	if err := wait(); err != nil {
+	if err := s.stream(ctx, body, &writeBehind{f: t.f}, pool, buf, len(head)); err != nil {
 		return Blob{}, err
 	}
 	if err := s.install(t, id); err != nil {
 		return Blob{}, err
 	}
 	return body.Blob(id), nil
+}
+
+// putDepth is how many buffers one Put holds at most: one being
+// received, one being hashed, one being written.
+const putDepth = 3
+
+// chunk is a buffer on its way through stream: n bytes received, of
+// which the first digested were hashed already (the head).
+type chunk struct {
+	buf         *[]byte
+	n, digested int
+}
+
+// stream receives the rest of body into buffers from pool, first (whose
+// first headLen bytes hold the head, already digested) first, and hands
+// each to a goroutine that hashes it and on to one that writes it, in
+// order. The socket is read while the previous buffer waits for its
+// turn in the MD5 lanes (see feedLanes), where hashed between receives
+// a body's lane stood empty while its next bytes arrived. Every buffer,
+// first included, is back in pool and every write has ended when it
+// returns.
+func (s *Store) stream(ctx context.Context, body *Body, w *writeBehind, pool *sync.Pool, first *[]byte, headLen int) (err error) {
+	toDigest := make(chan chunk, putDepth)
+	toWrite := make(chan chunk, putDepth)
+	free := make(chan *[]byte, putDepth)
+	failed := make(chan struct{}) // closed when a write fails
+	written := make(chan error, 1)
+	go func() {
+		for c := range toDigest {
+			body.Digest((*c.buf)[c.digested:c.n])
+			toWrite <- c
+		}
+		close(toWrite)
+	}()
+	go func() {
+		var werr error
+		for c := range toWrite {
+			if werr == nil {
+				if _, werr = w.Write((*c.buf)[:c.n]); werr != nil {
+					close(failed)
+				}
+			}
+			free <- c.buf
+		}
+		written <- werr
+	}()
+	// The head is the start of the first buffer and the rest of it is
+	// filled behind it, so every buffer but the last is whole (and
+	// aligned, as O_DIRECT wants).
+	taken := 1
+	cur, filled := first, headLen
+	defer func() {
+		close(toDigest)
+		if werr := <-written; err == nil && werr != nil {
+			err = ioErr("write temp file", werr)
+		}
+		if cur != nil {
+			pool.Put(cur)
+			taken--
+		}
+		for range taken {
+			pool.Put(<-free)
+		}
+	}()
+	for {
+		k, ferr := body.Receive(ctx, (*cur)[filled:])
+		k, digested := k+filled, filled
+		filled = 0
+		if ferr != nil && ferr != io.EOF {
+			return ferr
+		}
+		if k > 0 {
+			if err := s.reserve.Check(int64(k)); err != nil {
+				return err
+			}
+			toDigest <- chunk{buf: cur, n: k, digested: digested}
+			cur = nil
+		}
+		if ferr == io.EOF {
+			return nil
+		}
+		if taken < putDepth {
+			cur = pool.Get().(*[]byte)
+			taken++
+			continue
+		}
+		select {
+		case cur = <-free:
+		case <-failed:
+			return nil // the write's error is returned by the deferred wait
+		}
+	}
 }
 
 // writeBehind writes a blob's file. An aligned buffer of whole pages
