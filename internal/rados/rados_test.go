@@ -158,6 +158,16 @@ func TestPutInline(t *testing.T) {
 	if got := len(objects(t, s)); got != 1 {
 		t.Fatalf("%d objects, want the one blob", got)
 	}
+	// A body declared within InlineMax takes no stripe buffer: it is
+	// inline, or over its limit.
+	small := random(t, 4096)
+	b, err = s.Put(ctx, bytes.NewReader(small), objectstore.PutOptions{InlineMax: 64 << 10, Limit: 4096})
+	if want := md5.Sum(small); err != nil || b.ID != "" || !bytes.Equal(b.Inline, small) || !bytes.Equal(b.MD5, want[:]) {
+		t.Fatalf("declared small: %+v %v", b, err)
+	}
+	if _, err := s.Put(ctx, bytes.NewReader(small), objectstore.PutOptions{InlineMax: 64 << 10, Limit: 4095}); !errs.Is(err, errs.TooLarge) {
+		t.Fatalf("one byte over a small limit: %v", err)
+	}
 }
 
 // failAfter yields n bytes, then fails as a client that went away does.
@@ -218,5 +228,71 @@ func TestPutFails(t *testing.T) {
 		if left := objects(t, s); len(left) != 0 {
 			t.Fatalf("remove left %v", left)
 		}
+	}
+}
+
+// The store reads a manifest's parts as one stream.
+var _ objectstore.SpanOpener = (*Store)(nil)
+
+// TestManifestSpans: a manifest of parts that do not end on stripe
+// boundaries reads back, whole and by ranges within and across parts,
+// through OpenManifest (which hands the parts to OpenSpans); a part
+// shorter than its manifest says is an error, not a shorter object, and a
+// manifest whose first blob is gone is errs.NotExist when opened.
+func TestManifestSpans(t *testing.T) {
+	ctx := context.Background()
+	s := testStore(t)
+	var ids []string
+	var sizes []int64
+	var whole []byte
+	for _, n := range []int{StripeSize + 5, 7, 0, 2 * StripeSize, 3} {
+		data := random(t, n)
+		b, err := s.Put(ctx, bytes.NewReader(data), objectstore.PutOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids, sizes, whole = append(ids, b.ID), append(sizes, int64(n)), append(whole, data...)
+	}
+	total := len(whole)
+	for _, r := range [][2]int{{0, total}, {0, 0}, {1, total - 1}, {StripeSize, 13}, {StripeSize + 5, 7}, {StripeSize + 4, StripeSize},
+		{StripeSize + 12, 2 * StripeSize}, {total - 4, 4}, {total, 0}} {
+		for _, writeTo := range []bool{false, true} {
+			rc, err := objectstore.OpenManifest(ctx, s, ids, sizes, int64(r[0]), int64(r[1]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []byte
+			if writeTo {
+				var buf bytes.Buffer
+				_, err = io.Copy(&buf, rc)
+				got = buf.Bytes()
+			} else {
+				got, err = io.ReadAll(struct{ io.Reader }{rc})
+			}
+			rc.Close()
+			if err != nil || !bytes.Equal(got, whole[r[0]:r[0]+r[1]]) {
+				t.Fatalf("range %v (WriteTo %v): %d bytes back, %v", r, writeTo, len(got), err)
+			}
+		}
+	}
+	long := append([]int64(nil), sizes...)
+	long[1]++
+	rc, err := objectstore.OpenManifest(ctx, s, ids, long, 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = io.Copy(io.Discard, rc)
+	rc.Close()
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("a part shorter than its manifest: %v", err)
+	}
+	if err := s.Delete(ctx, ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	if rc, err := objectstore.OpenManifest(ctx, s, ids, sizes, 0, -1); !errs.Is(err, errs.NotExist) {
+		if err == nil {
+			rc.Close()
+		}
+		t.Fatalf("a manifest whose first part is gone: %v", err)
 	}
 }

@@ -6,19 +6,22 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
+
+	"github.com/stowage/stowage/internal/objectstore"
 )
 
-// reader returns a range of a blob stripe by stripe. Each fetch reads the
-// part of one stripe the range covers, so a small range costs one small
-// read; while the caller consumes a stripe, the next ones are already
-// being fetched (read-ahead), up to ahead at once.
+// reader returns ranges of blobs (spans), back to back, stripe by
+// stripe. Each fetch reads the part of one stripe a span covers, so a
+// small range costs one small read; while the caller consumes a stripe,
+// the next ones are already being fetched (read-ahead), up to ahead at
+// once, across the boundaries between spans (the parts of a multipart
+// object).
 type reader struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	s      *Store
-	id     string
-	next   int64 // offset of the next fetch to start
-	end    int64 // offset just past the range
+	spans  []objectstore.Span // what is still to fetch, the first partly fetched
 	queue  []chan fetched
 	cur    fetched
 	pos    int // read position in cur
@@ -33,31 +36,36 @@ type fetched struct {
 	err error
 }
 
-func newReader(ctx context.Context, s *Store, id string, offset, length int64) *reader {
+func newReader(ctx context.Context, s *Store, spans []objectstore.Span) *reader {
 	ctx, cancel := context.WithCancel(ctx)
-	return &reader{ctx: ctx, cancel: cancel, s: s, id: id, next: offset, end: offset + length, ahead: max(s.inFlight/2, 1)}
+	return &reader{ctx: ctx, cancel: cancel, s: s, spans: slices.Clone(spans), ahead: max(s.inFlight/2, 1)}
 }
 
-// fill starts fetches until ahead+1 are queued or the range is covered.
+// fill starts fetches until ahead+1 are queued or the spans are covered.
 func (r *reader) fill() {
-	for len(r.queue) <= r.ahead && r.next < r.end {
-		stripe := r.next / StripeSize
-		off := r.next % StripeSize
-		n := min(StripeSize-off, r.end-r.next)
+	for len(r.queue) <= r.ahead && len(r.spans) > 0 {
+		sp := &r.spans[0]
+		if sp.Length <= 0 {
+			r.spans = r.spans[1:]
+			continue
+		}
+		id, stripe, off := sp.ID, sp.Offset/StripeSize, sp.Offset%StripeSize
+		n := min(StripeSize-off, sp.Length)
+		sp.Offset += n
+		sp.Length -= n
 		ch := make(chan fetched, 1)
 		r.queue = append(r.queue, ch)
-		r.next += n
 		go func() {
 			buf := r.s.stripes.Get().(*[]byte)
 			if r.ctx.Err() != nil {
 				ch <- fetched{buf: buf, err: r.ctx.Err()}
 				return
 			}
-			k, err := r.s.io.Read(stripeName(r.id, stripe), (*buf)[:n], uint64(off))
+			k, err := r.s.io.Read(stripeName(id, stripe), (*buf)[:n], uint64(off))
 			if err == nil && int64(k) < n {
-				err = fmt.Errorf("rados: stripe %d of %s is %d bytes short: %w", stripe, r.id, n-int64(k), io.ErrUnexpectedEOF)
+				err = fmt.Errorf("rados: stripe %d of %s is %d bytes short: %w", stripe, id, n-int64(k), io.ErrUnexpectedEOF)
 			} else if err != nil {
-				err = radosErr(fmt.Sprintf("read stripe %d of %s", stripe, r.id), err)
+				err = radosErr(fmt.Sprintf("read stripe %d of %s", stripe, id), err)
 			}
 			ch <- fetched{buf: buf, n: k, err: err}
 		}()

@@ -24,11 +24,11 @@ func (s *Store) BeginBlob(ctx context.Context, id string) error {
 }
 
 // takeBlob ends the intent of a blob the transaction commits.
-func takeBlob(ctx context.Context, tx *sql.Tx, id string) error {
+func (s *Store) takeBlob(ctx context.Context, tx *sql.Tx, id string) error {
 	if id == "" {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, "DELETE FROM blob_intents WHERE blob_id = $1", id); err != nil {
+	if _, err := s.txExec(ctx, tx, sqlEndIntent, id); err != nil {
 		return fmt.Errorf("end blob intent: %w", mapErr(err))
 	}
 	return nil

@@ -55,7 +55,7 @@ func (s *Store) ExpireObjects(ctx context.Context, bucketID string, listed []buc
 				continue
 			}
 			if versioning != "" {
-				c, err := expireVersioned(ctx, tx, bucketID, o.Key, versioning, at)
+				c, err := s.expireVersioned(ctx, tx, bucketID, o.Key, versioning, at)
 				if err != nil {
 					return err
 				}
@@ -85,7 +85,7 @@ func (s *Store) ExpireObjects(ctx context.Context, bucketID string, listed []buc
 		if versioning != "" || expired == 0 {
 			return nil // a delete marker moves the counters itself, if at all
 		}
-		return bumpUsage(ctx, tx, bucketID, -bytes, -int64(expired))
+		return s.bumpUsage(ctx, tx, bucketID, -bytes, -int64(expired))
 	})
 	if err != nil {
 		return 0, nil, err
@@ -112,11 +112,11 @@ func (s *Store) Checkpoint(ctx context.Context) error {
 // versioning suspended it replaces a null version, which may be locked,
 // and that one key is then left as it is while the rest of the batch
 // goes on. It returns the marker's commit, nil when the key was left.
-func expireVersioned(ctx context.Context, tx *sql.Tx, bucketID, key, versioning string, at time.Time) (*bucket.Committed, error) {
+func (s *Store) expireVersioned(ctx context.Context, tx *sql.Tx, bucketID, key, versioning string, at time.Time) (*bucket.Committed, error) {
 	if _, err := tx.ExecContext(ctx, "SAVEPOINT expire_object"); err != nil {
 		return nil, fmt.Errorf("savepoint: %w", mapErr(err))
 	}
-	c, err := putDeleteMarker(ctx, tx, bucketID, key, versioning, at)
+	c, err := s.putDeleteMarker(ctx, tx, bucketID, key, versioning, at)
 	if err != nil {
 		if errs.KindOf(err) != errs.Permission {
 			return nil, err

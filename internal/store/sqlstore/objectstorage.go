@@ -91,7 +91,7 @@ func (s *Store) ObjectStorageUsage(ctx context.Context, id string) (int64, error
 
 func (s *Store) ProjectStorage(ctx context.Context, projectID string) (limit int64, limited bool, used int64, err error) {
 	var l sql.NullInt64
-	err = s.r.QueryRowContext(ctx, "SELECT storage_bytes FROM volume_quotas WHERE project_id = $1", projectID).Scan(&l)
+	err = s.hotRow(ctx, "SELECT storage_bytes FROM volume_quotas WHERE project_id = $1", projectID).Scan(&l)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return 0, false, 0, mapErr(err)
 	}

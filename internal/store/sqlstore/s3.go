@@ -397,9 +397,9 @@ func (s *Store) putObject(ctx context.Context, tx *sql.Tx, o bucket.Object, even
 	}
 	var c bucket.Committed
 	if st.versioning == "" {
-		c.Freed, err = replaceObject(ctx, tx, o)
+		c.Freed, err = s.replaceObject(ctx, tx, o)
 	} else {
-		c, err = putVersion(ctx, tx, o, st.versioning)
+		c, err = s.putVersion(ctx, tx, o, st.versioning)
 	}
 	if err != nil {
 		return c, err
@@ -407,6 +407,23 @@ func (s *Store) putObject(ctx context.Context, tx *sql.Tx, o bucket.Object, even
 	return c, queueEvents(ctx, tx, st, bucket.ChangeFacts{Event: bucket.CauseFrom(ctx, event).Event, Key: o.Key, Size: o.Size,
 		ETag: o.ETag, VersionID: c.VersionID, At: o.Modified})
 }
+
+// The statements of an object commit (PutObject on a bucket never
+// versioned, each in its savepoint of a group commit), prepared once on
+// SQLite's writer (prepareWrites).
+const (
+	sqlSavepointPut = "SAVEPOINT put_object"
+	sqlRollbackPut  = "ROLLBACK TO put_object"
+	sqlReleasePut   = "RELEASE put_object"
+	sqlBucketState  = "SELECT versioning, object_lock, name, project_id, region, notification FROM buckets WHERE id = $1 AND deleted_at IS NULL"
+	sqlObjectBody   = "SELECT blob_id, size, manifest FROM objects WHERE bucket_id = $1 AND key_name = $2"
+	sqlInsertObject = `INSERT INTO objects (` + objectCols + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`
+	sqlUpdateObject = `UPDATE objects SET blob_id = $1, size = $2, etag = $3, meta = $4, checksums = $5, tags = $6, acl = $7, parts = $8, modified_at = $9,
+		sse = $10, part_sizes = $11, inline_data = $12, version_id = $13, seq = $14, lock_mode = $15, lock_until = $16, legal_hold = $17, manifest = $18
+		WHERE bucket_id = $19 AND key_name = $20`
+	sqlBumpUsage = "UPDATE buckets SET object_bytes = object_bytes + $1, object_count = object_count + $2 WHERE id = $3 AND deleted_at IS NULL"
+	sqlEndIntent = "DELETE FROM blob_intents WHERE blob_id = $1"
+)
 
 // bucketState is what a write reads of its bucket in its transaction:
 // the versioning state, the object lock configuration (JSON, "" when
@@ -422,12 +439,12 @@ type bucketState struct {
 // PostgreSQL the row stays locked until commit (every write takes it for
 // the usage counters anyway).
 func (s *Store) bucketStateIn(ctx context.Context, tx *sql.Tx, bucketID string) (bucketState, error) {
-	q := "SELECT versioning, object_lock, name, project_id, region, notification FROM buckets WHERE id = $1 AND deleted_at IS NULL"
+	q := sqlBucketState
 	if s.engine == Postgres {
 		q += " FOR UPDATE"
 	}
 	var st bucketState
-	if err := tx.QueryRowContext(ctx, q, bucketID).Scan(&st.versioning, &st.lock, &st.name, &st.owner, &st.region, &st.notification); err != nil {
+	if err := s.txRow(ctx, tx, q, bucketID).Scan(&st.versioning, &st.lock, &st.name, &st.owner, &st.region, &st.notification); err != nil {
 		return st, notFound(err, "bucket", bucketID)
 	}
 	return st, nil
@@ -436,40 +453,38 @@ func (s *Store) bucketStateIn(ctx context.Context, tx *sql.Tx, bucketID string) 
 // replaceObject upserts o and moves the bucket's counters by the
 // difference, returning the blobs of the bytes it replaced (none for a new
 // key or a metadata-only replace).
-func replaceObject(ctx context.Context, tx *sql.Tx, o bucket.Object) ([]string, error) {
+func (s *Store) replaceObject(ctx context.Context, tx *sql.Tx, o bucket.Object) ([]string, error) {
 	var old body
 	var oldSize int64
-	err := tx.QueryRowContext(ctx, "SELECT blob_id, size, manifest FROM objects WHERE bucket_id = $1 AND key_name = $2", o.BucketID, o.Key).Scan(&old.blob, &oldSize, &old.manifest)
+	err := s.txRow(ctx, tx, sqlObjectBody, o.BucketID, o.Key).Scan(&old.blob, &oldSize, &old.manifest)
 	if err != nil && err != sql.ErrNoRows {
 		return nil, fmt.Errorf("read object: %w", mapErr(err))
 	}
 	if err := recordManifest(ctx, tx, o.Manifest); err != nil {
 		return nil, err
 	}
-	if err := takeBlob(ctx, tx, o.BlobID); err != nil {
+	if err := s.takeBlob(ctx, tx, o.BlobID); err != nil {
 		return nil, err
 	}
 	manifest := manifestValue(o.Manifest)
 	if err == sql.ErrNoRows {
-		_, err = tx.ExecContext(ctx, `INSERT INTO objects (`+objectCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`,
+		_, err = s.txExec(ctx, tx, sqlInsertObject,
 			o.BucketID, o.Key, o.BlobID, o.Size, o.ETag, toJSON(o.Meta), toJSON(o.Checksums), toJSON(o.Tags), aclOrPrivate(o.ACL), o.Parts, ts(o.Modified),
 			toJSONValue(o.SSE, o.SSE.Mode == ""), toJSONValue(o.PartSizes, o.PartSizes == nil), inlineData(o), o.VersionID, o.Seq, o.Lock.Mode, lockUntil(o.Lock), boolInt(o.Lock.LegalHold),
 			manifest)
 		if err != nil {
 			return nil, fmt.Errorf("insert object: %w", mapErr(err))
 		}
-		return nil, bumpUsage(ctx, tx, o.BucketID, o.Size, 1)
+		return nil, s.bumpUsage(ctx, tx, o.BucketID, o.Size, 1)
 	}
-	_, err = tx.ExecContext(ctx, `UPDATE objects SET blob_id = $1, size = $2, etag = $3, meta = $4, checksums = $5, tags = $6, acl = $7, parts = $8, modified_at = $9,
-		sse = $10, part_sizes = $11, inline_data = $12, version_id = $13, seq = $14, lock_mode = $15, lock_until = $16, legal_hold = $17, manifest = $18
-		WHERE bucket_id = $19 AND key_name = $20`,
+	_, err = s.txExec(ctx, tx, sqlUpdateObject,
 		o.BlobID, o.Size, o.ETag, toJSON(o.Meta), toJSON(o.Checksums), toJSON(o.Tags), aclOrPrivate(o.ACL), o.Parts, ts(o.Modified),
 		toJSONValue(o.SSE, o.SSE.Mode == ""), toJSONValue(o.PartSizes, o.PartSizes == nil), inlineData(o), o.VersionID, o.Seq,
 		o.Lock.Mode, lockUntil(o.Lock), boolInt(o.Lock.LegalHold), manifest, o.BucketID, o.Key)
 	if err != nil {
 		return nil, fmt.Errorf("update object: %w", mapErr(err))
 	}
-	if err := bumpUsage(ctx, tx, o.BucketID, o.Size-oldSize, 0); err != nil {
+	if err := s.bumpUsage(ctx, tx, o.BucketID, o.Size-oldSize, 0); err != nil {
 		return nil, err
 	}
 	if old.same(body{blob: o.BlobID, manifest: manifest}) {
@@ -506,9 +521,8 @@ func inlineData(o bucket.Object) any {
 	return o.Inline
 }
 
-func bumpUsage(ctx context.Context, tx *sql.Tx, bucketID string, bytes, count int64) error {
-	res, err := tx.ExecContext(ctx, "UPDATE buckets SET object_bytes = object_bytes + $1, object_count = object_count + $2 WHERE id = $3 AND deleted_at IS NULL",
-		bytes, count, bucketID)
+func (s *Store) bumpUsage(ctx context.Context, tx *sql.Tx, bucketID string, bytes, count int64) error {
+	res, err := s.txExec(ctx, tx, sqlBumpUsage, bytes, count, bucketID)
 	if err != nil {
 		return fmt.Errorf("update bucket usage: %w", mapErr(err))
 	}
@@ -593,16 +607,16 @@ type putReq struct {
 func (s *Store) commitPuts(ctx context.Context, batch []*putReq) {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		for _, r := range batch {
-			if _, err := tx.ExecContext(ctx, "SAVEPOINT put_object"); err != nil {
+			if _, err := s.txExec(ctx, tx, sqlSavepointPut); err != nil {
 				return fmt.Errorf("savepoint: %w", mapErr(err))
 			}
 			r.done, r.err = s.putObject(bucket.WithCause(ctx, r.cause), tx, r.o, bucket.EventPut)
 			if r.err != nil {
-				if _, err := tx.ExecContext(ctx, "ROLLBACK TO put_object"); err != nil {
+				if _, err := s.txExec(ctx, tx, sqlRollbackPut); err != nil {
 					return fmt.Errorf("rollback to savepoint: %w", mapErr(err))
 				}
 			}
-			if _, err := tx.ExecContext(ctx, "RELEASE put_object"); err != nil {
+			if _, err := s.txExec(ctx, tx, sqlReleasePut); err != nil {
 				return fmt.Errorf("release savepoint: %w", mapErr(err))
 			}
 		}
@@ -635,7 +649,7 @@ func (s *Store) DeleteObject(ctx context.Context, bucketID, key string, at time.
 		family := bucket.CauseFrom(ctx, bucket.EventRemoved).Event
 		c.Versioned = st.versioning != ""
 		if c.Versioned {
-			vc, err := putDeleteMarker(ctx, tx, bucketID, key, st.versioning, at)
+			vc, err := s.putDeleteMarker(ctx, tx, bucketID, key, st.versioning, at)
 			c.Freed, c.VersionID = vc.Freed, vc.VersionID
 			if err != nil {
 				return err
@@ -654,7 +668,7 @@ func (s *Store) DeleteObject(ctx context.Context, bucketID, key string, at time.
 		if c.Freed, err = old.free(ctx, tx); err != nil {
 			return err
 		}
-		if err := bumpUsage(ctx, tx, bucketID, -size, -1); err != nil {
+		if err := s.bumpUsage(ctx, tx, bucketID, -size, -1); err != nil {
 			return err
 		}
 		return queueEvents(ctx, tx, st, bucket.ChangeFacts{Event: family + bucket.RemovedDelete, Key: key, At: at})
@@ -874,7 +888,7 @@ func (s *Store) PutPart(ctx context.Context, p bucket.Part) (replaced string, er
 				return err
 			}
 		}
-		return takeBlob(ctx, tx, p.BlobID)
+		return s.takeBlob(ctx, tx, p.BlobID)
 	})
 	if err != nil {
 		replaced = ""

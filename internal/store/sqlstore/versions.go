@@ -108,7 +108,7 @@ func retire(ctx context.Context, tx *sql.Tx, bucketID, key string) error {
 // blob to c. There is at most one: a null write or delete replaces it. A
 // null version that a retention or legal hold protects is never replaced
 // (errs.Permission).
-func dropNullVersion(ctx context.Context, tx *sql.Tx, bucketID, key string, keep body, c *bucket.Committed) error {
+func (s *Store) dropNullVersion(ctx context.Context, tx *sql.Tx, bucketID, key string, keep body, c *bucket.Committed) error {
 	for _, table := range []string{"objects", "object_versions"} {
 		marker := "0"
 		if table == "object_versions" {
@@ -140,7 +140,7 @@ func dropNullVersion(ctx context.Context, tx *sql.Tx, bucketID, key string, keep
 				}
 				c.Freed = append(c.Freed, freed...)
 			}
-			if err := bumpUsage(ctx, tx, bucketID, -size, -1); err != nil {
+			if err := s.bumpUsage(ctx, tx, bucketID, -size, -1); err != nil {
 				return err
 			}
 		}
@@ -151,7 +151,7 @@ func dropNullVersion(ctx context.Context, tx *sql.Tx, bucketID, key string, keep
 // putVersion commits o as key's newest version in a versioned bucket: a
 // new version id when versioning is enabled, the null version (replacing
 // the old one) when suspended. The version it supersedes stays.
-func putVersion(ctx context.Context, tx *sql.Tx, o bucket.Object, versioning string) (bucket.Committed, error) {
+func (s *Store) putVersion(ctx context.Context, tx *sql.Tx, o bucket.Object, versioning string) (bucket.Committed, error) {
 	c := bucket.Committed{Versioned: true}
 	seq, err := newSeq(ctx, tx, o.BucketID, o.Key)
 	if err != nil {
@@ -163,7 +163,7 @@ func putVersion(ctx context.Context, tx *sql.Tx, o bucket.Object, versioning str
 	}
 	nb := body{blob: o.BlobID, manifest: manifestValue(o.Manifest)}
 	if versioning != bucket.VersioningEnabled {
-		if err := dropNullVersion(ctx, tx, o.BucketID, o.Key, nb, &c); err != nil {
+		if err := s.dropNullVersion(ctx, tx, o.BucketID, o.Key, nb, &c); err != nil {
 			return c, err
 		}
 	}
@@ -180,7 +180,7 @@ func putVersion(ctx context.Context, tx *sql.Tx, o bucket.Object, versioning str
 	if err := retire(ctx, tx, o.BucketID, o.Key); err != nil {
 		return c, err
 	}
-	if _, err := replaceObject(ctx, tx, o); err != nil {
+	if _, err := s.replaceObject(ctx, tx, o); err != nil {
 		return c, err
 	}
 	c.VersionID = o.VersionID
@@ -190,7 +190,7 @@ func putVersion(ctx context.Context, tx *sql.Tx, o bucket.Object, versioning str
 // putDeleteMarker deletes key in a versioned bucket: the current version
 // becomes noncurrent and a delete marker its newest version (the null one
 // when suspended, replacing the null version).
-func putDeleteMarker(ctx context.Context, tx *sql.Tx, bucketID, key, versioning string, at time.Time) (bucket.Committed, error) {
+func (s *Store) putDeleteMarker(ctx context.Context, tx *sql.Tx, bucketID, key, versioning string, at time.Time) (bucket.Committed, error) {
 	var c bucket.Committed
 	seq, err := newSeq(ctx, tx, bucketID, key)
 	if err != nil {
@@ -199,7 +199,7 @@ func putDeleteMarker(ctx context.Context, tx *sql.Tx, bucketID, key, versioning 
 	vid := seq
 	if versioning != bucket.VersioningEnabled {
 		vid = ""
-		if err := dropNullVersion(ctx, tx, bucketID, key, body{}, &c); err != nil {
+		if err := s.dropNullVersion(ctx, tx, bucketID, key, body{}, &c); err != nil {
 			return c, err
 		}
 	}
@@ -277,7 +277,7 @@ func (s *Store) DeleteVersion(ctx context.Context, bucketID, key, versionID stri
 			if err := queueRemovals(ctx, tx, gone.Blobs()); err != nil {
 				return err
 			}
-			if err := bumpUsage(ctx, tx, bucketID, -gone.Size, -1); err != nil {
+			if err := s.bumpUsage(ctx, tx, bucketID, -gone.Size, -1); err != nil {
 				return err
 			}
 		}
