@@ -171,8 +171,7 @@ func (h *Volume) read(b []byte, off int64, nowait bool) (bool, error) {
 		p.mu.RLock()
 	}
 	for c := first; c <= last; c++ {
-		id, _ := p.lookup(h.v, c)
-		ids = append(ids, id)
+		ids = append(ids, p.mapped(h.v, c))
 	}
 	p.mu.RUnlock()
 
