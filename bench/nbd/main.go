@@ -244,11 +244,13 @@ func run(sizeStr string, size, snapSize int64, runtime time.Duration, parent str
 func nbdEngine(uri string) []string { return []string{"--ioengine=nbd", "--uri=" + uri} }
 
 // fio runs job j on the target that engine names (--ioengine and its
-// options).
+// options), for runtime, or once over size if runtime is 0.
 func fio(engine []string, j job, size string, runtime time.Duration) (result, error) {
 	args := append([]string{"--name=" + strings.ReplaceAll(j.name, " ", "_"), "--size=" + size}, engine...)
-	args = append(args, "--rw="+j.rw, "--bs="+j.bs, "--iodepth="+strconv.Itoa(j.depth),
-		"--time_based", "--runtime="+strconv.Itoa(int(runtime.Seconds())), "--output-format=json")
+	args = append(args, "--rw="+j.rw, "--bs="+j.bs, "--iodepth="+strconv.Itoa(j.depth), "--output-format=json")
+	if runtime > 0 {
+		args = append(args, "--time_based", "--runtime="+strconv.Itoa(int(runtime.Seconds())))
+	}
 	out, err := exec.Command("fio", args...).Output()
 	if err != nil {
 		var ee *exec.ExitError

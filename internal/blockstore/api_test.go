@@ -131,3 +131,56 @@ func TestReserve(t *testing.T) {
 	}
 	checkFsck(t, p)
 }
+
+// TestTryReadAt pins the NBD request loop's non-blocking read: where it
+// answers, it answers exactly what ReadAt does (holes as zeros), and it
+// gives up rather than wait for a lock or report an error.
+func TestTryReadAt(t *testing.T) {
+	ctx := context.Background()
+	p := openPool(t, t.TempDir(), Options{})
+	defer func() { p.Close() }()
+	if err := p.Create(ctx, "a", 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	v, err := p.Volume(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("0123456789abcdef"), (256<<10)/16)
+	if err := v.WriteAt(ctx, data, 0); err != nil {
+		t.Fatal(err)
+	}
+	try := func(n int, off int64) ([]byte, bool) {
+		b := bytes.Repeat([]byte{0xff}, n)
+		return b, v.TryReadAt(b, off)
+	}
+	// Just written, so cached: across chunks and into the holes after.
+	got, ok := try(300<<10, 10000)
+	want := make([]byte, 300<<10)
+	copy(want, data[10000:])
+	if !ok || !bytes.Equal(got, want) {
+		t.Fatalf("cached read across chunks and a hole: ok %v, equal %v", ok, bytes.Equal(got, want))
+	}
+	if _, ok := try(100, 1<<20-50); ok {
+		t.Fatal("a read past the end must be left to ReadAt, which reports it")
+	}
+	s := &p.stripes[v.stripe(1)]
+	s.Lock()
+	_, ok = try(100, 64<<10)
+	s.Unlock()
+	if ok {
+		t.Fatal("read while a writer holds the chunk's stripe")
+	}
+	p.ioMu.Lock()
+	_, ok = try(100, 0)
+	p.ioMu.Unlock()
+	if ok {
+		t.Fatal("read while a commit holds the I/O lock")
+	}
+	if err := p.Delete(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := try(100, 0); ok {
+		t.Fatal("read of a deleted volume")
+	}
+}

@@ -25,8 +25,7 @@ func (h *Volume) Allocated(ctx context.Context, off, n int64) (int64, bool, erro
 	first := uint64(off >> p.shift)
 	last := uint64((end - 1) >> p.shift)
 	p.mu.RLock()
-	id, _ := p.lookup(h.v, first)
-	mapped := id != 0
+	mapped := p.mapped(h.v, first) != 0
 	c := first + 1
 	for c <= last {
 		if !mapped {
@@ -37,7 +36,7 @@ func (h *Volume) Allocated(ctx context.Context, off, n int64) (int64, bool, erro
 				continue
 			}
 		}
-		if id, _ := p.lookup(h.v, c); (id != 0) != mapped {
+		if (p.mapped(h.v, c) != 0) != mapped {
 			break
 		}
 		c++

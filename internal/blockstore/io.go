@@ -64,28 +64,31 @@ func (h *Volume) begin(ctx context.Context, op string, off, n int64, write bool)
 		return err
 	}
 	h.p.ioMu.RLock()
-	err := func() error {
-		if err := h.p.checkFailed(); err != nil {
-			return err
-		}
-		if h.v.deleted.Load() {
-			return errs.E(errs.NotExist, "volume %s not found", h.v.name)
-		}
-		if h.p.closed {
-			return errs.E(errs.Unavailable, "pool is closed")
-		}
-		if write && h.v.readOnly {
-			return errs.E(errs.Permission, "volume %s is a read-only snapshot", h.v.name)
-		}
-		if off < 0 || n < 0 || off+n > h.v.size.Load() || off+n < off {
-			return errs.E(errs.Invalid, "%s at %d+%d is outside volume %s of %d bytes", op, off, n, h.v.name, h.v.size.Load())
-		}
-		return nil
-	}()
-	if err != nil {
+	if err := h.check(op, off, n, write); err != nil {
 		h.p.ioMu.RUnlock()
+		return err
 	}
-	return err
+	return nil
+}
+
+// check validates an I/O of n bytes at off; the caller holds ioMu shared.
+func (h *Volume) check(op string, off, n int64, write bool) error {
+	if err := h.p.checkFailed(); err != nil {
+		return err
+	}
+	if h.v.deleted.Load() {
+		return errs.E(errs.NotExist, "volume %s not found", h.v.name)
+	}
+	if h.p.closed {
+		return errs.E(errs.Unavailable, "pool is closed")
+	}
+	if write && h.v.readOnly {
+		return errs.E(errs.Permission, "volume %s is a read-only snapshot", h.v.name)
+	}
+	if off < 0 || n < 0 || off+n > h.v.size.Load() || off+n < off {
+		return errs.E(errs.Invalid, "%s at %d+%d is outside volume %s of %d bytes", op, off, n, h.v.name, h.v.size.Load())
+	}
+	return nil
 }
 
 // ReadAt fills b from off. Unmapped ranges read as zeros.
@@ -94,8 +97,36 @@ func (h *Volume) ReadAt(ctx context.Context, b []byte, off int64) error {
 		return fmt.Errorf("read volume %s: %w", h.v.name, err)
 	}
 	defer h.p.ioMu.RUnlock()
+	if _, err := h.read(b, off, false); err != nil {
+		return fmt.Errorf("read volume %s at %d: %w", h.v.name, off, err)
+	}
+	return nil
+}
+
+// TryReadAt is ReadAt for a caller that must not wait: it fills b from off
+// and returns true only if it could without waiting for a lock or for the
+// disk, the data being in the page cache. Otherwise (and on any error) it
+// returns false, with b's contents undefined, and the caller uses ReadAt.
+// This lets the NBD request loop answer cached reads itself instead of
+// handing each to a goroutine.
+func (h *Volume) TryReadAt(b []byte, off int64) bool {
+	if !h.p.ioMu.TryRLock() {
+		return false
+	}
+	defer h.p.ioMu.RUnlock()
+	if h.check("read", off, int64(len(b)), false) != nil {
+		return false
+	}
+	ok, err := h.read(b, off, true)
+	return ok && err == nil
+}
+
+// read fills b from off; the caller holds ioMu shared and checked the
+// range. With nowait it gives up (false) rather than wait for a lock or
+// for data not in the page cache.
+func (h *Volume) read(b []byte, off int64, nowait bool) (bool, error) {
 	if len(b) == 0 {
-		return nil
+		return true, nil
 	}
 	p := h.p
 	first := uint64(off >> p.shift)
@@ -114,20 +145,33 @@ func (h *Volume) ReadAt(ctx context.Context, b []byte, off int64) error {
 		slices.Sort(stripes)
 		stripes = slices.Compact(stripes)
 	}
-	for _, i := range stripes {
-		p.stripes[i].RLock()
-	}
+	held := 0
 	defer func() {
-		for _, i := range stripes {
+		for _, i := range stripes[:held] {
 			p.stripes[i].RUnlock()
 		}
 	}()
+	for _, i := range stripes {
+		if nowait {
+			if !p.stripes[i].TryRLock() {
+				return false, nil
+			}
+		} else {
+			p.stripes[i].RLock()
+		}
+		held++
+	}
 	var idBuf [16]uint64
 	ids := idBuf[:0]
-	p.mu.RLock()
+	if nowait {
+		if !p.mu.TryRLock() {
+			return false, nil
+		}
+	} else {
+		p.mu.RLock()
+	}
 	for c := first; c <= last; c++ {
-		id, _ := p.lookup(h.v, c)
-		ids = append(ids, id)
+		ids = append(ids, p.mapped(h.v, c))
 	}
 	p.mu.RUnlock()
 
@@ -139,14 +183,21 @@ func (h *Volume) ReadAt(ctx context.Context, b []byte, off int64) error {
 			j++
 		}
 		l := min(int64(len(b)), int64(j-i)*p.chunk-in)
-		if ids[i] == 0 {
+		switch {
+		case ids[i] == 0:
 			clear(b[:l])
-		} else if err := p.readData(b[:l], int64(ids[i])<<p.shift+in); err != nil {
-			return fmt.Errorf("read volume %s at %d: %w", h.v.name, off, err)
+		case nowait:
+			if !p.readCached(b[:l], int64(ids[i])<<p.shift+in) {
+				return false, nil
+			}
+		default:
+			if err := p.readData(b[:l], int64(ids[i])<<p.shift+in); err != nil {
+				return false, err
+			}
 		}
-		b, off, in, i = b[l:], off+l, 0, j
+		b, in, i = b[l:], 0, j
 	}
-	return nil
+	return true, nil
 }
 
 // WriteAt writes b at off. The data is durable after the next Flush of any
@@ -537,6 +588,15 @@ func (p *Pool) readData(b []byte, off int64) error {
 		return nil
 	}
 	return err
+}
+
+// readCached fills b from the data file at off if the page cache holds it
+// all (preadv2 with RWF_NOWAIT), and reports whether it did. A short read,
+// which also happens at the end of the file, counts as a miss: readData
+// handles those.
+func (p *Pool) readCached(b []byte, off int64) bool {
+	n, err := unix.Preadv2(int(p.data.Fd()), [][]byte{b}, off, unix.RWF_NOWAIT)
+	return err == nil && n == len(b)
 }
 
 func diskBlocks(f *os.File) (int64, error) {

@@ -133,8 +133,19 @@ func split(c uint64) (root, mid, leaf int) {
 // owns it exclusively: every page on the path and the chunk itself have one
 // reference. Needs p.mu held for reading.
 func (p *Pool) lookup(v *volRec, c uint64) (id uint64, exclusive bool) {
+	return p.find(v, c, true)
+}
+
+// mapped is lookup for a caller that needs only the chunk id (a read): it
+// skips the ownership checks, several map lookups per chunk.
+func (p *Pool) mapped(v *volRec, c uint64) uint64 {
+	id, _ := p.find(v, c, false)
+	return id
+}
+
+// find is lookup, telling exclusivity only if excl.
+func (p *Pool) find(v *volRec, c uint64, excl bool) (id uint64, exclusive bool) {
 	ri, mi, li := split(c)
-	excl := true
 	pg := p.st.pages[v.root]
 	for _, i := range [2]int{ri, mi} {
 		next := pg[i] & idMask

@@ -48,6 +48,11 @@ func (c *conn) transmit(exp Export) error {
 	if l, ok := exp.(localReader); ok {
 		inline = l.LocalReads()
 	}
+	// Any other READ whose data is cached is served inline too, when the
+	// export can tell without waiting: a goroutine per 4 KiB random read
+	// (its start, stack growth and the wake-up of another thread) cost
+	// more CPU than the read itself.
+	cached, _ := exp.(cachedReader)
 	for {
 		if _, err := io.ReadFull(c.br, h[:]); err != nil {
 			if errors.Is(err, io.EOF) {
@@ -103,6 +108,9 @@ func (c *conn) transmit(exp Export) error {
 				continue
 			}
 		}
+		if r.typ == cmdRead && cached != nil && c.tryRead(cached, r) {
+			continue
+		}
 		sem <- struct{}{}
 		c.wg.Add(1)
 		// A large WRITE still gets a goroutine: starting it copies the
@@ -126,6 +134,37 @@ const asyncWriteMax = 64 << 10
 // localReader is an Export whose reads come from local storage, mostly
 // the page cache, rather than over a network.
 type localReader interface{ LocalReads() bool }
+
+// cachedReader is an Export that can serve a read at once when its data
+// is at hand. TryReadAt fills b from off and returns true, or returns
+// false, having waited for nothing, when it would have to wait (for a lock
+// or the disk); the server then calls ReadAt. It returns false on errors
+// too, leaving ReadAt to report them.
+type cachedReader interface {
+	TryReadAt(b []byte, off int64) bool
+}
+
+// tryRead serves READ r from the request loop if exp has its data at
+// hand, and reports whether it did; the reply is sent by another
+// goroutine, so that the loop goes on reading requests.
+func (c *conn) tryRead(exp cachedReader, r request) (done bool) {
+	buf := c.s.bufs.get(int(r.length))
+	defer func() {
+		// A panic leaves buf to the garbage collector: it may be queued.
+		if p := recover(); p != nil {
+			c.s.log.Error("nbd request panicked", "type", r.typ, "panic", p, "stack", string(debug.Stack()))
+			c.replyErr(r, errIO)
+			done = true
+		}
+	}()
+	if !exp.TryReadAt(*buf, int64(r.off)) {
+		c.s.bufs.put(buf)
+		return false
+	}
+	// The buffer goes back to the pool once sent.
+	c.replyRead(r.handle, r.off, *buf, buf, true)
+	return true
+}
 
 // check validates a request against the export before any I/O.
 func check(r request, size uint64, flags uint16) uint32 {
