@@ -61,7 +61,9 @@ var jobs = []job{
 
 type result struct {
 	iops, mibs float64
-	bytes      float64 // moved in the whole job
+	bytes      float64       // moved in the whole job
+	ios        float64       // requests completed in the whole job
+	fioCPU     time.Duration // fio's own CPU time (user+system), its engine's included
 }
 
 // selfCPU is this process's CPU time: our server's, as the harness idles
@@ -221,7 +223,7 @@ func run(sizeStr string, size, snapSize int64, runtime time.Duration, parent str
 	fmt.Printf("CPU ms/GiB: the server's CPU time (user+system) per GiB moved, over all rounds; unlike\n")
 	fmt.Printf("throughput it hardly depends on what else the box runs. load: %s\n\n", loadavg())
 	kitCPU := func() time.Duration { return procstat.CPU(kit.Process.Pid) }
-	if err := compare(target{"stowage", nbdEngine(ours), selfCPU}, target{"nbdkit file", nbdEngine(peer), kitCPU}, jobs, sizeStr, runtime, rounds); err != nil {
+	if err := compare(target{"stowage", nbdEngine(ours), selfCPU, false}, target{"nbdkit file", nbdEngine(peer), kitCPU, false}, jobs, sizeStr, runtime, rounds); err != nil {
 		return err
 	}
 	tlsDir := filepath.Join(dir, "tls")
@@ -251,7 +253,8 @@ func fio(engine []string, j job, size string, runtime time.Duration) (result, er
 	if runtime > 0 {
 		args = append(args, "--time_based", "--runtime="+strconv.Itoa(int(runtime.Seconds())))
 	}
-	out, err := exec.Command("fio", args...).Output()
+	cmd := exec.Command("fio", args...)
+	out, err := cmd.Output()
 	if err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
@@ -265,6 +268,7 @@ func fio(engine []string, j job, size string, runtime time.Duration) (result, er
 				IOPS    float64 `json:"iops"`
 				BWBytes float64 `json:"bw_bytes"`
 				IOBytes float64 `json:"io_bytes"`
+				IOs     float64 `json:"total_ios"`
 			}
 		} `json:"jobs"`
 	}
@@ -279,7 +283,9 @@ func fio(engine []string, j job, size string, runtime time.Duration) (result, er
 	if strings.Contains(j.rw, "write") {
 		st = r.Jobs[0].Write
 	}
-	return result{iops: st.IOPS, mibs: st.BWBytes / (1 << 20), bytes: st.IOBytes}, nil
+	// wait4's usage of fio counts the job processes it reaped.
+	cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	return result{iops: st.IOPS, mibs: st.BWBytes / (1 << 20), bytes: st.IOBytes, ios: st.IOs, fioCPU: cpu}, nil
 }
 
 // snapLatency writes a whole volume with real data, makes it durable, then

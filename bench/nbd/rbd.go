@@ -62,7 +62,7 @@ func runRBD(conf, sizeStr string, size, snapSize int64, runtime time.Duration, r
 
 	fmt.Printf("one RBD image of %s in pool %s; fio ioengine=nbd through Stowage vs ioengine=rbd (librbd direct) on the same image, %v per job, best of %d alternating rounds, %d CPUs\n\n",
 		sizeStr, pool, runtime, rounds, cpus())
-	if err := compare(target{"stowage NBD", nbdEngine(ours), selfCPU}, target{"librbd direct", direct, nil}, jobs, sizeStr, runtime, rounds); err != nil {
+	if err := compare(target{"stowage NBD", nbdEngine(ours), selfCPU, true}, target{"librbd direct", direct, nil, true}, jobs, sizeStr, runtime, rounds); err != nil {
 		return err
 	}
 	cancel()

@@ -65,5 +65,5 @@ func tlsVsPlain(ctx context.Context, pool *blockstore.Pool, plain, dir, size str
 	secure := "nbds://" + ln.Addr().String() + "/bench"
 
 	fmt.Printf("\nNBD over TLS (STARTTLS, TLS 1.3) vs plain text, same server and volume\n")
-	return compare(target{"tls", nbdEngine(secure), nil}, target{"plain", nbdEngine(plain), nil}, tlsJobs, size, runtime, rounds)
+	return compare(target{"tls", nbdEngine(secure), nil, false}, target{"plain", nbdEngine(plain), nil, false}, tlsJobs, size, runtime, rounds)
 }

@@ -49,8 +49,9 @@ type Export interface {
 // AsyncExport is an Export that can also start a read or write and be
 // told when it ends, so that a request in flight needs no goroutine
 // waiting for it: the request loop starts it and done replies. done runs
-// once, on any goroutine or thread (librbd's completion thread for RBD),
-// possibly before the call returns; it must not block for long.
+// once, on any goroutine (for RBD, the one that reaps librbd's
+// completions), possibly before the call returns; it must not block for
+// long.
 type AsyncExport interface {
 	Export
 	ReadAtAsync(b []byte, off int64, done func(error))

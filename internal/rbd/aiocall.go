@@ -8,21 +8,14 @@ package rbd
 #include <stdint.h>
 #include <rbd/librbd.h>
 
-extern void rbdDone(uintptr_t req, ssize_t ret);
-
-static void rbd_done_cb(rbd_completion_t c, void *arg) {
-	ssize_t ret = rbd_aio_get_return_value(c);
-	rbd_aio_release(c);
-	rbdDone((uintptr_t)arg, ret);
-}
-
 enum { AIO_READ, AIO_WRITE, AIO_DISCARD, AIO_FLUSH };
 
-// rbd_submit starts one asynchronous request; rbdDone(req, result) follows
-// unless it returns an error.
+// rbd_submit starts one asynchronous request. Its completion has no
+// callback: librbd queues it on the image and signals the image's
+// eventfd (see rbd_reap), unless rbd_submit returns an error.
 static int rbd_submit(rbd_image_t img, int op, uint64_t off, size_t len, char *buf, uintptr_t req) {
 	rbd_completion_t c;
-	int r = rbd_aio_create_completion((void *)req, rbd_done_cb, &c);
+	int r = rbd_aio_create_completion((void *)req, NULL, &c);
 	if (r < 0)
 		return r;
 	switch (op) {
@@ -41,6 +34,22 @@ static int rbd_submit(rbd_image_t img, int op, uint64_t off, size_t len, char *b
 	if (r < 0)
 		rbd_aio_release(c);
 	return r;
+}
+
+enum { REAP_MAX = 64 };
+
+// rbd_reap takes up to REAP_MAX finished requests off the image's queue,
+// storing each one's request and result, and releases their completions:
+// one call from Go per batch rather than one per request.
+static int rbd_reap(rbd_image_t img, uintptr_t *reqs, int64_t *rets) {
+	rbd_completion_t cs[REAP_MAX];
+	int n = rbd_poll_io_events(img, cs, REAP_MAX);
+	for (int i = 0; i < n; i++) {
+		reqs[i] = (uintptr_t)rbd_aio_get_arg(cs[i]);
+		rets[i] = rbd_aio_get_return_value(cs[i]);
+		rbd_aio_release(cs[i]);
+	}
+	return n;
 }
 */
 import "C"
@@ -73,6 +82,9 @@ const (
 	opFlush   = C.AIO_FLUSH
 )
 
+// reapMax is the most completions one rbd_reap call returns.
+const reapMax = C.REAP_MAX
+
 // imageHandle is go-ceph's librbd handle inside img, which go-ceph does
 // not export. The asynchronous calls need it: go-ceph v0.34 has only the
 // synchronous ones, which hold an OS thread per request in flight.
@@ -90,9 +102,9 @@ func aio(img rawImage, op int, off, n uint64, b []byte) int64 {
 	return <-ch
 }
 
-// startAIO starts one request; done gets librbd's result, on librbd's
-// completion thread (so it must not block) or, if the request could not
-// start, at once.
+// startAIO starts one request on an image whose completions a reaper
+// collects; done gets librbd's result on the reaper's goroutine (so it
+// must not block) or, if the request could not start, at once.
 func startAIO(img rawImage, op int, off, n uint64, b []byte, done func(ret int64)) {
 	r := &aioReq{done: done}
 	var p *C.char
@@ -104,6 +116,28 @@ func startAIO(img rawImage, op int, off, n uint64, b []byte, done func(ret int64
 	if ret := int64(C.rbd_submit(C.rbd_image_t(img), C.int(op), C.uint64_t(off), C.size_t(n), p, C.uintptr_t(h))); ret < 0 {
 		r.finish(h, ret)
 	}
+}
+
+// reap finishes the requests that completed on img, up to reapMax, and
+// returns how many it finished.
+func reap(img rawImage) int {
+	var reqs [reapMax]C.uintptr_t
+	var rets [reapMax]C.int64_t
+	n := int(C.rbd_reap(C.rbd_image_t(img), &reqs[0], &rets[0]))
+	for i := range n {
+		h := cgo.Handle(reqs[i])
+		h.Value().(*aioReq).finish(h, int64(rets[i]))
+	}
+	return n
+}
+
+// notifyEventfd has librbd signal fd for every request on img that
+// completes.
+func notifyEventfd(img rawImage, fd int) error {
+	if r := C.rbd_set_image_notification(C.rbd_image_t(img), C.int(fd), C.EVENT_TYPE_EVENTFD); r < 0 {
+		return aioErr(r)
+	}
+	return nil
 }
 
 func (r *aioReq) finish(h cgo.Handle, ret int64) {

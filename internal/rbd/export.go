@@ -17,6 +17,7 @@ import (
 // handle is one open librbd image shared by the exports that use it.
 type handle struct {
 	img  *rbd.Image
+	reap *reaper // finishes the image's asynchronous requests
 	refs int
 }
 
@@ -50,7 +51,12 @@ func (s *Store) Volume(ctx context.Context, id string) (*Volume, error) {
 		if err != nil {
 			return nil, fmt.Errorf("open volume %s: %w", id, err)
 		}
-		h = &handle{img: img}
+		reap, err := startReaper(imageHandle(img))
+		if err != nil {
+			img.Close()
+			return nil, fmt.Errorf("open volume %s: %w", id, err)
+		}
+		h = &handle{img: img, reap: reap}
 		s.open[key] = h
 	}
 	h.refs++
@@ -70,6 +76,7 @@ func (v *Volume) Close() error {
 		if h.refs--; h.refs == 0 {
 			delete(v.s.open, v.key)
 			err = h.img.Close()
+			h.reap.stop()
 		}
 	})
 	return err
