@@ -85,20 +85,45 @@ type manifestReader struct {
 	next  int           // index of the next span to open
 	left  int64         // bytes still to return
 	cur   io.ReadCloser // open part, nil between parts
+	ahead io.ReadCloser // the next span, opened early to prefetch it, or nil
 }
 
-// advance opens the next span.
+// prefetcher is a part's reader that can start fetching its first bytes
+// before it is read (a local blob: POSIX_FADV_WILLNEED). While one part
+// is sent the next is asked for, so that a GET does not stop at every
+// part boundary for the next file's first read from disk: large parts are
+// written around the page cache, and a 1 GiB object in 16 MiB parts read
+// at 0.84 of MinIO's pace (0.47 on a loaded box) when each part started
+// cold.
+type prefetcher interface{ Prefetch() }
+
+// advance opens the next span, and the one after it ahead of time.
 func (m *manifestReader) advance() error {
 	if m.next >= len(m.spans) {
 		return fmt.Errorf("objectstore: manifest ended %d bytes short", m.left)
 	}
 	sp := m.spans[m.next]
-	rc, err := m.o.Open(m.ctx, sp.ID, sp.Offset, sp.Length)
-	if err != nil {
-		return fmt.Errorf("objectstore: open part %d of manifest: %w", m.parts[m.next], err)
+	rc := m.ahead
+	m.ahead = nil
+	if rc == nil {
+		var err error
+		if rc, err = m.o.Open(m.ctx, sp.ID, sp.Offset, sp.Length); err != nil {
+			return fmt.Errorf("objectstore: open part %d of manifest: %w", m.parts[m.next], err)
+		}
 	}
 	m.cur = &partReader{rc: rc, n: sp.Length, part: m.parts[m.next]}
 	m.next++
+	if m.next < len(m.spans) {
+		// Only a hint: a part that fails to open here is opened again,
+		// and its error reported, when reading reaches it.
+		sp := m.spans[m.next]
+		if rc, err := m.o.Open(m.ctx, sp.ID, sp.Offset, sp.Length); err == nil {
+			if p, ok := rc.(prefetcher); ok {
+				p.Prefetch()
+			}
+			m.ahead = rc
+		}
+	}
 	return nil
 }
 
@@ -147,6 +172,10 @@ func (m *manifestReader) WriteTo(w io.Writer) (int64, error) {
 }
 
 func (m *manifestReader) Close() error {
+	if m.ahead != nil {
+		m.ahead.Close()
+		m.ahead = nil
+	}
 	if m.cur != nil {
 		err := m.cur.Close()
 		m.cur = nil
