@@ -75,8 +75,7 @@ func (v *Volume) Close() error {
 		}
 		if h.refs--; h.refs == 0 {
 			delete(v.s.open, v.key)
-			err = h.img.Close()
-			h.reap.stop()
+			err = h.reap.closeImage(h.img.Close)
 		}
 	})
 	return err
