@@ -5,7 +5,6 @@ package rbd
 import (
 	"fmt"
 	"os"
-	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -21,13 +20,6 @@ type reaper struct {
 	img  rawImage
 	ev   *os.File
 	done chan struct{}
-	// mu is held while reaping and while the image closes; closed says
-	// the image is gone. Each completion signals the eventfd, and a batch
-	// reaps several, so a wake-up can still be pending when the last
-	// request has been answered and the image is closed: it must not
-	// poll a freed image.
-	mu     sync.Mutex
-	closed bool
 }
 
 // startReaper has librbd signal a new eventfd for img's completions and
@@ -53,24 +45,16 @@ func (r *reaper) run() {
 		// The counter is reset by the read; a completion queued after
 		// the reap below signals again, so none is left waiting.
 		if _, err := r.ev.Read(b[:]); err != nil {
-			return // closed by closeImage: the poller waits out EAGAIN
+			return // closed by stop: the poller waits out EAGAIN
 		}
-		r.mu.Lock()
-		for !r.closed && reap(r.img) == reapMax {
+		for reap(r.img) == reapMax {
 		}
-		r.mu.Unlock()
 	}
 }
 
-// closeImage closes the image with closeFn and ends the goroutine. No
-// request may be in flight: each one's done has run, so none is left to
-// reap and librbd no longer signals the eventfd.
-func (r *reaper) closeImage(closeFn func() error) error {
-	r.mu.Lock()
-	r.closed = true
-	err := closeFn()
-	r.mu.Unlock()
+// stop ends the goroutine; the image must be closed already, so that no
+// request is left to finish and librbd no longer signals the eventfd.
+func (r *reaper) stop() {
 	r.ev.Close()
 	<-r.done
-	return err
 }

@@ -75,7 +75,8 @@ func (v *Volume) Close() error {
 		}
 		if h.refs--; h.refs == 0 {
 			delete(v.s.open, v.key)
-			err = h.reap.closeImage(h.img.Close)
+			err = h.img.Close()
+			h.reap.stop()
 		}
 	})
 	return err
