@@ -177,12 +177,12 @@ func (s *Store) clone(ctx context.Context, srcID, newID string) error {
 	if snap != srcID {
 		img, err := s.live(parent)
 		if err != nil {
-			return err
+			return fmt.Errorf("open the source image: %w", err)
 		}
 		_, err = img.CreateSnapshot(snap)
 		img.Close()
 		if err != nil && errno(err) != 17 {
-			return kind(err)
+			return fmt.Errorf("snapshot the source image: %w", kind(err))
 		}
 	}
 	opts := imageOptions(true)
@@ -196,7 +196,7 @@ func (s *Store) clone(ctx context.Context, srcID, newID string) error {
 		err = rbd.CloneImage(s.io, parent, snap, s.io, newID, opts)
 	}
 	if err != nil {
-		return kind(err)
+		return fmt.Errorf("clone %s@%s: %w", parent, snap, kind(err))
 	}
 	return s.finishClone(parent, snap, newID)
 }
@@ -208,7 +208,7 @@ func (s *Store) clone(ctx context.Context, srcID, newID string) error {
 func (s *Store) finishClone(parent, snap, id string) error {
 	img, err := s.openImage(id, "")
 	if err != nil {
-		return err
+		return fmt.Errorf("open the clone: %w", err)
 	}
 	err = s.recordParent(img)
 	if err == nil {
