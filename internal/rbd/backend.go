@@ -126,10 +126,33 @@ func (s *Store) snapshot(ctx context.Context, srcID, newID string) error {
 			return fmt.Errorf("record snapshot: %w", err)
 		}
 	}
-	if _, err := img.CreateSnapshot(newID); err != nil && errno(err) != 17 {
+	return s.makeSnap(img, srcID, newID)
+}
+
+// makeSnap creates snapshot snap of img (image's open head). One that a
+// killed attempt made is kept when it opens: librbd records a snapshot in
+// the image's header before it writes the snapshot's object map, so a
+// kill in between leaves a snapshot that reads and clones fail on with
+// ENOENT. That one is this step's own partial work, unused before the
+// step ends: it is removed and made again.
+func (s *Store) makeSnap(img *rbd.Image, image, snap string) error {
+	_, err := img.CreateSnapshot(snap)
+	if errno(err) != 17 {
 		return kind(err)
 	}
-	return nil
+	at, err := s.openImage(image, snap)
+	if err == nil {
+		at.Close()
+		return nil
+	}
+	if !errs.Is(err, errs.NotExist) {
+		return err
+	}
+	if err := img.GetSnapshot(snap).Remove(); err != nil && errno(err) != 2 {
+		return fmt.Errorf("remove the partial snapshot %s@%s: %w", image, snap, kind(err))
+	}
+	_, err = img.CreateSnapshot(snap)
+	return kind(err)
 }
 
 // Clone makes newID a writable RBD clone (v2) of srcID, a snapshot or a
@@ -179,10 +202,10 @@ func (s *Store) clone(ctx context.Context, srcID, newID string) error {
 		if err != nil {
 			return fmt.Errorf("open the source image: %w", err)
 		}
-		_, err = img.CreateSnapshot(snap)
+		err = s.makeSnap(img, parent, snap)
 		img.Close()
-		if err != nil && errno(err) != 17 {
-			return fmt.Errorf("snapshot the source image: %w", kind(err))
+		if err != nil {
+			return fmt.Errorf("snapshot the source image: %w", err)
 		}
 	}
 	opts := imageOptions(true)
