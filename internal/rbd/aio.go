@@ -5,6 +5,7 @@ package rbd
 import (
 	"fmt"
 	"os"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -20,6 +21,12 @@ type reaper struct {
 	img  rawImage
 	ev   *os.File
 	done chan struct{}
+	// inflight counts the requests started and not yet finished.
+	inflight sync.WaitGroup
+	// mu is held while reaping: once closed is set under it, no reap
+	// touches the image, which close then frees.
+	mu     sync.Mutex
+	closed bool
 }
 
 // startReaper has librbd signal a new eventfd for img's completions and
@@ -45,16 +52,29 @@ func (r *reaper) run() {
 		// The counter is reset by the read; a completion queued after
 		// the reap below signals again, so none is left waiting.
 		if _, err := r.ev.Read(b[:]); err != nil {
-			return // closed by stop: the poller waits out EAGAIN
+			return // closed by close: the poller waits out EAGAIN
 		}
-		for reap(r.img) == reapMax {
+		r.mu.Lock()
+		for !r.closed && reap(r.img) == reapMax {
 		}
+		r.mu.Unlock()
 	}
 }
 
-// stop ends the goroutine; the image must be closed already, so that no
-// request is left to finish and librbd no longer signals the eventfd.
-func (r *reaper) stop() {
+// close waits for the requests in flight, frees the image with
+// closeImage and ends the goroutine. librbd queues a completion before it
+// signals the eventfd, so a wake-up may still be pending once every
+// request is finished: it must find the image marked closed, not freed.
+// The eventfd outlives the image because librbd may signal it until
+// rbd_close returns, and a closed descriptor's number may by then be
+// another file's.
+func (r *reaper) close(closeImage func() error) error {
+	r.inflight.Wait()
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	err := closeImage()
 	r.ev.Close()
 	<-r.done
+	return err
 }

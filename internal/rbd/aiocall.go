@@ -69,6 +69,7 @@ import (
 type aioReq struct {
 	pin  runtime.Pinner // the request's buffer, which librbd holds
 	done func(ret int64)
+	r    *reaper
 }
 
 // rawImage is a librbd image handle.
@@ -93,28 +94,29 @@ func imageHandle(img *rbd.Image) rawImage {
 	return *(*rawImage)(unsafe.Pointer(f.UnsafeAddr()))
 }
 
-// aio runs one request through librbd's asynchronous interface and waits
-// for it: the goroutine parks instead of blocking an OS thread in C.
-// It returns librbd's result: bytes read, or 0, or -errno.
-func aio(img rawImage, op int, off, n uint64, b []byte) int64 {
+// wait runs one request through librbd's asynchronous interface and
+// waits for it: the goroutine parks instead of blocking an OS thread in
+// C. It returns librbd's result: bytes read, or 0, or -errno.
+func (r *reaper) wait(op int, off, n uint64, b []byte) int64 {
 	ch := make(chan int64, 1)
-	startAIO(img, op, off, n, b, func(ret int64) { ch <- ret })
+	r.start(op, off, n, b, func(ret int64) { ch <- ret })
 	return <-ch
 }
 
-// startAIO starts one request on an image whose completions a reaper
-// collects; done gets librbd's result on the reaper's goroutine (so it
-// must not block) or, if the request could not start, at once.
-func startAIO(img rawImage, op int, off, n uint64, b []byte, done func(ret int64)) {
-	r := &aioReq{done: done}
+// start starts one request on the reaper's image; done gets librbd's
+// result on the reaper's goroutine (so it must not block) or, if the
+// request could not start, at once.
+func (r *reaper) start(op int, off, n uint64, b []byte, done func(ret int64)) {
+	r.inflight.Add(1)
+	q := &aioReq{done: done, r: r}
 	var p *C.char
 	if len(b) > 0 {
-		r.pin.Pin(&b[0])
+		q.pin.Pin(&b[0])
 		p = (*C.char)(unsafe.Pointer(&b[0]))
 	}
-	h := cgo.NewHandle(r)
-	if ret := int64(C.rbd_submit(C.rbd_image_t(img), C.int(op), C.uint64_t(off), C.size_t(n), p, C.uintptr_t(h))); ret < 0 {
-		r.finish(h, ret)
+	h := cgo.NewHandle(q)
+	if ret := int64(C.rbd_submit(C.rbd_image_t(r.img), C.int(op), C.uint64_t(off), C.size_t(n), p, C.uintptr_t(h))); ret < 0 {
+		q.finish(h, ret)
 	}
 }
 
@@ -140,10 +142,11 @@ func notifyEventfd(img rawImage, fd int) error {
 	return nil
 }
 
-func (r *aioReq) finish(h cgo.Handle, ret int64) {
+func (q *aioReq) finish(h cgo.Handle, ret int64) {
 	h.Delete()
-	r.pin.Unpin()
-	r.done(ret)
+	q.pin.Unpin()
+	q.done(ret)
+	q.r.inflight.Done()
 }
 
 // aioErr is librbd's negative result as an error errno reads.

@@ -126,10 +126,33 @@ func (s *Store) snapshot(ctx context.Context, srcID, newID string) error {
 			return fmt.Errorf("record snapshot: %w", err)
 		}
 	}
-	if _, err := img.CreateSnapshot(newID); err != nil && errno(err) != 17 {
+	return s.makeSnap(img, srcID, newID)
+}
+
+// makeSnap creates snapshot snap of img (image's open head). One that a
+// killed attempt made is kept when it opens: librbd records a snapshot in
+// the image's header before it writes the snapshot's object map, so a
+// kill in between leaves a snapshot that reads and clones fail on with
+// ENOENT. That one is this step's own partial work, unused before the
+// step ends: it is removed and made again.
+func (s *Store) makeSnap(img *rbd.Image, image, snap string) error {
+	_, err := img.CreateSnapshot(snap)
+	if errno(err) != 17 {
 		return kind(err)
 	}
-	return nil
+	at, err := s.openImage(image, snap)
+	if err == nil {
+		at.Close()
+		return nil
+	}
+	if !errs.Is(err, errs.NotExist) {
+		return err
+	}
+	if err := img.GetSnapshot(snap).Remove(); err != nil && errno(err) != 2 {
+		return fmt.Errorf("remove the partial snapshot %s@%s: %w", image, snap, kind(err))
+	}
+	_, err = img.CreateSnapshot(snap)
+	return kind(err)
 }
 
 // Clone makes newID a writable RBD clone (v2) of srcID, a snapshot or a
@@ -177,12 +200,12 @@ func (s *Store) clone(ctx context.Context, srcID, newID string) error {
 	if snap != srcID {
 		img, err := s.live(parent)
 		if err != nil {
-			return err
+			return fmt.Errorf("open the source image: %w", err)
 		}
-		_, err = img.CreateSnapshot(snap)
+		err = s.makeSnap(img, parent, snap)
 		img.Close()
-		if err != nil && errno(err) != 17 {
-			return kind(err)
+		if err != nil {
+			return fmt.Errorf("snapshot the source image: %w", err)
 		}
 	}
 	opts := imageOptions(true)
@@ -196,7 +219,7 @@ func (s *Store) clone(ctx context.Context, srcID, newID string) error {
 		err = rbd.CloneImage(s.io, parent, snap, s.io, newID, opts)
 	}
 	if err != nil {
-		return kind(err)
+		return fmt.Errorf("clone %s@%s: %w", parent, snap, kind(err))
 	}
 	return s.finishClone(parent, snap, newID)
 }
@@ -208,7 +231,7 @@ func (s *Store) clone(ctx context.Context, srcID, newID string) error {
 func (s *Store) finishClone(parent, snap, id string) error {
 	img, err := s.openImage(id, "")
 	if err != nil {
-		return err
+		return fmt.Errorf("open the clone: %w", err)
 	}
 	err = s.recordParent(img)
 	if err == nil {

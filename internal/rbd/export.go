@@ -28,7 +28,7 @@ type Volume struct {
 	s        *Store
 	key      string
 	img      *rbd.Image
-	raw      rawImage // img's handle, for the asynchronous calls
+	reap     *reaper // runs the asynchronous calls
 	readOnly bool
 	once     sync.Once
 }
@@ -60,7 +60,7 @@ func (s *Store) Volume(ctx context.Context, id string) (*Volume, error) {
 		s.open[key] = h
 	}
 	h.refs++
-	return &Volume{s: s, key: key, img: h.img, raw: imageHandle(h.img), readOnly: snap != ""}, nil
+	return &Volume{s: s, key: key, img: h.img, reap: h.reap, readOnly: snap != ""}, nil
 }
 
 // Close releases the volume; the last user closes the librbd image.
@@ -75,8 +75,7 @@ func (v *Volume) Close() error {
 		}
 		if h.refs--; h.refs == 0 {
 			delete(v.s.open, v.key)
-			err = h.img.Close()
-			h.reap.stop()
+			err = h.reap.close(h.img.Close)
 		}
 	})
 	return err
@@ -162,7 +161,7 @@ func (v *Volume) ReadOnly() bool { return v.readOnly }
 // calls: a request in flight parks its goroutine rather than an OS thread
 // in C, so many of them cost no more threads than librbd's own.
 func (v *Volume) ReadAt(ctx context.Context, b []byte, off int64) error {
-	if n := aio(v.raw, opRead, uint64(off), uint64(len(b)), b); n != int64(len(b)) {
+	if n := v.reap.wait(opRead, uint64(off), uint64(len(b)), b); n != int64(len(b)) {
 		return fmt.Errorf("rbd read %d bytes at %d: %w", len(b), off, aioResult(n))
 	}
 	return nil
@@ -171,7 +170,7 @@ func (v *Volume) ReadAt(ctx context.Context, b []byte, off int64) error {
 // ReadAtAsync is ReadAt, calling done when it ends instead of waiting: the
 // NBD server starts a read from its request loop and replies from done.
 func (v *Volume) ReadAtAsync(b []byte, off int64, done func(error)) {
-	startAIO(v.raw, opRead, uint64(off), uint64(len(b)), b, func(n int64) {
+	v.reap.start(opRead, uint64(off), uint64(len(b)), b, func(n int64) {
 		if n != int64(len(b)) {
 			done(fmt.Errorf("rbd read %d bytes at %d: %w", len(b), off, aioResult(n)))
 			return
@@ -186,7 +185,7 @@ func (v *Volume) WriteAtAsync(b []byte, off int64, done func(error)) {
 		done(errs.E(errs.Permission, "snapshot %s is read-only", v.key))
 		return
 	}
-	startAIO(v.raw, opWrite, uint64(off), uint64(len(b)), b, func(n int64) {
+	v.reap.start(opWrite, uint64(off), uint64(len(b)), b, func(n int64) {
 		if n < 0 || (n > 0 && n != int64(len(b))) {
 			done(fmt.Errorf("rbd write %d bytes at %d: %w", len(b), off, aioResult(n)))
 			return
@@ -199,7 +198,7 @@ func (v *Volume) WriteAt(ctx context.Context, b []byte, off int64) error {
 	if v.readOnly {
 		return errs.E(errs.Permission, "snapshot %s is read-only", v.key)
 	}
-	if n := aio(v.raw, opWrite, uint64(off), uint64(len(b)), b); n < 0 || (n > 0 && n != int64(len(b))) {
+	if n := v.reap.wait(opWrite, uint64(off), uint64(len(b)), b); n < 0 || (n > 0 && n != int64(len(b))) {
 		return fmt.Errorf("rbd write %d bytes at %d: %w", len(b), off, aioResult(n))
 	}
 	return nil
@@ -211,7 +210,7 @@ func (v *Volume) Flush(ctx context.Context) error {
 	if v.readOnly {
 		return nil
 	}
-	if n := aio(v.raw, opFlush, 0, 0, nil); n < 0 {
+	if n := v.reap.wait(opFlush, 0, 0, nil); n < 0 {
 		return fmt.Errorf("rbd flush: %w", aioResult(n))
 	}
 	return nil
@@ -233,7 +232,7 @@ func (v *Volume) discard(off, length int64) error {
 	if v.readOnly {
 		return errs.E(errs.Permission, "snapshot %s is read-only", v.key)
 	}
-	if n := aio(v.raw, opDiscard, uint64(off), uint64(length), nil); n < 0 {
+	if n := v.reap.wait(opDiscard, uint64(off), uint64(length), nil); n < 0 {
 		return fmt.Errorf("rbd discard %d bytes at %d: %w", length, off, aioResult(n))
 	}
 	return nil

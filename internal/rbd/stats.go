@@ -10,6 +10,8 @@ import (
 
 	"github.com/ceph/go-ceph/rados"
 	"github.com/ceph/go-ceph/rbd"
+
+	"github.com/stowage/stowage/internal/errs"
 )
 
 // PoolStats is what the pool holds, as RBD itself accounts it.
@@ -50,23 +52,14 @@ func (s *Store) PoolStats(ctx context.Context) (PoolStats, error) {
 		opens = append(opens, func() (*rbd.Image, error) { return rbd.OpenImageById(s.io, e.Id, rbd.NoSnapshot) })
 	}
 	for _, open := range opens {
-		if err := ctx.Err(); err != nil {
-			return PoolStats{}, err
-		}
-		img, err := open()
-		if errno(err) == 2 {
-			continue // removed meanwhile
-		}
+		used, ok, err := openUsed(ctx, open)
 		if err != nil {
 			return PoolStats{}, err
 		}
-		used, err := imageUsed(img)
-		img.Close()
-		if err != nil {
-			return PoolStats{}, err
+		if ok {
+			st.Images++
+			st.UsedBytes += used
 		}
-		st.Images++
-		st.UsedBytes += used
 	}
 	index, err := s.io.GetAllOmapValues(indexObject, "", "", 1000)
 	if err != nil && !errors.Is(err, rados.ErrNotFound) {
@@ -74,6 +67,32 @@ func (s *Store) PoolStats(ctx context.Context) (PoolStats, error) {
 	}
 	st.Snapshots = int64(len(index))
 	return st, nil
+}
+
+// openUsed opens an image and sums what it holds (see imageUsed); ok is
+// false for an image removed meanwhile. Jobs keep running while the
+// operator asks, so a snapshot of the image may go between the listing of
+// its snapshots and the diff that reads one: then the image is read
+// again, a few times before that counts as an error.
+func openUsed(ctx context.Context, open func() (*rbd.Image, error)) (used int64, ok bool, err error) {
+	for attempt := 1; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return 0, false, err
+		}
+		img, err := open()
+		if errno(err) == 2 {
+			return 0, false, nil
+		}
+		if err != nil {
+			return 0, false, err
+		}
+		used, err := imageUsed(img)
+		img.Close()
+		if errs.Is(err, errs.NotExist) && attempt < 4 {
+			continue
+		}
+		return used, err == nil, err
+	}
 }
 
 // imageUsed sums an image's head objects and, for each snapshot, the
