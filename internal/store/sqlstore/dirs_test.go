@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"sync"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
