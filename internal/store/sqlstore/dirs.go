@@ -111,66 +111,66 @@ func dirListing(lq bucket.ListQuery) bool {
 // keys as its keys do, since none of them starts with it.
 func (s *Store) listDir(ctx context.Context, bucketID string, lq bucket.ListQuery) ([]bucket.Object, error) {
 	after := lq.After != "" && lq.After >= lq.Prefix
-	q := new(query).add("SELECT 0, k.* FROM (SELECT "+listedCols+" FROM objects WHERE bucket_id = ? AND "+dirnameSQL+" = ?", bucketID, lq.Prefix)
+	q := new(query)
+	if after && strings.HasPrefix(lq.After, lq.Prefix) {
+		if i := strings.IndexByte(lq.After[len(lq.Prefix):], '/'); i >= 0 {
+			end, _ := bucket.PrefixEnd(lq.After[:len(lq.Prefix)+i+1])
+			q.add("SELECT 0, f.key_name, 0, '', '', 0 FROM (SELECT key_name FROM objects WHERE bucket_id = ? AND key_name > ? AND key_name < ?"+
+				" ORDER BY key_name LIMIT 1) AS f UNION ALL ", bucketID, lq.After, end)
+		}
+	}
+	q.add("SELECT 1, k.* FROM (SELECT "+listedCols+" FROM objects WHERE bucket_id = ? AND "+dirnameSQL+" = ?", bucketID, lq.Prefix)
 	if after {
 		q.add(" AND key_name > ?", lq.After)
 	}
-	q.add(" ORDER BY key_name LIMIT ?) AS k UNION ALL SELECT 1, d.dir, 0, '', '', 0 FROM (SELECT dir FROM object_dirs WHERE bucket_id = ? AND parent = ?",
+	q.add(" ORDER BY key_name LIMIT ?) AS k UNION ALL SELECT 2, d.dir, 0, '', '', 0 FROM (SELECT dir FROM object_dirs WHERE bucket_id = ? AND parent = ?",
 		lq.Limit, bucketID, lq.Prefix)
 	if after {
 		q.add(" AND dir > ?", lq.After)
 	}
 	q.add(" ORDER BY dir LIMIT ?) AS d", lq.Limit)
-	if after && strings.HasPrefix(lq.After, lq.Prefix) {
-		if i := strings.IndexByte(lq.After[len(lq.Prefix):], '/'); i >= 0 {
-			end, _ := bucket.PrefixEnd(lq.After[:len(lq.Prefix)+i+1])
-			q.add(" UNION ALL SELECT 2, f.key_name, 0, '', '', 0 FROM (SELECT key_name FROM objects WHERE bucket_id = ? AND key_name > ? AND key_name < ?"+
-				" ORDER BY key_name LIMIT 1) AS f", bucketID, lq.After, end)
-		}
-	}
-	var first, keys, dirs []bucket.Object
 	rows, err := s.r.QueryContext(ctx, q.String(), q.args...)
 	if err != nil {
 		return nil, mapErr(err)
 	}
 	defer rows.Close()
+	var all []bucket.Object
+	var arms []int
 	for rows.Next() {
 		var arm int
 		o, err := scanListed(bucketID, arm0{&arm, rows})
 		if err != nil {
 			return nil, mapErr(err)
 		}
-		switch arm {
-		case 0:
-			keys = append(keys, o)
-		case 1:
-			dirs = append(dirs, o)
-		default:
-			first = append(first, o)
-		}
+		all, arms = append(all, o), append(arms, arm)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, mapErr(err)
 	}
-	// Each read is in order; a union's arms come back in turn on both
-	// engines, which SQL does not promise, so this checks it.
+	// The reads are each in order, and the arms of a union come back in
+	// turn on both engines, though SQL does not promise it: then the key
+	// in lq.After's subdirectory (before every other: they are after
+	// lq.After and not in it) comes first, and the keys and the
+	// subdirectories, merged, follow. Otherwise the rows are sorted.
 	byKey := func(a, b bucket.Object) int { return strings.Compare(a.Key, b.Key) }
-	for _, l := range [][]bucket.Object{keys, dirs} {
-		if !slices.IsSortedFunc(l, byKey) {
-			slices.SortFunc(l, byKey)
+	keys, _ := slices.BinarySearch(arms, 1) // where the keys start
+	dirs, _ := slices.BinarySearch(arms, 2) // and the subdirectories
+	switch {
+	case !slices.IsSorted(arms) || !slices.IsSortedFunc(all[keys:dirs], byKey) || !slices.IsSortedFunc(all[dirs:], byKey):
+		slices.SortFunc(all, byKey)
+	case keys < dirs && dirs < len(all) && all[dirs-1].Key > all[dirs].Key:
+		out := append(make([]bucket.Object, 0, min(lq.Limit, len(all))), all[:keys]...)
+		k, d := all[keys:dirs], all[dirs:]
+		for len(out) < lq.Limit && (len(k) > 0 || len(d) > 0) {
+			if len(d) == 0 || len(k) > 0 && k[0].Key < d[0].Key {
+				out, k = append(out, k[0]), k[1:]
+			} else {
+				out, d = append(out, d[0]), d[1:]
+			}
 		}
+		all = out
 	}
-	// The key inside lq.After's subdirectory is before the others: they
-	// are after lq.After and not in that subdirectory.
-	out := append(make([]bucket.Object, 0, min(lq.Limit, len(first)+len(keys)+len(dirs))), first...)
-	for len(out) < lq.Limit && (len(keys) > 0 || len(dirs) > 0) {
-		if len(dirs) == 0 || len(keys) > 0 && keys[0].Key < dirs[0].Key {
-			out, keys = append(out, keys[0]), keys[1:]
-		} else {
-			out, dirs = append(out, dirs[0]), dirs[1:]
-		}
-	}
-	return out, nil
+	return all[:min(lq.Limit, len(all))], nil
 }
 
 // arm0 scans a row's first column, which says which read it came from,
