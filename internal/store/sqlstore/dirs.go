@@ -29,8 +29,10 @@ import (
 // committed), and SQLite has one writer. No other lock is taken.
 
 // dirnameSQL is a key's directory: up to and including its last "/",
-// "" without one. objects_dirname indexes this expression; a query must
-// spell it the same for the planner to use the index.
+// "" without one (rtrim drops the trailing characters that are not "/";
+// keys are valid UTF-8, bucket.ValidKey, so characters and bytes agree
+// on both engines). objects_dirname indexes this expression; a query
+// must spell it the same for the planner to use the index.
 const dirnameSQL = "rtrim(key_name, replace(key_name, '/', ''))"
 
 // sqlAddDir records a directory; prepared on SQLite's writer, as it runs
