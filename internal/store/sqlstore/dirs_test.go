@@ -59,6 +59,13 @@ func openEngine(t *testing.T, engine sqlstore.Engine) (st *sqlstore.Store, db *s
 	return st, db, bucketID, dsn
 }
 
+// eachEngine runs test on SQLite and on PostgreSQL.
+func eachEngine(t *testing.T, test func(t *testing.T, engine sqlstore.Engine)) {
+	for _, engine := range []sqlstore.Engine{sqlstore.SQLite, sqlstore.Postgres} {
+		t.Run(string(engine), func(t *testing.T) { test(t, engine) })
+	}
+}
+
 // dirRow is one row of object_dirs.
 type dirRow struct{ Parent, Dir string }
 
@@ -145,74 +152,72 @@ func asListed(rows []bucket.Object, prefix string) []listed {
 // object_dirs) and through the skip scan, and requires the same keys,
 // with the same sizes, ETags and times, and the same common prefixes.
 func TestDirListingMatchesSkipScan(t *testing.T) {
-	for _, engine := range []sqlstore.Engine{sqlstore.SQLite, sqlstore.Postgres} {
-		t.Run(string(engine), func(t *testing.T) {
-			ctx := context.Background()
-			st, db, bid, _ := openEngine(t, engine)
-			rng := rand.New(rand.NewPCG(3, 4))
-			word := func(n int) string {
-				var b strings.Builder
-				for range n {
-					b.WriteString(dirAlphabet[rng.IntN(len(dirAlphabet))])
+	eachEngine(t, func(t *testing.T, engine sqlstore.Engine) {
+		ctx := context.Background()
+		st, db, bid, _ := openEngine(t, engine)
+		rng := rand.New(rand.NewPCG(3, 4))
+		word := func(n int) string {
+			var b strings.Builder
+			for range n {
+				b.WriteString(dirAlphabet[rng.IntN(len(dirAlphabet))])
+			}
+			return b.String()
+		}
+		set := map[string]bool{"a": true, "a/x": true, "a/": true, "a/b/": true, "a/b/c": true, "/": true, "//x": true, "é/\U0001D11E/z": true}
+		for len(set) < 160 {
+			set[word(1+rng.IntN(7))] = true
+		}
+		var keys []string
+		for k := range set {
+			keys = append(keys, k)
+			if _, err := st.PutObject(ctx, bucket.Object{BucketID: bid, Key: k, Inline: []byte(k), Size: int64(len(k)), ETag: "e-" + k,
+				Modified: time.UnixMicro(int64(1000 + len(keys)))}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sort.Strings(keys)
+		checkDirs(t, db, "after the puts")
+		prefixes := []string{"", "zz/", "a/b/c/", "\U0001D11E/"}
+		for _, k := range keys {
+			for i := range len(k) {
+				if k[i] == '/' && !slices.Contains(prefixes, k[:i+1]) {
+					prefixes = append(prefixes, k[:i+1])
 				}
-				return b.String()
 			}
-			set := map[string]bool{"a": true, "a/x": true, "a/": true, "a/b/": true, "a/b/c": true, "/": true, "//x": true, "é/\U0001D11E/z": true}
-			for len(set) < 160 {
-				set[word(1+rng.IntN(7))] = true
+		}
+		queries := 0
+		for _, prefix := range prefixes {
+			full, err := st.ListObjectsSkipScan(ctx, bid, bucket.ListQuery{Prefix: prefix, Delimiter: "/", Limit: 1000})
+			if err != nil {
+				t.Fatal(err)
 			}
-			var keys []string
-			for k := range set {
-				keys = append(keys, k)
-				if _, err := st.PutObject(ctx, bucket.Object{BucketID: bid, Key: k, Inline: []byte(k), Size: int64(len(k)), ETag: "e-" + k,
-					Modified: time.UnixMicro(int64(1000 + len(keys)))}); err != nil {
-					t.Fatal(err)
+			afters := []string{"", prefix, strings.TrimSuffix(prefix, "/"), word(2), word(4)}
+			for _, o := range full {
+				afters = append(afters, o.Key, o.Key+"\x01")
+				if i := strings.IndexByte(o.Key[len(prefix):], '/'); i >= 0 {
+					afters = append(afters, o.Key[:len(prefix)+i+1], o.Key[:len(prefix)+i])
 				}
 			}
-			sort.Strings(keys)
-			checkDirs(t, db, "after the puts")
-			prefixes := []string{"", "zz/", "a/b/c/", "\U0001D11E/"}
-			for _, k := range keys {
-				for i := range len(k) {
-					if k[i] == '/' && !slices.Contains(prefixes, k[:i+1]) {
-						prefixes = append(prefixes, k[:i+1])
+			for _, after := range afters {
+				for _, limit := range []int{1, 2, 3, 1000} {
+					lq := bucket.ListQuery{Prefix: prefix, After: after, Delimiter: "/", Limit: limit}
+					want, err := st.ListObjectsSkipScan(ctx, bid, lq)
+					if err != nil {
+						t.Fatal(err)
+					}
+					got, err := st.ListObjects(ctx, bid, lq)
+					if err != nil {
+						t.Fatal(err)
+					}
+					queries++
+					if diff := cmp.Diff(asListed(want, prefix), asListed(got, prefix)); diff != "" {
+						t.Fatalf("prefix %q after %q limit %d: (-skip scan +directory listing)\n%s", prefix, after, limit, diff)
 					}
 				}
 			}
-			queries := 0
-			for _, prefix := range prefixes {
-				full, err := st.ListObjectsSkipScan(ctx, bid, bucket.ListQuery{Prefix: prefix, Delimiter: "/", Limit: 1000})
-				if err != nil {
-					t.Fatal(err)
-				}
-				afters := []string{"", prefix, strings.TrimSuffix(prefix, "/"), word(2), word(4)}
-				for _, o := range full {
-					afters = append(afters, o.Key, o.Key+"\x01")
-					if i := strings.IndexByte(o.Key[len(prefix):], '/'); i >= 0 {
-						afters = append(afters, o.Key[:len(prefix)+i+1], o.Key[:len(prefix)+i])
-					}
-				}
-				for _, after := range afters {
-					for _, limit := range []int{1, 2, 3, 1000} {
-						lq := bucket.ListQuery{Prefix: prefix, After: after, Delimiter: "/", Limit: limit}
-						want, err := st.ListObjectsSkipScan(ctx, bid, lq)
-						if err != nil {
-							t.Fatal(err)
-						}
-						got, err := st.ListObjects(ctx, bid, lq)
-						if err != nil {
-							t.Fatal(err)
-						}
-						queries++
-						if diff := cmp.Diff(asListed(want, prefix), asListed(got, prefix)); diff != "" {
-							t.Fatalf("prefix %q after %q limit %d: (-skip scan +directory listing)\n%s", prefix, after, limit, diff)
-						}
-					}
-				}
-			}
-			t.Logf("%d listings over %d keys and %d prefixes agree", queries, len(keys), len(prefixes))
-		})
-	}
+		}
+		t.Logf("%d listings over %d keys and %d prefixes agree", queries, len(keys), len(prefixes))
+	})
 }
 
 // TestObjectDirsMaintained changes a bucket's keys in every way that
@@ -222,137 +227,133 @@ func TestDirListingMatchesSkipScan(t *testing.T) {
 // completes) and checks object_dirs against objects after each step; a
 // migration onto existing objects fills it the same way.
 func TestObjectDirsMaintained(t *testing.T) {
-	for _, engine := range []sqlstore.Engine{sqlstore.SQLite, sqlstore.Postgres} {
-		t.Run(string(engine), func(t *testing.T) {
-			ctx := context.Background()
-			st, db, bid, _ := openEngine(t, engine)
-			now := time.Now()
-			put := func(key string) bucket.Committed {
-				t.Helper()
-				c, err := st.PutObject(ctx, bucket.Object{BucketID: bid, Key: key, Inline: []byte("x"), Size: 1, ETag: "e", Modified: now})
-				if err != nil {
-					t.Fatalf("put %s: %v", key, err)
-				}
-				return c
-			}
-			del := func(key string) bucket.Committed {
-				t.Helper()
-				c, err := st.DeleteObject(ctx, bid, key, now)
-				if err != nil {
-					t.Fatalf("delete %s: %v", key, err)
-				}
-				return c
-			}
-			delVersion := func(key, vid string) {
-				t.Helper()
-				if _, err := st.DeleteVersion(ctx, bid, key, vid, func(bucket.Object) error { return nil }); err != nil {
-					t.Fatalf("delete version %s of %s: %v", vid, key, err)
-				}
-			}
-			for _, k := range []string{"a/b/c", "a/b/d", "a/e", "a/", "x/y/", "top", "é/\U0001D11E/z", "//k"} {
-				put(k)
-			}
-			put("a/b/c") // overwrite
-			checkDirs(t, db, "puts")
-			for _, k := range []string{"a/b/c", "x/y/", "//k", "a/b/d"} {
-				del(k)
-				checkDirs(t, db, "delete "+k)
-			}
-
-			if err := st.SetVersioning(ctx, bid, bucket.VersioningEnabled); err != nil {
-				t.Fatal(err)
-			}
-			v1 := put("v/w/k").VersionID
-			v2 := put("v/w/k").VersionID
-			checkDirs(t, db, "versioned puts")
-			marker := del("v/w/k").VersionID
-			checkDirs(t, db, "delete marker")
-			delVersion("v/w/k", marker) // v2 is current again
-			checkDirs(t, db, "delete marker removed")
-			delVersion("v/w/k", v2) // v1 is promoted
-			checkDirs(t, db, "current version removed")
-			delVersion("v/w/k", v1) // no version left
-			checkDirs(t, db, "last version removed")
-
-			// Lifecycle expiry: a delete marker in a versioned bucket, a
-			// delete in a never versioned one.
-			put("exp/v/1")
-			cur, err := st.GetObject(ctx, bid, "exp/v/1")
+	eachEngine(t, func(t *testing.T, engine sqlstore.Engine) {
+		ctx := context.Background()
+		st, db, bid, _ := openEngine(t, engine)
+		now := time.Now()
+		put := func(key string) bucket.Committed {
+			t.Helper()
+			c, err := st.PutObject(ctx, bucket.Object{BucketID: bid, Key: key, Inline: []byte("x"), Size: 1, ETag: "e", Modified: now})
 			if err != nil {
-				t.Fatal(err)
+				t.Fatalf("put %s: %v", key, err)
 			}
-			if n, _, err := st.ExpireObjects(ctx, bid, []bucket.Object{cur}, now); err != nil || n != 1 {
-				t.Fatalf("expire in a versioned bucket: %d, %v", n, err)
+			return c
+		}
+		del := func(key string) bucket.Committed {
+			t.Helper()
+			c, err := st.DeleteObject(ctx, bid, key, now)
+			if err != nil {
+				t.Fatalf("delete %s: %v", key, err)
 			}
-			checkDirs(t, db, "versioned expiry")
+			return c
+		}
+		delVersion := func(key, vid string) {
+			t.Helper()
+			if _, err := st.DeleteVersion(ctx, bid, key, vid, func(bucket.Object) error { return nil }); err != nil {
+				t.Fatalf("delete version %s of %s: %v", vid, key, err)
+			}
+		}
+		for _, k := range []string{"a/b/c", "a/b/d", "a/e", "a/", "x/y/", "top", "é/\U0001D11E/z", "//k"} {
+			put(k)
+		}
+		put("a/b/c") // overwrite
+		checkDirs(t, db, "puts")
+		for _, k := range []string{"a/b/c", "x/y/", "//k", "a/b/d"} {
+			del(k)
+			checkDirs(t, db, "delete "+k)
+		}
 
-			// Multipart complete into a new directory.
-			u := bucket.Upload{ID: "up-1", BucketID: bid, Key: "mp/dir/obj", Initiated: now}
-			if err := st.CreateUpload(ctx, u); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := st.PutPart(ctx, bucket.Part{UploadID: u.ID, Number: 1, BlobID: "blob-part-1", Size: 5, ETag: "p1", Modified: now}); err != nil {
-				t.Fatal(err)
-			}
-			if _, _, err := st.CompleteUpload(ctx, bid, u.ID, bucket.Object{BucketID: bid, Key: u.Key, Size: 5, ETag: "m-1", Parts: 1,
-				Manifest: []string{"blob-part-1"}, Modified: now}); err != nil {
-				t.Fatal(err)
-			}
-			checkDirs(t, db, "multipart complete")
+		if err := st.SetVersioning(ctx, bid, bucket.VersioningEnabled); err != nil {
+			t.Fatal(err)
+		}
+		v1 := put("v/w/k").VersionID
+		v2 := put("v/w/k").VersionID
+		checkDirs(t, db, "versioned puts")
+		marker := del("v/w/k").VersionID
+		checkDirs(t, db, "delete marker")
+		delVersion("v/w/k", marker) // v2 is current again
+		checkDirs(t, db, "delete marker removed")
+		delVersion("v/w/k", v2) // v1 is promoted
+		checkDirs(t, db, "current version removed")
+		delVersion("v/w/k", v1) // no version left
+		checkDirs(t, db, "last version removed")
 
-			// Expiry in a bucket never versioned deletes the key.
-			if err := st.CreateBucket(ctx, bucket.Bucket{ID: "bucket-2", Name: "b2", ProjectID: "project-1", Region: "local-1", ACL: "private", Created: now}); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := st.PutObject(ctx, bucket.Object{BucketID: "bucket-2", Key: "exp/u/1", Inline: []byte("x"), Size: 1, ETag: "e", Modified: now}); err != nil {
-				t.Fatal(err)
-			}
-			checkDirs(t, db, "put into a second bucket")
-			if n, _, err := st.ExpireObjects(ctx, "bucket-2", []bucket.Object{{Key: "exp/u/1", Modified: now}}, now); err != nil || n != 1 {
-				t.Fatalf("expire in a bucket never versioned: %d, %v", n, err)
-			}
-			checkDirs(t, db, "expiry")
-			// Suspended versioning: a null version put, then its marker.
-			if err := st.SetVersioning(ctx, bid, bucket.VersioningSuspended); err != nil {
-				t.Fatal(err)
-			}
-			put("s/n/1")
-			put("s/n/1")
-			checkDirs(t, db, "null version puts")
-			del("s/n/1")
-			checkDirs(t, db, "null delete marker")
-		})
-	}
+		// Lifecycle expiry: a delete marker in a versioned bucket, a
+		// delete in a never versioned one.
+		put("exp/v/1")
+		cur, err := st.GetObject(ctx, bid, "exp/v/1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, _, err := st.ExpireObjects(ctx, bid, []bucket.Object{cur}, now); err != nil || n != 1 {
+			t.Fatalf("expire in a versioned bucket: %d, %v", n, err)
+		}
+		checkDirs(t, db, "versioned expiry")
+
+		// Multipart complete into a new directory.
+		u := bucket.Upload{ID: "up-1", BucketID: bid, Key: "mp/dir/obj", Initiated: now}
+		if err := st.CreateUpload(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.PutPart(ctx, bucket.Part{UploadID: u.ID, Number: 1, BlobID: "blob-part-1", Size: 5, ETag: "p1", Modified: now}); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := st.CompleteUpload(ctx, bid, u.ID, bucket.Object{BucketID: bid, Key: u.Key, Size: 5, ETag: "m-1", Parts: 1,
+			Manifest: []string{"blob-part-1"}, Modified: now}); err != nil {
+			t.Fatal(err)
+		}
+		checkDirs(t, db, "multipart complete")
+
+		// Expiry in a bucket never versioned deletes the key.
+		if err := st.CreateBucket(ctx, bucket.Bucket{ID: "bucket-2", Name: "b2", ProjectID: "project-1", Region: "local-1", ACL: "private", Created: now}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.PutObject(ctx, bucket.Object{BucketID: "bucket-2", Key: "exp/u/1", Inline: []byte("x"), Size: 1, ETag: "e", Modified: now}); err != nil {
+			t.Fatal(err)
+		}
+		checkDirs(t, db, "put into a second bucket")
+		if n, _, err := st.ExpireObjects(ctx, "bucket-2", []bucket.Object{{Key: "exp/u/1", Modified: now}}, now); err != nil || n != 1 {
+			t.Fatalf("expire in a bucket never versioned: %d, %v", n, err)
+		}
+		checkDirs(t, db, "expiry")
+		// Suspended versioning: a null version put, then its marker.
+		if err := st.SetVersioning(ctx, bid, bucket.VersioningSuspended); err != nil {
+			t.Fatal(err)
+		}
+		put("s/n/1")
+		put("s/n/1")
+		checkDirs(t, db, "null version puts")
+		del("s/n/1")
+		checkDirs(t, db, "null delete marker")
+	})
 }
 
 // TestObjectDirsMigration applies the migration that makes object_dirs
 // to a database whose objects exist already: it fills the table with
 // their directories.
 func TestObjectDirsMigration(t *testing.T) {
-	for _, engine := range []sqlstore.Engine{sqlstore.SQLite, sqlstore.Postgres} {
-		t.Run(string(engine), func(t *testing.T) {
-			ctx := context.Background()
-			st, db, bid, dsn := openEngine(t, engine)
-			for _, q := range []string{"DROP INDEX objects_dirname", "DROP TABLE object_dirs", "DELETE FROM goose_db_version WHERE version_id = 340"} {
-				if _, err := db.ExecContext(ctx, q); err != nil {
-					t.Fatal(err)
-				}
-			}
-			for i, k := range []string{"a/b/c", "a/b/d", "a/e", "a/", "x/y/", "top", "é/\U0001D11E/z", "//k", "/", "p/q/r/s/t"} {
-				if _, err := db.ExecContext(ctx, "INSERT INTO objects (bucket_id, key_name, blob_id, size, etag, modified_at) VALUES ($1, $2, '', 0, 'e', $3)",
-					bid, k, i); err != nil {
-					t.Fatal(err)
-				}
-			}
-			st.Close()
-			st2, err := sqlstore.Open(ctx, dsn)
-			if err != nil {
+	eachEngine(t, func(t *testing.T, engine sqlstore.Engine) {
+		ctx := context.Background()
+		st, db, bid, dsn := openEngine(t, engine)
+		for _, q := range []string{"DROP INDEX objects_dirname", "DROP TABLE object_dirs", "DELETE FROM goose_db_version WHERE version_id = 340"} {
+			if _, err := db.ExecContext(ctx, q); err != nil {
 				t.Fatal(err)
 			}
-			st2.Close()
-			checkDirs(t, db, "migration")
-		})
-	}
+		}
+		for i, k := range []string{"a/b/c", "a/b/d", "a/e", "a/", "x/y/", "top", "é/\U0001D11E/z", "//k", "/", "p/q/r/s/t"} {
+			if _, err := db.ExecContext(ctx, "INSERT INTO objects (bucket_id, key_name, blob_id, size, etag, modified_at) VALUES ($1, $2, '', 0, 'e', $3)",
+				bid, k, i); err != nil {
+				t.Fatal(err)
+			}
+		}
+		st.Close()
+		st2, err := sqlstore.Open(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st2.Close()
+		checkDirs(t, db, "migration")
+	})
 }
 
 // TestObjectDirsRace races, in many directories at once and round
@@ -364,48 +365,46 @@ func TestObjectDirsMigration(t *testing.T) {
 // later write to the directory would mend what a race broke, so the
 // check is made before one.
 func TestObjectDirsRace(t *testing.T) {
-	for _, engine := range []sqlstore.Engine{sqlstore.SQLite, sqlstore.Postgres} {
-		t.Run(string(engine), func(t *testing.T) {
-			ctx := context.Background()
-			st, db, bid, _ := openEngine(t, engine)
-			const dirs, rounds = 8, 25
-			key := func(d, k int) string { return fmt.Sprintf("t%d/r%d/k%d", d%2, d, k) }
+	eachEngine(t, func(t *testing.T, engine sqlstore.Engine) {
+		ctx := context.Background()
+		st, db, bid, _ := openEngine(t, engine)
+		const dirs, rounds = 8, 25
+		key := func(d, k int) string { return fmt.Sprintf("t%d/r%d/k%d", d%2, d, k) }
+		for d := range dirs {
+			if _, err := st.PutObject(ctx, bucket.Object{BucketID: bid, Key: key(d, 1), Inline: []byte("x"), Size: 1, ETag: "e", Modified: time.Now()}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for r := range rounds {
+			// Each directory holds key r%2+1 only; put the other, delete it.
+			in, out := r%2, (r+1)%2
+			start := make(chan struct{})
+			var wg sync.WaitGroup
+			errc := make(chan error, 2*dirs)
 			for d := range dirs {
-				if _, err := st.PutObject(ctx, bucket.Object{BucketID: bid, Key: key(d, 1), Inline: []byte("x"), Size: 1, ETag: "e", Modified: time.Now()}); err != nil {
-					t.Fatal(err)
-				}
+				wg.Add(2)
+				go func() {
+					defer wg.Done()
+					<-start
+					if _, err := st.PutObject(ctx, bucket.Object{BucketID: bid, Key: key(d, in), Inline: []byte("x"), Size: 1, ETag: "e", Modified: time.Now()}); err != nil {
+						errc <- err
+					}
+				}()
+				go func() {
+					defer wg.Done()
+					<-start
+					if _, err := st.DeleteObject(ctx, bid, key(d, out), time.Now()); err != nil {
+						errc <- err
+					}
+				}()
 			}
-			for r := range rounds {
-				// Each directory holds key r%2+1 only; put the other, delete it.
-				in, out := r%2, (r+1)%2
-				start := make(chan struct{})
-				var wg sync.WaitGroup
-				errc := make(chan error, 2*dirs)
-				for d := range dirs {
-					wg.Add(2)
-					go func() {
-						defer wg.Done()
-						<-start
-						if _, err := st.PutObject(ctx, bucket.Object{BucketID: bid, Key: key(d, in), Inline: []byte("x"), Size: 1, ETag: "e", Modified: time.Now()}); err != nil {
-							errc <- err
-						}
-					}()
-					go func() {
-						defer wg.Done()
-						<-start
-						if _, err := st.DeleteObject(ctx, bid, key(d, out), time.Now()); err != nil {
-							errc <- err
-						}
-					}()
-				}
-				close(start)
-				wg.Wait()
-				close(errc)
-				for err := range errc {
-					t.Fatal(err)
-				}
-				checkDirs(t, db, fmt.Sprintf("round %d", r))
+			close(start)
+			wg.Wait()
+			close(errc)
+			for err := range errc {
+				t.Fatal(err)
 			}
-		})
-	}
+			checkDirs(t, db, fmt.Sprintf("round %d", r))
+		}
+	})
 }
