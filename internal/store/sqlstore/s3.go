@@ -690,12 +690,12 @@ func (s *Store) DeleteObject(ctx context.Context, bucketID, key string, at time.
 // delimiter "/" at the top or at a directory two range scans (listDir),
 // or with another delimiter a skip scan (see skipScan). The last two
 // return a common prefix as one row alone (no size, ETag or time): its
-// first key, or listDir's subdirectory its name, which rolls up into the
-// same common prefix. The objects
-// carry what listings show (key, size, ETag, time, and the metadata of
-// objects that have a storage class); fetching and converting the other
-// columns was most of a page's cost, and decoding every row's metadata a
-// sixth of what remained.
+// first key, or for a subdirectory listDir read its name, which rolls up
+// into the same common prefix. The objects carry what listings show
+// (key, size, ETag, time, and the metadata of objects that have a
+// storage class); fetching and converting the other columns was most of
+// a page's cost, and decoding every row's metadata a sixth of what
+// remained.
 func (s *Store) ListObjects(ctx context.Context, bucketID string, lq bucket.ListQuery) ([]bucket.Object, error) {
 	if dirListing(lq) {
 		return s.listDir(ctx, bucketID, lq)
