@@ -316,6 +316,14 @@ func TestObjectDirsMaintained(t *testing.T) {
 			t.Fatalf("expire in a bucket never versioned: %d, %v", n, err)
 		}
 		checkDirs(t, db, "expiry")
+		// Its bucket, empty now, is deleted without a row left behind.
+		if err := st.DeleteBucket(ctx, "bucket-2", now); err != nil {
+			t.Fatal(err)
+		}
+		var left int
+		if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM object_dirs WHERE bucket_id = 'bucket-2'").Scan(&left); err != nil || left != 0 {
+			t.Fatalf("a deleted bucket keeps %d directories (%v)", left, err)
+		}
 		// Suspended versioning: a null version put, then its marker.
 		if err := st.SetVersioning(ctx, bid, bucket.VersioningSuspended); err != nil {
 			t.Fatal(err)
