@@ -22,7 +22,7 @@ import (
 
 // openEngine opens a store on a fresh database of engine with one empty
 // bucket, a second connection to look at its tables, and its DSN.
-func openEngine(t *testing.T, engine sqlstore.Engine) (st *sqlstore.Store, db *sql.DB, bucketID, dsn string) {
+func openEngine(t testing.TB, engine sqlstore.Engine) (st *sqlstore.Store, db *sql.DB, bucketID, dsn string) {
 	t.Helper()
 	ctx := context.Background()
 	driver, raw := "pgx", ""
@@ -72,7 +72,7 @@ type dirRow struct{ Parent, Dir string }
 // checkDirs requires object_dirs to hold exactly the directories of the
 // keys of objects: every prefix of a key that ends in "/", with its
 // parent.
-func checkDirs(t *testing.T, db *sql.DB, what string) {
+func checkDirs(t testing.TB, db *sql.DB, what string) {
 	t.Helper()
 	want := map[string][]dirRow{}
 	seen := map[string]bool{}
@@ -415,4 +415,67 @@ func TestObjectDirsRace(t *testing.T) {
 			checkDirs(t, db, fmt.Sprintf("round %d", r))
 		}
 	})
+}
+
+// BenchmarkDirListing times, on each engine, a page of 1000 keys, the
+// bucket's top with delimiter "/" (1000 common prefixes, by object_dirs)
+// and the same page by the skip scan, over 200,000 keys in 2000
+// directories, and reports each as a ratio to the page of keys timed in
+// the same iterations (the goal: about 1).
+//
+//	go test ./internal/store/sqlstore -run '^$' -bench DirListing
+func BenchmarkDirListing(b *testing.B) {
+	const keys, dirs = 200000, 2000
+	for _, engine := range []sqlstore.Engine{sqlstore.SQLite, sqlstore.Postgres} {
+		b.Run(string(engine), func(b *testing.B) {
+			ctx := context.Background()
+			st, db, bid, _ := openEngine(b, engine)
+			fill := "WITH RECURSIVE i(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM i WHERE n + 1 < $2) " +
+				"SELECT $1, printf('p%04d/%08d', n / $3, n), '', 0, 'e', 0 FROM i"
+			if engine == sqlstore.Postgres {
+				fill = "SELECT $1, format('p%s/%s', lpad((n / $3)::text, 4, '0'), lpad(n::text, 8, '0')), '', 0, 'e', 0 FROM generate_series(0, $2::int - 1) n"
+			}
+			// The keys straight into objects and their directories into
+			// object_dirs, as the migration records them: puts would take
+			// minutes.
+			for _, f := range []struct {
+				q    string
+				args []any
+			}{
+				{"INSERT INTO objects (bucket_id, key_name, blob_id, size, etag, modified_at) " + fill, []any{bid, keys, keys / dirs}},
+				{"INSERT INTO object_dirs (bucket_id, parent, dir) SELECT DISTINCT bucket_id, '', rtrim(key_name, replace(key_name, '/', '')) FROM objects " +
+					"WHERE bucket_id = $1 ON CONFLICT DO NOTHING", []any{bid}},
+				{"ANALYZE", nil},
+			} {
+				if _, err := db.ExecContext(ctx, f.q, f.args...); err != nil {
+					b.Fatalf("%s: %v", f.q, err)
+				}
+			}
+			pages := []struct {
+				name string
+				list func(context.Context, string, bucket.ListQuery) ([]bucket.Object, error)
+				q    bucket.ListQuery
+			}{
+				{"keys", st.ListObjects, bucket.ListQuery{Limit: 1000}},
+				{"dirs", st.ListObjects, bucket.ListQuery{Delimiter: "/", Limit: 1000}},
+				{"skipscan", st.ListObjectsSkipScan, bucket.ListQuery{Delimiter: "/", Limit: 1000}},
+			}
+			spent := make([]time.Duration, len(pages))
+			b.ResetTimer()
+			for range b.N {
+				for i, p := range pages {
+					t0 := time.Now()
+					rows, err := p.list(ctx, bid, p.q)
+					if err != nil || len(rows) != 1000 {
+						b.Fatalf("%s: %d rows, %v", p.name, len(rows), err)
+					}
+					spent[i] += time.Since(t0)
+				}
+			}
+			for i, p := range pages[1:] {
+				b.ReportMetric(float64(spent[i+1])/float64(spent[0]), p.name+"/keys")
+			}
+			b.ReportMetric(float64(spent[0].Microseconds())/float64(b.N)/1000, "ms/keys-page")
+		})
+	}
 }
