@@ -36,7 +36,13 @@ import (
 //
 // and on PostgreSQL the same with generate_series(0, 999999) for i and
 // format('p%s/%s', lpad((n / 10000)::text, 4, '0'), lpad(n::text, 8, '0')),
-// then VACUUM ANALYZE objects.
+// then VACUUM ANALYZE objects. On both, then record the directories
+// (object_dirs, which the store keeps for delimiter listings):
+//
+//	INSERT INTO object_dirs (bucket_id, parent, dir)
+//	SELECT DISTINCT bucket_id, '', rtrim(key_name, replace(key_name, '/', '')) FROM objects
+//	WHERE bucket_id = (SELECT id FROM buckets WHERE name = 'bench-s3-scale-1000000-100' AND deleted_at IS NULL)
+//	ON CONFLICT DO NOTHING;
 func listScale(ctx context.Context, cl *awss3.Client, c config) ([]metric, error) {
 	if c.scaleKeys < 2 || c.scalePrefixes < 1 || c.scalePrefixes > 10000 || c.reps < 1 {
 		return nil, fmt.Errorf("listscale needs -scale-keys ≥ 2, -scale-prefixes from 1 to 10000 and -reps ≥ 1")

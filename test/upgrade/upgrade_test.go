@@ -31,6 +31,9 @@ import (
 // the last landing that changed the schema when cutting a release.
 const previousRelease = "0a8ecbb"
 
+// oldDirKeys is how many keys the old release puts into directory a/.
+const oldDirKeys = 40
+
 // buildRelease exports commit from the repository's history (git
 // archive: the repository and its worktrees stay untouched) and builds
 // its binary as `make build` did then.
@@ -108,13 +111,22 @@ func fill(t *testing.T, n *testenv.Node) fixture {
 	n.Must("POST", "/api/v1/tokens", obj{"name": "ci"}, &o)
 	f.token = o["token"].(string)
 
-	f.bucket, f.key, f.body = "assets", "logo.txt", "kept across the upgrade\n"
+	f.bucket, f.key, f.body = "assets", "img/logo.txt", "kept across the upgrade\n"
 	n.Must("POST", "/api/v1/projects/"+f.project+"/buckets", obj{"name": f.bucket}, nil)
 	n.Must("POST", "/api/v1/projects/"+f.project+"/credentials", obj{"description": "upgrade"}, &o)
 	f.access, f.secret = o["access_key_id"].(string), o["secret_access_key"].(string)
 	if _, err := s3Client(n, f.access, f.secret).PutObject(ctx, &s3.PutObjectInput{Bucket: &f.bucket, Key: &f.key,
 		Body: strings.NewReader(f.body)}); err != nil {
 		t.Fatalf("put object through the old release: %v", err)
+	}
+	// A directory of more keys than the S3 handler reads before it lists
+	// by directory, sorting before img/: a listing of the bucket's top
+	// then finds img/ among the directories the upgrade recorded.
+	for i := range oldDirKeys {
+		k := fmt.Sprintf("a/%02d", i)
+		if _, err := s3Client(n, f.access, f.secret).PutObject(ctx, &s3.PutObjectInput{Bucket: &f.bucket, Key: &k, Body: strings.NewReader("a")}); err != nil {
+			t.Fatalf("put %s through the old release: %v", k, err)
+		}
 	}
 
 	n.Must("POST", "/api/v1/instances", obj{"name": "vm", "project_id": f.project}, &o)
@@ -199,8 +211,15 @@ func check(t *testing.T, n *testenv.Node, f fixture) {
 		t.Errorf("old object reads %q", b)
 	}
 	l, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &f.bucket})
-	if err != nil || len(l.Contents) != 1 {
+	if err != nil || len(l.Contents) != 1+oldDirKeys {
 		t.Errorf("list the old bucket: %v %d", err, len(l.Contents))
+	}
+	// A delimiter listing reads the directories the upgrade recorded
+	// for the old keys.
+	slash := "/"
+	l, err = c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &f.bucket, Delimiter: &slash})
+	if err != nil || len(l.Contents) != 0 || len(l.CommonPrefixes) != 2 || *l.CommonPrefixes[0].Prefix != "a/" || *l.CommonPrefixes[1].Prefix != "img/" {
+		t.Errorf("list the old bucket by directory: %v %d keys %v", err, len(l.Contents), l.CommonPrefixes)
 	}
 	newKey := "after.txt"
 	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: &f.bucket, Key: &newKey, Body: strings.NewReader("new")}); err != nil {

@@ -338,9 +338,10 @@ func PrefixEnd(prefix string) (end string, ok bool) {
 // ListQuery selects objects for a listing page: keys starting with Prefix
 // and greater than After, in byte order, at most Limit of them. With a
 // Delimiter, the keys that contain it after Prefix roll up into common
-// prefixes (as S3 lists them), and only the first key of each is
-// returned, alone (no size, ETag or time): the store skips the rest, so a
-// page of common prefixes costs what a page of keys does.
+// prefixes (as S3 lists them), and each is returned as one key alone (no
+// size, ETag or time) that rolls up into it, its first key or the common
+// prefix itself: the store skips the rest, so a page of common prefixes
+// costs what a page of keys does.
 type ListQuery struct {
 	Prefix    string
 	After     string

@@ -71,6 +71,9 @@ func (s *Store) ExpireObjects(ctx context.Context, bucketID string, listed []buc
 			if _, err := tx.ExecContext(ctx, "DELETE FROM objects WHERE bucket_id = $1 AND key_name = $2", bucketID, o.Key); err != nil {
 				return fmt.Errorf("delete object: %w", mapErr(err))
 			}
+			if err := s.removeDirs(ctx, tx, bucketID, o.Key); err != nil {
+				return err
+			}
 			f, err := old.free(ctx, tx)
 			if err != nil {
 				return err

@@ -2,9 +2,7 @@ package sqlstore_test
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -21,29 +19,8 @@ import (
 // committing afterwards.
 func TestPutGroupSavepoints(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "stowage.db")
-	st, err := sqlstore.Open(ctx, "sqlite:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	st, db, _, _ := openEngine(t, sqlstore.SQLite)
 	now := time.Now()
-	for _, q := range []string{
-		fmt.Sprintf("INSERT INTO organisations (id, name, created_at) VALUES ('org-1', 'org', %d)", now.Unix()),
-		fmt.Sprintf("INSERT INTO projects (id, organisation_id, name, created_at) VALUES ('project-1', 'org-1', 'p', %d)", now.Unix()),
-	} {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := st.CreateBucket(ctx, bucket.Bucket{ID: "bucket-1", Name: "b1", ProjectID: "project-1", Region: "local-1", ACL: "private", Created: now}); err != nil {
-		t.Fatal(err)
-	}
 	for round := range 3 {
 		const n = 32
 		var wg sync.WaitGroup

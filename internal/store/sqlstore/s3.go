@@ -475,6 +475,9 @@ func (s *Store) replaceObject(ctx context.Context, tx *sql.Tx, o bucket.Object) 
 		if err != nil {
 			return nil, fmt.Errorf("insert object: %w", mapErr(err))
 		}
+		if err := s.addDirs(ctx, tx, o.BucketID, o.Key); err != nil {
+			return nil, err
+		}
 		return nil, s.bumpUsage(ctx, tx, o.BucketID, o.Size, 1)
 	}
 	_, err = s.txExec(ctx, tx, sqlUpdateObject,
@@ -665,6 +668,9 @@ func (s *Store) DeleteObject(ctx context.Context, bucketID, key string, at time.
 		if _, err := tx.ExecContext(ctx, "DELETE FROM objects WHERE bucket_id = $1 AND key_name = $2", bucketID, key); err != nil {
 			return fmt.Errorf("delete object: %w", mapErr(err))
 		}
+		if err := s.removeDirs(ctx, tx, bucketID, key); err != nil {
+			return err
+		}
 		if c.Freed, err = old.free(ctx, tx); err != nil {
 			return err
 		}
@@ -680,18 +686,45 @@ func (s *Store) DeleteObject(ctx context.Context, bucketID, key string, at time.
 }
 
 // ListObjects returns a listing page as q describes: a range scan on the
-// primary key (prefix as key >= prefix AND key < PrefixEnd(prefix)), or
-// with a delimiter a skip scan (see skipScan) that returns a common
-// prefix as its first key alone (no size, ETag or time). The objects
-// carry what listings show (key, size, ETag, time, and the metadata of
-// objects that have a storage class); fetching and converting the other
-// columns was most of a page's cost, and decoding every row's metadata a
-// sixth of what remained.
+// primary key (prefix as key >= prefix AND key < PrefixEnd(prefix)), with
+// delimiter "/" at the top or at a directory two range scans (listDir),
+// or with another delimiter a skip scan (see skipScan). The last two
+// return a common prefix as one row alone (no size, ETag or time): its
+// first key, or for a subdirectory listDir read its name, which rolls up
+// into the same common prefix. The objects carry what listings show
+// (key, size, ETag, time, and the metadata of objects that have a
+// storage class); fetching and converting the other columns was most of
+// a page's cost, and decoding every row's metadata a sixth of what
+// remained.
 func (s *Store) ListObjects(ctx context.Context, bucketID string, lq bucket.ListQuery) ([]bucket.Object, error) {
-	const cols = `key_name, size, etag, CASE WHEN meta LIKE '%X-Amz-Storage-Class%' THEN meta ELSE '' END, modified_at`
+	if dirListing(lq) {
+		return s.listDir(ctx, bucketID, lq)
+	}
+	return s.listScan(ctx, bucketID, lq)
+}
+
+// listedCols are the columns of objects a listing shows.
+const listedCols = `key_name, size, etag, CASE WHEN meta LIKE '%X-Amz-Storage-Class%' THEN meta ELSE '' END, modified_at`
+
+// scanListed reads listedCols.
+func scanListed(bucketID string, row interface{ Scan(...any) error }) (bucket.Object, error) {
+	o := bucket.Object{BucketID: bucketID}
+	var meta string
+	var mod int64
+	if err := row.Scan(&o.Key, &o.Size, &o.ETag, &meta, &mod); err != nil {
+		return o, err
+	}
+	o.Modified = fromTS(mod)
+	var err error
+	o.Meta, err = fromJSON(meta)
+	return o, err
+}
+
+// listScan is ListObjects by range and skip scans.
+func (s *Store) listScan(ctx context.Context, bucketID string, lq bucket.ListQuery) ([]bucket.Object, error) {
 	q := new(query)
 	if lq.Delimiter == "" {
-		q.add("SELECT "+cols+" FROM objects WHERE bucket_id = ?", bucketID)
+		q.add("SELECT "+listedCols+" FROM objects WHERE bucket_id = ?", bucketID)
 		keyRange(q, lq.Prefix, lq.After)
 		q.add(" ORDER BY key_name LIMIT ?", lq.Limit)
 	} else {
@@ -700,24 +733,13 @@ func (s *Store) ListObjects(ctx context.Context, bucketID string, lq bucket.List
 		// keeps SQLite from scanning the bucket for them), and the key
 		// alone of those that are: looking their rows up was half of a
 		// page of common prefixes on PostgreSQL.
-		q.add(" SELECT "+cols+" FROM walk CROSS JOIN objects WHERE bucket_id = ? AND key_name = walk.k AND ", bucketID)
+		q.add(" SELECT "+listedCols+" FROM walk CROSS JOIN objects WHERE bucket_id = ? AND key_name = walk.k AND ", bucketID)
 		s.delimiterAt(q, lq.Prefix, lq.Delimiter)
 		q.add(" = 0 UNION ALL SELECT walk.k, 0, '', '', 0 FROM walk WHERE walk.k IS NOT NULL AND ")
 		s.delimiterAt(q, lq.Prefix, lq.Delimiter)
 		q.add(" > 0 ORDER BY 1")
 	}
-	return collect(ctx, s.r, q, func(row interface{ Scan(...any) error }) (bucket.Object, error) {
-		o := bucket.Object{BucketID: bucketID}
-		var meta string
-		var mod int64
-		if err := row.Scan(&o.Key, &o.Size, &o.ETag, &meta, &mod); err != nil {
-			return o, err
-		}
-		o.Modified = fromTS(mod)
-		var err error
-		o.Meta, err = fromJSON(meta)
-		return o, err
-	})
+	return collect(ctx, s.r, q, func(row interface{ Scan(...any) error }) (bucket.Object, error) { return scanListed(bucketID, row) })
 }
 
 // keyRange restricts a query on key_name to keys starting with prefix and

@@ -86,7 +86,7 @@ func (s *Store) prepareWrites(ctx context.Context) error {
 	}
 	s.wstmts = map[string]*sql.Stmt{}
 	for _, q := range []string{sqlSavepointPut, sqlRollbackPut, sqlReleasePut, sqlBucketState, sqlObjectBody,
-		sqlInsertObject, sqlUpdateObject, sqlBumpUsage, sqlEndIntent} {
+		sqlInsertObject, sqlUpdateObject, sqlBumpUsage, sqlEndIntent, sqlAddDir} {
 		st, err := s.w.PrepareContext(ctx, q)
 		if err != nil {
 			return fmt.Errorf("prepare %q: %w", q, mapErr(err))

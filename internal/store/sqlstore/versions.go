@@ -211,6 +211,9 @@ func (s *Store) putDeleteMarker(ctx context.Context, tx *sql.Tx, bucketID, key, 
 	if err != nil {
 		return c, fmt.Errorf("insert delete marker: %w", mapErr(err))
 	}
+	if err := s.removeDirs(ctx, tx, bucketID, key); err != nil {
+		return c, err
+	}
 	c.VersionID = vid
 	return c, nil
 }
@@ -281,8 +284,15 @@ func (s *Store) DeleteVersion(ctx context.Context, bucketID, key, versionID stri
 				return err
 			}
 		}
-		if err := promote(ctx, tx, bucketID, key); err != nil {
+		if err := s.promote(ctx, tx, bucketID, key); err != nil {
 			return err
+		}
+		if table == "objects" {
+			// The current version went; the one promoted, if any, keeps
+			// the key's directories.
+			if err := s.removeDirs(ctx, tx, bucketID, key); err != nil {
+				return err
+			}
 		}
 		return queueEvents(ctx, tx, st, bucket.ChangeFacts{Event: bucket.CauseFrom(ctx, bucket.EventRemoved).Event + bucket.RemovedDelete,
 			Key: key, VersionID: gone.VersionID, At: time.Now()})
@@ -313,7 +323,7 @@ func (s *Store) UpdateLock(ctx context.Context, bucketID, key, versionID string,
 
 // promote makes key's newest noncurrent version current when key has no
 // current version and that newest one is not a delete marker.
-func promote(ctx context.Context, tx *sql.Tx, bucketID, key string) error {
+func (s *Store) promote(ctx context.Context, tx *sql.Tx, bucketID, key string) error {
 	var one int
 	err := tx.QueryRowContext(ctx, "SELECT 1 FROM objects WHERE bucket_id = $1 AND key_name = $2", bucketID, key).Scan(&one)
 	if err != sql.ErrNoRows {
@@ -333,8 +343,10 @@ func promote(ctx context.Context, tx *sql.Tx, bucketID, key string) error {
 		SELECT `+versionCols+` FROM object_versions WHERE bucket_id = $1 AND key_name = $2 AND seq = $3`, bucketID, key, seq); err != nil {
 		return fmt.Errorf("promote version: %w", mapErr(err))
 	}
-	_, err = tx.ExecContext(ctx, "DELETE FROM object_versions WHERE bucket_id = $1 AND key_name = $2 AND seq = $3", bucketID, key, seq)
-	return mapErr(err)
+	if _, err = tx.ExecContext(ctx, "DELETE FROM object_versions WHERE bucket_id = $1 AND key_name = $2 AND seq = $3", bucketID, key, seq); err != nil {
+		return mapErr(err)
+	}
+	return s.addDirs(ctx, tx, bucketID, key)
 }
 
 // ListVersions returns a page of versions and delete markers as q
