@@ -214,7 +214,7 @@ func TestFencedNodeLosesItsCephFSCaps(t *testing.T) {
 	if err := os.WriteFile(src, randBytes(70_000), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command("nfs-cp", src, testenv.LibnfsURL(t, u.String(), "/f.bin")).CombinedOutput(); err != nil {
+	if out, err := nfsCopy(src, testenv.LibnfsURL(t, u.String(), "/f.bin")); err != nil {
 		t.Fatalf("nfs-cp through n1: %v: %s", err, out)
 	}
 	c.start(1)

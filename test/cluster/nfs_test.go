@@ -72,7 +72,7 @@ func (c *cluster) nfsRound(ctx context.Context, fx fixture, cycle int, l *ledger
 		if err := os.WriteFile(src, b, 0o600); err != nil {
 			return err
 		}
-		out, err := exec.Command("nfs-cp", src, testenv.LibnfsURL(c.t, u.String(), a.file)).CombinedOutput()
+		out, err := nfsCopy(src, testenv.LibnfsURL(c.t, u.String(), a.file))
 		if err != nil {
 			err = fmt.Errorf("nfs-cp through %s: %v: %s", a.via, err, bytes.TrimSpace(out))
 		}
@@ -86,6 +86,20 @@ func (c *cluster) nfsRound(ctx context.Context, fx fixture, cycle int, l *ledger
 		sleep(ctx, 200*time.Millisecond)
 	}
 	return nil
+}
+
+// nfsCopyTimeout bounds one nfs-cp of at most 1 MiB. libnfs's nfs-cp
+// whose server is killed mid-copy can retry for ever without a socket,
+// spinning a core (seen for 9 minutes in a CI run); killed at the bound,
+// the copy failed and is not acknowledged, like any copy through the dead
+// node.
+const nfsCopyTimeout = 30 * time.Second
+
+// nfsCopy copies the local file src to the libnfs URL dst with nfs-cp.
+func nfsCopy(src, dst string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), nfsCopyTimeout)
+	defer cancel()
+	return exec.CommandContext(ctx, "nfs-cp", src, dst).CombinedOutput()
 }
 
 // verifyNFS reads every file nfs-cp reported copied back with nfs-cat
