@@ -43,6 +43,10 @@ func (b rbdBackend) Write(ctx context.Context, id string, off int64, r io.Reader
 	return streamInto(ctx, v, off, r)
 }
 
+// An RBD image's exports start reads and writes from the NBD request loop
+// (see withFastPaths).
+var _ asyncVolume = (*rbd.Volume)(nil)
+
 // rbdData opens RBD images (and snapshots) for NBD exports.
 type rbdData struct{ st *rbd.Store }
 

@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -132,25 +133,10 @@ func TestMeteringCountsBlockAndFileBytes(t *testing.T) {
 	}
 	e := testenv.Start(t, func(c *config.Config) { c.MeterFlush = 100 * time.Millisecond })
 	admin := testenv.Bearer(e.AdminToken)
-	var projects obj
-	e.Do("GET", "/api/v1/projects", admin, nil).JSON(t, &projects)
-	project := projects["items"].([]any)[0].(obj)["id"].(string)
-	var inst obj
-	e.Do("POST", "/api/v1/instances", admin, obj{"name": "vm", "project_id": project}).JSON(t, &inst)
+	project, inst := meteredInstance(t, e)
+	vol := meterBlockIO(t, e, project, inst)
 
-	var created obj
-	e.Do("POST", "/api/v1/volumes", admin, obj{"name": "blocks", "size": 8 << 20, "project_id": project}).JSON(t, &created)
-	vol := created["volume"].(obj)["id"].(string)
-	e.WaitVolume(vol, "available")
-	if r := e.Do("POST", "/api/v1/volumes/"+vol+"/attach", admin, obj{"instance_id": inst["id"]}); r.Status != 202 {
-		t.Fatalf("attach: %d %s", r.Status, r.Body)
-	}
-	uri := e.WaitVolume(vol, "in_use")["attachments"].([]any)[0].(obj)["connection_info"].(obj)["uri"].(string)
-	if out, err := exec.Command("qemu-io", "-f", "raw", "-c", "write 0 4M", "-c", "read 0 4M", uri).CombinedOutput(); err != nil {
-		t.Fatalf("qemu-io: %v\n%s", err, out)
-	}
-
-	fsVol, fsURI := nfsVolume(t, e, project, inst["id"].(string))
+	fsVol, fsURI := nfsVolume(t, e, project, inst)
 	src := filepath.Join(t.TempDir(), "f")
 	if err := os.WriteFile(src, bytes.Repeat([]byte("z"), 1<<20), 0o644); err != nil {
 		t.Fatal(err)
@@ -163,19 +149,8 @@ func TestMeteringCountsBlockAndFileBytes(t *testing.T) {
 	}
 
 	// Quantities are GiB with six places: 4 MiB is 0.003906, 1 MiB 0.000977.
-	usage := func(resource string) map[string]string {
-		var out struct {
-			Items []struct{ Component, Quantity string }
-		}
-		e.Do("GET", "/api/v1/usage?resource="+resource+"&granularity=month", admin, nil).JSON(t, &out)
-		m := map[string]string{}
-		for _, p := range out.Items {
-			m[p.Component] = p.Quantity
-		}
-		return m
-	}
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		b, f := usage(vol), usage(fsVol)
+		b, f := usage(t, e, admin, vol), usage(t, e, admin, fsVol)
 		if b["nbd_bytes_written"] == "0.003906" && b["nbd_bytes_read"] == "0.003906" &&
 			f["nfs_bytes_written"] == "0.000977" && f["nfs_bytes_read"] == "0.000977" {
 			break
@@ -184,4 +159,59 @@ func TestMeteringCountsBlockAndFileBytes(t *testing.T) {
 			t.Fatalf("block volume usage %v, filesystem usage %v", b, f)
 		}
 	}
+}
+
+// meteredInstance returns the admin's first project and a new instance
+// in it.
+func meteredInstance(t *testing.T, e *testenv.Env) (project, inst string) {
+	t.Helper()
+	admin := testenv.Bearer(e.AdminToken)
+	var projects, created obj
+	e.Do("GET", "/api/v1/projects", admin, nil).JSON(t, &projects)
+	project = projects["items"].([]any)[0].(obj)["id"].(string)
+	e.Do("POST", "/api/v1/instances", admin, obj{"name": "vm", "project_id": project}).JSON(t, &created)
+	return project, created["id"].(string)
+}
+
+// meterBlockIO attaches a new block volume to inst and, through its NBD
+// URI with qemu-io, writes 4 MiB of it in 64 KiB requests (the writes an
+// RBD export starts from the request loop) and reads them back in 1 MiB
+// requests (on the local pool from the page cache, which the request loop
+// serves itself; on RBD started from it).
+func meterBlockIO(t *testing.T, e *testenv.Env, project, inst string) (vol string) {
+	t.Helper()
+	admin := testenv.Bearer(e.AdminToken)
+	var created obj
+	e.Do("POST", "/api/v1/volumes", admin, obj{"name": "blocks", "size": 8 << 20, "project_id": project}).JSON(t, &created)
+	vol = created["volume"].(obj)["id"].(string)
+	e.WaitVolume(vol, "available")
+	if r := e.Do("POST", "/api/v1/volumes/"+vol+"/attach", admin, obj{"instance_id": inst}); r.Status != 202 {
+		t.Fatalf("attach: %d %s", r.Status, r.Body)
+	}
+	uri := e.WaitVolume(vol, "in_use")["attachments"].([]any)[0].(obj)["connection_info"].(obj)["uri"].(string)
+	args := []string{"-f", "raw"}
+	for off := 0; off < 4<<20; off += 64 << 10 {
+		args = append(args, "-c", fmt.Sprintf("write -P 0x5a %d 64k", off))
+	}
+	for off := 0; off < 4<<20; off += 1 << 20 {
+		args = append(args, "-c", fmt.Sprintf("read -P 0x5a %d 1M", off))
+	}
+	if out, err := exec.Command("qemu-io", append(args, uri)...).CombinedOutput(); err != nil || bytes.Contains(out, []byte("Pattern verification failed")) {
+		t.Fatalf("qemu-io: %v\n%s", err, out)
+	}
+	return vol
+}
+
+// usage is a resource's usage this month by component.
+func usage(t *testing.T, e *testenv.Env, admin, resource string) map[string]string {
+	t.Helper()
+	var out struct {
+		Items []struct{ Component, Quantity string }
+	}
+	e.Do("GET", "/api/v1/usage?resource="+resource+"&granularity=month", admin, nil).JSON(t, &out)
+	m := map[string]string{}
+	for _, p := range out.Items {
+		m[p.Component] = p.Quantity
+	}
+	return m
 }
