@@ -84,6 +84,11 @@ func crashLoop(t *testing.T, be backend) {
 	t.Cleanup(func() {
 		if t.Failed() {
 			b, _ := os.ReadFile(logPath)
+			if i := crashStart(b); i >= 0 {
+				// A crash's signal, its C frame and the goroutine in
+				// cgo come first in the dump; the tail is other goroutines.
+				t.Logf("server crash (start):\n%s", b[i:min(len(b), i+12000)])
+			}
 			t.Logf("server log (tail):\n%s", tail(b, 4000))
 		}
 	})
@@ -151,6 +156,21 @@ func crashLoop(t *testing.T, be backend) {
 		name, total, recoveryKills, objects.acked, objects.verified, objects.lost,
 		volumes[0].durableWrites+volumes[1].durableWrites, volumes[0].verified+volumes[1].verified,
 		volumes[0].lost+volumes[1].lost, volumes[0].corrupt+volumes[1].corrupt, api.accepted, figures)
+}
+
+// crashStart is where the first report of a crash begins in a server
+// log (Go's, or a C library's abort), or -1.
+func crashStart(b []byte) int {
+	first := -1
+	for _, m := range []string{"panic: ", "fatal error: ", "SIGSEGV", "SIGABRT", "terminate called", "Assertion `"} {
+		if i := bytes.Index(b, []byte(m)); i >= 0 && (first < 0 || i < first) {
+			first = i
+		}
+	}
+	if first > 0 {
+		first = bytes.LastIndexByte(b[:first], '\n') + 1
+	}
+	return first
 }
 
 func tail(b []byte, n int) []byte {
