@@ -36,20 +36,9 @@ func (s *Store) PoolStats(ctx context.Context) (PoolStats, error) {
 	if cs, err := s.conn.GetClusterStats(); err == nil {
 		st.CapacityBytes, st.FreeBytes = int64(cs.Kb)*1024, int64(cs.Kb_avail)*1024
 	}
-	names, err := rbd.GetImageNames(s.io)
+	opens, err := s.images()
 	if err != nil {
-		return PoolStats{}, fmt.Errorf("list images: %w", kind(err))
-	}
-	trash, err := rbd.GetTrashList(s.io)
-	if err != nil {
-		return PoolStats{}, fmt.Errorf("list the RBD trash: %w", kind(err))
-	}
-	var opens []func() (*rbd.Image, error)
-	for _, n := range names {
-		opens = append(opens, func() (*rbd.Image, error) { return s.openImage(n, "") })
-	}
-	for _, e := range trash {
-		opens = append(opens, func() (*rbd.Image, error) { return rbd.OpenImageById(s.io, e.Id, rbd.NoSnapshot) })
+		return PoolStats{}, err
 	}
 	for _, open := range opens {
 		used, ok, err := openUsed(ctx, open)
@@ -67,6 +56,27 @@ func (s *Store) PoolStats(ctx context.Context) (PoolStats, error) {
 	}
 	st.Snapshots = int64(len(index))
 	return st, nil
+}
+
+// images lists the pool's images, those in the RBD trash too, each as a
+// function that opens it.
+func (s *Store) images() ([]func() (*rbd.Image, error), error) {
+	names, err := rbd.GetImageNames(s.io)
+	if err != nil {
+		return nil, fmt.Errorf("list images: %w", kind(err))
+	}
+	trash, err := rbd.GetTrashList(s.io)
+	if err != nil {
+		return nil, fmt.Errorf("list the RBD trash: %w", kind(err))
+	}
+	var opens []func() (*rbd.Image, error)
+	for _, n := range names {
+		opens = append(opens, func() (*rbd.Image, error) { return s.openImage(n, "") })
+	}
+	for _, e := range trash {
+		opens = append(opens, func() (*rbd.Image, error) { return rbd.OpenImageById(s.io, e.Id, rbd.NoSnapshot) })
+	}
+	return opens, nil
 }
 
 // openUsed opens an image and sums what it holds (see imageUsed); ok is
@@ -157,13 +167,9 @@ func (s *Store) Check(ctx context.Context) (images int, problems []string, err e
 	// The images are counted, not walked as PoolStats walks them (an
 	// object-map diff of every image and snapshot): fsck needs only the
 	// count, and it runs while jobs remove snapshots.
-	names, err := rbd.GetImageNames(s.io)
+	opens, err := s.images()
 	if err != nil {
-		return 0, nil, fmt.Errorf("list images: %w", kind(err))
-	}
-	trash, err := rbd.GetTrashList(s.io)
-	if err != nil {
-		return 0, nil, fmt.Errorf("list the RBD trash: %w", kind(err))
+		return 0, nil, err
 	}
 	index, err := s.io.GetAllOmapValues(indexObject, "", "", 1000)
 	if err != nil && !errors.Is(err, rados.ErrNotFound) {
@@ -183,7 +189,7 @@ func (s *Store) Check(ctx context.Context) (images int, problems []string, err e
 		}
 		img.Close()
 	}
-	return len(names) + len(trash), problems, nil
+	return len(opens), problems, nil
 }
 
 // Ping asks the pool for one object's status, which needs the monitors
