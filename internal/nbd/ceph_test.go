@@ -26,6 +26,11 @@ func TestCephNbdcopy(t *testing.T)            { testNbdcopy(t, startRBDServer(t)
 func TestCephConvertSnapshot(t *testing.T)    { testConvertSnapshot(t, startRBDServer(t)) }
 func TestCephQemuImgMap(t *testing.T)         { testQemuImgMap(t, startRBDServer(t)) }
 func TestCephNbdinfoMap(t *testing.T)         { testNbdinfoMap(t, startRBDServer(t)) }
+func TestCephStalledReader(t *testing.T)      { testStalledReader(t, startRBDServer(t)) }
+
+// The request loop starts RBD reads and writes and replies from their
+// completions, with no goroutine per request.
+var _ nbd.AsyncExport = (*rbd.Volume)(nil)
 
 // rbdPool gives the tests' names a prefix of their own in the shared
 // pool, exports what they made under their own names, and removes it all

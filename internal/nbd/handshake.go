@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/stowage/stowage/internal/errs"
@@ -34,8 +35,13 @@ type conn struct {
 	queued    int       // bytes in queue and in the write under way
 	drained   sync.Cond // on qmu: queued went down
 	sending   bool      // a goroutine is writing the queue
+	owed      bool      // the sender is an asyncReplies.Flush to come
 
-	wg sync.WaitGroup // requests being served and senders started for them
+	wg    sync.WaitGroup // requests being served and senders started for them
+	sem   chan struct{}  // a slot per request in flight
+	async *asyncReplies  // the requests started on an AsyncExport
+	// raw writes the socket without waiting, for Flush; nil under TLS.
+	raw syscall.RawConn
 }
 
 func (c *conn) setDeadline(t time.Time) {

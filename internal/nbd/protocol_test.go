@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -306,6 +308,49 @@ func testConcurrentRequests(t *testing.T, s *testServer) {
 		}
 		if got := c.read(4096); !bytes.Equal(got, bytes.Repeat([]byte{byte(h)}, 4096)) {
 			t.Fatalf("read %d returned block of %d", h, got[0])
+		}
+	}
+}
+
+// TestStalledReader: a client that stops reading its replies holds up
+// neither another client of the same volume (on RBD both connections'
+// completions are reaped and replied to by one goroutine per image, which
+// must never wait for a socket) nor its own replies once it reads again.
+func TestStalledReader(t *testing.T) { testStalledReader(t, startServer(t)) }
+
+func testStalledReader(t *testing.T, s *testServer) {
+	ctx := context.Background()
+	const reads, size = 48, 1 << 20 // far more than the sockets hold
+	if err := s.pool.Create(ctx, "v", reads*size); err != nil {
+		t.Fatal(err)
+	}
+	stalled := dial(t, s.addr, 3)
+	stalled.goExport("v")
+	stalled.nc.SetDeadline(time.Time{})
+	for i := range reads {
+		stalled.request(0, 0, uint64(i), uint64(i)*size, size, nil)
+	}
+	// Another client writes and reads back the same volume meanwhile.
+	qctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(qctx, lookTool(t, "qemu-io"), "-f", "raw",
+		"-c", "write -P 0x5a 1M 64k", "-c", "aio_write -P 0x33 2M 4k", "-c", "aio_flush",
+		"-c", "read -P 0x5a 1M 64k", "-c", "read -P 0x33 2M 4k", s.uri("v")).CombinedOutput()
+	if err != nil || strings.Contains(string(out), "Pattern verification failed") {
+		t.Fatalf("qemu-io beside a stalled client: %v\n%s", err, out)
+	}
+	stalled.nc.SetDeadline(time.Now().Add(time.Minute))
+	seen := map[uint64]bool{}
+	for range reads {
+		h, e := stalled.reply()
+		if e != 0 || h >= reads || seen[h] {
+			t.Fatalf("read reply handle %d error %d (dup %v)", h, e, seen[h])
+		}
+		seen[h] = true
+		data := stalled.read(size)
+		// Block 1 and 2 may hold the other client's data.
+		if h != 1 && h != 2 && !bytes.Equal(data, make([]byte, size)) {
+			t.Fatalf("read %d: not zeros", h)
 		}
 	}
 }

@@ -48,14 +48,27 @@ type Export interface {
 
 // AsyncExport is an Export that can also start a read or write and be
 // told when it ends, so that a request in flight needs no goroutine
-// waiting for it: the request loop starts it and done replies. done runs
-// once, on any goroutine (for RBD, the one that reaps librbd's
-// completions), possibly before the call returns; it must not block for
-// long.
+// waiting for it: the request loop starts it and its completion replies.
+// The export calls to.Done(tag, err) once per request, on any goroutine
+// (for RBD, the one that reaps librbd's completions), possibly before the
+// call returns; after one or more Dones, and before that goroutine waits
+// for anything, it calls to.Flush on the same goroutine. Done queues the
+// reply and Flush sends what is queued, so a batch of completions costs
+// one write. Neither blocks. A tag is below Options.MaxInFlight, which
+// is below 1<<31: an export that wraps another may carry bits of its own
+// in the tag's upper half and clear them before it tells to.
 type AsyncExport interface {
 	Export
-	ReadAtAsync(b []byte, off int64, done func(error))
-	WriteAtAsync(b []byte, off int64, done func(error))
+	ReadAtAsync(b []byte, off int64, to Completer, tag uint64)
+	WriteAtAsync(b []byte, off int64, to Completer, tag uint64)
+}
+
+// Completer is told when the requests an AsyncExport started end. It is
+// an alias of an unnamed interface so that an export can implement
+// AsyncExport without importing this package.
+type Completer = interface {
+	Done(tag uint64, err error)
+	Flush()
 }
 
 // Resolver decides which exports exist for a connection. Resolve returns
@@ -69,7 +82,8 @@ type Resolver interface {
 
 // Options tune a Server. The zero value is usable.
 type Options struct {
-	// MaxInFlight bounds concurrent requests per connection; 64 if zero.
+	// MaxInFlight bounds concurrent requests per connection; 64 if zero,
+	// at most 1<<31-1 (see AsyncExport).
 	MaxInFlight int
 	// HandshakeTimeout bounds option negotiation; 30 s if zero.
 	HandshakeTimeout time.Duration
@@ -94,6 +108,7 @@ func NewServer(r Resolver, opts Options) *Server {
 	if opts.MaxInFlight <= 0 {
 		opts.MaxInFlight = 64
 	}
+	opts.MaxInFlight = min(opts.MaxInFlight, 1<<31-1)
 	if opts.HandshakeTimeout <= 0 {
 		opts.HandshakeTimeout = 30 * time.Second
 	}

@@ -159,20 +159,20 @@ func chunkHeader(flags, typ uint16, handle uint64, length int) []byte {
 
 // replyRead answers a successful READ: a simple reply with the data, or
 // once structured replies are negotiated one OFFSET_DATA chunk (or NONE
-// for an empty read). It hands buf back to the pool once sent; async is
+// for an empty read). It hands buf back to the pool once sent; mode is
 // as in enqueue.
-func (c *conn) replyRead(handle, off uint64, data []byte, buf *[]byte, async bool) error {
+func (c *conn) replyRead(handle, off uint64, data []byte, buf *[]byte, mode sendMode) error {
 	if !c.structured {
-		return c.enqueue(simpleHeader(handle, 0), data, buf, async)
+		return c.enqueue(simpleHeader(handle, 0), data, buf, mode)
 	}
 	if len(data) == 0 {
 		if buf != nil {
 			c.s.bufs.put(buf)
 		}
-		return c.enqueue(chunkHeader(replyFlagDone, replyTypeNone, handle, 0), nil, nil, async)
+		return c.enqueue(chunkHeader(replyFlagDone, replyTypeNone, handle, 0), nil, nil, mode)
 	}
 	h := binary.BigEndian.AppendUint64(chunkHeader(replyFlagDone, replyTypeOffsetData, handle, 8+len(data)), off)
-	return c.enqueue(h, data, buf, async)
+	return c.enqueue(h, data, buf, mode)
 }
 
 // replyError answers a request with a structured ERROR chunk.

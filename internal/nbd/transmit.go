@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"runtime/debug"
+	"syscall"
 )
 
 type request struct {
@@ -25,7 +26,14 @@ type request struct {
 func (c *conn) transmit(exp Export) error {
 	c.drained.L = &c.qmu
 	defer c.wg.Wait()
-	sem := make(chan struct{}, c.s.opts.MaxInFlight)
+	c.sem = make(chan struct{}, c.s.opts.MaxInFlight)
+	ae, async := exp.(AsyncExport)
+	if async {
+		c.async = newAsyncReplies(c, c.s.opts.MaxInFlight)
+		if sc, ok := c.nc.(syscall.Conn); ok && !c.tls {
+			c.raw, _ = sc.SyscallConn()
+		}
+	}
 	size := uint64(exp.Size())
 	flags := flagsFor(exp)
 	// Requests already read finish even when the server is stopping, so
@@ -111,17 +119,17 @@ func (c *conn) transmit(exp Export) error {
 		if r.typ == cmdRead && cached != nil && c.tryRead(cached, r) {
 			continue
 		}
-		sem <- struct{}{}
+		c.sem <- struct{}{}
 		c.wg.Add(1)
 		// A large WRITE still gets a goroutine: starting it copies the
 		// payload (librbd does), which would hold up the request loop.
-		if ae, ok := exp.(AsyncExport); ok && (r.typ == cmdRead || (r.typ == cmdWrite && r.flags&cmdFlagFUA == 0 && r.length <= asyncWriteMax)) {
-			c.start(ae, r, func() { <-sem; c.wg.Done() })
+		if async && (r.typ == cmdRead || (r.typ == cmdWrite && r.flags&cmdFlagFUA == 0 && r.length <= asyncWriteMax)) {
+			c.async.start(ae, r)
 			continue
 		}
 		go func() {
 			defer c.wg.Done()
-			defer func() { <-sem }()
+			defer func() { <-c.sem }()
 			c.serve(ctx, exp, r, false)
 		}()
 	}
@@ -162,7 +170,7 @@ func (c *conn) tryRead(exp cachedReader, r request) (done bool) {
 		return false
 	}
 	// The buffer goes back to the pool once sent.
-	c.replyRead(r.handle, r.off, *buf, buf, true)
+	c.replyRead(r.handle, r.off, *buf, buf, sendAsync)
 	return true
 }
 
@@ -221,7 +229,11 @@ func (c *conn) serve(ctx context.Context, exp Export, r request, inline bool) {
 		buf := c.s.bufs.get(int(r.length))
 		if err = exp.ReadAt(ctx, *buf, off); err == nil {
 			// The buffer goes back to the pool once sent.
-			c.replyRead(r.handle, r.off, *buf, buf, inline)
+			mode := sendNow
+			if inline {
+				mode = sendAsync
+			}
+			c.replyRead(r.handle, r.off, *buf, buf, mode)
 			return
 		}
 		c.s.bufs.put(buf)
@@ -250,44 +262,6 @@ func (c *conn) serve(ctx context.Context, exp Export, r request, inline bool) {
 	c.replyErr(r, e)
 }
 
-// start starts a READ or WRITE on an AsyncExport from the request loop;
-// its completion replies, then calls release.
-func (c *conn) start(exp AsyncExport, r request, release func()) {
-	done := func(buf *[]byte) func(error) {
-		return func(err error) {
-			defer release()
-			defer func() {
-				if p := recover(); p != nil {
-					c.s.log.Error("nbd request panicked", "type", r.typ, "panic", p, "stack", string(debug.Stack()))
-					c.replyErr(r, errIO)
-				}
-			}()
-			switch {
-			case err == nil && r.typ == cmdRead:
-				// The buffer goes back to the pool once sent.
-				c.replyRead(r.handle, r.off, *buf, buf, true)
-				return
-			case err != nil:
-				c.s.log.Warn("nbd request failed", "remote", c.nc.RemoteAddr().String(), "cmd", r.typ,
-					"offset", r.off, "length", r.length, "err", err)
-			}
-			c.s.bufs.put(buf)
-			e := errno0(err)
-			h := simpleHeader(r.handle, e)
-			if e != 0 && c.structured && r.typ == cmdRead {
-				h = errorChunk(r.handle, e)
-			}
-			c.enqueue(h, nil, nil, true)
-		}
-	}
-	if r.typ == cmdRead {
-		buf := c.s.bufs.get(int(r.length))
-		exp.ReadAtAsync(*buf, int64(r.off), done(buf))
-		return
-	}
-	exp.WriteAtAsync(*r.buf, int64(r.off), done(r.buf))
-}
-
 // errno0 is errno, and 0 for success.
 func errno0(err error) uint32 {
 	if err == nil {
@@ -300,10 +274,15 @@ func errno0(err error) uint32 {
 // structured replies are negotiated a READ or BLOCK_STATUS error must be
 // a structured one.
 func (c *conn) replyErr(r request, e uint32) error {
+	return c.send(c.errHeader(r, e), nil, nil)
+}
+
+// errHeader is replyErr's reply.
+func (c *conn) errHeader(r request, e uint32) []byte {
 	if e != 0 && c.structured && (r.typ == cmdRead || r.typ == cmdBlockStatus) {
-		return c.replyError(r.handle, e)
+		return errorChunk(r.handle, e)
 	}
-	return c.reply(r.handle, e)
+	return simpleHeader(r.handle, e)
 }
 
 // reply sends a simple reply without data. Replies are combined: whoever
@@ -327,7 +306,7 @@ func simpleHeader(handle uint64, e uint32) []byte {
 // send queues one reply (header h, then data) and sends it as reply
 // describes.
 func (c *conn) send(h, data []byte, buf *[]byte) error {
-	return c.enqueue(h, data, buf, false)
+	return c.enqueue(h, data, buf, sendNow)
 }
 
 // maxQueued bounds the reply data queued on a connection: while more is
@@ -345,10 +324,19 @@ func (c *conn) waitQueue() {
 	c.qmu.Unlock()
 }
 
-// enqueue queues one reply. If no goroutine is sending, the caller sends
-// the queue itself, or with async starts a goroutine to do it and returns
-// at once.
-func (c *conn) enqueue(h, data []byte, buf *[]byte, async bool) error {
+// sendMode says who sends the queue when a reply is queued while no
+// goroutine is sending.
+type sendMode int
+
+const (
+	sendNow   sendMode = iota // the caller, waiting for the socket
+	sendAsync                 // a goroutine started for it
+	sendOwed                  // the caller's next asyncReplies.Flush
+)
+
+// enqueue queues one reply; if no goroutine is sending, mode says who
+// sends the queue.
+func (c *conn) enqueue(h, data []byte, buf *[]byte, mode sendMode) error {
 	c.qmu.Lock()
 	c.queue = append(c.queue, h)
 	if len(data) > 0 {
@@ -363,22 +351,31 @@ func (c *conn) enqueue(h, data []byte, buf *[]byte, async bool) error {
 		return nil
 	}
 	c.sending = true
-	if async {
+	switch mode {
+	case sendOwed:
+		// The connection stays open until the Flush.
+		c.owed = true
+		c.wg.Add(1)
+		c.qmu.Unlock()
+		return nil
+	case sendAsync:
 		c.qmu.Unlock()
 		c.wg.Add(1)
 		go func() {
 			defer c.wg.Done()
 			c.qmu.Lock()
-			c.drainLocked()
+			c.sendLocked(true)
 		}()
 		return nil
 	}
-	return c.drainLocked()
+	return c.sendLocked(true)
 }
 
-// drainLocked writes the queue until it is empty; c.qmu is held on entry
-// and released on return.
-func (c *conn) drainLocked() error {
+// sendLocked writes the queue until it is empty; c.qmu is held on entry
+// and released on return. Unless wait, it only writes what the socket
+// takes at once (a connection whose socket it can write without waiting,
+// see conn.raw) and leaves the rest to a goroutine it starts.
+func (c *conn) sendLocked(wait bool) error {
 	var err error
 	for len(c.queue) > 0 {
 		out, bufs := c.queue, c.queueBufs
@@ -389,23 +386,53 @@ func (c *conn) drainLocked() error {
 			n += len(b)
 		}
 		if err == nil {
-			nb := net.Buffers(out)
-			if _, werr := nb.WriteTo(c.nc); werr != nil {
+			rest, werr := out, error(nil)
+			if wait {
+				rest, werr = nil, c.write(out)
+			} else if c.raw != nil {
+				rest, werr = writeNow(c.raw, out)
+			}
+			if werr == nil && len(rest) > 0 {
+				c.wg.Add(1)
+				go func() {
+					defer c.wg.Done()
+					c.sent(out, bufs, n, c.write(rest))
+					c.sendLocked(true)
+				}()
+				return nil
+			}
+			if werr != nil {
 				c.nc.Close()
 				err = fmt.Errorf("reply: %w", werr)
 			}
 		}
-		for _, b := range bufs {
-			c.s.bufs.put(b)
-		}
-		clear(out)
-		clear(bufs)
-		c.qmu.Lock()
-		c.spare, c.spareBufs = out[:0], bufs[:0]
-		c.queued -= n
-		c.drained.Broadcast()
+		c.sent(out, bufs, n, nil)
 	}
 	c.sending = false
 	c.qmu.Unlock()
 	return err
+}
+
+// write writes bs to the connection, waiting for the socket.
+func (c *conn) write(bs [][]byte) error {
+	nb := net.Buffers(bs)
+	_, err := nb.WriteTo(c.nc)
+	return err
+}
+
+// sent releases a batch of n bytes that sendLocked took off the queue
+// and wrote (or failed to write: werr) and retakes c.qmu.
+func (c *conn) sent(out [][]byte, bufs []*[]byte, n int, werr error) {
+	if werr != nil {
+		c.nc.Close()
+	}
+	for _, b := range bufs {
+		c.s.bufs.put(b)
+	}
+	clear(out)
+	clear(bufs)
+	c.qmu.Lock()
+	c.spare, c.spareBufs = out[:0], bufs[:0]
+	c.queued -= n
+	c.drained.Broadcast()
 }

@@ -27,6 +27,11 @@ type reaper struct {
 	// touches the image, which close then frees.
 	mu     sync.Mutex
 	closed bool
+	// told lists the completers told of a reaped batch, each owed a
+	// Flush: one per batch lets the NBD server send a batch's replies
+	// with one write, from this goroutine.
+	told []completer
+	reqs sync.Pool // *aioReq
 }
 
 // startReaper has librbd signal a new eventfd for img's completions and
@@ -55,9 +60,14 @@ func (r *reaper) run() {
 			return // closed by close: the poller waits out EAGAIN
 		}
 		r.mu.Lock()
-		for !r.closed && reap(r.img) == reapMax {
+		for !r.closed && r.reap() == reapMax {
 		}
 		r.mu.Unlock()
+		for i, to := range r.told {
+			to.Flush()
+			r.told[i] = nil
+		}
+		r.told = r.told[:0]
 	}
 }
 

@@ -55,21 +55,40 @@ static int rbd_reap(rbd_image_t img, uintptr_t *reqs, int64_t *rets) {
 import "C"
 
 import (
+	"fmt"
 	"io"
 	"reflect"
 	"runtime"
 	"runtime/cgo"
+	"slices"
 	"syscall"
 	"unsafe"
 
 	"github.com/ceph/go-ceph/rbd"
 )
 
-// aioReq is one asynchronous librbd request in flight.
+// aioReq is one asynchronous librbd request in flight. The reaper reuses
+// them: a new one per request would cost its Pinner a finalizer each time.
 type aioReq struct {
-	pin  runtime.Pinner // the request's buffer, which librbd holds
-	done func(ret int64)
-	r    *reaper
+	pin runtime.Pinner // the request's buffer, which librbd holds
+	r   *reaper
+	// Either to is told of the result (a request the NBD server
+	// started), or ch gets it (wait).
+	to  completer
+	tag uint64
+	ch  chan int64
+	op  int
+	off uint64
+	n   uint64
+}
+
+// completer is told when requests started for it end: Done once per
+// request, then Flush after one or more Dones, on the same goroutine. It
+// is the NBD server's nbd.Completer, spelled out so that this package
+// need not import the protocol's.
+type completer = interface {
+	Done(tag uint64, err error)
+	Flush()
 }
 
 // rawImage is a librbd image handle.
@@ -98,37 +117,57 @@ func imageHandle(img *rbd.Image) rawImage {
 // waits for it: the goroutine parks instead of blocking an OS thread in
 // C. It returns librbd's result: bytes read, or 0, or -errno.
 func (r *reaper) wait(op int, off, n uint64, b []byte) int64 {
-	ch := make(chan int64, 1)
-	r.start(op, off, n, b, func(ret int64) { ch <- ret })
+	q := r.req(op, off, n)
+	q.ch = make(chan int64, 1)
+	ch := q.ch
+	r.start(q, b)
 	return <-ch
 }
 
-// start starts one request on the reaper's image; done gets librbd's
-// result on the reaper's goroutine (so it must not block) or, if the
-// request could not start, at once.
-func (r *reaper) start(op int, off, n uint64, b []byte, done func(ret int64)) {
+// async starts one request on the reaper's image for to, which is told of
+// its end on the reaper's goroutine or, if it could not start, at once.
+func (r *reaper) async(op int, off uint64, b []byte, to completer, tag uint64) {
+	q := r.req(op, off, uint64(len(b)))
+	q.to, q.tag = to, tag
+	r.start(q, b)
+}
+
+func (r *reaper) req(op int, off, n uint64) *aioReq {
+	q, _ := r.reqs.Get().(*aioReq)
+	if q == nil {
+		q = &aioReq{r: r}
+	}
+	q.op, q.off, q.n = op, off, n
+	return q
+}
+
+// start submits q, whose buffer is b.
+func (r *reaper) start(q *aioReq, b []byte) {
 	r.inflight.Add(1)
-	q := &aioReq{done: done, r: r}
 	var p *C.char
 	if len(b) > 0 {
 		q.pin.Pin(&b[0])
 		p = (*C.char)(unsafe.Pointer(&b[0]))
 	}
 	h := cgo.NewHandle(q)
-	if ret := int64(C.rbd_submit(C.rbd_image_t(r.img), C.int(op), C.uint64_t(off), C.size_t(n), p, C.uintptr_t(h))); ret < 0 {
-		q.finish(h, ret)
+	if ret := int64(C.rbd_submit(C.rbd_image_t(r.img), C.int(q.op), C.uint64_t(q.off), C.size_t(q.n), p, C.uintptr_t(h))); ret < 0 {
+		if to := q.finish(h, ret); to != nil {
+			to.Flush()
+		}
 	}
 }
 
-// reap finishes the requests that completed on img, up to reapMax, and
-// returns how many it finished.
-func reap(img rawImage) int {
+// reap finishes the requests that completed on r's image, up to reapMax,
+// adds whom it told to r.told and returns how many it finished.
+func (r *reaper) reap() int {
 	var reqs [reapMax]C.uintptr_t
 	var rets [reapMax]C.int64_t
-	n := int(C.rbd_reap(C.rbd_image_t(img), &reqs[0], &rets[0]))
+	n := int(C.rbd_reap(C.rbd_image_t(r.img), &reqs[0], &rets[0]))
 	for i := range n {
 		h := cgo.Handle(reqs[i])
-		h.Value().(*aioReq).finish(h, int64(rets[i]))
+		if to := h.Value().(*aioReq).finish(h, int64(rets[i])); to != nil && !slices.Contains(r.told, to) {
+			r.told = append(r.told, to)
+		}
 	}
 	return n
 }
@@ -142,11 +181,35 @@ func notifyEventfd(img rawImage, fd int) error {
 	return nil
 }
 
-func (q *aioReq) finish(h cgo.Handle, ret int64) {
+// finish ends q with librbd's result ret and returns the completer it
+// told, which is owed a Flush.
+func (q *aioReq) finish(h cgo.Handle, ret int64) completer {
 	h.Delete()
 	q.pin.Unpin()
-	q.done(ret)
-	q.r.inflight.Done()
+	r, to, tag, ch := q.r, q.to, q.tag, q.ch
+	err := q.result(ret)
+	q.to, q.ch = nil, nil
+	r.reqs.Put(q)
+	if ch != nil {
+		ch <- ret
+	} else {
+		to.Done(tag, err)
+	}
+	r.inflight.Done()
+	return to
+}
+
+// result is the error for librbd's result ret of q: a failure, or a read
+// short of q.n bytes (of an image shrunk meanwhile), or a write that
+// reports a count other than q.n.
+func (q *aioReq) result(ret int64) error {
+	switch {
+	case q.op == opRead && ret != int64(q.n):
+		return fmt.Errorf("rbd read %d bytes at %d: %w", q.n, q.off, aioResult(ret))
+	case q.op == opWrite && (ret < 0 || (ret > 0 && ret != int64(q.n))):
+		return fmt.Errorf("rbd write %d bytes at %d: %w", q.n, q.off, aioResult(ret))
+	}
+	return nil
 }
 
 // aioErr is librbd's negative result as an error errno reads.

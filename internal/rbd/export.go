@@ -167,31 +167,22 @@ func (v *Volume) ReadAt(ctx context.Context, b []byte, off int64) error {
 	return nil
 }
 
-// ReadAtAsync is ReadAt, calling done when it ends instead of waiting: the
-// NBD server starts a read from its request loop and replies from done.
-func (v *Volume) ReadAtAsync(b []byte, off int64, done func(error)) {
-	v.reap.start(opRead, uint64(off), uint64(len(b)), b, func(n int64) {
-		if n != int64(len(b)) {
-			done(fmt.Errorf("rbd read %d bytes at %d: %w", len(b), off, aioResult(n)))
-			return
-		}
-		done(nil)
-	})
+// ReadAtAsync is ReadAt, telling to (to.Done(tag, err), then to.Flush)
+// when it ends instead of waiting: the NBD server starts a read from its
+// request loop and replies from Done. The reaper's goroutine tells it, or
+// this one if the read could not start.
+func (v *Volume) ReadAtAsync(b []byte, off int64, to completer, tag uint64) {
+	v.reap.async(opRead, uint64(off), b, to, tag)
 }
 
-// WriteAtAsync is WriteAt, calling done when it ends instead of waiting.
-func (v *Volume) WriteAtAsync(b []byte, off int64, done func(error)) {
+// WriteAtAsync is WriteAt as ReadAtAsync is ReadAt.
+func (v *Volume) WriteAtAsync(b []byte, off int64, to completer, tag uint64) {
 	if v.readOnly {
-		done(errs.E(errs.Permission, "snapshot %s is read-only", v.key))
+		to.Done(tag, errs.E(errs.Permission, "snapshot %s is read-only", v.key))
+		to.Flush()
 		return
 	}
-	v.reap.start(opWrite, uint64(off), uint64(len(b)), b, func(n int64) {
-		if n < 0 || (n > 0 && n != int64(len(b))) {
-			done(fmt.Errorf("rbd write %d bytes at %d: %w", len(b), off, aioResult(n)))
-			return
-		}
-		done(nil)
-	})
+	v.reap.async(opWrite, uint64(off), b, to, tag)
 }
 
 func (v *Volume) WriteAt(ctx context.Context, b []byte, off int64) error {

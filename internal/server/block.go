@@ -253,8 +253,8 @@ type localVolume interface {
 // asyncVolume is a volume (RBD) whose reads and writes the NBD request
 // loop starts without a goroutine waiting for each (nbd.AsyncExport).
 type asyncVolume interface {
-	ReadAtAsync(b []byte, off int64, done func(error))
-	WriteAtAsync(b []byte, off int64, done func(error))
+	ReadAtAsync(b []byte, off int64, to nbd.Completer, tag uint64)
+	WriteAtAsync(b []byte, off int64, to nbd.Completer, tag uint64)
 }
 
 // withFastPaths returns the export with the paths of its volume that the
@@ -272,7 +272,7 @@ func (e *export) withFastPaths() nbd.Export {
 	case localVolume:
 		return localExport{e, v}
 	case asyncVolume:
-		return asyncExport{e, v}
+		return asyncExport{e, v, &meter{io: e.io}}
 	}
 	return e
 }
@@ -301,40 +301,84 @@ func (e localExport) TryReadAt(b []byte, off int64) bool {
 	return true
 }
 
-// asyncExport is an export of an RBD image.
+// asyncExport is an export of an RBD image. It counts a request's bytes
+// when the volume says the request ended, through m, which stands between
+// the volume and the connection's completer.
 type asyncExport struct {
 	*export
 	v asyncVolume
+	m *meter
 }
 
-func (e asyncExport) ReadAtAsync(b []byte, off int64, done func(error)) {
+func (e asyncExport) ReadAtAsync(b []byte, off int64, to nbd.Completer, tag uint64) {
 	if e.h.revoked.Load() {
-		done(errRevoked)
+		to.Done(tag, errRevoked)
+		to.Flush()
 		return
 	}
-	e.v.ReadAtAsync(b, off, func(err error) {
-		if err == nil {
-			e.io.CountIO(int64(len(b)), 0)
-		}
-		done(err)
-	})
+	e.v.ReadAtAsync(b, off, e.m.bind(to), meterTag(tag, len(b), false))
 }
 
-func (e asyncExport) WriteAtAsync(b []byte, off int64, done func(error)) {
+func (e asyncExport) WriteAtAsync(b []byte, off int64, to nbd.Completer, tag uint64) {
+	var err error
 	switch {
 	case e.h.revoked.Load():
-		done(errRevoked)
+		err = errRevoked
 	case e.readOnly:
-		done(errs.E(errs.Permission, "read-only export"))
+		err = errs.E(errs.Permission, "read-only export")
 	default:
-		e.v.WriteAtAsync(b, off, func(err error) {
-			if err == nil {
-				e.io.CountIO(0, int64(len(b)))
-			}
-			done(err)
-		})
+		e.v.WriteAtAsync(b, off, e.m.bind(to), meterTag(tag, len(b), true))
+		return
 	}
+	to.Done(tag, err)
+	to.Flush()
 }
+
+// meter is the completer an asyncExport gives its volume: it counts the
+// bytes of each request that succeeded, then tells the connection's
+// completer. The request's length and direction ride in the tag, above
+// the connection's own tag (nbd keeps its tags below 1<<31), so metering
+// costs no allocation or lookup per request, and one meter serves the
+// whole connection, keeping a batch of completions one write.
+type meter struct {
+	io   *metering.IOCell
+	once sync.Once
+	to   nbd.Completer
+}
+
+const (
+	meterWrite = 1 << 32 // the tag's bit for a write
+	meterShift = 33      // where the tag holds the request's length
+)
+
+func meterTag(tag uint64, n int, write bool) uint64 {
+	t := tag | uint64(n)<<meterShift
+	if write {
+		t |= meterWrite
+	}
+	return t
+}
+
+// bind returns m for the connection's completer to. An export serves one
+// connection, whose request loop is the only caller.
+func (m *meter) bind(to nbd.Completer) *meter {
+	m.once.Do(func() { m.to = to })
+	return m
+}
+
+func (m *meter) Done(tag uint64, err error) {
+	if err == nil {
+		n := int64(tag >> meterShift)
+		if tag&meterWrite != 0 {
+			m.io.CountIO(0, n)
+		} else {
+			m.io.CountIO(n, 0)
+		}
+	}
+	m.to.Done(tag&(meterWrite-1), err)
+}
+
+func (m *meter) Flush() { m.to.Flush() }
 
 func (e *export) Close() error {
 	var err error
