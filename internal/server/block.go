@@ -7,6 +7,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/stowage/stowage/internal/blockstore"
 	"github.com/stowage/stowage/internal/core/metering"
@@ -261,13 +262,10 @@ type asyncVolume interface {
 // NBD server finds by type assertion and the export struct alone hides:
 // without them every request of every client took a goroutine of its own,
 // and the paths bench/nbd measures on a bare volume were not the ones
-// clients got. An export with a QoS limit keeps the plain path, where each
-// request waits for the limiter on a goroutine of its own rather than in
-// the request loop.
+// clients got. The volume type's QoS limits hold on these paths too; a
+// request they hold back waits on a goroutine (a timer) of its own, never
+// in the request loop.
 func (e *export) withFastPaths() nbd.Export {
-	if e.qos != nil {
-		return e
-	}
 	switch v := e.blockVolume.(type) {
 	case localVolume:
 		return localExport{e, v}
@@ -290,14 +288,23 @@ type localExport struct {
 	v localVolume
 }
 
-func (e localExport) LocalReads() bool { return e.v.LocalReads() }
+// LocalReads lets the request loop read a sequential stream itself, which
+// it does through ReadAt: with a QoS limit that could wait in the loop, so
+// such an export's reads go through TryReadAt instead.
+func (e localExport) LocalReads() bool { return e.qos == nil && e.v.LocalReads() }
 
-// TryReadAt leaves a revoked export's reads to ReadAt, which reports it.
+// TryReadAt leaves to ReadAt, which waits or reports it, a read the QoS
+// limit holds back and a revoked export's reads.
 func (e localExport) TryReadAt(b []byte, off int64) bool {
-	if e.h.revoked.Load() || !e.v.TryReadAt(b, off) {
+	n := int64(len(b))
+	if e.h.revoked.Load() || !e.qos.ready(n) || !e.v.TryReadAt(b, off) {
 		return false
 	}
-	e.io.CountIO(int64(len(b)), 0)
+	// Another connection to the export may have taken the tokens since
+	// ready: this then leaves a small debt, which the next request waits
+	// out, as with any request the limiter lends to.
+	e.qos.reserve(n)
+	e.io.CountIO(n, 0)
 	return true
 }
 
@@ -310,7 +317,26 @@ type asyncExport struct {
 	m *meter
 }
 
+// ReadAtAsync starts the read at once or, when the QoS limit holds it
+// back, on a timer's goroutine once it may go on.
 func (e asyncExport) ReadAtAsync(b []byte, off int64, to nbd.Completer, tag uint64) {
+	if d := e.qos.reserve(int64(len(b))); d > 0 {
+		time.AfterFunc(d, func() { e.read(b, off, to, tag) })
+		return
+	}
+	e.read(b, off, to, tag)
+}
+
+// WriteAtAsync is ReadAtAsync for a write.
+func (e asyncExport) WriteAtAsync(b []byte, off int64, to nbd.Completer, tag uint64) {
+	if d := e.qos.reserve(int64(len(b))); d > 0 {
+		time.AfterFunc(d, func() { e.write(b, off, to, tag) })
+		return
+	}
+	e.write(b, off, to, tag)
+}
+
+func (e asyncExport) read(b []byte, off int64, to nbd.Completer, tag uint64) {
 	if e.h.revoked.Load() {
 		to.Done(tag, errRevoked)
 		to.Flush()
@@ -319,7 +345,7 @@ func (e asyncExport) ReadAtAsync(b []byte, off int64, to nbd.Completer, tag uint
 	e.v.ReadAtAsync(b, off, e.m.bind(to), meterTag(tag, len(b), false))
 }
 
-func (e asyncExport) WriteAtAsync(b []byte, off int64, to nbd.Completer, tag uint64) {
+func (e asyncExport) write(b []byte, off int64, to nbd.Completer, tag uint64) {
 	var err error
 	switch {
 	case e.h.revoked.Load():

@@ -25,28 +25,26 @@ func newBucket(rate float64) *bucket {
 	return &bucket{rate: rate, burst: burst, tokens: burst, last: time.Now()}
 }
 
-func (b *bucket) take(ctx context.Context, n float64) error {
+// reserve takes n tokens at once and returns how long the caller must
+// wait before it may go on: zero unless that left the bucket in debt.
+func (b *bucket) reserve(n float64) time.Duration {
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	now := time.Now()
 	b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
 	b.last = now
 	b.tokens -= n
-	wait := time.Duration(0)
-	if b.tokens < 0 {
-		wait = time.Duration(-b.tokens / b.rate * float64(time.Second))
+	if b.tokens >= 0 {
+		return 0
 	}
-	b.mu.Unlock()
-	if wait == 0 {
-		return nil
-	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return time.Duration(-b.tokens / b.rate * float64(time.Second))
+}
+
+// ready reports whether n tokens could be taken now without debt.
+func (b *bucket) ready(n float64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return min(b.burst, b.tokens+time.Since(b.last).Seconds()*b.rate) >= n
 }
 
 // limiter enforces a volume type's IOPS and MiB/s on one export, shared by
@@ -70,17 +68,42 @@ func newLimiter(iops, mibps int) *limiter {
 	return l
 }
 
+// wait takes a request of n bytes from the limits and waits until it
+// may go on.
 func (l *limiter) wait(ctx context.Context, n int64) error {
-	if l == nil {
+	d := l.reserve(n)
+	if d == 0 {
 		return nil
 	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// reserve takes a request of n bytes from the limits at once and returns
+// how long it must wait before it goes on (zero when the limits allow it
+// now), for a caller that must not wait itself.
+func (l *limiter) reserve(n int64) time.Duration {
+	if l == nil {
+		return 0
+	}
+	var d time.Duration
 	if l.iops != nil {
-		if err := l.iops.take(ctx, 1); err != nil {
-			return err
-		}
+		d = l.iops.reserve(1)
 	}
 	if l.bytes != nil && n > 0 {
-		return l.bytes.take(ctx, float64(n))
+		d = max(d, l.bytes.reserve(float64(n)))
 	}
-	return nil
+	return d
+}
+
+// ready reports whether a request of n bytes could go on now without
+// waiting; it takes nothing.
+func (l *limiter) ready(n int64) bool {
+	return l == nil || ((l.iops == nil || l.iops.ready(1)) && (l.bytes == nil || n == 0 || l.bytes.ready(float64(n))))
 }

@@ -7,10 +7,10 @@ import (
 	"time"
 )
 
-// TestBucketRate: many concurrent takers together get the bucket's rate,
+// TestLimiterRate: many concurrent takers together get the limit's rate,
 // plus at most its burst.
-func TestBucketRate(t *testing.T) {
-	b := newBucket(2000)
+func TestLimiterRate(t *testing.T) {
+	b := newLimiter(2000, 0)
 	ctx := context.Background()
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -19,7 +19,7 @@ func TestBucketRate(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range 125 {
-				if err := b.take(ctx, 1); err != nil {
+				if err := b.wait(ctx, 4096); err != nil {
 					t.Error(err)
 					return
 				}
@@ -42,9 +42,20 @@ func TestBucketRate(t *testing.T) {
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	slow := newBucket(1)
-	slow.take(ctx, 1)
-	if err := slow.take(cctx, 10); err == nil {
+	slow := newLimiter(0, 1) // 1 MiB/s, a burst of 102.4 KiB
+	if !slow.ready(100<<10) || slow.ready(103<<10) {
+		t.Fatal("ready does not match the burst")
+	}
+	if d := slow.reserve(100 << 10); d != 0 {
+		t.Fatalf("a request within the burst must wait %v", d)
+	}
+	if slow.ready(8 << 10) {
+		t.Fatal("ready with the burst spent")
+	}
+	if d := slow.reserve(1 << 19); d < 400*time.Millisecond || d > 500*time.Millisecond {
+		t.Fatalf("half a MiB beyond the burst waits %v, want about 0.5s", d)
+	}
+	if err := slow.wait(cctx, 1<<20); err == nil {
 		t.Fatal("a cancelled wait returned nil")
 	}
 }

@@ -25,6 +25,7 @@ func TestCephDetachDisconnectsClients(t *testing.T) { testDetachDisconnectsClien
 func TestCephImagesAndBackups(t *testing.T)         { testImagesAndBackups(t, rbdPool) }
 func TestCephBackupPolicy(t *testing.T)             { testBackupPolicy(t, rbdPool) }
 func TestCephRevertToBackup(t *testing.T)           { testRevertToBackup(t, rbdPool) }
+func TestCephQoS(t *testing.T)                      { testQoS(t, rbdPool) }
 
 // TestCephVolumeLife runs a server with --ceph and walks a volume through
 // the native API with qemu-io on the NBD URIs it hands out: written data
