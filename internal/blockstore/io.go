@@ -129,19 +129,50 @@ func (h *Volume) read(b []byte, off int64, nowait bool) (bool, error) {
 		return true, nil
 	}
 	p := h.p
-	first := uint64(off >> p.shift)
-	last := uint64((off + int64(len(b)) - 1) >> p.shift)
-	n := int(last - first + 1)
+	return h.holding(off, int64(len(b)), nowait, func(ids []uint64) (bool, error) {
+		// One pread per run of physically contiguous chunks.
+		in := off & (p.chunk - 1)
+		for i := 0; i < len(ids); {
+			j := runEnd(ids, i)
+			l := min(int64(len(b)), int64(j-i)*p.chunk-in)
+			switch {
+			case ids[i] == 0:
+				clear(b[:l])
+			case nowait:
+				if !p.readCached(b[:l], int64(ids[i])<<p.shift+in) {
+					return false, nil
+				}
+			default:
+				if err := p.readData(b[:l], int64(ids[i])<<p.shift+in); err != nil {
+					return false, err
+				}
+			}
+			b, in, i = b[l:], 0, j
+		}
+		return true, nil
+	})
+}
 
-	// Hold the stripes of every chunk in the range while reading, taken
-	// in ascending order: writers hold one stripe at a time, so ordered
-	// readers cannot deadlock with them or with each other.
+// holding calls use with the ids of the chunks of [off, off+n) (0 for
+// unmapped) while holding their stripes shared: nothing writes those
+// chunks or reuses their space until use returns. The caller holds ioMu
+// shared. With nowait it returns false, not calling use, rather than wait
+// for a lock.
+func (h *Volume) holding(off, n int64, nowait bool, use func(ids []uint64) (bool, error)) (bool, error) {
+	p := h.p
+	first := uint64(off >> p.shift)
+	last := uint64((off + n - 1) >> p.shift)
+	count := int(last - first + 1)
+
+	// Hold the stripes of every chunk in the range, taken in ascending
+	// order: writers hold one stripe at a time, so ordered readers cannot
+	// deadlock with them or with each other.
 	var stripeBuf [16]int
 	stripes := stripeBuf[:0]
 	for c := first; c <= last; c++ {
 		stripes = append(stripes, h.stripe(c))
 	}
-	if n > 1 {
+	if count > 1 {
 		slices.Sort(stripes)
 		stripes = slices.Compact(stripes)
 	}
@@ -174,30 +205,17 @@ func (h *Volume) read(b []byte, off int64, nowait bool) (bool, error) {
 		ids = append(ids, p.mapped(h.v, c))
 	}
 	p.mu.RUnlock()
+	return use(ids)
+}
 
-	// One pread per run of physically contiguous chunks.
-	in := off & (p.chunk - 1)
-	for i := 0; i < n; {
-		j := i + 1
-		for j < n && (ids[i] == 0) == (ids[j] == 0) && (ids[i] == 0 || ids[j] == ids[j-1]+1) {
-			j++
-		}
-		l := min(int64(len(b)), int64(j-i)*p.chunk-in)
-		switch {
-		case ids[i] == 0:
-			clear(b[:l])
-		case nowait:
-			if !p.readCached(b[:l], int64(ids[i])<<p.shift+in) {
-				return false, nil
-			}
-		default:
-			if err := p.readData(b[:l], int64(ids[i])<<p.shift+in); err != nil {
-				return false, err
-			}
-		}
-		b, in, i = b[l:], 0, j
+// runEnd is where the run of chunks that starts at ids[i] ends: unmapped
+// chunks, or mapped ones that are physically contiguous.
+func runEnd(ids []uint64, i int) int {
+	j := i + 1
+	for j < len(ids) && (ids[i] == 0) == (ids[j] == 0) && (ids[i] == 0 || ids[j] == ids[j-1]+1) {
+		j++
 	}
-	return true, nil
+	return j
 }
 
 // WriteAt writes b at off. The data is durable after the next Flush of any

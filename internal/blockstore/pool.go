@@ -63,6 +63,7 @@ type Pool struct {
 	zeros []byte // one chunk of zeros, never written
 
 	data *os.File
+	view *fileView // data mapped, for ViewAt
 	wal  *os.File
 	lock *os.File
 
@@ -157,6 +158,7 @@ func (p *Pool) open(opts Options) error {
 	if p.data, err = os.OpenFile(filepath.Join(p.dir, dataName), os.O_RDWR|os.O_CREATE, 0o640); err != nil {
 		return err
 	}
+	p.view = &fileView{fd: int(p.data.Fd())}
 	if p.wal, err = os.OpenFile(filepath.Join(p.dir, walName), os.O_RDWR|os.O_CREATE, 0o640); err != nil {
 		return err
 	}
@@ -514,6 +516,7 @@ func (p *Pool) Close() error {
 		p.mu.Lock()
 		p.closed = true
 		p.mu.Unlock()
+		p.view.close()
 		p.ioMu.Unlock()
 		if cerr := p.closeFiles(); err == nil {
 			err = cerr

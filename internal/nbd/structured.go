@@ -162,17 +162,23 @@ func chunkHeader(flags, typ uint16, handle uint64, length int) []byte {
 // for an empty read). It hands buf back to the pool once sent; mode is
 // as in enqueue.
 func (c *conn) replyRead(handle, off uint64, data []byte, buf *[]byte, mode sendMode) error {
-	if !c.structured {
-		return c.enqueue(simpleHeader(handle, 0), data, buf, mode)
+	if c.structured && len(data) == 0 && buf != nil {
+		c.s.bufs.put(buf)
+		buf = nil
 	}
-	if len(data) == 0 {
-		if buf != nil {
-			c.s.bufs.put(buf)
-		}
-		return c.enqueue(chunkHeader(replyFlagDone, replyTypeNone, handle, 0), nil, nil, mode)
+	return c.enqueue(c.readHeader(handle, off, len(data)), data, buf, mode)
+}
+
+// readHeader is the header of the reply to a READ at off that sends n
+// bytes of data after it.
+func (c *conn) readHeader(handle, off uint64, n int) []byte {
+	switch {
+	case !c.structured:
+		return simpleHeader(handle, 0)
+	case n == 0:
+		return chunkHeader(replyFlagDone, replyTypeNone, handle, 0)
 	}
-	h := binary.BigEndian.AppendUint64(chunkHeader(replyFlagDone, replyTypeOffsetData, handle, 8+len(data)), off)
-	return c.enqueue(h, data, buf, mode)
+	return binary.BigEndian.AppendUint64(chunkHeader(replyFlagDone, replyTypeOffsetData, handle, 8+n), off)
 }
 
 // replyError answers a request with a structured ERROR chunk.

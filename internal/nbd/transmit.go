@@ -30,9 +30,10 @@ func (c *conn) transmit(exp Export) error {
 	ae, async := exp.(AsyncExport)
 	if async {
 		c.async = newAsyncReplies(c, c.s.opts.MaxInFlight)
-		if sc, ok := c.nc.(syscall.Conn); ok && !c.tls {
-			c.raw, _ = sc.SyscallConn()
-		}
+	}
+	views, _ := exp.(viewReader)
+	if sc, ok := c.nc.(syscall.Conn); ok && !c.tls && (async || views != nil) {
+		c.raw, _ = sc.SyscallConn()
 	}
 	size := uint64(exp.Size())
 	flags := flagsFor(exp)
@@ -112,7 +113,9 @@ func (c *conn) transmit(exp Export) error {
 			seq := r.off == seqEnd
 			seqEnd = r.off + uint64(r.length)
 			if seq {
-				c.serve(ctx, exp, r, true)
+				if views == nil || !c.sendView(views, r) {
+					c.serve(ctx, exp, r, true)
+				}
 				continue
 			}
 		}
@@ -172,6 +175,87 @@ func (c *conn) tryRead(exp cachedReader, r request) (done bool) {
 	// The buffer goes back to the pool once sent.
 	c.replyRead(r.handle, r.off, *buf, buf, sendAsync)
 	return true
+}
+
+// viewReader is an Export that can give the request loop its cached data
+// to send straight from the page cache, without a copy into a buffer
+// first: ViewAt calls send with the data of [off, off+n) as slices that
+// stay steady until send returns and that send touches only through
+// system calls, and reports true; or it returns false, having called
+// nothing, when it cannot do that without waiting.
+type viewReader interface {
+	ViewAt(off int64, n int, send func(views [][]byte)) bool
+}
+
+// sendView answers READ r from the request loop with the export's views
+// of the data, and reports whether it did. It writes only while no other
+// reply is being sent (replies must not interleave), and only what the
+// socket takes at once: the views hold the export's data steady, which
+// must not wait on the client. What the socket does not take is copied
+// into a buffer and queued for a goroutine to send.
+func (c *conn) sendView(exp viewReader, r request) (done bool) {
+	if c.raw == nil {
+		return false
+	}
+	c.qmu.Lock()
+	if c.sending {
+		c.qmu.Unlock()
+		return false
+	}
+	c.sending = true
+	c.qmu.Unlock()
+	var (
+		rest [][]byte
+		werr error
+		buf  *[]byte
+	)
+	defer func() {
+		if p := recover(); p != nil {
+			c.s.log.Error("nbd request panicked", "type", r.typ, "panic", p, "stack", string(debug.Stack()))
+			c.nc.Close() // a reply may be half written
+			done, werr = true, fmt.Errorf("panic: %v", p)
+		}
+		c.qmu.Lock()
+		if werr != nil {
+			c.nc.Close()
+		}
+		if buf != nil {
+			c.queue = append([][]byte{*buf}, c.queue...)
+			c.queueBufs = append(c.queueBufs, buf)
+			c.queued += len(*buf)
+		}
+		if len(c.queue) == 0 {
+			c.sending = false
+			c.qmu.Unlock()
+			return
+		}
+		// Replies queued meanwhile (or the rest of this one) were left to
+		// this goroutine, the sender; a goroutine sends them, so that the
+		// loop goes on reading requests.
+		c.qmu.Unlock()
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			c.qmu.Lock()
+			c.sendLocked(true)
+		}()
+	}()
+	h := c.readHeader(r.handle, r.off, int(r.length))
+	return exp.ViewAt(int64(r.off), int(r.length), func(views [][]byte) {
+		out := append(append(make([][]byte, 0, len(views)+1), h), views...)
+		if rest, werr = writeNow(c.raw, out); werr != nil || len(rest) == 0 {
+			return
+		}
+		n := 0
+		for _, b := range rest {
+			n += len(b)
+		}
+		buf = c.s.bufs.get(n)
+		k := 0
+		for _, b := range rest {
+			k += copy((*buf)[k:], b)
+		}
+	})
 }
 
 // check validates a request against the export before any I/O.

@@ -249,6 +249,7 @@ func (e *export) WriteAt(ctx context.Context, b []byte, off int64) error {
 type localVolume interface {
 	LocalReads() bool
 	TryReadAt(b []byte, off int64) bool
+	ViewAt(off int64, n int, send func(views [][]byte)) bool
 }
 
 // asyncVolume is a volume (RBD) whose reads and writes the NBD request
@@ -305,6 +306,16 @@ func (e localExport) TryReadAt(b []byte, off int64) bool {
 	// out, as with any request the limiter lends to.
 	e.qos.reserve(n)
 	e.io.CountIO(n, 0)
+	return true
+}
+
+// ViewAt is TryReadAt for the request loop's sends from the page cache.
+func (e localExport) ViewAt(off int64, n int, send func(views [][]byte)) bool {
+	if e.h.revoked.Load() || !e.qos.ready(int64(n)) || !e.v.ViewAt(off, n, send) {
+		return false
+	}
+	e.qos.reserve(int64(n))
+	e.io.CountIO(int64(n), 0)
 	return true
 }
 
