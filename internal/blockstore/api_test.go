@@ -139,17 +139,7 @@ func TestTryReadAt(t *testing.T) {
 	ctx := context.Background()
 	p := openPool(t, t.TempDir(), Options{})
 	defer func() { p.Close() }()
-	if err := p.Create(ctx, "a", 1<<20); err != nil {
-		t.Fatal(err)
-	}
-	v, err := p.Volume(ctx, "a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	data := bytes.Repeat([]byte("0123456789abcdef"), (256<<10)/16)
-	if err := v.WriteAt(ctx, data, 0); err != nil {
-		t.Fatal(err)
-	}
+	v, data := writtenVolume(t, p, 1<<20)
 	try := func(n int, off int64) ([]byte, bool) {
 		b := bytes.Repeat([]byte{0xff}, n)
 		return b, v.TryReadAt(b, off)
@@ -183,4 +173,23 @@ func TestTryReadAt(t *testing.T) {
 	if _, ok := try(100, 0); ok {
 		t.Fatal("read of a deleted volume")
 	}
+}
+
+// writtenVolume creates volume "a" of size bytes in p and writes its first
+// 256 KiB (four chunks) with a pattern, which it returns.
+func writtenVolume(t *testing.T, p *Pool, size int64) (*Volume, []byte) {
+	t.Helper()
+	ctx := context.Background()
+	if err := p.Create(ctx, "a", size); err != nil {
+		t.Fatal(err)
+	}
+	v, err := p.Volume(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("0123456789abcdef"), (256<<10)/16)
+	if err := v.WriteAt(ctx, data, 0); err != nil {
+		t.Fatal(err)
+	}
+	return v, data
 }

@@ -16,17 +16,7 @@ func TestViewAt(t *testing.T) {
 	ctx := context.Background()
 	p := openPool(t, t.TempDir(), Options{})
 	defer func() { p.Close() }()
-	if err := p.Create(ctx, "a", 4<<20); err != nil {
-		t.Fatal(err)
-	}
-	v, err := p.Volume(ctx, "a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	data := bytes.Repeat([]byte("0123456789abcdef"), (256<<10)/16)
-	if err := v.WriteAt(ctx, data, 0); err != nil {
-		t.Fatal(err)
-	}
+	v, data := writtenVolume(t, p, 4<<20)
 	view := func(h *Volume, off int64, n int) ([]byte, bool) {
 		var got []byte
 		calls := 0

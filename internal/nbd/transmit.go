@@ -237,15 +237,8 @@ func (c *conn) sendView(exp viewReader, r request) (done bool) {
 			return
 		}
 		// Replies queued meanwhile (or the rest of this one) were left to
-		// this goroutine, the sender; a goroutine sends them, so that the
-		// loop goes on reading requests.
-		c.qmu.Unlock()
-		c.wg.Add(1)
-		go func() {
-			defer c.wg.Done()
-			c.qmu.Lock()
-			c.sendLocked(true)
-		}()
+		// this goroutine, the sender.
+		c.sendLater()
 	}()
 	h := c.readHeader(r.handle, r.off, int(r.length))
 	return exp.ViewAt(int64(r.off), int(r.length), func(views [][]byte) {
@@ -450,16 +443,22 @@ func (c *conn) enqueue(h, data []byte, buf *[]byte, mode sendMode) error {
 		c.qmu.Unlock()
 		return nil
 	case sendAsync:
-		c.qmu.Unlock()
-		c.wg.Add(1)
-		go func() {
-			defer c.wg.Done()
-			c.qmu.Lock()
-			c.sendLocked(true)
-		}()
+		c.sendLater()
 		return nil
 	}
 	return c.sendLocked(true)
+}
+
+// sendLater releases c.qmu, held by the sender, and leaves the queue to a
+// goroutine, so that the caller (the request loop) goes on.
+func (c *conn) sendLater() {
+	c.qmu.Unlock()
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		c.qmu.Lock()
+		c.sendLocked(true)
+	}()
 }
 
 // sendLocked writes the queue until it is empty; c.qmu is held on entry
