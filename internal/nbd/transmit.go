@@ -109,21 +109,19 @@ func (c *conn) transmit(exp Export) error {
 			continue
 		}
 		c.waitQueue()
+		seq := false
 		if r.typ == cmdRead && inline {
-			seq := r.off == seqEnd
+			seq = r.off == seqEnd
 			seqEnd = r.off + uint64(r.length)
-			if seq {
-				if views == nil || !c.sendView(views, r) {
-					c.serve(ctx, exp, r, true)
-				}
-				continue
-			}
 		}
-		// A cached READ elsewhere is sent from the page cache too: for 4 KiB
-		// random reads that saves the hand-off of each reply to the sender
-		// more than the copy (server CPU per GiB 1.07 of nbdkit's, was
-		// 1.25-1.34).
+		// Any READ whose data is cached is sent from the page cache when
+		// the export offers it: besides the copy, for small random reads
+		// that saves handing each reply to the sender goroutine.
 		if r.typ == cmdRead && views != nil && c.sendView(views, r) {
+			continue
+		}
+		if seq {
+			c.serve(ctx, exp, r, true)
 			continue
 		}
 		if r.typ == cmdRead && cached != nil && c.tryRead(cached, r) {

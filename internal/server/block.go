@@ -297,8 +297,19 @@ func (e localExport) LocalReads() bool { return e.qos == nil && e.v.LocalReads()
 // TryReadAt leaves to ReadAt, which waits or reports it, a read the QoS
 // limit holds back and a revoked export's reads.
 func (e localExport) TryReadAt(b []byte, off int64) bool {
-	n := int64(len(b))
-	if e.h.revoked.Load() || !e.qos.ready(n) || !e.v.TryReadAt(b, off) {
+	return e.cached(int64(len(b)), func() bool { return e.v.TryReadAt(b, off) })
+}
+
+// ViewAt is TryReadAt for the request loop's sends from the page cache.
+func (e localExport) ViewAt(off int64, n int, send func(views [][]byte)) bool {
+	return e.cached(int64(n), func() bool { return e.v.ViewAt(off, n, send) })
+}
+
+// cached runs read, a read of n bytes the request loop serves itself
+// unless the export is revoked or the QoS limit holds it back, and if it
+// succeeded takes it from the limit and counts it.
+func (e localExport) cached(n int64, read func() bool) bool {
+	if e.h.revoked.Load() || !e.qos.ready(n) || !read() {
 		return false
 	}
 	// Another connection to the export may have taken the tokens since
@@ -306,16 +317,6 @@ func (e localExport) TryReadAt(b []byte, off int64) bool {
 	// out, as with any request the limiter lends to.
 	e.qos.reserve(n)
 	e.io.CountIO(n, 0)
-	return true
-}
-
-// ViewAt is TryReadAt for the request loop's sends from the page cache.
-func (e localExport) ViewAt(off int64, n int, send func(views [][]byte)) bool {
-	if e.h.revoked.Load() || !e.qos.ready(int64(n)) || !e.v.ViewAt(off, n, send) {
-		return false
-	}
-	e.qos.reserve(int64(n))
-	e.io.CountIO(int64(n), 0)
 	return true
 }
 
