@@ -60,9 +60,9 @@ func (s *Server) NewHash() *Hash {
 
 func (s *Server) run() {
 	var (
-		busy []job
-		st   [4][lanes]uint32
-		ptrs [lanes]*byte
+		busy, next []job
+		st         [4][lanes]uint32
+		ptrs       [lanes]*byte
 	)
 	for {
 		if len(busy) == 0 {
@@ -100,7 +100,8 @@ func (s *Server) run() {
 			}
 		}
 		block(&st, &ptrs, n)
-		kept := busy[:0]
+		// Streams beyond the eight lanes go first next time.
+		next = append(next[:0], busy[len(in):]...)
 		for l, j := range in {
 			for w := range 4 {
 				j.h.s[w] = st[w][l]
@@ -109,12 +110,10 @@ func (s *Server) run() {
 				j.h.done <- struct{}{}
 				continue
 			}
-			kept = append(kept, j)
+			next = append(next, j)
 		}
-		// Streams beyond the eight lanes go first next time.
-		kept = append(kept, busy[len(in):]...)
-		clear(busy[len(kept):])
-		busy = kept
+		clear(busy)
+		busy, next = next, busy
 	}
 }
 
