@@ -1,8 +1,11 @@
+//go:build amd64
+
 package md5x8
 
 import (
 	"bytes"
 	"crypto/md5"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -16,15 +19,25 @@ func needLanes(t testing.TB) {
 	}
 }
 
+type kernel struct {
+	name string
+	fn   func(*[4][8]uint32, *[8]*byte, int)
+}
+
+// kernels are the block functions this CPU runs.
+func kernels() []kernel {
+	k := []kernel{{"avx2", blockAVX2}}
+	if cpu.X86.HasAVX512VL {
+		k = append(k, kernel{"avx512", blockAVX512})
+	}
+	return k
+}
+
 // TestKernels runs each block function on eight different streams of
 // different contents and compares every lane with crypto/md5's state,
 // read through Sum of a stream that ends on a block boundary.
 func TestKernels(t *testing.T) {
 	needLanes(t)
-	kernels := map[string]func(*[4][8]uint32, *[8]*byte, int){"avx2": blockAVX2}
-	if cpu.X86.HasAVX512VL {
-		kernels["avx512"] = blockAVX512
-	}
 	const blocks = 37
 	rng := rand.New(rand.NewPCG(1, 2))
 	var data [lanes][]byte
@@ -34,7 +47,7 @@ func TestKernels(t *testing.T) {
 			data[l][i] = byte(rng.Uint32())
 		}
 	}
-	for name, k := range kernels {
+	for _, k := range kernels() {
 		var st [4][lanes]uint32
 		var ptrs [lanes]*byte
 		for l := range lanes {
@@ -43,7 +56,7 @@ func TestKernels(t *testing.T) {
 			}
 			ptrs[l] = &data[l][0]
 		}
-		k(&st, &ptrs, blocks)
+		k.fn(&st, &ptrs, blocks)
 		for l := range lanes {
 			h := &Hash{len: blocks * BlockSize}
 			for w := range 4 {
@@ -51,7 +64,7 @@ func TestKernels(t *testing.T) {
 			}
 			want := md5.Sum(data[l])
 			if got := h.Sum(nil); !bytes.Equal(got, want[:]) {
-				t.Errorf("%s lane %d: %x, want %x", name, l, got, want)
+				t.Errorf("%s lane %d: %x, want %x", k.name, l, got, want)
 			}
 		}
 	}
@@ -107,6 +120,30 @@ func TestEnds(t *testing.T) {
 		want := md5.Sum(data[:n])
 		if got := h.Sum(nil); !bytes.Equal(got, want[:]) {
 			t.Fatalf("%d bytes: %x, want %x", n, got, want)
+		}
+	}
+}
+
+// BenchmarkKernels runs each block function on 1, 4 and 8 lanes of
+// 32 KiB: the bytes per second count only the lanes in use, so the rows
+// show how much a lane costs when the others are idle (a step's latency,
+// not the lane count, sets the time of a call).
+func BenchmarkKernels(b *testing.B) {
+	needLanes(b)
+	buf := make([]byte, maxStep)
+	for _, k := range kernels() {
+		for _, used := range []int{1, 4, 8} {
+			b.Run(fmt.Sprintf("%s/lanes=%d", k.name, used), func(b *testing.B) {
+				var st [4][lanes]uint32
+				var ptrs [lanes]*byte
+				for l := range ptrs {
+					ptrs[l] = &buf[0]
+				}
+				b.SetBytes(int64(used) * maxStep)
+				for range b.N {
+					k.fn(&st, &ptrs, maxStep/BlockSize)
+				}
+			})
 		}
 	}
 }
