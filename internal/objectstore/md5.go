@@ -14,26 +14,21 @@ import (
 // PUT would notice), and a small body has little to gain.
 const lanesMin = copyBuf
 
-// lanesFrom is how many large bodies must be in flight, this one
-// included, for it to take a lane. One or two bodies hash as fast each
-// on its own goroutine with crypto/md5 (a lane alone goes at crypto/md5's
-// pace), without a hand-off per 32 KiB.
-const lanesFrom = 3
-
-// md5Lanes computes the MD5 (the ETag) of concurrent large bodies side by
-// side, each in a lane of one goroutine's vector registers (md5x8;
-// crypto/md5 where the CPU has no AVX2). Profiled, MD5 was 70 % of the
-// server's CPU in four concurrent 64 MiB PUTs: crypto/md5 hashes one
-// stream per core at about 650 MB/s, four streams in lanes of one core
-// 2.6 GB/s. A body takes a lane only when enough others are in flight to
-// fill some (lanesFrom). The lanes' goroutine is started by the first
-// body to take a lane and ends when the last lane hasher is released:
-// bursts of large uploads are rare next to the time between them, and an
-// idle node keeps no goroutine for them.
+// md5Lanes computes the MD5 (the ETag) of large bodies side by side, each
+// in a lane of one goroutine's vector registers (md5x8; crypto/md5 where
+// the CPU has no AVX2). Profiled, MD5 was 70 % of the server's CPU in four
+// concurrent 64 MiB PUTs: crypto/md5 hashes one stream per core at about
+// 650 MB/s, four streams in lanes of one core 2.6 GB/s. Every large body
+// takes a lane, even alone: a lane alone goes at crypto/md5's pace, and
+// one that others join costs nothing more (four PUTs at once spent 1.13
+// and 1.15 s of server CPU per GiB so, 1.30 and 1.42 when the first two
+// bodies in flight took crypto/md5). The lanes' goroutine is started by
+// the first body to take a lane and ends when the last lane hasher is
+// released: bursts of large uploads are rare next to the time between
+// them, and an idle node keeps no goroutine for them.
 type md5Lanes struct {
 	mu     sync.Mutex
 	srv    *md5x8.Server
-	large  int // large bodies being hashed, in lanes or not
 	active int // lane hashers handed out and not yet released
 	closed bool
 }
@@ -47,27 +42,20 @@ func (l *md5Lanes) hasher(size int64) (h hash.Hash, release func()) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.large++
-	lane := l.large >= lanesFrom && !l.closed && md5x8.Available()
-	if lane {
-		if l.srv == nil {
-			l.srv = md5x8.NewServer()
-		}
-		l.active++
-		h = l.srv.NewHash()
-	} else {
-		h = md5.New()
+	if l.closed || !md5x8.Available() {
+		return md5.New(), func() {}
 	}
+	if l.srv == nil {
+		l.srv = md5x8.NewServer()
+	}
+	l.active++
 	var once sync.Once
-	return h, func() {
+	return l.srv.NewHash(), func() {
 		once.Do(func() {
 			l.mu.Lock()
 			defer l.mu.Unlock()
-			l.large--
-			if lane {
-				l.active--
-				l.stopIdle()
-			}
+			l.active--
+			l.stopIdle()
 		})
 	}
 }

@@ -15,8 +15,8 @@ import (
 )
 
 // TestConcurrentPutDigests puts bodies of many sizes at once, so that
-// the MD5s of large ones share the SIMD lanes while small ones and the
-// first large ones take crypto/md5, with one body failing half-way: every
+// the MD5s of large ones share the SIMD lanes while small ones take
+// crypto/md5, with one body failing half-way: every
 // ETag must be the body's MD5, every hasher must be given back, and after
 // Close the store still puts, with crypto/md5.
 func TestConcurrentPutDigests(t *testing.T) {
@@ -41,11 +41,12 @@ func TestConcurrentPutDigests(t *testing.T) {
 		return b
 	}
 
-	// lanesFrom+1 large bodies whose bytes wait on pipes, so that all are
-	// in flight together and the last ones take lanes.
+	// Large bodies whose bytes wait on pipes, so that all are in flight
+	// together, each in a lane.
+	const large = 3
 	var pipes []*io.PipeWriter
 	var bodies [][]byte
-	for i := range lanesFrom + 1 {
+	for i := range large {
 		pr, pw := io.Pipe()
 		body := random(bigMin + 1 + i*777)
 		pipes, bodies = append(pipes, pw), append(bodies, body)
@@ -54,16 +55,13 @@ func TestConcurrentPutDigests(t *testing.T) {
 	}
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		s.md5.mu.Lock()
-		large, active := s.md5.large, s.md5.active
+		active := s.md5.active
 		s.md5.mu.Unlock()
-		if large == lanesFrom+1 {
-			if active != 2 {
-				t.Fatalf("%d of %d large bodies in flight took a lane, want 2", active, large)
-			}
+		if active == large {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d large bodies in flight, want %d", large, lanesFrom+1)
+			t.Fatalf("%d large bodies in lanes, want %d", active, large)
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -97,10 +95,10 @@ func TestConcurrentPutDigests(t *testing.T) {
 		t.Error(err)
 	}
 	s.md5.mu.Lock()
-	large, active, running := s.md5.large, s.md5.active, s.md5.srv != nil
+	active, running := s.md5.active, s.md5.srv != nil
 	s.md5.mu.Unlock()
-	if large != 0 || active != 0 || running {
-		t.Fatalf("after the puts: %d large bodies and %d lane hashers out, lanes running %v; want 0, 0 and false (an idle store keeps no lanes)", large, active, running)
+	if active != 0 || running {
+		t.Fatalf("after the puts: %d lane hashers out, lanes running %v; want 0 and false (an idle store keeps no lanes)", active, running)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -125,7 +123,6 @@ func BenchmarkMD5(b *testing.B) {
 			b.Run(fmt.Sprintf("streams=%d/lanes=%v", streams, lanes), func(b *testing.B) {
 				var l md5Lanes
 				defer l.close()
-				l.large = lanesFrom - 1 // as if enough other bodies were in flight
 				b.SetBytes(int64(streams) * 64 << 20)
 				for range b.N {
 					var wg sync.WaitGroup
