@@ -20,9 +20,9 @@ const lanesMin = copyBuf
 // concurrent 64 MiB PUTs: crypto/md5 hashes one stream per core at about
 // 650 MB/s, four streams in lanes of one core 2.6 GB/s. Every large body
 // takes a lane, even alone: a lane alone goes at crypto/md5's pace, and
-// one that others join costs nothing more (four PUTs at once spent 1.13
-// and 1.15 s of server CPU per GiB so, 1.30 and 1.42 when the first two
-// bodies in flight took crypto/md5). The lanes' goroutine is started by
+// one that others join costs nothing more (two PUTs at once spent 1.63
+// and 1.73 s of server CPU per GiB so, 2.24 and 2.27 when each hashed on
+// its own with crypto/md5). The lanes' goroutine is started by
 // the first body to take a lane and ends when the last lane hasher is
 // released: bursts of large uploads are rare next to the time between
 // them, and an idle node keeps no goroutine for them.
