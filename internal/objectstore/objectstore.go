@@ -236,7 +236,7 @@ type chunk struct {
 // first headLen bytes hold the head, already digested) first, and hands
 // each to a goroutine that hashes it and on to one that writes it, in
 // order. The socket is read while the previous buffer waits for its
-// turn in the MD5 lanes (see feedLanes), where hashed between receives
+// turn in the MD5 lanes (see md5Lanes), where hashed between receives
 // a body's lane stood empty while its next bytes arrived. Every buffer,
 // first included, is back in pool and every write has ended when it
 // returns.
