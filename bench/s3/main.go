@@ -30,7 +30,11 @@
 // objects). On a loaded machine
 // that is the steadier comparison: there the scheduler shares the CPU out
 // by runnable threads, so rates tell as much about a server's thread
-// count as about its work.
+// count as about its work. GETs also report what the server read from
+// disk rather than the page cache: a server that writes large bodies
+// around the page cache (Stowage) reads them back cold, one that writes
+// through it (MinIO) serves them from memory, and their GET rates then
+// compare a disk with RAM.
 //
 // The listscale test (not part of all: its fill takes minutes) times
 // listing pages over a bucket of many keys; see listScale.
@@ -437,9 +441,9 @@ func throughput(ctx context.Context, cl *awss3.Client, c config, pid int, name s
 		op string
 		fn func(w, i int) error
 	}{{"PUT", put}, {"GET", get}} {
-		cpu0, self0 := procstat.CPU(pid), procstat.CPU(os.Getpid())
+		cpu0, self0, rd0 := procstat.CPU(pid), procstat.CPU(os.Getpid()), procstat.DiskRead(pid)
 		r, err := phaseRun(ctx, conc, c.duration, phase.fn)
-		cpu, self := procstat.CPU(pid)-cpu0, procstat.CPU(os.Getpid())-self0
+		cpu, self, rd := procstat.CPU(pid)-cpu0, procstat.CPU(os.Getpid())-self0, procstat.DiskRead(pid)-rd0
 		if err != nil {
 			return nil, fmt.Errorf("%s %s: %w", phase.op, name, err)
 		}
@@ -458,6 +462,9 @@ func throughput(ctx context.Context, cl *awss3.Client, c config, pid int, name s
 			perOp := ms(cpu) / float64(r.ops)
 			out = append(out, metric{what + " server CPU", perOp, "ms/op", true})
 			fmt.Printf("  server cpu %.2f s %.3f ms/op", cpu.Seconds(), perOp)
+			if phase.op == "GET" {
+				fmt.Printf("  read from disk %.0f MiB", float64(rd)/(1<<20))
+			}
 		}
 		fmt.Println()
 		if pid > 0 {
@@ -654,7 +661,7 @@ func multipart(ctx context.Context, cl *awss3.Client, c config, pid int) ([]metr
 		return nil, fmt.Errorf("complete: %w", err)
 	}
 	complete := time.Since(t1)
-	t2 := time.Now()
+	t2, rd0 := time.Now(), procstat.DiskRead(pid)
 	out, err := cl.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String(c.bucket), Key: key})
 	if err != nil {
 		return nil, fmt.Errorf("get: %w", err)
@@ -667,12 +674,12 @@ func multipart(ctx context.Context, cl *awss3.Client, c config, pid int) ([]metr
 	if err != nil {
 		return nil, err
 	}
-	get := time.Since(t2)
+	get, rd := time.Since(t2), procstat.DiskRead(pid)-rd0
 	mib := float64(c.mpSize) / (1 << 20)
 	fmt.Printf("MP  size=%d parts=%d×%d: upload %8.1f MiB/s  complete %8.1f ms  GET %8.1f MiB/s",
 		c.mpSize, n, c.partSize, mib/upload.Seconds(), ms(complete), mib/get.Seconds())
 	if pid > 0 {
-		fmt.Printf("  upload server cpu %.2f s %.3f s/GiB", cpu.Seconds(), cpu.Seconds()*1024/mib)
+		fmt.Printf("  upload server cpu %.2f s %.3f s/GiB  GET read from disk %.0f MiB", cpu.Seconds(), cpu.Seconds()*1024/mib, float64(rd)/(1<<20))
 	}
 	fmt.Println()
 	if _, err := cl.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: aws.String(c.bucket), Key: key}); err != nil {

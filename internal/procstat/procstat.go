@@ -1,6 +1,7 @@
 // Package procstat reads what Linux reports about another process, for
 // benchmarks and suites that weigh a server's CPU time beside its rate
-// (on a loaded machine the CPU per unit of work is the steadier figure).
+// (on a loaded machine the CPU per unit of work is the steadier figure)
+// and tell reads served from disk from those served from the page cache.
 package procstat
 
 import (
@@ -32,4 +33,25 @@ func CPU(pid int) time.Duration {
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+// DiskRead is how many bytes process pid has caused to be read from
+// storage (read_bytes in /proc/PID/io: page cache hits do not count), or
+// 0 when pid is not positive or cannot be read, as /proc/PID/io of
+// another user's process cannot without privilege.
+func DiskRead(pid int) int64 {
+	if pid <= 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "read_bytes:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			return n
+		}
+	}
+	return 0
 }
