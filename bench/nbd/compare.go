@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -18,74 +19,95 @@ type target struct {
 	perOp bool
 }
 
-// compare runs each job against two targets and prints a table row per
-// job with a's IOPS over b's, and each server's CPU per GiB moved when
-// both can be measured. The targets alternate so that background load on
-// a shared box hits both alike; each one's best round counts.
-func compare(a, b target, js []job, size string, runtime time.Duration, rounds int) error {
-	withCPU := a.cpu != nil && b.cpu != nil
-	perOp := a.perOp && b.perOp
+// compare runs each job against a and b, and any more targets, and prints
+// a table row per job with a's IOPS over b's (and each further target's
+// over b's), and each server's CPU per GiB moved when every one can be
+// measured. The targets alternate so that background load on a shared box
+// hits all alike; each one's best round counts.
+func compare(a, b target, js []job, size string, runtime time.Duration, rounds int, more ...target) error {
+	ts := append([]target{a, b}, more...)
+	withCPU, perOp := true, true
+	for _, t := range ts {
+		withCPU = withCPU && t.cpu != nil
+		perOp = perOp && t.perOp
+	}
+	head := fmt.Sprintf("%-20s %22s %22s %7s", "job", a.name, b.name, "ratio")
+	for _, t := range more {
+		head += fmt.Sprintf(" %22s %7s", t.name, "ratio")
+	}
 	switch {
 	case withCPU:
-		fmt.Printf("%-20s %22s %22s %7s %11s %11s\n", "job", a.name, b.name, "ratio", "CPU ms/GiB", "peer CPU")
+		head += fmt.Sprintf(" %11s %11s", "CPU ms/GiB", "peer CPU")
 	case perOp:
-		fmt.Printf("%-20s %22s %22s %7s %11s %11s\n", "job", a.name, b.name, "ratio", "CPU µs/op", "peer µs/op")
-	default:
-		fmt.Printf("%-20s %22s %22s %7s\n", "job", a.name, b.name, "ratio")
+		head += fmt.Sprintf(" %11s %11s", "CPU µs/op", "peer µs/op")
 	}
+	if withCPU || perOp {
+		head += strings.Repeat(fmt.Sprintf(" %11s", "its CPU"), len(more))
+	}
+	fmt.Println(head)
 	// A volume never written reads as holes, which the pool answers
 	// without touching its file while nbdkit reads its file: when -only
 	// leaves out the sequential write that runs first, write every
 	// target once before the jobs so that both sides read data.
 	if len(js) > 0 && js[0].rw != "write" {
-		for _, t := range []target{a, b} {
+		for _, t := range ts {
 			if _, err := fio(t.engine, job{"fill", "write", "1M", 8}, size, 0); err != nil {
 				return fmt.Errorf("fill %s: %w", t.name, err)
 			}
 		}
 	}
+	// side is what one target did in all rounds of a job.
+	type side struct {
+		best   result
+		cpu    time.Duration // the server's
+		client time.Duration // perOp: all client CPU
+		bytes  float64
+		ios    float64
+	}
 	for _, j := range js {
-		var ra, rb result
-		var aCPU, bCPU time.Duration
-		var aBytes, bBytes float64
-		var aClient, bClient time.Duration // perOp: all client CPU
-		var aIOs, bIOs float64
+		sides := make([]side, len(ts))
 		for range rounds {
-			for _, side := range []struct {
-				t      target
-				best   *result
-				cpu    *time.Duration
-				bytes  *float64
-				client *time.Duration
-				ios    *float64
-			}{{a, &ra, &aCPU, &aBytes, &aClient, &aIOs}, {b, &rb, &bCPU, &bBytes, &bClient, &bIOs}} {
+			for i, t := range ts {
+				s := &sides[i]
 				var t0 time.Duration
-				if side.t.cpu != nil {
-					t0 = side.t.cpu()
+				if t.cpu != nil {
+					t0 = t.cpu()
 				}
-				r, err := fio(side.t.engine, j, size, runtime)
+				r, err := fio(t.engine, j, size, runtime)
 				if err != nil {
-					return fmt.Errorf("fio %s against %s: %w", j.name, side.t.name, err)
+					return fmt.Errorf("fio %s against %s: %w", j.name, t.name, err)
 				}
-				if side.t.cpu != nil {
-					d := side.t.cpu() - t0
-					*side.cpu += d
-					*side.client += d
+				if t.cpu != nil {
+					d := t.cpu() - t0
+					s.cpu += d
+					s.client += d
 				}
-				*side.client += r.fioCPU
-				*side.ios += r.ios
-				*side.bytes += r.bytes
-				if r.iops > side.best.iops {
-					*side.best = r
+				s.client += r.fioCPU
+				s.ios += r.ios
+				s.bytes += r.bytes
+				if r.iops > s.best.iops {
+					s.best = r
 				}
 			}
 		}
-		fmt.Printf("%-20s %9.0f IOPS %6.0f MiB/s %9.0f IOPS %6.0f MiB/s %7.2f", j.name, ra.iops, ra.mibs, rb.iops, rb.mibs, ra.iops/rb.iops)
-		switch {
-		case withCPU:
-			fmt.Printf(" %11.0f %11.0f", perGiB(aCPU, aBytes), perGiB(bCPU, bBytes))
-		case perOp:
-			fmt.Printf(" %11.1f %11.1f", perIO(aClient, aIOs), perIO(bClient, bIOs))
+		fmt.Printf("%-20s", j.name)
+		ceiling := sides[1].best.iops
+		for i, s := range sides {
+			fmt.Printf(" %9.0f IOPS %6.0f MiB/s", s.best.iops, s.best.mibs)
+			// b is every ratio's denominator; a's ratio follows b.
+			if i == 1 {
+				fmt.Printf(" %7.2f", sides[0].best.iops/ceiling)
+			} else if i > 1 {
+				fmt.Printf(" %7.2f", s.best.iops/ceiling)
+			}
+		}
+		for _, s := range sides {
+			switch {
+			case withCPU:
+				fmt.Printf(" %11.0f", perGiB(s.cpu, s.bytes))
+			case perOp:
+				fmt.Printf(" %11.1f", perIO(s.client, s.ios))
+			}
 		}
 		fmt.Println()
 	}

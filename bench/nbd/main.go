@@ -10,7 +10,8 @@
 //
 // With -ceph CONF (a binary built with -tags 'ceph pacific') it measures
 // the server on an RBD image instead, against fio's rbd engine (librbd
-// direct) on the same image; see rbd.go.
+// direct) on the same image, and against qemu-nbd's rbd driver (Debian's
+// qemu-block-extra) where it is installed; see rbd.go.
 //
 //	conf=$(STOWAGE_TEST_CEPH_BYTES=$((5<<30)) scripts/test-ceph.sh start)
 //	go run -tags 'ceph pacific' ./bench/nbd -ceph "$conf" -size 1G -snapsize 1G
@@ -405,7 +406,7 @@ func waitPort(port int) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return fmt.Errorf("nbdkit did not listen on %d", port)
+	return fmt.Errorf("nothing listened on %d", port)
 }
 
 func cpus() int {

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -10,15 +11,19 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/stowage/stowage/internal/nbd"
+	"github.com/stowage/stowage/internal/procstat"
 	"github.com/stowage/stowage/internal/rbd"
 )
 
 // runRBD measures the NBD server on an RBD image against fio's rbd engine
-// (librbd with no server in between, the ceiling) on the same image, then
+// (librbd with no server in between, the ceiling) on the same image, and
+// against qemu-nbd on it where qemu's rbd driver is installed, then
 // snapshot and clone latency of a written image and the first write into
 // a clone. conf is a ceph.conf whose keyring holds client.stowage's key
 // (scripts/test-ceph.sh start prints one).
@@ -60,9 +65,19 @@ func runRBD(conf, sizeStr string, size, snapSize int64, runtime time.Duration, r
 	os.Setenv("CEPH_CONF", conf)
 	direct := []string{"--ioengine=rbd", "--clientname=" + user, "--pool=" + pool, "--rbdname=" + img}
 
-	fmt.Printf("one RBD image of %s in pool %s; fio ioengine=nbd through Stowage vs ioengine=rbd (librbd direct) on the same image, %v per job, best of %d alternating rounds, %d CPUs\n\n",
+	fmt.Printf("one RBD image of %s in pool %s; fio ioengine=nbd through Stowage vs ioengine=rbd (librbd direct) on the same image, %v per job, best of %d alternating rounds, %d CPUs\n",
 		sizeStr, pool, runtime, rounds, cpus())
-	if err := compare(target{"stowage NBD", nbdEngine(ours), selfCPU, true}, target{"librbd direct", direct, nil, true}, jobs, sizeStr, runtime, rounds); err != nil {
+	var more []target
+	qemu, stop, err := qemuNBD(ctx, conf, user, pool, img)
+	if err != nil {
+		fmt.Printf("no qemu-nbd column: %v\n", err)
+	} else {
+		defer stop()
+		fmt.Printf("qemu-nbd: the same image through qemu-nbd's rbd driver, the stock NBD server on librbd\n")
+		more = append(more, qemu)
+	}
+	fmt.Println()
+	if err := compare(target{"stowage NBD", nbdEngine(ours), selfCPU, true}, target{"librbd direct", direct, nil, true}, jobs, sizeStr, runtime, rounds, more...); err != nil {
 		return err
 	}
 	cancel()
@@ -70,6 +85,36 @@ func runRBD(conf, sizeStr string, size, snapSize int64, runtime time.Duration, r
 		return err
 	}
 	return rbdSnapLatency(st, prefix, snapSize, &made)
+}
+
+// qemuNBD serves img with qemu-nbd through qemu's rbd block driver (in
+// Debian's qemu-block-extra), as a peer: the NBD server a provider would
+// otherwise put in front of librbd. Its cache mode is librbd's default
+// (rbd_cache on), like Stowage's and fio's handles.
+func qemuNBD(ctx context.Context, conf, user, pool, img string) (target, func(), error) {
+	if _, err := exec.LookPath("qemu-nbd"); err != nil {
+		return target{}, nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return target{}, nil, err
+	}
+	cmd := exec.CommandContext(ctx, "qemu-nbd", "-f", "raw", "-x", img, "-b", "127.0.0.1", "-p", strconv.Itoa(port),
+		"-t", "-e", "8", "--cache=writeback", fmt.Sprintf("rbd:%s/%s:id=%s:conf=%s", pool, img, user, conf))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		return target{}, nil, err
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	stop := func() { cmd.Process.Kill(); <-exited }
+	if err := waitPort(port); err != nil {
+		stop()
+		return target{}, nil, fmt.Errorf("qemu-nbd (is qemu-block-extra installed?): %s", bytes.TrimSpace(stderr.Bytes()))
+	}
+	cpu := func() time.Duration { return procstat.CPU(cmd.Process.Pid) }
+	return target{"qemu-nbd", nbdEngine(fmt.Sprintf("nbd://127.0.0.1:%d/%s", port, img)), cpu, true}, stop, nil
 }
 
 // rbdSnapLatency writes a whole image, then times RBD snapshots and
