@@ -48,7 +48,7 @@ func compare(a, b target, js []job, size string, runtime time.Duration, rounds i
 	// A volume never written reads as holes, which the pool answers
 	// without touching its file while nbdkit reads its file: when -only
 	// leaves out the sequential write that runs first, write every
-	// target once before the jobs so that both sides read data.
+	// target once before the jobs so that all of them read data.
 	if len(js) > 0 && js[0].rw != "write" {
 		for _, t := range ts {
 			if _, err := fio(t.engine, job{"fill", "write", "1M", 8}, size, 0); err != nil {
@@ -90,16 +90,17 @@ func compare(a, b target, js []job, size string, runtime time.Duration, rounds i
 				}
 			}
 		}
-		fmt.Printf("%-20s", j.name)
+		// b is every ratio's denominator: a's ratio follows b, each
+		// further target's follows its own figures.
 		ceiling := sides[1].best.iops
-		for i, s := range sides {
-			fmt.Printf(" %9.0f IOPS %6.0f MiB/s", s.best.iops, s.best.mibs)
-			// b is every ratio's denominator; a's ratio follows b.
-			if i == 1 {
-				fmt.Printf(" %7.2f", sides[0].best.iops/ceiling)
-			} else if i > 1 {
-				fmt.Printf(" %7.2f", s.best.iops/ceiling)
-			}
+		row := func(s side) { fmt.Printf(" %9.0f IOPS %6.0f MiB/s", s.best.iops, s.best.mibs) }
+		fmt.Printf("%-20s", j.name)
+		row(sides[0])
+		row(sides[1])
+		fmt.Printf(" %7.2f", sides[0].best.iops/ceiling)
+		for _, s := range sides[2:] {
+			row(s)
+			fmt.Printf(" %7.2f", s.best.iops/ceiling)
 		}
 		for _, s := range sides {
 			switch {
